@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package ADS needs to build, run and test.
+# Idempotent: apt-get skips what is already installed.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+PKGS=(
+  build-essential cmake pkg-config git ca-certificates curl
+  libboost1.81-dev nlohmann-json3-dev libcurl4-openssl-dev libgit2-dev
+  libsqlite3-dev sqlite3 libarchive-dev libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev libgmock-dev libsodium-dev libcpp-httplib-dev libssl-dev
+  lxd debootstrap iptables tini busybox-static
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "ads: installing ${#missing[@]} Debian packages: ${missing[*]}"
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+  echo "ads: all Debian packages present"
+fi

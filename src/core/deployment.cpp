@@ -1,0 +1,62 @@
+#include "core/deployment.h"
+
+#include <algorithm>
+#include <array>
+#include <utility>
+
+namespace ads {
+namespace {
+constexpr std::array<std::pair<State, const char*>, 13> kNames{{
+    {State::kAccepted, "accepted"},
+    {State::kFetching, "fetching"},
+    {State::kValidating, "validating"},
+    {State::kProvisioning, "provisioning"},
+    {State::kStartingAgent, "starting_agent"},
+    {State::kUploading, "uploading"},
+    {State::kInstalling, "installing"},
+    {State::kStarting, "starting"},
+    {State::kVerifying, "verifying"},
+    {State::kRunning, "running"},
+    {State::kFailed, "failed"},
+    {State::kDestroying, "destroying"},
+    {State::kDestroyed, "destroyed"},
+}};
+}  // namespace
+
+std::string to_string(State s) {
+  for (auto& [st, name] : kNames)
+    if (st == s) return name;
+  return "unknown";
+}
+
+std::optional<State> state_from_string(const std::string& s) {
+  for (auto& [st, name] : kNames)
+    if (s == name) return st;
+  return std::nullopt;
+}
+
+const std::vector<State>& pipeline() {
+  static const std::vector<State> p = {
+      State::kAccepted,   State::kFetching,      State::kValidating, State::kProvisioning,
+      State::kStartingAgent, State::kUploading,  State::kInstalling, State::kStarting,
+      State::kVerifying,  State::kRunning};
+  return p;
+}
+
+bool is_settled(State s) {
+  return s == State::kRunning || s == State::kFailed || s == State::kDestroyed;
+}
+
+bool can_transition(State from, State to) {
+  const auto& p = pipeline();
+  auto fi = std::find(p.begin(), p.end(), from);
+  auto ti = std::find(p.begin(), p.end(), to);
+  bool working = fi != p.end() && from != State::kRunning;
+  if (working && ti != p.end() && ti == fi + 1) return true;
+  if (working && to == State::kFailed) return true;
+  if ((from == State::kRunning || from == State::kFailed) && to == State::kDestroying) return true;
+  if (from == State::kDestroying && (to == State::kDestroyed || to == State::kFailed)) return true;
+  return false;
+}
+
+}  // namespace ads

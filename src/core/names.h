@@ -1,0 +1,20 @@
+// Validation of user-supplied names and refs. A name is only a label: it
+// never becomes a path, a hostname or part of a command, but we still refuse
+// shapes that would surprise a person reading a list or a log.
+#pragma once
+
+#include <string>
+
+#include "core/result.h"
+
+namespace ads {
+
+// Lab names: 1-63 chars of [A-Za-z0-9._-], starting with a letter or digit.
+Status validate_lab_name(const std::string& name, const std::string& field = "name");
+// Git refs: branch, tag or commit; no "..", no control chars, no leading '-'.
+Status validate_git_ref(const std::string& ref, const std::string& field = "ref");
+// Source: a URL (https://, http://, git://, ssh://, file://) or an absolute
+// or relative local path; no control characters, no leading '-'.
+Status validate_source(const std::string& source, const std::string& field = "source");
+
+}  // namespace ads
