@@ -8,7 +8,7 @@ PKGS=(
   libboost1.81-dev nlohmann-json3-dev libcurl4-openssl-dev libgit2-dev
   libsqlite3-dev sqlite3 libarchive-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libsodium-dev libcpp-httplib-dev libssl-dev
-  lxd debootstrap iptables tini busybox-static
+  lxd dnsmasq-base debootstrap iptables tini busybox-static
 )
 missing=()
 for p in "${PKGS[@]}"; do

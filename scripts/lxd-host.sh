@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Makes LXD usable on this machine (Debian 12, no systemd as PID 1):
+#   1. starts the LXD daemon by hand if it is not answering,
+#   2. initialises it once (storage pool "ads", bridge "adsbr0", default profile),
+#   3. prints the path of the LXD unix socket.
+# Idempotent: a second run changes nothing.
+set -euo pipefail
+
+POOL=ads
+BRIDGE=adsbr0
+BRIDGE_ADDR=10.213.87.1/24
+LXD_LOG=/var/log/ads-lxd.log
+LXD_SOCKET=/var/lib/lxd/unix.socket
+
+log() { echo "ads: $*"; }
+die() { echo "ads: ERROR: $*" >&2; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "must run as root"
+for tool in lxd lxc iptables dnsmasq; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found; run scripts/install-deps.sh (dnsmasq comes from package dnsmasq-base)"
+done
+
+# --- 1. daemon -------------------------------------------------------------
+if lxd waitready --timeout 2 >/dev/null 2>&1; then
+  log "LXD daemon already running"
+else
+  # A live lxd process (zombies excluded: PID 1 here may not reap them) that
+  # does not answer yet is still starting; do not start a second one.
+  if ps -C lxd -o stat= 2>/dev/null | grep -qv '^Z'; then
+    log "LXD daemon process exists but is not ready yet; waiting"
+  else
+    log "starting LXD daemon (log: $LXD_LOG)"
+    # LXD fetches instance types from the internet at start; this machine has
+    # no internet, and we send nothing off-host: a dead loopback proxy makes
+    # that fetch fail at once without even a DNS lookup.
+    setsid env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy=127.0.0.1,localhost \
+      lxd --group root --logfile "$LXD_LOG" </dev/null >/dev/null 2>&1 &
+  fi
+  lxd waitready --timeout 60 || die "LXD daemon did not become ready within 60 s; see $LXD_LOG"
+  log "LXD daemon ready"
+fi
+
+# --- 2. initialisation -------------------------------------------------------
+# Devices of the default profile other than root and eth0 (one per line).
+extra_profile_devices() {
+  lxc profile device list default | grep -vxE 'root|eth0' || true
+}
+
+# True when pool, bridge and default profile already look the way we want.
+initialised() {
+  lxc storage show "$POOL" 2>/dev/null | grep -qx 'driver: dir' || return 1
+  lxc network show "$BRIDGE" >/dev/null 2>&1 || return 1
+  [[ "$(lxc network get "$BRIDGE" ipv4.address)" == "$BRIDGE_ADDR" ]] || return 1
+  [[ "$(lxc network get "$BRIDGE" ipv4.nat)" == false ]] || return 1
+  [[ "$(lxc network get "$BRIDGE" ipv6.address)" == none ]] || return 1
+  [[ "$(lxc profile device get default root pool 2>/dev/null)" == "$POOL" ]] || return 1
+  [[ "$(lxc profile device get default root path 2>/dev/null)" == / ]] || return 1
+  [[ "$(lxc profile device get default eth0 network 2>/dev/null)" == "$BRIDGE" ]] || return 1
+  [[ -z "$(extra_profile_devices)" ]] || return 1
+  return 0
+}
+
+if initialised; then
+  log "LXD already initialised (pool $POOL, bridge $BRIDGE, default profile)"
+else
+  log "initialising LXD: pool $POOL (dir), bridge $BRIDGE ($BRIDGE_ADDR, no NAT, no IPv6), default profile"
+  # The preseed creates what is missing and updates what exists. For the
+  # default profile it sets root and eth0 but keeps other existing devices;
+  # those are removed right after.
+  lxd init --preseed <<EOF || die "lxd init --preseed failed; see $LXD_LOG"
+config: {}
+storage_pools:
+- name: $POOL
+  driver: dir
+  config: {}
+networks:
+- name: $BRIDGE
+  type: bridge
+  config:
+    ipv4.address: $BRIDGE_ADDR
+    ipv4.nat: "false"
+    ipv6.address: none
+profiles:
+- name: default
+  description: Default ADS profile
+  config: {}
+  devices:
+    root:
+      type: disk
+      path: /
+      pool: $POOL
+    eth0:
+      type: nic
+      name: eth0
+      network: $BRIDGE
+EOF
+  for dev in $(extra_profile_devices); do
+    log "removing stale device '$dev' from the default profile"
+    lxc profile device remove default "$dev" >/dev/null
+  done
+  initialised || die "LXD initialisation did not produce the expected pool/bridge/profile"
+  log "LXD initialised"
+fi
+
+# --- 3. socket ---------------------------------------------------------------
+[[ -S "$LXD_SOCKET" ]] || die "LXD socket $LXD_SOCKET not found"
+log "LXD socket: $LXD_SOCKET"
