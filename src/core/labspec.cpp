@@ -273,6 +273,10 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
   if (!playbook.empty()) {
     if (playbook[0] == '/' || playbook.find("..") != std::string::npos)
       return Error::invalid("ansible", "must be a path inside the lab, without '..'");
+    for (unsigned char c : playbook) {
+      if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '/'))
+        return Error::invalid("ansible", "may contain only letters, digits, '.', '_', '-' and '/'");
+    }
     spec.ansible_playbook = playbook;
   }
   ADS_TRY(actions, r.object("actions", false));

@@ -1,0 +1,128 @@
+#include "agent/client.h"
+
+#include <thread>
+
+#include "agent/protocol.h"
+#include "http/client.h"
+
+namespace ads::agent {
+using nlohmann::json;
+
+namespace {
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Error from_status(long status, const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  std::string msg = "HTTP " + std::to_string(status);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) msg = j["error"].value("message", msg);
+  if (status == 401) return Error::make("unauthorized", "the agent refused the request: " + msg);
+  if (status == 404) return Error::make("not_found", msg);
+  if (status == 409) return Error::make("conflict", msg);
+  if (status == 400 || status == 422) {
+    Error e = Error::make("invalid", msg);
+    if (j.is_object() && j.contains("error") && j["error"].is_object()) e.field = j["error"].value("field", "");
+    return e;
+  }
+  return Error::make("failed", "agent: " + msg);
+}
+}  // namespace
+
+AgentClient::AgentClient(std::string base_url, std::string secret)
+    : base_url_(std::move(base_url)), secret_(std::move(secret)) {
+  crypto_init();
+}
+
+Result<json> AgentClient::health(long timeout_ms) const {
+  http::ClientRequest r;
+  r.url = base_url_ + "/v1/health";
+  r.headers = signed_headers(secret_, "GET", "/v1/health", "", unix_now());
+  r.timeout_ms = timeout_ms;
+  r.connect_timeout_ms = std::min(timeout_ms, 2000L);
+  auto res = http::request(r);
+  if (!res) return res.error();
+  if (res->status != 200) return from_status(res->status, res->body);
+  json j = json::parse(res->body, nullptr, false);
+  if (j.is_discarded()) return Error::make("failed", "the agent's health answer is not JSON");
+  return j;
+}
+
+Status AgentClient::wait_ready(std::chrono::milliseconds total) const {
+  auto deadline = std::chrono::steady_clock::now() + total;
+  std::string last;
+  while (true) {
+    auto h = health(2000);
+    if (h) return Status::Ok();
+    if (h.error().code == "unauthorized") return h.error();
+    last = h.error().message;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return Error::make("timeout", "the agent at " + base_url_ + " did not answer within " +
+                                    std::to_string(total.count() / 1000.0).substr(0, 4) + " s (last: " + last + ")");
+}
+
+Result<json> AgentClient::upload_lab(const std::string& tar_gz, long timeout_ms) const {
+  http::ClientRequest r;
+  r.method = "PUT";
+  r.url = base_url_ + "/v1/lab";
+  r.body = tar_gz;
+  r.headers = signed_headers(secret_, "PUT", "/v1/lab", tar_gz, unix_now());
+  r.headers.push_back({"Content-Type", "application/gzip"});
+  r.timeout_ms = timeout_ms;
+  auto res = http::request(r);
+  if (!res) return res.error();
+  if (res->status != 200) return from_status(res->status, res->body);
+  return json::parse(res->body, nullptr, false);
+}
+
+Result<int> AgentClient::run_action(const std::string& name, const LineSink& sink, long timeout_ms) const {
+  std::string target = "/v1/actions/" + name;
+  http::ClientRequest r;
+  r.method = "POST";
+  r.url = base_url_ + target;
+  r.headers = signed_headers(secret_, "POST", target, "", unix_now());
+  r.timeout_ms = timeout_ms;
+  std::string pending, error_body;
+  std::optional<int> done;
+  bool is_error = false;
+  long status = 0;
+  r.on_data = [&](const std::string& chunk) {
+    pending += chunk;
+    size_t pos;
+    while ((pos = pending.find('\n')) != std::string::npos) {
+      std::string line = pending.substr(0, pos);
+      pending.erase(0, pos + 1);
+      json ev = json::parse(line, nullptr, false);
+      if (!ev.is_object()) {
+        // an error answer (JSON object on one line) or garbage
+        error_body += line;
+        is_error = true;
+        continue;
+      }
+      std::string type = ev.value("event", "");
+      if (type == "output") sink(ev.value("stream", "stdout"), ev.value("line", ""));
+      else if (type == "phase") sink("agent", "== " + ev.value("phase", ""));
+      else if (type == "command") sink("agent", "$ " + ev.value("command", ""));
+      else if (type == "exit") {
+        int code = ev.value("code", 0);
+        if (code != 0) sink("agent", "exit " + std::to_string(code) + ": " + ev.value("command", ""));
+      } else if (type == "done") done = ev.value("code", 0);
+      else if (ev.contains("error")) {
+        error_body = line;
+        is_error = true;
+      }
+    }
+    return true;
+  };
+  auto res = http::request(r);
+  if (!res) return res.error();
+  status = res->status;
+  if (status != 200) return from_status(status, error_body.empty() ? pending : error_body);
+  if (is_error && !done) return from_status(500, error_body);
+  if (!done) return Error::make("failed", "the agent closed the stream before the action finished");
+  return *done;
+}
+
+}  // namespace ads::agent

@@ -1,0 +1,59 @@
+// The ADS <-> agent protocol: every request is signed with the deployment's
+// secret (HMAC-SHA256 via libsodium). Shared by the agent and its client.
+//
+// Headers:  X-ADS-Time: unix seconds   X-ADS-Nonce: 32 hex chars
+//           X-ADS-Signature: hex HMAC-SHA256(secret, canonical)
+// canonical = METHOD "\n" TARGET "\n" TIME "\n" NONCE "\n" hex(SHA256(body))
+// The agent refuses (401) a missing or wrong signature, a time more than
+// kMaxSkewSeconds away from its clock, and a nonce it has seen before.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+namespace ads::agent {
+
+inline constexpr uint16_t kAgentPort = 9089;
+inline constexpr int64_t kMaxSkewSeconds = 300;
+inline constexpr const char* kHeaderTime = "X-ADS-Time";
+inline constexpr const char* kHeaderNonce = "X-ADS-Nonce";
+inline constexpr const char* kHeaderSignature = "X-ADS-Signature";
+
+// Initialises libsodium; safe to call many times. False if it cannot.
+bool crypto_init();
+std::string hex(const std::string& bytes);
+std::string sha256_hex(const std::string& data);
+// `n` random bytes as hex (2n chars), from libsodium's CSPRNG.
+std::string random_hex(size_t n);
+
+std::string canonical(const std::string& method, const std::string& target, const std::string& time,
+                      const std::string& nonce, const std::string& body);
+std::string sign(const std::string& secret, const std::string& canonical_text);
+// Constant-time comparison of the expected and the given signature.
+bool signature_matches(const std::string& secret, const std::string& canonical_text,
+                       const std::string& signature_hex);
+
+// Remembers nonces for the skew window to refuse replays. Thread-safe.
+class NonceCache {
+ public:
+  // True when `nonce` is new (and records it); false when replayed.
+  bool insert(const std::string& nonce, int64_t now_s);
+
+ private:
+  std::mutex mu_;
+  std::unordered_set<std::string> seen_;
+  std::deque<std::pair<int64_t, std::string>> order_;
+};
+
+// The headers that sign a request (time, nonce, signature).
+std::vector<std::pair<std::string, std::string>> signed_headers(const std::string& secret,
+                                                                const std::string& method,
+                                                                const std::string& target,
+                                                                const std::string& body,
+                                                                int64_t now_s);
+
+}  // namespace ads::agent

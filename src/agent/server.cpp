@@ -1,0 +1,242 @@
+#include "agent/server.h"
+
+#include <dirent.h>
+#include <sys/statvfs.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "agent/runner.h"
+
+namespace ads::agent {
+namespace fs = std::filesystem;
+using http::Request;
+using http::Response;
+using nlohmann::json;
+
+namespace {
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+std::string read_file(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// RAII flag: one upload or action at a time.
+class BusyGuard {
+ public:
+  explicit BusyGuard(std::atomic<bool>& b) : b_(b) { got_ = !b_.exchange(true); }
+  ~BusyGuard() {
+    if (got_) b_ = false;
+  }
+  bool got() const { return got_; }
+
+ private:
+  std::atomic<bool>& b_;
+  bool got_;
+};
+}  // namespace
+
+Result<AgentConfig> parse_agent_config(const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Error::invalid("config", "not a JSON object");
+  AgentConfig c;
+  if (!j.contains("secret") || !j["secret"].is_string()) return Error::invalid("secret", "is required");
+  c.secret = j["secret"];
+  if (c.secret.size() < 32) return Error::invalid("secret", "must be at least 32 characters");
+  if (j.contains("host")) {
+    if (!j["host"].is_string()) return Error::invalid("host", "must be a string");
+    c.host = j["host"];
+  }
+  if (j.contains("port")) {
+    if (!j["port"].is_number_integer() || j["port"].get<int>() < 0 || j["port"].get<int>() > 65535)
+      return Error::invalid("port", "must be 0-65535");
+    c.port = static_cast<uint16_t>(j["port"].get<int>());
+  }
+  if (j.contains("lab_dir")) {
+    if (!j["lab_dir"].is_string() || j["lab_dir"].get<std::string>().empty() || j["lab_dir"].get<std::string>()[0] != '/')
+      return Error::invalid("lab_dir", "must be an absolute path");
+    c.lab_dir = j["lab_dir"];
+  }
+  if (j.contains("command_timeout_s")) {
+    if (!j["command_timeout_s"].is_number_integer() || j["command_timeout_s"].get<int>() < 1)
+      return Error::invalid("command_timeout_s", "must be a positive integer");
+    c.command_timeout_s = j["command_timeout_s"];
+  }
+  return c;
+}
+
+AgentServer::AgentServer(AgentConfig cfg)
+    : cfg_(std::move(cfg)),
+      server_(http::ServerOptions{cfg_.host, cfg_.port, cfg_.max_upload_bytes, 16, 300}),
+      started_(std::chrono::steady_clock::now()) {
+  server_.set_filter([this](Request& r) { return authenticate(r); });
+  server_.route("GET", "/v1/health", [this](Request&) { return health(); });
+  server_.route("PUT", "/v1/lab", [this](Request& r) { return upload(r); });
+  server_.route("POST", "/v1/actions/{name}", [this](Request& r) { return action(r); });
+}
+
+Status AgentServer::start() {
+  if (!crypto_init()) return Error::make("internal", "libsodium cannot initialise");
+  return server_.start();
+}
+
+void AgentServer::stop() { server_.stop(); }
+
+std::optional<Response> AgentServer::authenticate(const Request& req) {
+  auto deny = [](const std::string& why) {
+    return Response::error(401, "unauthorized", "request refused: " + why);
+  };
+  std::string t = req.header("x-ads-time"), nonce = req.header("x-ads-nonce"), sig = req.header("x-ads-signature");
+  if (t.empty() || nonce.empty() || sig.empty()) return deny("missing signature headers");
+  int64_t ts = 0;
+  try {
+    size_t used = 0;
+    ts = std::stoll(t, &used);
+    if (used != t.size()) return deny("bad time header");
+  } catch (...) {
+    return deny("bad time header");
+  }
+  int64_t now = unix_now();
+  if (ts < now - kMaxSkewSeconds || ts > now + kMaxSkewSeconds) return deny("time outside the allowed window");
+  if (nonce.size() < 16 || nonce.size() > 128) return deny("bad nonce");
+  if (!signature_matches(cfg_.secret, canonical(req.method, req.target, t, nonce, req.body), sig))
+    return deny("bad signature");
+  if (!nonces_.insert(nonce, now)) return deny("replayed nonce");
+  return std::nullopt;
+}
+
+Response AgentServer::health() {
+  json h;
+  double up = 0;
+  std::istringstream(read_file("/proc/uptime")) >> up;
+  h["uptime_s"] = up;
+  h["agent_uptime_s"] =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
+  std::istringstream mi(read_file("/proc/meminfo"));
+  std::string key;
+  long long val;
+  std::string unit;
+  json mem = json::object();
+  while (mi >> key >> val) {
+    std::getline(mi, unit);
+    if (key == "MemTotal:") mem["total_kb"] = val;
+    if (key == "MemAvailable:") mem["available_kb"] = val;
+  }
+  h["memory"] = mem;
+  struct statvfs vfs;
+  std::string where = fs::exists(cfg_.lab_dir) ? cfg_.lab_dir : "/";
+  if (statvfs(where.c_str(), &vfs) == 0) {
+    h["disk"] = {{"total_kb", static_cast<long long>(vfs.f_blocks * vfs.f_frsize / 1024)},
+                 {"free_kb", static_cast<long long>(vfs.f_bavail * vfs.f_frsize / 1024)}};
+  }
+  double l1 = 0, l5 = 0, l15 = 0;
+  std::istringstream(read_file("/proc/loadavg")) >> l1 >> l5 >> l15;
+  h["load"] = {l1, l5, l15};
+  int procs = 0;
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] >= '1' && e->d_name[0] <= '9') ++procs;
+    closedir(d);
+  }
+  h["processes"] = procs;
+  std::lock_guard<std::mutex> lk(lab_mu_);
+  h["lab"] = {{"uploaded", spec_.has_value()}, {"spec_format", spec_ ? json(spec_->format) : json(nullptr)}};
+  return Response::json(200, h.dump());
+}
+
+Response AgentServer::upload(const Request& req) {
+  BusyGuard busy(busy_);
+  if (!busy.got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  if (req.body.empty()) return Response::error(400, "invalid", "the body must be a .tar.gz of the lab");
+  std::string listing;
+  if (run_argv({"tar", "-tzf", "-"}, req.body, &listing) != 0)
+    return Response::error(400, "invalid", "the body is not a readable .tar.gz: " + listing.substr(0, 500));
+  std::istringstream names(listing);
+  std::string n;
+  while (std::getline(names, n)) {
+    if (n.empty()) continue;
+    if (n[0] == '/' || n == ".." || n.rfind("../", 0) == 0 || n.find("/../") != std::string::npos ||
+        (n.size() >= 3 && n.substr(n.size() - 3) == "/.."))
+      return Response::error(400, "invalid", "the archive has an unsafe member: " + n);
+  }
+  std::error_code ec;
+  fs::remove_all(cfg_.lab_dir, ec);
+  fs::create_directories(cfg_.lab_dir, ec);
+  if (ec) return Response::error(500, "internal", "cannot create " + cfg_.lab_dir + ": " + ec.message());
+  std::string out;
+  if (run_argv({"tar", "-xzf", "-", "-C", cfg_.lab_dir, "--no-same-owner"}, req.body, &out) != 0)
+    return Response::error(400, "invalid", "cannot unpack the lab: " + out.substr(0, 500));
+  std::optional<LabSpec> spec;
+  for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
+    fs::path p = fs::path(cfg_.lab_dir) / rel;
+    if (!fs::is_regular_file(p, ec)) continue;
+    auto r = parse_labspec(rel, read_file(p.string()));
+    if (!r) return Response::error(422, "invalid", std::string(rel) + ": " + r.error().message, r.error().field);
+    spec = std::move(r.value());
+    break;
+  }
+  if (!spec)
+    return Response::error(422, "invalid", std::string("the lab has no ") + kSpecV2Path + " or " + kSpecV1Path, "spec");
+  int format = spec->format;
+  {
+    std::lock_guard<std::mutex> lk(lab_mu_);
+    spec_ = std::move(spec);
+  }
+  return Response::json(200, json{{"spec_format", format}, {"lab_dir", cfg_.lab_dir}}.dump());
+}
+
+Response AgentServer::action(const Request& req) {
+  std::string name = req.param("name");
+  const auto& known = known_actions();
+  if (name != "install" && std::find(known.begin(), known.end(), name) == known.end())
+    return Response::error(404, "not_found", "no such action: " + name.substr(0, 64));
+  std::vector<Phase> phases;
+  std::string workdir;
+  {
+    std::lock_guard<std::mutex> lk(lab_mu_);
+    if (!spec_) return Response::error(409, "conflict", "no lab has been uploaded yet");
+    workdir = (fs::path(cfg_.lab_dir) / spec_->workdir).lexically_normal().string();
+    if (name == "install") {
+      phases = spec_->install;
+      if (!spec_->ansible_playbook.empty())
+        phases.push_back({"ansible", {"cd " + cfg_.lab_dir + " && ansible-playbook -i localhost, -c local '" +
+                                      spec_->ansible_playbook + "'"}});
+    } else if (!spec_->action(name).empty()) {
+      phases.push_back({name, spec_->action(name)});
+    }
+  }
+  if (phases.empty()) return Response::error(404, "not_found", "the lab defines no '" + name + "' action");
+  auto busy = std::make_shared<BusyGuard>(busy_);
+  if (!busy->got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  Response r;
+  r.content_type = "application/x-ndjson";
+  int timeout = cfg_.command_timeout_s;
+  r.stream = [phases, workdir, timeout, busy](http::StreamWriter& w) {
+    auto emit = [&w](const json& j) { w.write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"); };
+    int code = 0;
+    for (const auto& phase : phases) {
+      emit({{"event", "phase"}, {"phase", phase.name}});
+      for (const auto& cmd : phase.commands) {
+        emit({{"event", "command"}, {"command", cmd}});
+        auto res = run_command(cmd, workdir, timeout, [&](const std::string& stream, const std::string& line) {
+          emit({{"event", "output"}, {"stream", stream}, {"line", line}});
+        });
+        emit({{"event", "exit"}, {"code", res.exit_code}, {"command", cmd}});
+        if (res.exit_code != 0) {
+          code = res.exit_code;
+          break;
+        }
+      }
+      if (code != 0) break;
+    }
+    emit({{"event", "done"}, {"code", code}});
+  };
+  return r;
+}
+
+}  // namespace ads::agent

@@ -1,0 +1,180 @@
+#include "api/api.h"
+
+#include "core/id.h"
+
+namespace ads {
+using nlohmann::json;
+using http::Request;
+using http::Response;
+
+namespace {
+std::string iso8601(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[40];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  return out;
+}
+
+int status_for(const Error& e) {
+  if (e.code == "invalid") return 400;
+  if (e.code == "not_found") return 404;
+  if (e.code == "conflict") return 409;
+  if (e.code == "unavailable") return 503;
+  return 500;
+}
+
+Response from_error(const Error& e) { return Response::error(status_for(e), e.code, e.message, e.field); }
+
+// Parses a JSON object body; errors are responses.
+std::optional<Response> parse_body(const Request& req, json& out) {
+  std::string ct = req.header("content-type");
+  if (ct.rfind("application/json", 0) != 0)
+    return Response::error(415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)");
+  out = json::parse(req.body, nullptr, false);
+  if (out.is_discarded()) return Response::error(400, "invalid", "the body is not valid JSON");
+  if (!out.is_object()) return Response::error(400, "invalid", "the body must be a JSON object");
+  return std::nullopt;
+}
+
+std::optional<Response> get_string(const json& j, const char* key, bool required, std::string& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) {
+    if (required) return Response::error(400, "invalid", "is required", key);
+    return std::nullopt;
+  }
+  if (!it->is_string()) return Response::error(400, "invalid", "must be a string", key);
+  out = it->get<std::string>();
+  return std::nullopt;
+}
+
+std::optional<Response> check_id(const std::string& id) {
+  if (!is_valid_id(id)) return Response::error(404, "not_found", "no deployment " + id.substr(0, 64));
+  return std::nullopt;
+}
+
+Result<long long> int_param(const Request& req, const std::string& name, long long def, long long lo, long long hi) {
+  auto it = req.query.find(name);
+  if (it == req.query.end()) return def;
+  try {
+    size_t used = 0;
+    long long v = std::stoll(it->second, &used);
+    if (used != it->second.size() || v < lo || v > hi) throw std::out_of_range("range");
+    return v;
+  } catch (...) {
+    return Error::invalid(name, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
+  }
+}
+}  // namespace
+
+json deployment_json(const Deployment& d) {
+  json j = {{"id", d.id},
+            {"name", d.name},
+            {"source", d.source},
+            {"ref", d.ref},
+            {"commit", d.commit},
+            {"provider", d.provider},
+            {"state", to_string(d.state)},
+            {"machine", d.machine},
+            {"address", d.address},
+            {"url", d.url},
+            {"created_at", iso8601(d.created_ms)},
+            {"updated_at", iso8601(d.updated_ms)}};
+  if (d.state == State::kFailed) {
+    j["failed_step"] = d.failed_step;
+    j["error"] = d.error;
+  }
+  // Step number in the pipeline, for progress displays.
+  const auto& p = pipeline();
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] == d.state) j["step"] = {{"index", i}, {"of", p.size() - 1}, {"name", to_string(d.state)}};
+  return j;
+}
+
+json log_json(const LogLine& l) {
+  return {{"seq", l.seq}, {"time", iso8601(l.ts_ms)}, {"step", l.step}, {"stream", l.stream}, {"text", l.text}};
+}
+
+void register_api(http::Server& server, Store& store, Engine& engine) {
+  server.route("GET", "/api/v1/health", [](Request&) {
+    return Response::json(200, json{{"status", "ok"}, {"service", "ads"}}.dump());
+  });
+
+  server.route("POST", "/api/v1/deployments", [&engine](Request& req) {
+    json body;
+    if (auto err = parse_body(req, body)) return *err;
+    for (auto& [k, v] : body.items()) {
+      if (k != "source" && k != "ref" && k != "name" && k != "provider")
+        return Response::error(400, "invalid", "is not a known field (source, ref, name, provider)", k);
+    }
+    DeployRequest dr;
+    if (auto e = get_string(body, "source", true, dr.source)) return *e;
+    if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
+    if (auto e = get_string(body, "name", false, dr.name)) return *e;
+    if (auto e = get_string(body, "provider", false, dr.provider)) return *e;
+    auto d = engine.submit(dr);
+    if (!d) return from_error(d.error());
+    Response r = Response::json(202, deployment_json(*d).dump());
+    r.headers.push_back({"Location", "/api/v1/deployments/" + d->id});
+    return r;
+  });
+
+  server.route("GET", "/api/v1/deployments", [&store](Request& req) {
+    ListQuery q;
+    auto limit = int_param(req, "limit", 100, 1, 1000);
+    if (!limit) return from_error(limit.error());
+    q.limit = static_cast<size_t>(*limit);
+    q.after_id = req.query_or("after", "");
+    q.name = req.query_or("name", "");
+    std::string state = req.query_or("state", "");
+    if (!state.empty()) {
+      q.state = state_from_string(state);
+      if (!q.state) return Response::error(400, "invalid", "unknown state \"" + state + "\"", "state");
+    }
+    auto list = store.list(q);
+    if (!list) return from_error(list.error());
+    json arr = json::array();
+    for (auto& d : *list) arr.push_back(deployment_json(d));
+    json out = {{"deployments", arr}};
+    out["next"] = list->size() == q.limit ? json(list->back().id) : json(nullptr);
+    return Response::json(200, out.dump());
+  });
+
+  server.route("GET", "/api/v1/deployments/{id}", [&store](Request& req) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    auto d = store.get(id);
+    if (!d) return from_error(d.error());
+    return Response::json(200, deployment_json(*d).dump());
+  });
+
+  server.route("GET", "/api/v1/deployments/{id}/logs", [&store](Request& req) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    auto d = store.get(id);
+    if (!d) return from_error(d.error());
+    auto after = int_param(req, "after", 0, 0, INT64_MAX);
+    if (!after) return from_error(after.error());
+    auto limit = int_param(req, "limit", 1000, 1, 10000);
+    if (!limit) return from_error(limit.error());
+    auto lines = store.logs(id, *after, static_cast<size_t>(*limit));
+    if (!lines) return from_error(lines.error());
+    json arr = json::array();
+    for (auto& l : *lines) arr.push_back(log_json(l));
+    int64_t next = lines->empty() ? *after : lines->back().seq;
+    return Response::json(200, json{{"lines", arr}, {"next", next}, {"state", to_string(d->state)}}.dump());
+  });
+
+  server.route("DELETE", "/api/v1/deployments/{id}", [&engine](Request& req) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    auto d = engine.destroy(id);
+    if (!d) return from_error(d.error());
+    return Response::json(202, deployment_json(*d).dump());
+  });
+}
+
+}  // namespace ads

@@ -1,0 +1,27 @@
+// The REST API of `ads serve` (/api/v1/...), on the shared HTTP server.
+//   GET    /api/v1/health
+//   POST   /api/v1/deployments              {"source","ref"?,"name"?,"provider"?} -> 202
+//   GET    /api/v1/deployments              ?state=&name=&after=&limit=
+//   GET    /api/v1/deployments/{id}
+//   GET    /api/v1/deployments/{id}/logs    ?after=SEQ&limit=N
+//   DELETE /api/v1/deployments/{id}         -> 202, destroys the machine
+// Errors: 4xx/5xx with {"error":{"code","message","field"?}}.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include "core/deployment.h"
+#include "engine/engine.h"
+#include "http/server.h"
+#include "store/store.h"
+
+namespace ads {
+
+// The public view of a deployment (never the secret).
+nlohmann::json deployment_json(const Deployment& d);
+nlohmann::json log_json(const LogLine& l);
+
+// Registers the API's routes on `server`.
+void register_api(http::Server& server, Store& store, Engine& engine);
+
+}  // namespace ads

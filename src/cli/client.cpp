@@ -1,0 +1,36 @@
+#include "cli/client.h"
+
+#include "http/client.h"
+
+namespace ads::cli {
+
+Result<ApiReply> ApiClient::call(const std::string& method, const std::string& path, const nlohmann::json* body) const {
+  http::ClientRequest req;
+  req.method = method;
+  req.url = base_ + path;
+  req.timeout_ms = 30000;
+  if (body) {
+    req.body = body->dump();
+    req.headers.push_back({"Content-Type", "application/json"});
+  }
+  auto r = http::request(req);
+  if (!r) return Error::make("unavailable", "cannot reach the ADS server at " + base_ + " (" + r.error().message +
+                                                "); is `ads serve` running?");
+  ApiReply out;
+  out.status = r->status;
+  out.body = nlohmann::json::parse(r->body, nullptr, false);
+  if (out.body.is_discarded()) out.body = nlohmann::json::object();
+  return out;
+}
+
+std::string describe_error(const ApiReply& r) {
+  if (r.body.contains("error") && r.body["error"].is_object()) {
+    const auto& e = r.body["error"];
+    std::string msg = e.value("message", "");
+    std::string field = e.value("field", "");
+    return field.empty() ? msg : field + ": " + msg;
+  }
+  return "HTTP " + std::to_string(r.status);
+}
+
+}  // namespace ads::cli

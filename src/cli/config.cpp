@@ -1,0 +1,58 @@
+#include "cli/config.h"
+
+#include <fstream>
+
+namespace ads::cli {
+using nlohmann::json;
+
+Status load_config_file(const std::string& path, ServeConfig& cfg) {
+  std::ifstream in(path);
+  if (!in) return Error::invalid("config", "cannot read " + path);
+  json j = json::parse(in, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Error::invalid("config", path + " is not a JSON object");
+  for (auto& [k, v] : j.items()) {
+    auto want_string = [&](std::string& out) -> Status {
+      if (!v.is_string()) return Error::invalid(k, "must be a string");
+      out = v.get<std::string>();
+      return Status::Ok();
+    };
+    Status st;
+    if (k == "listen") st = want_string(cfg.listen);
+    else if (k == "data_dir") st = want_string(cfg.data_dir);
+    else if (k == "store") st = want_string(cfg.store);
+    else if (k == "agent_binary") st = want_string(cfg.agent_binary);
+    else if (k == "default_provider") st = want_string(cfg.default_provider);
+    else if (k == "workers") {
+      if (!v.is_number_integer() || v.get<int>() < 1 || v.get<int>() > 64)
+        return Error::invalid(k, "must be an integer from 1 to 64");
+      cfg.workers = v.get<int>();
+    } else if (k == "keep_failed") {
+      if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
+      cfg.keep_failed = v.get<bool>();
+    } else if (k == "providers") {
+      if (!v.is_object()) return Error::invalid(k, "must be an object of provider settings");
+      cfg.providers = v;
+    } else {
+      return Error::invalid(k, "is not a known setting");
+    }
+    if (!st) return st;
+  }
+  return Status::Ok();
+}
+
+Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos || colon == 0) return Error::invalid("listen", "must be HOST:PORT, got \"" + s + "\"");
+  std::string host = s.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    size_t used = 0;
+    int port = std::stoi(s.substr(colon + 1), &used);
+    if (used != s.size() - colon - 1 || port < 0 || port > 65535) throw std::out_of_range("port");
+    return std::make_pair(host, static_cast<uint16_t>(port));
+  } catch (...) {
+    return Error::invalid("listen", "port must be 0-65535, got \"" + s.substr(colon + 1) + "\"");
+  }
+}
+
+}  // namespace ads::cli

@@ -1,0 +1,37 @@
+// A blocking HTTP client on libcurl: TCP or a unix socket (LXD), optional
+// streaming of the response body, timeouts. Thread-safe (one easy handle per call).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace ads::http {
+
+struct ClientRequest {
+  std::string method = "GET";
+  std::string url;                   // http://host:port/path (for unix sockets: http://lxd/1.0/...)
+  std::string unix_socket;           // set: connect to this socket instead of the URL's host
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  long connect_timeout_ms = 5000;
+  long timeout_ms = 60000;           // whole request; 0 = none (streams)
+  // Set: called with each piece of the body as it arrives (the body is then
+  // not kept); return false to abort the transfer.
+  std::function<bool(const std::string&)> on_data;
+};
+
+struct ClientResponse {
+  long status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+
+// Transport failures give Error code "unavailable" (could not connect) or
+// "timeout"; any HTTP status is a successful Result.
+Result<ClientResponse> request(const ClientRequest& req);
+
+}  // namespace ads::http

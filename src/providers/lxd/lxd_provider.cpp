@@ -1,0 +1,287 @@
+#include "providers/lxd/lxd_provider.h"
+
+#include <set>
+#include <thread>
+
+#include "http/client.h"
+
+namespace ads {
+using nlohmann::json;
+
+namespace {
+constexpr const char* kLabelPrefix = "user.ads.";
+
+std::string lxd_message(const json& body, long status) {
+  if (body.is_object() && body.contains("error") && body["error"].is_string() &&
+      !body["error"].get<std::string>().empty())
+    return body["error"].get<std::string>();
+  return "HTTP " + std::to_string(status);
+}
+
+std::string url_escape_path(const std::string& p) {
+  std::string out;
+  for (unsigned char c : p) {
+    if (std::isalnum(c) || c == '/' || c == '-' || c == '_' || c == '.') out.push_back(static_cast<char>(c));
+    else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+bool valid_machine_name(const std::string& n) {
+  if (n.empty() || n.size() > 63 || !std::isalpha(static_cast<unsigned char>(n[0]))) return false;
+  for (unsigned char c : n)
+    if (!(std::islower(c) || std::isdigit(c) || c == '-')) return false;
+  return n.back() != '-';
+}
+}  // namespace
+
+LxdProvider::LxdProvider(Settings s) : s_(std::move(s)) {}
+
+Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
+  Settings s;
+  if (!j.is_null() && !j.is_object()) return Error::invalid("providers.lxd", "must be an object");
+  if (j.is_object()) {
+    if (j.contains("socket")) {
+      if (!j["socket"].is_string()) return Error::invalid("providers.lxd.socket", "must be a string");
+      s.socket = j["socket"];
+    }
+    if (j.contains("profile")) {
+      if (!j["profile"].is_string()) return Error::invalid("providers.lxd.profile", "must be a string");
+      s.profile = j["profile"];
+    }
+    if (j.contains("images")) {
+      if (!j["images"].is_object()) return Error::invalid("providers.lxd.images", "must be an object");
+      s.images.clear();
+      for (auto& [k, v] : j["images"].items()) {
+        if (!v.is_string()) return Error::invalid("providers.lxd.images." + k, "must be a string");
+        s.images[k] = v;
+      }
+    }
+    if (j.contains("operation_timeout_s")) {
+      if (!j["operation_timeout_s"].is_number_integer() || j["operation_timeout_s"].get<int>() < 1)
+        return Error::invalid("providers.lxd.operation_timeout_s", "must be a positive integer");
+      s.operation_timeout_s = j["operation_timeout_s"];
+    }
+  }
+  return std::unique_ptr<Provider>(new LxdProvider(std::move(s)));
+}
+
+Result<LxdProvider::Reply> LxdProvider::call(const std::string& method, const std::string& path,
+                                             const std::string& body,
+                                             const std::vector<std::pair<std::string, std::string>>& headers,
+                                             long timeout_ms) {
+  http::ClientRequest req;
+  req.method = method;
+  req.url = "http://lxd" + path;
+  req.unix_socket = s_.socket;
+  req.body = body;
+  req.headers = headers;
+  if (headers.empty() && !body.empty()) req.headers.push_back({"Content-Type", "application/json"});
+  req.timeout_ms = timeout_ms;
+  auto r = http::request(req);
+  if (!r) {
+    return Error::make(r.error().code, "LXD is not reachable on " + s_.socket + " (" + r.error().message +
+                                           "); is it running? scripts/lxd-host.sh starts it");
+  }
+  Reply out;
+  out.status = r->status;
+  out.body = json::parse(r->body, nullptr, false);
+  if (out.body.is_discarded()) out.body = json::object();
+  return out;
+}
+
+Status LxdProvider::ping() {
+  auto r = call("GET", "/1.0");
+  if (!r) return r.error();
+  if (r->status != 200) return Error::make("unavailable", "LXD answered " + lxd_message(r->body, r->status));
+  return Status::Ok();
+}
+
+Status LxdProvider::wait_operation(const Reply& r, const std::string& what) {
+  if (r.status >= 400) return Error::make("failed", what + ": " + lxd_message(r.body, r.status));
+  if (!r.body.contains("operation") || !r.body["operation"].is_string()) return Status::Ok();  // sync
+  std::string op = r.body["operation"];
+  auto w = call("GET", op + "/wait?timeout=" + std::to_string(s_.operation_timeout_s), "", {},
+                (s_.operation_timeout_s + 10) * 1000L);
+  if (!w) return w.error();
+  const json& md = w->body.value("metadata", json::object());
+  std::string status = md.is_object() ? md.value("status", "") : "";
+  if (w->status == 200 && status == "Success") return Status::Ok();
+  std::string err = md.is_object() ? md.value("err", "") : "";
+  if (status == "Running") return Error::make("timeout", what + ": LXD operation still running after " +
+                                                              std::to_string(s_.operation_timeout_s) + " s");
+  return Error::make("failed", what + ": " + (err.empty() ? lxd_message(w->body, w->status) : err));
+}
+
+Status LxdProvider::make_dirs(const std::string& name, const std::string& path) {
+  // Creates each missing parent of `path` (like mkdir -p), root-owned 0755.
+  std::string cur;
+  size_t pos = 1;
+  while ((pos = path.find('/', pos)) != std::string::npos) {
+    cur = path.substr(0, pos);
+    ++pos;
+    auto r = call("POST", "/1.0/instances/" + name + "/files?path=" + url_escape_path(cur), "",
+                  {{"X-LXD-type", "directory"}, {"X-LXD-uid", "0"}, {"X-LXD-gid", "0"}, {"X-LXD-mode", "0755"},
+                   {"X-LXD-write", "overwrite"}});
+    if (!r) return r.error();
+    // An existing directory answers an error on some LXD versions; that is fine.
+  }
+  return Status::Ok();
+}
+
+Status LxdProvider::push_file(const std::string& name, const FileToPlace& f) {
+  if (f.path.empty() || f.path[0] != '/' || f.path.find("..") != std::string::npos)
+    return Error::invalid("path", "file path must be absolute without '..': " + f.path);
+  auto st = make_dirs(name, f.path);
+  if (!st) return st;
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%04o", f.mode);
+  auto r = call("POST", "/1.0/instances/" + name + "/files?path=" + url_escape_path(f.path), f.content,
+                {{"Content-Type", "application/octet-stream"},
+                 {"X-LXD-type", "file"},
+                 {"X-LXD-uid", "0"},
+                 {"X-LXD-gid", "0"},
+                 {"X-LXD-mode", mode},
+                 {"X-LXD-write", "overwrite"}},
+                300000);
+  if (!r) return r.error();
+  if (r->status != 200) return Error::make("failed", "placing " + f.path + " in " + name + ": " + lxd_message(r->body, r->status));
+  return Status::Ok();
+}
+
+Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) {
+  if (!valid_machine_name(spec.name)) return Error::invalid("name", "not a valid machine name: " + spec.name);
+  auto img = s_.images.find(spec.os_key);
+  if (img == s_.images.end()) {
+    std::string known;
+    for (auto& [k, v] : s_.images) known += (known.empty() ? "" : ", ") + k;
+    return Error::invalid("os", "provider lxd has no image for " + spec.os_key + " (known: " + known + ")");
+  }
+  auto alias = call("GET", "/1.0/images/aliases/" + img->second);
+  if (!alias) return alias.error();
+  if (alias->status == 404)
+    return Error::make("unavailable", "LXD has no image " + img->second + "; scripts/build-image.sh builds it");
+
+  json config = json::object();
+  if (spec.memory_mb > 0) config["limits.memory"] = std::to_string(spec.memory_mb) + "MB";
+  for (auto& [k, v] : spec.labels) config[std::string(kLabelPrefix) + k] = v;
+  json body = {{"name", spec.name},
+               {"type", "container"},
+               {"profiles", json::array({s_.profile})},
+               {"source", {{"type", "image"}, {"alias", img->second}}},
+               {"config", config}};
+  if (progress) progress("creating container " + spec.name + " from image " + img->second);
+  auto r = call("POST", "/1.0/instances", body.dump());
+  if (!r) return r.error();
+  if (r->status == 409 || (r->status >= 400 && lxd_message(r->body, r->status).find("already exists") != std::string::npos))
+    return Error::make("conflict", "a container named " + spec.name + " already exists");
+  auto st = wait_operation(*r, "creating container " + spec.name);
+  if (!st) return st;
+  for (const auto& f : spec.files) {
+    if (progress) progress("placing " + f.path + " (" + std::to_string(f.content.size()) + " bytes)");
+    st = push_file(spec.name, f);
+    if (!st) return st;
+  }
+  return Status::Ok();
+}
+
+Status LxdProvider::change_state(const std::string& name, const std::string& action) {
+  json body = {{"action", action}, {"timeout", 30}};
+  if (action == "stop") body["force"] = true;
+  auto r = call("PUT", "/1.0/instances/" + name + "/state", body.dump());
+  if (!r) return r.error();
+  if (r->status == 404) return Error::make("not_found", "no container " + name);
+  return wait_operation(*r, action + " container " + name);
+}
+
+Status LxdProvider::start(const std::string& name) { return change_state(name, "start"); }
+
+Status LxdProvider::stop(const std::string& name) {
+  auto m = inspect(name);
+  if (!m) return m.error();
+  if (m->status == "Stopped") return Status::Ok();
+  return change_state(name, "stop");
+}
+
+Status LxdProvider::destroy(const std::string& name) {
+  auto m = inspect(name);
+  if (!m) {
+    if (m.error().code == "not_found") return Status::Ok();
+    return m.error();
+  }
+  if (m->status != "Stopped") {
+    auto st = change_state(name, "stop");
+    if (!st && st.error().code != "not_found") return st;
+  }
+  auto r = call("DELETE", "/1.0/instances/" + name);
+  if (!r) return r.error();
+  if (r->status == 404) return Status::Ok();
+  return wait_operation(*r, "deleting container " + name);
+}
+
+Machine LxdProvider::to_machine(const json& inst, const json& state) {
+  Machine m;
+  m.name = inst.value("name", "");
+  m.status = inst.value("status", "");
+  if (inst.contains("config") && inst["config"].is_object()) {
+    for (auto& [k, v] : inst["config"].items()) {
+      if (k.rfind(kLabelPrefix, 0) == 0 && v.is_string()) m.labels[k.substr(std::string(kLabelPrefix).size())] = v;
+    }
+  }
+  if (state.is_object() && state.contains("network") && state["network"].is_object()) {
+    for (auto& [ifname, nic] : state["network"].items()) {
+      if (ifname == "lo" || !nic.contains("addresses")) continue;
+      for (auto& a : nic["addresses"]) {
+        if (a.value("family", "") == "inet" && a.value("scope", "") == "global") {
+          m.address = a.value("address", "");
+          return m;
+        }
+      }
+    }
+  }
+  return m;
+}
+
+Result<Machine> LxdProvider::inspect(const std::string& name) {
+  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
+  auto r = call("GET", "/1.0/instances/" + name);
+  if (!r) return r.error();
+  if (r->status == 404) return Error::make("not_found", "no container " + name);
+  if (r->status != 200) return Error::make("failed", lxd_message(r->body, r->status));
+  auto s = call("GET", "/1.0/instances/" + name + "/state");
+  if (!s) return s.error();
+  return to_machine(r->body.value("metadata", json::object()), s->body.value("metadata", json::object()));
+}
+
+Result<std::string> LxdProvider::wait_address(const std::string& name, std::chrono::milliseconds total) {
+  auto deadline = std::chrono::steady_clock::now() + total;
+  std::string last = "no address yet";
+  while (true) {
+    auto m = inspect(name);
+    if (m && !m->address.empty()) return m->address;
+    if (!m) last = m.error().message;
+    if (m && m->status != "Running") last = "container is " + m->status;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return Error::make("timeout", "container " + name + " got no IPv4 address within " +
+                                    std::to_string(total.count() / 1000) + " s (" + last + ")");
+}
+
+Result<std::vector<Machine>> LxdProvider::list() {
+  auto r = call("GET", "/1.0/instances?recursion=2");
+  if (!r) return r.error();
+  if (r->status != 200) return Error::make("failed", lxd_message(r->body, r->status));
+  std::vector<Machine> out;
+  for (auto& inst : r->body.value("metadata", json::array())) {
+    Machine m = to_machine(inst, inst.value("state", json::object()));
+    if (m.labels.count("deployment")) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace ads

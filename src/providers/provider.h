@@ -1,0 +1,70 @@
+// Provider: where lab machines come from. One interface; one folder per
+// platform (lxd/, later aws/, openvz/), registered in one table (registry.cpp).
+// Providers know nothing of deployments beyond the labels they are given.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace ads {
+
+// A file placed in the machine before its first start (the agent, its config).
+struct FileToPlace {
+  std::string path;      // absolute, inside the machine
+  std::string content;
+  int mode = 0644;
+};
+
+struct MachineSpec {
+  std::string name;                           // provider-side name, [a-z0-9-], <= 63
+  std::string os_key;                         // "debian-12" (LabSpec::os_key)
+  uint64_t memory_mb = 0;                     // 0: provider default
+  uint64_t storage_mb = 0;
+  std::map<std::string, std::string> labels;  // e.g. deployment id, lab name
+  std::vector<FileToPlace> files;
+};
+
+struct Machine {
+  std::string name;
+  std::string status;                         // provider's word: Running, Stopped...
+  std::string address;                        // IPv4, "" if none yet
+  std::map<std::string, std::string> labels;
+};
+
+// Progress notes for the deployment log.
+using ProgressFn = std::function<void(const std::string&)>;
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+  virtual std::string kind() const = 0;
+
+  // Creates the machine (not started) and places spec.files in it. Fails
+  // with "invalid" (field "os") when the provider has no image for os_key.
+  virtual Status create(const MachineSpec& spec, const ProgressFn& progress) = 0;
+  virtual Status start(const std::string& name) = 0;
+  virtual Status stop(const std::string& name) = 0;
+  // Removes the machine and everything in it. Succeeds when already gone.
+  virtual Status destroy(const std::string& name) = 0;
+  // Waits until the machine reports an IPv4 address; "timeout" otherwise.
+  virtual Result<std::string> wait_address(const std::string& name, std::chrono::milliseconds total) = 0;
+  virtual Result<Machine> inspect(const std::string& name) = 0;
+  // Machines this ADS made (those with the ads labels).
+  virtual Result<std::vector<Machine>> list() = 0;
+};
+
+// Builds a provider from its kind and its JSON settings (from the ADS config).
+// Unknown kind: Error "invalid" with field "provider".
+Result<std::unique_ptr<Provider>> make_provider(const std::string& kind, const nlohmann::json& settings);
+// Kinds the registry knows.
+std::vector<std::string> provider_kinds();
+
+}  // namespace ads

@@ -1,0 +1,263 @@
+#include "store/sqlite/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <memory>
+
+namespace ads {
+namespace {
+
+constexpr const char* kDeploymentColumns =
+    "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
+    "spec_json, created_ms, updated_ms";
+
+// The schema, one entry per version; migrate() applies the missing ones in order.
+const char* const kMigrations[] = {
+    // version 1
+    "CREATE TABLE deployments ("
+    "  id TEXT PRIMARY KEY, name TEXT NOT NULL, source TEXT NOT NULL, ref TEXT NOT NULL,"
+    "  commit_id TEXT NOT NULL, provider TEXT NOT NULL, state TEXT NOT NULL, failed_step TEXT NOT NULL,"
+    "  error TEXT NOT NULL, machine TEXT NOT NULL, address TEXT NOT NULL, url TEXT NOT NULL,"
+    "  secret TEXT NOT NULL, spec_json TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX deployments_state ON deployments(state);"
+    "CREATE INDEX deployments_name ON deployments(name);"
+    "CREATE TABLE deployment_logs ("
+    "  deployment_id TEXT NOT NULL REFERENCES deployments(id), seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
+    "  step TEXT NOT NULL, stream TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (deployment_id, seq));",
+};
+
+// A prepared statement, finalized at scope exit.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return rc_ == SQLITE_OK; }
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return sqlite3_step(s_); }
+  std::string text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+  }
+  int64_t integer(int col) const { return sqlite3_column_int64(s_, col); }
+  Error error(const std::string& what) const { return Error::make("internal", what + ": " + sqlite3_errmsg(db_)); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* s_ = nullptr;
+  int rc_;
+};
+
+void bind_deployment(Stmt& s, const Deployment& d) {
+  s.bind(1, d.id).bind(2, d.name).bind(3, d.source).bind(4, d.ref).bind(5, d.commit).bind(6, d.provider);
+  s.bind(7, to_string(d.state)).bind(8, d.failed_step).bind(9, d.error).bind(10, d.machine).bind(11, d.address);
+  s.bind(12, d.url).bind(13, d.secret).bind(14, d.spec_json).bind(15, d.created_ms).bind(16, d.updated_ms);
+}
+
+Deployment read_deployment(const Stmt& s) {
+  Deployment d;
+  d.id = s.text(0);
+  d.name = s.text(1);
+  d.source = s.text(2);
+  d.ref = s.text(3);
+  d.commit = s.text(4);
+  d.provider = s.text(5);
+  d.state = state_from_string(s.text(6)).value_or(State::kFailed);
+  d.failed_step = s.text(7);
+  d.error = s.text(8);
+  d.machine = s.text(9);
+  d.address = s.text(10);
+  d.url = s.text(11);
+  d.secret = s.text(12);
+  d.spec_json = s.text(13);
+  d.created_ms = s.integer(14);
+  d.updated_ms = s.integer(15);
+  return d;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return Error{"invalid", "cannot open SQLite database " + path + ": " + msg, "store"};
+  }
+  std::unique_ptr<SqliteStore> s(new SqliteStore(db));
+  sqlite3_busy_timeout(db, 5000);
+  for (const char* pragma : {"PRAGMA journal_mode=WAL;", "PRAGMA synchronous=NORMAL;", "PRAGMA foreign_keys=ON;"}) {
+    auto st = s->exec(pragma);
+    if (!st) return st.error();
+  }
+  auto st = s->migrate();
+  if (!st) return st.error();
+  return std::unique_ptr<Store>(std::move(s));
+}
+
+SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+
+Status SqliteStore::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return Error::make("internal", std::string("SQLite: ") + msg);
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::migrate() {
+  std::lock_guard<std::mutex> lk(mu_);
+  auto st = exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);");
+  if (!st) return st;
+  int64_t version = 0;
+  {
+    Stmt q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (q.step() == SQLITE_ROW) version = q.integer(0);
+  }
+  const int64_t latest = static_cast<int64_t>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+  if (version > latest)
+    return Error::make("invalid", "the database has schema version " + std::to_string(version) +
+                                      ", newer than this ads (" + std::to_string(latest) + ")");
+  for (int64_t v = version; v < latest; ++v) {
+    st = exec("BEGIN IMMEDIATE;");
+    if (!st) return st;
+    st = exec(kMigrations[v]);
+    if (st) {
+      Stmt ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
+      ins.bind(1, v + 1);
+      if (ins.step() != SQLITE_DONE) st = ins.error("recording schema version");
+    }
+    if (!st) {
+      (void)exec("ROLLBACK;");
+      return st;
+    }
+    st = exec("COMMIT;");
+    if (!st) return st;
+  }
+  return Status::Ok();
+}
+
+Status SqliteStore::create(const Deployment& d) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("INSERT INTO deployments (") + kDeploymentColumns +
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  Stmt s(db_, sql.c_str());
+  if (!s.ok()) return s.error("preparing insert");
+  bind_deployment(s, d);
+  int rc = s.step();
+  if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
+    return Error::make("conflict", "a deployment with id " + d.id + " exists");
+  if (rc != SQLITE_DONE) return s.error("inserting deployment");
+  return Status::Ok();
+}
+
+Result<Deployment> SqliteStore::get(const std::string& id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE id = ?";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, id);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) return read_deployment(s);
+  if (rc == SQLITE_DONE) return Error::make("not_found", "no deployment " + id);
+  return s.error("reading deployment");
+}
+
+Result<std::vector<Deployment>> SqliteStore::list(const ListQuery& q) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kDeploymentColumns +
+                    " FROM deployments WHERE id > ? AND (? = '' OR state = ?) AND (? = '' OR name = ?)"
+                    " ORDER BY id LIMIT ?";
+  Stmt s(db_, sql.c_str());
+  std::string state = q.state ? to_string(*q.state) : "";
+  s.bind(1, q.after_id).bind(2, state).bind(3, state).bind(4, q.name).bind(5, q.name);
+  s.bind(6, static_cast<int64_t>(q.limit));
+  std::vector<Deployment> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_deployment(s));
+  if (rc != SQLITE_DONE) return s.error("listing deployments");
+  return out;
+}
+
+Status SqliteStore::update(const Deployment& d) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_,
+         "UPDATE deployments SET name=?2, source=?3, ref=?4, commit_id=?5, provider=?6, state=?7, failed_step=?8,"
+         " error=?9, machine=?10, address=?11, url=?12, secret=?13, spec_json=?14, created_ms=?15, updated_ms=?16"
+         " WHERE id=?1");
+  if (!s.ok()) return s.error("preparing update");
+  bind_deployment(s, d);
+  if (s.step() != SQLITE_DONE) return s.error("updating deployment");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no deployment " + d.id);
+  return Status::Ok();
+}
+
+Result<int64_t> SqliteStore::append_log(const std::string& id, const LogLine& line) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_,
+         "INSERT INTO deployment_logs (deployment_id, seq, ts_ms, step, stream, text)"
+         " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5 FROM deployment_logs WHERE deployment_id = ?1"
+         " RETURNING seq");
+  if (!s.ok()) return s.error("preparing log insert");
+  s.bind(1, id).bind(2, line.ts_ms).bind(3, line.step).bind(4, line.stream).bind(5, line.text);
+  int rc = s.step();
+  if (rc != SQLITE_ROW) {
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("not_found", "no deployment " + id);
+    return s.error("appending log line");
+  }
+  int64_t seq = s.integer(0);
+  while (s.step() == SQLITE_ROW) {
+  }
+  return seq;
+}
+
+Result<std::vector<LogLine>> SqliteStore::logs(const std::string& id, int64_t after_seq, size_t limit) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_,
+         "SELECT seq, ts_ms, step, stream, text FROM deployment_logs WHERE deployment_id = ? AND seq > ?"
+         " ORDER BY seq LIMIT ?");
+  s.bind(1, id).bind(2, after_seq).bind(3, static_cast<int64_t>(limit));
+  std::vector<LogLine> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    LogLine l;
+    l.seq = s.integer(0);
+    l.ts_ms = s.integer(1);
+    l.step = s.text(2);
+    l.stream = s.text(3);
+    l.text = s.text(4);
+    out.push_back(std::move(l));
+  }
+  if (rc != SQLITE_DONE) return s.error("reading log");
+  return out;
+}
+
+Result<std::vector<Deployment>> SqliteStore::unfinished() {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kDeploymentColumns +
+                    " FROM deployments WHERE state NOT IN ('running', 'failed', 'destroyed') ORDER BY id";
+  Stmt s(db_, sql.c_str());
+  std::vector<Deployment> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    Deployment d = read_deployment(s);
+    if (!is_settled(d.state)) out.push_back(std::move(d));
+  }
+  if (rc != SQLITE_DONE) return s.error("listing unfinished deployments");
+  return out;
+}
+
+}  // namespace ads

@@ -1,0 +1,37 @@
+// SqliteStore: the embedded default Store, one SQLite file in WAL mode.
+// One connection guarded by a mutex; every statement uses bound parameters.
+#pragma once
+
+#include <mutex>
+#include <string>
+
+#include "store/store.h"
+
+struct sqlite3;
+
+namespace ads {
+
+class SqliteStore : public Store {
+ public:
+  // Opens (creating if needed) the database at `path` and migrates its schema.
+  static Result<std::unique_ptr<Store>> open(const std::string& path);
+  ~SqliteStore() override;
+
+  Status create(const Deployment& d) override;
+  Result<Deployment> get(const std::string& id) override;
+  Result<std::vector<Deployment>> list(const ListQuery& q) override;
+  Status update(const Deployment& d) override;
+  Result<int64_t> append_log(const std::string& id, const LogLine& line) override;
+  Result<std::vector<LogLine>> logs(const std::string& id, int64_t after_seq, size_t limit) override;
+  Result<std::vector<Deployment>> unfinished() override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  Status migrate();
+  Status exec(const char* sql);
+
+  sqlite3* db_;
+  std::mutex mu_;
+};
+
+}  // namespace ads

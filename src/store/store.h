@@ -1,0 +1,45 @@
+// Store: where deployments and their logs live. One interface, one
+// implementation per backend (sqlite/ now, postgres/ later). Every method is
+// thread-safe and durable when it returns (the write is committed).
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/deployment.h"
+#include "core/result.h"
+
+namespace ads {
+
+struct ListQuery {
+  std::optional<State> state;   // only deployments in this state
+  std::string name;             // only this lab name ("" = any)
+  std::string after_id;         // page: ids greater than this ("" = from the start)
+  size_t limit = 100;           // at most this many, ordered by id ascending
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Inserts a new deployment; `conflict` error when the id exists.
+  virtual Status create(const Deployment& d) = 0;
+  // `not_found` error when there is no such id.
+  virtual Result<Deployment> get(const std::string& id) = 0;
+  virtual Result<std::vector<Deployment>> list(const ListQuery& q) = 0;
+  // Replaces the stored record with `d` (matched by d.id); `not_found` if absent.
+  virtual Status update(const Deployment& d) = 0;
+  // Appends a log line; its seq is assigned by the store (1, 2, ...). Returns the seq.
+  virtual Result<int64_t> append_log(const std::string& id, const LogLine& line) = 0;
+  // Lines with seq > after_seq, oldest first, at most `limit`.
+  virtual Result<std::vector<LogLine>> logs(const std::string& id, int64_t after_seq, size_t limit) = 0;
+  // Deployments whose state is not settled (see core/deployment.h is_settled).
+  virtual Result<std::vector<Deployment>> unfinished() = 0;
+};
+
+// Opens a store from a URL: "sqlite:///var/lib/ads/ads.db" or a bare path.
+Result<std::unique_ptr<Store>> open_store(const std::string& url);
+
+}  // namespace ads

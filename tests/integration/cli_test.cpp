@@ -1,0 +1,80 @@
+// The `ads` command against a real `ads serve` and a real LXD container:
+// progress output, exit codes, list/show/logs/destroy.
+#include <gtest/gtest.h>
+
+#include "providers/provider.h"
+#include "support/process.h"
+
+using ads::test::Child;
+using ads::test::TempDir;
+
+namespace {
+
+int ads_cli(const std::string& server, std::vector<std::string> args, std::string* out) {
+  std::vector<std::string> argv = {ADS_CLI_BIN, "--server", server};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return ads::test::run(argv, out);
+}
+
+TEST(CliTest, DeployShowsProgressAndUrlThenListShowLogsDestroy) {
+  TempDir tmp;
+  Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
+                ADS_AGENT_BIN});
+  std::string line = server.read_line();
+  auto pos = line.find("http://");
+  ASSERT_NE(pos, std::string::npos) << line;
+  std::string base = line.substr(pos);
+
+  std::string out;
+  int rc = ads_cli(base, {"deploy", std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site", "--name", "cli-lab"}, &out);
+  // the id is on the first line: "deployment <id> accepted (cli-lab)"
+  std::string id;
+  auto p = out.find("deployment ");
+  if (p != std::string::npos) id = out.substr(p + 11, 26);
+  struct Guard {
+    std::string id;
+    ~Guard() {
+      if (!id.empty()) (void)ads::make_provider("lxd", nlohmann::json::object()).value()->destroy("ads-" + id);
+    }
+  } guard{id};
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("==> [2/9] validating"), std::string::npos) << out;
+  EXPECT_NE(out.find("==> [9/9] running"), std::string::npos) << out;
+  EXPECT_NE(out.find("lab cli-lab is running at http://10.213.87."), std::string::npos) << out;
+
+  ASSERT_EQ(ads_cli(base, {"list"}, &out), 0);
+  EXPECT_NE(out.find(id), std::string::npos) << out;
+  EXPECT_NE(out.find("running"), std::string::npos) << out;
+  ASSERT_EQ(ads_cli(base, {"show", id}, &out), 0);
+  EXPECT_NE(out.find("state:    running"), std::string::npos) << out;
+  ASSERT_EQ(ads_cli(base, {"logs", id}, &out), 0);
+  EXPECT_NE(out.find("running at http://"), std::string::npos) << out;
+  ASSERT_EQ(ads_cli(base, {"destroy", id}, &out), 0) << out;
+  EXPECT_NE(out.find("destroyed"), std::string::npos) << out;
+  ASSERT_EQ(ads_cli(base, {"show", id}, &out), 0);
+  EXPECT_NE(out.find("state:    destroyed"), std::string::npos) << out;
+}
+
+TEST(CliTest, BadInputAndUnreachableServerGiveMessagesAndExitCodes) {
+  TempDir tmp;
+  Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
+                ADS_AGENT_BIN});
+  std::string line = server.read_line();
+  std::string base = line.substr(line.find("http://"));
+  std::string out;
+  EXPECT_EQ(ads_cli(base, {"deploy", "/srv/lab", "--name", "x; rm -rf /"}, &out), 2);
+  EXPECT_NE(out.find("name: may contain only"), std::string::npos) << out;
+  EXPECT_EQ(ads_cli(base, {"show", "01jzzzzzzzzzzzzzzzzzzzzzzz"}, &out), 2);
+  EXPECT_NE(out.find("no deployment"), std::string::npos) << out;
+  EXPECT_EQ(ads_cli(base, {"frobnicate"}, &out), 2);
+  EXPECT_EQ(ads_cli(base, {"list", "--state", "sideways"}, &out), 2);
+  EXPECT_NE(out.find("unknown state"), std::string::npos) << out;
+  // nothing listens on port 1 of loopback
+  EXPECT_EQ(ads_cli("http://127.0.0.1:1", {"list"}, &out), 3);
+  EXPECT_NE(out.find("cannot reach the ADS server"), std::string::npos) << out;
+  // serve refuses a bad config with the field named
+  EXPECT_EQ(ads::test::run({ADS_CLI_BIN, "serve", "--listen", "nowhere", "--data-dir", tmp.str()}, &out), 2);
+  EXPECT_NE(out.find("listen"), std::string::npos) << out;
+}
+
+}  // namespace

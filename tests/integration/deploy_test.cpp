@@ -1,0 +1,274 @@
+// End-to-end deployments into real LXD containers through a real `ads serve`
+// (SQLite store in a temp dir). Needs scripts/lxd-host.sh and
+// scripts/build-image.sh to have run (scripts/test.sh does that).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "http/client.h"
+#include "providers/lxd/lxd_provider.h"
+#include "support/process.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ads::test::Child;
+using ads::test::TempDir;
+
+namespace {
+
+const std::string kSource = ADS_SOURCE_DIR;
+
+std::unique_ptr<ads::Provider> lxd() {
+  auto p = ads::make_provider("lxd", json::object());
+  return std::move(p.value());
+}
+
+// Removes every container a test's deployments made, even when it fails.
+struct ContainerGuard {
+  std::set<std::string> ids;
+  ~ContainerGuard() {
+    auto p = lxd();
+    for (auto& id : ids) (void)p->destroy("ads-" + id);
+  }
+};
+
+class Server {
+ public:
+  explicit Server(const std::string& data_dir, const std::string& agent = ADS_AGENT_BIN,
+                  std::vector<std::string> env = {})
+      : child_({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--agent-binary", agent,
+                "--workers", "2"},
+               std::move(env)) {
+    std::string line = child_.read_line();
+    auto pos = line.find("http://");
+    if (pos != std::string::npos) base_ = line.substr(pos);
+  }
+  const std::string& base() const { return base_; }
+
+  json call(const std::string& method, const std::string& path, const json* body = nullptr, long* status = nullptr) {
+    ads::http::ClientRequest r;
+    r.method = method;
+    r.url = base_ + path;
+    if (body) {
+      r.body = body->dump();
+      r.headers.push_back({"Content-Type", "application/json"});
+    }
+    auto res = ads::http::request(r);
+    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.error().message);
+    if (!res) return json();
+    if (status) *status = res->status;
+    return json::parse(res->body, nullptr, false);
+  }
+
+  // Waits until the deployment's state is one of `states`.
+  json wait_for(const std::string& id, std::set<std::string> states, int seconds = 240) {
+    json d;
+    for (int i = 0; i < seconds * 4; ++i) {
+      d = call("GET", "/api/v1/deployments/" + id);
+      if (states.count(d.value("state", ""))) return d;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    ADD_FAILURE() << "deployment " << id << " stuck in " << d.dump();
+    return d;
+  }
+
+  std::string log_text(const std::string& id) {
+    std::string all;
+    json l = call("GET", "/api/v1/deployments/" + id + "/logs?limit=10000");
+    for (auto& line : l["lines"]) all += line.value("text", "") + "\n";
+    return all;
+  }
+
+ private:
+  Child child_;
+  std::string base_;
+};
+
+// Makes a git repository from a lab folder, with a tag v1 and a branch main.
+std::string make_repo(const TempDir& tmp, const std::string& lab_dir, const std::string& name) {
+  fs::path repo = tmp.path / name;
+  fs::copy(lab_dir, repo, fs::copy_options::recursive);
+  std::string out;
+  auto git = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"git", "-C", repo.string(), "-c", "user.name=ads-test", "-c",
+                                     "user.email=ads@test.invalid"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    EXPECT_EQ(ads::test::run(argv, &out), 0) << out;
+  };
+  git({"init", "-q", "-b", "main"});
+  git({"add", "-A"});
+  git({"commit", "-q", "-m", "lab"});
+  git({"tag", "v1"});
+  return repo.string();
+}
+
+std::string http_get(const std::string& url) {
+  ads::http::ClientRequest r;
+  r.url = url;
+  r.timeout_ms = 5000;
+  auto res = ads::http::request(r);
+  return res ? res->body : "";
+}
+
+class DeployTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ads::LxdProvider p({});
+    if (!p.ping()) GTEST_FAIL() << "LXD is not running: run scripts/lxd-host.sh first";
+  }
+  TempDir tmp;
+  ContainerGuard guard;
+};
+
+TEST_F(DeployTest, StaticLabFromGitTagServesItsPageAndIsDestroyed) {
+  std::string repo = make_repo(tmp, kSource + "/examples/labs/static-site", "static-site");
+  Server s((tmp.path / "data").string());
+  ASSERT_FALSE(s.base().empty());
+  json req = {{"source", repo}, {"ref", "v1"}, {"name", "cse02"}};
+  long status = 0;
+  json d = s.call("POST", "/api/v1/deployments", &req, &status);
+  ASSERT_EQ(status, 202) << d.dump();
+  std::string id = d["id"];
+  guard.ids.insert(id);
+  EXPECT_EQ(d["name"], "cse02");
+  EXPECT_EQ(d["state"], "accepted");
+
+  d = s.wait_for(id, {"running", "failed"});
+  ASSERT_EQ(d["state"], "running") << d.dump() << "\n" << s.log_text(id);
+  EXPECT_EQ(d["commit"].get<std::string>().size(), 40u);
+  EXPECT_EQ(d["machine"], "ads-" + id);
+  ASSERT_FALSE(d["url"].get<std::string>().empty());
+  std::string page = http_get(d["url"]);
+  EXPECT_NE(page.find("ADS example lab"), std::string::npos) << page;
+  std::string log = s.log_text(id);
+  EXPECT_NE(log.find("step installing"), std::string::npos) << log;
+  EXPECT_NE(log.find("$ cp -r site/. /srv/www/"), std::string::npos) << log;
+
+  auto m = lxd()->inspect("ads-" + id);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->status, "Running");
+  EXPECT_EQ(m->labels["deployment"], id);
+  EXPECT_EQ(m->labels["lab"], "cse02");
+
+  d = s.call("DELETE", "/api/v1/deployments/" + id, nullptr, &status);
+  EXPECT_EQ(status, 202);
+  d = s.wait_for(id, {"destroyed", "failed"}, 60);
+  EXPECT_EQ(d["state"], "destroyed") << d.dump();
+  auto gone = lxd()->inspect("ads-" + id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, "not_found");
+}
+
+TEST_F(DeployTest, SeedFormatLabFromPlainDirectoryAndStateSurvivesRestart) {
+  std::string data = (tmp.path / "data").string();
+  std::string id;
+  {
+    Server s(data);
+    json req = {{"source", kSource + "/examples/labs/seed-lab"}};
+    long status = 0;
+    json d = s.call("POST", "/api/v1/deployments", &req, &status);
+    ASSERT_EQ(status, 202) << d.dump();
+    id = d["id"];
+    guard.ids.insert(id);
+    EXPECT_EQ(d["name"], "seed-lab");
+    d = s.wait_for(id, {"running", "failed"});
+    ASSERT_EQ(d["state"], "running") << d.dump() << "\n" << s.log_text(id);
+    EXPECT_NE(http_get(d["url"]).find("Optics Bench"), std::string::npos);
+    std::string log = s.log_text(id);
+    // v1 phases ran in the seed system's order
+    auto pre = log.find("$ mkdir -p ../build"), init = log.find("$ cp -r ../build/. /var/www/html/");
+    ASSERT_NE(pre, std::string::npos) << log;
+    ASSERT_NE(init, std::string::npos) << log;
+    EXPECT_LT(pre, init);
+  }
+  // a new server process on the same data dir still knows the deployment
+  Server s2(data);
+  json d = s2.call("GET", "/api/v1/deployments/" + id);
+  EXPECT_EQ(d["state"], "running");
+  json list = s2.call("GET", "/api/v1/deployments");
+  ASSERT_EQ(list["deployments"].size(), 1u);
+  EXPECT_EQ(list["deployments"][0]["id"], id);
+  s2.call("DELETE", "/api/v1/deployments/" + id);
+  EXPECT_EQ(s2.wait_for(id, {"destroyed", "failed"}, 60)["state"], "destroyed");
+}
+
+TEST_F(DeployTest, FailingInstallStepEndsFailedWithItsLogAndRemovesTheContainer) {
+  fs::path lab = tmp.path / "broken";
+  fs::create_directories(lab);
+  std::ofstream(lab / "ads-lab.json") << R"({"ads":2,"os":{"name":"debian","version":"12"},
+    "install":["echo about to fail","echo boom-on-stderr >&2; exit 7","echo never-runs"],
+    "actions":{"start":["true"]}})";
+  Server s((tmp.path / "data").string());
+  json req = {{"source", lab.string()}, {"name", "broken"}};
+  json d = s.call("POST", "/api/v1/deployments", &req);
+  std::string id = d["id"];
+  guard.ids.insert(id);
+  d = s.wait_for(id, {"running", "failed"});
+  ASSERT_EQ(d["state"], "failed");
+  EXPECT_EQ(d["failed_step"], "installing");
+  EXPECT_NE(d["error"].get<std::string>().find("exit code 7"), std::string::npos) << d.dump();
+  std::string log = s.log_text(id);
+  EXPECT_NE(log.find("about to fail"), std::string::npos) << log;
+  EXPECT_NE(log.find("boom-on-stderr"), std::string::npos) << log;
+  EXPECT_EQ(log.find("never-runs\n"), std::string::npos) << log;
+  EXPECT_NE(log.find("removed machine ads-" + id), std::string::npos) << log;
+  EXPECT_EQ(lxd()->inspect("ads-" + id).error().code, "not_found");
+  EXPECT_EQ(d["machine"], "");
+}
+
+TEST_F(DeployTest, UnknownGitUrlAndUnknownRefFailAtFetching) {
+  std::string repo = make_repo(tmp, kSource + "/examples/labs/static-site", "lab");
+  Server s((tmp.path / "data").string());
+  json a = {{"source", (tmp.path / "no-such-repo.git").string()}, {"ref", "main"}};
+  json b = {{"source", repo}, {"ref", "no-such-tag"}};
+  std::string ida = s.call("POST", "/api/v1/deployments", &a)["id"];
+  std::string idb = s.call("POST", "/api/v1/deployments", &b)["id"];
+  json da = s.wait_for(ida, {"running", "failed"}, 60);
+  json db = s.wait_for(idb, {"running", "failed"}, 60);
+  EXPECT_EQ(da["state"], "failed");
+  EXPECT_EQ(da["failed_step"], "fetching");
+  EXPECT_NE(da["error"].get<std::string>().find("cannot fetch"), std::string::npos) << da.dump();
+  EXPECT_EQ(db["state"], "failed");
+  EXPECT_EQ(db["failed_step"], "fetching");
+  EXPECT_NE(db["error"].get<std::string>().find("no-such-tag"), std::string::npos) << db.dump();
+  EXPECT_EQ(da["machine"], "");
+  EXPECT_EQ(db["machine"], "");
+}
+
+TEST_F(DeployTest, MalformedSpecFailsAtValidatingNamingTheField) {
+  fs::path lab = tmp.path / "badspec";
+  fs::create_directories(lab / "scripts");
+  std::ofstream(lab / "scripts" / "labspec.json") << R"({"lab":{"runtime_requirements":{"platform":
+    {"os":"ubuntu","osVersion":"14","memory":{"min_required":"lots"}}}}})";
+  Server s((tmp.path / "data").string());
+  json req = {{"source", lab.string()}};
+  std::string id = s.call("POST", "/api/v1/deployments", &req)["id"];
+  json d = s.wait_for(id, {"running", "failed"}, 60);
+  EXPECT_EQ(d["state"], "failed");
+  EXPECT_EQ(d["failed_step"], "validating");
+  EXPECT_NE(d["error"].get<std::string>().find("lab.runtime_requirements.platform.memory.min_required"),
+            std::string::npos)
+      << d.dump();
+  EXPECT_EQ(d["machine"], "");
+}
+
+TEST_F(DeployTest, UnreachableAgentTimesOutWithClearErrorAndCleansUp) {
+  // An "agent" that never listens: the machine boots, nothing answers on 9089.
+  fs::path fake = tmp.path / "fake-agent";
+  std::ofstream(fake) << "#!/bin/sh\nexec sleep 1000\n";
+  fs::permissions(fake, fs::perms::owner_all);
+  Server s((tmp.path / "data").string(), fake.string(), {"ADS_AGENT_TIMEOUT_MS=4000"});
+  json req = {{"source", kSource + "/examples/labs/static-site"}};
+  std::string id = s.call("POST", "/api/v1/deployments", &req)["id"];
+  guard.ids.insert(id);
+  json d = s.wait_for(id, {"running", "failed"}, 120);
+  EXPECT_EQ(d["state"], "failed");
+  EXPECT_EQ(d["failed_step"], "starting_agent");
+  EXPECT_NE(d["error"].get<std::string>().find(":9089"), std::string::npos) << d.dump();
+  EXPECT_EQ(lxd()->inspect("ads-" + id).error().code, "not_found");
+}
+
+}  // namespace

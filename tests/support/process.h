@@ -1,0 +1,129 @@
+// Test support: runs a program with an argv (never a shell string), and a
+// temporary directory removed at scope exit.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ads::test {
+
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "ads-test-XXXXXX").string();
+    path = mkdtemp(tmpl.data());
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  std::string str() const { return path.string(); }
+};
+
+// Runs argv to completion; returns the exit code and captured stdout+stderr.
+inline int run(const std::vector<std::string>& argv, std::string* output = nullptr, const std::string& cwd = "") {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    dup2(pipefd[1], 1);
+    dup2(pipefd[1], 2);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+  close(pipefd[1]);
+  std::string out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(pipefd[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (output) *output = out;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// A long-running child (e.g. `ads serve`) whose stdout is readable line by
+// line; killed (SIGTERM, then SIGKILL) at scope exit.
+class Child {
+ public:
+  explicit Child(const std::vector<std::string>& argv, const std::vector<std::string>& env = {}) {
+    int pipefd[2];
+    if (pipe(pipefd) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      dup2(pipefd[1], 1);
+      close(pipefd[0]);
+      close(pipefd[1]);
+      for (auto& e : env) putenv(const_cast<char*>(e.c_str()));
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+    close(pipefd[1]);
+    out_fd_ = pipefd[0];
+  }
+  ~Child() { kill_now(SIGTERM); }
+  // Reads one line of stdout (blocking, up to `timeout`); "" at EOF/timeout.
+  std::string read_line(std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string line;
+    fcntl(out_fd_, F_SETFL, O_NONBLOCK);
+    while (std::chrono::steady_clock::now() < deadline) {
+      char c;
+      ssize_t n = read(out_fd_, &c, 1);
+      if (n == 1) {
+        if (c == '\n') return line;
+        line.push_back(c);
+      } else if (n == 0) {
+        return line;
+      } else {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    }
+    return line;
+  }
+  // Sends `sig` and waits for the exit; returns the wait status code.
+  int kill_now(int sig) {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, sig);
+    int status = 0;
+    for (int i = 0; i < 500; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        if (out_fd_ >= 0) close(out_fd_);
+        out_fd_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ::kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return 128 + SIGKILL;
+  }
+  pid_t pid() const { return pid_; }
+
+ private:
+  pid_t pid_ = -1;
+  int out_fd_ = -1;
+};
+
+}  // namespace ads::test
