@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -100,42 +101,48 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   return 0;
 }
 
-// Follows a deployment until it settles, printing steps and log lines.
-// Returns the final record or an exit code.
+// Prints "==> [i/N] state" for a state, with its place in the pipeline.
+void print_step(const std::string& state) {
+  const auto& p = pipeline();
+  auto st = state_from_string(state);
+  auto it = st ? std::find(p.begin(), p.end(), *st) : p.end();
+  if (it != p.end()) std::cout << "==> [" << (it - p.begin()) << "/" << (p.size() - 1) << "] " << state << "\n";
+  else std::cout << "==> " << state << "\n";
+}
+
+// Follows a deployment until it settles, printing every step it goes through
+// (from the log, so that no quick step is missed) and, unless quiet, the log.
 int follow(const cli::ApiClient& api, const std::string& id, bool quiet_logs, json& final_state) {
   int64_t after = 0;
-  std::string last_state;
-  while (true) {
-    auto logs = api.call("GET", "/api/v1/deployments/" + id + "/logs?after=" + std::to_string(after));
-    if (!logs) return fail_with(logs.error(), kExitUnreachable);
-    if (logs->status != 200) return reply_error(*logs);
-    for (auto& l : logs->body["lines"]) {
+  std::string last_step;
+  auto print_lines = [&](const json& lines) {
+    for (auto& l : lines) {
+      std::string step = l.value("step", "");
+      if (step != last_step) {
+        print_step(step);
+        last_step = step;
+      }
       if (!quiet_logs) std::cout << "  " << l.value("stream", "") << " | " << l.value("text", "") << "\n";
     }
-    after = logs->body.value("next", after);
+  };
+  while (true) {
     auto d = api.call("GET", "/api/v1/deployments/" + id);
     if (!d) return fail_with(d.error(), kExitUnreachable);
     if (d->status != 200) return reply_error(*d);
-    std::string state = d->body.value("state", "");
-    if (state != last_state) {
-      if (d->body.contains("step")) {
-        std::cout << "==> [" << d->body["step"].value("index", 0) << "/" << d->body["step"].value("of", 0) << "] "
-                  << state << "\n";
-      } else {
-        std::cout << "==> " << state << "\n";
-      }
-      last_state = state;
-    }
+    // read the log after the state, so that the last lines of a settled deployment are in
+    auto logs = api.call("GET", "/api/v1/deployments/" + id + "/logs?after=" + std::to_string(after));
+    if (!logs) return fail_with(logs.error(), kExitUnreachable);
+    if (logs->status != 200) return reply_error(*logs);
+    print_lines(logs->body["lines"]);
+    after = logs->body.value("next", after);
     std::cout.flush();
+    std::string state = d->body.value("state", "");
     if (state == "running" || state == "failed" || state == "destroyed") {
-      // one more read: lines written just before the state changed
-      auto rest = api.call("GET", "/api/v1/deployments/" + id + "/logs?after=" + std::to_string(after));
-      if (rest && rest->status == 200 && !quiet_logs)
-        for (auto& l : rest->body["lines"]) std::cout << "  " << l.value("stream", "") << " | " << l.value("text", "") << "\n";
+      if (state != last_step) print_step(state);
       final_state = d->body;
       return 0;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
 }
 
