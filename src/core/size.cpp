@@ -29,7 +29,9 @@ std::optional<uint64_t> parse_size_mb(std::string_view s) {
     return n * 1024;
   }
   if (k) return n / 1024;
-  (void)m;
+  bool had_unit = false;
+  for (char c : s) had_unit |= std::isalpha(static_cast<unsigned char>(c)) != 0;
+  if (had_unit && !m) return std::nullopt;  // letters, but no G, K or M: not a size
   return n;
 }
 
