@@ -1,0 +1,269 @@
+// The agent in-process on loopback with a real client: authentication of
+// every request, upload, streamed actions, failure paths.
+#include <archive.h>
+#include <archive_entry.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/client.h"
+#include "agent/protocol.h"
+#include "agent/server.h"
+#include "http/client.h"
+#include "support/process.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+const std::string kSecret(64, 'k');
+
+// A .tar.gz with one file under an arbitrary member name (GNU tar would
+// strip a leading "../"; libarchive writes what it is told).
+std::string tar_gz_with_member(const std::string& name) {
+  std::string out;
+  struct archive* a = archive_write_new();
+  archive_write_add_filter_gzip(a);
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(
+      a, &out, nullptr,
+      [](struct archive*, void* ud, const void* buf, size_t n) -> la_ssize_t {
+        static_cast<std::string*>(ud)->append(static_cast<const char*>(buf), n);
+        return static_cast<la_ssize_t>(n);
+      },
+      nullptr);
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, name.c_str());
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  archive_entry_set_size(e, 1);
+  archive_write_header(a, e);
+  archive_write_data(a, "x", 1);
+  archive_entry_free(e);
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+class AgentTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ads::agent::AgentConfig cfg;
+    cfg.secret = kSecret;
+    cfg.host = "127.0.0.1";
+    cfg.port = 0;
+    cfg.lab_dir = (tmp.path / "lab").string();
+    cfg.command_timeout_s = 3;
+    server = std::make_unique<ads::agent::AgentServer>(cfg);
+    ASSERT_TRUE(server->start().ok());
+    base = "http://127.0.0.1:" + std::to_string(server->port());
+  }
+
+  // A .tar.gz of a lab whose ads-lab.json is `spec` (plus extra files).
+  std::string lab_tarball(const std::string& spec, std::map<std::string, std::string> files = {}) {
+    fs::path src = tmp.path / ("src" + std::to_string(n_++));
+    fs::create_directories(src);
+    std::ofstream(src / "ads-lab.json") << spec;
+    for (auto& [k, v] : files) {
+      fs::create_directories((src / k).parent_path());
+      std::ofstream(src / k) << v;
+    }
+    std::string out;
+    fs::path tgz = tmp.path / ("lab" + std::to_string(n_) + ".tgz");
+    EXPECT_EQ(ads::test::run({"tar", "-czf", tgz.string(), "-C", src.string(), "."}, &out), 0) << out;
+    std::ifstream in(tgz, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  }
+
+  std::string spec_with(const std::string& install, const std::string& extra_actions = "") {
+    return R"({"ads":2,"os":{"name":"debian","version":"12"},"install":)" + install +
+           R"(,"actions":{"start":["true"])" + extra_actions + "}}";
+  }
+
+  long raw_status(const std::string& method, const std::string& target,
+                  std::vector<std::pair<std::string, std::string>> headers, const std::string& body = "") {
+    ads::http::ClientRequest r;
+    r.method = method;
+    r.url = base + target;
+    r.headers = std::move(headers);
+    r.body = body;
+    auto res = ads::http::request(r);
+    return res ? res->status : -1;
+  }
+
+  ads::test::TempDir tmp;
+  std::unique_ptr<ads::agent::AgentServer> server;
+  std::string base;
+  int n_ = 0;
+};
+
+TEST_F(AgentTest, HealthNeedsTheSecretAndReportsFigures) {
+  ads::agent::AgentClient good(base, kSecret);
+  auto h = good.health();
+  ASSERT_TRUE(h.ok()) << h.error().message;
+  EXPECT_GT((*h)["uptime_s"].get<double>(), 0.0);
+  EXPECT_GT((*h)["memory"]["total_kb"].get<long long>(), 0);
+  EXPECT_GT((*h)["disk"]["total_kb"].get<long long>(), 0);
+  EXPECT_EQ((*h)["load"].size(), 3u);
+  EXPECT_GT((*h)["processes"].get<int>(), 0);
+  EXPECT_FALSE((*h)["lab"]["uploaded"].get<bool>());
+
+  ads::agent::AgentClient bad(base, std::string(64, 'x'));
+  auto refused = bad.health();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, "unauthorized");
+  EXPECT_EQ(bad.wait_ready(std::chrono::seconds(5)).error().code, "unauthorized");  // at once, no waiting
+}
+
+TEST_F(AgentTest, RefusesUnsignedStaleReplayedAndTamperedRequests) {
+  EXPECT_EQ(raw_status("GET", "/v1/health", {}), 401);
+  EXPECT_EQ(raw_status("GET", "/v1/nowhere", {}), 401);  // authentication comes before routing
+  auto stale = ads::agent::signed_headers(kSecret, "GET", "/v1/health", "", now_s() - 3600);
+  EXPECT_EQ(raw_status("GET", "/v1/health", stale), 401);
+  auto future = ads::agent::signed_headers(kSecret, "GET", "/v1/health", "", now_s() + 3600);
+  EXPECT_EQ(raw_status("GET", "/v1/health", future), 401);
+  auto once = ads::agent::signed_headers(kSecret, "GET", "/v1/health", "", now_s());
+  EXPECT_EQ(raw_status("GET", "/v1/health", once), 200);
+  EXPECT_EQ(raw_status("GET", "/v1/health", once), 401);  // replay
+  auto for_other_path = ads::agent::signed_headers(kSecret, "POST", "/v1/actions/test", "", now_s());
+  EXPECT_EQ(raw_status("POST", "/v1/actions/install", for_other_path), 401);
+  auto body_signed = ads::agent::signed_headers(kSecret, "PUT", "/v1/lab", "original", now_s());
+  EXPECT_EQ(raw_status("PUT", "/v1/lab", body_signed, "tampered"), 401);
+}
+
+TEST_F(AgentTest, InstallStreamsOutputOfBothStreamsAndRunsFromTheLabRoot) {
+  auto tgz = lab_tarball(spec_with(R"(["echo hello-out","echo hello-err >&2","cat data/in.txt > made.txt"])"),
+                         {{"data/in.txt", "payload"}});
+  ads::agent::AgentClient c(base, kSecret);
+  auto up = c.upload_lab(tgz);
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  EXPECT_EQ((*up)["spec_format"], 2);
+  std::vector<std::pair<std::string, std::string>> lines;
+  auto rc = c.run_action("install", [&](const std::string& s, const std::string& l) { lines.push_back({s, l}); });
+  ASSERT_TRUE(rc.ok()) << rc.error().message;
+  EXPECT_EQ(*rc, 0);
+  auto has = [&](const std::string& s, const std::string& l) {
+    return std::find(lines.begin(), lines.end(), std::make_pair(s, l)) != lines.end();
+  };
+  EXPECT_TRUE(has("stdout", "hello-out"));
+  EXPECT_TRUE(has("stderr", "hello-err"));
+  EXPECT_TRUE(has("agent", "$ echo hello-out"));
+  std::ifstream made(tmp.path / "lab" / "made.txt");
+  std::string content((std::istreambuf_iterator<char>(made)), {});
+  EXPECT_EQ(content, "payload");
+  EXPECT_TRUE((*c.health())["lab"]["uploaded"].get<bool>());
+}
+
+TEST_F(AgentTest, FirstFailingCommandStopsTheRunWithItsExitCode) {
+  auto tgz = lab_tarball(spec_with(R"(["echo one","exit 3","echo never"])"));
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(c.upload_lab(tgz).ok());
+  std::string all;
+  auto rc = c.run_action("install", [&](const std::string&, const std::string& l) { all += l + "\n"; });
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(*rc, 3);
+  EXPECT_NE(all.find("one\n"), std::string::npos);
+  EXPECT_NE(all.find("exit 3: exit 3"), std::string::npos) << all;
+  EXPECT_EQ(all.find("never\n"), std::string::npos) << all;
+}
+
+TEST_F(AgentTest, BackgroundDaemonsDoNotHoldTheActionAndTimeoutsKill) {
+  auto tgz = lab_tarball(spec_with(R"(["sleep 30 & echo started"])", R"(,"test":["sleep 20"])"));
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(c.upload_lab(tgz).ok());
+  auto t0 = std::chrono::steady_clock::now();
+  auto rc = c.run_action("install", [](const std::string&, const std::string&) {});
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(rc.ok());
+  EXPECT_EQ(*rc, 0);
+  EXPECT_LT(took, std::chrono::seconds(10));
+  // the test action outlives the 3 s command timeout
+  std::string all;
+  t0 = std::chrono::steady_clock::now();
+  rc = c.run_action("test", [&](const std::string&, const std::string& l) { all += l + "\n"; });
+  took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(rc.ok());
+  EXPECT_NE(*rc, 0);
+  EXPECT_NE(all.find("timed out after 3 s"), std::string::npos) << all;
+  EXPECT_LT(took, std::chrono::seconds(15));
+}
+
+TEST_F(AgentTest, UnknownUndefinedAndPrematureActions) {
+  ads::agent::AgentClient c(base, kSecret);
+  auto before = c.run_action("install", [](const std::string&, const std::string&) {});
+  ASSERT_FALSE(before.ok());
+  EXPECT_EQ(before.error().code, "conflict");  // nothing uploaded yet
+  ASSERT_TRUE(c.upload_lab(lab_tarball(spec_with("[]"))).ok());
+  auto unknown = c.run_action("format-disk", [](const std::string&, const std::string&) {});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().code, "not_found");
+  auto undefined = c.run_action("backup", [](const std::string&, const std::string&) {});
+  ASSERT_FALSE(undefined.ok());
+  EXPECT_EQ(undefined.error().code, "not_found");
+  EXPECT_NE(undefined.error().message.find("defines no 'backup' action"), std::string::npos);
+}
+
+TEST_F(AgentTest, UnsafeArchivesAndInvalidSpecsAreRefused) {
+  ads::agent::AgentClient c(base, kSecret);
+  // archives whose members would land outside the lab directory
+  for (std::string member : {"../outside.txt", "/etc/evil", "a/../../outside.txt"}) {
+    auto r = c.upload_lab(tar_gz_with_member(member));
+    ASSERT_FALSE(r.ok()) << member;
+    EXPECT_EQ(r.error().code, "invalid");
+    EXPECT_NE(r.error().message.find("unsafe member"), std::string::npos) << r.error().message;
+  }
+  EXPECT_FALSE(fs::exists(tmp.path / "outside.txt"));
+
+  auto bad = c.upload_lab(lab_tarball(R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["s"]},"http":{"port":9089}})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "http.port");
+  auto garbage = c.upload_lab("not a tarball");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_EQ(garbage.error().code, "invalid");
+}
+
+TEST(AgentConfig, ParsesAndNamesBadFields) {
+  auto ok = ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","port":9089,"lab_dir":"/opt/lab"})");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->port, 9089);
+  EXPECT_EQ(ads::agent::parse_agent_config("{}").error().field, "secret");
+  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":"short"})").error().field, "secret");
+  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","lab_dir":"rel"})").error().field, "lab_dir");
+  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","port":70000})").error().field, "port");
+}
+
+TEST(AgentProtocol, KnownAnswerAndEveryFieldIsCovered) {
+  // Known answer: printf 'GET\n/v1/health\n1700000000\nabcdef0123456789\n'"$(printf '' | sha256sum | cut -c1-64)" |
+  //   openssl dgst -sha256 -hmac 0123456789abcdef0123456789abcdef
+  const std::string secret = "0123456789abcdef0123456789abcdef";
+  std::string canon = ads::agent::canonical("GET", "/v1/health", "1700000000", "abcdef0123456789", "");
+  EXPECT_EQ(canon, "GET\n/v1/health\n1700000000\nabcdef0123456789\n"
+                   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(ads::agent::sign(secret, canon), "c2be2e79b6c629de8a3e4711065f7ced6d4dab72ed99c661cfb423d9e9abfd04");
+  std::string sig = ads::agent::sign(secret, canon);
+  EXPECT_TRUE(ads::agent::signature_matches(secret, canon, sig));
+  for (auto other : {ads::agent::canonical("PUT", "/v1/health", "1700000000", "abcdef0123456789", ""),
+                     ads::agent::canonical("GET", "/v1/lab", "1700000000", "abcdef0123456789", ""),
+                     ads::agent::canonical("GET", "/v1/health", "1700000001", "abcdef0123456789", ""),
+                     ads::agent::canonical("GET", "/v1/health", "1700000000", "abcdef0123456788", ""),
+                     ads::agent::canonical("GET", "/v1/health", "1700000000", "abcdef0123456789", "x")})
+    EXPECT_FALSE(ads::agent::signature_matches(secret, other, sig));
+  EXPECT_FALSE(ads::agent::signature_matches(secret, canon, sig.substr(1)));
+}
+
+TEST(AgentProtocol, NonceCacheRefusesReplaysAndForgetsOldNonces) {
+  ads::agent::NonceCache c;
+  EXPECT_TRUE(c.insert("n1", 1000));
+  EXPECT_FALSE(c.insert("n1", 1001));
+  EXPECT_TRUE(c.insert("n2", 1001));
+  // long after the skew window, n1 is forgotten (a replay would fail the time check anyway)
+  EXPECT_TRUE(c.insert("n1", 1000 + 3 * ads::agent::kMaxSkewSeconds));
+}
+
+}  // namespace
