@@ -8,5 +8,6 @@ echo "ads: building"
 bash scripts/build.sh
 bash scripts/lxd-host.sh
 bash scripts/build-image.sh
+bash scripts/fuzz.sh 30
 cd build
 ctest --output-on-failure --timeout 900 "$@"

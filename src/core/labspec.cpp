@@ -28,7 +28,7 @@ std::string lower(std::string s) {
 Result<json> parse_json(std::string_view text) {
   try {
     return json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers too large
     return Error::invalid("", std::string("malformed JSON: ") + e.what());
   }
 }
