@@ -102,7 +102,8 @@ INSTANTIATE_TEST_SUITE_P(
     Fields, SpecV1Invalid,
     ::testing::Values(
         Bad{"{", ""}, Bad{"[]", ""}, Bad{"{}", "lab"},
-        Bad{"1111111111111110000000000000E012643644952371772294", ""},  // found by the fuzzer: number overflow Bad{R"({"lab":{}})", "lab.runtime_requirements"},
+        Bad{"1111111111111110000000000000E012643644952371772294", ""},  // found by the fuzzer: number overflow
+        Bad{R"({"lab":{}})", "lab.runtime_requirements"},
         Bad{R"({"lab":{"runtime_requirements":{}}})", "lab.runtime_requirements.platform"},
         Bad{RT(R"({"osVersion":"12"})"), "lab.runtime_requirements.platform.os"},
         Bad{RT(R"({"os":"windows","osVersion":"12"})"), "lab.runtime_requirements.platform.os"},
