@@ -112,8 +112,7 @@ void print_step(const std::string& state) {
 
 // Follows a deployment until it settles, printing every step it goes through
 // (from the log, so that no quick step is missed) and, unless quiet, the log.
-int follow(const cli::ApiClient& api, const std::string& id, bool quiet_logs, json& final_state) {
-  int64_t after = 0;
+int follow(const cli::ApiClient& api, const std::string& id, bool quiet_logs, json& final_state, int64_t after = 0) {
   std::string last_step;
   auto print_lines = [&](const json& lines) {
     for (auto& l : lines) {
@@ -143,6 +142,16 @@ int follow(const cli::ApiClient& api, const std::string& id, bool quiet_logs, js
       return 0;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+}
+
+// The seq of the last log line so far (0 if none or unreadable).
+int64_t last_seq(const cli::ApiClient& api, const std::string& id) {
+  int64_t after = 0;
+  while (true) {
+    auto r = api.call("GET", "/api/v1/deployments/" + id + "/logs?limit=10000&after=" + std::to_string(after));
+    if (!r || r->status != 200 || r->body["lines"].empty()) return after;
+    after = r->body.value("next", after);
   }
 }
 
@@ -281,12 +290,13 @@ int main(int argc, char** argv) {
     }
   }
   if (destroy->parsed()) {
+    int64_t seen = last_seq(api, id);
     auto r = api.call("DELETE", "/api/v1/deployments/" + id);
     if (!r) return fail_with(r.error(), kExitUnreachable);
     if (r->status != 202) return reply_error(*r);
     if (detach) return 0;
     json fin;
-    int rc = follow(api, id, true, fin);
+    int rc = follow(api, id, true, fin, seen);
     if (rc) return rc;
     if (fin.value("state", "") == "destroyed") {
       std::cout << "deployment " << id << " destroyed\n";
