@@ -6,7 +6,7 @@
 
 namespace ads {
 namespace {
-constexpr std::array<std::pair<State, const char*>, 13> kNames{{
+constexpr std::array<std::pair<State, const char*>, 14> kNames{{
     {State::kAccepted, "accepted"},
     {State::kFetching, "fetching"},
     {State::kValidating, "validating"},
@@ -20,6 +20,7 @@ constexpr std::array<std::pair<State, const char*>, 13> kNames{{
     {State::kFailed, "failed"},
     {State::kDestroying, "destroying"},
     {State::kDestroyed, "destroyed"},
+    {State::kStopped, "stopped"},
 }};
 }  // namespace
 
@@ -44,7 +45,17 @@ const std::vector<State>& pipeline() {
 }
 
 bool is_settled(State s) {
-  return s == State::kRunning || s == State::kFailed || s == State::kDestroyed;
+  return s == State::kRunning || s == State::kFailed || s == State::kDestroyed || s == State::kStopped;
+}
+
+const std::vector<std::string>& job_kinds() {
+  static const std::vector<std::string> k = {"deploy", "start", "stop", "restart", "test", "backup", "restore", "destroy"};
+  return k;
+}
+
+bool is_job_kind(const std::string& k) {
+  const auto& all = job_kinds();
+  return std::find(all.begin(), all.end(), k) != all.end();
 }
 
 bool can_transition(State from, State to) {
@@ -54,7 +65,11 @@ bool can_transition(State from, State to) {
   bool working = fi != p.end() && from != State::kRunning;
   if (working && ti != p.end() && ti == fi + 1) return true;
   if (working && to == State::kFailed) return true;
-  if ((from == State::kRunning || from == State::kFailed) && to == State::kDestroying) return true;
+  if ((from == State::kRunning || from == State::kFailed || from == State::kStopped) && to == State::kDestroying)
+    return true;
+  if (from == State::kRunning && to == State::kStopped) return true;
+  if (from == State::kStopped && to == State::kRunning) return true;
+  if (from == State::kDestroyed && to == State::kAccepted) return true;  // restore into a new machine
   if (from == State::kDestroying && (to == State::kDestroyed || to == State::kFailed)) return true;
   return false;
 }

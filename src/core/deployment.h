@@ -2,8 +2,10 @@
 //
 //   accepted -> fetching -> validating -> provisioning -> starting_agent ->
 //   uploading -> installing -> starting -> verifying -> running
-// Any working state may go to `failed`. `running` and `failed` may go to
-// `destroying` -> `destroyed`.
+// Any working state may go to `failed`. `running` <-> `stopped` (stop and
+// start). `running`, `stopped` and `failed` may go to `destroying` ->
+// `destroyed`. A restore of a destroyed deployment goes `destroyed` ->
+// `accepted` and through the pipeline again, into a new machine.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +29,7 @@ enum class State {
   kFailed,
   kDestroying,
   kDestroyed,
+  kStopped,
 };
 
 std::string to_string(State s);
@@ -53,8 +56,40 @@ struct Deployment {
   std::string url;         // where the lab serves
   std::string secret;      // the agent's shared secret; never leaves the server
   std::string spec_json;   // the parsed spec as JSON, once validated
+  std::string idempotency_key;  // the client's Idempotency-Key, if it sent one
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
+};
+
+// A unit of work on one deployment (deploy, start, stop, restart, test,
+// backup, restore, destroy), persisted with its state and step.
+struct Job {
+  std::string id;            // ULID
+  std::string deployment_id;
+  std::string kind;          // see job_kinds()
+  std::string state = "queued";  // queued, running, succeeded, failed
+  std::string step;          // what it is doing now
+  std::string error;
+  std::string params_json = "{}";  // e.g. {"backup": "<id>"}
+  std::string result_json = "{}";  // e.g. test output, backup id
+  int attempts = 0;
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
+const std::vector<std::string>& job_kinds();
+bool is_job_kind(const std::string& k);
+
+// A backup of a deployment's lab data (and the provider snapshot taken with it).
+struct Backup {
+  std::string id;            // ULID
+  std::string deployment_id;
+  int64_t created_ms = 0;
+  int64_t size_bytes = 0;
+  std::string sha256;        // of the data archive
+  std::string path;          // where ADS keeps the data archive
+  std::string snapshot;      // provider snapshot name ("" if none)
+  std::string commit;        // the lab's commit when it was taken
 };
 
 struct LogLine {

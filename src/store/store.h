@@ -37,6 +37,22 @@ class Store {
   virtual Result<std::vector<LogLine>> logs(const std::string& id, int64_t after_seq, size_t limit) = 0;
   // Deployments whose state is not settled (see core/deployment.h is_settled).
   virtual Result<std::vector<Deployment>> unfinished() = 0;
+  // The deployment created with this Idempotency-Key, if any.
+  virtual Result<std::optional<Deployment>> find_by_idempotency_key(const std::string& key) = 0;
+
+  // Jobs: `conflict` if the id exists, `not_found` for a missing id.
+  virtual Status create_job(const Job& j) = 0;
+  virtual Status update_job(const Job& j) = 0;
+  virtual Result<Job> get_job(const std::string& id) = 0;
+  // A deployment's jobs, oldest first.
+  virtual Result<std::vector<Job>> jobs_of(const std::string& deployment_id) = 0;
+  // Jobs queued or running, oldest first.
+  virtual Result<std::vector<Job>> unfinished_jobs() = 0;
+
+  virtual Status add_backup(const Backup& b) = 0;
+  virtual Result<Backup> get_backup(const std::string& id) = 0;
+  // A deployment's backups, oldest first.
+  virtual Result<std::vector<Backup>> backups_of(const std::string& deployment_id) = 0;
 };
 
 // Opens a store from a URL: "sqlite:///var/lib/ads/ads.db" or a bare path.

@@ -9,7 +9,10 @@ namespace {
 
 constexpr const char* kDeploymentColumns =
     "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
-    "spec_json, created_ms, updated_ms";
+    "spec_json, created_ms, updated_ms, idempotency_key";
+constexpr const char* kJobColumns =
+    "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms";
+constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
 
 // The schema, one entry per version; migrate() applies the missing ones in order.
 const char* const kMigrations[] = {
@@ -24,6 +27,20 @@ const char* const kMigrations[] = {
     "CREATE TABLE deployment_logs ("
     "  deployment_id TEXT NOT NULL REFERENCES deployments(id), seq INTEGER NOT NULL, ts_ms INTEGER NOT NULL,"
     "  step TEXT NOT NULL, stream TEXT NOT NULL, text TEXT NOT NULL, PRIMARY KEY (deployment_id, seq));",
+    // version 2: jobs, backups, idempotency keys
+    "ALTER TABLE deployments ADD COLUMN idempotency_key TEXT NOT NULL DEFAULT '';"
+    "CREATE UNIQUE INDEX deployments_idempotency ON deployments(idempotency_key) WHERE idempotency_key != '';"
+    "CREATE TABLE jobs ("
+    "  id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL REFERENCES deployments(id), kind TEXT NOT NULL,"
+    "  state TEXT NOT NULL, step TEXT NOT NULL, error TEXT NOT NULL, params_json TEXT NOT NULL,"
+    "  result_json TEXT NOT NULL, attempts INTEGER NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX jobs_deployment ON jobs(deployment_id);"
+    "CREATE INDEX jobs_state ON jobs(state);"
+    "CREATE TABLE backups ("
+    "  id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL REFERENCES deployments(id), created_ms INTEGER NOT NULL,"
+    "  size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, snapshot TEXT NOT NULL,"
+    "  commit_id TEXT NOT NULL);"
+    "CREATE INDEX backups_deployment ON backups(deployment_id);",
 };
 
 // A prepared statement, finalized at scope exit.
@@ -62,6 +79,42 @@ void bind_deployment(Stmt& s, const Deployment& d) {
   s.bind(1, d.id).bind(2, d.name).bind(3, d.source).bind(4, d.ref).bind(5, d.commit).bind(6, d.provider);
   s.bind(7, to_string(d.state)).bind(8, d.failed_step).bind(9, d.error).bind(10, d.machine).bind(11, d.address);
   s.bind(12, d.url).bind(13, d.secret).bind(14, d.spec_json).bind(15, d.created_ms).bind(16, d.updated_ms);
+  s.bind(17, d.idempotency_key);
+}
+
+void bind_job(Stmt& s, const Job& j) {
+  s.bind(1, j.id).bind(2, j.deployment_id).bind(3, j.kind).bind(4, j.state).bind(5, j.step).bind(6, j.error);
+  s.bind(7, j.params_json).bind(8, j.result_json).bind(9, static_cast<int64_t>(j.attempts));
+  s.bind(10, j.created_ms).bind(11, j.updated_ms);
+}
+
+Job read_job(const Stmt& s) {
+  Job j;
+  j.id = s.text(0);
+  j.deployment_id = s.text(1);
+  j.kind = s.text(2);
+  j.state = s.text(3);
+  j.step = s.text(4);
+  j.error = s.text(5);
+  j.params_json = s.text(6);
+  j.result_json = s.text(7);
+  j.attempts = static_cast<int>(s.integer(8));
+  j.created_ms = s.integer(9);
+  j.updated_ms = s.integer(10);
+  return j;
+}
+
+Backup read_backup(const Stmt& s) {
+  Backup b;
+  b.id = s.text(0);
+  b.deployment_id = s.text(1);
+  b.created_ms = s.integer(2);
+  b.size_bytes = s.integer(3);
+  b.sha256 = s.text(4);
+  b.path = s.text(5);
+  b.snapshot = s.text(6);
+  b.commit = s.text(7);
+  return b;
 }
 
 Deployment read_deployment(const Stmt& s) {
@@ -82,6 +135,7 @@ Deployment read_deployment(const Stmt& s) {
   d.spec_json = s.text(13);
   d.created_ms = s.integer(14);
   d.updated_ms = s.integer(15);
+  d.idempotency_key = s.text(16);
   return d;
 }
 
@@ -154,13 +208,13 @@ Status SqliteStore::migrate() {
 Status SqliteStore::create(const Deployment& d) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("INSERT INTO deployments (") + kDeploymentColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   if (!s.ok()) return s.error("preparing insert");
   bind_deployment(s, d);
   int rc = s.step();
-  if (rc == SQLITE_CONSTRAINT || (rc & 0xff) == SQLITE_CONSTRAINT)
-    return Error::make("conflict", "a deployment with id " + d.id + " exists");
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return Error::make("conflict", "a deployment with id " + d.id + " or Idempotency-Key " + d.idempotency_key + " exists");
   if (rc != SQLITE_DONE) return s.error("inserting deployment");
   return Status::Ok();
 }
@@ -196,7 +250,8 @@ Status SqliteStore::update(const Deployment& d) {
   std::lock_guard<std::mutex> lk(mu_);
   Stmt s(db_,
          "UPDATE deployments SET name=?2, source=?3, ref=?4, commit_id=?5, provider=?6, state=?7, failed_step=?8,"
-         " error=?9, machine=?10, address=?11, url=?12, secret=?13, spec_json=?14, created_ms=?15, updated_ms=?16"
+         " error=?9, machine=?10, address=?11, url=?12, secret=?13, spec_json=?14, created_ms=?15, updated_ms=?16,"
+         " idempotency_key=?17"
          " WHERE id=?1");
   if (!s.ok()) return s.error("preparing update");
   bind_deployment(s, d);
@@ -248,7 +303,7 @@ Result<std::vector<LogLine>> SqliteStore::logs(const std::string& id, int64_t af
 Result<std::vector<Deployment>> SqliteStore::unfinished() {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kDeploymentColumns +
-                    " FROM deployments WHERE state NOT IN ('running', 'failed', 'destroyed') ORDER BY id";
+                    " FROM deployments WHERE state NOT IN ('running', 'failed', 'destroyed', 'stopped') ORDER BY id";
   Stmt s(db_, sql.c_str());
   std::vector<Deployment> out;
   int rc;
@@ -257,6 +312,101 @@ Result<std::vector<Deployment>> SqliteStore::unfinished() {
     if (!is_settled(d.state)) out.push_back(std::move(d));
   }
   if (rc != SQLITE_DONE) return s.error("listing unfinished deployments");
+  return out;
+}
+
+Result<std::optional<Deployment>> SqliteStore::find_by_idempotency_key(const std::string& key) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE idempotency_key = ?";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, key);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) return std::optional<Deployment>(read_deployment(s));
+  if (rc == SQLITE_DONE) return std::optional<Deployment>();
+  return s.error("reading deployment by idempotency key");
+}
+
+Status SqliteStore::create_job(const Job& j) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?)";
+  Stmt s(db_, sql.c_str());
+  bind_job(s, j);
+  int rc = s.step();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "job " + j.id + " exists or its deployment does not");
+  if (rc != SQLITE_DONE) return s.error("inserting job");
+  return Status::Ok();
+}
+
+Status SqliteStore::update_job(const Job& j) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_,
+         "UPDATE jobs SET deployment_id=?2, kind=?3, state=?4, step=?5, error=?6, params_json=?7, result_json=?8,"
+         " attempts=?9, created_ms=?10, updated_ms=?11 WHERE id=?1");
+  bind_job(s, j);
+  if (s.step() != SQLITE_DONE) return s.error("updating job");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no job " + j.id);
+  return Status::Ok();
+}
+
+Result<Job> SqliteStore::get_job(const std::string& id) {
+  auto r = query_jobs("WHERE id = ?", id);
+  if (!r) return r.error();
+  if (r->empty()) return Error::make("not_found", "no job " + id);
+  return r->front();
+}
+
+Result<std::vector<Job>> SqliteStore::jobs_of(const std::string& deployment_id) {
+  return query_jobs("WHERE deployment_id = ? ORDER BY id", deployment_id);
+}
+
+Result<std::vector<Job>> SqliteStore::unfinished_jobs() {
+  return query_jobs("WHERE state IN ('queued', 'running') AND ? = '' ORDER BY id", "");
+}
+
+Result<std::vector<Job>> SqliteStore::query_jobs(const char* where, const std::string& arg) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs " + where;
+  Stmt s(db_, sql.c_str());
+  s.bind(1, arg);
+  std::vector<Job> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_job(s));
+  if (rc != SQLITE_DONE) return s.error("reading jobs");
+  return out;
+}
+
+Status SqliteStore::add_backup(const Backup& b) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("INSERT INTO backups (") + kBackupColumns + ") VALUES (?,?,?,?,?,?,?,?)";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, b.id).bind(2, b.deployment_id).bind(3, b.created_ms).bind(4, b.size_bytes).bind(5, b.sha256);
+  s.bind(6, b.path).bind(7, b.snapshot).bind(8, b.commit);
+  int rc = s.step();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "backup " + b.id + " exists or its deployment does not");
+  if (rc != SQLITE_DONE) return s.error("inserting backup");
+  return Status::Ok();
+}
+
+Result<Backup> SqliteStore::get_backup(const std::string& id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kBackupColumns + " FROM backups WHERE id = ?";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, id);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) return read_backup(s);
+  if (rc == SQLITE_DONE) return Error::make("not_found", "no backup " + id);
+  return s.error("reading backup");
+}
+
+Result<std::vector<Backup>> SqliteStore::backups_of(const std::string& deployment_id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kBackupColumns + " FROM backups WHERE deployment_id = ? ORDER BY id";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, deployment_id);
+  std::vector<Backup> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_backup(s));
+  if (rc != SQLITE_DONE) return s.error("reading backups");
   return out;
 }
 

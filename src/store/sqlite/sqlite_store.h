@@ -24,11 +24,21 @@ class SqliteStore : public Store {
   Result<int64_t> append_log(const std::string& id, const LogLine& line) override;
   Result<std::vector<LogLine>> logs(const std::string& id, int64_t after_seq, size_t limit) override;
   Result<std::vector<Deployment>> unfinished() override;
+  Result<std::optional<Deployment>> find_by_idempotency_key(const std::string& key) override;
+  Status create_job(const Job& j) override;
+  Status update_job(const Job& j) override;
+  Result<Job> get_job(const std::string& id) override;
+  Result<std::vector<Job>> jobs_of(const std::string& deployment_id) override;
+  Result<std::vector<Job>> unfinished_jobs() override;
+  Status add_backup(const Backup& b) override;
+  Result<Backup> get_backup(const std::string& id) override;
+  Result<std::vector<Backup>> backups_of(const std::string& deployment_id) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status migrate();
   Status exec(const char* sql);
+  Result<std::vector<Job>> query_jobs(const char* sql, const std::string& arg);
 
   sqlite3* db_;
   std::mutex mu_;

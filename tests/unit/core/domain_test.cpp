@@ -64,11 +64,13 @@ TEST(Names, RefsAndSources) {
 }
 
 TEST(States, NamesRoundTrip) {
-  for (int i = 0; i <= static_cast<int>(ads::State::kDestroyed); ++i) {
+  for (int i = 0; i <= static_cast<int>(ads::State::kStopped); ++i) {
     auto s = static_cast<ads::State>(i);
     EXPECT_EQ(ads::state_from_string(ads::to_string(s)), s);
   }
   EXPECT_FALSE(ads::state_from_string("sideways"));
+  EXPECT_TRUE(ads::is_job_kind("backup"));
+  EXPECT_FALSE(ads::is_job_kind("format"));
 }
 
 TEST(States, PipelineInOrderFailureFromAnyWorkingStepAndNoSkipping) {
@@ -87,7 +89,16 @@ TEST(States, PipelineInOrderFailureFromAnyWorkingStepAndNoSkipping) {
   EXPECT_TRUE(ads::can_transition(ads::State::kRunning, ads::State::kDestroying));
   EXPECT_TRUE(ads::can_transition(ads::State::kFailed, ads::State::kDestroying));
   EXPECT_TRUE(ads::can_transition(ads::State::kDestroying, ads::State::kDestroyed));
-  for (auto s : p) EXPECT_FALSE(ads::can_transition(ads::State::kDestroyed, s));
+  for (auto s : p) {
+    // out of destroyed only a restore, which starts the pipeline again
+    EXPECT_EQ(ads::can_transition(ads::State::kDestroyed, s), s == ads::State::kAccepted) << ads::to_string(s);
+  }
+  EXPECT_TRUE(ads::can_transition(ads::State::kRunning, ads::State::kStopped));
+  EXPECT_TRUE(ads::can_transition(ads::State::kStopped, ads::State::kRunning));
+  EXPECT_TRUE(ads::can_transition(ads::State::kStopped, ads::State::kDestroying));
+  EXPECT_FALSE(ads::can_transition(ads::State::kFailed, ads::State::kStopped));
+  EXPECT_FALSE(ads::can_transition(ads::State::kInstalling, ads::State::kStopped));
+  EXPECT_TRUE(ads::is_settled(ads::State::kStopped));
   EXPECT_FALSE(ads::can_transition(ads::State::kAccepted, ads::State::kDestroying));
   EXPECT_TRUE(ads::is_settled(ads::State::kRunning));
   EXPECT_FALSE(ads::is_settled(ads::State::kInstalling));

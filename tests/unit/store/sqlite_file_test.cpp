@@ -154,9 +154,60 @@ TEST_F(SqliteFileTest, UsesWriteAheadLoggingAndRecordsItsSchemaVersion) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT MAX(version) FROM schema_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 2);
   sqlite3_finalize(st);
   sqlite3_close(raw);
+}
+
+TEST_F(SqliteFileTest, JobsBackupsAndIdempotencyKeys) {
+  auto s = open();
+  auto d = sample("01aaaaaaaaaaaaaaaaaaaaaaaa");
+  d.idempotency_key = "key-1";
+  ASSERT_TRUE(s->create(d).ok());
+  auto again = sample("01bbbbbbbbbbbbbbbbbbbbbbbb");
+  again.idempotency_key = "key-1";
+  EXPECT_EQ(s->create(again).error().code, "conflict");  // one deployment per key
+  auto found = s->find_by_idempotency_key("key-1");
+  ASSERT_TRUE(found.ok() && found->has_value());
+  EXPECT_EQ((*found)->id, d.id);
+  EXPECT_FALSE(s->find_by_idempotency_key("key-2")->has_value());
+
+  ads::Job j;
+  j.id = "01jjjjjjjjjjjjjjjjjjjjjjj1";
+  j.deployment_id = d.id;
+  j.kind = "backup";
+  j.params_json = R"({"x":1})";
+  ASSERT_TRUE(s->create_job(j).ok());
+  j.state = "running";
+  j.step = "snapshot";
+  j.attempts = 2;
+  ASSERT_TRUE(s->update_job(j).ok());
+  auto got = s->get_job(j.id);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state, "running");
+  EXPECT_EQ(got->step, "snapshot");
+  EXPECT_EQ(got->attempts, 2);
+  EXPECT_EQ(got->params_json, R"({"x":1})");
+  EXPECT_EQ(s->unfinished_jobs()->size(), 1u);
+  j.state = "succeeded";
+  ASSERT_TRUE(s->update_job(j).ok());
+  EXPECT_EQ(s->unfinished_jobs()->size(), 0u);
+  EXPECT_EQ(s->jobs_of(d.id)->size(), 1u);
+  ads::Job orphan = j;
+  orphan.id = "01jjjjjjjjjjjjjjjjjjjjjjj2";
+  orphan.deployment_id = "01zzzzzzzzzzzzzzzzzzzzzzzz";
+  EXPECT_EQ(s->create_job(orphan).error().code, "conflict");  // foreign key
+  EXPECT_EQ(s->get_job("01jjjjjjjjjjjjjjjjjjjjjjj9").error().code, "not_found");
+
+  ads::Backup b{"01kkkkkkkkkkkkkkkkkkkkkkk1", d.id, 1700000000000, 1234, std::string(64, 'f'), "/x/b.tgz", "snap1", "abc"};
+  ASSERT_TRUE(s->add_backup(b).ok());
+  auto gb = s->get_backup(b.id);
+  ASSERT_TRUE(gb.ok());
+  EXPECT_EQ(gb->size_bytes, 1234);
+  EXPECT_EQ(gb->snapshot, "snap1");
+  EXPECT_EQ(gb->commit, "abc");
+  EXPECT_EQ(s->backups_of(d.id)->size(), 1u);
+  EXPECT_EQ(s->get_backup("01kkkkkkkkkkkkkkkkkkkkkkk9").error().code, "not_found");
 }
 
 TEST_F(SqliteFileTest, OpenStoreAcceptsSqliteUrlsAndPathsAndRefusesOthers) {
