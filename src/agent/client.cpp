@@ -77,6 +77,31 @@ Result<json> AgentClient::upload_lab(const std::string& tar_gz, long timeout_ms)
   return json::parse(res->body, nullptr, false);
 }
 
+Result<std::string> AgentClient::download_backup(long timeout_ms) const {
+  http::ClientRequest r;
+  r.url = base_url_ + "/v1/backup";
+  r.headers = signed_headers(secret_, "GET", "/v1/backup", "", unix_now());
+  r.timeout_ms = timeout_ms;
+  auto res = http::request(r);
+  if (!res) return res.error();
+  if (res->status != 200) return from_status(res->status, res->body);
+  return std::move(res->body);
+}
+
+Status AgentClient::upload_backup(const std::string& tar_gz, long timeout_ms) const {
+  http::ClientRequest r;
+  r.method = "PUT";
+  r.url = base_url_ + "/v1/backup";
+  r.body = tar_gz;
+  r.headers = signed_headers(secret_, "PUT", "/v1/backup", tar_gz, unix_now());
+  r.headers.push_back({"Content-Type", "application/gzip"});
+  r.timeout_ms = timeout_ms;
+  auto res = http::request(r);
+  if (!res) return res.error();
+  if (res->status != 200) return from_status(res->status, res->body);
+  return Status::Ok();
+}
+
 Result<int> AgentClient::run_action(const std::string& name, const LineSink& sink, long timeout_ms) const {
   std::string target = "/v1/actions/" + name;
   http::ClientRequest r;

@@ -34,6 +34,11 @@ class AgentClient {
   // "not_found". Transport failure: "unavailable"/"timeout".
   Result<int> run_action(const std::string& name, const LineSink& sink, long timeout_ms = 1800000) const;
 
+  // GET /v1/backup: the .tar.gz of what the lab's backup action wrote.
+  Result<std::string> download_backup(long timeout_ms = 600000) const;
+  // PUT /v1/backup: places a backup for the lab's restore action to read.
+  Status upload_backup(const std::string& tar_gz, long timeout_ms = 600000) const;
+
   const std::string& base_url() const { return base_url_; }
 
  private:

@@ -36,7 +36,8 @@ class LineSplitter {
   std::string buf_;
 };
 
-void exec_shell(const std::string& command, const std::string& workdir, int out_fd, int err_fd) {
+void exec_shell(const std::string& command, const std::string& workdir, int out_fd, int err_fd,
+                const std::vector<std::string>& env) {
   setsid();
   int devnull = open("/dev/null", O_RDONLY);
   if (devnull >= 0) dup2(devnull, 0);
@@ -48,15 +49,18 @@ void exec_shell(const std::string& command, const std::string& workdir, int out_
     _exit(126);
   }
   signal(SIGPIPE, SIG_DFL);
-  const char* envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
-                        "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive", nullptr};
+  std::vector<const char*> envp = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+                                   "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"};
+  for (const auto& e : env) envp.push_back(e.c_str());
+  envp.push_back(nullptr);
   const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
-  execve("/bin/sh", const_cast<char* const*>(argv), const_cast<char* const*>(envp));
+  execve("/bin/sh", const_cast<char* const*>(argv), const_cast<char* const*>(envp.data()));
   _exit(127);
 }
 }  // namespace
 
-RunResult run_command(const std::string& command, const std::string& workdir, int timeout_s, const OutputFn& out) {
+RunResult run_command(const std::string& command, const std::string& workdir, int timeout_s, const OutputFn& out,
+                      const std::vector<std::string>& env) {
   int outp[2], errp[2];
   if (pipe2(outp, O_CLOEXEC) != 0) return {126, false};
   if (pipe2(errp, O_CLOEXEC) != 0) {
@@ -65,7 +69,7 @@ RunResult run_command(const std::string& command, const std::string& workdir, in
     return {126, false};
   }
   pid_t pid = fork();
-  if (pid == 0) exec_shell(command, workdir, outp[1], errp[1]);
+  if (pid == 0) exec_shell(command, workdir, outp[1], errp[1], env);
   close(outp[1]);
   close(errp[1]);
   if (pid < 0) {

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace ads::agent {
 
@@ -19,7 +20,9 @@ using OutputFn = std::function<void(const std::string& stream, const std::string
 // environment. Stops reading shortly after the shell exits even if background
 // daemons it started still hold the pipes. Kills the process group after
 // `timeout_s` (SIGTERM, then SIGKILL 5 s later).
-RunResult run_command(const std::string& command, const std::string& workdir, int timeout_s, const OutputFn& out);
+// `env` adds NAME=value entries to the clean environment.
+RunResult run_command(const std::string& command, const std::string& workdir, int timeout_s, const OutputFn& out,
+                      const std::vector<std::string>& env = {});
 
 // Runs `argv` (a fixed program and arguments) with `input` on its stdin;
 // returns the exit code and fills `output` with stdout+stderr.

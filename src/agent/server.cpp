@@ -62,6 +62,12 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
       return Error::invalid("lab_dir", "must be an absolute path");
     c.lab_dir = j["lab_dir"];
   }
+  if (j.contains("backup_dir")) {
+    if (!j["backup_dir"].is_string() || j["backup_dir"].get<std::string>().empty() ||
+        j["backup_dir"].get<std::string>()[0] != '/')
+      return Error::invalid("backup_dir", "must be an absolute path");
+    c.backup_dir = j["backup_dir"];
+  }
   if (j.contains("command_timeout_s")) {
     if (!j["command_timeout_s"].is_number_integer() || j["command_timeout_s"].get<int>() < 1)
       return Error::invalid("command_timeout_s", "must be a positive integer");
@@ -78,10 +84,21 @@ AgentServer::AgentServer(AgentConfig cfg)
   server_.route("GET", "/v1/health", [this](Request&) { return health(); });
   server_.route("PUT", "/v1/lab", [this](Request& r) { return upload(r); });
   server_.route("POST", "/v1/actions/{name}", [this](Request& r) { return action(r); });
+  server_.route("GET", "/v1/backup", [this](Request&) { return get_backup(); });
+  server_.route("PUT", "/v1/backup", [this](Request& r) { return put_backup(r); });
 }
 
 Status AgentServer::start() {
   if (!crypto_init()) return Error::make("internal", "libsodium cannot initialise");
+  // After a restart of the machine, the lab uploaded earlier is still there.
+  for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
+    fs::path p = fs::path(cfg_.lab_dir) / rel;
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) continue;
+    auto r = parse_labspec(rel, read_file(p.string()));
+    if (r) spec_ = std::move(r.value());
+    break;
+  }
   return server_.start();
 }
 
@@ -153,24 +170,8 @@ Response AgentServer::upload(const Request& req) {
   BusyGuard busy(busy_);
   if (!busy.got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
   if (req.body.empty()) return Response::error(400, "invalid", "the body must be a .tar.gz of the lab");
-  std::string listing;
-  if (run_argv({"tar", "-tzf", "-"}, req.body, &listing) != 0)
-    return Response::error(400, "invalid", "the body is not a readable .tar.gz: " + listing.substr(0, 500));
-  std::istringstream names(listing);
-  std::string n;
-  while (std::getline(names, n)) {
-    if (n.empty()) continue;
-    if (n[0] == '/' || n == ".." || n.rfind("../", 0) == 0 || n.find("/../") != std::string::npos ||
-        (n.size() >= 3 && n.substr(n.size() - 3) == "/.."))
-      return Response::error(400, "invalid", "the archive has an unsafe member: " + n);
-  }
+  if (auto err = unpack(req.body, cfg_.lab_dir)) return *err;
   std::error_code ec;
-  fs::remove_all(cfg_.lab_dir, ec);
-  fs::create_directories(cfg_.lab_dir, ec);
-  if (ec) return Response::error(500, "internal", "cannot create " + cfg_.lab_dir + ": " + ec.message());
-  std::string out;
-  if (run_argv({"tar", "-xzf", "-", "-C", cfg_.lab_dir, "--no-same-owner"}, req.body, &out) != 0)
-    return Response::error(400, "invalid", "cannot unpack the lab: " + out.substr(0, 500));
   std::optional<LabSpec> spec;
   for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
     fs::path p = fs::path(cfg_.lab_dir) / rel;
@@ -188,6 +189,48 @@ Response AgentServer::upload(const Request& req) {
     spec_ = std::move(spec);
   }
   return Response::json(200, json{{"spec_format", format}, {"lab_dir", cfg_.lab_dir}}.dump());
+}
+
+std::optional<Response> AgentServer::unpack(const std::string& tar_gz, const std::string& dir) {
+  std::string listing;
+  if (run_argv({"tar", "-tzf", "-"}, tar_gz, &listing) != 0)
+    return Response::error(400, "invalid", "the body is not a readable .tar.gz: " + listing.substr(0, 500));
+  std::istringstream names(listing);
+  std::string n;
+  while (std::getline(names, n)) {
+    if (n.empty()) continue;
+    if (n[0] == '/' || n == ".." || n.rfind("../", 0) == 0 || n.find("/../") != std::string::npos ||
+        (n.size() >= 3 && n.substr(n.size() - 3) == "/.."))
+      return Response::error(400, "invalid", "the archive has an unsafe member: " + n);
+  }
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) return Response::error(500, "internal", "cannot create " + dir + ": " + ec.message());
+  std::string out;
+  if (run_argv({"tar", "-xzf", "-", "-C", dir, "--no-same-owner"}, tar_gz, &out) != 0)
+    return Response::error(400, "invalid", "cannot unpack the archive: " + out.substr(0, 500));
+  return std::nullopt;
+}
+
+Response AgentServer::get_backup() {
+  BusyGuard busy(busy_);
+  if (!busy.got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  std::error_code ec;
+  fs::create_directories(cfg_.backup_dir, ec);
+  Response r;
+  r.content_type = "application/gzip";
+  if (run_argv({"tar", "-czf", "-", "-C", cfg_.backup_dir, "."}, "", &r.body) != 0)
+    return Response::error(500, "internal", "cannot pack " + cfg_.backup_dir);
+  return r;
+}
+
+Response AgentServer::put_backup(const Request& req) {
+  BusyGuard busy(busy_);
+  if (!busy.got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  if (req.body.empty()) return Response::error(400, "invalid", "the body must be a .tar.gz of a backup");
+  if (auto err = unpack(req.body, cfg_.backup_dir)) return *err;
+  return Response::json(200, json{{"backup_dir", cfg_.backup_dir}}.dump());
 }
 
 Response AgentServer::action(const Request& req) {
@@ -216,16 +259,25 @@ Response AgentServer::action(const Request& req) {
   Response r;
   r.content_type = "application/x-ndjson";
   int timeout = cfg_.command_timeout_s;
-  r.stream = [phases, workdir, timeout, busy](http::StreamWriter& w) {
+  std::vector<std::string> env = {"ADS_LAB_DIR=" + cfg_.lab_dir, "ADS_BACKUP_DIR=" + cfg_.backup_dir};
+  if (name == "backup") {  // the backup action starts from an empty directory
+    std::error_code ec;
+    fs::remove_all(cfg_.backup_dir, ec);
+    fs::create_directories(cfg_.backup_dir, ec);
+  }
+  r.stream = [phases, workdir, timeout, busy, env](http::StreamWriter& w) {
     auto emit = [&w](const json& j) { w.write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"); };
     int code = 0;
     for (const auto& phase : phases) {
       emit({{"event", "phase"}, {"phase", phase.name}});
       for (const auto& cmd : phase.commands) {
         emit({{"event", "command"}, {"command", cmd}});
-        auto res = run_command(cmd, workdir, timeout, [&](const std::string& stream, const std::string& line) {
-          emit({{"event", "output"}, {"stream", stream}, {"line", line}});
-        });
+        auto res = run_command(
+            cmd, workdir, timeout,
+            [&](const std::string& stream, const std::string& line) {
+              emit({{"event", "output"}, {"stream", stream}, {"line", line}});
+            },
+            env);
         emit({{"event", "exit"}, {"code", res.exit_code}, {"command", cmd}});
         if (res.exit_code != 0) {
           code = res.exit_code;

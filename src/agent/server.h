@@ -4,6 +4,12 @@
 //   PUT  /v1/lab                 body: .tar.gz of the lab; replaces lab_dir
 //   POST /v1/actions/{name}      runs "install" or a life-cycle action of the
 //                                lab's spec; NDJSON stream of events
+//   GET  /v1/backup              .tar.gz of the backup directory (what the
+//                                lab's backup action wrote to $ADS_BACKUP_DIR)
+//   PUT  /v1/backup              body: .tar.gz; replaces the backup directory
+//                                (then the lab's restore action reads it)
+// Commands see ADS_LAB_DIR and ADS_BACKUP_DIR in their environment; the
+// backup directory is emptied before the backup action runs.
 // There is no endpoint that runs a command sent in a request.
 #pragma once
 
@@ -26,6 +32,7 @@ struct AgentConfig {
   std::string host = "0.0.0.0";
   uint16_t port = kAgentPort;
   std::string lab_dir = "/opt/lab";
+  std::string backup_dir = "/var/lib/ads-agent/backup";
   int command_timeout_s = 1800;
   size_t max_upload_bytes = 512u << 20;
 };
@@ -45,6 +52,10 @@ class AgentServer {
   http::Response health();
   http::Response upload(const http::Request& req);
   http::Response action(const http::Request& req);
+  http::Response get_backup();
+  http::Response put_backup(const http::Request& req);
+  // Checks every member of `tar_gz` and unpacks it into an emptied `dir`.
+  std::optional<http::Response> unpack(const std::string& tar_gz, const std::string& dir);
 
   AgentConfig cfg_;
   http::Server server_;

@@ -1,5 +1,8 @@
 #include "api/api.h"
 
+#include <set>
+#include <thread>
+
 #include "core/id.h"
 
 namespace ads {
@@ -94,6 +97,29 @@ json deployment_json(const Deployment& d) {
   return j;
 }
 
+json job_json(const Job& j) {
+  json out = {{"id", j.id},
+              {"deployment", j.deployment_id},
+              {"kind", j.kind},
+              {"state", j.state},
+              {"step", j.step},
+              {"attempts", j.attempts},
+              {"created_at", iso8601(j.created_ms)},
+              {"updated_at", iso8601(j.updated_ms)}};
+  json params = json::parse(j.params_json, nullptr, false);
+  json result = json::parse(j.result_json, nullptr, false);
+  out["params"] = params.is_discarded() ? json::object() : params;
+  out["result"] = result.is_discarded() ? json::object() : result;
+  if (!j.error.empty()) out["error"] = j.error;
+  return out;
+}
+
+json backup_json(const Backup& b) {
+  return {{"id", b.id},          {"deployment", b.deployment_id}, {"created_at", iso8601(b.created_ms)},
+          {"size_bytes", b.size_bytes}, {"sha256", b.sha256},     {"snapshot", b.snapshot},
+          {"commit", b.commit}};
+}
+
 json log_json(const LogLine& l) {
   return {{"seq", l.seq}, {"time", iso8601(l.ts_ms)}, {"step", l.step}, {"stream", l.stream}, {"text", l.text}};
 }
@@ -111,13 +137,16 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
         return Response::error(400, "invalid", "is not a known field (source, ref, name, provider)", k);
     }
     DeployRequest dr;
+    dr.idempotency_key = req.header("idempotency-key");
     if (auto e = get_string(body, "source", true, dr.source)) return *e;
     if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
     if (auto e = get_string(body, "name", false, dr.name)) return *e;
     if (auto e = get_string(body, "provider", false, dr.provider)) return *e;
     auto d = engine.submit(dr);
     if (!d) return from_error(d.error());
+    bool replay = !dr.idempotency_key.empty() && d->state != State::kAccepted;
     Response r = Response::json(202, deployment_json(*d).dump());
+    if (replay) r.headers.push_back({"Idempotent-Replayed", "true"});
     r.headers.push_back({"Location", "/api/v1/deployments/" + d->id});
     return r;
   });
@@ -168,12 +197,133 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return Response::json(200, json{{"lines", arr}, {"next", next}, {"state", to_string(d->state)}}.dump());
   });
 
-  server.route("DELETE", "/api/v1/deployments/{id}", [&engine](Request& req) {
+  server.route("DELETE", "/api/v1/deployments/{id}", [&engine, &store](Request& req) {
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
-    auto d = engine.destroy(id);
+    auto j = engine.operate(id, "destroy");
+    if (!j) return from_error(j.error());
+    auto d = store.get(id);
+    json out = d ? deployment_json(*d) : json::object();
+    out["job"] = job_json(*j);
+    return Response::json(202, out.dump());
+  });
+
+  server.route("POST", "/api/v1/deployments/{id}/{op}", [&engine](Request& req) {
+    std::string id = req.param("id"), op = req.param("op");
+    if (auto e = check_id(id)) return *e;
+    static const std::set<std::string> ops = {"start", "stop", "restart", "test", "backup", "restore"};
+    if (!ops.count(op)) return Response::error(404, "not_found", "no operation " + op.substr(0, 32) +
+                                                                     " (start, stop, restart, test, backup, restore)");
+    json params = json::object();
+    if (!req.body.empty()) {
+      if (auto err = parse_body(req, params)) return *err;
+      for (auto& [k, v] : params.items())
+        if (!(op == "restore" && k == "backup")) return Response::error(400, "invalid", "is not a known field", k);
+    }
+    auto j = engine.operate(id, op, params);
+    if (!j) return from_error(j.error());
+    Response r = Response::json(202, job_json(*j).dump());
+    r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});
+    return r;
+  });
+
+  server.route("GET", "/api/v1/deployments/{id}/jobs", [&store](Request& req) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    auto d = store.get(id);
     if (!d) return from_error(d.error());
-    return Response::json(202, deployment_json(*d).dump());
+    auto jobs = store.jobs_of(id);
+    if (!jobs) return from_error(jobs.error());
+    json arr = json::array();
+    for (auto& j : *jobs) arr.push_back(job_json(j));
+    return Response::json(200, json{{"jobs", arr}}.dump());
+  });
+
+  server.route("GET", "/api/v1/deployments/{id}/backups", [&store](Request& req) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    auto d = store.get(id);
+    if (!d) return from_error(d.error());
+    auto bs = store.backups_of(id);
+    if (!bs) return from_error(bs.error());
+    json arr = json::array();
+    for (auto& b : *bs) arr.push_back(backup_json(b));
+    return Response::json(200, json{{"backups", arr}}.dump());
+  });
+
+  server.route("GET", "/api/v1/jobs/{id}", [&store](Request& req) {
+    std::string id = req.param("id");
+    if (!is_valid_id(id)) return Response::error(404, "not_found", "no job " + id.substr(0, 64));
+    auto j = store.get_job(id);
+    if (!j) return from_error(j.error());
+    return Response::json(200, job_json(*j).dump());
+  });
+
+  server.route("GET", "/api/v1/doctor", [&engine](Request&) {
+    auto drift = engine.reconcile();
+    if (!drift) return from_error(drift.error());
+    json arr = json::array();
+    for (auto& d : *drift)
+      arr.push_back({{"provider", d.provider}, {"machine", d.machine}, {"deployment", d.deployment_id}, {"problem", d.problem}});
+    return Response::json(200, json{{"problems", arr}}.dump());
+  });
+
+  // Server-Sent Events: `log` events (id = the line's seq, so Last-Event-ID
+  // resumes) and `state` events; the stream ends when the client leaves, or
+  // with ?until=settled once the deployment has settled with no job under way.
+  server.route("GET", "/api/v1/deployments/{id}/events", [&store](Request& req) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    auto d = store.get(id);
+    if (!d) return from_error(d.error());
+    int64_t after = 0;
+    std::string last_id = req.header("last-event-id");
+    if (!last_id.empty()) {
+      try {
+        after = std::stoll(last_id);
+      } catch (...) {
+        return Response::error(400, "invalid", "Last-Event-ID must be a log sequence number", "Last-Event-ID");
+      }
+    }
+    bool until_settled = req.query_or("until", "") == "settled";
+    Response r;
+    r.content_type = "text/event-stream";
+    r.headers.push_back({"Cache-Control", "no-cache"});
+    r.stream = [&store, id, after, until_settled](http::StreamWriter& w) mutable {
+      std::string last_state;
+      int idle = 0;
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::hours(1);
+      while (std::chrono::steady_clock::now() < deadline) {
+        auto lines = store.logs(id, after, 500);
+        if (!lines) return;
+        for (auto& l : *lines) {
+          if (!w.write("id: " + std::to_string(l.seq) + "\nevent: log\ndata: " + log_json(l).dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"))
+            return;
+          after = l.seq;
+        }
+        auto cur = store.get(id);
+        if (!cur) return;
+        std::string state = to_string(cur->state);
+        if (state != last_state) {
+          if (!w.write("event: state\ndata: " + deployment_json(*cur).dump() + "\n\n")) return;
+          last_state = state;
+        }
+        if (lines->empty()) {
+          if (until_settled && is_settled(cur->state)) {
+            bool busy = false;
+            auto jobs = store.jobs_of(id);
+            if (jobs)
+              for (auto& j : *jobs) busy |= j.state == "queued" || j.state == "running";
+            if (!busy) return;
+          }
+          // a comment now and then keeps proxies from closing the stream and
+          // tells us when the client has gone
+          if (++idle % 20 == 0 && !w.write(": keep-alive\n\n")) return;
+          std::this_thread::sleep_for(std::chrono::milliseconds(250));
+        }
+      }
+    };
+    return r;
   });
 }
 

@@ -4,7 +4,14 @@
 //   GET    /api/v1/deployments              ?state=&name=&after=&limit=
 //   GET    /api/v1/deployments/{id}
 //   GET    /api/v1/deployments/{id}/logs    ?after=SEQ&limit=N
-//   DELETE /api/v1/deployments/{id}         -> 202, destroys the machine
+//   DELETE /api/v1/deployments/{id}         -> 202 and the destroy job
+//   POST   /api/v1/deployments/{id}/{op}    op: start, stop, restart, test, backup,
+//                                           restore ({"backup": id}) -> 202 and the job
+//   GET    /api/v1/deployments/{id}/jobs    the deployment's jobs
+//   GET    /api/v1/deployments/{id}/backups time, size, checksum of each backup
+//   GET    /api/v1/deployments/{id}/events  Server-Sent Events: log lines and state changes
+//   GET    /api/v1/jobs/{id}
+//   GET    /api/v1/doctor                   machines and records that disagree
 // Errors: 4xx/5xx with {"error":{"code","message","field"?}}.
 #pragma once
 
@@ -20,6 +27,8 @@ namespace ads {
 // The public view of a deployment (never the secret).
 nlohmann::json deployment_json(const Deployment& d);
 nlohmann::json log_json(const LogLine& l);
+nlohmann::json job_json(const Job& j);
+nlohmann::json backup_json(const Backup& b);
 
 // Registers the API's routes on `server`.
 void register_api(http::Server& server, Store& store, Engine& engine);

@@ -1,6 +1,8 @@
 // ads: the ADS command. `ads serve` runs the server; every other verb is a
 // client of its REST API. Exit codes: 0 ok, 1 the operation failed,
 // 2 bad input (usage or a 4xx), 3 the server cannot be reached.
+#include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +10,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <iostream>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -17,6 +21,7 @@
 #include "cli/client.h"
 #include "cli/config.h"
 #include "engine/engine.h"
+#include "http/client.h"
 #include "http/server.h"
 #include "providers/provider.h"
 #include "store/store.h"
@@ -170,6 +175,171 @@ void print_deployment(const json& d) {
     std::cout << "failed at " << d.value("failed_step", "") << ": " << d.value("error", "") << "\n";
 }
 
+// Follows a job until it ends, printing the deployment's new log lines.
+int follow_job(const cli::ApiClient& api, const json& job, int64_t after) {
+  std::string jid = job.value("id", ""), did = job.value("deployment", "");
+  std::cout << job.value("kind", "") << " job " << jid << " accepted\n";
+  while (true) {
+    auto j = api.call("GET", "/api/v1/jobs/" + jid);
+    if (!j) return fail_with(j.error(), kExitUnreachable);
+    if (j->status != 200) return reply_error(*j);
+    auto logs = api.call("GET", "/api/v1/deployments/" + did + "/logs?after=" + std::to_string(after));
+    if (logs && logs->status == 200) {
+      for (auto& l : logs->body["lines"]) std::cout << "  " << l.value("stream", "") << " | " << l.value("text", "") << "\n";
+      after = logs->body.value("next", after);
+    }
+    std::cout.flush();
+    std::string state = j->body.value("state", "");
+    if (state == "succeeded" || state == "failed") {
+      const json& result = j->body["result"];
+      if (result.is_object() && !result.empty() && result.contains("passed"))
+        std::cout << "test " << (result["passed"].get<bool>() ? "passed" : "FAILED") << "\n";
+      if (result.is_object() && result.contains("backup"))
+        std::cout << "backup " << result["backup"].get<std::string>() << " (" << result.value("size_bytes", 0)
+                  << " bytes, sha256 " << result.value("sha256", "") << ")\n";
+      if (state == "failed") {
+        std::cerr << "ads: " << j->body.value("kind", "") << " failed: " << j->body.value("error", "") << "\n";
+        return kExitFailed;
+      }
+      std::cout << j->body.value("kind", "") << " done\n";
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }
+}
+
+// `ads logs -f`: the Server-Sent Events stream, until the deployment settles.
+int stream_events(const std::string& server, const std::string& id) {
+  http::ClientRequest r;
+  r.url = server + "/api/v1/deployments/" + id + "/events?until=settled";
+  r.timeout_ms = 0;
+  std::string pending, event;
+  r.on_data = [&](const std::string& chunk) {
+    pending += chunk;
+    size_t pos;
+    while ((pos = pending.find("\n\n")) != std::string::npos) {
+      std::string block = pending.substr(0, pos);
+      pending.erase(0, pos + 2);
+      std::string type, data;
+      std::istringstream in(block);
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.rfind("event: ", 0) == 0) type = line.substr(7);
+        if (line.rfind("data: ", 0) == 0) data = line.substr(6);
+      }
+      json j = json::parse(data, nullptr, false);
+      if (type == "log" && j.is_object())
+        std::cout << j.value("time", "") << " " << j.value("step", "") << " " << j.value("stream", "") << " | "
+                  << j.value("text", "") << std::endl;
+      else if (type == "state" && j.is_object())
+        std::cout << "==> " << j.value("state", "") << std::endl;
+    }
+    return true;
+  };
+  auto res = http::request(r);
+  if (!res) return fail_with(res.error(), kExitUnreachable);
+  if (res->status != 200) {
+    cli::ApiReply rep{res->status, json::parse(pending, nullptr, false)};
+    return reply_error(rep);
+  }
+  return 0;
+}
+
+bool alive(pid_t pid) { return pid > 0 && ::kill(pid, 0) == 0; }
+
+pid_t read_pid(const std::string& file) {
+  std::ifstream in(file);
+  long pid = 0;
+  in >> pid;
+  return static_cast<pid_t>(pid);
+}
+
+// `ads service start|stop|status`: one command runs and manages `ads serve`
+// in the background (pid file and log file in the data directory).
+// Exit codes: 0 done / running, 1 failed, 3 not running (status).
+int run_service(const std::string& action, const std::string& server, const std::vector<std::string>& serve_args,
+                const std::string& data_dir) {
+  std::string pid_file = data_dir + "/ads.pid", log_file = data_dir + "/ads.log";
+  pid_t pid = read_pid(pid_file);
+  cli::ApiClient api(server);
+  if (action == "status") {
+    if (!alive(pid)) {
+      std::cout << "ads serve is not running\n";
+      return 3;
+    }
+    auto h = api.call("GET", "/api/v1/health");
+    std::cout << "ads serve is running (pid " << pid << ", log " << log_file << "), "
+              << (h && h->status == 200 ? "answering on " + server : "not answering on " + server) << "\n";
+    return h && h->status == 200 ? 0 : kExitFailed;
+  }
+  if (action == "stop") {
+    if (!alive(pid)) {
+      std::cout << "ads serve is not running\n";
+      std::filesystem::remove(pid_file);
+      return 0;
+    }
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 300 && alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (alive(pid)) {
+      std::cerr << "ads: ads serve (pid " << pid << ") did not stop within 30 s\n";
+      return kExitFailed;
+    }
+    std::filesystem::remove(pid_file);
+    std::cout << "ads serve stopped (pid " << pid << ")\n";
+    return 0;
+  }
+  // start
+  if (alive(pid)) {
+    std::cout << "ads serve is already running (pid " << pid << ")\n";
+    return 0;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  pid_t child = fork();
+  if (child < 0) return fail_with(Error::make("failed", "fork failed"), kExitFailed);
+  if (child == 0) {
+    setsid();
+    int fd = ::open(log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    int nul = ::open("/dev/null", O_RDONLY);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    if (nul >= 0) dup2(nul, 0);
+    std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+    std::vector<std::string> args = {self, "serve"};
+    args.insert(args.end(), serve_args.begin(), serve_args.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(self.c_str(), argv.data());
+    _exit(127);
+  }
+  {
+    std::ofstream out(pid_file);
+    out << child << "\n";
+  }
+  for (int i = 0; i < 100; ++i) {
+    int status = 0;
+    if (waitpid(child, &status, WNOHANG) == child) {
+      std::filesystem::remove(pid_file);
+      std::ifstream in(log_file);
+      std::string text((std::istreambuf_iterator<char>(in)), {});
+      std::cerr << "ads: ads serve exited at start; the end of " << log_file << ":\n"
+                << text.substr(text.size() > 2000 ? text.size() - 2000 : 0);
+      return kExitFailed;
+    }
+    auto h = api.call("GET", "/api/v1/health");
+    if (h && h->status == 200) {
+      std::cout << "ads serve started (pid " << child << ") on " << server << ", log " << log_file << "\n";
+      return 0;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::cerr << "ads: ads serve (pid " << child << ") does not answer on " << server << " after 10 s; see " << log_file << "\n";
+  return kExitFailed;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -215,6 +385,39 @@ int main(int argc, char** argv) {
   auto* destroy = app.add_subcommand("destroy", "destroy a deployment's machine");
   destroy->add_option("id", id)->required();
   destroy->add_flag("--detach", detach, "return once accepted");
+
+  std::map<std::string, CLI::App*> ops;
+  for (auto [op, what] : std::vector<std::pair<std::string, std::string>>{
+           {"start", "start a stopped lab"},
+           {"stop", "stop a lab and its machine"},
+           {"restart", "stop then start a lab"},
+           {"test", "run the lab's test and an HTTP check"},
+           {"backup", "back up the lab's data (and snapshot its machine)"}}) {
+    auto* sc = app.add_subcommand(op, what);
+    sc->add_option("id", id)->required();
+    sc->add_flag("--detach", detach, "return once accepted");
+    ops[op] = sc;
+  }
+  std::string backup_id;
+  auto* restore = app.add_subcommand("restore", "restore a deployment from one of its backups (also a destroyed one)");
+  restore->add_option("id", id)->required();
+  restore->add_option("backup", backup_id, "backup id (see `ads backups ID`)")->required();
+  restore->add_flag("--detach", detach, "return once accepted");
+  auto* backups = app.add_subcommand("backups", "list a deployment's backups");
+  backups->add_option("id", id)->required();
+  auto* jobs = app.add_subcommand("jobs", "list a deployment's jobs");
+  jobs->add_option("id", id)->required();
+  auto* doctor = app.add_subcommand("doctor", "report machines and records that disagree");
+
+  std::string service_action;
+  std::vector<std::string> service_serve_args;
+  auto* service = app.add_subcommand("service", "run and manage `ads serve` in the background");
+  service->add_option("action", service_action, "start, stop or status")
+      ->required()
+      ->check(CLI::IsMember({"start", "stop", "status"}));
+  service->add_option("--data-dir", cfg.data_dir, "where ADS keeps its state, pid file and log");
+  service->add_option("--listen", cfg.listen, "HOST:PORT for ads serve");
+  service->add_option("--config", config_file, "JSON config file for ads serve");
 
   try {
     app.parse(argc, argv);
@@ -273,10 +476,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (logs->parsed()) {
-    if (follow_logs) {
-      json fin;
-      return follow(api, id, false, fin);
-    }
+    if (follow_logs) return stream_events(server, id);
     int64_t after = 0;
     while (true) {
       auto r = api.call("GET", "/api/v1/deployments/" + id + "/logs?after=" + std::to_string(after));
@@ -304,6 +504,64 @@ int main(int argc, char** argv) {
     }
     std::cerr << "ads: destroy failed: " << fin.value("error", "") << "\n";
     return kExitFailed;
+  }
+  for (auto& [op, sc] : ops) {
+    if (!sc->parsed()) continue;
+    int64_t seen = last_seq(api, id);
+    auto r = api.call("POST", "/api/v1/deployments/" + id + "/" + op);
+    if (!r) return fail_with(r.error(), kExitUnreachable);
+    if (r->status != 202) return reply_error(*r);
+    if (detach) {
+      std::cout << op << " job " << r->body.value("id", "") << " accepted\n";
+      return 0;
+    }
+    return follow_job(api, r->body, seen);
+  }
+  if (restore->parsed()) {
+    int64_t seen = last_seq(api, id);
+    json body = {{"backup", backup_id}};
+    auto r = api.call("POST", "/api/v1/deployments/" + id + "/restore", &body);
+    if (!r) return fail_with(r.error(), kExitUnreachable);
+    if (r->status != 202) return reply_error(*r);
+    if (detach) return 0;
+    return follow_job(api, r->body, seen);
+  }
+  if (backups->parsed() || jobs->parsed()) {
+    std::string what = backups->parsed() ? "backups" : "jobs";
+    auto r = api.call("GET", "/api/v1/deployments/" + id + "/" + what);
+    if (!r) return fail_with(r.error(), kExitUnreachable);
+    if (r->status != 200) return reply_error(*r);
+    if (what == "backups") {
+      std::printf("%-26s  %-24s  %10s  %-16s  %s\n", "BACKUP", "CREATED", "BYTES", "SHA256", "SNAPSHOT");
+      for (auto& b : r->body["backups"])
+        std::printf("%-26s  %-24s  %10lld  %-16s  %s\n", b.value("id", "").c_str(), b.value("created_at", "").c_str(),
+                    static_cast<long long>(b.value("size_bytes", 0LL)), b.value("sha256", "").substr(0, 16).c_str(),
+                    b.value("snapshot", "").c_str());
+    } else {
+      std::printf("%-26s  %-8s  %-10s  %-24s  %s\n", "JOB", "KIND", "STATE", "CREATED", "ERROR");
+      for (auto& j : r->body["jobs"])
+        std::printf("%-26s  %-8s  %-10s  %-24s  %s\n", j.value("id", "").c_str(), j.value("kind", "").c_str(),
+                    j.value("state", "").c_str(), j.value("created_at", "").c_str(), j.value("error", "").c_str());
+    }
+    return 0;
+  }
+  if (doctor->parsed()) {
+    auto r = api.call("GET", "/api/v1/doctor");
+    if (!r) return fail_with(r.error(), kExitUnreachable);
+    if (r->status != 200) return reply_error(*r);
+    if (r->body["problems"].empty()) {
+      std::cout << "no problems: every machine has its record and every record its machine\n";
+      return 0;
+    }
+    for (auto& p : r->body["problems"])
+      std::cout << p.value("provider", "") << " " << p.value("machine", "") << ": " << p.value("problem", "") << "\n";
+    return kExitFailed;
+  }
+  if (service->parsed()) {
+    std::vector<std::string> args = {"--data-dir", cfg.data_dir, "--listen", cfg.listen};
+    if (!config_file.empty()) args.insert(args.end(), {"--config", config_file});
+    if (server == "http://127.0.0.1:8089" && cfg.listen != "127.0.0.1:8089") server = "http://" + cfg.listen;
+    return run_service(service_action, server, args, cfg.data_dir);
   }
   return kExitUsage;
 }

@@ -24,19 +24,14 @@ int64_t now_ms() {
       .count();
 }
 
-json spec_to_json(const LabSpec& s) {
-  json phases = json::array();
-  for (auto& p : s.install) phases.push_back({{"name", p.name}, {"commands", p.commands}});
-  return {{"format", s.format},       {"id", s.id},
-          {"title", s.title},         {"os", s.os},
-          {"os_version", s.os_version}, {"memory_mb", s.memory_mb},
-          {"swap_mb", s.swap_mb},     {"storage_mb", s.storage_mb},
-          {"workdir", s.workdir},     {"ansible_playbook", s.ansible_playbook},
-          {"install", phases},        {"actions", s.actions},
-          {"http", {{"port", s.http_port}, {"path", s.http_path}}}};
-}
+// The lab's spec file: its path in the lab and its text (kept in the store so
+// that later jobs read the same spec).
+struct SpecFile {
+  std::string path, text;
+  LabSpec spec;
+};
 
-Result<LabSpec> read_spec(const std::string& dir) {
+Result<SpecFile> read_spec(const std::string& dir) {
   for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
     fs::path p = fs::path(dir) / rel;
     std::error_code ec;
@@ -50,10 +45,14 @@ Result<LabSpec> read_spec(const std::string& dir) {
       e.message = std::string(rel) + ": " + (e.field.empty() ? "" : e.field + ": ") + e.message;
       return e;
     }
-    return r;
+    return SpecFile{rel, text, std::move(r.value())};
   }
   return Error::invalid("spec", std::string("the lab has no lab spec: expected ") + kSpecV2Path + " or " + kSpecV1Path);
 }
+
+std::string file_sha256(const std::string& data) { return agent::sha256_hex(data); }
+
+bool transient(const Error& e) { return e.code == "unavailable" || e.code == "timeout"; }
 }  // namespace
 
 Engine::Engine(Store& store, std::map<std::string, std::unique_ptr<Provider>> providers, EngineOptions opts)
@@ -91,6 +90,14 @@ Provider* Engine::provider_for(const std::string& kind) {
   return it == providers_.end() ? nullptr : it->second.get();
 }
 
+void Engine::enqueue(const std::string& job_id) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    queue_.push_back(job_id);
+  }
+  cv_.notify_one();
+}
+
 Result<Deployment> Engine::submit(const DeployRequest& req) {
   auto st = validate_source(req.source);
   if (!st) return st.error();
@@ -101,11 +108,24 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
   std::string name = req.name.empty() ? default_name(req.source) : req.name;
   st = validate_lab_name(name);
   if (!st) return st.error();
+  if (req.idempotency_key.size() > 255) return Error::invalid("Idempotency-Key", "must be at most 255 characters");
   std::string provider = req.provider.empty() ? opts_.default_provider : req.provider;
   if (!provider_for(provider)) {
     std::string known;
     for (auto& [k, v] : providers_) known += (known.empty() ? "" : ", ") + k;
     return Error::invalid("provider", "no provider \"" + provider + "\" is configured (configured: " + known + ")");
+  }
+  std::lock_guard<std::mutex> lk(submit_mu_);
+  if (!req.idempotency_key.empty()) {
+    auto prior = store_.find_by_idempotency_key(req.idempotency_key);
+    if (!prior) return prior.error();
+    if (prior->has_value()) {
+      const Deployment& p = **prior;
+      if (p.source != req.source || p.ref != req.ref || p.name != name || p.provider != provider)
+        return Error{"conflict", "this Idempotency-Key was used for a different request (deployment " + p.id + ")",
+                     "Idempotency-Key"};
+      return p;
+    }
   }
   Deployment d;
   d.id = new_id();
@@ -113,40 +133,76 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
   d.source = req.source;
   d.ref = req.ref;
   d.provider = provider;
+  d.idempotency_key = req.idempotency_key;
   d.state = State::kAccepted;
   d.created_ms = d.updated_ms = now_ms();
   st = store_.create(d);
   if (!st) return st.error();
+  Job job;
+  job.id = new_id();
+  job.deployment_id = d.id;
+  job.kind = "deploy";
+  job.created_ms = job.updated_ms = d.created_ms;
+  st = store_.create_job(job);
+  if (!st) return st.error();
   log(d, "ads", "accepted: deploy " + d.source + (d.ref.empty() ? "" : " at " + d.ref) + " as " + d.name);
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    queue_.push_back({d.id, Job::kDeploy});
-  }
-  cv_.notify_one();
+  enqueue(job.id);
   return d;
 }
 
-Result<Deployment> Engine::destroy(const std::string& id) {
-  auto d = store_.get(id);
-  if (!d) return d.error();
-  if (d->state == State::kDestroyed || d->state == State::kDestroying) return *d;
-  if (!can_transition(d->state, State::kDestroying))
-    return Error::make("conflict", "deployment " + id + " is " + to_string(d->state) +
-                                       "; it can be destroyed once it is running or failed");
-  auto st = advance(*d, State::kDestroying);
-  if (!st) return st.error();
-  {
-    std::lock_guard<std::mutex> lk(mu_);
-    queue_.push_back({id, Job::kDestroy});
+Result<Job> Engine::operate(const std::string& id, const std::string& kind, const json& params) {
+  if (!is_job_kind(kind) || kind == "deploy") return Error::invalid("operation", "unknown operation \"" + kind + "\"");
+  std::lock_guard<std::mutex> lk(submit_mu_);
+  auto got = store_.get(id);
+  if (!got) return got.error();
+  Deployment d = std::move(got.value());
+  auto jobs = store_.jobs_of(id);
+  if (!jobs) return jobs.error();
+  for (auto& j : *jobs) {
+    if (j.state == "queued" || j.state == "running")
+      return Error::make("conflict", "deployment " + id + " already has a " + j.kind + " job (" + j.id + ") under way");
   }
-  cv_.notify_one();
-  return *d;
+  auto refuse = [&](const std::string& why) {
+    return Error::make("conflict", "cannot " + kind + " deployment " + id + ": it is " + to_string(d.state) + why);
+  };
+  const State s = d.state;
+  if (kind == "start" && s != State::kStopped && s != State::kRunning) return refuse("");
+  if ((kind == "stop" || kind == "restart") && s != State::kRunning && s != State::kStopped) return refuse("");
+  if ((kind == "test" || kind == "backup") && s != State::kRunning) return refuse(" (it must be running)");
+  if (kind == "destroy" && s != State::kRunning && s != State::kStopped && s != State::kFailed && s != State::kDestroyed)
+    return refuse("");
+  if (kind == "restore") {
+    if (!params.is_object() || !params.contains("backup") || !params["backup"].is_string())
+      return Error::invalid("backup", "is required: the id of one of the deployment's backups");
+    auto b = store_.get_backup(params["backup"].get<std::string>());
+    if (!b || b->deployment_id != id)
+      return Error::invalid("backup", "deployment " + id + " has no backup " + params["backup"].get<std::string>());
+    if (s != State::kRunning && s != State::kStopped && s != State::kDestroyed) return refuse("");
+  }
+  Job job;
+  job.id = new_id();
+  job.deployment_id = id;
+  job.kind = kind;
+  job.params_json = params.is_object() ? params.dump() : "{}";
+  job.created_ms = job.updated_ms = now_ms();
+  auto st = store_.create_job(job);
+  if (!st) return st.error();
+  log(d, "ads", "accepted: " + kind + " (job " + job.id + ")");
+  enqueue(job.id);
+  return job;
 }
 
 Status Engine::advance(Deployment& d, State s) {
   d.state = s;
   d.updated_ms = now_ms();
   return store_.update(d);
+}
+
+void Engine::set_step(Job& job, const std::string& step) {
+  job.step = step;
+  job.updated_ms = now_ms();
+  auto st = store_.update_job(job);
+  if (!st) spdlog::error("cannot record step of job {}: {}", job.id, st.error().message);
 }
 
 void Engine::log(const Deployment& d, const std::string& stream, const std::string& text) {
@@ -159,19 +215,34 @@ void Engine::log(const Deployment& d, const std::string& stream, const std::stri
   if (!r) spdlog::error("cannot record a log line of {}: {}", d.id, r.error().message);
 }
 
-void Engine::fail(Deployment& d, const std::string& error, Provider* p) {
+Status Engine::with_retry(const Deployment& d, const std::string& what, const std::function<Status()>& f) {
+  auto backoff = opts_.retry_backoff;
+  for (int attempt = 1;; ++attempt) {
+    Status st = f();
+    if (st || !transient(st.error()) || attempt >= opts_.provider_attempts || stopping_) return st;
+    log(d, "ads", what + " failed (" + st.error().message + "); trying again in " +
+                      std::to_string(backoff.count()) + " ms (attempt " + std::to_string(attempt + 1) + " of " +
+                      std::to_string(opts_.provider_attempts) + ")");
+    std::this_thread::sleep_for(backoff);
+    backoff *= 2;
+  }
+}
+
+void Engine::fail_deployment(Deployment& d, const std::string& error) {
   d.failed_step = to_string(d.state);
   d.error = error;
   log(d, "ads", "failed at " + d.failed_step + ": " + error);
+  Provider* p = provider_for(d.provider);
   if (p && !d.machine.empty()) {
     if (opts_.keep_failed) {
       log(d, "ads", "keeping machine " + d.machine + " for inspection (keep_failed)");
     } else {
-      auto st = p->destroy(d.machine);
+      auto st = with_retry(d, "removing machine " + d.machine, [&] { return p->destroy(d.machine); });
       if (st) {
         log(d, "ads", "removed machine " + d.machine);
         d.machine.clear();
         d.address.clear();
+        d.url.clear();
       } else {
         log(d, "ads", "could not remove machine " + d.machine + ": " + st.error().message);
       }
@@ -182,29 +253,65 @@ void Engine::fail(Deployment& d, const std::string& error, Provider* p) {
   spdlog::warn("deployment {} failed at {}: {}", d.id, d.failed_step, error);
 }
 
-void Engine::run_deploy(const std::string& id) {
-  auto got = store_.get(id);
-  if (!got) {
-    spdlog::error("job for unknown deployment {}: {}", id, got.error().message);
-    return;
+Result<LabSpec> Engine::stored_spec(const Deployment& d) {
+  json j = json::parse(d.spec_json, nullptr, false);
+  if (!j.is_object() || !j.contains("path") || !j.contains("text"))
+    return Error::make("failed", "deployment " + d.id + " has no recorded lab spec");
+  return parse_labspec(j["path"].get<std::string>(), j["text"].get<std::string>());
+}
+
+std::string Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action) {
+  auto sink = [&](const std::string& stream, const std::string& line) { log(d, stream, line); };
+  auto rc = c.run_action(action, sink, opts_.action_timeout_ms);
+  if (!rc) return action + ": " + rc.error().message;
+  if (*rc != 0) return action + " failed with exit code " + std::to_string(*rc) + " (see the log)";
+  return "";
+}
+
+std::string Engine::http_check(Deployment& d, const LabSpec& spec, std::string* url_out) {
+  std::string url = "http://" + d.address + (spec.http_port == 80 ? "" : ":" + std::to_string(spec.http_port)) +
+                    spec.http_path;
+  auto deadline = std::chrono::steady_clock::now() + opts_.http_check_timeout;
+  std::string last;
+  while (true) {
+    http::ClientRequest hr;
+    hr.url = url;
+    hr.timeout_ms = 5000;
+    hr.connect_timeout_ms = 2000;
+    auto r = http::request(hr);
+    if (r && r->status >= 200 && r->status < 400) {
+      log(d, "ads", "GET " + url + " -> " + std::to_string(r->status));
+      if (url_out) *url_out = url;
+      return "";
+    }
+    last = r ? "HTTP " + std::to_string(r->status) : r.error().message;
+    if (std::chrono::steady_clock::now() >= deadline || stopping_) return "the lab does not answer at " + url + ": " + last;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
-  Deployment d = std::move(got.value());
+}
+
+// The pipeline from accepted to running. With `restore_backup`, it restores
+// that backup's data once the lab is installed and started.
+std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_backup) {
   Provider* p = provider_for(d.provider);
-  if (!p) return fail(d, "provider " + d.provider + " is not configured", nullptr);
+  if (!p) return "provider " + d.provider + " is not configured";
   auto progress = [&](const std::string& s) { log(d, "ads", s); };
+  bool interrupted = false;
   auto step = [&](State s) -> bool {
-    if (stopping_) return false;  // left unfinished; the next start rolls it back
-    auto st = advance(d, s);
-    if (!st) {
-      spdlog::error("cannot record step of {}: {}", d.id, st.error().message);
+    if (stopping_) {
+      interrupted = true;  // left unfinished; the next start rolls it back
       return false;
     }
+    auto st = advance(d, s);
+    if (!st) return false;
+    set_step(job, to_string(s));
     log(d, "ads", "step " + to_string(s));
     return true;
   };
+#define ADS_STEP(s)                                              \
+  if (!step(s)) return interrupted ? "interrupted" : "cannot record step"
 
-  // fetching
-  if (!step(State::kFetching)) return;
+  ADS_STEP(State::kFetching);
   fs::path work = fs::path(opts_.work_dir) / d.id;
   std::error_code ec;
   fs::create_directories(opts_.work_dir, ec);
@@ -216,147 +323,363 @@ void Engine::run_deploy(const std::string& id) {
       fs::remove_all(p, e);
     }
   } cleanup{work};
-  auto fetched = fetch_lab(d.source, d.ref, work.string(), progress);
-  if (!fetched) return fail(d, fetched.error().message, p);
+  // A restore deploys the commit the backup was taken at.
+  std::string ref = d.ref;
+  if (!restore_backup.empty() && !d.commit.empty()) ref = d.commit;
+  auto fetched = fetch_lab(d.source, ref, work.string(), progress);
+  if (!fetched) return fetched.error().message;
   d.commit = fetched->commit;
 
-  // validating
-  if (!step(State::kValidating)) return;
-  auto spec = read_spec(fetched->dir);
-  if (!spec) return fail(d, spec.error().message, p);
-  d.spec_json = spec_to_json(*spec).dump();
-  log(d, "ads", "lab spec v" + std::to_string(spec->format) + ": " + spec->os_key() +
-                    (spec->memory_mb ? ", " + std::to_string(spec->memory_mb) + " MB" : ""));
+  ADS_STEP(State::kValidating);
+  auto specfile = read_spec(fetched->dir);
+  if (!specfile) return specfile.error().message;
+  const LabSpec& spec = specfile->spec;
+  d.spec_json = json{{"path", specfile->path}, {"text", specfile->text}}.dump();
+  log(d, "ads", "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
+                    (spec.memory_mb ? ", " + std::to_string(spec.memory_mb) + " MB" : ""));
   auto tarball = tar_gz_directory(fetched->dir);
-  if (!tarball) return fail(d, tarball.error().message, p);
+  if (!tarball) return tarball.error().message;
 
-  // provisioning
-  if (!step(State::kProvisioning)) return;
-  if (agent_bytes_.empty()) return fail(d, "the agent binary " + opts_.agent_binary + " could not be read", p);
+  ADS_STEP(State::kProvisioning);
+  if (agent_bytes_.empty()) return "the agent binary " + opts_.agent_binary + " could not be read";
   d.secret = agent::random_hex(32);
   d.machine = machine_name(d.id);
-  auto st = store_.update(d);  // record the machine name before it exists: no orphan without a record
-  if (!st) return fail(d, st.error().message, nullptr);
+  auto st = store_.update(d);  // record the machine's name before it exists: no machine without a record
+  if (!st) return st.error().message;
   MachineSpec ms;
   ms.name = d.machine;
-  ms.os_key = spec->os_key();
-  ms.memory_mb = spec->memory_mb;
-  ms.storage_mb = spec->storage_mb;
+  ms.os_key = spec.os_key();
+  ms.memory_mb = spec.memory_mb;
+  ms.storage_mb = spec.storage_mb;
   ms.labels = {{"deployment", d.id}, {"lab", d.name}};
   json agent_cfg = {{"secret", d.secret}, {"port", agent::kAgentPort}, {"host", "0.0.0.0"}, {"lab_dir", "/opt/lab"},
                     {"command_timeout_s", opts_.action_timeout_ms / 1000}};
-  ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755},
-              {"/etc/ads-agent/agent.json", agent_cfg.dump(), 0600}};
-  st = p->create(ms, progress);
+  ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755}, {"/etc/ads-agent/agent.json", agent_cfg.dump(), 0600}};
+  st = with_retry(d, "creating the machine", [&] {
+    Status s = p->create(ms, progress);
+    if (!s && transient(s.error())) (void)p->destroy(ms.name);  // half-made: clear before trying again
+    return s;
+  });
   if (!st) {
     if (st.error().code == "conflict") d.machine.clear();  // not ours: never remove it
-    return fail(d, st.error().message, p);
+    return st.error().message;
   }
-  st = p->start(d.machine);
-  if (!st) return fail(d, st.error().message, p);
+  st = with_retry(d, "starting the machine", [&] { return p->start(d.machine); });
+  if (!st) return st.error().message;
   log(d, "ads", "machine " + d.machine + " started; waiting for its address");
   auto addr = p->wait_address(d.machine, opts_.address_timeout);
-  if (!addr) return fail(d, addr.error().message, p);
+  if (!addr) return addr.error().message;
   d.address = *addr;
   log(d, "ads", "machine address " + d.address);
 
-  // starting_agent
-  if (!step(State::kStartingAgent)) return;
+  ADS_STEP(State::kStartingAgent);
   agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
   st = client.wait_ready(opts_.agent_timeout);
-  if (!st) return fail(d, st.error().message, p);
+  if (!st) return st.error().message;
   log(d, "ads", "agent answers on " + client.base_url());
 
-  // uploading
-  if (!step(State::kUploading)) return;
+  ADS_STEP(State::kUploading);
   log(d, "ads", "uploading the lab (" + std::to_string(tarball->size()) + " bytes)");
   auto up = client.upload_lab(*tarball);
-  if (!up) return fail(d, "the agent refused the lab: " + up.error().message, p);
+  if (!up) return "the agent refused the lab: " + up.error().message;
 
-  auto sink = [&](const std::string& stream, const std::string& line) { log(d, stream, line); };
-  auto run = [&](const std::string& action) -> bool {
-    auto rc = client.run_action(action, sink, opts_.action_timeout_ms);
-    if (!rc) {
-      fail(d, action + ": " + rc.error().message, p);
-      return false;
-    }
-    if (*rc != 0) {
-      fail(d, action + " failed with exit code " + std::to_string(*rc) + " (see the log)", p);
-      return false;
-    }
-    return true;
-  };
-
-  // installing
-  if (!step(State::kInstalling)) return;
-  if (!spec->install.empty() || !spec->ansible_playbook.empty()) {
-    if (!run("install")) return;
+  ADS_STEP(State::kInstalling);
+  if (!spec.install.empty() || !spec.ansible_playbook.empty()) {
+    if (auto e = run_action(d, client, "install"); !e.empty()) return e;
   } else {
     log(d, "ads", "the lab has no install steps");
   }
 
-  // starting
-  if (!step(State::kStarting)) return;
-  if (!spec->action("start").empty()) {
-    if (!run("start")) return;
-  } else {
-    log(d, "ads", "the lab has no start action");
+  ADS_STEP(State::kStarting);
+  if (!spec.action("start").empty()) {
+    if (auto e = run_action(d, client, "start"); !e.empty()) return e;
+  }
+  if (!restore_backup.empty()) {
+    auto b = store_.get_backup(restore_backup);
+    if (!b) return b.error().message;
+    if (auto e = restore_data(d, job, *b); !e.empty()) return e;
   }
 
-  // verifying: the lab's own test, then an HTTP check of its URL
-  if (!step(State::kVerifying)) return;
-  if (!spec->action("test").empty()) {
-    if (!run("test")) return;
+  ADS_STEP(State::kVerifying);
+  if (!spec.action("test").empty()) {
+    if (auto e = run_action(d, client, "test"); !e.empty()) return e;
   }
-  std::string url = "http://" + d.address + (spec->http_port == 80 ? "" : ":" + std::to_string(spec->http_port)) +
-                    spec->http_path;
-  auto deadline = std::chrono::steady_clock::now() + opts_.http_check_timeout;
-  std::string last;
-  while (true) {
-    http::ClientRequest hr;
-    hr.url = url;
-    hr.timeout_ms = 5000;
-    hr.connect_timeout_ms = 2000;
-    auto r = http::request(hr);
-    if (r && r->status >= 200 && r->status < 400) {
-      log(d, "ads", "GET " + url + " -> " + std::to_string(r->status));
-      break;
-    }
-    last = r ? "HTTP " + std::to_string(r->status) : r.error().message;
-    if (std::chrono::steady_clock::now() >= deadline || stopping_)
-      return fail(d, "the lab does not answer at " + url + ": " + last, p);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  }
+  std::string url;
+  if (auto e = http_check(d, spec, &url); !e.empty()) return e;
   d.url = url;
-  if (!step(State::kRunning)) return;
+  ADS_STEP(State::kRunning);
   log(d, "ads", "running at " + url);
   spdlog::info("deployment {} ({}) running at {}", d.id, d.name, url);
+  return "";
+#undef ADS_STEP
 }
 
-void Engine::run_destroy(const std::string& id) {
-  auto got = store_.get(id);
-  if (!got) return;
-  Deployment d = std::move(got.value());
+std::string Engine::do_start(Deployment& d, Job& job) {
   Provider* p = provider_for(d.provider);
+  if (!p) return "provider " + d.provider + " is not configured";
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  set_step(job, "starting machine");
+  auto m = p->inspect(d.machine);
+  if (!m) return m.error().message;
+  if (m->status != "Running") {
+    auto st = with_retry(d, "starting the machine", [&] { return p->start(d.machine); });
+    if (!st) return st.error().message;
+  }
+  auto addr = p->wait_address(d.machine, opts_.address_timeout);
+  if (!addr) return addr.error().message;
+  d.address = *addr;
+  set_step(job, "waiting for the agent");
+  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  auto st = client.wait_ready(opts_.agent_timeout);
+  if (!st) return st.error().message;
+  set_step(job, "starting the lab");
+  if (!spec->action("start").empty()) {
+    if (auto e = run_action(d, client, "start"); !e.empty()) return e;
+  }
+  set_step(job, "checking the lab");
+  std::string url;
+  if (auto e = http_check(d, *spec, &url); !e.empty()) return e;
+  d.url = url;
+  auto s2 = advance(d, State::kRunning);
+  if (!s2) return s2.error().message;
+  log(d, "ads", "running at " + url);
+  return "";
+}
+
+std::string Engine::do_stop(Deployment& d, Job& job) {
+  Provider* p = provider_for(d.provider);
+  if (!p) return "provider " + d.provider + " is not configured";
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  if (d.state == State::kRunning && !spec->action("stop").empty()) {
+    set_step(job, "stopping the lab");
+    agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+    if (auto e = run_action(d, client, "stop"); !e.empty())
+      log(d, "ads", "the lab's stop action failed (" + e + "); stopping the machine anyway");
+  }
+  set_step(job, "stopping machine");
+  auto st = with_retry(d, "stopping the machine", [&] { return p->stop(d.machine); });
+  if (!st) return st.error().message;
+  auto s2 = advance(d, State::kStopped);
+  if (!s2) return s2.error().message;
+  log(d, "ads", "stopped");
+  return "";
+}
+
+std::string Engine::do_test(Deployment& d, Job& job) {
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  json result = {{"passed", false}};
+  std::vector<std::string> output;
+  auto sink = [&](const std::string& stream, const std::string& line) {
+    log(d, stream, line);
+    if (output.size() < 200) output.push_back(stream + " | " + line);
+  };
+  std::string error;
+  if (!spec->action("test").empty()) {
+    set_step(job, "running the lab's test");
+    agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+    auto rc = client.run_action("test", sink, opts_.action_timeout_ms);
+    if (!rc) error = "test: " + rc.error().message;
+    else if (*rc != 0) error = "the lab's test failed with exit code " + std::to_string(*rc);
+    result["test_exit_code"] = rc ? json(*rc) : json(nullptr);
+  } else {
+    log(d, "ads", "the lab has no test action; checking HTTP only");
+  }
+  set_step(job, "checking HTTP");
+  std::string http_error = http_check(d, *spec, nullptr);
+  result["http_ok"] = http_error.empty();
+  if (error.empty()) error = http_error;
+  result["passed"] = error.empty();
+  result["output"] = output;
+  job.result_json = result.dump();
+  log(d, "ads", error.empty() ? "test passed" : "test failed: " + error);
+  return error;
+}
+
+std::string Engine::do_backup(Deployment& d, Job& job) {
+  Provider* p = provider_for(d.provider);
+  if (!p) return "provider " + d.provider + " is not configured";
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  Backup b;
+  b.id = new_id();
+  b.deployment_id = d.id;
+  b.commit = d.commit;
+  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  if (!spec->action("backup").empty()) {
+    set_step(job, "running the lab's backup");
+    if (auto e = run_action(d, client, "backup"); !e.empty()) return e;
+  } else {
+    log(d, "ads", "the lab has no backup action: the backup holds no lab data, only the machine snapshot");
+  }
+  set_step(job, "copying the data");
+  auto data = client.download_backup();
+  if (!data) return "cannot copy the backup from the agent: " + data.error().message;
+  fs::path dir = fs::path(opts_.backup_dir) / d.id;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::path file = dir / (b.id + ".tar.gz");
+  {
+    std::ofstream out(file, std::ios::binary);
+    out.write(data->data(), static_cast<std::streamsize>(data->size()));
+    if (!out) return "cannot write " + file.string();
+  }
+  b.path = file.string();
+  b.size_bytes = static_cast<int64_t>(data->size());
+  b.sha256 = file_sha256(*data);
+  set_step(job, "snapshot");
+  std::string snap = "backup-" + b.id;
+  auto st = p->snapshot(d.machine, snap);
+  if (st) {
+    b.snapshot = snap;
+    log(d, "ads", "provider snapshot " + snap);
+  } else if (st.error().code == "unsupported") {
+    log(d, "ads", st.error().message + "; the backup holds the lab's data only");
+  } else {
+    return "snapshot failed: " + st.error().message;
+  }
+  b.created_ms = now_ms();
+  st = store_.add_backup(b);
+  if (!st) return st.error().message;
+  job.result_json = json{{"backup", b.id}, {"size_bytes", b.size_bytes}, {"sha256", b.sha256}}.dump();
+  log(d, "ads", "backup " + b.id + ": " + std::to_string(b.size_bytes) + " bytes, sha256 " + b.sha256);
+  return "";
+}
+
+std::string Engine::restore_data(Deployment& d, Job& job, const Backup& b) {
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  set_step(job, "checking the backup");
+  std::ifstream in(b.path, std::ios::binary);
+  if (!in) return "the backup archive " + b.path + " is missing";
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  if (file_sha256(data) != b.sha256) return "the backup archive " + b.path + " does not match its checksum";
+  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  if (!spec->action("restore").empty()) {
+    set_step(job, "placing the data");
+    auto st = client.upload_backup(data);
+    if (!st) return "cannot place the backup: " + st.error().message;
+    set_step(job, "running the lab's restore");
+    if (auto e = run_action(d, client, "restore"); !e.empty()) return e;
+    log(d, "ads", "restored the lab's data from backup " + b.id);
+    return "";
+  }
+  Provider* p = provider_for(d.provider);
+  if (b.snapshot.empty() || !p) return "the lab has no restore action and backup " + b.id + " has no snapshot";
+  set_step(job, "restoring the snapshot");
+  auto st = p->restore_snapshot(d.machine, b.snapshot);
+  if (!st) return st.error().message;
+  log(d, "ads", "restored the machine to snapshot " + b.snapshot);
+  return "";
+}
+
+std::string Engine::do_restore(Deployment& d, Job& job) {
+  json params = json::parse(job.params_json, nullptr, false);
+  std::string backup_id = params.is_object() ? params.value("backup", "") : "";
+  auto b = store_.get_backup(backup_id);
+  if (!b) return b.error().message;
+  if (d.state == State::kDestroyed) {
+    // into a new machine: the pipeline again, at the backup's commit
+    log(d, "ads", "restoring backup " + b->id + " into a new machine");
+    d.commit = b->commit;
+    d.failed_step.clear();
+    d.error.clear();
+    auto st = advance(d, State::kAccepted);
+    if (!st) return st.error().message;
+    return do_deploy(d, job, b->id);
+  }
+  if (d.state == State::kStopped) {
+    if (auto e = do_start(d, job); !e.empty()) return e;
+  }
+  if (auto e = restore_data(d, job, *b); !e.empty()) return e;
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  if (!b->snapshot.empty() && spec->action("restore").empty()) {
+    // the snapshot brought the machine back as it was; start the lab again
+    if (auto e = do_start(d, job); !e.empty()) return e;
+  }
+  return http_check(d, *spec, nullptr);
+}
+
+std::string Engine::do_destroy(Deployment& d, Job& job) {
+  Provider* p = provider_for(d.provider);
+  if (d.state == State::kDestroyed) return "";
+  auto st = advance(d, State::kDestroying);
+  if (!st) return st.error().message;
   if (!d.machine.empty()) {
-    if (!p) return fail(d, "provider " + d.provider + " is not configured", nullptr);
+    if (!p) return "provider " + d.provider + " is not configured";
+    set_step(job, "removing machine");
     log(d, "ads", "removing machine " + d.machine);
-    auto st = p->destroy(d.machine);
-    if (!st) {
-      d.failed_step = "destroying";
-      d.error = st.error().message;
-      log(d, "ads", "could not remove machine " + d.machine + ": " + st.error().message);
-      auto s2 = advance(d, State::kFailed);
-      (void)s2;
-      return;
-    }
+    st = with_retry(d, "removing machine " + d.machine, [&] { return p->destroy(d.machine); });
+    if (!st) return st.error().message;
   }
   d.machine.clear();
   d.address.clear();
   d.url.clear();
-  auto st = advance(d, State::kDestroyed);
-  if (!st) spdlog::error("cannot record destruction of {}: {}", d.id, st.error().message);
+  st = advance(d, State::kDestroyed);
+  if (!st) return st.error().message;
   log(d, "ads", "destroyed");
+  return "";
+}
+
+void Engine::run_job(Job& job) {
+  auto got = store_.get(job.deployment_id);
+  if (!got) {
+    job.state = "failed";
+    job.error = got.error().message;
+    set_step(job, "");
+    return;
+  }
+  Deployment d = std::move(got.value());
+  job.state = "running";
+  job.attempts += 1;
+  set_step(job, "started");
+  std::string error;
+  if (job.kind == "deploy") {
+    error = do_deploy(d, job, "");
+  } else if (job.kind == "start") {
+    error = do_start(d, job);
+  } else if (job.kind == "stop") {
+    error = do_stop(d, job);
+  } else if (job.kind == "restart") {
+    error = do_stop(d, job);
+    if (error.empty()) error = do_start(d, job);
+  } else if (job.kind == "test") {
+    error = do_test(d, job);
+  } else if (job.kind == "backup") {
+    error = do_backup(d, job);
+  } else if (job.kind == "restore") {
+    error = do_restore(d, job);
+  } else if (job.kind == "destroy") {
+    error = do_destroy(d, job);
+  } else {
+    error = "unknown job kind " + job.kind;
+  }
+  if (error == "interrupted") return;  // left as it is; the next start deals with it
+  bool pipeline_job = job.kind == "deploy" || (job.kind == "restore" && d.state != State::kRunning &&
+                                               d.state != State::kStopped && d.state != State::kDestroyed);
+  if (!error.empty()) {
+    job.state = "failed";
+    job.error = error;
+    if (pipeline_job) {
+      fail_deployment(d, error);
+    } else {
+      log(d, "ads", job.kind + " failed: " + error);
+      if (job.kind == "destroy") {
+        d.failed_step = "destroying";
+        d.error = error;
+        (void)advance(d, State::kFailed);
+      } else {
+        (void)store_.update(d);  // keep what the job learnt (an address, say)
+      }
+    }
+  } else {
+    job.state = "succeeded";
+    (void)store_.update(d);
+  }
+  set_step(job, job.state == "succeeded" ? "done" : job.step);
 }
 
 Status Engine::start() {
@@ -365,16 +688,39 @@ Status Engine::start() {
     if (!in) return Error::invalid("agent_binary", "cannot read the agent binary " + opts_.agent_binary);
     agent_bytes_.assign(std::istreambuf_iterator<char>(in), {});
   }
+  auto jobs = store_.unfinished_jobs();
+  if (!jobs) return jobs.error();
+  std::set<std::string> has_job;
+  for (auto& job : *jobs) {
+    auto d = store_.get(job.deployment_id);
+    if (!d) continue;
+    has_job.insert(d->id);
+    bool idempotent = job.kind == "start" || job.kind == "stop" || job.kind == "restart" || job.kind == "test" ||
+                      job.kind == "destroy";
+    if (job.state == "queued" || idempotent ||
+        (job.kind == "deploy" && d->state == State::kAccepted)) {
+      log(*d, "ads", "resuming " + job.kind + " job " + job.id + " after a restart of ads serve");
+      if (d->state == State::kDestroying) (void)advance(*d, State::kRunning);  // destroy runs again from the start
+      job.state = "queued";
+      (void)store_.update_job(job);
+      queue_.push_back(job.id);
+      continue;
+    }
+    std::string why = "interrupted: ads serve stopped during " + job.kind + " (" + job.step + ")";
+    job.state = "failed";
+    job.error = why;
+    (void)store_.update_job(job);
+    if (!is_settled(d->state)) {
+      fail_deployment(*d, why + "; rolled back");
+    } else {
+      log(*d, "ads", why);
+    }
+  }
+  // Deployments mid-way without a job (made by an older ads): roll back.
   auto unfinished = store_.unfinished();
   if (!unfinished) return unfinished.error();
   for (auto& d : *unfinished) {
-    if (d.state == State::kAccepted) {
-      queue_.push_back({d.id, Job::kDeploy});
-    } else if (d.state == State::kDestroying) {
-      queue_.push_back({d.id, Job::kDestroy});
-    } else {
-      fail(d, "interrupted: ads serve stopped during " + to_string(d.state) + "; rolled back", provider_for(d.provider));
-    }
+    if (!has_job.count(d.id)) fail_deployment(d, "interrupted: ads serve stopped during " + to_string(d.state) + "; rolled back");
   }
   stopping_ = false;
   for (int i = 0; i < std::max(1, opts_.workers); ++i) threads_.emplace_back([this] { worker(); });
@@ -391,23 +737,76 @@ void Engine::stop() {
 
 void Engine::worker() {
   while (true) {
-    Job job;
+    std::string job_id;
     {
       std::unique_lock<std::mutex> lk(mu_);
-      cv_.wait(lk, [this] { return stopping_ || !queue_.empty(); });
+      // the first queued job whose deployment has no job being run
+      std::deque<std::string>::iterator pick;
+      cv_.wait(lk, [&] {
+        if (stopping_) return true;
+        for (pick = queue_.begin(); pick != queue_.end(); ++pick) {
+          auto j = store_.get_job(*pick);
+          if (!j || !busy_.count(j->deployment_id)) return true;
+        }
+        return false;
+      });
       if (stopping_) return;
-      job = queue_.front();
-      queue_.pop_front();
+      job_id = *pick;
+      queue_.erase(pick);
+    }
+    auto job = store_.get_job(job_id);
+    if (!job) continue;
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      busy_.insert(job->deployment_id);
     }
     try {
-      if (job.kind == Job::kDeploy) run_deploy(job.id);
-      else run_destroy(job.id);
+      run_job(*job);
     } catch (const std::exception& e) {
-      spdlog::error("job {} crashed: {}", job.id, e.what());
-      auto d = store_.get(job.id);
-      if (d) fail(*d, std::string("internal error: ") + e.what(), provider_for(d->provider));
+      spdlog::error("job {} crashed: {}", job_id, e.what());
+      job->state = "failed";
+      job->error = std::string("internal error: ") + e.what();
+      (void)store_.update_job(*job);
+      auto d = store_.get(job->deployment_id);
+      if (d && !is_settled(d->state)) fail_deployment(*d, job->error);
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      busy_.erase(job->deployment_id);
+    }
+    cv_.notify_all();
+  }
+}
+
+Result<std::vector<Engine::Drift>> Engine::reconcile() {
+  std::vector<Drift> out;
+  std::set<std::pair<std::string, std::string>> seen;
+  for (auto& [kind, p] : providers_) {
+    auto machines = p->list();
+    if (!machines) return machines.error();
+    for (auto& m : *machines) {
+      seen.insert({kind, m.name});
+      std::string id = m.labels.count("deployment") ? m.labels.at("deployment") : "";
+      auto d = store_.get(id);
+      if (!d) {
+        out.push_back({kind, m.name, id, "orphan: the store has no deployment " + id});
+      } else if (d->machine != m.name) {
+        out.push_back({kind, m.name, id, "orphan: deployment " + id + " is " + to_string(d->state) +
+                                             " and does not own this machine"});
+      }
     }
   }
+  ListQuery q;
+  q.limit = 100000;
+  auto all = store_.list(q);
+  if (!all) return all.error();
+  for (auto& d : *all) {
+    if (d.machine.empty() || !providers_.count(d.provider)) continue;
+    if (!seen.count({d.provider, d.machine}) && is_settled(d.state))
+      out.push_back({d.provider, d.machine, d.id, "missing: deployment is " + to_string(d.state) +
+                                                     " but the provider has no such machine"});
+  }
+  return out;
 }
 
 }  // namespace ads

@@ -1,15 +1,19 @@
-// The deployment engine: turns a request into a running lab, step by step,
-// recording every step and log line in the Store. Workers run several
-// deployments at once. Providers are reached only through their interface.
+// The deployment engine: every piece of work on a deployment is a Job
+// (deploy, start, stop, restart, test, backup, restore, destroy) persisted in
+// the Store with its state and step; workers run several at once, one at a
+// time per deployment. Providers are reached only through their interface.
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,22 +26,30 @@
 
 namespace ads {
 
+namespace agent {
+class AgentClient;
+}
+
 struct DeployRequest {
   std::string source;
   std::string ref;
-  std::string name;       // "" : derived from the source
-  std::string provider;   // "" : the default provider
+  std::string name;             // "" : derived from the source
+  std::string provider;         // "" : the default provider
+  std::string idempotency_key;  // "" : none
 };
 
 struct EngineOptions {
-  std::string work_dir = "/var/lib/ads/work";  // temporary checkouts
-  std::string agent_binary;                     // the static ads-agent to place in machines
+  std::string work_dir = "/var/lib/ads/work";      // temporary checkouts
+  std::string backup_dir = "/var/lib/ads/backups";  // backup archives
+  std::string agent_binary;                         // the static ads-agent to place in machines
   std::string default_provider = "lxd";
   int workers = 2;
   std::chrono::milliseconds address_timeout{60000};
   std::chrono::milliseconds agent_timeout{60000};
   std::chrono::milliseconds http_check_timeout{30000};
   long action_timeout_ms = 1800000;
+  int provider_attempts = 3;                        // tries of a provider call that found it unavailable
+  std::chrono::milliseconds retry_backoff{500};     // doubled after each try
   bool keep_failed = false;  // keep the machine of a failed deployment for inspection
 };
 
@@ -47,46 +59,73 @@ class Engine {
   ~Engine();
 
   // Validates the request (errors name the field), records a new deployment
-  // in state `accepted` and queues it. Returns the record.
+  // in state `accepted` with its deploy job and queues it. With an
+  // idempotency key already used, returns that deployment instead.
   Result<Deployment> submit(const DeployRequest& req);
-  // Queues the destruction of a deployment's machine.
-  Result<Deployment> destroy(const std::string& id);
+  // Queues a job of `kind` (not "deploy") on a deployment. `conflict` when
+  // the deployment's state does not allow it or another job is unfinished.
+  // params: {"backup": id} for restore.
+  Result<Job> operate(const std::string& deployment_id, const std::string& kind, const nlohmann::json& params = {});
 
-  // Deals with deployments left unfinished by an earlier process (accepted:
-  // queued again; mid-way: machine removed, marked failed), then starts the workers.
+  // Deals with work left unfinished by an earlier process, then starts the
+  // workers: queued jobs and idempotent ones (start, stop, restart, test,
+  // destroy) run again; a deploy or restore that was mid-way is rolled back
+  // (machine removed, deployment failed with the reason); a backup fails.
   Status start();
   // Stops taking work; running jobs stop at their next step boundary.
   void stop();
 
-  // Name derived from a source: last path segment without ".git", sanitised.
+  // Reconciler: machines the providers have with an ADS label that the store
+  // does not know or considers gone, and deployments whose machine is missing.
+  struct Drift {
+    std::string provider, machine, deployment_id, problem;
+  };
+  Result<std::vector<Drift>> reconcile();
+
   static std::string default_name(const std::string& source);
   static std::string machine_name(const std::string& id) { return "ads-" + id; }
 
  private:
-  struct Job {
-    std::string id;
-    enum Kind { kDeploy, kDestroy } kind;
-  };
   void worker();
-  void run_deploy(const std::string& id);
-  void run_destroy(const std::string& id);
-  // Moves `d` to `s` and persists it.
+  void run_job(Job& job);
+  // Each returns "" on success or the error; they log as they go.
+  std::string do_deploy(Deployment& d, Job& job, const std::string& restore_backup);
+  std::string do_start(Deployment& d, Job& job);
+  std::string do_stop(Deployment& d, Job& job);
+  std::string do_test(Deployment& d, Job& job);
+  std::string do_backup(Deployment& d, Job& job);
+  std::string do_restore(Deployment& d, Job& job);
+  std::string do_destroy(Deployment& d, Job& job);
+  std::string restore_data(Deployment& d, Job& job, const Backup& b);
+  // Runs a named agent action, logging its output; "" or the error.
+  std::string run_action(Deployment& d, agent::AgentClient& c, const std::string& action);
+  std::string http_check(Deployment& d, const LabSpec& spec, std::string* url);
+
   Status advance(Deployment& d, State s);
+  void set_step(Job& job, const std::string& step);
   void log(const Deployment& d, const std::string& stream, const std::string& text);
-  void fail(Deployment& d, const std::string& error, Provider* p);
+  // Marks `d` failed at its current state, removing its machine unless kept.
+  void fail_deployment(Deployment& d, const std::string& error);
   Provider* provider_for(const std::string& kind);
+  // Calls `f` until it succeeds, fails with something other than
+  // "unavailable"/"timeout", or the attempts run out (backoff in between).
+  Status with_retry(const Deployment& d, const std::string& what, const std::function<Status()>& f);
+  Result<LabSpec> stored_spec(const Deployment& d);
   std::string new_id();
+  void enqueue(const std::string& job_id);
 
   Store& store_;
   std::map<std::string, std::unique_ptr<Provider>> providers_;
   EngineOptions opts_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> queue_;
+  std::deque<std::string> queue_;      // job ids
+  std::set<std::string> busy_;         // deployments with a job being run
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   IdGenerator ids_;
   std::mutex id_mu_;
+  std::mutex submit_mu_;               // check-then-create of jobs and idempotency keys
   std::string agent_bytes_;
 };
 

@@ -59,6 +59,14 @@ class Provider {
   virtual Result<Machine> inspect(const std::string& name) = 0;
   // Machines this ADS made (those with the ads labels).
   virtual Result<std::vector<Machine>> list() = 0;
+
+  // Disk snapshots, where the platform has them; the default says "unsupported".
+  virtual Status snapshot(const std::string& name, const std::string& snap) {
+    return Error::make("unsupported", kind() + " has no snapshots");
+  }
+  virtual Status restore_snapshot(const std::string& name, const std::string& snap) {
+    return Error::make("unsupported", kind() + " has no snapshots");
+  }
 };
 
 // Builds a provider from its kind and its JSON settings (from the ADS config).

@@ -284,4 +284,22 @@ Result<std::vector<Machine>> LxdProvider::list() {
   return out;
 }
 
+Status LxdProvider::snapshot(const std::string& name, const std::string& snap) {
+  if (!valid_machine_name(name) || !valid_machine_name(snap)) return Error::invalid("name", "not a valid name");
+  json body = {{"name", snap}, {"stateful", false}};
+  auto r = call("POST", "/1.0/instances/" + name + "/snapshots", body.dump());
+  if (!r) return r.error();
+  if (r->status == 404) return Error::make("not_found", "no container " + name);
+  return wait_operation(*r, "snapshot " + snap + " of " + name);
+}
+
+Status LxdProvider::restore_snapshot(const std::string& name, const std::string& snap) {
+  if (!valid_machine_name(name) || !valid_machine_name(snap)) return Error::invalid("name", "not a valid name");
+  json body = {{"restore", snap}};
+  auto r = call("PUT", "/1.0/instances/" + name, body.dump());
+  if (!r) return r.error();
+  if (r->status == 404) return Error::make("not_found", "no container " + name + " or snapshot " + snap);
+  return wait_operation(*r, "restoring " + name + " to snapshot " + snap);
+}
+
 }  // namespace ads

@@ -33,6 +33,8 @@ class LxdProvider : public Provider {
   Result<std::string> wait_address(const std::string& name, std::chrono::milliseconds total) override;
   Result<Machine> inspect(const std::string& name) override;
   Result<std::vector<Machine>> list() override;
+  Status snapshot(const std::string& name, const std::string& snap) override;
+  Status restore_snapshot(const std::string& name, const std::string& snap) override;
 
   // GET /1.0: whether the daemon answers (for `ads doctor` and tests).
   Status ping();
