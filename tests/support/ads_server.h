@@ -1,0 +1,129 @@
+// Integration test support: a real `ads serve` child process on a temp data
+// dir, its REST API, and a guard that removes the containers a test made.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "http/client.h"
+#include "providers/lxd/lxd_provider.h"
+#include "support/process.h"
+
+namespace ads::test {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kSource = ADS_SOURCE_DIR;
+
+inline std::unique_ptr<ads::Provider> lxd() {
+  auto p = ads::make_provider("lxd", json::object());
+  return std::move(p.value());
+}
+
+// Removes every container a test's deployments made, even when it fails.
+struct ContainerGuard {
+  std::set<std::string> ids;
+  ~ContainerGuard() {
+    auto p = lxd();
+    for (auto& id : ids) (void)p->destroy("ads-" + id);
+  }
+};
+
+class Server {
+ public:
+  explicit Server(const std::string& data_dir, const std::string& agent = ADS_AGENT_BIN,
+                  std::vector<std::string> env = {}, const std::string& workers = "2")
+      : child_({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--agent-binary", agent,
+                "--workers", workers},
+               std::move(env)) {
+    std::string line = child_.read_line();
+    auto pos = line.find("http://");
+    if (pos != std::string::npos) base_ = line.substr(pos);
+  }
+  const std::string& base() const { return base_; }
+  // Ends the server with `sig` (SIGKILL: as a crash would).
+  int kill(int sig) { return child_.kill_now(sig); }
+
+  // Waits until a job has ended; returns it.
+  json wait_job(const std::string& job_id, int seconds = 240) {
+    json j;
+    for (int i = 0; i < seconds * 4; ++i) {
+      j = call("GET", "/api/v1/jobs/" + job_id);
+      if (j.value("state", "") == "succeeded" || j.value("state", "") == "failed") return j;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    ADD_FAILURE() << "job " << job_id << " stuck: " << j.dump();
+    return j;
+  }
+
+  json call(const std::string& method, const std::string& path, const json* body = nullptr, long* status = nullptr) {
+    ads::http::ClientRequest r;
+    r.method = method;
+    r.url = base_ + path;
+    if (body) {
+      r.body = body->dump();
+      r.headers.push_back({"Content-Type", "application/json"});
+    }
+    auto res = ads::http::request(r);
+    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.error().message);
+    if (!res) return json();
+    if (status) *status = res->status;
+    return json::parse(res->body, nullptr, false);
+  }
+
+  // Waits until the deployment's state is one of `states`.
+  json wait_for(const std::string& id, std::set<std::string> states, int seconds = 240) {
+    json d;
+    for (int i = 0; i < seconds * 4; ++i) {
+      d = call("GET", "/api/v1/deployments/" + id);
+      if (states.count(d.value("state", ""))) return d;
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    }
+    ADD_FAILURE() << "deployment " << id << " stuck in " << d.dump();
+    return d;
+  }
+
+  std::string log_text(const std::string& id) {
+    std::string all;
+    json l = call("GET", "/api/v1/deployments/" + id + "/logs?limit=10000");
+    for (auto& line : l["lines"]) all += line.value("text", "") + "\n";
+    return all;
+  }
+
+ private:
+  Child child_;
+  std::string base_;
+};
+
+// Makes a git repository from a lab folder, with a tag v1 and a branch main.
+inline std::string make_repo(const TempDir& tmp, const std::string& lab_dir, const std::string& name) {
+  fs::path repo = tmp.path / name;
+  fs::copy(lab_dir, repo, fs::copy_options::recursive);
+  std::string out;
+  auto git = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"git", "-C", repo.string(), "-c", "user.name=ads-test", "-c",
+                                     "user.email=ads@test.invalid"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    EXPECT_EQ(ads::test::run(argv, &out), 0) << out;
+  };
+  git({"init", "-q", "-b", "main"});
+  git({"add", "-A"});
+  git({"commit", "-q", "-m", "lab"});
+  git({"tag", "v1"});
+  return repo.string();
+}
+
+inline std::string http_get(const std::string& url) {
+  ads::http::ClientRequest r;
+  r.url = url;
+  r.timeout_ms = 5000;
+  auto res = ads::http::request(r);
+  return res ? res->body : "";
+}
+
+
+}  // namespace ads::test
