@@ -16,12 +16,6 @@ bash scripts/lxd-host.sh
 bash scripts/build-image.sh
 
 export ADS_SERVER="http://$LISTEN"
-if ! "$ROOT/build/ads" list >/dev/null 2>&1; then
-  echo "ads: starting ads serve on $LISTEN (log: $DATA_DIR/ads.log)"
-  mkdir -p "$DATA_DIR"
-  setsid "$ROOT/build/ads" serve --listen "$LISTEN" --data-dir "$DATA_DIR" >>"$DATA_DIR/ads.log" 2>&1 </dev/null &
-  echo $! >"$DATA_DIR/ads.pid"
-  for _ in $(seq 1 50); do "$ROOT/build/ads" list >/dev/null 2>&1 && break; sleep 0.2; done
-fi
+"$ROOT/build/ads" service start --data-dir "$DATA_DIR" --listen "$LISTEN"
 echo "ads: deploying examples/labs/static-site"
 "$ROOT/build/ads" deploy "$ROOT/examples/labs/static-site" --name static-site

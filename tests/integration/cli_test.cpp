@@ -2,6 +2,7 @@
 // progress output, exit codes, list/show/logs/destroy.
 #include <gtest/gtest.h>
 
+#include "http/server.h"
 #include "providers/provider.h"
 #include "support/process.h"
 
@@ -75,6 +76,49 @@ TEST(CliTest, BadInputAndUnreachableServerGiveMessagesAndExitCodes) {
   // serve refuses a bad config with the field named
   EXPECT_EQ(ads::test::run({ADS_CLI_BIN, "serve", "--listen", "nowhere", "--data-dir", tmp.str()}, &out), 2);
   EXPECT_NE(out.find("listen"), std::string::npos) << out;
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ServiceTest, StartStatusStopManageOneBackgroundServer) {
+  ads::test::TempDir tmp;
+  std::string data = tmp.str();
+  // a port of our own on loopback: find a free one by binding port 0
+  int port = 0;
+  {
+    ads::http::Server probe(ads::http::ServerOptions{"127.0.0.1", 0, 1024, 1, 1});
+    ASSERT_TRUE(probe.start().ok());
+    port = probe.port();
+  }
+  std::string listen = "127.0.0.1:" + std::to_string(port);
+  auto service = [&](const std::string& action, std::string* out) {
+    return ads::test::run({ADS_CLI_BIN, "service", action, "--data-dir", data, "--listen", listen}, out);
+  };
+  std::string out;
+  EXPECT_EQ(service("status", &out), 3) << out;
+  EXPECT_NE(out.find("not running"), std::string::npos);
+  ASSERT_EQ(service("start", &out), 0) << out;
+  EXPECT_NE(out.find("started (pid"), std::string::npos) << out;
+  EXPECT_TRUE(std::filesystem::exists(data + "/ads.pid"));
+  EXPECT_EQ(service("start", &out), 0);
+  EXPECT_NE(out.find("already running"), std::string::npos) << out;
+  EXPECT_EQ(service("status", &out), 0) << out;
+  EXPECT_NE(out.find("answering on http://" + listen), std::string::npos) << out;
+  // the background server answers the CLI
+  EXPECT_EQ(ads::test::run({ADS_CLI_BIN, "--server", "http://" + listen, "list"}, &out), 0) << out;
+  ASSERT_EQ(service("stop", &out), 0) << out;
+  EXPECT_NE(out.find("stopped"), std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists(data + "/ads.pid"));
+  EXPECT_EQ(service("status", &out), 3);
+  EXPECT_EQ(service("stop", &out), 0);  // stopping a stopped service is fine
+  // a server that cannot start (port taken) is reported with its log
+  ads::http::Server taken(ads::http::ServerOptions{"127.0.0.1", static_cast<uint16_t>(port), 1024, 1, 1});
+  ASSERT_TRUE(taken.start().ok());
+  EXPECT_EQ(service("start", &out), 1) << out;
+  EXPECT_NE(out.find("cannot listen"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(data + "/ads.pid"));
 }
 
 }  // namespace
