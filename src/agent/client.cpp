@@ -34,15 +34,25 @@ AgentClient::AgentClient(std::string base_url, std::string secret)
   crypto_init();
 }
 
-Result<json> AgentClient::health(long timeout_ms) const {
+Result<http::ClientResponse> AgentClient::send(const std::string& method, const std::string& target,
+                                               const std::string& body, long timeout_ms) const {
   http::ClientRequest r;
-  r.url = base_url_ + "/v1/health";
-  r.headers = signed_headers(secret_, "GET", "/v1/health", "", unix_now());
+  r.method = method;
+  r.url = base_url_ + target;
+  r.body = body;
+  r.headers = signed_headers(secret_, method, target, body, unix_now());
+  if (!body.empty()) r.headers.push_back({"Content-Type", "application/gzip"});
   r.timeout_ms = timeout_ms;
   r.connect_timeout_ms = std::min(timeout_ms, 2000L);
   auto res = http::request(r);
   if (!res) return res.error();
   if (res->status != 200) return from_status(res->status, res->body);
+  return res;
+}
+
+Result<json> AgentClient::health(long timeout_ms) const {
+  auto res = send("GET", "/v1/health", "", timeout_ms);
+  if (!res) return res.error();
   json j = json::parse(res->body, nullptr, false);
   if (j.is_discarded()) return Error::make("failed", "the agent's health answer is not JSON");
   return j;
@@ -64,41 +74,20 @@ Status AgentClient::wait_ready(std::chrono::milliseconds total) const {
 }
 
 Result<json> AgentClient::upload_lab(const std::string& tar_gz, long timeout_ms) const {
-  http::ClientRequest r;
-  r.method = "PUT";
-  r.url = base_url_ + "/v1/lab";
-  r.body = tar_gz;
-  r.headers = signed_headers(secret_, "PUT", "/v1/lab", tar_gz, unix_now());
-  r.headers.push_back({"Content-Type", "application/gzip"});
-  r.timeout_ms = timeout_ms;
-  auto res = http::request(r);
+  auto res = send("PUT", "/v1/lab", tar_gz, timeout_ms);
   if (!res) return res.error();
-  if (res->status != 200) return from_status(res->status, res->body);
   return json::parse(res->body, nullptr, false);
 }
 
 Result<std::string> AgentClient::download_backup(long timeout_ms) const {
-  http::ClientRequest r;
-  r.url = base_url_ + "/v1/backup";
-  r.headers = signed_headers(secret_, "GET", "/v1/backup", "", unix_now());
-  r.timeout_ms = timeout_ms;
-  auto res = http::request(r);
+  auto res = send("GET", "/v1/backup", "", timeout_ms);
   if (!res) return res.error();
-  if (res->status != 200) return from_status(res->status, res->body);
   return std::move(res->body);
 }
 
 Status AgentClient::upload_backup(const std::string& tar_gz, long timeout_ms) const {
-  http::ClientRequest r;
-  r.method = "PUT";
-  r.url = base_url_ + "/v1/backup";
-  r.body = tar_gz;
-  r.headers = signed_headers(secret_, "PUT", "/v1/backup", tar_gz, unix_now());
-  r.headers.push_back({"Content-Type", "application/gzip"});
-  r.timeout_ms = timeout_ms;
-  auto res = http::request(r);
+  auto res = send("PUT", "/v1/backup", tar_gz, timeout_ms);
   if (!res) return res.error();
-  if (res->status != 200) return from_status(res->status, res->body);
   return Status::Ok();
 }
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "core/result.h"
+#include "http/client.h"
 
 namespace ads::agent {
 
@@ -42,6 +43,10 @@ class AgentClient {
   const std::string& base_url() const { return base_url_; }
 
  private:
+  // A signed request; non-200 answers become errors (see from_status).
+  Result<http::ClientResponse> send(const std::string& method, const std::string& target, const std::string& body,
+                                    long timeout_ms) const;
+
   std::string base_url_;
   std::string secret_;
 };

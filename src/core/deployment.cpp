@@ -36,6 +36,12 @@ std::optional<State> state_from_string(const std::string& s) {
   return std::nullopt;
 }
 
+std::vector<State> all_states() {
+  std::vector<State> out;
+  for (auto& [st, name] : kNames) out.push_back(st);
+  return out;
+}
+
 const std::vector<State>& pipeline() {
   static const std::vector<State> p = {
       State::kAccepted,   State::kFetching,      State::kValidating, State::kProvisioning,

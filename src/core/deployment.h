@@ -34,6 +34,8 @@ enum class State {
 
 std::string to_string(State s);
 std::optional<State> state_from_string(const std::string& s);
+// Every state.
+std::vector<State> all_states();
 // The deployment pipeline's states in order, from accepted to running.
 const std::vector<State>& pipeline();
 // True for states in which no work is under way.

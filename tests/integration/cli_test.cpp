@@ -50,6 +50,18 @@ TEST(CliTest, DeployShowsProgressAndUrlThenListShowLogsDestroy) {
   EXPECT_NE(out.find("state:    running"), std::string::npos) << out;
   ASSERT_EQ(ads_cli(base, {"logs", id}, &out), 0);
   EXPECT_NE(out.find("running at http://"), std::string::npos) << out;
+  // logs -f follows the Server-Sent Events stream; the lab is settled, so it ends
+  ASSERT_EQ(ads_cli(base, {"logs", "-f", id}, &out), 0) << out;
+  EXPECT_NE(out.find("==> running"), std::string::npos) << out;
+  EXPECT_NE(out.find("step installing"), std::string::npos) << out;
+  ASSERT_EQ(ads_cli(base, {"test", id}, &out), 0) << out;
+  EXPECT_NE(out.find("test passed"), std::string::npos) << out;
+  ASSERT_EQ(ads_cli(base, {"stop", id}, &out), 0) << out;
+  EXPECT_EQ(ads_cli(base, {"test", id}, &out), 2) << out;  // a stopped lab cannot be tested
+  EXPECT_NE(out.find("it must be running"), std::string::npos) << out;
+  ASSERT_EQ(ads_cli(base, {"start", id}, &out), 0) << out;
+  ASSERT_EQ(ads_cli(base, {"jobs", id}, &out), 0) << out;
+  EXPECT_NE(out.find("stop      succeeded"), std::string::npos) << out;
   ASSERT_EQ(ads_cli(base, {"destroy", id}, &out), 0) << out;
   EXPECT_NE(out.find("destroyed"), std::string::npos) << out;
   ASSERT_EQ(ads_cli(base, {"show", id}, &out), 0);

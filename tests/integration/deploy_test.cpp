@@ -178,4 +178,35 @@ TEST_F(DeployTest, UnreachableAgentTimesOutWithClearErrorAndCleansUp) {
   EXPECT_EQ(lxd()->inspect("ads-" + id).error().code, "not_found");
 }
 
+TEST_F(DeployTest, UnreachableProviderIsRetriedThenFailsWithAClearError) {
+  fs::path cfg = tmp.path / "ads.json";
+  std::ofstream(cfg) << R"({"providers": {"lxd": {"socket": "/nonexistent/lxd.socket"}}})";
+  Server s((tmp.path / "data").string(), ADS_AGENT_BIN, {}, "1", cfg.string());
+  json req = {{"source", kSource + "/examples/labs/static-site"}};
+  std::string id = s.call("POST", "/api/v1/deployments", &req)["id"];
+  json d = s.wait_for(id, {"running", "failed"}, 60);
+  EXPECT_EQ(d["state"], "failed");
+  EXPECT_EQ(d["failed_step"], "provisioning");
+  EXPECT_NE(d["error"].get<std::string>().find("LXD is not reachable on /nonexistent/lxd.socket"), std::string::npos)
+      << d.dump();
+  std::string log = s.log_text(id);
+  EXPECT_NE(log.find("trying again in 500 ms (attempt 2 of 3)"), std::string::npos) << log;
+  EXPECT_NE(log.find("trying again in 1000 ms (attempt 3 of 3)"), std::string::npos) << log;
+  EXPECT_EQ(log.find("attempt 4"), std::string::npos) << log;
+}
+
+TEST_F(DeployTest, ServeRefusesABadConfigNamingTheSetting) {
+  fs::path cfg = tmp.path / "ads.json";
+  std::ofstream(cfg) << R"({"providers": {"lxd": {"socket": 42}}})";
+  std::string out;
+  EXPECT_EQ(run({ADS_CLI_BIN, "serve", "--config", cfg.string(), "--data-dir", tmp.str()}, &out), 2);
+  EXPECT_NE(out.find("providers.lxd.socket: must be a string"), std::string::npos) << out;
+  std::ofstream(cfg) << R"({"workers": 0})";
+  EXPECT_EQ(run({ADS_CLI_BIN, "serve", "--config", cfg.string(), "--data-dir", tmp.str()}, &out), 2);
+  EXPECT_NE(out.find("workers"), std::string::npos) << out;
+  std::ofstream(cfg) << R"({"providers": {"vmware": {}}})";
+  EXPECT_EQ(run({ADS_CLI_BIN, "serve", "--config", cfg.string(), "--data-dir", tmp.str()}, &out), 2);
+  EXPECT_NE(out.find("unknown provider \"vmware\""), std::string::npos) << out;
+}
+
 }  // namespace

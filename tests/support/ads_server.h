@@ -36,10 +36,9 @@ struct ContainerGuard {
 class Server {
  public:
   explicit Server(const std::string& data_dir, const std::string& agent = ADS_AGENT_BIN,
-                  std::vector<std::string> env = {}, const std::string& workers = "2")
-      : child_({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--agent-binary", agent,
-                "--workers", workers},
-               std::move(env)) {
+                  std::vector<std::string> env = {}, const std::string& workers = "2",
+                  const std::string& config = "")
+      : child_(argv(data_dir, agent, workers, config), std::move(env)) {
     std::string line = child_.read_line();
     auto pos = line.find("http://");
     if (pos != std::string::npos) base_ = line.substr(pos);
@@ -95,6 +94,13 @@ class Server {
   }
 
  private:
+  static std::vector<std::string> argv(const std::string& data_dir, const std::string& agent,
+                                       const std::string& workers, const std::string& config) {
+    std::vector<std::string> a = {ADS_CLI_BIN, "serve",         "--listen", "127.0.0.1:0", "--data-dir",
+                                  data_dir,    "--agent-binary", agent,      "--workers",   workers};
+    if (!config.empty()) a.insert(a.end(), {"--config", config});
+    return a;
+  }
   Child child_;
   std::string base_;
 };

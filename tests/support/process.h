@@ -29,6 +29,20 @@ struct TempDir {
   std::string str() const { return path.string(); }
 };
 
+// In a forked child: stdout to the pipe's write end, `env` added, then argv.
+[[noreturn]] inline void exec_child(const std::vector<std::string>& argv, const int pipefd[2],
+                                    const std::vector<std::string>& env) {
+  dup2(pipefd[1], 1);
+  close(pipefd[0]);
+  close(pipefd[1]);
+  for (auto& e : env) putenv(const_cast<char*>(e.c_str()));
+  std::vector<char*> args;
+  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  execvp(args[0], args.data());
+  _exit(127);
+}
+
 // Runs argv to completion; returns the exit code and captured stdout+stderr.
 inline int run(const std::vector<std::string>& argv, std::string* output = nullptr, const std::string& cwd = "") {
   int pipefd[2];
@@ -36,15 +50,8 @@ inline int run(const std::vector<std::string>& argv, std::string* output = nullp
   pid_t pid = fork();
   if (pid == 0) {
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-    dup2(pipefd[1], 1);
     dup2(pipefd[1], 2);
-    close(pipefd[0]);
-    close(pipefd[1]);
-    std::vector<char*> args;
-    for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    execvp(args[0], args.data());
-    _exit(127);
+    exec_child(argv, pipefd, {});
   }
   close(pipefd[1]);
   std::string out;
@@ -67,15 +74,7 @@ class Child {
     if (pipe(pipefd) != 0) return;
     pid_ = fork();
     if (pid_ == 0) {
-      dup2(pipefd[1], 1);
-      close(pipefd[0]);
-      close(pipefd[1]);
-      for (auto& e : env) putenv(const_cast<char*>(e.c_str()));
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
+      exec_child(argv, pipefd, env);
     }
     close(pipefd[1]);
     out_fd_ = pipefd[0];

@@ -75,6 +75,26 @@ class Stmt {
   int rc_;
 };
 
+// Every row of `s`, read by `read`.
+template <typename T>
+Result<std::vector<T>> collect(Stmt& s, T (*read)(const Stmt&), const std::string& what) {
+  std::vector<T> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read(s));
+  if (rc != SQLITE_DONE) return s.error(what);
+  return out;
+}
+
+LogLine read_log(const Stmt& s) {
+  LogLine l;
+  l.seq = s.integer(0);
+  l.ts_ms = s.integer(1);
+  l.step = s.text(2);
+  l.stream = s.text(3);
+  l.text = s.text(4);
+  return l;
+}
+
 void bind_deployment(Stmt& s, const Deployment& d) {
   s.bind(1, d.id).bind(2, d.name).bind(3, d.source).bind(4, d.ref).bind(5, d.commit).bind(6, d.provider);
   s.bind(7, to_string(d.state)).bind(8, d.failed_step).bind(9, d.error).bind(10, d.machine).bind(11, d.address);
@@ -239,11 +259,7 @@ Result<std::vector<Deployment>> SqliteStore::list(const ListQuery& q) {
   std::string state = q.state ? to_string(*q.state) : "";
   s.bind(1, q.after_id).bind(2, state).bind(3, state).bind(4, q.name).bind(5, q.name);
   s.bind(6, static_cast<int64_t>(q.limit));
-  std::vector<Deployment> out;
-  int rc;
-  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_deployment(s));
-  if (rc != SQLITE_DONE) return s.error("listing deployments");
-  return out;
+  return collect(s, read_deployment, "listing deployments");
 }
 
 Status SqliteStore::update(const Deployment& d) {
@@ -285,34 +301,20 @@ Result<std::vector<LogLine>> SqliteStore::logs(const std::string& id, int64_t af
          "SELECT seq, ts_ms, step, stream, text FROM deployment_logs WHERE deployment_id = ? AND seq > ?"
          " ORDER BY seq LIMIT ?");
   s.bind(1, id).bind(2, after_seq).bind(3, static_cast<int64_t>(limit));
-  std::vector<LogLine> out;
-  int rc;
-  while ((rc = s.step()) == SQLITE_ROW) {
-    LogLine l;
-    l.seq = s.integer(0);
-    l.ts_ms = s.integer(1);
-    l.step = s.text(2);
-    l.stream = s.text(3);
-    l.text = s.text(4);
-    out.push_back(std::move(l));
-  }
-  if (rc != SQLITE_DONE) return s.error("reading log");
-  return out;
+  return collect(s, read_log, "reading log");
 }
 
 Result<std::vector<Deployment>> SqliteStore::unfinished() {
   std::lock_guard<std::mutex> lk(mu_);
-  std::string sql = std::string("SELECT ") + kDeploymentColumns +
-                    " FROM deployments WHERE state NOT IN ('running', 'failed', 'destroyed', 'stopped') ORDER BY id";
-  Stmt s(db_, sql.c_str());
-  std::vector<Deployment> out;
-  int rc;
-  while ((rc = s.step()) == SQLITE_ROW) {
-    Deployment d = read_deployment(s);
-    if (!is_settled(d.state)) out.push_back(std::move(d));
+  // The settled states' names come from core (constants, not input).
+  std::string settled;
+  for (State st : all_states()) {
+    if (is_settled(st)) settled += (settled.empty() ? "'" : ", '") + to_string(st) + "'";
   }
-  if (rc != SQLITE_DONE) return s.error("listing unfinished deployments");
-  return out;
+  std::string sql = std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE state NOT IN (" + settled +
+                    ") ORDER BY id";
+  Stmt s(db_, sql.c_str());
+  return collect(s, read_deployment, "listing unfinished deployments");
 }
 
 Result<std::optional<Deployment>> SqliteStore::find_by_idempotency_key(const std::string& key) {
@@ -368,11 +370,7 @@ Result<std::vector<Job>> SqliteStore::query_jobs(const char* where, const std::s
   std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs " + where;
   Stmt s(db_, sql.c_str());
   s.bind(1, arg);
-  std::vector<Job> out;
-  int rc;
-  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_job(s));
-  if (rc != SQLITE_DONE) return s.error("reading jobs");
-  return out;
+  return collect(s, read_job, "reading jobs");
 }
 
 Status SqliteStore::add_backup(const Backup& b) {
@@ -403,11 +401,7 @@ Result<std::vector<Backup>> SqliteStore::backups_of(const std::string& deploymen
   std::string sql = std::string("SELECT ") + kBackupColumns + " FROM backups WHERE deployment_id = ? ORDER BY id";
   Stmt s(db_, sql.c_str());
   s.bind(1, deployment_id);
-  std::vector<Backup> out;
-  int rc;
-  while ((rc = s.step()) == SQLITE_ROW) out.push_back(read_backup(s));
-  if (rc != SQLITE_DONE) return s.error("reading backups");
-  return out;
+  return collect(s, read_backup, "reading backups");
 }
 
 }  // namespace ads
