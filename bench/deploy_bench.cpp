@@ -31,10 +31,13 @@ bool serves(const std::string& url, const std::string& needle, int seconds) {
   return false;
 }
 
+std::string g_token;
+
 json api(const std::string& base, const std::string& method, const std::string& path, const json* body = nullptr) {
   ads::http::ClientRequest r;
   r.method = method;
   r.url = base + path;
+  r.headers = {{"Authorization", "Bearer " + g_token}};
   if (body) {
     r.body = body->dump();
     r.headers.push_back({"Content-Type", "application/json"});
@@ -107,6 +110,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string base = line.substr(pos);
+  std::string first = server.read_line();  // "... first start ... token ...: ads_..."
+  g_token = first.substr(first.rfind(' ') + 1);
   std::vector<double> a, m;
   for (int i = 0; i < rounds; ++i) {
     double x = ads_round(base, lab);

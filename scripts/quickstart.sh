@@ -16,6 +16,7 @@ bash scripts/lxd-host.sh
 bash scripts/build-image.sh
 
 export ADS_SERVER="http://$LISTEN"
+export ADS_TOKEN_FILE="$DATA_DIR/admin.token"   # the admin token made at the first start
 "$ROOT/build/ads" service start --data-dir "$DATA_DIR" --listen "$LISTEN"
 echo "ads: deploying examples/labs/static-site"
 "$ROOT/build/ads" deploy "$ROOT/examples/labs/static-site" --name static-site

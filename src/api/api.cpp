@@ -3,6 +3,7 @@
 #include <set>
 #include <thread>
 
+#include "api/auth.h"
 #include "core/id.h"
 
 namespace ads {
@@ -59,6 +60,16 @@ std::optional<Response> check_id(const std::string& id) {
   return std::nullopt;
 }
 
+// 404 for no such deployment, 403 when the caller may not change it.
+std::optional<Response> check_manage(Store& store, const Caller& caller, const std::string& id) {
+  auto d = store.get(id);
+  if (!d) return from_error(d.error());
+  if (!Auth::can_manage(caller, *d))
+    return Response::error(403, "forbidden", caller.user.name + " may not change deployment " + id + " (owned by " +
+                                                 d->owner + ", not shared)");
+  return std::nullopt;
+}
+
 Result<long long> int_param(const Request& req, const std::string& name, long long def, long long lo, long long hi) {
   auto it = req.query.find(name);
   if (it == req.query.end()) return def;
@@ -84,6 +95,8 @@ json deployment_json(const Deployment& d) {
             {"machine", d.machine},
             {"address", d.address},
             {"url", d.url},
+            {"owner", d.owner},
+            {"shared", d.shared},
             {"created_at", iso8601(d.created_ms)},
             {"updated_at", iso8601(d.updated_ms)}};
   if (d.state == State::kFailed) {
@@ -114,6 +127,18 @@ json job_json(const Job& j) {
   return out;
 }
 
+json user_json(const User& u) {
+  return {{"id", u.id}, {"name", u.name}, {"role", to_string(u.role)}, {"created_at", iso8601(u.created_ms)},
+          {"password", !u.password_hash.empty()}};
+}
+
+json token_json(const Token& t) {
+  json j = {{"id", t.id}, {"user", t.user_id}, {"name", t.name}, {"created_at", iso8601(t.created_ms)},
+            {"expires_at", t.expires_ms ? json(iso8601(t.expires_ms)) : json(nullptr)},
+            {"revoked_at", t.revoked_ms ? json(iso8601(t.revoked_ms)) : json(nullptr)}};
+  return j;
+}
+
 json backup_json(const Backup& b) {
   return {{"id", b.id},          {"deployment", b.deployment_id}, {"created_at", iso8601(b.created_ms)},
           {"size_bytes", b.size_bytes}, {"sha256", b.sha256},     {"snapshot", b.snapshot},
@@ -124,20 +149,58 @@ json log_json(const LogLine& l) {
   return {{"seq", l.seq}, {"time", iso8601(l.ts_ms)}, {"step", l.step}, {"stream", l.stream}, {"text", l.text}};
 }
 
-void register_api(http::Server& server, Store& store, Engine& engine) {
-  server.route("GET", "/api/v1/health", [](Request&) {
+void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth) {
+  // Every route: authenticate, check the role, run, and audit what changes things.
+  using Guarded = std::function<Response(Request&, const Caller&)>;
+  auto route = [&server, &store, &auth](const std::string& method, const std::string& pattern, Role need, Guarded h) {
+    server.route(method, pattern, [&store, &auth, method, need, h](Request& req) {
+      Response r;
+      std::string who = "anonymous";
+      auto caller = auth.authenticate(req.header("authorization"));
+      if (!caller) {
+        r = Response::error(401, "unauthorized", caller.error().message);
+        r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"ads\""});
+      } else {
+        who = caller->user.name;
+        if (!role_allows(caller->user.role, need))
+          r = Response::error(403, "forbidden", "this needs the " + to_string(need) + " role; " + who + " is " +
+                                                   to_string(caller->user.role));
+        else
+          r = h(req, *caller);
+      }
+      if (method != "GET") {
+        AuditEntry e;
+        e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+        e.user = who;
+        e.action = method + " " + req.path;
+        e.target = req.param("id");
+        e.remote = req.remote;
+        e.status = r.status;
+        (void)store.append_audit(e);
+      }
+      return r;
+    });
+  };
+
+  route("GET", "/api/v1/health", Role::kViewer, [](Request& , const Caller& caller) {
     return Response::json(200, json{{"status", "ok"}, {"service", "ads"}}.dump());
   });
 
-  server.route("POST", "/api/v1/deployments", [&engine](Request& req) {
+  route("POST", "/api/v1/deployments", Role::kDeployer, [&engine](Request& req, const Caller& caller) {
     json body;
     if (auto err = parse_body(req, body)) return *err;
     for (auto& [k, v] : body.items()) {
-      if (k != "source" && k != "ref" && k != "name" && k != "provider")
-        return Response::error(400, "invalid", "is not a known field (source, ref, name, provider)", k);
+      if (k != "source" && k != "ref" && k != "name" && k != "provider" && k != "shared")
+        return Response::error(400, "invalid", "is not a known field (source, ref, name, provider, shared)", k);
     }
     DeployRequest dr;
     dr.idempotency_key = req.header("idempotency-key");
+    dr.owner = caller.user.name;
+    if (body.contains("shared")) {
+      if (!body["shared"].is_boolean()) return Response::error(400, "invalid", "must be true or false", "shared");
+      dr.shared = body["shared"].get<bool>();
+    }
     if (auto e = get_string(body, "source", true, dr.source)) return *e;
     if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
     if (auto e = get_string(body, "name", false, dr.name)) return *e;
@@ -151,7 +214,7 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return r;
   });
 
-  server.route("GET", "/api/v1/deployments", [&store](Request& req) {
+  route("GET", "/api/v1/deployments", Role::kViewer, [&store](Request& req, const Caller& caller) {
     ListQuery q;
     auto limit = int_param(req, "limit", 100, 1, 1000);
     if (!limit) return from_error(limit.error());
@@ -172,7 +235,7 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return Response::json(200, out.dump());
   });
 
-  server.route("GET", "/api/v1/deployments/{id}", [&store](Request& req) {
+  route("GET", "/api/v1/deployments/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
     auto d = store.get(id);
@@ -180,7 +243,7 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return Response::json(200, deployment_json(*d).dump());
   });
 
-  server.route("GET", "/api/v1/deployments/{id}/logs", [&store](Request& req) {
+  route("GET", "/api/v1/deployments/{id}/logs", Role::kViewer, [&store](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
     auto d = store.get(id);
@@ -197,9 +260,10 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return Response::json(200, json{{"lines", arr}, {"next", next}, {"state", to_string(d->state)}}.dump());
   });
 
-  server.route("DELETE", "/api/v1/deployments/{id}", [&engine, &store](Request& req) {
+  route("DELETE", "/api/v1/deployments/{id}", Role::kDeployer, [&engine, &store](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
+    if (auto e = check_manage(store, caller, id)) return *e;
     auto j = engine.operate(id, "destroy");
     if (!j) return from_error(j.error());
     auto d = store.get(id);
@@ -208,9 +272,10 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return Response::json(202, out.dump());
   });
 
-  server.route("POST", "/api/v1/deployments/{id}/{op}", [&engine](Request& req) {
+  route("POST", "/api/v1/deployments/{id}/{op}", Role::kDeployer, [&engine, &store](Request& req, const Caller& caller) {
     std::string id = req.param("id"), op = req.param("op");
     if (auto e = check_id(id)) return *e;
+    if (auto e = check_manage(store, caller, id)) return *e;
     static const std::set<std::string> ops = {"start", "stop", "restart", "test", "backup", "restore"};
     if (!ops.count(op)) return Response::error(404, "not_found", "no operation " + op.substr(0, 32) +
                                                                      " (start, stop, restart, test, backup, restore)");
@@ -227,7 +292,7 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return r;
   });
 
-  server.route("GET", "/api/v1/deployments/{id}/jobs", [&store](Request& req) {
+  route("GET", "/api/v1/deployments/{id}/jobs", Role::kViewer, [&store](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
     auto d = store.get(id);
@@ -239,7 +304,7 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return Response::json(200, json{{"jobs", arr}}.dump());
   });
 
-  server.route("GET", "/api/v1/deployments/{id}/backups", [&store](Request& req) {
+  route("GET", "/api/v1/deployments/{id}/backups", Role::kViewer, [&store](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
     auto d = store.get(id);
@@ -251,7 +316,7 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return Response::json(200, json{{"backups", arr}}.dump());
   });
 
-  server.route("GET", "/api/v1/jobs/{id}", [&store](Request& req) {
+  route("GET", "/api/v1/jobs/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (!is_valid_id(id)) return Response::error(404, "not_found", "no job " + id.substr(0, 64));
     auto j = store.get_job(id);
@@ -259,7 +324,7 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return Response::json(200, job_json(*j).dump());
   });
 
-  server.route("GET", "/api/v1/doctor", [&engine](Request&) {
+  route("GET", "/api/v1/doctor", Role::kAdmin, [&engine](Request& , const Caller& caller) {
     auto drift = engine.reconcile();
     if (!drift) return from_error(drift.error());
     json arr = json::array();
@@ -268,10 +333,145 @@ void register_api(http::Server& server, Store& store, Engine& engine) {
     return Response::json(200, json{{"problems", arr}}.dump());
   });
 
+  route("GET", "/api/v1/whoami", Role::kViewer, [](Request&, const Caller& caller) {
+    json j = user_json(caller.user);
+    j["token"] = token_json(caller.token);
+    return Response::json(200, j.dump());
+  });
+
+  route("GET", "/api/v1/users", Role::kAdmin, [&store](Request&, const Caller&) {
+    auto us = store.users();
+    if (!us) return from_error(us.error());
+    json arr = json::array();
+    for (auto& u : *us) arr.push_back(user_json(u));
+    return Response::json(200, json{{"users", arr}}.dump());
+  });
+
+  route("POST", "/api/v1/users", Role::kAdmin, [&auth](Request& req, const Caller&) {
+    json body;
+    if (auto err = parse_body(req, body)) return *err;
+    for (auto& [k, v] : body.items())
+      if (k != "name" && k != "role" && k != "password") return Response::error(400, "invalid", "is not a known field", k);
+    std::string name, role, password;
+    if (auto e = get_string(body, "name", true, name)) return *e;
+    if (auto e = get_string(body, "role", true, role)) return *e;
+    if (auto e = get_string(body, "password", false, password)) return *e;
+    auto r = role_from_string(role);
+    if (!r) return Response::error(400, "invalid", "must be admin, deployer or viewer", "role");
+    auto u = auth.create_user(name, *r, password);
+    if (!u) return from_error(u.error());
+    return Response::json(201, user_json(*u).dump());
+  });
+
+  // A new token for the caller, or (admins) for {"user": name}. The secret is in this answer only.
+  route("POST", "/api/v1/tokens", Role::kViewer, [&auth, &store](Request& req, const Caller& caller) {
+    json body;
+    if (auto err = parse_body(req, body)) return *err;
+    for (auto& [k, v] : body.items())
+      if (k != "name" && k != "user" && k != "ttl_s") return Response::error(400, "invalid", "is not a known field", k);
+    std::string name, user_name;
+    if (auto e = get_string(body, "name", true, name)) return *e;
+    if (auto e = get_string(body, "user", false, user_name)) return *e;
+    int64_t ttl = 0;
+    if (body.contains("ttl_s")) {
+      if (!body["ttl_s"].is_number_integer() || body["ttl_s"].get<int64_t>() < 0)
+        return Response::error(400, "invalid", "must be a whole number of seconds (0: never expires)", "ttl_s");
+      ttl = body["ttl_s"].get<int64_t>();
+    }
+    User owner = caller.user;
+    if (!user_name.empty() && user_name != caller.user.name) {
+      if (caller.user.role != Role::kAdmin)
+        return Response::error(403, "forbidden", "only an admin may make tokens for other users");
+      auto u = store.get_user_by_name(user_name);
+      if (!u) return Response::error(400, "invalid", "no user named " + user_name, "user");
+      owner = *u;
+    }
+    auto t = auth.issue_token(owner, name, ttl);
+    if (!t) return from_error(t.error());
+    json j = token_json(t->first);
+    j["secret"] = t->second;
+    return Response::json(201, j.dump());
+  });
+
+  route("GET", "/api/v1/tokens", Role::kViewer, [&store](Request& req, const Caller& caller) {
+    std::string user_id = caller.user.id;
+    std::string who = req.query_or("user", "");
+    if (!who.empty() && who != caller.user.name) {
+      if (caller.user.role != Role::kAdmin)
+        return Response::error(403, "forbidden", "only an admin may list other users' tokens");
+      auto u = store.get_user_by_name(who);
+      if (!u) return Response::error(400, "invalid", "no user named " + who, "user");
+      user_id = u->id;
+    }
+    auto ts = store.tokens_of(user_id);
+    if (!ts) return from_error(ts.error());
+    json arr = json::array();
+    for (auto& t : *ts) arr.push_back(token_json(t));
+    return Response::json(200, json{{"tokens", arr}}.dump());
+  });
+
+  route("DELETE", "/api/v1/tokens/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {
+    std::string id = req.param("id");
+    if (!is_valid_id(id)) return Response::error(404, "not_found", "no token " + id.substr(0, 64));
+    auto t = store.get_token(id);
+    if (!t) return from_error(t.error());
+    if (t->user_id != caller.user.id && caller.user.role != Role::kAdmin)
+      return Response::error(403, "forbidden", "only an admin may revoke other users' tokens");
+    if (t->revoked_ms == 0) {
+      t->revoked_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+      auto st = store.update_token(*t);
+      if (!st) return from_error(st.error());
+    }
+    return Response::json(200, token_json(*t).dump());
+  });
+
+  route("GET", "/api/v1/audit", Role::kAdmin, [&store](Request& req, const Caller&) {
+    auto after = int_param(req, "after", 0, 0, INT64_MAX);
+    if (!after) return from_error(after.error());
+    auto limit = int_param(req, "limit", 1000, 1, 10000);
+    if (!limit) return from_error(limit.error());
+    auto es = store.audit(*after, static_cast<size_t>(*limit));
+    if (!es) return from_error(es.error());
+    json arr = json::array();
+    for (auto& e : *es)
+      arr.push_back({{"seq", e.seq}, {"time", iso8601(e.ts_ms)}, {"user", e.user}, {"action", e.action},
+                     {"target", e.target}, {"remote", e.remote}, {"status", e.status}});
+    return Response::json(200, json{{"entries", arr}}.dump());
+  });
+
+  // Password login (no token needed): a token that expires in 12 hours.
+  server.route("POST", "/api/v1/login", [&auth, &store](Request& req) {
+    json body;
+    Response r;
+    std::string name, password;
+    if (auto err = parse_body(req, body)) r = *err;
+    else if (auto e = get_string(body, "name", true, name)) r = *e;
+    else if (auto e2 = get_string(body, "password", true, password)) r = *e2;
+    else {
+      auto t = auth.login(name, password);
+      if (!t) {
+        r = Response::error(401, "unauthorized", t.error().message);
+      } else {
+        json j = token_json(t->first);
+        j["secret"] = t->second;
+        r = Response::json(201, j.dump());
+      }
+    }
+    AuditEntry e;
+    e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    e.user = name.empty() ? "anonymous" : name;
+    e.action = "POST /api/v1/login";
+    e.remote = req.remote;
+    e.status = r.status;
+    (void)store.append_audit(e);
+    return r;
+  });
+
   // Server-Sent Events: `log` events (id = the line's seq, so Last-Event-ID
   // resumes) and `state` events; the stream ends when the client leaves, or
   // with ?until=settled once the deployment has settled with no job under way.
-  server.route("GET", "/api/v1/deployments/{id}/events", [&store](Request& req) {
+  route("GET", "/api/v1/deployments/{id}/events", Role::kViewer, [&store](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
     auto d = store.get(id);

@@ -11,7 +11,12 @@
 //   GET    /api/v1/deployments/{id}/backups time, size, checksum of each backup
 //   GET    /api/v1/deployments/{id}/events  Server-Sent Events: log lines and state changes
 //   GET    /api/v1/jobs/{id}
-//   GET    /api/v1/doctor                   machines and records that disagree
+//   GET    /api/v1/doctor                   machines and records that disagree (admin)
+//   GET    /api/v1/whoami | users | tokens | audit;  POST users | tokens | login;
+//   DELETE /api/v1/tokens/{id}
+// Roles: GET needs viewer; deploying and operations need deployer (and the
+// deployment must be the caller's or shared, unless admin); users, doctor and
+// audit need admin. Every non-GET request is audited.
 // Errors: 4xx/5xx with {"error":{"code","message","field"?}}.
 #pragma once
 
@@ -30,7 +35,9 @@ nlohmann::json log_json(const LogLine& l);
 nlohmann::json job_json(const Job& j);
 nlohmann::json backup_json(const Backup& b);
 
-// Registers the API's routes on `server`.
-void register_api(http::Server& server, Store& store, Engine& engine);
+class Auth;
+// Registers the API's routes on `server`; every route but POST /api/v1/login
+// needs a bearer token whose user has the route's role.
+void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth);
 
 }  // namespace ads

@@ -9,6 +9,7 @@ Result<ApiReply> ApiClient::call(const std::string& method, const std::string& p
   req.method = method;
   req.url = base_ + path;
   req.timeout_ms = 30000;
+  req.headers = auth_headers();
   if (body) {
     req.body = body->dump();
     req.headers.push_back({"Content-Type", "application/json"});
@@ -21,6 +22,11 @@ Result<ApiReply> ApiClient::call(const std::string& method, const std::string& p
   out.body = nlohmann::json::parse(r->body, nullptr, false);
   if (out.body.is_discarded()) out.body = nlohmann::json::object();
   return out;
+}
+
+std::vector<std::pair<std::string, std::string>> ApiClient::auth_headers() const {
+  if (token_.empty()) return {};
+  return {{"Authorization", "Bearer " + token_}};
 }
 
 std::string describe_error(const ApiReply& r) {

@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/result.h"
 
@@ -15,13 +17,16 @@ struct ApiReply {
 
 class ApiClient {
  public:
-  explicit ApiClient(std::string base) : base_(std::move(base)) {}
+  ApiClient(std::string base, std::string token) : base_(std::move(base)), token_(std::move(token)) {}
   // Transport failure: Error "unavailable" naming the server.
   Result<ApiReply> call(const std::string& method, const std::string& path, const nlohmann::json* body = nullptr) const;
   const std::string& base() const { return base_; }
+  // The Authorization header, if a token is set.
+  std::vector<std::pair<std::string, std::string>> auth_headers() const;
 
  private:
   std::string base_;
+  std::string token_;
 };
 
 // "error: <message> (field)" from an API error body.

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "api/api.h"
+#include "api/auth.h"
 #include "cli/client.h"
 #include "cli/config.h"
 #include "engine/engine.h"
@@ -85,17 +86,35 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   auto st = engine.start();
   if (!st) return fail_with(st.error(), kExitUsage);
 
+  // First start: an admin and its token, shown once (and kept in a 0600 file
+  // for the scripts of the machine's root).
+  Auth auth(**store);
+  auto boot = auth.bootstrap();
+  if (!boot) return fail_with(boot.error(), kExitFailed);
+  std::string token_file = cfg.data_dir + "/admin.token";
+  if (boot->has_value()) {
+    int fd = ::open(token_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+      std::string line = **boot + "\n";
+      (void)!::write(fd, line.data(), line.size());
+      ::close(fd);
+    }
+  }
+
   http::ServerOptions so;
   so.host = listen->first;
   so.port = listen->second;
   so.max_body_bytes = 64 * 1024;
   http::Server server(so);
-  register_api(server, **store, engine);
+  register_api(server, **store, engine, auth);
   st = server.start();
   if (!st) return fail_with(st.error(), kExitFailed);
   spdlog::info("ads serve: listening on http://{}:{} (store {}, agent {})", so.host, server.port(), cfg.store,
                cfg.agent_binary);
   std::cout << "ads: listening on http://" << so.host << ":" << server.port() << std::endl;
+  if (boot->has_value())
+    std::cout << "ads: first start: created the user admin; its API token, shown once (also in " << token_file
+              << ", mode 0600): " << **boot << std::endl;
 
   std::signal(SIGINT, [](int) { g_stop = true; });
   std::signal(SIGTERM, [](int) { g_stop = true; });
@@ -209,9 +228,10 @@ int follow_job(const cli::ApiClient& api, const json& job, int64_t after) {
 }
 
 // `ads logs -f`: the Server-Sent Events stream, until the deployment settles.
-int stream_events(const std::string& server, const std::string& id) {
+int stream_events(const cli::ApiClient& api, const std::string& id) {
   http::ClientRequest r;
-  r.url = server + "/api/v1/deployments/" + id + "/events?until=settled";
+  r.url = api.base() + "/api/v1/deployments/" + id + "/events?until=settled";
+  r.headers = api.auth_headers();
   r.timeout_ms = 0;
   std::string pending, event;
   r.on_data = [&](const std::string& chunk) {
@@ -258,10 +278,10 @@ pid_t read_pid(const std::string& file) {
 // in the background (pid file and log file in the data directory).
 // Exit codes: 0 done / running, 1 failed, 3 not running (status).
 int run_service(const std::string& action, const std::string& server, const std::vector<std::string>& serve_args,
-                const std::string& data_dir) {
+                const std::string& data_dir, const std::string& token) {
   std::string pid_file = data_dir + "/ads.pid", log_file = data_dir + "/ads.log";
   pid_t pid = read_pid(pid_file);
-  cli::ApiClient api(server);
+  cli::ApiClient api(server, token);
   if (action == "status") {
     if (!alive(pid)) {
       std::cout << "ads serve is not running\n";
@@ -269,8 +289,8 @@ int run_service(const std::string& action, const std::string& server, const std:
     }
     auto h = api.call("GET", "/api/v1/health");
     std::cout << "ads serve is running (pid " << pid << ", log " << log_file << "), "
-              << (h && h->status == 200 ? "answering on " + server : "not answering on " + server) << "\n";
-    return h && h->status == 200 ? 0 : kExitFailed;
+              << (h ? "answering on " + server : "not answering on " + server) << "\n";
+    return h ? 0 : kExitFailed;
   }
   if (action == "stop") {
     if (!alive(pid)) {
@@ -330,7 +350,7 @@ int run_service(const std::string& action, const std::string& server, const std:
       return kExitFailed;
     }
     auto h = api.call("GET", "/api/v1/health");
-    if (h && h->status == 200) {
+    if (h && (h->status == 200 || h->status == 401)) {  // ads answers health, or asks for a token
       std::cout << "ads serve started (pid " << child << ") on " << server << ", log " << log_file << "\n";
       return 0;
     }
@@ -347,6 +367,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   std::string server = std::getenv("ADS_SERVER") ? std::getenv("ADS_SERVER") : "http://127.0.0.1:8089";
   app.add_option("--server", server, "ADS server URL (env ADS_SERVER)");
+  std::string token = std::getenv("ADS_TOKEN") ? std::getenv("ADS_TOKEN") : "";
+  app.add_option("--token", token, "API token (env ADS_TOKEN; else the file in ADS_TOKEN_FILE or /var/lib/ads/admin.token)");
 
   cli::ServeConfig cfg;
   std::string config_file;
@@ -427,7 +449,12 @@ int main(int argc, char** argv) {
 
   if (serve->parsed()) return run_serve(cfg, config_file);
 
-  cli::ApiClient api(server);
+  if (token.empty()) {
+    const char* f = std::getenv("ADS_TOKEN_FILE");
+    std::ifstream in(f ? f : "/var/lib/ads/admin.token");
+    std::getline(in, token);
+  }
+  cli::ApiClient api(server, token);
   if (deploy->parsed()) {
     std::error_code ec;
     if (dr.source.find("://") == std::string::npos && fs::exists(dr.source, ec))
@@ -476,7 +503,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (logs->parsed()) {
-    if (follow_logs) return stream_events(server, id);
+    if (follow_logs) return stream_events(api, id);
     int64_t after = 0;
     while (true) {
       auto r = api.call("GET", "/api/v1/deployments/" + id + "/logs?after=" + std::to_string(after));
@@ -561,7 +588,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args = {"--data-dir", cfg.data_dir, "--listen", cfg.listen};
     if (!config_file.empty()) args.insert(args.end(), {"--config", config_file});
     if (server == "http://127.0.0.1:8089" && cfg.listen != "127.0.0.1:8089") server = "http://" + cfg.listen;
-    return run_service(service_action, server, args, cfg.data_dir);
+    return run_service(service_action, server, args, cfg.data_dir, token);
   }
   return kExitUsage;
 }

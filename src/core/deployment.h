@@ -59,6 +59,8 @@ struct Deployment {
   std::string secret;      // the agent's shared secret; never leaves the server
   std::string spec_json;   // the parsed spec as JSON, once validated
   std::string idempotency_key;  // the client's Idempotency-Key, if it sent one
+  std::string owner;       // name of the user who deployed it
+  bool shared = false;     // any deployer may manage it
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
 };

@@ -121,7 +121,8 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
     if (!prior) return prior.error();
     if (prior->has_value()) {
       const Deployment& p = **prior;
-      if (p.source != req.source || p.ref != req.ref || p.name != name || p.provider != provider)
+      if (p.source != req.source || p.ref != req.ref || p.name != name || p.provider != provider ||
+          p.owner != req.owner)
         return Error{"conflict", "this Idempotency-Key was used for a different request (deployment " + p.id + ")",
                      "Idempotency-Key"};
       return p;
@@ -134,6 +135,8 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
   d.ref = req.ref;
   d.provider = provider;
   d.idempotency_key = req.idempotency_key;
+  d.owner = req.owner;
+  d.shared = req.shared;
   d.state = State::kAccepted;
   d.created_ms = d.updated_ms = now_ms();
   st = store_.create(d);

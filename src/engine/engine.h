@@ -36,6 +36,8 @@ struct DeployRequest {
   std::string name;             // "" : derived from the source
   std::string provider;         // "" : the default provider
   std::string idempotency_key;  // "" : none
+  std::string owner;            // the user deploying
+  bool shared = false;          // any deployer may manage it
 };
 
 struct EngineOptions {

@@ -29,6 +29,7 @@ struct Request {
   std::string target;                         // path + query as received
   std::string body;
   std::string remote;                         // peer address
+  std::map<std::string, std::string> attrs;   // set by the filter (e.g. the caller)
 
   std::string header(const std::string& lower_name) const;
   std::string param(const std::string& name) const;

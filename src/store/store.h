@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/auth.h"
 #include "core/deployment.h"
 #include "core/result.h"
 
@@ -53,6 +54,21 @@ class Store {
   virtual Result<Backup> get_backup(const std::string& id) = 0;
   // A deployment's backups, oldest first.
   virtual Result<std::vector<Backup>> backups_of(const std::string& deployment_id) = 0;
+
+  // Users: `conflict` for a name in use.
+  virtual Status create_user(const User& u) = 0;
+  virtual Result<User> get_user(const std::string& id) = 0;
+  virtual Result<User> get_user_by_name(const std::string& name) = 0;
+  virtual Result<std::vector<User>> users() = 0;
+  // Tokens: looked up by the hash of their secret.
+  virtual Status create_token(const Token& t) = 0;
+  virtual Result<Token> token_by_hash(const std::string& hash) = 0;
+  virtual Result<Token> get_token(const std::string& id) = 0;
+  virtual Status update_token(const Token& t) = 0;
+  virtual Result<std::vector<Token>> tokens_of(const std::string& user_id) = 0;
+  // Audit: appended, never changed; seq assigned by the store.
+  virtual Status append_audit(const AuditEntry& e) = 0;
+  virtual Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) = 0;
 };
 
 // Opens a store from a URL: "sqlite:///var/lib/ads/ads.db" or a bare path.

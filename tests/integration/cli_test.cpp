@@ -2,6 +2,8 @@
 // progress output, exit codes, list/show/logs/destroy.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "http/server.h"
 #include "providers/provider.h"
 #include "support/process.h"
@@ -11,8 +13,10 @@ using ads::test::TempDir;
 
 namespace {
 
+std::string g_token;  // the running test server's admin token
+
 int ads_cli(const std::string& server, std::vector<std::string> args, std::string* out) {
-  std::vector<std::string> argv = {ADS_CLI_BIN, "--server", server};
+  std::vector<std::string> argv = {ADS_CLI_BIN, "--server", server, "--token", g_token};
   argv.insert(argv.end(), args.begin(), args.end());
   return ads::test::run(argv, out);
 }
@@ -25,6 +29,9 @@ TEST(CliTest, DeployShowsProgressAndUrlThenListShowLogsDestroy) {
   auto pos = line.find("http://");
   ASSERT_NE(pos, std::string::npos) << line;
   std::string base = line.substr(pos);
+  std::string first = server.read_line();  // the first start shows the admin token once
+  EXPECT_NE(first.find("first start: created the user admin"), std::string::npos) << first;
+  g_token = first.substr(first.rfind(' ') + 1);
 
   std::string out;
   int rc = ads_cli(base, {"deploy", std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site", "--name", "cli-lab"}, &out);
@@ -74,7 +81,12 @@ TEST(CliTest, BadInputAndUnreachableServerGiveMessagesAndExitCodes) {
                 ADS_AGENT_BIN});
   std::string line = server.read_line();
   std::string base = line.substr(line.find("http://"));
+  std::string first = server.read_line();
+  g_token = first.substr(first.rfind(' ') + 1);
   std::string out;
+  // without a token, or with a wrong one: refused, exit 2
+  EXPECT_EQ(ads::test::run({ADS_CLI_BIN, "--server", base, "--token", "ads_wrong", "list"}, &out), 2);
+  EXPECT_NE(out.find("unknown token"), std::string::npos) << out;
   EXPECT_EQ(ads_cli(base, {"deploy", "/srv/lab", "--name", "x; rm -rf /"}, &out), 2);
   EXPECT_NE(out.find("name: may contain only"), std::string::npos) << out;
   EXPECT_EQ(ads_cli(base, {"show", "01jzzzzzzzzzzzzzzzzzzzzzzz"}, &out), 2);
@@ -118,8 +130,14 @@ TEST(ServiceTest, StartStatusStopManageOneBackgroundServer) {
   EXPECT_NE(out.find("already running"), std::string::npos) << out;
   EXPECT_EQ(service("status", &out), 0) << out;
   EXPECT_NE(out.find("answering on http://" + listen), std::string::npos) << out;
-  // the background server answers the CLI
-  EXPECT_EQ(ads::test::run({ADS_CLI_BIN, "--server", "http://" + listen, "list"}, &out), 0) << out;
+  // the background server answers the CLI with the token from its first start
+  EXPECT_EQ(ads::test::run({ADS_CLI_BIN, "--server", "http://" + listen, "list"}, &out), 2) << out;  // no token
+  std::ifstream tf(data + "/admin.token");
+  std::string tok;
+  std::getline(tf, tok);
+  EXPECT_EQ(std::filesystem::status(data + "/admin.token").permissions() & std::filesystem::perms::others_read,
+            std::filesystem::perms::none);
+  EXPECT_EQ(ads::test::run({ADS_CLI_BIN, "--server", "http://" + listen, "--token", tok, "list"}, &out), 0) << out;
   ASSERT_EQ(service("stop", &out), 0) << out;
   EXPECT_NE(out.find("stopped"), std::string::npos);
   EXPECT_FALSE(std::filesystem::exists(data + "/ads.pid"));

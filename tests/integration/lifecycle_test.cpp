@@ -211,7 +211,7 @@ TEST_F(LifecycleTest, IdempotencyKeyReturnsTheSameDeployment) {
     r.method = "POST";
     r.url = s.base() + "/api/v1/deployments";
     r.body = body.dump();
-    r.headers = {{"Content-Type", "application/json"}, {"Idempotency-Key", key}};
+    r.headers = {{"Content-Type", "application/json"}, {"Idempotency-Key", key}, s.auth()[0]};
     auto res = ads::http::request(r);
     *status = res ? res->status : 0;
     return res ? json::parse(res->body, nullptr, false) : json();
@@ -240,6 +240,7 @@ TEST_F(LifecycleTest, EventsStreamLogLinesAndStatesUntilSettled) {
   std::string id = deploy(s, kSource + "/examples/labs/static-site", "sse");
   ads::http::ClientRequest r;
   r.url = s.base() + "/api/v1/deployments/" + id + "/events?until=settled";
+  r.headers = s.auth();
   r.timeout_ms = 240000;
   auto res = ads::http::request(r);
   ASSERT_TRUE(res.ok());
@@ -251,7 +252,7 @@ TEST_F(LifecycleTest, EventsStreamLogLinesAndStatesUntilSettled) {
   EXPECT_NE(body.find("step installing"), std::string::npos);
   // resuming after the last seen event gives only what came after it
   ads::http::ClientRequest again = r;
-  again.headers = {{"Last-Event-ID", "3"}};
+  again.headers = {{"Last-Event-ID", "3"}, s.auth()[0]};
   auto tail = ads::http::request(again);
   ASSERT_TRUE(tail.ok());
   EXPECT_EQ(tail->body.find("id: 3\n"), std::string::npos);
@@ -284,7 +285,7 @@ TEST_F(LifecycleTest, DoctorReportsOrphanContainersAndMissingMachines) {
   EXPECT_TRUE(orphan) << problems.dump();
   EXPECT_TRUE(missing) << problems.dump();
   std::string out;
-  EXPECT_EQ(run({ADS_CLI_BIN, "--server", s.base(), "doctor"}, &out), 1);
+  EXPECT_EQ(run({ADS_CLI_BIN, "--server", s.base(), "--token", s.token(), "doctor"}, &out), 1);
   EXPECT_NE(out.find("ads-orphan-test"), std::string::npos) << out;
 }
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -42,7 +43,11 @@ class Server {
     std::string line = child_.read_line();
     auto pos = line.find("http://");
     if (pos != std::string::npos) base_ = line.substr(pos);
+    std::ifstream in(data_dir + "/admin.token");  // written at first start, before it listens
+    std::getline(in, token_);
   }
+  const std::string& token() const { return token_; }
+  std::vector<std::pair<std::string, std::string>> auth() const { return {{"Authorization", "Bearer " + token_}}; }
   const std::string& base() const { return base_; }
   // Ends the server with `sig` (SIGKILL: as a crash would).
   int kill(int sig) { return child_.kill_now(sig); }
@@ -63,6 +68,7 @@ class Server {
     ads::http::ClientRequest r;
     r.method = method;
     r.url = base_ + path;
+    r.headers = auth();
     if (body) {
       r.body = body->dump();
       r.headers.push_back({"Content-Type", "application/json"});
@@ -103,6 +109,7 @@ class Server {
   }
   Child child_;
   std::string base_;
+  std::string token_;
 };
 
 // Makes a git repository from a lab folder, with a tag v1 and a branch main.

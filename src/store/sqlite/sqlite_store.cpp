@@ -9,7 +9,9 @@ namespace {
 
 constexpr const char* kDeploymentColumns =
     "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
-    "spec_json, created_ms, updated_ms, idempotency_key";
+    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared";
+constexpr const char* kUserColumns = "id, name, role, password_hash, created_ms";
+constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms";
 constexpr const char* kJobColumns =
     "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms";
 constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
@@ -41,6 +43,16 @@ const char* const kMigrations[] = {
     "  size_bytes INTEGER NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL, snapshot TEXT NOT NULL,"
     "  commit_id TEXT NOT NULL);"
     "CREATE INDEX backups_deployment ON backups(deployment_id);",
+    // version 3: accounts, tokens, audit; owners of deployments
+    "ALTER TABLE deployments ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE deployments ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
+    "  password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE tokens (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), name TEXT NOT NULL,"
+    "  hash TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER NOT NULL);"
+    "CREATE INDEX tokens_user ON tokens(user_id);"
+    "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, user TEXT NOT NULL,"
+    "  action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT NOT NULL, status INTEGER NOT NULL);",
 };
 
 // A prepared statement, finalized at scope exit.
@@ -99,7 +111,41 @@ void bind_deployment(Stmt& s, const Deployment& d) {
   s.bind(1, d.id).bind(2, d.name).bind(3, d.source).bind(4, d.ref).bind(5, d.commit).bind(6, d.provider);
   s.bind(7, to_string(d.state)).bind(8, d.failed_step).bind(9, d.error).bind(10, d.machine).bind(11, d.address);
   s.bind(12, d.url).bind(13, d.secret).bind(14, d.spec_json).bind(15, d.created_ms).bind(16, d.updated_ms);
-  s.bind(17, d.idempotency_key);
+  s.bind(17, d.idempotency_key).bind(18, d.owner).bind(19, static_cast<int64_t>(d.shared ? 1 : 0));
+}
+
+User read_user(const Stmt& s) {
+  User u;
+  u.id = s.text(0);
+  u.name = s.text(1);
+  u.role = role_from_string(s.text(2)).value_or(Role::kViewer);
+  u.password_hash = s.text(3);
+  u.created_ms = s.integer(4);
+  return u;
+}
+
+Token read_token(const Stmt& s) {
+  Token t;
+  t.id = s.text(0);
+  t.user_id = s.text(1);
+  t.name = s.text(2);
+  t.hash = s.text(3);
+  t.created_ms = s.integer(4);
+  t.expires_ms = s.integer(5);
+  t.revoked_ms = s.integer(6);
+  return t;
+}
+
+AuditEntry read_audit(const Stmt& s) {
+  AuditEntry e;
+  e.seq = s.integer(0);
+  e.ts_ms = s.integer(1);
+  e.user = s.text(2);
+  e.action = s.text(3);
+  e.target = s.text(4);
+  e.remote = s.text(5);
+  e.status = static_cast<int>(s.integer(6));
+  return e;
 }
 
 void bind_job(Stmt& s, const Job& j) {
@@ -156,6 +202,8 @@ Deployment read_deployment(const Stmt& s) {
   d.created_ms = s.integer(14);
   d.updated_ms = s.integer(15);
   d.idempotency_key = s.text(16);
+  d.owner = s.text(17);
+  d.shared = s.integer(18) != 0;
   return d;
 }
 
@@ -228,7 +276,7 @@ Status SqliteStore::migrate() {
 Status SqliteStore::create(const Deployment& d) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("INSERT INTO deployments (") + kDeploymentColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   if (!s.ok()) return s.error("preparing insert");
   bind_deployment(s, d);
@@ -267,7 +315,7 @@ Status SqliteStore::update(const Deployment& d) {
   Stmt s(db_,
          "UPDATE deployments SET name=?2, source=?3, ref=?4, commit_id=?5, provider=?6, state=?7, failed_step=?8,"
          " error=?9, machine=?10, address=?11, url=?12, secret=?13, spec_json=?14, created_ms=?15, updated_ms=?16,"
-         " idempotency_key=?17"
+         " idempotency_key=?17, owner=?18, shared=?19"
          " WHERE id=?1");
   if (!s.ok()) return s.error("preparing update");
   bind_deployment(s, d);
@@ -402,6 +450,104 @@ Result<std::vector<Backup>> SqliteStore::backups_of(const std::string& deploymen
   Stmt s(db_, sql.c_str());
   s.bind(1, deployment_id);
   return collect(s, read_backup, "reading backups");
+}
+
+Status SqliteStore::create_user(const User& u) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("INSERT INTO users (") + kUserColumns + ") VALUES (?,?,?,?,?)";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, u.id).bind(2, u.name).bind(3, to_string(u.role)).bind(4, u.password_hash).bind(5, u.created_ms);
+  int rc = s.step();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error{"conflict", "a user named " + u.name + " exists", "name"};
+  if (rc != SQLITE_DONE) return s.error("inserting user");
+  return Status::Ok();
+}
+
+Result<std::vector<User>> SqliteStore::query_users(const char* where, const std::string& arg) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kUserColumns + " FROM users " + where;
+  Stmt s(db_, sql.c_str());
+  s.bind(1, arg);
+  return collect(s, read_user, "reading users");
+}
+
+Result<User> SqliteStore::get_user(const std::string& id) {
+  auto r = query_users("WHERE id = ?", id);
+  if (!r) return r.error();
+  if (r->empty()) return Error::make("not_found", "no user " + id);
+  return r->front();
+}
+
+Result<User> SqliteStore::get_user_by_name(const std::string& name) {
+  auto r = query_users("WHERE name = ?", name);
+  if (!r) return r.error();
+  if (r->empty()) return Error::make("not_found", "no user named " + name);
+  return r->front();
+}
+
+Result<std::vector<User>> SqliteStore::users() { return query_users("WHERE ? = '' ORDER BY id", ""); }
+
+Status SqliteStore::create_token(const Token& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("INSERT INTO tokens (") + kTokenColumns + ") VALUES (?,?,?,?,?,?,?)";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, t.id).bind(2, t.user_id).bind(3, t.name).bind(4, t.hash).bind(5, t.created_ms).bind(6, t.expires_ms);
+  s.bind(7, t.revoked_ms);
+  int rc = s.step();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "token " + t.id + " exists or its user does not");
+  if (rc != SQLITE_DONE) return s.error("inserting token");
+  return Status::Ok();
+}
+
+Result<std::vector<Token>> SqliteStore::query_tokens(const char* where, const std::string& arg) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kTokenColumns + " FROM tokens " + where;
+  Stmt s(db_, sql.c_str());
+  s.bind(1, arg);
+  return collect(s, read_token, "reading tokens");
+}
+
+Result<Token> SqliteStore::token_by_hash(const std::string& hash) {
+  auto r = query_tokens("WHERE hash = ?", hash);
+  if (!r) return r.error();
+  if (r->empty()) return Error::make("not_found", "no such token");
+  return r->front();
+}
+
+Result<Token> SqliteStore::get_token(const std::string& id) {
+  auto r = query_tokens("WHERE id = ?", id);
+  if (!r) return r.error();
+  if (r->empty()) return Error::make("not_found", "no token " + id);
+  return r->front();
+}
+
+Result<std::vector<Token>> SqliteStore::tokens_of(const std::string& user_id) {
+  return query_tokens("WHERE user_id = ? ORDER BY id", user_id);
+}
+
+Status SqliteStore::update_token(const Token& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE tokens SET name = ?2, expires_ms = ?3, revoked_ms = ?4 WHERE id = ?1");
+  s.bind(1, t.id).bind(2, t.name).bind(3, t.expires_ms).bind(4, t.revoked_ms);
+  if (s.step() != SQLITE_DONE) return s.error("updating token");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no token " + t.id);
+  return Status::Ok();
+}
+
+Status SqliteStore::append_audit(const AuditEntry& e) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "INSERT INTO audit (ts_ms, user, action, target, remote, status) VALUES (?,?,?,?,?,?)");
+  s.bind(1, e.ts_ms).bind(2, e.user).bind(3, e.action).bind(4, e.target).bind(5, e.remote);
+  s.bind(6, static_cast<int64_t>(e.status));
+  if (s.step() != SQLITE_DONE) return s.error("appending audit entry");
+  return Status::Ok();
+}
+
+Result<std::vector<AuditEntry>> SqliteStore::audit(int64_t after_seq, size_t limit) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "SELECT seq, ts_ms, user, action, target, remote, status FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+  s.bind(1, after_seq).bind(2, static_cast<int64_t>(limit));
+  return collect(s, read_audit, "reading audit");
 }
 
 }  // namespace ads

@@ -33,12 +33,25 @@ class SqliteStore : public Store {
   Status add_backup(const Backup& b) override;
   Result<Backup> get_backup(const std::string& id) override;
   Result<std::vector<Backup>> backups_of(const std::string& deployment_id) override;
+  Status create_user(const User& u) override;
+  Result<User> get_user(const std::string& id) override;
+  Result<User> get_user_by_name(const std::string& name) override;
+  Result<std::vector<User>> users() override;
+  Status create_token(const Token& t) override;
+  Result<Token> token_by_hash(const std::string& hash) override;
+  Result<Token> get_token(const std::string& id) override;
+  Status update_token(const Token& t) override;
+  Result<std::vector<Token>> tokens_of(const std::string& user_id) override;
+  Status append_audit(const AuditEntry& e) override;
+  Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status migrate();
   Status exec(const char* sql);
   Result<std::vector<Job>> query_jobs(const char* sql, const std::string& arg);
+  Result<std::vector<User>> query_users(const char* where, const std::string& arg);
+  Result<std::vector<Token>> query_tokens(const char* where, const std::string& arg);
 
   sqlite3* db_;
   std::mutex mu_;

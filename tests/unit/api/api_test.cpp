@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "api/api.h"
+#include "api/auth.h"
 #include "http/client.h"
 #include "support/process.h"
 
@@ -22,7 +24,11 @@ class ApiTest : public ::testing::Test {
     providers["lxd"] = std::move(ads::make_provider("lxd", json::object()).value());
     engine = std::make_unique<ads::Engine>(*store, std::move(providers), ads::EngineOptions{});
     server = std::make_unique<ads::http::Server>(ads::http::ServerOptions{"127.0.0.1", 0, 4096, 8, 5});
-    ads::register_api(*server, *store, *engine);
+    auth = std::make_unique<ads::Auth>(*store);
+    auto boot = auth->bootstrap();
+    ASSERT_TRUE(boot.ok() && boot->has_value());
+    token = **boot;
+    ads::register_api(*server, *store, *engine, *auth);
     ASSERT_TRUE(server->start().ok());
   }
 
@@ -32,7 +38,12 @@ class ApiTest : public ::testing::Test {
   };
   Reply call(const std::string& method, const std::string& path, const std::string& body = "",
              const std::string& content_type = "application/json") {
+    return call_as(token, method, path, body, content_type);
+  }
+  Reply call_as(const std::string& tok, const std::string& method, const std::string& path,
+                const std::string& body = "", const std::string& content_type = "application/json") {
     ads::http::ClientRequest r;
+    if (!tok.empty()) r.headers.push_back({"Authorization", "Bearer " + tok});
     r.method = method;
     r.url = "http://127.0.0.1:" + std::to_string(server->port()) + path;
     r.body = body;
@@ -60,6 +71,8 @@ class ApiTest : public ::testing::Test {
   std::unique_ptr<ads::Store> store;
   std::unique_ptr<ads::Engine> engine;
   std::unique_ptr<ads::http::Server> server;
+  std::unique_ptr<ads::Auth> auth;
+  std::string token;  // the first-start admin token
 };
 
 TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
@@ -133,6 +146,136 @@ TEST_F(ApiTest, DestroyOfADeploymentStillInProgressIsAConflict) {
   std::string id = a.body["id"];
   expect_error(call("DELETE", "/api/v1/deployments/" + id), 409);
   EXPECT_EQ(call("GET", "/api/v1/deployments/" + id).body["state"], "accepted");
+}
+
+// Every route, with a request that is valid for it.
+struct RouteCase {
+  std::string method, path, body;
+  ads::Role needs;
+};
+
+TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
+  std::string id = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
+  std::string job = call("GET", "/api/v1/deployments/" + id + "/jobs").body["jobs"][0]["id"];
+  std::string tok_id = call("GET", "/api/v1/tokens").body["tokens"][0]["id"];
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"vera","role":"viewer"})").status, 201);
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
+  std::string viewer = call("POST", "/api/v1/tokens", R"({"name":"t","user":"vera"})").body["secret"];
+  std::string deployer = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
+  std::vector<RouteCase> routes = {
+      {"GET", "/api/v1/health", "", ads::Role::kViewer},
+      {"GET", "/api/v1/whoami", "", ads::Role::kViewer},
+      {"GET", "/api/v1/deployments", "", ads::Role::kViewer},
+      {"GET", "/api/v1/deployments/" + id, "", ads::Role::kViewer},
+      {"GET", "/api/v1/deployments/" + id + "/logs", "", ads::Role::kViewer},
+      {"GET", "/api/v1/deployments/" + id + "/jobs", "", ads::Role::kViewer},
+      {"GET", "/api/v1/deployments/" + id + "/backups", "", ads::Role::kViewer},
+      {"GET", "/api/v1/jobs/" + job, "", ads::Role::kViewer},
+      {"GET", "/api/v1/tokens", "", ads::Role::kViewer},
+      {"POST", "/api/v1/tokens", R"({"name":"x"})", ads::Role::kViewer},
+      {"DELETE", "/api/v1/tokens/" + tok_id, "", ads::Role::kViewer},
+      {"POST", "/api/v1/deployments", R"({"source":"/srv/lab"})", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments/" + id + "/stop", "", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments/" + id + "/start", "", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments/" + id + "/restart", "", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments/" + id + "/test", "", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments/" + id + "/backup", "", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments/" + id + "/restore", R"({"backup":"x"})", ads::Role::kDeployer},
+      {"DELETE", "/api/v1/deployments/" + id, "", ads::Role::kDeployer},
+      {"GET", "/api/v1/users", "", ads::Role::kAdmin},
+      {"POST", "/api/v1/users", R"({"name":"zed","role":"viewer"})", ads::Role::kAdmin},
+      {"GET", "/api/v1/audit", "", ads::Role::kAdmin},
+      {"GET", "/api/v1/doctor", "", ads::Role::kAdmin},
+  };
+  for (auto& r : routes) {
+    SCOPED_TRACE(r.method + " " + r.path);
+    expect_error(call_as("", r.method, r.path, r.body), 401);
+    expect_error(call_as("ads_not-a-real-token", r.method, r.path, r.body), 401);
+    if (r.needs > ads::Role::kViewer) expect_error(call_as(viewer, r.method, r.path, r.body), 403);
+    if (r.needs > ads::Role::kDeployer) expect_error(call_as(deployer, r.method, r.path, r.body), 403);
+  }
+  // a deployer may not change someone else's deployment (the admin's, not shared)...
+  auto other = call_as(deployer, "POST", "/api/v1/deployments/" + id + "/stop");
+  expect_error(other, 403);
+  // ...but may change its own, and a shared one
+  std::string mine = call_as(deployer, "POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
+  EXPECT_EQ(call("GET", "/api/v1/deployments/" + mine).body["owner"], "dan");
+  expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + mine + "/stop"), 409);  // allowed, but still accepted
+  std::string shared = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","shared":true})").body["id"];
+  expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + shared + "/stop"), 409);
+  expect_error(call_as(viewer, "POST", "/api/v1/deployments/" + shared + "/stop"), 403);
+}
+
+TEST_F(ApiTest, TokensExpireAreRevocableAndAreShownOnlyOnce) {
+  auto made = call("POST", "/api/v1/tokens", R"({"name":"ci","ttl_s":1})");
+  ASSERT_EQ(made.status, 201) << made.body.dump();
+  std::string secret = made.body["secret"], tid = made.body["id"];
+  EXPECT_EQ(secret.rfind("ads_", 0), 0u);
+  EXPECT_EQ(call_as(secret, "GET", "/api/v1/whoami").status, 200);
+  // listings never show a secret or its hash
+  auto list = call("GET", "/api/v1/tokens");
+  EXPECT_EQ(list.body.dump().find(secret), std::string::npos);
+  EXPECT_EQ(list.body.dump().find(ads::Auth::hash_secret(secret)), std::string::npos);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto expired = call_as(secret, "GET", "/api/v1/whoami");
+  expect_error(expired, 401);
+  EXPECT_NE(expired.body["error"]["message"].get<std::string>().find("expired"), std::string::npos);
+
+  std::string other = call("POST", "/api/v1/tokens", R"({"name":"tmp"})").body["secret"];
+  std::string other_id = call_as(other, "GET", "/api/v1/whoami").body["token"]["id"];
+  EXPECT_EQ(call("DELETE", "/api/v1/tokens/" + other_id).status, 200);
+  auto revoked = call_as(other, "GET", "/api/v1/whoami");
+  expect_error(revoked, 401);
+  EXPECT_NE(revoked.body["error"]["message"].get<std::string>().find("revoked"), std::string::npos);
+  expect_error(call("POST", "/api/v1/tokens", R"({"name":"x","ttl_s":-5})"), 400, "ttl_s");
+  expect_error(call("POST", "/api/v1/tokens", R"({"name":"x","user":"nobody"})"), 400, "user");
+  expect_error(call_as("", "GET", "/api/v1/whoami", "", ""), 401);
+  ads::http::ClientRequest basic;
+  basic.url = "http://127.0.0.1:" + std::to_string(server->port()) + "/api/v1/whoami";
+  basic.headers = {{"Authorization", "Basic YWRtaW46eA=="}};
+  EXPECT_EQ(ads::http::request(basic)->status, 401);
+}
+
+TEST_F(ApiTest, PasswordLoginWithArgon2idAndUsersValidation) {
+  expect_error(call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"short"})"), 400, "password");
+  expect_error(call("POST", "/api/v1/users", R"({"name":"pat","role":"root"})"), 400, "role");
+  expect_error(call("POST", "/api/v1/users", R"({"name":"pat; rm","role":"viewer"})"), 400, "name");
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"correct horse battery"})").status, 201);
+  expect_error(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer"})"), 409);
+  auto users = call("GET", "/api/v1/users");
+  EXPECT_EQ(users.body.dump().find("argon2id"), std::string::npos);  // hashes never leave the server
+  auto sqlite_user = store->get_user_by_name("pat");
+  ASSERT_TRUE(sqlite_user.ok());
+  EXPECT_EQ(sqlite_user->password_hash.rfind("$argon2id$", 0), 0u);
+  auto bad = call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"wrong horse battery"})");
+  expect_error(bad, 401);
+  auto nobody = call_as("", "POST", "/api/v1/login", R"({"name":"nobody","password":"wrong horse battery"})");
+  EXPECT_EQ(bad.body["error"]["message"], nobody.body["error"]["message"]);  // no hint which was wrong
+  auto ok = call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})");
+  ASSERT_EQ(ok.status, 201) << ok.body.dump();
+  EXPECT_FALSE(ok.body["expires_at"].is_null());
+  auto me = call_as(ok.body["secret"], "GET", "/api/v1/whoami");
+  EXPECT_EQ(me.body["name"], "pat");
+  EXPECT_EQ(me.body["role"], "deployer");
+}
+
+TEST_F(ApiTest, AuditRecordsWhoDidWhatToWhichDeploymentFromWhere) {
+  std::string id = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
+  call_as("", "DELETE", "/api/v1/deployments/" + id);
+  call("DELETE", "/api/v1/deployments/" + id);
+  auto audit = call("GET", "/api/v1/audit").body["entries"];
+  ASSERT_GE(audit.size(), 3u);
+  EXPECT_EQ(audit[0]["user"], "admin");
+  EXPECT_EQ(audit[0]["action"], "POST /api/v1/deployments");
+  EXPECT_EQ(audit[0]["status"], 202);
+  EXPECT_EQ(audit[0]["remote"], "127.0.0.1");
+  EXPECT_EQ(audit[1]["user"], "anonymous");
+  EXPECT_EQ(audit[1]["target"], id);
+  EXPECT_EQ(audit[1]["status"], 401);
+  EXPECT_EQ(audit[2]["user"], "admin");
+  EXPECT_EQ(audit[2]["status"], 409);
+  // GETs are not audited
+  for (auto& e : audit) EXPECT_NE(e["action"].get<std::string>().rfind("GET", 0), 0u);
 }
 
 }  // namespace

@@ -1,0 +1,47 @@
+// Authentication and authorization of API callers: bearer tokens (stored as
+// SHA-256 hashes, revocable, with expiry), passwords hashed with Argon2id
+// (libsodium), roles. Every route but POST /api/v1/login needs a token.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "core/auth.h"
+#include "core/deployment.h"
+#include "core/result.h"
+#include "store/store.h"
+
+namespace ads {
+
+struct Caller {
+  User user;
+  Token token;
+};
+
+class Auth {
+ public:
+  explicit Auth(Store& store) : store_(store) {}
+
+  // On the first start (no users yet) creates the user "admin" and a token
+  // for it; returns that token's secret, to be shown once. Otherwise nullopt.
+  Result<std::optional<std::string>> bootstrap();
+  // The caller behind "Authorization: Bearer <token>"; Error "unauthorized"
+  // saying what is wrong (missing, unknown, expired, revoked).
+  Result<Caller> authenticate(const std::string& authorization_header);
+  // A new token for `user`; returns it and its secret (shown once).
+  // ttl_s 0: never expires.
+  Result<std::pair<Token, std::string>> issue_token(const User& user, const std::string& name, int64_t ttl_s);
+  Result<User> create_user(const std::string& name, Role role, const std::string& password);
+  // Password login: a token that expires in 12 hours.
+  Result<std::pair<Token, std::string>> login(const std::string& name, const std::string& password);
+
+  // Whether `c` may change deployment `d` (start, stop, destroy...).
+  static bool can_manage(const Caller& c, const Deployment& d);
+  static std::string hash_secret(const std::string& secret);
+
+ private:
+  std::string new_id();
+  Store& store_;
+};
+
+}  // namespace ads

@@ -1,0 +1,54 @@
+// Accounts, roles, API tokens and the audit trail: data and rules, no I/O.
+//   viewer   reads everything
+//   deployer also deploys, and manages its own deployments and shared ones
+//   admin    also manages users and tokens and every deployment
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace ads {
+
+enum class Role { kViewer = 0, kDeployer = 1, kAdmin = 2 };
+
+std::string to_string(Role r);
+std::optional<Role> role_from_string(const std::string& s);
+// Whether `have` may do what needs `need` (roles are ordered).
+inline bool role_allows(Role have, Role need) { return static_cast<int>(have) >= static_cast<int>(need); }
+
+struct User {
+  std::string id;             // ULID
+  std::string name;           // unique
+  Role role = Role::kViewer;
+  std::string password_hash;  // Argon2id (libsodium crypto_pwhash_str); "" = no password login
+  int64_t created_ms = 0;
+};
+
+// An API token. The secret is shown once; only its SHA-256 is stored.
+struct Token {
+  std::string id;             // ULID
+  std::string user_id;
+  std::string name;           // what it is for
+  std::string hash;           // hex SHA-256 of the secret
+  int64_t created_ms = 0;
+  int64_t expires_ms = 0;     // 0: never
+  int64_t revoked_ms = 0;     // 0: not revoked
+
+  bool usable_at(int64_t now_ms) const {
+    return revoked_ms == 0 && (expires_ms == 0 || now_ms < expires_ms);
+  }
+};
+
+// Who did what to which deployment, when, from where, with what outcome.
+struct AuditEntry {
+  int64_t seq = 0;
+  int64_t ts_ms = 0;
+  std::string user;           // name, or "anonymous"
+  std::string action;         // e.g. "POST /api/v1/deployments"
+  std::string target;         // deployment id, user name...
+  std::string remote;         // client address
+  int status = 0;             // HTTP status answered
+};
+
+}  // namespace ads
