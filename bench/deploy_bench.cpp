@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -110,8 +111,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string base = line.substr(pos);
-  std::string first = server.read_line();  // "... first start ... token ...: ads_..."
-  g_token = first.substr(first.rfind(' ') + 1);
+  std::ifstream tf(tmp.str() + "/admin.token");  // written at the first start
+  std::getline(tf, g_token);
   std::vector<double> a, m;
   for (int i = 0; i < rounds; ++i) {
     double x = ads_round(base, lab);

@@ -20,3 +20,4 @@ export ADS_TOKEN_FILE="$DATA_DIR/admin.token"   # the admin token made at the fi
 "$ROOT/build/ads" service start --data-dir "$DATA_DIR" --listen "$LISTEN"
 echo "ads: deploying examples/labs/static-site"
 "$ROOT/build/ads" deploy "$ROOT/examples/labs/static-site" --name static-site
+echo "ads: the admin API token is in $DATA_DIR/admin.token; the ads command reads it from there (or ADS_TOKEN)"

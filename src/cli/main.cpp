@@ -2,6 +2,7 @@
 // client of its REST API. Exit codes: 0 ok, 1 the operation failed,
 // 2 bad input (usage or a 4xx), 3 the server cannot be reached.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -63,9 +64,12 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   if (!listen) return fail_with(listen.error(), kExitUsage);
   if (cfg.store.empty()) cfg.store = "sqlite://" + cfg.data_dir + "/ads.db";
   if (cfg.agent_binary.empty()) cfg.agent_binary = self_dir() + "/ads-agent";
+  // The store holds agent secrets and token hashes: nothing ADS writes is for other users.
+  ::umask(077);
   std::error_code ec;
   fs::create_directories(cfg.data_dir, ec);
   if (ec) return fail_with(Error::invalid("data_dir", "cannot create " + cfg.data_dir + ": " + ec.message()), kExitUsage);
+  fs::permissions(cfg.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
 
   auto store = open_store(cfg.store);
   if (!store) return fail_with(store.error(), kExitUsage);
@@ -77,6 +81,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   }
   EngineOptions eo;
   eo.work_dir = cfg.data_dir + "/work";
+  eo.backup_dir = cfg.data_dir + "/backups";
   eo.agent_binary = cfg.agent_binary;
   eo.default_provider = cfg.default_provider;
   eo.workers = cfg.workers;
@@ -112,9 +117,12 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   spdlog::info("ads serve: listening on http://{}:{} (store {}, agent {})", so.host, server.port(), cfg.store,
                cfg.agent_binary);
   std::cout << "ads: listening on http://" << so.host << ":" << server.port() << std::endl;
-  if (boot->has_value())
-    std::cout << "ads: first start: created the user admin; its API token, shown once (also in " << token_file
-              << ", mode 0600): " << **boot << std::endl;
+  if (boot->has_value()) {
+    // shown once on a terminal; never into a log file (`ads service` sends stdout to one)
+    std::cout << "ads: first start: created the user admin; its API token is in " << token_file << " (mode 0600)";
+    if (::isatty(STDOUT_FILENO)) std::cout << " and, shown once: " << **boot;
+    std::cout << std::endl;
+  }
 
   std::signal(SIGINT, [](int) { g_stop = true; });
   std::signal(SIGTERM, [](int) { g_stop = true; });
