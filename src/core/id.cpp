@@ -31,10 +31,14 @@ std::string IdGenerator::next(uint64_t unix_ms, const std::array<uint8_t, 10>& e
   if (unix_ms <= last_ms_) {
     // Same (or earlier: clock went back) millisecond: keep the last time and
     // increment its entropy so the order stays strict.
-    unix_ms = last_ms_;
     auto e = last_entropy_;
-    for (int i = 9; i >= 0; --i) {
-      if (++e[i] != 0) break;
+    bool carry = true;
+    for (int i = 9; i >= 0 && carry; --i) carry = ++e[i] == 0;
+    if (carry) {
+      // The 80 bits of entropy overflowed: wrapping to zero would give a
+      // smaller id, so move on to the next millisecond with fresh entropy.
+      ++last_ms_;
+      e = entropy;
     }
     last_entropy_ = e;
   } else {

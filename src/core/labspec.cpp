@@ -78,7 +78,7 @@ class Reader {
       std::string f = at(key) + "[" + std::to_string(i) + "]";
       if (!c.is_string()) return Error::invalid(f, "must be a string");
       auto s = c.get<std::string>();
-      if (s.find_first_not_of(" \t") == std::string::npos) return Error::invalid(f, "must not be empty");
+      if (s.find_first_not_of(" \t\r\n\v\f") == std::string::npos) return Error::invalid(f, "must not be empty");
       if (s.size() > kMaxCommandLen) return Error::invalid(f, "is longer than 8192 characters");
       if (s.find('\0') != std::string::npos) return Error::invalid(f, "must not contain NUL");
       out.push_back(std::move(s));
@@ -117,10 +117,15 @@ Status check_os(LabSpec& spec, const std::string& os_field, const std::string& v
   if (std::find(kOses.begin(), kOses.end(), spec.os) == kOses.end())
     return Error::invalid(os_field, "must be one of debian, ubuntu, centos; got \"" + spec.os + "\"");
   if (spec.os_version.empty()) return Error::invalid(ver_field, "is required");
+  // Numbers separated by single dots: "12", "14.04", "6.9" (not ".", "14." or "1..2").
+  bool digit_before = false;
   for (char c : spec.os_version) {
-    if (!(std::isdigit(static_cast<unsigned char>(c)) || c == '.'))
+    bool digit = std::isdigit(static_cast<unsigned char>(c)) != 0;
+    if (!digit && !(c == '.' && digit_before))
       return Error::invalid(ver_field, "must be a version such as \"12\" or \"14.04\"");
+    digit_before = digit;
   }
+  if (!digit_before) return Error::invalid(ver_field, "must be a version such as \"12\" or \"14.04\"");
   spec.os_version = normalise_os_version(spec.os, spec.os_version);
   return Status::Ok();
 }
@@ -273,6 +278,8 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
   if (!playbook.empty()) {
     if (playbook[0] == '/' || playbook.find("..") != std::string::npos)
       return Error::invalid("ansible", "must be a path inside the lab, without '..'");
+    if (playbook[0] == '-')  // it is an argument of ansible-playbook: no options
+      return Error::invalid("ansible", "must not start with '-'");
     for (unsigned char c : playbook) {
       if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '/'))
         return Error::invalid("ansible", "may contain only letters, digits, '.', '_', '-' and '/'");
@@ -309,6 +316,10 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
     ADS_TRY(path, h.string("path", false));
     if (!path.empty()) {
       if (path[0] != '/') return Error::invalid("http.path", "must start with '/'");
+      for (unsigned char c : path) {  // it becomes part of the checked URL
+        if (c <= 0x20 || c == 0x7f)
+          return Error::invalid("http.path", "must not contain spaces or control characters");
+      }
       spec.http_path = path;
     }
   }

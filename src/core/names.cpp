@@ -9,6 +9,18 @@ bool has_control(const std::string& s) {
     if (c < 0x20 || c == 0x7f) return true;
   return false;
 }
+
+// Characters a POSIX shell gives a meaning to. Refs and sources never reach a
+// shell here, but they do reach logs, URLs and people's terminals; no real
+// branch, tag or repository URL needs them.
+constexpr const char* kShellMeta = ";|&$`<>\"'";
+
+Status refuse_shell_meta(const std::string& s, const std::string& field) {
+  auto pos = s.find_first_of(kShellMeta);
+  if (pos != std::string::npos)
+    return Error::invalid(field, std::string("must not contain '") + s[pos] + "'");
+  return Status::Ok();
+}
 }  // namespace
 
 Status validate_lab_name(const std::string& name, const std::string& field) {
@@ -30,11 +42,12 @@ Status validate_git_ref(const std::string& ref, const std::string& field) {
   if (has_control(ref)) return Error::invalid(field, "must not contain control characters");
   if (ref[0] == '-') return Error::invalid(field, "must not start with '-'");
   if (ref.find("..") != std::string::npos) return Error::invalid(field, "must not contain '..'");
+  if (ref.find("@{") != std::string::npos) return Error::invalid(field, "must not contain '@{'");
   for (char c : std::string(" ~^:?*[\\")) {
     if (ref.find(c) != std::string::npos)
       return Error::invalid(field, std::string("must not contain '") + c + "'");
   }
-  return Status::Ok();
+  return refuse_shell_meta(ref, field);
 }
 
 Status validate_source(const std::string& source, const std::string& field) {
@@ -42,7 +55,7 @@ Status validate_source(const std::string& source, const std::string& field) {
   if (source.size() > 2048) return Error::invalid(field, "must be at most 2048 characters");
   if (has_control(source)) return Error::invalid(field, "must not contain control characters");
   if (source[0] == '-') return Error::invalid(field, "must not start with '-'");
-  return Status::Ok();
+  return refuse_shell_meta(source, field);
 }
 
 }  // namespace ads

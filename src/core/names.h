@@ -11,10 +11,12 @@ namespace ads {
 
 // Lab names: 1-63 chars of [A-Za-z0-9._-], starting with a letter or digit.
 Status validate_lab_name(const std::string& name, const std::string& field = "name");
-// Git refs: branch, tag or commit; no "..", no control chars, no leading '-'.
+// Git refs: branch, tag or commit; no "..", "@{", control chars, leading '-'
+// or shell metacharacters (; | & $ ` < > " ').
 Status validate_git_ref(const std::string& ref, const std::string& field = "ref");
 // Source: a URL (https://, http://, git://, ssh://, file://) or an absolute
-// or relative local path; no control characters, no leading '-'.
+// or relative local path; no control characters, no leading '-', no shell
+// metacharacters. None of these reach a shell; they do reach logs and terminals.
 Status validate_source(const std::string& source, const std::string& field = "source");
 
 }  // namespace ads

@@ -11,8 +11,9 @@ std::optional<uint64_t> parse_size_mb(std::string_view s) {
   uint64_t n = 0;
   size_t digits = 0;
   for (; i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])); ++i, ++digits) {
-    if (n > (UINT64_MAX / 10) - 10) return std::nullopt;  // overflow
-    n = n * 10 + static_cast<uint64_t>(s[i] - '0');
+    uint64_t d = static_cast<uint64_t>(s[i] - '0');
+    if (n > (UINT64_MAX - d) / 10) return std::nullopt;  // n * 10 + d would overflow
+    n = n * 10 + d;
   }
   if (digits == 0) return std::nullopt;
   while (i < s.size() && s[i] == ' ') ++i;
