@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "api/limits.h"
 #include "core/result.h"
 
 namespace ads::cli {
@@ -17,6 +18,7 @@ struct ServeConfig {
   int workers = 2;
   bool keep_failed = false;
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
+  ApiLimits limits;             // "limits": {"requests_per_second", ...}
 };
 
 // Reads a JSON config file over `cfg`; errors name the bad key.
