@@ -8,6 +8,7 @@
 #include "agent/protocol.h"
 #include "core/id.h"
 #include "core/names.h"
+#include "core/oidc.h"
 
 namespace ads {
 namespace {
@@ -162,6 +163,34 @@ Result<int> Auth::disable_user(const std::string& name) {
     ++n;
   }
   return n;
+}
+
+Result<std::pair<Token, std::string>> Auth::login_external(const std::string& email, Role role) {
+  auto st = validate_email(email, "email");
+  if (!st) return st.error();
+  User u;
+  {
+    std::lock_guard lock(users_mu_);
+    auto found = store_.get_user_by_name(email);
+    if (found) {
+      u = *found;
+      if (u.role != role) {
+        u.role = role;
+        st = store_.update_user(u);
+        if (!st) return st.error();
+      }
+    } else if (found.error().code == "not_found") {
+      u.id = new_id();
+      u.name = email;
+      u.role = role;
+      u.created_ms = now_ms();
+      st = store_.create_user(u);
+      if (!st) return st.error();
+    } else {
+      return found.error();
+    }
+  }
+  return issue_token(u, "oidc", kLoginTtlS);
 }
 
 Result<std::pair<Token, std::string>> Auth::login(const std::string& name, const std::string& password) {

@@ -39,6 +39,10 @@ class Auth {
   // Disables a user: revokes every token and removes the password. The user
   // stays (deployments and the audit name it). Returns the tokens revoked.
   Result<int> disable_user(const std::string& name);
+  // Sign-in vouched for by an OpenID provider: the user named `email` (made
+  // on first sign-in, without a password) gets `role` (the allow-list is the
+  // authority, every time) and a token that expires in 12 hours.
+  Result<std::pair<Token, std::string>> login_external(const std::string& email, Role role);
   // Password login: a token that expires in 12 hours.
   Result<std::pair<Token, std::string>> login(const std::string& name, const std::string& password);
 

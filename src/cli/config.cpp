@@ -56,6 +56,10 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     } else if (k == "keep_failed") {
       if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
       cfg.keep_failed = v.get<bool>();
+    } else if (k == "oidc") {
+      auto o = parse_oidc_settings(v);
+      if (!o) return o.error();
+      cfg.oidc = std::move(o.value());
     } else if (k == "limits") {
       st = load_limits(v, cfg.limits);
     } else if (k == "providers") {

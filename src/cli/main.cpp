@@ -107,6 +107,11 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   so.max_body_bytes = 64 * 1024;
   http::Server server(so);
   register_api(server, **store, engine, auth, cfg.limits);
+  std::unique_ptr<Oidc> oidc;
+  if (cfg.oidc) {
+    oidc = std::make_unique<Oidc>(*cfg.oidc, auth);
+    register_oidc(server, **store, *oidc);
+  }
   st = server.start();
   if (!st) return fail_with(st.error(), kExitFailed);
   spdlog::info("ads serve: listening on http://{}:{} (store {}, agent {})", so.host, server.port(), cfg.store,
