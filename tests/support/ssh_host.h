@@ -2,7 +2,7 @@
 // network namespace joined to this one by a veth pair on 10.250.X.0/24 (host
 // side .1, namespace side .254), runs Debian's /usr/sbin/sshd in it on port
 // 2222 with a fresh host key and an authorized_keys for a fresh client key,
-// and puts the vzctl/vzlist stand-ins (tests/support/openvz/) first on the
+// and puts the vzctl/vzlist/vzdump/vzrestore stand-ins (tests/support/openvz/) first on the
 // PATH of its sessions. Names carry the pid and a counter, so parallel runs
 // do not collide. Everything is removed at scope exit, also after a failure.
 // Needs root (network namespaces).
@@ -100,7 +100,8 @@ class SshTestHost {
     std::ostringstream o;
     o << "{\"host\":\"" << host() << "\",\"port\":" << port() << ",\"user\":\"root\",\"private_key\":\""
       << client_key() << "\",\"known_hosts\":\"" << known_hosts() << "\",\"subnet\":\"" << subnet()
-      << "\",\"root_dir\":\"" << (state_dir() / "root").string() << "\",\"connect_timeout_s\":5" << extra << "}";
+      << "\",\"root_dir\":\"" << (state_dir() / "root").string() << "\",\"backup_dir\":\"" << (state_dir() / "dump").string()
+      << "\",\"connect_timeout_s\":5" << extra << "}";
     return o.str();
   }
 
@@ -157,7 +158,7 @@ class SshTestHost {
     std::filesystem::create_directories(d / "vz" / "root");
     std::filesystem::create_directories(d / "bin");
     std::filesystem::create_directories("/run/sshd");  // sshd's privilege separation directory
-    for (const char* tool : {"vzctl", "vzlist"})
+    for (const char* tool : {"vzctl", "vzlist", "vzdump", "vzrestore"})
       std::filesystem::create_symlink(std::filesystem::path(ADS_SOURCE_DIR) / "tests/support/openvz" / tool,
                                       d / "bin" / tool);
     for (const char* key : {"host_key", "client_key"})

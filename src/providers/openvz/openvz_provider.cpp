@@ -71,7 +71,7 @@ Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
     static const std::set<std::string> known = {"host", "port", "user", "private_key", "known_hosts", "subnet",
                                                 "nameserver", "ctid_base", "templates", "config", "root_dir",
                                                 "memory_mb", "swap_mb", "disk_mb", "start_command",
-                                                "connect_timeout_s", "command_timeout_s"};
+                                                "connect_timeout_s", "command_timeout_s", "backup_dir"};
     if (!known.count(k)) return Error::invalid(f + k, "unknown setting");
   }
   auto get_str = [&](const char* key, std::string& out) -> Status {
@@ -92,7 +92,7 @@ Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
   for (auto st : {get_str("host", s.ssh.host), get_str("user", s.ssh.user), get_str("private_key", s.ssh.private_key),
                   get_str("known_hosts", s.ssh.known_hosts), get_str("subnet", subnet),
                   get_str("nameserver", s.nameserver), get_str("config", s.config), get_str("root_dir", s.root_dir),
-                  get_str("start_command", s.start_command), get_int("port", s.ssh.port, 1, 65535),
+                  get_str("start_command", s.start_command), get_str("backup_dir", s.backup_dir), get_int("port", s.ssh.port, 1, 65535),
                   get_int("connect_timeout_s", s.ssh.connect_timeout_s, 1, 600),
                   get_int("command_timeout_s", s.command_timeout_s, 1, 86400),
                   get_int("ctid_base", s.ctid_base, 101, 2000000000), get_int("memory_mb", s.memory_mb, 64, 1 << 24),
@@ -107,6 +107,8 @@ Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
     return Error::invalid(f + "known_hosts", "must be an absolute path (strict host-key checking needs one)");
   if (s.root_dir.empty() || s.root_dir[0] != '/' || s.root_dir.find("..") != std::string::npos)
     return Error::invalid(f + "root_dir", "must be an absolute path without '..'");
+  if (s.backup_dir.empty() || s.backup_dir[0] != '/' || s.backup_dir.find("..") != std::string::npos)
+    return Error::invalid(f + "backup_dir", "must be an absolute path without '..'");
   auto net = parse_ipv4_subnet(subnet, f + "subnet");
   if (!net) return net.error();
   if (!net->has_allocatable()) return Error::invalid(f + "subnet", subnet + " has no address to hand out (/30 or larger)");
@@ -384,6 +386,55 @@ Result<std::vector<Machine>> OpenvzProvider::list() {
     if (m.labels.count("deployment")) out.push_back(std::move(m));
   }
   return out;
+}
+
+Status OpenvzProvider::snapshot(const std::string& name, const std::string& snap) {
+  if (!valid_machine_name(name) || !valid_machine_name(snap)) return Error::invalid("name", "not a valid name");
+  auto sess = connect();
+  if (!sess) return sess.error();
+  auto row = find(**sess, name);
+  if (!row) return row.error();
+  if (!*row) return Error::make("not_found", "no container " + name + " on " + (*sess)->where());
+  std::string dir = s_.backup_dir + "/" + name + "/" + snap;
+  auto st = vz(**sess, {"mkdir", "-p", dir});
+  if (!st) return st;
+  auto existing = (*sess)->list_dir(dir);
+  if (existing && !existing->empty()) return Error::make("conflict", "snapshot " + snap + " of " + name + " exists");
+  return vz(**sess, {"vzdump", "--compress", "--suspend", "--dumpdir", dir, std::to_string((*row)->ctid)});
+}
+
+Status OpenvzProvider::restore_snapshot(const std::string& name, const std::string& snap) {
+  if (!valid_machine_name(name) || !valid_machine_name(snap)) return Error::invalid("name", "not a valid name");
+  auto sess = connect();
+  if (!sess) return sess.error();
+  SshSession& s = **sess;
+  auto row = find(s, name);
+  if (!row) return row.error();
+  if (!*row) return Error::make("not_found", "no container " + name + " on " + s.where());
+  std::string dir = s_.backup_dir + "/" + name + "/" + snap;
+  auto files = s.list_dir(dir);
+  if (!files) {
+    if (files.error().code == "not_found") return Error::make("not_found", "no snapshot " + snap + " of " + name);
+    return files.error();
+  }
+  std::string archive;
+  for (auto& f : *files)
+    if (f.rfind("vzdump-", 0) == 0 && (f.size() > 4 && (f.substr(f.size() - 4) == ".tgz" || f.substr(f.size() - 4) == ".tar")))
+      archive = dir + "/" + f;
+  if (archive.empty()) return Error::make("not_found", "snapshot " + snap + " of " + name + " has no vzdump archive in " + dir);
+  std::string id = std::to_string((*row)->ctid);
+  if ((*row)->status == "running") {
+    auto st = vz(s, {"vzctl", "stop", id});
+    if (!st) return st;
+  } else if ((*row)->status == "mounted") {
+    auto st = vz(s, {"vzctl", "umount", id});
+    if (!st) return st;
+  }
+  // the archive holds the container's config (name, address, description), so
+  // the same CTID comes back as it was; the engine starts it again
+  auto st = vz(s, {"vzctl", "destroy", id});
+  if (!st) return st;
+  return vz(s, {"vzrestore", archive, id});
 }
 
 }  // namespace ads

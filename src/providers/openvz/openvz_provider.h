@@ -8,12 +8,15 @@
 //    "subnet": "10.250.0.0/24", "nameserver": "10.250.0.1", "ctid_base": 1000,
 //    "templates": {"centos-6": "centos-6-x86_64", "debian-12": "debian-12.0-x86_64-minimal"},
 //    "config": "", "root_dir": "/vz/root", "memory_mb": 512, "swap_mb": 512, "disk_mb": 10240,
-//    "start_command": "...", "connect_timeout_s": 10, "command_timeout_s": 600}
+//    "start_command": "...", "backup_dir": "/vz/dump/ads",
+//    "connect_timeout_s": 10, "command_timeout_s": 600}
 // Machines get a static address from `subnet` (the engine allocates it in the
 // store); the CTID is ctid_base + the address's offset in the subnet, so it
 // is unique while the address is held. Containers carry the name ads-<id>
 // (vzctl --name) and their labels in the description ("ads:k=v,k=v",
-// values percent-encoded).
+// values percent-encoded). Snapshots are vzdump archives on the host
+// (<backup_dir>/<name>/<snap>/vzdump-openvz-CTID-*.tgz, `vzdump --suspend`),
+// restored with `vzctl destroy` + `vzrestore` into the same CTID.
 #pragma once
 
 #include <map>
@@ -46,6 +49,7 @@ class OpenvzProvider : public Provider {
         "setsid /usr/local/bin/ads-agent --config /etc/ads-agent/agent.json "
         "</dev/null >>/var/log/ads-agent.log 2>&1 &";
     int command_timeout_s = 600;
+    std::string backup_dir = "/vz/dump/ads";   // vzdump archives, one directory per machine and snapshot
   };
 
   explicit OpenvzProvider(Settings s);
@@ -60,6 +64,8 @@ class OpenvzProvider : public Provider {
   Result<std::string> wait_address(const std::string& name, std::chrono::milliseconds total) override;
   Result<Machine> inspect(const std::string& name) override;
   Result<std::vector<Machine>> list() override;
+  Status snapshot(const std::string& name, const std::string& snap) override;
+  Status restore_snapshot(const std::string& name, const std::string& snap) override;
 
   // The CTID a machine with this address gets; "invalid" outside the subnet.
   Result<int64_t> ctid_for(const std::string& address) const;

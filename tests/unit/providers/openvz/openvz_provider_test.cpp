@@ -275,6 +275,48 @@ TEST_F(OpenvzProviderTest, WrongClientKeyOrMissingKeyIsRefused) {
   EXPECT_NE(m.error().message.find("cannot read the private key"), std::string::npos) << m.error().message;
 }
 
+TEST_F(OpenvzProviderTest, SnapshotIsAVzdumpArchiveAndRestoreBringsTheContainerBack) {
+  auto s = spec("ads-01jsnap", ip(9));
+  ASSERT_TRUE(provider->create(s, nullptr).ok());
+  ASSERT_TRUE(provider->start("ads-01jsnap").ok());
+  auto priv = host.state_dir() / "ct" / "1009" / "private";
+  std::ofstream(priv / "data.txt") << "alpha";
+  host.clear_calls();
+  auto st = provider->snapshot("ads-01jsnap", "backup-01jb");
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  std::string dir = (host.state_dir() / "dump" / "ads-01jsnap" / "backup-01jb").string();
+  EXPECT_EQ(host.calls_of("vzdump"),
+            (std::vector<Argv>{{"vzdump", "--compress", "--suspend", "--dumpdir", dir, "1009"}}));
+  std::vector<std::string> archives;
+  for (auto& e : std::filesystem::directory_iterator(dir)) archives.push_back(e.path().string());
+  ASSERT_EQ(archives.size(), 1u);
+  EXPECT_EQ(std::filesystem::path(archives[0]).filename().string().rfind("vzdump-openvz-1009-", 0), 0u);
+
+  auto dup = provider->snapshot("ads-01jsnap", "backup-01jb");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_EQ(dup.error().code, "conflict");
+
+  std::ofstream(priv / "data.txt", std::ios::trunc) << "beta";
+  host.clear_calls();
+  st = provider->restore_snapshot("ads-01jsnap", "backup-01jb");
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_EQ(host.calls_of("vzctl"), (std::vector<Argv>{{"vzctl", "stop", "1009"}, {"vzctl", "destroy", "1009"}}));
+  EXPECT_EQ(host.calls_of("vzrestore"), (std::vector<Argv>{{"vzrestore", archives[0], "1009"}}));
+  EXPECT_EQ(slurp(priv / "data.txt"), "alpha");
+  auto m = provider->inspect("ads-01jsnap");
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->status, "Stopped");
+  EXPECT_EQ(m->labels, s.labels);  // the config came back with the archive
+
+  auto none = provider->restore_snapshot("ads-01jsnap", "backup-nope");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, "not_found");
+  EXPECT_EQ(provider->snapshot("ads-01jnobody", "backup-x").error().code, "not_found");
+  EXPECT_EQ(provider->snapshot("ads-01jsnap", "../../etc").error().code, "invalid");
+  EXPECT_EQ(provider->restore_snapshot("ads-01jsnap", "a b").error().code, "invalid");
+  ASSERT_TRUE(provider->destroy("ads-01jsnap").ok());
+}
+
 TEST_F(OpenvzProviderTest, NoSshdIsUnavailable) {
   auto t = target();
   t.port = 2223;  // nothing listens there

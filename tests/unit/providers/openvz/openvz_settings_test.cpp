@@ -35,7 +35,7 @@ TEST(OpenvzSettings, EveryBadFieldIsNamed) {
       {"ctid_base", 100},         {"ctid_base", 2147483600},
       {"nameserver", "dns.example"}, {"templates", json::object()}, {"templates", json{{"centos-6", 1}}},
       {"root_dir", "vz/root"},    {"root_dir", "/vz/../etc"}, {"memory_mb", -1}, {"swap_mb", "1G"},
-      {"command_timeout_s", 0},   {"surprise", 1},
+      {"command_timeout_s", 0},   {"surprise", 1}, {"backup_dir", "dump"}, {"backup_dir", "/vz/../x"},
   };
   for (auto& c : cases) {
     json j = good();
