@@ -9,6 +9,7 @@ PKGS=(
   libsqlite3-dev sqlite3 libarchive-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libsodium-dev libssl-dev libcjose-dev libjansson-dev clang libclang-rt-14-dev
   lxd dnsmasq-base debootstrap iptables tini busybox-static
+  libssh-dev openssh-server openssh-client iproute2
 )
 missing=()
 for p in "${PKGS[@]}"; do

@@ -45,6 +45,8 @@ class SqliteStore : public Store {
   Result<std::vector<Token>> tokens_of(const std::string& user_id) override;
   Status append_audit(const AuditEntry& e) override;
   Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) override;
+  Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) override;
+  Status release_addresses(const std::string& owner) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}
