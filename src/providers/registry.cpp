@@ -1,6 +1,7 @@
 // The one table of providers.
 #include <functional>
 
+#include "providers/aws/aws_provider.h"
 #include "providers/lxd/lxd_provider.h"
 #include "providers/openvz/openvz_provider.h"
 #include "providers/provider.h"
@@ -13,6 +14,7 @@ const std::vector<std::pair<std::string, Factory>>& table() {
   static const std::vector<std::pair<std::string, Factory>> t = {
       {"lxd", [](const nlohmann::json& s) { return LxdProvider::create_from(s); }},
       {"openvz", [](const nlohmann::json& s) { return OpenvzProvider::create_from(s); }},
+      {"aws", [](const nlohmann::json& s) { return AwsProvider::create_from(s); }},
   };
   return t;
 }
