@@ -1,0 +1,223 @@
+// The engine deploying through the aws provider against the local fake EC2
+// (tests/support/fake_ec2.h). In the full-path test the fake "boots" each
+// instance by running its cloud-init user data on this host: the agent is
+// downloaded from agent_url, checked against the SHA-256 in the user data
+// and run with the deployment's config on the instance's loopback address
+// (127.77.0.N:9089), so the engine talks to a real agent through the address
+// EC2 reported. Real engine, real SQLite store, real agent; EC2 is the fake.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fstream>
+#include <thread>
+
+#include "engine/engine.h"
+#include "support/fake_ec2.h"
+#include "support/process.h"
+
+namespace {
+using nlohmann::json;
+
+class EngineAwsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(fake.start_error(), "");
+    fake.add_key("AKIDENGINE", "engine-test-secret-key");
+    auto s = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store = std::move(s.value());
+  }
+  void TearDown() override {
+    // the lab's web servers, should a test stop half-way
+    std::error_code ec;
+    for (auto& e : std::filesystem::recursive_directory_iterator(tmp.path / "ec2", ec))
+      if (e.path().filename() == "httpd.pid") {
+        std::ifstream in(e.path());
+        int pid = 0;
+        if (in >> pid && pid > 1) ::kill(pid, SIGKILL);
+      }
+  }
+  std::unique_ptr<ads::Engine> engine(std::chrono::milliseconds agent_timeout) {
+    json settings = {{"region", "us-east-1"},
+                     {"endpoint", fake.endpoint()},
+                     {"access_key_id", "AKIDENGINE"},
+                     {"secret_access_key", "engine-test-secret-key"},
+                     {"images", {{"debian-12", "ami-0debian12example"}}},
+                     {"agent_url", fake.agent_url()},
+                     {"subnet_id", "subnet-0abc"},
+                     {"poll_ms", 20},
+                     {"wait_timeout_s", 10}};
+    auto p = ads::make_provider("aws", settings);
+    EXPECT_TRUE(p.ok()) << p.error().to_string();
+    std::map<std::string, std::unique_ptr<ads::Provider>> providers;
+    providers["aws"] = std::move(p.value());
+    ads::EngineOptions o;
+    o.work_dir = (tmp.path / "work").string();
+    o.backup_dir = (tmp.path / "backups").string();
+    o.agent_binary = ADS_AGENT_BIN;
+    o.default_provider = "aws";
+    o.workers = 1;
+    o.address_timeout = std::chrono::seconds(10);
+    o.agent_timeout = agent_timeout;
+    o.http_check_timeout = std::chrono::seconds(20);
+    o.provider_attempts = 1;
+    auto e = std::make_unique<ads::Engine>(*store, std::move(providers), o);
+    auto st = e->start();
+    EXPECT_TRUE(st.ok()) << st.error().message;
+    return e;
+  }
+  std::string submit(ads::Engine& e, const std::string& source) {
+    ads::DeployRequest r;
+    r.source = source;
+    r.owner = "tester";
+    auto d = e.submit(r);
+    EXPECT_TRUE(d.ok()) << d.error().message;
+    return d.ok() ? d->id : "";
+  }
+  // Waits (a wait, not a timing assertion) until every job of `id` has finished.
+  ads::Deployment settle(const std::string& id) {
+    for (int i = 0; i < 1200; ++i) {
+      auto jobs = store->jobs_of(id);
+      bool done = jobs.ok() && !jobs->empty();
+      if (jobs.ok())
+        for (auto& j : *jobs) done = done && j.state != "queued" && j.state != "running";
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return *store->get(id);
+  }
+  std::string log_of(const std::string& id) {
+    std::string out;
+    auto lines = store->logs(id, 0, 2000);
+    if (!lines) return lines.error().message;
+    for (auto& l : *lines) out += l.text + "\n";
+    return out;
+  }
+  static int free_port() {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    close(fd);
+    return ntohs(a.sin_port);
+  }
+  // A lab whose web server is busybox httpd on `port` (every address).
+  std::string make_lab(int port) {
+    auto dir = tmp.path / "lab";
+    std::filesystem::create_directories(dir / "www");
+    std::ofstream(dir / "www/index.html") << "<h1>ADS on EC2 (fake)</h1>\n";
+    std::string p = std::to_string(port);
+    json spec = {{"ads", 2},
+                 {"name", "aws-lab"},
+                 {"os", {{"name", "debian"}, {"version", "12"}}},
+                 {"resources", {{"memory", "512mb"}, {"storage", "1gb"}}},
+                 {"install", {"echo installed > www/installed.txt"}},
+                 {"actions",
+                  {{"start", {"busybox httpd -f -p " + p + " -h www </dev/null >/dev/null 2>&1 & echo $! > httpd.pid"}},
+                   {"stop", {"kill $(cat httpd.pid) || true"}},
+                   {"test", {"busybox wget -q -O - http://127.0.0.1:" + p + "/installed.txt | grep -q installed"}}}},
+                 {"http", {{"port", port}, {"path", "/"}}}};
+    std::ofstream(dir / "ads-lab.json") << spec.dump(2);
+    return dir.string();
+  }
+
+  ads::test::TempDir tmp;
+  ads::test::FakeEc2 fake;
+  std::unique_ptr<ads::Store> store;
+};
+
+TEST_F(EngineAwsTest, AFailedDeployTerminatesItsInstance) {
+  // no boot: the instance runs but its agent never answers
+  auto e = engine(std::chrono::milliseconds(300));
+  std::string id = submit(*e, std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site");
+  auto d = settle(id);
+  e->stop();
+  ASSERT_EQ(d.state, ads::State::kFailed) << log_of(id);
+  EXPECT_EQ(d.failed_step, "starting_agent") << d.error;
+  ASSERT_EQ(fake.instances().size(), 1u);
+  auto inst = fake.instances()[0];
+  EXPECT_EQ(inst.tags["ads:deployment"], id);
+  EXPECT_EQ(inst.tags["ads:lab"], "static-site");
+  auto t = fake.calls_of("TerminateInstances");
+  ASSERT_EQ(t.size(), 1u) << log_of(id);
+  EXPECT_EQ(t[0].params["InstanceId.1"], inst.id);
+  fake.settle();
+  EXPECT_EQ(fake.instance(inst.id)->state, "terminated");
+  EXPECT_EQ(d.machine, "");
+  EXPECT_NE(log_of(id).find("removed machine ads-" + id), std::string::npos);
+  EXPECT_EQ(fake.rejected(), 0);
+  // the deployment's secret went into the user data, never into the log
+  std::string secret = store->get(id)->secret;
+  EXPECT_FALSE(secret.empty());
+  EXPECT_EQ(log_of(id).find(secret), std::string::npos);
+}
+
+TEST_F(EngineAwsTest, DeploysStopsStartsBacksUpRestoresAndDestroysWithARealAgentOnLoopback) {
+  fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
+  int port = free_port();
+  auto e = engine(std::chrono::seconds(20));
+  std::string id = submit(*e, make_lab(port));
+  auto d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  ASSERT_EQ(fake.instances().size(), 1u);
+  auto inst = fake.instances()[0];
+  EXPECT_EQ(inst.boot_error, "");
+  EXPECT_EQ(d.address, inst.private_ip);
+  EXPECT_EQ(d.url, "http://" + inst.private_ip + ":" + std::to_string(port) + "/");
+  // the agent the instance runs is the one it downloaded and checked
+  EXPECT_TRUE(std::filesystem::exists(inst.root / "usr/local/bin/ads-agent"));
+  EXPECT_TRUE(std::filesystem::exists(inst.root / "opt/lab/www/installed.txt"));
+  ads::http::ClientRequest hr;
+  hr.url = d.url;
+  auto page = ads::http::request(hr);
+  ASSERT_TRUE(page.ok());
+  EXPECT_NE(page->body.find("ADS on EC2 (fake)"), std::string::npos);
+
+  ASSERT_TRUE(e->operate(id, "stop").ok());
+  d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kStopped) << d.error << "\n" << log_of(id);
+  EXPECT_EQ(fake.instance(inst.id)->state, "stopped");
+  EXPECT_FALSE(ads::http::request(hr).ok());  // powered off: nothing answers
+
+  ASSERT_TRUE(e->operate(id, "start").ok());
+  d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  EXPECT_EQ(fake.calls_of("StartInstances").size(), 1u);
+  EXPECT_TRUE(ads::http::request(hr).ok());
+
+  ASSERT_TRUE(e->operate(id, "backup").ok());
+  d = settle(id);
+  auto backups = store->backups_of(id);
+  ASSERT_TRUE(backups.ok());
+  ASSERT_EQ(backups->size(), 1u) << log_of(id);
+  EXPECT_FALSE((*backups)[0].snapshot.empty());
+  ASSERT_EQ(fake.images().size(), 1u);
+  EXPECT_EQ(fake.images()[0].tags["ads:snapshot"], (*backups)[0].snapshot);
+
+  ASSERT_TRUE(e->operate(id, "restore", json{{"backup", (*backups)[0].id}}).ok());
+  d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  auto running = fake.instances_in("running");
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_NE(running[0].id, inst.id);  // a new instance from the AMI
+  EXPECT_EQ(running[0].image, fake.images()[0].id);
+  EXPECT_EQ(d.address, running[0].private_ip);
+  hr.url = d.url;
+  EXPECT_TRUE(ads::http::request(hr).ok()) << d.url;
+
+  ASSERT_TRUE(e->operate(id, "destroy").ok());
+  d = settle(id);
+  e->stop();
+  ASSERT_EQ(d.state, ads::State::kDestroyed) << d.error << "\n" << log_of(id);
+  fake.settle();
+  EXPECT_TRUE(fake.instances_in("running").empty());
+  EXPECT_TRUE(fake.instances_in("stopped").empty());
+  EXPECT_EQ(fake.rejected(), 0);
+}
+
+}  // namespace
