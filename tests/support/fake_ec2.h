@@ -45,6 +45,7 @@
 #include "support/sigv4_verifier.h"
 
 namespace ads::test {
+namespace sigv4 = ads::testing::sigv4;
 
 class FakeEc2 {
  public:

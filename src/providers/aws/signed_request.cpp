@@ -79,7 +79,8 @@ Result<http::ClientResponse> send_signed(const SignedRequest& req, const Credent
   if (!req.content_type.empty()) headers.add("Content-Type: " + req.content_type);
   for (const auto& [k, v] : req.headers) headers.add(k + ": " + v);
   if (!creds.session_token.empty()) headers.add("X-Amz-Security-Token: " + creds.session_token);
-  headers.add("Expect:");  // no 100-continue round trip
+  // No "Expect:" header to suppress 100-continue: curl would sign that empty
+  // header. A short wait instead (EC2 answers 100 Continue anyway).
   Slist resolve;
   if (!req.connect_to.empty()) resolve.add(req.connect_to);
 
@@ -103,6 +104,7 @@ Result<http::ClientResponse> send_signed(const SignedRequest& req, const Credent
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &res.body);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &res.headers);
+  curl_easy_setopt(c, CURLOPT_EXPECT_100_TIMEOUT_MS, 100L);
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, req.connect_timeout_ms);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, req.timeout_ms);
 

@@ -192,7 +192,7 @@ TEST_F(AwsProviderTest, InsufficientCapacityIsRetriedThenReportedClearly) {
 TEST_F(AwsProviderTest, AuthFailuresAreNotRetried) {
   auto p = provider();
   fake.inject("RunInstances", 403, "UnauthorizedOperation",
-              "You are not authorized to perform this operation. Encoded authorization failure message: abc", 3);
+              "You are not authorized to perform this operation. Encoded authorization failure message: abc");
   auto st = p->create(spec(), nullptr);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.error().code, "auth");
