@@ -8,6 +8,7 @@
 // everything on the ADS side and the agent and lab inside.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <thread>
 
 #include "engine/engine.h"
@@ -78,7 +79,7 @@ class OpenvzDeployTest : public ::testing::Test {
   std::unique_ptr<ads::Engine> engine;
 };
 
-TEST_F(OpenvzDeployTest, StaticLabRunsStopsStartsAndIsDestroyed) {
+TEST_F(OpenvzDeployTest, StaticLabRunsIsBackedUpRestoredStoppedStartedAndDestroyed) {
   ads::DeployRequest r;
   r.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
   r.owner = "tester";
@@ -100,7 +101,29 @@ TEST_F(OpenvzDeployTest, StaticLabRunsStopsStartsAndIsDestroyed) {
     }
   EXPECT_TRUE(set_seen);
 
-  auto job = engine->operate(id, "stop");
+  // backup (a vzdump archive on the host) and restore in place
+  auto priv = host.state_dir() / "ct" / "1002" / "private";
+  { std::ofstream(priv / "srv/www/marker.txt") << "before"; }
+  auto job = engine->operate(id, "backup");
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  d = settle(id);
+  auto backups = store->backups_of(id);
+  ASSERT_TRUE(backups.ok());
+  ASSERT_EQ(backups->size(), 1u) << log_of(id);
+  std::string backup = (*backups)[0].id;
+  EXPECT_EQ((*backups)[0].snapshot, "backup-" + backup);
+  EXPECT_EQ(host.calls_of("vzdump").size(), 1u);
+  { std::ofstream(priv / "srv/www/marker.txt", std::ios::trunc) << "after"; }
+  EXPECT_EQ(get(d.url + "marker.txt"), "after");
+  job = engine->operate(id, "restore", json{{"backup", backup}});
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  EXPECT_EQ(store->get_job(job->id)->state, "succeeded") << log_of(id);
+  EXPECT_EQ(host.calls_of("vzrestore").size(), 1u);
+  EXPECT_EQ(get(d.url + "marker.txt"), "before");  // the machine came back as it was
+
+  job = engine->operate(id, "stop");
   ASSERT_TRUE(job.ok()) << job.error().message;
   d = settle(id);
   ASSERT_EQ(d.state, ads::State::kStopped) << d.error << "\n" << log_of(id);
