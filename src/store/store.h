@@ -60,6 +60,8 @@ class Store {
   virtual Result<User> get_user(const std::string& id) = 0;
   virtual Result<User> get_user_by_name(const std::string& name) = 0;
   virtual Result<std::vector<User>> users() = 0;
+  // Changes a user's role and password hash (by id); `not_found` if none.
+  virtual Status update_user(const User& u) = 0;
   // Tokens: looked up by the hash of their secret.
   virtual Status create_token(const Token& t) = 0;
   virtual Result<Token> token_by_hash(const std::string& hash) = 0;

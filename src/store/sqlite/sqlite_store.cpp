@@ -533,6 +533,15 @@ Result<std::vector<Token>> SqliteStore::tokens_of(const std::string& user_id) {
   return query_tokens("WHERE user_id = ? ORDER BY id", user_id);
 }
 
+Status SqliteStore::update_user(const User& u) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE users SET role = ?2, password_hash = ?3 WHERE id = ?1");
+  s.bind(1, u.id).bind(2, to_string(u.role)).bind(3, u.password_hash);
+  if (s.step() != SQLITE_DONE) return s.error("updating user");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no user " + u.id);
+  return Status::Ok();
+}
+
 Status SqliteStore::update_token(const Token& t) {
   std::lock_guard<std::mutex> lk(mu_);
   Stmt s(db_, "UPDATE tokens SET name = ?2, expires_ms = ?3, revoked_ms = ?4 WHERE id = ?1");

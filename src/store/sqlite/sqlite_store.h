@@ -37,6 +37,7 @@ class SqliteStore : public Store {
   Result<User> get_user(const std::string& id) override;
   Result<User> get_user_by_name(const std::string& name) override;
   Result<std::vector<User>> users() override;
+  Status update_user(const User& u) override;
   Status create_token(const Token& t) override;
   Result<Token> token_by_hash(const std::string& hash) override;
   Result<Token> get_token(const std::string& id) override;
