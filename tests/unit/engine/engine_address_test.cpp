@@ -142,4 +142,28 @@ TEST_F(EngineAddressTest, AnExhaustedPoolFailsTheDeployWithAClearError) {
   EXPECT_TRUE(host.calls_of("vzctl").empty()) << "no machine without an address";
 }
 
+// The reconciler (`ads doctor`) sees openvz machines through vzlist: one with
+// an ADS label the store does not know is an orphan.
+TEST_F(EngineAddressTest, ReconcilerFindsAnOrphanOpenvzContainer) {
+  auto e = engine(false);
+  auto p = ads::make_provider("openvz", json::parse(host.settings_json(
+                                            ",\"templates\":{\"debian-12\":\"debian-12.0-x86_64-minimal\"}")));
+  ASSERT_TRUE(p.ok());
+  ads::MachineSpec m;
+  m.name = "ads-01jorphan";
+  m.os_key = "debian-12";
+  m.address = ip(9);
+  m.labels = {{"deployment", "01jorphan"}, {"lab", "x"}};
+  ASSERT_TRUE((*p)->create(m, nullptr).ok());
+  auto drift = e->reconcile();
+  e->stop();
+  ASSERT_TRUE(drift.ok()) << drift.error().message;
+  ASSERT_EQ(drift->size(), 1u);
+  EXPECT_EQ((*drift)[0].provider, "openvz");
+  EXPECT_EQ((*drift)[0].machine, "ads-01jorphan");
+  EXPECT_EQ((*drift)[0].deployment_id, "01jorphan");
+  EXPECT_NE((*drift)[0].problem.find("orphan"), std::string::npos);
+  EXPECT_TRUE((*p)->destroy("ads-01jorphan").ok());
+}
+
 }  // namespace
