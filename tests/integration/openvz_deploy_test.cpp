@@ -13,6 +13,7 @@
 
 #include "engine/engine.h"
 #include "http/client.h"
+#include "support/engine_wait.h"
 #include "support/ssh_host.h"
 
 namespace {
@@ -47,24 +48,8 @@ class OpenvzDeployTest : public ::testing::Test {
   void TearDown() override {
     if (engine) engine->stop();
   }
-  ads::Deployment settle(const std::string& id) {
-    for (int i = 0; i < 3000; ++i) {  // a wait for the jobs, not a timing assertion
-      auto jobs = store->jobs_of(id);
-      bool done = jobs.ok() && !jobs->empty();
-      if (jobs.ok())
-        for (auto& j : *jobs) done = done && j.state != "queued" && j.state != "running";
-      if (done) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return *store->get(id);
-  }
-  std::string log_of(const std::string& id) {
-    std::string out;
-    auto lines = store->logs(id, 0, 10000);
-    if (!lines) return lines.error().message;
-    for (auto& l : *lines) out += l.text + "\n";
-    return out;
-  }
+  ads::Deployment settle(const std::string& id) { return ads::test::settle(*store, id, 3000); }
+  std::string log_of(const std::string& id) { return ads::test::log_of(*store, id); }
   std::string get(const std::string& url) {
     ads::http::ClientRequest r;
     r.url = url;

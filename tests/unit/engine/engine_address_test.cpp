@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "engine/engine.h"
+#include "support/engine_wait.h"
 #include "support/ssh_host.h"
 
 namespace {
@@ -54,25 +55,8 @@ class EngineAddressTest : public ::testing::Test {
     EXPECT_TRUE(d.ok()) << d.error().message;
     return d.ok() ? d->id : "";
   }
-  // Waits (a wait, not a timing assertion) until every job of `id` has finished.
-  ads::Deployment settle(const std::string& id) {
-    for (int i = 0; i < 1200; ++i) {
-      auto jobs = store->jobs_of(id);
-      bool done = jobs.ok() && !jobs->empty();
-      if (jobs.ok())
-        for (auto& j : *jobs) done = done && j.state != "queued" && j.state != "running";
-      if (done) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return *store->get(id);
-  }
-  std::string log_of(const std::string& id) {
-    std::string out;
-    auto lines = store->logs(id, 0, 1000);
-    if (!lines) return lines.error().message;
-    for (auto& l : *lines) out += l.text + "\n";
-    return out;
-  }
+  ads::Deployment settle(const std::string& id) { return ads::test::settle(*store, id, 1200); }
+  std::string log_of(const std::string& id) { return ads::test::log_of(*store, id); }
   std::string ip(int last) const { return host.subnet().substr(0, host.subnet().size() - 4) + std::to_string(last); }
   // The --ipadd of every `vzctl set`.
   std::vector<std::string> ipadds() const {
