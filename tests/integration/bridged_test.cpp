@@ -125,6 +125,13 @@ class BridgedTest : public ::testing::Test {
     return providers.back().get();
   }
   std::string name(const std::string& what) { return "ads-" + what + "-" + std::to_string(getpid()); }
+  // Creates and starts `m` on `p` (removed at teardown) and waits for its address.
+  ads::Result<std::string> up(ads::Provider* p, const ads::MachineSpec& m) {
+    made.push_back({p, m.name});
+    if (auto st = p->create(m, nullptr); !st) return st.error();
+    if (auto st = p->start(m.name); !st) return st.error();
+    return p->wait_address(m.name, std::chrono::seconds(60));
+  }
 
   Lan lan;
   std::vector<std::unique_ptr<ads::Provider>> providers;
@@ -137,11 +144,7 @@ TEST_F(BridgedTest, DhcpLeaseFromTheLansServer) {
   m.name = name("dhcp");
   m.os_key = "debian-12";
   m.labels = {{"test", "bridged"}};
-  made.push_back({p, m.name});
-  auto st = p->create(m, nullptr);
-  ASSERT_TRUE(st.ok()) << st.error().message;
-  ASSERT_TRUE(p->start(m.name).ok());
-  auto addr = p->wait_address(m.name, std::chrono::seconds(60));
+  auto addr = up(p, m);
   ASSERT_TRUE(addr.ok()) << addr.error().message;
   ASSERT_EQ(addr->rfind(lan.net(), 0), 0u) << *addr << " is not on the LAN " << lan.net() << "0/24";
   int last = std::stoi(addr->substr(lan.net().size()));
@@ -158,11 +161,7 @@ TEST_F(BridgedTest, MacvlanDhcpLeaseFromTheLansServer) {
   ads::MachineSpec m;
   m.name = name("macvlan");
   m.os_key = "debian-12";
-  made.push_back({p, m.name});
-  auto st = p->create(m, nullptr);
-  ASSERT_TRUE(st.ok()) << st.error().message;
-  ASSERT_TRUE(p->start(m.name).ok());
-  auto addr = p->wait_address(m.name, std::chrono::seconds(60));
+  auto addr = up(p, m);
   ASSERT_TRUE(addr.ok()) << addr.error().message;
   ASSERT_EQ(addr->rfind(lan.net(), 0), 0u) << *addr;
   EXPECT_NE(lan.leases().find(" " + *addr + " "), std::string::npos) << "dnsmasq leases:\n" << lan.leases();
@@ -190,11 +189,7 @@ TEST_F(BridgedTest, StaticAddressFromThePoolReachableOnTheLan) {
               {"command_timeout_s", 60}};
   m.files = {{"/usr/local/bin/ads-agent", std::string((std::istreambuf_iterator<char>(agent)), {}), 0755},
              {"/etc/ads-agent/agent.json", cfg.dump(), 0600}};
-  made.push_back({p, m.name});
-  auto st = p->create(m, nullptr);
-  ASSERT_TRUE(st.ok()) << st.error().message;
-  ASSERT_TRUE(p->start(m.name).ok());
-  auto addr = p->wait_address(m.name, std::chrono::seconds(60));
+  auto addr = up(p, m);
   ASSERT_TRUE(addr.ok()) << addr.error().message;
   EXPECT_EQ(*addr, *address);  // not a lease, although the LAN's DHCP server answers
   // the host reaches the agent at that address through the bridge
