@@ -43,6 +43,7 @@ class Store {
   virtual Result<std::optional<Deployment>> find_by_idempotency_key(const std::string& key) = 0;
 
   // Jobs: `conflict` if the id exists, `not_found` for a missing id.
+  // update_job leaves the lease alone (see claim_job, renew_leases).
   virtual Status create_job(const Job& j) = 0;
   virtual Status update_job(const Job& j) = 0;
   virtual Result<Job> get_job(const std::string& id) = 0;
@@ -57,8 +58,8 @@ class Store {
   // it was found in ("running": its server died mid-way). Two callers never
   // get the same job. nullopt when there is nothing to claim.
   virtual Result<std::optional<Job>> claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) = 0;
-  // Extends every lease `owner` holds on an unfinished job to `until_ms`;
-  // returns how many it extended.
+  // Extends every lease `owner` holds on an unfinished job to `until_ms`
+  // (0 releases them); returns how many.
   virtual Result<int64_t> renew_leases(const std::string& owner, int64_t until_ms) = 0;
   // How many deployments are in each state (states with none are absent).
   virtual Result<std::map<std::string, int64_t>> count_by_state() = 0;

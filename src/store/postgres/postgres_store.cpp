@@ -339,9 +339,9 @@ Status PostgresStore::update_job(const Job& j) {
   return in_tx(mu_, conn_->c, "updating a job", "", [&](pqxx::work& w) -> Status {
     auto r = w.exec_params(
         "UPDATE jobs SET deployment_id=$2, kind=$3, state=$4, step=$5, error=$6, params_json=$7, result_json=$8,"
-        " attempts=$9, created_ms=$10, updated_ms=$11, lease_owner=$12, lease_expires_ms=$13 WHERE id=$1",
+        " attempts=$9, created_ms=$10, updated_ms=$11 WHERE id=$1",
         j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts,
-        j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms);
+        j.created_ms, j.updated_ms);
     if (r.affected_rows() == 0) return Error::make("not_found", "no job " + j.id);
     return Status::Ok();
   });

@@ -155,7 +155,7 @@ AuditEntry read_audit(const Stmt& s) {
 void bind_job(Stmt& s, const Job& j) {
   s.bind(1, j.id).bind(2, j.deployment_id).bind(3, j.kind).bind(4, j.state).bind(5, j.step).bind(6, j.error);
   s.bind(7, j.params_json).bind(8, j.result_json).bind(9, static_cast<int64_t>(j.attempts));
-  s.bind(10, j.created_ms).bind(11, j.updated_ms).bind(12, j.lease_owner).bind(13, j.lease_expires_ms);
+  s.bind(10, j.created_ms).bind(11, j.updated_ms);
 }
 
 Job read_job(const Stmt& s) {
@@ -387,6 +387,7 @@ Status SqliteStore::create_job(const Job& j) {
   std::string sql = std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   bind_job(s, j);
+  s.bind(12, j.lease_owner).bind(13, j.lease_expires_ms);
   int rc = s.step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "job " + j.id + " exists or its deployment does not");
   if (rc != SQLITE_DONE) return s.error("inserting job");
@@ -397,7 +398,7 @@ Status SqliteStore::update_job(const Job& j) {
   std::lock_guard<std::mutex> lk(mu_);
   Stmt s(db_,
          "UPDATE jobs SET deployment_id=?2, kind=?3, state=?4, step=?5, error=?6, params_json=?7, result_json=?8,"
-         " attempts=?9, created_ms=?10, updated_ms=?11, lease_owner=?12, lease_expires_ms=?13 WHERE id=?1");
+         " attempts=?9, created_ms=?10, updated_ms=?11 WHERE id=?1");
   bind_job(s, j);
   if (s.step() != SQLITE_DONE) return s.error("updating job");
   if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no job " + j.id);

@@ -327,15 +327,24 @@ TEST_P(StoreTest, JobLeasesGoToOneServerAtATimeAndExpire) {
   EXPECT_EQ(taken->lease_owner, "server-a");
   EXPECT_EQ(b->renew_leases("server-b", 9000).value(), 0);  // it holds nothing any more
 
+  // update_job leaves leases alone
+  first->lease_owner = "someone-else";
+  first->lease_expires_ms = 1;
+  ASSERT_TRUE(a->update_job(*first).ok());
+  EXPECT_EQ(a->get_job(first->id)->lease_owner, "server-a");
+  EXPECT_EQ(a->get_job(first->id)->lease_expires_ms, 3000);
   // a finished job frees its deployment for the next one
   first->state = "succeeded";
-  first->lease_owner.clear();
-  first->lease_expires_ms = 0;
   ASSERT_TRUE(a->update_job(*first).ok());
   auto next = b->claim_job("server-b", 2000, 500).value();
   ASSERT_TRUE(next.has_value());
   EXPECT_EQ(next->id, "01jjjjjjjjjjjjjjjjjjjjjjj2");
   EXPECT_EQ(a->renew_leases("server-a", 4000).value(), 1);  // job 3 only; job 1 is done
+  // released (0): claimable at once by anyone
+  EXPECT_EQ(a->renew_leases("server-a", 0).value(), 1);
+  auto again = b->claim_job("server-b", 2001, 500).value();
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->id, "01jjjjjjjjjjjjjjjjjjjjjjj3");
 }
 
 TEST_P(StoreTest, ConcurrentClaimsNeverHandOutAJobTwice) {
