@@ -302,9 +302,24 @@ Result<LabSpec> Engine::stored_spec(const Deployment& d) {
   return parse_labspec(j["path"].get<std::string>(), j["text"].get<std::string>());
 }
 
+Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,
+                                 const agent::LineSink& sink) {
+  // An agent answers "busy" while it still runs an action started by a
+  // server that has since died (the action outlives its caller): wait for it.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.action_timeout_ms);
+  bool told = false;
+  while (true) {
+    auto rc = c.run_action(action, sink, opts_.action_timeout_ms);
+    if (rc || rc.error().code != "conflict" || stopping_ || std::chrono::steady_clock::now() >= deadline) return rc;
+    if (!told) log(d, "ads", "the agent is busy (an action started before a restart or a takeover?); waiting for it");
+    told = true;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 std::string Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action) {
   auto sink = [&](const std::string& stream, const std::string& line) { log(d, stream, line); };
-  auto rc = c.run_action(action, sink, opts_.action_timeout_ms);
+  auto rc = agent_action(d, c, action, sink);
   if (!rc) return action + ": " + rc.error().message;
   if (*rc != 0) return action + " failed with exit code " + std::to_string(*rc) + " (see the log)";
   return "";
@@ -522,7 +537,7 @@ std::string Engine::do_test(Deployment& d, Job& job) {
   if (!spec->action("test").empty()) {
     set_step(job, "running the lab's test");
     agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
-    auto rc = client.run_action("test", sink, opts_.action_timeout_ms);
+    auto rc = agent_action(d, client, "test", sink);
     if (!rc) error = "test: " + rc.error().message;
     else if (*rc != 0) error = "the lab's test failed with exit code " + std::to_string(*rc);
     result["test_exit_code"] = rc ? json(*rc) : json(nullptr);
@@ -727,7 +742,7 @@ void Engine::run_job(Job& job) {
   set_step(job, job.state == "succeeded" ? "done" : job.step);
 }
 
-bool Engine::recover(Job& job, const std::string& why_resumed) {
+bool Engine::recover(Job& job, const std::string& taken_over_by) {
   auto d = store_.get(job.deployment_id);
   if (!d) {
     job.state = "failed";
@@ -738,13 +753,16 @@ bool Engine::recover(Job& job, const std::string& why_resumed) {
   bool idempotent = job.kind == "start" || job.kind == "stop" || job.kind == "restart" || job.kind == "test" ||
                     job.kind == "destroy";
   if (job.state == "queued" || idempotent || (job.kind == "deploy" && d->state == State::kAccepted)) {
-    log(*d, "ads", "resuming " + job.kind + " job " + job.id + " " + why_resumed);
+    log(*d, "ads", "resuming " + job.kind + " job " + job.id +
+                       (taken_over_by.empty() ? " after a restart of ads serve"
+                                              : ": taken over by server " + taken_over_by + " (its server stopped)"));
     if (d->state == State::kDestroying) (void)advance(*d, State::kRunning);  // destroy runs again from the start
     job.state = "queued";
     (void)store_.update_job(job);
     return true;
   }
   std::string why = "interrupted: ads serve stopped during " + job.kind + " (" + job.step + ")";
+  if (!taken_over_by.empty()) why += "; taken over by server " + taken_over_by;
   job.state = "failed";
   job.error = why;
   (void)store_.update_job(job);
@@ -772,7 +790,7 @@ Status Engine::start() {
     std::set<std::string> has_job;
     for (auto& job : *jobs) {
       has_job.insert(job.deployment_id);
-      (void)recover(job, "after a restart of ads serve");
+      (void)recover(job, "");
     }
     // Deployments mid-way without a job (made by an older ads): roll back.
     auto unfinished = store_.unfinished();
@@ -829,7 +847,7 @@ void Engine::worker() {
     if (job.state == "running") {
       // its server stopped or died and its lease lapsed
       spdlog::info("server {} takes over job {} ({} of {})", opts_.server_id, job.id, job.kind, job.deployment_id);
-      if (!recover(job, "on server " + opts_.server_id + ": the server running it stopped")) continue;
+      if (!recover(job, opts_.server_id)) continue;
     }
     try {
       run_job(job);

@@ -116,7 +116,8 @@ class Engine {
   void run_job(Job& job);
   // A job found unfinished (after a restart, or its server's lease lapsed):
   // true if it should run (again), false once it was failed and rolled back.
-  bool recover(Job& job, const std::string& why_resumed);
+  // taken_over_by: this server's id when the job's own server died ("" at a restart).
+  bool recover(Job& job, const std::string& taken_over_by);
   void observe_step(const Job& job, const std::string& next_step);
   // Each returns "" on success or the error; they log as they go.
   std::string do_deploy(Deployment& d, Job& job, const std::string& restore_backup);
@@ -127,6 +128,9 @@ class Engine {
   std::string do_restore(Deployment& d, Job& job);
   std::string do_destroy(Deployment& d, Job& job);
   std::string restore_data(Deployment& d, Job& job, const Backup& b);
+  // The agent's action, waiting while the agent is busy with an earlier one.
+  Result<int> agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,
+                           const std::function<void(const std::string&, const std::string&)>& sink);
   // Runs a named agent action, logging its output; "" or the error.
   std::string run_action(Deployment& d, agent::AgentClient& c, const std::string& action);
   std::string http_check(Deployment& d, const LabSpec& spec, std::string* url);
