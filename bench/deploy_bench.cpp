@@ -139,8 +139,13 @@ int main(int argc, char** argv) {
   std::string lab = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
   ads::test::TempDir tmp;
   int workers = concurrent ? *std::max_element(levels.begin(), levels.end()) : 2;
+  // the bench polls every 20 ms and posts up to N deployments at once as one user: lift the per-token rate
+  // limit and the jobs-per-user limit so that it measures ADS, not the limiter
+  std::ofstream(tmp.str() + "/bench.json") << R"({"limits":{"requests_per_second":10000,"request_burst":10000,)"
+                                           << R"("active_jobs_per_user":1000}})";
   ads::test::Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
-                           ADS_AGENT_BIN, "--workers", std::to_string(std::min(workers, 64))});
+                           ADS_AGENT_BIN, "--workers", std::to_string(std::min(workers, 64)), "--config",
+                           tmp.str() + "/bench.json"});
   std::string line = server.read_line();
   auto pos = line.find("http://");
   if (pos == std::string::npos) {

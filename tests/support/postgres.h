@@ -155,4 +155,11 @@ class PostgresServer {
   std::string error_;
 };
 
+// One server per test process, started at first use and shared by every test
+// file of that process (stopped at exit).
+inline PostgresServer& shared_postgres() {
+  static PostgresServer server;
+  return server;
+}
+
 }  // namespace ads::test

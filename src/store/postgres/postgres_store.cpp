@@ -2,6 +2,10 @@
 
 #include <pqxx/pqxx>
 
+#include <chrono>
+
+#include "core/ipnet.h"
+
 namespace ads {
 namespace {
 
@@ -55,7 +59,12 @@ const char* const kMigrations[] = {
     "CREATE INDEX tokens_user ON tokens(user_id);"
     "CREATE TABLE audit (seq BIGSERIAL PRIMARY KEY, ts_ms BIGINT NOT NULL, \"user\" TEXT NOT NULL,"
     "  action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT NOT NULL, status INTEGER NOT NULL);",
-    // version 4: job leases (which server works on a job, until when)
+    // version 4: static addresses handed out from a subnet (one per owner and subnet)
+    "CREATE TABLE addresses (subnet TEXT COLLATE \"C\" NOT NULL, address BIGINT NOT NULL, ip TEXT NOT NULL,"
+    "  owner TEXT COLLATE \"C\" NOT NULL, allocated_ms BIGINT NOT NULL, PRIMARY KEY (subnet, address));"
+    "CREATE UNIQUE INDEX addresses_owner ON addresses(subnet, owner);"
+    "CREATE INDEX addresses_by_owner ON addresses(owner);",
+    // version 5: job leases (which server works on a job, until when)
     "ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE jobs ADD COLUMN lease_expires_ms BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX jobs_lease_owner ON jobs(lease_owner);",
@@ -491,6 +500,15 @@ Result<Token> PostgresStore::get_token(const std::string& id) {
   });
 }
 
+Status PostgresStore::update_user(const User& u) {
+  return in_tx(mu_, conn_->c, "updating a user", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params("UPDATE users SET role = $2, password_hash = $3 WHERE id = $1", u.id, to_string(u.role),
+                           u.password_hash);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no user " + u.id);
+    return Status::Ok();
+  });
+}
+
 Status PostgresStore::update_token(const Token& t) {
   return in_tx(mu_, conn_->c, "updating a token", "", [&](pqxx::work& w) -> Status {
     auto r = w.exec_params("UPDATE tokens SET name = $2, expires_ms = $3, revoked_ms = $4 WHERE id = $1", t.id, t.name,
@@ -534,6 +552,40 @@ Result<std::vector<AuditEntry>> PostgresStore::audit(int64_t after_seq, size_t l
       out.push_back(std::move(e));
     }
     return out;
+  });
+}
+
+Result<std::string> PostgresStore::allocate_address(const std::string& subnet, const std::string& owner) {
+  auto net = parse_ipv4_subnet(subnet);
+  if (!net) return net.error();
+  if (owner.empty()) return Error::invalid("owner", "an address needs an owner");
+  const std::string key = net->to_string();
+  return in_tx(mu_, conn_->c, "allocating an address", "", [&](pqxx::work& w) -> Result<std::string> {
+    // One allocator per subnet at a time, across every connection and server:
+    // the advisory lock is held until this transaction ends, and the reads
+    // below (READ COMMITTED: a snapshot per statement) see what the previous
+    // holder committed. The primary key (subnet, address) backs it up.
+    w.exec_params("SELECT pg_advisory_xact_lock(4242002, hashtext($1))", key);
+    auto held = w.exec_params("SELECT ip FROM addresses WHERE subnet = $1 AND owner = $2", key, owner);
+    if (!held.empty()) return text(held[0], 0);
+    std::vector<uint32_t> taken;
+    for (const auto& r : w.exec_params("SELECT address FROM addresses WHERE subnet = $1", key))
+      taken.push_back(static_cast<uint32_t>(integer(r, 0)));
+    auto free = lowest_free(*net, std::move(taken));
+    if (!free) return Error{"exhausted", "every address of " + key + " is taken", "subnet"};
+    std::string ip = format_ipv4(*free);
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+    w.exec_params("INSERT INTO addresses (subnet, address, ip, owner, allocated_ms) VALUES ($1,$2,$3,$4,$5)", key,
+                  static_cast<int64_t>(*free), ip, owner, now);
+    return ip;
+  });
+}
+
+Status PostgresStore::release_addresses(const std::string& owner) {
+  return in_tx(mu_, conn_->c, "releasing addresses", "", [&](pqxx::work& w) -> Status {
+    w.exec_params("DELETE FROM addresses WHERE owner = $1", owner);
+    return Status::Ok();
   });
 }
 

@@ -36,10 +36,7 @@ ads::Deployment sample(const std::string& id, const std::string& name = "cse02")
 }
 
 // One PostgreSQL server per test process, started at first use.
-ads::test::PostgresServer& postgres() {
-  static ads::test::PostgresServer server;
-  return server;
-}
+ads::test::PostgresServer& postgres() { return ads::test::shared_postgres(); }
 
 class StoreTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -231,7 +228,7 @@ TEST_P(StoreTest, RecordsItsSchemaVersionAndMigratesOnce) {
   if (GetParam() == "postgres") {
     auto* pg = dynamic_cast<ads::PostgresStore*>(again.get());
     ASSERT_NE(pg, nullptr);
-    EXPECT_EQ(pg->schema_version().value(), 4);
+    EXPECT_EQ(pg->schema_version().value(), 5);  // 4: addresses, 5: job leases
   }
 }
 
@@ -249,6 +246,18 @@ TEST_P(StoreTest, UsersTokensAndAudit) {
   EXPECT_EQ(s->get_user_by_name("alice")->id, u.id);
   EXPECT_EQ(s->get_user_by_name("bob").error().code, "not_found");
   EXPECT_EQ(s->users()->size(), 1u);
+  auto changed = u;
+  changed.role = ads::Role::kAdmin;
+  changed.password_hash = "$argon2id$y";
+  changed.name = "renamed";  // the name is not changed by update_user
+  ASSERT_TRUE(s->update_user(changed).ok());
+  auto back = s->get_user(u.id).value();
+  EXPECT_EQ(back.role, ads::Role::kAdmin);
+  EXPECT_EQ(back.password_hash, "$argon2id$y");
+  EXPECT_EQ(back.name, "alice");
+  auto nobody = u;
+  nobody.id = "01uuuuuuuuuuuuuuuuuuuuuuu9";
+  EXPECT_EQ(s->update_user(nobody).error().code, "not_found");
 
   ads::Token t{"01tttttttttttttttttttttttt", u.id, "ci", std::string(64, 'a'), 1, 2, 0};
   ASSERT_TRUE(s->create_token(t).ok());
