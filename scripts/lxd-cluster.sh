@@ -6,7 +6,9 @@
 #
 # Each member is its own LXD daemon (LXD_DIR=DIR/mN) in its own network
 # namespace, plugged by a veth pair into a bridge made here (10.251.X.0/24,
-# X free on this host; members at .11 and .12, cluster port 8443). Member 1
+# X free on this host; the host at .1, members at .201 and .202 on a bridge
+# br0 inside their namespace, cluster port 8443; .2-.200 are free for lab
+# containers with a bridged NIC on br0, see README). Member 1
 # bootstraps the cluster (storage pool "ads", dir driver; default profile with
 # only a root disk: no NIC), member 2 joins with a token. The image
 # ads-debian-12 is imported from the tarballs scripts/build-image.sh caches.
@@ -18,7 +20,7 @@
 set -euo pipefail
 
 IMAGE_ALIAS=ads-debian-12
-CACHE_DIR=/var/cache/ads/images
+CACHE_DIR=${ADS_IMAGE_CACHE:-/var/cache/ads/images}
 PORT=8443
 
 log() { echo "ads-cluster: $*" >&2; }
@@ -85,9 +87,10 @@ start_member() {
   local n=$1 ns=$2
   mkdir -p "$DIR/m$n"
   chmod 0711 "$DIR/m$n"
-  # only the network namespace is entered: the daemon shares the host's mount
-  # namespace, so `down` can see and remove its mounts
-  LXD_DIR="$DIR/m$n" setsid nsenter --net="/run/netns/$ns" \
+  # `ip netns exec` gives the daemon its own mount namespace with the
+  # namespace's /sys (LXD checks NIC parents there); its mounts go away with
+  # its processes
+  LXD_DIR="$DIR/m$n" setsid ip netns exec "$ns" \
     env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy="127.0.0.1,localhost,$NET.0/24" \
     lxd --group root --logfile "$DIR/m$n/lxd.log" </dev/null >/dev/null 2>&1 &
   echo $! >"$DIR/m$n/lxd.pid"
@@ -95,10 +98,19 @@ start_member() {
 
 up() {
   command -v lxd >/dev/null && command -v lxc >/dev/null || die "lxd not installed; run scripts/install-deps.sh"
-  [[ -f "$CACHE_DIR/$IMAGE_ALIAS.meta.tar.gz" && -f "$CACHE_DIR/$IMAGE_ALIAS.rootfs.tar.gz" ]] ||
-    die "no cached image in $CACHE_DIR; run scripts/lxd-host.sh and scripts/build-image.sh first"
   mkdir -p "$DIR"
   [[ -z "$(ls -A "$DIR")" ]] || die "$DIR is not empty"
+  local meta="$CACHE_DIR/$IMAGE_ALIAS.meta.tar.gz" rootfs="$CACHE_DIR/$IMAGE_ALIAS.rootfs.tar.gz"
+  if [[ ! -f "$meta" || ! -f "$rootfs" ]]; then
+    # no cached tarballs: export the image from the main LXD (a read)
+    log "no cached image in $CACHE_DIR; exporting $IMAGE_ALIAS from the main LXD"
+    mkdir -p "$DIR/image"
+    LXD_DIR=/var/lib/lxd lxc image export "$IMAGE_ALIAS" "$DIR/image/" >/dev/null ||
+      die "no image: run scripts/lxd-host.sh and scripts/build-image.sh first"
+    meta=$(ls "$DIR"/image/meta-* 2>/dev/null | head -1)
+    rootfs=$(ls "$DIR"/image/*.tar.* 2>/dev/null | grep -v '/meta-' | head -1)
+    [[ -n "$meta" && -n "$rootfs" ]] || die "unexpected export of $IMAGE_ALIAS: $(ls "$DIR/image")"
+  fi
   local x="" tag=$(( $$ % 100000 ))
   for i in $(seq 0 249); do
     local cand=$(( ($$ + i) % 250 + 1 ))
@@ -123,8 +135,13 @@ up() {
     ip link set "$vh" master "$BRIDGE" up
     ip link set "$vn" netns "$ns"
     ip -n "$ns" link set "$vn" name eth0
-    ip -n "$ns" addr add "$NET.1$n/24" dev eth0
+    # the member's address sits on a bridge br0 holding eth0, so that a
+    # container with a bridged NIC (parent br0) is on the host's bridge too
+    ip -n "$ns" link add br0 type bridge
+    ip -n "$ns" link set eth0 master br0
+    ip -n "$ns" addr add "$NET.$((200 + n))/24" dev br0
     ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set br0 up
     ip -n "$ns" link set lo up
   done
 
@@ -132,7 +149,7 @@ up() {
   wait_ready 1
   member 1 lxd init --preseed <<EOF
 config:
-  core.https_address: $NET.11:$PORT
+  core.https_address: $NET.201:$PORT
 cluster:
   server_name: m1
   enabled: true
@@ -157,7 +174,7 @@ EOF
 cluster:
   enabled: true
   server_name: m2
-  server_address: $NET.12:$PORT
+  server_address: $NET.202:$PORT
   cluster_token: $token
   member_config:
   - entity: storage-pool
@@ -165,9 +182,9 @@ cluster:
     key: source
     value: ""
 EOF
-  member 1 lxc image import "$CACHE_DIR/$IMAGE_ALIAS.meta.tar.gz" "$CACHE_DIR/$IMAGE_ALIAS.rootfs.tar.gz" \
-    --alias "$IMAGE_ALIAS" >/dev/null
-  printf 'SOCKET1=%s\nSOCKET2=%s\nMEMBERS=m1,m2\n' "$DIR/m1/unix.socket" "$DIR/m2/unix.socket" >>"$DIR/names.env"
+  member 1 lxc image import "$meta" "$rootfs" --alias "$IMAGE_ALIAS" >/dev/null
+  rm -rf "$DIR/image"
+  printf 'SOCKET1=%s\nSOCKET2=%s\nMEMBERS=m1,m2\nMEMBER_BRIDGE=br0\n' "$DIR/m1/unix.socket" "$DIR/m2/unix.socket" >>"$DIR/names.env"
   cp "$DIR/names.env" "$DIR/cluster.env"
   UP_DONE=1
   member 1 lxc cluster list --format csv >&2

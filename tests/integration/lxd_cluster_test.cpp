@@ -7,11 +7,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <thread>
 
+#include "engine/engine.h"
+#include "http/client.h"
 #include "providers/lxd/lxd_provider.h"
+#include "store/store.h"
 #include "support/process.h"
 
 namespace {
@@ -187,6 +191,91 @@ TEST_F(LxdClusterTest, AdsPlacementNeedsACluster) {
   ASSERT_FALSE(load);
   EXPECT_EQ(load.error().code, "unavailable");
   EXPECT_NE(load.error().message.find("is not clustered"), std::string::npos) << load.error().message;
+}
+
+// The engine on the cluster: two labs deployed with "ads" placement, each
+// container on its own member with a bridged NIC on the member's br0 (which
+// holds the member's veth into the test bridge) and a static address from
+// the pool, the page served there to this host; then both destroyed.
+TEST_F(LxdClusterTest, EngineDeploysTwoLabsOnDifferentMembers) {
+  std::string net = cluster_->var("NET");
+  ASSERT_FALSE(net.empty());
+  std::string subnet = net + ".0/24";
+  TempDir tmp;
+  // the static-site example with 3 GB of memory: a cap, not a use, but large
+  // enough that the first lab's limit outweighs any change in the host's free
+  // memory between the two placements
+  std::string lab = (tmp.path / "lab").string();
+  std::filesystem::copy(std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site", lab,
+                        std::filesystem::copy_options::recursive);
+  json spec;
+  {
+    std::ifstream in(lab + "/ads-lab.json");
+    spec = json::parse(in);
+  }
+  spec["resources"]["memory"] = "3gb";
+  std::ofstream(lab + "/ads-lab.json") << spec.dump(2);
+
+  auto store = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
+  ASSERT_TRUE(store.ok());
+  json settings = {{"socket", cluster_->var("SOCKET1")},
+                   {"placement", "ads"},
+                   {"nic", {{"type", "bridged"}, {"parent", cluster_->var("MEMBER_BRIDGE")}, {"subnet", subnet}}}};
+  auto p = ads::make_provider("lxd", settings);
+  ASSERT_TRUE(p.ok()) << p.error().to_string();
+  std::map<std::string, std::unique_ptr<ads::Provider>> providers;
+  providers["lxd"] = std::move(p.value());
+  auto* lxd = provider("ads");  // for inspect and the clean-up guard
+  ads::EngineOptions o;
+  o.work_dir = (tmp.path / "work").string();
+  o.backup_dir = (tmp.path / "backups").string();
+  o.agent_binary = ADS_AGENT_BIN;
+  ads::Engine engine(**store, std::move(providers), o);
+  ASSERT_TRUE(engine.start().ok());
+  auto settle = [&](const std::string& id) {
+    for (int i = 0; i < 3000; ++i) {  // a wait for the jobs, not a timing assertion
+      auto jobs = (*store)->jobs_of(id);
+      bool done = jobs.ok() && !jobs->empty();
+      if (jobs.ok())
+        for (auto& j : *jobs) done = done && j.state != "queued" && j.state != "running";
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return *(*store)->get(id);
+  };
+  std::vector<std::string> ids, locations;
+  for (int k = 0; k < 2; ++k) {
+    ads::DeployRequest r;
+    r.source = lab;
+    r.owner = "tester";
+    auto sub = engine.submit(r);
+    ASSERT_TRUE(sub.ok()) << sub.error().message;
+    ids.push_back(sub->id);
+    made_.push_back({lxd, "ads-" + sub->id});  // removed at teardown whatever happens
+    auto d = settle(sub->id);
+    ASSERT_EQ(d.state, ads::State::kRunning) << d.error;
+    auto m = lxd->inspect(d.machine);
+    ASSERT_TRUE(m) << m.error().message;
+    locations.push_back(m->location);
+    ads::http::ClientRequest get;
+    get.url = d.url;
+    get.timeout_ms = 5000;
+    auto page = ads::http::request(get);
+    ASSERT_TRUE(page.ok()) << d.url << ": " << page.error().message;
+    EXPECT_NE(page->body.find("ADS example lab"), std::string::npos);
+  }
+  EXPECT_TRUE(locations[0] == "m1" || locations[0] == "m2") << locations[0];
+  EXPECT_TRUE(locations[1] == "m1" || locations[1] == "m2") << locations[1];
+  EXPECT_NE(locations[0], locations[1]);
+  for (auto& id : ids) {
+    ASSERT_TRUE(engine.operate(id, "destroy").ok());
+    auto d = settle(id);
+    EXPECT_EQ(d.state, ads::State::kDestroyed) << d.error;
+    auto gone = lxd->inspect("ads-" + id);
+    ASSERT_FALSE(gone);
+    EXPECT_EQ(gone.error().code, "not_found");
+  }
+  engine.stop();
 }
 
 // Last: stops member 2's daemon. Offline members are skipped; a machine
