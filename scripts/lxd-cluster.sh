@@ -100,6 +100,8 @@ up() {
   command -v lxd >/dev/null && command -v lxc >/dev/null || die "lxd not installed; run scripts/install-deps.sh"
   mkdir -p "$DIR"
   [[ -z "$(ls -A "$DIR")" ]] || die "$DIR is not empty"
+  # unprivileged containers (uid 100000...) must traverse down to their rootfs
+  chmod 0711 "$DIR"
   local meta="$CACHE_DIR/$IMAGE_ALIAS.meta.tar.gz" rootfs="$CACHE_DIR/$IMAGE_ALIAS.rootfs.tar.gz"
   if [[ ! -f "$meta" || ! -f "$rootfs" ]]; then
     # no cached tarballs: export the image from the main LXD (a read)
