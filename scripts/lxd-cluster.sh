@@ -87,10 +87,20 @@ start_member() {
   local n=$1 ns=$2
   mkdir -p "$DIR/m$n"
   chmod 0711 "$DIR/m$n"
-  # `ip netns exec` gives the daemon its own mount namespace with the
-  # namespace's /sys (LXD checks NIC parents there); its mounts go away with
-  # its processes
-  LXD_DIR="$DIR/m$n" setsid ip netns exec "$ns" \
+  # The daemon gets the namespace's network and its own mount namespace
+  # (a slave: nothing it mounts reaches the host; its mounts go away with its
+  # processes). LXD looks at NICs in /sys/class/net, which shows the
+  # namespace that mounted sysfs: the namespace's view of the net entries is
+  # bound over the host's; the rest of /sys (cgroups!) stays the host's.
+  # (`ip netns exec` remounts all of /sys: no cgroups, no memory limits.)
+  LXD_DIR="$DIR/m$n" setsid nsenter --net="/run/netns/$ns" unshare --mount --propagation slave \
+    sh -c 'set -e
+      mkdir -p "$1/sys"
+      mount -t sysfs sysfs "$1/sys"
+      mount --bind "$1/sys/class/net" /sys/class/net
+      mount --bind "$1/sys/devices/virtual/net" /sys/devices/virtual/net
+      shift
+      exec "$@"' sh "$DIR/m$n" \
     env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy="127.0.0.1,localhost,$NET.0/24" \
     lxd --group root --logfile "$DIR/m$n/lxd.log" </dev/null >/dev/null 2>&1 &
   echo $! >"$DIR/m$n/lxd.pid"

@@ -148,8 +148,15 @@ Status LxdProvider::ping() {
 Status LxdProvider::wait_operation(const Reply& r, const std::string& what) {
   if (r.status >= 400) return Error::make("failed", what + ": " + lxd_message(r.body, r.status));
   if (!r.body.contains("operation") || !r.body["operation"].is_string()) return Status::Ok();  // sync
+  // "/1.0/operations/<id>", with "?project=default" when a cluster member
+  // forwarded the request: /wait goes before the query
   std::string op = r.body["operation"];
-  auto w = call("GET", op + "/wait?timeout=" + std::to_string(s_.operation_timeout_s), "", {},
+  std::string query;
+  if (auto q = op.find('?'); q != std::string::npos) {
+    query = "&" + op.substr(q + 1);
+    op.resize(q);
+  }
+  auto w = call("GET", op + "/wait?timeout=" + std::to_string(s_.operation_timeout_s) + query, "", {},
                 (s_.operation_timeout_s + 10) * 1000L);
   if (!w) return w.error();
   const json& md = w->body.value("metadata", json::object());
@@ -444,14 +451,18 @@ Result<std::vector<MemberLoad>> LxdProvider::cluster_load() {
   if (ms->status != 200) return Error::make("failed", "listing cluster members: " + lxd_message(ms->body, ms->status));
   json members = ms->body.value("metadata", json::array());
   std::map<std::string, json> memory;
-  for (const auto& m : members) {
+  for (auto& m : members) {
     if (!m.is_object() || m.value("status", "") != "Online" || !m.contains("server_name") || !m["server_name"].is_string())
       continue;
     std::string name = m["server_name"];
     auto r = call("GET", "/1.0/resources?target=" + url_escape_path(name));
     if (!r) return r.error();
-    if (r->status != 200)
-      return Error::make("failed", "memory of cluster member " + name + ": " + lxd_message(r->body, r->status));
+    if (r->status != 200) {
+      // e.g. a member that just went away and is not yet called offline
+      // ("Missing event connection with target cluster member")
+      m["status"] = "Unreachable (" + lxd_message(r->body, r->status) + ")";
+      continue;
+    }
     const json& md = r->body.value("metadata", json::object());
     memory[name] = md.is_object() ? md.value("memory", json::object()) : json::object();
   }
