@@ -11,6 +11,7 @@
 #include <iostream>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "engine/engine.h"
@@ -279,6 +280,34 @@ TEST_F(LxdClusterTest, EngineDeploysTwoLabsOnDifferentMembers) {
     EXPECT_EQ(gone.error().code, "not_found");
   }
   engine.stop();
+}
+
+// lxd-cluster.sh removes what it made when `up` fails half-way (here: the
+// image import, after both daemons joined).
+TEST_F(LxdClusterTest, ScriptRemovesEverythingWhenUpFails) {
+  TempDir junk;
+  std::ofstream(junk.path / "ads-debian-12.meta.tar.gz") << "not a tarball";
+  std::ofstream(junk.path / "ads-debian-12.rootfs.tar.gz") << "not a tarball";
+  TempDir parent;
+  std::string dir = (parent.path / "cluster").string();
+  std::string out;
+  EXPECT_NE(run({"env", "ADS_IMAGE_CACHE=" + junk.str(), "bash", kScript, "up", dir}, &out), 0) << out;
+  EXPECT_NE(out.find("failed; cleaning up"), std::string::npos) << out;
+  EXPECT_NE(out.find("removed"), std::string::npos) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir)) << out;
+  // no namespace or bridge left but the suite's own cluster's
+  std::string netns, links;
+  run({"ip", "netns", "list"}, &netns);
+  run({"ip", "-br", "link"}, &links);
+  std::istringstream ns_lines(netns);
+  for (std::string l; std::getline(ns_lines, l);)
+    if (l.rfind("ads-lxdc-", 0) == 0)
+      EXPECT_TRUE(l.rfind(cluster_->var("NS1") + " ", 0) == 0 || l.rfind(cluster_->var("NS2") + " ", 0) == 0 ||
+                  l == cluster_->var("NS1") || l == cluster_->var("NS2"))
+          << "left behind: " << l;
+  std::istringstream link_lines(links);
+  for (std::string l; std::getline(link_lines, l);)
+    if (l.rfind("adscb", 0) == 0) EXPECT_EQ(l.substr(0, l.find(' ')), cluster_->var("BRIDGE")) << "left behind: " << l;
 }
 
 // Last: stops member 2's daemon. Offline members are skipped; a machine
