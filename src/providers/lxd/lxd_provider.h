@@ -69,7 +69,9 @@ class LxdProvider : public Provider {
   // GET /1.0: whether the daemon answers (for `ads doctor` and tests).
   Status ping();
   // The members of the cluster with their memory figures ("unavailable"
-  // when this LXD is not clustered).
+  // when this LXD is not clustered). A member LXD calls Online but whose
+  // figures cannot be read (just stopped, not yet Offline) gets status
+  // "Unreachable (<LXD's message>)", so placement skips it.
   Result<std::vector<MemberLoad>> cluster_load();
   // The figures from LXD's answers: `members` (GET /1.0/cluster/members?
   // recursion=1 metadata), `memory` (member name -> GET /1.0/resources?
