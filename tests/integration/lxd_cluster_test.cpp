@@ -18,6 +18,7 @@
 #include "http/client.h"
 #include "providers/lxd/lxd_provider.h"
 #include "store/store.h"
+#include "support/engine_wait.h"
 #include "support/process.h"
 
 namespace {
@@ -236,17 +237,7 @@ TEST_F(LxdClusterTest, EngineDeploysTwoLabsOnDifferentMembers) {
   o.agent_binary = ADS_AGENT_BIN;
   ads::Engine engine(**store, std::move(providers), o);
   ASSERT_TRUE(engine.start().ok());
-  auto settle = [&](const std::string& id) {
-    for (int i = 0; i < 3000; ++i) {  // a wait for the jobs, not a timing assertion
-      auto jobs = (*store)->jobs_of(id);
-      bool done = jobs.ok() && !jobs->empty();
-      if (jobs.ok())
-        for (auto& j : *jobs) done = done && j.state != "queued" && j.state != "running";
-      if (done) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return *(*store)->get(id);
-  };
+  auto settle = [&](const std::string& id) { return ads::test::settle(**store, id); };
   std::vector<std::string> ids, locations;
   for (int k = 0; k < 2; ++k) {
     ads::DeployRequest r;
@@ -261,6 +252,9 @@ TEST_F(LxdClusterTest, EngineDeploysTwoLabsOnDifferentMembers) {
     auto m = lxd->inspect(d.machine);
     ASSERT_TRUE(m) << m.error().message;
     locations.push_back(m->location);
+    // the deployment's log names the member ADS chose
+    std::string log = log_of(**store, sub->id);
+    EXPECT_NE(log.find("cluster member " + m->location + " chosen"), std::string::npos) << log;
     ads::http::ClientRequest get;
     get.url = d.url;
     get.timeout_ms = 5000;
