@@ -2,6 +2,8 @@
 // lab serving its page (warm image cache), beside the same work done by hand
 // with LXD's own CLI (launch + file push + exec + wait for HTTP) in the same
 // run. Prints figures; not a test. Usage: ads_bench [ROUNDS]
+// `ads_bench concurrent [N...]` (default 1 5 20): N deployments posted at once
+// (the server has N workers); p50/p95 of their latencies per N.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -92,6 +94,36 @@ double manual_round(const std::string& lab) {
   return ok ? s : -1;
 }
 
+// N deployments at once: each one's seconds from its POST to serving its page.
+std::vector<double> concurrent_round(const std::string& base, const std::string& lab, int n) {
+  std::vector<double> out(n, -1);
+  std::vector<std::thread> ts;
+  for (int i = 0; i < n; ++i) {
+    ts.emplace_back([&, i] {
+      json req = {{"source", lab}, {"name", "bench" + std::to_string(i)}};
+      auto t0 = Clock::now();
+      json d = api(base, "POST", "/api/v1/deployments", &req);
+      std::string id = d.value("id", "");
+      std::string url;
+      while (!id.empty() && Clock::now() - t0 < std::chrono::seconds(900)) {
+        d = api(base, "GET", "/api/v1/deployments/" + id);
+        if (d.value("state", "") == "running") {
+          url = d.value("url", "");
+          break;
+        }
+        if (d.value("state", "") == "failed") break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      if (!url.empty() && serves(url, "ADS example lab", 30)) out[i] = std::chrono::duration<double>(Clock::now() - t0).count();
+      api(base, "DELETE", "/api/v1/deployments/" + id);
+      for (int k = 0; k < 600 && api(base, "GET", "/api/v1/deployments/" + id).value("state", "") != "destroyed"; ++k)
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    });
+  }
+  for (auto& t : ts) t.join();
+  return out;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? -1 : v[v.size() / 2];
@@ -99,13 +131,21 @@ double median(std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+  bool concurrent = argc > 1 && std::string(argv[1]) == "concurrent";
+  std::vector<int> levels;
+  for (int i = 2; concurrent && i < argc; ++i) levels.push_back(std::max(1, std::atoi(argv[i])));
+  if (concurrent && levels.empty()) levels = {1, 5, 20};
+  int rounds = !concurrent && argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
   std::string lab = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
   ads::test::TempDir tmp;
-  // the bench polls every 20 ms: lift the per-token rate limit so that it measures ADS, not the limit
-  std::ofstream(tmp.str() + "/bench.json") << R"({"limits":{"requests_per_second":10000,"request_burst":10000}})";
+  int workers = concurrent ? *std::max_element(levels.begin(), levels.end()) : 2;
+  // the bench polls every 20 ms and posts up to N deployments at once as one user: lift the per-token rate
+  // limit and the jobs-per-user limit so that it measures ADS, not the limiter
+  std::ofstream(tmp.str() + "/bench.json") << R"({"limits":{"requests_per_second":10000,"request_burst":10000,)"
+                                           << R"("active_jobs_per_user":1000}})";
   ads::test::Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
-                           ADS_AGENT_BIN, "--config", tmp.str() + "/bench.json"});
+                           ADS_AGENT_BIN, "--workers", std::to_string(std::min(workers, 64)), "--config",
+                           tmp.str() + "/bench.json"});
   std::string line = server.read_line();
   auto pos = line.find("http://");
   if (pos == std::string::npos) {
@@ -115,6 +155,23 @@ int main(int argc, char** argv) {
   std::string base = line.substr(pos);
   std::ifstream tf(tmp.str() + "/admin.token");  // written at the first start
   std::getline(tf, g_token);
+  if (concurrent) {
+    bool all_ok = true;
+    for (int n : levels) {
+      auto lat = concurrent_round(base, lab, n);
+      std::vector<double> ok;
+      for (double x : lat)
+        if (x > 0) ok.push_back(x);
+      std::sort(ok.begin(), ok.end());
+      auto pct = [&](double p) { return ok.empty() ? -1 : ok[static_cast<size_t>(p * (ok.size() - 1) + 0.5)]; };
+      std::printf("deploy_latency_concurrent_%d_p50_s %.2f\n", n, pct(0.5));
+      std::printf("deploy_latency_concurrent_%d_p95_s %.2f\n", n, pct(0.95));
+      std::printf("deploy_latency_concurrent_%d_succeeded %zu of %d\n", n, ok.size(), n);
+      std::fflush(stdout);
+      all_ok = all_ok && ok.size() == static_cast<size_t>(n);
+    }
+    return all_ok ? 0 : 1;
+  }
   std::vector<double> a, m;
   for (int i = 0; i < rounds; ++i) {
     double x = ads_round(base, lab);

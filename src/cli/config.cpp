@@ -1,11 +1,40 @@
 #include "cli/config.h"
 
 #include <fstream>
+#include <optional>
 
 namespace ads::cli {
 using nlohmann::json;
 
 namespace {
+// {"kind":"sqlite","path":P} or {"kind":"postgres","url":U} -> a store URL.
+Status store_from_object(const json& v, std::string& out) {
+  auto str = [&](const char* key) -> std::optional<std::string> {
+    auto it = v.find(key);
+    if (it == v.end() || !it->is_string() || it->get<std::string>().empty()) return std::nullopt;
+    return it->get<std::string>();
+  };
+  auto kind = str("kind");
+  for (auto& [key, val] : v.items()) {
+    if (key != "kind" && key != "path" && key != "url")
+      return Error::invalid("store." + key, "is not a known store setting (kind, path, url)");
+  }
+  if (kind == "sqlite") {
+    auto path = str("path");
+    if (!path) return Error::invalid("store.path", "is required for the sqlite store (a file path)");
+    out = "sqlite://" + *path;
+    return Status::Ok();
+  }
+  if (kind == "postgres") {
+    auto url = str("url");
+    if (!url || (url->rfind("postgresql://", 0) != 0 && url->rfind("postgres://", 0) != 0))
+      return Error::invalid("store.url", "is required for the postgres store: postgresql://USER@HOST:PORT/DB");
+    out = *url;
+    return Status::Ok();
+  }
+  return Error::invalid("store.kind", "must be \"sqlite\" or \"postgres\"");
+}
+
 Status load_limits(const json& v, ApiLimits& l) {
   if (!v.is_object()) return Error::invalid("limits", "must be an object");
   for (auto& [k, x] : v.items()) {
@@ -46,7 +75,17 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     Status st;
     if (k == "listen") st = want_string(cfg.listen);
     else if (k == "data_dir") st = want_string(cfg.data_dir);
+    else if (k == "store" && v.is_object()) st = store_from_object(v, cfg.store);
     else if (k == "store") st = want_string(cfg.store);
+    else if (k == "server_id") st = want_string(cfg.server_id);
+    else if (k == "lease_ms") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1000 || v.get<int64_t>() > 600000)
+        return Error::invalid(k, "must be an integer from 1000 to 600000 (milliseconds)");
+      cfg.lease_ms = v.get<int>();
+    } else if (k == "metrics_need_token") {
+      if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
+      cfg.metrics_need_token = v.get<bool>();
+    }
     else if (k == "agent_binary") st = want_string(cfg.agent_binary);
     else if (k == "default_provider") st = want_string(cfg.default_provider);
     else if (k == "workers") {

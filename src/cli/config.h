@@ -14,7 +14,13 @@ namespace ads::cli {
 struct ServeConfig {
   std::string listen = "127.0.0.1:8089";
   std::string data_dir = "/var/lib/ads";
-  std::string store;            // "" : sqlite://<data_dir>/ads.db
+  // "" : sqlite://<data_dir>/ads.db. In the file either a URL string or
+  // {"kind":"sqlite","path":"/var/lib/ads/ads.db"} /
+  // {"kind":"postgres","url":"postgresql://ads@127.0.0.1:5432/ads"}.
+  std::string store;
+  std::string server_id;        // "" : host name, pid and a random suffix (names job leases)
+  int lease_ms = 30000;         // how long a job's lease lasts unless renewed
+  bool metrics_need_token = true;  // GET /metrics needs a viewer token
   std::string agent_binary;     // "" : ads-agent beside the ads binary
   std::string default_provider = "lxd";
   int workers = 2;

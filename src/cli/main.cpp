@@ -17,9 +17,11 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <thread>
+#include <random>
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/metrics.h"
 #include "cli/accounts.h"
 #include "cli/client.h"
 #include "cli/config.h"
@@ -46,6 +48,16 @@ std::string self_dir() {
   std::error_code ec;
   auto p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? "." : p.parent_path().string();
+}
+
+// A store URL for the log: any password in it replaced by ***.
+std::string redact_url(const std::string& url) {
+  auto scheme = url.find("://");
+  auto at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos) return url;
+  auto colon = url.find(':', scheme + 3);
+  if (colon == std::string::npos || colon > at) return url;
+  return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
 int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
@@ -81,6 +93,19 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   eo.default_provider = cfg.default_provider;
   eo.workers = cfg.workers;
   eo.keep_failed = cfg.keep_failed;
+  eo.shared_store = cfg.store.rfind("postgres", 0) == 0;
+  eo.lease = std::chrono::milliseconds(cfg.lease_ms);
+  eo.server_id = cfg.server_id;
+  if (eo.server_id.empty()) {
+    // one server on SQLite: a fixed id, so a restart frees its leases at once;
+    // on PostgreSQL each process is a different server
+    char host[256] = {0};
+    ::gethostname(host, sizeof host - 1);
+    std::random_device rd;
+    char suffix[16];
+    std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rd()) & 0xffffff);
+    eo.server_id = eo.shared_store ? std::string(host) + "-" + std::to_string(::getpid()) + "-" + suffix : "local";
+  }
   if (const char* t = std::getenv("ADS_AGENT_TIMEOUT_MS")) eo.agent_timeout = std::chrono::milliseconds(std::atol(t));
   Engine engine(**store, std::move(providers), eo);
   auto st = engine.start();
@@ -107,6 +132,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   so.max_body_bytes = 64 * 1024;
   http::Server server(so);
   register_api(server, **store, engine, auth, cfg.limits);
+  register_metrics(server, **store, engine, auth, cfg.metrics_need_token);
   std::unique_ptr<Oidc> oidc;
   if (cfg.oidc) {
     oidc = std::make_unique<Oidc>(*cfg.oidc, auth);
@@ -114,8 +140,8 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   }
   st = server.start();
   if (!st) return fail_with(st.error(), kExitFailed);
-  spdlog::info("ads serve: listening on http://{}:{} (store {}, agent {})", so.host, server.port(), cfg.store,
-               cfg.agent_binary);
+  spdlog::info("ads serve: listening on http://{}:{} (store {}, server id {}, agent {})", so.host, server.port(),
+               redact_url(cfg.store), eo.server_id, cfg.agent_binary);
   std::cout << "ads: listening on http://" << so.host << ":" << server.port() << std::endl;
   if (boot->has_value()) {
     // shown once on a terminal; never into a log file (`ads service` sends stdout to one)

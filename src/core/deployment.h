@@ -79,6 +79,10 @@ struct Job {
   int attempts = 0;
   int64_t created_ms = 0;
   int64_t updated_ms = 0;
+  // The server working on it and until when (ms since epoch); "" and 0 when
+  // no server holds it. An expired lease may be claimed by another server.
+  std::string lease_owner;
+  int64_t lease_expires_ms = 0;
 };
 
 const std::vector<std::string>& job_kinds();

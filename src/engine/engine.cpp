@@ -91,11 +91,47 @@ Provider* Engine::provider_for(const std::string& kind) {
 }
 
 void Engine::enqueue(const std::string& job_id) {
+  // The job is in the store; a worker (of this server or another) claims it.
   {
     std::lock_guard<std::mutex> lk(mu_);
-    queue_.push_back(job_id);
+    ++wakeups_;
   }
   cv_.notify_one();
+}
+
+const std::vector<double>& Engine::step_bounds() {
+  static const std::vector<double> b = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+  return b;
+}
+
+void Engine::observe_step(const Job& job, const std::string& next_step) {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lk(metrics_mu_);
+  auto it = step_began_.find(job.id);
+  if (it != step_began_.end()) {
+    double secs = std::chrono::duration<double>(now - it->second.second).count();
+    auto& h = step_hist_[{job.kind, it->second.first}];
+    const auto& bounds = step_bounds();
+    if (h.buckets.empty()) h.buckets.assign(bounds.size(), 0);
+    for (size_t i = 0; i < bounds.size(); ++i) {
+      if (secs <= bounds[i]) {
+        h.buckets[i] += 1;
+        break;
+      }
+    }
+    h.count += 1;
+    h.sum += secs;
+  }
+  if (next_step.empty()) {
+    step_began_.erase(job.id);
+  } else {
+    step_began_[job.id] = {next_step, now};
+  }
+}
+
+std::map<std::pair<std::string, std::string>, StepHistogram> Engine::step_durations() const {
+  std::lock_guard<std::mutex> lk(metrics_mu_);
+  return step_hist_;
 }
 
 Result<Deployment> Engine::submit(const DeployRequest& req) {
@@ -202,6 +238,9 @@ Status Engine::advance(Deployment& d, State s) {
 }
 
 void Engine::set_step(Job& job, const std::string& step) {
+  // a finished job's last step ends now; "started" is bookkeeping, not a step
+  bool finished = job.state == "succeeded" || job.state == "failed";
+  observe_step(job, finished || step == "started" ? "" : step);
   job.step = step;
   job.updated_ms = now_ms();
   auto st = store_.update_job(job);
@@ -269,9 +308,24 @@ Result<LabSpec> Engine::stored_spec(const Deployment& d) {
   return parse_labspec(j["path"].get<std::string>(), j["text"].get<std::string>());
 }
 
+Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,
+                                 const agent::LineSink& sink) {
+  // An agent answers "busy" while it still runs an action started by a
+  // server that has since died (the action outlives its caller): wait for it.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.action_timeout_ms);
+  bool told = false;
+  while (true) {
+    auto rc = c.run_action(action, sink, opts_.action_timeout_ms);
+    if (rc || rc.error().code != "conflict" || stopping_ || std::chrono::steady_clock::now() >= deadline) return rc;
+    if (!told) log(d, "ads", "the agent is busy (an action started before a restart or a takeover?); waiting for it");
+    told = true;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 std::string Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action) {
   auto sink = [&](const std::string& stream, const std::string& line) { log(d, stream, line); };
-  auto rc = c.run_action(action, sink, opts_.action_timeout_ms);
+  auto rc = agent_action(d, c, action, sink);
   if (!rc) return action + ": " + rc.error().message;
   if (*rc != 0) return action + " failed with exit code " + std::to_string(*rc) + " (see the log)";
   return "";
@@ -496,7 +550,7 @@ std::string Engine::do_test(Deployment& d, Job& job) {
   if (!spec->action("test").empty()) {
     set_step(job, "running the lab's test");
     agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
-    auto rc = client.run_action("test", sink, opts_.action_timeout_ms);
+    auto rc = agent_action(d, client, "test", sink);
     if (!rc) error = "test: " + rc.error().message;
     else if (*rc != 0) error = "the lab's test failed with exit code " + std::to_string(*rc);
     result["test_exit_code"] = rc ? json(*rc) : json(nullptr);
@@ -674,7 +728,10 @@ void Engine::run_job(Job& job) {
   } else {
     error = "unknown job kind " + job.kind;
   }
-  if (error == "interrupted") return;  // left as it is; the next start deals with it
+  if (error == "interrupted") {
+    observe_step(job, "");
+    return;  // left as it is (and its lease released at stop); the next start or another server deals with it
+  }
   bool pipeline_job = job.kind == "deploy" || (job.kind == "restore" && d.state != State::kRunning &&
                                                d.state != State::kStopped && d.state != State::kDestroyed);
   if (!error.empty()) {
@@ -699,48 +756,67 @@ void Engine::run_job(Job& job) {
   set_step(job, job.state == "succeeded" ? "done" : job.step);
 }
 
+bool Engine::recover(Job& job, const std::string& taken_over_by) {
+  auto d = store_.get(job.deployment_id);
+  if (!d) {
+    job.state = "failed";
+    job.error = d.error().message;
+    (void)store_.update_job(job);
+    return false;
+  }
+  bool idempotent = job.kind == "start" || job.kind == "stop" || job.kind == "restart" || job.kind == "test" ||
+                    job.kind == "destroy";
+  if (job.state == "queued" || idempotent || (job.kind == "deploy" && d->state == State::kAccepted)) {
+    log(*d, "ads", "resuming " + job.kind + " job " + job.id +
+                       (taken_over_by.empty() ? " after a restart of ads serve"
+                                              : ": taken over by server " + taken_over_by + " (its server stopped)"));
+    if (d->state == State::kDestroying) (void)advance(*d, State::kRunning);  // destroy runs again from the start
+    job.state = "queued";
+    (void)store_.update_job(job);
+    return true;
+  }
+  std::string why = "interrupted: ads serve stopped during " + job.kind + " (" + job.step + ")";
+  if (!taken_over_by.empty()) why += "; taken over by server " + taken_over_by;
+  job.state = "failed";
+  job.error = why;
+  (void)store_.update_job(job);
+  if (!is_settled(d->state)) {
+    fail_deployment(*d, why + "; rolled back");
+  } else {
+    log(*d, "ads", why);
+  }
+  return false;
+}
+
 Status Engine::start() {
   {
     std::ifstream in(opts_.agent_binary, std::ios::binary);
     if (!in) return Error::invalid("agent_binary", "cannot read the agent binary " + opts_.agent_binary);
     agent_bytes_.assign(std::istreambuf_iterator<char>(in), {});
   }
-  auto jobs = store_.unfinished_jobs();
-  if (!jobs) return jobs.error();
-  std::set<std::string> has_job;
-  for (auto& job : *jobs) {
-    auto d = store_.get(job.deployment_id);
-    if (!d) continue;
-    has_job.insert(d->id);
-    bool idempotent = job.kind == "start" || job.kind == "stop" || job.kind == "restart" || job.kind == "test" ||
-                      job.kind == "destroy";
-    if (job.state == "queued" || idempotent ||
-        (job.kind == "deploy" && d->state == State::kAccepted)) {
-      log(*d, "ads", "resuming " + job.kind + " job " + job.id + " after a restart of ads serve");
-      if (d->state == State::kDestroying) (void)advance(*d, State::kRunning);  // destroy runs again from the start
-      job.state = "queued";
-      (void)store_.update_job(job);
-      queue_.push_back(job.id);
-      continue;
+  // What this server id held before (a crash, a restart) is free to claim at once.
+  auto released = store_.renew_leases(opts_.server_id, 0);
+  if (!released) return released.error();
+  if (!opts_.shared_store) {
+    // The only server: every unfinished job is ours to resume or roll back now.
+    auto jobs = store_.unfinished_jobs();
+    if (!jobs) return jobs.error();
+    std::set<std::string> has_job;
+    for (auto& job : *jobs) {
+      has_job.insert(job.deployment_id);
+      (void)recover(job, "");
     }
-    std::string why = "interrupted: ads serve stopped during " + job.kind + " (" + job.step + ")";
-    job.state = "failed";
-    job.error = why;
-    (void)store_.update_job(job);
-    if (!is_settled(d->state)) {
-      fail_deployment(*d, why + "; rolled back");
-    } else {
-      log(*d, "ads", why);
+    // Deployments mid-way without a job (made by an older ads): roll back.
+    auto unfinished = store_.unfinished();
+    if (!unfinished) return unfinished.error();
+    for (auto& d : *unfinished) {
+      if (!has_job.count(d.id))
+        fail_deployment(d, "interrupted: ads serve stopped during " + to_string(d.state) + "; rolled back");
     }
-  }
-  // Deployments mid-way without a job (made by an older ads): roll back.
-  auto unfinished = store_.unfinished();
-  if (!unfinished) return unfinished.error();
-  for (auto& d : *unfinished) {
-    if (!has_job.count(d.id)) fail_deployment(d, "interrupted: ads serve stopped during " + to_string(d.state) + "; rolled back");
   }
   stopping_ = false;
   for (int i = 0; i < std::max(1, opts_.workers); ++i) threads_.emplace_back([this] { worker(); });
+  renewer_ = std::thread([this] { renew_leases(); });
   return Status::Ok();
 }
 
@@ -749,49 +825,59 @@ void Engine::stop() {
   cv_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
+  bool was_running = !threads_.empty();
   threads_.clear();
+  if (renewer_.joinable()) renewer_.join();
+  // Jobs left mid-way are free for another server (or the next start) at once.
+  if (was_running) (void)store_.renew_leases(opts_.server_id, 0);
+}
+
+void Engine::renew_leases() {
+  const auto every = std::max(opts_.lease / 3, std::chrono::milliseconds(100));
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lk, every, [&] { return stopping_.load(); });
+    if (stopping_) return;
+    lk.unlock();
+    auto r = store_.renew_leases(opts_.server_id, now_ms() + opts_.lease.count());
+    if (!r) spdlog::error("cannot renew the leases of server {}: {}", opts_.server_id, r.error().message);
+    lk.lock();
+  }
 }
 
 void Engine::worker() {
-  while (true) {
-    std::string job_id;
-    {
+  while (!stopping_) {
+    auto claimed = store_.claim_job(opts_.server_id, now_ms(), opts_.lease.count());
+    if (!claimed) spdlog::error("cannot claim a job: {}", claimed.error().message);
+    if (!claimed || !claimed->has_value()) {
+      // nothing to do: sleep until a job is queued here or the poll interval
+      // passes (another server may have queued one, or a lease lapsed)
       std::unique_lock<std::mutex> lk(mu_);
-      // the first queued job whose deployment has no job being run
-      std::deque<std::string>::iterator pick;
-      cv_.wait(lk, [&] {
-        if (stopping_) return true;
-        for (pick = queue_.begin(); pick != queue_.end(); ++pick) {
-          auto j = store_.get_job(*pick);
-          if (!j || !busy_.count(j->deployment_id)) return true;
-        }
-        return false;
-      });
-      if (stopping_) return;
-      job_id = *pick;
-      queue_.erase(pick);
+      cv_.wait_for(lk, opts_.poll, [&] { return stopping_ || wakeups_ > 0; });
+      if (wakeups_ > 0) --wakeups_;
+      continue;
     }
-    auto job = store_.get_job(job_id);
-    if (!job) continue;
-    {
-      std::lock_guard<std::mutex> lk(mu_);
-      busy_.insert(job->deployment_id);
+    Job job = std::move(**claimed);
+    if (job.state == "running") {
+      // its server stopped or died and its lease lapsed
+      spdlog::info("server {} takes over job {} ({} of {})", opts_.server_id, job.id, job.kind, job.deployment_id);
+      if (!recover(job, opts_.server_id)) continue;
     }
     try {
-      run_job(*job);
+      run_job(job);
     } catch (const std::exception& e) {
-      spdlog::error("job {} crashed: {}", job_id, e.what());
-      job->state = "failed";
-      job->error = std::string("internal error: ") + e.what();
-      (void)store_.update_job(*job);
-      auto d = store_.get(job->deployment_id);
-      if (d && !is_settled(d->state)) fail_deployment(*d, job->error);
+      spdlog::error("job {} crashed: {}", job.id, e.what());
+      job.state = "failed";
+      job.error = std::string("internal error: ") + e.what();
+      (void)store_.update_job(job);
+      auto d = store_.get(job.deployment_id);
+      if (d && !is_settled(d->state)) fail_deployment(*d, job.error);
     }
     {
       std::lock_guard<std::mutex> lk(mu_);
-      busy_.erase(job->deployment_id);
+      ++wakeups_;  // the deployment's next job may be claimable now
     }
-    cv_.notify_all();
+    cv_.notify_one();
   }
 }
 

@@ -53,6 +53,24 @@ struct EngineOptions {
   int provider_attempts = 3;                        // tries of a provider call that found it unavailable
   std::chrono::milliseconds retry_backoff{500};     // doubled after each try
   bool keep_failed = false;  // keep the machine of a failed deployment for inspection
+  // Several servers on one store: each claims jobs with a lease (see
+  // Store::claim_job) named by its server_id, renewed while it works; a job
+  // whose lease lapses (its server died) is taken over by another server,
+  // which resumes or rolls it back like a restart would. With shared_store
+  // false (SQLite: one server) start() also recovers every unfinished job at
+  // once, as before. At start a server releases the leases its id held.
+  std::string server_id = "local";
+  bool shared_store = false;
+  std::chrono::milliseconds lease{30000};
+  std::chrono::milliseconds poll{1000};  // how often idle workers look for jobs
+};
+
+// Time spent in each step of each kind of job, for /metrics: a histogram
+// with fixed bucket bounds (seconds).
+struct StepHistogram {
+  std::vector<uint64_t> buckets;  // per bound of Engine::step_bounds(), not cumulative
+  uint64_t count = 0;
+  double sum = 0;
 };
 
 class Engine {
@@ -84,12 +102,23 @@ class Engine {
   };
   Result<std::vector<Drift>> reconcile();
 
+  // Step durations so far, keyed by (job kind, step).
+  std::map<std::pair<std::string, std::string>, StepHistogram> step_durations() const;
+  static const std::vector<double>& step_bounds();
+  const std::string& server_id() const { return opts_.server_id; }
+
   static std::string default_name(const std::string& source);
   static std::string machine_name(const std::string& id) { return "ads-" + id; }
 
  private:
   void worker();
+  void renew_leases();
   void run_job(Job& job);
+  // A job found unfinished (after a restart, or its server's lease lapsed):
+  // true if it should run (again), false once it was failed and rolled back.
+  // taken_over_by: this server's id when the job's own server died ("" at a restart).
+  bool recover(Job& job, const std::string& taken_over_by);
+  void observe_step(const Job& job, const std::string& next_step);
   // Each returns "" on success or the error; they log as they go.
   std::string do_deploy(Deployment& d, Job& job, const std::string& restore_backup);
   std::string do_start(Deployment& d, Job& job);
@@ -99,6 +128,9 @@ class Engine {
   std::string do_restore(Deployment& d, Job& job);
   std::string do_destroy(Deployment& d, Job& job);
   std::string restore_data(Deployment& d, Job& job, const Backup& b);
+  // The agent's action, waiting while the agent is busy with an earlier one.
+  Result<int> agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,
+                           const std::function<void(const std::string&, const std::string&)>& sink);
   // Runs a named agent action, logging its output; "" or the error.
   std::string run_action(Deployment& d, agent::AgentClient& c, const std::string& action);
   std::string http_check(Deployment& d, const LabSpec& spec, std::string* url);
@@ -123,9 +155,13 @@ class Engine {
   EngineOptions opts_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;      // job ids
-  std::set<std::string> busy_;         // deployments with a job being run
+  uint64_t wakeups_ = 0;               // jobs queued here that workers have not looked for yet
   std::vector<std::thread> threads_;
+  std::thread renewer_;
+  mutable std::mutex metrics_mu_;
+  // job id -> (step, when it began)
+  std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> step_began_;
+  std::map<std::pair<std::string, std::string>, StepHistogram> step_hist_;
   std::atomic<bool> stopping_{false};
   IdGenerator ids_;
   std::mutex id_mu_;

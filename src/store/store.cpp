@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace ads {
@@ -9,12 +10,14 @@ namespace ads {
 Result<std::unique_ptr<Store>> open_store(const std::string& url) {
   std::string path;
   const std::string sqlite_scheme = "sqlite://";
-  if (url.rfind(sqlite_scheme, 0) == 0) {
+  if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
+    return PostgresStore::open(url);
+  } else if (url.rfind(sqlite_scheme, 0) == 0) {
     path = url.substr(sqlite_scheme.size());
   } else if (url.find("://") == std::string::npos && !url.empty()) {
     path = url;
   } else {
-    return Error::invalid("store", "unsupported store \"" + url + "\" (supported: sqlite://PATH or a file path)");
+    return Error::invalid("store", "unsupported store \"" + url + "\" (supported: sqlite://PATH, a file path, postgresql://USER@HOST:PORT/DB)");
   }
   if (path.empty()) return Error::invalid("store", "the SQLite store needs a file path");
   std::error_code ec;

@@ -1,8 +1,9 @@
 // Store: where deployments and their logs live. One interface, one
-// implementation per backend (sqlite/ now, postgres/ later). Every method is
+// implementation per backend (sqlite/, postgres/). Every method is
 // thread-safe and durable when it returns (the write is committed).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,6 +43,7 @@ class Store {
   virtual Result<std::optional<Deployment>> find_by_idempotency_key(const std::string& key) = 0;
 
   // Jobs: `conflict` if the id exists, `not_found` for a missing id.
+  // update_job leaves the lease alone (see claim_job, renew_leases).
   virtual Status create_job(const Job& j) = 0;
   virtual Status update_job(const Job& j) = 0;
   virtual Result<Job> get_job(const std::string& id) = 0;
@@ -49,6 +51,18 @@ class Store {
   virtual Result<std::vector<Job>> jobs_of(const std::string& deployment_id) = 0;
   // Jobs queued or running, oldest first.
   virtual Result<std::vector<Job>> unfinished_jobs() = 0;
+  // Job leases, for several servers on one store. Claims the oldest job that is
+  // queued or running, whose lease has expired (lease_expires_ms < now_ms) and
+  // that is the oldest unfinished job of its deployment: it is leased to
+  // `owner` until now_ms + lease_ms and returned with that lease and the state
+  // it was found in ("running": its server died mid-way). Two callers never
+  // get the same job. nullopt when there is nothing to claim.
+  virtual Result<std::optional<Job>> claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) = 0;
+  // Extends every lease `owner` holds on an unfinished job to `until_ms`
+  // (0 releases them); returns how many.
+  virtual Result<int64_t> renew_leases(const std::string& owner, int64_t until_ms) = 0;
+  // How many deployments are in each state (states with none are absent).
+  virtual Result<std::map<std::string, int64_t>> count_by_state() = 0;
 
   virtual Status add_backup(const Backup& b) = 0;
   virtual Result<Backup> get_backup(const std::string& id) = 0;
@@ -79,7 +93,8 @@ class Store {
   virtual Status release_addresses(const std::string& owner) = 0;
 };
 
-// Opens a store from a URL: "sqlite:///var/lib/ads/ads.db" or a bare path.
+// Opens a store from a URL: "sqlite:///var/lib/ads/ads.db", a bare path, or
+// "postgresql://user@host:port/db" (also "postgres://").
 Result<std::unique_ptr<Store>> open_store(const std::string& url);
 
 }  // namespace ads

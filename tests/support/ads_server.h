@@ -47,6 +47,8 @@ class Server {
     std::getline(in, token_);
   }
   const std::string& token() const { return token_; }
+  // Another server's token (servers sharing one store share their users).
+  void use_token(const std::string& t) { token_ = t; }
   std::vector<std::pair<std::string, std::string>> auth() const { return {{"Authorization", "Bearer " + token_}}; }
   const std::string& base() const { return base_; }
   // Ends the server with `sig` (SIGKILL: as a crash would).

@@ -16,7 +16,8 @@ constexpr const char* kDeploymentColumns =
 constexpr const char* kUserColumns = "id, name, role, password_hash, created_ms";
 constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms";
 constexpr const char* kJobColumns =
-    "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms";
+    "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms, "
+    "lease_owner, lease_expires_ms";
 constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
 
 // The schema, one entry per version; migrate() applies the missing ones in order.
@@ -61,6 +62,9 @@ const char* const kMigrations[] = {
     "  allocated_ms INTEGER NOT NULL, PRIMARY KEY (subnet, address));"
     "CREATE UNIQUE INDEX addresses_owner ON addresses(subnet, owner);"
     "CREATE INDEX addresses_by_owner ON addresses(owner);",
+    // version 5: job leases (which server works on a job, until when)
+    "ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN lease_expires_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 // A prepared statement, finalized at scope exit.
@@ -175,6 +179,8 @@ Job read_job(const Stmt& s) {
   j.attempts = static_cast<int>(s.integer(8));
   j.created_ms = s.integer(9);
   j.updated_ms = s.integer(10);
+  j.lease_owner = s.text(11);
+  j.lease_expires_ms = s.integer(12);
   return j;
 }
 
@@ -386,9 +392,10 @@ Result<std::optional<Deployment>> SqliteStore::find_by_idempotency_key(const std
 
 Status SqliteStore::create_job(const Job& j) {
   std::lock_guard<std::mutex> lk(mu_);
-  std::string sql = std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?)";
+  std::string sql = std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   bind_job(s, j);
+  s.bind(12, j.lease_owner).bind(13, j.lease_expires_ms);
   int rc = s.step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "job " + j.id + " exists or its deployment does not");
   if (rc != SQLITE_DONE) return s.error("inserting job");
@@ -419,6 +426,56 @@ Result<std::vector<Job>> SqliteStore::jobs_of(const std::string& deployment_id) 
 
 Result<std::vector<Job>> SqliteStore::unfinished_jobs() {
   return query_jobs("WHERE state IN ('queued', 'running') AND ? = '' ORDER BY id", "");
+}
+
+Result<std::optional<Job>> SqliteStore::claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  // One writer at a time (BEGIN IMMEDIATE), so the pick and the lease are one step.
+  auto st = exec("BEGIN IMMEDIATE;");
+  if (!st) return st.error();
+  auto done = [&](Result<std::optional<Job>> r) -> Result<std::optional<Job>> {
+    auto end = exec(r.ok() ? "COMMIT;" : "ROLLBACK;");
+    if (r.ok() && !end) return end.error();
+    return r;
+  };
+  std::string sql = std::string("SELECT ") + kJobColumns +
+                    " FROM jobs j WHERE state IN ('queued', 'running') AND lease_expires_ms < ?1"
+                    " AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.deployment_id = j.deployment_id"
+                    "   AND o.state IN ('queued', 'running') AND o.id < j.id)"
+                    " ORDER BY id LIMIT 1";
+  Job job;
+  {
+    Stmt s(db_, sql.c_str());
+    s.bind(1, now_ms);
+    int rc = s.step();
+    if (rc == SQLITE_DONE) return done(std::optional<Job>());
+    if (rc != SQLITE_ROW) return done(s.error("claiming a job"));
+    job = read_job(s);
+  }
+  job.lease_owner = owner;
+  job.lease_expires_ms = now_ms + lease_ms;
+  Stmt u(db_, "UPDATE jobs SET lease_owner = ?2, lease_expires_ms = ?3 WHERE id = ?1");
+  u.bind(1, job.id).bind(2, job.lease_owner).bind(3, job.lease_expires_ms);
+  if (u.step() != SQLITE_DONE) return done(u.error("leasing a job"));
+  return done(std::optional<Job>(job));
+}
+
+Result<int64_t> SqliteStore::renew_leases(const std::string& owner, int64_t until_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE jobs SET lease_expires_ms = ?2 WHERE lease_owner = ?1 AND state IN ('queued', 'running')");
+  s.bind(1, owner).bind(2, until_ms);
+  if (s.step() != SQLITE_DONE) return s.error("renewing leases");
+  return static_cast<int64_t>(sqlite3_changes(db_));
+}
+
+Result<std::map<std::string, int64_t>> SqliteStore::count_by_state() {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "SELECT state, COUNT(*) FROM deployments GROUP BY state");
+  std::map<std::string, int64_t> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out[s.text(0)] = s.integer(1);
+  if (rc != SQLITE_DONE) return s.error("counting deployments");
+  return out;
 }
 
 Result<std::vector<Job>> SqliteStore::query_jobs(const char* where, const std::string& arg) {

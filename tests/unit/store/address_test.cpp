@@ -1,6 +1,7 @@
-// Static address allocation in the SQLite store: the contract of
+// Static address allocation, run against every backend (SQLite on a real file,
+// PostgreSQL on a real server the test starts on loopback): the contract of
 // Store::allocate_address / release_addresses, and no duplicates under races
-// (threads on one Store, and two Stores on one file).
+// (threads on one Store, and two Stores on one database).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,21 +11,34 @@
 #include <thread>
 
 #include "store/store.h"
+#include "support/postgres.h"
 #include "support/process.h"
 
 namespace {
 
-class SqliteAddressTest : public ::testing::Test {
+class AddressTest : public ::testing::TestWithParam<std::string> {
  protected:
+  void SetUp() override {
+    if (GetParam() == "sqlite") {
+      url_ = "sqlite://" + (tmp.path / "ads.db").string();
+    } else {
+      auto& pg = ads::test::shared_postgres();
+      ASSERT_TRUE(pg.ok()) << "cannot start PostgreSQL: " << pg.error();
+      url_ = pg.fresh_database();
+      ASSERT_FALSE(url_.empty()) << pg.error();
+    }
+  }
+  // A new Store on the same database (a reopening, or a second server).
   std::unique_ptr<ads::Store> open() {
-    auto s = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
+    auto s = ads::open_store(url_);
     EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
     return s.ok() ? std::move(s.value()) : nullptr;
   }
   ads::test::TempDir tmp;
+  std::string url_;
 };
 
-TEST_F(SqliteAddressTest, HandsOutTheLowestFreeAndTheSameToTheSameOwner) {
+TEST_P(AddressTest, HandsOutTheLowestFreeAndTheSameToTheSameOwner) {
   auto s = open();
   auto a = s->allocate_address("10.250.0.0/24", "dep-a");
   ASSERT_TRUE(a.ok()) << a.error().message;
@@ -41,7 +55,7 @@ TEST_F(SqliteAddressTest, HandsOutTheLowestFreeAndTheSameToTheSameOwner) {
   EXPECT_EQ(*other, "192.168.9.2");
 }
 
-TEST_F(SqliteAddressTest, ReleaseFreesEveryAddressOfTheOwnerAndTheGapIsReused) {
+TEST_P(AddressTest, ReleaseFreesEveryAddressOfTheOwnerAndTheGapIsReused) {
   auto s = open();
   ASSERT_EQ(*s->allocate_address("10.250.0.0/24", "a"), "10.250.0.2");
   ASSERT_EQ(*s->allocate_address("10.250.0.0/24", "b"), "10.250.0.3");
@@ -55,7 +69,7 @@ TEST_F(SqliteAddressTest, ReleaseFreesEveryAddressOfTheOwnerAndTheGapIsReused) {
   EXPECT_EQ(*s->allocate_address("10.250.0.0/24", "a"), "10.250.0.2");  // untouched
 }
 
-TEST_F(SqliteAddressTest, ExhaustedWhenEveryAddressIsTaken) {
+TEST_P(AddressTest, ExhaustedWhenEveryAddressIsTaken) {
   auto s = open();
   // /29: .2 .. .6 are the pool
   for (int i = 2; i <= 6; ++i)
@@ -71,7 +85,7 @@ TEST_F(SqliteAddressTest, ExhaustedWhenEveryAddressIsTaken) {
   EXPECT_EQ(tiny.error().code, "exhausted");
 }
 
-TEST_F(SqliteAddressTest, InvalidSubnetOrOwner) {
+TEST_P(AddressTest, InvalidSubnetOrOwner) {
   auto s = open();
   for (std::string bad : {"", "10.0.0.0", "10.0.0.0/33", "10.0.0.7/24", "300.0.0.0/8", "::1/128"}) {
     auto r = s->allocate_address(bad, "o");
@@ -83,7 +97,7 @@ TEST_F(SqliteAddressTest, InvalidSubnetOrOwner) {
   EXPECT_EQ(r.error().code, "invalid");
 }
 
-TEST_F(SqliteAddressTest, SurvivesReopening) {
+TEST_P(AddressTest, SurvivesReopening) {
   {
     auto s = open();
     ASSERT_EQ(*s->allocate_address("10.250.0.0/24", "a"), "10.250.0.2");
@@ -93,9 +107,9 @@ TEST_F(SqliteAddressTest, SurvivesReopening) {
   EXPECT_EQ(*s->allocate_address("10.250.0.0/24", "a"), "10.250.0.2");
 }
 
-// Many threads on two Store objects (two SQLite connections on one file)
+// Many threads on two Store objects (two connections on one database)
 // allocate at once: every owner gets one address, no address twice.
-TEST_F(SqliteAddressTest, ConcurrentAllocationsNeverCollide) {
+TEST_P(AddressTest, ConcurrentAllocationsNeverCollide) {
   auto s1 = open();
   auto s2 = open();
   ASSERT_TRUE(s1 && s2);
@@ -132,5 +146,8 @@ TEST_F(SqliteAddressTest, ConcurrentAllocationsNeverCollide) {
   for (int i = 2; i < 2 + kThreads * kPerThread; ++i)
     EXPECT_TRUE(distinct.count("10.77.0." + std::to_string(i))) << "missing 10.77.0." << i;
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, AddressTest, ::testing::Values("sqlite", "postgres"),
+                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
 
 }  // namespace

@@ -1,0 +1,92 @@
+#include "api/metrics.h"
+
+#include <cstdio>
+#include <sstream>
+
+namespace ads {
+namespace {
+
+// A label value as the format wants it: \ " and newline escaped.
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\') out += "\\\\";
+    else if (c == '"') out += "\\\"";
+    else if (c == '\n') out += "\\n";
+    else out.push_back(c);
+  }
+  return out;
+}
+
+std::string number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+}  // namespace
+
+Result<std::string> metrics_text(Store& store, const Engine& engine) {
+  auto counts = store.count_by_state();
+  if (!counts) return counts.error();
+  auto jobs = store.unfinished_jobs();
+  if (!jobs) return jobs.error();
+  std::ostringstream o;
+  o << "# HELP ads_deployments Deployments in the store, by state.\n";
+  o << "# TYPE ads_deployments gauge\n";
+  for (State s : all_states()) {
+    auto it = counts->find(to_string(s));
+    o << "ads_deployments{state=\"" << label(to_string(s)) << "\"} " << (it == counts->end() ? 0 : it->second)
+      << "\n";
+  }
+  int64_t queued = 0, running = 0;
+  for (auto& j : *jobs) (j.state == "queued" ? queued : running) += 1;
+  o << "# HELP ads_jobs_queued Jobs waiting for a worker (the job queue depth, all servers).\n";
+  o << "# TYPE ads_jobs_queued gauge\n";
+  o << "ads_jobs_queued " << queued << "\n";
+  o << "# HELP ads_jobs_running Jobs being worked on (all servers).\n";
+  o << "# TYPE ads_jobs_running gauge\n";
+  o << "ads_jobs_running " << running << "\n";
+  o << "# HELP ads_step_duration_seconds Time the steps of jobs took on this server.\n";
+  o << "# TYPE ads_step_duration_seconds histogram\n";
+  const auto& bounds = Engine::step_bounds();
+  for (auto& [key, h] : engine.step_durations()) {
+    std::string labels = "kind=\"" + label(key.first) + "\",step=\"" + label(key.second) + "\"";
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < bounds.size(); ++i) {
+      cumulative += i < h.buckets.size() ? h.buckets[i] : 0;
+      o << "ads_step_duration_seconds_bucket{" << labels << ",le=\"" << number(bounds[i]) << "\"} " << cumulative
+        << "\n";
+    }
+    o << "ads_step_duration_seconds_bucket{" << labels << ",le=\"+Inf\"} " << h.count << "\n";
+    o << "ads_step_duration_seconds_sum{" << labels << "} " << number(h.sum) << "\n";
+    o << "ads_step_duration_seconds_count{" << labels << "} " << h.count << "\n";
+  }
+  o << "# HELP ads_server_info The server that answered.\n";
+  o << "# TYPE ads_server_info gauge\n";
+  o << "ads_server_info{server_id=\"" << label(engine.server_id()) << "\"} 1\n";
+  return o.str();
+}
+
+void register_metrics(http::Server& server, Store& store, const Engine& engine, Auth& auth, bool need_token) {
+  server.route("GET", "/metrics", [&store, &engine, &auth, need_token](http::Request& req) {
+    if (need_token) {
+      auto caller = auth.authenticate(req.header("authorization"));
+      if (!caller) {
+        auto r = http::Response::error(401, "unauthorized", caller.error().message);
+        r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"ads\""});
+        return r;
+      }
+      // every role includes viewer: any valid token may read the metrics
+    }
+    auto text = metrics_text(store, engine);
+    if (!text) return http::Response::error(503, "unavailable", "cannot read the store: " + text.error().message);
+    http::Response r;
+    r.status = 200;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = std::move(text.value());
+    return r;
+  });
+}
+
+}  // namespace ads

@@ -1,0 +1,27 @@
+// GET /metrics: Prometheus text exposition format 0.0.4.
+//   ads_deployments{state="..."}          gauge, one sample per state (0 included)
+//   ads_jobs_queued                       gauge, jobs waiting for a worker (all servers)
+//   ads_jobs_running                      gauge, jobs being worked on (all servers)
+//   ads_step_duration_seconds{kind,step}  histogram of the steps this server ran
+//   ads_server_info{server_id}            gauge 1, which server answered
+// Store counts cover every server sharing the store; step durations are this
+// process's own. With need_token (the default) the route needs a bearer token
+// of any role (viewer or above), like every other GET; without it, anyone who
+// reaches the port may read the figures (no secrets or names are in them).
+#pragma once
+
+#include <string>
+
+#include "api/auth.h"
+#include "engine/engine.h"
+#include "http/server.h"
+#include "store/store.h"
+
+namespace ads {
+
+// The exposition text, from the store's counts and the engine's histograms.
+Result<std::string> metrics_text(Store& store, const Engine& engine);
+
+void register_metrics(http::Server& server, Store& store, const Engine& engine, Auth& auth, bool need_token);
+
+}  // namespace ads

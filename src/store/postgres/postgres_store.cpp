@@ -1,0 +1,592 @@
+#include "store/postgres/postgres_store.h"
+
+#include <pqxx/pqxx>
+
+#include <chrono>
+
+#include "core/ipnet.h"
+
+namespace ads {
+namespace {
+
+constexpr const char* kDeploymentColumns =
+    "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
+    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared";
+constexpr const char* kUserColumns = "id, name, role, password_hash, created_ms";
+constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms";
+constexpr const char* kJobColumns =
+    "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms, "
+    "lease_owner, lease_expires_ms";
+constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
+
+// The schema, one entry per version, numbered like the SQLite store's.
+// Ids sort bytewise (COLLATE "C") as ULIDs must, whatever the cluster's locale.
+const char* const kMigrations[] = {
+    // version 1
+    "CREATE TABLE deployments ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY, name TEXT NOT NULL, source TEXT NOT NULL, ref TEXT NOT NULL,"
+    "  commit_id TEXT NOT NULL, provider TEXT NOT NULL, state TEXT NOT NULL, failed_step TEXT NOT NULL,"
+    "  error TEXT NOT NULL, machine TEXT NOT NULL, address TEXT NOT NULL, url TEXT NOT NULL,"
+    "  secret TEXT NOT NULL, spec_json TEXT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+    "CREATE INDEX deployments_state ON deployments(state);"
+    "CREATE INDEX deployments_name ON deployments(name);"
+    "CREATE TABLE deployment_logs ("
+    "  deployment_id TEXT COLLATE \"C\" NOT NULL REFERENCES deployments(id), seq BIGINT NOT NULL,"
+    "  ts_ms BIGINT NOT NULL, step TEXT NOT NULL, stream TEXT NOT NULL, text TEXT NOT NULL,"
+    "  PRIMARY KEY (deployment_id, seq));",
+    // version 2: jobs, backups, idempotency keys
+    "ALTER TABLE deployments ADD COLUMN idempotency_key TEXT NOT NULL DEFAULT '';"
+    "CREATE UNIQUE INDEX deployments_idempotency ON deployments(idempotency_key) WHERE idempotency_key <> '';"
+    "CREATE TABLE jobs ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY, deployment_id TEXT COLLATE \"C\" NOT NULL REFERENCES deployments(id),"
+    "  kind TEXT NOT NULL, state TEXT NOT NULL, step TEXT NOT NULL, error TEXT NOT NULL, params_json TEXT NOT NULL,"
+    "  result_json TEXT NOT NULL, attempts INTEGER NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+    "CREATE INDEX jobs_deployment ON jobs(deployment_id);"
+    "CREATE INDEX jobs_state ON jobs(state);"
+    "CREATE TABLE backups ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY, deployment_id TEXT COLLATE \"C\" NOT NULL REFERENCES deployments(id),"
+    "  created_ms BIGINT NOT NULL, size_bytes BIGINT NOT NULL, sha256 TEXT NOT NULL, path TEXT NOT NULL,"
+    "  snapshot TEXT NOT NULL, commit_id TEXT NOT NULL);"
+    "CREATE INDEX backups_deployment ON backups(deployment_id);",
+    // version 3: accounts, tokens, audit; owners of deployments
+    "ALTER TABLE deployments ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE deployments ADD COLUMN shared INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE users (id TEXT COLLATE \"C\" PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
+    "  password_hash TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+    "CREATE TABLE tokens (id TEXT COLLATE \"C\" PRIMARY KEY, user_id TEXT COLLATE \"C\" NOT NULL REFERENCES users(id),"
+    "  name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL,"
+    "  revoked_ms BIGINT NOT NULL);"
+    "CREATE INDEX tokens_user ON tokens(user_id);"
+    "CREATE TABLE audit (seq BIGSERIAL PRIMARY KEY, ts_ms BIGINT NOT NULL, \"user\" TEXT NOT NULL,"
+    "  action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT NOT NULL, status INTEGER NOT NULL);",
+    // version 4: static addresses handed out from a subnet (one per owner and subnet)
+    "CREATE TABLE addresses (subnet TEXT COLLATE \"C\" NOT NULL, address BIGINT NOT NULL, ip TEXT NOT NULL,"
+    "  owner TEXT COLLATE \"C\" NOT NULL, allocated_ms BIGINT NOT NULL, PRIMARY KEY (subnet, address));"
+    "CREATE UNIQUE INDEX addresses_owner ON addresses(subnet, owner);"
+    "CREATE INDEX addresses_by_owner ON addresses(owner);",
+    // version 5: job leases (which server works on a job, until when)
+    "ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE jobs ADD COLUMN lease_expires_ms BIGINT NOT NULL DEFAULT 0;"
+    "CREATE INDEX jobs_lease_owner ON jobs(lease_owner);",
+};
+
+using Row = pqxx::row;
+
+std::string text(const Row& r, int i) { return r[i].is_null() ? std::string() : r[i].as<std::string>(); }
+int64_t integer(const Row& r, int i) { return r[i].is_null() ? 0 : r[i].as<int64_t>(); }
+
+Deployment read_deployment(const Row& r) {
+  Deployment d;
+  d.id = text(r, 0);
+  d.name = text(r, 1);
+  d.source = text(r, 2);
+  d.ref = text(r, 3);
+  d.commit = text(r, 4);
+  d.provider = text(r, 5);
+  d.state = state_from_string(text(r, 6)).value_or(State::kFailed);
+  d.failed_step = text(r, 7);
+  d.error = text(r, 8);
+  d.machine = text(r, 9);
+  d.address = text(r, 10);
+  d.url = text(r, 11);
+  d.secret = text(r, 12);
+  d.spec_json = text(r, 13);
+  d.created_ms = integer(r, 14);
+  d.updated_ms = integer(r, 15);
+  d.idempotency_key = text(r, 16);
+  d.owner = text(r, 17);
+  d.shared = integer(r, 18) != 0;
+  return d;
+}
+
+Job read_job(const Row& r) {
+  Job j;
+  j.id = text(r, 0);
+  j.deployment_id = text(r, 1);
+  j.kind = text(r, 2);
+  j.state = text(r, 3);
+  j.step = text(r, 4);
+  j.error = text(r, 5);
+  j.params_json = text(r, 6);
+  j.result_json = text(r, 7);
+  j.attempts = static_cast<int>(integer(r, 8));
+  j.created_ms = integer(r, 9);
+  j.updated_ms = integer(r, 10);
+  j.lease_owner = text(r, 11);
+  j.lease_expires_ms = integer(r, 12);
+  return j;
+}
+
+Backup read_backup(const Row& r) {
+  return Backup{text(r, 0), text(r, 1), integer(r, 2), integer(r, 3), text(r, 4), text(r, 5), text(r, 6), text(r, 7)};
+}
+
+User read_user(const Row& r) {
+  User u;
+  u.id = text(r, 0);
+  u.name = text(r, 1);
+  u.role = role_from_string(text(r, 2)).value_or(Role::kViewer);
+  u.password_hash = text(r, 3);
+  u.created_ms = integer(r, 4);
+  return u;
+}
+
+Token read_token(const Row& r) {
+  Token t;
+  t.id = text(r, 0);
+  t.user_id = text(r, 1);
+  t.name = text(r, 2);
+  t.hash = text(r, 3);
+  t.created_ms = integer(r, 4);
+  t.expires_ms = integer(r, 5);
+  t.revoked_ms = integer(r, 6);
+  return t;
+}
+
+LogLine read_log(const Row& r) {
+  LogLine l;
+  l.seq = integer(r, 0);
+  l.ts_ms = integer(r, 1);
+  l.step = text(r, 2);
+  l.stream = text(r, 3);
+  l.text = text(r, 4);
+  return l;
+}
+
+template <typename T>
+std::vector<T> all(const pqxx::result& res, T (*read)(const Row&)) {
+  std::vector<T> out;
+  out.reserve(res.size());
+  for (const auto& r : res) out.push_back(read(r));
+  return out;
+}
+
+// Runs `f(txn)` in one transaction under `mu`, committing when it returns a
+// success. Database errors become Errors: a broken connection "unavailable"
+// (libpqxx reconnects on the next call), a violated constraint `conflict`
+// (with `conflict` as the message), anything else "internal" naming `what`.
+template <typename F>
+auto in_tx(std::mutex& mu, pqxx::connection& c, const std::string& what, const std::string& conflict, F f)
+    -> decltype(f(std::declval<pqxx::work&>())) {
+  std::lock_guard<std::mutex> lk(mu);
+  try {
+    pqxx::work w(c);
+    auto r = f(w);
+    if (r.ok()) w.commit();
+    return r;
+  } catch (const pqxx::integrity_constraint_violation& e) {
+    return Error::make("conflict", conflict.empty() ? what + ": " + e.what() : conflict);
+  } catch (const pqxx::broken_connection& e) {
+    return Error::make("unavailable", "PostgreSQL connection lost while " + what + ": " + e.what());
+  } catch (const std::exception& e) {
+    return Error::make("internal", "PostgreSQL, " + what + ": " + e.what());
+  }
+}
+
+std::string settled_list() {
+  // The settled states' names come from core (constants, not input).
+  std::string settled;
+  for (State st : all_states()) {
+    if (is_settled(st)) settled += (settled.empty() ? "'" : ", '") + to_string(st) + "'";
+  }
+  return settled;
+}
+
+}  // namespace
+
+struct PostgresStore::Conn {
+  explicit Conn(const std::string& url) : c(url) {}
+  pqxx::connection c;
+};
+
+PostgresStore::PostgresStore(std::unique_ptr<Conn> c) : conn_(std::move(c)) {}
+PostgresStore::~PostgresStore() = default;
+
+Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url) {
+  std::unique_ptr<Conn> c;
+  try {
+    c = std::make_unique<Conn>(url);
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    return Error{"unavailable", "cannot connect to PostgreSQL: " + msg, "store"};
+  }
+  std::unique_ptr<PostgresStore> s(new PostgresStore(std::move(c)));
+  auto st = s->migrate();
+  if (!st) {
+    Error e = st.error();
+    e.field = "store";
+    return e;
+  }
+  return std::unique_ptr<Store>(std::move(s));
+}
+
+Status PostgresStore::migrate() {
+  const int64_t latest = static_cast<int64_t>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+  return in_tx(mu_, conn_->c, "migrating the schema", "", [&](pqxx::work& w) -> Status {
+    // one migrating server at a time; the lock ends with the transaction
+    w.exec("SELECT pg_advisory_xact_lock(4242001)");
+    w.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+    int64_t version = w.exec1("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0].as<int64_t>();
+    if (version > latest)
+      return Error::make("invalid", "the database has schema version " + std::to_string(version) +
+                                        ", newer than this ads (" + std::to_string(latest) + ")");
+    for (int64_t v = version; v < latest; ++v) {
+      w.exec(kMigrations[v]);
+      w.exec_params("INSERT INTO schema_version (version) VALUES ($1)", v + 1);
+    }
+    return Status::Ok();
+  });
+}
+
+Result<int64_t> PostgresStore::schema_version() {
+  return in_tx(mu_, conn_->c, "reading the schema version", "", [&](pqxx::work& w) -> Result<int64_t> {
+    return w.exec1("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0].as<int64_t>();
+  });
+}
+
+Status PostgresStore::create(const Deployment& d) {
+  return in_tx(mu_, conn_->c, "inserting a deployment",
+               "a deployment with id " + d.id + " or Idempotency-Key " + d.idempotency_key + " exists",
+               [&](pqxx::work& w) -> Status {
+                 w.exec_params(std::string("INSERT INTO deployments (") + kDeploymentColumns +
+                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+                               d.id, d.name, d.source, d.ref, d.commit, d.provider, to_string(d.state), d.failed_step,
+                               d.error, d.machine, d.address, d.url, d.secret, d.spec_json, d.created_ms,
+                               d.updated_ms, d.idempotency_key, d.owner, d.shared ? 1 : 0);
+                 return Status::Ok();
+               });
+}
+
+Result<Deployment> PostgresStore::get(const std::string& id) {
+  return in_tx(mu_, conn_->c, "reading a deployment", "", [&](pqxx::work& w) -> Result<Deployment> {
+    auto r = w.exec_params(std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE id = $1", id);
+    if (r.empty()) return Error::make("not_found", "no deployment " + id);
+    return read_deployment(r[0]);
+  });
+}
+
+Result<std::vector<Deployment>> PostgresStore::list(const ListQuery& q) {
+  std::string state = q.state ? to_string(*q.state) : "";
+  return in_tx(mu_, conn_->c, "listing deployments", "", [&](pqxx::work& w) -> Result<std::vector<Deployment>> {
+    auto r = w.exec_params(std::string("SELECT ") + kDeploymentColumns +
+                               " FROM deployments WHERE id > $1 AND ($2 = '' OR state = $2)"
+                               " AND ($3 = '' OR name = $3) ORDER BY id LIMIT $4",
+                           q.after_id, state, q.name, static_cast<int64_t>(q.limit));
+    return all(r, read_deployment);
+  });
+}
+
+Status PostgresStore::update(const Deployment& d) {
+  return in_tx(mu_, conn_->c, "updating a deployment", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params(
+        "UPDATE deployments SET name=$2, source=$3, ref=$4, commit_id=$5, provider=$6, state=$7, failed_step=$8,"
+        " error=$9, machine=$10, address=$11, url=$12, secret=$13, spec_json=$14, created_ms=$15, updated_ms=$16,"
+        " idempotency_key=$17, owner=$18, shared=$19 WHERE id=$1",
+        d.id, d.name, d.source, d.ref, d.commit, d.provider, to_string(d.state), d.failed_step, d.error, d.machine,
+        d.address, d.url, d.secret, d.spec_json, d.created_ms, d.updated_ms, d.idempotency_key, d.owner,
+        d.shared ? 1 : 0);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no deployment " + d.id);
+    return Status::Ok();
+  });
+}
+
+Result<int64_t> PostgresStore::append_log(const std::string& id, const LogLine& line) {
+  return in_tx(mu_, conn_->c, "appending a log line", "", [&](pqxx::work& w) -> Result<int64_t> {
+    // The deployment's row lock orders writers (of any server) of its log.
+    auto d = w.exec_params("SELECT 1 FROM deployments WHERE id = $1 FOR UPDATE", id);
+    if (d.empty()) return Error::make("not_found", "no deployment " + id);
+    auto r = w.exec_params1(
+        "INSERT INTO deployment_logs (deployment_id, seq, ts_ms, step, stream, text)"
+        " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM deployment_logs WHERE deployment_id = $1"
+        " RETURNING seq",
+        id, line.ts_ms, line.step, line.stream, line.text);
+    return r[0].as<int64_t>();
+  });
+}
+
+Result<std::vector<LogLine>> PostgresStore::logs(const std::string& id, int64_t after_seq, size_t limit) {
+  return in_tx(mu_, conn_->c, "reading a log", "", [&](pqxx::work& w) -> Result<std::vector<LogLine>> {
+    auto r = w.exec_params(
+        "SELECT seq, ts_ms, step, stream, text FROM deployment_logs WHERE deployment_id = $1 AND seq > $2"
+        " ORDER BY seq LIMIT $3",
+        id, after_seq, static_cast<int64_t>(limit));
+    return all(r, read_log);
+  });
+}
+
+Result<std::vector<Deployment>> PostgresStore::unfinished() {
+  return in_tx(mu_, conn_->c, "listing unfinished deployments", "", [&](pqxx::work& w) -> Result<std::vector<Deployment>> {
+    auto r = w.exec(std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE state NOT IN (" +
+                    settled_list() + ") ORDER BY id");
+    return all(r, read_deployment);
+  });
+}
+
+Result<std::optional<Deployment>> PostgresStore::find_by_idempotency_key(const std::string& key) {
+  return in_tx(mu_, conn_->c, "reading a deployment by idempotency key", "",
+               [&](pqxx::work& w) -> Result<std::optional<Deployment>> {
+                 auto r = w.exec_params(
+                     std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE idempotency_key = $1", key);
+                 if (r.empty()) return std::optional<Deployment>();
+                 return std::optional<Deployment>(read_deployment(r[0]));
+               });
+}
+
+Status PostgresStore::create_job(const Job& j) {
+  return in_tx(mu_, conn_->c, "inserting a job", "job " + j.id + " exists or its deployment does not",
+               [&](pqxx::work& w) -> Status {
+                 w.exec_params(std::string("INSERT INTO jobs (") + kJobColumns +
+                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                               j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json,
+                               j.attempts, j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms);
+                 return Status::Ok();
+               });
+}
+
+Status PostgresStore::update_job(const Job& j) {
+  return in_tx(mu_, conn_->c, "updating a job", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params(
+        "UPDATE jobs SET deployment_id=$2, kind=$3, state=$4, step=$5, error=$6, params_json=$7, result_json=$8,"
+        " attempts=$9, created_ms=$10, updated_ms=$11 WHERE id=$1",
+        j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts,
+        j.created_ms, j.updated_ms);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no job " + j.id);
+    return Status::Ok();
+  });
+}
+
+Result<Job> PostgresStore::get_job(const std::string& id) {
+  return in_tx(mu_, conn_->c, "reading a job", "", [&](pqxx::work& w) -> Result<Job> {
+    auto r = w.exec_params(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = $1", id);
+    if (r.empty()) return Error::make("not_found", "no job " + id);
+    return read_job(r[0]);
+  });
+}
+
+Result<std::vector<Job>> PostgresStore::jobs_of(const std::string& deployment_id) {
+  return in_tx(mu_, conn_->c, "reading jobs", "", [&](pqxx::work& w) -> Result<std::vector<Job>> {
+    auto r = w.exec_params(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE deployment_id = $1 ORDER BY id",
+                           deployment_id);
+    return all(r, read_job);
+  });
+}
+
+Result<std::vector<Job>> PostgresStore::unfinished_jobs() {
+  return in_tx(mu_, conn_->c, "reading jobs", "", [&](pqxx::work& w) -> Result<std::vector<Job>> {
+    auto r = w.exec(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
+    return all(r, read_job);
+  });
+}
+
+Result<std::optional<Job>> PostgresStore::claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) {
+  return in_tx(mu_, conn_->c, "claiming a job", "", [&](pqxx::work& w) -> Result<std::optional<Job>> {
+    // SKIP LOCKED: a job another server is claiming right now is passed over;
+    // under READ COMMITTED a row claimed meanwhile is re-checked against the
+    // lease condition once locked, so it is never claimed twice.
+    auto r = w.exec_params(std::string("UPDATE jobs SET lease_owner = $1, lease_expires_ms = $3 WHERE id = ("
+                                       "  SELECT j.id FROM jobs j WHERE j.state IN ('queued', 'running')"
+                                       "    AND j.lease_expires_ms < $2"
+                                       "    AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.deployment_id = j.deployment_id"
+                                       "      AND o.state IN ('queued', 'running') AND o.id < j.id)"
+                                       "  ORDER BY j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED)"
+                                       " RETURNING ") +
+                               kJobColumns,
+                           owner, now_ms, now_ms + lease_ms);
+    if (r.empty()) return std::optional<Job>();
+    return std::optional<Job>(read_job(r[0]));
+  });
+}
+
+Result<int64_t> PostgresStore::renew_leases(const std::string& owner, int64_t until_ms) {
+  return in_tx(mu_, conn_->c, "renewing leases", "", [&](pqxx::work& w) -> Result<int64_t> {
+    auto r = w.exec_params(
+        "UPDATE jobs SET lease_expires_ms = $2 WHERE lease_owner = $1 AND state IN ('queued', 'running')", owner,
+        until_ms);
+    return static_cast<int64_t>(r.affected_rows());
+  });
+}
+
+Result<std::map<std::string, int64_t>> PostgresStore::count_by_state() {
+  return in_tx(mu_, conn_->c, "counting deployments", "", [&](pqxx::work& w) -> Result<std::map<std::string, int64_t>> {
+    std::map<std::string, int64_t> out;
+    for (const auto& r : w.exec("SELECT state, COUNT(*) FROM deployments GROUP BY state"))
+      out[text(r, 0)] = integer(r, 1);
+    return out;
+  });
+}
+
+Status PostgresStore::add_backup(const Backup& b) {
+  return in_tx(mu_, conn_->c, "inserting a backup", "backup " + b.id + " exists or its deployment does not",
+               [&](pqxx::work& w) -> Status {
+                 w.exec_params(std::string("INSERT INTO backups (") + kBackupColumns +
+                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                               b.id, b.deployment_id, b.created_ms, b.size_bytes, b.sha256, b.path, b.snapshot,
+                               b.commit);
+                 return Status::Ok();
+               });
+}
+
+Result<Backup> PostgresStore::get_backup(const std::string& id) {
+  return in_tx(mu_, conn_->c, "reading a backup", "", [&](pqxx::work& w) -> Result<Backup> {
+    auto r = w.exec_params(std::string("SELECT ") + kBackupColumns + " FROM backups WHERE id = $1", id);
+    if (r.empty()) return Error::make("not_found", "no backup " + id);
+    return read_backup(r[0]);
+  });
+}
+
+Result<std::vector<Backup>> PostgresStore::backups_of(const std::string& deployment_id) {
+  return in_tx(mu_, conn_->c, "reading backups", "", [&](pqxx::work& w) -> Result<std::vector<Backup>> {
+    auto r = w.exec_params(
+        std::string("SELECT ") + kBackupColumns + " FROM backups WHERE deployment_id = $1 ORDER BY id", deployment_id);
+    return all(r, read_backup);
+  });
+}
+
+Status PostgresStore::create_user(const User& u) {
+  Status st = in_tx(mu_, conn_->c, "inserting a user", "a user named " + u.name + " exists", [&](pqxx::work& w) -> Status {
+    w.exec_params(std::string("INSERT INTO users (") + kUserColumns + ") VALUES ($1,$2,$3,$4,$5)", u.id, u.name,
+                  to_string(u.role), u.password_hash, u.created_ms);
+    return Status::Ok();
+  });
+  if (!st && st.error().code == "conflict") return Error{"conflict", st.error().message, "name"};
+  return st;
+}
+
+Result<User> PostgresStore::get_user(const std::string& id) {
+  return in_tx(mu_, conn_->c, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
+    auto r = w.exec_params(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", id);
+    if (r.empty()) return Error::make("not_found", "no user " + id);
+    return read_user(r[0]);
+  });
+}
+
+Result<User> PostgresStore::get_user_by_name(const std::string& name) {
+  return in_tx(mu_, conn_->c, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
+    auto r = w.exec_params(std::string("SELECT ") + kUserColumns + " FROM users WHERE name = $1", name);
+    if (r.empty()) return Error::make("not_found", "no user named " + name);
+    return read_user(r[0]);
+  });
+}
+
+Result<std::vector<User>> PostgresStore::users() {
+  return in_tx(mu_, conn_->c, "reading users", "", [&](pqxx::work& w) -> Result<std::vector<User>> {
+    return all(w.exec(std::string("SELECT ") + kUserColumns + " FROM users ORDER BY id"), read_user);
+  });
+}
+
+Status PostgresStore::create_token(const Token& t) {
+  return in_tx(mu_, conn_->c, "inserting a token", "token " + t.id + " exists or its user does not",
+               [&](pqxx::work& w) -> Status {
+                 w.exec_params(std::string("INSERT INTO tokens (") + kTokenColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                               t.id, t.user_id, t.name, t.hash, t.created_ms, t.expires_ms, t.revoked_ms);
+                 return Status::Ok();
+               });
+}
+
+Result<Token> PostgresStore::token_by_hash(const std::string& hash) {
+  return in_tx(mu_, conn_->c, "reading a token", "", [&](pqxx::work& w) -> Result<Token> {
+    auto r = w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE hash = $1", hash);
+    if (r.empty()) return Error::make("not_found", "no such token");
+    return read_token(r[0]);
+  });
+}
+
+Result<Token> PostgresStore::get_token(const std::string& id) {
+  return in_tx(mu_, conn_->c, "reading a token", "", [&](pqxx::work& w) -> Result<Token> {
+    auto r = w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE id = $1", id);
+    if (r.empty()) return Error::make("not_found", "no token " + id);
+    return read_token(r[0]);
+  });
+}
+
+Status PostgresStore::update_user(const User& u) {
+  return in_tx(mu_, conn_->c, "updating a user", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params("UPDATE users SET role = $2, password_hash = $3 WHERE id = $1", u.id, to_string(u.role),
+                           u.password_hash);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no user " + u.id);
+    return Status::Ok();
+  });
+}
+
+Status PostgresStore::update_token(const Token& t) {
+  return in_tx(mu_, conn_->c, "updating a token", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params("UPDATE tokens SET name = $2, expires_ms = $3, revoked_ms = $4 WHERE id = $1", t.id, t.name,
+                           t.expires_ms, t.revoked_ms);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no token " + t.id);
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<Token>> PostgresStore::tokens_of(const std::string& user_id) {
+  return in_tx(mu_, conn_->c, "reading tokens", "", [&](pqxx::work& w) -> Result<std::vector<Token>> {
+    auto r = w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE user_id = $1 ORDER BY id",
+                           user_id);
+    return all(r, read_token);
+  });
+}
+
+Status PostgresStore::append_audit(const AuditEntry& e) {
+  return in_tx(mu_, conn_->c, "appending an audit entry", "", [&](pqxx::work& w) -> Status {
+    w.exec_params("INSERT INTO audit (ts_ms, \"user\", action, target, remote, status) VALUES ($1,$2,$3,$4,$5,$6)",
+                  e.ts_ms, e.user, e.action, e.target, e.remote, e.status);
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<AuditEntry>> PostgresStore::audit(int64_t after_seq, size_t limit) {
+  return in_tx(mu_, conn_->c, "reading the audit log", "", [&](pqxx::work& w) -> Result<std::vector<AuditEntry>> {
+    auto r = w.exec_params(
+        "SELECT seq, ts_ms, \"user\", action, target, remote, status FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+        after_seq, static_cast<int64_t>(limit));
+    std::vector<AuditEntry> out;
+    for (const auto& row : r) {
+      AuditEntry e;
+      e.seq = integer(row, 0);
+      e.ts_ms = integer(row, 1);
+      e.user = text(row, 2);
+      e.action = text(row, 3);
+      e.target = text(row, 4);
+      e.remote = text(row, 5);
+      e.status = static_cast<int>(integer(row, 6));
+      out.push_back(std::move(e));
+    }
+    return out;
+  });
+}
+
+Result<std::string> PostgresStore::allocate_address(const std::string& subnet, const std::string& owner) {
+  auto net = parse_ipv4_subnet(subnet);
+  if (!net) return net.error();
+  if (owner.empty()) return Error::invalid("owner", "an address needs an owner");
+  const std::string key = net->to_string();
+  return in_tx(mu_, conn_->c, "allocating an address", "", [&](pqxx::work& w) -> Result<std::string> {
+    // One allocator per subnet at a time, across every connection and server:
+    // the advisory lock is held until this transaction ends, and the reads
+    // below (READ COMMITTED: a snapshot per statement) see what the previous
+    // holder committed. The primary key (subnet, address) backs it up.
+    w.exec_params("SELECT pg_advisory_xact_lock(4242002, hashtext($1))", key);
+    auto held = w.exec_params("SELECT ip FROM addresses WHERE subnet = $1 AND owner = $2", key, owner);
+    if (!held.empty()) return text(held[0], 0);
+    std::vector<uint32_t> taken;
+    for (const auto& r : w.exec_params("SELECT address FROM addresses WHERE subnet = $1", key))
+      taken.push_back(static_cast<uint32_t>(integer(r, 0)));
+    auto free = lowest_free(*net, std::move(taken));
+    if (!free) return Error{"exhausted", "every address of " + key + " is taken", "subnet"};
+    std::string ip = format_ipv4(*free);
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+    w.exec_params("INSERT INTO addresses (subnet, address, ip, owner, allocated_ms) VALUES ($1,$2,$3,$4,$5)", key,
+                  static_cast<int64_t>(*free), ip, owner, now);
+    return ip;
+  });
+}
+
+Status PostgresStore::release_addresses(const std::string& owner) {
+  return in_tx(mu_, conn_->c, "releasing addresses", "", [&](pqxx::work& w) -> Status {
+    w.exec_params("DELETE FROM addresses WHERE owner = $1", owner);
+    return Status::Ok();
+  });
+}
+
+}  // namespace ads

@@ -1,0 +1,70 @@
+// PostgresStore: the Store on a PostgreSQL server (libpqxx), for several
+// `ads serve` processes sharing one state. One connection per store guarded
+// by a mutex; every statement uses bound parameters; every method is one
+// transaction. Schema migrations are numbered like the SQLite store's and
+// applied under an advisory lock, so servers starting together do not race.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "store/store.h"
+
+namespace ads {
+
+class PostgresStore : public Store {
+ public:
+  // Connects to `url` (a libpq URI "postgresql://user@host:port/db" or a
+  // "key=value" conninfo string) and migrates the schema. Errors have field
+  // "store" and say what failed.
+  static Result<std::unique_ptr<Store>> open(const std::string& url);
+  ~PostgresStore() override;
+
+  Status create(const Deployment& d) override;
+  Result<Deployment> get(const std::string& id) override;
+  Result<std::vector<Deployment>> list(const ListQuery& q) override;
+  Status update(const Deployment& d) override;
+  Result<int64_t> append_log(const std::string& id, const LogLine& line) override;
+  Result<std::vector<LogLine>> logs(const std::string& id, int64_t after_seq, size_t limit) override;
+  Result<std::vector<Deployment>> unfinished() override;
+  Result<std::optional<Deployment>> find_by_idempotency_key(const std::string& key) override;
+  Status create_job(const Job& j) override;
+  Status update_job(const Job& j) override;
+  Result<Job> get_job(const std::string& id) override;
+  Result<std::vector<Job>> jobs_of(const std::string& deployment_id) override;
+  Result<std::vector<Job>> unfinished_jobs() override;
+  Result<std::optional<Job>> claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) override;
+  Result<int64_t> renew_leases(const std::string& owner, int64_t until_ms) override;
+  Result<std::map<std::string, int64_t>> count_by_state() override;
+  Status add_backup(const Backup& b) override;
+  Result<Backup> get_backup(const std::string& id) override;
+  Result<std::vector<Backup>> backups_of(const std::string& deployment_id) override;
+  Status create_user(const User& u) override;
+  Result<User> get_user(const std::string& id) override;
+  Result<User> get_user_by_name(const std::string& name) override;
+  Result<std::vector<User>> users() override;
+  Status update_user(const User& u) override;
+  Status create_token(const Token& t) override;
+  Result<Token> token_by_hash(const std::string& hash) override;
+  Result<Token> get_token(const std::string& id) override;
+  Status update_token(const Token& t) override;
+  Result<std::vector<Token>> tokens_of(const std::string& user_id) override;
+  Status append_audit(const AuditEntry& e) override;
+  Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) override;
+  Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) override;
+  Status release_addresses(const std::string& owner) override;
+
+  // The schema version the database is at (for tests and `ads doctor`).
+  Result<int64_t> schema_version();
+
+ private:
+  struct Conn;  // the libpqxx connection (kept out of this header)
+  explicit PostgresStore(std::unique_ptr<Conn> c);
+  Status migrate();
+
+  std::unique_ptr<Conn> conn_;
+  std::mutex mu_;
+};
+
+}  // namespace ads

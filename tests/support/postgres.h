@@ -1,0 +1,165 @@
+// Test support: a real PostgreSQL 15 server of the test's own, on 127.0.0.1
+// and a unix socket in a temp dir, stopped and removed at scope exit (even when
+// the test fails). Run as root, it runs the server as the `postgres` system
+// user (PostgreSQL refuses root). When ADS_TEST_POSTGRES_URL is set (by
+// scripts/test.sh, which then owns that server) no server is started and that
+// one is used. Each test gets a fresh database from fresh_database().
+// The server's log is in <temp dir>/data/log/ while it runs.
+#pragma once
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <pqxx/pqxx>
+#include <string>
+
+#include "support/process.h"
+
+namespace ads::test {
+
+inline const char* kPgBin = "/usr/lib/postgresql/15/bin";
+
+// A free TCP port on 127.0.0.1 (the kernel's pick; closed again at once).
+inline int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
+    socklen_t len = sizeof a;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) port = ntohs(a.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+class PostgresServer {
+ public:
+  // Starts a server (or adopts ADS_TEST_POSTGRES_URL). error() says why not.
+  PostgresServer() {
+    if (const char* url = std::getenv("ADS_TEST_POSTGRES_URL"); url && *url) {
+      admin_url_ = url;
+      return;
+    }
+    start();
+  }
+  ~PostgresServer() {
+    if (child_) child_->kill_now(SIGINT);  // fast shutdown: ends client sessions too
+  }
+  PostgresServer(const PostgresServer&) = delete;
+  PostgresServer& operator=(const PostgresServer&) = delete;
+
+  bool ok() const { return error_.empty() && !admin_url_.empty(); }
+  const std::string& error() const { return error_; }
+  // A URL of the server's maintenance database `postgres`.
+  const std::string& admin_url() const { return admin_url_; }
+
+  // Creates an empty database with a unique name; returns its URL ("" and
+  // error() set on failure).
+  std::string fresh_database() {
+    static std::atomic<int> n{0};
+    std::string name = "ads_test_" + std::to_string(getpid()) + "_" + std::to_string(n++);
+    try {
+      pqxx::connection c(admin_url_);
+      pqxx::nontransaction w(c);
+      w.exec("DROP DATABASE IF EXISTS " + name);
+      w.exec("CREATE DATABASE " + name);
+    } catch (const std::exception& e) {
+      error_ = std::string("cannot create a database: ") + e.what();
+      return "";
+    }
+    auto slash = admin_url_.rfind('/');
+    return admin_url_.substr(0, slash + 1) + name;
+  }
+
+ private:
+  // argv run as the postgres user when we are root (setpriv execs, no shell).
+  std::vector<std::string> as_postgres(std::vector<std::string> argv) const {
+    if (geteuid() != 0) return argv;
+    std::vector<std::string> a = {"setpriv", "--reuid=postgres", "--regid=postgres", "--init-groups", "--"};
+    a.insert(a.end(), argv.begin(), argv.end());
+    return a;
+  }
+
+  // Whether `pid` (our child, not yet reaped) has exited: a zombie.
+  static bool exited(pid_t pid) {
+    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), {});
+    auto paren = stat.rfind(')');
+    return paren == std::string::npos || (paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+  }
+
+  void start() {
+    namespace fs = std::filesystem;
+    if (geteuid() == 0) {
+      passwd* pw = getpwnam("postgres");
+      if (!pw) {
+        error_ = "running as root and there is no `postgres` user to run PostgreSQL as";
+        return;
+      }
+      if (chown(tmp_.path.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+        error_ = "cannot give " + tmp_.str() + " to the postgres user";
+        return;
+      }
+    }
+    std::string data = (tmp_.path / "data").string();
+    std::string out;
+    int rc = run(as_postgres({std::string(kPgBin) + "/initdb", "-D", data, "-U", "ads", "-A", "trust", "-E", "UTF8",
+                              "--locale=C", "--no-sync"}),
+                 &out);
+    if (rc != 0) {
+      error_ = "initdb failed (" + std::to_string(rc) + "): " + out;
+      return;
+    }
+    // A port that another process takes between our pick and the bind makes
+    // the server exit; try a few picks.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      int port = free_port();
+      child_ = std::make_unique<Child>(as_postgres({std::string(kPgBin) + "/postgres", "-D", data, "-p",
+                                                    std::to_string(port), "-k", tmp_.str(), "-c",
+                                                    "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
+                                                    "full_page_writes=off", "-c", "max_connections=200", "-c",
+                                                    "logging_collector=on", "-c", "log_min_error_statement=panic"}));
+      std::string url = "postgresql://ads@127.0.0.1:" + std::to_string(port) + "/postgres";
+      std::string last;
+      // Up to 60 s on a loaded 2-core machine; done as soon as it answers.
+      for (int i = 0; i < 600; ++i) {
+        try {
+          pqxx::connection c(url);
+          admin_url_ = url;
+          return;
+        } catch (const std::exception& e) {
+          last = e.what();
+        }
+        if (exited(child_->pid())) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      error_ = "PostgreSQL did not start on port " + std::to_string(port) + ": " + last;
+      child_.reset();
+    }
+  }
+
+  TempDir tmp_;
+  std::unique_ptr<Child> child_;
+  std::string admin_url_;
+  std::string error_;
+};
+
+// One server per test process, started at first use and shared by every test
+// file of that process (stopped at exit).
+inline PostgresServer& shared_postgres() {
+  static PostgresServer server;
+  return server;
+}
+
+}  // namespace ads::test
