@@ -38,6 +38,7 @@ struct Machine {
   std::string status;                         // provider's word: Running, Stopped...
   std::string address;                        // IPv4, "" if none yet
   std::map<std::string, std::string> labels;
+  std::string location;                       // cluster member holding it; "" outside a cluster
 };
 
 // Progress notes for the deployment log.

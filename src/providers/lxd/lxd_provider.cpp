@@ -100,6 +100,11 @@ Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
         return Error::invalid(f + ".subnet", "gateway and nameserver are for static addresses: set subnet too");
       }
     }
+    if (j.contains("placement")) {
+      if (!j["placement"].is_string() || (j["placement"] != "lxd" && j["placement"] != "ads"))
+        return Error::invalid("providers.lxd.placement", "must be \"lxd\" (LXD picks the cluster member) or \"ads\" (the member with the most free memory)");
+      s.placement = j["placement"];
+    }
     if (j.contains("operation_timeout_s")) {
       if (!j["operation_timeout_s"].is_number_integer() || j["operation_timeout_s"].get<int>() < 1)
         return Error::invalid("providers.lxd.operation_timeout_s", "must be a positive integer");
@@ -143,8 +148,15 @@ Status LxdProvider::ping() {
 Status LxdProvider::wait_operation(const Reply& r, const std::string& what) {
   if (r.status >= 400) return Error::make("failed", what + ": " + lxd_message(r.body, r.status));
   if (!r.body.contains("operation") || !r.body["operation"].is_string()) return Status::Ok();  // sync
+  // "/1.0/operations/<id>", with "?project=default" when a cluster member
+  // forwarded the request: /wait goes before the query
   std::string op = r.body["operation"];
-  auto w = call("GET", op + "/wait?timeout=" + std::to_string(s_.operation_timeout_s), "", {},
+  std::string query;
+  if (auto q = op.find('?'); q != std::string::npos) {
+    query = "&" + op.substr(q + 1);
+    op.resize(q);
+  }
+  auto w = call("GET", op + "/wait?timeout=" + std::to_string(s_.operation_timeout_s) + query, "", {},
                 (s_.operation_timeout_s + 10) * 1000L);
   if (!w) return w.error();
   const json& md = w->body.value("metadata", json::object());
@@ -252,13 +264,31 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
     if (!spec.address.empty()) config["user.ads-net.address"] = spec.address;  // for people reading `lxc config show`
     body["config"] = config;
   }
+  std::string target;
+  if (s_.placement == "ads") {
+    auto load = cluster_load();
+    if (!load) return load.error();
+    auto member = pick_member(*load, spec.memory_mb);
+    if (!member) return Error::make(member.error().code, "placing " + spec.name + ": " + member.error().message);
+    target = *member;
+    if (progress) {
+      std::string figures;
+      for (const auto& m : *load)
+        figures += (figures.empty() ? "" : ", ") + m.name + " " + m.status + " " + std::to_string(available_mb(m)) + " MB";
+      progress("cluster member " + target + " chosen (memory available: " + figures + ")");
+    }
+  }
   if (progress) progress("creating container " + spec.name + " from image " + img->second);
-  auto r = call("POST", "/1.0/instances", body.dump());
+  auto r = call("POST", "/1.0/instances" + (target.empty() ? std::string() : "?target=" + url_escape_path(target)), body.dump());
   if (!r) return r.error();
   if (r->status == 409 || (r->status >= 400 && lxd_message(r->body, r->status).find("already exists") != std::string::npos))
     return Error::make("conflict", "a container named " + spec.name + " already exists");
   auto st = wait_operation(*r, "creating container " + spec.name);
   if (!st) return st;
+  if (target.empty() && progress) {
+    auto m = inspect(spec.name);
+    if (m && !m->location.empty()) progress("LXD placed " + spec.name + " on cluster member " + m->location);
+  }
   for (const auto& f : files) {
     if (progress) progress("placing " + f.path + " (" + std::to_string(f.content.size()) + " bytes)");
     st = push_file(spec.name, f);
@@ -305,6 +335,8 @@ Machine LxdProvider::to_machine(const json& inst, const json& state) {
   Machine m;
   m.name = inst.value("name", "");
   m.status = inst.value("status", "");
+  m.location = inst.value("location", "");
+  if (m.location == "none") m.location.clear();  // LXD's word outside a cluster
   if (inst.contains("config") && inst["config"].is_object()) {
     for (auto& [k, v] : inst["config"].items()) {
       if (k.rfind(kLabelPrefix, 0) == 0 && v.is_string()) m.labels[k.substr(std::string(kLabelPrefix).size())] = v;
@@ -360,6 +392,84 @@ Result<std::vector<Machine>> LxdProvider::list() {
     if (m.labels.count("deployment")) out.push_back(std::move(m));
   }
   return out;
+}
+
+std::vector<MemberLoad> LxdProvider::member_loads(const json& members, const std::map<std::string, json>& memory,
+                                                  const json& instances) {
+  constexpr uint64_t kMiB = 1024 * 1024;
+  std::vector<MemberLoad> out;
+  std::map<std::string, uint64_t> total_mb;
+  if (members.is_array()) {
+    for (const auto& m : members) {
+      if (!m.is_object() || !m.contains("server_name") || !m["server_name"].is_string()) continue;
+      MemberLoad l;
+      l.name = m["server_name"];
+      l.status = m.value("status", "");
+      auto mem = memory.find(l.name);
+      if (mem != memory.end() && mem->second.is_object()) {
+        auto num = [&](const char* k) -> uint64_t {
+          return mem->second.contains(k) && mem->second[k].is_number_unsigned() ? mem->second[k].get<uint64_t>() : 0;
+        };
+        uint64_t total = num("total"), used = num("used");
+        l.free_mb = total > used ? (total - used) / kMiB : 0;
+        total_mb[l.name] = total / kMiB;
+      }
+      out.push_back(std::move(l));
+    }
+  }
+  if (instances.is_array()) {
+    for (const auto& inst : instances) {
+      if (!inst.is_object()) continue;
+      std::string loc = inst.value("location", "");
+      const json* cfg = nullptr;
+      for (const char* k : {"expanded_config", "config"}) {
+        if (inst.contains(k) && inst[k].is_object() && inst[k].contains("limits.memory")) {
+          cfg = &inst[k];
+          break;
+        }
+      }
+      if (!cfg || !(*cfg)["limits.memory"].is_string()) continue;
+      for (auto& l : out) {
+        if (l.name != loc) continue;
+        auto mb = parse_lxd_memory_mb((*cfg)["limits.memory"].get<std::string>(), total_mb[l.name]);
+        if (mb) l.reserved_mb += *mb;
+      }
+    }
+  }
+  return out;
+}
+
+Result<std::vector<MemberLoad>> LxdProvider::cluster_load() {
+  auto c = call("GET", "/1.0/cluster");
+  if (!c) return c.error();
+  const json& cm = c->body.value("metadata", json::object());
+  if (c->status != 200 || !cm.is_object() || !cm.value("enabled", false))
+    return Error::make("unavailable", "placement \"ads\" needs an LXD cluster, and the LXD on " + s_.socket +
+                                          " is not clustered (use placement \"lxd\")");
+  auto ms = call("GET", "/1.0/cluster/members?recursion=1");
+  if (!ms) return ms.error();
+  if (ms->status != 200) return Error::make("failed", "listing cluster members: " + lxd_message(ms->body, ms->status));
+  json members = ms->body.value("metadata", json::array());
+  std::map<std::string, json> memory;
+  for (auto& m : members) {
+    if (!m.is_object() || m.value("status", "") != "Online" || !m.contains("server_name") || !m["server_name"].is_string())
+      continue;
+    std::string name = m["server_name"];
+    auto r = call("GET", "/1.0/resources?target=" + url_escape_path(name));
+    if (!r) return r.error();
+    if (r->status != 200) {
+      // e.g. a member that just went away and is not yet called offline
+      // ("Missing event connection with target cluster member")
+      m["status"] = "Unreachable (" + lxd_message(r->body, r->status) + ")";
+      continue;
+    }
+    const json& md = r->body.value("metadata", json::object());
+    memory[name] = md.is_object() ? md.value("memory", json::object()) : json::object();
+  }
+  auto is = call("GET", "/1.0/instances?recursion=1");
+  if (!is) return is.error();
+  if (is->status != 200) return Error::make("failed", "listing instances: " + lxd_message(is->body, is->status));
+  return member_loads(members, memory, is->body.value("metadata", json::array()));
 }
 
 Status LxdProvider::snapshot(const std::string& name, const std::string& snap) {

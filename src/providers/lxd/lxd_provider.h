@@ -11,6 +11,13 @@
 // (address_pool()) and the provider writes the image's udhcpc hook
 // (static_hook, /etc/ads/udhcpc.script in ads-debian-12) so that ads-init
 // sets that address instead of asking for a lease.
+//   "placement": "lxd" (default) or "ads", for an LXD cluster (the socket of
+// any member): "lxd" lets LXD choose the member (POST /1.0/instances without
+// target); "ads" picks it here (core/placement.h: the online member with the
+// most memory available that fits the machine's memory; figures from
+// GET /1.0/cluster/members, /1.0/resources?target= and the memory limits of
+// the instances on each member) and creates with ?target=<member>.
+// Machine::location names the member.
 #pragma once
 
 #include <map>
@@ -18,6 +25,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "core/placement.h"
 #include "providers/provider.h"
 
 namespace ads {
@@ -29,6 +37,7 @@ class LxdProvider : public Provider {
     std::string profile = "default";
     std::map<std::string, std::string> images = {{"debian-12", "ads-debian-12"}};
     int operation_timeout_s = 120;
+    std::string placement = "lxd";  // "lxd" or "ads" (see above)
     struct Nic {
       std::string type;       // "" : the profile's NIC; "bridged" or "macvlan"
       std::string parent;     // host bridge (bridged) or host interface (macvlan)
@@ -59,6 +68,19 @@ class LxdProvider : public Provider {
 
   // GET /1.0: whether the daemon answers (for `ads doctor` and tests).
   Status ping();
+  // The members of the cluster with their memory figures ("unavailable"
+  // when this LXD is not clustered). A member LXD calls Online but whose
+  // figures cannot be read (just stopped, not yet Offline) gets status
+  // "Unreachable (<LXD's message>)", so placement skips it.
+  Result<std::vector<MemberLoad>> cluster_load();
+  // The figures from LXD's answers: `members` (GET /1.0/cluster/members?
+  // recursion=1 metadata), `memory` (member name -> GET /1.0/resources?
+  // target= metadata.memory; online members only) and `instances` (GET
+  // /1.0/instances?recursion=1 metadata). Limits LXD would not accept count
+  // as nothing. No I/O; public for tests.
+  static std::vector<MemberLoad> member_loads(const nlohmann::json& members,
+                                              const std::map<std::string, nlohmann::json>& memory,
+                                              const nlohmann::json& instances);
 
  private:
   struct Reply {
