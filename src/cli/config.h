@@ -3,10 +3,21 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/result.h"
 
 namespace ads::cli {
+
+// "tls": {"mode": "auto"|"on"|"off", "cert": PATH, "key": PATH, "names": [..]}
+// auto (the default): HTTPS unless listening on a loopback address. Without
+// cert and key, a self-signed certificate in DATA_DIR/tls/ (see tls_setup.h).
+struct TlsConfig {
+  std::string mode = "auto";
+  std::string cert;
+  std::string key;
+  std::vector<std::string> names;  // extra names for the generated certificate
+};
 
 struct ServeConfig {
   std::string listen = "127.0.0.1:8089";
@@ -17,10 +28,13 @@ struct ServeConfig {
   int workers = 2;
   bool keep_failed = false;
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
+  TlsConfig tls;
 };
 
 // Reads a JSON config file over `cfg`; errors name the bad key.
 Status load_config_file(const std::string& path, ServeConfig& cfg);
+// The "tls" object of a config file; errors name "tls.<key>".
+Status parse_tls_config(const nlohmann::json& v, TlsConfig& out);
 // "host:port" -> parts; errors name the field "listen".
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& s);
 
