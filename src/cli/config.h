@@ -2,15 +2,19 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "api/limits.h"
+#include "api/oidc.h"
 #include "core/result.h"
 
 namespace ads::cli {
 
 // "tls": {"mode": "auto"|"on"|"off", "cert": PATH, "key": PATH, "names": [..]}
-// auto (the default): HTTPS unless listening on a loopback address. Without
+// auto (the default): HTTPS when cert/key are set or the listen address is
+// not loopback; plain HTTP on loopback otherwise. on: always. off: never. Without
 // cert and key, a self-signed certificate in DATA_DIR/tls/ (see tls_setup.h).
 struct TlsConfig {
   std::string mode = "auto";
@@ -28,6 +32,8 @@ struct ServeConfig {
   int workers = 2;
   bool keep_failed = false;
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
+  ApiLimits limits;             // "limits": {"requests_per_second", ...}
+  std::optional<OidcSettings> oidc;  // "oidc": {...}: OpenID Connect sign-in
   TlsConfig tls;
 };
 
