@@ -12,7 +12,7 @@ bool is_loopback(const std::string& host) {
 bool tls_enabled(const TlsConfig& t, const std::string& host) {
   if (t.mode == "on") return true;
   if (t.mode == "off") return false;
-  return !is_loopback(host);
+  return !t.cert.empty() || !is_loopback(host);
 }
 
 Result<ServeTls> resolve_tls(const ServeConfig& cfg, const std::string& host) {

@@ -11,7 +11,8 @@
 namespace ads::cli {
 
 bool is_loopback(const std::string& host);
-// mode "on", or "auto" and `host` is not a loopback address.
+// mode "on"; or "auto" and a certificate is configured or `host` is not a
+// loopback address (plain HTTP stays the default for 127.0.0.1 / ::1 only).
 bool tls_enabled(const TlsConfig& t, const std::string& host);
 
 struct ServeTls {

@@ -136,6 +136,67 @@ TEST_F(AgentTest, HealthNeedsTheSecretAndReportsFigures) {
   EXPECT_TRUE(unauth.ok());
 }
 
+TEST_F(AgentTest, TamperedOrMalformedSignatureHeadersAreRefused) {
+  auto set = [](std::vector<std::pair<std::string, std::string>> h, const std::string& name, const std::string& v) {
+    for (auto& [k, x] : h)
+      if (k == name) x = v;
+    return h;
+  };
+  auto good = [&] { return ads::agent::signed_headers(kSecret, "GET", "/v1/health", "", now_s()); };
+  auto sig_of = [](const std::vector<std::pair<std::string, std::string>>& h) {
+    for (auto& [k, x] : h)
+      if (k == ads::agent::kHeaderSignature) return x;
+    return std::string();
+  };
+  // each field of a good request changed after signing
+  EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderTime, std::to_string(now_s() + 1))), 401);
+  EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderNonce, std::string(32, 'a'))), 401);
+  auto h = good();
+  std::string sig = sig_of(h);
+  sig[0] = sig[0] == '0' ? '1' : '0';
+  EXPECT_EQ(raw_status("GET", "/v1/health", set(h, ads::agent::kHeaderSignature, sig)), 401);
+  // malformed values
+  for (std::string bad : {std::string(""), std::string("zz"), std::string(64, 'g'), std::string(63, 'a'),
+                          std::string(128, 'a')})
+    EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderSignature, bad)), 401) << bad;
+  for (std::string bad : {std::string(""), std::string("soon"), std::string("1e3"), std::string("-1"),
+                          std::string("99999999999999999999999")})
+    EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderTime, bad)), 401) << bad;
+  EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderNonce, "")), 401);
+  EXPECT_EQ(raw_status("GET", "/v1/health", good()), 200);  // untouched, the same request passes
+}
+
+TEST_F(AgentTest, OversizedUploadsAreRefusedWith413) {
+  ads::agent::AgentConfig cfg;
+  cfg.secret = kSecret;
+  cfg.host = "127.0.0.1";
+  cfg.port = 0;
+  cfg.lab_dir = (tmp.path / "small").string();
+  cfg.max_upload_bytes = 4096;
+  ads::agent::AgentServer small(cfg);
+  ASSERT_TRUE(small.start().ok());
+  std::string big(16384, 'x');
+  ads::http::ClientRequest r;
+  r.method = "PUT";
+  r.url = "https://127.0.0.1:" + std::to_string(small.port()) + "/v1/lab";
+  r.pinned_key = pin;
+  r.body = big;
+  r.headers = ads::agent::signed_headers(kSecret, "PUT", "/v1/lab", big, now_s());
+  r.headers.push_back({"Content-Type", "application/gzip"});
+  auto res = ads::http::request(r);
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_EQ(res->status, 413) << res->body;
+  EXPECT_NE(res->body.find("too_large"), std::string::npos) << res->body;
+  // and a signed upload that is not a gzip archive: 400, nothing unpacked
+  std::string junk = "not an archive";
+  r.body = junk;
+  r.headers = ads::agent::signed_headers(kSecret, "PUT", "/v1/lab", junk, now_s());
+  auto j = ads::http::request(r);
+  ASSERT_TRUE(j.ok());
+  EXPECT_EQ(j->status, 400) << j->body;
+  small.stop();
+}
+
 TEST_F(AgentTest, SpeaksOnlyTlsWithTheKeyDerivedFromTheSecret) {
   // Plain HTTP at the agent's port: a 400 that names HTTPS, nothing served.
   ads::http::ClientRequest plain;
