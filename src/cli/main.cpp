@@ -372,6 +372,7 @@ int run_service(const std::string& action, const std::string& server, const std:
                 << text.substr(text.size() > 2000 ? text.size() - 2000 : 0);
       return kExitFailed;
     }
+    api.set_ca_file(cli::cacert_for(server, cacert, data_dir));  // a first start makes the certificate now
     auto h = api.call("GET", "/api/v1/health");
     if (h && (h->status == 200 || h->status == 401)) {  // ads answers health, or asks for a token
       std::cout << "ads serve started (pid " << child << ") on " << server << ", log " << log_file << "\n";

@@ -4,7 +4,13 @@
 #include "cli/tls_setup.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <functional>
 
 #include <fstream>
 
@@ -200,6 +206,40 @@ TEST(ServeTlsConfig, AConfiguredCertificateIsUsedAndABrokenOneStopsTheStart) {
                           &out);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("tls.key"), std::string::npos) << out;
+}
+
+TEST(ServiceTls, StartStatusStopAManagedServerWithTlsOn) {
+  ads::test::TempDir tmp;
+  // a free loopback port (`ads service` needs a fixed one to find its server)
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  std::string port = std::to_string(ntohs(a.sin_port));
+  ::close(fd);
+  std::string cfg = (tmp.path / "ads.json").string();
+  std::ofstream(cfg) << json{{"tls", {{"mode", "on"}}}, {"listen", "127.0.0.1:" + port}}.dump();
+  std::string data = (tmp.path / "data").string();
+  auto service = [&](const std::string& action, std::string& out) {
+    return ads::test::run({ADS_CLI_BIN, "service", action, "--data-dir", data, "--config", cfg}, &out);
+  };
+  std::string out;
+  struct Stop {  // stops it even when an assertion fails
+    std::function<void()> f;
+    ~Stop() { f(); }
+  } stop{[&] {
+    std::string o;
+    service("stop", o);
+  }};
+  ASSERT_EQ(service("start", out), 0) << out;  // the certificate is made by this first start
+  EXPECT_NE(out.find("https://127.0.0.1:" + port), std::string::npos) << out;
+  EXPECT_EQ(service("status", out), 0) << out;
+  EXPECT_NE(out.find("answering on https://"), std::string::npos) << out;
+  EXPECT_EQ(service("stop", out), 0) << out;
+  EXPECT_EQ(service("status", out), 3) << out;
 }
 
 }  // namespace
