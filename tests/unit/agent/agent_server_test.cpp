@@ -132,8 +132,7 @@ TEST_F(AgentTest, HealthNeedsTheSecretAndReportsFigures) {
   // the agent refuses with 401.
   auto forged = ads::agent::signed_headers(std::string(64, 'x'), "GET", "/v1/health", "", now_s());
   EXPECT_EQ(raw_status("GET", "/v1/health", forged), 401);
-  auto unauth = good.health();  // and the good client still works
-  EXPECT_TRUE(unauth.ok());
+  EXPECT_TRUE(good.health().ok());  // and the good client still works
 }
 
 TEST_F(AgentTest, TamperedOrMalformedSignatureHeadersAreRefused) {
