@@ -150,6 +150,12 @@ TEST_F(ServeTls, ServesHttpsWithAGeneratedCertificateTheCliTrusts) {
   EXPECT_EQ(ads({"list"}, out), 0) << out;  // the CLI finds the local server's certificate by itself
   std::string cacert = data + "/tls/server.crt";
   EXPECT_EQ(ads({"--cacert", cacert, "list"}, out), 0) << out;
+
+  // `ads deploy` follows the deployment's event stream over TLS to its end
+  // (a source that cannot be fetched: it fails before any machine is made)
+  std::string missing = "file://" + tmp.str() + "/no-such-repo.git";
+  EXPECT_EQ(ads({"deploy", missing}, out), 1) << out;
+  EXPECT_NE(out.find("fetching"), std::string::npos) << out;
 }
 
 TEST_F(ServeTls, TheCliRefusesAServerItDoesNotTrustAndSaysWhy) {
