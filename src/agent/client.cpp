@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "agent/identity.h"
 #include "agent/protocol.h"
 #include "http/client.h"
 
@@ -27,25 +28,50 @@ Error from_status(long status, const std::string& body) {
   }
   return Error::make("failed", "agent: " + msg);
 }
+// A TLS failure means the machine at the address is not this deployment's
+// agent (or not an agent at all): say so rather than "cannot reach".
+Error transport_error(Error e) {
+  if (e.code == "tls")
+    e.message = "the machine did not prove it is this deployment's agent (its TLS key is not the one derived "
+                "from the deployment's secret): " + e.message;
+  return e;
+}
 }  // namespace
 
 AgentClient::AgentClient(std::string base_url, std::string secret)
     : base_url_(std::move(base_url)), secret_(std::move(secret)) {
   crypto_init();
+  if (base_url_.rfind("https://", 0) == 0) {
+    auto pin = agent_pin(secret_);
+    if (pin) pin_ = *pin;
+    else pin_error_ = pin.error().message;
+  }
+}
+
+std::string AgentClient::url_for(const std::string& address) {
+  bool v6 = address.find(':') != std::string::npos;
+  return "https://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(kAgentPort);
+}
+
+Status AgentClient::prepare(http::ClientRequest& r, const std::string& target) const {
+  if (!pin_error_.empty()) return Error::make("internal", "cannot compute the agent's key pin: " + pin_error_);
+  r.url = base_url_ + target;
+  r.pinned_key = pin_;
+  return Status::Ok();
 }
 
 Result<http::ClientResponse> AgentClient::send(const std::string& method, const std::string& target,
                                                const std::string& body, long timeout_ms) const {
   http::ClientRequest r;
   r.method = method;
-  r.url = base_url_ + target;
+  if (auto st = prepare(r, target); !st) return st.error();
   r.body = body;
   r.headers = signed_headers(secret_, method, target, body, unix_now());
   if (!body.empty()) r.headers.push_back({"Content-Type", "application/gzip"});
   r.timeout_ms = timeout_ms;
   r.connect_timeout_ms = std::min(timeout_ms, 2000L);
   auto res = http::request(r);
-  if (!res) return res.error();
+  if (!res) return transport_error(res.error());
   if (res->status != 200) return from_status(res->status, res->body);
   return res;
 }
@@ -64,7 +90,8 @@ Status AgentClient::wait_ready(std::chrono::milliseconds total) const {
   while (true) {
     auto h = health(2000);
     if (h) return Status::Ok();
-    if (h.error().code == "unauthorized") return h.error();
+    // final answers: a wrong secret, or a machine without the expected key
+    if (h.error().code == "unauthorized" || h.error().code == "tls") return h.error();
     last = h.error().message;
     if (std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -95,7 +122,7 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
   std::string target = "/v1/actions/" + name;
   http::ClientRequest r;
   r.method = "POST";
-  r.url = base_url_ + target;
+  if (auto st = prepare(r, target); !st) return st.error();
   r.headers = signed_headers(secret_, "POST", target, "", unix_now());
   r.timeout_ms = timeout_ms;
   std::string pending, error_body;
@@ -131,7 +158,7 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
     return true;
   };
   auto res = http::request(r);
-  if (!res) return res.error();
+  if (!res) return transport_error(res.error());
   status = res->status;
   if (status != 200) return from_status(status, error_body.empty() ? pending : error_body);
   if (is_error && !done) return from_status(500, error_body);

@@ -1,5 +1,6 @@
 // The ADS side of the agent protocol: signed requests to one lab machine's
-// agent (http://<address>:9089). Used by the engine; thread-safe.
+// agent (https://<address>:9089, its key pinned: see identity.h). Used by
+// the engine; thread-safe.
 #pragma once
 
 #include <chrono>
@@ -18,7 +19,11 @@ using LineSink = std::function<void(const std::string& stream, const std::string
 
 class AgentClient {
  public:
+  // An https:// base_url pins the key derived from `secret`; an http:// one
+  // is refused by every agent (it speaks HTTPS only).
   AgentClient(std::string base_url, std::string secret);
+  // https://<address>:9089
+  static std::string url_for(const std::string& address);
 
   // GET /v1/health: {"uptime_s", "memory":{"total_kb","available_kb"},
   // "disk":{"total_kb","free_kb"}, "load":[1,5,15], "processes", "lab":{...}}.
@@ -47,8 +52,13 @@ class AgentClient {
   Result<http::ClientResponse> send(const std::string& method, const std::string& target, const std::string& body,
                                     long timeout_ms) const;
 
+  // Fills in the target's URL and TLS pin; an error if the pin cannot be made.
+  Status prepare(http::ClientRequest& r, const std::string& target) const;
+
   std::string base_url_;
   std::string secret_;
+  std::string pin_;        // "sha256//...", for https
+  std::string pin_error_;  // why there is no pin, if it could not be made
 };
 
 }  // namespace ads::agent

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "agent/identity.h"
 #include "agent/runner.h"
 
 namespace ads::agent {
@@ -45,6 +46,22 @@ class BusyGuard {
   std::atomic<bool>& b_;
   bool got_;
 };
+// HTTPS only, with the certificate derived from the secret (identity.h);
+// when it cannot be made, no certificate: start() then refuses to run.
+http::ServerOptions server_options(const AgentConfig& c) {
+  http::ServerOptions o;
+  o.host = c.host;
+  o.port = c.port;
+  o.max_body_bytes = c.max_upload_bytes;
+  o.max_connections = 16;
+  o.read_timeout_s = 300;
+  auto id = agent_identity(c.secret);
+  if (id) {
+    o.tls_cert_pem = id->cert_pem;
+    o.tls_key_pem = id->key_pem;
+  }
+  return o;
+}
 }  // namespace
 
 Result<AgentConfig> parse_agent_config(const std::string& text) {
@@ -84,7 +101,7 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
 
 AgentServer::AgentServer(AgentConfig cfg)
     : cfg_(std::move(cfg)),
-      server_(http::ServerOptions{cfg_.host, cfg_.port, cfg_.max_upload_bytes, 16, 300}),
+      server_(server_options(cfg_)),
       started_(std::chrono::steady_clock::now()) {
   server_.set_filter([this](Request& r) { return authenticate(r); });
   server_.route("GET", "/v1/health", [this](Request&) { return health(); });
@@ -96,6 +113,8 @@ AgentServer::AgentServer(AgentConfig cfg)
 
 Status AgentServer::start() {
   if (!crypto_init()) return Error::make("internal", "libsodium cannot initialise");
+  if (!server_.tls()) return Error::make("internal", "cannot make the agent's TLS certificate: " +
+                                                         agent_identity(cfg_.secret).error().message);
   // After a restart of the machine, the lab uploaded earlier is still there.
   for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
     fs::path p = fs::path(cfg_.lab_dir) / rel;

@@ -11,6 +11,7 @@
 // Commands see ADS_LAB_DIR and ADS_BACKUP_DIR in their environment; the
 // backup directory is emptied before the backup action runs.
 // There is no endpoint that runs a command sent in a request.
+// The agent speaks HTTPS only, with a key derived from the secret (identity.h).
 #pragma once
 
 #include <atomic>
@@ -46,6 +47,8 @@ class AgentServer {
   Status start();
   void stop();
   uint16_t port() const { return server_.port(); }
+  // Every route it serves ("METHOD pattern"), for the test that pins them.
+  std::vector<std::string> routes() const { return server_.routes(); }
 
  private:
   std::optional<http::Response> authenticate(const http::Request& req);

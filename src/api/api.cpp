@@ -37,7 +37,10 @@ Response from_error(const Error& e) { return Response::error(status_for(e), e.co
 // Parses a JSON object body; errors are responses.
 std::optional<Response> parse_body(const Request& req, json& out) {
   std::string ct = req.header("content-type");
-  if (ct.rfind("application/json", 0) != 0)
+  std::string media = ct.substr(0, ct.find(';'));
+  while (!media.empty() && (media.back() == ' ' || media.back() == '\t')) media.pop_back();
+  for (auto& c : media) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (media != "application/json")  // "application/json; charset=utf-8" is fine, "application/jsonx" is not
     return Response::error(415, "unsupported_media_type", "the body must be JSON (Content-Type: application/json)");
   out = json::parse(req.body, nullptr, false);
   if (out.is_discarded()) return Response::error(400, "invalid", "the body is not valid JSON");

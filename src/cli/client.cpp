@@ -12,11 +12,15 @@ Result<ApiReply> ApiClient::call(const std::string& method, const std::string& p
   req.url = base_ + path;
   req.timeout_ms = 30000;
   req.headers = auth_headers();
+  req.ca_file = ca_file_;
   if (body) {
     req.body = body->dump();
     req.headers.push_back({"Content-Type", "application/json"});
   }
   auto r = http::request(req);
+  if (!r && r.error().code == "tls")
+    return Error::make("tls", "the ADS server at " + base_ + " failed the TLS check (" + r.error().message +
+                                  "); give the certificate to trust with --cacert or ADS_CACERT");
   if (!r) return Error::make("unavailable", "cannot reach the ADS server at " + base_ + " (" + r.error().message +
                                                 "); is `ads serve` running?");
   ApiReply out;

@@ -21,12 +21,16 @@ class ApiClient {
   // Transport failure: Error "unavailable" naming the server.
   Result<ApiReply> call(const std::string& method, const std::string& path, const nlohmann::json* body = nullptr) const;
   const std::string& base() const { return base_; }
+  // https: trust the certificates in this file (see tls_setup.h cacert_for).
+  void set_ca_file(std::string f) { ca_file_ = std::move(f); }
+  const std::string& ca_file() const { return ca_file_; }
   // The Authorization header, if a token is set.
   std::vector<std::pair<std::string, std::string>> auth_headers() const;
 
  private:
   std::string base_;
   std::string token_;
+  std::string ca_file_;
 };
 
 // "error: <message> (field)" from an API error body.

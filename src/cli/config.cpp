@@ -95,6 +95,8 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     } else if (k == "keep_failed") {
       if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
       cfg.keep_failed = v.get<bool>();
+    } else if (k == "tls") {
+      st = parse_tls_config(v, cfg.tls);
     } else if (k == "oidc") {
       auto o = parse_oidc_settings(v);
       if (!o) return o.error();
@@ -109,6 +111,33 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     }
     if (!st) return st;
   }
+  return Status::Ok();
+}
+
+Status parse_tls_config(const json& v, TlsConfig& out) {
+  if (!v.is_object()) return Error::invalid("tls", "must be an object: {\"mode\", \"cert\", \"key\", \"names\"}");
+  for (auto& [k, x] : v.items()) {
+    std::string f = "tls." + k;
+    if (k == "mode") {
+      if (!x.is_string() || (x != "auto" && x != "on" && x != "off"))
+        return Error::invalid(f, "must be \"auto\", \"on\" or \"off\"");
+      out.mode = x.get<std::string>();
+    } else if (k == "cert" || k == "key") {
+      if (!x.is_string() || x.get<std::string>().empty()) return Error::invalid(f, "must be a file path");
+      (k == "cert" ? out.cert : out.key) = x.get<std::string>();
+    } else if (k == "names") {
+      if (!x.is_array()) return Error::invalid(f, "must be an array of host names or IP addresses");
+      out.names.clear();
+      for (auto& n : x) {
+        if (!n.is_string() || n.get<std::string>().empty())
+          return Error::invalid(f, "must be an array of host names or IP addresses");
+        out.names.push_back(n.get<std::string>());
+      }
+    } else {
+      return Error::invalid(f, "is not a known setting");
+    }
+  }
+  if (out.cert.empty() != out.key.empty()) return Error::invalid("tls.key", "tls.cert and tls.key go together");
   return Status::Ok();
 }
 

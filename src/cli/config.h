@@ -4,12 +4,24 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/limits.h"
 #include "api/oidc.h"
 #include "core/result.h"
 
 namespace ads::cli {
+
+// "tls": {"mode": "auto"|"on"|"off", "cert": PATH, "key": PATH, "names": [..]}
+// auto (the default): HTTPS when cert/key are set or the listen address is
+// not loopback; plain HTTP on loopback otherwise. on: always. off: never. Without
+// cert and key, a self-signed certificate in DATA_DIR/tls/ (see tls_setup.h).
+struct TlsConfig {
+  std::string mode = "auto";
+  std::string cert;
+  std::string key;
+  std::vector<std::string> names;  // extra names for the generated certificate
+};
 
 struct ServeConfig {
   std::string listen = "127.0.0.1:8089";
@@ -28,10 +40,13 @@ struct ServeConfig {
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
   ApiLimits limits;             // "limits": {"requests_per_second", ...}
   std::optional<OidcSettings> oidc;  // "oidc": {...}: OpenID Connect sign-in
+  TlsConfig tls;
 };
 
 // Reads a JSON config file over `cfg`; errors name the bad key.
 Status load_config_file(const std::string& path, ServeConfig& cfg);
+// The "tls" object of a config file; errors name "tls.<key>".
+Status parse_tls_config(const nlohmann::json& v, TlsConfig& out);
 // "host:port" -> parts; errors name the field "listen".
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& s);
 

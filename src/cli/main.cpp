@@ -25,6 +25,7 @@
 #include "cli/accounts.h"
 #include "cli/client.h"
 #include "cli/config.h"
+#include "cli/tls_setup.h"
 #include "engine/engine.h"
 #include "http/client.h"
 #include "http/server.h"
@@ -130,6 +131,18 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   so.host = listen->first;
   so.port = listen->second;
   so.max_body_bytes = 64 * 1024;
+  auto tls = cli::resolve_tls(cfg, so.host);
+  if (!tls) return fail_with(tls.error(), kExitUsage);
+  std::string scheme = tls->enabled ? "https://" : "http://";
+  if (tls->enabled) {
+    so.tls_cert_pem = tls->id.cert_pem;
+    so.tls_key_pem = tls->id.key_pem;
+    std::cout << "ads: TLS certificate " << tls->cert_file << (tls->generated ? " (generated now)" : "")
+              << ", SHA-256 fingerprint " << tls->fingerprint << std::endl;
+    spdlog::info("ads serve: TLS certificate {}, SHA-256 fingerprint {}", tls->cert_file, tls->fingerprint);
+  } else if (!cli::is_loopback(so.host)) {
+    spdlog::warn("ads serve: TLS is off on {}: API tokens cross the network in clear text", so.host);
+  }
   http::Server server(so);
   register_api(server, **store, engine, auth, cfg.limits);
   register_metrics(server, **store, engine, auth, cfg.metrics_need_token);
@@ -140,9 +153,9 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   }
   st = server.start();
   if (!st) return fail_with(st.error(), kExitFailed);
-  spdlog::info("ads serve: listening on http://{}:{} (store {}, server id {}, agent {})", so.host, server.port(),
+  spdlog::info("ads serve: listening on {}{}:{} (store {}, server id {}, agent {})", scheme, so.host, server.port(),
                redact_url(cfg.store), eo.server_id, cfg.agent_binary);
-  std::cout << "ads: listening on http://" << so.host << ":" << server.port() << std::endl;
+  std::cout << "ads: listening on " << scheme << so.host << ":" << server.port() << std::endl;
   if (boot->has_value()) {
     // shown once on a terminal; never into a log file (`ads service` sends stdout to one)
     std::cout << "ads: first start: created the user admin; its API token is in " << token_file << " (mode 0600)";
@@ -266,6 +279,7 @@ int stream_events(const cli::ApiClient& api, const std::string& id) {
   http::ClientRequest r;
   r.url = api.base() + "/api/v1/deployments/" + id + "/events?until=settled";
   r.headers = api.auth_headers();
+  r.ca_file = api.ca_file();
   r.timeout_ms = 0;
   std::string pending, event;
   r.on_data = [&](const std::string& chunk) {
@@ -312,10 +326,11 @@ pid_t read_pid(const std::string& file) {
 // in the background (pid file and log file in the data directory).
 // Exit codes: 0 done / running, 1 failed, 3 not running (status).
 int run_service(const std::string& action, const std::string& server, const std::vector<std::string>& serve_args,
-                const std::string& data_dir, const std::string& token) {
+                const std::string& data_dir, const std::string& token, const std::string& cacert) {
   std::string pid_file = data_dir + "/ads.pid", log_file = data_dir + "/ads.log";
   pid_t pid = read_pid(pid_file);
   cli::ApiClient api(server, token);
+  api.set_ca_file(cli::cacert_for(server, cacert, data_dir));
   if (action == "status") {
     if (!alive(pid)) {
       std::cout << "ads serve is not running\n";
@@ -383,6 +398,7 @@ int run_service(const std::string& action, const std::string& server, const std:
                 << text.substr(text.size() > 2000 ? text.size() - 2000 : 0);
       return kExitFailed;
     }
+    api.set_ca_file(cli::cacert_for(server, cacert, data_dir));  // a first start makes the certificate now
     auto h = api.call("GET", "/api/v1/health");
     if (h && (h->status == 200 || h->status == 401)) {  // ads answers health, or asks for a token
       std::cout << "ads serve started (pid " << child << ") on " << server << ", log " << log_file << "\n";
@@ -403,6 +419,10 @@ int main(int argc, char** argv) {
   app.add_option("--server", server, "ADS server URL (env ADS_SERVER)");
   std::string token = std::getenv("ADS_TOKEN") ? std::getenv("ADS_TOKEN") : "";
   app.add_option("--token", token, "API token (env ADS_TOKEN; else the file in ADS_TOKEN_FILE or /var/lib/ads/admin.token)");
+  std::string cacert = std::getenv("ADS_CACERT") ? std::getenv("ADS_CACERT") : "";
+  app.add_option("--cacert", cacert,
+                 "for https: the certificate(s) to trust (env ADS_CACERT; default for a loopback server: "
+                 "DATA_DIR/tls/server.crt, DATA_DIR from ADS_DATA_DIR or /var/lib/ads)");
 
   cli::ServeConfig cfg;
   std::string config_file;
@@ -414,6 +434,8 @@ int main(int argc, char** argv) {
   serve->add_option("--agent-binary", cfg.agent_binary, "the static ads-agent to place in machines");
   serve->add_option("--workers", cfg.workers, "deployments run at once")->check(CLI::Range(1, 64));
   serve->add_flag("--keep-failed", cfg.keep_failed, "keep machines of failed deployments");
+  serve->add_option("--tls", cfg.tls.mode, "HTTPS: auto (on unless listening on loopback), on, off")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
 
   DeployRequest dr;
   bool detach = false, quiet = false;
@@ -491,6 +513,7 @@ int main(int argc, char** argv) {
     std::getline(in, token);
   }
   cli::ApiClient api(server, token);
+  api.set_ca_file(cli::cacert_for(server, cacert, std::getenv("ADS_DATA_DIR") ? std::getenv("ADS_DATA_DIR") : "/var/lib/ads"));
   if (deploy->parsed()) {
     std::error_code ec;
     if (dr.source.find("://") == std::string::npos && fs::exists(dr.source, ec))
@@ -624,8 +647,12 @@ int main(int argc, char** argv) {
   if (service->parsed()) {
     std::vector<std::string> args = {"--data-dir", cfg.data_dir, "--listen", cfg.listen};
     if (!config_file.empty()) args.insert(args.end(), {"--config", config_file});
-    if (server == "http://127.0.0.1:8089" && cfg.listen != "127.0.0.1:8089") server = "http://" + cfg.listen;
-    return run_service(service_action, server, args, cfg.data_dir, token);
+    if (server == "http://127.0.0.1:8089") {  // not given: where the managed server listens
+      cli::ServeConfig probe = cfg;
+      if (!config_file.empty()) (void)cli::load_config_file(config_file, probe);
+      server = cli::local_url(probe);
+    }
+    return run_service(service_action, server, args, cfg.data_dir, token, cacert);
   }
   return kExitUsage;
 }

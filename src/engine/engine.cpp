@@ -443,7 +443,7 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   log(d, "ads", "machine address " + d.address);
 
   ADS_STEP(State::kStartingAgent);
-  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
   st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error().message;
   log(d, "ads", "agent answers on " + client.base_url());
@@ -500,7 +500,7 @@ std::string Engine::do_start(Deployment& d, Job& job) {
   if (!addr) return addr.error().message;
   d.address = *addr;
   set_step(job, "waiting for the agent");
-  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
   auto st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error().message;
   set_step(job, "starting the lab");
@@ -524,7 +524,7 @@ std::string Engine::do_stop(Deployment& d, Job& job) {
   if (!spec) return spec.error().message;
   if (d.state == State::kRunning && !spec->action("stop").empty()) {
     set_step(job, "stopping the lab");
-    agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+    agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
     if (auto e = run_action(d, client, "stop"); !e.empty())
       log(d, "ads", "the lab's stop action failed (" + e + "); stopping the machine anyway");
   }
@@ -549,7 +549,7 @@ std::string Engine::do_test(Deployment& d, Job& job) {
   std::string error;
   if (!spec->action("test").empty()) {
     set_step(job, "running the lab's test");
-    agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+    agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
     auto rc = agent_action(d, client, "test", sink);
     if (!rc) error = "test: " + rc.error().message;
     else if (*rc != 0) error = "the lab's test failed with exit code " + std::to_string(*rc);
@@ -577,7 +577,7 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
   b.id = new_id();
   b.deployment_id = d.id;
   b.commit = d.commit;
-  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
   if (!spec->action("backup").empty()) {
     set_step(job, "running the lab's backup");
     if (auto e = run_action(d, client, "backup"); !e.empty()) return e;
@@ -626,7 +626,7 @@ std::string Engine::restore_data(Deployment& d, Job& job, const Backup& b) {
   if (!in) return "the backup archive " + b.path + " is missing";
   std::string data((std::istreambuf_iterator<char>(in)), {});
   if (file_sha256(data) != b.sha256) return "the backup archive " + b.path + " does not match its checksum";
-  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
   if (!spec->action("restore").empty()) {
     set_step(job, "placing the data");
     auto st = client.upload_backup(data);

@@ -70,6 +70,14 @@ Result<ClientResponse> request(const ClientRequest& req) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &ctx);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &ctx);
+  if (!req.pinned_key.empty()) {
+    curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, req.pinned_key.c_str());
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);  // the pin is the check
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  } else if (!req.ca_file.empty()) {
+    curl_easy_setopt(c, CURLOPT_CAINFO, req.ca_file.c_str());
+    curl_easy_setopt(c, CURLOPT_CAPATH, nullptr);
+  }
   if (req.method == "HEAD") curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, req.body.data());
@@ -86,6 +94,13 @@ Result<ClientResponse> request(const ClientRequest& req) {
     std::string what = errbuf[0] ? errbuf : curl_easy_strerror(rc);
     std::string where = req.unix_socket.empty() ? req.url : req.unix_socket;
     if (rc == CURLE_OPERATION_TIMEDOUT) return Error::make("timeout", "timed out talking to " + where + ": " + what);
+    if (rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+      return Error::make("tls", where + " presented a different key than the pinned one: " + what);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+      return Error::make("tls", "the certificate of " + where + " is not trusted" +
+                                    (req.ca_file.empty() ? std::string() : " by " + req.ca_file) + ": " + what);
+    if (rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_ENGINE_INITFAILED)
+      return Error::make("tls", "TLS handshake with " + where + " failed (does it speak HTTPS?): " + what);
     return Error::make("unavailable", "cannot reach " + where + ": " + what);
   }
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res.status);

@@ -22,6 +22,12 @@ struct ClientRequest {
   // Set: called with each piece of the body as it arrives (the body is then
   // not kept); return false to abort the transfer.
   std::function<bool(const std::string&)> on_data;
+  // https only. ca_file set: trust the certificates in this file (instead of
+  // the system's store) and check the host name. pinned_key set
+  // ("sha256//<base64>", see tls.h): the server's public key must be this one;
+  // chain and name are then not checked (self-signed agents at changing addresses).
+  std::string ca_file;
+  std::string pinned_key;
 };
 
 struct ClientResponse {
@@ -30,8 +36,9 @@ struct ClientResponse {
   std::map<std::string, std::string> headers;  // lower-case names
 };
 
-// Transport failures give Error code "unavailable" (could not connect) or
-// "timeout"; any HTTP status is a successful Result.
+// Transport failures give Error code "unavailable" (could not connect),
+// "timeout", or "tls" (the server's certificate or key is not the expected
+// one, or the TLS handshake failed); any HTTP status is a successful Result.
 Result<ClientResponse> request(const ClientRequest& req);
 
 }  // namespace ads::http

@@ -2,9 +2,13 @@
 
 #include <sys/socket.h>
 
+#include <openssl/ssl.h>
+
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <algorithm>
 #include <chrono>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -88,10 +92,11 @@ std::map<std::string, std::string> parse_query(const std::string& q) {
   return out;
 }
 
-// Writes chunks straight to the socket.
+// Writes chunks straight to the stream (a socket or a TLS stream).
+template <class Stream>
 class ChunkWriter : public StreamWriter {
  public:
-  explicit ChunkWriter(tcp::socket& s) : s_(s) {}
+  explicit ChunkWriter(Stream& s) : s_(s) {}
   bool write(const std::string& chunk) override {
     if (failed_) return false;
     if (chunk.empty()) return true;
@@ -108,7 +113,7 @@ class ChunkWriter : public StreamWriter {
   bool failed() const { return failed_; }
 
  private:
-  tcp::socket& s_;
+  Stream& s_;
   bool failed_ = false;
 };
 }  // namespace
@@ -116,6 +121,7 @@ class ChunkWriter : public StreamWriter {
 struct Server::Impl {
   asio::io_context io;
   tcp::acceptor acceptor{io};
+  std::unique_ptr<asio::ssl::context> ssl;  // set: HTTPS only
 };
 
 Server::Server(ServerOptions opts) : opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {}
@@ -123,11 +129,31 @@ Server::Server(ServerOptions opts) : opts_(std::move(opts)), impl_(std::make_uni
 Server::~Server() { stop(); }
 
 void Server::route(const std::string& method, const std::string& pattern, Handler h) {
-  routes_.push_back({method, split_path(pattern), std::move(h)});
+  routes_.push_back({method, split_path(pattern), std::move(h), pattern});
+}
+
+std::vector<std::string> Server::routes() const {
+  std::vector<std::string> out;
+  for (auto& r : routes_) out.push_back(r.method + " " + r.pattern);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 Status Server::start() {
   beast::error_code ec;
+  if (tls()) {
+    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    ::SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
+                     asio::ssl::context::single_dh_use);
+    ctx->use_certificate_chain(asio::buffer(opts_.tls_cert_pem), ec);
+    if (ec) return Error::invalid("tls.cert", "the certificate cannot be used: " + ec.message());
+    ctx->use_private_key(asio::buffer(opts_.tls_key_pem), asio::ssl::context::pem, ec);
+    if (ec) return Error::invalid("tls.key", "the key cannot be used: " + ec.message());
+    if (::SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+      return Error::invalid("tls.key", "the key does not belong to the certificate");
+    impl_->ssl = std::move(ctx);
+  }
   auto addr = asio::ip::make_address(opts_.host, ec);
   if (ec) return Error::invalid("host", "not an IP address: " + opts_.host);
   tcp::endpoint ep(addr, opts_.port);
@@ -239,6 +265,38 @@ void Server::serve_connection(int fd, std::string remote) {
   if (ec) return;
   struct timeval tv {opts_.read_timeout_s, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (!impl_->ssl) {
+    serve_stream(sock, remote);
+  } else {
+    // A TLS connection starts with a handshake record (0x16); anything else
+    // is a plain-HTTP client at an HTTPS port: tell it so, in plain HTTP.
+    unsigned char first = 0;
+    ssize_t n = ::recv(fd, &first, 1, MSG_PEEK);
+    if (n == 1 && first != 0x16) {
+      const std::string body =
+          R"({"error":{"code":"tls_required","message":"this server speaks HTTPS only: use an https:// URL"}})";
+      const std::string reply = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+                                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      // read what the client sent first (a request's head), so closing does not reset the answer
+      char junk[4096];
+      (void)!::recv(fd, junk, sizeof junk, MSG_DONTWAIT);
+      (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+    } else if (n == 1) {
+      asio::ssl::stream<tcp::socket&> tls(sock, *impl_->ssl);
+      tls.handshake(asio::ssl::stream_base::server, ec);
+      if (!ec) serve_stream(tls, remote);
+      // no close_notify exchange: every answer is framed (length or chunks), and
+      // waiting for the peer's close_notify could block this thread
+    }
+  }
+  beast::error_code ignore;
+  sock.shutdown(tcp::socket::shutdown_send, ignore);
+  sock.release(ignore);  // the caller closes fd
+}
+
+template <class Stream>
+void Server::serve_stream(Stream& sock, const std::string& remote) {
+  beast::error_code ec;
   beast::flat_buffer buf;
   while (running_) {
     bhttp::request_parser<bhttp::string_body> parser;
@@ -252,7 +310,8 @@ void Server::serve_connection(int fd, std::string remote) {
         r = Response::error(413, "too_large", "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
       } else if (ec == asio::error::would_block || ec == asio::error::try_again ||
                  ec == asio::error::timed_out || ec == asio::error::connection_reset ||
-                 ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) {
+                 ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
+                 ec == asio::ssl::error::stream_truncated || ec.category() == asio::error::get_ssl_category()) {
         break;
       } else {
         r = Response::error(400, "bad_request", "malformed HTTP request: " + ec.message());
@@ -291,7 +350,7 @@ void Server::serve_connection(int fd, std::string remote) {
       bhttp::response_serializer<bhttp::empty_body> sr{res};
       bhttp::write_header(sock, sr, ec);
       if (ec) break;
-      ChunkWriter w(sock);
+      ChunkWriter<Stream> w(sock);
       r.stream(w);
       w.finish();
       break;  // streamed responses close the connection
@@ -306,9 +365,6 @@ void Server::serve_connection(int fd, std::string remote) {
     bhttp::write(sock, res, ec);
     if (ec || !keep) break;
   }
-  beast::error_code ignore;
-  sock.shutdown(tcp::socket::shutdown_send, ignore);
-  sock.release(ignore);  // the caller closes fd
 }
 
 }  // namespace ads::http

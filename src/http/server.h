@@ -2,6 +2,7 @@
 // the agent. One thread per connection, bounded; routes match a method and a
 // path pattern whose `{name}` segments become parameters. Responses are either
 // a body or a stream written by a callback (chunked transfer encoding).
+// With a certificate in ServerOptions it speaks HTTPS only (Boost.Asio SSL).
 #pragma once
 
 #include <atomic>
@@ -65,6 +66,10 @@ struct ServerOptions {
   size_t max_body_bytes = 1 << 20;
   size_t max_connections = 64;
   int read_timeout_s = 30;
+  // Both set: the server speaks only HTTPS (TLS 1.2+) with this certificate
+  // and key (PEM text, see tls.h); a plain HTTP request gets a 400 naming it.
+  std::string tls_cert_pem{};
+  std::string tls_key_pem{};
 };
 
 class Server {
@@ -83,17 +88,23 @@ class Server {
   // Stops accepting, closes open connections, joins the threads.
   void stop();
   uint16_t port() const { return port_; }
+  bool tls() const { return !opts_.tls_cert_pem.empty(); }
+  // "METHOD pattern" of every registered route, sorted.
+  std::vector<std::string> routes() const;
 
  private:
   struct Route {
     std::string method;
     std::vector<std::string> segments;
     Handler handler;
+    std::string pattern;
   };
   struct Impl;
 
   Response dispatch(Request& req);
   void serve_connection(int fd, std::string remote);
+  template <class Stream>
+  void serve_stream(Stream& s, const std::string& remote);
 
   ServerOptions opts_;
   std::vector<Route> routes_;

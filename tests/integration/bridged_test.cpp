@@ -193,7 +193,7 @@ TEST_F(BridgedTest, StaticAddressFromThePoolReachableOnTheLan) {
   ASSERT_TRUE(addr.ok()) << addr.error().message;
   EXPECT_EQ(*addr, *address);  // not a lease, although the LAN's DHCP server answers
   // the host reaches the agent at that address through the bridge
-  ads::agent::AgentClient client("http://" + *addr + ":" + std::to_string(ads::agent::kAgentPort), secret);
+  ads::agent::AgentClient client(ads::agent::AgentClient::url_for(*addr), secret);
   auto ready = client.wait_ready(std::chrono::seconds(30));
   EXPECT_TRUE(ready.ok()) << ready.error().message;
   EXPECT_EQ(lan.leases().find(" " + *addr + " "), std::string::npos);

@@ -128,4 +128,62 @@ TEST_F(OpenvzDeployTest, StaticLabRunsIsBackedUpRestoredStoppedStartedAndDestroy
   EXPECT_EQ(*store->allocate_address(host.subnet(), "probe"), prefix + "2");  // released
 }
 
+// The same deploy to `running`, then a search of the deployment's log, the
+// commands run on the host and every file of the machine for the provider's
+// SSH key and the deployment's agent secret: the secret may be in the agent's
+// config file (0600) and nowhere else; the key nowhere. The agent answered
+// over TLS with the key derived from that secret (or the deploy would stop
+// at starting_agent).
+TEST_F(OpenvzDeployTest, ARunningLabHoldsNoProviderKeyAndTheAgentSecretOnlyInItsConfig) {
+  ads::DeployRequest r;
+  r.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
+  r.owner = "tester";
+  auto sub = engine->submit(r);
+  ASSERT_TRUE(sub.ok()) << sub.error().message;
+  std::string id = sub->id;
+  auto d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  auto job = engine->operate(id, "test");
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  d = settle(id);
+  ASSERT_EQ(d.secret.size(), 64u);
+
+  std::vector<std::string> key_lines;
+  std::ifstream key(host.client_key());
+  for (std::string line; std::getline(key, line);)
+    if (line.size() >= 40 && line.find("-----") == std::string::npos) key_lines.push_back(line);
+  ASSERT_FALSE(key_lines.empty());
+  std::string log = log_of(id), calls;
+  for (auto& c : host.calls())
+    for (auto& a : c) calls += a + " ";
+  EXPECT_NE(log.find("agent answers on https://"), std::string::npos) << log;
+  for (auto& text : {log, calls}) {
+    EXPECT_EQ(text.find(d.secret), std::string::npos);
+    for (auto& k : key_lines) EXPECT_EQ(text.find(k), std::string::npos);
+  }
+  std::vector<std::string> holders;
+  int files = 0;
+  auto root = host.state_dir() / "ct" / "1002" / "private";
+  for (auto it = std::filesystem::recursive_directory_iterator(
+           root, std::filesystem::directory_options::skip_permission_denied);
+       it != std::filesystem::recursive_directory_iterator(); ++it) {
+    if (it->is_symlink() || !it->is_regular_file()) continue;
+    if (it->file_size() > (64u << 20)) continue;
+    ++files;
+    std::ifstream in(it->path(), std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    if (text.find(d.secret) != std::string::npos) holders.push_back(it->path().string());
+    for (auto& k : key_lines) EXPECT_EQ(text.find(k), std::string::npos) << it->path();
+  }
+  EXPECT_GT(files, 100);  // a whole root file system was searched
+  ASSERT_EQ(holders.size(), 1u) << (holders.empty() ? "" : holders[0]);
+  EXPECT_EQ(holders[0], (root / "etc/ads-agent/agent.json").string());
+  EXPECT_EQ(std::filesystem::status(holders[0]).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  job = engine->operate(id, "destroy");
+  ASSERT_TRUE(job.ok());
+  d = settle(id);
+  EXPECT_EQ(d.state, ads::State::kDestroyed) << d.error;
+}
+
 }  // namespace

@@ -40,9 +40,14 @@ class Server {
                   std::vector<std::string> env = {}, const std::string& workers = "2",
                   const std::string& config = "")
       : child_(argv(data_dir, agent, workers, config), std::move(env)) {
-    std::string line = child_.read_line();
-    auto pos = line.find("http://");
-    if (pos != std::string::npos) base_ = line.substr(pos);
+    // "ads: listening on http(s)://..." (with TLS, a line about the certificate comes first)
+    for (int i = 0; i < 4 && base_.empty(); ++i) {
+      std::string line = child_.read_line();
+      auto pos = line.find("listening on ");
+      if (pos != std::string::npos) base_ = line.substr(pos + 13);
+      if (line.empty()) break;
+    }
+    if (base_.rfind("https://", 0) == 0) ca_file = data_dir + "/tls/server.crt";
     std::ifstream in(data_dir + "/admin.token");  // written at first start, before it listens
     std::getline(in, token_);
   }
@@ -51,6 +56,7 @@ class Server {
   void use_token(const std::string& t) { token_ = t; }
   std::vector<std::pair<std::string, std::string>> auth() const { return {{"Authorization", "Bearer " + token_}}; }
   const std::string& base() const { return base_; }
+  std::string ca_file;  // https: the certificate the server made on first start
   // Ends the server with `sig` (SIGKILL: as a crash would).
   int kill(int sig) { return child_.kill_now(sig); }
 
@@ -70,6 +76,7 @@ class Server {
     ads::http::ClientRequest r;
     r.method = method;
     r.url = base_ + path;
+    r.ca_file = ca_file;
     r.headers = auth();
     if (body) {
       r.body = body->dump();

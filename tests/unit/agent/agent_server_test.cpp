@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "agent/client.h"
+#include "agent/identity.h"
 #include "agent/protocol.h"
 #include "agent/server.h"
 #include "http/client.h"
@@ -62,7 +63,10 @@ class AgentTest : public ::testing::Test {
     cfg.command_timeout_s = 3;
     server = std::make_unique<ads::agent::AgentServer>(cfg);
     ASSERT_TRUE(server->start().ok());
-    base = "http://127.0.0.1:" + std::to_string(server->port());
+    base = "https://127.0.0.1:" + std::to_string(server->port());
+    auto p = ads::agent::agent_pin(kSecret);
+    ASSERT_TRUE(p.ok()) << p.error().message;
+    pin = *p;
   }
 
   // A .tar.gz of a lab whose ads-lab.json is `spec` (plus extra files).
@@ -93,6 +97,7 @@ class AgentTest : public ::testing::Test {
     r.url = base + target;
     r.headers = std::move(headers);
     r.body = body;
+    r.pinned_key = pin;  // a real TLS handshake with the agent's derived key
     auto res = ads::http::request(r);
     return res ? res->status : -1;
   }
@@ -100,6 +105,7 @@ class AgentTest : public ::testing::Test {
   ads::test::TempDir tmp;
   std::unique_ptr<ads::agent::AgentServer> server;
   std::string base;
+  std::string pin;
   int n_ = 0;
 };
 
@@ -114,11 +120,139 @@ TEST_F(AgentTest, HealthNeedsTheSecretAndReportsFigures) {
   EXPECT_GT((*h)["processes"].get<int>(), 0);
   EXPECT_FALSE((*h)["lab"]["uploaded"].get<bool>());
 
-  ads::agent::AgentClient bad(base, std::string(64, 'x'));
-  auto refused = bad.health();
+  // A client with another secret expects another key: it refuses the agent
+  // during the handshake, before sending anything.
+  ads::agent::AgentClient other(base, std::string(64, 'x'));
+  auto refused = other.health();
   ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().code, "unauthorized");
-  EXPECT_EQ(bad.wait_ready(std::chrono::seconds(5)).error().code, "unauthorized");  // at once, no waiting
+  EXPECT_EQ(refused.error().code, "tls") << refused.error().message;
+  EXPECT_EQ(other.wait_ready(std::chrono::seconds(5)).error().code, "tls");  // at once, no waiting
+
+  // The right key but a wrong HMAC (someone who knows the public key only):
+  // the agent refuses with 401.
+  auto forged = ads::agent::signed_headers(std::string(64, 'x'), "GET", "/v1/health", "", now_s());
+  EXPECT_EQ(raw_status("GET", "/v1/health", forged), 401);
+  EXPECT_TRUE(good.health().ok());  // and the good client still works
+}
+
+TEST_F(AgentTest, TamperedOrMalformedSignatureHeadersAreRefused) {
+  auto set = [](std::vector<std::pair<std::string, std::string>> h, const std::string& name, const std::string& v) {
+    for (auto& [k, x] : h)
+      if (k == name) x = v;
+    return h;
+  };
+  auto good = [&] { return ads::agent::signed_headers(kSecret, "GET", "/v1/health", "", now_s()); };
+  auto sig_of = [](const std::vector<std::pair<std::string, std::string>>& h) {
+    for (auto& [k, x] : h)
+      if (k == ads::agent::kHeaderSignature) return x;
+    return std::string();
+  };
+  // each field of a good request changed after signing
+  EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderTime, std::to_string(now_s() + 1))), 401);
+  EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderNonce, std::string(32, 'a'))), 401);
+  auto h = good();
+  std::string sig = sig_of(h);
+  sig[0] = sig[0] == '0' ? '1' : '0';
+  EXPECT_EQ(raw_status("GET", "/v1/health", set(h, ads::agent::kHeaderSignature, sig)), 401);
+  // malformed values
+  for (std::string bad : {std::string(""), std::string("zz"), std::string(64, 'g'), std::string(63, 'a'),
+                          std::string(128, 'a')})
+    EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderSignature, bad)), 401) << bad;
+  for (std::string bad : {std::string(""), std::string("soon"), std::string("1e3"), std::string("-1"),
+                          std::string("99999999999999999999999")})
+    EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderTime, bad)), 401) << bad;
+  EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderNonce, "")), 401);
+  EXPECT_EQ(raw_status("GET", "/v1/health", good()), 200);  // untouched, the same request passes
+}
+
+TEST_F(AgentTest, OversizedUploadsAreRefusedWith413) {
+  ads::agent::AgentConfig cfg;
+  cfg.secret = kSecret;
+  cfg.host = "127.0.0.1";
+  cfg.port = 0;
+  cfg.lab_dir = (tmp.path / "small").string();
+  cfg.max_upload_bytes = 4096;
+  ads::agent::AgentServer small(cfg);
+  ASSERT_TRUE(small.start().ok());
+  std::string big(16384, 'x');
+  ads::http::ClientRequest r;
+  r.method = "PUT";
+  r.url = "https://127.0.0.1:" + std::to_string(small.port()) + "/v1/lab";
+  r.pinned_key = pin;
+  r.body = big;
+  r.headers = ads::agent::signed_headers(kSecret, "PUT", "/v1/lab", big, now_s());
+  r.headers.push_back({"Content-Type", "application/gzip"});
+  auto res = ads::http::request(r);
+  ASSERT_TRUE(res.ok()) << res.error().message;
+  EXPECT_EQ(res->status, 413) << res->body;
+  EXPECT_NE(res->body.find("too_large"), std::string::npos) << res->body;
+  // and a signed upload that is not a gzip archive: 400, nothing unpacked
+  std::string junk = "not an archive";
+  r.body = junk;
+  r.headers = ads::agent::signed_headers(kSecret, "PUT", "/v1/lab", junk, now_s());
+  auto j = ads::http::request(r);
+  ASSERT_TRUE(j.ok());
+  EXPECT_EQ(j->status, 400) << j->body;
+  small.stop();
+}
+
+TEST_F(AgentTest, SpeaksOnlyTlsWithTheKeyDerivedFromTheSecret) {
+  // Plain HTTP at the agent's port: a 400 that names HTTPS, nothing served.
+  ads::http::ClientRequest plain;
+  plain.url = "http://127.0.0.1:" + std::to_string(server->port()) + "/v1/health";
+  plain.headers = ads::agent::signed_headers(kSecret, "GET", "/v1/health", "", now_s());
+  auto r = ads::http::request(plain);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(r->body.find("tls_required"), std::string::npos) << r->body;
+
+  // HTTPS checked against the system's CA store: a self-signed agent fails.
+  ads::http::ClientRequest unpinned;
+  unpinned.url = base + "/v1/health";
+  auto u = ads::http::request(unpinned);
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.error().code, "tls") << u.error().message;
+
+  // The pin is a function of the secret alone: same secret, same pin; the
+  // agent's certificate carries exactly that key.
+  EXPECT_EQ(*ads::agent::agent_pin(kSecret), pin);
+  EXPECT_NE(*ads::agent::agent_pin(std::string(64, 'x')), pin);
+  auto id = ads::agent::agent_identity(kSecret);
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(*ads::http::tls::public_key_pin(id->cert_pem), pin);
+  EXPECT_EQ(id->cert_pem.find(kSecret), std::string::npos);
+
+  // An http:// AgentClient gets the same 400, not an answer.
+  ads::agent::AgentClient cleartext("http://127.0.0.1:" + std::to_string(server->port()), kSecret);
+  EXPECT_FALSE(cleartext.health().ok());
+}
+
+TEST_F(AgentTest, RoutesAreExactlyTheDocumentedOnesAndNoneRunsACommandFromTheRequest) {
+  // Every route the agent registers; a new one must be added here on purpose.
+  std::vector<std::string> expected = {"GET /v1/backup", "GET /v1/health", "POST /v1/actions/{name}",
+                                       "PUT /v1/backup", "PUT /v1/lab"};
+  EXPECT_EQ(server->routes(), expected);
+
+  // Actions are names from the lab's spec, never a command: a shell command
+  // or a path as the action name is refused without running anything.
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(c.upload_lab(lab_tarball(spec_with(R"(["true"])"))).ok());
+  fs::path marker = tmp.path / "ran";
+  for (std::string name : {"touch%20" + marker.string(), std::string("..%2F..%2Fbin%2Fsh"), std::string("exec")}) {
+    long st = raw_status("POST", "/v1/actions/" + name,
+                         ads::agent::signed_headers(kSecret, "POST", "/v1/actions/" + name, "", now_s()));
+    EXPECT_GE(st, 400) << name;
+    EXPECT_LT(st, 500) << name;
+  }
+  // A body on an action request is not read as a command either.
+  std::string body = "touch " + marker.string();
+  long st = raw_status("POST", "/v1/actions/sh", ads::agent::signed_headers(kSecret, "POST", "/v1/actions/sh", body, now_s()),
+                       body);
+  EXPECT_GE(st, 400);
+  EXPECT_FALSE(fs::exists(marker));
+  for (const char* m : {"GET", "PUT", "POST", "DELETE"})
+    for (const char* t : {"/v1/exec", "/v1/run", "/v1/command", "/v1/shell"})
+      EXPECT_EQ(raw_status(m, t, ads::agent::signed_headers(kSecret, m, t, "", now_s())), 404) << m << " " << t;
 }
 
 TEST_F(AgentTest, RefusesUnsignedStaleReplayedAndTamperedRequests) {

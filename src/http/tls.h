@@ -1,0 +1,50 @@
+// TLS material on OpenSSL: self-signed certificates (EC P-256 for the API,
+// Ed25519 from a 32-byte seed for the agents), fingerprints and public-key
+// pins. No sockets here: the server (server.h) and the client (client.h)
+// take the PEM text or the pin this module makes.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/result.h"
+
+namespace ads::http::tls {
+
+struct Identity {
+  std::string cert_pem;
+  std::string key_pem;  // PKCS#8, unencrypted: keep it 0600
+};
+
+// A self-signed EC P-256 certificate (10 years) whose subjectAltName lists
+// `names`: IP addresses become IP entries, anything else a DNS entry. Names
+// must be host names or IP addresses ("invalid", field "tls.names", otherwise).
+Result<Identity> make_self_signed(const std::vector<std::string>& names);
+
+// A self-signed Ed25519 certificate whose key is derived from `seed`
+// (32 bytes): the same seed always gives the same public key.
+Result<Identity> make_from_seed(const std::string& seed32, const std::string& common_name);
+
+// HKDF-SHA256(key, salt, info) -> `len` bytes.
+Result<std::string> hkdf_sha256(const std::string& key, const std::string& salt, const std::string& info, size_t len);
+
+// "sha256//<base64 of SHA-256(SubjectPublicKeyInfo)>" of a certificate: the
+// form libcurl's CURLOPT_PINNEDPUBLICKEY takes.
+Result<std::string> public_key_pin(const std::string& cert_pem);
+// "AB:CD:..." SHA-256 of the certificate's DER (what `openssl x509
+// -fingerprint -sha256` prints).
+Result<std::string> fingerprint_sha256(const std::string& cert_pem);
+// Checks that the certificate and the key parse and belong together.
+Status check_pair(const Identity& id);
+// True when the certificate's subjectAltName covers `name` (host or IP).
+bool covers(const std::string& cert_pem, const std::string& name);
+
+// The API's certificate: reads `cert_file` and `key_file` if both exist
+// (and cover every one of `names`), else writes a new self-signed pair
+// there (key 0600) and sets `*generated`.
+Result<Identity> load_or_create(const std::string& cert_file, const std::string& key_file,
+                                const std::vector<std::string>& names, bool* generated);
+// Reads a configured pair; errors name the file.
+Result<Identity> load_pair(const std::string& cert_file, const std::string& key_file);
+
+}  // namespace ads::http::tls

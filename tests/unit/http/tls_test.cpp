@@ -1,0 +1,304 @@
+// TLS material (tls.h) and the HTTPS server/client pair: real handshakes on
+// loopback between http::Server (Boost.Asio SSL) and http::request (libcurl).
+#include "http/tls.h"
+
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "http/client.h"
+#include "http/server.h"
+#include "support/process.h"
+
+namespace fs = std::filesystem;
+namespace tls = ads::http::tls;
+
+namespace {
+
+std::string read(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+void write(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::binary) << text; }
+
+TEST(TlsMaterial, SelfSignedCertificatesCoverTheirNamesAndOnlyThose) {
+  auto id = tls::make_self_signed({"localhost", "127.0.0.1", "::1", "ads.example.test"});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  EXPECT_TRUE(tls::check_pair(*id).ok());
+  for (const char* n : {"localhost", "127.0.0.1", "::1", "ads.example.test"}) EXPECT_TRUE(tls::covers(id->cert_pem, n)) << n;
+  for (const char* n : {"127.0.0.2", "other.example.test", "example.test"}) EXPECT_FALSE(tls::covers(id->cert_pem, n)) << n;
+
+  auto bad = tls::make_self_signed({"localhost", "bad name;rm"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "tls.names");
+
+  // two certificates, two keys: a key from one does not pair with the other
+  auto other = tls::make_self_signed({"localhost"});
+  ASSERT_TRUE(other.ok());
+  auto mixed = tls::check_pair({id->cert_pem, other->key_pem});
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.error().field, "tls.key");
+  EXPECT_NE(*tls::public_key_pin(id->cert_pem), *tls::public_key_pin(other->cert_pem));
+  EXPECT_FALSE(tls::public_key_pin("not a certificate").ok());
+  auto fp = tls::fingerprint_sha256(id->cert_pem);
+  ASSERT_TRUE(fp.ok());
+  EXPECT_EQ(fp->size(), 32u * 3 - 1);  // AB:CD:...
+}
+
+TEST(TlsMaterial, SeededKeysAreDeterministicAndHkdfMatchesRfc5869) {
+  // RFC 5869 test case 1
+  std::string ikm(22, '\x0b'), salt, info;
+  for (int i = 0; i <= 0x0c; ++i) salt.push_back(static_cast<char>(i));
+  for (int i = 0xf0; i <= 0xf9; ++i) info.push_back(static_cast<char>(i));
+  auto okm = tls::hkdf_sha256(ikm, salt, info, 42);
+  ASSERT_TRUE(okm.ok());
+  static const char* want = "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865";
+  std::string got;
+  for (unsigned char c : *okm) {
+    char b[3];
+    snprintf(b, sizeof b, "%02x", c);
+    got += b;
+  }
+  EXPECT_EQ(got, want);
+
+  std::string seed(32, 's');
+  auto a = tls::make_from_seed(seed, "x"), b = tls::make_from_seed(seed, "x");
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*tls::public_key_pin(a->cert_pem), *tls::public_key_pin(b->cert_pem));
+  EXPECT_EQ(a->key_pem, b->key_pem);
+  auto c = tls::make_from_seed(std::string(32, 't'), "x");
+  EXPECT_NE(*tls::public_key_pin(a->cert_pem), *tls::public_key_pin(c->cert_pem));
+  EXPECT_FALSE(tls::make_from_seed("short", "x").ok());
+}
+
+TEST(TlsMaterial, LoadOrCreateWritesAPrivateKeyOnceAndReusesIt) {
+  ads::test::TempDir tmp;
+  fs::path crt = tmp.path / "tls" / "server.crt", key = tmp.path / "tls" / "server.key";
+  bool generated = false;
+  auto first = tls::load_or_create(crt.string(), key.string(), {"localhost", "127.0.0.1"}, &generated);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  EXPECT_TRUE(generated);
+  struct stat st {};
+  ASSERT_EQ(::stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  EXPECT_EQ(read(key), first->key_pem);
+
+  auto again = tls::load_or_create(crt.string(), key.string(), {"localhost"}, &generated);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(generated);
+  EXPECT_EQ(again->cert_pem, first->cert_pem);
+
+  // a name the certificate does not cover: a new one that does
+  auto more = tls::load_or_create(crt.string(), key.string(), {"localhost", "ads.internal"}, &generated);
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(generated);
+  EXPECT_TRUE(tls::covers(more->cert_pem, "ads.internal"));
+  EXPECT_EQ(read(crt), more->cert_pem);
+
+  // a damaged key is an error naming the file, not silently replaced
+  write(key, "garbage");
+  auto broken = tls::load_or_create(crt.string(), key.string(), {"localhost"}, &generated);
+  ASSERT_FALSE(broken.ok());
+  EXPECT_EQ(broken.error().field, "tls.key");
+  EXPECT_NE(broken.error().message.find(key.string()), std::string::npos) << broken.error().message;
+}
+
+TEST(TlsMaterial, ConfiguredPairsAreCheckedAndErrorsNameTheFile) {
+  ads::test::TempDir tmp;
+  auto a = tls::make_self_signed({"localhost"}), b = tls::make_self_signed({"localhost"});
+  write(tmp.path / "a.crt", a->cert_pem);
+  write(tmp.path / "a.key", a->key_pem);
+  write(tmp.path / "b.key", b->key_pem);
+  write(tmp.path / "junk.crt", "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n");
+  EXPECT_TRUE(tls::load_pair((tmp.path / "a.crt").string(), (tmp.path / "a.key").string()).ok());
+
+  auto missing = tls::load_pair((tmp.path / "none.crt").string(), (tmp.path / "a.key").string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().field, "tls.cert");
+  auto junk = tls::load_pair((tmp.path / "junk.crt").string(), (tmp.path / "a.key").string());
+  ASSERT_FALSE(junk.ok());
+  EXPECT_EQ(junk.error().field, "tls.cert");
+  EXPECT_NE(junk.error().message.find("junk.crt"), std::string::npos);
+  auto mismatch = tls::load_pair((tmp.path / "a.crt").string(), (tmp.path / "b.key").string());
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().field, "tls.key");
+  EXPECT_NE(mismatch.error().message.find("b.key"), std::string::npos);
+}
+
+// A real HTTPS server on loopback with one echo route.
+class HttpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto i = tls::make_self_signed({"localhost", "127.0.0.1"});
+    ASSERT_TRUE(i.ok());
+    id = *i;
+    ca = tmp.path / "server.crt";
+    write(ca, id.cert_pem);
+    ads::http::ServerOptions o{"127.0.0.1", 0, 4096, 8, 5};
+    o.tls_cert_pem = id.cert_pem;
+    o.tls_key_pem = id.key_pem;
+    server = std::make_unique<ads::http::Server>(o);
+    server->route("POST", "/echo", [](ads::http::Request& r) { return ads::http::Response::json(200, r.body); });
+    server->route("GET", "/hello", [](ads::http::Request&) { return ads::http::Response::json(200, R"({"hi":1})"); });
+    ASSERT_TRUE(server->start().ok());
+    ASSERT_TRUE(server->tls());
+  }
+  std::string url(const std::string& host, const std::string& path, const std::string& scheme = "https") {
+    return scheme + "://" + host + ":" + std::to_string(server->port()) + path;
+  }
+  ads::test::TempDir tmp;
+  tls::Identity id;
+  fs::path ca;
+  std::unique_ptr<ads::http::Server> server;
+};
+
+TEST_F(HttpsTest, AClientTrustingTheCertificateTalksAndOthersAreRefusedClearly) {
+  ads::http::ClientRequest r;
+  r.url = url("127.0.0.1", "/hello");
+  r.ca_file = ca.string();
+  auto ok = ads::http::request(r);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(ok->body, R"({"hi":1})");
+  r.url = url("localhost", "/hello");
+  EXPECT_TRUE(ads::http::request(r).ok());
+
+  // the system's CA store does not know a self-signed certificate
+  ads::http::ClientRequest sys;
+  sys.url = url("127.0.0.1", "/hello");
+  auto untrusted = ads::http::request(sys);
+  ASSERT_FALSE(untrusted.ok());
+  EXPECT_EQ(untrusted.error().code, "tls");
+  EXPECT_NE(untrusted.error().message.find("not trusted"), std::string::npos) << untrusted.error().message;
+
+  // another certificate as the CA: the server's does not chain to it
+  auto other = tls::make_self_signed({"127.0.0.1"});
+  write(tmp.path / "other.crt", other->cert_pem);
+  ads::http::ClientRequest wrong;
+  wrong.url = url("127.0.0.1", "/hello");
+  wrong.ca_file = (tmp.path / "other.crt").string();
+  auto mismatch = ads::http::request(wrong);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_EQ(mismatch.error().code, "tls");
+  EXPECT_NE(mismatch.error().message.find("other.crt"), std::string::npos) << mismatch.error().message;
+
+  // the right certificate, a name it does not cover (127.0.0.2 is loopback too)
+  ads::http::ClientRequest name;
+  name.url = "https://127.0.0.2:" + std::to_string(server->port()) + "/hello";
+  name.ca_file = ca.string();
+  auto n = ads::http::request(name);
+  // the server listens on 127.0.0.1 only: either refused (unavailable) or, if
+  // reached, refused for the name; it must never succeed
+  EXPECT_FALSE(n.ok());
+
+  // a CA file that does not exist
+  ads::http::ClientRequest nofile;
+  nofile.url = url("127.0.0.1", "/hello");
+  nofile.ca_file = (tmp.path / "missing.crt").string();
+  auto nf = ads::http::request(nofile);
+  ASSERT_FALSE(nf.ok());
+  EXPECT_EQ(nf.error().code, "tls") << nf.error().message;
+}
+
+TEST_F(HttpsTest, HostNameIsCheckedAgainstTheCertificate) {
+  // a server whose certificate names only "ads.example.test", reached as 127.0.0.1
+  auto narrow = tls::make_self_signed({"ads.example.test"});
+  ads::http::ServerOptions o{"127.0.0.1", 0, 4096, 8, 5};
+  o.tls_cert_pem = narrow->cert_pem;
+  o.tls_key_pem = narrow->key_pem;
+  ads::http::Server s(o);
+  s.route("GET", "/hello", [](ads::http::Request&) { return ads::http::Response::json(200, "{}"); });
+  ASSERT_TRUE(s.start().ok());
+  write(tmp.path / "narrow.crt", narrow->cert_pem);
+  ads::http::ClientRequest r;
+  r.url = "https://127.0.0.1:" + std::to_string(s.port()) + "/hello";
+  r.ca_file = (tmp.path / "narrow.crt").string();
+  auto res = ads::http::request(r);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().code, "tls") << res.error().message;
+  s.stop();
+}
+
+TEST_F(HttpsTest, PinnedKeysAcceptTheirServerOnlyAndPlainHttpGetsA400) {
+  ads::http::ClientRequest r;
+  r.url = url("127.0.0.1", "/hello");
+  r.pinned_key = *tls::public_key_pin(id.cert_pem);
+  auto ok = ads::http::request(r);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->status, 200);
+
+  auto other = tls::make_self_signed({"127.0.0.1"});
+  r.pinned_key = *tls::public_key_pin(other->cert_pem);
+  auto bad = ads::http::request(r);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().code, "tls");
+  EXPECT_NE(bad.error().message.find("pinned"), std::string::npos) << bad.error().message;
+
+  ads::http::ClientRequest plain;
+  plain.url = url("127.0.0.1", "/hello", "http");
+  auto p = ads::http::request(plain);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  EXPECT_EQ(p->status, 400);
+  EXPECT_NE(p->body.find("https://"), std::string::npos) << p->body;
+}
+
+TEST_F(HttpsTest, OversizedAndMalformedRequestsOverTlsGetJsonErrors) {
+  ads::http::ClientRequest big;
+  big.method = "POST";
+  big.url = url("127.0.0.1", "/echo");
+  big.ca_file = ca.string();
+  big.body = std::string(8192, 'x');  // the limit is 4096
+  big.headers = {{"Content-Type", "application/json"}};
+  auto r = ads::http::request(big);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->status, 413);
+  EXPECT_NE(r->body.find("too_large"), std::string::npos) << r->body;
+
+  big.body = R"({"a":1})";
+  auto small = ads::http::request(big);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->status, 200);
+  EXPECT_EQ(small->body, R"({"a":1})");
+
+  // a server that sees a TLS handshake but garbage afterwards keeps serving others
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(server->port());
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  const char junk[] = "\x16\x03\x01\x00\x05garbage-not-a-client-hello";
+  ASSERT_GT(::send(fd, junk, sizeof junk, MSG_NOSIGNAL), 0);
+  ::close(fd);
+  ads::http::ClientRequest again;
+  again.url = url("127.0.0.1", "/hello");
+  again.ca_file = ca.string();
+  auto ok = ads::http::request(again);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST(HttpsServer, RefusesToStartWithAKeyThatIsNotTheCertificates) {
+  auto a = tls::make_self_signed({"localhost"}), b = tls::make_self_signed({"localhost"});
+  ads::http::ServerOptions o{"127.0.0.1", 0, 4096, 8, 5};
+  o.tls_cert_pem = a->cert_pem;
+  o.tls_key_pem = b->key_pem;
+  ads::http::Server s(o);
+  auto st = s.start();
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().field, "tls.key");
+  o.tls_key_pem = "not a key";
+  ads::http::Server s2(o);
+  auto st2 = s2.start();
+  ASSERT_FALSE(st2.ok());
+  EXPECT_EQ(st2.error().field, "tls.key");
+}
+
+}  // namespace
