@@ -20,6 +20,7 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/web.h"
 #include "cli/client.h"
 #include "cli/config.h"
 #include "engine/engine.h"
@@ -112,6 +113,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   so.max_body_bytes = 64 * 1024;
   http::Server server(so);
   register_api(server, **store, engine, auth);
+  register_web(server);
   st = server.start();
   if (!st) return fail_with(st.error(), kExitFailed);
   spdlog::info("ads serve: listening on http://{}:{} (store {}, agent {})", so.host, server.port(), cfg.store,

@@ -153,6 +153,16 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
   return d;
 }
 
+Result<json> Engine::health(const std::string& id) {
+  auto d = store_.get(id);
+  if (!d) return d.error();
+  if (d->state != State::kRunning || d->address.empty())
+    return Error::make("conflict", "deployment " + id + " is " + to_string(d->state) +
+                                       "; its agent reports health only while it is running");
+  agent::AgentClient client("http://" + d->address + ":" + std::to_string(opts_.agent_port), d->secret);
+  return client.health(5000);
+}
+
 Result<Job> Engine::operate(const std::string& id, const std::string& kind, const json& params) {
   if (!is_job_kind(kind) || kind == "deploy") return Error::invalid("operation", "unknown operation \"" + kind + "\"");
   std::lock_guard<std::mutex> lk(submit_mu_);
@@ -376,7 +386,7 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   log(d, "ads", "machine address " + d.address);
 
   ADS_STEP(State::kStartingAgent);
-  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  agent::AgentClient client("http://" + d.address + ":" + std::to_string(opts_.agent_port), d.secret);
   st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error().message;
   log(d, "ads", "agent answers on " + client.base_url());
@@ -433,7 +443,7 @@ std::string Engine::do_start(Deployment& d, Job& job) {
   if (!addr) return addr.error().message;
   d.address = *addr;
   set_step(job, "waiting for the agent");
-  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  agent::AgentClient client("http://" + d.address + ":" + std::to_string(opts_.agent_port), d.secret);
   auto st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error().message;
   set_step(job, "starting the lab");
@@ -457,7 +467,7 @@ std::string Engine::do_stop(Deployment& d, Job& job) {
   if (!spec) return spec.error().message;
   if (d.state == State::kRunning && !spec->action("stop").empty()) {
     set_step(job, "stopping the lab");
-    agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+    agent::AgentClient client("http://" + d.address + ":" + std::to_string(opts_.agent_port), d.secret);
     if (auto e = run_action(d, client, "stop"); !e.empty())
       log(d, "ads", "the lab's stop action failed (" + e + "); stopping the machine anyway");
   }
@@ -482,7 +492,7 @@ std::string Engine::do_test(Deployment& d, Job& job) {
   std::string error;
   if (!spec->action("test").empty()) {
     set_step(job, "running the lab's test");
-    agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+    agent::AgentClient client("http://" + d.address + ":" + std::to_string(opts_.agent_port), d.secret);
     auto rc = client.run_action("test", sink, opts_.action_timeout_ms);
     if (!rc) error = "test: " + rc.error().message;
     else if (*rc != 0) error = "the lab's test failed with exit code " + std::to_string(*rc);
@@ -510,7 +520,7 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
   b.id = new_id();
   b.deployment_id = d.id;
   b.commit = d.commit;
-  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  agent::AgentClient client("http://" + d.address + ":" + std::to_string(opts_.agent_port), d.secret);
   if (!spec->action("backup").empty()) {
     set_step(job, "running the lab's backup");
     if (auto e = run_action(d, client, "backup"); !e.empty()) return e;
@@ -559,7 +569,7 @@ std::string Engine::restore_data(Deployment& d, Job& job, const Backup& b) {
   if (!in) return "the backup archive " + b.path + " is missing";
   std::string data((std::istreambuf_iterator<char>(in)), {});
   if (file_sha256(data) != b.sha256) return "the backup archive " + b.path + " does not match its checksum";
-  agent::AgentClient client("http://" + d.address + ":" + std::to_string(agent::kAgentPort), d.secret);
+  agent::AgentClient client("http://" + d.address + ":" + std::to_string(opts_.agent_port), d.secret);
   if (!spec->action("restore").empty()) {
     set_step(job, "placing the data");
     auto st = client.upload_backup(data);

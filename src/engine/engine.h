@@ -53,6 +53,7 @@ struct EngineOptions {
   int provider_attempts = 3;                        // tries of a provider call that found it unavailable
   std::chrono::milliseconds retry_backoff{500};     // doubled after each try
   bool keep_failed = false;  // keep the machine of a failed deployment for inspection
+  uint16_t agent_port = 9089;  // where agents listen (agent::kAgentPort; tests use another)
 };
 
 class Engine {
@@ -68,6 +69,12 @@ class Engine {
   // the deployment's state does not allow it or another job is unfinished.
   // params: {"backup": id} for restore.
   Result<Job> operate(const std::string& deployment_id, const std::string& kind, const nlohmann::json& params = {});
+
+  // Asks a running deployment's agent for its figures (GET /v1/health):
+  // {"uptime_s", "memory":{"total_kb","available_kb"}, "disk":{"total_kb","free_kb"},
+  // "load", "processes"}. `conflict` unless the deployment is running;
+  // "unavailable"/"timeout" when its agent does not answer.
+  Result<nlohmann::json> health(const std::string& deployment_id);
 
   // Deals with work left unfinished by an earlier process, then starts the
   // workers: queued jobs and idempotent ones (start, stop, restart, test,

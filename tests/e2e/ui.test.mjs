@@ -1,0 +1,252 @@
+// End-to-end test of the ADS web UI: a real `ads serve` (temp data dir, real
+// LXD), Debian's chromium driven headless by playwright-core. Signs in,
+// deploys examples/labs/static-site through the form, watches it reach
+// `running`, opens the lab, stops it, destroys it; checks failure paths (wrong
+// password, a refused source). A screenshot of every page goes to
+// ADS_SCREENSHOT_DIR. Containers are removed even when a step fails.
+//
+// Environment: ADS_CLI_BIN, ADS_AGENT_BIN, ADS_SOURCE_DIR (set by ctest),
+// ADS_SCREENSHOT_DIR (default: build/e2e-screenshots), CHROMIUM (default /usr/bin/chromium).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(new URL(import.meta.url).pathname);
+const SRC = process.env.ADS_SOURCE_DIR || path.resolve(here, '../..');
+const CLI = process.env.ADS_CLI_BIN || path.join(SRC, 'build/ads');
+const AGENT = process.env.ADS_AGENT_BIN || path.join(SRC, 'build/ads-agent');
+const SHOTS = process.env.ADS_SCREENSHOT_DIR || path.join(SRC, 'build/e2e-screenshots');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const LAB = path.join(SRC, 'examples/labs/static-site');
+const SLOW = 300_000;  // a deployment on a 2-core machine shared with others
+
+let server, base, dataDir, adminToken, browser, page;
+const user = { name: 'operator', password: randomBytes(12).toString('hex') };
+
+async function apiCall(method, p, body, token = adminToken) {
+  const res = await fetch(base + p, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+async function shot(name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    server = spawn(CLI, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--agent-binary', AGENT,
+      '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    server.stderr.on('data', (b) => { err += b; if (err.length > 65536) err = err.slice(-32768); });
+    server.stdout.on('data', (b) => {
+      out += b;
+      const m = out.match(/listening on (http:\/\/\S+)/);
+      if (m && !base) { base = m[1]; resolve(); }
+    });
+    server.on('exit', (code) => { if (!base) reject(new Error(`ads serve exited (${code}): ${err}`)); });
+  });
+}
+
+// Removes the containers of every deployment this server knows, then the server.
+async function cleanUp() {
+  try {
+    if (base && adminToken) {
+      const { body } = await apiCall('GET', '/api/v1/deployments?limit=1000');
+      for (const d of body.deployments || []) {
+        try { execFileSync('lxc', ['delete', '--force', `ads-${d.id}`], { stdio: 'ignore' }); } catch { /* already gone */ }
+      }
+    }
+  } catch { /* the server may be down: fall through */ }
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => { const t = setTimeout(() => { server.kill('SIGKILL'); r(); }, 10000); server.on('exit', () => { clearTimeout(t); r(); }); });
+  }
+}
+
+describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
+  let deploymentId = '';
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    dataDir = mkdtempSync(path.join(tmpdir(), 'ads-e2e-'));
+    await startServer();
+    adminToken = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+    // the first-start admin has a token only: make a user who signs in with a password
+    const r = await apiCall('POST', '/api/v1/users', { name: user.name, role: 'admin', password: user.password });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
+      args: ['--no-sandbox', '--no-proxy-server'] });
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(30_000);
+  });
+
+  after(async () => {
+    try { if (browser) await browser.close(); } finally {
+      await cleanUp();
+      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('serves the UI with a CSP and no inline script', async () => {
+    const res = await fetch(base + '/');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/html/);
+    assert.match(res.headers.get('content-security-policy'), /script-src 'self'/);
+    assert.doesNotMatch(res.headers.get('content-security-policy'), /unsafe-inline/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const traversal = await fetch(base + '/ui/..%2f..%2f..%2fetc%2fpasswd');
+    assert.equal(traversal.status, 404);
+  });
+
+  it('refuses a wrong password with a visible error', async () => {
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base + '/');
+    await page.getByLabel('User name').waitFor();
+    await shot('01-sign-in');
+    await page.getByLabel('User name').fill(user.name);
+    await page.getByLabel('Password').fill('not-the-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.locator('#login-error');
+    await alert.waitFor({ state: 'visible' });
+    const expected = await apiCall('POST', '/api/v1/login', { name: user.name, password: 'not-the-password' });
+    assert.equal(expected.status, 401);
+    assert.equal(await alert.textContent(), expected.body.error.message);
+    await shot('02-sign-in-wrong-password');
+    assert.deepEqual(errors, [], 'no script errors');
+  });
+
+  it('signs in and shows the deployments page', async () => {
+    await page.getByLabel('User name').fill(user.name);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+    assert.match(await page.locator('#who-name').textContent(), /operator \(admin\)/);
+    await page.getByText('No deployments yet.').waitFor();
+    await shot('03-deployments-empty');
+  });
+
+  it('shows the API\'s message for a refused source in the form', async () => {
+    const bad = 'https://example.invalid/lab.git;touch /tmp/pwned';
+    await page.getByLabel('Git URL or server path').fill(bad);
+    await page.getByRole('button', { name: 'Deploy' }).click();
+    const alert = page.locator('#deploy-error');
+    await alert.waitFor({ state: 'visible' });
+    const expected = await apiCall('POST', '/api/v1/deployments', { source: bad });
+    assert.equal(expected.status, 400);
+    assert.equal(await alert.textContent(), `${expected.body.error.field}: ${expected.body.error.message}`);
+    assert.equal(await page.getByLabel('Git URL or server path').getAttribute('aria-invalid'), 'true');
+    await shot('04-deploy-refused-source');
+  });
+
+  it('deploys the example lab and watches it reach running', { timeout: SLOW + 60_000 }, async () => {
+    await page.getByLabel('Git URL or server path').fill(LAB);
+    await page.getByLabel('Name', { exact: true }).fill('e2e-static');
+    await page.getByRole('button', { name: 'Deploy' }).click();
+    await page.waitForURL(/#\/d\/[0-9a-z]{26}$/);
+    deploymentId = page.url().split('/').pop();
+    await page.getByRole('heading', { name: 'e2e-static', level: 1 }).waitFor();
+    // the live log (SSE read with fetch) shows the pipeline as it happens
+    await page.locator('#log').getByText('accepted: deploy').waitFor();
+    await shot('05-deployment-in-progress');
+    await page.locator('#state [data-state="running"]').waitFor({ timeout: SLOW });
+    await page.locator('#log').getByText('agent answers on').waitFor();
+    assert.match(await page.locator('#address').textContent(), /^\d+\.\d+\.\d+\.\d+$/);
+    // health figures from the agent
+    await page.locator('#health-uptime').waitFor({ timeout: 30_000 });
+    assert.match(await page.locator('#health-memory').textContent(), /used/);
+    assert.match(await page.locator('#health-disk').textContent(), /used/);
+    await shot('06-deployment-running');
+    const status = await page.locator('#announce').textContent();
+    assert.match(status, /running|e2e-static/);
+  });
+
+  it('opens the lab\'s page', async () => {
+    const url = await page.locator('#lab-url').getAttribute('href');
+    assert.match(url, /^http:\/\/\d+\.\d+\.\d+\.\d+/);
+    const lab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      const res = await lab.goto(url);
+      assert.equal(res.status(), 200);
+      assert.match(await lab.content(), /ADS example lab/);
+      await lab.screenshot({ path: path.join(SHOTS, '07-lab-page.png'), fullPage: true });
+    } finally {
+      await lab.close();
+    }
+  });
+
+  it('lists the deployment with its state and address', async () => {
+    await page.getByRole('link', { name: 'Deployments' }).first().click();
+    const row = page.locator(`tr[data-id="${deploymentId}"]`);
+    await row.waitFor();
+    await row.locator('[data-state="running"]').waitFor();
+    await shot('08-deployments-list');
+    await row.getByRole('link', { name: 'e2e-static' }).click();
+    await page.locator('#state [data-state="running"]').waitFor();
+  });
+
+  it('stops the lab', { timeout: SLOW }, async () => {
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await page.locator('#state [data-state="stopped"]').waitFor({ timeout: SLOW - 10_000 });
+    await page.getByRole('button', { name: 'Start', exact: true }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Start', exact: true }).isEnabled(), true);
+    await page.locator('#health-note').getByText('reported while the lab is running').waitFor();
+    await shot('09-deployment-stopped');
+  });
+
+  it('shows users and tokens to an admin', async () => {
+    await page.getByRole('link', { name: 'Users & tokens' }).click();
+    await page.getByRole('heading', { name: 'Users', exact: true }).waitFor();
+    const users = page.locator('section').filter({ has: page.getByRole('heading', { name: 'Users', exact: true }) });
+    await users.getByRole('cell', { name: 'operator' }).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('viewer1');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await users.getByRole('cell', { name: 'viewer1' }).waitFor();
+    await page.getByLabel('Token name').fill('ci');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    assert.match(await page.locator('#token-secret').textContent(), /^ads_/);
+    await shot('10-users-and-tokens');
+    await page.goBack();
+    await page.waitForURL(/#\/d\//);
+  });
+
+  it('destroys the lab after a confirmation', { timeout: SLOW }, async () => {
+    await page.locator('#state [data-state="stopped"]').waitFor();
+    await page.getByRole('button', { name: 'Destroy…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    await shot('11-destroy-confirmation');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal((await apiCall('GET', `/api/v1/deployments/${deploymentId}`)).body.state, 'stopped');
+    await page.getByRole('button', { name: 'Destroy…' }).click();
+    await dialog.getByRole('button', { name: 'Destroy' }).click();
+    await page.locator('#state [data-state="destroyed"]').waitFor({ timeout: SLOW - 10_000 });
+    await shot('12-deployment-destroyed');
+    let gone = false;
+    try { execFileSync('lxc', ['info', `ads-${deploymentId}`], { stdio: 'ignore' }); } catch { gone = true; }
+    assert.ok(gone, 'the container is gone');
+  });
+
+  it('signs out and revokes the session token', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('User name').waitFor();
+    const res = await apiCall('GET', '/api/v1/deployments?limit=1000');
+    assert.equal(res.status, 200);
+    const tokens = await apiCall('GET', `/api/v1/tokens?user=${user.name}`);
+    const sessionTokens = tokens.body.tokens.filter((t) => t.name !== 'ci');
+    assert.ok(sessionTokens.length >= 1);
+    assert.ok(sessionTokens.every((t) => t.revoked_at), JSON.stringify(sessionTokens));
+  });
+});
