@@ -7,8 +7,9 @@ PKGS=(
   build-essential cmake pkg-config git ca-certificates curl
   libboost1.81-dev nlohmann-json3-dev libcurl4-openssl-dev libgit2-dev
   libsqlite3-dev sqlite3 libarchive-dev libspdlog-dev libfmt-dev libcli11-dev
-  libgtest-dev libgmock-dev libsodium-dev libssl-dev clang libclang-rt-14-dev
+  libgtest-dev libgmock-dev libsodium-dev libssl-dev libcjose-dev libjansson-dev clang libclang-rt-14-dev
   lxd dnsmasq-base debootstrap iptables tini busybox-static
+  libssh-dev openssh-server openssh-client iproute2
 )
 missing=()
 for p in "${PKGS[@]}"; do

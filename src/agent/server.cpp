@@ -34,6 +34,12 @@ class BusyGuard {
     if (got_) b_ = false;
   }
   bool got() const { return got_; }
+  // Frees the flag before the guard ends (e.g. before a stream's last line,
+  // so that a client that has read it may start the next action at once).
+  void release() {
+    if (got_) b_ = false;
+    got_ = false;
+  }
 
  private:
   std::atomic<bool>& b_;
@@ -286,6 +292,7 @@ Response AgentServer::action(const Request& req) {
       }
       if (code != 0) break;
     }
+    busy->release();
     emit({{"event", "done"}, {"code", code}});
   };
   return r;

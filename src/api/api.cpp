@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "api/auth.h"
+#include "api/limits.h"
 #include "core/id.h"
 
 namespace ads {
@@ -69,6 +70,38 @@ std::optional<Response> check_manage(Store& store, const Caller& caller, const s
     return Response::error(403, "forbidden", caller.user.name + " may not change deployment " + id + " (owned by " +
                                                  d->owner + ", not shared)");
   return std::nullopt;
+}
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Response too_many(const std::string& message, int64_t retry_after_s) {
+  Response r = Response::error(429, "too_many_requests", message);
+  r.headers.push_back({"Retry-After", std::to_string(retry_after_s)});
+  return r;
+}
+
+// 429 when the caller already has `limit` jobs queued or running on its own
+// deployments (a deploy is a job too).
+std::optional<Response> check_active_jobs(Store& store, const Caller& caller, int limit) {
+  auto jobs = store.unfinished_jobs();
+  if (!jobs) return from_error(jobs.error());
+  std::map<std::string, bool> mine;  // deployment id -> owned by the caller
+  int n = 0;
+  for (auto& j : *jobs) {
+    auto it = mine.find(j.deployment_id);
+    if (it == mine.end()) {
+      auto d = store.get(j.deployment_id);
+      it = mine.emplace(j.deployment_id, d.ok() && d->owner == caller.user.name).first;
+    }
+    n += it->second ? 1 : 0;
+  }
+  if (n < limit) return std::nullopt;
+  return too_many(caller.user.name + " has " + std::to_string(n) + " jobs under way (limit " + std::to_string(limit) +
+                      "); wait for one to end",
+                  5);
 }
 
 Result<long long> int_param(const Request& req, const std::string& name, long long def, long long lo, long long hi) {
@@ -150,19 +183,34 @@ json log_json(const LogLine& l) {
   return {{"seq", l.seq}, {"time", iso8601(l.ts_ms)}, {"step", l.step}, {"stream", l.stream}, {"text", l.text}};
 }
 
-void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth) {
-  // Every route: authenticate, check the role, run, and audit what changes things.
+void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth, const ApiLimits& limits) {
+  // Rates: per token for requests, per client address for sign-in attempts
+  // and failed authentications. They live as long as the routes.
+  auto per_token = std::make_shared<KeyedLimiter>(limits.requests_per_second, limits.request_burst);
+  auto per_address = std::make_shared<KeyedLimiter>(limits.auth_failures_per_minute / 60.0, limits.auth_failure_burst);
+  auto logins = std::make_shared<KeyedLimiter>(limits.auth_failures_per_minute / 60.0, limits.auth_failure_burst);
+  const int max_active = limits.active_jobs_per_user;
+
+  // Every route: authenticate, check the rate and the role, run, and audit what changes things.
   using Guarded = std::function<Response(Request&, const Caller&)>;
-  auto route = [&server, &store, &auth](const std::string& method, const std::string& pattern, Role need, Guarded h) {
-    server.route(method, pattern, [&store, &auth, method, need, h](Request& req) {
+  auto route = [&server, &store, &auth, per_token, per_address](const std::string& method, const std::string& pattern,
+                                                                 Role need, Guarded h) {
+    server.route(method, pattern, [&store, &auth, per_token, per_address, method, need, h](Request& req) {
       Response r;
       std::string who = "anonymous";
+      int64_t wait_s = 0;
       auto caller = auth.authenticate(req.header("authorization"));
       if (!caller) {
-        r = Response::error(401, "unauthorized", caller.error().message);
-        r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"ads\""});
+        // a presented token that fails counts against the address; no token at all does not
+        if (!req.header("authorization").empty() && !per_address->take(req.remote, now_ms(), &wait_s)) {
+          r = too_many("too many failed authentications from " + req.remote, wait_s);
+        } else {
+          r = Response::error(401, "unauthorized", caller.error().message);
+          r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"ads\""});
+        }
+      } else if (who = caller->user.name; !per_token->take(caller->token.id, now_ms(), &wait_s)) {
+        r = too_many("too many requests with this token", wait_s);
       } else {
-        who = caller->user.name;
         if (!role_allows(caller->user.role, need))
           r = Response::error(403, "forbidden", "this needs the " + to_string(need) + " role; " + who + " is " +
                                                    to_string(caller->user.role));
@@ -171,11 +219,10 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
       }
       if (method != "GET") {
         AuditEntry e;
-        e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+        e.ts_ms = now_ms();
         e.user = who;
         e.action = method + " " + req.path;
-        e.target = req.param("id");
+        e.target = req.param("id").empty() ? req.param("name") : req.param("id");
         e.remote = req.remote;
         e.status = r.status;
         (void)store.append_audit(e);
@@ -188,7 +235,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     return Response::json(200, json{{"status", "ok"}, {"service", "ads"}}.dump());
   });
 
-  route("POST", "/api/v1/deployments", Role::kDeployer, [&engine](Request& req, const Caller& caller) {
+  route("POST", "/api/v1/deployments", Role::kDeployer, [&engine, &store, max_active](Request& req, const Caller& caller) {
     json body;
     if (auto err = parse_body(req, body)) return *err;
     for (auto& [k, v] : body.items()) {
@@ -206,6 +253,10 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
     if (auto e = get_string(body, "name", false, dr.name)) return *e;
     if (auto e = get_string(body, "provider", false, dr.provider)) return *e;
+    auto earlier = dr.idempotency_key.empty() ? Result<std::optional<Deployment>>(std::nullopt)
+                                              : store.find_by_idempotency_key(dr.idempotency_key);
+    if (!earlier || !earlier->has_value())  // a repeated request is not new work
+      if (auto e = check_active_jobs(store, caller, max_active)) return *e;
     auto d = engine.submit(dr);
     if (!d) return from_error(d.error());
     bool replay = !dr.idempotency_key.empty() && d->state != State::kAccepted;
@@ -261,10 +312,11 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     return Response::json(200, json{{"lines", arr}, {"next", next}, {"state", to_string(d->state)}}.dump());
   });
 
-  route("DELETE", "/api/v1/deployments/{id}", Role::kDeployer, [&engine, &store](Request& req, const Caller& caller) {
+  route("DELETE", "/api/v1/deployments/{id}", Role::kDeployer, [&engine, &store, max_active](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
     if (auto e = check_manage(store, caller, id)) return *e;
+    if (auto e = check_active_jobs(store, caller, max_active)) return *e;
     auto j = engine.operate(id, "destroy");
     if (!j) return from_error(j.error());
     auto d = store.get(id);
@@ -273,7 +325,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     return Response::json(202, out.dump());
   });
 
-  route("POST", "/api/v1/deployments/{id}/{op}", Role::kDeployer, [&engine, &store](Request& req, const Caller& caller) {
+  route("POST", "/api/v1/deployments/{id}/{op}", Role::kDeployer, [&engine, &store, max_active](Request& req, const Caller& caller) {
     std::string id = req.param("id"), op = req.param("op");
     if (auto e = check_id(id)) return *e;
     if (auto e = check_manage(store, caller, id)) return *e;
@@ -286,6 +338,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
       for (auto& [k, v] : params.items())
         if (!(op == "restore" && k == "backup")) return Response::error(400, "invalid", "is not a known field", k);
     }
+    if (auto e = check_active_jobs(store, caller, max_active)) return *e;
     auto j = engine.operate(id, op, params);
     if (!j) return from_error(j.error());
     Response r = Response::json(202, job_json(*j).dump());
@@ -377,6 +430,41 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     return Response::json(201, user_json(*u).dump());
   });
 
+  // Role and/or password of a user (admins); anyone may change their own password.
+  route("PATCH", "/api/v1/users/{name}", Role::kViewer, [&auth](Request& req, const Caller& caller) {
+    std::string name = req.param("name");
+    json body;
+    if (auto err = parse_body(req, body)) return *err;
+    for (auto& [k, v] : body.items())
+      if (k != "role" && k != "password") return Response::error(400, "invalid", "is not a known field (role, password)", k);
+    if (body.empty()) return Response::error(400, "invalid", "give a role, a password or both");
+    bool self = name == caller.user.name;
+    if (caller.user.role != Role::kAdmin && (!self || body.contains("role")))
+      return Response::error(403, "forbidden", "only an admin may change other users or roles");
+    std::optional<Role> role;
+    std::optional<std::string> password;
+    std::string s;
+    if (auto e = get_string(body, "role", false, s)) return *e;
+    if (body.contains("role")) {
+      role = role_from_string(s);
+      if (!role) return Response::error(400, "invalid", "must be admin, deployer or viewer", "role");
+    }
+    if (body.contains("password")) {
+      if (auto e = get_string(body, "password", true, s)) return *e;
+      password = s;
+    }
+    auto u = auth.update_user(name, role, password);
+    if (!u) return from_error(u.error());
+    return Response::json(200, user_json(*u).dump());
+  });
+
+  // Disables a user: every token revoked, no password. The record stays.
+  route("POST", "/api/v1/users/{name}/disable", Role::kAdmin, [&auth](Request& req, const Caller&) {
+    auto n = auth.disable_user(req.param("name"));
+    if (!n) return from_error(n.error());
+    return Response::json(200, json{{"name", req.param("name")}, {"revoked_tokens", *n}}.dump());
+  });
+
   // A new token for the caller, or (admins) for {"user": name}. The secret is in this answer only.
   route("POST", "/api/v1/tokens", Role::kViewer, [&auth, &store](Request& req, const Caller& caller) {
     json body;
@@ -455,11 +543,14 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
   });
 
   // Password login (no token needed): a token that expires in 12 hours.
-  server.route("POST", "/api/v1/login", [&auth, &store](Request& req) {
+  server.route("POST", "/api/v1/login", [&auth, &store, logins](Request& req) {
     json body;
     Response r;
     std::string name, password;
-    if (auto err = parse_body(req, body)) r = *err;
+    int64_t wait_s = 0;
+    if (!logins->take(req.remote, now_ms(), &wait_s))  // every attempt counts, before any check
+      r = too_many("too many sign-in attempts from " + req.remote, wait_s);
+    else if (auto err = parse_body(req, body)) r = *err;
     else if (auto e = get_string(body, "name", true, name)) r = *e;
     else if (auto e2 = get_string(body, "password", true, password)) r = *e2;
     else {
@@ -473,7 +564,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
       }
     }
     AuditEntry e;
-    e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    e.ts_ms = now_ms();
     e.user = name.empty() ? "anonymous" : name;
     e.action = "POST /api/v1/login";
     e.remote = req.remote;

@@ -14,7 +14,10 @@
 //   GET    /api/v1/jobs/{id}
 //   GET    /api/v1/doctor                   machines and records that disagree (admin)
 //   GET    /api/v1/whoami | users | tokens | audit;  POST users | tokens | login;
+//   PATCH  /api/v1/users/{name}             {"role"?,"password"?};  POST /api/v1/users/{name}/disable
 //   DELETE /api/v1/tokens/{id}
+// Limits (ApiLimits): requests per token, sign-ins and bad tokens per address,
+// jobs under way per user; over one: 429 with Retry-After.
 // Roles: GET needs viewer; deploying and operations need deployer (and the
 // deployment must be the caller's or shared, unless admin); users, doctor and
 // audit need admin. Every non-GET request is audited.
@@ -24,6 +27,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/deployment.h"
+#include "api/limits.h"
 #include "engine/engine.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -39,6 +43,7 @@ nlohmann::json backup_json(const Backup& b);
 class Auth;
 // Registers the API's routes on `server`; every route but POST /api/v1/login
 // needs a bearer token whose user has the route's role.
-void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth);
+// Over a limit of `limits` a route answers 429 with Retry-After.
+void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth, const ApiLimits& limits = {});
 
 }  // namespace ads

@@ -8,6 +8,7 @@
 #include "agent/protocol.h"
 #include "core/id.h"
 #include "core/names.h"
+#include "core/oidc.h"
 
 namespace ads {
 namespace {
@@ -16,6 +17,17 @@ int64_t now_ms() {
       .count();
 }
 constexpr int64_t kLoginTtlS = 12 * 3600;
+
+// Argon2id with libsodium's interactive limits.
+Result<std::string> hash_password(const std::string& password) {
+  if (password.size() < 12) return Error::invalid("password", "must be at least 12 characters");
+  if (password.size() > 1024) return Error::invalid("password", "must be at most 1024 characters");
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str_alg(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                            crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0)
+    return Error::make("internal", "out of memory hashing the password");
+  return std::string(out);
+}
 }  // namespace
 
 std::string Auth::new_id() {
@@ -78,16 +90,107 @@ Result<User> Auth::create_user(const std::string& name, Role role, const std::st
   u.role = role;
   u.created_ms = now_ms();
   if (!password.empty()) {
-    if (password.size() < 12) return Error::invalid("password", "must be at least 12 characters");
-    char out[crypto_pwhash_STRBYTES];
-    if (crypto_pwhash_str_alg(out, password.data(), password.size(), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-                              crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0)
-      return Error::make("internal", "out of memory hashing the password");
-    u.password_hash = out;
+    auto h = hash_password(password);
+    if (!h) return h.error();
+    u.password_hash = *h;
   }
+  std::lock_guard lock(users_mu_);
   st = store_.create_user(u);
   if (!st) return st.error();
   return u;
+}
+
+Result<bool> Auth::other_admin_exists(const std::string& except_id) {
+  auto all = store_.users();
+  if (!all) return all.error();
+  int64_t now = now_ms();
+  for (auto& u : *all) {
+    if (u.id == except_id || u.role != Role::kAdmin) continue;
+    if (!u.password_hash.empty()) return true;
+    auto ts = store_.tokens_of(u.id);
+    if (!ts) return ts.error();
+    for (auto& t : *ts)
+      if (t.usable_at(now)) return true;
+  }
+  return false;
+}
+
+Result<User> Auth::update_user(const std::string& name, std::optional<Role> role, std::optional<std::string> password) {
+  std::lock_guard lock(users_mu_);
+  auto u = store_.get_user_by_name(name);
+  if (!u) return u.error();
+  if (role && *role != Role::kAdmin && u->role == Role::kAdmin) {
+    auto other = other_admin_exists(u->id);
+    if (!other) return other.error();
+    if (!*other) return Error{"conflict", name + " is the last admin who can sign in; make another admin first", "role"};
+  }
+  if (role) u->role = *role;
+  if (password) {
+    if (password->empty()) {
+      u->password_hash.clear();
+    } else {
+      auto h = hash_password(*password);
+      if (!h) return h.error();
+      u->password_hash = *h;
+    }
+  }
+  auto st = store_.update_user(*u);
+  if (!st) return st.error();
+  return *u;
+}
+
+Result<int> Auth::disable_user(const std::string& name) {
+  std::lock_guard lock(users_mu_);
+  auto u = store_.get_user_by_name(name);
+  if (!u) return u.error();
+  if (u->role == Role::kAdmin) {
+    auto other = other_admin_exists(u->id);
+    if (!other) return other.error();
+    if (!*other) return Error{"conflict", name + " is the last admin who can sign in; make another admin first", "name"};
+  }
+  u->password_hash.clear();
+  auto st = store_.update_user(*u);
+  if (!st) return st.error();
+  auto ts = store_.tokens_of(u->id);
+  if (!ts) return ts.error();
+  int n = 0;
+  int64_t now = now_ms();
+  for (auto& t : *ts) {
+    if (t.revoked_ms != 0) continue;
+    t.revoked_ms = now;
+    st = store_.update_token(t);
+    if (!st) return st.error();
+    ++n;
+  }
+  return n;
+}
+
+Result<std::pair<Token, std::string>> Auth::login_external(const std::string& email, Role role) {
+  auto st = validate_email(email, "email");
+  if (!st) return st.error();
+  User u;
+  {
+    std::lock_guard lock(users_mu_);
+    auto found = store_.get_user_by_name(email);
+    if (found) {
+      u = *found;
+      if (u.role != role) {
+        u.role = role;
+        st = store_.update_user(u);
+        if (!st) return st.error();
+      }
+    } else if (found.error().code == "not_found") {
+      u.id = new_id();
+      u.name = email;
+      u.role = role;
+      u.created_ms = now_ms();
+      st = store_.create_user(u);
+      if (!st) return st.error();
+    } else {
+      return found.error();
+    }
+  }
+  return issue_token(u, "oidc", kLoginTtlS);
 }
 
 Result<std::pair<Token, std::string>> Auth::login(const std::string& name, const std::string& password) {

@@ -3,6 +3,7 @@
 // (libsodium), roles. Every route but POST /api/v1/login needs a token.
 #pragma once
 
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -32,6 +33,16 @@ class Auth {
   // ttl_s 0: never expires.
   Result<std::pair<Token, std::string>> issue_token(const User& user, const std::string& name, int64_t ttl_s);
   Result<User> create_user(const std::string& name, Role role, const std::string& password);
+  // Changes a user's role and/or password ("" in `password` removes it:
+  // no password login). Refuses ("conflict") to leave no usable admin.
+  Result<User> update_user(const std::string& name, std::optional<Role> role, std::optional<std::string> password);
+  // Disables a user: revokes every token and removes the password. The user
+  // stays (deployments and the audit name it). Returns the tokens revoked.
+  Result<int> disable_user(const std::string& name);
+  // Sign-in vouched for by an OpenID provider: the user named `email` (made
+  // on first sign-in, without a password) gets `role` (the allow-list is the
+  // authority, every time) and a token that expires in 12 hours.
+  Result<std::pair<Token, std::string>> login_external(const std::string& email, Role role);
   // Password login: a token that expires in 12 hours.
   Result<std::pair<Token, std::string>> login(const std::string& name, const std::string& password);
 
@@ -41,7 +52,10 @@ class Auth {
 
  private:
   std::string new_id();
+  // Whether an admin other than `except_id` can still act (a password or a usable token).
+  Result<bool> other_admin_exists(const std::string& except_id);
   Store& store_;
+  std::mutex users_mu_;  // one change of users at a time (the last-admin check)
 };
 
 }  // namespace ads

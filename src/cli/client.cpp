@@ -1,5 +1,7 @@
 #include "cli/client.h"
 
+#include <iostream>
+
 #include "http/client.h"
 
 namespace ads::cli {
@@ -37,6 +39,16 @@ std::string describe_error(const ApiReply& r) {
     return field.empty() ? msg : field + ": " + msg;
   }
   return "HTTP " + std::to_string(r.status);
+}
+
+int fail_with(const Error& e, int code) {
+  std::cerr << "ads: " << e.to_string() << "\n";
+  return code;
+}
+
+int reply_error(const ApiReply& r) {
+  std::cerr << "ads: " << describe_error(r) << "\n";
+  return r.status >= 400 && r.status < 500 ? kExitUsage : kExitFailed;
 }
 
 }  // namespace ads::cli

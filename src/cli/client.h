@@ -32,4 +32,11 @@ class ApiClient {
 // "error: <message> (field)" from an API error body.
 std::string describe_error(const ApiReply& r);
 
+// Exit codes of every verb: 0 ok, 1 the operation failed, 2 bad input (usage
+// or a 4xx), 3 the server cannot be reached.
+inline constexpr int kExitFailed = 1, kExitUsage = 2, kExitUnreachable = 3;
+// Print "ads: <what is wrong>" to stderr and return the exit code.
+int fail_with(const Error& e, int code);
+int reply_error(const ApiReply& r);
+
 }  // namespace ads::cli

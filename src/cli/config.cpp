@@ -5,6 +5,33 @@
 namespace ads::cli {
 using nlohmann::json;
 
+namespace {
+Status load_limits(const json& v, ApiLimits& l) {
+  if (!v.is_object()) return Error::invalid("limits", "must be an object");
+  for (auto& [k, x] : v.items()) {
+    std::string field = "limits." + k;
+    if (k == "active_jobs_per_user") {
+      if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > 100000)
+        return Error::invalid(field, "must be an integer from 1 to 100000");
+      l.active_jobs_per_user = x.get<int>();
+      continue;
+    }
+    double* out = k == "requests_per_second"        ? &l.requests_per_second
+                  : k == "request_burst"            ? &l.request_burst
+                  : k == "auth_failures_per_minute" ? &l.auth_failures_per_minute
+                  : k == "auth_failure_burst"       ? &l.auth_failure_burst
+                                                    : nullptr;
+    if (!out) return Error::invalid(field, "is not a known limit");
+    if (!x.is_number() || !(x.get<double>() > 0) || x.get<double>() > 1e9)
+      return Error::invalid(field, "must be a number above 0");
+    *out = x.get<double>();
+  }
+  if (l.request_burst < 1 || l.auth_failure_burst < 1)
+    return Error::invalid("limits", "bursts must be at least 1");
+  return Status::Ok();
+}
+}  // namespace
+
 Status load_config_file(const std::string& path, ServeConfig& cfg) {
   std::ifstream in(path);
   if (!in) return Error::invalid("config", "cannot read " + path);
@@ -29,6 +56,12 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     } else if (k == "keep_failed") {
       if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
       cfg.keep_failed = v.get<bool>();
+    } else if (k == "oidc") {
+      auto o = parse_oidc_settings(v);
+      if (!o) return o.error();
+      cfg.oidc = std::move(o.value());
+    } else if (k == "limits") {
+      st = load_limits(v, cfg.limits);
     } else if (k == "providers") {
       if (!v.is_object()) return Error::invalid(k, "must be an object of provider settings");
       cfg.providers = v;

@@ -2,8 +2,11 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
+#include "api/limits.h"
+#include "api/oidc.h"
 #include "core/result.h"
 
 namespace ads::cli {
@@ -17,6 +20,8 @@ struct ServeConfig {
   int workers = 2;
   bool keep_failed = false;
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
+  ApiLimits limits;             // "limits": {"requests_per_second", ...}
+  std::optional<OidcSettings> oidc;  // "oidc": {...}: OpenID Connect sign-in
 };
 
 // Reads a JSON config file over `cfg`; errors name the bad key.

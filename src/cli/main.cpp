@@ -21,6 +21,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/web.h"
+#include "cli/accounts.h"
 #include "cli/client.h"
 #include "cli/config.h"
 #include "engine/engine.h"
@@ -35,23 +36,17 @@ using namespace ads;
 
 namespace {
 
-constexpr int kExitFailed = 1, kExitUsage = 2, kExitUnreachable = 3;
+using cli::fail_with;
+using cli::kExitFailed;
+using cli::kExitUnreachable;
+using cli::kExitUsage;
+using cli::reply_error;
 std::atomic<bool> g_stop{false};
 
 std::string self_dir() {
   std::error_code ec;
   auto p = fs::read_symlink("/proc/self/exe", ec);
   return ec ? "." : p.parent_path().string();
-}
-
-int fail_with(const Error& e, int code) {
-  std::cerr << "ads: " << e.to_string() << "\n";
-  return code;
-}
-
-int reply_error(const cli::ApiReply& r) {
-  std::cerr << "ads: " << cli::describe_error(r) << "\n";
-  return r.status >= 400 && r.status < 500 ? kExitUsage : kExitFailed;
 }
 
 int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
@@ -112,7 +107,12 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   so.port = listen->second;
   so.max_body_bytes = 64 * 1024;
   http::Server server(so);
-  register_api(server, **store, engine, auth);
+  register_api(server, **store, engine, auth, cfg.limits);
+  std::unique_ptr<Oidc> oidc;
+  if (cfg.oidc) {
+    oidc = std::make_unique<Oidc>(*cfg.oidc, auth);
+    register_oidc(server, **store, *oidc);
+  }
   register_web(server);
   st = server.start();
   if (!st) return fail_with(st.error(), kExitFailed);
@@ -440,6 +440,8 @@ int main(int argc, char** argv) {
   auto* jobs = app.add_subcommand("jobs", "list a deployment's jobs");
   jobs->add_option("id", id)->required();
   auto* doctor = app.add_subcommand("doctor", "report machines and records that disagree");
+  cli::AccountArgs accounts;
+  cli::add_account_commands(app, accounts);
 
   std::string service_action;
   std::vector<std::string> service_serve_args;
@@ -594,6 +596,7 @@ int main(int argc, char** argv) {
       std::cout << p.value("provider", "") << " " << p.value("machine", "") << ": " << p.value("problem", "") << "\n";
     return kExitFailed;
   }
+  if (int rc = cli::run_account_commands(api, accounts, std::cin); rc >= 0) return rc;
   if (service->parsed()) {
     std::vector<std::string> args = {"--data-dir", cfg.data_dir, "--listen", cfg.listen};
     if (!config_file.empty()) args.insert(args.end(), {"--config", config_file});

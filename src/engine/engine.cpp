@@ -261,9 +261,15 @@ void Engine::fail_deployment(Deployment& d, const std::string& error) {
       }
     }
   }
+  if (d.machine.empty()) release_addresses(d);  // no machine (any more): no address either
   auto st = advance(d, State::kFailed);
   if (!st) spdlog::error("cannot record failure of {}: {}", d.id, st.error().message);
   spdlog::warn("deployment {} failed at {}: {}", d.id, d.failed_step, error);
+}
+
+void Engine::release_addresses(const Deployment& d) {
+  auto st = store_.release_addresses(d.id);
+  if (!st) log(d, "ads", "could not release the static address: " + st.error().message);
 }
 
 Result<LabSpec> Engine::stored_spec(const Deployment& d) {
@@ -368,6 +374,13 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   json agent_cfg = {{"secret", d.secret}, {"port", agent::kAgentPort}, {"host", "0.0.0.0"}, {"lab_dir", "/opt/lab"},
                     {"command_timeout_s", opts_.action_timeout_ms / 1000}};
   ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755}, {"/etc/ads-agent/agent.json", agent_cfg.dump(), 0600}};
+  if (std::string pool = p->address_pool(); !pool.empty()) {
+    // allocated in the store (one transaction), so concurrent deploys never share one
+    auto a = store_.allocate_address(pool, d.id);
+    if (!a) return "no address for the machine in " + pool + ": " + a.error().message;
+    ms.address = *a;
+    log(d, "ads", "static address " + ms.address + " from " + pool);
+  }
   st = with_retry(d, "creating the machine", [&] {
     Status s = p->create(ms, progress);
     if (!s && transient(s.error())) (void)p->destroy(ms.name);  // half-made: clear before trying again
@@ -631,6 +644,7 @@ std::string Engine::do_destroy(Deployment& d, Job& job) {
   d.machine.clear();
   d.address.clear();
   d.url.clear();
+  release_addresses(d);
   st = advance(d, State::kDestroyed);
   if (!st) return st.error().message;
   log(d, "ads", "destroyed");

@@ -115,6 +115,8 @@ class Engine {
   void log(const Deployment& d, const std::string& stream, const std::string& text);
   // Marks `d` failed at its current state, removing its machine unless kept.
   void fail_deployment(Deployment& d, const std::string& error);
+  // Gives back the static addresses `d` holds (see Provider::address_pool).
+  void release_addresses(const Deployment& d);
   Provider* provider_for(const std::string& kind);
   // Calls `f` until it succeeds, fails with something other than
   // "unavailable"/"timeout", or the attempts run out (backoff in between).

@@ -30,6 +30,7 @@ struct MachineSpec {
   uint64_t storage_mb = 0;
   std::map<std::string, std::string> labels;  // e.g. deployment id, lab name
   std::vector<FileToPlace> files;
+  std::string address;                        // static IPv4 from address_pool(), "" if none
 };
 
 struct Machine {
@@ -46,6 +47,10 @@ class Provider {
  public:
   virtual ~Provider() = default;
   virtual std::string kind() const = 0;
+  // The IPv4 subnet (CIDR) from which the engine must give each machine a
+  // static address (MachineSpec::address, allocated in the store before
+  // create, released after destroy); "" when the platform assigns addresses.
+  virtual std::string address_pool() const { return ""; }
 
   // Creates the machine (not started) and places spec.files in it. Fails
   // with "invalid" (field "os") when the provider has no image for os_key.

@@ -2,6 +2,7 @@
 #include <functional>
 
 #include "providers/lxd/lxd_provider.h"
+#include "providers/openvz/openvz_provider.h"
 #include "providers/provider.h"
 
 namespace ads {
@@ -11,6 +12,7 @@ using Factory = std::function<Result<std::unique_ptr<Provider>>(const nlohmann::
 const std::vector<std::pair<std::string, Factory>>& table() {
   static const std::vector<std::pair<std::string, Factory>> t = {
       {"lxd", [](const nlohmann::json& s) { return LxdProvider::create_from(s); }},
+      {"openvz", [](const nlohmann::json& s) { return OpenvzProvider::create_from(s); }},
   };
   return t;
 }

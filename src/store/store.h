@@ -60,6 +60,8 @@ class Store {
   virtual Result<User> get_user(const std::string& id) = 0;
   virtual Result<User> get_user_by_name(const std::string& name) = 0;
   virtual Result<std::vector<User>> users() = 0;
+  // Changes a user's role and password hash (by id); `not_found` if none.
+  virtual Status update_user(const User& u) = 0;
   // Tokens: looked up by the hash of their secret.
   virtual Status create_token(const Token& t) = 0;
   virtual Result<Token> token_by_hash(const std::string& hash) = 0;
@@ -69,6 +71,12 @@ class Store {
   // Audit: appended, never changed; seq assigned by the store.
   virtual Status append_audit(const AuditEntry& e) = 0;
   virtual Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) = 0;
+
+  // Static addresses (core/ipnet.h has the pool rule).
+  // Takes the lowest free host address of `subnet` (IPv4 CIDR; network, first host (gateway) and broadcast excluded) for `owner`, in one transaction; returns the address `owner` already holds in that subnet if any. Error "exhausted" when none is free, "invalid" for a bad CIDR.
+  virtual Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) = 0;
+  // Releases every address `owner` holds. Succeeds when it holds none.
+  virtual Status release_addresses(const std::string& owner) = 0;
 };
 
 // Opens a store from a URL: "sqlite:///var/lib/ads/ads.db" or a bare path.

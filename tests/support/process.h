@@ -44,15 +44,23 @@ struct TempDir {
 }
 
 // Runs argv to completion; returns the exit code and captured stdout+stderr.
-inline int run(const std::vector<std::string>& argv, std::string* output = nullptr, const std::string& cwd = "") {
-  int pipefd[2];
+// `input` (small: it must fit a pipe) is the child's standard input.
+inline int run(const std::vector<std::string>& argv, std::string* output = nullptr, const std::string& cwd = "",
+               const std::string& input = "") {
+  int pipefd[2], infd[2];
   if (pipe(pipefd) != 0) return -1;
+  if (pipe(infd) != 0) return -1;
+  if (!input.empty() && write(infd[1], input.data(), input.size()) != static_cast<ssize_t>(input.size())) return -1;
+  close(infd[1]);
   pid_t pid = fork();
   if (pid == 0) {
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    dup2(infd[0], 0);
+    close(infd[0]);
     dup2(pipefd[1], 2);
     exec_child(argv, pipefd, {});
   }
+  close(infd[0]);
   close(pipefd[1]);
   std::string out;
   char buf[4096];

@@ -3,6 +3,7 @@
 #include <set>
 #include <thread>
 
+#include "core/ipnet.h"
 #include "http/client.h"
 
 namespace ads {
@@ -59,6 +60,44 @@ Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
       for (auto& [k, v] : j["images"].items()) {
         if (!v.is_string()) return Error::invalid("providers.lxd.images." + k, "must be a string");
         s.images[k] = v;
+      }
+    }
+    if (j.contains("nic")) {
+      const std::string f = "providers.lxd.nic";
+      const json& n = j["nic"];
+      if (!n.is_object()) return Error::invalid(f, "must be an object");
+      for (auto& [k, v] : n.items()) {
+        if (k != "type" && k != "parent" && k != "subnet" && k != "gateway" && k != "nameserver" && k != "static_hook")
+          return Error::invalid(f + "." + k, "unknown setting");
+        if (!v.is_string()) return Error::invalid(f + "." + k, "must be a string");
+      }
+      auto& o = s.nic;
+      o.type = n.value("type", "");
+      o.parent = n.value("parent", "");
+      o.subnet = n.value("subnet", "");
+      o.gateway = n.value("gateway", "");
+      o.nameserver = n.value("nameserver", "");
+      o.static_hook = n.value("static_hook", o.static_hook);
+      if (o.type != "bridged" && o.type != "macvlan")
+        return Error::invalid(f + ".type", "must be \"bridged\" or \"macvlan\"");
+      // a Linux interface name: 1-15 chars, no '/', no whitespace
+      bool name_ok = !o.parent.empty() && o.parent.size() <= 15 && o.parent != "." && o.parent != "..";
+      for (unsigned char c : o.parent) name_ok = name_ok && std::isgraph(c) && c != '/' && c != ':';
+      if (!name_ok) return Error::invalid(f + ".parent", "must name a host interface (1-15 characters)");
+      if (!o.subnet.empty()) {
+        auto net = parse_ipv4_subnet(o.subnet, f + ".subnet");
+        if (!net) return net.error();
+        if (!net->has_allocatable()) return Error::invalid(f + ".subnet", o.subnet + " has no address to hand out");
+        o.subnet = net->to_string();
+        if (o.gateway.empty()) o.gateway = format_ipv4(net->gateway());
+        auto gw = parse_ipv4(o.gateway);
+        if (!gw || !net->contains(*gw)) return Error::invalid(f + ".gateway", "must be an address in " + o.subnet);
+        if (o.nameserver.empty()) o.nameserver = o.gateway;
+        if (!parse_ipv4(o.nameserver)) return Error::invalid(f + ".nameserver", "must be an IPv4 address");
+        if (o.static_hook.empty() || o.static_hook[0] != '/' || o.static_hook.find("..") != std::string::npos)
+          return Error::invalid(f + ".static_hook", "must be an absolute path without '..'");
+      } else if (!o.gateway.empty() || !o.nameserver.empty()) {
+        return Error::invalid(f + ".subnet", "gateway and nameserver are for static addresses: set subnet too");
       }
     }
     if (j.contains("operation_timeout_s")) {
@@ -153,8 +192,41 @@ Status LxdProvider::push_file(const std::string& name, const FileToPlace& f) {
   return Status::Ok();
 }
 
+Result<std::string> LxdProvider::static_hook_script(const std::string& address) const {
+  auto net = parse_ipv4_subnet(s_.nic.subnet);
+  if (!net) return net.error();
+  auto a = parse_ipv4(address);
+  if (!a || !net->contains(*a) || *a < net->first_allocatable() || *a > net->last_allocatable())
+    return Error::invalid("address", "\"" + address + "\" is not an allocatable address of " + s_.nic.subnet);
+  // Only validated dotted quads and constants go into the script.
+  std::string cidr = format_ipv4(*a) + "/" + std::to_string(net->prefix);
+  return "#!/bin/sh\n"
+         "# Written by ADS: a static address from " + net->to_string() + " (udhcpc leases are ignored).\n"
+         "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
+         "case \"$1\" in\n"
+         "  deconfig|bound|renew|leasefail|nak)\n"
+         "    if [ \"$(busybox ip -4 -o addr show dev \"$interface\" | busybox awk '{ print $4 }')\" != " + cidr + " ]; then\n"
+         "      busybox ip -4 addr flush dev \"$interface\"\n"
+         "      busybox ip addr add " + cidr + " dev \"$interface\"\n"
+         "    fi\n"
+         "    busybox ip link set \"$interface\" up\n"
+         "    busybox ip route replace default via " + s_.nic.gateway + " dev \"$interface\"\n"
+         "    echo \"nameserver " + s_.nic.nameserver + "\" >/etc/resolv.conf\n"
+         "    echo \"ads: static " + cidr + " on $interface\"\n"
+         "    ;;\n"
+         "esac\n"
+         "exit 0\n";
+}
+
 Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) {
   if (!valid_machine_name(spec.name)) return Error::invalid("name", "not a valid machine name: " + spec.name);
+  std::vector<FileToPlace> files = spec.files;
+  if (!s_.nic.subnet.empty()) {
+    if (spec.address.empty()) return Error::invalid("address", "a static address from " + s_.nic.subnet + " is needed");
+    auto hook = static_hook_script(spec.address);
+    if (!hook) return hook.error();
+    files.push_back({s_.nic.static_hook, *hook, 0755});
+  }
   auto img = s_.images.find(spec.os_key);
   if (img == s_.images.end()) {
     std::string known;
@@ -174,6 +246,12 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
                {"profiles", json::array({s_.profile})},
                {"source", {{"type", "image"}, {"alias", img->second}}},
                {"config", config}};
+  if (!s_.nic.type.empty()) {
+    // replaces the profile's eth0: the machine sits on the host's LAN
+    body["devices"] = {{"eth0", {{"type", "nic"}, {"nictype", s_.nic.type}, {"parent", s_.nic.parent}, {"name", "eth0"}}}};
+    if (!spec.address.empty()) config["user.ads-net.address"] = spec.address;  // for people reading `lxc config show`
+    body["config"] = config;
+  }
   if (progress) progress("creating container " + spec.name + " from image " + img->second);
   auto r = call("POST", "/1.0/instances", body.dump());
   if (!r) return r.error();
@@ -181,7 +259,7 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
     return Error::make("conflict", "a container named " + spec.name + " already exists");
   auto st = wait_operation(*r, "creating container " + spec.name);
   if (!st) return st;
-  for (const auto& f : spec.files) {
+  for (const auto& f : files) {
     if (progress) progress("placing " + f.path + " (" + std::to_string(f.content.size()) + " bytes)");
     st = push_file(spec.name, f);
     if (!st) return st;

@@ -1,7 +1,16 @@
 // LXD provider: system containers through LXD's REST API on its unix socket
 // (libcurl). Settings (JSON):
 //   {"socket": "/var/lib/lxd/unix.socket", "profile": "default",
-//    "images": {"debian-12": "ads-debian-12"}, "operation_timeout_s": 120}
+//    "images": {"debian-12": "ads-debian-12"}, "operation_timeout_s": 120,
+//    "nic": {"type": "bridged", "parent": "br0", "subnet": "192.168.1.0/24",
+//            "gateway": "192.168.1.1", "nameserver": "192.168.1.1"}}
+// "nic" (optional) puts eth0 on the host's LAN instead of the profile's NIC:
+// type "bridged" (parent: a host bridge) or "macvlan" (parent: a host
+// interface). Without "subnet" the machine takes a DHCP lease on that LAN;
+// with it, the engine allocates a static address from the subnet
+// (address_pool()) and the provider writes the image's udhcpc hook
+// (static_hook, /etc/ads/udhcpc.script in ads-debian-12) so that ads-init
+// sets that address instead of asking for a lease.
 #pragma once
 
 #include <map>
@@ -20,12 +29,24 @@ class LxdProvider : public Provider {
     std::string profile = "default";
     std::map<std::string, std::string> images = {{"debian-12", "ads-debian-12"}};
     int operation_timeout_s = 120;
+    struct Nic {
+      std::string type;       // "" : the profile's NIC; "bridged" or "macvlan"
+      std::string parent;     // host bridge (bridged) or host interface (macvlan)
+      std::string subnet;     // static addresses from this pool; "" : DHCP
+      std::string gateway;    // default: the subnet's first host
+      std::string nameserver; // default: the gateway
+      std::string static_hook = "/etc/ads/udhcpc.script";
+    } nic;
   };
 
   explicit LxdProvider(Settings s);
   static Result<std::unique_ptr<Provider>> create_from(const nlohmann::json& settings);
 
   std::string kind() const override { return "lxd"; }
+  std::string address_pool() const override { return s_.nic.subnet; }
+  // The udhcpc hook that sets `address` (in the nic subnet) whatever the
+  // event: DHCP leases are ignored. Public for tests.
+  Result<std::string> static_hook_script(const std::string& address) const;
   Status create(const MachineSpec& spec, const ProgressFn& progress) override;
   Status start(const std::string& name) override;
   Status stop(const std::string& name) override;

@@ -2,7 +2,10 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <memory>
+
+#include "core/ipnet.h"
 
 namespace ads {
 namespace {
@@ -53,6 +56,11 @@ const char* const kMigrations[] = {
     "CREATE INDEX tokens_user ON tokens(user_id);"
     "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, user TEXT NOT NULL,"
     "  action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT NOT NULL, status INTEGER NOT NULL);",
+    // version 4: static addresses handed out from a subnet (one per owner and subnet)
+    "CREATE TABLE addresses (subnet TEXT NOT NULL, address INTEGER NOT NULL, ip TEXT NOT NULL, owner TEXT NOT NULL,"
+    "  allocated_ms INTEGER NOT NULL, PRIMARY KEY (subnet, address));"
+    "CREATE UNIQUE INDEX addresses_owner ON addresses(subnet, owner);"
+    "CREATE INDEX addresses_by_owner ON addresses(owner);",
 };
 
 // A prepared statement, finalized at scope exit.
@@ -525,6 +533,15 @@ Result<std::vector<Token>> SqliteStore::tokens_of(const std::string& user_id) {
   return query_tokens("WHERE user_id = ? ORDER BY id", user_id);
 }
 
+Status SqliteStore::update_user(const User& u) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE users SET role = ?2, password_hash = ?3 WHERE id = ?1");
+  s.bind(1, u.id).bind(2, to_string(u.role)).bind(3, u.password_hash);
+  if (s.step() != SQLITE_DONE) return s.error("updating user");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no user " + u.id);
+  return Status::Ok();
+}
+
 Status SqliteStore::update_token(const Token& t) {
   std::lock_guard<std::mutex> lk(mu_);
   Stmt s(db_, "UPDATE tokens SET name = ?2, expires_ms = ?3, revoked_ms = ?4 WHERE id = ?1");
@@ -548,6 +565,63 @@ Result<std::vector<AuditEntry>> SqliteStore::audit(int64_t after_seq, size_t lim
   Stmt s(db_, "SELECT seq, ts_ms, user, action, target, remote, status FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
   s.bind(1, after_seq).bind(2, static_cast<int64_t>(limit));
   return collect(s, read_audit, "reading audit");
+}
+
+Result<std::string> SqliteStore::allocate_address(const std::string& subnet, const std::string& owner) {
+  auto net = parse_ipv4_subnet(subnet);
+  if (!net) return net.error();
+  if (owner.empty()) return Error::invalid("owner", "an address needs an owner");
+  const std::string key = net->to_string();
+  std::lock_guard<std::mutex> lk(mu_);
+  // BEGIN IMMEDIATE takes SQLite's write lock now, so another connection (another
+  // Store on the same file, another process) waits instead of reading the same
+  // free address; the busy timeout covers the wait.
+  auto st = exec("BEGIN IMMEDIATE;");
+  if (!st) return st.error();
+  auto result = [&]() -> Result<std::string> {
+    {
+      Stmt held(db_, "SELECT ip FROM addresses WHERE subnet = ? AND owner = ?");
+      held.bind(1, key).bind(2, owner);
+      int rc = held.step();
+      if (rc == SQLITE_ROW) return held.text(0);
+      if (rc != SQLITE_DONE) return held.error("reading addresses");
+    }
+    std::vector<uint32_t> taken;
+    {
+      Stmt q(db_, "SELECT address FROM addresses WHERE subnet = ?");
+      q.bind(1, key);
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) taken.push_back(static_cast<uint32_t>(q.integer(0)));
+      if (rc != SQLITE_DONE) return q.error("reading addresses");
+    }
+    auto free = lowest_free(*net, std::move(taken));
+    if (!free) return Error{"exhausted", "every address of " + key + " is taken", "subnet"};
+    std::string ip = format_ipv4(*free);
+    Stmt ins(db_, "INSERT INTO addresses (subnet, address, ip, owner, allocated_ms) VALUES (?,?,?,?,?)");
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+    ins.bind(1, key).bind(2, static_cast<int64_t>(*free)).bind(3, ip).bind(4, owner).bind(5, now);
+    if (ins.step() != SQLITE_DONE) return ins.error("recording address");
+    return ip;
+  }();
+  if (!result) {
+    (void)exec("ROLLBACK;");
+    return result;
+  }
+  st = exec("COMMIT;");
+  if (!st) {
+    (void)exec("ROLLBACK;");
+    return st.error();
+  }
+  return result;
+}
+
+Status SqliteStore::release_addresses(const std::string& owner) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "DELETE FROM addresses WHERE owner = ?");
+  s.bind(1, owner);
+  if (s.step() != SQLITE_DONE) return s.error("releasing addresses");
+  return Status::Ok();
 }
 
 }  // namespace ads

@@ -37,6 +37,7 @@ class SqliteStore : public Store {
   Result<User> get_user(const std::string& id) override;
   Result<User> get_user_by_name(const std::string& name) override;
   Result<std::vector<User>> users() override;
+  Status update_user(const User& u) override;
   Status create_token(const Token& t) override;
   Result<Token> token_by_hash(const std::string& hash) override;
   Result<Token> get_token(const std::string& id) override;
@@ -44,6 +45,8 @@ class SqliteStore : public Store {
   Result<std::vector<Token>> tokens_of(const std::string& user_id) override;
   Status append_audit(const AuditEntry& e) override;
   Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) override;
+  Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) override;
+  Status release_addresses(const std::string& owner) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

@@ -160,6 +160,22 @@ TEST_F(AgentTest, InstallStreamsOutputOfBothStreamsAndRunsFromTheLabRoot) {
   EXPECT_TRUE((*c.health())["lab"]["uploaded"].get<bool>());
 }
 
+// The agent frees itself before the last line of an action's stream, so the
+// next action sent as soon as that line is read is never refused as "busy"
+// (seen once in CI: install, then start at once, got 409).
+TEST_F(AgentTest, TheNextActionRightAfterOneEndsIsNeverRefusedAsBusy) {
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(c.upload_lab(lab_tarball(spec_with(R"(["true"])"))).ok());
+  for (int i = 0; i < 30; ++i) {
+    SCOPED_TRACE(i);
+    for (const char* action : {"install", "start"}) {
+      auto rc = c.run_action(action, [](const std::string&, const std::string&) {});
+      ASSERT_TRUE(rc.ok()) << action << ": " << rc.error().message;
+      EXPECT_EQ(*rc, 0);
+    }
+  }
+}
+
 TEST_F(AgentTest, FirstFailingCommandStopsTheRunWithItsExitCode) {
   auto tgz = lab_tarball(spec_with(R"(["echo one","exit 3","echo never"])"));
   ads::agent::AgentClient c(base, kSecret);

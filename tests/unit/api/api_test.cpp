@@ -9,71 +9,13 @@
 #include "api/auth.h"
 #include "http/client.h"
 #include "support/process.h"
+#include "unit/api/api_fixture.h"
 
 using nlohmann::json;
 
 namespace {
+using ads::test::ApiTest;
 
-class ApiTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto st = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
-    ASSERT_TRUE(st.ok()) << st.error().message;
-    store = std::move(st.value());
-    std::map<std::string, std::unique_ptr<ads::Provider>> providers;
-    providers["lxd"] = std::move(ads::make_provider("lxd", json::object()).value());
-    engine = std::make_unique<ads::Engine>(*store, std::move(providers), ads::EngineOptions{});
-    server = std::make_unique<ads::http::Server>(ads::http::ServerOptions{"127.0.0.1", 0, 4096, 8, 5});
-    auth = std::make_unique<ads::Auth>(*store);
-    auto boot = auth->bootstrap();
-    ASSERT_TRUE(boot.ok() && boot->has_value());
-    token = **boot;
-    ads::register_api(*server, *store, *engine, *auth);
-    ASSERT_TRUE(server->start().ok());
-  }
-
-  struct Reply {
-    long status;
-    json body;
-  };
-  Reply call(const std::string& method, const std::string& path, const std::string& body = "",
-             const std::string& content_type = "application/json") {
-    return call_as(token, method, path, body, content_type);
-  }
-  Reply call_as(const std::string& tok, const std::string& method, const std::string& path,
-                const std::string& body = "", const std::string& content_type = "application/json") {
-    ads::http::ClientRequest r;
-    if (!tok.empty()) r.headers.push_back({"Authorization", "Bearer " + tok});
-    r.method = method;
-    r.url = "http://127.0.0.1:" + std::to_string(server->port()) + path;
-    r.body = body;
-    if (!content_type.empty()) r.headers.push_back({"Content-Type", content_type});
-    auto res = ads::http::request(r);
-    EXPECT_TRUE(res.ok());
-    if (!res) return {0, json()};
-    return {res->status, json::parse(res->body, nullptr, false)};
-  }
-  void expect_error(const Reply& r, long status, const std::string& field = "") {
-    EXPECT_EQ(r.status, status) << r.body.dump();
-    ASSERT_TRUE(r.body.is_object()) << "error bodies are JSON";
-    ASSERT_TRUE(r.body.contains("error")) << r.body.dump();
-    EXPECT_FALSE(r.body["error"].value("message", "").empty());
-    if (!field.empty()) {
-      EXPECT_EQ(r.body["error"].value("field", ""), field) << r.body.dump();
-    }
-  }
-  size_t count() {
-    auto l = store->list({});
-    return l.ok() ? l->size() : 999;
-  }
-
-  ads::test::TempDir tmp;
-  std::unique_ptr<ads::Store> store;
-  std::unique_ptr<ads::Engine> engine;
-  std::unique_ptr<ads::http::Server> server;
-  std::unique_ptr<ads::Auth> auth;
-  std::string token;  // the first-start admin token
-};
 
 TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
   auto a = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","ref":"v1.2"})");
@@ -183,6 +125,8 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"POST", "/api/v1/deployments/" + id + "/restore", R"({"backup":"x"})", ads::Role::kDeployer},
       {"DELETE", "/api/v1/deployments/" + id, "", ads::Role::kDeployer},
       {"GET", "/api/v1/users", "", ads::Role::kAdmin},
+      {"PATCH", "/api/v1/users/dan", R"({"role":"admin"})", ads::Role::kAdmin},
+      {"POST", "/api/v1/users/dan/disable", "", ads::Role::kAdmin},
       {"POST", "/api/v1/users", R"({"name":"zed","role":"viewer"})", ads::Role::kAdmin},
       {"GET", "/api/v1/audit", "", ads::Role::kAdmin},
       {"GET", "/api/v1/doctor", "", ads::Role::kAdmin},
@@ -276,6 +220,111 @@ TEST_F(ApiTest, AuditRecordsWhoDidWhatToWhichDeploymentFromWhere) {
   EXPECT_EQ(audit[2]["status"], 409);
   // GETs are not audited
   for (auto& e : audit) EXPECT_NE(e["action"].get<std::string>().rfind("GET", 0), 0u);
+}
+
+TEST_F(ApiTest, UsersChangeRoleAndPasswordAndDisablingRevokesEverything) {
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"correct horse battery"})").status, 201);
+  std::string pat = call("POST", "/api/v1/tokens", R"({"name":"t","user":"pat"})").body["secret"];
+  // anyone may change their own password, not their role, nor someone else's anything
+  EXPECT_EQ(call_as(pat, "PATCH", "/api/v1/users/pat", R"({"password":"a new password, long"})").status, 200);
+  expect_error(call_as(pat, "PATCH", "/api/v1/users/pat", R"({"role":"admin"})"), 403);
+  expect_error(call_as(pat, "PATCH", "/api/v1/users/admin", R"({"password":"take over the admin"})"), 403);
+  expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})"), 401);
+  EXPECT_EQ(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"a new password, long"})").status, 201);
+  // bad input names its field; nothing changes
+  expect_error(call("PATCH", "/api/v1/users/pat", R"({"role":"root"})"), 400, "role");
+  expect_error(call("PATCH", "/api/v1/users/pat", R"({"password":"short"})"), 400, "password");
+  expect_error(call("PATCH", "/api/v1/users/pat", R"({"password":7})"), 400, "password");
+  expect_error(call("PATCH", "/api/v1/users/pat", R"({"shell":"/bin/sh"})"), 400, "shell");
+  expect_error(call("PATCH", "/api/v1/users/pat", R"({})"), 400);
+  expect_error(call("PATCH", "/api/v1/users/nobody", R"({"role":"viewer"})"), 404);
+  expect_error(call("PATCH", "/api/v1/users/pat", R"({"role":"viewer"})", "text/plain"), 415);
+  EXPECT_EQ(store->get_user_by_name("pat")->role, ads::Role::kDeployer);
+  // an admin changes the role
+  auto demoted = call("PATCH", "/api/v1/users/pat", R"({"role":"viewer"})");
+  ASSERT_EQ(demoted.status, 200) << demoted.body.dump();
+  EXPECT_EQ(demoted.body["role"], "viewer");
+  expect_error(call_as(pat, "POST", "/api/v1/deployments", R"({"source":"/srv/lab"})"), 403);
+  // the last admin who can sign in cannot be demoted or disabled...
+  expect_error(call("PATCH", "/api/v1/users/admin", R"({"role":"deployer"})"), 409, "role");
+  expect_error(call("POST", "/api/v1/users/admin/disable"), 409, "name");
+  // ...until there is another one
+  ASSERT_EQ(call("PATCH", "/api/v1/users/pat", R"({"role":"admin"})").status, 200);
+  auto off = call_as(pat, "POST", "/api/v1/users/admin/disable");
+  ASSERT_EQ(off.status, 200) << off.body.dump();
+  EXPECT_EQ(off.body["revoked_tokens"], 1);
+  expect_error(call("GET", "/api/v1/whoami"), 401);  // the first-start token is revoked
+  // disabling pat: its tokens and its password stop working
+  token = pat;
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"ops","role":"admin","password":"another long password"})").status, 201);
+  token = call_as("", "POST", "/api/v1/login", R"({"name":"ops","password":"another long password"})").body["secret"];
+  auto pat_off = call("POST", "/api/v1/users/pat/disable");
+  ASSERT_EQ(pat_off.status, 200) << pat_off.body.dump();
+  EXPECT_GE(pat_off.body["revoked_tokens"].get<int>(), 2);  // its own and its login token
+  expect_error(call_as(pat, "GET", "/api/v1/whoami"), 401);
+  expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"a new password, long"})"), 401);
+  expect_error(call("POST", "/api/v1/users/nobody/disable"), 404);
+  // every change is in the audit, naming its target
+  bool seen = false;
+  json audit = call("GET", "/api/v1/audit").body;
+  for (auto& e : audit["entries"])
+    seen |= e["action"] == "POST /api/v1/users/pat/disable" && e["target"] == "pat" && e["user"] == "ops";
+  EXPECT_TRUE(seen) << audit.dump();
+}
+
+// Strict limits, to see each one refuse with 429, Retry-After and JSON.
+class LimitsTest : public ApiTest {
+ protected:
+  ads::ApiLimits limits() override {
+    ads::ApiLimits l;
+    l.requests_per_second = 0.001;  // no refill within a test
+    l.request_burst = 6;
+    l.auth_failures_per_minute = 0.001;
+    l.auth_failure_burst = 3;
+    l.active_jobs_per_user = 2;
+    return l;
+  }
+};
+
+TEST_F(LimitsTest, RequestsPerTokenAreLimitedAndOtherTokensAreNot) {
+  std::string other = call("POST", "/api/v1/tokens", R"({"name":"other"})").body["secret"];  // 1
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(call("GET", "/api/v1/whoami").status, 200);       // 2..6
+  auto over = call("GET", "/api/v1/whoami");
+  expect_error(over, 429);
+  EXPECT_GE(std::stoi(over.headers["retry-after"]), 1);
+  EXPECT_EQ(call_as(other, "GET", "/api/v1/whoami").status, 200);
+}
+
+TEST_F(LimitsTest, SignInAttemptsAndBadTokensPerAddressAreLimited) {
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
+  expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number one"})"), 401);
+  expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number two"})"), 401);
+  EXPECT_EQ(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})").status, 201);
+  // the budget is spent: even the right password is not checked now
+  auto over = call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})");
+  expect_error(over, 429);
+  EXPECT_FALSE(over.headers["retry-after"].empty());
+  // guessing tokens spends a budget of its own; a request without a token spends nothing
+  for (int i = 0; i < 5; ++i) expect_error(call_as("", "GET", "/api/v1/whoami"), 401);
+  for (int i = 0; i < 3; ++i) expect_error(call_as("ads_guess" + std::to_string(i), "GET", "/api/v1/whoami"), 401);
+  expect_error(call_as("ads_guess4", "GET", "/api/v1/whoami"), 429);
+  EXPECT_EQ(call("GET", "/api/v1/whoami").status, 200);  // a good token still works
+}
+
+TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
+  // the engine's workers are not started: every job stays queued
+  auto first = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})", "application/json");
+  ASSERT_EQ(first.status, 202);
+  ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").status, 202);
+  auto third = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})");
+  expect_error(third, 429);
+  EXPECT_NE(third.body["error"]["message"].get<std::string>().find("2 jobs under way"), std::string::npos);
+  expect_error(call("DELETE", "/api/v1/deployments/" + first.body["id"].get<std::string>()), 429);
+  EXPECT_EQ(count(), 2u);  // nothing was made by the refused requests
+  // another user has a budget of its own
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
+  std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
+  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").status, 202);
 }
 
 }  // namespace

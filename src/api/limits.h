@@ -1,0 +1,41 @@
+// Abuse limits of the API: a request rate per token, a rate of sign-in
+// attempts (and failed authentications) per client address, and a bound on
+// the jobs one user may have under way. Over a limit the API answers 429.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "core/rate.h"
+
+namespace ads {
+
+struct ApiLimits {
+  double requests_per_second = 20;  // per token, on average
+  double request_burst = 100;       // per token, at once
+  double auth_failures_per_minute = 10;  // per client address: logins and bad tokens
+  double auth_failure_burst = 10;
+  int active_jobs_per_user = 8;     // queued or running, on the user's deployments
+};
+
+// Token buckets by key, safe to share between the server's threads. Holds at
+// most `max_keys` buckets: when full, it forgets the buckets that are full
+// again (their keys have been quiet); if none is, it refuses new keys.
+class KeyedLimiter {
+ public:
+  KeyedLimiter(double per_second, double burst, size_t max_keys = 10000)
+      : rate_(per_second), burst_(burst), max_keys_(max_keys) {}
+
+  // false: over the limit; `retry_after_s` is the wait (seconds, >= 1).
+  bool take(const std::string& key, int64_t now_ms, int64_t* retry_after_s);
+
+ private:
+  std::mutex mu_;
+  double rate_, burst_;
+  size_t max_keys_;
+  std::unordered_map<std::string, TokenBucket> buckets_;
+};
+
+}  // namespace ads

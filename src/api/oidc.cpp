@@ -1,0 +1,307 @@
+#include "api/oidc.h"
+
+#include <cjose/cjose.h>
+#include <sodium.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <memory>
+
+#include "agent/protocol.h"
+#include "http/client.h"
+
+namespace ads {
+using nlohmann::json;
+using http::Request;
+using http::Response;
+
+namespace {
+constexpr size_t kMaxPending = 1000;
+constexpr auto kPendingTtl = std::chrono::minutes(10);
+
+std::string b64url(const unsigned char* p, size_t n) {
+  std::string out(sodium_base64_encoded_len(n, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), p, n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  out.resize(std::strlen(out.c_str()));
+  return out;
+}
+
+std::string random_b64url(size_t bytes) {
+  std::vector<unsigned char> b(bytes);
+  randombytes_buf(b.data(), b.size());
+  return b64url(b.data(), b.size());
+}
+
+std::string form_escape(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+// https, or plain http to this machine only (a local test issuer).
+bool acceptable_url(const std::string& u) {
+  if (u.rfind("https://", 0) == 0) return true;
+  for (const char* local : {"http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/"})
+    if (u.rfind(local, 0) == 0) return true;
+  return false;
+}
+
+Result<json> get_json(const std::string& url, const std::string& what) {
+  http::ClientRequest r;
+  r.url = url;
+  r.timeout_ms = 10000;
+  auto res = http::request(r);
+  if (!res) return Error::make("unavailable", "cannot reach the OpenID provider for its " + what + ": " + res.error().message);
+  if (res->status != 200) return Error::make("unavailable", "the OpenID provider's " + what + " answered HTTP " + std::to_string(res->status));
+  json j = json::parse(res->body, nullptr, false);
+  if (!j.is_object()) return Error::make("unavailable", "the OpenID provider's " + what + " is not a JSON object");
+  return j;
+}
+
+int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+Error denied(const std::string& msg) { return Error::make("unauthorized", msg); }
+}  // namespace
+
+Result<OidcSettings> parse_oidc_settings(const json& j) {
+  if (!j.is_object()) return Error::invalid("oidc", "must be an object");
+  OidcSettings s;
+  std::string secret_file;
+  for (auto& [k, v] : j.items()) {
+    std::string field = "oidc." + k;
+    if (k == "allow") {
+      if (!v.is_object() || v.empty()) return Error::invalid(field, "must be an object of e-mail pattern -> role");
+      for (auto& [pattern, role] : v.items()) {
+        auto st = validate_allow_pattern(pattern, field + "." + pattern);
+        if (!st) return st.error();
+        auto r = role.is_string() ? role_from_string(role.get<std::string>()) : std::nullopt;
+        if (!r) return Error::invalid(field + "." + pattern, "must be admin, deployer or viewer");
+        s.allow.push_back({pattern, *r});
+      }
+      continue;
+    }
+    if (!v.is_string()) return Error::invalid(field, "must be a string");
+    std::string x = v.get<std::string>();
+    if (k == "issuer") s.issuer = x;
+    else if (k == "client_id") s.client_id = x;
+    else if (k == "client_secret") s.client_secret = x;
+    else if (k == "client_secret_file") secret_file = x;
+    else if (k == "redirect_uri") s.redirect_uri = x;
+    else if (k == "scopes") s.scopes = x;
+    else return Error::invalid(field, "is not a known setting");
+  }
+  if (!secret_file.empty()) {
+    std::ifstream in(secret_file);
+    if (!in || !std::getline(in, s.client_secret)) return Error::invalid("oidc.client_secret_file", "cannot read " + secret_file);
+  }
+  if (!acceptable_url(s.issuer)) return Error::invalid("oidc.issuer", "must be an https:// URL");
+  if (s.client_id.empty()) return Error::invalid("oidc.client_id", "is required");
+  if (s.client_secret.empty()) return Error::invalid("oidc.client_secret", "is required (or client_secret_file)");
+  if (s.redirect_uri.rfind("https://", 0) != 0 && s.redirect_uri.rfind("http://", 0) != 0)
+    return Error::invalid("oidc.redirect_uri", "must be the URL of /api/v1/oidc/callback on this server");
+  if (s.scopes.find("openid") == std::string::npos) return Error::invalid("oidc.scopes", "must include openid");
+  if (s.allow.empty()) return Error::invalid("oidc.allow", "is required: who may sign in, with which role");
+  if (s.issuer.back() == '/') s.issuer.pop_back();
+  return s;
+}
+
+Result<json> Oidc::discovery() {
+  {
+    std::lock_guard lk(mu_);
+    if (!discovery_.is_null()) return discovery_;
+  }
+  auto d = get_json(s_.issuer + "/.well-known/openid-configuration", "discovery document");
+  if (!d) return d.error();
+  for (const char* k : {"authorization_endpoint", "token_endpoint", "jwks_uri"}) {
+    if (!(*d)[k].is_string() || !acceptable_url((*d)[k].get<std::string>()))
+      return Error::make("unavailable", std::string("the OpenID provider's discovery document has no usable ") + k);
+  }
+  if ((*d).value("issuer", "") != s_.issuer)
+    return Error::make("unavailable", "the discovery document names issuer " + (*d).value("issuer", "") +
+                                          ", not " + s_.issuer);
+  std::lock_guard lk(mu_);
+  discovery_ = *d;
+  return discovery_;
+}
+
+Result<json> Oidc::jwks(bool refresh) {
+  {
+    std::lock_guard lk(mu_);
+    if (!refresh && !jwks_.is_null()) return jwks_;
+  }
+  auto d = discovery();
+  if (!d) return d.error();
+  auto k = get_json((*d)["jwks_uri"].get<std::string>(), "key set");
+  if (!k) return k.error();
+  if (!(*k)["keys"].is_array()) return Error::make("unavailable", "the OpenID provider's key set has no keys");
+  std::lock_guard lk(mu_);
+  jwks_ = *k;
+  return jwks_;
+}
+
+Result<std::string> Oidc::begin() {
+  auto d = discovery();
+  if (!d) return d.error();
+  Pending p{random_b64url(24), random_b64url(32), std::chrono::steady_clock::now()};
+  std::string state = random_b64url(24);
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(p.verifier.data()), p.verifier.size());
+  std::string challenge = b64url(digest, sizeof digest);
+  {
+    std::lock_guard lk(mu_);
+    auto now = std::chrono::steady_clock::now();
+    for (auto it = pending_.begin(); it != pending_.end();)
+      it = now - it->second.made > kPendingTtl ? pending_.erase(it) : std::next(it);
+    while (pending_.size() >= kMaxPending) {  // full: forget the oldest sign-in
+      auto oldest = std::min_element(pending_.begin(), pending_.end(),
+                                     [](auto& a, auto& b) { return a.second.made < b.second.made; });
+      pending_.erase(oldest);
+    }
+    pending_[state] = p;
+  }
+  std::string url = (*d)["authorization_endpoint"].get<std::string>();
+  url += (url.find('?') == std::string::npos ? "?" : "&");
+  url += "response_type=code&client_id=" + form_escape(s_.client_id) + "&redirect_uri=" + form_escape(s_.redirect_uri) +
+         "&scope=" + form_escape(s_.scopes) + "&state=" + state + "&nonce=" + p.nonce +
+         "&code_challenge=" + challenge + "&code_challenge_method=S256";
+  return url;
+}
+
+Result<json> Oidc::verify_id_token(const std::string& id_token) {
+  cjose_err err;
+  cjose_jws_t* jws = cjose_jws_import(id_token.data(), id_token.size(), &err);
+  if (!jws) return denied("the ID token is not a compact JWS");
+  std::unique_ptr<cjose_jws_t, void (*)(cjose_jws_t*)> guard(jws, cjose_jws_release);
+  cjose_header_t* hdr = cjose_jws_get_protected(jws);
+  const char* alg = hdr ? cjose_header_get(hdr, CJOSE_HDR_ALG, &err) : nullptr;
+  const char* kid = hdr ? cjose_header_get(hdr, CJOSE_HDR_KID, &err) : nullptr;
+  std::string a = alg ? alg : "";
+  // only asymmetric signatures: never "none", never HS256 with a guessable key
+  if (a != "RS256" && a != "ES256" && a != "PS256")
+    return denied("the ID token is signed with \"" + a + "\"; RS256, PS256 or ES256 is required");
+  bool verified = false;
+  for (bool refresh : {false, true}) {  // a key we do not know yet: the issuer may have rotated
+    auto set = jwks(refresh);
+    if (!set) return set.error();
+    bool kid_known = false;
+    for (auto& k : (*set)["keys"]) {
+      if (kid && k.value("kid", "") != kid) continue;
+      kid_known = true;
+      std::string text = k.dump();
+      cjose_jwk_t* jwk = cjose_jwk_import(text.data(), text.size(), &err);
+      if (!jwk) continue;
+      verified = cjose_jws_verify(jws, jwk, &err);
+      cjose_jwk_release(jwk);
+      if (verified) break;
+    }
+    if (verified || kid_known) break;
+  }
+  if (!verified) return denied("the ID token's signature does not verify with the issuer's keys");
+  uint8_t* plain = nullptr;
+  size_t len = 0;
+  if (!cjose_jws_get_plaintext(jws, &plain, &len, &err)) return denied("the ID token has no payload");
+  json claims = json::parse(std::string(reinterpret_cast<char*>(plain), len), nullptr, false);
+  if (!claims.is_object()) return denied("the ID token's payload is not a JSON object");
+  return claims;
+}
+
+Result<OidcLogin> Oidc::finish(const std::string& code, const std::string& state) {
+  Pending p;
+  {
+    std::lock_guard lk(mu_);
+    auto it = pending_.find(state);
+    if (state.empty() || it == pending_.end() || std::chrono::steady_clock::now() - it->second.made > kPendingTtl) {
+      if (it != pending_.end()) pending_.erase(it);
+      return Error::invalid("state", "unknown, used or expired sign-in; start again at /api/v1/oidc/login");
+    }
+    p = it->second;
+    pending_.erase(it);  // one use
+  }
+  if (code.empty() || code.size() > 4096) return Error::invalid("code", "is missing");
+  auto d = discovery();
+  if (!d) return d.error();
+  http::ClientRequest r;
+  r.method = "POST";
+  r.url = (*d)["token_endpoint"].get<std::string>();
+  r.timeout_ms = 10000;
+  r.headers = {{"Content-Type", "application/x-www-form-urlencoded"}, {"Accept", "application/json"}};
+  r.body = "grant_type=authorization_code&code=" + form_escape(code) + "&redirect_uri=" + form_escape(s_.redirect_uri) +
+           "&client_id=" + form_escape(s_.client_id) + "&client_secret=" + form_escape(s_.client_secret) +
+           "&code_verifier=" + p.verifier;
+  auto res = http::request(r);
+  if (!res) return Error::make("unavailable", "cannot reach the OpenID provider's token endpoint: " + res.error().message);
+  json body = json::parse(res->body, nullptr, false);
+  if (res->status != 200) {
+    std::string why = body.is_object() ? body.value("error", "") : "";
+    return denied("the OpenID provider refused the code (HTTP " + std::to_string(res->status) +
+                  (why.empty() ? "" : ", " + why.substr(0, 64)) + ")");
+  }
+  if (!body.is_object() || !body["id_token"].is_string())
+    return Error::make("unavailable", "the OpenID provider's token answer has no id_token");
+  auto claims = verify_id_token(body["id_token"].get<std::string>());
+  if (!claims) return claims.error();
+  ExpectedClaims want{s_.issuer, s_.client_id, p.nonce, now_s()};
+  auto email = check_id_token_claims(*claims, want);
+  if (!email) return email.error();
+  auto role = role_for_email(s_.allow, *email);
+  if (!role) return Error::make("forbidden", *email + " is not on the allow-list of this ADS");
+  auto t = auth_.login_external(*email, *role);
+  if (!t) return t.error();
+  return OidcLogin{t->first, t->second, *email};
+}
+
+void register_oidc(http::Server& server, Store& store, Oidc& oidc) {
+  auto audit = [&store](const Request& req, const std::string& user, int status) {
+    AuditEntry e;
+    e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    e.user = user;
+    e.action = "GET /api/v1/oidc/callback";
+    e.remote = req.remote;
+    e.status = status;
+    (void)store.append_audit(e);
+  };
+  server.route("GET", "/api/v1/oidc/login", [&oidc](Request&) {
+    auto url = oidc.begin();
+    if (!url) return Response::error(502, url.error().code, url.error().message);
+    Response r;
+    r.status = 302;
+    r.headers.push_back({"Location", *url});
+    r.headers.push_back({"Cache-Control", "no-store"});
+    return r;
+  });
+  server.route("GET", "/api/v1/oidc/callback", [&oidc, audit](Request& req) {
+    Response r;
+    std::string who = "anonymous";
+    if (!req.query_or("error", "").empty()) {
+      r = Response::error(401, "unauthorized", "the OpenID provider refused the sign-in: " + req.query_or("error", "").substr(0, 64));
+    } else {
+      auto t = oidc.finish(req.query_or("code", ""), req.query_or("state", ""));
+      if (!t) {
+        const Error& e = t.error();
+        int status = e.code == "invalid" ? 400 : e.code == "forbidden" ? 403 : e.code == "unauthorized" ? 401 : 502;
+        r = Response::error(status, e.code, e.message, e.field);
+      } else {
+        who = t->email;
+        r.status = 302;
+        r.headers.push_back({"Location", oidc.settings().after_login + "#token=" + t->secret});
+        r.headers.push_back({"Cache-Control", "no-store"});
+        r.headers.push_back({"Referrer-Policy", "no-referrer"});
+      }
+    }
+    audit(req, who, r.status);
+    return r;
+  });
+}
+
+}  // namespace ads
