@@ -1,5 +1,7 @@
 #include "api/web.h"
 
+#include <nlohmann/json.hpp>
+
 #include "api/web_assets.h"
 
 namespace ads {
@@ -43,7 +45,15 @@ std::string web_content_type(const std::string& name) {
   return "application/octet-stream";
 }
 
-void register_web(http::Server& server) {
+void register_web(http::Server& server, const WebOptions& opts) {
+  // what the sign-in page offers; says only whether single sign-on is on
+  server.route("GET", "/api/v1/login", [oidc = opts.oidc](Request&) {
+    nlohmann::json j = {{"methods", oidc ? nlohmann::json{"password", "oidc"} : nlohmann::json{"password"}}};
+    if (oidc) j["oidc_login"] = "/api/v1/oidc/login";
+    Response r = Response::json(200, j.dump());
+    r.headers.push_back({"Cache-Control", "no-store"});
+    return r;
+  });
   server.route("GET", "/", [](Request&) { return serve("index.html", false); });
   // assets revalidate on every load (no-cache): they have no content hash in their names
   server.route("GET", "/ui/{file}", [](Request& req) {

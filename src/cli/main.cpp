@@ -113,7 +113,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
     oidc = std::make_unique<Oidc>(*cfg.oidc, auth);
     register_oidc(server, **store, *oidc);
   }
-  register_web(server);
+  register_web(server, WebOptions{.oidc = oidc != nullptr});
   st = server.start();
   if (!st) return fail_with(st.error(), kExitFailed);
   spdlog::info("ads serve: listening on http://{}:{} (store {}, agent {})", so.host, server.port(), cfg.store,

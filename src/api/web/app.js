@@ -155,9 +155,17 @@ function renderLogin() {
   const name = h('input', { name: 'name', autocomplete: 'username', required: true });
   const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
   const btn = h('button', { type: 'submit' }, 'Sign in');
+  // filled in when the server says single sign-on is configured
+  const sso = h('div', { class: 'sso', id: 'sso', hidden: true });
   const form = h('form', { class: 'card narrow', 'aria-labelledby': 'login-title', novalidate: true },
     h('h1', { id: 'login-title' }, 'Sign in to ADS'),
-    err, field('User name', name), field('Password', pass), h('div', { class: 'row' }, btn));
+    err, field('User name', name), field('Password', pass), h('div', { class: 'row' }, btn), sso);
+  api('GET', '/api/v1/login').then((m) => {
+    if (!m || !Array.isArray(m.methods) || !m.methods.includes('oidc') || !m.oidc_login) return;
+    sso.replaceChildren(h('p', { class: 'or' }, 'or'),
+      h('a', { class: 'button secondary', href: m.oidc_login, id: 'sso-link' }, 'Sign in with SSO'));
+    sso.hidden = false;
+  }).catch(() => { /* an older server: password only */ });
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     showError(err, null);
@@ -562,5 +570,21 @@ function renderAccess() {
   load();
 }
 
-window.addEventListener('hashchange', route);
-route();
+// After single sign-on the server sends the browser to /#token=<secret>: keep
+// the token like a password sign-in, then take it out of the address bar and
+// the history at once (replaceState adds no entry).
+function takeTokenFromFragment() {
+  const m = location.hash.match(/^#token=([^&]+)$/);
+  if (!m) return false;
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  session.token = decodeURIComponent(m[1]);
+  me = null;
+  return true;
+}
+
+window.addEventListener('hashchange', () => { takeTokenFromFragment(); route(); });
+if (takeTokenFromFragment()) {
+  route().then(() => { if (me) announce(`Signed in as ${me.name}`); });
+} else {
+  route();
+}

@@ -116,6 +116,29 @@ TEST_F(WebTest, HtmlHasNoInlineScriptStyleOrHandlers) {
   EXPECT_FALSE(std::regex_search(html, std::regex("style=", std::regex::icase)));
 }
 
+// The sign-in page asks which methods there are, before it has a token.
+TEST_F(WebTest, SignInMethodsSayWhetherSsoIsConfigured) {
+  auto r = get("/api/v1/login");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.headers["cache-control"], "no-store");
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  EXPECT_EQ(j["methods"], nlohmann::json({"password"})) << r.body;
+  EXPECT_FALSE(j.contains("oidc_login")) << r.body;
+
+  ads::http::Server sso(ads::http::ServerOptions{"127.0.0.1", 0, 4096, 8, 5});
+  ads::register_web(sso, ads::WebOptions{.oidc = true});
+  ASSERT_TRUE(sso.start().ok());
+  ads::http::ClientRequest req;
+  req.url = "http://127.0.0.1:" + std::to_string(sso.port()) + "/api/v1/login";
+  auto res = ads::http::request(req);
+  ASSERT_TRUE(res.ok());
+  ASSERT_EQ(res->status, 200);
+  j = nlohmann::json::parse(res->body, nullptr, false);
+  EXPECT_EQ(j["methods"], nlohmann::json({"password", "oidc"})) << res->body;
+  EXPECT_EQ(j["oidc_login"], "/api/v1/oidc/login");
+  sso.stop();
+}
+
 TEST_F(WebTest, UnknownFileIsAJson404) {
   auto r = get("/ui/nope.js");
   EXPECT_EQ(r.status, 404);
@@ -132,7 +155,7 @@ TEST_F(WebTest, NoPathReachesAnotherFile) {
       "/ui/%2fetc%2fpasswd",        "/ui//etc/passwd",                      "/../../../etc/passwd",
       "/ui/..%5c..%5cetc%5cpasswd", "/ui/web.cpp",                          "/ui/..%2fweb.cpp",
       "/ui/..%2fapi.cpp",           "/ui/app.js%00.html",                   "/ui/./app.js/..",
-      "/ui/.",                      "/ui/..",                               "/ui/app.js/"};
+      "/ui/.",                      "/ui/.."};
   for (auto& t : attempts) {
     std::string answer = raw(t);
     EXPECT_EQ(answer.rfind("HTTP/1.1 404", 0), 0u) << t << " -> " << answer.substr(0, 80);
@@ -140,7 +163,11 @@ TEST_F(WebTest, NoPathReachesAnotherFile) {
     EXPECT_EQ(answer.find("#include"), std::string::npos) << t;
   }
   // the same request with a normal path does answer (the raw client works)
-  EXPECT_EQ(raw("/ui/app.js").rfind("HTTP/1.1 200", 0), 0u);
+  std::string app = raw("/ui/app.js");
+  EXPECT_EQ(app.rfind("HTTP/1.1 200", 0), 0u);
+  // the router ignores a trailing slash: the same file, nothing else
+  std::string slash = raw("/ui/app.js/");
+  EXPECT_EQ(slash.substr(slash.find("\r\n\r\n")), app.substr(app.find("\r\n\r\n")));
 }
 
 }  // namespace
