@@ -1,91 +1,51 @@
 // End-to-end test of the ADS web UI: a real `ads serve` (temp data dir, real
 // LXD), Debian's chromium driven headless by playwright-core. Signs in,
 // deploys examples/labs/static-site through the form, watches it reach
-// `running`, opens the lab, stops it, destroys it; checks failure paths (wrong
-// password, a refused source). A screenshot of every page goes to
-// ADS_SCREENSHOT_DIR. Containers are removed even when a step fails.
+// `running`, opens the lab, stops it, destroys it; the users and tokens page;
+// a token handed over in the #token= fragment (as single sign-on does);
+// failure paths (wrong password, a refused source); accessibility basics on
+// every page. A screenshot of every page goes to ADS_SCREENSHOT_DIR.
+// Containers are removed even when a step fails.
 //
 // Environment: ADS_CLI_BIN, ADS_AGENT_BIN, ADS_SOURCE_DIR (set by ctest),
 // ADS_SCREENSHOT_DIR (default: build/e2e-screenshots), CHROMIUM (default /usr/bin/chromium).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { SHOTS, SRC, checkA11y, launchChromium, shot as shotOf, startAds } from './lib.mjs';
 
-const here = path.dirname(new URL(import.meta.url).pathname);
-const SRC = process.env.ADS_SOURCE_DIR || path.resolve(here, '../..');
-const CLI = process.env.ADS_CLI_BIN || path.join(SRC, 'build/ads');
-const AGENT = process.env.ADS_AGENT_BIN || path.join(SRC, 'build/ads-agent');
-const SHOTS = process.env.ADS_SCREENSHOT_DIR || path.join(SRC, 'build/e2e-screenshots');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const LAB = path.join(SRC, 'examples/labs/static-site');
 const SLOW = 300_000;  // a deployment on a 2-core machine shared with others
 
-let server, base, dataDir, adminToken, browser, page;
+let ads, base, browser, page;
 const user = { name: 'operator', password: randomBytes(12).toString('hex') };
-
-async function apiCall(method, p, body, token = adminToken) {
-  const res = await fetch(base + p, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-    body: body ? JSON.stringify(body) : undefined,
-  });
-  return { status: res.status, body: await res.json() };
-}
-
-async function shot(name) {
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-function startServer() {
-  return new Promise((resolve, reject) => {
-    server = spawn(CLI, ['serve', '--listen', '127.0.0.1:0', '--data-dir', dataDir, '--agent-binary', AGENT,
-      '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    server.stderr.on('data', (b) => { err += b; if (err.length > 65536) err = err.slice(-32768); });
-    server.stdout.on('data', (b) => {
-      out += b;
-      const m = out.match(/listening on (http:\/\/\S+)/);
-      if (m && !base) { base = m[1]; resolve(); }
-    });
-    server.on('exit', (code) => { if (!base) reject(new Error(`ads serve exited (${code}): ${err}`)); });
-  });
-}
+const apiCall = (...a) => ads.api(...a);
+const shot = (name) => shotOf(page, name);
 
 // Removes the containers of every deployment this server knows, then the server.
 async function cleanUp() {
+  if (!ads) return;
   try {
-    if (base && adminToken) {
-      const { body } = await apiCall('GET', '/api/v1/deployments?limit=1000');
-      for (const d of body.deployments || []) {
-        try { execFileSync('lxc', ['delete', '--force', `ads-${d.id}`], { stdio: 'ignore' }); } catch { /* already gone */ }
-      }
+    const { body } = await apiCall('GET', '/api/v1/deployments?limit=1000');
+    for (const d of body.deployments || []) {
+      try { execFileSync('lxc', ['delete', '--force', `ads-${d.id}`], { stdio: 'ignore' }); } catch { /* already gone */ }
     }
   } catch { /* the server may be down: fall through */ }
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => { const t = setTimeout(() => { server.kill('SIGKILL'); r(); }, 10000); server.on('exit', () => { clearTimeout(t); r(); }); });
-  }
+  await ads.stop();
 }
 
 describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
   let deploymentId = '';
 
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
-    dataDir = mkdtempSync(path.join(tmpdir(), 'ads-e2e-'));
-    await startServer();
-    adminToken = readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+    ads = await startAds();
+    base = ads.base;
     // the first-start admin has a token only: make a user who signs in with a password
     const r = await apiCall('POST', '/api/v1/users', { name: user.name, role: 'admin', password: user.password });
     assert.equal(r.status, 201, JSON.stringify(r.body));
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true,
-      args: ['--no-sandbox', '--no-proxy-server'] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     page.setDefaultTimeout(30_000);
   });
@@ -93,7 +53,7 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
   after(async () => {
     try { if (browser) await browser.close(); } finally {
       await cleanUp();
-      if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+      console.log(`# screenshots: ${SHOTS}`);
     }
   });
 
@@ -112,8 +72,13 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
   it('refuses a wrong password with a visible error', async () => {
     const errors = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    const methods = page.waitForResponse((r) => r.url() === `${base}/api/v1/login` && r.request().method() === 'GET');
     await page.goto(base + '/');
     await page.getByLabel('User name').waitFor();
+    assert.deepEqual((await (await methods).json()).methods, ['password']);
+    assert.equal(await page.locator('#sso-link').count(), 0, 'no SSO link when OIDC is not configured');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('name')), 'name', 'focus starts in User name');
+    await checkA11y(page, 'sign-in');
     await shot('01-sign-in');
     await page.getByLabel('User name').fill(user.name);
     await page.getByLabel('Password').fill('not-the-password');
@@ -123,17 +88,24 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     const expected = await apiCall('POST', '/api/v1/login', { name: user.name, password: 'not-the-password' });
     assert.equal(expected.status, 401);
     assert.equal(await alert.textContent(), expected.body.error.message);
+    assert.equal(await alert.getAttribute('role'), 'alert');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('name')), 'password', 'focus back in Password');
     await shot('02-sign-in-wrong-password');
     assert.deepEqual(errors, [], 'no script errors');
   });
 
   it('signs in and shows the deployments page', async () => {
+    // by keyboard: Tab moves from the user name to the password, Enter submits
     await page.getByLabel('User name').fill(user.name);
-    await page.getByLabel('Password').fill(user.password);
-    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('name')), 'password');
+    await page.keyboard.type(user.password);
+    await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+    assert.equal(await page.locator('#announce').getAttribute('aria-live'), 'polite');
     assert.match(await page.locator('#who-name').textContent(), /operator \(admin\)/);
     await page.getByText('No deployments yet.').waitFor();
+    await checkA11y(page, 'deployments');
     await shot('03-deployments-empty');
   });
 
@@ -159,6 +131,12 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     await page.getByRole('heading', { name: 'e2e-static', level: 1 }).waitFor();
     // the live log (SSE read with fetch) shows the pipeline as it happens
     await page.locator('#log').getByText('accepted: deploy').waitFor();
+    // progress: a labelled <progress> while the pipeline runs, state changes spoken politely
+    const progress = page.locator('#progress');
+    if (await progress.isVisible()) {
+      assert.match(await page.locator('#progress-label').textContent(), /^Step \d+ of \d+/);
+    }
+    await checkA11y(page, 'deployment in progress');
     await shot('05-deployment-in-progress');
     await page.locator('#state [data-state="running"]').waitFor({ timeout: SLOW });
     await page.locator('#log').getByText('agent answers on').waitFor();
@@ -167,9 +145,10 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     await page.locator('#health-uptime').waitFor({ timeout: 30_000 });
     assert.match(await page.locator('#health-memory').textContent(), /used/);
     assert.match(await page.locator('#health-disk').textContent(), /used/);
+    await page.locator('#announce').getByText('e2e-static is now running').waitFor({ timeout: 30_000 })
+      .catch(async () => { assert.match(await page.locator('#announce').textContent(), /running|e2e-static/); });
+    await checkA11y(page, 'deployment running');
     await shot('06-deployment-running');
-    const status = await page.locator('#announce').textContent();
-    assert.match(status, /running|e2e-static/);
   });
 
   it('opens the lab\'s page', async () => {
@@ -216,6 +195,7 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     await page.getByLabel('Token name').fill('ci');
     await page.getByRole('button', { name: 'Create token' }).click();
     assert.match(await page.locator('#token-secret').textContent(), /^ads_/);
+    await checkA11y(page, 'users and tokens');
     await shot('10-users-and-tokens');
     await page.goBack();
     await page.waitForURL(/#\/d\//);
@@ -226,7 +206,14 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     await page.getByRole('button', { name: 'Destroy…' }).click();
     const dialog = page.getByRole('dialog');
     await dialog.waitFor();
+    // the safe choice has the focus; Escape closes the dialog without destroying
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Cancel');
+    await checkA11y(page, 'destroy confirmation');
     await shot('11-destroy-confirmation');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByRole('button', { name: 'Destroy…' }).click();
+    await dialog.waitFor();
     await dialog.getByRole('button', { name: 'Cancel' }).click();
     await dialog.waitFor({ state: 'hidden' });
     assert.equal((await apiCall('GET', `/api/v1/deployments/${deploymentId}`)).body.state, 'stopped');
@@ -248,5 +235,31 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     const sessionTokens = tokens.body.tokens.filter((t) => t.name !== 'ci');
     assert.ok(sessionTokens.length >= 1);
     assert.ok(sessionTokens.every((t) => t.revoked_at), JSON.stringify(sessionTokens));
+  });
+
+  it('signs in with a token from the #token= fragment and clears it', async () => {
+    const made = await apiCall('POST', '/api/v1/tokens', { name: 'fragment', user: user.name, ttl_s: 600 });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    // a fresh tab, as after the single sign-on redirect
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await tab.goto(`${base}/#token=${made.body.secret}`);
+      await tab.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+      assert.equal(new URL(tab.url()).hash, '#/');
+      assert.ok(!tab.url().includes(made.body.secret), 'the token left the address bar');
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem('ads.token')), made.body.secret);
+      assert.match(await tab.locator('#who-name').textContent(), /operator \(admin\)/);
+      // the fragment left no history entry to go back to
+      assert.equal(await tab.evaluate(() => history.length), 1);
+      await shot('13-signed-in-from-fragment');
+      // in a tab that is already open (hashchange), a revoked token ends at the sign-in page
+      await apiCall('DELETE', `/api/v1/tokens/${made.body.id}`);
+      await tab.evaluate((t) => { location.hash = `#token=${t}`; }, made.body.secret);
+      await tab.getByLabel('User name').waitFor();
+      assert.ok(!tab.url().includes(made.body.secret));
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem('ads.token')), null);
+    } finally {
+      await tab.close();
+    }
   });
 });
