@@ -300,7 +300,8 @@ function renderDeployment(id) {
     buttons[op] = b;
     return b;
   };
-  const dialog = h('dialog', { id: 'confirm-destroy', 'aria-labelledby': 'confirm-title' });
+  const dialogTitle = h('h2', { id: 'confirm-title' }, 'Destroy?');
+  const dialog = h('dialog', { id: 'confirm-destroy', 'aria-labelledby': 'confirm-title' }, dialogTitle);
 
   async function runOp(op) {
     if (op === 'destroy') { openDestroy(); return; }
@@ -317,8 +318,8 @@ function renderDeployment(id) {
   function openDestroy() {
     const cancel = h('button', { type: 'button', class: 'ghost', value: 'cancel' }, 'Cancel');
     const ok = h('button', { type: 'button', class: 'danger', value: 'destroy' }, 'Destroy');
-    dialog.replaceChildren(
-      h('h2', { id: 'confirm-title' }, `Destroy ${d ? d.name : id}?`),
+    dialogTitle.textContent = `Destroy ${d ? d.name : id}?`;
+    dialog.replaceChildren(dialogTitle,
       h('p', {}, 'The machine and everything on it are removed. Backups are kept and can be restored into a new machine.'),
       h('div', { class: 'row end' }, cancel, ok));
     cancel.addEventListener('click', () => dialog.close());
@@ -450,7 +451,7 @@ function renderDeployment(id) {
       h('section', { class: 'card', 'aria-labelledby': 'facts-title' }, h('h2', { id: 'facts-title' }, 'Details'), facts),
       h('section', { class: 'card', 'aria-labelledby': 'health-title' },
         h('div', { class: 'row spread' }, h('h2', { id: 'health-title' }, 'Health'),
-          h('button', { type: 'button', class: 'ghost', onclick: loadHealth }, 'Refresh')),
+          h('button', { type: 'button', class: 'ghost', 'aria-label': 'Refresh health', onclick: loadHealth }, 'Refresh')),
         healthBox, healthNote)),
     manage,
     h('section', { class: 'card', 'aria-labelledby': 'jobs-title' }, h('h2', { id: 'jobs-title' }, 'Recent jobs'),
