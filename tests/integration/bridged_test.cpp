@@ -13,6 +13,8 @@
 
 #include "agent/client.h"
 #include "agent/protocol.h"
+#include "engine/engine.h"
+#include "http/client.h"
 #include "providers/lxd/lxd_provider.h"
 #include "store/store.h"
 #include "support/process.h"
@@ -123,6 +125,13 @@ class BridgedTest : public ::testing::Test {
     return providers.back().get();
   }
   std::string name(const std::string& what) { return "ads-" + what + "-" + std::to_string(getpid()); }
+  // Creates and starts `m` on `p` (removed at teardown) and waits for its address.
+  ads::Result<std::string> up(ads::Provider* p, const ads::MachineSpec& m) {
+    made.push_back({p, m.name});
+    if (auto st = p->create(m, nullptr); !st) return st.error();
+    if (auto st = p->start(m.name); !st) return st.error();
+    return p->wait_address(m.name, std::chrono::seconds(60));
+  }
 
   Lan lan;
   std::vector<std::unique_ptr<ads::Provider>> providers;
@@ -135,11 +144,7 @@ TEST_F(BridgedTest, DhcpLeaseFromTheLansServer) {
   m.name = name("dhcp");
   m.os_key = "debian-12";
   m.labels = {{"test", "bridged"}};
-  made.push_back({p, m.name});
-  auto st = p->create(m, nullptr);
-  ASSERT_TRUE(st.ok()) << st.error().message;
-  ASSERT_TRUE(p->start(m.name).ok());
-  auto addr = p->wait_address(m.name, std::chrono::seconds(60));
+  auto addr = up(p, m);
   ASSERT_TRUE(addr.ok()) << addr.error().message;
   ASSERT_EQ(addr->rfind(lan.net(), 0), 0u) << *addr << " is not on the LAN " << lan.net() << "0/24";
   int last = std::stoi(addr->substr(lan.net().size()));
@@ -156,11 +161,7 @@ TEST_F(BridgedTest, MacvlanDhcpLeaseFromTheLansServer) {
   ads::MachineSpec m;
   m.name = name("macvlan");
   m.os_key = "debian-12";
-  made.push_back({p, m.name});
-  auto st = p->create(m, nullptr);
-  ASSERT_TRUE(st.ok()) << st.error().message;
-  ASSERT_TRUE(p->start(m.name).ok());
-  auto addr = p->wait_address(m.name, std::chrono::seconds(60));
+  auto addr = up(p, m);
   ASSERT_TRUE(addr.ok()) << addr.error().message;
   ASSERT_EQ(addr->rfind(lan.net(), 0), 0u) << *addr;
   EXPECT_NE(lan.leases().find(" " + *addr + " "), std::string::npos) << "dnsmasq leases:\n" << lan.leases();
@@ -188,11 +189,7 @@ TEST_F(BridgedTest, StaticAddressFromThePoolReachableOnTheLan) {
               {"command_timeout_s", 60}};
   m.files = {{"/usr/local/bin/ads-agent", std::string((std::istreambuf_iterator<char>(agent)), {}), 0755},
              {"/etc/ads-agent/agent.json", cfg.dump(), 0600}};
-  made.push_back({p, m.name});
-  auto st = p->create(m, nullptr);
-  ASSERT_TRUE(st.ok()) << st.error().message;
-  ASSERT_TRUE(p->start(m.name).ok());
-  auto addr = p->wait_address(m.name, std::chrono::seconds(60));
+  auto addr = up(p, m);
   ASSERT_TRUE(addr.ok()) << addr.error().message;
   EXPECT_EQ(*addr, *address);  // not a lease, although the LAN's DHCP server answers
   // the host reaches the agent at that address through the bridge
@@ -200,6 +197,64 @@ TEST_F(BridgedTest, StaticAddressFromThePoolReachableOnTheLan) {
   auto ready = client.wait_ready(std::chrono::seconds(30));
   EXPECT_TRUE(ready.ok()) << ready.error().message;
   EXPECT_EQ(lan.leases().find(" " + *addr + " "), std::string::npos);
+}
+
+// The whole 1.0.4 case through the engine: a lab deployed onto the LAN with
+// a static address from the pool, serving its page there; destroyed, the
+// address goes back to the pool.
+TEST_F(BridgedTest, EngineDeploysALabOnTheLanWithAStaticAddress) {
+  std::string subnet = lan.net() + "0/24";
+  TempDir tmp;
+  auto store = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
+  ASSERT_TRUE(store.ok());
+  auto p = ads::make_provider("lxd", json{{"nic", {{"type", "bridged"}, {"parent", lan.bridge()}, {"subnet", subnet},
+                                                   {"gateway", lan.net() + "254"}}}});
+  ASSERT_TRUE(p.ok());
+  std::map<std::string, std::unique_ptr<ads::Provider>> providers;
+  providers["lxd"] = std::move(p.value());
+  ads::EngineOptions o;
+  o.work_dir = (tmp.path / "work").string();
+  o.backup_dir = (tmp.path / "backups").string();
+  o.agent_binary = ADS_AGENT_BIN;
+  ads::Engine engine(**store, std::move(providers), o);
+  ASSERT_TRUE(engine.start().ok());
+  ads::DeployRequest r;
+  r.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
+  r.owner = "tester";
+  auto sub = engine.submit(r);
+  ASSERT_TRUE(sub.ok()) << sub.error().message;
+  std::string id = sub->id;
+  auto cleanup = ads::make_provider("lxd", json::object());
+  struct Guard {
+    ads::Provider* p;
+    std::string name;
+    ~Guard() { (void)p->destroy(name); }
+  } guard{cleanup->get(), "ads-" + id};
+  auto settle = [&] {
+    for (int i = 0; i < 3000; ++i) {  // a wait for the jobs, not a timing assertion
+      auto jobs = (*store)->jobs_of(id);
+      bool done = jobs.ok() && !jobs->empty();
+      if (jobs.ok())
+        for (auto& j : *jobs) done = done && j.state != "queued" && j.state != "running";
+      if (done) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return *(*store)->get(id);
+  };
+  auto d = settle();
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error;
+  EXPECT_EQ(d.address, lan.net() + "2");
+  ads::http::ClientRequest get;
+  get.url = d.url;
+  get.timeout_ms = 5000;
+  auto page = ads::http::request(get);
+  ASSERT_TRUE(page.ok()) << page.error().message;
+  EXPECT_NE(page->body.find("ADS example lab"), std::string::npos);
+  ASSERT_TRUE(engine.operate(id, "destroy").ok());
+  d = settle();
+  engine.stop();
+  EXPECT_EQ(d.state, ads::State::kDestroyed) << d.error;
+  EXPECT_EQ(*(*store)->allocate_address(subnet, "probe"), lan.net() + "2");
 }
 
 }  // namespace

@@ -301,59 +301,55 @@ Status OpenvzProvider::create(const MachineSpec& spec, const ProgressFn& progres
   return place_files(s, *ctid, spec.files, progress);
 }
 
-Status OpenvzProvider::start(const std::string& name) {
+Result<OpenvzProvider::Located> OpenvzProvider::locate(const std::string& name, bool must_exist) {
   if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
   auto sess = connect();
   if (!sess) return sess.error();
   auto row = find(**sess, name);
   if (!row) return row.error();
-  if (!*row) return Error::make("not_found", "no container " + name + " on " + (*sess)->where());
-  std::string id = std::to_string((*row)->ctid);
-  if ((*row)->status != "running") {
-    auto st = vz(**sess, {"vzctl", "start", id});
+  if (!*row && must_exist) return Error::make("not_found", "no container " + name + " on " + (*sess)->where());
+  return Located{std::move(*sess), std::move(*row)};
+}
+
+Status OpenvzProvider::halt(SshSession& s, const Row& row) {
+  std::string id = std::to_string(row.ctid);
+  if (row.status == "running") return vz(s, {"vzctl", "stop", id});
+  if (row.status == "mounted") return vz(s, {"vzctl", "umount", id});
+  return Status::Ok();
+}
+
+Status OpenvzProvider::start(const std::string& name) {
+  auto at = locate(name);
+  if (!at) return at.error();
+  std::string id = std::to_string(at->row->ctid);
+  if (at->row->status != "running") {
+    auto st = vz(*at->session, {"vzctl", "start", id});
     if (!st) return st;
   }
   if (s_.start_command.empty()) return Status::Ok();
-  return vz(**sess, {"vzctl", "exec2", id, s_.start_command});
+  return vz(*at->session, {"vzctl", "exec2", id, s_.start_command});
 }
 
 Status OpenvzProvider::stop(const std::string& name) {
-  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
-  auto sess = connect();
-  if (!sess) return sess.error();
-  auto row = find(**sess, name);
-  if (!row) return row.error();
-  if (!*row) return Error::make("not_found", "no container " + name + " on " + (*sess)->where());
-  if ((*row)->status == "stopped") return Status::Ok();
-  return vz(**sess, {"vzctl", "stop", std::to_string((*row)->ctid)});
+  auto at = locate(name);
+  if (!at) return at.error();
+  if (at->row->status == "stopped") return Status::Ok();
+  return vz(*at->session, {"vzctl", "stop", std::to_string(at->row->ctid)});
 }
 
 Status OpenvzProvider::destroy(const std::string& name) {
-  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
-  auto sess = connect();
-  if (!sess) return sess.error();
-  auto row = find(**sess, name);
-  if (!row) return row.error();
-  if (!*row) return Status::Ok();  // already gone
-  std::string id = std::to_string((*row)->ctid);
-  if ((*row)->status == "running") {
-    auto st = vz(**sess, {"vzctl", "stop", id});
-    if (!st) return st;
-  } else if ((*row)->status == "mounted") {
-    auto st = vz(**sess, {"vzctl", "umount", id});
-    if (!st) return st;
-  }
-  return vz(**sess, {"vzctl", "destroy", id});
+  auto at = locate(name, false);
+  if (!at) return at.error();
+  if (!at->row) return Status::Ok();  // already gone
+  auto st = halt(*at->session, *at->row);
+  if (!st) return st;
+  return vz(*at->session, {"vzctl", "destroy", std::to_string(at->row->ctid)});
 }
 
 Result<Machine> OpenvzProvider::inspect(const std::string& name) {
-  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
-  auto sess = connect();
-  if (!sess) return sess.error();
-  auto row = find(**sess, name);
-  if (!row) return row.error();
-  if (!*row) return Error::make("not_found", "no container " + name + " on " + (*sess)->where());
-  return to_machine(**row);
+  auto at = locate(name);
+  if (!at) return at.error();
+  return to_machine(*at->row);
 }
 
 Result<std::string> OpenvzProvider::wait_address(const std::string& name, std::chrono::milliseconds total) {
@@ -389,28 +385,23 @@ Result<std::vector<Machine>> OpenvzProvider::list() {
 }
 
 Status OpenvzProvider::snapshot(const std::string& name, const std::string& snap) {
-  if (!valid_machine_name(name) || !valid_machine_name(snap)) return Error::invalid("name", "not a valid name");
-  auto sess = connect();
-  if (!sess) return sess.error();
-  auto row = find(**sess, name);
-  if (!row) return row.error();
-  if (!*row) return Error::make("not_found", "no container " + name + " on " + (*sess)->where());
+  if (!valid_machine_name(snap)) return Error::invalid("name", "not a valid snapshot name: " + snap);
+  auto at = locate(name);
+  if (!at) return at.error();
+  SshSession& s = *at->session;
   std::string dir = s_.backup_dir + "/" + name + "/" + snap;
-  auto st = vz(**sess, {"mkdir", "-p", dir});
+  auto st = vz(s, {"mkdir", "-p", dir});
   if (!st) return st;
-  auto existing = (*sess)->list_dir(dir);
+  auto existing = s.list_dir(dir);
   if (existing && !existing->empty()) return Error::make("conflict", "snapshot " + snap + " of " + name + " exists");
-  return vz(**sess, {"vzdump", "--compress", "--suspend", "--dumpdir", dir, std::to_string((*row)->ctid)});
+  return vz(s, {"vzdump", "--compress", "--suspend", "--dumpdir", dir, std::to_string(at->row->ctid)});
 }
 
 Status OpenvzProvider::restore_snapshot(const std::string& name, const std::string& snap) {
-  if (!valid_machine_name(name) || !valid_machine_name(snap)) return Error::invalid("name", "not a valid name");
-  auto sess = connect();
-  if (!sess) return sess.error();
-  SshSession& s = **sess;
-  auto row = find(s, name);
-  if (!row) return row.error();
-  if (!*row) return Error::make("not_found", "no container " + name + " on " + s.where());
+  if (!valid_machine_name(snap)) return Error::invalid("name", "not a valid snapshot name: " + snap);
+  auto at = locate(name);
+  if (!at) return at.error();
+  SshSession& s = *at->session;
   std::string dir = s_.backup_dir + "/" + name + "/" + snap;
   auto files = s.list_dir(dir);
   if (!files) {
@@ -422,14 +413,8 @@ Status OpenvzProvider::restore_snapshot(const std::string& name, const std::stri
     if (f.rfind("vzdump-", 0) == 0 && (f.size() > 4 && (f.substr(f.size() - 4) == ".tgz" || f.substr(f.size() - 4) == ".tar")))
       archive = dir + "/" + f;
   if (archive.empty()) return Error::make("not_found", "snapshot " + snap + " of " + name + " has no vzdump archive in " + dir);
-  std::string id = std::to_string((*row)->ctid);
-  if ((*row)->status == "running") {
-    auto st = vz(s, {"vzctl", "stop", id});
-    if (!st) return st;
-  } else if ((*row)->status == "mounted") {
-    auto st = vz(s, {"vzctl", "umount", id});
-    if (!st) return st;
-  }
+  std::string id = std::to_string(at->row->ctid);
+  if (auto st = halt(s, *at->row); !st) return st;
   // the archive holds the container's config (name, address, description), so
   // the same CTID comes back as it was; the engine starts it again
   auto st = vz(s, {"vzctl", "destroy", id});

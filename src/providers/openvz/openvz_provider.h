@@ -83,6 +83,15 @@ class OpenvzProvider : public Provider {
   Status vz(openvz::SshSession& s, const std::vector<std::string>& argv, std::string* out = nullptr);
   Result<std::vector<Row>> rows(openvz::SshSession& s);
   Result<std::optional<Row>> find(openvz::SshSession& s, const std::string& name);
+  // A session to the host and the container called `name` on it. "invalid" for a
+  // bad name; "not_found" when it must exist (`must_exist`) and does not.
+  struct Located {
+    std::unique_ptr<openvz::SshSession> session;
+    std::optional<Row> row;
+  };
+  Result<Located> locate(const std::string& name, bool must_exist = true);
+  // Brings a container to rest before it is destroyed or replaced.
+  Status halt(openvz::SshSession& s, const Row& row);
   Status place_files(openvz::SshSession& s, int64_t ctid, const std::vector<FileToPlace>& files,
                      const ProgressFn& progress);
   static Machine to_machine(const Row& r);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "engine/engine.h"
+#include "support/engine_wait.h"
 #include "support/ssh_host.h"
 
 namespace {
@@ -54,25 +55,8 @@ class EngineAddressTest : public ::testing::Test {
     EXPECT_TRUE(d.ok()) << d.error().message;
     return d.ok() ? d->id : "";
   }
-  // Waits (a wait, not a timing assertion) until every job of `id` has finished.
-  ads::Deployment settle(const std::string& id) {
-    for (int i = 0; i < 1200; ++i) {
-      auto jobs = store->jobs_of(id);
-      bool done = jobs.ok() && !jobs->empty();
-      if (jobs.ok())
-        for (auto& j : *jobs) done = done && j.state != "queued" && j.state != "running";
-      if (done) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return *store->get(id);
-  }
-  std::string log_of(const std::string& id) {
-    std::string out;
-    auto lines = store->logs(id, 0, 1000);
-    if (!lines) return lines.error().message;
-    for (auto& l : *lines) out += l.text + "\n";
-    return out;
-  }
+  ads::Deployment settle(const std::string& id) { return ads::test::settle(*store, id, 1200); }
+  std::string log_of(const std::string& id) { return ads::test::log_of(*store, id); }
   std::string ip(int last) const { return host.subnet().substr(0, host.subnet().size() - 4) + std::to_string(last); }
   // The --ipadd of every `vzctl set`.
   std::vector<std::string> ipadds() const {
@@ -140,6 +124,30 @@ TEST_F(EngineAddressTest, AnExhaustedPoolFailsTheDeployWithAClearError) {
   EXPECT_EQ(d.failed_step, "provisioning");
   EXPECT_NE(d.error.find("every address of " + host.subnet() + " is taken"), std::string::npos) << d.error;
   EXPECT_TRUE(host.calls_of("vzctl").empty()) << "no machine without an address";
+}
+
+// The reconciler (`ads doctor`) sees openvz machines through vzlist: one with
+// an ADS label the store does not know is an orphan.
+TEST_F(EngineAddressTest, ReconcilerFindsAnOrphanOpenvzContainer) {
+  auto e = engine(false);
+  auto p = ads::make_provider("openvz", json::parse(host.settings_json(
+                                            ",\"templates\":{\"debian-12\":\"debian-12.0-x86_64-minimal\"}")));
+  ASSERT_TRUE(p.ok());
+  ads::MachineSpec m;
+  m.name = "ads-01jorphan";
+  m.os_key = "debian-12";
+  m.address = ip(9);
+  m.labels = {{"deployment", "01jorphan"}, {"lab", "x"}};
+  ASSERT_TRUE((*p)->create(m, nullptr).ok());
+  auto drift = e->reconcile();
+  e->stop();
+  ASSERT_TRUE(drift.ok()) << drift.error().message;
+  ASSERT_EQ(drift->size(), 1u);
+  EXPECT_EQ((*drift)[0].provider, "openvz");
+  EXPECT_EQ((*drift)[0].machine, "ads-01jorphan");
+  EXPECT_EQ((*drift)[0].deployment_id, "01jorphan");
+  EXPECT_NE((*drift)[0].problem.find("orphan"), std::string::npos);
+  EXPECT_TRUE((*p)->destroy("ads-01jorphan").ok());
 }
 
 }  // namespace

@@ -202,6 +202,21 @@ TEST_F(OpenvzProviderTest, BadSpecsAreRefusedBeforeConnecting) {
   EXPECT_TRUE(host.calls().empty()) << "nothing sent for a refused spec";
 }
 
+TEST_F(OpenvzProviderTest, HostileFilePathsLandExactlyWhereNamed) {
+  auto s = spec("ads-01jpath", ip(10));
+  std::string odd = "/opt/it's \"odd\" $(touch /tmp/ads-pwned);`id` dir/f*le\nname";
+  s.files = {{odd, "payload", 0640}};
+  auto st = provider->create(s, nullptr);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  auto priv = host.state_dir() / "ct" / "1010" / "private";
+  EXPECT_EQ(slurp(priv / odd.substr(1)), "payload");
+  struct stat sb {};
+  ASSERT_EQ(stat((priv / odd.substr(1)).c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 07777, 0640u);
+  EXPECT_FALSE(std::filesystem::exists("/tmp/ads-pwned"));
+  EXPECT_TRUE(provider->destroy("ads-01jpath").ok());
+}
+
 TEST_F(OpenvzProviderTest, HostileArgvArrivesAsSingleArguments) {
   auto s = ads::openvz::SshSession::connect(target());
   ASSERT_TRUE(s.ok()) << s.error().message;

@@ -1,0 +1,36 @@
+// Test support: waiting for the engine's jobs of a deployment to finish, and
+// reading the deployment's log, straight from the store.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "store/store.h"
+
+namespace ads::test {
+
+// Waits until every job of `id` has finished (a wait, not a timing assertion:
+// at most `polls` x 100 ms), then returns the deployment as stored.
+inline Deployment settle(Store& store, const std::string& id, int polls = 3000) {
+  for (int i = 0; i < polls; ++i) {
+    auto jobs = store.jobs_of(id);
+    bool done = jobs.ok() && !jobs->empty();
+    if (jobs.ok())
+      for (auto& j : *jobs) done = done && j.state != "queued" && j.state != "running";
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return *store.get(id);
+}
+
+// The deployment's log as text, a line per entry (or the store's error).
+inline std::string log_of(Store& store, const std::string& id, int limit = 10000) {
+  std::string out;
+  auto lines = store.logs(id, 0, limit);
+  if (!lines) return lines.error().message;
+  for (auto& l : *lines) out += l.text + "\n";
+  return out;
+}
+
+}  // namespace ads::test
