@@ -175,6 +175,28 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     await page.locator('#state [data-state="running"]').waitFor();
   });
 
+  it('tests the lab, backs it up and restores the backup picked in the list', { timeout: SLOW }, async () => {
+    const jobRow = (kind) => page.locator('tr', { has: page.getByRole('cell', { name: kind, exact: true }) }).first();
+    await page.getByRole('button', { name: 'Test', exact: true }).click();
+    await jobRow('test').getByText('succeeded').waitFor({ timeout: SLOW / 3 });
+    assert.equal(await jobRow('test').getByRole('cell', { name: 'passed', exact: true }).count(), 1);
+
+    await page.getByRole('button', { name: 'Back up', exact: true }).click();
+    await jobRow('backup').getByText('succeeded').waitFor({ timeout: SLOW / 3 });
+    const { body } = await apiCall('GET', `/api/v1/deployments/${deploymentId}/backups`);
+    assert.equal(body.backups.length, 1, JSON.stringify(body));
+    const picker = page.getByLabel('Backup', { exact: true });
+    await picker.locator(`option[value="${body.backups[0].id}"]`).waitFor({ state: 'attached' });
+    await picker.selectOption(body.backups[0].id);
+    await page.getByRole('button', { name: 'Restore', exact: true }).click();
+    await jobRow('restore').getByText('succeeded').waitFor({ timeout: SLOW / 3 });
+    await page.locator('#state [data-state="running"]').waitFor();
+    const restore = (await apiCall('GET', `/api/v1/deployments/${deploymentId}/jobs`)).body.jobs.find((j) => j.kind === 'restore');
+    assert.equal(restore.state, 'succeeded', JSON.stringify(restore));
+    await checkA11y(page, 'after backup and restore');
+    await shot('08b-backup-and-restore');
+  });
+
   it('stops the lab', { timeout: SLOW }, async () => {
     await page.getByRole('button', { name: 'Stop', exact: true }).click();
     await page.locator('#state [data-state="stopped"]').waitFor({ timeout: SLOW - 10_000 });
