@@ -10,6 +10,7 @@ PKGS=(
   libgtest-dev libgmock-dev libsodium-dev libssl-dev libcjose-dev libjansson-dev clang libclang-rt-14-dev
   lxd dnsmasq-base debootstrap iptables tini busybox-static
   libssh-dev openssh-server openssh-client iproute2
+  nodejs npm chromium
 )
 missing=()
 for p in "${PKGS[@]}"; do

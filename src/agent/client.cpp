@@ -48,9 +48,9 @@ AgentClient::AgentClient(std::string base_url, std::string secret)
   }
 }
 
-std::string AgentClient::url_for(const std::string& address) {
+std::string AgentClient::url_for(const std::string& address, uint16_t port) {
   bool v6 = address.find(':') != std::string::npos;
-  return "https://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(kAgentPort);
+  return "https://" + (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
 }
 
 Status AgentClient::prepare(http::ClientRequest& r, const std::string& target) const {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "agent/protocol.h"
 #include "core/result.h"
 #include "http/client.h"
 
@@ -23,7 +24,7 @@ class AgentClient {
   // is refused by every agent (it speaks HTTPS only).
   AgentClient(std::string base_url, std::string secret);
   // https://<address>:9089
-  static std::string url_for(const std::string& address);
+  static std::string url_for(const std::string& address, uint16_t port = kAgentPort);
 
   // GET /v1/health: {"uptime_s", "memory":{"total_kb","available_kb"},
   // "disk":{"total_kb","free_kb"}, "load":[1,5,15], "processes", "lab":{...}}.

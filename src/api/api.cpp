@@ -29,6 +29,7 @@ int status_for(const Error& e) {
   if (e.code == "not_found") return 404;
   if (e.code == "conflict") return 409;
   if (e.code == "unavailable") return 503;
+  if (e.code == "timeout") return 504;
   return 500;
 }
 
@@ -370,6 +371,19 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     json arr = json::array();
     for (auto& b : *bs) arr.push_back(backup_json(b));
     return Response::json(200, json{{"backups", arr}}.dump());
+  });
+
+  // The agent's figures for a running deployment (uptime, memory, disk, load).
+  route("GET", "/api/v1/deployments/{id}/health", Role::kViewer, [&engine](Request& req, const Caller& caller) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    auto h = engine.health(id);
+    if (!h) return from_error(h.error());
+    json out = *h;
+    out["deployment"] = id;
+    out["checked_at"] = iso8601(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch()).count());
+    return Response::json(200, out.dump());
   });
 
   route("GET", "/api/v1/jobs/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {

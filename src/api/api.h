@@ -10,6 +10,7 @@
 //   GET    /api/v1/deployments/{id}/jobs    the deployment's jobs
 //   GET    /api/v1/deployments/{id}/backups time, size, checksum of each backup
 //   GET    /api/v1/deployments/{id}/events  Server-Sent Events: log lines and state changes
+//   GET    /api/v1/deployments/{id}/health  the agent's uptime, memory, disk, load (running only)
 //   GET    /api/v1/jobs/{id}
 //   GET    /api/v1/doctor                   machines and records that disagree (admin)
 //   GET    /api/v1/whoami | users | tokens | audit;  POST users | tokens | login;

@@ -22,6 +22,7 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/metrics.h"
+#include "api/web.h"
 #include "cli/accounts.h"
 #include "cli/client.h"
 #include "cli/config.h"
@@ -151,6 +152,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
     oidc = std::make_unique<Oidc>(*cfg.oidc, auth);
     register_oidc(server, **store, *oidc);
   }
+  register_web(server, WebOptions{.oidc = oidc != nullptr});
   st = server.start();
   if (!st) return fail_with(st.error(), kExitFailed);
   spdlog::info("ads serve: listening on {}{}:{} (store {}, server id {}, agent {})", scheme, so.host, server.port(),

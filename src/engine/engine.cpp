@@ -189,6 +189,16 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
   return d;
 }
 
+Result<json> Engine::health(const std::string& id) {
+  auto d = store_.get(id);
+  if (!d) return d.error();
+  if (d->state != State::kRunning || d->address.empty())
+    return Error::make("conflict", "deployment " + id + " is " + to_string(d->state) +
+                                       "; its agent reports health only while it is running");
+  agent::AgentClient client(agent::AgentClient::url_for(d->address, opts_.agent_port), d->secret);
+  return client.health(5000);
+}
+
 Result<Job> Engine::operate(const std::string& id, const std::string& kind, const json& params) {
   if (!is_job_kind(kind) || kind == "deploy") return Error::invalid("operation", "unknown operation \"" + kind + "\"");
   std::lock_guard<std::mutex> lk(submit_mu_);
@@ -443,7 +453,7 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   log(d, "ads", "machine address " + d.address);
 
   ADS_STEP(State::kStartingAgent);
-  agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error().message;
   log(d, "ads", "agent answers on " + client.base_url());
@@ -500,7 +510,7 @@ std::string Engine::do_start(Deployment& d, Job& job) {
   if (!addr) return addr.error().message;
   d.address = *addr;
   set_step(job, "waiting for the agent");
-  agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   auto st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error().message;
   set_step(job, "starting the lab");
@@ -524,7 +534,7 @@ std::string Engine::do_stop(Deployment& d, Job& job) {
   if (!spec) return spec.error().message;
   if (d.state == State::kRunning && !spec->action("stop").empty()) {
     set_step(job, "stopping the lab");
-    agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
+    agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
     if (auto e = run_action(d, client, "stop"); !e.empty())
       log(d, "ads", "the lab's stop action failed (" + e + "); stopping the machine anyway");
   }
@@ -549,7 +559,7 @@ std::string Engine::do_test(Deployment& d, Job& job) {
   std::string error;
   if (!spec->action("test").empty()) {
     set_step(job, "running the lab's test");
-    agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
+    agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
     auto rc = agent_action(d, client, "test", sink);
     if (!rc) error = "test: " + rc.error().message;
     else if (*rc != 0) error = "the lab's test failed with exit code " + std::to_string(*rc);
@@ -577,7 +587,7 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
   b.id = new_id();
   b.deployment_id = d.id;
   b.commit = d.commit;
-  agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   if (!spec->action("backup").empty()) {
     set_step(job, "running the lab's backup");
     if (auto e = run_action(d, client, "backup"); !e.empty()) return e;
@@ -626,7 +636,7 @@ std::string Engine::restore_data(Deployment& d, Job& job, const Backup& b) {
   if (!in) return "the backup archive " + b.path + " is missing";
   std::string data((std::istreambuf_iterator<char>(in)), {});
   if (file_sha256(data) != b.sha256) return "the backup archive " + b.path + " does not match its checksum";
-  agent::AgentClient client(agent::AgentClient::url_for(d.address), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   if (!spec->action("restore").empty()) {
     set_step(job, "placing the data");
     auto st = client.upload_backup(data);

@@ -63,6 +63,7 @@ struct EngineOptions {
   bool shared_store = false;
   std::chrono::milliseconds lease{30000};
   std::chrono::milliseconds poll{1000};  // how often idle workers look for jobs
+  uint16_t agent_port = 9089;  // where agents listen (agent::kAgentPort; tests use another)
 };
 
 // Time spent in each step of each kind of job, for /metrics: a histogram
@@ -86,6 +87,12 @@ class Engine {
   // the deployment's state does not allow it or another job is unfinished.
   // params: {"backup": id} for restore.
   Result<Job> operate(const std::string& deployment_id, const std::string& kind, const nlohmann::json& params = {});
+
+  // Asks a running deployment's agent for its figures (GET /v1/health):
+  // {"uptime_s", "memory":{"total_kb","available_kb"}, "disk":{"total_kb","free_kb"},
+  // "load", "processes"}. `conflict` unless the deployment is running;
+  // "unavailable"/"timeout" when its agent does not answer.
+  Result<nlohmann::json> health(const std::string& deployment_id);
 
   // Deals with work left unfinished by an earlier process, then starts the
   // workers: queued jobs and idempotent ones (start, stop, restart, test,

@@ -1,0 +1,83 @@
+// End-to-end single sign-on in chromium: a real `ads serve` configured for
+// OpenID Connect against a small OpenID provider on loopback (oidc-provider.mjs).
+// The sign-in page shows "Sign in with SSO" because the server says OIDC is
+// configured; the link goes through the provider and back to /#token=...,
+// where the UI keeps the token and clears the fragment. Needs no containers.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { checkA11y, freePort, launchChromium, shot, startAds } from './lib.mjs';
+import { startProvider } from './oidc-provider.mjs';
+
+describe('single sign-on in chromium', { timeout: 300_000 }, () => {
+  const email = 'alice@example.org';
+  const clientSecret = randomBytes(16).toString('hex');
+  let op, ads, browser, page, dir;
+
+  before(async () => {
+    op = await startProvider({ clientId: 'ads-e2e', clientSecret, email });
+    const port = await freePort();
+    // the config file goes into a temp dir of its own, written before ads starts
+    dir = mkdtempSync(path.join(tmpdir(), 'ads-e2e-sso-'));
+    const config = path.join(dir, 'ads.json');
+    writeFileSync(config, JSON.stringify({ oidc: {
+      issuer: op.issuer, client_id: 'ads-e2e', client_secret: clientSecret,
+      redirect_uri: `http://127.0.0.1:${port}/api/v1/oidc/callback`,
+      allow: { [email]: 'deployer' } } }), { mode: 0o600 });
+    ads = await startAds({ listen: `127.0.0.1:${port}`, extraArgs: ['--config', config] });
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(30_000);
+  });
+
+  after(async () => {
+    try { if (browser) await browser.close(); } finally {
+      if (ads) await ads.stop();
+      if (op) await op.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('offers SSO on the sign-in page and signs in through the provider', async () => {
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${ads.base}/`);
+    const link = page.getByRole('link', { name: 'Sign in with SSO' });
+    await link.waitFor();
+    assert.equal(await link.getAttribute('href'), '/api/v1/oidc/login');
+    await checkA11y(page, 'sign-in with SSO');
+    await shot(page, '20-sign-in-with-sso');
+
+    // follow the redirects: ADS -> provider -> ADS callback -> /#token=...
+    const landed = [];
+    const frames = [];
+    page.on('request', (r) => { if (r.isNavigationRequest()) landed.push(r.url()); });
+    page.on('framenavigated', (f) => { if (f === page.mainFrame()) frames.push(f.url()); });
+    await link.click();
+    await page.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+    const went = landed.map((u) => new URL(u)).map((u) => `${u.origin}${u.pathname}`);
+    assert.deepEqual(went, [`${ads.base}/api/v1/oidc/login`, `${op.issuer}/authorize`, `${ads.base}/api/v1/oidc/callback`,
+      `${ads.base}/`], `the redirects: ${landed.join(' ')}`);
+    assert.match(frames[0], /\/#token=ads_[0-9a-f]+$/, 'the callback hands the token over in the fragment');
+    assert.equal(new URL(page.url()).hash, '#/', 'the fragment with the token is gone');
+    assert.match(await page.locator('#who-name').textContent(), /alice@example\.org \(deployer\)/);
+    const token = await page.evaluate(() => sessionStorage.getItem('ads.token'));
+    assert.match(token, /^ads_/);
+    // the token is a real ADS token of the person the provider vouched for
+    const who = await ads.api('GET', '/api/v1/whoami', undefined, token);
+    assert.equal(who.status, 200);
+    assert.equal(who.body.name, email);
+    assert.equal(who.body.role, 'deployer');
+    assert.deepEqual(op.refusals, [], 'the provider refused nothing');
+    assert.deepEqual(errors, [], 'no script errors');
+    await shot(page, '21-signed-in-with-sso');
+
+    // a callback the server refuses (a replayed or forged state) is not a sign-in
+    const replay = await fetch(`${ads.base}/api/v1/oidc/callback?code=x&state=forged`, { redirect: 'manual' });
+    assert.equal(replay.status, 400);
+    assert.equal((await replay.json()).error.field, 'state');
+  });
+});

@@ -1,0 +1,291 @@
+// End-to-end test of the ADS web UI: a real `ads serve` (temp data dir, real
+// LXD), Debian's chromium driven headless by playwright-core. Signs in,
+// deploys examples/labs/static-site through the form, watches it reach
+// `running`, opens the lab, stops it, destroys it; the users and tokens page;
+// a token handed over in the #token= fragment (as single sign-on does);
+// failure paths (wrong password, a refused source); accessibility basics on
+// every page. A screenshot of every page goes to ADS_SCREENSHOT_DIR.
+// Containers are removed even when a step fails.
+//
+// Environment: ADS_CLI_BIN, ADS_AGENT_BIN, ADS_SOURCE_DIR (set by ctest),
+// ADS_SCREENSHOT_DIR (default: build/e2e-screenshots), CHROMIUM (default /usr/bin/chromium).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { SHOTS, SRC, checkA11y, launchChromium, shot as shotOf, startAds } from './lib.mjs';
+
+const LAB = path.join(SRC, 'examples/labs/static-site');
+const SLOW = 300_000;  // a deployment on a 2-core machine shared with others
+
+let ads, base, browser, page;
+const user = { name: 'operator', password: randomBytes(12).toString('hex') };
+const apiCall = (...a) => ads.api(...a);
+const shot = (name) => shotOf(page, name);
+
+// Removes the containers of every deployment this server knows, then the server.
+async function cleanUp() {
+  if (!ads) return;
+  try {
+    const { body } = await apiCall('GET', '/api/v1/deployments?limit=1000');
+    for (const d of body.deployments || []) {
+      try { execFileSync('lxc', ['delete', '--force', `ads-${d.id}`], { stdio: 'ignore' }); } catch { /* already gone */ }
+    }
+  } catch { /* the server may be down: fall through */ }
+  await ads.stop();
+}
+
+describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
+  let deploymentId = '';
+
+  before(async () => {
+    ads = await startAds();
+    base = ads.base;
+    // the first-start admin has a token only: make a user who signs in with a password
+    const r = await apiCall('POST', '/api/v1/users', { name: user.name, role: 'admin', password: user.password });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(30_000);
+  });
+
+  after(async () => {
+    try { if (browser) await browser.close(); } finally {
+      await cleanUp();
+      console.log(`# screenshots: ${SHOTS}`);
+    }
+  });
+
+  it('serves the UI with a CSP and no inline script', async () => {
+    const res = await fetch(base + '/');
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type'), /^text\/html/);
+    assert.match(res.headers.get('content-security-policy'), /script-src 'self'/);
+    assert.doesNotMatch(res.headers.get('content-security-policy'), /unsafe-inline/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    assert.equal(res.headers.get('cache-control'), 'no-store');
+    const traversal = await fetch(base + '/ui/..%2f..%2f..%2fetc%2fpasswd');
+    assert.equal(traversal.status, 404);
+  });
+
+  it('refuses a wrong password with a visible error', async () => {
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const methods = page.waitForResponse((r) => r.url() === `${base}/api/v1/login` && r.request().method() === 'GET');
+    await page.goto(base + '/');
+    await page.getByLabel('User name').waitFor();
+    assert.deepEqual((await (await methods).json()).methods, ['password']);
+    assert.equal(await page.locator('#sso-link').count(), 0, 'no SSO link when OIDC is not configured');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('name')), 'name', 'focus starts in User name');
+    await checkA11y(page, 'sign-in');
+    await shot('01-sign-in');
+    await page.getByLabel('User name').fill(user.name);
+    await page.getByLabel('Password').fill('not-the-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const alert = page.locator('#login-error');
+    await alert.waitFor({ state: 'visible' });
+    const expected = await apiCall('POST', '/api/v1/login', { name: user.name, password: 'not-the-password' });
+    assert.equal(expected.status, 401);
+    assert.equal(await alert.textContent(), expected.body.error.message);
+    assert.equal(await alert.getAttribute('role'), 'alert');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('name')), 'password', 'focus back in Password');
+    await shot('02-sign-in-wrong-password');
+    assert.deepEqual(errors, [], 'no script errors');
+  });
+
+  it('signs in and shows the deployments page', async () => {
+    // by keyboard: Tab moves from the user name to the password, Enter submits
+    await page.getByLabel('User name').fill(user.name);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('name')), 'password');
+    await page.keyboard.type(user.password);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+    assert.equal(await page.locator('#announce').getAttribute('aria-live'), 'polite');
+    assert.match(await page.locator('#who-name').textContent(), /operator \(admin\)/);
+    await page.getByText('No deployments yet.').waitFor();
+    await checkA11y(page, 'deployments');
+    await shot('03-deployments-empty');
+  });
+
+  it('shows the API\'s message for a refused source in the form', async () => {
+    const bad = 'https://example.invalid/lab.git;touch /tmp/pwned';
+    await page.getByLabel('Git URL or server path').fill(bad);
+    await page.getByRole('button', { name: 'Deploy' }).click();
+    const alert = page.locator('#deploy-error');
+    await alert.waitFor({ state: 'visible' });
+    const expected = await apiCall('POST', '/api/v1/deployments', { source: bad });
+    assert.equal(expected.status, 400);
+    assert.equal(await alert.textContent(), `${expected.body.error.field}: ${expected.body.error.message}`);
+    assert.equal(await page.getByLabel('Git URL or server path').getAttribute('aria-invalid'), 'true');
+    await shot('04-deploy-refused-source');
+  });
+
+  it('deploys the example lab and watches it reach running', { timeout: SLOW + 60_000 }, async () => {
+    await page.getByLabel('Git URL or server path').fill(LAB);
+    await page.getByLabel('Name', { exact: true }).fill('e2e-static');
+    await page.getByRole('button', { name: 'Deploy' }).click();
+    await page.waitForURL(/#\/d\/[0-9a-z]{26}$/);
+    deploymentId = page.url().split('/').pop();
+    await page.getByRole('heading', { name: 'e2e-static', level: 1 }).waitFor();
+    // the live log (SSE read with fetch) shows the pipeline as it happens
+    await page.locator('#log').getByText('accepted: deploy').waitFor();
+    // progress: a labelled <progress> while the pipeline runs, state changes spoken politely
+    const progress = page.locator('#progress');
+    if (await progress.isVisible()) {
+      assert.match(await page.locator('#progress-label').textContent(), /^Step \d+ of \d+/);
+    }
+    await checkA11y(page, 'deployment in progress');
+    await shot('05-deployment-in-progress');
+    await page.locator('#state [data-state="running"]').waitFor({ timeout: SLOW });
+    await page.locator('#log').getByText('agent answers on').waitFor();
+    assert.match(await page.locator('#address').textContent(), /^\d+\.\d+\.\d+\.\d+$/);
+    // health figures from the agent
+    await page.locator('#health-uptime').waitFor({ timeout: 30_000 });
+    assert.match(await page.locator('#health-memory').textContent(), /used/);
+    assert.match(await page.locator('#health-disk').textContent(), /used/);
+    await page.locator('#announce').getByText('e2e-static is now running').waitFor({ timeout: 30_000 })
+      .catch(async () => { assert.match(await page.locator('#announce').textContent(), /running|e2e-static/); });
+    await checkA11y(page, 'deployment running');
+    await shot('06-deployment-running');
+  });
+
+  it('opens the lab\'s page', async () => {
+    const url = await page.locator('#lab-url').getAttribute('href');
+    assert.match(url, /^http:\/\/\d+\.\d+\.\d+\.\d+/);
+    const lab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      const res = await lab.goto(url);
+      assert.equal(res.status(), 200);
+      assert.match(await lab.content(), /ADS example lab/);
+      await lab.screenshot({ path: path.join(SHOTS, '07-lab-page.png'), fullPage: true });
+    } finally {
+      await lab.close();
+    }
+  });
+
+  it('lists the deployment with its state and address', async () => {
+    await page.getByRole('link', { name: 'Deployments' }).first().click();
+    const row = page.locator(`tr[data-id="${deploymentId}"]`);
+    await row.waitFor();
+    await row.locator('[data-state="running"]').waitFor();
+    await shot('08-deployments-list');
+    await row.getByRole('link', { name: 'e2e-static' }).click();
+    await page.locator('#state [data-state="running"]').waitFor();
+  });
+
+  it('tests the lab, backs it up and restores the backup picked in the list', { timeout: SLOW }, async () => {
+    const jobRow = (kind) => page.locator('tr', { has: page.getByRole('cell', { name: kind, exact: true }) }).first();
+    await page.getByRole('button', { name: 'Test', exact: true }).click();
+    await jobRow('test').getByText('succeeded').waitFor({ timeout: SLOW / 3 });
+    assert.equal(await jobRow('test').getByRole('cell', { name: 'passed', exact: true }).count(), 1);
+
+    await page.getByRole('button', { name: 'Back up', exact: true }).click();
+    await jobRow('backup').getByText('succeeded').waitFor({ timeout: SLOW / 3 });
+    const { body } = await apiCall('GET', `/api/v1/deployments/${deploymentId}/backups`);
+    assert.equal(body.backups.length, 1, JSON.stringify(body));
+    const picker = page.getByLabel('Backup', { exact: true });
+    await picker.locator(`option[value="${body.backups[0].id}"]`).waitFor({ state: 'attached' });
+    await picker.selectOption(body.backups[0].id);
+    await page.getByRole('button', { name: 'Restore', exact: true }).click();
+    await jobRow('restore').getByText('succeeded').waitFor({ timeout: SLOW / 3 });
+    await page.locator('#state [data-state="running"]').waitFor();
+    const restore = (await apiCall('GET', `/api/v1/deployments/${deploymentId}/jobs`)).body.jobs.find((j) => j.kind === 'restore');
+    assert.equal(restore.state, 'succeeded', JSON.stringify(restore));
+    await checkA11y(page, 'after backup and restore');
+    await shot('08b-backup-and-restore');
+  });
+
+  it('stops the lab', { timeout: SLOW }, async () => {
+    await page.getByRole('button', { name: 'Stop', exact: true }).click();
+    await page.locator('#state [data-state="stopped"]').waitFor({ timeout: SLOW - 10_000 });
+    await page.getByRole('button', { name: 'Start', exact: true }).waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Start', exact: true }).isEnabled(), true);
+    await page.locator('#health-note').getByText('reported while the lab is running').waitFor();
+    await shot('09-deployment-stopped');
+  });
+
+  it('shows users and tokens to an admin', async () => {
+    await page.getByRole('link', { name: 'Users & tokens' }).click();
+    await page.getByRole('heading', { name: 'Users', exact: true }).waitFor();
+    const users = page.locator('section').filter({ has: page.getByRole('heading', { name: 'Users', exact: true }) });
+    await users.getByRole('cell', { name: 'operator' }).waitFor();
+    await page.getByLabel('Name', { exact: true }).fill('viewer1');
+    await page.getByRole('button', { name: 'Create user' }).click();
+    await users.getByRole('cell', { name: 'viewer1' }).waitFor();
+    await page.getByLabel('Token name').fill('ci');
+    await page.getByRole('button', { name: 'Create token' }).click();
+    assert.match(await page.locator('#token-secret').textContent(), /^ads_/);
+    await checkA11y(page, 'users and tokens');
+    await shot('10-users-and-tokens');
+    await page.goBack();
+    await page.waitForURL(/#\/d\//);
+  });
+
+  it('destroys the lab after a confirmation', { timeout: SLOW }, async () => {
+    await page.locator('#state [data-state="stopped"]').waitFor();
+    await page.getByRole('button', { name: 'Destroy…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    // the safe choice has the focus; Escape closes the dialog without destroying
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Cancel');
+    await checkA11y(page, 'destroy confirmation');
+    await shot('11-destroy-confirmation');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    await page.getByRole('button', { name: 'Destroy…' }).click();
+    await dialog.waitFor();
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    assert.equal((await apiCall('GET', `/api/v1/deployments/${deploymentId}`)).body.state, 'stopped');
+    await page.getByRole('button', { name: 'Destroy…' }).click();
+    await dialog.getByRole('button', { name: 'Destroy' }).click();
+    await page.locator('#state [data-state="destroyed"]').waitFor({ timeout: SLOW - 10_000 });
+    await shot('12-deployment-destroyed');
+    let gone = false;
+    try { execFileSync('lxc', ['info', `ads-${deploymentId}`], { stdio: 'ignore' }); } catch { gone = true; }
+    assert.ok(gone, 'the container is gone');
+  });
+
+  it('signs out and revokes the session token', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('User name').waitFor();
+    const res = await apiCall('GET', '/api/v1/deployments?limit=1000');
+    assert.equal(res.status, 200);
+    const tokens = await apiCall('GET', `/api/v1/tokens?user=${user.name}`);
+    const sessionTokens = tokens.body.tokens.filter((t) => t.name !== 'ci');
+    assert.ok(sessionTokens.length >= 1);
+    assert.ok(sessionTokens.every((t) => t.revoked_at), JSON.stringify(sessionTokens));
+  });
+
+  it('signs in with a token from the #token= fragment and clears it', async () => {
+    const made = await apiCall('POST', '/api/v1/tokens', { name: 'fragment', user: user.name, ttl_s: 600 });
+    assert.equal(made.status, 201, JSON.stringify(made.body));
+    // a fresh tab, as after the single sign-on redirect
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      await tab.goto(`${base}/#token=${made.body.secret}`);
+      await tab.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+      assert.equal(new URL(tab.url()).hash, '#/');
+      assert.ok(!tab.url().includes(made.body.secret), 'the token left the address bar');
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem('ads.token')), made.body.secret);
+      assert.match(await tab.locator('#who-name').textContent(), /operator \(admin\)/);
+      await shot('13-signed-in-from-fragment');
+      // the fragment left no history entry: Back leaves the UI (the blank tab), Forward returns to #/
+      await tab.goBack();
+      assert.ok(!tab.url().includes(made.body.secret), `back went to ${tab.url()}`);
+      await tab.goForward();
+      assert.equal(new URL(tab.url()).hash, '#/');
+      await tab.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+      // in a tab that is already open (hashchange), a revoked token ends at the sign-in page
+      await apiCall('DELETE', `/api/v1/tokens/${made.body.id}`);
+      await tab.evaluate((t) => { location.hash = `#token=${t}`; }, made.body.secret);
+      await tab.getByLabel('User name').waitFor();
+      assert.ok(!tab.url().includes(made.body.secret));
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem('ads.token')), null);
+    } finally {
+      await tab.close();
+    }
+  });
+});
