@@ -4,6 +4,10 @@
 // run. Prints figures; not a test. Usage: ads_bench [ROUNDS]
 // `ads_bench concurrent [N...]` (default 1 5 20): N deployments posted at once
 // (the server has N workers); p50/p95 of their latencies per N.
+// `ads_bench footprint [N]` (default 3): N static labs deployed and left idle
+// for 10 s; per container its memory (LXD's figure: the container's memory
+// cgroup) and the agent's RSS (VmRSS of the ads-agent process in that
+// container, read from the host's /proc), then the medians.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -128,14 +132,114 @@ double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v.empty() ? -1 : v[v.size() / 2];
 }
+
+// The container's memory use as LXD reports it (bytes; -1 when unknown).
+long container_memory(const std::string& name) {
+  std::string out;
+  if (ads::test::run({"lxc", "query", "/1.0/instances/" + name + "/state"}, &out) != 0) return -1;
+  json j = json::parse(out, nullptr, false);
+  if (!j.is_object() || !j.contains("memory")) return -1;
+  return j["memory"].value("usage", -1L);
+}
+
+// One figure (bytes) of the container's memory cgroup memory.stat (cgroup v1,
+// as on this machine: total_rss = anonymous memory, total_cache = page cache
+// charged to it); -1 when unknown.
+long cgroup_stat(const std::string& name, const std::string& key) {
+  std::ifstream in("/sys/fs/cgroup/memory/lxc.payload." + name + "/memory.stat");
+  std::string k;
+  long v;
+  while (in >> k >> v)
+    if (k == key) return v;
+  return -1;
+}
+
+// VmRSS (kB) of the ads-agent process that runs inside the container (the one
+// whose cgroup path names the container, lxc.payload.NAME), and its private
+// anonymous part (RssAnon); -1 when none.
+std::pair<long, long> agent_rss_kb(const std::string& name) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string pid = e.path().filename();
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream comm(e.path() / "comm");
+    std::string c;
+    std::getline(comm, c);
+    if (c != "ads-agent") continue;
+    std::ifstream cg(e.path() / "cgroup");
+    std::string cgs((std::istreambuf_iterator<char>(cg)), {});
+    auto at = cgs.find("lxc.payload." + name);
+    char after = at == std::string::npos ? 'x' : cgs[at + 12 + name.size()];  // the cgroup file ends with \n
+    if (after != '/' && after != '\n') continue;
+    std::ifstream st(e.path() / "status");
+    std::pair<long, long> r{-1, -1};
+    for (std::string line; std::getline(st, line);) {
+      if (line.rfind("VmRSS:", 0) == 0) r.first = std::atol(line.c_str() + 6);
+      if (line.rfind("RssAnon:", 0) == 0) r.second = std::atol(line.c_str() + 8);
+    }
+    return r;
+  }
+  return {-1, -1};
+}
+
+// N static labs deployed one after the other and left idle; their footprint.
+int footprint(const std::string& base, const std::string& lab, int n) {
+  std::vector<std::string> ids, machines;
+  for (int i = 0; i < n; ++i) {
+    json req = {{"source", lab}, {"name", "idle" + std::to_string(i)}};
+    json d = api(base, "POST", "/api/v1/deployments", &req);
+    std::string id = d.value("id", "");
+    for (int k = 0; !id.empty() && k < 3000; ++k) {
+      d = api(base, "GET", "/api/v1/deployments/" + id);
+      if (d.value("state", "") == "running" || d.value("state", "") == "failed") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (d.value("state", "") != "running") {
+      std::fprintf(stderr, "deployment %d did not reach running: %s\n", i, d.dump().c_str());
+      n = i;
+      break;
+    }
+    ids.push_back(id);
+    machines.push_back(d.value("machine", ""));
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(10));  // idle: the install's page cache settles
+  std::vector<double> mem, anon, cache, rss, rss_anon;
+  for (const auto& m : machines) {
+    long bytes = container_memory(m);
+    long a = cgroup_stat(m, "total_rss"), c = cgroup_stat(m, "total_cache");
+    auto [kb, kb_anon] = agent_rss_kb(m);
+    std::printf("container %s: LXD memory usage %.1f MiB (cgroup anon %.1f MiB, page cache %.1f MiB), "
+                "agent VmRSS %ld kB (RssAnon %ld kB)\n",
+                m.c_str(), bytes / 1048576.0, a / 1048576.0, c / 1048576.0, kb, kb_anon);
+    if (bytes > 0) mem.push_back(bytes / 1048576.0);
+    if (a > 0) anon.push_back(a / 1048576.0);
+    if (c >= 0) cache.push_back(c / 1048576.0);
+    if (kb > 0) rss.push_back(kb);
+    if (kb_anon > 0) rss_anon.push_back(kb_anon);
+  }
+  for (const auto& id : ids) api(base, "DELETE", "/api/v1/deployments/" + id);
+  for (const auto& id : ids)
+    for (int k = 0; k < 600 && api(base, "GET", "/api/v1/deployments/" + id).value("state", "") != "destroyed"; ++k)
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::fflush(stdout);
+  std::printf("idle_lab_container_memory_lxd_median_mib %.1f\n", median(mem));
+  std::printf("idle_lab_container_cgroup_anon_median_mib %.1f\n", median(anon));
+  std::printf("idle_lab_container_cgroup_page_cache_median_mib %.1f\n", median(cache));
+  std::printf("agent_vmrss_in_container_median_kb %.0f\n", median(rss));
+  std::printf("agent_rss_anon_in_container_median_kb %.0f\n", median(rss_anon));
+  bool ok = n > 0 && mem.size() == static_cast<size_t>(n) && rss.size() == static_cast<size_t>(n);
+  return ok ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool concurrent = argc > 1 && std::string(argv[1]) == "concurrent";
+  bool foot = argc > 1 && std::string(argv[1]) == "footprint";
+  int foot_n = foot && argc > 2 ? std::max(1, std::atoi(argv[2])) : 3;
   std::vector<int> levels;
   for (int i = 2; concurrent && i < argc; ++i) levels.push_back(std::max(1, std::atoi(argv[i])));
   if (concurrent && levels.empty()) levels = {1, 5, 20};
-  int rounds = !concurrent && argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
+  int rounds = !concurrent && !foot && argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
   std::string lab = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
   ads::test::TempDir tmp;
   int workers = concurrent ? *std::max_element(levels.begin(), levels.end()) : 2;
@@ -155,6 +259,7 @@ int main(int argc, char** argv) {
   std::string base = line.substr(pos);
   std::ifstream tf(tmp.str() + "/admin.token");  // written at the first start
   std::getline(tf, g_token);
+  if (foot) return footprint(base, lab, foot_n);
   if (concurrent) {
     bool all_ok = true;
     for (int n : levels) {
