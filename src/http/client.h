@@ -36,6 +36,11 @@ struct ClientResponse {
   std::map<std::string, std::string> headers;  // lower-case names
 };
 
+// One header line as libcurl hands it to a CURLOPT_HEADERFUNCTION ("Name:
+// value\r\n") into `headers`, the name lower-cased and the value trimmed;
+// the status line and the blank line are ignored.
+void add_header_line(const std::string& line, std::map<std::string, std::string>& headers);
+
 // Transport failures give Error code "unavailable" (could not connect),
 // "timeout", or "tls" (the server's certificate or key is not the expected
 // one, or the TLS handshake failed); any HTTP status is a successful Result.

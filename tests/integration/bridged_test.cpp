@@ -17,6 +17,7 @@
 #include "http/client.h"
 #include "providers/lxd/lxd_provider.h"
 #include "store/store.h"
+#include "support/engine_wait.h"
 #include "support/process.h"
 
 namespace {
@@ -212,11 +213,7 @@ TEST_F(BridgedTest, EngineDeploysALabOnTheLanWithAStaticAddress) {
   ASSERT_TRUE(p.ok());
   std::map<std::string, std::unique_ptr<ads::Provider>> providers;
   providers["lxd"] = std::move(p.value());
-  ads::EngineOptions o;
-  o.work_dir = (tmp.path / "work").string();
-  o.backup_dir = (tmp.path / "backups").string();
-  o.agent_binary = ADS_AGENT_BIN;
-  ads::Engine engine(**store, std::move(providers), o);
+  ads::Engine engine(**store, std::move(providers), ads::test::engine_options(tmp.path));
   ASSERT_TRUE(engine.start().ok());
   ads::DeployRequest r;
   r.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";

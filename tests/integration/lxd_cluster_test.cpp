@@ -231,11 +231,7 @@ TEST_F(LxdClusterTest, EngineDeploysTwoLabsOnDifferentMembers) {
   std::map<std::string, std::unique_ptr<ads::Provider>> providers;
   providers["lxd"] = std::move(p.value());
   auto* lxd = provider("ads");  // for inspect and the clean-up guard
-  ads::EngineOptions o;
-  o.work_dir = (tmp.path / "work").string();
-  o.backup_dir = (tmp.path / "backups").string();
-  o.agent_binary = ADS_AGENT_BIN;
-  ads::Engine engine(**store, std::move(providers), o);
+  ads::Engine engine(**store, std::move(providers), ads::test::engine_options(tmp.path));
   ASSERT_TRUE(engine.start().ok());
   auto settle = [&](const std::string& id) { return ads::test::settle(**store, id); };
   std::vector<std::string> ids, locations;
@@ -295,13 +291,16 @@ TEST_F(LxdClusterTest, ScriptRemovesEverythingWhenUpFails) {
   run({"ip", "-br", "link"}, &links);
   std::istringstream ns_lines(netns);
   for (std::string l; std::getline(ns_lines, l);)
-    if (l.rfind("ads-lxdc-", 0) == 0)
+    if (l.rfind("ads-lxdc-", 0) == 0) {
       EXPECT_TRUE(l.rfind(cluster_->var("NS1") + " ", 0) == 0 || l.rfind(cluster_->var("NS2") + " ", 0) == 0 ||
                   l == cluster_->var("NS1") || l == cluster_->var("NS2"))
           << "left behind: " << l;
+    }
   std::istringstream link_lines(links);
   for (std::string l; std::getline(link_lines, l);)
-    if (l.rfind("adscb", 0) == 0) EXPECT_EQ(l.substr(0, l.find(' ')), cluster_->var("BRIDGE")) << "left behind: " << l;
+    if (l.rfind("adscb", 0) == 0) {
+      EXPECT_EQ(l.substr(0, l.find(' ')), cluster_->var("BRIDGE")) << "left behind: " << l;
+    }
 }
 
 // Last: stops member 2's daemon. Offline members are skipped; a machine

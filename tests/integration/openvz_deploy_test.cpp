@@ -14,7 +14,7 @@
 #include "engine/engine.h"
 #include "http/client.h"
 #include "support/engine_wait.h"
-#include "support/ssh_host.h"
+#include "support/openvz_engine.h"
 
 namespace {
 using nlohmann::json;
@@ -31,22 +31,23 @@ class OpenvzDeployTest : public ::testing::Test {
     auto s = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
     ASSERT_TRUE(s.ok()) << s.error().message;
     store = std::move(s.value());
-    auto p = ads::make_provider("openvz", json::parse(host.settings_json(
-                                              ",\"templates\":{\"debian-12\":\"debian-12.0-x86_64-minimal\"}")));
-    ASSERT_TRUE(p.ok()) << p.error().to_string();
-    std::map<std::string, std::unique_ptr<ads::Provider>> providers;
-    providers["openvz"] = std::move(p.value());
-    ads::EngineOptions o;
-    o.work_dir = (tmp.path / "work").string();
-    o.backup_dir = (tmp.path / "backups").string();
-    o.agent_binary = ADS_AGENT_BIN;
-    o.default_provider = "openvz";
-    engine = std::make_unique<ads::Engine>(*store, std::move(providers), o);
+    auto providers = ads::test::openvz_providers(host);
+    ASSERT_EQ(providers.size(), 1u);
+    engine = std::make_unique<ads::Engine>(*store, std::move(providers), ads::test::openvz_engine_options(tmp.path));
     auto st = engine->start();
     ASSERT_TRUE(st.ok()) << st.error().message;
   }
   void TearDown() override {
     if (engine) engine->stop();
+  }
+  // The static example lab submitted to the engine: its id ("" if refused).
+  std::string submit_static_lab() {
+    ads::DeployRequest r;
+    r.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
+    r.owner = "tester";
+    auto sub = engine->submit(r);
+    EXPECT_TRUE(sub.ok()) << sub.error().message;
+    return sub.ok() ? sub->id : "";
   }
   ads::Deployment settle(const std::string& id) { return ads::test::settle(*store, id, 3000); }
   std::string log_of(const std::string& id) { return ads::test::log_of(*store, id); }
@@ -65,12 +66,8 @@ class OpenvzDeployTest : public ::testing::Test {
 };
 
 TEST_F(OpenvzDeployTest, StaticLabRunsIsBackedUpRestoredStoppedStartedAndDestroyed) {
-  ads::DeployRequest r;
-  r.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
-  r.owner = "tester";
-  auto sub = engine->submit(r);
-  ASSERT_TRUE(sub.ok()) << sub.error().message;
-  std::string id = sub->id;
+  std::string id = submit_static_lab();
+  ASSERT_FALSE(id.empty());
   auto d = settle(id);
   ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
   std::string prefix = host.subnet().substr(0, host.subnet().size() - 4);
@@ -135,12 +132,8 @@ TEST_F(OpenvzDeployTest, StaticLabRunsIsBackedUpRestoredStoppedStartedAndDestroy
 // over TLS with the key derived from that secret (or the deploy would stop
 // at starting_agent).
 TEST_F(OpenvzDeployTest, ARunningLabHoldsNoProviderKeyAndTheAgentSecretOnlyInItsConfig) {
-  ads::DeployRequest r;
-  r.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
-  r.owner = "tester";
-  auto sub = engine->submit(r);
-  ASSERT_TRUE(sub.ok()) << sub.error().message;
-  std::string id = sub->id;
+  std::string id = submit_static_lab();
+  ASSERT_FALSE(id.empty());
   auto d = settle(id);
   ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
   auto job = engine->operate(id, "test");

@@ -1,14 +1,27 @@
-// Test support: waiting for the engine's jobs of a deployment to finish, and
-// reading the deployment's log, straight from the store.
+// Test support for engine tests: options keeping the engine's files in a
+// test's folder, waiting for the jobs of a deployment to finish, and reading
+// the deployment's log, straight from the store.
 #pragma once
 
 #include <chrono>
+#include <filesystem>
 #include <string>
 #include <thread>
 
+#include "engine/engine.h"
 #include "store/store.h"
 
 namespace ads::test {
+
+// Engine options with the work and backup folders under `dir` and the agent
+// this build made.
+inline EngineOptions engine_options(const std::filesystem::path& dir) {
+  EngineOptions o;
+  o.work_dir = (dir / "work").string();
+  o.backup_dir = (dir / "backups").string();
+  o.agent_binary = ADS_AGENT_BIN;
+  return o;
+}
 
 // Waits until every job of `id` has finished (a wait, not a timing assertion:
 // at most `polls` x 100 ms), then returns the deployment as stored.

@@ -19,17 +19,7 @@ size_t on_body(char* ptr, size_t size, size_t n, void* ud) {
 }
 
 size_t on_header(char* ptr, size_t size, size_t n, void* ud) {
-  auto* headers = static_cast<std::map<std::string, std::string>*>(ud);
-  std::string line(ptr, size * n);
-  auto colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    std::string value = line.substr(colon + 1);
-    auto b = value.find_first_not_of(" \t");
-    auto e = value.find_last_not_of(" \t\r\n");
-    (*headers)[name] = b == std::string::npos ? "" : value.substr(b, e - b + 1);
-  }
+  http::add_header_line(std::string(ptr, size * n), *static_cast<std::map<std::string, std::string>*>(ud));
   return size * n;
 }
 

@@ -22,7 +22,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "http/tls.h"
-#include "support/ssh_host.h"
+#include "support/openvz_engine.h"
 
 namespace {
 using nlohmann::json;
@@ -45,17 +45,9 @@ class SecretsTest : public ::testing::Test {
     auto s = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
     ASSERT_TRUE(s.ok()) << s.error().message;
     store = std::move(s.value());
-    auto p = ads::make_provider("openvz", json::parse(host.settings_json(
-                                              ",\"templates\":{\"debian-12\":\"debian-12.0-x86_64-minimal\"},"
-                                              "\"start_command\":\"true\"")));
-    ASSERT_TRUE(p.ok()) << p.error().to_string();
-    std::map<std::string, std::unique_ptr<ads::Provider>> providers;
-    providers["openvz"] = std::move(p.value());
-    ads::EngineOptions o;
-    o.work_dir = (tmp.path / "work").string();
-    o.backup_dir = (tmp.path / "backups").string();
-    o.agent_binary = ADS_AGENT_BIN;
-    o.default_provider = "openvz";
+    auto providers = ads::test::openvz_providers(host, ",\"start_command\":\"true\"");
+    ASSERT_EQ(providers.size(), 1u);
+    auto o = ads::test::openvz_engine_options(tmp.path);
     o.workers = 1;
     o.address_timeout = std::chrono::seconds(20);
     o.agent_timeout = std::chrono::milliseconds(500);  // no OpenVZ kernel: the agent never answers

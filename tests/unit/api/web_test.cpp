@@ -86,7 +86,9 @@ TEST_F(WebTest, EveryFileIsServedByteForByteWithItsContentType) {
     EXPECT_EQ(r.body, want) << name << " differs from the embedded copy";
     EXPECT_EQ(r.headers["content-type"], ads::web_content_type(name)) << name;
     EXPECT_NE(r.headers["content-type"], "application/octet-stream") << name << " has no known type";
-    if (name != "index.html") EXPECT_EQ(r.headers["cache-control"], "no-cache") << name;
+    if (name != "index.html") {
+      EXPECT_EQ(r.headers["cache-control"], "no-cache") << name;
+    }
     expect_security_headers(r);
   }
   EXPECT_EQ(files, ads::web::assets().size()) << "every file in src/api/web is embedded";

@@ -11,7 +11,7 @@
 
 #include "engine/engine.h"
 #include "support/engine_wait.h"
-#include "support/ssh_host.h"
+#include "support/openvz_engine.h"
 
 namespace {
 using nlohmann::json;
@@ -26,17 +26,8 @@ class EngineAddressTest : public ::testing::Test {
     store = std::move(s.value());
   }
   std::unique_ptr<ads::Engine> engine(bool keep_failed) {
-    auto p = ads::make_provider("openvz", json::parse(host.settings_json(
-                                              ",\"templates\":{\"debian-12\":\"debian-12.0-x86_64-minimal\"},"
-                                              "\"start_command\":\"true\"")));
-    EXPECT_TRUE(p.ok()) << p.error().to_string();
-    std::map<std::string, std::unique_ptr<ads::Provider>> providers;
-    providers["openvz"] = std::move(p.value());
-    ads::EngineOptions o;
-    o.work_dir = (tmp.path / "work").string();
-    o.backup_dir = (tmp.path / "backups").string();
-    o.agent_binary = ADS_AGENT_BIN;
-    o.default_provider = "openvz";
+    auto providers = ads::test::openvz_providers(host, ",\"start_command\":\"true\"");
+    auto o = ads::test::openvz_engine_options(tmp.path);
     o.workers = 2;
     o.address_timeout = std::chrono::seconds(20);
     o.agent_timeout = std::chrono::milliseconds(500);  // nothing will answer
@@ -130,15 +121,15 @@ TEST_F(EngineAddressTest, AnExhaustedPoolFailsTheDeployWithAClearError) {
 // an ADS label the store does not know is an orphan.
 TEST_F(EngineAddressTest, ReconcilerFindsAnOrphanOpenvzContainer) {
   auto e = engine(false);
-  auto p = ads::make_provider("openvz", json::parse(host.settings_json(
-                                            ",\"templates\":{\"debian-12\":\"debian-12.0-x86_64-minimal\"}")));
-  ASSERT_TRUE(p.ok());
+  auto providers = ads::test::openvz_providers(host);
+  ASSERT_EQ(providers.size(), 1u);
+  auto& p = providers["openvz"];
   ads::MachineSpec m;
   m.name = "ads-01jorphan";
   m.os_key = "debian-12";
   m.address = ip(9);
   m.labels = {{"deployment", "01jorphan"}, {"lab", "x"}};
-  ASSERT_TRUE((*p)->create(m, nullptr).ok());
+  ASSERT_TRUE(p->create(m, nullptr).ok());
   auto drift = e->reconcile();
   e->stop();
   ASSERT_TRUE(drift.ok()) << drift.error().message;
@@ -147,7 +138,7 @@ TEST_F(EngineAddressTest, ReconcilerFindsAnOrphanOpenvzContainer) {
   EXPECT_EQ((*drift)[0].machine, "ads-01jorphan");
   EXPECT_EQ((*drift)[0].deployment_id, "01jorphan");
   EXPECT_NE((*drift)[0].problem.find("orphan"), std::string::npos);
-  EXPECT_TRUE((*p)->destroy("ads-01jorphan").ok());
+  EXPECT_TRUE(p->destroy("ads-01jorphan").ok());
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "engine/engine.h"
+#include "support/engine_wait.h"
 #include "support/fake_ec2.h"
 #include "support/process.h"
 
@@ -53,10 +54,7 @@ class EngineAwsTest : public ::testing::Test {
     EXPECT_TRUE(p.ok()) << p.error().to_string();
     std::map<std::string, std::unique_ptr<ads::Provider>> providers;
     providers["aws"] = std::move(p.value());
-    ads::EngineOptions o;
-    o.work_dir = (tmp.path / "work").string();
-    o.backup_dir = (tmp.path / "backups").string();
-    o.agent_binary = ADS_AGENT_BIN;
+    auto o = ads::test::engine_options(tmp.path);
     o.default_provider = "aws";
     o.workers = 1;
     o.address_timeout = std::chrono::seconds(10);
