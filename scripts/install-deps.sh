@@ -10,8 +10,14 @@ PKGS=(
   libgtest-dev libgmock-dev libsodium-dev libssl-dev libcjose-dev libjansson-dev clang libclang-rt-14-dev
   lxd dnsmasq-base debootstrap iptables tini busybox-static
   libssh-dev openssh-server openssh-client iproute2
-  nodejs npm chromium
+  chromium
 )
+# Node.js for the e2e tests: Debian's nodejs and npm, unless a node with its
+# npm is already there (NodeSource's nodejs bundles npm and conflicts with
+# Debian's npm package).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  PKGS+=(nodejs npm)
+fi
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
