@@ -282,15 +282,17 @@ void register_oidc(http::Server& server, Store& store, Oidc& oidc) {
   });
   server.route("GET", "/api/v1/oidc/callback", [&oidc, audit](Request& req) {
     Response r;
-    std::string who = "anonymous";
+    std::string who = "anonymous", refusal;
     if (!req.query_or("error", "").empty()) {
-      r = Response::error(401, "unauthorized", "the OpenID provider refused the sign-in: " + req.query_or("error", "").substr(0, 64));
+      refusal = "the OpenID provider refused the sign-in: " + req.query_or("error", "").substr(0, 64);
+      r = Response::error(401, "unauthorized", refusal);
     } else {
       auto t = oidc.finish(req.query_or("code", ""), req.query_or("state", ""));
       if (!t) {
         const Error& e = t.error();
         int status = e.code == "invalid" ? 400 : e.code == "forbidden" ? 403 : e.code == "unauthorized" ? 401 : 502;
         r = Response::error(status, e.code, e.message, e.field);
+        refusal = e.field.empty() ? e.message : e.field + ": " + e.message;
       } else {
         who = t->email;
         r.status = 302;
@@ -300,6 +302,15 @@ void register_oidc(http::Server& server, Store& store, Oidc& oidc) {
       }
     }
     audit(req, who, r.status);
+    if (!refusal.empty() && req.header("accept").find("text/html") != std::string::npos) {
+      // a browser: back to the sign-in page, which shows the reason (the JSON
+      // would be a raw page); other clients keep the JSON error
+      Response back;
+      back.status = 302;
+      back.headers.push_back({"Location", oidc.settings().after_login + "#error=" + form_escape(refusal)});
+      back.headers.push_back({"Cache-Control", "no-store"});
+      return back;
+    }
     return r;
   });
 }

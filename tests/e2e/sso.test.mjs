@@ -80,4 +80,25 @@ describe('single sign-on in chromium', { timeout: 300_000 }, () => {
     assert.equal(replay.status, 400);
     assert.equal((await replay.json()).error.field, 'state');
   });
+
+  it('shows a refused sign-in on the sign-in page, not as a raw JSON page', async () => {
+    // a fresh tab (no session): the provider sent the browser back with an error
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    try {
+      const errors = [];
+      tab.on('pageerror', (e) => errors.push(e.message));
+      await tab.goto(`${ads.base}/api/v1/oidc/callback?error=access_denied&state=x`);
+      const alert = tab.locator('#login-error');
+      await alert.waitFor();
+      assert.equal(await alert.textContent(), 'the OpenID provider refused the sign-in: access_denied');
+      assert.equal(await alert.getAttribute('role'), 'alert');
+      assert.equal(new URL(tab.url()).hash, '#/login', 'the reason is taken out of the address bar');
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem('ads.token')), null, 'no token');
+      await checkA11y(tab, 'refused single sign-on');
+      await shot(tab, '22-sso-refused');
+      assert.deepEqual(errors, [], 'no script errors');
+    } finally {
+      await tab.close();
+    }
+  });
 });

@@ -185,6 +185,10 @@ function renderLogin() {
   });
   setView('Sign in', form);
   name.focus();
+  if (pendingLoginError) {
+    showError(err, pendingLoginError);
+    pendingLoginError = null;
+  }
 }
 
 // ---------- deployments ----------
@@ -583,7 +587,19 @@ function takeTokenFromFragment() {
   return true;
 }
 
-window.addEventListener('hashchange', () => { takeTokenFromFragment(); route(); });
+// A refused single sign-on sends the browser to /#error=<reason>: shown on
+// the sign-in page, and taken out of the address bar like a token.
+let pendingLoginError = null;
+function takeErrorFromFragment() {
+  const m = location.hash.match(/^#error=([^&]*)$/);
+  if (!m) return false;
+  history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  pendingLoginError = decodeURIComponent(m[1]) || 'single sign-on failed';
+  return true;
+}
+
+window.addEventListener('hashchange', () => { takeErrorFromFragment(); takeTokenFromFragment(); route(); });
+takeErrorFromFragment();
 if (takeTokenFromFragment()) {
   route().then(() => { if (me) announce(`Signed in as ${me.name}`); });
 } else {

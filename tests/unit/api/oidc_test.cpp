@@ -285,6 +285,33 @@ TEST_F(OidcTest, StatesAreOneUseAndTheIssuersErrorsAreClear) {
   EXPECT_NE(denied.body.find("access_denied"), std::string::npos);
 }
 
+// A browser (Accept: text/html) is sent back to the sign-in page with the
+// reason in the fragment instead of a raw JSON page; no token goes with it.
+TEST_F(OidcTest, ABrowserIsSentBackToTheSignInPageWithTheReason) {
+  auto browser_get = [&](const std::string& url) {
+    ads::http::ClientRequest r;
+    r.url = url;
+    r.headers = {{"Accept", "text/html,application/xhtml+xml,*/*;q=0.8"}};
+    auto res = ads::http::request(r);
+    EXPECT_TRUE(res.ok());
+    return res ? *res : ads::http::ClientResponse{};
+  };
+  auto denied = browser_get(ads_base() + "/api/v1/oidc/callback?error=access_denied&state=x");
+  EXPECT_EQ(denied.status, 302);
+  EXPECT_EQ(denied.headers["location"],
+            "/#error=the%20OpenID%20provider%20refused%20the%20sign-in%3A%20access_denied");
+  auto forged = browser_get(ads_base() + "/api/v1/oidc/callback?code=x&state=made-up");
+  EXPECT_EQ(forged.status, 302);
+  EXPECT_EQ(forged.headers["location"].rfind("/#error=state%3A%20", 0), 0u) << forged.headers["location"];
+  EXPECT_EQ(forged.headers["location"].find("token"), std::string::npos);
+  // the refusals are audited with their real status
+  auto audit = store->audit(0, 100);
+  ASSERT_TRUE(audit.ok());
+  int refused = 0;
+  for (auto& e : *audit) refused += e.action == "GET /api/v1/oidc/callback" && (e.status == 401 || e.status == 400);
+  EXPECT_EQ(refused, 2);
+}
+
 TEST_F(OidcTest, ARotatedKeyIsFetchedOnceAndUsed) {
   ASSERT_FALSE(sign_in().empty()) << last.body;
   EXPECT_EQ(issuer.jwks_fetches, 1);
