@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -63,6 +64,23 @@ http::ServerOptions server_options(const AgentConfig& c) {
   return o;
 }
 }  // namespace
+
+double machine_uptime(const std::string& proc_uptime, const std::string& init_stat, long ticks_per_s) {
+  double up = 0;
+  std::istringstream(proc_uptime) >> up;
+  // the fields after the command name, which sits in parentheses and may hold spaces
+  auto close = init_stat.rfind(')');
+  if (close == std::string::npos || ticks_per_s <= 0) return up;
+  std::istringstream rest(init_stat.substr(close + 1));
+  std::string field;
+  for (int i = 3; i <= 22 && (rest >> field); ++i) {
+    if (i < 22) continue;
+    if (field.empty() || field.find_first_not_of("0123456789") != std::string::npos) return up;
+    double started = std::stod(field) / static_cast<double>(ticks_per_s);
+    return started <= up ? up - started : up;
+  }
+  return up;
+}
 
 Result<AgentConfig> parse_agent_config(const std::string& text) {
   json j = json::parse(text, nullptr, false);
@@ -154,9 +172,7 @@ std::optional<Response> AgentServer::authenticate(const Request& req) {
 
 Response AgentServer::health() {
   json h;
-  double up = 0;
-  std::istringstream(read_file("/proc/uptime")) >> up;
-  h["uptime_s"] = up;
+  h["uptime_s"] = machine_uptime(read_file("/proc/uptime"), read_file("/proc/1/stat"), sysconf(_SC_CLK_TCK));
   h["agent_uptime_s"] =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started_).count();
   std::istringstream mi(read_file("/proc/meminfo"));

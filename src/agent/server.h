@@ -41,6 +41,13 @@ struct AgentConfig {
 // Reads the agent's JSON config; errors name the field.
 Result<AgentConfig> parse_agent_config(const std::string& json_text);
 
+// Seconds since the machine's init (PID 1) started: /proc/uptime less the
+// start time of PID 1 (field 22 of /proc/1/stat, in clock ticks since boot).
+// In a container that is the container's uptime (its /proc/uptime is the
+// host's unless lxcfs serves it); on a VM, about the boot. The host's uptime
+// when the stat cannot be read.
+double machine_uptime(const std::string& proc_uptime, const std::string& init_stat, long ticks_per_s);
+
 class AgentServer {
  public:
   explicit AgentServer(AgentConfig cfg);

@@ -417,3 +417,22 @@ TEST(AgentProtocol, NonceCacheRefusesReplaysAndForgetsOldNonces) {
 }
 
 }  // namespace
+
+// The machine's uptime counts from its PID 1: in a container the host's
+// /proc/uptime less the container init's start (field 22, clock ticks).
+TEST(AgentHealth, MachineUptimeCountsFromInit) {
+  // host up 36500.13 s; the init started 36497.93 s after boot (100 ticks/s)
+  std::string stat = "1 (tini) S 0 1 1 0 -1 4194560 1190 0 0 0 0 0 0 0 20 0 1 0 3649793 2412544 206 rest";
+  EXPECT_NEAR(ads::agent::machine_uptime("36500.13 48780.39\n", stat, 100), 2.2, 1e-6);
+  // a command name with spaces and parentheses does not shift the fields
+  std::string odd = "1 (my (odd) init) S 0 1 1 0 -1 4194560 1190 0 0 0 0 0 0 0 20 0 1 0 3649793 2412544 206";
+  EXPECT_NEAR(ads::agent::machine_uptime("36500.13 48780.39\n", odd, 100), 2.2, 1e-6);
+  // unreadable or odd stat: the host's uptime
+  EXPECT_DOUBLE_EQ(ads::agent::machine_uptime("36500.13 1\n", "", 100), 36500.13);
+  EXPECT_DOUBLE_EQ(ads::agent::machine_uptime("36500.13 1\n", "1 (x) S 0 1", 100), 36500.13);
+  EXPECT_DOUBLE_EQ(ads::agent::machine_uptime("36500.13 1\n", stat, 0), 36500.13);
+  std::string bad = "1 (x) S 0 1 1 0 -1 4194560 1190 0 0 0 0 0 0 0 20 0 1 0 12x 2412544";
+  EXPECT_DOUBLE_EQ(ads::agent::machine_uptime("36500.13 1\n", bad, 100), 36500.13);
+  // an init that started "after" the uptime (clock oddities): never negative
+  EXPECT_DOUBLE_EQ(ads::agent::machine_uptime("10 1\n", stat, 100), 10.0);
+}
