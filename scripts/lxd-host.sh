@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Makes LXD usable on this machine (Debian 12, no systemd as PID 1):
+#   0. mounts lxcfs, so that each container sees its own memory and uptime,
 #   1. starts the LXD daemon by hand if it is not answering,
 #   2. initialises it once (storage pool "ads", bridge "adsbr0", default profile),
 #   3. prints the path of the LXD unix socket.
@@ -20,9 +21,29 @@ for tool in lxd lxc iptables dnsmasq; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found; run scripts/install-deps.sh (dnsmasq comes from package dnsmasq-base)"
 done
 
+# --- 0. lxcfs --------------------------------------------------------------
+# lxcfs serves each container its own /proc/meminfo, /proc/uptime, ... (what
+# the agent reports as the lab's health). LXD uses it for the containers it
+# starts when /var/lib/lxcfs is mounted at LXD's own start, so it comes first.
+LXCFS_DIR=/var/lib/lxcfs
+lxcfs_fresh=no
+if mountpoint -q "$LXCFS_DIR"; then
+  log "lxcfs already mounted on $LXCFS_DIR"
+else
+  command -v lxcfs >/dev/null 2>&1 || die "'lxcfs' not found; run scripts/install-deps.sh"
+  mkdir -p "$LXCFS_DIR"
+  log "starting lxcfs on $LXCFS_DIR (log: /var/log/ads-lxcfs.log)"
+  setsid lxcfs "$LXCFS_DIR" </dev/null >>/var/log/ads-lxcfs.log 2>&1 &
+  for _ in $(seq 50); do mountpoint -q "$LXCFS_DIR" && break; sleep 0.2; done
+  mountpoint -q "$LXCFS_DIR" || die "lxcfs did not mount $LXCFS_DIR; see /var/log/ads-lxcfs.log"
+  lxcfs_fresh=yes
+fi
+
 # --- 1. daemon -------------------------------------------------------------
 if lxd waitready --timeout 2 >/dev/null 2>&1; then
   log "LXD daemon already running"
+  [[ $lxcfs_fresh == no ]] ||
+    log "note: LXD was started before lxcfs; containers show the host's memory until LXD restarts (lxd shutdown; rerun this script)"
 else
   # A live lxd process (zombies excluded: PID 1 here may not reap them) that
   # does not answer yet is still starting; do not start a second one.

@@ -60,6 +60,17 @@ TEST_F(DeployTest, StaticLabFromGitTagServesItsPageAndIsDestroyed) {
   EXPECT_EQ(m->labels["deployment"], id);
   EXPECT_EQ(m->labels["lab"], "cse02");
 
+  // health figures are the container's own: its memory is the lab's 256mb
+  // (LXD's limits.memory "256MB" = 256,000,000 bytes, served by lxcfs as
+  // MemTotal), and its uptime counts from the container's start, not the host's
+  json h = s.call("GET", "/api/v1/deployments/" + id + "/health", nullptr, &status);
+  ASSERT_EQ(status, 200) << h.dump();
+  EXPECT_EQ(h["memory"]["total_kb"], 256000000 / 1024) << h.dump();
+  double host_up = 0;
+  std::ifstream("/proc/uptime") >> host_up;
+  EXPECT_LT(h["uptime_s"].get<double>(), 600.0) << h.dump() << " (host up " << host_up << " s)";
+  EXPECT_LT(h["uptime_s"].get<double>(), host_up) << h.dump();
+
   d = s.call("DELETE", "/api/v1/deployments/" + id, nullptr, &status);
   EXPECT_EQ(status, 202);
   d = s.wait_for(id, {"destroyed", "failed"}, 60);

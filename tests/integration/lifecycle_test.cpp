@@ -73,6 +73,14 @@ TEST_F(LifecycleTest, StopStartRestartTestBackupRestoreDestroyAndRestoreIntoANew
   EXPECT_EQ(s.call("GET", "/api/v1/deployments/" + id)["state"], "stopped");
   EXPECT_EQ(lxd()->inspect("ads-" + id)->status, "Stopped");
   EXPECT_EQ(http_get(d["url"]), "");
+  // the lab's own stop action ran cleanly before the machine stopped (a
+  // missing command would only show in the log: the example used to call
+  // busybox pkill, which this image's busybox lacks)
+  std::string log = s.log_text(id);
+  EXPECT_EQ(log.find("stop action failed"), std::string::npos) << log;
+  EXPECT_EQ(log.find("applet not found"), std::string::npos) << log;
+  EXPECT_EQ(log.find("command not found"), std::string::npos) << log;
+  EXPECT_NE(log.find("$ busybox start-stop-daemon -K"), std::string::npos) << log;
   // a backup needs a running lab
   long status = 0;
   s.call("POST", "/api/v1/deployments/" + id + "/backup", nullptr, &status);
