@@ -40,6 +40,12 @@ else
 fi
 
 # --- 1. daemon -------------------------------------------------------------
+if lxd waitready --timeout 2 >/dev/null 2>&1 && [[ $lxcfs_fresh == yes ]] &&
+   [[ -z "$(lxc list --all-projects --format csv -c n 2>/dev/null)" ]]; then
+  # LXD started before lxcfs does not use it; with no instances to disturb, restart it
+  log "LXD runs without lxcfs and has no instances: restarting it"
+  lxd shutdown --timeout 60 >/dev/null 2>&1 || true
+fi
 if lxd waitready --timeout 2 >/dev/null 2>&1; then
   log "LXD daemon already running"
   [[ $lxcfs_fresh == no ]] ||
