@@ -33,7 +33,14 @@ int status_for(const Error& e) {
   return 500;
 }
 
-Response from_error(const Error& e) { return Response::error(status_for(e), e.code, e.message, e.field); }
+Response too_many(const std::string& message, int64_t retry_after_s);
+
+// "too_many" (the store refused a job over the caller's limit of jobs under
+// way) is a 429 with a Retry-After, like the request rate limit.
+Response from_error(const Error& e) {
+  if (e.code == "too_many") return too_many(e.message, 5);
+  return Response::error(status_for(e), e.code, e.message, e.field);
+}
 
 // Parses a JSON object body; errors are responses.
 std::optional<Response> parse_body(const Request& req, json& out) {
@@ -84,27 +91,6 @@ Response too_many(const std::string& message, int64_t retry_after_s) {
   Response r = Response::error(429, "too_many_requests", message);
   r.headers.push_back({"Retry-After", std::to_string(retry_after_s)});
   return r;
-}
-
-// 429 when the caller already has `limit` jobs queued or running on its own
-// deployments (a deploy is a job too).
-std::optional<Response> check_active_jobs(Store& store, const Caller& caller, int limit) {
-  auto jobs = store.unfinished_jobs();
-  if (!jobs) return from_error(jobs.error());
-  std::map<std::string, bool> mine;  // deployment id -> owned by the caller
-  int n = 0;
-  for (auto& j : *jobs) {
-    auto it = mine.find(j.deployment_id);
-    if (it == mine.end()) {
-      auto d = store.get(j.deployment_id);
-      it = mine.emplace(j.deployment_id, d.ok() && d->owner == caller.user.name).first;
-    }
-    n += it->second ? 1 : 0;
-  }
-  if (n < limit) return std::nullopt;
-  return too_many(caller.user.name + " has " + std::to_string(n) + " jobs under way (limit " + std::to_string(limit) +
-                      "); wait for one to end",
-                  5);
 }
 
 Result<long long> int_param(const Request& req, const std::string& name, long long def, long long lo, long long hi) {
@@ -256,10 +242,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
     if (auto e = get_string(body, "name", false, dr.name)) return *e;
     if (auto e = get_string(body, "provider", false, dr.provider)) return *e;
-    auto earlier = dr.idempotency_key.empty() ? Result<std::optional<Deployment>>(std::nullopt)
-                                              : store.find_by_idempotency_key(dr.idempotency_key);
-    if (!earlier || !earlier->has_value())  // a repeated request is not new work
-      if (auto e = check_active_jobs(store, caller, max_active)) return *e;
+    dr.max_active_jobs = max_active;  // checked by the store as it records the job (a replayed request is not new work)
     auto d = engine.submit(dr);
     if (!d) return from_error(d.error());
     bool replay = !dr.idempotency_key.empty() && d->state != State::kAccepted;
@@ -319,8 +302,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
     if (auto e = check_manage(store, caller, id)) return *e;
-    if (auto e = check_active_jobs(store, caller, max_active)) return *e;
-    auto j = engine.operate(id, "destroy");
+    auto j = engine.operate(id, "destroy", {}, {caller.user.name, max_active});
     if (!j) return from_error(j.error());
     auto d = store.get(id);
     json out = d ? deployment_json(*d) : json::object();
@@ -341,8 +323,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
       for (auto& [k, v] : params.items())
         if (!(op == "restore" && k == "backup")) return Response::error(400, "invalid", "is not a known field", k);
     }
-    if (auto e = check_active_jobs(store, caller, max_active)) return *e;
-    auto j = engine.operate(id, op, params);
+    auto j = engine.operate(id, op, params, {caller.user.name, max_active});
     if (!j) return from_error(j.error());
     Response r = Response::json(202, job_json(*j).dump());
     r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});

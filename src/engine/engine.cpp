@@ -175,14 +175,12 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
   d.shared = req.shared;
   d.state = State::kAccepted;
   d.created_ms = d.updated_ms = now_ms();
-  st = store_.create(d);
-  if (!st) return st.error();
   Job job;
   job.id = new_id();
   job.deployment_id = d.id;
   job.kind = "deploy";
   job.created_ms = job.updated_ms = d.created_ms;
-  st = store_.create_job(job);
+  st = store_.admit_job(job, {req.owner, req.max_active_jobs}, &d);
   if (!st) return st.error();
   log(d, "ads", "accepted: deploy " + d.source + (d.ref.empty() ? "" : " at " + d.ref) + " as " + d.name);
   enqueue(job.id);
@@ -199,7 +197,8 @@ Result<json> Engine::health(const std::string& id) {
   return client.health(5000);
 }
 
-Result<Job> Engine::operate(const std::string& id, const std::string& kind, const json& params) {
+Result<Job> Engine::operate(const std::string& id, const std::string& kind, const json& params,
+                            const Store::Admission& limit) {
   if (!is_job_kind(kind) || kind == "deploy") return Error::invalid("operation", "unknown operation \"" + kind + "\"");
   std::lock_guard<std::mutex> lk(submit_mu_);
   auto got = store_.get(id);
@@ -234,7 +233,7 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
   job.kind = kind;
   job.params_json = params.is_object() ? params.dump() : "{}";
   job.created_ms = job.updated_ms = now_ms();
-  auto st = store_.create_job(job);
+  auto st = store_.admit_job(job, limit);  // again, atomically: another server may have queued one meanwhile
   if (!st) return st.error();
   log(d, "ads", "accepted: " + kind + " (job " + job.id + ")");
   enqueue(job.id);

@@ -38,6 +38,7 @@ struct DeployRequest {
   std::string idempotency_key;  // "" : none
   std::string owner;            // the user deploying
   bool shared = false;          // any deployer may manage it
+  int max_active_jobs = 0;      // refuse ("too_many") when the owner has this many jobs under way; 0: no limit
 };
 
 struct EngineOptions {
@@ -85,8 +86,11 @@ class Engine {
   Result<Deployment> submit(const DeployRequest& req);
   // Queues a job of `kind` (not "deploy") on a deployment. `conflict` when
   // the deployment's state does not allow it or another job is unfinished.
-  // params: {"backup": id} for restore.
-  Result<Job> operate(const std::string& deployment_id, const std::string& kind, const nlohmann::json& params = {});
+  // params: {"backup": id} for restore. `limit`: refused ("too_many") when
+  // limit.owner already has limit.max_active jobs under way on the
+  // deployments it owns (checked in the store, with the insert).
+  Result<Job> operate(const std::string& deployment_id, const std::string& kind, const nlohmann::json& params = {},
+                      const Store::Admission& limit = {});
 
   // Asks a running deployment's agent for its figures (GET /v1/health):
   // {"uptime_s", "memory":{"total_kb","available_kb"}, "disk":{"total_kb","free_kb"},

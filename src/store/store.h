@@ -45,6 +45,17 @@ class Store {
   // Jobs: `conflict` if the id exists, `not_found` for a missing id.
   // update_job leaves the lease alone (see claim_job, renew_leases).
   virtual Status create_job(const Job& j) = 0;
+  // New work, checked and inserted in one transaction, so that several
+  // servers on one store cannot each let one more through: inserts
+  // `new_deployment` when given (a deploy), then `j`, unless the deployment
+  // already has an unfinished job ("conflict") or `a.owner` already has
+  // `a.max_active` unfinished jobs on the deployments it owns ("too_many";
+  // 0 means no limit).
+  struct Admission {
+    std::string owner;
+    int max_active = 0;
+  };
+  virtual Status admit_job(const Job& j, const Admission& a, const Deployment* new_deployment = nullptr) = 0;
   virtual Status update_job(const Job& j) = 0;
   virtual Result<Job> get_job(const std::string& id) = 0;
   // A deployment's jobs, oldest first.

@@ -183,6 +183,20 @@ auto in_tx(std::mutex& mu, pqxx::connection& c, const std::string& what, const s
   }
 }
 
+void insert_deployment(pqxx::work& w, const Deployment& d) {
+  w.exec_params(std::string("INSERT INTO deployments (") + kDeploymentColumns +
+                    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+                d.id, d.name, d.source, d.ref, d.commit, d.provider, to_string(d.state), d.failed_step, d.error,
+                d.machine, d.address, d.url, d.secret, d.spec_json, d.created_ms, d.updated_ms, d.idempotency_key,
+                d.owner, d.shared ? 1 : 0);
+}
+
+void insert_job(pqxx::work& w, const Job& j) {
+  w.exec_params(std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+                j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts,
+                j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms);
+}
+
 std::string settled_list() {
   // The settled states' names come from core (constants, not input).
   std::string settled;
@@ -249,11 +263,7 @@ Status PostgresStore::create(const Deployment& d) {
   return in_tx(mu_, conn_->c, "inserting a deployment",
                "a deployment with id " + d.id + " or Idempotency-Key " + d.idempotency_key + " exists",
                [&](pqxx::work& w) -> Status {
-                 w.exec_params(std::string("INSERT INTO deployments (") + kDeploymentColumns +
-                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
-                               d.id, d.name, d.source, d.ref, d.commit, d.provider, to_string(d.state), d.failed_step,
-                               d.error, d.machine, d.address, d.url, d.secret, d.spec_json, d.created_ms,
-                               d.updated_ms, d.idempotency_key, d.owner, d.shared ? 1 : 0);
+                 insert_deployment(w, d);
                  return Status::Ok();
                });
 }
@@ -336,10 +346,42 @@ Result<std::optional<Deployment>> PostgresStore::find_by_idempotency_key(const s
 Status PostgresStore::create_job(const Job& j) {
   return in_tx(mu_, conn_->c, "inserting a job", "job " + j.id + " exists or its deployment does not",
                [&](pqxx::work& w) -> Status {
-                 w.exec_params(std::string("INSERT INTO jobs (") + kJobColumns +
-                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-                               j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json,
-                               j.attempts, j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms);
+                 insert_job(w, j);
+                 return Status::Ok();
+               });
+}
+
+Status PostgresStore::admit_job(const Job& j, const Admission& a, const Deployment* new_deployment) {
+  const Deployment* d = new_deployment;
+  return in_tx(mu_, conn_->c, "admitting a job", "job " + j.id + " or deployment " + j.deployment_id + " exists",
+               [&](pqxx::work& w) -> Status {
+                 // One admission per owner at a time across every server (the
+                 // advisory lock lasts until this transaction ends), and one
+                 // per deployment (its row is locked): READ COMMITTED then
+                 // counts what the previous holder committed.
+                 if (a.max_active > 0) w.exec_params("SELECT pg_advisory_xact_lock(4242003, hashtext($1))", a.owner);
+                 if (d) {
+                   insert_deployment(w, *d);
+                 } else {
+                   w.exec_params("SELECT id FROM deployments WHERE id = $1 FOR UPDATE", j.deployment_id);
+                   auto busy = w.exec_params(
+                       "SELECT kind, id FROM jobs WHERE deployment_id = $1 AND state IN ('queued','running') LIMIT 1",
+                       j.deployment_id);
+                   if (!busy.empty())
+                     return Error::make("conflict", "deployment " + j.deployment_id + " already has a " +
+                                                        text(busy[0], 0) + " job (" + text(busy[0], 1) + ") under way");
+                 }
+                 if (a.max_active > 0) {
+                   auto r = w.exec_params(
+                       "SELECT COUNT(*) FROM jobs JOIN deployments ON deployments.id = jobs.deployment_id"
+                       " WHERE jobs.state IN ('queued','running') AND deployments.owner = $1",
+                       a.owner);
+                   int64_t n = integer(r[0], 0);
+                   if (n >= a.max_active)
+                     return Error::make("too_many", a.owner + " has " + std::to_string(n) + " jobs under way (limit " +
+                                                        std::to_string(a.max_active) + "); wait for one to end");
+                 }
+                 insert_job(w, j);
                  return Status::Ok();
                });
 }

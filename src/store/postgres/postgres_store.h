@@ -30,6 +30,7 @@ class PostgresStore : public Store {
   Result<std::vector<Deployment>> unfinished() override;
   Result<std::optional<Deployment>> find_by_idempotency_key(const std::string& key) override;
   Status create_job(const Job& j) override;
+  Status admit_job(const Job& j, const Admission& a, const Deployment* new_deployment) override;
   Status update_job(const Job& j) override;
   Result<Job> get_job(const std::string& id) override;
   Result<std::vector<Job>> jobs_of(const std::string& deployment_id) override;

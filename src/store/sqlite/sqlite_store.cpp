@@ -289,6 +289,10 @@ Status SqliteStore::migrate() {
 
 Status SqliteStore::create(const Deployment& d) {
   std::lock_guard<std::mutex> lk(mu_);
+  return insert_deployment(d);
+}
+
+Status SqliteStore::insert_deployment(const Deployment& d) {
   std::string sql = std::string("INSERT INTO deployments (") + kDeploymentColumns +
                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
@@ -392,6 +396,50 @@ Result<std::optional<Deployment>> SqliteStore::find_by_idempotency_key(const std
 
 Status SqliteStore::create_job(const Job& j) {
   std::lock_guard<std::mutex> lk(mu_);
+  return insert_job(j);
+}
+
+Status SqliteStore::admit_job(const Job& j, const Admission& a, const Deployment* new_deployment) {
+  std::lock_guard<std::mutex> lk(mu_);
+  // BEGIN IMMEDIATE: SQLite's write lock from the first read, so another
+  // connection to the file waits instead of counting the same jobs.
+  auto st = exec("BEGIN IMMEDIATE;");
+  if (!st) return st;
+  st = [&]() -> Status {
+    if (new_deployment) {
+      if (auto s = insert_deployment(*new_deployment); !s) return s;
+    } else {
+      Stmt q(db_, "SELECT kind, id FROM jobs WHERE deployment_id = ? AND state IN ('queued','running') LIMIT 1");
+      q.bind(1, j.deployment_id);
+      int rc = q.step();
+      if (rc == SQLITE_ROW)
+        return Error::make("conflict", "deployment " + j.deployment_id + " already has a " + q.text(0) + " job (" +
+                                           q.text(1) + ") under way");
+      if (rc != SQLITE_DONE) return q.error("reading jobs");
+    }
+    if (a.max_active > 0) {
+      Stmt q(db_,
+             "SELECT COUNT(*) FROM jobs JOIN deployments ON deployments.id = jobs.deployment_id"
+             " WHERE jobs.state IN ('queued','running') AND deployments.owner = ?");
+      q.bind(1, a.owner);
+      if (q.step() != SQLITE_ROW) return q.error("counting jobs");
+      int64_t n = q.integer(0);
+      if (n >= a.max_active)
+        return Error::make("too_many", a.owner + " has " + std::to_string(n) + " jobs under way (limit " +
+                                           std::to_string(a.max_active) + "); wait for one to end");
+    }
+    return insert_job(j);
+  }();
+  if (!st) {
+    (void)exec("ROLLBACK;");
+    return st;
+  }
+  st = exec("COMMIT;");
+  if (!st) (void)exec("ROLLBACK;");
+  return st;
+}
+
+Status SqliteStore::insert_job(const Job& j) {
   std::string sql = std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   bind_job(s, j);

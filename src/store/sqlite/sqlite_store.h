@@ -26,6 +26,7 @@ class SqliteStore : public Store {
   Result<std::vector<Deployment>> unfinished() override;
   Result<std::optional<Deployment>> find_by_idempotency_key(const std::string& key) override;
   Status create_job(const Job& j) override;
+  Status admit_job(const Job& j, const Admission& a, const Deployment* new_deployment) override;
   Status update_job(const Job& j) override;
   Result<Job> get_job(const std::string& id) override;
   Result<std::vector<Job>> jobs_of(const std::string& deployment_id) override;
@@ -55,6 +56,9 @@ class SqliteStore : public Store {
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status migrate();
   Status exec(const char* sql);
+  // Inserts with mu_ held (and any transaction the caller opened).
+  Status insert_deployment(const Deployment& d);
+  Status insert_job(const Job& j);
   Result<std::vector<Job>> query_jobs(const char* sql, const std::string& arg);
   Result<std::vector<User>> query_users(const char* where, const std::string& arg);
   Result<std::vector<Token>> query_tokens(const char* where, const std::string& arg);

@@ -331,9 +331,23 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").status, 202);
   auto third = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})");
   expect_error(third, 429);
-  EXPECT_NE(third.body["error"]["message"].get<std::string>().find("2 jobs under way"), std::string::npos);
-  expect_error(call("DELETE", "/api/v1/deployments/" + first.body["id"].get<std::string>()), 429);
-  EXPECT_EQ(count(), 2u);  // nothing was made by the refused requests
+  EXPECT_NE(third.body["error"]["message"].get<std::string>().find("admin has 2 jobs under way (limit 2)"),
+            std::string::npos)
+      << third.body.dump();
+  EXPECT_EQ(third.headers["retry-after"], "5");
+  // an operation on a deployment with no job under way counts too
+  ads::Deployment idle;
+  idle.id = "01m88rqkev9cbfs1eqysk664kz";
+  idle.name = "idle";
+  idle.source = "/srv/lab";
+  idle.provider = "lxd";
+  idle.state = ads::State::kFailed;
+  idle.owner = "admin";
+  idle.created_ms = idle.updated_ms = 1;
+  ASSERT_TRUE(store->create(idle).ok());
+  expect_error(call("DELETE", "/api/v1/deployments/" + idle.id), 429);
+  EXPECT_TRUE(store->jobs_of(idle.id)->empty());
+  EXPECT_EQ(count(), 3u);  // the first two and the idle one: the refused requests made nothing
   // another user has a budget of its own
   ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
   std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
