@@ -11,32 +11,12 @@
 #include <thread>
 
 #include "store/store.h"
-#include "support/postgres.h"
+#include "support/store_backends.h"
 #include "support/process.h"
 
 namespace {
 
-class AddressTest : public ::testing::TestWithParam<std::string> {
- protected:
-  void SetUp() override {
-    if (GetParam() == "sqlite") {
-      url_ = "sqlite://" + (tmp.path / "ads.db").string();
-    } else {
-      auto& pg = ads::test::shared_postgres();
-      ASSERT_TRUE(pg.ok()) << "cannot start PostgreSQL: " << pg.error();
-      url_ = pg.fresh_database();
-      ASSERT_FALSE(url_.empty()) << pg.error();
-    }
-  }
-  // A new Store on the same database (a reopening, or a second server).
-  std::unique_ptr<ads::Store> open() {
-    auto s = ads::open_store(url_);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-    return s.ok() ? std::move(s.value()) : nullptr;
-  }
-  ads::test::TempDir tmp;
-  std::string url_;
-};
+class AddressTest : public ads::test::BackendTest {};
 
 TEST_P(AddressTest, HandsOutTheLowestFreeAndTheSameToTheSameOwner) {
   auto s = open();
@@ -147,7 +127,6 @@ TEST_P(AddressTest, ConcurrentAllocationsNeverCollide) {
     EXPECT_TRUE(distinct.count("10.77.0." + std::to_string(i))) << "missing 10.77.0." << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, AddressTest, ::testing::Values("sqlite", "postgres"),
-                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, AddressTest, ads::test::kBackends, ads::test::backend_name);
 
 }  // namespace

@@ -8,30 +8,17 @@
 #include <atomic>
 #include <thread>
 
-#include "store/store.h"
-#include "support/postgres.h"
-#include "support/process.h"
+#include "support/store_backends.h"
 
 namespace {
 
-class AdmissionTest : public ::testing::TestWithParam<std::string> {
+class AdmissionTest : public ads::test::BackendTest {
  protected:
   void SetUp() override {
-    if (GetParam() == "sqlite") {
-      url_ = "sqlite://" + (tmp.path / "ads.db").string();
-    } else {
-      auto& pg = ads::test::shared_postgres();
-      ASSERT_TRUE(pg.ok()) << "cannot start PostgreSQL: " << pg.error();
-      url_ = pg.fresh_database();
-      ASSERT_FALSE(url_.empty()) << pg.error();
-    }
+    BackendTest::SetUp();
+    ASSERT_FALSE(HasFatalFailure());
     store = open();
     ASSERT_NE(store, nullptr);
-  }
-  std::unique_ptr<ads::Store> open() {
-    auto s = ads::open_store(url_);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-    return s.ok() ? std::move(s.value()) : nullptr;
   }
   static ads::Deployment deployment(const std::string& id, const std::string& owner) {
     ads::Deployment d;
@@ -55,8 +42,6 @@ class AdmissionTest : public ::testing::TestWithParam<std::string> {
     auto j = store->jobs_of(id);
     return j.ok() ? static_cast<int64_t>(j->size()) : -1;
   }
-  ads::test::TempDir tmp;
-  std::string url_;
   std::unique_ptr<ads::Store> store;
 };
 
@@ -145,7 +130,6 @@ TEST_P(AdmissionTest, ServersRacingForTheLastPlacesLetExactlyTheLimitThrough) {
   EXPECT_EQ(unfinished->size(), static_cast<size_t>(kLimit));
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, AdmissionTest, ::testing::Values("sqlite", "postgres"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, AdmissionTest, ads::test::kBackends, ads::test::backend_name);
 
 }  // namespace

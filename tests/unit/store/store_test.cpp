@@ -9,7 +9,7 @@
 
 #include "store/postgres/postgres_store.h"
 #include "store/store.h"
-#include "support/postgres.h"
+#include "support/store_backends.h"
 #include "support/process.h"
 
 namespace {
@@ -38,23 +38,8 @@ ads::Deployment sample(const std::string& id, const std::string& name = "cse02")
 // One PostgreSQL server per test process, started at first use.
 ads::test::PostgresServer& postgres() { return ads::test::shared_postgres(); }
 
-class StoreTest : public ::testing::TestWithParam<std::string> {
+class StoreTest : public ads::test::BackendTest {
  protected:
-  void SetUp() override {
-    if (GetParam() == "sqlite") {
-      url_ = "sqlite://" + (tmp.path / "state" / "ads.db").string();
-    } else {
-      ASSERT_TRUE(postgres().ok()) << "cannot start PostgreSQL: " << postgres().error();
-      url_ = postgres().fresh_database();
-      ASSERT_FALSE(url_.empty()) << postgres().error();
-    }
-  }
-  // A new Store on the same database (a reopening, or a second server).
-  std::unique_ptr<ads::Store> open() {
-    auto s = ads::open_store(url_);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
-    return s.ok() ? std::move(s.value()) : nullptr;
-  }
   ads::Job job(const std::string& id, const std::string& deployment_id) {
     ads::Job j;
     j.id = id;
@@ -62,8 +47,6 @@ class StoreTest : public ::testing::TestWithParam<std::string> {
     j.kind = "deploy";
     return j;
   }
-  ads::test::TempDir tmp;
-  std::string url_;
 };
 
 TEST_P(StoreTest, EveryFieldRoundTripsAndSurvivesReopening) {
@@ -413,7 +396,6 @@ TEST(PostgresStoreOpen, ClearErrorsForNoServerAndForANewerSchema) {
   EXPECT_NE(newer.error().message.find("schema version 99"), std::string::npos) << newer.error().message;
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ::testing::Values("sqlite", "postgres"),
-                         [](const ::testing::TestParamInfo<std::string>& i) { return i.param; });
+INSTANTIATE_TEST_SUITE_P(Backends, StoreTest, ads::test::kBackends, ads::test::backend_name);
 
 }  // namespace
