@@ -354,6 +354,23 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     return Response::json(200, json{{"backups", arr}}.dump());
   });
 
+  // Deletes one backup: its provider snapshot, its archive and its record (a job).
+  route("DELETE", "/api/v1/deployments/{id}/backups/{backup}", Role::kDeployer,
+        [&engine, &store, max_active](Request& req, const Caller& caller) {
+          std::string id = req.param("id"), backup = req.param("backup");
+          if (auto e = check_id(id)) return *e;
+          if (auto e = check_manage(store, caller, id)) return *e;
+          if (!is_valid_id(backup)) return Response::error(404, "not_found", "no backup " + backup.substr(0, 64));
+          auto b = store.get_backup(backup);
+          if (!b || b->deployment_id != id)
+            return Response::error(404, "not_found", "deployment " + id + " has no backup " + backup);
+          auto j = engine.operate(id, "delete-backup", json{{"backup", backup}}, {caller.user.name, max_active});
+          if (!j) return from_error(j.error());
+          Response r = Response::json(202, job_json(*j).dump());
+          r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});
+          return r;
+        });
+
   // The agent's figures for a running deployment (uptime, memory, disk, load).
   route("GET", "/api/v1/deployments/{id}/health", Role::kViewer, [&engine](Request& req, const Caller& caller) {
     std::string id = req.param("id");

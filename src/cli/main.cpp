@@ -483,6 +483,10 @@ int main(int argc, char** argv) {
   restore->add_option("id", id)->required();
   restore->add_option("backup", backup_id, "backup id (see `ads backups ID`)")->required();
   restore->add_flag("--detach", detach, "return once accepted");
+  auto* delete_backup = app.add_subcommand("delete-backup", "delete one of a deployment's backups (its archive and snapshot)");
+  delete_backup->add_option("id", id)->required();
+  delete_backup->add_option("backup", backup_id, "backup id (see `ads backups ID`)")->required();
+  delete_backup->add_flag("--detach", detach, "return once accepted");
   auto* backups = app.add_subcommand("backups", "list a deployment's backups");
   backups->add_option("id", id)->required();
   auto* jobs = app.add_subcommand("jobs", "list a deployment's jobs");
@@ -614,6 +618,14 @@ int main(int argc, char** argv) {
     if (detach) return 0;
     return follow_job(api, r->body, seen);
   }
+  if (delete_backup->parsed()) {
+    int64_t seen = last_seq(api, id);
+    auto r = api.call("DELETE", "/api/v1/deployments/" + id + "/backups/" + backup_id);
+    if (!r) return fail_with(r.error(), kExitUnreachable);
+    if (r->status != 202) return reply_error(*r);
+    if (detach) return 0;
+    return follow_job(api, r->body, seen);
+  }
   if (backups->parsed() || jobs->parsed()) {
     std::string what = backups->parsed() ? "backups" : "jobs";
     auto r = api.call("GET", "/api/v1/deployments/" + id + "/" + what);
@@ -626,9 +638,9 @@ int main(int argc, char** argv) {
                     static_cast<long long>(b.value("size_bytes", 0LL)), b.value("sha256", "").substr(0, 16).c_str(),
                     b.value("snapshot", "").c_str());
     } else {
-      std::printf("%-26s  %-8s  %-10s  %-24s  %s\n", "JOB", "KIND", "STATE", "CREATED", "ERROR");
+      std::printf("%-26s  %-13s  %-10s  %-24s  %s\n", "JOB", "KIND", "STATE", "CREATED", "ERROR");
       for (auto& j : r->body["jobs"])
-        std::printf("%-26s  %-8s  %-10s  %-24s  %s\n", j.value("id", "").c_str(), j.value("kind", "").c_str(),
+        std::printf("%-26s  %-13s  %-10s  %-24s  %s\n", j.value("id", "").c_str(), j.value("kind", "").c_str(),
                     j.value("state", "").c_str(), j.value("created_at", "").c_str(), j.value("error", "").c_str());
     }
     return 0;

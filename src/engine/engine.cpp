@@ -219,13 +219,16 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
   if ((kind == "test" || kind == "backup") && s != State::kRunning) return refuse(" (it must be running)");
   if (kind == "destroy" && s != State::kRunning && s != State::kStopped && s != State::kFailed && s != State::kDestroyed)
     return refuse("");
-  if (kind == "restore") {
+  if (kind == "restore" || kind == "delete-backup") {
     if (!params.is_object() || !params.contains("backup") || !params["backup"].is_string())
       return Error::invalid("backup", "is required: the id of one of the deployment's backups");
     auto b = store_.get_backup(params["backup"].get<std::string>());
     if (!b || b->deployment_id != id)
       return Error::invalid("backup", "deployment " + id + " has no backup " + params["backup"].get<std::string>());
-    if (s != State::kRunning && s != State::kStopped && s != State::kDestroyed) return refuse("");
+    if (kind == "restore" && s != State::kRunning && s != State::kStopped && s != State::kDestroyed) return refuse("");
+    if (kind == "delete-backup" && s != State::kRunning && s != State::kStopped && s != State::kFailed &&
+        s != State::kDestroyed)
+      return refuse("");
   }
   Job job;
   job.id = new_id();
@@ -704,6 +707,32 @@ std::string Engine::do_destroy(Deployment& d, Job& job) {
   return "";
 }
 
+// The provider's snapshot first (it may outlive the machine: an AMI, a vzdump
+// archive), then the archive on this host, then the record: a failure leaves
+// the backup listed, and deleting it again finishes the work.
+std::string Engine::do_delete_backup(Deployment& d, Job& job) {
+  json params = json::parse(job.params_json, nullptr, false);
+  std::string backup_id = params.is_object() ? params.value("backup", "") : "";
+  auto b = store_.get_backup(backup_id);
+  if (!b) return b.error().message;
+  if (!b->snapshot.empty()) {
+    Provider* p = provider_for(d.provider);
+    if (!p) return "provider " + d.provider + " is not configured";
+    set_step(job, "deleting the snapshot");
+    std::string machine = machine_name(d.id);
+    auto st = with_retry(d, "deleting snapshot " + b->snapshot,
+                         [&] { return p->delete_snapshot(machine, b->snapshot); });
+    if (!st && st.error().code != "unsupported") return "cannot delete snapshot " + b->snapshot + ": " + st.error().message;
+  }
+  set_step(job, "deleting the archive");
+  std::error_code ec;
+  if (!b->path.empty() && !fs::remove(b->path, ec) && ec) return "cannot delete " + b->path + ": " + ec.message();
+  auto st = store_.delete_backup(b->id);
+  if (!st && st.error().code != "not_found") return st.error().message;
+  log(d, "ads", "deleted backup " + b->id);
+  return "";
+}
+
 void Engine::run_job(Job& job) {
   auto got = store_.get(job.deployment_id);
   if (!got) {
@@ -734,6 +763,8 @@ void Engine::run_job(Job& job) {
     error = do_restore(d, job);
   } else if (job.kind == "destroy") {
     error = do_destroy(d, job);
+  } else if (job.kind == "delete-backup") {
+    error = do_delete_backup(d, job);
   } else {
     error = "unknown job kind " + job.kind;
   }

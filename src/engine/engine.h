@@ -138,6 +138,7 @@ class Engine {
   std::string do_backup(Deployment& d, Job& job);
   std::string do_restore(Deployment& d, Job& job);
   std::string do_destroy(Deployment& d, Job& job);
+  std::string do_delete_backup(Deployment& d, Job& job);
   std::string restore_data(Deployment& d, Job& job, const Backup& b);
   // The agent's action, waiting while the agent is busy with an earlier one.
   Result<int> agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,

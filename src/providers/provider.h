@@ -73,6 +73,11 @@ class Provider {
   virtual Status restore_snapshot(const std::string& name, const std::string& snap) {
     return Error::make("unsupported", kind() + " has no snapshots");
   }
+  // Removes a snapshot for good. Succeeds when it is already gone, also when
+  // the machine is gone (a snapshot may outlive its machine on some platforms).
+  virtual Status delete_snapshot(const std::string& name, const std::string& snap) {
+    return Error::make("unsupported", kind() + " has no snapshots");
+  }
 };
 
 // Builds a provider from its kind and its JSON settings (from the ADS config).

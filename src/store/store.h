@@ -79,6 +79,9 @@ class Store {
   virtual Result<Backup> get_backup(const std::string& id) = 0;
   // A deployment's backups, oldest first.
   virtual Result<std::vector<Backup>> backups_of(const std::string& deployment_id) = 0;
+  // Forgets a backup (its archive and snapshot are the engine's to remove);
+  // `not_found` if there is none with this id.
+  virtual Status delete_backup(const std::string& id) = 0;
 
   // Users: `conflict` for a name in use.
   virtual Status create_user(const User& u) = 0;

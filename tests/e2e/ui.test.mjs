@@ -195,6 +195,21 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     assert.equal(restore.state, 'succeeded', JSON.stringify(restore));
     await checkA11y(page, 'after backup and restore');
     await shot('08b-backup-and-restore');
+
+    // delete that backup, after a confirmation
+    await page.getByRole('button', { name: 'Delete backup…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Cancel');
+    await checkA11y(page, 'delete backup confirmation');
+    await shot('08c-delete-backup-confirmation');
+    await dialog.getByRole('button', { name: 'Delete backup' }).click();
+    await jobRow('delete-backup').getByText('succeeded').waitFor({ timeout: SLOW / 3 });
+    await picker.locator('option', { hasText: 'no backups yet' }).waitFor({ state: 'attached' });
+    assert.equal(await page.getByRole('button', { name: 'Delete backup…' }).isDisabled(), true);
+    assert.equal(await page.getByRole('button', { name: 'Restore', exact: true }).isDisabled(), true);
+    const left = await apiCall('GET', `/api/v1/deployments/${deploymentId}/backups`);
+    assert.equal(left.body.backups.length, 0, JSON.stringify(left.body));
   });
 
   it('stops the lab', { timeout: SLOW }, async () => {

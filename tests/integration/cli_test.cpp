@@ -76,8 +76,23 @@ TEST(CliTest, DeployShowsProgressAndUrlThenListShowLogsDestroy) {
   EXPECT_EQ(ads_cli(base, {"test", id}, &out), 2) << out;  // a stopped lab cannot be tested
   EXPECT_NE(out.find("it must be running"), std::string::npos) << out;
   ASSERT_EQ(ads_cli(base, {"start", id}, &out), 0) << out;
+  // a backup (the static lab has no data: a snapshot and an empty archive), then deleted
+  ASSERT_EQ(ads_cli(base, {"backup", id}, &out), 0) << out;
+  p = out.find("backup 01");
+  ASSERT_NE(p, std::string::npos) << out;
+  std::string backup = out.substr(p + 7, 26);
+  ASSERT_EQ(ads_cli(base, {"backups", id}, &out), 0) << out;
+  EXPECT_NE(out.find(backup), std::string::npos) << out;
+  ASSERT_EQ(ads_cli(base, {"delete-backup", id, backup}, &out), 0) << out;
+  EXPECT_NE(out.find("deleted backup " + backup), std::string::npos) << out;
+  EXPECT_NE(out.find("delete-backup done"), std::string::npos) << out;
+  ASSERT_EQ(ads_cli(base, {"backups", id}, &out), 0) << out;
+  EXPECT_EQ(out.find(backup), std::string::npos) << out;
+  EXPECT_EQ(ads_cli(base, {"delete-backup", id, backup}, &out), 2) << out;  // gone: a clear 404
+  EXPECT_NE(out.find("has no backup " + backup), std::string::npos) << out;
   ASSERT_EQ(ads_cli(base, {"jobs", id}, &out), 0) << out;
-  EXPECT_NE(out.find("stop      succeeded"), std::string::npos) << out;
+  EXPECT_NE(out.find("stop           succeeded"), std::string::npos) << out;
+  EXPECT_NE(out.find("delete-backup  succeeded"), std::string::npos) << out;
   ASSERT_EQ(ads_cli(base, {"destroy", id}, &out), 0) << out;
   EXPECT_NE(out.find("destroyed"), std::string::npos) << out;
   ASSERT_EQ(ads_cli(base, {"show", id}, &out), 0);
@@ -99,6 +114,10 @@ TEST(CliTest, BadInputAndUnreachableServerGiveMessagesAndExitCodes) {
   EXPECT_NE(out.find("name: may contain only"), std::string::npos) << out;
   EXPECT_EQ(ads_cli(base, {"show", "01jzzzzzzzzzzzzzzzzzzzzzzz"}, &out), 2);
   EXPECT_NE(out.find("no deployment"), std::string::npos) << out;
+  EXPECT_EQ(ads_cli(base, {"delete-backup", "01jzzzzzzzzzzzzzzzzzzzzzzz", "01jzzzzzzzzzzzzzzzzzzzzzzz"}, &out), 2);
+  EXPECT_NE(out.find("no deployment"), std::string::npos) << out;
+  EXPECT_EQ(ads_cli(base, {"delete-backup", "01jzzzzzzzzzzzzzzzzzzzzzzz"}, &out), 2);  // which backup?
+  EXPECT_NE(out.find("backup is required"), std::string::npos) << out;
   EXPECT_EQ(ads_cli(base, {"frobnicate"}, &out), 2);
   EXPECT_EQ(ads_cli(base, {"list", "--state", "sideways"}, &out), 2);
   EXPECT_NE(out.find("unknown state"), std::string::npos) << out;

@@ -5,6 +5,7 @@
 
 #include <csignal>
 #include <fstream>
+#include <set>
 
 #include "support/ads_server.h"
 
@@ -36,6 +37,19 @@ class LifecycleTest : public ::testing::Test {
     std::string id = d.value("id", "");
     guard.ids.insert(id);
     return id;
+  }
+  // Snapshot names of an LXD instance, asked of LXD itself.
+  std::set<std::string> lxd_snapshots(const std::string& name) {
+    ads::http::ClientRequest r;
+    r.unix_socket = "/var/lib/lxd/unix.socket";
+    r.url = "http://lxd/1.0/instances/" + name + "/snapshots";
+    auto res = ads::http::request(r);
+    std::set<std::string> out;
+    EXPECT_TRUE(res.ok() && res->status == 200) << (res.ok() ? res->body : res.error().message);
+    if (!res.ok()) return out;
+    for (auto& url : json::parse(res->body, nullptr, false).value("metadata", json::array()))
+      out.insert(url.get<std::string>().substr(url.get<std::string>().rfind('/') + 1));
+    return out;
   }
   TempDir tmp;
   ContainerGuard guard;
@@ -112,11 +126,29 @@ TEST_F(LifecycleTest, StopStartRestartTestBackupRestoreDestroyAndRestoreIntoANew
   EXPECT_EQ(d["state"], "running");
   EXPECT_EQ(notes(d), "alpha\n");
 
+  // deleting backups: the first one's snapshot went with the destroyed
+  // machine; a new one's LXD snapshot goes with it
+  job = op(s, id, "backup");
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  std::string second = job["result"]["backup"];
+  EXPECT_EQ(lxd_snapshots("ads-" + id), (std::set<std::string>{"backup-" + second}));
+  for (const std::string& b : {backup, second}) {
+    status = 0;
+    json del = s.call("DELETE", "/api/v1/deployments/" + id + "/backups/" + b, nullptr, &status);
+    ASSERT_EQ(status, 202) << del.dump();
+    job = s.wait_job(del["id"]);
+    ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  }
+  EXPECT_TRUE(lxd_snapshots("ads-" + id).empty());
+  EXPECT_TRUE(s.call("GET", "/api/v1/deployments/" + id + "/backups")["backups"].empty());
+  EXPECT_FALSE(fs::exists(tmp.path / "data" / "backups" / id / (second + ".tar.gz")));
+  EXPECT_EQ(notes(d), "alpha\n");  // the lab itself is untouched
+
   json jobs = s.call("GET", "/api/v1/deployments/" + id + "/jobs")["jobs"];
   std::vector<std::string> kinds;
   for (auto& j : jobs) kinds.push_back(j["kind"]);
   EXPECT_EQ(kinds, (std::vector<std::string>{"deploy", "backup", "restore", "stop", "start", "restart", "test",
-                                             "destroy", "restore"}));
+                                             "destroy", "restore", "backup", "delete-backup", "delete-backup"}));
 }
 
 TEST_F(LifecycleTest, OperationsRefuseBadRequestsWithClearErrors) {

@@ -63,9 +63,13 @@ class FakeEc2 {
     std::string boot_error;
   };
   struct Image {
-    std::string id, state, name, instance;
+    std::string id, state, name, instance, snapshot;  // snapshot: the EBS snapshot of its root device
     std::map<std::string, std::string> tags;
     std::filesystem::path root;
+  };
+  struct Snapshot {
+    std::string id, image;  // image: the AMI it was made for (it outlives the AMI, as on AWS)
+    std::map<std::string, std::string> tags;
   };
   struct Injected {
     std::string action;  // "*" : any
@@ -171,6 +175,12 @@ class FakeEc2 {
     std::lock_guard<std::mutex> l(mu_);
     std::vector<Image> out;
     for (auto& [id, i] : images_) out.push_back(i);
+    return out;
+  }
+  std::vector<Snapshot> snapshots() const {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<Snapshot> out;
+    for (auto& [id, sn] : snapshots_) out.push_back(sn);
     return out;
   }
   // Brings every instance / image to its next settled state at once.
@@ -290,10 +300,9 @@ class FakeEc2 {
     if (action == "TerminateInstances") return change(p, "TerminateInstancesResponse");
     if (action == "CreateImage") return create_image(p);
     if (action == "DescribeImages") return describe_images(p);
-    if (action == "DeregisterImage") {
-      images_.erase(p["ImageId"]);
-      return xml(200, head("DeregisterImageResponse") + "<return>true</return></DeregisterImageResponse>");
-    }
+    if (action == "DeregisterImage") return deregister_image(p);
+    if (action == "DescribeSnapshots") return describe_snapshots(p);
+    if (action == "DeleteSnapshot") return delete_snapshot(p);
     return xml(400, error_xml("InvalidAction", "The action " + action + " is not valid for this web service."));
   }
 
@@ -645,6 +654,13 @@ class FakeEc2 {
       std::filesystem::create_directories(im.root);
       std::filesystem::copy(instances_[id].root, im.root, std::filesystem::copy_options::recursive);
     }
+    Snapshot sn;
+    std::snprintf(ami, sizeof ami, "snap-%017x", 0x5a0000 + seq_);
+    sn.id = ami;
+    sn.image = im.id;
+    sn.tags = tag_spec(p, "snapshot");
+    snapshots_[sn.id] = sn;
+    im.snapshot = sn.id;
     images_[im.id] = im;
     return xml(200, head("CreateImageResponse") + "<imageId>" + im.id + "</imageId></CreateImageResponse>");
   }
@@ -659,9 +675,46 @@ class FakeEc2 {
       if (!matches(fs, im.tags, "")) continue;
       items += "<item><imageId>" + id + "</imageId><imageLocation>111122223333/" + xml_escape(im.name) +
                "</imageLocation><imageState>" + im.state + "</imageState><imageOwnerId>111122223333</imageOwnerId>"
-               "<name>" + xml_escape(im.name) + "</name><rootDeviceType>ebs</rootDeviceType>" + tags_xml(im.tags) + "</item>";
+               "<name>" + xml_escape(im.name) + "</name><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda"
+               "</rootDeviceName><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><snapshotId>" +
+               im.snapshot + "</snapshotId><volumeSize>8</volumeSize><deleteOnTermination>true</deleteOnTermination>"
+               "<volumeType>gp3</volumeType></ebs></item></blockDeviceMapping>" + tags_xml(im.tags) + "</item>";
     }
     return xml(200, head("DescribeImagesResponse") + "<imagesSet>" + items + "</imagesSet></DescribeImagesResponse>");
+  }
+
+  // As on AWS: deregistering an AMI keeps its EBS snapshot; a snapshot an AMI
+  // still uses cannot be deleted.
+  http::Response deregister_image(std::map<std::string, std::string>& p) {
+    std::string id = p["ImageId"];
+    if (!images_.count(id)) return xml(400, error_xml("InvalidAMIID.NotFound", "The image id '[" + id + "]' does not exist"));
+    images_.erase(id);
+    return xml(200, head("DeregisterImageResponse") + "<return>true</return></DeregisterImageResponse>");
+  }
+
+  http::Response describe_snapshots(std::map<std::string, std::string>& p) {
+    auto ids = indexed(p, "SnapshotId.");
+    auto fs = filters(p);
+    std::string items;
+    for (auto& [id, sn] : snapshots_) {
+      if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
+      if (!matches(fs, sn.tags, "")) continue;
+      items += "<item><snapshotId>" + id + "</snapshotId><volumeId>vol-ffffffff</volumeId><status>completed</status>"
+               "<progress>100%</progress><ownerId>111122223333</ownerId><volumeSize>8</volumeSize><description>"
+               "Created by CreateImage for " + xml_escape(sn.image) + "</description>" + tags_xml(sn.tags) + "</item>";
+    }
+    return xml(200, head("DescribeSnapshotsResponse") + "<snapshotSet>" + items + "</snapshotSet></DescribeSnapshotsResponse>");
+  }
+
+  http::Response delete_snapshot(std::map<std::string, std::string>& p) {
+    std::string id = p["SnapshotId"];
+    if (!snapshots_.count(id))
+      return xml(400, error_xml("InvalidSnapshot.NotFound", "The snapshot '" + id + "' does not exist."));
+    for (auto& [k, im] : images_)
+      if (im.snapshot == id)
+        return xml(400, error_xml("InvalidSnapshot.InUse", "The snapshot " + id + " is currently in use by " + k));
+    snapshots_.erase(id);
+    return xml(200, head("DeleteSnapshotResponse") + "<return>true</return></DeleteSnapshotResponse>");
   }
 
   http::Server server_;
@@ -678,6 +731,7 @@ class FakeEc2 {
   std::vector<std::string> rejections_;
   std::map<std::string, Instance> instances_;
   std::map<std::string, Image> images_;
+  std::map<std::string, Snapshot> snapshots_;
   int seq_ = 0;
   std::string agent_bytes_;
   std::filesystem::path boot_dir_;

@@ -309,6 +309,7 @@ function renderDeployment(id) {
 
   async function runOp(op) {
     if (op === 'destroy') { openDestroy(); return; }
+    if (op === 'delete-backup') { openDeleteBackup(); return; }
     showError(err, null);
     const body = op === 'restore' ? { backup: backupSel.value } : undefined;
     buttons[op].disabled = true;
@@ -319,25 +320,38 @@ function renderDeployment(id) {
     } catch (e) { showError(err, e); await refresh(); }
   }
 
-  function openDestroy() {
+  // A confirmation whose safe choice (Cancel) has the focus; `path` is DELETEd on OK.
+  function confirmDelete(titleText, text, okLabel, path, done) {
     const cancel = h('button', { type: 'button', class: 'ghost', value: 'cancel' }, 'Cancel');
-    const ok = h('button', { type: 'button', class: 'danger', value: 'destroy' }, 'Destroy');
-    dialogTitle.textContent = `Destroy ${d ? d.name : id}?`;
-    dialog.replaceChildren(dialogTitle,
-      h('p', {}, 'The machine and everything on it are removed. Backups are kept and can be restored into a new machine.'),
-      h('div', { class: 'row end' }, cancel, ok));
+    const ok = h('button', { type: 'button', class: 'danger', value: 'ok' }, okLabel);
+    dialogTitle.textContent = titleText;
+    dialog.replaceChildren(dialogTitle, h('p', {}, text), h('div', { class: 'row end' }, cancel, ok));
     cancel.addEventListener('click', () => dialog.close());
     ok.addEventListener('click', async () => {
       dialog.close();
       showError(err, null);
       try {
-        await api('DELETE', `/api/v1/deployments/${id}`);
-        announce('destroy requested');
+        await api('DELETE', path);
+        announce(done);
       } catch (e) { showError(err, e); }
       await refresh();
     });
     dialog.showModal();
     cancel.focus();
+  }
+
+  function openDestroy() {
+    confirmDelete(`Destroy ${d ? d.name : id}?`,
+      'The machine and everything on it are removed. Backups are kept and can be restored into a new machine.',
+      'Destroy', `/api/v1/deployments/${id}`, 'destroy requested');
+  }
+
+  function openDeleteBackup() {
+    const b = backups.find((x) => x.id === backupSel.value);
+    if (!b) return;
+    confirmDelete(`Delete the backup of ${b.created_at.replace('T', ' ').slice(0, 19)}?`,
+      'Its data archive and its machine snapshot are removed for good; it can no longer be restored.',
+      'Delete backup', `/api/v1/deployments/${id}/backups/${b.id}`, 'backup deletion requested');
   }
 
   function paint() {
@@ -378,6 +392,7 @@ function renderDeployment(id) {
       test: s === 'running',
       backup: s === 'running',
       restore: backups.length > 0 && ['running', 'stopped', 'destroyed'].includes(s),
+      'delete-backup': backups.length > 0 && ['running', 'stopped', 'failed', 'destroyed'].includes(s),
       destroy: ['running', 'stopped', 'failed'].includes(s),
     };
     for (const [op, b] of Object.entries(buttons)) b.disabled = !canManage || !!active || !allow[op];
@@ -445,7 +460,8 @@ function renderDeployment(id) {
     h('div', { class: 'row wrap-row' },
       opButton('start', 'Start'), opButton('stop', 'Stop'), opButton('restart', 'Restart'),
       opButton('test', 'Test'), opButton('backup', 'Back up'),
-      h('span', { class: 'restore' }, h('label', { for: 'f-backup' }, 'Backup'), backupSel, opButton('restore', 'Restore')),
+      h('span', { class: 'restore' }, h('label', { for: 'f-backup' }, 'Backup'), backupSel, opButton('restore', 'Restore'),
+        opButton('delete-backup', 'Delete backup…', 'ghost')),
       opButton('destroy', 'Destroy…', 'danger')));
   setView('Deployment',
     h('p', { class: 'crumbs' }, h('a', { href: '#/' }, '← Deployments')),

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <set>
 #include <thread>
 
 namespace ads {
@@ -353,6 +354,45 @@ Status AwsProvider::destroy(const std::string& name) {
   std::vector<std::string> ids;
   for (auto& i : *all) ids.push_back(i.id);
   return terminate(ids);
+}
+
+// The AMIs tagged with the machine and snapshot names are deregistered, then
+// their EBS snapshots deleted (AWS keeps them after DeregisterImage, and one
+// cannot be deleted while an AMI uses it): those the AMIs' block devices name
+// and those tagged so (an earlier try may have deregistered the AMI already).
+Status AwsProvider::delete_snapshot(const std::string& name, const std::string& snap) {
+  aws::Params f = {{"Owner.1", "self"}};
+  add_filter(f, 1, "tag:ads:machine", {name});
+  add_filter(f, 2, "tag:ads:snapshot", {snap});
+  auto d = ec2_.call("DescribeImages", f);
+  if (!d) return d.error();
+  std::vector<std::string> images;
+  std::set<std::string> snapshots;
+  each_item(*d, "imagesSet", [&](const aws::Xml& x) {
+    images.push_back(x.get("imageId", ""));
+    each_item(x, "blockDeviceMapping", [&](const aws::Xml& b) {
+      std::string s = b.get("ebs.snapshotId", "");
+      if (!s.empty()) snapshots.insert(s);
+    });
+  });
+  for (const auto& image : images) {
+    auto r = ec2_.call("DeregisterImage", {{"ImageId", image}});
+    if (!r && r.error().message.find("InvalidAMIID.NotFound") == std::string::npos)
+      return Error::make(r.error().code, "deregistering AMI " + image + " (" + snap + " of " + name + "): " + r.error().message);
+  }
+  aws::Params sf = {{"Owner.1", "self"}};
+  add_filter(sf, 1, "tag:ads:machine", {name});
+  add_filter(sf, 2, "tag:ads:snapshot", {snap});
+  auto s = ec2_.call("DescribeSnapshots", sf);
+  if (!s) return s.error();
+  each_item(*s, "snapshotSet", [&](const aws::Xml& x) { snapshots.insert(x.get("snapshotId", "")); });
+  for (const auto& id : snapshots) {
+    if (id.empty()) continue;
+    auto r = ec2_.call("DeleteSnapshot", {{"SnapshotId", id}});
+    if (!r && r.error().message.find("InvalidSnapshot.NotFound") == std::string::npos)
+      return Error::make(r.error().code, "deleting EBS snapshot " + id + " (" + snap + " of " + name + "): " + r.error().message);
+  }
+  return Status::Ok();
 }
 
 Result<std::string> AwsProvider::wait_address(const std::string& name, std::chrono::milliseconds total) {

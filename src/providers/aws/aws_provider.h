@@ -19,7 +19,9 @@
 // Snapshots are AMIs (CreateImage, tagged ads:machine / ads:snapshot);
 // restoring launches a new instance from the AMI with the same tags and then
 // terminates the old one (the address changes; the agent and its config are
-// on the image's disk).
+// on the image's disk). destroy keeps the AMIs (they are the backups, and a
+// destroyed deployment can be restored); delete_snapshot deregisters one and
+// deletes its EBS snapshots, which AWS would otherwise keep (and bill).
 #pragma once
 
 #include <map>
@@ -77,6 +79,7 @@ class AwsProvider : public Provider {
   Result<std::vector<Machine>> list() override;
   Status snapshot(const std::string& name, const std::string& snap) override;
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
+  Status delete_snapshot(const std::string& name, const std::string& snap) override;
 
   // The smallest type of the table with at least `memory_mb` (table order
   // breaks ties); "invalid" (field "memory") when none is big enough.

@@ -490,4 +490,12 @@ Status LxdProvider::restore_snapshot(const std::string& name, const std::string&
   return wait_operation(*r, "restoring " + name + " to snapshot " + snap);
 }
 
+Status LxdProvider::delete_snapshot(const std::string& name, const std::string& snap) {
+  if (!valid_machine_name(name) || !valid_machine_name(snap)) return Error::invalid("name", "not a valid name");
+  auto r = call("DELETE", "/1.0/instances/" + name + "/snapshots/" + snap, "");
+  if (!r) return r.error();
+  if (r->status == 404) return Status::Ok();  // the snapshot, or the container with all its snapshots, is gone
+  return wait_operation(*r, "deleting snapshot " + snap + " of " + name);
+}
+
 }  // namespace ads

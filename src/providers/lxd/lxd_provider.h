@@ -65,6 +65,7 @@ class LxdProvider : public Provider {
   Result<std::vector<Machine>> list() override;
   Status snapshot(const std::string& name, const std::string& snap) override;
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
+  Status delete_snapshot(const std::string& name, const std::string& snap) override;
 
   // GET /1.0: whether the daemon answers (for `ads doctor` and tests).
   Status ping();

@@ -422,4 +422,14 @@ Status OpenvzProvider::restore_snapshot(const std::string& name, const std::stri
   return vz(s, {"vzrestore", archive, id});
 }
 
+// The vzdump archives stay on the host after `vzctl destroy`, so this works
+// with or without the container.
+Status OpenvzProvider::delete_snapshot(const std::string& name, const std::string& snap) {
+  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
+  if (!valid_machine_name(snap)) return Error::invalid("name", "not a valid snapshot name: " + snap);
+  auto sess = connect();
+  if (!sess) return sess.error();
+  return vz(**sess, {"rm", "-rf", "--", s_.backup_dir + "/" + name + "/" + snap});
+}
+
 }  // namespace ads

@@ -66,6 +66,7 @@ class OpenvzProvider : public Provider {
   Result<std::vector<Machine>> list() override;
   Status snapshot(const std::string& name, const std::string& snap) override;
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
+  Status delete_snapshot(const std::string& name, const std::string& snap) override;
 
   // The CTID a machine with this address gets; "invalid" outside the subnet.
   Result<int64_t> ctid_for(const std::string& address) const;

@@ -485,6 +485,14 @@ Result<std::vector<Backup>> PostgresStore::backups_of(const std::string& deploym
   });
 }
 
+Status PostgresStore::delete_backup(const std::string& id) {
+  return in_tx(mu_, conn_->c, "deleting a backup", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params("DELETE FROM backups WHERE id = $1", id);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no backup " + id);
+    return Status::Ok();
+  });
+}
+
 Status PostgresStore::create_user(const User& u) {
   Status st = in_tx(mu_, conn_->c, "inserting a user", "a user named " + u.name + " exists", [&](pqxx::work& w) -> Status {
     w.exec_params(std::string("INSERT INTO users (") + kUserColumns + ") VALUES ($1,$2,$3,$4,$5)", u.id, u.name,

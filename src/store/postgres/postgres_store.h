@@ -41,6 +41,7 @@ class PostgresStore : public Store {
   Status add_backup(const Backup& b) override;
   Result<Backup> get_backup(const std::string& id) override;
   Result<std::vector<Backup>> backups_of(const std::string& deployment_id) override;
+  Status delete_backup(const std::string& id) override;
   Status create_user(const User& u) override;
   Result<User> get_user(const std::string& id) override;
   Result<User> get_user_by_name(const std::string& name) override;

@@ -565,6 +565,15 @@ Result<std::vector<Backup>> SqliteStore::backups_of(const std::string& deploymen
   return collect(s, read_backup, "reading backups");
 }
 
+Status SqliteStore::delete_backup(const std::string& id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "DELETE FROM backups WHERE id = ?");
+  s.bind(1, id);
+  if (s.step() != SQLITE_DONE) return s.error("deleting backup");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no backup " + id);
+  return Status::Ok();
+}
+
 Status SqliteStore::create_user(const User& u) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("INSERT INTO users (") + kUserColumns + ") VALUES (?,?,?,?,?)";

@@ -91,6 +91,39 @@ TEST_F(ApiTest, DestroyOfADeploymentStillInProgressIsAConflict) {
   EXPECT_EQ(call("GET", "/api/v1/deployments/" + id).body["state"], "accepted");
 }
 
+TEST_F(ApiTest, DeletingABackupIsAJobAndUnknownBackupsAre404) {
+  std::string a = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
+  std::string b = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
+  ads::Backup ba{"01kkkkkkkkkkkkkkkkkkkkkkk1", a, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/a.tar.gz", "", "c"};
+  ads::Backup bb{"01kkkkkkkkkkkkkkkkkkkkkkk2", b, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/b.tar.gz", "", "c"};
+  ASSERT_TRUE(store->add_backup(ba).ok());
+  ASSERT_TRUE(store->add_backup(bb).ok());
+  // the deploy job is still queued (the workers are not started): one job at a time
+  expect_error(call("DELETE", "/api/v1/deployments/" + a + "/backups/" + ba.id), 409);
+  // as if it had been deployed
+  auto d = store->get(a);
+  d->state = ads::State::kRunning;
+  ASSERT_TRUE(store->update(*d).ok());
+  auto jobs = store->jobs_of(a);
+  ASSERT_TRUE(jobs.ok());
+  for (auto j : *jobs) {
+    j.state = "succeeded";
+    ASSERT_TRUE(store->update_job(j).ok());
+  }
+  expect_error(call("DELETE", "/api/v1/deployments/" + a + "/backups/01kkkkkkkkkkkkkkkkkkkkkkk9"), 404);
+  expect_error(call("DELETE", "/api/v1/deployments/" + a + "/backups/" + bb.id), 404);  // b's, not a's
+  expect_error(call("DELETE", "/api/v1/deployments/" + a + "/backups/..%2F..%2Fetc"), 404);
+  expect_error(call("DELETE", "/api/v1/deployments/01jzzzzzzzzzzzzzzzzzzzzzzz/backups/" + ba.id), 404);
+  auto r = call("DELETE", "/api/v1/deployments/" + a + "/backups/" + ba.id);
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  EXPECT_EQ(r.body["kind"], "delete-backup");
+  EXPECT_EQ(r.body["state"], "queued");
+  expect_error(call("DELETE", "/api/v1/deployments/" + a + "/backups/" + ba.id), 409);  // that job is under way
+  // nothing is deleted before the job runs
+  EXPECT_TRUE(store->get_backup(ba.id).ok());
+  EXPECT_TRUE(store->get_backup(bb.id).ok());
+}
+
 // Every route, with a request that is valid for it.
 struct RouteCase {
   std::string method, path, body;
@@ -126,6 +159,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"POST", "/api/v1/deployments/" + id + "/test", "", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/backup", "", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/restore", R"({"backup":"x"})", ads::Role::kDeployer},
+      {"DELETE", "/api/v1/deployments/" + id + "/backups/01kkkkkkkkkkkkkkkkkkkkkkk1", "", ads::Role::kDeployer},
       {"DELETE", "/api/v1/deployments/" + id, "", ads::Role::kDeployer},
       {"GET", "/api/v1/users", "", ads::Role::kAdmin},
       {"PATCH", "/api/v1/users/dan", R"({"role":"admin"})", ads::Role::kAdmin},

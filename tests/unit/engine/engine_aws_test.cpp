@@ -210,11 +210,43 @@ TEST_F(EngineAwsTest, DeploysStopsStartsBacksUpRestoresAndDestroysWithARealAgent
 
   ASSERT_TRUE(e->operate(id, "destroy").ok());
   d = settle(id);
-  e->stop();
   ASSERT_EQ(d.state, ads::State::kDestroyed) << d.error << "\n" << log_of(id);
   fake.settle();
   EXPECT_TRUE(fake.instances_in("running").empty());
   EXPECT_TRUE(fake.instances_in("stopped").empty());
+
+  // the backup outlives the deployment (its AMI and EBS snapshot too) until it is deleted
+  const ads::Backup b = (*backups)[0];
+  ASSERT_EQ(fake.images().size(), 1u);
+  ASSERT_EQ(fake.snapshots().size(), 1u);
+  ASSERT_TRUE(std::filesystem::exists(b.path));
+  fake.inject("DeregisterImage", 403, "UnauthorizedOperation", "You are not authorized to perform this operation.");
+  auto del = e->operate(id, "delete-backup", json{{"backup", b.id}});
+  ASSERT_TRUE(del.ok()) << del.error().message;
+  settle(id);
+  auto failed = store->get_job(del->id);
+  ASSERT_TRUE(failed.ok());
+  EXPECT_EQ(failed->state, "failed");
+  EXPECT_NE(failed->error.find("UnauthorizedOperation"), std::string::npos) << failed->error;
+  EXPECT_TRUE(store->get_backup(b.id).ok());  // nothing is lost: still listed, archive still there
+  EXPECT_TRUE(std::filesystem::exists(b.path));
+  EXPECT_EQ(store->get(id)->state, ads::State::kDestroyed);
+
+  del = e->operate(id, "delete-backup", json{{"backup", b.id}});
+  ASSERT_TRUE(del.ok()) << del.error().message;
+  settle(id);
+  e->stop();
+  EXPECT_EQ(store->get_job(del->id)->state, "succeeded") << log_of(id);
+  EXPECT_TRUE(fake.images().empty());
+  EXPECT_TRUE(fake.snapshots().empty());
+  EXPECT_FALSE(std::filesystem::exists(b.path));
+  EXPECT_EQ(store->get_backup(b.id).error().code, "not_found");
+  EXPECT_NE(log_of(id).find("deleted backup " + b.id), std::string::npos);
+  // a deleted backup can be neither deleted nor restored again
+  auto again = e->operate(id, "delete-backup", json{{"backup", b.id}});
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().field, "backup");
+  EXPECT_FALSE(e->operate(id, "restore", json{{"backup", b.id}}).ok());
   EXPECT_EQ(fake.rejected(), 0);
 }
 

@@ -200,6 +200,17 @@ TEST_P(StoreTest, JobsBackupsAndIdempotencyKeys) {
   EXPECT_EQ(gb->commit, "abc");
   EXPECT_EQ(s->backups_of(d.id)->size(), 1u);
   EXPECT_EQ(s->get_backup("01kkkkkkkkkkkkkkkkkkkkkkk9").error().code, "not_found");
+
+  ads::Backup b2 = b;
+  b2.id = "01kkkkkkkkkkkkkkkkkkkkkkk2";
+  ASSERT_TRUE(s->add_backup(b2).ok());
+  ASSERT_TRUE(s->delete_backup(b.id).ok());
+  EXPECT_EQ(s->get_backup(b.id).error().code, "not_found");
+  auto left = s->backups_of(d.id);
+  ASSERT_TRUE(left.ok());
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].id, b2.id);
+  EXPECT_EQ(s->delete_backup(b.id).error().code, "not_found");
 }
 
 TEST_P(StoreTest, RecordsItsSchemaVersionAndMigratesOnce) {

@@ -2,6 +2,8 @@
 // which checks every request's SigV4 signature with the independent verifier.
 // Nothing here reaches AWS. Waits between attempts/polls are recorded instead
 // of slept, so the tests check the backoff without timing anything.
+#include <algorithm>
+#include <set>
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -332,6 +334,73 @@ TEST_F(AwsProviderTest, SnapshotIsAnAmiAndRestoreReplacesTheInstance) {
   auto none = p->restore_snapshot("ads-01test", "backup-none");
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().code, "not_found");
+}
+
+TEST_F(AwsProviderTest, DeletingASnapshotDeregistersItsAmiThenDeletesItsEbsSnapshot) {
+  auto p = provider();
+  ASSERT_TRUE(p->create(spec(), nullptr).ok());
+  ASSERT_TRUE(p->snapshot("ads-01test", "b1").ok());
+  ASSERT_TRUE(p->snapshot("ads-01test", "b2").ok());
+  // another machine's backup with the same snapshot name must stay
+  auto other = spec();
+  other.name = "ads-01other";
+  ASSERT_TRUE(p->create(other, nullptr).ok());
+  ASSERT_TRUE(p->snapshot("ads-01other", "b1").ok());
+  ASSERT_EQ(fake.images().size(), 3u);
+  ASSERT_EQ(fake.snapshots().size(), 3u);
+
+  ASSERT_TRUE(p->delete_snapshot("ads-01test", "b1").ok());
+  EXPECT_EQ(fake.calls_of("DeregisterImage").size(), 1u);
+  EXPECT_EQ(fake.calls_of("DeleteSnapshot").size(), 1u);
+  std::set<std::string> left;
+  for (auto& im : fake.images()) left.insert(im.tags["ads:machine"] + "/" + im.tags["ads:snapshot"]);
+  EXPECT_EQ(left, (std::set<std::string>{"ads-01test/b2", "ads-01other/b1"}));
+  left.clear();
+  for (auto& sn : fake.snapshots()) left.insert(sn.tags["ads:machine"] + "/" + sn.tags["ads:snapshot"]);
+  EXPECT_EQ(left, (std::set<std::string>{"ads-01test/b2", "ads-01other/b1"}));
+  // the AMI goes first: AWS refuses to delete a snapshot an AMI uses
+  auto calls = fake.calls();
+  auto at = [&](const std::string& action) {
+    return std::find_if(calls.begin(), calls.end(), [&](auto& c) { return c.action == action; }) - calls.begin();
+  };
+  EXPECT_LT(at("DeregisterImage"), at("DeleteSnapshot"));
+  // the machine keeps running; a restore from the other backup still works
+  EXPECT_EQ(p->inspect("ads-01test")->status, "Running");
+  EXPECT_TRUE(p->restore_snapshot("ads-01test", "b2").ok());
+  EXPECT_EQ(p->restore_snapshot("ads-01test", "b1").error().code, "not_found");
+
+  // gone already: nothing to do, and fine
+  ASSERT_TRUE(p->delete_snapshot("ads-01test", "b1").ok());
+  EXPECT_EQ(fake.calls_of("DeregisterImage").size(), 1u);
+  EXPECT_EQ(fake.calls_of("DeleteSnapshot").size(), 1u);
+}
+
+TEST_F(AwsProviderTest, ABackupOutlivesItsInstanceAndIsDeletedAfterDestroy) {
+  auto p = provider();
+  ASSERT_TRUE(p->create(spec(), nullptr).ok());
+  ASSERT_TRUE(p->snapshot("ads-01test", "b1").ok());
+  ASSERT_TRUE(p->destroy("ads-01test").ok());
+  EXPECT_EQ(fake.images().size(), 1u);  // destroy keeps the backups
+  ASSERT_TRUE(p->delete_snapshot("ads-01test", "b1").ok());
+  EXPECT_TRUE(fake.images().empty());
+  EXPECT_TRUE(fake.snapshots().empty());
+}
+
+TEST_F(AwsProviderTest, AFailedSnapshotDeletionSaysWhichAndCanBeRepeated) {
+  auto p = provider();
+  ASSERT_TRUE(p->create(spec(), nullptr).ok());
+  ASSERT_TRUE(p->snapshot("ads-01test", "b1").ok());
+  fake.inject("DeleteSnapshot", 403, "UnauthorizedOperation", "You are not authorized to perform this operation.");
+  auto st = p->delete_snapshot("ads-01test", "b1");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, "auth");
+  EXPECT_NE(st.error().message.find("deleting EBS snapshot snap-"), std::string::npos) << st.error().message;
+  EXPECT_NE(st.error().message.find("UnauthorizedOperation"), std::string::npos) << st.error().message;
+  EXPECT_TRUE(fake.images().empty());
+  ASSERT_EQ(fake.snapshots().size(), 1u);
+  // the AMI is gone; the repeat finds the EBS snapshot by its tags
+  ASSERT_TRUE(p->delete_snapshot("ads-01test", "b1").ok());
+  EXPECT_TRUE(fake.snapshots().empty());
 }
 
 TEST_F(AwsProviderTest, ARestoreWhoseInstanceFailsKeepsTheOldOne) {

@@ -332,6 +332,29 @@ TEST_F(OpenvzProviderTest, SnapshotIsAVzdumpArchiveAndRestoreBringsTheContainerB
   ASSERT_TRUE(provider->destroy("ads-01jsnap").ok());
 }
 
+TEST_F(OpenvzProviderTest, DeletingASnapshotRemovesItsArchivesAlsoAfterTheContainerIsGone) {
+  auto s = spec("ads-01jdel", ip(10));
+  ASSERT_TRUE(provider->create(s, nullptr).ok());
+  ASSERT_TRUE(provider->snapshot("ads-01jdel", "backup-1").ok());
+  ASSERT_TRUE(provider->snapshot("ads-01jdel", "backup-2").ok());
+  auto dump = host.state_dir() / "dump" / "ads-01jdel";
+  ASSERT_TRUE(std::filesystem::exists(dump / "backup-1"));
+  auto st = provider->delete_snapshot("ads-01jdel", "backup-1");
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_FALSE(std::filesystem::exists(dump / "backup-1"));
+  EXPECT_FALSE(std::filesystem::is_empty(dump / "backup-2"));
+  EXPECT_EQ(provider->restore_snapshot("ads-01jdel", "backup-1").error().code, "not_found");
+  // vzdump archives stay on the host after vzctl destroy, until deleted
+  ASSERT_TRUE(provider->destroy("ads-01jdel").ok());
+  ASSERT_TRUE(std::filesystem::exists(dump / "backup-2"));
+  ASSERT_TRUE(provider->delete_snapshot("ads-01jdel", "backup-2").ok());
+  EXPECT_FALSE(std::filesystem::exists(dump / "backup-2"));
+  EXPECT_TRUE(provider->delete_snapshot("ads-01jdel", "backup-2").ok());  // gone already: fine
+  EXPECT_EQ(provider->delete_snapshot("ads-01jdel", "../../etc").error().code, "invalid");
+  EXPECT_EQ(provider->delete_snapshot("..", "backup-2").error().code, "invalid");
+  EXPECT_EQ(provider->delete_snapshot("ads-01jdel", "").error().code, "invalid");
+}
+
 TEST_F(OpenvzProviderTest, NoSshdIsUnavailable) {
   auto t = target();
   t.port = 2223;  // nothing listens there
