@@ -587,15 +587,12 @@ int main(int argc, char** argv) {
     if (!r) return fail_with(r.error(), kExitUnreachable);
     if (r->status != 202) return reply_error(*r);
     if (detach) return 0;
-    json fin;
-    int rc = follow(api, id, true, fin, seen);
+    // the destroy job, not the state: right after the 202 the state may still
+    // read "running" (the job has not started), which is no answer yet
+    int rc = follow_job(api, r->body.value("job", json::object()), seen);
     if (rc) return rc;
-    if (fin.value("state", "") == "destroyed") {
-      std::cout << "deployment " << id << " destroyed\n";
-      return 0;
-    }
-    std::cerr << "ads: destroy failed: " << fin.value("error", "") << "\n";
-    return kExitFailed;
+    std::cout << "deployment " << id << " destroyed\n";
+    return 0;
   }
   for (auto& [op, sc] : ops) {
     if (!sc->parsed()) continue;
