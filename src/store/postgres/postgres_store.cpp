@@ -2,7 +2,9 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
 
 #include "core/ipnet.h"
 
@@ -161,16 +163,27 @@ std::vector<T> all(const pqxx::result& res, T (*read)(const Row&)) {
   return out;
 }
 
-// Runs `f(txn)` in one transaction under `mu`, committing when it returns a
-// success. Database errors become Errors: a broken connection "unavailable"
-// (libpqxx reconnects on the next call), a violated constraint `conflict`
-// (with `conflict` as the message), anything else "internal" naming `what`.
-template <typename F>
-auto in_tx(std::mutex& mu, pqxx::connection& c, const std::string& what, const std::string& conflict, F f)
+// Runs `f(txn)` in one transaction on a connection of `pool` (waiting for one
+// when all are busy), committing when it returns a success. Database errors
+// become Errors: no connection or a broken one "unavailable" (libpqxx 6
+// reconnects on the next use), a violated constraint `conflict` (with
+// `conflict` as the message), anything else "internal" naming `what`.
+template <typename Pool, typename F>
+auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f)
     -> decltype(f(std::declval<pqxx::work&>())) {
-  std::lock_guard<std::mutex> lk(mu);
+  std::unique_ptr<pqxx::connection> c;
   try {
-    pqxx::work w(c);
+    c = pool.acquire();
+  } catch (const std::exception& e) {
+    return Error::make("unavailable", "cannot connect to PostgreSQL while " + what + ": " + e.what());
+  }
+  struct GiveBack {
+    Pool& pool;
+    std::unique_ptr<pqxx::connection>& c;
+    ~GiveBack() { pool.release(std::move(c)); }
+  } give_back{pool, c};
+  try {
+    pqxx::work w(*c);
     auto r = f(w);
     if (r.ok()) w.commit();
     return r;
@@ -208,18 +221,60 @@ std::string settled_list() {
 
 }  // namespace
 
+// Up to `max` connections, opened when needed and kept; each serves one
+// transaction at a time.
 struct PostgresStore::Conn {
-  explicit Conn(const std::string& url) : c(url) {}
-  pqxx::connection c;
+  Conn(std::string u, size_t m) : url(std::move(u)), max(std::max<size_t>(1, m)) {}
+  std::unique_ptr<pqxx::connection> acquire() {
+    std::unique_lock<std::mutex> lk(mu);
+    cv.wait(lk, [&] { return !idle.empty() || open < max; });
+    if (!idle.empty()) {
+      auto c = std::move(idle.back());
+      idle.pop_back();
+      return c;
+    }
+    ++open;
+    lk.unlock();
+    try {
+      return std::make_unique<pqxx::connection>(url);
+    } catch (...) {
+      lk.lock();
+      --open;
+      cv.notify_one();
+      throw;
+    }
+  }
+  void release(std::unique_ptr<pqxx::connection> c) {
+    std::lock_guard<std::mutex> lk(mu);
+    if (c) {
+      idle.push_back(std::move(c));
+    } else {
+      --open;
+    }
+    cv.notify_one();
+  }
+  size_t opened() {
+    std::lock_guard<std::mutex> lk(mu);
+    return open;
+  }
+
+  const std::string url;
+  const size_t max;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::unique_ptr<pqxx::connection>> idle;
+  size_t open = 0;
 };
 
 PostgresStore::PostgresStore(std::unique_ptr<Conn> c) : conn_(std::move(c)) {}
 PostgresStore::~PostgresStore() = default;
 
-Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url) {
-  std::unique_ptr<Conn> c;
+size_t PostgresStore::connections() { return conn_->opened(); }
+
+Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, size_t connections) {
+  auto c = std::make_unique<Conn>(url, connections);
   try {
-    c = std::make_unique<Conn>(url);
+    c->release(c->acquire());  // the first connection, now: a wrong URL fails here
   } catch (const std::exception& e) {
     std::string msg = e.what();
     while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
@@ -237,7 +292,7 @@ Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url) {
 
 Status PostgresStore::migrate() {
   const int64_t latest = static_cast<int64_t>(sizeof(kMigrations) / sizeof(kMigrations[0]));
-  return in_tx(mu_, conn_->c, "migrating the schema", "", [&](pqxx::work& w) -> Status {
+  return in_tx(*conn_, "migrating the schema", "", [&](pqxx::work& w) -> Status {
     // one migrating server at a time; the lock ends with the transaction
     w.exec("SELECT pg_advisory_xact_lock(4242001)");
     w.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
@@ -254,13 +309,13 @@ Status PostgresStore::migrate() {
 }
 
 Result<int64_t> PostgresStore::schema_version() {
-  return in_tx(mu_, conn_->c, "reading the schema version", "", [&](pqxx::work& w) -> Result<int64_t> {
+  return in_tx(*conn_, "reading the schema version", "", [&](pqxx::work& w) -> Result<int64_t> {
     return w.exec1("SELECT COALESCE(MAX(version), 0) FROM schema_version")[0].as<int64_t>();
   });
 }
 
 Status PostgresStore::create(const Deployment& d) {
-  return in_tx(mu_, conn_->c, "inserting a deployment",
+  return in_tx(*conn_, "inserting a deployment",
                "a deployment with id " + d.id + " or Idempotency-Key " + d.idempotency_key + " exists",
                [&](pqxx::work& w) -> Status {
                  insert_deployment(w, d);
@@ -269,7 +324,7 @@ Status PostgresStore::create(const Deployment& d) {
 }
 
 Result<Deployment> PostgresStore::get(const std::string& id) {
-  return in_tx(mu_, conn_->c, "reading a deployment", "", [&](pqxx::work& w) -> Result<Deployment> {
+  return in_tx(*conn_, "reading a deployment", "", [&](pqxx::work& w) -> Result<Deployment> {
     auto r = w.exec_params(std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE id = $1", id);
     if (r.empty()) return Error::make("not_found", "no deployment " + id);
     return read_deployment(r[0]);
@@ -278,7 +333,7 @@ Result<Deployment> PostgresStore::get(const std::string& id) {
 
 Result<std::vector<Deployment>> PostgresStore::list(const ListQuery& q) {
   std::string state = q.state ? to_string(*q.state) : "";
-  return in_tx(mu_, conn_->c, "listing deployments", "", [&](pqxx::work& w) -> Result<std::vector<Deployment>> {
+  return in_tx(*conn_, "listing deployments", "", [&](pqxx::work& w) -> Result<std::vector<Deployment>> {
     auto r = w.exec_params(std::string("SELECT ") + kDeploymentColumns +
                                " FROM deployments WHERE id > $1 AND ($2 = '' OR state = $2)"
                                " AND ($3 = '' OR name = $3) ORDER BY id LIMIT $4",
@@ -288,7 +343,7 @@ Result<std::vector<Deployment>> PostgresStore::list(const ListQuery& q) {
 }
 
 Status PostgresStore::update(const Deployment& d) {
-  return in_tx(mu_, conn_->c, "updating a deployment", "", [&](pqxx::work& w) -> Status {
+  return in_tx(*conn_, "updating a deployment", "", [&](pqxx::work& w) -> Status {
     auto r = w.exec_params(
         "UPDATE deployments SET name=$2, source=$3, ref=$4, commit_id=$5, provider=$6, state=$7, failed_step=$8,"
         " error=$9, machine=$10, address=$11, url=$12, secret=$13, spec_json=$14, created_ms=$15, updated_ms=$16,"
@@ -302,7 +357,7 @@ Status PostgresStore::update(const Deployment& d) {
 }
 
 Result<int64_t> PostgresStore::append_log(const std::string& id, const LogLine& line) {
-  return in_tx(mu_, conn_->c, "appending a log line", "", [&](pqxx::work& w) -> Result<int64_t> {
+  return in_tx(*conn_, "appending a log line", "", [&](pqxx::work& w) -> Result<int64_t> {
     // The deployment's row lock orders writers (of any server) of its log.
     auto d = w.exec_params("SELECT 1 FROM deployments WHERE id = $1 FOR UPDATE", id);
     if (d.empty()) return Error::make("not_found", "no deployment " + id);
@@ -316,7 +371,7 @@ Result<int64_t> PostgresStore::append_log(const std::string& id, const LogLine& 
 }
 
 Result<std::vector<LogLine>> PostgresStore::logs(const std::string& id, int64_t after_seq, size_t limit) {
-  return in_tx(mu_, conn_->c, "reading a log", "", [&](pqxx::work& w) -> Result<std::vector<LogLine>> {
+  return in_tx(*conn_, "reading a log", "", [&](pqxx::work& w) -> Result<std::vector<LogLine>> {
     auto r = w.exec_params(
         "SELECT seq, ts_ms, step, stream, text FROM deployment_logs WHERE deployment_id = $1 AND seq > $2"
         " ORDER BY seq LIMIT $3",
@@ -326,7 +381,7 @@ Result<std::vector<LogLine>> PostgresStore::logs(const std::string& id, int64_t 
 }
 
 Result<std::vector<Deployment>> PostgresStore::unfinished() {
-  return in_tx(mu_, conn_->c, "listing unfinished deployments", "", [&](pqxx::work& w) -> Result<std::vector<Deployment>> {
+  return in_tx(*conn_, "listing unfinished deployments", "", [&](pqxx::work& w) -> Result<std::vector<Deployment>> {
     auto r = w.exec(std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE state NOT IN (" +
                     settled_list() + ") ORDER BY id");
     return all(r, read_deployment);
@@ -334,7 +389,7 @@ Result<std::vector<Deployment>> PostgresStore::unfinished() {
 }
 
 Result<std::optional<Deployment>> PostgresStore::find_by_idempotency_key(const std::string& key) {
-  return in_tx(mu_, conn_->c, "reading a deployment by idempotency key", "",
+  return in_tx(*conn_, "reading a deployment by idempotency key", "",
                [&](pqxx::work& w) -> Result<std::optional<Deployment>> {
                  auto r = w.exec_params(
                      std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE idempotency_key = $1", key);
@@ -344,7 +399,7 @@ Result<std::optional<Deployment>> PostgresStore::find_by_idempotency_key(const s
 }
 
 Status PostgresStore::create_job(const Job& j) {
-  return in_tx(mu_, conn_->c, "inserting a job", "job " + j.id + " exists or its deployment does not",
+  return in_tx(*conn_, "inserting a job", "job " + j.id + " exists or its deployment does not",
                [&](pqxx::work& w) -> Status {
                  insert_job(w, j);
                  return Status::Ok();
@@ -353,7 +408,7 @@ Status PostgresStore::create_job(const Job& j) {
 
 Status PostgresStore::admit_job(const Job& j, const Admission& a, const Deployment* new_deployment) {
   const Deployment* d = new_deployment;
-  return in_tx(mu_, conn_->c, "admitting a job", "job " + j.id + " or deployment " + j.deployment_id + " exists",
+  return in_tx(*conn_, "admitting a job", "job " + j.id + " or deployment " + j.deployment_id + " exists",
                [&](pqxx::work& w) -> Status {
                  // One admission per owner at a time across every server (the
                  // advisory lock lasts until this transaction ends), and one
@@ -387,7 +442,7 @@ Status PostgresStore::admit_job(const Job& j, const Admission& a, const Deployme
 }
 
 Status PostgresStore::update_job(const Job& j) {
-  return in_tx(mu_, conn_->c, "updating a job", "", [&](pqxx::work& w) -> Status {
+  return in_tx(*conn_, "updating a job", "", [&](pqxx::work& w) -> Status {
     auto r = w.exec_params(
         "UPDATE jobs SET deployment_id=$2, kind=$3, state=$4, step=$5, error=$6, params_json=$7, result_json=$8,"
         " attempts=$9, created_ms=$10, updated_ms=$11 WHERE id=$1",
@@ -399,7 +454,7 @@ Status PostgresStore::update_job(const Job& j) {
 }
 
 Result<Job> PostgresStore::get_job(const std::string& id) {
-  return in_tx(mu_, conn_->c, "reading a job", "", [&](pqxx::work& w) -> Result<Job> {
+  return in_tx(*conn_, "reading a job", "", [&](pqxx::work& w) -> Result<Job> {
     auto r = w.exec_params(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = $1", id);
     if (r.empty()) return Error::make("not_found", "no job " + id);
     return read_job(r[0]);
@@ -407,7 +462,7 @@ Result<Job> PostgresStore::get_job(const std::string& id) {
 }
 
 Result<std::vector<Job>> PostgresStore::jobs_of(const std::string& deployment_id) {
-  return in_tx(mu_, conn_->c, "reading jobs", "", [&](pqxx::work& w) -> Result<std::vector<Job>> {
+  return in_tx(*conn_, "reading jobs", "", [&](pqxx::work& w) -> Result<std::vector<Job>> {
     auto r = w.exec_params(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE deployment_id = $1 ORDER BY id",
                            deployment_id);
     return all(r, read_job);
@@ -415,14 +470,14 @@ Result<std::vector<Job>> PostgresStore::jobs_of(const std::string& deployment_id
 }
 
 Result<std::vector<Job>> PostgresStore::unfinished_jobs() {
-  return in_tx(mu_, conn_->c, "reading jobs", "", [&](pqxx::work& w) -> Result<std::vector<Job>> {
+  return in_tx(*conn_, "reading jobs", "", [&](pqxx::work& w) -> Result<std::vector<Job>> {
     auto r = w.exec(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
     return all(r, read_job);
   });
 }
 
 Result<std::optional<Job>> PostgresStore::claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) {
-  return in_tx(mu_, conn_->c, "claiming a job", "", [&](pqxx::work& w) -> Result<std::optional<Job>> {
+  return in_tx(*conn_, "claiming a job", "", [&](pqxx::work& w) -> Result<std::optional<Job>> {
     // SKIP LOCKED: a job another server is claiming right now is passed over;
     // under READ COMMITTED a row claimed meanwhile is re-checked against the
     // lease condition once locked, so it is never claimed twice.
@@ -441,7 +496,7 @@ Result<std::optional<Job>> PostgresStore::claim_job(const std::string& owner, in
 }
 
 Result<int64_t> PostgresStore::renew_leases(const std::string& owner, int64_t until_ms) {
-  return in_tx(mu_, conn_->c, "renewing leases", "", [&](pqxx::work& w) -> Result<int64_t> {
+  return in_tx(*conn_, "renewing leases", "", [&](pqxx::work& w) -> Result<int64_t> {
     auto r = w.exec_params(
         "UPDATE jobs SET lease_expires_ms = $2 WHERE lease_owner = $1 AND state IN ('queued', 'running')", owner,
         until_ms);
@@ -450,7 +505,7 @@ Result<int64_t> PostgresStore::renew_leases(const std::string& owner, int64_t un
 }
 
 Result<std::map<std::string, int64_t>> PostgresStore::count_by_state() {
-  return in_tx(mu_, conn_->c, "counting deployments", "", [&](pqxx::work& w) -> Result<std::map<std::string, int64_t>> {
+  return in_tx(*conn_, "counting deployments", "", [&](pqxx::work& w) -> Result<std::map<std::string, int64_t>> {
     std::map<std::string, int64_t> out;
     for (const auto& r : w.exec("SELECT state, COUNT(*) FROM deployments GROUP BY state"))
       out[text(r, 0)] = integer(r, 1);
@@ -459,7 +514,7 @@ Result<std::map<std::string, int64_t>> PostgresStore::count_by_state() {
 }
 
 Status PostgresStore::add_backup(const Backup& b) {
-  return in_tx(mu_, conn_->c, "inserting a backup", "backup " + b.id + " exists or its deployment does not",
+  return in_tx(*conn_, "inserting a backup", "backup " + b.id + " exists or its deployment does not",
                [&](pqxx::work& w) -> Status {
                  w.exec_params(std::string("INSERT INTO backups (") + kBackupColumns +
                                    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
@@ -470,7 +525,7 @@ Status PostgresStore::add_backup(const Backup& b) {
 }
 
 Result<Backup> PostgresStore::get_backup(const std::string& id) {
-  return in_tx(mu_, conn_->c, "reading a backup", "", [&](pqxx::work& w) -> Result<Backup> {
+  return in_tx(*conn_, "reading a backup", "", [&](pqxx::work& w) -> Result<Backup> {
     auto r = w.exec_params(std::string("SELECT ") + kBackupColumns + " FROM backups WHERE id = $1", id);
     if (r.empty()) return Error::make("not_found", "no backup " + id);
     return read_backup(r[0]);
@@ -478,7 +533,7 @@ Result<Backup> PostgresStore::get_backup(const std::string& id) {
 }
 
 Result<std::vector<Backup>> PostgresStore::backups_of(const std::string& deployment_id) {
-  return in_tx(mu_, conn_->c, "reading backups", "", [&](pqxx::work& w) -> Result<std::vector<Backup>> {
+  return in_tx(*conn_, "reading backups", "", [&](pqxx::work& w) -> Result<std::vector<Backup>> {
     auto r = w.exec_params(
         std::string("SELECT ") + kBackupColumns + " FROM backups WHERE deployment_id = $1 ORDER BY id", deployment_id);
     return all(r, read_backup);
@@ -486,7 +541,7 @@ Result<std::vector<Backup>> PostgresStore::backups_of(const std::string& deploym
 }
 
 Status PostgresStore::delete_backup(const std::string& id) {
-  return in_tx(mu_, conn_->c, "deleting a backup", "", [&](pqxx::work& w) -> Status {
+  return in_tx(*conn_, "deleting a backup", "", [&](pqxx::work& w) -> Status {
     auto r = w.exec_params("DELETE FROM backups WHERE id = $1", id);
     if (r.affected_rows() == 0) return Error::make("not_found", "no backup " + id);
     return Status::Ok();
@@ -494,7 +549,7 @@ Status PostgresStore::delete_backup(const std::string& id) {
 }
 
 Status PostgresStore::create_user(const User& u) {
-  Status st = in_tx(mu_, conn_->c, "inserting a user", "a user named " + u.name + " exists", [&](pqxx::work& w) -> Status {
+  Status st = in_tx(*conn_, "inserting a user", "a user named " + u.name + " exists", [&](pqxx::work& w) -> Status {
     w.exec_params(std::string("INSERT INTO users (") + kUserColumns + ") VALUES ($1,$2,$3,$4,$5)", u.id, u.name,
                   to_string(u.role), u.password_hash, u.created_ms);
     return Status::Ok();
@@ -504,7 +559,7 @@ Status PostgresStore::create_user(const User& u) {
 }
 
 Result<User> PostgresStore::get_user(const std::string& id) {
-  return in_tx(mu_, conn_->c, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
+  return in_tx(*conn_, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
     auto r = w.exec_params(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", id);
     if (r.empty()) return Error::make("not_found", "no user " + id);
     return read_user(r[0]);
@@ -512,7 +567,7 @@ Result<User> PostgresStore::get_user(const std::string& id) {
 }
 
 Result<User> PostgresStore::get_user_by_name(const std::string& name) {
-  return in_tx(mu_, conn_->c, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
+  return in_tx(*conn_, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
     auto r = w.exec_params(std::string("SELECT ") + kUserColumns + " FROM users WHERE name = $1", name);
     if (r.empty()) return Error::make("not_found", "no user named " + name);
     return read_user(r[0]);
@@ -520,13 +575,13 @@ Result<User> PostgresStore::get_user_by_name(const std::string& name) {
 }
 
 Result<std::vector<User>> PostgresStore::users() {
-  return in_tx(mu_, conn_->c, "reading users", "", [&](pqxx::work& w) -> Result<std::vector<User>> {
+  return in_tx(*conn_, "reading users", "", [&](pqxx::work& w) -> Result<std::vector<User>> {
     return all(w.exec(std::string("SELECT ") + kUserColumns + " FROM users ORDER BY id"), read_user);
   });
 }
 
 Status PostgresStore::create_token(const Token& t) {
-  return in_tx(mu_, conn_->c, "inserting a token", "token " + t.id + " exists or its user does not",
+  return in_tx(*conn_, "inserting a token", "token " + t.id + " exists or its user does not",
                [&](pqxx::work& w) -> Status {
                  w.exec_params(std::string("INSERT INTO tokens (") + kTokenColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7)",
                                t.id, t.user_id, t.name, t.hash, t.created_ms, t.expires_ms, t.revoked_ms);
@@ -535,7 +590,7 @@ Status PostgresStore::create_token(const Token& t) {
 }
 
 Result<Token> PostgresStore::token_by_hash(const std::string& hash) {
-  return in_tx(mu_, conn_->c, "reading a token", "", [&](pqxx::work& w) -> Result<Token> {
+  return in_tx(*conn_, "reading a token", "", [&](pqxx::work& w) -> Result<Token> {
     auto r = w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE hash = $1", hash);
     if (r.empty()) return Error::make("not_found", "no such token");
     return read_token(r[0]);
@@ -543,7 +598,7 @@ Result<Token> PostgresStore::token_by_hash(const std::string& hash) {
 }
 
 Result<Token> PostgresStore::get_token(const std::string& id) {
-  return in_tx(mu_, conn_->c, "reading a token", "", [&](pqxx::work& w) -> Result<Token> {
+  return in_tx(*conn_, "reading a token", "", [&](pqxx::work& w) -> Result<Token> {
     auto r = w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE id = $1", id);
     if (r.empty()) return Error::make("not_found", "no token " + id);
     return read_token(r[0]);
@@ -551,7 +606,7 @@ Result<Token> PostgresStore::get_token(const std::string& id) {
 }
 
 Status PostgresStore::update_user(const User& u) {
-  return in_tx(mu_, conn_->c, "updating a user", "", [&](pqxx::work& w) -> Status {
+  return in_tx(*conn_, "updating a user", "", [&](pqxx::work& w) -> Status {
     auto r = w.exec_params("UPDATE users SET role = $2, password_hash = $3 WHERE id = $1", u.id, to_string(u.role),
                            u.password_hash);
     if (r.affected_rows() == 0) return Error::make("not_found", "no user " + u.id);
@@ -560,7 +615,7 @@ Status PostgresStore::update_user(const User& u) {
 }
 
 Status PostgresStore::update_token(const Token& t) {
-  return in_tx(mu_, conn_->c, "updating a token", "", [&](pqxx::work& w) -> Status {
+  return in_tx(*conn_, "updating a token", "", [&](pqxx::work& w) -> Status {
     auto r = w.exec_params("UPDATE tokens SET name = $2, expires_ms = $3, revoked_ms = $4 WHERE id = $1", t.id, t.name,
                            t.expires_ms, t.revoked_ms);
     if (r.affected_rows() == 0) return Error::make("not_found", "no token " + t.id);
@@ -569,7 +624,7 @@ Status PostgresStore::update_token(const Token& t) {
 }
 
 Result<std::vector<Token>> PostgresStore::tokens_of(const std::string& user_id) {
-  return in_tx(mu_, conn_->c, "reading tokens", "", [&](pqxx::work& w) -> Result<std::vector<Token>> {
+  return in_tx(*conn_, "reading tokens", "", [&](pqxx::work& w) -> Result<std::vector<Token>> {
     auto r = w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE user_id = $1 ORDER BY id",
                            user_id);
     return all(r, read_token);
@@ -577,7 +632,7 @@ Result<std::vector<Token>> PostgresStore::tokens_of(const std::string& user_id) 
 }
 
 Status PostgresStore::append_audit(const AuditEntry& e) {
-  return in_tx(mu_, conn_->c, "appending an audit entry", "", [&](pqxx::work& w) -> Status {
+  return in_tx(*conn_, "appending an audit entry", "", [&](pqxx::work& w) -> Status {
     w.exec_params("INSERT INTO audit (ts_ms, \"user\", action, target, remote, status) VALUES ($1,$2,$3,$4,$5,$6)",
                   e.ts_ms, e.user, e.action, e.target, e.remote, e.status);
     return Status::Ok();
@@ -585,7 +640,7 @@ Status PostgresStore::append_audit(const AuditEntry& e) {
 }
 
 Result<std::vector<AuditEntry>> PostgresStore::audit(int64_t after_seq, size_t limit) {
-  return in_tx(mu_, conn_->c, "reading the audit log", "", [&](pqxx::work& w) -> Result<std::vector<AuditEntry>> {
+  return in_tx(*conn_, "reading the audit log", "", [&](pqxx::work& w) -> Result<std::vector<AuditEntry>> {
     auto r = w.exec_params(
         "SELECT seq, ts_ms, \"user\", action, target, remote, status FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
         after_seq, static_cast<int64_t>(limit));
@@ -610,7 +665,7 @@ Result<std::string> PostgresStore::allocate_address(const std::string& subnet, c
   if (!net) return net.error();
   if (owner.empty()) return Error::invalid("owner", "an address needs an owner");
   const std::string key = net->to_string();
-  return in_tx(mu_, conn_->c, "allocating an address", "", [&](pqxx::work& w) -> Result<std::string> {
+  return in_tx(*conn_, "allocating an address", "", [&](pqxx::work& w) -> Result<std::string> {
     // One allocator per subnet at a time, across every connection and server:
     // the advisory lock is held until this transaction ends, and the reads
     // below (READ COMMITTED: a snapshot per statement) see what the previous
@@ -633,7 +688,7 @@ Result<std::string> PostgresStore::allocate_address(const std::string& subnet, c
 }
 
 Status PostgresStore::release_addresses(const std::string& owner) {
-  return in_tx(mu_, conn_->c, "releasing addresses", "", [&](pqxx::work& w) -> Status {
+  return in_tx(*conn_, "releasing addresses", "", [&](pqxx::work& w) -> Status {
     w.exec_params("DELETE FROM addresses WHERE owner = $1", owner);
     return Status::Ok();
   });

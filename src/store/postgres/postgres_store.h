@@ -1,7 +1,8 @@
 // PostgresStore: the Store on a PostgreSQL server (libpqxx), for several
-// `ads serve` processes sharing one state. One connection per store guarded
-// by a mutex; every statement uses bound parameters; every method is one
-// transaction. Schema migrations are numbered like the SQLite store's and
+// `ads serve` processes sharing one state. A small pool of connections
+// (kConnections by default, opened as needed), each running one transaction
+// at a time, so a slow statement or a lock wait holds up only its own caller;
+// every statement uses bound parameters; every method is one transaction. Schema migrations are numbered like the SQLite store's and
 // applied under an advisory lock, so servers starting together do not race.
 #pragma once
 
@@ -18,7 +19,8 @@ class PostgresStore : public Store {
   // Connects to `url` (a libpq URI "postgresql://user@host:port/db" or a
   // "key=value" conninfo string) and migrates the schema. Errors have field
   // "store" and say what failed.
-  static Result<std::unique_ptr<Store>> open(const std::string& url);
+  static constexpr size_t kConnections = 4;
+  static Result<std::unique_ptr<Store>> open(const std::string& url, size_t connections = kConnections);
   ~PostgresStore() override;
 
   Status create(const Deployment& d) override;
@@ -59,6 +61,8 @@ class PostgresStore : public Store {
 
   // The schema version the database is at (for tests and `ads doctor`).
   Result<int64_t> schema_version();
+  // How many connections the pool has opened so far (for tests).
+  size_t connections();
 
  private:
   struct Conn;  // the libpqxx connection (kept out of this header)
@@ -66,7 +70,6 @@ class PostgresStore : public Store {
   Status migrate();
 
   std::unique_ptr<Conn> conn_;
-  std::mutex mu_;
 };
 
 }  // namespace ads

@@ -4,6 +4,8 @@
 // PostgreSQL cases; they are never skipped.
 #include <gtest/gtest.h>
 
+#include <future>
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -380,6 +382,69 @@ TEST_P(StoreTest, ConcurrentClaimsNeverHandOutAJobTwice) {
   for (auto& t : ts) t.join();
   EXPECT_EQ(claimed.size(), static_cast<size_t>(kJobs));
   for (auto& id : claimed) EXPECT_EQ(claimed.count(id), 1u) << id;
+}
+
+// The PostgreSQL store keeps a few connections: a caller whose transaction
+// waits on a lock (here another server's admission lock for the same user)
+// holds up only itself, and the pool never opens more than it may.
+TEST(PostgresStorePool, ACallerWaitingOnALockDoesNotHoldUpTheOthers) {
+  ASSERT_TRUE(postgres().ok()) << "cannot start PostgreSQL: " << postgres().error();
+  std::string url = postgres().fresh_database();
+  ASSERT_FALSE(url.empty()) << postgres().error();
+  auto opened = ads::PostgresStore::open(url, 2);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto& store = *opened.value();
+  auto* pg = dynamic_cast<ads::PostgresStore*>(&store);
+  ASSERT_NE(pg, nullptr);
+  EXPECT_EQ(pg->connections(), 1u);  // one opened by open() to check the URL
+  ads::Deployment d;
+  d.id = "01aaaaaaaaaaaaaaaaaaaaaaaa";
+  d.name = "lab";
+  d.source = "/srv/lab";
+  d.owner = "ann";
+  ASSERT_TRUE(store.create(d).ok());
+
+  pqxx::connection other(url);  // "another server", holding ann's admission lock
+  pqxx::work hold(other);
+  hold.exec("SELECT pg_advisory_xact_lock(4242003, hashtext('ann'))");
+  ads::Job j;
+  j.id = "01jjjjjjjjjjjjjjjjjjjjjjj1";
+  j.deployment_id = d.id;
+  j.kind = "start";
+  auto admitted = std::async(std::launch::async, [&] { return store.admit_job(j, {"ann", 5}); });
+  // wait until the admission is queued behind that lock in PostgreSQL
+  pqxx::connection watch(url);
+  int waiting = 0;
+  for (int i = 0; i < 600 && waiting == 0; ++i) {
+    pqxx::work w(watch);
+    waiting = w.exec1("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[0].as<int>();
+    w.commit();
+    if (waiting == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(waiting, 1);
+  // meanwhile the store answers others, on its second connection (one
+  // connection behind a mutex would wait here until the lock is released)
+  auto got = std::async(std::launch::async, [&] { return store.get(d.id); });
+  bool answered = got.wait_for(std::chrono::seconds(60)) == std::future_status::ready;
+  EXPECT_TRUE(answered) << "a read waited for another caller's lock";
+  EXPECT_EQ(admitted.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  hold.commit();  // the lock goes with the transaction
+  if (answered) EXPECT_TRUE(got.get().ok());
+  auto a = admitted.get();
+  EXPECT_TRUE(a.ok()) << a.error().message;
+  EXPECT_EQ(pg->connections(), 2u);
+
+  // many callers at once share the two connections
+  std::vector<std::thread> ts;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < 20; ++i)
+        if (!store.get(d.id).ok()) ++failures;
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(pg->connections(), 2u);
 }
 
 TEST(PostgresStoreOpen, ClearErrorsForNoServerAndForANewerSchema) {
