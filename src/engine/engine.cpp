@@ -226,6 +226,18 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
     if (!b || b->deployment_id != id)
       return Error::invalid("backup", "deployment " + id + " has no backup " + params["backup"].get<std::string>());
     if (kind == "restore" && s != State::kRunning && s != State::kStopped && s != State::kDestroyed) return refuse("");
+    if (kind == "restore" && s == State::kDestroyed) {
+      // into a new machine: the data comes back through the lab's restore
+      // action, or else from a snapshot that outlived the old machine
+      auto spec = stored_spec(d);
+      Provider* p = provider_for(d.provider);
+      bool by_action = spec && !spec->action("restore").empty();
+      bool by_snapshot = !b->snapshot.empty() && p && p->snapshots_outlive_machine();
+      if (!by_action && !by_snapshot)
+        return Error::make("conflict", "backup " + b->id + " cannot be restored into a new machine: the lab has no restore action" +
+                                           (b->snapshot.empty() ? std::string(" and the backup has no snapshot")
+                                                                : " and its " + d.provider + " snapshot went with the destroyed machine"));
+    }
     if (kind == "delete-backup" && s != State::kRunning && s != State::kStopped && s != State::kFailed &&
         s != State::kDestroyed)
       return refuse("");

@@ -73,6 +73,10 @@ class Provider {
   virtual Status restore_snapshot(const std::string& name, const std::string& snap) {
     return Error::make("unsupported", kind() + " has no snapshots");
   }
+  // Whether a snapshot survives its machine's destroy (and can be restored
+  // into a new machine of the same name): AMIs and vzdump archives do, LXD
+  // snapshots go with their container.
+  virtual bool snapshots_outlive_machine() const { return false; }
   // Removes a snapshot for good. Succeeds when it is already gone, also when
   // the machine is gone (a snapshot may outlive its machine on some platforms).
   virtual Status delete_snapshot(const std::string& name, const std::string& snap) {

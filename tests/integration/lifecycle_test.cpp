@@ -176,6 +176,26 @@ TEST_F(LifecycleTest, OperationsRefuseBadRequestsWithClearErrors) {
   json job = op(s, id, "backup");
   EXPECT_EQ(job["state"], "succeeded") << job.dump();
   EXPECT_NE(s.log_text(id).find("the lab has no backup action"), std::string::npos);
+  std::string backup = job["result"]["backup"];
+  // once the machine is destroyed, that backup cannot come back: no restore
+  // action, and the LXD snapshot went with the container. Refused up front,
+  // not after a new machine was made for nothing.
+  s.call("DELETE", "/api/v1/deployments/" + id, nullptr, &status);
+  ASSERT_EQ(s.wait_for(id, {"destroyed", "failed"}, 60)["state"], "destroyed");
+  json pick = {{"backup", backup}};
+  r = s.call("POST", "/api/v1/deployments/" + id + "/restore", &pick, &status);
+  EXPECT_EQ(status, 409) << r.dump();
+  EXPECT_NE(r["error"]["message"].get<std::string>().find(
+                "cannot be restored into a new machine: the lab has no restore action and its lxd snapshot went with "
+                "the destroyed machine"),
+            std::string::npos)
+      << r.dump();
+  EXPECT_EQ(s.call("GET", "/api/v1/deployments/" + id)["state"], "destroyed");
+  // it can still be deleted (the snapshot is gone already: nothing to do there)
+  r = s.call("DELETE", "/api/v1/deployments/" + id + "/backups/" + backup, nullptr, &status);
+  ASSERT_EQ(status, 202) << r.dump();
+  EXPECT_EQ(s.wait_job(r["id"])["state"], "succeeded") << s.log_text(id);
+  EXPECT_TRUE(s.call("GET", "/api/v1/deployments/" + id + "/backups")["backups"].empty());
 }
 
 TEST_F(LifecycleTest, ServerKilledMidDeploymentRollsBackOnRestartAndLeavesNothingHalfMade) {

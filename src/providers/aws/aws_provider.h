@@ -80,6 +80,7 @@ class AwsProvider : public Provider {
   Status snapshot(const std::string& name, const std::string& snap) override;
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
   Status delete_snapshot(const std::string& name, const std::string& snap) override;
+  bool snapshots_outlive_machine() const override { return true; }
 
   // The smallest type of the table with at least `memory_mb` (table order
   // breaks ties); "invalid" (field "memory") when none is big enough.

@@ -67,6 +67,7 @@ class OpenvzProvider : public Provider {
   Status snapshot(const std::string& name, const std::string& snap) override;
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
   Status delete_snapshot(const std::string& name, const std::string& snap) override;
+  bool snapshots_outlive_machine() const override { return true; }
 
   // The CTID a machine with this address gets; "invalid" outside the subnet.
   Result<int64_t> ctid_for(const std::string& address) const;
