@@ -95,6 +95,10 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     } else if (k == "keep_failed") {
       if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
       cfg.keep_failed = v.get<bool>();
+    } else if (k == "keep_backups") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 10000)
+        return Error::invalid(k, "must be an integer from 0 (keep every backup) to 10000");
+      cfg.keep_backups = v.get<int>();
     } else if (k == "tls") {
       st = parse_tls_config(v, cfg.tls);
     } else if (k == "oidc") {

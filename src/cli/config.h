@@ -37,6 +37,7 @@ struct ServeConfig {
   std::string default_provider = "lxd";
   int workers = 2;
   bool keep_failed = false;
+  int keep_backups = 0;  // per deployment; 0: keep all
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
   ApiLimits limits;             // "limits": {"requests_per_second", ...}
   std::optional<OidcSettings> oidc;  // "oidc": {...}: OpenID Connect sign-in

@@ -95,6 +95,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   eo.default_provider = cfg.default_provider;
   eo.workers = cfg.workers;
   eo.keep_failed = cfg.keep_failed;
+  eo.keep_backups = cfg.keep_backups;
   eo.shared_store = cfg.store.rfind("postgres", 0) == 0;
   eo.lease = std::chrono::milliseconds(cfg.lease_ms);
   eo.server_id = cfg.server_id;

@@ -639,6 +639,24 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
   if (!st) return st.error().message;
   job.result_json = json{{"backup", b.id}, {"size_bytes", b.size_bytes}, {"sha256", b.sha256}}.dump();
   log(d, "ads", "backup " + b.id + ": " + std::to_string(b.size_bytes) + " bytes, sha256 " + b.sha256);
+  if (opts_.keep_backups > 0) {
+    // the new backup is made: pruning the old ones cannot fail this job, only say so
+    auto all = store_.backups_of(d.id);  // oldest first
+    if (!all) {
+      log(d, "ads", "cannot list the backups to keep the last " + std::to_string(opts_.keep_backups) + ": " +
+                        all.error().message);
+      return "";
+    }
+    size_t extra = all->size() > static_cast<size_t>(opts_.keep_backups)
+                       ? all->size() - static_cast<size_t>(opts_.keep_backups) : 0;
+    for (size_t i = 0; i < extra; ++i) {
+      const Backup& old = (*all)[i];
+      if (old.id == b.id) continue;
+      log(d, "ads", "keeping the last " + std::to_string(opts_.keep_backups) + " backups: deleting backup " + old.id);
+      if (auto e = remove_backup(d, job, old); !e.empty())
+        log(d, "ads", "could not delete backup " + old.id + " (it stays listed): " + e);
+    }
+  }
   return "";
 }
 
@@ -727,6 +745,11 @@ std::string Engine::do_delete_backup(Deployment& d, Job& job) {
   std::string backup_id = params.is_object() ? params.value("backup", "") : "";
   auto b = store_.get_backup(backup_id);
   if (!b) return b.error().message;
+  return remove_backup(d, job, *b);
+}
+
+std::string Engine::remove_backup(Deployment& d, Job& job, const Backup& backup) {
+  const Backup* b = &backup;
   if (!b->snapshot.empty()) {
     Provider* p = provider_for(d.provider);
     if (!p) return "provider " + d.provider + " is not configured";

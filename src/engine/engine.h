@@ -54,6 +54,9 @@ struct EngineOptions {
   int provider_attempts = 3;                        // tries of a provider call that found it unavailable
   std::chrono::milliseconds retry_backoff{500};     // doubled after each try
   bool keep_failed = false;  // keep the machine of a failed deployment for inspection
+  // After a backup, a deployment's oldest backups beyond this many are
+  // deleted (as by a delete-backup job); 0 keeps every backup.
+  int keep_backups = 0;
   // Several servers on one store: each claims jobs with a lease (see
   // Store::claim_job) named by its server_id, renewed while it works; a job
   // whose lease lapses (its server died) is taken over by another server,
@@ -139,6 +142,8 @@ class Engine {
   std::string do_restore(Deployment& d, Job& job);
   std::string do_destroy(Deployment& d, Job& job);
   std::string do_delete_backup(Deployment& d, Job& job);
+  // Snapshot, archive, record of one backup; "" or what went wrong.
+  std::string remove_backup(Deployment& d, Job& job, const Backup& b);
   std::string restore_data(Deployment& d, Job& job, const Backup& b);
   // The agent's action, waiting while the agent is busy with an earlier one.
   Result<int> agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,

@@ -21,12 +21,13 @@ class ConfigFile : public ::testing::Test {
 };
 
 TEST_F(ConfigFile, ReadsSettingsAndLimits) {
-  ASSERT_TRUE(load(R"({"listen":"0.0.0.0:9000","workers":4,"keep_failed":true,
+  ASSERT_TRUE(load(R"({"listen":"0.0.0.0:9000","workers":4,"keep_failed":true,"keep_backups":3,
     "limits":{"requests_per_second":5,"request_burst":50,"auth_failures_per_minute":3,"auth_failure_burst":4,
               "active_jobs_per_user":2}})").ok());
   EXPECT_EQ(cfg.listen, "0.0.0.0:9000");
   EXPECT_EQ(cfg.workers, 4);
   EXPECT_TRUE(cfg.keep_failed);
+  EXPECT_EQ(cfg.keep_backups, 3);
   EXPECT_EQ(cfg.limits.requests_per_second, 5);
   EXPECT_EQ(cfg.limits.request_burst, 50);
   EXPECT_EQ(cfg.limits.auth_failures_per_minute, 3);
@@ -36,6 +37,7 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
 
 TEST_F(ConfigFile, DefaultsLimitEveryone) {
   ASSERT_TRUE(load("{}").ok());
+  EXPECT_EQ(cfg.keep_backups, 0);  // every backup is kept unless asked
   EXPECT_GT(cfg.limits.requests_per_second, 0);
   EXPECT_GE(cfg.limits.request_burst, 1);
   EXPECT_GE(cfg.limits.active_jobs_per_user, 1);
@@ -56,6 +58,10 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
                                   {R"({"limits":{"per_ip":1}})", "limits.per_ip"},
                                   {R"({"workers":0})", "workers"},
                                   {R"({"keep_failed":"yes"})", "keep_failed"},
+                                  {R"({"keep_backups":-1})", "keep_backups"},
+                                  {R"({"keep_backups":1.5})", "keep_backups"},
+                                  {R"({"keep_backups":"3"})", "keep_backups"},
+                                  {R"({"keep_backups":10001})", "keep_backups"},
                                   {R"({"listen":8080})", "listen"},
                                   {R"({"colour":"blue"})", "colour"},
                                   {R"([1,2])", "config"},

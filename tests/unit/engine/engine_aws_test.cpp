@@ -40,7 +40,7 @@ class EngineAwsTest : public ::testing::Test {
         if (in >> pid && pid > 1) ::kill(pid, SIGKILL);
       }
   }
-  std::unique_ptr<ads::Engine> engine(std::chrono::milliseconds agent_timeout) {
+  std::unique_ptr<ads::Engine> engine(std::chrono::milliseconds agent_timeout, int keep_backups = 0) {
     json settings = {{"region", "us-east-1"},
                      {"endpoint", fake.endpoint()},
                      {"access_key_id", "AKIDENGINE"},
@@ -61,6 +61,7 @@ class EngineAwsTest : public ::testing::Test {
     o.agent_timeout = agent_timeout;
     o.http_check_timeout = std::chrono::seconds(20);
     o.provider_attempts = 1;
+    o.keep_backups = keep_backups;
     auto e = std::make_unique<ads::Engine>(*store, std::move(providers), o);
     auto st = e->start();
     EXPECT_TRUE(st.ok()) << st.error().message;
@@ -247,6 +248,53 @@ TEST_F(EngineAwsTest, DeploysStopsStartsBacksUpRestoresAndDestroysWithARealAgent
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().field, "backup");
   EXPECT_FALSE(e->operate(id, "restore", json{{"backup", b.id}}).ok());
+  EXPECT_EQ(fake.rejected(), 0);
+}
+
+TEST_F(EngineAwsTest, KeepBackupsDeletesTheOldestAfterEachBackupAndAFailedDeletionDoesNotFailTheBackup) {
+  fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
+  auto e = engine(std::chrono::seconds(20), 2);
+  std::string id = submit(*e, make_lab(free_port()));
+  ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
+  std::vector<std::string> made;
+  auto backup = [&] {
+    auto j = e->operate(id, "backup");
+    EXPECT_TRUE(j.ok());
+    settle(id);
+    auto done = store->get_job(j->id);
+    EXPECT_EQ(done->state, "succeeded") << done->error << log_of(id);
+    made.push_back(json::parse(done->result_json).value("backup", ""));
+  };
+  auto listed = [&] {
+    std::vector<std::string> ids;
+    auto all = store->backups_of(id);
+    EXPECT_TRUE(all.ok());
+    if (all.ok())
+      for (auto& b : *all) ids.push_back(b.id);
+    return ids;
+  };
+  backup();
+  backup();
+  EXPECT_EQ(listed(), made);  // two: nothing to prune yet
+  auto first = *store->get_backup(made[0]);
+  backup();
+  EXPECT_EQ(listed(), (std::vector<std::string>{made[1], made[2]}));
+  EXPECT_FALSE(std::filesystem::exists(first.path));
+  EXPECT_EQ(fake.images().size(), 2u);  // the first one's AMI and EBS snapshot are gone
+  EXPECT_EQ(fake.snapshots().size(), 2u);
+  EXPECT_NE(log_of(id).find("keeping the last 2 backups: deleting backup " + made[0]), std::string::npos) << log_of(id);
+
+  // EC2 refuses to deregister: the new backup still succeeds, the old one stays listed
+  fake.inject("DeregisterImage", 403, "UnauthorizedOperation", "You are not authorized to perform this operation.");
+  backup();
+  EXPECT_EQ(listed(), (std::vector<std::string>{made[1], made[2], made[3]}));
+  EXPECT_NE(log_of(id).find("could not delete backup " + made[1] + " (it stays listed)"), std::string::npos) << log_of(id);
+  // the next backup catches up
+  backup();
+  e->stop();
+  EXPECT_EQ(listed(), (std::vector<std::string>{made[3], made[4]}));
+  EXPECT_EQ(fake.images().size(), 2u);
+  EXPECT_EQ(fake.snapshots().size(), 2u);
   EXPECT_EQ(fake.rejected(), 0);
 }
 
