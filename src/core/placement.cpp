@@ -8,6 +8,13 @@ namespace ads {
 
 uint64_t available_mb(const MemberLoad& m) { return m.free_mb > m.reserved_mb ? m.free_mb - m.reserved_mb : 0; }
 
+void add_pending(std::vector<MemberLoad>& members, const std::map<std::string, uint64_t>& pending) {
+  for (auto& m : members) {
+    auto it = pending.find(m.name);
+    if (it != pending.end()) m.reserved_mb += it->second;
+  }
+}
+
 Result<std::string> pick_member(const std::vector<MemberLoad>& members, uint64_t need_mb) {
   if (members.empty()) return Error::make("unavailable", "the cluster has no members");
   const MemberLoad* best = nullptr;

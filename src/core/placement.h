@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,6 +34,12 @@ uint64_t available_mb(const MemberLoad& m);
 // member's status named), or none with enough memory (each member's
 // available memory named).
 Result<std::string> pick_member(const std::vector<MemberLoad>& members, uint64_t need_mb);
+
+// Adds to each member's reserved_mb the memory promised to machines this
+// process is placing there but the platform does not list yet (`pending`:
+// member name -> MB), so that two placements at the same moment see each
+// other. Members not in `pending` are unchanged.
+void add_pending(std::vector<MemberLoad>& members, const std::map<std::string, uint64_t>& pending);
 
 // MiB for an LXD memory limit ("limits.memory"): bytes without a unit,
 // decimal units kB MB GB TB PB EB (powers of 1000), binary units KiB MiB GiB

@@ -158,6 +158,29 @@ TEST_F(LxdClusterTest, AdsPlacementPutsTwoMachinesOnDifferentMembers) {
   }
 }
 
+// Two creates at the same moment (two engine workers): each placement counts
+// the memory the other has been promised, so they land on different members
+// even though neither container is listed by LXD when the other is placed.
+TEST_F(LxdClusterTest, AdsPlacementSpreadsTwoCreatesMadeAtTheSameMoment) {
+  auto* p = provider("ads");
+  auto a = spec("ca", 2048), b = spec("cb", 2048);
+  made_.push_back({p, a.name});
+  made_.push_back({p, b.name});
+  ads::Status sa = ads::Status::Ok(), sb = ads::Status::Ok();
+  std::thread ta([&] { sa = p->create(a, nullptr); });
+  std::thread tb([&] { sb = p->create(b, nullptr); });
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(sa) << sa.error().message;
+  ASSERT_TRUE(sb) << sb.error().message;
+  auto ma = p->inspect(a.name), mb = p->inspect(b.name);
+  ASSERT_TRUE(ma) << ma.error().message;
+  ASSERT_TRUE(mb) << mb.error().message;
+  EXPECT_NE(ma->location, mb->location);
+  ASSERT_TRUE(p->destroy(a.name));
+  ASSERT_TRUE(p->destroy(b.name));
+}
+
 TEST_F(LxdClusterTest, LxdPlacementLetsLxdChooseAndReportsTheMember) {
   auto* p = provider("lxd", 2);  // through member 2's socket this time
   auto s = spec("lxd", 0);

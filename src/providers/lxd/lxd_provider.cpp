@@ -265,12 +265,32 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
     body["config"] = config;
   }
   std::string target;
+  // releases this create's reservation whatever way it returns
+  struct Reservation {
+    LxdProvider* p = nullptr;
+    std::string member;
+    uint64_t mb = 0;
+    ~Reservation() {
+      if (!p) return;
+      std::lock_guard<std::mutex> lk(p->place_mu_);
+      auto& v = p->pending_mb_[member];
+      v = v > mb ? v - mb : 0;
+      if (v == 0) p->pending_mb_.erase(member);
+    }
+  } reservation;
   if (s_.placement == "ads") {
+    std::unique_lock<std::mutex> lk(place_mu_);  // read, pick and reserve as one step
     auto load = cluster_load();
     if (!load) return load.error();
+    add_pending(*load, pending_mb_);
     auto member = pick_member(*load, spec.memory_mb);
     if (!member) return Error::make(member.error().code, "placing " + spec.name + ": " + member.error().message);
     target = *member;
+    pending_mb_[target] += spec.memory_mb;
+    reservation.member = target;  // (fields, not a temporary whose destructor would release it now)
+    reservation.mb = spec.memory_mb;
+    reservation.p = this;
+    lk.unlock();
     if (progress) {
       std::string figures;
       for (const auto& m : *load)

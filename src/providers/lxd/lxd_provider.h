@@ -22,6 +22,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -99,6 +100,12 @@ class LxdProvider : public Provider {
   static Machine to_machine(const nlohmann::json& inst, const nlohmann::json& state);
 
   Settings s_;
+  // Placement "ads": the memory of machines being created, per member, until
+  // their create returns (LXD lists them, with their limit, from early in
+  // the create; until it returns they may count twice, which errs on the safe
+  // side). Placements in this process are one at a time under place_mu_.
+  std::mutex place_mu_;
+  std::map<std::string, uint64_t> pending_mb_;
 };
 
 }  // namespace ads

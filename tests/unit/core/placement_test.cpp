@@ -2,6 +2,7 @@
 // that fits, online members only); parse_lxd_memory_mb: LXD's limits.memory.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <optional>
 
 #include "core/placement.h"
@@ -29,6 +30,31 @@ TEST(Placement, ReservedMemoryOfExistingMachinesCounts) {
   r = pick_member(ms, 4096);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(*r, "m1");
+}
+
+TEST(Placement, PendingPlacementsCountSoTwoAtOnceSpreadOut) {
+  // two machines placed at the same moment on equal members: the first one's
+  // promise sends the second elsewhere, before either is listed by LXD
+  std::vector<MemberLoad> figures = {{"m1", "Online", 16000, 0}, {"m2", "Online", 16000, 0}};
+  std::map<std::string, uint64_t> pending;
+  auto first = figures;
+  ads::add_pending(first, pending);
+  auto a = pick_member(first, 2048);
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_EQ(*a, "m1");
+  pending[*a] += 2048;
+  auto second = figures;  // the same figures: LXD does not list the first yet
+  ads::add_pending(second, pending);
+  EXPECT_EQ(second[0].reserved_mb, 2048u);
+  EXPECT_EQ(second[1].reserved_mb, 0u);
+  auto b = pick_member(second, 2048);
+  ASSERT_TRUE(b) << b.error().message;
+  EXPECT_EQ(*b, "m2");
+  // promises for a member not in the figures change nothing
+  auto third = figures;
+  ads::add_pending(third, {{"m9", 99999}});
+  EXPECT_EQ(third[0].reserved_mb, 0u);
+  EXPECT_EQ(third[1].reserved_mb, 0u);
 }
 
 TEST(Placement, TiesGoToTheFirstNameWhateverTheOrder) {
