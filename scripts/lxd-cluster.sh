@@ -100,6 +100,7 @@ start_member() {
       mount --bind "$1/sys/class/net" /sys/class/net
       mount --bind "$1/sys/devices/virtual/net" /sys/devices/virtual/net
       shift
+      cd /  # not the caller'"'"'s directory, which may be deleted while LXD runs
       exec "$@"' sh "$DIR/m$n" \
     env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy="127.0.0.1,localhost,$NET.0/24" \
     lxd --group root --logfile "$DIR/m$n/lxd.log" </dev/null >/dev/null 2>&1 &

@@ -33,13 +33,24 @@ else
   command -v lxcfs >/dev/null 2>&1 || die "'lxcfs' not found; run scripts/install-deps.sh"
   mkdir -p "$LXCFS_DIR"
   log "starting lxcfs on $LXCFS_DIR (log: /var/log/ads-lxcfs.log)"
-  setsid lxcfs "$LXCFS_DIR" </dev/null >>/var/log/ads-lxcfs.log 2>&1 &
+  (cd / && setsid lxcfs "$LXCFS_DIR" </dev/null >>/var/log/ads-lxcfs.log 2>&1 &)
   for _ in $(seq 50); do mountpoint -q "$LXCFS_DIR" && break; sleep 0.2; done
   mountpoint -q "$LXCFS_DIR" || die "lxcfs did not mount $LXCFS_DIR; see /var/log/ads-lxcfs.log"
   lxcfs_fresh=yes
 fi
 
 # --- 1. daemon -------------------------------------------------------------
+# Daemons start in / : a daemon keeps the directory it was started from as its
+# working directory, and LXD's rsync (snapshots on the dir pool) fails with
+# "getcwd(): No such file or directory" once that directory is deleted (seen
+# when LXD had been started from a CI checkout that was later removed). An LXD
+# left in that state is restarted.
+lxd_pid=$(pgrep -x lxd | head -n 1 || true)
+if [[ -n $lxd_pid ]] && [[ "$(readlink "/proc/$lxd_pid/cwd" 2>/dev/null)" == *"(deleted)" ]] &&
+   lxd waitready --timeout 2 >/dev/null 2>&1; then
+  log "LXD runs in a deleted directory ($(readlink "/proc/$lxd_pid/cwd")): restarting it from /"
+  lxd shutdown --timeout 120 >/dev/null 2>&1 || true
+fi
 if lxd waitready --timeout 2 >/dev/null 2>&1 && [[ $lxcfs_fresh == yes ]] &&
    [[ -z "$(lxc list --all-projects --format csv -c n 2>/dev/null)" ]]; then
   # LXD started before lxcfs does not use it; with no instances to disturb, restart it
@@ -60,8 +71,8 @@ else
     # LXD fetches instance types from the internet at start; this machine has
     # no internet, and we send nothing off-host: a dead loopback proxy makes
     # that fetch fail at once without even a DNS lookup.
-    setsid env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy=127.0.0.1,localhost \
-      lxd --group root --logfile "$LXD_LOG" </dev/null >/dev/null 2>&1 &
+    (cd / && setsid env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy=127.0.0.1,localhost \
+      lxd --group root --logfile "$LXD_LOG" </dev/null >/dev/null 2>&1 &)
   fi
   lxd waitready --timeout 60 || die "LXD daemon did not become ready within 60 s; see $LXD_LOG"
   log "LXD daemon ready"
