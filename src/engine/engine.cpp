@@ -615,16 +615,28 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
   std::error_code ec;
   fs::create_directories(dir, ec);
   fs::path file = dir / (b.id + ".tar.gz");
+  std::string snap = "backup-" + b.id;
+  // a backup that fails leaves nothing behind: no archive without a record,
+  // no snapshot (or AMI) that nothing lists
+  auto discard = [&](const std::string& why, bool snapshot_tried) {
+    std::error_code rm;
+    fs::remove(file, rm);
+    if (snapshot_tried) {
+      auto del = p->delete_snapshot(d.machine, snap);
+      if (!del && del.error().code != "unsupported")
+        log(d, "ads", "could not remove the unfinished snapshot " + snap + ": " + del.error().message);
+    }
+    return why;
+  };
   {
     std::ofstream out(file, std::ios::binary);
     out.write(data->data(), static_cast<std::streamsize>(data->size()));
-    if (!out) return "cannot write " + file.string();
+    if (!out) return discard("cannot write " + file.string(), false);
   }
   b.path = file.string();
   b.size_bytes = static_cast<int64_t>(data->size());
   b.sha256 = file_sha256(*data);
   set_step(job, "snapshot");
-  std::string snap = "backup-" + b.id;
   auto st = p->snapshot(d.machine, snap);
   if (st) {
     b.snapshot = snap;
@@ -632,11 +644,11 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
   } else if (st.error().code == "unsupported") {
     log(d, "ads", st.error().message + "; the backup holds the lab's data only");
   } else {
-    return "snapshot failed: " + st.error().message;
+    return discard("snapshot failed: " + st.error().message, true);
   }
   b.created_ms = now_ms();
   st = store_.add_backup(b);
-  if (!st) return st.error().message;
+  if (!st) return discard(st.error().message, !b.snapshot.empty());
   job.result_json = json{{"backup", b.id}, {"size_bytes", b.size_bytes}, {"sha256", b.sha256}}.dump();
   log(d, "ads", "backup " + b.id + ": " + std::to_string(b.size_bytes) + " bytes, sha256 " + b.sha256);
   if (opts_.keep_backups > 0) {

@@ -36,6 +36,15 @@ void each_item(const aws::Xml& node, const std::string& path, F f) {
     if (k == "item") f(v);
 }
 
+// Owned by this account and tagged as the backup `snap` of machine `name`
+// (DescribeImages and DescribeSnapshots both take these).
+aws::Params backup_filter(const std::string& name, const std::string& snap) {
+  aws::Params f = {{"Owner.1", "self"}};
+  add_filter(f, 1, "tag:ads:machine", {name});
+  add_filter(f, 2, "tag:ads:snapshot", {snap});
+  return f;
+}
+
 AwsProvider::Instance to_instance(const aws::Xml& x) {
   AwsProvider::Instance i;
   i.id = x.get("instanceId", "");
@@ -361,10 +370,7 @@ Status AwsProvider::destroy(const std::string& name) {
 // cannot be deleted while an AMI uses it): those the AMIs' block devices name
 // and those tagged so (an earlier try may have deregistered the AMI already).
 Status AwsProvider::delete_snapshot(const std::string& name, const std::string& snap) {
-  aws::Params f = {{"Owner.1", "self"}};
-  add_filter(f, 1, "tag:ads:machine", {name});
-  add_filter(f, 2, "tag:ads:snapshot", {snap});
-  auto d = ec2_.call("DescribeImages", f);
+  auto d = ec2_.call("DescribeImages", backup_filter(name, snap));
   if (!d) return d.error();
   std::vector<std::string> images;
   std::set<std::string> snapshots;
@@ -380,10 +386,7 @@ Status AwsProvider::delete_snapshot(const std::string& name, const std::string& 
     if (!r && r.error().message.find("InvalidAMIID.NotFound") == std::string::npos)
       return Error::make(r.error().code, "deregistering AMI " + image + " (" + snap + " of " + name + "): " + r.error().message);
   }
-  aws::Params sf = {{"Owner.1", "self"}};
-  add_filter(sf, 1, "tag:ads:machine", {name});
-  add_filter(sf, 2, "tag:ads:snapshot", {snap});
-  auto s = ec2_.call("DescribeSnapshots", sf);
+  auto s = ec2_.call("DescribeSnapshots", backup_filter(name, snap));
   if (!s) return s.error();
   each_item(*s, "snapshotSet", [&](const aws::Xml& x) { snapshots.insert(x.get("snapshotId", "")); });
   for (const auto& id : snapshots) {
@@ -481,10 +484,7 @@ Status AwsProvider::snapshot(const std::string& name, const std::string& snap) {
 }
 
 Status AwsProvider::restore_snapshot(const std::string& name, const std::string& snap) {
-  aws::Params f = {{"Owner.1", "self"}};
-  add_filter(f, 1, "tag:ads:machine", {name});
-  add_filter(f, 2, "tag:ads:snapshot", {snap});
-  auto d = ec2_.call("DescribeImages", f);
+  auto d = ec2_.call("DescribeImages", backup_filter(name, snap));
   if (!d) return d.error();
   std::string image, state;
   each_item(*d, "imagesSet", [&](const aws::Xml& x) {

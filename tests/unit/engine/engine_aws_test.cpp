@@ -298,4 +298,28 @@ TEST_F(EngineAwsTest, KeepBackupsDeletesTheOldestAfterEachBackupAndAFailedDeleti
   EXPECT_EQ(fake.rejected(), 0);
 }
 
+TEST_F(EngineAwsTest, AFailedBackupLeavesNoArchiveNoImageAndNoRecord) {
+  fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
+  auto e = engine(std::chrono::seconds(20));
+  std::string id = submit(*e, make_lab(free_port()));
+  ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
+  fake.inject("CreateImage", 400, "InvalidParameterValue", "Invalid value for instance.");
+  auto j = e->operate(id, "backup");
+  ASSERT_TRUE(j.ok());
+  settle(id);
+  auto done = store->get_job(j->id);
+  e->stop();
+  EXPECT_EQ(done->state, "failed");
+  EXPECT_NE(done->error.find("snapshot failed"), std::string::npos) << done->error;
+  EXPECT_TRUE(store->backups_of(id)->empty());
+  EXPECT_TRUE(fake.images().empty());
+  // the data archive was copied before the snapshot failed; it is gone too
+  auto dir = tmp.path / "backups" / id;
+  size_t files = 0;
+  if (std::filesystem::exists(dir))
+    for ([[maybe_unused]] auto& f : std::filesystem::directory_iterator(dir)) ++files;
+  EXPECT_EQ(files, 0u);
+  EXPECT_EQ(store->get(id)->state, ads::State::kRunning);  // the lab itself is untouched
+}
+
 }  // namespace
