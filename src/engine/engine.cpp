@@ -756,6 +756,11 @@ std::string Engine::do_delete_backup(Deployment& d, Job& job) {
   json params = json::parse(job.params_json, nullptr, false);
   std::string backup_id = params.is_object() ? params.value("backup", "") : "";
   auto b = store_.get_backup(backup_id);
+  if (!b && b.error().code == "not_found") {
+    // operate() checked that it existed: a resumed job whose first run got this far
+    log(d, "ads", "backup " + backup_id + " is already deleted");
+    return "";
+  }
   if (!b) return b.error().message;
   return remove_backup(d, job, *b);
 }
@@ -852,7 +857,7 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
     return false;
   }
   bool idempotent = job.kind == "start" || job.kind == "stop" || job.kind == "restart" || job.kind == "test" ||
-                    job.kind == "destroy";
+                    job.kind == "destroy" || job.kind == "delete-backup";
   if (job.state == "queued" || idempotent || (job.kind == "deploy" && d->state == State::kAccepted)) {
     log(*d, "ads", "resuming " + job.kind + " job " + job.id +
                        (taken_over_by.empty() ? " after a restart of ads serve"

@@ -322,4 +322,58 @@ TEST_F(EngineAwsTest, AFailedBackupLeavesNoArchiveNoImageAndNoRecord) {
   EXPECT_EQ(store->get(id)->state, ads::State::kRunning);  // the lab itself is untouched
 }
 
+TEST_F(EngineAwsTest, ABackupDeletionCutOffByAStoppedServerIsResumedAtTheNextStart) {
+  fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
+  std::string id;
+  ads::Backup b;
+  {
+    auto e = engine(std::chrono::seconds(20));
+    id = submit(*e, make_lab(free_port()));
+    ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
+    ASSERT_TRUE(e->operate(id, "backup").ok());
+    settle(id);
+    e->stop();
+    auto all = store->backups_of(id);
+    ASSERT_TRUE(all.ok());
+    ASSERT_EQ(all->size(), 1u) << log_of(id);
+    b = (*all)[0];
+  }
+  // as a server that died while deleting it would have left it: a running job
+  auto cut_off = [&](const std::string& job_id) {
+    ads::Job j;
+    j.id = job_id;
+    j.deployment_id = id;
+    j.kind = "delete-backup";
+    j.state = "running";
+    j.step = "deleting the snapshot";
+    j.params_json = json{{"backup", b.id}}.dump();
+    j.created_ms = j.updated_ms = 1;
+    ASSERT_TRUE(store->create_job(j).ok());
+  };
+  cut_off("01jjjjjjjjjjjjjjjjjjjjjjj1");
+  {
+    auto e = engine(std::chrono::seconds(20));
+    settle(id);
+    e->stop();
+  }
+  auto job = store->get_job("01jjjjjjjjjjjjjjjjjjjjjjj1");
+  EXPECT_EQ(job->state, "succeeded") << job->error << log_of(id);
+  EXPECT_NE(log_of(id).find("resuming delete-backup job 01jjjjjjjjjjjjjjjjjjjjjjj1"), std::string::npos) << log_of(id);
+  EXPECT_EQ(store->get_backup(b.id).error().code, "not_found");
+  EXPECT_FALSE(std::filesystem::exists(b.path));
+  EXPECT_TRUE(fake.images().empty());
+  EXPECT_TRUE(fake.snapshots().empty());
+  // cut off after the record went: the resumed job finds nothing left to do
+  cut_off("01jjjjjjjjjjjjjjjjjjjjjjj2");
+  {
+    auto e = engine(std::chrono::seconds(20));
+    settle(id);
+    e->stop();
+  }
+  job = store->get_job("01jjjjjjjjjjjjjjjjjjjjjjj2");
+  EXPECT_EQ(job->state, "succeeded") << job->error << log_of(id);
+  EXPECT_NE(log_of(id).find("backup " + b.id + " is already deleted"), std::string::npos) << log_of(id);
+  EXPECT_EQ(store->get(id)->state, ads::State::kRunning);
+}
+
 }  // namespace
