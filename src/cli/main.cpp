@@ -277,6 +277,18 @@ int follow_job(const cli::ApiClient& api, const json& job, int64_t after) {
   }
 }
 
+// A request answered by 202 and a job of deployment `id`: follows that job
+// (its log from now on) to its end, or returns at once with `detach`.
+int submit_and_follow(const cli::ApiClient& api, const std::string& id, const std::string& method,
+                      const std::string& path, const json* body, bool detach) {
+  int64_t seen = last_seq(api, id);
+  auto r = api.call(method, path, body);
+  if (!r) return fail_with(r.error(), kExitUnreachable);
+  if (r->status != 202) return reply_error(*r);
+  if (detach) return 0;
+  return follow_job(api, r->body, seen);
+}
+
 // `ads logs -f`: the Server-Sent Events stream, until the deployment settles.
 int stream_events(const cli::ApiClient& api, const std::string& id) {
   http::ClientRequest r;
@@ -608,22 +620,11 @@ int main(int argc, char** argv) {
     return follow_job(api, r->body, seen);
   }
   if (restore->parsed()) {
-    int64_t seen = last_seq(api, id);
     json body = {{"backup", backup_id}};
-    auto r = api.call("POST", "/api/v1/deployments/" + id + "/restore", &body);
-    if (!r) return fail_with(r.error(), kExitUnreachable);
-    if (r->status != 202) return reply_error(*r);
-    if (detach) return 0;
-    return follow_job(api, r->body, seen);
+    return submit_and_follow(api, id, "POST", "/api/v1/deployments/" + id + "/restore", &body, detach);
   }
-  if (delete_backup->parsed()) {
-    int64_t seen = last_seq(api, id);
-    auto r = api.call("DELETE", "/api/v1/deployments/" + id + "/backups/" + backup_id);
-    if (!r) return fail_with(r.error(), kExitUnreachable);
-    if (r->status != 202) return reply_error(*r);
-    if (detach) return 0;
-    return follow_job(api, r->body, seen);
-  }
+  if (delete_backup->parsed())
+    return submit_and_follow(api, id, "DELETE", "/api/v1/deployments/" + id + "/backups/" + backup_id, nullptr, detach);
   if (backups->parsed() || jobs->parsed()) {
     std::string what = backups->parsed() ? "backups" : "jobs";
     auto r = api.call("GET", "/api/v1/deployments/" + id + "/" + what);

@@ -53,6 +53,12 @@ Result<SpecFile> read_spec(const std::string& dir) {
 std::string file_sha256(const std::string& data) { return agent::sha256_hex(data); }
 
 bool transient(const Error& e) { return e.code == "unavailable" || e.code == "timeout"; }
+
+// The backup a restore or delete-backup job names ("" if none).
+std::string backup_param(const Job& job) {
+  json params = json::parse(job.params_json, nullptr, false);
+  return params.is_object() ? params.value("backup", "") : "";
+}
 }  // namespace
 
 Engine::Engine(Store& store, std::map<std::string, std::unique_ptr<Provider>> providers, EngineOptions opts)
@@ -700,9 +706,7 @@ std::string Engine::restore_data(Deployment& d, Job& job, const Backup& b) {
 }
 
 std::string Engine::do_restore(Deployment& d, Job& job) {
-  json params = json::parse(job.params_json, nullptr, false);
-  std::string backup_id = params.is_object() ? params.value("backup", "") : "";
-  auto b = store_.get_backup(backup_id);
+  auto b = store_.get_backup(backup_param(job));
   if (!b) return b.error().message;
   if (d.state == State::kDestroyed) {
     // into a new machine: the pipeline again, at the backup's commit
@@ -753,8 +757,7 @@ std::string Engine::do_destroy(Deployment& d, Job& job) {
 // archive), then the archive on this host, then the record: a failure leaves
 // the backup listed, and deleting it again finishes the work.
 std::string Engine::do_delete_backup(Deployment& d, Job& job) {
-  json params = json::parse(job.params_json, nullptr, false);
-  std::string backup_id = params.is_object() ? params.value("backup", "") : "";
+  std::string backup_id = backup_param(job);
   auto b = store_.get_backup(backup_id);
   if (!b && b.error().code == "not_found") {
     // operate() checked that it existed: a resumed job whose first run got this far
@@ -765,23 +768,21 @@ std::string Engine::do_delete_backup(Deployment& d, Job& job) {
   return remove_backup(d, job, *b);
 }
 
-std::string Engine::remove_backup(Deployment& d, Job& job, const Backup& backup) {
-  const Backup* b = &backup;
-  if (!b->snapshot.empty()) {
+std::string Engine::remove_backup(Deployment& d, Job& job, const Backup& b) {
+  if (!b.snapshot.empty()) {
     Provider* p = provider_for(d.provider);
     if (!p) return "provider " + d.provider + " is not configured";
     set_step(job, "deleting the snapshot");
     std::string machine = machine_name(d.id);
-    auto st = with_retry(d, "deleting snapshot " + b->snapshot,
-                         [&] { return p->delete_snapshot(machine, b->snapshot); });
-    if (!st && st.error().code != "unsupported") return "cannot delete snapshot " + b->snapshot + ": " + st.error().message;
+    auto st = with_retry(d, "deleting snapshot " + b.snapshot, [&] { return p->delete_snapshot(machine, b.snapshot); });
+    if (!st && st.error().code != "unsupported") return "cannot delete snapshot " + b.snapshot + ": " + st.error().message;
   }
   set_step(job, "deleting the archive");
   std::error_code ec;
-  if (!b->path.empty() && !fs::remove(b->path, ec) && ec) return "cannot delete " + b->path + ": " + ec.message();
-  auto st = store_.delete_backup(b->id);
+  if (!b.path.empty() && !fs::remove(b.path, ec) && ec) return "cannot delete " + b.path + ": " + ec.message();
+  auto st = store_.delete_backup(b.id);
   if (!st && st.error().code != "not_found") return st.error().message;
-  log(d, "ads", "deleted backup " + b->id);
+  log(d, "ads", "deleted backup " + b.id);
   return "";
 }
 
