@@ -25,19 +25,9 @@ done
 # lxcfs serves each container its own /proc/meminfo, /proc/uptime, ... (what
 # the agent reports as the lab's health). LXD uses it for the containers it
 # starts when /var/lib/lxcfs is mounted at LXD's own start, so it comes first.
-LXCFS_DIR=/var/lib/lxcfs
+lxcfs_state=$(bash "$(dirname "$0")/lxcfs-mount.sh" /var/lib/lxcfs)
 lxcfs_fresh=no
-if mountpoint -q "$LXCFS_DIR"; then
-  log "lxcfs already mounted on $LXCFS_DIR"
-else
-  command -v lxcfs >/dev/null 2>&1 || die "'lxcfs' not found; run scripts/install-deps.sh"
-  mkdir -p "$LXCFS_DIR"
-  log "starting lxcfs on $LXCFS_DIR (log: /var/log/ads-lxcfs.log)"
-  (cd / && setsid lxcfs "$LXCFS_DIR" </dev/null >>/var/log/ads-lxcfs.log 2>&1 &)
-  for _ in $(seq 50); do mountpoint -q "$LXCFS_DIR" && break; sleep 0.2; done
-  mountpoint -q "$LXCFS_DIR" || die "lxcfs did not mount $LXCFS_DIR; see /var/log/ads-lxcfs.log"
-  lxcfs_fresh=yes
-fi
+[[ $lxcfs_state == fresh ]] && lxcfs_fresh=yes
 
 # --- 1. daemon -------------------------------------------------------------
 # Daemons start in / : a daemon keeps the directory it was started from as its
@@ -71,7 +61,7 @@ else
     # LXD fetches instance types from the internet at start; this machine has
     # no internet, and we send nothing off-host: a dead loopback proxy makes
     # that fetch fail at once without even a DNS lookup.
-    (cd / && setsid env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy=127.0.0.1,localhost \
+    (cd / || exit 1; setsid env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy=127.0.0.1,localhost \
       lxd --group root --logfile "$LXD_LOG" </dev/null >/dev/null 2>&1 &)
   fi
   lxd waitready --timeout 60 || die "LXD daemon did not become ready within 60 s; see $LXD_LOG"

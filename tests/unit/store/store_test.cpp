@@ -429,7 +429,9 @@ TEST(PostgresStorePool, ACallerWaitingOnALockDoesNotHoldUpTheOthers) {
   EXPECT_TRUE(answered) << "a read waited for another caller's lock";
   EXPECT_EQ(admitted.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
   hold.commit();  // the lock goes with the transaction
-  if (answered) EXPECT_TRUE(got.get().ok());
+  if (answered) {
+    EXPECT_TRUE(got.get().ok());
+  }
   auto a = admitted.get();
   EXPECT_TRUE(a.ok()) << a.error().message;
   EXPECT_EQ(pg->connections(), 2u);
