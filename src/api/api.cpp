@@ -173,11 +173,15 @@ json log_json(const LogLine& l) {
 }
 
 void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth, const ApiLimits& limits) {
-  // Rates: per token for requests, per client address for sign-in attempts
-  // and failed authentications. They live as long as the routes.
+  // Rates: per token for requests (this server's), per client address for
+  // sign-in attempts and failed authentications (shared through the store by
+  // every server on it: guessing passwords gets no faster with more
+  // servers). They live as long as the routes.
   auto per_token = std::make_shared<KeyedLimiter>(limits.requests_per_second, limits.request_burst);
-  auto per_address = std::make_shared<KeyedLimiter>(limits.auth_failures_per_minute / 60.0, limits.auth_failure_burst);
-  auto logins = std::make_shared<KeyedLimiter>(limits.auth_failures_per_minute / 60.0, limits.auth_failure_burst);
+  auto per_address = std::make_shared<SharedLimiter>(store, "authfail:", limits.auth_failures_per_minute / 60.0,
+                                                     limits.auth_failure_burst);
+  auto logins = std::make_shared<SharedLimiter>(store, "signin:", limits.auth_failures_per_minute / 60.0,
+                                                limits.auth_failure_burst);
   const int max_active = limits.active_jobs_per_user;
 
   // Every route: authenticate, check the rate and the role, run, and audit what changes things.

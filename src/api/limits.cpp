@@ -1,5 +1,7 @@
 #include "api/limits.h"
 
+#include <spdlog/spdlog.h>
+
 namespace ads {
 
 bool KeyedLimiter::take(const std::string& key, int64_t now_ms, int64_t* retry_after_s) {
@@ -18,6 +20,20 @@ bool KeyedLimiter::take(const std::string& key, int64_t now_ms, int64_t* retry_a
   int64_t wait_ms = 0;
   if (it->second.take(now_ms, &wait_ms)) return true;
   if (retry_after_s) *retry_after_s = wait_ms == INT64_MAX ? 3600 : std::max<int64_t>(1, (wait_ms + 999) / 1000);
+  return false;
+}
+
+bool SharedLimiter::take(const std::string& key, int64_t now_ms, int64_t* retry_after_s) {
+  if (!local_.take(key, now_ms, retry_after_s)) return false;
+  auto t = store_.take_rate(prefix_ + key, rate_, burst_, now_ms);
+  if (!t) {
+    spdlog::warn("shared rate limit {}{}: the store did not answer ({}); this server's own limit applies alone",
+                 prefix_, key, t.error().message);
+    return true;
+  }
+  if (t->allowed) return true;
+  if (retry_after_s)
+    *retry_after_s = t->retry_after_ms == INT64_MAX ? 3600 : std::max<int64_t>(1, (t->retry_after_ms + 999) / 1000);
   return false;
 }
 

@@ -1,14 +1,18 @@
-// Abuse limits of the API: a request rate per token, a rate of sign-in
-// attempts (and failed authentications) per client address, and a bound on
-// the jobs one user may have under way. Over a limit the API answers 429.
+// Abuse limits of the API: a request rate per token (per server), a rate of
+// sign-in attempts (and failed authentications) per client address (shared
+// by every server on one store), and a bound on the jobs one user may have
+// under way (in the store). Over a limit the API answers 429.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 
 #include "core/rate.h"
+#include "store/store.h"
 
 namespace ads {
 
@@ -36,6 +40,28 @@ class KeyedLimiter {
   double rate_, burst_;
   size_t max_keys_;
   std::unordered_map<std::string, TokenBucket> buckets_;
+};
+
+// A limit shared by every server on one store: this server's own bucket for
+// the key first (no I/O; it bounds how often one client can make this server
+// write), then the store's bucket of the same key, so that N servers do not
+// allow N times the rate. When the store cannot answer, the local limit alone
+// holds (logged as a warning), so a store outage never opens the door wider
+// than one server's limit, nor shuts it.
+class SharedLimiter {
+ public:
+  // `prefix` names the limit in the store ("signin:", "authfail:").
+  SharedLimiter(Store& store, std::string prefix, double per_second, double burst, size_t max_keys = 10000)
+      : store_(store), prefix_(std::move(prefix)), rate_(per_second), burst_(burst), local_(per_second, burst, max_keys) {}
+
+  // false: over the limit; `retry_after_s` is the wait (seconds, >= 1).
+  bool take(const std::string& key, int64_t now_ms, int64_t* retry_after_s);
+
+ private:
+  Store& store_;
+  std::string prefix_;
+  double rate_, burst_;
+  KeyedLimiter local_;
 };
 
 }  // namespace ads

@@ -10,6 +10,10 @@ namespace ads {
 class TokenBucket {
  public:
   TokenBucket(double per_second, double burst) : rate_(per_second), burst_(burst), tokens_(burst) {}
+  // A bucket as saved earlier (tokens() and last_ms() of a bucket with the
+  // same rate and burst): how a bucket kept in a shared store goes on.
+  TokenBucket(double per_second, double burst, double tokens, int64_t last_ms)
+      : rate_(per_second), burst_(burst), tokens_(std::clamp(tokens, 0.0, burst)), last_ms_(last_ms) {}
 
   // Takes one token at `now_ms`. When none is left, returns false and sets
   // `retry_after_ms` to the wait until the next one.
@@ -29,6 +33,16 @@ class TokenBucket {
   bool full(int64_t now_ms) {
     refill(now_ms);
     return tokens_ >= burst_;
+  }
+  // The state to save: tokens left at last_ms().
+  double tokens() const { return tokens_; }
+  int64_t last_ms() const { return last_ms_; }
+  // When the bucket will be full again if nobody takes from it (it can be
+  // forgotten from then on: a fresh bucket is the same).
+  int64_t full_at_ms() const {
+    if (tokens_ >= burst_) return last_ms_;
+    if (rate_ <= 0) return INT64_MAX;
+    return last_ms_ + static_cast<int64_t>((burst_ - tokens_) / rate_ * 1000.0) + 1;
   }
 
  private:

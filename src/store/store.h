@@ -22,6 +22,12 @@ struct ListQuery {
   size_t limit = 100;           // at most this many, ordered by id ascending
 };
 
+// The answer of Store::take_rate.
+struct RateTake {
+  bool allowed = false;
+  int64_t retry_after_ms = 0;  // when refused: the wait until the next token
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -105,6 +111,13 @@ class Store {
   virtual Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) = 0;
   // Releases every address `owner` holds. Succeeds when it holds none.
   virtual Status release_addresses(const std::string& owner) = 0;
+
+  // Shared rate limits (core/rate.h has the bucket rule). Takes one token at
+  // `now_ms` from the bucket `key` (refilled at `per_second`, holding at most
+  // `burst`) in one transaction, so every server on this store draws from
+  // the same bucket. Buckets full again are forgotten (a fresh one is the
+  // same). Error "invalid" for an empty key.
+  virtual Result<RateTake> take_rate(const std::string& key, double per_second, double burst, int64_t now_ms) = 0;
 };
 
 // Opens a store from a URL: "sqlite:///var/lib/ads/ads.db", a bare path, or

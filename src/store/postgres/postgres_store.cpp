@@ -7,6 +7,7 @@
 #include <condition_variable>
 
 #include "core/ipnet.h"
+#include "core/rate.h"
 
 namespace ads {
 namespace {
@@ -70,6 +71,10 @@ const char* const kMigrations[] = {
     "ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE jobs ADD COLUMN lease_expires_ms BIGINT NOT NULL DEFAULT 0;"
     "CREATE INDEX jobs_lease_owner ON jobs(lease_owner);",
+    // version 6: rate-limit buckets shared by every server on the store
+    "CREATE TABLE rate_buckets (bucket TEXT COLLATE \"C\" PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL,"
+    "  last_ms BIGINT NOT NULL, full_at_ms BIGINT NOT NULL);"
+    "CREATE INDEX rate_buckets_full_at ON rate_buckets(full_at_ms);",
 };
 
 using Row = pqxx::row;
@@ -691,6 +696,32 @@ Status PostgresStore::release_addresses(const std::string& owner) {
   return in_tx(*conn_, "releasing addresses", "", [&](pqxx::work& w) -> Status {
     w.exec_params("DELETE FROM addresses WHERE owner = $1", owner);
     return Status::Ok();
+  });
+}
+
+Result<RateTake> PostgresStore::take_rate(const std::string& key, double per_second, double burst, int64_t now_ms) {
+  if (key.empty()) return Error::invalid("key", "a rate needs a key");
+  return in_tx(*conn_, "taking from a rate bucket", "", [&](pqxx::work& w) -> Result<RateTake> {
+    // Inserts a fresh bucket or locks the one there (until this transaction
+    // ends), in one statement: a server that comes second waits here and then
+    // reads what the first committed.
+    auto row = w.exec_params(
+        "INSERT INTO rate_buckets (bucket, tokens, last_ms, full_at_ms) VALUES ($1, $2, $3, $3) "
+        "ON CONFLICT (bucket) DO UPDATE SET tokens = rate_buckets.tokens RETURNING tokens, last_ms",
+        key, burst, now_ms);
+    TokenBucket b(per_second, burst, row[0][0].as<double>(), row[0][1].as<int64_t>());
+    RateTake t;
+    t.allowed = b.take(now_ms, &t.retry_after_ms);
+    if (t.allowed)
+      w.exec_params("UPDATE rate_buckets SET tokens = $2, last_ms = $3, full_at_ms = $4 WHERE bucket = $1", key,
+                    b.tokens(), b.last_ms(), b.full_at_ms());
+    // Forgets buckets full again; one another server holds is skipped, never
+    // waited for (no lock is ever awaited while this one is held).
+    w.exec_params(
+        "DELETE FROM rate_buckets WHERE bucket IN (SELECT bucket FROM rate_buckets WHERE full_at_ms < $1 "
+        "AND bucket <> $2 LIMIT 100 FOR UPDATE SKIP LOCKED)",
+        now_ms, key);
+    return t;
   });
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "core/ipnet.h"
+#include "core/rate.h"
 
 namespace ads {
 namespace {
@@ -65,6 +66,10 @@ const char* const kMigrations[] = {
     // version 5: job leases (which server works on a job, until when)
     "ALTER TABLE jobs ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';"
     "ALTER TABLE jobs ADD COLUMN lease_expires_ms INTEGER NOT NULL DEFAULT 0;",
+    // version 6: rate-limit buckets shared by every server on the store
+    "CREATE TABLE rate_buckets (bucket TEXT PRIMARY KEY, tokens REAL NOT NULL, last_ms INTEGER NOT NULL,"
+    "  full_at_ms INTEGER NOT NULL);"
+    "CREATE INDEX rate_buckets_full_at ON rate_buckets(full_at_ms);",
 };
 
 // A prepared statement, finalized at scope exit.
@@ -84,6 +89,10 @@ class Stmt {
     sqlite3_bind_int64(s_, i, v);
     return *this;
   }
+  Stmt& bind(int i, double v) {
+    sqlite3_bind_double(s_, i, v);
+    return *this;
+  }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int step() { return sqlite3_step(s_); }
   std::string text(int col) const {
@@ -91,6 +100,7 @@ class Stmt {
     return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();
   }
   int64_t integer(int col) const { return sqlite3_column_int64(s_, col); }
+  double real(int col) const { return sqlite3_column_double(s_, col); }
   Error error(const std::string& what) const { return Error::make("internal", what + ": " + sqlite3_errmsg(db_)); }
 
  private:
@@ -736,6 +746,50 @@ Status SqliteStore::release_addresses(const std::string& owner) {
   s.bind(1, owner);
   if (s.step() != SQLITE_DONE) return s.error("releasing addresses");
   return Status::Ok();
+}
+
+Result<RateTake> SqliteStore::take_rate(const std::string& key, double per_second, double burst, int64_t now_ms) {
+  if (key.empty()) return Error::invalid("key", "a rate needs a key");
+  std::lock_guard<std::mutex> lk(mu_);
+  // BEGIN IMMEDIATE: the write lock now, so two servers on this file never
+  // both read the same count of tokens.
+  auto st = exec("BEGIN IMMEDIATE;");
+  if (!st) return st.error();
+  auto result = [&]() -> Result<RateTake> {
+    {
+      Stmt forget(db_, "DELETE FROM rate_buckets WHERE full_at_ms < ?");
+      forget.bind(1, now_ms);
+      if (forget.step() != SQLITE_DONE) return forget.error("forgetting full rate buckets");
+    }
+    TokenBucket b(per_second, burst);
+    {
+      Stmt q(db_, "SELECT tokens, last_ms FROM rate_buckets WHERE bucket = ?");
+      q.bind(1, key);
+      int rc = q.step();
+      if (rc == SQLITE_ROW) b = TokenBucket(per_second, burst, q.real(0), q.integer(1));
+      else if (rc != SQLITE_DONE) return q.error("reading a rate bucket");
+    }
+    RateTake t;
+    t.allowed = b.take(now_ms, &t.retry_after_ms);
+    if (!t.allowed) return t;  // a refusal takes nothing: the bucket is as it was
+    Stmt up(db_,
+            "INSERT INTO rate_buckets (bucket, tokens, last_ms, full_at_ms) VALUES (?,?,?,?) "
+            "ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens, last_ms = excluded.last_ms, "
+            "full_at_ms = excluded.full_at_ms");
+    up.bind(1, key).bind(2, b.tokens()).bind(3, b.last_ms()).bind(4, b.full_at_ms());
+    if (up.step() != SQLITE_DONE) return up.error("saving a rate bucket");
+    return t;
+  }();
+  if (!result) {
+    (void)exec("ROLLBACK;");
+    return result;
+  }
+  st = exec("COMMIT;");
+  if (!st) {
+    (void)exec("ROLLBACK;");
+    return st.error();
+  }
+  return result;
 }
 
 }  // namespace ads

@@ -53,10 +53,15 @@ class ApiTest : public ::testing::Test {
   }
   Reply call_as(const std::string& tok, const std::string& method, const std::string& path,
                 const std::string& body = "", const std::string& content_type = "application/json") {
+    return call_on(server->port(), tok, method, path, body, content_type);
+  }
+  // A call to the server on `port` (another server of the test's own).
+  Reply call_on(uint16_t port, const std::string& tok, const std::string& method, const std::string& path,
+                const std::string& body = "", const std::string& content_type = "application/json") {
     ads::http::ClientRequest r;
     if (!tok.empty()) r.headers.push_back({"Authorization", "Bearer " + tok});
     r.method = method;
-    r.url = "http://127.0.0.1:" + std::to_string(server->port()) + path;
+    r.url = "http://127.0.0.1:" + std::to_string(port) + path;
     r.body = body;
     if (!content_type.empty()) r.headers.push_back({"Content-Type", content_type});
     auto res = ads::http::request(r);

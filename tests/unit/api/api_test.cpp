@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sqlite3.h>
 #include <regex>
 #include <thread>
 
@@ -356,6 +357,55 @@ TEST_F(LimitsTest, SignInAttemptsAndBadTokensPerAddressAreLimited) {
   for (int i = 0; i < 3; ++i) expect_error(call_as("ads_guess" + std::to_string(i), "GET", "/api/v1/whoami"), 401);
   expect_error(call_as("ads_guess4", "GET", "/api/v1/whoami"), 429);
   EXPECT_EQ(call("GET", "/api/v1/whoami").status, 200);  // a good token still works
+}
+
+// A second server on the same database (its own Store, Engine, Auth and HTTP
+// server, as another `ads serve` would have): sign-in attempts and bad tokens
+// from one address count once across both, so more servers guess no faster.
+TEST_F(LimitsTest, SignInAndBadTokenBudgetsAreSharedByTheServersOnOneStore) {
+  auto st2 = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
+  ASSERT_TRUE(st2.ok()) << st2.error().message;
+  std::map<std::string, std::unique_ptr<ads::Provider>> providers;
+  providers["lxd"] = std::move(ads::make_provider("lxd", json::object()).value());
+  ads::Engine engine2(**st2, std::move(providers), ads::EngineOptions{});
+  ads::Auth auth2(**st2);
+  ads::http::Server server2(ads::http::ServerOptions{"127.0.0.1", 0, 4096, 8, 5});
+  ads::register_api(server2, **st2, engine2, auth2, limits());
+  ASSERT_TRUE(server2.start().ok());
+  const uint16_t one = server->port(), two = server2.port();
+
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
+  expect_error(call_on(one, "", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number one"})"), 401);
+  expect_error(call_on(two, "", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number two"})"), 401);
+  expect_error(call_on(one, "", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number three"})"), 401);
+  // three attempts in all: the second server refuses its second one
+  auto over = call_on(two, "", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})");
+  expect_error(over, 429);
+  EXPECT_FALSE(over.headers["retry-after"].empty());
+
+  for (int i = 0; i < 3; ++i)
+    expect_error(call_on(i % 2 ? one : two, "ads_guess" + std::to_string(i), "GET", "/api/v1/whoami"), 401);
+  expect_error(call_on(one, "ads_guess3", "GET", "/api/v1/whoami"), 429);
+  expect_error(call_on(two, "ads_guess4", "GET", "/api/v1/whoami"), 429);
+  EXPECT_EQ(call_on(two, token, "GET", "/api/v1/whoami").status, 200);  // a good token still works
+  server2.stop();
+}
+
+// A store that cannot keep the shared buckets (here its table is gone) leaves
+// each server's own limit in force: sign-ins are still checked, not refused
+// wholesale, and the fourth attempt is still refused.
+TEST_F(LimitsTest, WhenTheStoreCannotCountEachServersOwnLimitHolds) {
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((tmp.path / "ads.db").string().c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE rate_buckets", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
+  expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number one"})"), 401);
+  expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number two"})"), 401);
+  EXPECT_EQ(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})").status, 201);
+  expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})"), 429);
 }
 
 TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {

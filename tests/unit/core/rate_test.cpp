@@ -44,5 +44,34 @@ TEST(TokenBucket, ZeroRateNeverRefills) {
   EXPECT_EQ(wait, INT64_MAX);
 }
 
+TEST(TokenBucket, ASavedBucketGoesOnWhereItStopped) {
+  TokenBucket a(2.0, 3.0);
+  int64_t t = 1'000'000;
+  EXPECT_TRUE(a.take(t));
+  EXPECT_TRUE(a.take(t));
+  EXPECT_DOUBLE_EQ(a.tokens(), 1.0);
+  EXPECT_EQ(a.last_ms(), t);
+  // two tokens are missing at 2/s: full a second later (plus the rounding)
+  EXPECT_EQ(a.full_at_ms(), t + 1001);
+  TokenBucket b(2.0, 3.0, a.tokens(), a.last_ms());
+  EXPECT_TRUE(b.take(t + 100));
+  int64_t wait = 0;
+  EXPECT_FALSE(b.take(t + 100, &wait));  // 0.2 tokens refilled in 100 ms: none whole
+  EXPECT_EQ(wait, 401);
+  EXPECT_TRUE(b.take(t + 500));
+}
+
+TEST(TokenBucket, ASavedStateOutsideTheBucketIsClamped) {
+  TokenBucket over(1.0, 2.0, 50.0, 1'000);  // a row written with a larger burst
+  EXPECT_TRUE(over.take(1'000));
+  EXPECT_TRUE(over.take(1'000));
+  EXPECT_FALSE(over.take(1'000));
+  TokenBucket under(1.0, 2.0, -3.0, 1'000);
+  EXPECT_FALSE(under.take(1'000));
+  EXPECT_TRUE(under.take(2'000));
+  EXPECT_EQ(TokenBucket(1.0, 2.0, 2.0, 7).full_at_ms(), 7);   // full already
+  EXPECT_EQ(TokenBucket(0.0, 2.0, 1.0, 7).full_at_ms(), INT64_MAX);  // never refills
+}
+
 }  // namespace
 }  // namespace ads

@@ -30,7 +30,7 @@ TEST_F(SqliteFileTest, UsesWriteAheadLoggingAndRecordsItsSchemaVersion) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT MAX(version) FROM schema_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 5);  // 4: addresses, 5: job leases
+  EXPECT_EQ(sqlite3_column_int(st, 0), 6);  // 4: addresses, 5: job leases, 6: rate buckets
   sqlite3_finalize(st);
   sqlite3_close(raw);
 }
