@@ -7,8 +7,9 @@ namespace ads::cli {
 using nlohmann::json;
 
 namespace {
-// {"kind":"sqlite","path":P} or {"kind":"postgres","url":U} -> a store URL.
-Status store_from_object(const json& v, std::string& out) {
+// {"kind":"sqlite","path":P} or {"kind":"postgres","url":U[,"connections":N]}
+// -> a store URL (and the PostgreSQL pool size).
+Status store_from_object(const json& v, std::string& out, size_t& connections) {
   auto str = [&](const char* key) -> std::optional<std::string> {
     auto it = v.find(key);
     if (it == v.end() || !it->is_string() || it->get<std::string>().empty()) return std::nullopt;
@@ -16,10 +17,13 @@ Status store_from_object(const json& v, std::string& out) {
   };
   auto kind = str("kind");
   for (auto& [key, val] : v.items()) {
-    if (key != "kind" && key != "path" && key != "url")
-      return Error::invalid("store." + key, "is not a known store setting (kind, path, url)");
+    if (key != "kind" && key != "path" && key != "url" && key != "connections")
+      return Error::invalid("store." + key, "is not a known store setting (kind, path, url, connections)");
   }
+  auto c = v.find("connections");
   if (kind == "sqlite") {
+    if (c != v.end())
+      return Error::invalid("store.connections", "is a postgres store setting (SQLite has one connection per server)");
     auto path = str("path");
     if (!path) return Error::invalid("store.path", "is required for the sqlite store (a file path)");
     out = "sqlite://" + *path;
@@ -29,6 +33,11 @@ Status store_from_object(const json& v, std::string& out) {
     auto url = str("url");
     if (!url || (url->rfind("postgresql://", 0) != 0 && url->rfind("postgres://", 0) != 0))
       return Error::invalid("store.url", "is required for the postgres store: postgresql://USER@HOST:PORT/DB");
+    if (c != v.end()) {
+      if (!c->is_number_integer() || c->get<int64_t>() < 1 || c->get<int64_t>() > 64)
+        return Error::invalid("store.connections", "must be an integer from 1 to 64 (connections per server)");
+      connections = c->get<size_t>();
+    }
     out = *url;
     return Status::Ok();
   }
@@ -75,7 +84,7 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     Status st;
     if (k == "listen") st = want_string(cfg.listen);
     else if (k == "data_dir") st = want_string(cfg.data_dir);
-    else if (k == "store" && v.is_object()) st = store_from_object(v, cfg.store);
+    else if (k == "store" && v.is_object()) st = store_from_object(v, cfg.store, cfg.store_connections);
     else if (k == "store") st = want_string(cfg.store);
     else if (k == "server_id") st = want_string(cfg.server_id);
     else if (k == "lease_ms") {

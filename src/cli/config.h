@@ -28,8 +28,9 @@ struct ServeConfig {
   std::string data_dir = "/var/lib/ads";
   // "" : sqlite://<data_dir>/ads.db. In the file either a URL string or
   // {"kind":"sqlite","path":"/var/lib/ads/ads.db"} /
-  // {"kind":"postgres","url":"postgresql://ads@127.0.0.1:5432/ads"}.
+  // {"kind":"postgres","url":"postgresql://ads@127.0.0.1:5432/ads","connections":4}.
   std::string store;
+  size_t store_connections = 0;  // PostgreSQL only: connections per server (0: the store's default)
   std::string server_id;        // "" : host name, pid and a random suffix (names job leases)
   int lease_ms = 30000;         // how long a job's lease lasts unless renewed
   bool metrics_need_token = true;  // GET /metrics needs a viewer token

@@ -80,7 +80,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   if (ec) return fail_with(Error::invalid("data_dir", "cannot create " + cfg.data_dir + ": " + ec.message()), kExitUsage);
   fs::permissions(cfg.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
 
-  auto store = open_store(cfg.store);
+  auto store = open_store(cfg.store, cfg.store_connections);
   if (!store) return fail_with(store.error(), kExitUsage);
   std::map<std::string, std::unique_ptr<Provider>> providers;
   for (auto& [kind, settings] : cfg.providers.items()) {

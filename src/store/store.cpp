@@ -7,11 +7,11 @@
 
 namespace ads {
 
-Result<std::unique_ptr<Store>> open_store(const std::string& url) {
+Result<std::unique_ptr<Store>> open_store(const std::string& url, size_t connections) {
   std::string path;
   const std::string sqlite_scheme = "sqlite://";
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
-    return PostgresStore::open(url);
+    return PostgresStore::open(url, connections == 0 ? PostgresStore::kConnections : connections);
   } else if (url.rfind(sqlite_scheme, 0) == 0) {
     path = url.substr(sqlite_scheme.size());
   } else if (url.find("://") == std::string::npos && !url.empty()) {

@@ -121,7 +121,8 @@ class Store {
 };
 
 // Opens a store from a URL: "sqlite:///var/lib/ads/ads.db", a bare path, or
-// "postgresql://user@host:port/db" (also "postgres://").
-Result<std::unique_ptr<Store>> open_store(const std::string& url);
+// "postgresql://user@host:port/db" (also "postgres://"). `connections`:
+// the PostgreSQL store's pool size (0: its default); SQLite ignores it.
+Result<std::unique_ptr<Store>> open_store(const std::string& url, size_t connections = 0);
 
 }  // namespace ads

@@ -275,6 +275,7 @@ PostgresStore::PostgresStore(std::unique_ptr<Conn> c) : conn_(std::move(c)) {}
 PostgresStore::~PostgresStore() = default;
 
 size_t PostgresStore::connections() { return conn_->opened(); }
+size_t PostgresStore::max_connections() const { return conn_->max; }
 
 Result<std::unique_ptr<Store>> PostgresStore::open(const std::string& url, size_t connections) {
   auto c = std::make_unique<Conn>(url, connections);

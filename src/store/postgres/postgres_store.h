@@ -64,6 +64,8 @@ class PostgresStore : public Store {
   Result<int64_t> schema_version();
   // How many connections the pool has opened so far (for tests).
   size_t connections();
+  // How many it may open (the `connections` given to open()).
+  size_t max_connections() const;
 
  private:
   struct Conn;  // the libpqxx connection (kept out of this header)

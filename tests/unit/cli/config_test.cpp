@@ -99,6 +99,9 @@ TEST_F(ConfigTest, StoreAsUrlOrObject) {
   EXPECT_EQ(cfg.store, "postgresql://ads@127.0.0.1:5433/x");
   ASSERT_TRUE(load(R"({"store":{"kind":"sqlite","path":"/var/lib/ads/other.db"}})").ok());
   EXPECT_EQ(cfg.store, "sqlite:///var/lib/ads/other.db");
+  EXPECT_EQ(cfg.store_connections, 0u);  // the store's default
+  ASSERT_TRUE(load(R"({"store":{"kind":"postgres","url":"postgresql://ads@h/x","connections":12}})").ok());
+  EXPECT_EQ(cfg.store_connections, 12u);
 }
 
 TEST_F(ConfigTest, BadStoreObjectsNameTheKey) {
@@ -109,6 +112,10 @@ TEST_F(ConfigTest, BadStoreObjectsNameTheKey) {
   EXPECT_EQ(field_of(R"({"store":{"kind":"sqlite"}})"), "store.path");
   EXPECT_EQ(field_of(R"({"store":{"kind":"sqlite","path":"/x","password":"p"}})"), "store.password");
   EXPECT_EQ(field_of(R"({"store":42})"), "store");
+  EXPECT_EQ(field_of(R"({"store":{"kind":"postgres","url":"postgresql://a@b/c","connections":0}})"), "store.connections");
+  EXPECT_EQ(field_of(R"({"store":{"kind":"postgres","url":"postgresql://a@b/c","connections":65}})"), "store.connections");
+  EXPECT_EQ(field_of(R"({"store":{"kind":"postgres","url":"postgresql://a@b/c","connections":"4"}})"), "store.connections");
+  EXPECT_EQ(field_of(R"({"store":{"kind":"sqlite","path":"/x","connections":4}})"), "store.connections");
 }
 
 TEST_F(ConfigTest, ServerIdLeaseAndMetricsToken) {

@@ -384,6 +384,21 @@ TEST_P(StoreTest, ConcurrentClaimsNeverHandOutAJobTwice) {
   for (auto& id : claimed) EXPECT_EQ(claimed.count(id), 1u) << id;
 }
 
+// open_store passes the configured pool size to the PostgreSQL store (0: its
+// default); SQLite takes no such setting and ignores it.
+TEST(PostgresStorePool, OpenStoreTakesThePoolSize) {
+  ASSERT_TRUE(postgres().ok()) << "cannot start PostgreSQL: " << postgres().error();
+  std::string url = postgres().fresh_database();
+  ASSERT_FALSE(url.empty()) << postgres().error();
+  for (size_t n : {0u, 1u, 9u}) {
+    auto s = ads::open_store(url, n);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    auto* pg = dynamic_cast<ads::PostgresStore*>(s->get());
+    ASSERT_NE(pg, nullptr);
+    EXPECT_EQ(pg->max_connections(), n == 0 ? ads::PostgresStore::kConnections : n);
+  }
+}
+
 // The PostgreSQL store keeps a few connections: a caller whose transaction
 // waits on a lock (here another server's admission lock for the same user)
 // holds up only itself, and the pool never opens more than it may.
