@@ -72,6 +72,7 @@ bool can_transition(State from, State to) {
   bool working = fi != p.end() && from != State::kRunning;
   if (working && ti != p.end() && ti == fi + 1) return true;
   if (working && to == State::kFailed) return true;
+  if (working && from != State::kAccepted && to == State::kAccepted) return true;  // a cut-off deploy starts again
   if ((from == State::kRunning || from == State::kFailed || from == State::kStopped) && to == State::kDestroying)
     return true;
   if (from == State::kRunning && to == State::kStopped) return true;

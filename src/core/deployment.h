@@ -2,7 +2,8 @@
 //
 //   accepted -> fetching -> validating -> provisioning -> starting_agent ->
 //   uploading -> installing -> starting -> verifying -> running
-// Any working state may go to `failed`. `running` <-> `stopped` (stop and
+// Any working state may go to `failed`, and any after `accepted` back to
+// `accepted` (a deploy cut off by a stopped server, deployed again). `running` <-> `stopped` (stop and
 // start). `running`, `stopped` and `failed` may go to `destroying` ->
 // `destroyed`. A restore of a destroyed deployment goes `destroyed` ->
 // `accepted` and through the pipeline again, into a new machine.

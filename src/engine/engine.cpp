@@ -304,26 +304,34 @@ void Engine::fail_deployment(Deployment& d, const std::string& error) {
   d.failed_step = to_string(d.state);
   d.error = error;
   log(d, "ads", "failed at " + d.failed_step + ": " + error);
-  Provider* p = provider_for(d.provider);
-  if (p && !d.machine.empty()) {
-    if (opts_.keep_failed) {
-      log(d, "ads", "keeping machine " + d.machine + " for inspection (keep_failed)");
-    } else {
-      auto st = with_retry(d, "removing machine " + d.machine, [&] { return p->destroy(d.machine); });
-      if (st) {
-        log(d, "ads", "removed machine " + d.machine);
-        d.machine.clear();
-        d.address.clear();
-        d.url.clear();
-      } else {
-        log(d, "ads", "could not remove machine " + d.machine + ": " + st.error().message);
-      }
-    }
+  if (!d.machine.empty() && opts_.keep_failed) {
+    log(d, "ads", "keeping machine " + d.machine + " for inspection (keep_failed)");
+  } else {
+    (void)remove_machine(d);
   }
   if (d.machine.empty()) release_addresses(d);  // no machine (any more): no address either
   auto st = advance(d, State::kFailed);
   if (!st) spdlog::error("cannot record failure of {}: {}", d.id, st.error().message);
   spdlog::warn("deployment {} failed at {}: {}", d.id, d.failed_step, error);
+}
+
+bool Engine::remove_machine(Deployment& d) {
+  if (d.machine.empty()) return true;
+  Provider* p = provider_for(d.provider);
+  if (!p) {
+    log(d, "ads", "could not remove machine " + d.machine + ": provider " + d.provider + " is not configured");
+    return false;
+  }
+  auto st = with_retry(d, "removing machine " + d.machine, [&] { return p->destroy(d.machine); });
+  if (!st) {
+    log(d, "ads", "could not remove machine " + d.machine + ": " + st.error().message);
+    return false;
+  }
+  log(d, "ads", "removed machine " + d.machine);
+  d.machine.clear();
+  d.address.clear();
+  d.url.clear();
+  return true;
 }
 
 void Engine::release_addresses(const Deployment& d) {
@@ -870,6 +878,26 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
   }
   std::string why = "interrupted: ads serve stopped during " + job.kind + " (" + job.step + ")";
   if (!taken_over_by.empty()) why += "; taken over by server " + taken_over_by;
+  if (job.kind == "deploy" && job.attempts < opts_.deploy_attempts && !is_settled(d->state)) {
+    // Deploy again from the start: what the cut-off run made goes first (the
+    // new run makes a machine of the same name, and its address again).
+    log(*d, "ads", why + "; removing what it made and deploying again from the start (run " +
+                       std::to_string(job.attempts + 1) + " of at most " + std::to_string(opts_.deploy_attempts) + ")");
+    if (remove_machine(*d)) {
+      release_addresses(*d);
+      d->failed_step.clear();
+      d->error.clear();
+      auto st = advance(*d, State::kAccepted);
+      if (st) {
+        job.state = "queued";
+        job.error.clear();
+        (void)store_.update_job(job);
+        return true;
+      }
+      log(*d, "ads", "cannot record the new start: " + st.error().message);
+    }
+    why += "; could not start it again";
+  }
   job.state = "failed";
   job.error = why;
   (void)store_.update_job(job);

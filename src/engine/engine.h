@@ -52,6 +52,11 @@ struct EngineOptions {
   std::chrono::milliseconds http_check_timeout{30000};
   long action_timeout_ms = 1800000;
   int provider_attempts = 3;                        // tries of a provider call that found it unavailable
+  // Runs of a deploy job that a stopped or killed server cut off mid-way:
+  // below this many, the next start (or the server taking the job over)
+  // removes what the run made and deploys again from the start; at it, the
+  // deployment fails ("interrupted") and is rolled back. 1: never again.
+  int deploy_attempts = 2;
   std::chrono::milliseconds retry_backoff{500};     // doubled after each try
   bool keep_failed = false;  // keep the machine of a failed deployment for inspection
   // After a backup, a deployment's oldest backups beyond this many are
@@ -157,6 +162,9 @@ class Engine {
   void log(const Deployment& d, const std::string& stream, const std::string& text);
   // Marks `d` failed at its current state, removing its machine unless kept.
   void fail_deployment(Deployment& d, const std::string& error);
+  // Removes d's machine (with retries) and clears machine, address and url;
+  // true when there is no machine left. Logs what it did.
+  bool remove_machine(Deployment& d);
   // Gives back the static addresses `d` holds (see Provider::address_pool).
   void release_addresses(const Deployment& d);
   Provider* provider_for(const std::string& kind);

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "support/ads_server.h"
 
@@ -198,31 +199,60 @@ TEST_F(LifecycleTest, OperationsRefuseBadRequestsWithClearErrors) {
   EXPECT_TRUE(s.call("GET", "/api/v1/deployments/" + id + "/backups")["backups"].empty());
 }
 
-TEST_F(LifecycleTest, ServerKilledMidDeploymentRollsBackOnRestartAndLeavesNothingHalfMade) {
+// `ads serve` killed mid-install: the next start removes the container and
+// deploys again from the start (a fresh container: the lab's install finds
+// no trace of the first run); killed mid-install again, the next start rolls
+// the deployment back (deploy_attempts 2) and leaves nothing half-made.
+TEST_F(LifecycleTest, ServerKilledMidDeploymentDeploysAgainThenRollsBackTheSecondTime) {
   fs::path lab = tmp.path / "slow";
   fs::create_directories(lab);
+  // prints "reused" (spelled so that the echoed command does not contain it)
+  // if /root/ran is left from an earlier run in the same container
   std::ofstream(lab / "ads-lab.json") << R"({"ads":2,"os":{"name":"debian","version":"12"},
-    "install":["echo installing","sleep 60"],"actions":{"start":["true"]}})";
+    "install":["echo installing","if test -e /root/ran; then printf 'reu%s\\n' sed; fi; touch /root/ran","sleep 60"],
+    "actions":{"start":["true"]}})";
   std::string data = (tmp.path / "data").string();
   std::string id;
+  auto sleeps = [](const std::string& log) {
+    size_t n = 0;
+    for (size_t at = log.find("$ sleep 60"); at != std::string::npos; at = log.find("$ sleep 60", at + 1)) ++n;
+    return n;
+  };
   {
     Server s(data);
     id = deploy(s, lab.string(), "slow");
     s.wait_for(id, {"installing", "failed"}, 120);
     ASSERT_EQ(lxd()->inspect("ads-" + id)->status, "Running");
+    for (int i = 0; i < 600 && sleeps(s.log_text(id)) < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ASSERT_EQ(sleeps(s.log_text(id)), 1u) << s.log_text(id);
     s.kill(SIGKILL);
   }
-  Server s2(data);
-  json d = s2.wait_for(id, {"failed"}, 60);
+  {
+    Server s2(data);
+    // recovered before serving: the deploy is under way again
+    for (int i = 0; i < 1800 && sleeps(s2.log_text(id)) < 2; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::string log = s2.log_text(id);
+    ASSERT_EQ(sleeps(log), 2u) << log;
+    EXPECT_NE(log.find("removing what it made and deploying again from the start (run 2 of at most 2)"),
+              std::string::npos) << log;
+    EXPECT_NE(log.find("removed machine ads-" + id), std::string::npos) << log;
+    EXPECT_EQ(log.find("reused"), std::string::npos) << "the second run found the first run's container\n" << log;
+    EXPECT_EQ(s2.call("GET", "/api/v1/deployments/" + id)["state"], "installing");
+    s2.kill(SIGKILL);
+  }
+  Server s3(data);
+  json d = s3.wait_for(id, {"failed"}, 60);
   EXPECT_EQ(d["failed_step"], "installing");
   EXPECT_NE(d["error"].get<std::string>().find("interrupted"), std::string::npos) << d.dump();
   EXPECT_EQ(d["machine"], "");
   EXPECT_EQ(lxd()->inspect("ads-" + id).error().code, "not_found");
-  json jobs = s2.call("GET", "/api/v1/deployments/" + id + "/jobs")["jobs"];
+  json jobs = s3.call("GET", "/api/v1/deployments/" + id + "/jobs")["jobs"];
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(jobs[0]["state"], "failed");
+  EXPECT_EQ(jobs[0]["attempts"], 2);
   // the reconciler finds nothing out of place
-  json doctor = s2.call("GET", "/api/v1/doctor");
+  json doctor = s3.call("GET", "/api/v1/doctor");
   for (auto& p : doctor["problems"]) EXPECT_NE(p["deployment"], id) << p.dump();
 }
 

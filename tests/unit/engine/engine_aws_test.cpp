@@ -376,4 +376,77 @@ TEST_F(EngineAwsTest, ABackupDeletionCutOffByAStoppedServerIsResumedAtTheNextSta
   EXPECT_EQ(store->get(id)->state, ads::State::kRunning);
 }
 
+// A deploy cut off mid-way by a stopped server (its job left running, the
+// deployment mid-pipeline, its instance made) runs again from the start at
+// the next start, on a new instance once the old one is terminated; cut off
+// a second time (deploy_attempts 2), it fails and is rolled back.
+TEST_F(EngineAwsTest, ADeployCutOffByAStoppedServerRunsAgainOnceThenIsRolledBack) {
+  fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
+  std::string id;
+  {
+    auto e = engine(std::chrono::seconds(20));
+    id = submit(*e, make_lab(free_port()));
+    ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
+    e->stop();
+  }
+  // as a server that died while installing would have left it
+  auto cut_off = [&](int attempts) {
+    auto d = store->get(id);
+    ASSERT_TRUE(d.ok());
+    d->state = ads::State::kInstalling;
+    ASSERT_TRUE(store->update(*d).ok());
+    auto jobs = store->jobs_of(id);
+    ASSERT_TRUE(jobs.ok());
+    ASSERT_EQ(jobs->size(), 1u);
+    ads::Job j = (*jobs)[0];
+    ASSERT_EQ(j.kind, "deploy");
+    j.state = "running";
+    j.step = "installing";
+    j.attempts = attempts;
+    ASSERT_TRUE(store->update_job(j).ok());
+  };
+  const std::string machine = store->get(id)->machine;  // the name; the instance is found by it
+  ASSERT_FALSE(machine.empty());
+  auto running = fake.instances_in("running");
+  ASSERT_EQ(running.size(), 1u);
+  const std::string first = running[0].id;
+  cut_off(1);
+  {
+    auto e = engine(std::chrono::seconds(20));
+    ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
+    e->stop();
+  }
+  auto log = log_of(id);
+  EXPECT_NE(log.find("interrupted: ads serve stopped during deploy (installing); removing what it made and deploying "
+                     "again from the start (run 2 of at most 2)"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("removed machine " + machine), std::string::npos) << log;
+  EXPECT_EQ(fake.instance(first)->state, "terminated");
+  running = fake.instances_in("running");
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_NE(running[0].id, first);  // a new instance
+  auto d = *store->get(id);
+  auto job = (*store->jobs_of(id))[0];
+  EXPECT_EQ(job.state, "succeeded");
+  EXPECT_EQ(job.attempts, 2);
+
+  cut_off(2);
+  {
+    auto e = engine(std::chrono::seconds(20));
+    settle(id);
+    e->stop();
+  }
+  d = *store->get(id);
+  EXPECT_EQ(d.state, ads::State::kFailed) << log_of(id);
+  EXPECT_EQ(d.failed_step, "installing");
+  EXPECT_NE(d.error.find("interrupted: ads serve stopped during deploy (installing); rolled back"), std::string::npos)
+      << d.error;
+  EXPECT_EQ(d.machine, "");
+  EXPECT_TRUE(fake.instances_in("running").empty());
+  job = (*store->jobs_of(id))[0];
+  EXPECT_EQ(job.state, "failed");
+  EXPECT_EQ(job.attempts, 2);
+}
+
 }  // namespace
