@@ -255,6 +255,23 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path) {
 
 SqliteStore::~SqliteStore() { sqlite3_close(db_); }
 
+template <typename F>
+auto SqliteStore::write_tx(F f) -> decltype(f()) {
+  auto begun = exec("BEGIN IMMEDIATE;");
+  if (!begun) return begun.error();
+  auto r = f();
+  if (!r) {
+    (void)exec("ROLLBACK;");
+    return r;
+  }
+  auto committed = exec("COMMIT;");
+  if (!committed) {
+    (void)exec("ROLLBACK;");
+    return committed.error();
+  }
+  return r;
+}
+
 Status SqliteStore::exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
@@ -411,11 +428,9 @@ Status SqliteStore::create_job(const Job& j) {
 
 Status SqliteStore::admit_job(const Job& j, const Admission& a, const Deployment* new_deployment) {
   std::lock_guard<std::mutex> lk(mu_);
-  // BEGIN IMMEDIATE: SQLite's write lock from the first read, so another
-  // connection to the file waits instead of counting the same jobs.
-  auto st = exec("BEGIN IMMEDIATE;");
-  if (!st) return st;
-  st = [&]() -> Status {
+  // the write lock from the first read: another connection to the file waits
+  // instead of counting the same jobs
+  return write_tx([&]() -> Status {
     if (new_deployment) {
       if (auto s = insert_deployment(*new_deployment); !s) return s;
     } else {
@@ -439,14 +454,7 @@ Status SqliteStore::admit_job(const Job& j, const Admission& a, const Deployment
                                            std::to_string(a.max_active) + "); wait for one to end");
     }
     return insert_job(j);
-  }();
-  if (!st) {
-    (void)exec("ROLLBACK;");
-    return st;
-  }
-  st = exec("COMMIT;");
-  if (!st) (void)exec("ROLLBACK;");
-  return st;
+  });
 }
 
 Status SqliteStore::insert_job(const Job& j) {
@@ -697,12 +705,9 @@ Result<std::string> SqliteStore::allocate_address(const std::string& subnet, con
   if (owner.empty()) return Error::invalid("owner", "an address needs an owner");
   const std::string key = net->to_string();
   std::lock_guard<std::mutex> lk(mu_);
-  // BEGIN IMMEDIATE takes SQLite's write lock now, so another connection (another
-  // Store on the same file, another process) waits instead of reading the same
-  // free address; the busy timeout covers the wait.
-  auto st = exec("BEGIN IMMEDIATE;");
-  if (!st) return st.error();
-  auto result = [&]() -> Result<std::string> {
+  // another connection (another Store on the same file, another process)
+  // waits instead of reading the same free address
+  return write_tx([&]() -> Result<std::string> {
     {
       Stmt held(db_, "SELECT ip FROM addresses WHERE subnet = ? AND owner = ?");
       held.bind(1, key).bind(2, owner);
@@ -727,17 +732,7 @@ Result<std::string> SqliteStore::allocate_address(const std::string& subnet, con
     ins.bind(1, key).bind(2, static_cast<int64_t>(*free)).bind(3, ip).bind(4, owner).bind(5, now);
     if (ins.step() != SQLITE_DONE) return ins.error("recording address");
     return ip;
-  }();
-  if (!result) {
-    (void)exec("ROLLBACK;");
-    return result;
-  }
-  st = exec("COMMIT;");
-  if (!st) {
-    (void)exec("ROLLBACK;");
-    return st.error();
-  }
-  return result;
+  });
 }
 
 Status SqliteStore::release_addresses(const std::string& owner) {
@@ -751,11 +746,8 @@ Status SqliteStore::release_addresses(const std::string& owner) {
 Result<RateTake> SqliteStore::take_rate(const std::string& key, double per_second, double burst, int64_t now_ms) {
   if (key.empty()) return Error::invalid("key", "a rate needs a key");
   std::lock_guard<std::mutex> lk(mu_);
-  // BEGIN IMMEDIATE: the write lock now, so two servers on this file never
-  // both read the same count of tokens.
-  auto st = exec("BEGIN IMMEDIATE;");
-  if (!st) return st.error();
-  auto result = [&]() -> Result<RateTake> {
+  // two servers on this file never both read the same count of tokens
+  return write_tx([&]() -> Result<RateTake> {
     {
       Stmt forget(db_, "DELETE FROM rate_buckets WHERE full_at_ms < ?");
       forget.bind(1, now_ms);
@@ -779,17 +771,7 @@ Result<RateTake> SqliteStore::take_rate(const std::string& key, double per_secon
     up.bind(1, key).bind(2, b.tokens()).bind(3, b.last_ms()).bind(4, b.full_at_ms());
     if (up.step() != SQLITE_DONE) return up.error("saving a rate bucket");
     return t;
-  }();
-  if (!result) {
-    (void)exec("ROLLBACK;");
-    return result;
-  }
-  st = exec("COMMIT;");
-  if (!st) {
-    (void)exec("ROLLBACK;");
-    return st.error();
-  }
-  return result;
+  });
 }
 
 }  // namespace ads

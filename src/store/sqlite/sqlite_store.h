@@ -58,6 +58,12 @@ class SqliteStore : public Store {
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   Status migrate();
   Status exec(const char* sql);
+  // Runs f() (returning a Status or a Result) between BEGIN IMMEDIATE, which
+  // takes SQLite's write lock at once (another connection to the file waits,
+  // within the busy timeout, instead of reading what this one is about to
+  // change), and COMMIT; ROLLBACK when f or the commit fails. With mu_ held.
+  template <typename F>
+  auto write_tx(F f) -> decltype(f());
   // Inserts with mu_ held (and any transaction the caller opened).
   Status insert_deployment(const Deployment& d);
   Status insert_job(const Job& j);
