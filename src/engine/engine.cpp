@@ -262,6 +262,11 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
 }
 
 Status Engine::advance(Deployment& d, State s) {
+  // The state machine of core/deployment.h, enforced; staying put (a stop of
+  // a stopped machine, a destroy resumed) is no transition.
+  if (d.state != s && !can_transition(d.state, s))
+    return Error::make("internal", "deployment " + d.id + " cannot go from " + to_string(d.state) + " to " +
+                                       to_string(s) + " (not a transition of the state machine)");
   d.state = s;
   d.updated_ms = now_ms();
   return store_.update(d);
@@ -301,6 +306,13 @@ Status Engine::with_retry(const Deployment& d, const std::string& what, const st
 }
 
 void Engine::fail_deployment(Deployment& d, const std::string& error) {
+  if (d.state != State::kFailed && !can_transition(d.state, State::kFailed)) {
+    // a settled deployment (say running) met a job that did not fit it: the
+    // job fails; the deployment and its machine stay as they are
+    log(d, "ads", error + " (the deployment stays " + to_string(d.state) + ")");
+    spdlog::error("deployment {}: {} (it stays {})", d.id, error, to_string(d.state));
+    return;
+  }
   d.failed_step = to_string(d.state);
   d.error = error;
   log(d, "ads", "failed at " + d.failed_step + ": " + error);
@@ -398,19 +410,23 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   if (!p) return "provider " + d.provider + " is not configured";
   auto progress = [&](const std::string& s) { log(d, "ads", s); };
   bool interrupted = false;
+  std::string step_error;
   auto step = [&](State s) -> bool {
     if (stopping_) {
-      interrupted = true;  // left unfinished; the next start rolls it back
+      interrupted = true;  // left unfinished; the next start deals with it
       return false;
     }
     auto st = advance(d, s);
-    if (!st) return false;
+    if (!st) {
+      step_error = "cannot record step " + to_string(s) + ": " + st.error().message;
+      return false;
+    }
     set_step(job, to_string(s));
     log(d, "ads", "step " + to_string(s));
     return true;
   };
 #define ADS_STEP(s)                                              \
-  if (!step(s)) return interrupted ? "interrupted" : "cannot record step"
+  if (!step(s)) return interrupted ? "interrupted" : step_error
 
   ADS_STEP(State::kFetching);
   fs::path work = fs::path(opts_.work_dir) / d.id;
@@ -871,7 +887,6 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
     log(*d, "ads", "resuming " + job.kind + " job " + job.id +
                        (taken_over_by.empty() ? " after a restart of ads serve"
                                               : ": taken over by server " + taken_over_by + " (its server stopped)"));
-    if (d->state == State::kDestroying) (void)advance(*d, State::kRunning);  // destroy runs again from the start
     job.state = "queued";
     (void)store_.update_job(job);
     return true;

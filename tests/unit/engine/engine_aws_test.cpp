@@ -449,4 +449,37 @@ TEST_F(EngineAwsTest, ADeployCutOffByAStoppedServerRunsAgainOnceThenIsRolledBack
   EXPECT_EQ(job.attempts, 2);
 }
 
+// The engine keeps to the state machine of core/deployment.h: a deploy job
+// found for a deployment that is already running (records that do not fit,
+// as a bad restore of the database could leave) fails at its first step, and
+// the running deployment and its instance are left alone.
+TEST_F(EngineAwsTest, AJobThatDoesNotFitTheDeploymentsStateFailsAndTouchesNothing) {
+  fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
+  auto e = engine(std::chrono::seconds(20));
+  std::string id = submit(*e, make_lab(free_port()));
+  ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
+  ASSERT_EQ(fake.instances_in("running").size(), 1u);
+  ads::Job j;
+  j.id = "01jjjjjjjjjjjjjjjjjjjjjjj3";
+  j.deployment_id = id;
+  j.kind = "deploy";
+  j.state = "queued";
+  j.created_ms = j.updated_ms = 1;
+  ASSERT_TRUE(store->create_job(j).ok());
+  settle(id);
+  e->stop();
+  auto job = store->get_job(j.id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->state, "failed");
+  EXPECT_NE(job->error.find("cannot record step fetching: deployment " + id +
+                            " cannot go from running to fetching (not a transition of the state machine)"),
+            std::string::npos)
+      << job->error;
+  auto d = store->get(id);
+  EXPECT_EQ(d->state, ads::State::kRunning);
+  EXPECT_FALSE(d->machine.empty());
+  EXPECT_EQ(fake.instances_in("running").size(), 1u);
+  EXPECT_NE(log_of(id).find("(the deployment stays running)"), std::string::npos) << log_of(id);
+}
+
 }  // namespace
