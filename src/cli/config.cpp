@@ -104,6 +104,10 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     } else if (k == "keep_failed") {
       if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
       cfg.keep_failed = v.get<bool>();
+    } else if (k == "deploy_attempts") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 10)
+        return Error::invalid(k, "must be an integer from 1 (a deploy cut off by a stopped server fails) to 10");
+      cfg.deploy_attempts = v.get<int>();
     } else if (k == "keep_backups") {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 10000)
         return Error::invalid(k, "must be an integer from 0 (keep every backup) to 10000");

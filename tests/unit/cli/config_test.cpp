@@ -21,13 +21,14 @@ class ConfigFile : public ::testing::Test {
 };
 
 TEST_F(ConfigFile, ReadsSettingsAndLimits) {
-  ASSERT_TRUE(load(R"({"listen":"0.0.0.0:9000","workers":4,"keep_failed":true,"keep_backups":3,
+  ASSERT_TRUE(load(R"({"listen":"0.0.0.0:9000","workers":4,"keep_failed":true,"keep_backups":3,"deploy_attempts":1,
     "limits":{"requests_per_second":5,"request_burst":50,"auth_failures_per_minute":3,"auth_failure_burst":4,
               "active_jobs_per_user":2}})").ok());
   EXPECT_EQ(cfg.listen, "0.0.0.0:9000");
   EXPECT_EQ(cfg.workers, 4);
   EXPECT_TRUE(cfg.keep_failed);
   EXPECT_EQ(cfg.keep_backups, 3);
+  EXPECT_EQ(cfg.deploy_attempts, 1);
   EXPECT_EQ(cfg.limits.requests_per_second, 5);
   EXPECT_EQ(cfg.limits.request_burst, 50);
   EXPECT_EQ(cfg.limits.auth_failures_per_minute, 3);
@@ -38,6 +39,7 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
 TEST_F(ConfigFile, DefaultsLimitEveryone) {
   ASSERT_TRUE(load("{}").ok());
   EXPECT_EQ(cfg.keep_backups, 0);  // every backup is kept unless asked
+  EXPECT_EQ(cfg.deploy_attempts, 2);  // a deploy cut off by a stopped server runs once more
   EXPECT_GT(cfg.limits.requests_per_second, 0);
   EXPECT_GE(cfg.limits.request_burst, 1);
   EXPECT_GE(cfg.limits.active_jobs_per_user, 1);
@@ -62,6 +64,9 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
                                   {R"({"keep_backups":1.5})", "keep_backups"},
                                   {R"({"keep_backups":"3"})", "keep_backups"},
                                   {R"({"keep_backups":10001})", "keep_backups"},
+                                  {R"({"deploy_attempts":0})", "deploy_attempts"},
+                                  {R"({"deploy_attempts":11})", "deploy_attempts"},
+                                  {R"({"deploy_attempts":"2"})", "deploy_attempts"},
                                   {R"({"listen":8080})", "listen"},
                                   {R"({"colour":"blue"})", "colour"},
                                   {R"([1,2])", "config"},
