@@ -3,6 +3,12 @@
 #include <spdlog/spdlog.h>
 
 namespace ads {
+namespace {
+// A token bucket's wait (ms; INT64_MAX: never) as a Retry-After in seconds, >= 1.
+int64_t retry_after_seconds(int64_t wait_ms) {
+  return wait_ms == INT64_MAX ? 3600 : std::max<int64_t>(1, (wait_ms + 999) / 1000);
+}
+}  // namespace
 
 bool KeyedLimiter::take(const std::string& key, int64_t now_ms, int64_t* retry_after_s) {
   std::lock_guard lock(mu_);
@@ -19,7 +25,7 @@ bool KeyedLimiter::take(const std::string& key, int64_t now_ms, int64_t* retry_a
   }
   int64_t wait_ms = 0;
   if (it->second.take(now_ms, &wait_ms)) return true;
-  if (retry_after_s) *retry_after_s = wait_ms == INT64_MAX ? 3600 : std::max<int64_t>(1, (wait_ms + 999) / 1000);
+  if (retry_after_s) *retry_after_s = retry_after_seconds(wait_ms);
   return false;
 }
 
@@ -32,8 +38,7 @@ bool SharedLimiter::take(const std::string& key, int64_t now_ms, int64_t* retry_
     return true;
   }
   if (t->allowed) return true;
-  if (retry_after_s)
-    *retry_after_s = t->retry_after_ms == INT64_MAX ? 3600 : std::max<int64_t>(1, (t->retry_after_ms + 999) / 1000);
+  if (retry_after_s) *retry_after_s = retry_after_seconds(t->retry_after_ms);
   return false;
 }
 

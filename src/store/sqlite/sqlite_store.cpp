@@ -296,19 +296,14 @@ Status SqliteStore::migrate() {
     return Error::make("invalid", "the database has schema version " + std::to_string(version) +
                                       ", newer than this ads (" + std::to_string(latest) + ")");
   for (int64_t v = version; v < latest; ++v) {
-    st = exec("BEGIN IMMEDIATE;");
-    if (!st) return st;
-    st = exec(kMigrations[v]);
-    if (st) {
+    st = write_tx([&]() -> Status {
+      auto applied = exec(kMigrations[v]);
+      if (!applied) return applied;
       Stmt ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
       ins.bind(1, v + 1);
-      if (ins.step() != SQLITE_DONE) st = ins.error("recording schema version");
-    }
-    if (!st) {
-      (void)exec("ROLLBACK;");
-      return st;
-    }
-    st = exec("COMMIT;");
+      if (ins.step() != SQLITE_DONE) return ins.error("recording schema version");
+      return Status::Ok();
+    });
     if (!st) return st;
   }
   return Status::Ok();
@@ -496,34 +491,29 @@ Result<std::vector<Job>> SqliteStore::unfinished_jobs() {
 
 Result<std::optional<Job>> SqliteStore::claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) {
   std::lock_guard<std::mutex> lk(mu_);
-  // One writer at a time (BEGIN IMMEDIATE), so the pick and the lease are one step.
-  auto st = exec("BEGIN IMMEDIATE;");
-  if (!st) return st.error();
-  auto done = [&](Result<std::optional<Job>> r) -> Result<std::optional<Job>> {
-    auto end = exec(r.ok() ? "COMMIT;" : "ROLLBACK;");
-    if (r.ok() && !end) return end.error();
-    return r;
-  };
-  std::string sql = std::string("SELECT ") + kJobColumns +
-                    " FROM jobs j WHERE state IN ('queued', 'running') AND lease_expires_ms < ?1"
-                    " AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.deployment_id = j.deployment_id"
-                    "   AND o.state IN ('queued', 'running') AND o.id < j.id)"
-                    " ORDER BY id LIMIT 1";
-  Job job;
-  {
-    Stmt s(db_, sql.c_str());
-    s.bind(1, now_ms);
-    int rc = s.step();
-    if (rc == SQLITE_DONE) return done(std::optional<Job>());
-    if (rc != SQLITE_ROW) return done(s.error("claiming a job"));
-    job = read_job(s);
-  }
-  job.lease_owner = owner;
-  job.lease_expires_ms = now_ms + lease_ms;
-  Stmt u(db_, "UPDATE jobs SET lease_owner = ?2, lease_expires_ms = ?3 WHERE id = ?1");
-  u.bind(1, job.id).bind(2, job.lease_owner).bind(3, job.lease_expires_ms);
-  if (u.step() != SQLITE_DONE) return done(u.error("leasing a job"));
-  return done(std::optional<Job>(job));
+  // one writer at a time, so the pick and the lease are one step
+  return write_tx([&]() -> Result<std::optional<Job>> {
+    std::string sql = std::string("SELECT ") + kJobColumns +
+                      " FROM jobs j WHERE state IN ('queued', 'running') AND lease_expires_ms < ?1"
+                      " AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.deployment_id = j.deployment_id"
+                      "   AND o.state IN ('queued', 'running') AND o.id < j.id)"
+                      " ORDER BY id LIMIT 1";
+    Job job;
+    {
+      Stmt s(db_, sql.c_str());
+      s.bind(1, now_ms);
+      int rc = s.step();
+      if (rc == SQLITE_DONE) return std::optional<Job>();
+      if (rc != SQLITE_ROW) return s.error("claiming a job");
+      job = read_job(s);
+    }
+    job.lease_owner = owner;
+    job.lease_expires_ms = now_ms + lease_ms;
+    Stmt u(db_, "UPDATE jobs SET lease_owner = ?2, lease_expires_ms = ?3 WHERE id = ?1");
+    u.bind(1, job.id).bind(2, job.lease_owner).bind(3, job.lease_expires_ms);
+    if (u.step() != SQLITE_DONE) return u.error("leasing a job");
+    return std::optional<Job>(job);
+  });
 }
 
 Result<int64_t> SqliteStore::renew_leases(const std::string& owner, int64_t until_ms) {
