@@ -204,7 +204,7 @@ Response AgentServer::health() {
   h["processes"] = procs;
   std::lock_guard<std::mutex> lk(lab_mu_);
   h["lab"] = {{"uploaded", spec_.has_value()}, {"spec_format", spec_ ? json(spec_->format) : json(nullptr)}};
-  return Response::json(200, h.dump());
+  return Response::json(200, h);
 }
 
 Response AgentServer::upload(const Request& req) {
@@ -229,7 +229,7 @@ Response AgentServer::upload(const Request& req) {
     std::lock_guard<std::mutex> lk(lab_mu_);
     spec_ = std::move(spec);
   }
-  return Response::json(200, json{{"spec_format", format}, {"lab_dir", cfg_.lab_dir}}.dump());
+  return Response::json(200, json{{"spec_format", format}, {"lab_dir", cfg_.lab_dir}});
 }
 
 std::optional<Response> AgentServer::unpack(const std::string& tar_gz, const std::string& dir) {
@@ -271,7 +271,7 @@ Response AgentServer::put_backup(const Request& req) {
   if (!busy.got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
   if (req.body.empty()) return Response::error(400, "invalid", "the body must be a .tar.gz of a backup");
   if (auto err = unpack(req.body, cfg_.backup_dir)) return *err;
-  return Response::json(200, json{{"backup_dir", cfg_.backup_dir}}.dump());
+  return Response::json(200, json{{"backup_dir", cfg_.backup_dir}});
 }
 
 Response AgentServer::action(const Request& req) {

@@ -225,7 +225,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
   };
 
   route("GET", "/api/v1/health", Role::kViewer, [](Request& , const Caller& caller) {
-    return Response::json(200, json{{"status", "ok"}, {"service", "ads"}}.dump());
+    return Response::json(200, json{{"status", "ok"}, {"service", "ads"}});
   });
 
   route("POST", "/api/v1/deployments", Role::kDeployer, [&engine, &store, max_active](Request& req, const Caller& caller) {
@@ -250,7 +250,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     auto d = engine.submit(dr);
     if (!d) return from_error(d.error());
     bool replay = !dr.idempotency_key.empty() && d->state != State::kAccepted;
-    Response r = Response::json(202, deployment_json(*d).dump());
+    Response r = Response::json(202, deployment_json(*d));
     if (replay) r.headers.push_back({"Idempotent-Replayed", "true"});
     r.headers.push_back({"Location", "/api/v1/deployments/" + d->id});
     return r;
@@ -274,7 +274,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     for (auto& d : *list) arr.push_back(deployment_json(d));
     json out = {{"deployments", arr}};
     out["next"] = list->size() == q.limit ? json(list->back().id) : json(nullptr);
-    return Response::json(200, out.dump());
+    return Response::json(200, out);
   });
 
   route("GET", "/api/v1/deployments/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {
@@ -282,7 +282,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (auto e = check_id(id)) return *e;
     auto d = store.get(id);
     if (!d) return from_error(d.error());
-    return Response::json(200, deployment_json(*d).dump());
+    return Response::json(200, deployment_json(*d));
   });
 
   route("GET", "/api/v1/deployments/{id}/logs", Role::kViewer, [&store](Request& req, const Caller& caller) {
@@ -299,7 +299,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     json arr = json::array();
     for (auto& l : *lines) arr.push_back(log_json(l));
     int64_t next = lines->empty() ? *after : lines->back().seq;
-    return Response::json(200, json{{"lines", arr}, {"next", next}, {"state", to_string(d->state)}}.dump());
+    return Response::json(200, json{{"lines", arr}, {"next", next}, {"state", to_string(d->state)}});
   });
 
   route("DELETE", "/api/v1/deployments/{id}", Role::kDeployer, [&engine, &store, max_active](Request& req, const Caller& caller) {
@@ -311,7 +311,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     auto d = store.get(id);
     json out = d ? deployment_json(*d) : json::object();
     out["job"] = job_json(*j);
-    return Response::json(202, out.dump());
+    return Response::json(202, out);
   });
 
   route("POST", "/api/v1/deployments/{id}/{op}", Role::kDeployer, [&engine, &store, max_active](Request& req, const Caller& caller) {
@@ -329,7 +329,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     }
     auto j = engine.operate(id, op, params, {caller.user.name, max_active});
     if (!j) return from_error(j.error());
-    Response r = Response::json(202, job_json(*j).dump());
+    Response r = Response::json(202, job_json(*j));
     r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});
     return r;
   });
@@ -343,7 +343,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (!jobs) return from_error(jobs.error());
     json arr = json::array();
     for (auto& j : *jobs) arr.push_back(job_json(j));
-    return Response::json(200, json{{"jobs", arr}}.dump());
+    return Response::json(200, json{{"jobs", arr}});
   });
 
   route("GET", "/api/v1/deployments/{id}/backups", Role::kViewer, [&store](Request& req, const Caller& caller) {
@@ -355,7 +355,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (!bs) return from_error(bs.error());
     json arr = json::array();
     for (auto& b : *bs) arr.push_back(backup_json(b));
-    return Response::json(200, json{{"backups", arr}}.dump());
+    return Response::json(200, json{{"backups", arr}});
   });
 
   // Deletes one backup: its provider snapshot, its archive and its record (a job).
@@ -370,7 +370,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
             return Response::error(404, "not_found", "deployment " + id + " has no backup " + backup);
           auto j = engine.operate(id, "delete-backup", json{{"backup", backup}}, {caller.user.name, max_active});
           if (!j) return from_error(j.error());
-          Response r = Response::json(202, job_json(*j).dump());
+          Response r = Response::json(202, job_json(*j));
           r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});
           return r;
         });
@@ -385,7 +385,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     out["deployment"] = id;
     out["checked_at"] = iso8601(std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::system_clock::now().time_since_epoch()).count());
-    return Response::json(200, out.dump());
+    return Response::json(200, out);
   });
 
   route("GET", "/api/v1/jobs/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {
@@ -393,7 +393,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (!is_valid_id(id)) return Response::error(404, "not_found", "no job " + id.substr(0, 64));
     auto j = store.get_job(id);
     if (!j) return from_error(j.error());
-    return Response::json(200, job_json(*j).dump());
+    return Response::json(200, job_json(*j));
   });
 
   route("GET", "/api/v1/doctor", Role::kAdmin, [&engine](Request& , const Caller& caller) {
@@ -402,13 +402,13 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     json arr = json::array();
     for (auto& d : *drift)
       arr.push_back({{"provider", d.provider}, {"machine", d.machine}, {"deployment", d.deployment_id}, {"problem", d.problem}});
-    return Response::json(200, json{{"problems", arr}}.dump());
+    return Response::json(200, json{{"problems", arr}});
   });
 
   route("GET", "/api/v1/whoami", Role::kViewer, [](Request&, const Caller& caller) {
     json j = user_json(caller.user);
     j["token"] = token_json(caller.token);
-    return Response::json(200, j.dump());
+    return Response::json(200, j);
   });
 
   route("GET", "/api/v1/users", Role::kAdmin, [&store](Request&, const Caller&) {
@@ -416,7 +416,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (!us) return from_error(us.error());
     json arr = json::array();
     for (auto& u : *us) arr.push_back(user_json(u));
-    return Response::json(200, json{{"users", arr}}.dump());
+    return Response::json(200, json{{"users", arr}});
   });
 
   route("POST", "/api/v1/users", Role::kAdmin, [&auth](Request& req, const Caller&) {
@@ -432,7 +432,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (!r) return Response::error(400, "invalid", "must be admin, deployer or viewer", "role");
     auto u = auth.create_user(name, *r, password);
     if (!u) return from_error(u.error());
-    return Response::json(201, user_json(*u).dump());
+    return Response::json(201, user_json(*u));
   });
 
   // Role and/or password of a user (admins); anyone may change their own password.
@@ -460,14 +460,14 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     }
     auto u = auth.update_user(name, role, password);
     if (!u) return from_error(u.error());
-    return Response::json(200, user_json(*u).dump());
+    return Response::json(200, user_json(*u));
   });
 
   // Disables a user: every token revoked, no password. The record stays.
   route("POST", "/api/v1/users/{name}/disable", Role::kAdmin, [&auth](Request& req, const Caller&) {
     auto n = auth.disable_user(req.param("name"));
     if (!n) return from_error(n.error());
-    return Response::json(200, json{{"name", req.param("name")}, {"revoked_tokens", *n}}.dump());
+    return Response::json(200, json{{"name", req.param("name")}, {"revoked_tokens", *n}});
   });
 
   // A new token for the caller, or (admins) for {"user": name}. The secret is in this answer only.
@@ -497,7 +497,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (!t) return from_error(t.error());
     json j = token_json(t->first);
     j["secret"] = t->second;
-    return Response::json(201, j.dump());
+    return Response::json(201, j);
   });
 
   route("GET", "/api/v1/tokens", Role::kViewer, [&store](Request& req, const Caller& caller) {
@@ -514,7 +514,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (!ts) return from_error(ts.error());
     json arr = json::array();
     for (auto& t : *ts) arr.push_back(token_json(t));
-    return Response::json(200, json{{"tokens", arr}}.dump());
+    return Response::json(200, json{{"tokens", arr}});
   });
 
   route("DELETE", "/api/v1/tokens/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {
@@ -530,7 +530,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
       auto st = store.update_token(*t);
       if (!st) return from_error(st.error());
     }
-    return Response::json(200, token_json(*t).dump());
+    return Response::json(200, token_json(*t));
   });
 
   route("GET", "/api/v1/audit", Role::kAdmin, [&store](Request& req, const Caller&) {
@@ -544,7 +544,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     for (auto& e : *es)
       arr.push_back({{"seq", e.seq}, {"time", iso8601(e.ts_ms)}, {"user", e.user}, {"action", e.action},
                      {"target", e.target}, {"remote", e.remote}, {"status", e.status}});
-    return Response::json(200, json{{"entries", arr}}.dump());
+    return Response::json(200, json{{"entries", arr}});
   });
 
   // Password login (no token needed): a token that expires in 12 hours.
@@ -565,7 +565,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
       } else {
         json j = token_json(t->first);
         j["secret"] = t->second;
-        r = Response::json(201, j.dump());
+        r = Response::json(201, j);
       }
     }
     AuditEntry e;
@@ -615,7 +615,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
         if (!cur) return;
         std::string state = to_string(cur->state);
         if (state != last_state) {
-          if (!w.write("event: state\ndata: " + deployment_json(*cur).dump() + "\n\n")) return;
+          if (!w.write("event: state\ndata: " + deployment_json(*cur).dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n")) return;
           last_state = state;
         }
         if (lines->empty()) {

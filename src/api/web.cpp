@@ -50,7 +50,7 @@ void register_web(http::Server& server, const WebOptions& opts) {
   server.route("GET", "/api/v1/login", [oidc = opts.oidc](Request&) {
     nlohmann::json j = {{"methods", oidc ? nlohmann::json{"password", "oidc"} : nlohmann::json{"password"}}};
     if (oidc) j["oidc_login"] = "/api/v1/oidc/login";
-    Response r = Response::json(200, j.dump());
+    Response r = Response::json(200, j);
     r.headers.push_back({"Cache-Control", "no-store"});
     return r;
   });

@@ -151,6 +151,8 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
   st = validate_lab_name(name);
   if (!st) return st.error();
   if (req.idempotency_key.size() > 255) return Error::invalid("Idempotency-Key", "must be at most 255 characters");
+  for (unsigned char c : req.idempotency_key)
+    if (c < 0x20 || c > 0x7e) return Error::invalid("Idempotency-Key", "must be printable ASCII");
   std::string provider = req.provider.empty() ? opts_.default_provider : req.provider;
   if (!provider_for(provider)) {
     std::string known;

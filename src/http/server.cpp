@@ -39,11 +39,16 @@ Response Response::json(int status, std::string body) {
   return r;
 }
 
+Response Response::json(int status, const nlohmann::json& body) {
+  return json(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
 Response Response::error(int status, const std::string& code, const std::string& message,
                          const std::string& field) {
   nlohmann::json e = {{"code", code}, {"message", message}};
   if (!field.empty()) e["field"] = field;
-  return json(status, nlohmann::json{{"error", e}}.dump());
+  // the message may quote input (a path, a header): never let its bytes throw
+  return json(status, nlohmann::json{{"error", e}});
 }
 
 std::string url_decode(const std::string& s) {

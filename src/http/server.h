@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
@@ -53,6 +54,9 @@ struct Response {
   std::function<void(StreamWriter&)> stream;  // set: body is ignored
 
   static Response json(int status, std::string body);
+  static Response json(int status, const char* body) { return json(status, std::string(body)); }
+  // Serialized with invalid UTF-8 replaced (U+FFFD): building an answer never throws.
+  static Response json(int status, const nlohmann::json& body);
   // {"error":{"code":..,"message":..,"field":..}}
   static Response error(int status, const std::string& code, const std::string& message,
                         const std::string& field = "");

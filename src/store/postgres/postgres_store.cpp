@@ -8,6 +8,7 @@
 
 #include "core/ipnet.h"
 #include "core/rate.h"
+#include "core/text.h"
 
 namespace ads {
 namespace {
@@ -204,15 +205,16 @@ auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f
 void insert_deployment(pqxx::work& w, const Deployment& d) {
   w.exec_params(std::string("INSERT INTO deployments (") + kDeploymentColumns +
                     ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
-                d.id, d.name, d.source, d.ref, d.commit, d.provider, to_string(d.state), d.failed_step, d.error,
-                d.machine, d.address, d.url, d.secret, d.spec_json, d.created_ms, d.updated_ms, d.idempotency_key,
+                d.id, d.name, valid_utf8(d.source), valid_utf8(d.ref), d.commit, d.provider, to_string(d.state),
+                d.failed_step, valid_utf8(d.error), d.machine, d.address, d.url, d.secret, valid_utf8(d.spec_json),
+                d.created_ms, d.updated_ms, valid_utf8(d.idempotency_key),
                 d.owner, d.shared ? 1 : 0);
 }
 
 void insert_job(pqxx::work& w, const Job& j) {
   w.exec_params(std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
-                j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts,
-                j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms);
+                j.id, j.deployment_id, j.kind, j.state, valid_utf8(j.step), valid_utf8(j.error), valid_utf8(j.params_json),
+                valid_utf8(j.result_json), j.attempts, j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms);
 }
 
 std::string settled_list() {
@@ -354,8 +356,9 @@ Status PostgresStore::update(const Deployment& d) {
         "UPDATE deployments SET name=$2, source=$3, ref=$4, commit_id=$5, provider=$6, state=$7, failed_step=$8,"
         " error=$9, machine=$10, address=$11, url=$12, secret=$13, spec_json=$14, created_ms=$15, updated_ms=$16,"
         " idempotency_key=$17, owner=$18, shared=$19 WHERE id=$1",
-        d.id, d.name, d.source, d.ref, d.commit, d.provider, to_string(d.state), d.failed_step, d.error, d.machine,
-        d.address, d.url, d.secret, d.spec_json, d.created_ms, d.updated_ms, d.idempotency_key, d.owner,
+        d.id, d.name, valid_utf8(d.source), valid_utf8(d.ref), d.commit, d.provider, to_string(d.state),
+        d.failed_step, valid_utf8(d.error), d.machine, d.address, d.url, d.secret, valid_utf8(d.spec_json),
+        d.created_ms, d.updated_ms, valid_utf8(d.idempotency_key), d.owner,
         d.shared ? 1 : 0);
     if (r.affected_rows() == 0) return Error::make("not_found", "no deployment " + d.id);
     return Status::Ok();
@@ -371,7 +374,7 @@ Result<int64_t> PostgresStore::append_log(const std::string& id, const LogLine& 
         "INSERT INTO deployment_logs (deployment_id, seq, ts_ms, step, stream, text)"
         " SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5 FROM deployment_logs WHERE deployment_id = $1"
         " RETURNING seq",
-        id, line.ts_ms, line.step, line.stream, line.text);
+        id, line.ts_ms, line.step, line.stream, valid_utf8(line.text));
     return r[0].as<int64_t>();
   });
 }
@@ -452,8 +455,8 @@ Status PostgresStore::update_job(const Job& j) {
     auto r = w.exec_params(
         "UPDATE jobs SET deployment_id=$2, kind=$3, state=$4, step=$5, error=$6, params_json=$7, result_json=$8,"
         " attempts=$9, created_ms=$10, updated_ms=$11 WHERE id=$1",
-        j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts,
-        j.created_ms, j.updated_ms);
+        j.id, j.deployment_id, j.kind, j.state, valid_utf8(j.step), valid_utf8(j.error), valid_utf8(j.params_json),
+        valid_utf8(j.result_json), j.attempts, j.created_ms, j.updated_ms);
     if (r.affected_rows() == 0) return Error::make("not_found", "no job " + j.id);
     return Status::Ok();
   });
@@ -640,7 +643,7 @@ Result<std::vector<Token>> PostgresStore::tokens_of(const std::string& user_id) 
 Status PostgresStore::append_audit(const AuditEntry& e) {
   return in_tx(*conn_, "appending an audit entry", "", [&](pqxx::work& w) -> Status {
     w.exec_params("INSERT INTO audit (ts_ms, \"user\", action, target, remote, status) VALUES ($1,$2,$3,$4,$5,$6)",
-                  e.ts_ms, e.user, e.action, e.target, e.remote, e.status);
+                  e.ts_ms, valid_utf8(e.user), valid_utf8(e.action), valid_utf8(e.target), valid_utf8(e.remote), e.status);
     return Status::Ok();
   });
 }

@@ -7,6 +7,7 @@
 
 #include "core/ipnet.h"
 #include "core/rate.h"
+#include "core/text.h"
 
 namespace ads {
 namespace {
@@ -81,8 +82,11 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   bool ok() const { return rc_ == SQLITE_OK; }
+  // Text is stored as valid UTF-8 (see core/text.h), and read back so: a
+  // record written by an older ads with invalid bytes cannot break an answer.
   Stmt& bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    std::string t = valid_utf8(v);
+    sqlite3_bind_text(s_, i, t.data(), static_cast<int>(t.size()), SQLITE_TRANSIENT);
     return *this;
   }
   Stmt& bind(int i, int64_t v) {
@@ -97,7 +101,7 @@ class Stmt {
   int step() { return sqlite3_step(s_); }
   std::string text(int col) const {
     auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+    return p ? valid_utf8(std::string_view(p, static_cast<size_t>(sqlite3_column_bytes(s_, col)))) : std::string();
   }
   int64_t integer(int col) const { return sqlite3_column_int64(s_, col); }
   double real(int col) const { return sqlite3_column_double(s_, col); }

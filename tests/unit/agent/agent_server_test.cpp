@@ -436,3 +436,23 @@ TEST(AgentHealth, MachineUptimeCountsFromInit) {
   // an init that started "after" the uptime (clock oddities): never negative
   EXPECT_DOUBLE_EQ(ads::agent::machine_uptime("10 1\n", stat, 100), 10.0);
 }
+
+namespace {
+// A command's output is any bytes; what reaches ADS is valid UTF-8, with each
+// ill-formed byte shown as U+FFFD, and the line is not lost.
+TEST_F(AgentTest, CommandOutputWithInvalidUtf8ArrivesAsValidText) {
+  auto tgz = lab_tarball(spec_with(R"(["printf 'a\\377\\376b\\n'","printf 'c\\355\\240\\200d\\n' >&2"])"));
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(c.upload_lab(tgz).ok());
+  std::vector<std::pair<std::string, std::string>> lines;
+  auto rc = c.run_action("install", [&](const std::string& s, const std::string& l) { lines.push_back({s, l}); });
+  ASSERT_TRUE(rc.ok()) << rc.error().message;
+  EXPECT_EQ(*rc, 0);
+  const std::string fffd = "\xEF\xBF\xBD";
+  auto has = [&](const std::string& s, const std::string& l) {
+    return std::find(lines.begin(), lines.end(), std::make_pair(s, l)) != lines.end();
+  };
+  EXPECT_TRUE(has("stdout", "a" + fffd + fffd + "b"));
+  EXPECT_TRUE(has("stderr", "c" + fffd + fffd + fffd + "d"));  // a surrogate's three bytes
+}
+}  // namespace
