@@ -1,0 +1,32 @@
+// Small helpers shared by the engine's files (not part of its interface).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "agent/protocol.h"
+#include "core/deployment.h"
+#include "core/result.h"
+
+namespace ads::engine_detail {
+
+inline int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+inline std::string file_sha256(const std::string& data) { return agent::sha256_hex(data); }
+
+// Failures worth another try: the platform or the network was briefly away.
+inline bool transient(const Error& e) { return e.code == "unavailable" || e.code == "timeout"; }
+
+// The backup a restore or delete-backup job names ("" if none).
+inline std::string backup_param(const Job& job) {
+  nlohmann::json params = nlohmann::json::parse(job.params_json, nullptr, false);
+  return params.is_object() ? params.value("backup", "") : "";
+}
+
+}  // namespace ads::engine_detail

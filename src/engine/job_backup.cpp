@@ -1,0 +1,150 @@
+// Jobs "backup" and "restore".
+#include "engine/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/client.h"
+#include "engine/internal.h"
+
+namespace ads {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace engine_detail;
+
+std::string Engine::do_backup(Deployment& d, Job& job) {
+  Provider* p = provider_for(d.provider);
+  if (!p) return "provider " + d.provider + " is not configured";
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  Backup b;
+  b.id = new_id();
+  b.deployment_id = d.id;
+  b.commit = d.commit;
+  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
+  if (!spec->action("backup").empty()) {
+    set_step(job, "running the lab's backup");
+    if (auto e = run_action(d, client, "backup"); !e.empty()) return e;
+  } else {
+    log(d, "ads", "the lab has no backup action: the backup holds no lab data, only the machine snapshot");
+  }
+  set_step(job, "copying the data");
+  auto data = client.download_backup();
+  if (!data) return "cannot copy the backup from the agent: " + data.error().message;
+  fs::path dir = fs::path(opts_.backup_dir) / d.id;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::path file = dir / (b.id + ".tar.gz");
+  std::string snap = "backup-" + b.id;
+  // a backup that fails leaves nothing behind: no archive without a record,
+  // no snapshot (or AMI) that nothing lists
+  auto discard = [&](const std::string& why, bool snapshot_tried) {
+    std::error_code rm;
+    fs::remove(file, rm);
+    if (snapshot_tried) {
+      auto del = p->delete_snapshot(d.machine, snap);
+      if (!del && del.error().code != "unsupported")
+        log(d, "ads", "could not remove the unfinished snapshot " + snap + ": " + del.error().message);
+    }
+    return why;
+  };
+  {
+    std::ofstream out(file, std::ios::binary);
+    out.write(data->data(), static_cast<std::streamsize>(data->size()));
+    if (!out) return discard("cannot write " + file.string(), false);
+  }
+  b.path = file.string();
+  b.size_bytes = static_cast<int64_t>(data->size());
+  b.sha256 = file_sha256(*data);
+  set_step(job, "snapshot");
+  auto st = p->snapshot(d.machine, snap);
+  if (st) {
+    b.snapshot = snap;
+    log(d, "ads", "provider snapshot " + snap);
+  } else if (st.error().code == "unsupported") {
+    log(d, "ads", st.error().message + "; the backup holds the lab's data only");
+  } else {
+    return discard("snapshot failed: " + st.error().message, true);
+  }
+  b.created_ms = now_ms();
+  st = store_.add_backup(b);
+  if (!st) return discard(st.error().message, !b.snapshot.empty());
+  job.result_json = json{{"backup", b.id}, {"size_bytes", b.size_bytes}, {"sha256", b.sha256}}.dump();
+  log(d, "ads", "backup " + b.id + ": " + std::to_string(b.size_bytes) + " bytes, sha256 " + b.sha256);
+  if (opts_.keep_backups > 0) {
+    // the new backup is made: pruning the old ones cannot fail this job, only say so
+    auto all = store_.backups_of(d.id);  // oldest first
+    if (!all) {
+      log(d, "ads", "cannot list the backups to keep the last " + std::to_string(opts_.keep_backups) + ": " +
+                        all.error().message);
+      return "";
+    }
+    size_t extra = all->size() > static_cast<size_t>(opts_.keep_backups)
+                       ? all->size() - static_cast<size_t>(opts_.keep_backups) : 0;
+    for (size_t i = 0; i < extra; ++i) {
+      const Backup& old = (*all)[i];
+      if (old.id == b.id) continue;
+      log(d, "ads", "keeping the last " + std::to_string(opts_.keep_backups) + " backups: deleting backup " + old.id);
+      if (auto e = remove_backup(d, job, old); !e.empty())
+        log(d, "ads", "could not delete backup " + old.id + " (it stays listed): " + e);
+    }
+  }
+  return "";
+}
+
+std::string Engine::restore_data(Deployment& d, Job& job, const Backup& b) {
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  set_step(job, "checking the backup");
+  std::ifstream in(b.path, std::ios::binary);
+  if (!in) return "the backup archive " + b.path + " is missing";
+  std::string data((std::istreambuf_iterator<char>(in)), {});
+  if (file_sha256(data) != b.sha256) return "the backup archive " + b.path + " does not match its checksum";
+  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
+  if (!spec->action("restore").empty()) {
+    set_step(job, "placing the data");
+    auto st = client.upload_backup(data);
+    if (!st) return "cannot place the backup: " + st.error().message;
+    set_step(job, "running the lab's restore");
+    if (auto e = run_action(d, client, "restore"); !e.empty()) return e;
+    log(d, "ads", "restored the lab's data from backup " + b.id);
+    return "";
+  }
+  Provider* p = provider_for(d.provider);
+  if (b.snapshot.empty() || !p) return "the lab has no restore action and backup " + b.id + " has no snapshot";
+  set_step(job, "restoring the snapshot");
+  auto st = p->restore_snapshot(d.machine, b.snapshot);
+  if (!st) return st.error().message;
+  log(d, "ads", "restored the machine to snapshot " + b.snapshot);
+  return "";
+}
+
+std::string Engine::do_restore(Deployment& d, Job& job) {
+  auto b = store_.get_backup(backup_param(job));
+  if (!b) return b.error().message;
+  if (d.state == State::kDestroyed) {
+    // into a new machine: the pipeline again, at the backup's commit
+    log(d, "ads", "restoring backup " + b->id + " into a new machine");
+    d.commit = b->commit;
+    d.failed_step.clear();
+    d.error.clear();
+    auto st = advance(d, State::kAccepted);
+    if (!st) return st.error().message;
+    return do_deploy(d, job, b->id);
+  }
+  if (d.state == State::kStopped) {
+    if (auto e = do_start(d, job); !e.empty()) return e;
+  }
+  if (auto e = restore_data(d, job, *b); !e.empty()) return e;
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  if (!b->snapshot.empty() && spec->action("restore").empty()) {
+    // the snapshot brought the machine back as it was; start the lab again
+    if (auto e = do_start(d, job); !e.empty()) return e;
+  }
+  return http_check(d, *spec, nullptr);
+}
+
+}  // namespace ads

@@ -1,0 +1,182 @@
+// Job "deploy": the pipeline from accepted to running.
+#include "engine/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/client.h"
+#include "engine/internal.h"
+#include "engine/archive.h"
+#include "engine/fetcher.h"
+
+namespace ads {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace engine_detail;
+
+namespace {
+// The lab's spec file: its path in the lab and its text (kept in the store so
+// that later jobs read the same spec).
+struct SpecFile {
+  std::string path, text;
+  LabSpec spec;
+};
+
+Result<SpecFile> read_spec(const std::string& dir) {
+  for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
+    fs::path p = fs::path(dir) / rel;
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) continue;
+    std::ifstream in(p, std::ios::binary);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    if (text.size() > (1u << 20)) return Error::invalid(rel, "the lab spec is larger than 1 MiB");
+    auto r = parse_labspec(rel, text);
+    if (!r) {
+      Error e = r.error();
+      e.message = std::string(rel) + ": " + (e.field.empty() ? "" : e.field + ": ") + e.message;
+      return e;
+    }
+    return SpecFile{rel, text, std::move(r.value())};
+  }
+  return Error::invalid("spec", std::string("the lab has no lab spec: expected ") + kSpecV2Path + " or " + kSpecV1Path);
+}
+}  // namespace
+
+// The pipeline from accepted to running. With `restore_backup`, it restores
+// that backup's data once the lab is installed and started.
+std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_backup) {
+  Provider* p = provider_for(d.provider);
+  if (!p) return "provider " + d.provider + " is not configured";
+  auto progress = [&](const std::string& s) { log(d, "ads", s); };
+  bool interrupted = false;
+  std::string step_error;
+  auto step = [&](State s) -> bool {
+    if (stopping_) {
+      interrupted = true;  // left unfinished; the next start deals with it
+      return false;
+    }
+    auto st = advance(d, s);
+    if (!st) {
+      step_error = "cannot record step " + to_string(s) + ": " + st.error().message;
+      return false;
+    }
+    set_step(job, to_string(s));
+    log(d, "ads", "step " + to_string(s));
+    return true;
+  };
+#define ADS_STEP(s)                                              \
+  if (!step(s)) return interrupted ? "interrupted" : step_error
+
+  ADS_STEP(State::kFetching);
+  fs::path work = fs::path(opts_.work_dir) / d.id;
+  std::error_code ec;
+  fs::create_directories(opts_.work_dir, ec);
+  fs::remove_all(work, ec);
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(p, e);
+    }
+  } cleanup{work};
+  // A restore deploys the commit the backup was taken at.
+  std::string ref = d.ref;
+  if (!restore_backup.empty() && !d.commit.empty()) ref = d.commit;
+  auto fetched = fetch_lab(d.source, ref, work.string(), progress);
+  if (!fetched) return fetched.error().message;
+  d.commit = fetched->commit;
+
+  ADS_STEP(State::kValidating);
+  auto specfile = read_spec(fetched->dir);
+  if (!specfile) return specfile.error().message;
+  const LabSpec& spec = specfile->spec;
+  d.spec_json = json{{"path", specfile->path}, {"text", specfile->text}}.dump();
+  log(d, "ads", "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
+                    (spec.memory_mb ? ", " + std::to_string(spec.memory_mb) + " MB" : ""));
+  auto tarball = tar_gz_directory(fetched->dir);
+  if (!tarball) return tarball.error().message;
+
+  ADS_STEP(State::kProvisioning);
+  if (agent_bytes_.empty()) return "the agent binary " + opts_.agent_binary + " could not be read";
+  d.secret = agent::random_hex(32);
+  d.machine = machine_name(d.id);
+  auto st = store_.update(d);  // record the machine's name before it exists: no machine without a record
+  if (!st) return st.error().message;
+  MachineSpec ms;
+  ms.name = d.machine;
+  ms.os_key = spec.os_key();
+  ms.memory_mb = spec.memory_mb;
+  ms.storage_mb = spec.storage_mb;
+  ms.labels = {{"deployment", d.id}, {"lab", d.name}};
+  json agent_cfg = {{"secret", d.secret}, {"port", agent::kAgentPort}, {"host", "0.0.0.0"}, {"lab_dir", "/opt/lab"},
+                    {"command_timeout_s", opts_.action_timeout_ms / 1000}};
+  ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755}, {"/etc/ads-agent/agent.json", agent_cfg.dump(), 0600}};
+  if (std::string pool = p->address_pool(); !pool.empty()) {
+    // allocated in the store (one transaction), so concurrent deploys never share one
+    auto a = store_.allocate_address(pool, d.id);
+    if (!a) return "no address for the machine in " + pool + ": " + a.error().message;
+    ms.address = *a;
+    log(d, "ads", "static address " + ms.address + " from " + pool);
+  }
+  st = with_retry(d, "creating the machine", [&] {
+    Status s = p->create(ms, progress);
+    if (!s && transient(s.error())) (void)p->destroy(ms.name);  // half-made: clear before trying again
+    return s;
+  });
+  if (!st) {
+    if (st.error().code == "conflict") d.machine.clear();  // not ours: never remove it
+    return st.error().message;
+  }
+  st = with_retry(d, "starting the machine", [&] { return p->start(d.machine); });
+  if (!st) return st.error().message;
+  log(d, "ads", "machine " + d.machine + " started; waiting for its address");
+  auto addr = p->wait_address(d.machine, opts_.address_timeout);
+  if (!addr) return addr.error().message;
+  d.address = *addr;
+  log(d, "ads", "machine address " + d.address);
+
+  ADS_STEP(State::kStartingAgent);
+  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
+  st = client.wait_ready(opts_.agent_timeout);
+  if (!st) return st.error().message;
+  log(d, "ads", "agent answers on " + client.base_url());
+
+  ADS_STEP(State::kUploading);
+  log(d, "ads", "uploading the lab (" + std::to_string(tarball->size()) + " bytes)");
+  auto up = client.upload_lab(*tarball);
+  if (!up) return "the agent refused the lab: " + up.error().message;
+
+  ADS_STEP(State::kInstalling);
+  if (!spec.install.empty() || !spec.ansible_playbook.empty()) {
+    if (auto e = run_action(d, client, "install"); !e.empty()) return e;
+  } else {
+    log(d, "ads", "the lab has no install steps");
+  }
+
+  ADS_STEP(State::kStarting);
+  if (!spec.action("start").empty()) {
+    if (auto e = run_action(d, client, "start"); !e.empty()) return e;
+  }
+  if (!restore_backup.empty()) {
+    auto b = store_.get_backup(restore_backup);
+    if (!b) return b.error().message;
+    if (auto e = restore_data(d, job, *b); !e.empty()) return e;
+  }
+
+  ADS_STEP(State::kVerifying);
+  if (!spec.action("test").empty()) {
+    if (auto e = run_action(d, client, "test"); !e.empty()) return e;
+  }
+  std::string url;
+  if (auto e = http_check(d, spec, &url); !e.empty()) return e;
+  d.url = url;
+  ADS_STEP(State::kRunning);
+  log(d, "ads", "running at " + url);
+  spdlog::info("deployment {} ({}) running at {}", d.id, d.name, url);
+  return "";
+#undef ADS_STEP
+}
+
+}  // namespace ads

@@ -1,0 +1,48 @@
+// Job "test": the lab's test action and the HTTP check.
+#include "engine/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/client.h"
+#include "engine/internal.h"
+
+namespace ads {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace engine_detail;
+
+std::string Engine::do_test(Deployment& d, Job& job) {
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error().message;
+  json result = {{"passed", false}};
+  std::vector<std::string> output;
+  auto sink = [&](const std::string& stream, const std::string& line) {
+    log(d, stream, line);
+    if (output.size() < 200) output.push_back(stream + " | " + line);
+  };
+  std::string error;
+  if (!spec->action("test").empty()) {
+    set_step(job, "running the lab's test");
+    agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
+    auto rc = agent_action(d, client, "test", sink);
+    if (!rc) error = "test: " + rc.error().message;
+    else if (*rc != 0) error = "the lab's test failed with exit code " + std::to_string(*rc);
+    result["test_exit_code"] = rc ? json(*rc) : json(nullptr);
+  } else {
+    log(d, "ads", "the lab has no test action; checking HTTP only");
+  }
+  set_step(job, "checking HTTP");
+  std::string http_error = http_check(d, *spec, nullptr);
+  result["http_ok"] = http_error.empty();
+  if (error.empty()) error = http_error;
+  result["passed"] = error.empty();
+  result["output"] = output;
+  job.result_json = result.dump();
+  log(d, "ads", error.empty() ? "test passed" : "test failed: " + error);
+  return error;
+}
+
+}  // namespace ads

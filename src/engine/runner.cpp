@@ -1,0 +1,263 @@
+// The job runner: workers claim jobs from the store (with a lease renewed
+// while they work), run them one at a time per deployment, and deal with the
+// work an earlier process left unfinished (resume, deploy again, or roll
+// back). Also the step-duration figures for /metrics.
+#include "engine/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "agent/client.h"
+#include "engine/internal.h"
+#include <set>
+
+namespace ads {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace engine_detail;
+
+const std::vector<double>& Engine::step_bounds() {
+  static const std::vector<double> b = {0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600};
+  return b;
+}
+
+void Engine::observe_step(const Job& job, const std::string& next_step) {
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard<std::mutex> lk(metrics_mu_);
+  auto it = step_began_.find(job.id);
+  if (it != step_began_.end()) {
+    double secs = std::chrono::duration<double>(now - it->second.second).count();
+    auto& h = step_hist_[{job.kind, it->second.first}];
+    const auto& bounds = step_bounds();
+    if (h.buckets.empty()) h.buckets.assign(bounds.size(), 0);
+    for (size_t i = 0; i < bounds.size(); ++i) {
+      if (secs <= bounds[i]) {
+        h.buckets[i] += 1;
+        break;
+      }
+    }
+    h.count += 1;
+    h.sum += secs;
+  }
+  if (next_step.empty()) {
+    step_began_.erase(job.id);
+  } else {
+    step_began_[job.id] = {next_step, now};
+  }
+}
+
+std::map<std::pair<std::string, std::string>, StepHistogram> Engine::step_durations() const {
+  std::lock_guard<std::mutex> lk(metrics_mu_);
+  return step_hist_;
+}
+
+void Engine::run_job(Job& job) {
+  auto got = store_.get(job.deployment_id);
+  if (!got) {
+    job.state = "failed";
+    job.error = got.error().message;
+    set_step(job, "");
+    return;
+  }
+  Deployment d = std::move(got.value());
+  job.state = "running";
+  job.attempts += 1;
+  set_step(job, "started");
+  std::string error;
+  if (job.kind == "deploy") {
+    error = do_deploy(d, job, "");
+  } else if (job.kind == "start") {
+    error = do_start(d, job);
+  } else if (job.kind == "stop") {
+    error = do_stop(d, job);
+  } else if (job.kind == "restart") {
+    error = do_stop(d, job);
+    if (error.empty()) error = do_start(d, job);
+  } else if (job.kind == "test") {
+    error = do_test(d, job);
+  } else if (job.kind == "backup") {
+    error = do_backup(d, job);
+  } else if (job.kind == "restore") {
+    error = do_restore(d, job);
+  } else if (job.kind == "destroy") {
+    error = do_destroy(d, job);
+  } else if (job.kind == "delete-backup") {
+    error = do_delete_backup(d, job);
+  } else {
+    error = "unknown job kind " + job.kind;
+  }
+  if (error == "interrupted") {
+    observe_step(job, "");
+    return;  // left as it is (and its lease released at stop); the next start or another server deals with it
+  }
+  bool pipeline_job = job.kind == "deploy" || (job.kind == "restore" && d.state != State::kRunning &&
+                                               d.state != State::kStopped && d.state != State::kDestroyed);
+  if (!error.empty()) {
+    job.state = "failed";
+    job.error = error;
+    if (pipeline_job) {
+      fail_deployment(d, error);
+    } else {
+      log(d, "ads", job.kind + " failed: " + error);
+      if (job.kind == "destroy") {
+        d.failed_step = "destroying";
+        d.error = error;
+        (void)advance(d, State::kFailed);
+      } else {
+        (void)store_.update(d);  // keep what the job learnt (an address, say)
+      }
+    }
+  } else {
+    job.state = "succeeded";
+    (void)store_.update(d);
+  }
+  set_step(job, job.state == "succeeded" ? "done" : job.step);
+}
+
+bool Engine::recover(Job& job, const std::string& taken_over_by) {
+  auto d = store_.get(job.deployment_id);
+  if (!d) {
+    job.state = "failed";
+    job.error = d.error().message;
+    (void)store_.update_job(job);
+    return false;
+  }
+  bool idempotent = job.kind == "start" || job.kind == "stop" || job.kind == "restart" || job.kind == "test" ||
+                    job.kind == "destroy" || job.kind == "delete-backup";
+  if (job.state == "queued" || idempotent || (job.kind == "deploy" && d->state == State::kAccepted)) {
+    log(*d, "ads", "resuming " + job.kind + " job " + job.id +
+                       (taken_over_by.empty() ? " after a restart of ads serve"
+                                              : ": taken over by server " + taken_over_by + " (its server stopped)"));
+    job.state = "queued";
+    (void)store_.update_job(job);
+    return true;
+  }
+  std::string why = "interrupted: ads serve stopped during " + job.kind + " (" + job.step + ")";
+  if (!taken_over_by.empty()) why += "; taken over by server " + taken_over_by;
+  if (job.kind == "deploy" && job.attempts < opts_.deploy_attempts && !is_settled(d->state)) {
+    // Deploy again from the start: what the cut-off run made goes first (the
+    // new run makes a machine of the same name, and its address again).
+    log(*d, "ads", why + "; removing what it made and deploying again from the start (run " +
+                       std::to_string(job.attempts + 1) + " of at most " + std::to_string(opts_.deploy_attempts) + ")");
+    if (remove_machine(*d)) {
+      release_addresses(*d);
+      d->failed_step.clear();
+      d->error.clear();
+      auto st = advance(*d, State::kAccepted);
+      if (st) {
+        job.state = "queued";
+        job.error.clear();
+        (void)store_.update_job(job);
+        return true;
+      }
+      log(*d, "ads", "cannot record the new start: " + st.error().message);
+    }
+    why += "; could not start it again";
+  }
+  job.state = "failed";
+  job.error = why;
+  (void)store_.update_job(job);
+  if (!is_settled(d->state)) {
+    fail_deployment(*d, why + "; rolled back");
+  } else {
+    log(*d, "ads", why);
+  }
+  return false;
+}
+
+Status Engine::start() {
+  {
+    std::ifstream in(opts_.agent_binary, std::ios::binary);
+    if (!in) return Error::invalid("agent_binary", "cannot read the agent binary " + opts_.agent_binary);
+    agent_bytes_.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // What this server id held before (a crash, a restart) is free to claim at once.
+  auto released = store_.renew_leases(opts_.server_id, 0);
+  if (!released) return released.error();
+  if (!opts_.shared_store) {
+    // The only server: every unfinished job is ours to resume or roll back now.
+    auto jobs = store_.unfinished_jobs();
+    if (!jobs) return jobs.error();
+    std::set<std::string> has_job;
+    for (auto& job : *jobs) {
+      has_job.insert(job.deployment_id);
+      (void)recover(job, "");
+    }
+    // Deployments mid-way without a job (made by an older ads): roll back.
+    auto unfinished = store_.unfinished();
+    if (!unfinished) return unfinished.error();
+    for (auto& d : *unfinished) {
+      if (!has_job.count(d.id))
+        fail_deployment(d, "interrupted: ads serve stopped during " + to_string(d.state) + "; rolled back");
+    }
+  }
+  stopping_ = false;
+  for (int i = 0; i < std::max(1, opts_.workers); ++i) threads_.emplace_back([this] { worker(); });
+  renewer_ = std::thread([this] { renew_leases(); });
+  return Status::Ok();
+}
+
+void Engine::stop() {
+  stopping_ = true;
+  cv_.notify_all();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  bool was_running = !threads_.empty();
+  threads_.clear();
+  if (renewer_.joinable()) renewer_.join();
+  // Jobs left mid-way are free for another server (or the next start) at once.
+  if (was_running) (void)store_.renew_leases(opts_.server_id, 0);
+}
+
+void Engine::renew_leases() {
+  const auto every = std::max(opts_.lease / 3, std::chrono::milliseconds(100));
+  std::unique_lock<std::mutex> lk(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lk, every, [&] { return stopping_.load(); });
+    if (stopping_) return;
+    lk.unlock();
+    auto r = store_.renew_leases(opts_.server_id, now_ms() + opts_.lease.count());
+    if (!r) spdlog::error("cannot renew the leases of server {}: {}", opts_.server_id, r.error().message);
+    lk.lock();
+  }
+}
+
+void Engine::worker() {
+  while (!stopping_) {
+    auto claimed = store_.claim_job(opts_.server_id, now_ms(), opts_.lease.count());
+    if (!claimed) spdlog::error("cannot claim a job: {}", claimed.error().message);
+    if (!claimed || !claimed->has_value()) {
+      // nothing to do: sleep until a job is queued here or the poll interval
+      // passes (another server may have queued one, or a lease lapsed)
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait_for(lk, opts_.poll, [&] { return stopping_ || wakeups_ > 0; });
+      if (wakeups_ > 0) --wakeups_;
+      continue;
+    }
+    Job job = std::move(**claimed);
+    if (job.state == "running") {
+      // its server stopped or died and its lease lapsed
+      spdlog::info("server {} takes over job {} ({} of {})", opts_.server_id, job.id, job.kind, job.deployment_id);
+      if (!recover(job, opts_.server_id)) continue;
+    }
+    try {
+      run_job(job);
+    } catch (const std::exception& e) {
+      spdlog::error("job {} crashed: {}", job.id, e.what());
+      job.state = "failed";
+      job.error = std::string("internal error: ") + e.what();
+      (void)store_.update_job(job);
+      auto d = store_.get(job.deployment_id);
+      if (d && !is_settled(d->state)) fail_deployment(*d, job.error);
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      ++wakeups_;  // the deployment's next job may be claimable now
+    }
+    cv_.notify_one();
+  }
+}
+
+}  // namespace ads
