@@ -6,9 +6,11 @@
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include "agent/client.h"
+#include "core/job_rules.h"
 #include "core/names.h"
 #include "engine/internal.h"
 
@@ -128,7 +130,8 @@ Result<json> Engine::health(const std::string& id) {
 
 Result<Job> Engine::operate(const std::string& id, const std::string& kind, const json& params,
                             const Store::Admission& limit) {
-  if (!is_job_kind(kind) || kind == "deploy") return Error::invalid("operation", "unknown operation \"" + kind + "\"");
+  const JobRules* rules = job_rules(kind);
+  if (!rules || !rules->operation) return Error::invalid("operation", "unknown operation \"" + kind + "\"");
   std::lock_guard<std::mutex> lk(submit_mu_);
   auto got = store_.get(id);
   if (!got) return got.error();
@@ -139,37 +142,20 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
     if (j.state == "queued" || j.state == "running")
       return Error::make("conflict", "deployment " + id + " already has a " + j.kind + " job (" + j.id + ") under way");
   }
-  auto refuse = [&](const std::string& why) {
-    return Error::make("conflict", "cannot " + kind + " deployment " + id + ": it is " + to_string(d.state) + why);
-  };
-  const State s = d.state;
-  if (kind == "start" && s != State::kStopped && s != State::kRunning) return refuse("");
-  if ((kind == "stop" || kind == "restart") && s != State::kRunning && s != State::kStopped) return refuse("");
-  if ((kind == "test" || kind == "backup") && s != State::kRunning) return refuse(" (it must be running)");
-  if (kind == "destroy" && s != State::kRunning && s != State::kStopped && s != State::kFailed && s != State::kDestroyed)
-    return refuse("");
-  if (kind == "restore" || kind == "delete-backup") {
+  std::optional<Backup> backup;
+  if (rules->needs_backup) {
     if (!params.is_object() || !params.contains("backup") || !params["backup"].is_string())
       return Error::invalid("backup", "is required: the id of one of the deployment's backups");
     auto b = store_.get_backup(params["backup"].get<std::string>());
     if (!b || b->deployment_id != id)
       return Error::invalid("backup", "deployment " + id + " has no backup " + params["backup"].get<std::string>());
-    if (kind == "restore" && s != State::kRunning && s != State::kStopped && s != State::kDestroyed) return refuse("");
-    if (kind == "restore" && s == State::kDestroyed) {
-      // into a new machine: the data comes back through the lab's restore
-      // action, or else from a snapshot that outlived the old machine
-      auto spec = stored_spec(d);
-      Provider* p = provider_for(d.provider);
-      bool by_action = spec && !spec->action("restore").empty();
-      bool by_snapshot = !b->snapshot.empty() && p && p->snapshots_outlive_machine();
-      if (!by_action && !by_snapshot)
-        return Error::make("conflict", "backup " + b->id + " cannot be restored into a new machine: the lab has no restore action" +
-                                           (b->snapshot.empty() ? std::string(" and the backup has no snapshot")
-                                                                : " and its " + d.provider + " snapshot went with the destroyed machine"));
-    }
-    if (kind == "delete-backup" && s != State::kRunning && s != State::kStopped && s != State::kFailed &&
-        s != State::kDestroyed)
-      return refuse("");
+    backup = std::move(b.value());
+  }
+  if (!accepts(*rules, d.state))
+    return Error::make("conflict", "cannot " + kind + " deployment " + id + ": it is " + to_string(d.state) +
+                                       rules->refusal_hint);
+  if (kind == "restore") {
+    if (auto st = admit_restore(d, *backup); !st) return st.error();
   }
   Job job;
   job.id = new_id();

@@ -138,24 +138,35 @@ class Engine {
   // taken_over_by: this server's id when the job's own server died ("" at a restart).
   bool recover(Job& job, const std::string& taken_over_by);
   void observe_step(const Job& job, const std::string& next_step);
-  // Each returns "" on success or the error; they log as they go.
-  std::string do_deploy(Deployment& d, Job& job, const std::string& restore_backup);
-  std::string do_start(Deployment& d, Job& job);
-  std::string do_stop(Deployment& d, Job& job);
-  std::string do_test(Deployment& d, Job& job);
-  std::string do_backup(Deployment& d, Job& job);
-  std::string do_restore(Deployment& d, Job& job);
-  std::string do_destroy(Deployment& d, Job& job);
-  std::string do_delete_backup(Deployment& d, Job& job);
-  // Snapshot, archive, record of one backup; "" or what went wrong.
-  std::string remove_backup(Deployment& d, Job& job, const Backup& b);
-  std::string restore_data(Deployment& d, Job& job, const Backup& b);
+  // One job of any kind (see core/job_rules.h): the function of its kind.
+  Status run_kind(Deployment& d, Job& job);
+
+  // The job kinds, one file each (job_*.cpp). Each logs as it goes and
+  // returns the error that fails the job; code "interrupted" when the server
+  // stopped under it (the job is left for the next start or another server).
+  Status do_deploy_job(Deployment& d, Job& job);
+  Status do_deploy(Deployment& d, Job& job, const std::string& restore_backup);
+  Status do_start(Deployment& d, Job& job);
+  Status do_stop(Deployment& d, Job& job);
+  Status do_restart(Deployment& d, Job& job);
+  Status do_test(Deployment& d, Job& job);
+  Status do_backup(Deployment& d, Job& job);
+  Status do_restore(Deployment& d, Job& job);
+  Status do_destroy(Deployment& d, Job& job);
+  Status do_delete_backup(Deployment& d, Job& job);
+  // Whether `b` can be restored into `d` (a destroyed deployment needs a
+  // restore action or a snapshot that outlived its machine): "conflict" if not.
+  Status admit_restore(const Deployment& d, const Backup& b);
+  // Snapshot, archive, record of one backup.
+  Status remove_backup(Deployment& d, Job& job, const Backup& b);
+  Status restore_data(Deployment& d, Job& job, const Backup& b);
   // The agent's action, waiting while the agent is busy with an earlier one.
   Result<int> agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,
                            const std::function<void(const std::string&, const std::string&)>& sink);
-  // Runs a named agent action, logging its output; "" or the error.
-  std::string run_action(Deployment& d, agent::AgentClient& c, const std::string& action);
-  std::string http_check(Deployment& d, const LabSpec& spec, std::string* url);
+  // Runs a named agent action, logging its output.
+  Status run_action(Deployment& d, agent::AgentClient& c, const std::string& action);
+  // GET of the lab's URL until it answers 2xx/3xx or http_check_timeout passes.
+  Status http_check(Deployment& d, const LabSpec& spec, std::string* url);
 
   Status advance(Deployment& d, State s);
   void set_step(Job& job, const std::string& step);

@@ -20,6 +20,9 @@ inline int64_t now_ms() {
 
 inline std::string file_sha256(const std::string& data) { return agent::sha256_hex(data); }
 
+// A step that failed, with what went wrong (the job's error).
+inline Error failed(std::string message) { return Error::make("failed", std::move(message)); }
+
 // Failures worth another try: the platform or the network was briefly away.
 inline bool transient(const Error& e) { return e.code == "unavailable" || e.code == "timeout"; }
 

@@ -1,4 +1,16 @@
 // Jobs "backup" and "restore".
+// backup — Rules (core/job_rules.h): queued on a running deployment only; the
+// lab's backup action, the data copied to this host (archive + sha256), a
+// provider snapshot where there is one, then the record. A failure leaves
+// nothing behind (no archive or snapshot without a record); cut off by a
+// stopped server it fails (never half-recorded). keep_backups prunes the
+// oldest afterwards (a pruning failure is logged, never fails the backup).
+// restore — Rules: needs {"backup": id} of one of the deployment's backups;
+// queued on a running, stopped or destroyed deployment. In place: the lab's
+// restore action with the archive, or else the provider snapshot. Of a
+// destroyed deployment: the deploy pipeline again at the backup's commit,
+// into a new machine (refused up front when nothing could bring the data
+// back, see admit_restore). Cut off: fails and the deployment is rolled back.
 #include "engine/engine.h"
 
 #include <spdlog/spdlog.h>
@@ -14,11 +26,11 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace engine_detail;
 
-std::string Engine::do_backup(Deployment& d, Job& job) {
+Status Engine::do_backup(Deployment& d, Job& job) {
   Provider* p = provider_for(d.provider);
-  if (!p) return "provider " + d.provider + " is not configured";
+  if (!p) return failed("provider " + d.provider + " is not configured");
   auto spec = stored_spec(d);
-  if (!spec) return spec.error().message;
+  if (!spec) return spec.error();
   Backup b;
   b.id = new_id();
   b.deployment_id = d.id;
@@ -26,13 +38,13 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
   agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   if (!spec->action("backup").empty()) {
     set_step(job, "running the lab's backup");
-    if (auto e = run_action(d, client, "backup"); !e.empty()) return e;
+    if (auto e = run_action(d, client, "backup"); !e) return e;
   } else {
     log(d, "ads", "the lab has no backup action: the backup holds no lab data, only the machine snapshot");
   }
   set_step(job, "copying the data");
   auto data = client.download_backup();
-  if (!data) return "cannot copy the backup from the agent: " + data.error().message;
+  if (!data) return failed("cannot copy the backup from the agent: " + data.error().message);
   fs::path dir = fs::path(opts_.backup_dir) / d.id;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -48,7 +60,7 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
       if (!del && del.error().code != "unsupported")
         log(d, "ads", "could not remove the unfinished snapshot " + snap + ": " + del.error().message);
     }
-    return why;
+    return failed(why);
   };
   {
     std::ofstream out(file, std::ios::binary);
@@ -79,7 +91,7 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
     if (!all) {
       log(d, "ads", "cannot list the backups to keep the last " + std::to_string(opts_.keep_backups) + ": " +
                         all.error().message);
-      return "";
+      return Status::Ok();
     }
     size_t extra = all->size() > static_cast<size_t>(opts_.keep_backups)
                        ? all->size() - static_cast<size_t>(opts_.keep_backups) : 0;
@@ -87,43 +99,57 @@ std::string Engine::do_backup(Deployment& d, Job& job) {
       const Backup& old = (*all)[i];
       if (old.id == b.id) continue;
       log(d, "ads", "keeping the last " + std::to_string(opts_.keep_backups) + " backups: deleting backup " + old.id);
-      if (auto e = remove_backup(d, job, old); !e.empty())
-        log(d, "ads", "could not delete backup " + old.id + " (it stays listed): " + e);
+      if (auto e = remove_backup(d, job, old); !e)
+        log(d, "ads", "could not delete backup " + old.id + " (it stays listed): " + e.error().message);
     }
   }
-  return "";
+  return Status::Ok();
 }
 
-std::string Engine::restore_data(Deployment& d, Job& job, const Backup& b) {
+Status Engine::restore_data(Deployment& d, Job& job, const Backup& b) {
   auto spec = stored_spec(d);
-  if (!spec) return spec.error().message;
+  if (!spec) return spec.error();
   set_step(job, "checking the backup");
   std::ifstream in(b.path, std::ios::binary);
-  if (!in) return "the backup archive " + b.path + " is missing";
+  if (!in) return failed("the backup archive " + b.path + " is missing");
   std::string data((std::istreambuf_iterator<char>(in)), {});
-  if (file_sha256(data) != b.sha256) return "the backup archive " + b.path + " does not match its checksum";
+  if (file_sha256(data) != b.sha256) return failed("the backup archive " + b.path + " does not match its checksum");
   agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   if (!spec->action("restore").empty()) {
     set_step(job, "placing the data");
     auto st = client.upload_backup(data);
-    if (!st) return "cannot place the backup: " + st.error().message;
+    if (!st) return failed("cannot place the backup: " + st.error().message);
     set_step(job, "running the lab's restore");
-    if (auto e = run_action(d, client, "restore"); !e.empty()) return e;
+    if (auto e = run_action(d, client, "restore"); !e) return e;
     log(d, "ads", "restored the lab's data from backup " + b.id);
-    return "";
+    return Status::Ok();
   }
   Provider* p = provider_for(d.provider);
-  if (b.snapshot.empty() || !p) return "the lab has no restore action and backup " + b.id + " has no snapshot";
+  if (b.snapshot.empty() || !p) return failed("the lab has no restore action and backup " + b.id + " has no snapshot");
   set_step(job, "restoring the snapshot");
   auto st = p->restore_snapshot(d.machine, b.snapshot);
-  if (!st) return st.error().message;
+  if (!st) return st.error();
   log(d, "ads", "restored the machine to snapshot " + b.snapshot);
-  return "";
+  return Status::Ok();
 }
 
-std::string Engine::do_restore(Deployment& d, Job& job) {
+Status Engine::admit_restore(const Deployment& d, const Backup& b) {
+  if (d.state != State::kDestroyed) return Status::Ok();
+  // into a new machine: the data comes back through the lab's restore
+  // action, or else from a snapshot that outlived the old machine
+  auto spec = stored_spec(d);
+  Provider* p = provider_for(d.provider);
+  bool by_action = spec && !spec->action("restore").empty();
+  bool by_snapshot = !b.snapshot.empty() && p && p->snapshots_outlive_machine();
+  if (by_action || by_snapshot) return Status::Ok();
+  return Error::make("conflict", "backup " + b.id + " cannot be restored into a new machine: the lab has no restore action" +
+                                     (b.snapshot.empty() ? std::string(" and the backup has no snapshot")
+                                                         : " and its " + d.provider + " snapshot went with the destroyed machine"));
+}
+
+Status Engine::do_restore(Deployment& d, Job& job) {
   auto b = store_.get_backup(backup_param(job));
-  if (!b) return b.error().message;
+  if (!b) return b.error();
   if (d.state == State::kDestroyed) {
     // into a new machine: the pipeline again, at the backup's commit
     log(d, "ads", "restoring backup " + b->id + " into a new machine");
@@ -131,18 +157,18 @@ std::string Engine::do_restore(Deployment& d, Job& job) {
     d.failed_step.clear();
     d.error.clear();
     auto st = advance(d, State::kAccepted);
-    if (!st) return st.error().message;
+    if (!st) return st.error();
     return do_deploy(d, job, b->id);
   }
   if (d.state == State::kStopped) {
-    if (auto e = do_start(d, job); !e.empty()) return e;
+    if (auto e = do_start(d, job); !e) return e;
   }
-  if (auto e = restore_data(d, job, *b); !e.empty()) return e;
+  if (auto e = restore_data(d, job, *b); !e) return e;
   auto spec = stored_spec(d);
-  if (!spec) return spec.error().message;
+  if (!spec) return spec.error();
   if (!b->snapshot.empty() && spec->action("restore").empty()) {
     // the snapshot brought the machine back as it was; start the lab again
-    if (auto e = do_start(d, job); !e.empty()) return e;
+    if (auto e = do_start(d, job); !e) return e;
   }
   return http_check(d, *spec, nullptr);
 }

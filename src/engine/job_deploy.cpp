@@ -1,4 +1,13 @@
-// Job "deploy": the pipeline from accepted to running.
+// Job "deploy": the pipeline from accepted to running (core/deployment.h):
+// fetching -> validating -> provisioning -> starting_agent -> uploading ->
+// installing -> starting -> verifying -> running.
+// Rules (core/job_rules.h): made by Engine::submit with its new deployment,
+// never by operate(). Each step is recorded before its work; the machine's
+// name is recorded before the machine exists (no machine without a record).
+// Fails: the deployment fails at its step, its machine is removed (unless
+// keep_failed) and its static address released. Cut off by a stopped server:
+// deployed again from the start (what the run made removed first) while the
+// job has runs left (deploy_attempts), else failed and rolled back.
 #include "engine/engine.h"
 
 #include <spdlog/spdlog.h>
@@ -44,11 +53,13 @@ Result<SpecFile> read_spec(const std::string& dir) {
 }
 }  // namespace
 
+Status Engine::do_deploy_job(Deployment& d, Job& job) { return do_deploy(d, job, ""); }
+
 // The pipeline from accepted to running. With `restore_backup`, it restores
 // that backup's data once the lab is installed and started.
-std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_backup) {
+Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_backup) {
   Provider* p = provider_for(d.provider);
-  if (!p) return "provider " + d.provider + " is not configured";
+  if (!p) return failed("provider " + d.provider + " is not configured");
   auto progress = [&](const std::string& s) { log(d, "ads", s); };
   bool interrupted = false;
   std::string step_error;
@@ -67,7 +78,7 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
     return true;
   };
 #define ADS_STEP(s)                                              \
-  if (!step(s)) return interrupted ? "interrupted" : step_error
+  if (!step(s)) return interrupted ? Error::make("interrupted", "interrupted") : failed(step_error)
 
   ADS_STEP(State::kFetching);
   fs::path work = fs::path(opts_.work_dir) / d.id;
@@ -85,25 +96,25 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   std::string ref = d.ref;
   if (!restore_backup.empty() && !d.commit.empty()) ref = d.commit;
   auto fetched = fetch_lab(d.source, ref, work.string(), progress);
-  if (!fetched) return fetched.error().message;
+  if (!fetched) return fetched.error();
   d.commit = fetched->commit;
 
   ADS_STEP(State::kValidating);
   auto specfile = read_spec(fetched->dir);
-  if (!specfile) return specfile.error().message;
+  if (!specfile) return specfile.error();
   const LabSpec& spec = specfile->spec;
   d.spec_json = json{{"path", specfile->path}, {"text", specfile->text}}.dump();
   log(d, "ads", "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
                     (spec.memory_mb ? ", " + std::to_string(spec.memory_mb) + " MB" : ""));
   auto tarball = tar_gz_directory(fetched->dir);
-  if (!tarball) return tarball.error().message;
+  if (!tarball) return tarball.error();
 
   ADS_STEP(State::kProvisioning);
-  if (agent_bytes_.empty()) return "the agent binary " + opts_.agent_binary + " could not be read";
+  if (agent_bytes_.empty()) return failed("the agent binary " + opts_.agent_binary + " could not be read");
   d.secret = agent::random_hex(32);
   d.machine = machine_name(d.id);
   auto st = store_.update(d);  // record the machine's name before it exists: no machine without a record
-  if (!st) return st.error().message;
+  if (!st) return st.error();
   MachineSpec ms;
   ms.name = d.machine;
   ms.os_key = spec.os_key();
@@ -116,7 +127,7 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   if (std::string pool = p->address_pool(); !pool.empty()) {
     // allocated in the store (one transaction), so concurrent deploys never share one
     auto a = store_.allocate_address(pool, d.id);
-    if (!a) return "no address for the machine in " + pool + ": " + a.error().message;
+    if (!a) return failed("no address for the machine in " + pool + ": " + a.error().message);
     ms.address = *a;
     log(d, "ads", "static address " + ms.address + " from " + pool);
   }
@@ -127,55 +138,55 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   });
   if (!st) {
     if (st.error().code == "conflict") d.machine.clear();  // not ours: never remove it
-    return st.error().message;
+    return st.error();
   }
   st = with_retry(d, "starting the machine", [&] { return p->start(d.machine); });
-  if (!st) return st.error().message;
+  if (!st) return st.error();
   log(d, "ads", "machine " + d.machine + " started; waiting for its address");
   auto addr = p->wait_address(d.machine, opts_.address_timeout);
-  if (!addr) return addr.error().message;
+  if (!addr) return addr.error();
   d.address = *addr;
   log(d, "ads", "machine address " + d.address);
 
   ADS_STEP(State::kStartingAgent);
   agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   st = client.wait_ready(opts_.agent_timeout);
-  if (!st) return st.error().message;
+  if (!st) return st.error();
   log(d, "ads", "agent answers on " + client.base_url());
 
   ADS_STEP(State::kUploading);
   log(d, "ads", "uploading the lab (" + std::to_string(tarball->size()) + " bytes)");
   auto up = client.upload_lab(*tarball);
-  if (!up) return "the agent refused the lab: " + up.error().message;
+  if (!up) return failed("the agent refused the lab: " + up.error().message);
 
   ADS_STEP(State::kInstalling);
   if (!spec.install.empty() || !spec.ansible_playbook.empty()) {
-    if (auto e = run_action(d, client, "install"); !e.empty()) return e;
+    if (auto e = run_action(d, client, "install"); !e) return e;
   } else {
     log(d, "ads", "the lab has no install steps");
   }
 
   ADS_STEP(State::kStarting);
   if (!spec.action("start").empty()) {
-    if (auto e = run_action(d, client, "start"); !e.empty()) return e;
+    if (auto e = run_action(d, client, "start"); !e) return e;
   }
   if (!restore_backup.empty()) {
     auto b = store_.get_backup(restore_backup);
-    if (!b) return b.error().message;
-    if (auto e = restore_data(d, job, *b); !e.empty()) return e;
+    if (!b) return b.error();
+    if (auto e = restore_data(d, job, *b); !e) return e;
   }
 
   ADS_STEP(State::kVerifying);
   if (!spec.action("test").empty()) {
-    if (auto e = run_action(d, client, "test"); !e.empty()) return e;
+    if (auto e = run_action(d, client, "test"); !e) return e;
   }
   std::string url;
-  if (auto e = http_check(d, spec, &url); !e.empty()) return e;
+  if (auto e = http_check(d, spec, &url); !e) return e;
   d.url = url;
   ADS_STEP(State::kRunning);
   log(d, "ads", "running at " + url);
   spdlog::info("deployment {} ({}) running at {}", d.id, d.name, url);
-  return "";
+  return Status::Ok();
 #undef ADS_STEP
 }
 

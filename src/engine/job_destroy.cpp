@@ -1,4 +1,8 @@
-// Job "destroy".
+// Job "destroy": the machine removed (with retries), addresses released, the
+// deployment destroyed; its record, logs and backups stay.
+// Rules (core/job_rules.h): queued on a running, stopped, failed or destroyed
+// deployment; runs again from the start when cut off. Fails: the deployment
+// is marked failed at "destroying" with the reason (destroy it again).
 #include "engine/engine.h"
 
 #include <spdlog/spdlog.h>
@@ -14,26 +18,26 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace engine_detail;
 
-std::string Engine::do_destroy(Deployment& d, Job& job) {
+Status Engine::do_destroy(Deployment& d, Job& job) {
   Provider* p = provider_for(d.provider);
-  if (d.state == State::kDestroyed) return "";
+  if (d.state == State::kDestroyed) return Status::Ok();
   auto st = advance(d, State::kDestroying);
-  if (!st) return st.error().message;
+  if (!st) return st.error();
   if (!d.machine.empty()) {
-    if (!p) return "provider " + d.provider + " is not configured";
+    if (!p) return failed("provider " + d.provider + " is not configured");
     set_step(job, "removing machine");
     log(d, "ads", "removing machine " + d.machine);
     st = with_retry(d, "removing machine " + d.machine, [&] { return p->destroy(d.machine); });
-    if (!st) return st.error().message;
+    if (!st) return st.error();
   }
   d.machine.clear();
   d.address.clear();
   d.url.clear();
   release_addresses(d);
   st = advance(d, State::kDestroyed);
-  if (!st) return st.error().message;
+  if (!st) return st.error();
   log(d, "ads", "destroyed");
-  return "";
+  return Status::Ok();
 }
 
 }  // namespace ads

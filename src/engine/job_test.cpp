@@ -1,4 +1,7 @@
-// Job "test": the lab's test action and the HTTP check.
+// Job "test": the lab's test action (if any) and the HTTP check.
+// Rules (core/job_rules.h): queued on a running deployment only; runs again
+// from the start when cut off. Its result (passed, exit code, HTTP, the first
+// 200 output lines) is the job's result; a failed test fails the job only.
 #include "engine/engine.h"
 
 #include <spdlog/spdlog.h>
@@ -14,9 +17,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace engine_detail;
 
-std::string Engine::do_test(Deployment& d, Job& job) {
+Status Engine::do_test(Deployment& d, Job& job) {
   auto spec = stored_spec(d);
-  if (!spec) return spec.error().message;
+  if (!spec) return spec.error();
   json result = {{"passed", false}};
   std::vector<std::string> output;
   auto sink = [&](const std::string& stream, const std::string& line) {
@@ -35,14 +38,15 @@ std::string Engine::do_test(Deployment& d, Job& job) {
     log(d, "ads", "the lab has no test action; checking HTTP only");
   }
   set_step(job, "checking HTTP");
-  std::string http_error = http_check(d, *spec, nullptr);
-  result["http_ok"] = http_error.empty();
-  if (error.empty()) error = http_error;
+  Status http = http_check(d, *spec, nullptr);
+  result["http_ok"] = http.ok();
+  if (error.empty() && !http) error = http.error().message;
   result["passed"] = error.empty();
   result["output"] = output;
   job.result_json = result.dump();
   log(d, "ads", error.empty() ? "test passed" : "test failed: " + error);
-  return error;
+  if (!error.empty()) return failed(error);
+  return Status::Ok();
 }
 
 }  // namespace ads

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "agent/client.h"
+#include "core/job_rules.h"
 #include "engine/internal.h"
 #include <set>
 
@@ -53,6 +54,19 @@ std::map<std::pair<std::string, std::string>, StepHistogram> Engine::step_durati
   return step_hist_;
 }
 
+// Every kind of job (core/job_rules.h) and the function that does it.
+Status Engine::run_kind(Deployment& d, Job& job) {
+  using JobFn = Status (Engine::*)(Deployment&, Job&);
+  static const std::map<std::string, JobFn> kJobs = {
+      {"deploy", &Engine::do_deploy_job}, {"start", &Engine::do_start},   {"stop", &Engine::do_stop},
+      {"restart", &Engine::do_restart},   {"test", &Engine::do_test},     {"backup", &Engine::do_backup},
+      {"restore", &Engine::do_restore},   {"destroy", &Engine::do_destroy}, {"delete-backup", &Engine::do_delete_backup},
+  };
+  auto it = kJobs.find(job.kind);
+  if (it == kJobs.end()) return failed("unknown job kind " + job.kind);
+  return (this->*(it->second))(d, job);
+}
+
 void Engine::run_job(Job& job) {
   auto got = store_.get(job.deployment_id);
   if (!got) {
@@ -65,33 +79,12 @@ void Engine::run_job(Job& job) {
   job.state = "running";
   job.attempts += 1;
   set_step(job, "started");
-  std::string error;
-  if (job.kind == "deploy") {
-    error = do_deploy(d, job, "");
-  } else if (job.kind == "start") {
-    error = do_start(d, job);
-  } else if (job.kind == "stop") {
-    error = do_stop(d, job);
-  } else if (job.kind == "restart") {
-    error = do_stop(d, job);
-    if (error.empty()) error = do_start(d, job);
-  } else if (job.kind == "test") {
-    error = do_test(d, job);
-  } else if (job.kind == "backup") {
-    error = do_backup(d, job);
-  } else if (job.kind == "restore") {
-    error = do_restore(d, job);
-  } else if (job.kind == "destroy") {
-    error = do_destroy(d, job);
-  } else if (job.kind == "delete-backup") {
-    error = do_delete_backup(d, job);
-  } else {
-    error = "unknown job kind " + job.kind;
-  }
-  if (error == "interrupted") {
+  Status result = run_kind(d, job);
+  if (!result && result.error().code == "interrupted") {
     observe_step(job, "");
     return;  // left as it is (and its lease released at stop); the next start or another server deals with it
   }
+  std::string error = result ? "" : result.error().message;
   bool pipeline_job = job.kind == "deploy" || (job.kind == "restore" && d.state != State::kRunning &&
                                                d.state != State::kStopped && d.state != State::kDestroyed);
   if (!error.empty()) {
@@ -124,9 +117,9 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
     (void)store_.update_job(job);
     return false;
   }
-  bool idempotent = job.kind == "start" || job.kind == "stop" || job.kind == "restart" || job.kind == "test" ||
-                    job.kind == "destroy" || job.kind == "delete-backup";
-  if (job.state == "queued" || idempotent || (job.kind == "deploy" && d->state == State::kAccepted)) {
+  const JobRules* rules = job_rules(job.kind);
+  bool resumable = rules && rules->resumable;
+  if (job.state == "queued" || resumable || (job.kind == "deploy" && d->state == State::kAccepted)) {
     log(*d, "ads", "resuming " + job.kind + " job " + job.id +
                        (taken_over_by.empty() ? " after a restart of ads serve"
                                               : ": taken over by server " + taken_over_by + " (its server stopped)"));

@@ -129,15 +129,15 @@ Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std
   }
 }
 
-std::string Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action) {
+Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action) {
   auto sink = [&](const std::string& stream, const std::string& line) { log(d, stream, line); };
   auto rc = agent_action(d, c, action, sink);
-  if (!rc) return action + ": " + rc.error().message;
-  if (*rc != 0) return action + " failed with exit code " + std::to_string(*rc) + " (see the log)";
-  return "";
+  if (!rc) return failed(action + ": " + rc.error().message);
+  if (*rc != 0) return failed(action + " failed with exit code " + std::to_string(*rc) + " (see the log)");
+  return Status::Ok();
 }
 
-std::string Engine::http_check(Deployment& d, const LabSpec& spec, std::string* url_out) {
+Status Engine::http_check(Deployment& d, const LabSpec& spec, std::string* url_out) {
   std::string url = "http://" + d.address + (spec.http_port == 80 ? "" : ":" + std::to_string(spec.http_port)) +
                     spec.http_path;
   auto deadline = std::chrono::steady_clock::now() + opts_.http_check_timeout;
@@ -151,10 +151,10 @@ std::string Engine::http_check(Deployment& d, const LabSpec& spec, std::string* 
     if (r && r->status >= 200 && r->status < 400) {
       log(d, "ads", "GET " + url + " -> " + std::to_string(r->status));
       if (url_out) *url_out = url;
-      return "";
+      return Status::Ok();
     }
     last = r ? "HTTP " + std::to_string(r->status) : r.error().message;
-    if (std::chrono::steady_clock::now() >= deadline || stopping_) return "the lab does not answer at " + url + ": " + last;
+    if (std::chrono::steady_clock::now() >= deadline || stopping_) return failed("the lab does not answer at " + url + ": " + last);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
 }

@@ -1,0 +1,35 @@
+#include "core/job_rules.h"
+
+#include <algorithm>
+
+namespace ads {
+
+const std::vector<JobRules>& all_job_rules() {
+  using S = State;
+  static const std::vector<JobRules> rules = [] {
+    std::vector<JobRules> r;
+    r.push_back({"deploy", false, {}, "", false, false});
+    r.push_back({"start", true, {S::kStopped, S::kRunning}, "", false, true});
+    r.push_back({"stop", true, {S::kRunning, S::kStopped}, "", false, true});
+    r.push_back({"restart", true, {S::kRunning, S::kStopped}, "", false, true});
+    r.push_back({"test", true, {S::kRunning}, " (it must be running)", false, true});
+    r.push_back({"backup", true, {S::kRunning}, " (it must be running)", false, false});
+    r.push_back({"restore", true, {S::kRunning, S::kStopped, S::kDestroyed}, "", true, false});
+    r.push_back({"destroy", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", false, true});
+    r.push_back({"delete-backup", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", true, true});
+    return r;
+  }();
+  return rules;
+}
+
+const JobRules* job_rules(std::string_view kind) {
+  for (const auto& r : all_job_rules())
+    if (r.kind == kind) return &r;
+  return nullptr;
+}
+
+bool accepts(const JobRules& r, State s) {
+  return std::find(r.accepted_in.begin(), r.accepted_in.end(), s) != r.accepted_in.end();
+}
+
+}  // namespace ads
