@@ -11,6 +11,7 @@
 #include "core/names.h"
 #include "engine/archive.h"
 #include "engine/fetcher.h"
+#include "engine/lab_source.h"
 #include "http/client.h"
 
 namespace ads {
@@ -22,32 +23,6 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-// The lab's spec file: its path in the lab and its text (kept in the store so
-// that later jobs read the same spec).
-struct SpecFile {
-  std::string path, text;
-  LabSpec spec;
-};
-
-Result<SpecFile> read_spec(const std::string& dir) {
-  for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
-    fs::path p = fs::path(dir) / rel;
-    std::error_code ec;
-    if (!fs::is_regular_file(p, ec)) continue;
-    std::ifstream in(p, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    if (text.size() > (1u << 20)) return Error::invalid(rel, "the lab spec is larger than 1 MiB");
-    auto r = parse_labspec(rel, text);
-    if (!r) {
-      Error e = r.error();
-      e.message = std::string(rel) + ": " + (e.field.empty() ? "" : e.field + ": ") + e.message;
-      return e;
-    }
-    return SpecFile{rel, text, std::move(r.value())};
-  }
-  return Error::invalid("spec", std::string("the lab has no lab spec: expected ") + kSpecV2Path + " or " + kSpecV1Path);
 }
 
 std::string file_sha256(const std::string& data) { return agent::sha256_hex(data); }
@@ -143,6 +118,7 @@ std::map<std::pair<std::string, std::string>, StepHistogram> Engine::step_durati
 Result<Deployment> Engine::submit(const DeployRequest& req) {
   auto st = validate_source(req.source);
   if (!st) return st.error();
+  if (st = check_source_access(req.source, req.admin, opts_.sources); !st) return st.error();
   if (!req.ref.empty()) {
     st = validate_git_ref(req.ref);
     if (!st) return st.error();
@@ -443,7 +419,7 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   // A restore deploys the commit the backup was taken at.
   std::string ref = d.ref;
   if (!restore_backup.empty() && !d.commit.empty()) ref = d.commit;
-  auto fetched = fetch_lab(d.source, ref, work.string(), progress);
+  auto fetched = fetch_lab(d.source, ref, work.string(), opts_.sources, owner_may_use_any_path(store_, d.owner), progress);
   if (!fetched) return fetched.error().message;
   d.commit = fetched->commit;
 
@@ -454,7 +430,7 @@ std::string Engine::do_deploy(Deployment& d, Job& job, const std::string& restor
   d.spec_json = json{{"path", specfile->path}, {"text", specfile->text}}.dump();
   log(d, "ads", "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
                     (spec.memory_mb ? ", " + std::to_string(spec.memory_mb) + " MB" : ""));
-  auto tarball = tar_gz_directory(fetched->dir);
+  auto tarball = tar_gz_directory(fetched->dir, opts_.sources.max_checkout_bytes);
   if (!tarball) return tarball.error().message;
 
   ADS_STEP(State::kProvisioning);

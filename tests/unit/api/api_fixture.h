@@ -22,7 +22,7 @@ class ApiTest : public ::testing::Test {
     store = std::move(st.value());
     std::map<std::string, std::unique_ptr<ads::Provider>> providers;
     providers["lxd"] = std::move(ads::make_provider("lxd", json::object()).value());
-    engine = std::make_unique<ads::Engine>(*store, std::move(providers), ads::EngineOptions{});
+    engine = std::make_unique<ads::Engine>(*store, std::move(providers), engine_options());
     server = std::make_unique<ads::http::Server>(ads::http::ServerOptions{"127.0.0.1", 0, 4096, 8, 5});
     auth = std::make_unique<ads::Auth>(*store);
     auto boot = auth->bootstrap();
@@ -33,6 +33,7 @@ class ApiTest : public ::testing::Test {
     ASSERT_TRUE(server->start().ok());
   }
   virtual void add_routes() {}
+  virtual ads::EngineOptions engine_options() { return {}; }
   // Generous: these tests send many bad tokens from one address.
   virtual ads::ApiLimits limits() {
     ads::ApiLimits l;
