@@ -115,6 +115,9 @@ class PrivateRepoTest : public SourceAccessTest {
     o.sources.policy.schemes = {"https", "http"};
     o.sources.policy.allow_addresses = {ads::parse_ip_range("127.0.0.1/32", "t").value()};
     o.sources.credentials["127.0.0.1"] = {"labs", (roots.path / "pw").string(), "", "", ""};
+    // an empty agent binary: the engine starts, and a deploy stops at provisioning, before any machine
+    std::ofstream(roots.path / "empty-agent");
+    o.agent_binary = (roots.path / "empty-agent").string();
     return o;
   }
   static constexpr const char* kPassword = "pw-7f3a9c2e-not-to-be-seen";
