@@ -47,7 +47,7 @@ bool split_host_port(const std::string& hp, SourceRef& out) {
       has_port = true;
     }
     auto a = parse_ip(host);
-    if (!a || a->is_v4()) return false;
+    if (!a) return false;  // an IPv4-mapped address stays one: the policy sees it as IPv4
   } else {
     auto colon = hp.rfind(':');
     if (colon != std::string::npos) {
