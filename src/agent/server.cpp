@@ -11,6 +11,8 @@
 
 #include "agent/identity.h"
 #include "agent/runner.h"
+#include "core/lab_tree.h"
+#include "core/names.h"
 
 namespace ads::agent {
 namespace fs = std::filesystem;
@@ -26,6 +28,28 @@ int64_t unix_now() {
 std::string read_file(const std::string& p) {
   std::ifstream in(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// The first symbolic link under `dir` that leads out of it ("name -> target",
+// printable), if any.
+std::optional<std::string> first_escaping_link(const std::string& dir) {
+  const fs::path root(dir);
+  auto read_link = [&root](const std::string& rel) -> std::optional<std::string> {
+    std::error_code ec;
+    fs::path p = root / rel;
+    if (!fs::is_symlink(fs::symlink_status(p, ec))) return std::nullopt;
+    auto t = fs::read_symlink(p, ec);
+    if (ec) return std::nullopt;
+    return t.string();
+  };
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(root, fs::directory_options::none, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::string rel = it->path().lexically_relative(root).generic_string();
+    auto target = read_link(rel);
+    if (target && !link_stays_inside(rel, *target, read_link)) return printable(rel) + " -> " + printable(*target);
+  }
+  return std::nullopt;
 }
 
 // RAII flag: one upload or action at a time.
@@ -235,14 +259,14 @@ Response AgentServer::upload(const Request& req) {
 std::optional<Response> AgentServer::unpack(const std::string& tar_gz, const std::string& dir) {
   std::string listing;
   if (run_argv({"tar", "-tzf", "-"}, tar_gz, &listing) != 0)
-    return Response::error(400, "invalid", "the body is not a readable .tar.gz: " + listing.substr(0, 500));
+    return Response::error(400, "invalid", "the body is not a readable .tar.gz: " + printable(listing, 500));
   std::istringstream names(listing);
   std::string n;
   while (std::getline(names, n)) {
     if (n.empty()) continue;
     if (n[0] == '/' || n == ".." || n.rfind("../", 0) == 0 || n.find("/../") != std::string::npos ||
         (n.size() >= 3 && n.substr(n.size() - 3) == "/.."))
-      return Response::error(400, "invalid", "the archive has an unsafe member: " + n);
+      return Response::error(400, "invalid", "the archive has an unsafe member: " + printable(n));
   }
   std::error_code ec;
   fs::remove_all(dir, ec);
@@ -250,7 +274,17 @@ std::optional<Response> AgentServer::unpack(const std::string& tar_gz, const std
   if (ec) return Response::error(500, "internal", "cannot create " + dir + ": " + ec.message());
   std::string out;
   if (run_argv({"tar", "-xzf", "-", "-C", dir, "--no-same-owner"}, tar_gz, &out) != 0)
-    return Response::error(400, "invalid", "cannot unpack the archive: " + out.substr(0, 500));
+    return Response::error(400, "invalid", "cannot unpack the archive: " + printable(out, 500));
+  // Links arrive as links. GNU tar writes nothing through a link while it
+  // unpacks (a link that is absolute or has ".." is put in place last); once
+  // all is in place, a link that leads out of `dir` refuses the whole archive.
+  if (auto bad = first_escaping_link(dir)) {
+    fs::remove_all(dir, ec);
+    fs::create_directories(dir, ec);
+    return Response::error(400, "invalid",
+                           "the archive holds a symbolic link that leads outside " + dir + ": " + *bad +
+                               "; links must point to a place inside it");
+  }
   return std::nullopt;
 }
 

@@ -6,6 +6,7 @@
 #include "api/auth.h"
 #include "api/limits.h"
 #include "core/id.h"
+#include "core/source_policy.h"
 
 namespace ads {
 using nlohmann::json;
@@ -26,6 +27,7 @@ std::string iso8601(int64_t ms) {
 
 int status_for(const Error& e) {
   if (e.code == "invalid") return 400;
+  if (e.code == "forbidden") return 403;
   if (e.code == "not_found") return 404;
   if (e.code == "conflict") return 409;
   if (e.code == "unavailable") return 503;
@@ -110,7 +112,7 @@ Result<long long> int_param(const Request& req, const std::string& name, long lo
 json deployment_json(const Deployment& d) {
   json j = {{"id", d.id},
             {"name", d.name},
-            {"source", d.source},
+            {"source", redact_source(d.source)},  // a source recorded with credentials before they were refused
             {"ref", d.ref},
             {"commit", d.commit},
             {"provider", d.provider},
@@ -246,6 +248,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
     if (auto e = get_string(body, "name", false, dr.name)) return *e;
     if (auto e = get_string(body, "provider", false, dr.provider)) return *e;
+    dr.admin = caller.user.role == Role::kAdmin;  // admins may deploy from any path on the server
     dr.max_active_jobs = max_active;  // checked by the store as it records the job (a replayed request is not new work)
     auto d = engine.submit(dr);
     if (!d) return from_error(d.error());

@@ -1,5 +1,6 @@
 #include "cli/config.h"
 
+#include <cctype>
 #include <fstream>
 #include <optional>
 
@@ -120,6 +121,8 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       cfg.oidc = std::move(o.value());
     } else if (k == "limits") {
       st = load_limits(v, cfg.limits);
+    } else if (k == "sources") {
+      st = parse_sources_config(v, cfg.sources);
     } else if (k == "providers") {
       if (!v.is_object()) return Error::invalid(k, "must be an object of provider settings");
       cfg.providers = v;
@@ -155,6 +158,114 @@ Status parse_tls_config(const json& v, TlsConfig& out) {
     }
   }
   if (out.cert.empty() != out.key.empty()) return Error::invalid("tls.key", "tls.cert and tls.key go together");
+  return Status::Ok();
+}
+
+namespace {
+Result<std::vector<std::string>> string_list(const json& x, const std::string& field, const std::string& what) {
+  if (!x.is_array()) return Error::invalid(field, "must be an array of " + what);
+  std::vector<std::string> out;
+  for (auto& e : x) {
+    if (!e.is_string() || e.get<std::string>().empty()) return Error::invalid(field, "must be an array of " + what);
+    out.push_back(e.get<std::string>());
+  }
+  return out;
+}
+
+bool host_pattern(const std::string& h) {
+  std::string rest = h.rfind("*.", 0) == 0 ? h.substr(2) : h;
+  if (rest.empty() || rest.size() > 253) return false;
+  for (unsigned char c : rest)
+    if (!(std::isalnum(c) || c == '-' || c == '.' || c == ':')) return false;
+  return true;
+}
+}  // namespace
+
+Status parse_sources_config(const json& v, SourceSettings& out) {
+  if (!v.is_object()) return Error::invalid("sources", "must be an object (see docs/operators/lab-sources.md)");
+  for (auto& [k, x] : v.items()) {
+    std::string f = "sources." + k;
+    if (k == "local_roots") {
+      auto l = string_list(x, f, "absolute folder paths");
+      if (!l) return l.error();
+      for (auto& p : *l)
+        if (p[0] != '/') return Error::invalid(f, "\"" + p + "\" is not an absolute path");
+      out.policy.local_roots = *l;
+    } else if (k == "schemes") {
+      auto l = string_list(x, f, "schemes (https, http, ssh, git)");
+      if (!l) return l.error();
+      for (auto& sch : *l)
+        if (sch != "https" && sch != "http" && sch != "ssh" && sch != "git")
+          return Error::invalid(f, "\"" + sch + "\" is not one of https, http, ssh, git (local paths and file:// "
+                                                 "are governed by local_roots)");
+      out.policy.schemes = *l;
+    } else if (k == "allow_hosts" || k == "deny_hosts") {
+      auto l = string_list(x, f, "host names (\"git.example.org\" or \"*.example.org\")");
+      if (!l) return l.error();
+      for (auto& h : *l)
+        if (!host_pattern(h)) return Error::invalid(f, "\"" + h + "\" is not a host name or \"*.domain\"");
+      (k == "allow_hosts" ? out.policy.allow_hosts : out.policy.deny_hosts) = *l;
+    } else if (k == "allow_addresses" || k == "deny_addresses") {
+      auto l = string_list(x, f, "addresses or ranges (\"10.0.0.0/8\", \"fe80::/10\")");
+      if (!l) return l.error();
+      std::vector<IpRange> ranges;
+      for (auto& r : *l) {
+        auto range = parse_ip_range(r, f);
+        if (!range) return range.error();
+        ranges.push_back(*range);
+      }
+      (k == "allow_addresses" ? out.policy.allow_addresses : out.policy.deny_addresses) = ranges;
+    } else if (k == "max_fetch_bytes" || k == "max_checkout_bytes") {
+      if (!x.is_number_integer() || x.get<int64_t>() < 1024 || x.get<int64_t>() > (int64_t{64} << 30))
+        return Error::invalid(f, "must be an integer number of bytes from 1024 to 68719476736 (64 GiB)");
+      (k == "max_fetch_bytes" ? out.max_fetch_bytes : out.max_checkout_bytes) = x.get<uint64_t>();
+    } else if (k == "max_checkout_files") {
+      if (!x.is_number_integer() || x.get<int64_t>() < 1 || x.get<int64_t>() > 10000000)
+        return Error::invalid(f, "must be an integer from 1 to 10000000");
+      out.max_checkout_files = x.get<uint64_t>();
+    } else if (k == "git_credentials") {
+      if (!x.is_object()) return Error::invalid(f, "must be an object: {\"host\": {\"username\", \"password_file\"} or {\"ssh_key\", ...}}");
+      out.credentials.clear();
+      for (auto& [host, c] : x.items()) {
+        std::string hf = f + "." + host;
+        if (!host_pattern(host) || host[0] == '*') return Error::invalid(hf, "is not a host name");
+        if (!c.is_object()) return Error::invalid(hf, "must be an object (username, password_file, ssh_key, ssh_public_key, passphrase_file)");
+        GitCredential g;
+        for (auto& [ck, cv] : c.items()) {
+          std::string* dst = ck == "username"          ? &g.username
+                             : ck == "password_file"   ? &g.password_file
+                             : ck == "ssh_key"         ? &g.ssh_key
+                             : ck == "ssh_public_key"  ? &g.ssh_public_key
+                             : ck == "passphrase_file" ? &g.passphrase_file
+                                                       : nullptr;
+          if (!dst) return Error::invalid(hf + "." + ck, "is not a known setting (username, password_file, ssh_key, ssh_public_key, passphrase_file)");
+          if (!cv.is_string() || cv.get<std::string>().empty()) return Error::invalid(hf + "." + ck, "must be a non-empty string");
+          *dst = cv.get<std::string>();
+          if (ck != "username" && (*dst)[0] != '/') return Error::invalid(hf + "." + ck, "must be an absolute file path");
+        }
+        if (g.password_file.empty() == g.ssh_key.empty())
+          return Error::invalid(hf, "needs either password_file (https, http) or ssh_key (ssh)");
+        if (!g.password_file.empty() && g.username.empty())
+          return Error::invalid(hf + ".username", "is required with password_file");
+        std::string lower = host;
+        for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        out.credentials[lower] = g;
+      }
+    } else if (k == "ssh_host_keys") {
+      if (!x.is_object()) return Error::invalid(f, "must be an object: {\"host\": \"SHA256:...\"}");
+      out.ssh_host_keys.clear();
+      for (auto& [host, fp] : x.items()) {
+        if (!host_pattern(host) || host[0] == '*') return Error::invalid(f + "." + host, "is not a host name");
+        if (!fp.is_string() || fp.get<std::string>().rfind("SHA256:", 0) != 0 || fp.get<std::string>().size() != 50)
+          return Error::invalid(f + "." + host, "must be a key's SHA-256 fingerprint as ssh-keygen -l prints it (SHA256:...)");
+        std::string lower = host;
+        for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        out.ssh_host_keys[lower] = fp.get<std::string>();
+      }
+    } else {
+      return Error::invalid(f, "is not a known setting (see docs/operators/lab-sources.md)");
+    }
+  }
   return Status::Ok();
 }
 

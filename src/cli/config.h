@@ -9,6 +9,7 @@
 #include "api/limits.h"
 #include "api/oidc.h"
 #include "core/result.h"
+#include "engine/source_access.h"
 
 namespace ads::cli {
 
@@ -44,12 +45,19 @@ struct ServeConfig {
   ApiLimits limits;             // "limits": {"requests_per_second", ...}
   std::optional<OidcSettings> oidc;  // "oidc": {...}: OpenID Connect sign-in
   TlsConfig tls;
+  // "sources": {"local_roots", "schemes", "allow_hosts", "deny_hosts",
+  // "allow_addresses", "deny_addresses", "max_fetch_bytes",
+  // "max_checkout_bytes", "max_checkout_files", "git_credentials",
+  // "ssh_host_keys"} (docs/operators/lab-sources.md)
+  SourceSettings sources;
 };
 
 // Reads a JSON config file over `cfg`; errors name the bad key.
 Status load_config_file(const std::string& path, ServeConfig& cfg);
 // The "tls" object of a config file; errors name "tls.<key>".
 Status parse_tls_config(const nlohmann::json& v, TlsConfig& out);
+// The "sources" object of a config file; errors name "sources.<key>".
+Status parse_sources_config(const nlohmann::json& v, SourceSettings& out);
 // "host:port" -> parts; errors name the field "listen".
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& s);
 

@@ -97,6 +97,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   eo.keep_failed = cfg.keep_failed;
   eo.keep_backups = cfg.keep_backups;
   eo.deploy_attempts = cfg.deploy_attempts;
+  eo.sources = cfg.sources;
   eo.shared_store = cfg.store.rfind("postgres", 0) == 0;
   eo.lease = std::chrono::milliseconds(cfg.lease_ms);
   eo.server_id = cfg.server_id;

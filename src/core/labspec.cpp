@@ -24,12 +24,26 @@ std::string lower(std::string s) {
   return s;
 }
 
-// A JSON parse that reports the byte where it failed.
+// A JSON parse that reports where it failed, never what it read there: the
+// text may not be what its author meant to show (nlohmann's own message
+// quotes the bytes it last read).
 Result<json> parse_json(std::string_view text) {
   try {
     return json::parse(text);
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers too large
-    return Error::invalid("", std::string("malformed JSON: ") + e.what());
+  } catch (const json::parse_error& e) {
+    size_t end = std::min(e.byte == 0 ? 0 : e.byte - 1, text.size());
+    size_t line = 1, column = 1;
+    for (size_t i = 0; i < end; ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 1;
+      } else if ((static_cast<unsigned char>(text[i]) & 0xc0) != 0x80) {
+        ++column;  // count characters, not UTF-8 continuation bytes
+      }
+    }
+    return Error::invalid("", "malformed JSON at line " + std::to_string(line) + ", column " + std::to_string(column));
+  } catch (const json::exception&) {  // out_of_range for numbers too large
+    return Error::invalid("", "malformed JSON: a number is out of range");
   }
 }
 
@@ -90,7 +104,7 @@ class Reader {
     auto s = string(key, false, true);
     if (!s) return s.error();
     auto mb = parse_size_mb(*s);
-    if (!mb) return Error::invalid(at(key), "must be a size such as \"512mb\" or \"2gb\", got \"" + *s + "\"");
+    if (!mb) return Error::invalid(at(key), "must be a size such as \"512mb\" or \"2gb\"");
     return *mb;
   }
 
@@ -115,7 +129,7 @@ class Reader {
 Status check_os(LabSpec& spec, const std::string& os_field, const std::string& ver_field) {
   spec.os = lower(spec.os);
   if (std::find(kOses.begin(), kOses.end(), spec.os) == kOses.end())
-    return Error::invalid(os_field, "must be one of debian, ubuntu, centos; got \"" + spec.os + "\"");
+    return Error::invalid(os_field, "must be one of debian, ubuntu, centos");
   if (spec.os_version.empty()) return Error::invalid(ver_field, "is required");
   // Numbers separated by single dots: "12", "14.04", "6.9" (not ".", "14." or "1..2").
   bool digit_before = false;

@@ -1,6 +1,10 @@
 #include "core/names.h"
 
+#include "core/text.h"
+
+#include <algorithm>
 #include <cctype>
+#include <cstdint>
 
 namespace ads {
 namespace {
@@ -40,6 +44,7 @@ Status validate_git_ref(const std::string& ref, const std::string& field) {
   if (ref.empty()) return Error::invalid(field, "must not be empty");
   if (ref.size() > 255) return Error::invalid(field, "must be at most 255 characters");
   if (has_control(ref)) return Error::invalid(field, "must not contain control characters");
+  if (!is_valid_utf8(ref)) return Error::invalid(field, "must be valid UTF-8");
   if (ref[0] == '-') return Error::invalid(field, "must not start with '-'");
   if (ref.find("..") != std::string::npos) return Error::invalid(field, "must not contain '..'");
   if (ref.find("@{") != std::string::npos) return Error::invalid(field, "must not contain '@{'");
@@ -54,6 +59,7 @@ Status validate_source(const std::string& source, const std::string& field) {
   if (source.empty()) return Error::invalid(field, "must not be empty");
   if (source.size() > 2048) return Error::invalid(field, "must be at most 2048 characters");
   if (has_control(source)) return Error::invalid(field, "must not contain control characters");
+  if (!is_valid_utf8(source)) return Error::invalid(field, "must be valid UTF-8");
   if (source[0] == '-') return Error::invalid(field, "must not start with '-'");
   return refuse_shell_meta(source, field);
 }

@@ -3,7 +3,10 @@
 // shapes that would surprise a person reading a list or a log.
 #pragma once
 
+#include "core/text.h"
+
 #include <string>
+#include <string_view>
 
 #include "core/result.h"
 
@@ -15,8 +18,11 @@ Status validate_lab_name(const std::string& name, const std::string& field = "na
 // or shell metacharacters (; | & $ ` < > " ').
 Status validate_git_ref(const std::string& ref, const std::string& field = "ref");
 // Source: a URL (https://, http://, git://, ssh://, file://) or an absolute
-// or relative local path; no control characters, no leading '-', no shell
-// metacharacters. None of these reach a shell; they do reach logs and terminals.
+// or relative local path; valid UTF-8, no control characters, no leading '-',
+// no shell metacharacters. None of these reach a shell; they do reach logs
+// and terminals. Which sources a server accepts is core/source_policy.h.
 Status validate_source(const std::string& source, const std::string& field = "source");
+
+// printable() and the UTF-8 checks are in core/text.h.
 
 }  // namespace ads

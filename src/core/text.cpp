@@ -1,5 +1,7 @@
 #include "core/text.h"
 
+#include <algorithm>
+
 namespace ads {
 namespace {
 // Length of the well-formed sequence starting at s[i], or 0 when the bytes
@@ -36,6 +38,11 @@ size_t sequence_length(std::string_view s, size_t i, size_t* subpart) {
 }
 }  // namespace
 
+size_t utf8_sequence_length(std::string_view s, size_t i) {
+  size_t skip;
+  return i < s.size() ? sequence_length(s, i, &skip) : 0;
+}
+
 bool is_valid_utf8(std::string_view s) {
   size_t skip;
   for (size_t i = 0; i < s.size();) {
@@ -61,6 +68,32 @@ std::string valid_utf8(std::string_view s) {
       i += n;
     }
   }
+  return out;
+}
+
+std::string printable(std::string_view s, size_t max) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  size_t i = 0;
+  while (i < s.size() && i < max) {
+    size_t n = utf8_sequence_length(s, i);
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    bool control = n == 1 ? (c < 0x20 || c == 0x7f || c == '\\')
+                          : n == 2 && c == 0xc2 && static_cast<unsigned char>(s[i + 1]) < 0xa0;  // U+0080-U+009F
+    if (n == 0 || control) {
+      for (size_t k = 0; k < std::max<size_t>(n, 1); ++k) {
+        unsigned char b = static_cast<unsigned char>(s[i + k]);
+        out += "\\x";
+        out += hex[b >> 4];
+        out += hex[b & 15];
+      }
+      i += std::max<size_t>(n, 1);
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  if (i < s.size()) out += "...";
   return out;
 }
 

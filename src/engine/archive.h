@@ -8,8 +8,14 @@
 
 namespace ads {
 
-// Regular files, directories and symlinks under `dir`, paths relative to it,
-// skipping `.git`. Fails ("too_large") past `max_bytes` of input.
+// Regular files, directories and symbolic links under `dir`, paths relative
+// to it, skipping `.git`. A link is packed as a link under its own name when
+// it stays inside the lab (core/lab_tree.h); a link that leads out of it
+// (absolute, or climbing above `dir` at any hop) fails the whole pack
+// ("invalid", field "source") with a message naming it. Files are opened
+// without following links and their size is checked before they are read:
+// past `max_bytes` of file content the pack fails ("too_large") having read
+// at most `max_bytes`. Names in messages are printable() (core/names.h).
 Result<std::string> tar_gz_directory(const std::string& dir, size_t max_bytes = 512u << 20);
 
 }  // namespace ads

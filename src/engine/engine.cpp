@@ -66,6 +66,7 @@ void Engine::enqueue(const std::string& job_id) {
 Result<Deployment> Engine::submit(const DeployRequest& req) {
   auto st = validate_source(req.source);
   if (!st) return st.error();
+  if (st = check_source_access(req.source, req.admin, opts_.sources); !st) return st.error();
   if (!req.ref.empty()) {
     st = validate_git_ref(req.ref);
     if (!st) return st.error();

@@ -21,6 +21,7 @@
 #include "core/deployment.h"
 #include "core/id.h"
 #include "core/labspec.h"
+#include "engine/source_access.h"
 #include "providers/provider.h"
 #include "store/store.h"
 
@@ -39,6 +40,7 @@ struct DeployRequest {
   std::string owner;            // the user deploying
   bool shared = false;          // any deployer may manage it
   int max_active_jobs = 0;      // refuse ("too_many") when the owner has this many jobs under way; 0: no limit
+  bool admin = false;           // the caller is an admin: may deploy from any path on the server
 };
 
 struct EngineOptions {
@@ -73,6 +75,7 @@ struct EngineOptions {
   std::chrono::milliseconds lease{30000};
   std::chrono::milliseconds poll{1000};  // how often idle workers look for jobs
   uint16_t agent_port = 9089;  // where agents listen (agent::kAgentPort; tests use another)
+  SourceSettings sources;      // which sources are accepted, fetch limits, repository credentials
 };
 
 // Time spent in each step of each kind of job, for /metrics: a histogram

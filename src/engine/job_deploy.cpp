@@ -19,39 +19,13 @@
 #include "engine/internal.h"
 #include "engine/archive.h"
 #include "engine/fetcher.h"
+#include "engine/lab_source.h"
 
 namespace ads {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace engine_detail;
 
-namespace {
-// The lab's spec file: its path in the lab and its text (kept in the store so
-// that later jobs read the same spec).
-struct SpecFile {
-  std::string path, text;
-  LabSpec spec;
-};
-
-Result<SpecFile> read_spec(const std::string& dir) {
-  for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
-    fs::path p = fs::path(dir) / rel;
-    std::error_code ec;
-    if (!fs::is_regular_file(p, ec)) continue;
-    std::ifstream in(p, std::ios::binary);
-    std::string text((std::istreambuf_iterator<char>(in)), {});
-    if (text.size() > (1u << 20)) return Error::invalid(rel, "the lab spec is larger than 1 MiB");
-    auto r = parse_labspec(rel, text);
-    if (!r) {
-      Error e = r.error();
-      e.message = std::string(rel) + ": " + (e.field.empty() ? "" : e.field + ": ") + e.message;
-      return e;
-    }
-    return SpecFile{rel, text, std::move(r.value())};
-  }
-  return Error::invalid("spec", std::string("the lab has no lab spec: expected ") + kSpecV2Path + " or " + kSpecV1Path);
-}
-}  // namespace
 
 Status Engine::do_deploy_job(Deployment& d, Job& job) { return do_deploy(d, job, ""); }
 
@@ -95,7 +69,7 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   // A restore deploys the commit the backup was taken at.
   std::string ref = d.ref;
   if (!restore_backup.empty() && !d.commit.empty()) ref = d.commit;
-  auto fetched = fetch_lab(d.source, ref, work.string(), progress);
+  auto fetched = fetch_lab(d.source, ref, work.string(), opts_.sources, owner_may_use_any_path(store_, d.owner), progress);
   if (!fetched) return fetched.error();
   d.commit = fetched->commit;
 
@@ -106,7 +80,7 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   d.spec_json = json{{"path", specfile->path}, {"text", specfile->text}}.dump();
   log(d, "ads", "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
                     (spec.memory_mb ? ", " + std::to_string(spec.memory_mb) + " MB" : ""));
-  auto tarball = tar_gz_directory(fetched->dir);
+  auto tarball = tar_gz_directory(fetched->dir, opts_.sources.max_checkout_bytes);
   if (!tarball) return tarball.error();
 
   ADS_STEP(State::kProvisioning);

@@ -45,6 +45,7 @@ class OpenvzDeployTest : public ::testing::Test {
     ads::DeployRequest r;
     r.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
     r.owner = "tester";
+    r.admin = true;  // a path on the server: admins only (engine/source_access.h)
     auto sub = engine->submit(r);
     EXPECT_TRUE(sub.ok()) << sub.error().message;
     return sub.ok() ? sub->id : "";

@@ -11,6 +11,7 @@
 #include "agent/identity.h"
 #include "agent/protocol.h"
 #include "agent/server.h"
+#include "engine/archive.h"
 #include "http/client.h"
 #include "support/process.h"
 
@@ -456,3 +457,88 @@ TEST_F(AgentTest, CommandOutputWithInvalidUtf8ArrivesAsValidText) {
   EXPECT_TRUE(has("stderr", "c" + fffd + fffd + fffd + "d"));  // a surrogate's three bytes
 }
 }  // namespace
+
+// ---------------------------------------------------------------- symbolic links in a lab (issue 14.2)
+
+// A .tar.gz holding ads-lab.json and the links given (name -> target), as a
+// hand-made archive would: the packer on the ADS side refuses links that
+// leave a lab, the agent must refuse them too.
+std::string tar_gz_with_links(const std::string& spec, const std::vector<std::pair<std::string, std::string>>& links) {
+  std::string out;
+  struct archive* a = archive_write_new();
+  archive_write_add_filter_gzip(a);
+  archive_write_set_format_pax_restricted(a);
+  archive_write_open(
+      a, &out, nullptr,
+      [](struct archive*, void* ud, const void* buf, size_t n) -> la_ssize_t {
+        static_cast<std::string*>(ud)->append(static_cast<const char*>(buf), n);
+        return static_cast<la_ssize_t>(n);
+      },
+      nullptr);
+  archive_entry* e = archive_entry_new();
+  archive_entry_set_pathname(e, "ads-lab.json");
+  archive_entry_set_filetype(e, AE_IFREG);
+  archive_entry_set_perm(e, 0644);
+  archive_entry_set_size(e, static_cast<la_int64_t>(spec.size()));
+  archive_write_header(a, e);
+  archive_write_data(a, spec.data(), spec.size());
+  for (auto& [name, target] : links) {
+    archive_entry_clear(e);
+    archive_entry_set_pathname(e, name.c_str());
+    archive_entry_set_filetype(e, AE_IFLNK);
+    archive_entry_set_perm(e, 0777);
+    archive_entry_set_symlink(e, target.c_str());
+    archive_write_header(a, e);
+  }
+  archive_entry_free(e);
+  archive_write_close(a);
+  archive_write_free(a);
+  return out;
+}
+
+TEST_F(AgentTest, LinksInsideTheLabArriveAsLinksUnderTheirOwnNames) {
+  // packed by the real packer of the ADS side
+  fs::path src = tmp.path / "linklab";
+  fs::create_directories(src / "site");
+  std::ofstream(src / "ads-lab.json") << spec_with(R"(["true"])");
+  std::ofstream(src / "site" / "index.html") << "hello";
+  fs::create_symlink("index.html", src / "site" / "alias.html");
+  fs::create_directories(src / "pages");
+  fs::create_symlink("../site", src / "pages" / "docs");
+  auto tgz = ads::tar_gz_directory(src.string());
+  ASSERT_TRUE(tgz.ok()) << tgz.error().message;
+  ads::agent::AgentClient c(base, kSecret);
+  auto up = c.upload_lab(*tgz);
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  fs::path lab = tmp.path / "lab";
+  ASSERT_TRUE(fs::is_symlink(lab / "site" / "alias.html"));
+  EXPECT_EQ(fs::read_symlink(lab / "site" / "alias.html"), "index.html");
+  EXPECT_TRUE(fs::is_regular_file(fs::symlink_status(lab / "site" / "index.html")));
+  std::ifstream in(lab / "site" / "alias.html");
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_EQ(text, "hello");
+  EXPECT_EQ(fs::read_symlink(lab / "pages" / "docs"), "../site");
+  EXPECT_TRUE(fs::is_regular_file(lab / "pages" / "docs" / "index.html"));
+}
+
+TEST_F(AgentTest, AnArchiveWithALinkLeavingTheLabIsRefusedNamingIt) {
+  ads::agent::AgentClient c(base, kSecret);
+  fs::path lab = tmp.path / "lab";
+  struct Case {
+    std::vector<std::pair<std::string, std::string>> links;
+    std::string named;
+  };
+  for (const Case& k : std::vector<Case>{{{{"evil", "/etc/passwd"}}, "evil -> /etc/passwd"},
+                                         {{{"site/up", "../../outside"}}, "site/up -> ../../outside"},
+                                         {{{"self", "."}, {"chain", "self/../outside"}}, "chain -> self/../outside"}}) {
+    auto up = c.upload_lab(tar_gz_with_links(spec_with(R"(["true"])"), k.links));
+    ASSERT_FALSE(up.ok()) << k.named;
+    EXPECT_NE(up.error().message.find(k.named), std::string::npos) << up.error().message;
+    for (auto& [name, target] : k.links) EXPECT_FALSE(fs::is_symlink(fs::symlink_status(lab / name))) << name;
+    EXPECT_FALSE(fs::exists(lab / "ads-lab.json")) << "nothing of a refused archive stays";
+  }
+  // and the agent is not left with a lab: actions are refused
+  auto h = c.health();
+  ASSERT_TRUE(h.ok());
+  EXPECT_FALSE((*h)["lab"]["uploaded"].get<bool>());
+}

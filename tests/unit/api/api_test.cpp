@@ -190,7 +190,8 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
   auto other = call_as(deployer, "POST", "/api/v1/deployments/" + id + "/stop");
   expect_error(other, 403);
   // ...but may change its own, and a shared one
-  std::string mine = call_as(deployer, "POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
+  std::string mine =
+      call_as(deployer, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").body["id"];
   EXPECT_EQ(call("GET", "/api/v1/deployments/" + mine).body["owner"], "dan");
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + mine + "/stop"), 409);  // allowed, but still accepted
   std::string shared = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","shared":true})").body["id"];
@@ -435,7 +436,8 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   // another user has a budget of its own
   ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
   std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
-  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").status, 202);
+  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,
+            202);
 }
 
 }  // namespace

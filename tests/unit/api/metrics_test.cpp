@@ -123,7 +123,7 @@ class MetricsTest : public ::testing::Test {
 TEST_F(MetricsTest, WellFormedAndMatchesTheStore) {
   // a real deploy through the engine: fails at fetching (no such source)
   ASSERT_TRUE(engine->start().ok());
-  auto d = engine->submit({"/nonexistent/ads-metrics-test-lab", "", "lab", "", "", "admin", false});
+  auto d = engine->submit({"/nonexistent/ads-metrics-test-lab", "", "lab", "", "", "admin", false, 0, true});
   ASSERT_TRUE(d.ok()) << d.error().message;
   for (int i = 0; i < 600 && store->get(d->id)->state != ads::State::kFailed; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

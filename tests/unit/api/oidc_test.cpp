@@ -214,7 +214,8 @@ TEST_F(OidcTest, AllowListedAddressesSignInWithTheirRole) {
   EXPECT_EQ(me.body["role"], "deployer");
   EXPECT_FALSE(me.body["password"].get<bool>());
   EXPECT_FALSE(me.body["token"]["expires_at"].is_null());
-  EXPECT_EQ(call_as(tok, "POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").status, 202);
+  EXPECT_EQ(call_as(tok, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,
+            202);
   // the domain entry
   issuer.email = "bob@example.org";
   std::string bob = sign_in();

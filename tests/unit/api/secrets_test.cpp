@@ -53,6 +53,8 @@ class SecretsTest : public ::testing::Test {
     o.agent_timeout = std::chrono::milliseconds(500);  // no OpenVZ kernel: the agent never answers
     o.provider_attempts = 1;
     o.keep_failed = true;  // keep the machine's files to search them
+    // the deployer deploys an example lab from this tree (non-admins: only inside local_roots)
+    o.sources.policy.local_roots = {std::string(ADS_SOURCE_DIR) + "/examples/labs"};
     engine = std::make_unique<ads::Engine>(*store, std::move(providers), o);
     ASSERT_TRUE(engine->start().ok());
 

@@ -137,3 +137,72 @@ TEST_F(ConfigTest, ServerIdLeaseAndMetricsToken) {
 }
 
 }  // namespace
+
+namespace {
+// "sources": which lab sources are accepted, fetch limits, repository credentials.
+TEST_F(ConfigFile, SourcesSettings) {
+  ASSERT_TRUE(load(R"({"sources":{"local_roots":["/srv/labs"],"schemes":["https","http"],
+    "allow_hosts":["git.example.org","*.labs.example"],"deny_hosts":["bad.example"],
+    "allow_addresses":["127.0.0.1/32","10.20.0.0/16"],"deny_addresses":["192.168.0.0/16"],
+    "max_fetch_bytes":1048576,"max_checkout_bytes":2097152,"max_checkout_files":50,
+    "git_credentials":{"Git.Example.org":{"username":"labs","password_file":"/etc/ads/git.token"},
+                       "ssh.example.org":{"ssh_key":"/etc/ads/id_ed25519"}},
+    "ssh_host_keys":{"ssh.example.org":"SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}}})")
+                  .ok());
+  auto& s = cfg.sources;
+  EXPECT_EQ(s.policy.local_roots, std::vector<std::string>{"/srv/labs"});
+  EXPECT_EQ(s.policy.schemes, (std::vector<std::string>{"https", "http"}));
+  EXPECT_EQ(s.policy.allow_hosts.size(), 2u);
+  EXPECT_EQ(s.policy.deny_hosts.size(), 1u);
+  EXPECT_EQ(s.policy.allow_addresses.size(), 2u);
+  ASSERT_EQ(s.policy.deny_addresses.size(), 1u) << "deny_addresses replaces the defaults";
+  EXPECT_EQ(s.max_fetch_bytes, 1048576u);
+  EXPECT_EQ(s.max_checkout_bytes, 2097152u);
+  EXPECT_EQ(s.max_checkout_files, 50u);
+  ASSERT_TRUE(s.credentials.count("git.example.org")) << "host names are kept in lower case";
+  EXPECT_EQ(s.credentials["git.example.org"].password_file, "/etc/ads/git.token");
+  EXPECT_EQ(s.credentials["ssh.example.org"].ssh_key, "/etc/ads/id_ed25519");
+  EXPECT_EQ(s.ssh_host_keys.size(), 1u);
+}
+
+TEST_F(ConfigFile, SourcesDefaults) {
+  ASSERT_TRUE(load("{}").ok());
+  EXPECT_TRUE(cfg.sources.policy.local_roots.empty());
+  EXPECT_EQ(cfg.sources.policy.schemes, (std::vector<std::string>{"https", "ssh", "git"}));
+  EXPECT_FALSE(cfg.sources.policy.deny_addresses.empty());
+  EXPECT_EQ(cfg.sources.max_fetch_bytes, 256u << 20);
+  EXPECT_EQ(cfg.sources.max_checkout_bytes, 512u << 20);
+}
+
+TEST_F(ConfigFile, BadSourcesSettingsNameTheirKey) {
+  struct Case {
+    std::string json, field;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"({"sources":[]})", "sources"},
+           {R"({"sources":{"local_roots":["relative/dir"]}})", "sources.local_roots"},
+           {R"({"sources":{"schemes":["ftp"]}})", "sources.schemes"},
+           {R"({"sources":{"schemes":["file"]}})", "sources.schemes"},
+           {R"({"sources":{"allow_hosts":["bad host"]}})", "sources.allow_hosts"},
+           {R"({"sources":{"deny_addresses":["10.0.0.1/8"]}})", "sources.deny_addresses"},
+           {R"({"sources":{"allow_addresses":["nope"]}})", "sources.allow_addresses"},
+           {R"({"sources":{"max_fetch_bytes":0}})", "sources.max_fetch_bytes"},
+           {R"({"sources":{"max_checkout_bytes":"512mb"}})", "sources.max_checkout_bytes"},
+           {R"({"sources":{"max_checkout_files":-1}})", "sources.max_checkout_files"},
+           {R"({"sources":{"git_credentials":{"h.example":{"password":"inline"}}}})",
+            "sources.git_credentials.h.example.password"},
+           {R"({"sources":{"git_credentials":{"h.example":{"username":"u"}}}})", "sources.git_credentials.h.example"},
+           {R"({"sources":{"git_credentials":{"h.example":{"password_file":"/p"}}}})",
+            "sources.git_credentials.h.example.username"},
+           {R"({"sources":{"git_credentials":{"h.example":{"username":"u","password_file":"rel"}}}})",
+            "sources.git_credentials.h.example.password_file"},
+           {R"({"sources":{"ssh_host_keys":{"h.example":"MD5:aa"}}})", "sources.ssh_host_keys.h.example"},
+           {R"({"sources":{"colour":"blue"}})", "sources.colour"}}) {
+    ads::cli::ServeConfig fresh;
+    cfg = fresh;
+    auto st = load(c.json);
+    ASSERT_FALSE(st.ok()) << c.json;
+    EXPECT_EQ(st.error().field, c.field) << c.json << ": " << st.error().message;
+  }
+}
+}  // namespace
