@@ -68,16 +68,14 @@ Result<std::string> metrics_text(Store& store, const Engine& engine) {
   return o.str();
 }
 
-void register_metrics(http::Server& server, Store& store, const Engine& engine, Auth& auth, bool need_token) {
-  server.route("GET", "/metrics", [&store, &engine, &auth, need_token](http::Request& req) {
+void register_metrics(http::Server& server, Store& store, const Engine& engine, std::shared_ptr<RequestGuard> guard,
+                      bool need_token) {
+  server.route("GET", "/metrics", [&store, &engine, guard, need_token](http::Request& req) {
     if (need_token) {
-      auto caller = auth.authenticate(req.header("authorization"));
-      if (!caller) {
-        auto r = http::Response::error(401, "unauthorized", caller.error().message);
-        r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"ads\""});
-        return r;
-      }
-      // every role includes viewer: any valid token may read the metrics
+      // the API's own guard: a bad token here spends the same budget of the
+      // client address as on any other route; every role includes viewer
+      Caller caller;
+      if (auto refused = guard->check(req, caller)) return std::move(*refused);
     }
     auto text = metrics_text(store, engine);
     if (!text) return http::Response::error(503, "unavailable", "cannot read the store: " + text.error().message);

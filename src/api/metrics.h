@@ -6,13 +6,17 @@
 //   ads_server_info{server_id}            gauge 1, which server answered
 // Store counts cover every server sharing the store; step durations are this
 // process's own. With need_token (the default) the route needs a bearer token
-// of any role (viewer or above), like every other GET; without it, anyone who
-// reaches the port may read the figures (no secrets or names are in them).
+// of any role (viewer or above), like every other GET, checked by the API's
+// guard (guard.h: a bad token counts against the client address's budget, the
+// token's request rate applies); without it, anyone who reaches the port may
+// read the figures (no secrets or names are in them).
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "api/auth.h"
+#include "api/guard.h"
 #include "engine/engine.h"
 #include "http/server.h"
 #include "store/store.h"
@@ -22,6 +26,8 @@ namespace ads {
 // The exposition text, from the store's counts and the engine's histograms.
 Result<std::string> metrics_text(Store& store, const Engine& engine);
 
-void register_metrics(http::Server& server, Store& store, const Engine& engine, Auth& auth, bool need_token);
+// `guard`: the one register_api returned (required when need_token).
+void register_metrics(http::Server& server, Store& store, const Engine& engine, std::shared_ptr<RequestGuard> guard,
+                      bool need_token);
 
 }  // namespace ads

@@ -147,8 +147,8 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
     spdlog::warn("ads serve: TLS is off on {}: API tokens cross the network in clear text", so.host);
   }
   http::Server server(so);
-  register_api(server, **store, engine, auth, cfg.limits);
-  register_metrics(server, **store, engine, auth, cfg.metrics_need_token);
+  auto guard = register_api(server, **store, engine, auth, cfg.limits);
+  register_metrics(server, **store, engine, guard, cfg.metrics_need_token);
   std::unique_ptr<Oidc> oidc;
   if (cfg.oidc) {
     oidc = std::make_unique<Oidc>(*cfg.oidc, auth);
