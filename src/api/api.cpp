@@ -184,6 +184,15 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
                                                 limits.auth_failure_burst);
   const int max_active = limits.active_jobs_per_user;
 
+  // The server's reserved connections (ServerOptions::reserved_connections)
+  // serve requests that present credentials, and the health check: clients
+  // holding every other connection (slowly, or without a token) do not shut
+  // out those who can prove who they are. A bad token gets through to its 401
+  // and spends the address's budget of failed authentications.
+  server.set_reserve_filter([](const Request& req) {
+    return !req.header("authorization").empty() || req.path == "/api/v1/health";
+  });
+
   // Every route: authenticate, check the rate and the role, run, and audit what changes things.
   using Guarded = std::function<Response(Request&, const Caller&)>;
   auto route = [&server, &store, guard](const std::string& method, const std::string& pattern, Role need, Guarded h) {

@@ -9,6 +9,7 @@
 #include "api/limits.h"
 #include "api/oidc.h"
 #include "core/result.h"
+#include "http/server.h"
 
 namespace ads::cli {
 
@@ -22,6 +23,10 @@ struct TlsConfig {
   std::string key;
   std::vector<std::string> names;  // extra names for the generated certificate
 };
+
+// The HTTP server's settings for `ads serve` before any config file: the
+// server's defaults, 64 KB request bodies, 32 reserved connections.
+http::ServerOptions serve_http_defaults();
 
 struct ServeConfig {
   std::string listen = "127.0.0.1:8089";
@@ -42,6 +47,10 @@ struct ServeConfig {
   int deploy_attempts = 2;  // runs of a deploy cut off by a stopped server (EngineOptions::deploy_attempts)
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
   ApiLimits limits;             // "limits": {"requests_per_second", ...}
+  // "http": {"max_connections", "head_timeout_ms", ...}: the HTTP server's
+  // connection limits and deadlines (docs/operators/limits.md); host, port and
+  // TLS come from listen and tls.
+  http::ServerOptions http = serve_http_defaults();
   std::optional<OidcSettings> oidc;  // "oidc": {...}: OpenID Connect sign-in
   TlsConfig tls;
 };
@@ -50,6 +59,8 @@ struct ServeConfig {
 Status load_config_file(const std::string& path, ServeConfig& cfg);
 // The "tls" object of a config file; errors name "tls.<key>".
 Status parse_tls_config(const nlohmann::json& v, TlsConfig& out);
+// The "http" object of a config file over `out`; errors name "http.<key>".
+Status parse_http_config(const nlohmann::json& v, http::ServerOptions& out);
 // "host:port" -> parts; errors name the field "listen".
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& s);
 

@@ -130,10 +130,10 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
     }
   }
 
-  http::ServerOptions so;
+  http::ServerOptions so = cfg.http;  // connection limits and deadlines (docs/operators/limits.md)
   so.host = listen->first;
   so.port = listen->second;
-  so.max_body_bytes = 64 * 1024;
+  so.log = [](const std::string& m) { spdlog::error("http: {}", m); };
   auto tls = cli::resolve_tls(cfg, so.host);
   if (!tls) return fail_with(tls.error(), kExitUsage);
   std::string scheme = tls->enabled ? "https://" : "http://";
