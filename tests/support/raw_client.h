@@ -53,16 +53,20 @@ class RawClient {
   }
 
   // Sends `bytes` one at a time, `every` apart, until all are sent, the
-  // server answers or closes, or `at_most` has passed. Returns how many were sent.
-  size_t trickle(const std::string& bytes, std::chrono::milliseconds every, std::chrono::milliseconds at_most) {
+  // server answers or closes (*answered), or `at_most` has passed. Returns
+  // how many were sent.
+  size_t trickle(const std::string& bytes, std::chrono::milliseconds every, std::chrono::milliseconds at_most,
+                 bool* answered = nullptr) {
     auto until = Clock::now() + at_most;
     size_t sent = 0;
+    bool heard = false;
     while (sent < bytes.size() && Clock::now() < until) {
-      if (readable(std::chrono::milliseconds(0))) break;
+      if ((heard = readable(std::chrono::milliseconds(0)))) break;
       if (!send(bytes.substr(sent, 1))) break;
       ++sent;
-      if (readable(every)) break;
+      if ((heard = readable(every))) break;
     }
+    if (answered) *answered = heard;
     return sent;
   }
 

@@ -74,8 +74,11 @@ TEST(ServerDeadlines, ASlowHeadIsCutAtTheHeadDeadline) {
   ASSERT_TRUE(s.start().ok());
   RawClient slow(s.port());
   ASSERT_TRUE(slow.connected());
-  size_t sent = slow.trickle(kSlowHead, 50ms, 8s);
+  bool answered = false;
+  size_t sent = slow.trickle(kSlowHead, 50ms, 8s, &answered);
   EXPECT_LT(sent, kSlowHead.size()) << "the whole head went through: the client was never cut";
+  // cut while it was still sending (a per-read timeout would only cut it once it fell silent)
+  EXPECT_TRUE(answered) << "not cut while sending a byte every 50 ms";
   bool closed = false;
   std::string reply = slow.read_all(5s, &closed);
   EXPECT_TRUE(closed);
@@ -99,8 +102,10 @@ TEST(ServerDeadlines, ASlowBodyIsCutAtTheRequestDeadline) {
   RawClient slow(s.port());
   ASSERT_TRUE(slow.send("POST /echo HTTP/1.1\r\nHost: ads\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"));
   std::string body(1000, 'x');
-  size_t sent = slow.trickle(body, 50ms, 8s);
+  bool answered = false;
+  size_t sent = slow.trickle(body, 50ms, 8s, &answered);
   EXPECT_LT(sent, body.size());
+  EXPECT_TRUE(answered) << "not cut while sending a byte every 50 ms";
   bool closed = false;
   std::string reply = slow.read_all(5s, &closed);
   EXPECT_TRUE(closed);
