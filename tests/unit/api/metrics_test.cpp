@@ -151,6 +151,15 @@ TEST_F(MetricsTest, WellFormedAndMatchesTheStore) {
   EXPECT_EQ(types["ads_deployments"], "gauge");
   EXPECT_EQ(types["ads_jobs_queued"], "gauge");
   EXPECT_EQ(types["ads_step_duration_seconds"], "histogram");
+  EXPECT_EQ(types["ads_http_connections"], "gauge");
+  EXPECT_EQ(types["ads_http_refused_total"], "counter");
+  double served = -1, accepted = -1;
+  for (auto& s : samples) {
+    if (s.name == "ads_http_connections" && s.labels["state"] == "served") served = s.value;
+    if (s.name == "ads_http_connections_accepted_total") accepted = s.value;
+  }
+  EXPECT_EQ(served, 1);  // this request's connection
+  EXPECT_GE(accepted, 1);
 
   // deployments by state: one sample per state, equal to the store's count
   std::map<std::string, double> by_state;
