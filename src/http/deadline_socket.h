@@ -37,7 +37,8 @@ class DeadlineSocket {
 
   void read_deadline(Clock::time_point t) { read_deadline_ = t; }
   Clock::time_point read_deadline() const { return read_deadline_; }
-  // True once a read has ended at the read deadline (not at a silence or an error).
+  // True once the read deadline has passed (a read that timed out before it
+  // ended at a silence).
   bool deadline_passed() const { return Clock::now() >= read_deadline_; }
 
   // Waits until the socket has bytes to read (or end of stream), within the
@@ -47,7 +48,6 @@ class DeadlineSocket {
   executor_type get_executor() { return sock_.get_executor(); }
   lowest_layer_type& lowest_layer() { return sock_.lowest_layer(); }
   const lowest_layer_type& lowest_layer() const { return sock_.lowest_layer(); }
-  socket_type& socket() { return sock_; }
 
   template <class MutableBuffers>
   size_t read_some(const MutableBuffers& b, boost::system::error_code& ec) {
