@@ -80,6 +80,7 @@ http::ServerOptions server_options(const AgentConfig& c) {
   o.max_body_bytes = c.max_upload_bytes;
   o.max_connections = 16;
   o.read_timeout_s = 300;
+  o.request_timeout_ms = 30 * 60 * 1000;  // a lab archive or a backup coming up a slow link
   auto id = agent_identity(c.secret);
   if (id) {
     o.tls_cert_pem = id->cert_pem;

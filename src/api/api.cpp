@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "api/auth.h"
+#include "api/guard.h"
 #include "api/limits.h"
 #include "core/id.h"
 #include "core/source_policy.h"
@@ -174,48 +175,44 @@ json log_json(const LogLine& l) {
   return {{"seq", l.seq}, {"time", iso8601(l.ts_ms)}, {"step", l.step}, {"stream", l.stream}, {"text", l.text}};
 }
 
-void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth, const ApiLimits& limits) {
+std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, Engine& engine, Auth& auth,
+                                           const ApiLimits& limits) {
   // Rates: per token for requests (this server's), per client address for
   // sign-in attempts and failed authentications (shared through the store by
   // every server on it: guessing passwords gets no faster with more
   // servers). They live as long as the routes.
-  auto per_token = std::make_shared<KeyedLimiter>(limits.requests_per_second, limits.request_burst);
-  auto per_address = std::make_shared<SharedLimiter>(store, "authfail:", limits.auth_failures_per_minute / 60.0,
-                                                     limits.auth_failure_burst);
+  auto guard = std::make_shared<RequestGuard>(store, auth, limits);
   auto logins = std::make_shared<SharedLimiter>(store, "signin:", limits.auth_failures_per_minute / 60.0,
                                                 limits.auth_failure_burst);
   const int max_active = limits.active_jobs_per_user;
 
+  // The server's reserved connections (ServerOptions::reserved_connections)
+  // serve requests that present credentials, and the health check: clients
+  // holding every other connection (slowly, or without a token) do not shut
+  // out those who can prove who they are. A bad token gets through to its 401
+  // and spends the address's budget of failed authentications.
+  server.set_reserve_filter([](const Request& req) {
+    return !req.header("authorization").empty() || req.path == "/api/v1/health";
+  });
+
   // Every route: authenticate, check the rate and the role, run, and audit what changes things.
   using Guarded = std::function<Response(Request&, const Caller&)>;
-  auto route = [&server, &store, &auth, per_token, per_address](const std::string& method, const std::string& pattern,
-                                                                 Role need, Guarded h) {
-    server.route(method, pattern, [&store, &auth, per_token, per_address, method, need, h](Request& req) {
+  auto route = [&server, &store, guard](const std::string& method, const std::string& pattern, Role need, Guarded h) {
+    server.route(method, pattern, [&store, guard, method, need, h](Request& req) {
       Response r;
-      std::string who = "anonymous";
-      int64_t wait_s = 0;
-      auto caller = auth.authenticate(req.header("authorization"));
-      if (!caller) {
-        // a presented token that fails counts against the address; no token at all does not
-        if (!req.header("authorization").empty() && !per_address->take(req.remote, now_ms(), &wait_s)) {
-          r = too_many("too many failed authentications from " + req.remote, wait_s);
-        } else {
-          r = Response::error(401, "unauthorized", caller.error().message);
-          r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"ads\""});
-        }
-      } else if (who = caller->user.name; !per_token->take(caller->token.id, now_ms(), &wait_s)) {
-        r = too_many("too many requests with this token", wait_s);
+      Caller caller;
+      if (auto refused = guard->check(req, caller)) {
+        r = std::move(*refused);
+      } else if (!role_allows(caller.user.role, need)) {
+        r = Response::error(403, "forbidden", "this needs the " + to_string(need) + " role; " + caller.user.name +
+                                                 " is " + to_string(caller.user.role));
       } else {
-        if (!role_allows(caller->user.role, need))
-          r = Response::error(403, "forbidden", "this needs the " + to_string(need) + " role; " + who + " is " +
-                                                   to_string(caller->user.role));
-        else
-          r = h(req, *caller);
+        r = h(req, caller);
       }
       if (method != "GET") {
         AuditEntry e;
         e.ts_ms = now_ms();
-        e.user = who;
+        e.user = caller.user.name.empty() ? "anonymous" : caller.user.name;
         e.action = method + " " + req.path;
         e.target = req.param("id").empty() ? req.param("name") : req.param("id");
         e.remote = req.remote;
@@ -638,6 +635,7 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     };
     return r;
   });
+  return guard;
 }
 
 }  // namespace ads

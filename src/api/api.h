@@ -24,6 +24,7 @@
 // Errors: 4xx/5xx with {"error":{"code","message","field"?}}.
 #pragma once
 
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/deployment.h"
@@ -41,9 +42,13 @@ nlohmann::json job_json(const Job& j);
 nlohmann::json backup_json(const Backup& b);
 
 class Auth;
+class RequestGuard;
 // Registers the API's routes on `server`; every route but POST /api/v1/login
 // needs a bearer token whose user has the route's role.
 // Over a limit of `limits` a route answers 429 with Retry-After.
-void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth, const ApiLimits& limits = {});
+// Returns the routes' guard (authentication and limits, guard.h), for other
+// routes on the same server that need a token (GET /metrics).
+std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, Engine& engine, Auth& auth,
+                                           const ApiLimits& limits = {});
 
 }  // namespace ads

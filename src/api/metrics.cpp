@@ -68,23 +68,46 @@ Result<std::string> metrics_text(Store& store, const Engine& engine) {
   return o.str();
 }
 
-void register_metrics(http::Server& server, Store& store, const Engine& engine, Auth& auth, bool need_token) {
-  server.route("GET", "/metrics", [&store, &engine, &auth, need_token](http::Request& req) {
+std::string http_metrics_text(const http::ServerStats& s) {
+  std::ostringstream o;
+  o << "# HELP ads_http_connections Connections of this server's HTTP listener: served in a normal slot, in a "
+       "reserved slot, or waiting for one.\n";
+  o << "# TYPE ads_http_connections gauge\n";
+  o << "ads_http_connections{state=\"served\"} " << s.open - s.reserved_open << "\n";
+  o << "ads_http_connections{state=\"reserved\"} " << s.reserved_open << "\n";
+  o << "ads_http_connections{state=\"queued\"} " << s.queued << "\n";
+  o << "# HELP ads_http_connections_accepted_total Connections this server has accepted.\n";
+  o << "# TYPE ads_http_connections_accepted_total counter\n";
+  o << "ads_http_connections_accepted_total " << s.accepted << "\n";
+  o << "# HELP ads_http_refused_total Connections and requests this server refused or cut, by reason "
+       "(docs/operators/limits.md).\n";
+  o << "# TYPE ads_http_refused_total counter\n";
+  o << "ads_http_refused_total{reason=\"per_address\"} " << s.refused_per_address << "\n";
+  o << "ads_http_refused_total{reason=\"busy\"} " << s.refused_busy << "\n";
+  o << "ads_http_refused_total{reason=\"queue_timeout\"} " << s.queue_timeouts << "\n";
+  o << "ads_http_refused_total{reason=\"reserve\"} " << s.reserve_refusals << "\n";
+  o << "ads_http_refused_total{reason=\"deadline\"} " << s.deadline_cuts << "\n";
+  o << "# HELP ads_http_handler_errors_total Exceptions from handlers and streams (each answered 500 or cut short).\n";
+  o << "# TYPE ads_http_handler_errors_total counter\n";
+  o << "ads_http_handler_errors_total " << s.handler_errors << "\n";
+  return o.str();
+}
+
+void register_metrics(http::Server& server, Store& store, const Engine& engine, std::shared_ptr<RequestGuard> guard,
+                      bool need_token) {
+  server.route("GET", "/metrics", [&server, &store, &engine, guard, need_token](http::Request& req) {
     if (need_token) {
-      auto caller = auth.authenticate(req.header("authorization"));
-      if (!caller) {
-        auto r = http::Response::error(401, "unauthorized", caller.error().message);
-        r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"ads\""});
-        return r;
-      }
-      // every role includes viewer: any valid token may read the metrics
+      // the API's own guard: a bad token here spends the same budget of the
+      // client address as on any other route; every role includes viewer
+      Caller caller;
+      if (auto refused = guard->check(req, caller)) return std::move(*refused);
     }
     auto text = metrics_text(store, engine);
     if (!text) return http::Response::error(503, "unavailable", "cannot read the store: " + text.error().message);
     http::Response r;
     r.status = 200;
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = std::move(text.value());
+    r.body = std::move(text.value()) + http_metrics_text(server.stats());
     return r;
   });
 }

@@ -123,6 +123,8 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       st = load_limits(v, cfg.limits);
     } else if (k == "sources") {
       st = parse_sources_config(v, cfg.sources);
+    } else if (k == "http") {
+      st = parse_http_config(v, cfg.http);
     } else if (k == "providers") {
       if (!v.is_object()) return Error::invalid(k, "must be an object of provider settings");
       cfg.providers = v;
@@ -131,6 +133,73 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     }
     if (!st) return st;
   }
+  return Status::Ok();
+}
+
+http::ServerOptions serve_http_defaults() {
+  http::ServerOptions o;
+  o.max_body_bytes = 64 * 1024;  // JSON requests; the largest is a deploy request
+  o.reserved_connections = 32;
+  return o;
+}
+
+Status parse_http_config(const json& v, http::ServerOptions& out) {
+  if (!v.is_object()) return Error::invalid("http", "must be an object of connection limits (docs/operators/limits.md)");
+  struct Count {
+    const char* key;
+    size_t* field;
+    int64_t lo, hi;
+  };
+  struct Millis {
+    const char* key;
+    int* field;
+    int64_t lo, hi;
+  };
+  const Count counts[] = {
+      {"max_connections", &out.max_connections, 1, 100000},
+      {"max_connections_per_address", &out.max_connections_per_address, 0, 100000},
+      {"reserved_connections", &out.reserved_connections, 0, 100000},
+      {"max_queued", &out.max_queued, 0, 1000000},
+      {"max_queued_per_address", &out.max_queued_per_address, 0, 1000000},
+  };
+  const Millis times[] = {
+      {"head_timeout_ms", &out.head_timeout_ms, 100, 3600000},
+      {"request_timeout_ms", &out.request_timeout_ms, 100, 3600000},
+      {"write_timeout_ms", &out.write_timeout_ms, 100, 3600000},
+      {"reserved_head_timeout_ms", &out.reserved_head_timeout_ms, 100, 3600000},
+      {"queue_timeout_ms", &out.queue_timeout_ms, 100, 3600000},
+      {"read_timeout_s", &out.read_timeout_s, 1, 3600},
+  };
+  for (auto& [k, x] : v.items()) {
+    std::string f = "http." + k;
+    bool known = false;
+    for (auto& c : counts) {
+      if (k != c.key) continue;
+      known = true;
+      if (!x.is_number_integer() || x.get<int64_t>() < c.lo || x.get<int64_t>() > c.hi)
+        return Error::invalid(f, "must be an integer from " + std::to_string(c.lo) + " to " + std::to_string(c.hi));
+      *c.field = x.get<size_t>();
+    }
+    for (auto& t : times) {
+      if (k != t.key) continue;
+      known = true;
+      if (!x.is_number_integer() || x.get<int64_t>() < t.lo || x.get<int64_t>() > t.hi)
+        return Error::invalid(f, "must be an integer from " + std::to_string(t.lo) + " to " + std::to_string(t.hi));
+      *t.field = x.get<int>();
+    }
+    if (!known)
+      return Error::invalid(f, "is not a known setting (max_connections, max_connections_per_address, "
+                               "reserved_connections, max_queued, max_queued_per_address, head_timeout_ms, "
+                               "request_timeout_ms, write_timeout_ms, reserved_head_timeout_ms, queue_timeout_ms, "
+                               "read_timeout_s)");
+  }
+  if (out.request_timeout_ms < out.head_timeout_ms)
+    return Error::invalid("http.request_timeout_ms", "must be at least head_timeout_ms (" +
+                                                         std::to_string(out.head_timeout_ms) +
+                                                         "): it bounds the head and the body");
+  if (out.reserved_connections >= out.max_connections)
+    return Error::invalid("http.reserved_connections",
+                          "must be below max_connections (" + std::to_string(out.max_connections) + ")");
   return Status::Ok();
 }
 

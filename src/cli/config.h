@@ -10,6 +10,7 @@
 #include "api/oidc.h"
 #include "core/result.h"
 #include "engine/source_access.h"
+#include "http/server.h"
 
 namespace ads::cli {
 
@@ -23,6 +24,10 @@ struct TlsConfig {
   std::string key;
   std::vector<std::string> names;  // extra names for the generated certificate
 };
+
+// The HTTP server's settings for `ads serve` before any config file: the
+// server's defaults, 64 KB request bodies, 32 reserved connections.
+http::ServerOptions serve_http_defaults();
 
 struct ServeConfig {
   std::string listen = "127.0.0.1:8089";
@@ -43,6 +48,10 @@ struct ServeConfig {
   int deploy_attempts = 2;  // runs of a deploy cut off by a stopped server (EngineOptions::deploy_attempts)
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
   ApiLimits limits;             // "limits": {"requests_per_second", ...}
+  // "http": {"max_connections", "head_timeout_ms", ...}: the HTTP server's
+  // connection limits and deadlines (docs/operators/limits.md); host, port and
+  // TLS come from listen and tls.
+  http::ServerOptions http = serve_http_defaults();
   std::optional<OidcSettings> oidc;  // "oidc": {...}: OpenID Connect sign-in
   TlsConfig tls;
   // "sources": {"local_roots", "schemes", "allow_hosts", "deny_hosts",
@@ -58,6 +67,8 @@ Status load_config_file(const std::string& path, ServeConfig& cfg);
 Status parse_tls_config(const nlohmann::json& v, TlsConfig& out);
 // The "sources" object of a config file; errors name "sources.<key>".
 Status parse_sources_config(const nlohmann::json& v, SourceSettings& out);
+// The "http" object of a config file over `out`; errors name "http.<key>".
+Status parse_http_config(const nlohmann::json& v, http::ServerOptions& out);
 // "host:port" -> parts; errors name the field "listen".
 Result<std::pair<std::string, uint16_t>> parse_listen(const std::string& s);
 

@@ -131,10 +131,10 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
     }
   }
 
-  http::ServerOptions so;
+  http::ServerOptions so = cfg.http;  // connection limits and deadlines (docs/operators/limits.md)
   so.host = listen->first;
   so.port = listen->second;
-  so.max_body_bytes = 64 * 1024;
+  so.log = [](const std::string& m) { spdlog::error("http: {}", m); };
   auto tls = cli::resolve_tls(cfg, so.host);
   if (!tls) return fail_with(tls.error(), kExitUsage);
   std::string scheme = tls->enabled ? "https://" : "http://";
@@ -148,8 +148,8 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
     spdlog::warn("ads serve: TLS is off on {}: API tokens cross the network in clear text", so.host);
   }
   http::Server server(so);
-  register_api(server, **store, engine, auth, cfg.limits);
-  register_metrics(server, **store, engine, auth, cfg.metrics_need_token);
+  auto guard = register_api(server, **store, engine, auth, cfg.limits);
+  register_metrics(server, **store, engine, guard, cfg.metrics_need_token);
   std::unique_ptr<Oidc> oidc;
   if (cfg.oidc) {
     oidc = std::make_unique<Oidc>(*cfg.oidc, auth);

@@ -1,6 +1,11 @@
 #include "http/server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <openssl/ssl.h>
 
@@ -9,15 +14,23 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "http/deadline_socket.h"
 
 namespace ads::http {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
 
 std::string Request::header(const std::string& n) const {
   auto it = headers.find(n);
@@ -97,39 +110,177 @@ std::map<std::string, std::string> parse_query(const std::string& q) {
   return out;
 }
 
-// Writes chunks straight to the stream (a socket or a TLS stream).
+// Writes chunks straight to the stream (a socket or a TLS stream). The
+// response's head goes out with the first chunk (or at the end), so that a
+// stream that fails before writing anything can still be answered with a 500.
 template <class Stream>
 class ChunkWriter : public StreamWriter {
  public:
-  explicit ChunkWriter(Stream& s) : s_(s) {}
+  ChunkWriter(Stream& s, bhttp::response<bhttp::empty_body>& head) : s_(s), head_(head) {}
   bool write(const std::string& chunk) override {
-    if (failed_) return false;
-    if (chunk.empty()) return true;
+    if (chunk.empty()) return !failed_;
+    if (!send_head()) return false;
     beast::error_code ec;
     asio::write(s_, bhttp::make_chunk(asio::buffer(chunk)), ec);
     if (ec) failed_ = true;
     return !failed_;
   }
   void finish() {
-    if (failed_) return;
+    if (!send_head()) return;
     beast::error_code ec;
     asio::write(s_, bhttp::make_chunk_last(), ec);
+    if (ec) failed_ = true;
   }
-  bool failed() const { return failed_; }
+  bool head_sent() const { return head_sent_; }
 
  private:
+  bool send_head() {
+    if (failed_) return false;
+    if (head_sent_) return true;
+    head_sent_ = true;
+    beast::error_code ec;
+    bhttp::response_serializer<bhttp::empty_body> sr{head_};
+    bhttp::write_header(s_, sr, ec);
+    if (ec) failed_ = true;
+    return !failed_;
+  }
+
   Stream& s_;
+  bhttp::response<bhttp::empty_body>& head_;
+  bool head_sent_ = false;
   bool failed_ = false;
 };
+
+template <class Stream>
+void write_response(Stream& s, Response& r, bool keep_alive, beast::error_code& ec) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
+  res.set(bhttp::field::content_type, r.content_type);
+  res.set(bhttp::field::server, "ads");
+  for (auto& [k, v] : r.headers) res.set(k, v);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(r.body);
+  res.prepare_payload();
+  bhttp::write(s, res, ec);
+}
+
+// The request as far as its head goes (the body comes later).
+template <class Message>
+Request request_head(const Message& msg, const std::string& remote) {
+  Request req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  auto q = req.target.find('?');
+  req.path = req.target.substr(0, q);
+  if (q != std::string::npos) req.query = parse_query(req.target.substr(q + 1));
+  for (auto& f : msg) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    req.headers[name] = std::string(f.value());
+  }
+  req.remote = remote;
+  return req;
+}
+
+// What a client gets when something inside the server failed: nothing of the failure itself.
+Response internal_error() {
+  return Response::error(500, "internal", "internal error (the server's log has the details)");
+}
+
+Response refusal(int status, const std::string& code, const std::string& message) {
+  Response r = Response::error(status, code, message);
+  r.headers.push_back({"Retry-After", "1"});
+  return r;
+}
+
+// A refusal as raw HTTP/1.1 text, for a socket no thread serves.
+std::string raw_text(const Response& r) {
+  const char* reason = r.status == 429 ? "Too Many Requests" : r.status == 400 ? "Bad Request" : "Service Unavailable";
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + reason + "\r\nContent-Type: " + r.content_type +
+                    "\r\nConnection: close\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n";
+  for (auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
+  return out + "\r\n" + r.body;
+}
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count();
+}
+
+std::string address_of(const sockaddr_storage& ss) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (ss.ss_family == AF_INET)
+    ::inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in&>(ss).sin_addr, buf, sizeof buf);
+  else if (ss.ss_family == AF_INET6)
+    ::inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr, buf, sizeof buf);
+  return buf;
+}
+
+// Reads and drops what the client still sends, until it closes, for at most
+// `wait` (bounded in bytes too): closing a socket with unread bytes makes the
+// kernel send a reset, which can destroy the answer before the client reads it.
+void drain_before_close(int fd, milliseconds wait) {
+  auto until = Clock::now() + wait;
+  char junk[4096];
+  for (size_t total = 0; total < (1u << 20);) {
+    auto left = std::chrono::ceil<milliseconds>(until - Clock::now()).count();
+    if (left <= 0) return;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) return;
+    ssize_t n = ::recv(fd, junk, sizeof junk, MSG_DONTWAIT);
+    if (n <= 0) return;
+    total += static_cast<size_t>(n);
+  }
+}
 }  // namespace
 
 struct Server::Impl {
+  explicit Impl(const ServerOptions& o)
+      : admission(AdmissionLimits{o.max_connections, o.reserved_connections, o.max_connections_per_address,
+                                  o.max_queued, o.max_queued_per_address}) {}
+
   asio::io_context io;
   tcp::acceptor acceptor{io};
   std::unique_ptr<asio::ssl::context> ssl;  // set: HTTPS only
+  int wake_fd = -1;                         // eventfd: wakes the accept loop (stop)
+
+  mutable std::mutex mu;  // guards admission and open_fds
+  Admission admission;
+  std::set<int> open_fds;  // connections being served (shut down by stop)
+
+  // Refused connections whose answer is out, closed once the client has
+  // closed too or after a second (accept thread only).
+  struct Closing {
+    int fd;
+    Clock::time_point until;
+  };
+  std::vector<Closing> closing;
+  std::atomic<int> tls_refusers{0};  // threads answering refusals over TLS
+
+  std::atomic<uint64_t> accepted{0}, refused_per_address{0}, refused_busy{0}, queue_timeouts{0},
+      reserve_refusals{0}, deadline_cuts{0}, handler_errors{0};
+
+  // Answers a connection no thread serves and lets it close (plain HTTP).
+  void refuse_plain(int fd, const Response& r) {
+    char junk[4096];
+    for (int i = 0; i < 16 && ::recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0; ++i) {
+    }
+    std::string text = raw_text(r);
+    (void)!::send(fd, text.data(), text.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(fd, SHUT_WR);
+    if (closing.size() >= 1024) {
+      ::close(fd);
+      return;
+    }
+    closing.push_back({fd, Clock::now() + std::chrono::seconds(1)});
+  }
 };
 
-Server::Server(ServerOptions opts) : opts_(std::move(opts)), impl_(std::make_unique<Impl>()) {}
+struct Server::Conn {
+  const Ticket& ticket;
+  DeadlineSocket& socket;
+  Clock::time_point wait_from;  // when the server began waiting for the next request
+};
+
+Server::Server(ServerOptions opts) : opts_(std::move(opts)), impl_(std::make_unique<Impl>(opts_)) {}
 
 Server::~Server() { stop(); }
 
@@ -144,7 +295,43 @@ std::vector<std::string> Server::routes() const {
   return out;
 }
 
+ServerStats Server::stats() const {
+  ServerStats st;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    st.open = impl_->admission.open();
+    st.reserved_open = impl_->admission.reserved_open();
+    st.queued = impl_->admission.queued();
+  }
+  st.accepted = impl_->accepted;
+  st.refused_per_address = impl_->refused_per_address;
+  st.refused_busy = impl_->refused_busy;
+  st.queue_timeouts = impl_->queue_timeouts;
+  st.reserve_refusals = impl_->reserve_refusals;
+  st.deadline_cuts = impl_->deadline_cuts;
+  st.handler_errors = impl_->handler_errors;
+  return st;
+}
+
+void Server::log(const std::string& message) const {
+  if (opts_.log) opts_.log(message);
+  else std::fprintf(stderr, "ads http server: %s\n", message.c_str());
+}
+
 Status Server::start() {
+  if (opts_.max_connections < 1) return Error::invalid("max_connections", "must be at least 1");
+  if (opts_.reserved_connections >= opts_.max_connections)
+    return Error::invalid("reserved_connections", "must be below max_connections (" +
+                                                      std::to_string(opts_.max_connections) + ")");
+  const std::initializer_list<std::pair<const char*, int>> times = {
+      {"head_timeout_ms", opts_.head_timeout_ms},   {"request_timeout_ms", opts_.request_timeout_ms},
+      {"write_timeout_ms", opts_.write_timeout_ms}, {"reserved_head_timeout_ms", opts_.reserved_head_timeout_ms},
+      {"queue_timeout_ms", opts_.queue_timeout_ms}, {"read_timeout_s", opts_.read_timeout_s}};
+  for (auto& [name, v] : times)
+    if (v < 1) return Error::invalid(name, "must be at least 1");
+  if (opts_.request_timeout_ms < opts_.head_timeout_ms)
+    return Error::invalid("request_timeout_ms", "must be at least head_timeout_ms (" +
+                                                    std::to_string(opts_.head_timeout_ms) + "): it bounds head and body");
   beast::error_code ec;
   if (tls()) {
     auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
@@ -166,117 +353,274 @@ Status Server::start() {
   if (!ec) impl_->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
   if (!ec) impl_->acceptor.bind(ep, ec);
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec) impl_->acceptor.non_blocking(true, ec);
   if (ec) {
     return Error::make("unavailable", "cannot listen on " + opts_.host + ":" +
                                           std::to_string(opts_.port) + ": " + ec.message());
   }
+  impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (impl_->wake_fd < 0) return Error::make("unavailable", "cannot make an eventfd for the server");
   port_ = impl_->acceptor.local_endpoint().port();
   running_ = true;
-  accept_thread_ = std::thread([this] {
-    while (running_) {
-      beast::error_code aec;
-      tcp::socket sock(impl_->io);
-      impl_->acceptor.accept(sock, aec);
-      if (aec) {
-        if (!running_) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        continue;
-      }
-      std::string remote;
-      beast::error_code rec;
-      auto rep = sock.remote_endpoint(rec);
-      if (!rec) remote = rep.address().to_string();
-      int fd = sock.release(rec);
-      if (rec) continue;
-      if (active_.load() >= opts_.max_connections) {
-        const std::string body = R"({"error":{"code":"unavailable","message":"too many connections"}})";
-        const std::string busy = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                                 "Connection: close\r\nContent-Length: " + std::to_string(body.size()) +
-                                 "\r\n\r\n" + body;
-        (void)!::send(fd, busy.data(), busy.size(), MSG_NOSIGNAL);
-        ::close(fd);
-        continue;
-      }
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        open_fds_.insert(fd);
-      }
-      ++active_;
-      std::thread([this, fd, remote] {
-        serve_connection(fd, remote);
-        {
-          std::lock_guard<std::mutex> lk(mu_);
-          open_fds_.erase(fd);
-        }
-        ::close(fd);
-        --active_;
-      }).detach();
-    }
-  });
+  accept_thread_ = std::thread([this] { accept_loop(); });
   return Status::Ok();
+}
+
+void Server::accept_loop() {
+  const int lfd = impl_->acceptor.native_handle();
+  auto& closing = impl_->closing;
+  while (running_) {
+    // sleep until a connection comes, the oldest queued one has waited long
+    // enough, or a refused one is due to be closed
+    int timeout_ms = 1000;
+    {
+      std::lock_guard<std::mutex> lk(impl_->mu);
+      if (auto oldest = impl_->admission.oldest_waiting())
+        timeout_ms = static_cast<int>(std::clamp<int64_t>(*oldest + opts_.queue_timeout_ms - steady_ms() + 1, 0, 1000));
+    }
+    auto now = Clock::now();
+    for (auto& c : closing)
+      timeout_ms = std::min<int>(timeout_ms, static_cast<int>(std::max<int64_t>(
+                                                 0, std::chrono::ceil<milliseconds>(c.until - now).count())));
+    std::vector<pollfd> fds = {{lfd, POLLIN, 0}, {impl_->wake_fd, POLLIN, 0}};
+    for (auto& c : closing) fds.push_back({c.fd, POLLIN, 0});
+    int n = ::poll(fds.data(), fds.size(), timeout_ms);
+    if (!running_) break;
+    if (n < 0 && errno != EINTR) std::this_thread::sleep_for(milliseconds(10));
+    if (n < 0) continue;
+
+    // refused connections: read what the client still sends; close at its end or when due
+    now = Clock::now();
+    std::vector<Impl::Closing> still;
+    for (size_t i = 0; i < closing.size(); ++i) {
+      bool done = now >= closing[i].until;
+      if (!done && fds[2 + i].revents) {
+        char junk[4096];
+        ssize_t got = ::recv(closing[i].fd, junk, sizeof junk, MSG_DONTWAIT);
+        done = got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+      }
+      if (done) ::close(closing[i].fd);
+      else still.push_back(closing[i]);
+    }
+    closing.swap(still);
+
+    if (fds[0].revents) {
+      for (int k = 0; k < 64 && running_; ++k) {
+        sockaddr_storage ss{};
+        socklen_t len = sizeof ss;
+        int fd = ::accept4(lfd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+          if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
+            log("cannot accept a connection: " + std::string(std::strerror(errno)));
+            std::this_thread::sleep_for(milliseconds(10));
+          }
+          break;
+        }
+        admit(fd, address_of(ss));
+      }
+    }
+
+    // queued connections that waited too long
+    std::vector<Ticket> expired;
+    {
+      std::lock_guard<std::mutex> lk(impl_->mu);
+      expired = impl_->admission.expire(steady_ms() - opts_.queue_timeout_ms);
+    }
+    for (auto& t : expired) {
+      ++impl_->queue_timeouts;
+      impl_->refuse_plain(t.fd, refusal(503, "unavailable", "the server is busy: no connection was free within " +
+                                                               std::to_string(opts_.queue_timeout_ms) + " ms"));
+    }
+  }
+  std::vector<Ticket> queued;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    queued = impl_->admission.drain();
+  }
+  for (auto& t : queued) ::close(t.fd);
+  for (auto& c : closing) ::close(c.fd);
+  closing.clear();
+}
+
+void Server::admit(int fd, std::string remote) {
+  Ticket t{fd, std::move(remote), false, steady_ms()};
+  Admission::Verdict v;
+  {
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    v = impl_->admission.arrive(t);
+    if (v == Admission::Verdict::kServe) impl_->open_fds.insert(fd);
+  }
+  ++impl_->accepted;
+  if (v == Admission::Verdict::kServe) return start_worker(std::move(t));
+  if (v == Admission::Verdict::kQueued) return;
+  Response r;
+  if (v == Admission::Verdict::kTooManyFromAddress) {
+    ++impl_->refused_per_address;
+    r = refusal(429, "too_many_connections", "too many connections from " + t.address + " at once (at most " +
+                                                 std::to_string(opts_.max_connections_per_address) +
+                                                 " served, the others wait)");
+  } else {
+    ++impl_->refused_busy;
+    r = refusal(503, "unavailable", "the server is busy: too many connections");
+  }
+  if (!impl_->ssl) return impl_->refuse_plain(fd, r);
+  // over TLS the answer needs a handshake: a few threads at most do that
+  // (with short deadlines); beyond them the connection is just closed
+  if (impl_->tls_refusers.fetch_add(1) >= 4) {
+    --impl_->tls_refusers;
+    ::close(fd);
+    return;
+  }
+  try {
+    std::thread([this, fd, r]() mutable {
+      try {
+        asio::io_context io;
+        beast::error_code ec;
+        tcp::socket sock(io);
+        sock.assign(opts_.host.find(':') == std::string::npos ? tcp::v4() : tcp::v6(), fd, ec);
+        if (!ec) {
+          DeadlineSocket ds(sock, milliseconds(1000), milliseconds(1000));
+          ds.read_deadline(Clock::now() + milliseconds(2000));
+          unsigned char first = 0;
+          if (ds.wait_readable(ec) && ::recv(fd, &first, 1, MSG_PEEK) == 1 && first == 0x16) {
+            asio::ssl::stream<DeadlineSocket&> tls(ds, *impl_->ssl);
+            tls.handshake(asio::ssl::stream_base::server, ec);
+            if (!ec) write_response(tls, r, false, ec);
+          }
+          sock.shutdown(tcp::socket::shutdown_send, ec);
+          drain_before_close(fd, milliseconds(500));
+          sock.release(ec);
+        }
+      } catch (...) {
+      }
+      ::close(fd);
+      --impl_->tls_refusers;
+    }).detach();
+  } catch (const std::system_error&) {
+    --impl_->tls_refusers;
+    ::close(fd);
+  }
+}
+
+void Server::start_worker(Ticket t) {
+  ++active_;
+  auto work = [this](Ticket t) {
+    for (;;) {
+      try {
+        serve_connection(t);
+      } catch (const std::exception& e) {
+        ++impl_->handler_errors;
+        log("a connection from " + t.address + " failed: " + e.what());
+      } catch (...) {
+        ++impl_->handler_errors;
+        log("a connection from " + t.address + " failed (an exception that is not a std::exception)");
+      }
+      std::optional<Ticket> next;
+      {
+        std::lock_guard<std::mutex> lk(impl_->mu);
+        impl_->open_fds.erase(t.fd);
+        ::close(t.fd);
+        next = impl_->admission.release(t);
+        if (next) impl_->open_fds.insert(next->fd);
+      }
+      if (!next) break;
+      t = std::move(*next);  // a waiting connection takes the slot, on this thread
+    }
+    --active_;
+  };
+  try {
+    std::thread(work, t).detach();
+  } catch (const std::system_error& e) {
+    log(std::string("cannot start a thread for a connection: ") + e.what());
+    std::optional<Ticket> next;
+    {
+      std::lock_guard<std::mutex> lk(impl_->mu);
+      impl_->open_fds.erase(t.fd);
+      ::close(t.fd);
+      next = impl_->admission.release(t);
+      if (next) impl_->open_fds.insert(next->fd);
+    }
+    --active_;
+    if (next) start_worker(std::move(*next));
+  }
 }
 
 void Server::stop() {
   if (!running_.exchange(false)) return;
-  ::shutdown(impl_->acceptor.native_handle(), SHUT_RDWR);
+  uint64_t one = 1;
+  (void)!::write(impl_->wake_fd, &one, sizeof one);
+  if (accept_thread_.joinable()) accept_thread_.join();
   beast::error_code ec;
   impl_->acceptor.close(ec);
-  if (accept_thread_.joinable()) accept_thread_.join();
   {
-    std::lock_guard<std::mutex> lk(mu_);
-    for (int fd : open_fds_) ::shutdown(fd, SHUT_RDWR);
+    std::lock_guard<std::mutex> lk(impl_->mu);
+    for (int fd : impl_->open_fds) ::shutdown(fd, SHUT_RDWR);
   }
-  for (int i = 0; i < 3000 && active_.load() > 0; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (int i = 0; i < 3000 && (active_.load() > 0 || impl_->tls_refusers.load() > 0); ++i)
+    std::this_thread::sleep_for(milliseconds(10));
+  ::close(impl_->wake_fd);
+  impl_->wake_fd = -1;
 }
 
 Response Server::dispatch(Request& req) {
-  if (filter_) {
-    if (auto r = filter_(req)) return *r;
-  }
-  auto segs = split_path(req.path);
-  bool path_matched = false;
-  for (auto& route : routes_) {
-    if (route.segments.size() != segs.size()) continue;
-    std::map<std::string, std::string> params;
-    bool ok = true;
-    for (size_t i = 0; i < segs.size() && ok; ++i) {
-      const auto& p = route.segments[i];
-      if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
-        params[p.substr(1, p.size() - 2)] = url_decode(segs[i]);
-      } else if (p != segs[i]) {
-        ok = false;
+  // nothing a filter or a handler throws leaves here: it is logged, and the
+  // client learns only that something failed
+  auto failed = [&](const std::string& what) {
+    ++impl_->handler_errors;
+    log(req.method + " " + req.path + ": " + what);
+    return internal_error();
+  };
+  try {
+    if (filter_) {
+      if (auto r = filter_(req)) return *r;
+    }
+    auto segs = split_path(req.path);
+    bool path_matched = false;
+    for (auto& route : routes_) {
+      if (route.segments.size() != segs.size()) continue;
+      std::map<std::string, std::string> params;
+      bool ok = true;
+      for (size_t i = 0; i < segs.size() && ok; ++i) {
+        const auto& p = route.segments[i];
+        if (p.size() > 2 && p.front() == '{' && p.back() == '}') {
+          params[p.substr(1, p.size() - 2)] = url_decode(segs[i]);
+        } else if (p != segs[i]) {
+          ok = false;
+        }
       }
-    }
-    if (!ok) continue;
-    path_matched = true;
-    if (route.method != req.method) continue;
-    req.params = std::move(params);
-    try {
+      if (!ok) continue;
+      path_matched = true;
+      if (route.method != req.method) continue;
+      req.params = std::move(params);
       return route.handler(req);
-    } catch (const std::exception& e) {
-      return Response::error(500, "internal", std::string("internal error: ") + e.what());
     }
+    if (path_matched)
+      return Response::error(405, "method_not_allowed", req.method + " is not allowed on " + req.path);
+    return Response::error(404, "not_found", "no such resource: " + req.path);
+  } catch (const std::exception& e) {
+    return failed(std::string("the handler threw: ") + e.what());
+  } catch (...) {
+    return failed("the handler threw an exception that is not a std::exception");
   }
-  if (path_matched) return Response::error(405, "method_not_allowed", req.method + " is not allowed on " + req.path);
-  return Response::error(404, "not_found", "no such resource: " + req.path);
 }
 
-void Server::serve_connection(int fd, std::string remote) {
+void Server::serve_connection(const Ticket& t) {
   asio::io_context io;
   beast::error_code ec;
   tcp::socket sock(io);
-  sock.assign(opts_.host.find(':') == std::string::npos ? tcp::v4() : tcp::v6(), fd, ec);
+  sock.assign(opts_.host.find(':') == std::string::npos ? tcp::v4() : tcp::v6(), t.fd, ec);
   if (ec) return;
-  struct timeval tv {opts_.read_timeout_s, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  DeadlineSocket ds(sock, std::chrono::seconds(opts_.read_timeout_s), milliseconds(opts_.write_timeout_ms));
+  Conn c{t, ds, Clock::now()};
+  // the first head's deadline covers the TLS handshake too
+  ds.read_deadline(c.wait_from + milliseconds(t.reserved ? opts_.reserved_head_timeout_ms : opts_.head_timeout_ms));
   if (!impl_->ssl) {
-    serve_stream(sock, remote);
+    serve_stream(ds, c);
   } else {
     // A TLS connection starts with a handshake record (0x16); anything else
     // is a plain-HTTP client at an HTTPS port: tell it so, in plain HTTP.
     unsigned char first = 0;
-    ssize_t n = ::recv(fd, &first, 1, MSG_PEEK);
+    ssize_t n = ds.wait_readable(ec) ? ::recv(t.fd, &first, 1, MSG_PEEK) : -1;
     if (n == 1 && first != 0x16) {
       const std::string body =
           R"({"error":{"code":"tls_required","message":"this server speaks HTTPS only: use an https:// URL"}})";
@@ -284,92 +628,126 @@ void Server::serve_connection(int fd, std::string remote) {
                                 "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
       // read what the client sent first (a request's head), so closing does not reset the answer
       char junk[4096];
-      (void)!::recv(fd, junk, sizeof junk, MSG_DONTWAIT);
-      (void)!::send(fd, reply.data(), reply.size(), MSG_NOSIGNAL);
+      (void)!::recv(t.fd, junk, sizeof junk, MSG_DONTWAIT);
+      (void)!::send(t.fd, reply.data(), reply.size(), MSG_NOSIGNAL);
     } else if (n == 1) {
-      asio::ssl::stream<tcp::socket&> tls(sock, *impl_->ssl);
+      asio::ssl::stream<DeadlineSocket&> tls(ds, *impl_->ssl);
       tls.handshake(asio::ssl::stream_base::server, ec);
-      if (!ec) serve_stream(tls, remote);
+      if (!ec) serve_stream(tls, c);
       // no close_notify exchange: every answer is framed (length or chunks), and
       // waiting for the peer's close_notify could block this thread
     }
   }
   beast::error_code ignore;
   sock.shutdown(tcp::socket::shutdown_send, ignore);
+  if (running_) drain_before_close(t.fd, milliseconds(500));
   sock.release(ignore);  // the caller closes fd
 }
 
 template <class Stream>
-void Server::serve_stream(Stream& sock, const std::string& remote) {
-  beast::error_code ec;
+void Server::serve_stream(Stream& sock, Conn& c) {
   beast::flat_buffer buf;
+  const milliseconds head_limit(c.ticket.reserved ? opts_.reserved_head_timeout_ms : opts_.head_timeout_ms);
+  const milliseconds whole_limit(std::max(opts_.request_timeout_ms, static_cast<int>(head_limit.count())));
   while (running_) {
+    beast::error_code ec;
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(opts_.max_body_bytes);
     parser.header_limit(64 * 1024);
-    bhttp::read(sock, buf, parser, ec);
+
+    // the head, then the body, each by its deadline from the start of the wait
+    Request req;
+    c.socket.read_deadline(c.wait_from + head_limit);
+    bhttp::read_header(sock, buf, parser, ec);
+    if (!ec) {
+      req = request_head(parser.get(), c.ticket.address);
+      if (c.ticket.reserved && !reserve_allows(req)) {
+        ++impl_->reserve_refusals;
+        Response r = refusal(503, "unavailable",
+                             "the server is busy: only requests with credentials get through now; try again later");
+        write_response(sock, r, false, ec);
+        break;
+      }
+      c.socket.read_deadline(c.wait_from + whole_limit);
+      if (!parser.is_done()) bhttp::read(sock, buf, parser, ec);
+    }
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof) break;
     if (ec) {
       Response r;
       if (ec == bhttp::error::body_limit) {
         r = Response::error(413, "too_large", "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
+      } else if (ec == asio::error::timed_out) {
+        ++impl_->deadline_cuts;
+        if (!parser.got_some() && buf.size() == 0) break;  // nothing of a request came: just close
+        if (!c.socket.deadline_passed())
+          r = Response::error(408, "request_timeout", "the client sent nothing for " +
+                                                          std::to_string(opts_.read_timeout_s) + " s");
+        else if (!parser.is_header_done())
+          r = Response::error(408, "request_timeout", "the request's head did not arrive within " +
+                                                          std::to_string(head_limit.count()) + " ms");
+        else
+          r = Response::error(408, "request_timeout", "the request did not arrive within " +
+                                                          std::to_string(whole_limit.count()) + " ms");
       } else if (ec == asio::error::would_block || ec == asio::error::try_again ||
-                 ec == asio::error::timed_out || ec == asio::error::connection_reset ||
-                 ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
-                 ec == asio::ssl::error::stream_truncated || ec.category() == asio::error::get_ssl_category()) {
+                 ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+                 ec == asio::error::bad_descriptor || ec == asio::ssl::error::stream_truncated ||
+                 ec.category() == asio::error::get_ssl_category()) {
         break;
       } else {
         r = Response::error(400, "bad_request", "malformed HTTP request: " + ec.message());
       }
-      bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
-      res.set(bhttp::field::content_type, r.content_type);
-      res.set(bhttp::field::connection, "close");
-      res.body() = r.body;
-      res.prepare_payload();
-      bhttp::write(sock, res, ec);
+      write_response(sock, r, false, ec);
       break;
     }
-    auto& msg = parser.get();
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    auto q = req.target.find('?');
-    req.path = req.target.substr(0, q);
-    if (q != std::string::npos) req.query = parse_query(req.target.substr(q + 1));
-    for (auto& f : msg) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers[name] = std::string(f.value());
-    }
-    req.body = std::move(msg.body());
-    req.remote = remote;
-    bool keep = msg.keep_alive();
+    req.body = std::move(parser.get().body());
+    const bool keep = parser.get().keep_alive() && !c.ticket.reserved;
 
     Response r = dispatch(req);
     if (r.stream) {
-      bhttp::response<bhttp::empty_body> res{static_cast<bhttp::status>(r.status), 11};
-      res.set(bhttp::field::content_type, r.content_type);
-      for (auto& [k, v] : r.headers) res.set(k, v);
-      res.chunked(true);
-      res.keep_alive(false);
-      bhttp::response_serializer<bhttp::empty_body> sr{res};
-      bhttp::write_header(sock, sr, ec);
-      if (ec) break;
-      ChunkWriter<Stream> w(sock);
-      r.stream(w);
-      w.finish();
+      bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(r.status), 11};
+      head.set(bhttp::field::content_type, r.content_type);
+      for (auto& [k, v] : r.headers) head.set(k, v);
+      head.chunked(true);
+      head.keep_alive(false);
+      ChunkWriter<Stream> w(sock, head);
+      auto failed = [&](const std::string& what) {
+        ++impl_->handler_errors;
+        log(req.method + " " + req.path + ": " + what);
+        // nothing sent yet: a 500; else the stream ends without its last chunk,
+        // so that the client knows it was cut short
+        if (!w.head_sent()) {
+          Response e = internal_error();
+          write_response(sock, e, false, ec);
+        }
+      };
+      try {
+        r.stream(w);
+        w.finish();
+      } catch (const std::exception& e) {
+        failed(std::string("the stream threw: ") + e.what());
+      } catch (...) {
+        failed("the stream threw an exception that is not a std::exception");
+      }
       break;  // streamed responses close the connection
     }
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
-    res.set(bhttp::field::content_type, r.content_type);
-    res.set(bhttp::field::server, "ads");
-    for (auto& [k, v] : r.headers) res.set(k, v);
-    res.keep_alive(keep);
-    res.body() = std::move(r.body);
-    res.prepare_payload();
-    bhttp::write(sock, res, ec);
+    write_response(sock, r, keep, ec);
     if (ec || !keep) break;
+    c.wait_from = Clock::now();
   }
+}
+
+bool Server::reserve_allows(const Request& req) {
+  if (!reserve_filter_) return true;
+  try {
+    return reserve_filter_(req);
+  } catch (const std::exception& e) {
+    ++impl_->handler_errors;
+    log(req.method + " " + req.path + ": the reserve filter threw: " + e.what());
+  } catch (...) {
+    ++impl_->handler_errors;
+    log(req.method + " " + req.path + ": the reserve filter threw");
+  }
+  return false;
 }
 
 }  // namespace ads::http

@@ -87,8 +87,13 @@ Result<Identity> self_sign(EVP_PKEY* key, const std::string& common_name, const 
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, x.get(), x.get(), nullptr, nullptr, 0);
-  std::vector<std::pair<int, std::string>> exts = {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
-                                                   {NID_key_usage, "critical,digitalSignature,keyCertSign"},
+  // A leaf, never a CA: whoever trusts this file (as a CA file, even system-wide)
+  // trusts this one certificate for its own names, not anything its key could sign.
+  // RSA keys also encipher the TLS 1.2 key exchange; EC and Ed25519 keys only sign.
+  std::string usage = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA ? "critical,digitalSignature,keyEncipherment"
+                                                                 : "critical,digitalSignature";
+  std::vector<std::pair<int, std::string>> exts = {{NID_basic_constraints, "critical,CA:FALSE"},
+                                                   {NID_key_usage, usage},
                                                    {NID_ext_key_usage, "serverAuth"},
                                                    {NID_subject_key_identifier, "hash"}};
   if (!san.empty()) exts.push_back({NID_subject_alt_name, san});
@@ -209,6 +214,11 @@ Status check_pair(const Identity& id) {
   return Status::Ok();
 }
 
+bool is_ca(const std::string& cert_pem) {
+  X509Ptr x = parse_cert(cert_pem);
+  return x && X509_check_ca(x.get()) != 0;
+}
+
 bool covers(const std::string& cert_pem, const std::string& name) {
   X509Ptr x = parse_cert(cert_pem);
   if (!x) return false;
@@ -240,7 +250,9 @@ Result<Identity> load_or_create(const std::string& cert_file, const std::string&
     if (!id) return id.error();
     bool all = true;
     for (auto& n : names) all = all && covers(id->cert_pem, n);
-    if (all) return id;
+    // a CA certificate (made by ADS before it made leaves) is replaced: whoever
+    // trusts that file trusts anything its key signs
+    if (all && !is_ca(id->cert_pem)) return id;
     // a name was added to the configuration: a new certificate (the old one
     // would not verify for it anyway)
   }

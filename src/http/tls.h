@@ -19,6 +19,10 @@ struct Identity {
 // A self-signed EC P-256 certificate (10 years) whose subjectAltName lists
 // `names`: IP addresses become IP entries, anything else a DNS entry. Names
 // must be host names or IP addresses ("invalid", field "tls.names", otherwise).
+// Every certificate made here is a leaf (basicConstraints CA:FALSE, critical;
+// keyUsage digitalSignature; extendedKeyUsage serverAuth): given to a client
+// as its CA file (curl --cacert, OpenSSL) it is trusted as itself, for its own
+// names, and nothing signed by its key is.
 Result<Identity> make_self_signed(const std::vector<std::string>& names);
 
 // A self-signed Ed25519 certificate whose key is derived from `seed`
@@ -36,12 +40,16 @@ Result<std::string> public_key_pin(const std::string& cert_pem);
 Result<std::string> fingerprint_sha256(const std::string& cert_pem);
 // Checks that the certificate and the key parse and belong together.
 Status check_pair(const Identity& id);
+// True when the certificate may act as a CA (basicConstraints CA:TRUE, or the
+// other forms OpenSSL's X509_check_ca accepts); false for a leaf or no certificate.
+bool is_ca(const std::string& cert_pem);
 // True when the certificate's subjectAltName covers `name` (host or IP).
 bool covers(const std::string& cert_pem, const std::string& name);
 
 // The API's certificate: reads `cert_file` and `key_file` if both exist
-// (and cover every one of `names`), else writes a new self-signed pair
-// there (key 0600) and sets `*generated`.
+// (and cover every one of `names`, and the certificate is not a CA, as ADS
+// made them before), else writes a new self-signed pair there (key 0600) and
+// sets `*generated`.
 Result<Identity> load_or_create(const std::string& cert_file, const std::string& key_file,
                                 const std::vector<std::string>& names, bool* generated);
 // Reads a configured pair; errors name the file.

@@ -13,6 +13,7 @@
 
 #include "api/api.h"
 #include "api/auth.h"
+#include "api/guard.h"
 #include "api/metrics.h"
 #include "http/client.h"
 #include "support/process.h"
@@ -90,15 +91,18 @@ class MetricsTest : public ::testing::Test {
     ASSERT_TRUE(boot.ok() && boot->has_value());
     admin_token = **boot;
   }
-  void serve(bool need_token) {
+  // /metrics alone, or (with_api) beside the API's routes, as `ads serve` has it
+  void serve(bool need_token, const ads::ApiLimits& limits = {}, bool with_api = false) {
     server = std::make_unique<ads::http::Server>(ads::http::ServerOptions{"127.0.0.1", 0, 4096, 8, 5});
-    ads::register_metrics(*server, *store, *engine, *auth, need_token);
+    auto guard = with_api ? ads::register_api(*server, *store, *engine, *auth, limits)
+                          : std::make_shared<ads::RequestGuard>(*store, *auth, limits);
+    ads::register_metrics(*server, *store, *engine, guard, need_token);
     ASSERT_TRUE(server->start().ok());
   }
-  ads::Result<ads::http::ClientResponse> get(const std::string& token) {
+  ads::Result<ads::http::ClientResponse> get(const std::string& token, const std::string& path = "/metrics") {
     ads::http::ClientRequest r;
     r.method = "GET";
-    r.url = "http://127.0.0.1:" + std::to_string(server->port()) + "/metrics";
+    r.url = "http://127.0.0.1:" + std::to_string(server->port()) + path;
     if (!token.empty()) r.headers.push_back({"Authorization", "Bearer " + token});
     return ads::http::request(r);
   }
@@ -147,6 +151,15 @@ TEST_F(MetricsTest, WellFormedAndMatchesTheStore) {
   EXPECT_EQ(types["ads_deployments"], "gauge");
   EXPECT_EQ(types["ads_jobs_queued"], "gauge");
   EXPECT_EQ(types["ads_step_duration_seconds"], "histogram");
+  EXPECT_EQ(types["ads_http_connections"], "gauge");
+  EXPECT_EQ(types["ads_http_refused_total"], "counter");
+  double served = -1, accepted = -1;
+  for (auto& s : samples) {
+    if (s.name == "ads_http_connections" && s.labels["state"] == "served") served = s.value;
+    if (s.name == "ads_http_connections_accepted_total") accepted = s.value;
+  }
+  EXPECT_EQ(served, 1);  // this request's connection
+  EXPECT_GE(accepted, 1);
 
   // deployments by state: one sample per state, equal to the store's count
   std::map<std::string, double> by_state;
@@ -235,6 +248,39 @@ TEST_F(MetricsTest, NeedsATokenOfAnyRoleUnlessConfiguredOpen) {
   ASSERT_TRUE(open.ok());
   EXPECT_EQ(open->status, 200);
   EXPECT_NE(open->body.find("ads_jobs_queued 0"), std::string::npos) << open->body;
+}
+
+// Guessing tokens on /metrics spends the client address's budget of failed
+// authentications, the same one as every API route (issue 15.11: /metrics
+// used to answer every bad token with a 401, for ever).
+TEST_F(MetricsTest, BadTokensSpendTheAddressBudgetSharedWithTheApi) {
+  ads::ApiLimits strict;
+  strict.auth_failures_per_minute = 0.001;  // no refill within the test
+  strict.auth_failure_burst = 3;
+  serve(true, strict, /*with_api=*/true);
+  for (int i = 0; i < 3; ++i) {
+    auto bad = get("ads_guess" + std::to_string(i));
+    ASSERT_TRUE(bad.ok());
+    EXPECT_EQ(bad->status, 401) << i;
+  }
+  auto over = get("ads_guess3");
+  ASSERT_TRUE(over.ok());
+  EXPECT_EQ(over->status, 429) << over->body;
+  EXPECT_GE(std::stoi(over->headers["retry-after"]), 1);
+  auto body = json::parse(over->body, nullptr, false);
+  EXPECT_EQ(body["error"].value("code", ""), "too_many_requests") << over->body;
+  // one budget: the API's routes refuse the next guess from this address too
+  auto api = get("ads_guess4", "/api/v1/whoami");
+  ASSERT_TRUE(api.ok());
+  EXPECT_EQ(api->status, 429) << api->body;
+  // no token at all spends nothing and is still a 401; a good token still reads
+  auto anon = get("");
+  ASSERT_TRUE(anon.ok());
+  EXPECT_EQ(anon->status, 401);
+  auto good = get(admin_token);
+  ASSERT_TRUE(good.ok());
+  EXPECT_EQ(good->status, 200);
+  EXPECT_NE(good->body.find("# TYPE ads_deployments gauge"), std::string::npos);
 }
 
 }  // namespace

@@ -45,6 +45,32 @@ TEST_F(ConfigFile, DefaultsLimitEveryone) {
   EXPECT_GE(cfg.limits.active_jobs_per_user, 1);
 }
 
+// "http": the HTTP server's connection limits and deadlines (docs/operators/limits.md).
+TEST_F(ConfigFile, HttpConnectionLimits) {
+  ASSERT_TRUE(load("{}").ok());
+  EXPECT_EQ(cfg.http.max_connections, 256u);
+  EXPECT_EQ(cfg.http.reserved_connections, 32u);
+  EXPECT_EQ(cfg.http.max_connections_per_address, 64u);
+  EXPECT_EQ(cfg.http.head_timeout_ms, 10000);
+  EXPECT_EQ(cfg.http.request_timeout_ms, 30000);
+  EXPECT_EQ(cfg.http.max_body_bytes, 64u * 1024);
+  ASSERT_TRUE(load(R"({"http":{"max_connections":100,"max_connections_per_address":0,"reserved_connections":10,
+    "max_queued":50,"max_queued_per_address":5,"head_timeout_ms":2000,"request_timeout_ms":5000,
+    "write_timeout_ms":7000,"reserved_head_timeout_ms":500,"queue_timeout_ms":3000,"read_timeout_s":4}})")
+                  .ok());
+  EXPECT_EQ(cfg.http.max_connections, 100u);
+  EXPECT_EQ(cfg.http.max_connections_per_address, 0u);
+  EXPECT_EQ(cfg.http.reserved_connections, 10u);
+  EXPECT_EQ(cfg.http.max_queued, 50u);
+  EXPECT_EQ(cfg.http.max_queued_per_address, 5u);
+  EXPECT_EQ(cfg.http.head_timeout_ms, 2000);
+  EXPECT_EQ(cfg.http.request_timeout_ms, 5000);
+  EXPECT_EQ(cfg.http.write_timeout_ms, 7000);
+  EXPECT_EQ(cfg.http.reserved_head_timeout_ms, 500);
+  EXPECT_EQ(cfg.http.queue_timeout_ms, 3000);
+  EXPECT_EQ(cfg.http.read_timeout_s, 4);
+}
+
 TEST_F(ConfigFile, BadSettingsNameTheirKey) {
   struct Case {
     const char* text;
@@ -67,6 +93,18 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
                                   {R"({"deploy_attempts":0})", "deploy_attempts"},
                                   {R"({"deploy_attempts":11})", "deploy_attempts"},
                                   {R"({"deploy_attempts":"2"})", "deploy_attempts"},
+                                  {R"({"http":[]})", "http"},
+                                  {R"({"http":{"max_connections":0}})", "http.max_connections"},
+                                  {R"({"http":{"max_connections":"many"}})", "http.max_connections"},
+                                  {R"({"http":{"head_timeout_ms":10.5}})", "http.head_timeout_ms"},
+                                  {R"({"http":{"head_timeout_ms":5}})", "http.head_timeout_ms"},
+                                  {R"({"http":{"queue_timeout_ms":-1}})", "http.queue_timeout_ms"},
+                                  {R"({"http":{"max_queued":-1}})", "http.max_queued"},
+                                  {R"({"http":{"max_connections":16}})", "http.reserved_connections"},
+                                  {R"({"http":{"reserved_connections":256}})", "http.reserved_connections"},
+                                  {R"({"http":{"slowloris":true}})", "http.slowloris"},
+                                  {R"({"http":{"head_timeout_ms":20000,"request_timeout_ms":15000}})",
+                                   "http.request_timeout_ms"},
                                   {R"({"listen":8080})", "listen"},
                                   {R"({"colour":"blue"})", "colour"},
                                   {R"([1,2])", "config"},

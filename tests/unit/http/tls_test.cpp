@@ -9,6 +9,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -50,6 +55,168 @@ TEST(TlsMaterial, SelfSignedCertificatesCoverTheirNamesAndOnlyThose) {
   auto fp = tls::fingerprint_sha256(id->cert_pem);
   ASSERT_TRUE(fp.ok());
   EXPECT_EQ(fp->size(), 32u * 3 - 1);  // AB:CD:...
+}
+
+// OpenSSL objects for the certificate checks below (freed by unique_ptr).
+struct X509Free {
+  void operator()(X509* x) const { X509_free(x); }
+};
+struct KeyFree {
+  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
+};
+using X509Ptr = std::unique_ptr<X509, X509Free>;
+using KeyPtr = std::unique_ptr<EVP_PKEY, KeyFree>;
+
+X509Ptr parse_cert(const std::string& pem) {
+  BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  X509Ptr x(PEM_read_bio_X509(b, nullptr, nullptr, nullptr));
+  BIO_free(b);
+  return x;
+}
+KeyPtr parse_key(const std::string& pem) {
+  BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  KeyPtr k(PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr));
+  BIO_free(b);
+  return k;
+}
+std::string to_pem(X509* x) {
+  BIO* b = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(b, x);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(b, &data);
+  std::string out(data, static_cast<size_t>(n));
+  BIO_free(b);
+  return out;
+}
+
+// A certificate for `subject_key` named `cn`, signed by `issuer_key` as
+// `issuer` (nullptr: self-signed), with extensions in OpenSSL's text form.
+X509Ptr make_cert(EVP_PKEY* subject_key, const std::string& cn, X509* issuer, EVP_PKEY* issuer_key,
+                  const std::vector<std::pair<int, std::string>>& exts) {
+  X509Ptr x(X509_new());
+  X509_set_version(x.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 7);
+  X509_gmtime_adj(X509_getm_notBefore(x.get()), -60);
+  X509_gmtime_adj(X509_getm_notAfter(x.get()), 3600);
+  X509_set_pubkey(x.get(), subject_key);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x.get()), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
+  X509_set_issuer_name(x.get(), X509_get_subject_name(issuer ? issuer : x.get()));
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer ? issuer : x.get(), x.get(), nullptr, nullptr, 0);
+  for (auto& [nid, value] : exts) {
+    X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value.c_str());
+    EXPECT_NE(e, nullptr) << value;
+    if (!e) continue;
+    X509_add_ext(x.get(), e, -1);
+    X509_EXTENSION_free(e);
+  }
+  EXPECT_GT(X509_sign(x.get(), issuer_key, EVP_sha256()), 0);
+  return x;
+}
+
+// X509_verify_cert of `leaf` with `anchor` as the only trusted certificate
+// (what a client given the file as its CA file does), for a TLS server named `host`.
+int verify_with_anchor(X509* leaf, X509* anchor, const std::string& host) {
+  X509_STORE* store = X509_STORE_new();
+  X509_STORE_add_cert(store, anchor);
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, store, leaf, nullptr);
+  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+  X509_VERIFY_PARAM_set1_host(X509_STORE_CTX_get0_param(ctx), host.c_str(), host.size());
+  int ok = X509_verify_cert(ctx);
+  int err = ok == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+  X509_STORE_CTX_free(ctx);
+  X509_STORE_free(store);
+  return err;
+}
+
+// The certificate `tls.mode auto` makes is a leaf: trusting it (as a CA file,
+// even system-wide) trusts that certificate for its names, and nothing its key signs.
+TEST(TlsMaterial, GeneratedCertificatesAreLeavesNotCertificateAuthorities) {
+  auto id = tls::make_self_signed({"localhost", "127.0.0.1"});
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  EXPECT_FALSE(tls::is_ca(id->cert_pem));
+  X509Ptr x = parse_cert(id->cert_pem);
+  ASSERT_TRUE(x);
+  EXPECT_EQ(X509_check_ca(x.get()), 0);
+  int bc = X509_get_ext_by_NID(x.get(), NID_basic_constraints, -1);
+  ASSERT_GE(bc, 0) << "no basicConstraints";
+  EXPECT_EQ(X509_EXTENSION_get_critical(X509_get_ext(x.get(), bc)), 1);
+  auto* constraints = static_cast<BASIC_CONSTRAINTS*>(X509_get_ext_d2i(x.get(), NID_basic_constraints, nullptr, nullptr));
+  ASSERT_NE(constraints, nullptr);
+  EXPECT_EQ(constraints->ca, 0);
+  BASIC_CONSTRAINTS_free(constraints);
+  uint32_t ku = X509_get_key_usage(x.get());
+  EXPECT_TRUE(ku & KU_DIGITAL_SIGNATURE);
+  EXPECT_FALSE(ku & KU_KEY_CERT_SIGN);
+  EXPECT_FALSE(ku & KU_CRL_SIGN);
+  EXPECT_FALSE(ku & KU_KEY_ENCIPHERMENT);  // an EC key does not encipher
+  EXPECT_TRUE(X509_get_extended_key_usage(x.get()) & XKU_SSL_SERVER);
+  EXPECT_TRUE(tls::covers(id->cert_pem, "localhost"));
+  EXPECT_TRUE(tls::covers(id->cert_pem, "127.0.0.1"));
+
+  // as a trust anchor it vouches for itself, for its own names only
+  EXPECT_EQ(verify_with_anchor(x.get(), x.get(), "localhost"), X509_V_OK);
+  EXPECT_NE(verify_with_anchor(x.get(), x.get(), "other.example.test"), X509_V_OK);
+  // a certificate its key signs for another name is not trusted through it
+  KeyPtr key = parse_key(id->key_pem);
+  KeyPtr other_key(EVP_EC_gen("P-256"));
+  X509Ptr forged = make_cert(other_key.get(), "bank.example.test", x.get(), key.get(),
+                             {{NID_subject_alt_name, "DNS:bank.example.test"}, {NID_ext_key_usage, "serverAuth"}});
+  int err = verify_with_anchor(forged.get(), x.get(), "bank.example.test");
+  EXPECT_NE(err, X509_V_OK);
+  EXPECT_EQ(err, X509_V_ERR_INVALID_CA) << X509_verify_cert_error_string(err);
+
+  // the agents' certificates (Ed25519, from a seed) are leaves too
+  auto agent = tls::make_from_seed(std::string(32, 's'), "ads-agent");
+  ASSERT_TRUE(agent.ok());
+  EXPECT_FALSE(tls::is_ca(agent->cert_pem));
+  X509Ptr ax = parse_cert(agent->cert_pem);
+  EXPECT_TRUE(X509_get_key_usage(ax.get()) & KU_DIGITAL_SIGNATURE);
+  EXPECT_FALSE(X509_get_key_usage(ax.get()) & KU_KEY_CERT_SIGN);
+}
+
+// A data directory holding the CA certificate an older ADS made gets a leaf
+// in its place on the next start (the CLI reads the new file; remote clients
+// that copied the old one must copy the new one).
+TEST(TlsMaterial, LoadOrCreateReplacesACertificateThatIsACa) {
+  ads::test::TempDir tmp;
+  fs::path crt = tmp.path / "tls" / "server.crt", key = tmp.path / "tls" / "server.key";
+  fs::create_directories(crt.parent_path());
+  KeyPtr k(EVP_EC_gen("P-256"));
+  X509Ptr old = make_cert(k.get(), "localhost", nullptr, k.get(),
+                          {{NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+                           {NID_key_usage, "critical,digitalSignature,keyCertSign"},
+                           {NID_ext_key_usage, "serverAuth"},
+                           {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"}});
+  std::string old_pem = to_pem(old.get());
+  ASSERT_TRUE(tls::is_ca(old_pem));
+  BIO* kb = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(kb, k.get(), nullptr, nullptr, 0, nullptr, nullptr);
+  char* data = nullptr;
+  long n = BIO_get_mem_data(kb, &data);
+  write(key, std::string(data, static_cast<size_t>(n)));
+  BIO_free(kb);
+  write(crt, old_pem);
+
+  bool generated = false;
+  auto id = tls::load_or_create(crt.string(), key.string(), {"localhost", "127.0.0.1"}, &generated);
+  ASSERT_TRUE(id.ok()) << id.error().message;
+  EXPECT_TRUE(generated);
+  EXPECT_FALSE(tls::is_ca(id->cert_pem));
+  EXPECT_EQ(read(crt), id->cert_pem);
+  EXPECT_NE(read(crt), old_pem);
+  struct stat st {};
+  ASSERT_EQ(::stat(key.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+
+  // and the leaf is kept from then on
+  auto again = tls::load_or_create(crt.string(), key.string(), {"localhost"}, &generated);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(generated);
+  EXPECT_EQ(again->cert_pem, id->cert_pem);
 }
 
 TEST(TlsMaterial, SeededKeysAreDeterministicAndHkdfMatchesRfc5869) {
