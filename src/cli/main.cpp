@@ -297,6 +297,7 @@ int stream_events(const cli::ApiClient& api, const std::string& id) {
   r.headers = api.auth_headers();
   r.ca_file = api.ca_file();
   r.timeout_ms = 0;
+  r.max_body_bytes = 0;  // a log followed to its end; only an unfinished event is kept
   std::string pending, event;
   r.on_data = [&](const std::string& chunk) {
     pending += chunk;
