@@ -294,6 +294,36 @@ void Server::serve_connection(int fd, std::string remote) {
   sock.release(ignore);  // the caller closes fd
 }
 
+namespace {
+// The method, target, query, headers and peer of a request whose head is read.
+void fill_head(Request& req, const bhttp::request<bhttp::string_body>& msg, const std::string& remote) {
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  auto q = req.target.find('?');
+  req.path = req.target.substr(0, q);
+  if (q != std::string::npos) req.query = parse_query(req.target.substr(q + 1));
+  for (auto& f : msg) {
+    std::string name(f.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    req.headers[name] = std::string(f.value());
+  }
+  req.remote = remote;
+}
+
+// An answer after which the connection closes.
+template <class Stream>
+void write_final(Stream& sock, const Response& r) {
+  bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
+  res.set(bhttp::field::content_type, r.content_type);
+  res.set(bhttp::field::connection, "close");
+  for (auto& [k, v] : r.headers) res.set(k, v);
+  res.body() = r.body;
+  res.prepare_payload();
+  beast::error_code ec;
+  bhttp::write(sock, res, ec);
+}
+}  // namespace
+
 template <class Stream>
 void Server::serve_stream(Stream& sock, const std::string& remote) {
   beast::error_code ec;
@@ -302,12 +332,25 @@ void Server::serve_stream(Stream& sock, const std::string& remote) {
     bhttp::request_parser<bhttp::string_body> parser;
     parser.body_limit(opts_.max_body_bytes);
     parser.header_limit(64 * 1024);
-    bhttp::read(sock, buf, parser, ec);
+    Request req;
+    size_t body_limit = opts_.max_body_bytes;
+    bhttp::read_header(sock, buf, parser, ec);
+    if (!ec && head_check_) {
+      fill_head(req, parser.get(), remote);
+      if (auto refused = head_check_(req, &body_limit)) {
+        write_final(sock, *refused);  // the body stays unread
+        break;
+      }
+      auto declared = parser.content_length();
+      if (declared && *declared > body_limit) ec = bhttp::error::body_limit;
+      else parser.body_limit(body_limit);  // what is left of it, for a chunked body
+    }
+    if (!ec) bhttp::read(sock, buf, parser, ec);
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof) break;
     if (ec) {
       Response r;
       if (ec == bhttp::error::body_limit) {
-        r = Response::error(413, "too_large", "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
+        r = Response::error(413, "too_large", "request body exceeds " + std::to_string(body_limit) + " bytes");
       } else if (ec == asio::error::would_block || ec == asio::error::try_again ||
                  ec == asio::error::timed_out || ec == asio::error::connection_reset ||
                  ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
@@ -316,28 +359,12 @@ void Server::serve_stream(Stream& sock, const std::string& remote) {
       } else {
         r = Response::error(400, "bad_request", "malformed HTTP request: " + ec.message());
       }
-      bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(r.status), 11};
-      res.set(bhttp::field::content_type, r.content_type);
-      res.set(bhttp::field::connection, "close");
-      res.body() = r.body;
-      res.prepare_payload();
-      bhttp::write(sock, res, ec);
+      write_final(sock, r);
       break;
     }
     auto& msg = parser.get();
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    auto q = req.target.find('?');
-    req.path = req.target.substr(0, q);
-    if (q != std::string::npos) req.query = parse_query(req.target.substr(q + 1));
-    for (auto& f : msg) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      req.headers[name] = std::string(f.value());
-    }
+    if (!head_check_) fill_head(req, msg, remote);
     req.body = std::move(msg.body());
-    req.remote = remote;
     bool keep = msg.keep_alive();
 
     Response r = dispatch(req);
