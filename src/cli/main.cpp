@@ -96,6 +96,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   eo.workers = cfg.workers;
   eo.keep_failed = cfg.keep_failed;
   eo.keep_backups = cfg.keep_backups;
+  eo.max_backup_bytes = static_cast<size_t>(cfg.max_backup_mb) << 20;
   eo.deploy_attempts = cfg.deploy_attempts;
   eo.shared_store = cfg.store.rfind("postgres", 0) == 0;
   eo.lease = std::chrono::milliseconds(cfg.lease_ms);
