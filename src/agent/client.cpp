@@ -140,6 +140,7 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
   r.headers = signed_headers(secret_, "POST", target, "", unix_now());
   r.timeout_ms = timeout_ms;
   r.idle_timeout_ms = limits_.idle_ms;
+  r.idle_needs_header = "x-ads-heartbeat";  // an agent from before heartbeats is not held to it
   r.max_body_bytes = limits_.action_bytes;
   std::string pending, error_body;
   std::optional<int> done;

@@ -27,7 +27,9 @@ struct AgentLimits {
   size_t action_bytes = 256u << 20;    // all of one action's stream
   // An action's stream with nothing (no output, no heartbeat) for this long:
   // the agent is taken as gone (frozen, killed, cut off). Agents send a
-  // heartbeat every few seconds (AgentConfig::heartbeat_s).
+  // heartbeat every few seconds (AgentConfig::heartbeat_s) and say so in a
+  // header (kHeaderHeartbeat); a stream without that header (an agent from
+  // before heartbeats) is bounded by the action's timeout only.
   long idle_ms = 60000;
 };
 inline constexpr size_t kDefaultMaxBackupBytes = 512u << 20;

@@ -29,6 +29,9 @@ inline constexpr const char* kHeaderNonce = "X-ADS-Nonce";
 inline constexpr const char* kHeaderSignature = "X-ADS-Signature";
 inline constexpr const char* kHeaderBodyHash = "X-ADS-Body-SHA256";
 inline constexpr size_t kUnsignedBodyLimit = 64 * 1024;
+// On an action's stream: the agent sends a heartbeat event every this many
+// seconds while a command runs (an agent without it sends none).
+inline constexpr const char* kHeaderHeartbeat = "X-ADS-Heartbeat";
 
 // Initialises libsodium; safe to call many times. False if it cannot.
 bool crypto_init();

@@ -405,6 +405,9 @@ Response AgentServer::action(const Request& req) {
   if (!guard->got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
   Response r;
   r.content_type = "application/x-ndjson";
+  // announces the heartbeats: ADS takes a silent stream for a frozen agent
+  // only from an agent that sends them
+  r.headers.push_back({kHeaderHeartbeat, std::to_string(cfg_.heartbeat_s)});
   RunOptions opts;
   opts.timeout_s = cfg_.command_timeout_s;  // the operator's maximum
   std::string note;

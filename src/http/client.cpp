@@ -64,6 +64,7 @@ size_t on_header(char* ptr, size_t size, size_t n, void* ud) {
 // libcurl calls it about once a second even while nothing arrives.
 int on_progress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* c = static_cast<Ctx*>(ud);
+  if (!c->req->idle_needs_header.empty() && !c->res->headers.count(c->req->idle_needs_header)) return 0;
   if (Clock::now() - c->last_byte >= std::chrono::milliseconds(c->req->idle_timeout_ms)) {
     c->idle = true;
     return 1;  // aborts (CURLE_ABORTED_BY_CALLBACK)

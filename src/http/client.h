@@ -23,6 +23,10 @@ struct ClientRequest {
   // the response arrives for this long (a stream whose server sends
   // heartbeats, so that a frozen server is told from a quiet one).
   long idle_timeout_ms = 0;
+  // Set (a lower-case header name): idle_timeout_ms applies only once the
+  // answer carries this header, i.e. a server that announces heartbeats; an
+  // older one that sends none is not taken for a silent one.
+  std::string idle_needs_header;
   // The most body bytes this call takes, kept or handed to on_data; past it
   // (or at a larger Content-Length) the call fails with "too_large", so a
   // server that sends forever cannot grow the caller without bound.

@@ -50,12 +50,25 @@ class HostileAgent {
     server_.route("PUT", "/v1/lab", forever("{", blob));
     server_.route("POST", "/v1/actions/flood", forever("", event));
     server_.route("POST", "/v1/actions/longline", forever(R"({"event":"output","line":")", blob));
+    // announces heartbeats, then sends nothing
     server_.route("POST", "/v1/actions/silent", [this](ads::http::Request&) {
       ads::http::Response r;
       r.content_type = "application/x-ndjson";
+      r.headers.push_back({ads::agent::kHeaderHeartbeat, "1"});
       r.stream = [this](ads::http::StreamWriter& w) {
         w.write(json{{"event", "command"}, {"command", "sleep"}}.dump() + "\n");
         for (int i = 0; i < 600 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      };
+      return r;
+    });
+    // an agent from before heartbeats: quiet for 4 s, then done
+    server_.route("POST", "/v1/actions/older", [this](ads::http::Request&) {
+      ads::http::Response r;
+      r.content_type = "application/x-ndjson";
+      r.stream = [this](ads::http::StreamWriter& w) {
+        w.write(json{{"event", "command"}, {"command", "sleep 4"}}.dump() + "\n");
+        for (int i = 0; i < 40 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        w.write(json{{"event", "done"}, {"code", 0}}.dump() + "\n");
       };
       return r;
     });
@@ -132,6 +145,12 @@ TEST(AgentClientLimits, EveryAnswerOfAHostileAgentIsBounded) {
   EXPECT_EQ(silent.error().code, "timeout") << silent.error().message;
   EXPECT_NE(silent.error().message.find("went silent for 1.5 s"), std::string::npos) << silent.error().message;
   EXPECT_EQ(said, std::vector<std::string>{"$ sleep"});
+
+  // an agent that announces no heartbeats is held to the action's timeout
+  // only: quiet for longer than the idle time, it is not taken for gone
+  auto older = c.run_action("older", [](const std::string&, const std::string&) {}, 600000);
+  ASSERT_TRUE(older.ok()) << older.error().message;
+  EXPECT_EQ(*older, 0);
 }
 
 uint16_t free_port() {
