@@ -1,5 +1,6 @@
 #include "agent/client.h"
 
+#include <cstdio>
 #include <thread>
 
 #include "agent/identity.h"
@@ -28,6 +29,12 @@ Error from_status(long status, const std::string& body) {
   }
   return Error::make("failed", "agent: " + msg);
 }
+std::string seconds(long ms) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", static_cast<double>(ms) / 1000.0);
+  return b;
+}
+
 // A TLS failure means the machine at the address is not this deployment's
 // agent (or not an agent at all): say so rather than "cannot reach".
 Error transport_error(Error e) {
@@ -38,8 +45,8 @@ Error transport_error(Error e) {
 }
 }  // namespace
 
-AgentClient::AgentClient(std::string base_url, std::string secret)
-    : base_url_(std::move(base_url)), secret_(std::move(secret)) {
+AgentClient::AgentClient(std::string base_url, std::string secret, AgentLimits limits)
+    : base_url_(std::move(base_url)), secret_(std::move(secret)), limits_(limits) {
   crypto_init();
   if (base_url_.rfind("https://", 0) == 0) {
     auto pin = agent_pin(secret_);
@@ -61,7 +68,7 @@ Status AgentClient::prepare(http::ClientRequest& r, const std::string& target) c
 }
 
 Result<http::ClientResponse> AgentClient::send(const std::string& method, const std::string& target,
-                                               const std::string& body, long timeout_ms) const {
+                                               const std::string& body, long timeout_ms, size_t max_bytes) const {
   http::ClientRequest r;
   r.method = method;
   if (auto st = prepare(r, target); !st) return st.error();
@@ -70,6 +77,7 @@ Result<http::ClientResponse> AgentClient::send(const std::string& method, const 
   if (!body.empty()) r.headers.push_back({"Content-Type", "application/gzip"});
   r.timeout_ms = timeout_ms;
   r.connect_timeout_ms = std::min(timeout_ms, 2000L);
+  r.max_body_bytes = max_bytes;
   auto res = http::request(r);
   if (!res) return transport_error(res.error());
   if (res->status != 200) return from_status(res->status, res->body);
@@ -77,7 +85,7 @@ Result<http::ClientResponse> AgentClient::send(const std::string& method, const 
 }
 
 Result<json> AgentClient::health(long timeout_ms) const {
-  auto res = send("GET", "/v1/health", "", timeout_ms);
+  auto res = send("GET", "/v1/health", "", timeout_ms, limits_.health_bytes);
   if (!res) return res.error();
   json j = json::parse(res->body, nullptr, false);
   if (j.is_discarded()) return Error::make("failed", "the agent's health answer is not JSON");
@@ -101,19 +109,25 @@ Status AgentClient::wait_ready(std::chrono::milliseconds total) const {
 }
 
 Result<json> AgentClient::upload_lab(const std::string& tar_gz, long timeout_ms) const {
-  auto res = send("PUT", "/v1/lab", tar_gz, timeout_ms);
+  auto res = send("PUT", "/v1/lab", tar_gz, timeout_ms, limits_.answer_bytes);
   if (!res) return res.error();
   return json::parse(res->body, nullptr, false);
 }
 
-Result<std::string> AgentClient::download_backup(long timeout_ms) const {
-  auto res = send("GET", "/v1/backup", "", timeout_ms);
+Result<std::string> AgentClient::download_backup(size_t max_bytes, long timeout_ms) const {
+  auto res = send("GET", "/v1/backup", "", timeout_ms, max_bytes);
   if (!res) return res.error();
   return std::move(res->body);
 }
 
 Status AgentClient::upload_backup(const std::string& tar_gz, long timeout_ms) const {
-  auto res = send("PUT", "/v1/backup", tar_gz, timeout_ms);
+  auto res = send("PUT", "/v1/backup", tar_gz, timeout_ms, limits_.answer_bytes);
+  if (!res) return res.error();
+  return Status::Ok();
+}
+
+Status AgentClient::cancel(long timeout_ms) const {
+  auto res = send("POST", "/v1/actions/cancel", "", timeout_ms, limits_.answer_bytes);
   if (!res) return res.error();
   return Status::Ok();
 }
@@ -125,42 +139,65 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
   if (auto st = prepare(r, target); !st) return st.error();
   r.headers = signed_headers(secret_, "POST", target, "", unix_now());
   r.timeout_ms = timeout_ms;
+  r.idle_timeout_ms = limits_.idle_ms;
+  r.idle_needs_header = "x-ads-heartbeat";  // an agent from before heartbeats is not held to it
+  r.max_body_bytes = limits_.action_bytes;
   std::string pending, error_body;
   std::optional<int> done;
-  bool is_error = false;
-  long status = 0;
+  bool is_error = false, cancelled = false;
+  std::optional<Error> stream_error;
   r.on_data = [&](const std::string& chunk) {
     pending += chunk;
-    size_t pos;
-    while ((pos = pending.find('\n')) != std::string::npos) {
-      std::string line = pending.substr(0, pos);
-      pending.erase(0, pos + 1);
+    size_t start = 0, pos;
+    while ((pos = pending.find('\n', start)) != std::string::npos) {
+      std::string line = pending.substr(start, pos - start);
+      start = pos + 1;
       json ev = json::parse(line, nullptr, false);
       if (!ev.is_object()) {
         // an error answer (JSON object on one line) or garbage
-        error_body += line;
+        if (error_body.size() < limits_.answer_bytes) error_body += line;
         is_error = true;
         continue;
       }
       std::string type = ev.value("event", "");
       if (type == "output") sink(ev.value("stream", "stdout"), ev.value("line", ""));
+      else if (type == "heartbeat") continue;  // the agent is alive; nothing for the log
       else if (type == "phase") sink("agent", "== " + ev.value("phase", ""));
       else if (type == "command") sink("agent", "$ " + ev.value("command", ""));
       else if (type == "exit") {
         int code = ev.value("code", 0);
         if (code != 0) sink("agent", "exit " + std::to_string(code) + ": " + ev.value("command", ""));
       } else if (type == "done") done = ev.value("code", 0);
+      else if (type == "cancelled") cancelled = true;
       else if (ev.contains("error")) {
-        error_body = line;
+        error_body = line.substr(0, limits_.answer_bytes);
         is_error = true;
       }
+    }
+    pending.erase(0, start);
+    if (pending.size() > limits_.line_bytes) {
+      stream_error = Error::make("too_large", "the agent sent a line longer than " +
+                                                  std::to_string(limits_.line_bytes) + " bytes in action " + name +
+                                                  "; stopped reading it");
+      return false;
     }
     return true;
   };
   auto res = http::request(r);
-  if (!res) return transport_error(res.error());
-  status = res->status;
+  if (stream_error) return *stream_error;
+  if (!res) {
+    Error e = transport_error(res.error());
+    if (e.code == "too_large")
+      e.message = "action " + name + ": the agent sent more than " + std::to_string(limits_.action_bytes) +
+                  " bytes; stopped reading it";
+    else if (e.code == "timeout" && e.message.find("went silent") != std::string::npos)
+      e.message = "action " + name + ": the agent at " + base_url_ + " went silent for " +
+                  seconds(limits_.idle_ms) + " s (no output, no heartbeat): it is frozen, gone or cut off";
+    return e;
+  }
+  long status = res->status;
   if (status != 200) return from_status(status, error_body.empty() ? pending : error_body);
+  if (cancelled) return Error::make("cancelled", "action " + name + " was cancelled on the agent");
   if (is_error && !done) return from_status(500, error_body);
   if (!done) return Error::make("failed", "the agent closed the stream before the action finished");
   return *done;

@@ -18,11 +18,27 @@ namespace ads::agent {
 // (the agent's own notes: phase and command headers, exit codes).
 using LineSink = std::function<void(const std::string& stream, const std::string& line)>;
 
+// What ADS takes from an agent at most: a lab machine's root can replace
+// its agent with anything, so every answer is bounded in size and time.
+struct AgentLimits {
+  size_t health_bytes = 64 * 1024;     // a health answer
+  size_t answer_bytes = 64 * 1024;     // other JSON answers (upload, cancel, errors)
+  size_t line_bytes = 1u << 20;        // one line (event) of an action's stream
+  size_t action_bytes = 256u << 20;    // all of one action's stream
+  // An action's stream with nothing (no output, no heartbeat) for this long:
+  // the agent is taken as gone (frozen, killed, cut off). Agents send a
+  // heartbeat every few seconds (AgentConfig::heartbeat_s) and say so in a
+  // header (kHeaderHeartbeat); a stream without that header (an agent from
+  // before heartbeats) is bounded by the action's timeout only.
+  long idle_ms = 60000;
+};
+inline constexpr size_t kDefaultMaxBackupBytes = 512u << 20;
+
 class AgentClient {
  public:
   // An https:// base_url pins the key derived from `secret`; an http:// one
   // is refused by every agent (it speaks HTTPS only).
-  AgentClient(std::string base_url, std::string secret);
+  AgentClient(std::string base_url, std::string secret, AgentLimits limits = {});
   // https://<address>:9089
   static std::string url_for(const std::string& address, uint16_t port = kAgentPort);
 
@@ -36,13 +52,22 @@ class AgentClient {
   // and parses the lab spec in it. Returns its JSON answer.
   Result<nlohmann::json> upload_lab(const std::string& tar_gz, long timeout_ms = 300000) const;
   // POST /v1/actions/{name}: runs "install" (all install phases) or a
-  // life-cycle action of the spec, streaming output to `sink`. Returns the
-  // exit code of the first failing command, or 0. A missing action: Error
-  // "not_found". Transport failure: "unavailable"/"timeout".
+  // life-cycle action of the spec, streaming output to `sink` (heartbeats
+  // are not passed on). Returns the exit code of the first failing command,
+  // or 0. A missing action: Error "not_found". Cancelled on the agent (see
+  // cancel()): "cancelled". Transport failure: "unavailable"/"timeout"; an
+  // agent silent for limits.idle_ms: "timeout" ("went silent"); a stream
+  // past limits.line_bytes/action_bytes: "too_large".
   Result<int> run_action(const std::string& name, const LineSink& sink, long timeout_ms = 1800000) const;
+  // POST /v1/actions/cancel: stops the action under way (the agent signals
+  // its command's process group, SIGTERM then SIGKILL) and answers once it
+  // has ended; its run_action then returns "cancelled". No action under way:
+  // Error "conflict".
+  Status cancel(long timeout_ms = 30000) const;
 
-  // GET /v1/backup: the .tar.gz of what the lab's backup action wrote.
-  Result<std::string> download_backup(long timeout_ms = 600000) const;
+  // GET /v1/backup: the .tar.gz of what the lab's backup action wrote, at
+  // most `max_bytes` ("too_large" past it).
+  Result<std::string> download_backup(size_t max_bytes = kDefaultMaxBackupBytes, long timeout_ms = 600000) const;
   // PUT /v1/backup: places a backup for the lab's restore action to read.
   Status upload_backup(const std::string& tar_gz, long timeout_ms = 600000) const;
 
@@ -51,13 +76,14 @@ class AgentClient {
  private:
   // A signed request; non-200 answers become errors (see from_status).
   Result<http::ClientResponse> send(const std::string& method, const std::string& target, const std::string& body,
-                                    long timeout_ms) const;
+                                    long timeout_ms, size_t max_bytes) const;
 
   // Fills in the target's URL and TLS pin; an error if the pin cannot be made.
   Status prepare(http::ClientRequest& r, const std::string& target) const;
 
   std::string base_url_;
   std::string secret_;
+  AgentLimits limits_;
   std::string pin_;        // "sha256//...", for https
   std::string pin_error_;  // why there is no pin, if it could not be made
 };

@@ -29,7 +29,12 @@ std::string random_hex(size_t n) {
 
 std::string canonical(const std::string& method, const std::string& target, const std::string& time,
                       const std::string& nonce, const std::string& body) {
-  return method + "\n" + target + "\n" + time + "\n" + nonce + "\n" + sha256_hex(body);
+  return canonical_for_hash(method, target, time, nonce, sha256_hex(body));
+}
+
+std::string canonical_for_hash(const std::string& method, const std::string& target, const std::string& time,
+                               const std::string& nonce, const std::string& body_sha256_hex) {
+  return method + "\n" + target + "\n" + time + "\n" + nonce + "\n" + body_sha256_hex;
 }
 
 std::string sign(const std::string& secret, const std::string& text) {
@@ -65,9 +70,11 @@ std::vector<std::pair<std::string, std::string>> signed_headers(const std::strin
                                                                 int64_t now_s) {
   std::string t = std::to_string(now_s);
   std::string nonce = random_hex(16);
+  std::string hash = sha256_hex(body);
   return {{kHeaderTime, t},
           {kHeaderNonce, nonce},
-          {kHeaderSignature, sign(secret, canonical(method, target, t, nonce, body))}};
+          {kHeaderBodyHash, hash},
+          {kHeaderSignature, sign(secret, canonical_for_hash(method, target, t, nonce, hash))}};
 }
 
 }  // namespace ads::agent

@@ -2,10 +2,15 @@
 // secret (HMAC-SHA256 via libsodium). Shared by the agent and its client.
 //
 // Headers:  X-ADS-Time: unix seconds   X-ADS-Nonce: 32 hex chars
+//           X-ADS-Body-SHA256: hex(SHA256(body))
 //           X-ADS-Signature: hex HMAC-SHA256(secret, canonical)
 // canonical = METHOD "\n" TARGET "\n" TIME "\n" NONCE "\n" hex(SHA256(body))
 // The agent refuses (401) a missing or wrong signature, a time more than
 // kMaxSkewSeconds away from its clock, and a nonce it has seen before.
+// X-ADS-Body-SHA256 lets the agent check the signature from the request's
+// head alone, before it reads a byte of the body; the body must then hash to
+// it. A request without that header (an older client) may carry at most
+// kUnsignedBodyLimit bytes, read before the signature is checked.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +27,11 @@ inline constexpr int64_t kMaxSkewSeconds = 300;
 inline constexpr const char* kHeaderTime = "X-ADS-Time";
 inline constexpr const char* kHeaderNonce = "X-ADS-Nonce";
 inline constexpr const char* kHeaderSignature = "X-ADS-Signature";
+inline constexpr const char* kHeaderBodyHash = "X-ADS-Body-SHA256";
+inline constexpr size_t kUnsignedBodyLimit = 64 * 1024;
+// On an action's stream: the agent sends a heartbeat event every this many
+// seconds while a command runs (an agent without it sends none).
+inline constexpr const char* kHeaderHeartbeat = "X-ADS-Heartbeat";
 
 // Initialises libsodium; safe to call many times. False if it cannot.
 bool crypto_init();
@@ -32,6 +42,9 @@ std::string random_hex(size_t n);
 
 std::string canonical(const std::string& method, const std::string& target, const std::string& time,
                       const std::string& nonce, const std::string& body);
+// The same with the body's hash given (hex SHA-256), for a check before the body is read.
+std::string canonical_for_hash(const std::string& method, const std::string& target, const std::string& time,
+                               const std::string& nonce, const std::string& body_sha256_hex);
 std::string sign(const std::string& secret, const std::string& canonical_text);
 // Constant-time comparison of the expected and the given signature.
 bool signature_matches(const std::string& secret, const std::string& canonical_text,
@@ -49,7 +62,7 @@ class NonceCache {
   std::deque<std::pair<int64_t, std::string>> order_;
 };
 
-// The headers that sign a request (time, nonce, signature).
+// The headers that sign a request (time, nonce, body hash, signature).
 std::vector<std::pair<std::string, std::string>> signed_headers(const std::string& secret,
                                                                 const std::string& method,
                                                                 const std::string& target,

@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <vector>
 
@@ -13,16 +15,21 @@ namespace ads::agent {
 namespace {
 using Clock = std::chrono::steady_clock;
 
+// What a daemon that keeps writing to the pipes after the shell exited may
+// add to the drain, beyond what was pending at the exit.
+constexpr size_t kDrainSlack = 1u << 20;
+
 class LineSplitter {
  public:
   LineSplitter(std::string stream, const OutputFn& out) : stream_(std::move(stream)), out_(out) {}
   void feed(const char* p, size_t n) {
     buf_.append(p, n);
-    size_t pos;
-    while ((pos = buf_.find('\n')) != std::string::npos) {
-      out_(stream_, buf_.substr(0, pos));
-      buf_.erase(0, pos + 1);
+    size_t start = 0, pos;
+    while ((pos = buf_.find('\n', start)) != std::string::npos) {
+      out_(stream_, buf_.substr(start, pos - start));
+      start = pos + 1;
     }
+    buf_.erase(0, start);
     if (buf_.size() > 64 * 1024) flush();  // very long lines come in pieces
   }
   void flush() {
@@ -57,91 +64,138 @@ void exec_shell(const std::string& command, const std::string& workdir, int out_
   execve("/bin/sh", const_cast<char* const*>(argv), const_cast<char* const*>(envp.data()));
   _exit(127);
 }
+
+int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 0;
+}
 }  // namespace
 
-RunResult run_command(const std::string& command, const std::string& workdir, int timeout_s, const OutputFn& out,
-                      const std::vector<std::string>& env) {
+RunResult run_command(const std::string& command, const std::string& workdir, const RunOptions& opts,
+                      const OutputFn& out) {
   int outp[2], errp[2];
-  if (pipe2(outp, O_CLOEXEC) != 0) return {126, false};
+  if (pipe2(outp, O_CLOEXEC) != 0) return {126, false, false};
   if (pipe2(errp, O_CLOEXEC) != 0) {
     close(outp[0]);
     close(outp[1]);
-    return {126, false};
+    return {126, false, false};
   }
   pid_t pid = fork();
-  if (pid == 0) exec_shell(command, workdir, outp[1], errp[1], env);
+  if (pid == 0) exec_shell(command, workdir, outp[1], errp[1], opts.env);
   close(outp[1]);
   close(errp[1]);
   if (pid < 0) {
     close(outp[0]);
     close(errp[0]);
-    return {126, false};
+    return {126, false, false};
   }
+  if (opts.on_group) opts.on_group(pid);
   LineSplitter so("stdout", out), se("stderr", out);
+  LineSplitter* splitters[2] = {&so, &se};
   RunResult res;
   auto start = Clock::now();
-  auto kill_at = start + std::chrono::seconds(timeout_s);
-  bool termed = false, exited = false;
-  Clock::time_point exited_at, term_at;
+  auto kill_at = start + std::chrono::seconds(opts.timeout_s);
+  auto next_tick = start + opts.tick;
+  bool ticking = opts.tick.count() > 0 && opts.on_tick;
+  bool termed = false, killed = false;
+  Clock::time_point term_at;
   int status = 0;
   pollfd fds[2] = {{outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
-  int open_fds = 2;
   char buf[8192];
+  auto close_fd = [&](int i) {
+    close(fds[i].fd);
+    fds[i].fd = -1;
+  };
+  // 1. while the shell runs: read whatever comes, watch the clock and the cancel flag
   while (true) {
-    if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
-      exited = true;
-      exited_at = Clock::now();
-    }
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid || (w < 0 && errno == ECHILD)) break;
     auto now = Clock::now();
-    if (exited && (open_fds == 0 || now - exited_at > std::chrono::milliseconds(300))) break;
-    if (!exited && !termed && now >= kill_at) {
-      res.timed_out = true;
-      kill(-pid, SIGTERM);
-      termed = true;
-      term_at = now;
+    if (!termed) {
+      bool cancel = opts.cancel && opts.cancel->load();
+      if (cancel || now >= kill_at) {
+        (cancel ? res.cancelled : res.timed_out) = true;
+        // the group, or the shell alone if it has not made its session yet
+        if (kill(-pid, SIGTERM) != 0) kill(pid, SIGTERM);
+        termed = true;
+        term_at = now;
+      }
+    } else if (!killed && now - term_at >= opts.kill_grace) {
+      if (kill(-pid, SIGKILL) != 0) kill(pid, SIGKILL);
+      killed = true;
     }
-    if (!exited && termed && now - term_at > std::chrono::seconds(5)) kill(-pid, SIGKILL);
-    int n = poll(fds, 2, 50);
-    if (n <= 0) continue;
+    if (ticking && now >= next_tick) {
+      opts.on_tick();
+      next_tick = now + opts.tick;
+    }
+    if (poll(fds, 2, 50) <= 0) continue;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       ssize_t r = read(fds[i].fd, buf, sizeof buf);
-      if (r > 0) {
-        (i == 0 ? so : se).feed(buf, static_cast<size_t>(r));
-      } else {
-        close(fds[i].fd);
-        fds[i].fd = -1;
-        --open_fds;
-      }
+      if (r > 0) splitters[i]->feed(buf, static_cast<size_t>(r));
+      else if (r == 0 || (errno != EINTR && errno != EAGAIN)) close_fd(i);
     }
   }
-  for (auto& f : fds)
-    if (f.fd >= 0) close(f.fd);
+  if (opts.on_group) opts.on_group(0);
+  // the cancel may have signalled the group itself before this loop saw the flag
+  if (!res.timed_out && opts.cancel && opts.cancel->load()) res.cancelled = true;
+  // 2. the shell has exited: everything it (and what it waited for) wrote is
+  // in the pipes now. Read it all, up to "nothing more right now" rather than
+  // up to an end of file, which a background daemon holding the pipe would
+  // never give.
+  bool cut = false;
+  for (int i = 0; i < 2; ++i) {
+    if (fds[i].fd < 0) continue;
+    int pending = 0;
+    if (ioctl(fds[i].fd, FIONREAD, &pending) != 0 || pending < 0) pending = 0;
+    size_t budget = static_cast<size_t>(pending) + kDrainSlack;
+    int fl = fcntl(fds[i].fd, F_GETFL);
+    if (fl >= 0) fcntl(fds[i].fd, F_SETFL, fl | O_NONBLOCK);
+    while (true) {
+      ssize_t r = read(fds[i].fd, buf, sizeof buf);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;  // end of file, or empty for now (EAGAIN)
+      splitters[i]->feed(buf, static_cast<size_t>(r));
+      if (static_cast<size_t>(r) >= budget) {
+        cut = true;
+        break;
+      }
+      budget -= static_cast<size_t>(r);
+    }
+    close_fd(i);
+  }
   so.flush();
   se.flush();
-  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);
-  if (res.timed_out) {
+  if (cut) out("agent", "a background process keeps writing after the command ended; the rest of its output is not read");
+  res.exit_code = exit_code_of(status);
+  if (res.timed_out || res.cancelled) {
     kill(-pid, SIGKILL);  // whatever of the group is left
-    out("agent", "timed out after " + std::to_string(timeout_s) + " s; killed");
-    if (res.exit_code == 0) res.exit_code = 124;
+    if (res.timed_out) out("agent", "timed out after " + std::to_string(opts.timeout_s) + " s; killed");
+    else out("agent", "cancelled; killed");
+    if (res.exit_code == 0) res.exit_code = res.timed_out ? 124 : 130;
   }
   return res;
 }
 
-int run_argv(const std::vector<std::string>& argv, const std::string& input, std::string* output) {
-  int inp[2], outp[2];
-  if (pipe2(inp, O_CLOEXEC) != 0) return 126;
+ArgvResult run_argv(const std::vector<std::string>& argv, const std::string& input) {
+  ArgvResult res;
+  int inp[2], outp[2], errp[2];
+  if (pipe2(inp, O_CLOEXEC) != 0) return {126, "", "pipe failed"};
   if (pipe2(outp, O_CLOEXEC) != 0) {
     close(inp[0]);
     close(inp[1]);
-    return 126;
+    return {126, "", "pipe failed"};
+  }
+  if (pipe2(errp, O_CLOEXEC) != 0) {
+    for (int fd : {inp[0], inp[1], outp[0], outp[1]}) close(fd);
+    return {126, "", "pipe failed"};
   }
   pid_t pid = fork();
   if (pid == 0) {
     dup2(inp[0], 0);
     dup2(outp[1], 1);
-    dup2(outp[1], 2);
+    dup2(errp[1], 2);
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
@@ -152,17 +206,25 @@ int run_argv(const std::vector<std::string>& argv, const std::string& input, std
   }
   close(inp[0]);
   close(outp[1]);
-  // write stdin and read output together (the child may fill its pipe first)
+  close(errp[1]);
+  if (pid < 0) {
+    for (int fd : {inp[1], outp[0], errp[0]}) close(fd);
+    return {126, "", "fork failed"};
+  }
+  // write stdin and read both outputs together (the child may fill a pipe first)
   size_t written = 0;
-  std::string out;
-  pollfd fds[2] = {{inp[1], POLLOUT, 0}, {outp[0], POLLIN, 0}};
+  pollfd fds[3] = {{inp[1], POLLOUT, 0}, {outp[0], POLLIN, 0}, {errp[0], POLLIN, 0}};
+  std::string* sinks[3] = {nullptr, &res.out, &res.err};
   if (input.empty()) {
     close(inp[1]);
     fds[0].fd = -1;
   }
   char buf[8192];
-  while (fds[1].fd >= 0) {
-    if (poll(fds, 2, 1000) < 0) break;
+  while (fds[1].fd >= 0 || fds[2].fd >= 0) {
+    if (poll(fds, 3, 1000) < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
     if (fds[0].fd >= 0 && (fds[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
       ssize_t w = write(fds[0].fd, input.data() + written, std::min<size_t>(65536, input.size() - written));
       if (w > 0) written += static_cast<size_t>(w);
@@ -171,20 +233,24 @@ int run_argv(const std::vector<std::string>& argv, const std::string& input, std
         fds[0].fd = -1;
       }
     }
-    if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-      ssize_t r = read(fds[1].fd, buf, sizeof buf);
-      if (r > 0) out.append(buf, static_cast<size_t>(r));
-      else {
-        close(fds[1].fd);
-        fds[1].fd = -1;
+    for (int i = 1; i < 3; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t r = read(fds[i].fd, buf, sizeof buf);
+      if (r > 0) {
+        sinks[i]->append(buf, static_cast<size_t>(r));
+      } else if (r == 0 || errno != EINTR) {
+        close(fds[i].fd);
+        fds[i].fd = -1;
       }
     }
   }
-  if (fds[0].fd >= 0) close(fds[0].fd);
+  for (auto& f : fds)
+    if (f.fd >= 0) close(f.fd);
   int status = 0;
-  waitpid(pid, &status, 0);
-  if (output) *output = out;
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  res.exit_code = exit_code_of(status);
+  return res;
 }
 
 }  // namespace ads::agent

@@ -3,6 +3,10 @@
 // from a request.
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,20 +16,46 @@ namespace ads::agent {
 struct RunResult {
   int exit_code = 0;      // 128 + signal when killed
   bool timed_out = false;
+  bool cancelled = false;  // stopped because RunOptions::cancel was set
 };
 
 using OutputFn = std::function<void(const std::string& stream, const std::string& line)>;
 
-// /bin/sh -c `command` in `workdir`, in its own session, with a clean
-// environment. Stops reading shortly after the shell exits even if background
-// daemons it started still hold the pipes. Kills the process group after
-// `timeout_s` (SIGTERM, then SIGKILL 5 s later).
-// `env` adds NAME=value entries to the clean environment.
-RunResult run_command(const std::string& command, const std::string& workdir, int timeout_s, const OutputFn& out,
-                      const std::vector<std::string>& env = {});
+struct RunOptions {
+  int timeout_s = 1800;                    // then the group gets SIGTERM, SIGKILL after kill_grace
+  std::vector<std::string> env;            // NAME=value added to the clean environment
+  std::chrono::milliseconds kill_grace{5000};
+  // Set by another thread: stop the command like a timeout does (the caller
+  // may also signal the group itself, see on_group).
+  const std::atomic<bool>* cancel = nullptr;
+  // Called every `tick` while the command runs, whatever it prints (the
+  // agent's heartbeats). 0 or no function: never.
+  std::chrono::milliseconds tick{0};
+  std::function<void()> on_tick;
+  // Called with the command's process group id once it runs, and with 0 as
+  // soon as its shell has been reaped (after that the id may be reused).
+  std::function<void(pid_t)> on_group;
+};
 
-// Runs `argv` (a fixed program and arguments) with `input` on its stdin;
-// returns the exit code and fills `output` with stdout+stderr.
-int run_argv(const std::vector<std::string>& argv, const std::string& input, std::string* output);
+// /bin/sh -c `command` in `workdir`, in its own session (process group), with
+// a clean environment. Every byte the command wrote before its shell exited
+// reaches `out`, in order per stream: after the exit the pipes are drained of
+// what is readable (until empty), without waiting for an end of file that a
+// background daemon holding them may never give. What such a daemon writes
+// later is not read (a daemon that writes without pause is cut off after
+// what was pending at the exit plus 1 MiB, with a note). Lines longer than
+// 64 KiB come in pieces.
+RunResult run_command(const std::string& command, const std::string& workdir, const RunOptions& opts,
+                      const OutputFn& out);
+
+struct ArgvResult {
+  int exit_code = 0;
+  std::string out;  // standard output
+  std::string err;  // standard error, kept apart (a warning never mixes into the data)
+};
+
+// Runs `argv` (a fixed program and arguments) with `input` on its stdin, to
+// its end.
+ArgvResult run_argv(const std::vector<std::string>& argv, const std::string& input);
 
 }  // namespace ads::agent

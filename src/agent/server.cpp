@@ -1,10 +1,12 @@
 #include "agent/server.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -134,11 +136,17 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
       return Error::invalid("backup_dir", "must be an absolute path");
     c.backup_dir = j["backup_dir"];
   }
-  if (j.contains("command_timeout_s")) {
-    if (!j["command_timeout_s"].is_number_integer() || j["command_timeout_s"].get<int>() < 1)
-      return Error::invalid("command_timeout_s", "must be a positive integer");
-    c.command_timeout_s = j["command_timeout_s"];
-  }
+  auto seconds = [&](const char* key, int max, int& out) -> Status {
+    if (!j.contains(key)) return Status::Ok();
+    const json& v = j[key];
+    if (!v.is_number_integer() || v.get<long long>() < 1 || v.get<long long>() > max)
+      return Error::invalid(key, "must be an integer from 1 to " + std::to_string(max) + " (seconds)");
+    out = static_cast<int>(v.get<long long>());
+    return Status::Ok();
+  };
+  for (auto st : {seconds("command_timeout_s", 7 * 86400, c.command_timeout_s),
+                  seconds("heartbeat_s", 3600, c.heartbeat_s), seconds("kill_grace_s", 600, c.kill_grace_s)})
+    if (!st) return st.error();
   return c;
 }
 
@@ -146,9 +154,11 @@ AgentServer::AgentServer(AgentConfig cfg)
     : cfg_(std::move(cfg)),
       server_(server_options(cfg_)),
       started_(std::chrono::steady_clock::now()) {
+  server_.set_head_check([this](Request& r, size_t* limit) { return check_head(r, limit); });
   server_.set_filter([this](Request& r) { return authenticate(r); });
   server_.route("GET", "/v1/health", [this](Request&) { return health(); });
   server_.route("PUT", "/v1/lab", [this](Request& r) { return upload(r); });
+  server_.route("POST", "/v1/actions/cancel", [this](Request&) { return cancel(); });  // before {name}
   server_.route("POST", "/v1/actions/{name}", [this](Request& r) { return action(r); });
   server_.route("GET", "/v1/backup", [this](Request&) { return get_backup(); });
   server_.route("PUT", "/v1/backup", [this](Request& r) { return put_backup(r); });
@@ -172,10 +182,11 @@ Status AgentServer::start() {
 
 void AgentServer::stop() { server_.stop(); }
 
-std::optional<Response> AgentServer::authenticate(const Request& req) {
-  auto deny = [](const std::string& why) {
-    return Response::error(401, "unauthorized", "request refused: " + why);
-  };
+namespace {
+Response deny(const std::string& why) { return Response::error(401, "unauthorized", "request refused: " + why); }
+
+// The signature headers are there and well formed, and the time is in the window.
+std::optional<Response> check_fields(const Request& req) {
   std::string t = req.header("x-ads-time"), nonce = req.header("x-ads-nonce"), sig = req.header("x-ads-signature");
   if (t.empty() || nonce.empty() || sig.empty()) return deny("missing signature headers");
   int64_t ts = 0;
@@ -189,9 +200,45 @@ std::optional<Response> AgentServer::authenticate(const Request& req) {
   int64_t now = unix_now();
   if (ts < now - kMaxSkewSeconds || ts > now + kMaxSkewSeconds) return deny("time outside the allowed window");
   if (nonce.size() < 16 || nonce.size() > 128) return deny("bad nonce");
-  if (!signature_matches(cfg_.secret, canonical(req.method, req.target, t, nonce, req.body), sig))
+  return std::nullopt;
+}
+
+bool is_sha256_hex(const std::string& h) {
+  return h.size() == 64 && h.find_first_not_of("0123456789abcdef") == std::string::npos;
+}
+}  // namespace
+
+std::optional<Response> AgentServer::check_head(Request& req, size_t* body_limit) {
+  if (auto bad = check_fields(req)) return bad;
+  std::string hash = req.header("x-ads-body-sha256");
+  if (hash.empty()) {
+    // an older client: the signature covers the body itself, so it is
+    // checked once the body is read, and the body may only be small
+    *body_limit = std::min(*body_limit, kUnsignedBodyLimit);
+    return std::nullopt;
+  }
+  if (!is_sha256_hex(hash)) return deny("bad body hash header");
+  std::string t = req.header("x-ads-time"), nonce = req.header("x-ads-nonce");
+  if (!signature_matches(cfg_.secret, canonical_for_hash(req.method, req.target, t, nonce, hash),
+                         req.header("x-ads-signature")))
     return deny("bad signature");
-  if (!nonces_.insert(nonce, now)) return deny("replayed nonce");
+  if (!nonces_.insert(nonce, unix_now())) return deny("replayed nonce");
+  req.attrs["body_sha256"] = hash;  // the body, once read, must hash to it (authenticate)
+  return std::nullopt;
+}
+
+std::optional<Response> AgentServer::authenticate(const Request& req) {
+  auto signed_hash = req.attrs.find("body_sha256");
+  if (signed_hash != req.attrs.end()) {
+    if (sha256_hex(req.body) != signed_hash->second) return deny("the body does not match its signed hash");
+    return std::nullopt;
+  }
+  if (auto bad = check_fields(req)) return bad;
+  std::string t = req.header("x-ads-time"), nonce = req.header("x-ads-nonce");
+  if (!signature_matches(cfg_.secret, canonical(req.method, req.target, t, nonce, req.body),
+                         req.header("x-ads-signature")))
+    return deny("bad signature");
+  if (!nonces_.insert(nonce, unix_now())) return deny("replayed nonce");
   return std::nullopt;
 }
 
@@ -258,10 +305,10 @@ Response AgentServer::upload(const Request& req) {
 }
 
 std::optional<Response> AgentServer::unpack(const std::string& tar_gz, const std::string& dir) {
-  std::string listing;
-  if (run_argv({"tar", "-tzf", "-"}, tar_gz, &listing) != 0)
-    return Response::error(400, "invalid", "the body is not a readable .tar.gz: " + printable(listing, 500));
-  std::istringstream names(listing);
+  auto listing = run_argv({"tar", "-tzf", "-"}, tar_gz);
+  if (listing.exit_code != 0)
+    return Response::error(400, "invalid", "the body is not a readable .tar.gz: " + printable(listing.err, 500));
+  std::istringstream names(listing.out);
   std::string n;
   while (std::getline(names, n)) {
     if (n.empty()) continue;
@@ -273,9 +320,8 @@ std::optional<Response> AgentServer::unpack(const std::string& tar_gz, const std
   fs::remove_all(dir, ec);
   fs::create_directories(dir, ec);
   if (ec) return Response::error(500, "internal", "cannot create " + dir + ": " + ec.message());
-  std::string out;
-  if (run_argv({"tar", "-xzf", "-", "-C", dir, "--no-same-owner"}, tar_gz, &out) != 0)
-    return Response::error(400, "invalid", "cannot unpack the archive: " + printable(out, 500));
+  auto x = run_argv({"tar", "-xzf", "-", "-C", dir, "--no-same-owner"}, tar_gz);
+  if (x.exit_code != 0) return Response::error(400, "invalid", "cannot unpack the archive: " + printable(x.err, 500));
   // Links arrive as links. GNU tar writes nothing through a link while it
   // unpacks (a link that is absolute or has ".." is put in place last); once
   // all is in place, a link that leads out of `dir` refuses the whole archive.
@@ -294,10 +340,15 @@ Response AgentServer::get_backup() {
   if (!busy.got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
   std::error_code ec;
   fs::create_directories(cfg_.backup_dir, ec);
+  // tar's warnings (e.g. "socket ignored", exit 0) go to its stderr, never
+  // into the archive
+  auto tar = run_argv({"tar", "-czf", "-", "-C", cfg_.backup_dir, "."}, "");
+  if (tar.exit_code != 0)
+    return Response::error(500, "internal", "cannot pack " + cfg_.backup_dir + ": " + tar.err.substr(0, 500));
+  if (!tar.err.empty()) std::cerr << "ads-agent: packing " << cfg_.backup_dir << ": " << tar.err.substr(0, 2000);
   Response r;
   r.content_type = "application/gzip";
-  if (run_argv({"tar", "-czf", "-", "-C", cfg_.backup_dir, "."}, "", &r.body) != 0)
-    return Response::error(500, "internal", "cannot pack " + cfg_.backup_dir);
+  r.body = std::move(tar.out);
   return r;
 }
 
@@ -309,6 +360,59 @@ Response AgentServer::put_backup(const Request& req) {
   return Response::json(200, json{{"backup_dir", cfg_.backup_dir}});
 }
 
+Response AgentServer::cancel() {
+  auto run = running_;
+  std::unique_lock<std::mutex> lk(run->mu);
+  if (run->name.empty()) return Response::error(409, "conflict", "no action is running");
+  std::string name = run->name;
+  uint64_t gen = run->generation;
+  run->cancel = true;
+  if (run->group > 0) kill(-run->group, SIGTERM);
+  auto over = [&] { return run->name.empty() || run->generation != gen; };
+  // the action's own runner sends SIGKILL after the grace; this is for a
+  // runner that cannot (blocked writing to a client that stopped reading)
+  bool ended = run->ended.wait_for(lk, std::chrono::seconds(cfg_.kill_grace_s) + std::chrono::seconds(1), over);
+  if (!ended) {
+    if (run->group > 0) kill(-run->group, SIGKILL);
+    ended = run->ended.wait_for(lk, std::chrono::seconds(5), over);
+  }
+  return Response::json(200, json{{"action", name}, {"ended", ended}});
+}
+
+namespace {
+// Holds the agent for one action: its busy flag and its entry for cancel.
+class ActionGuard {
+ public:
+  ActionGuard(std::atomic<bool>& busy, std::shared_ptr<RunningAction> run, const std::string& name)
+      : busy_(busy), run_(std::move(run)) {
+    if (!busy_.got()) return;
+    std::lock_guard<std::mutex> lk(run_->mu);
+    run_->name = name;
+    run_->generation++;
+    run_->group = 0;
+    run_->cancel = false;
+  }
+  ~ActionGuard() { finish(); }
+  bool got() const { return busy_.got(); }
+  // Ends the action for cancel and frees the agent (before the stream's last
+  // line, so that a client that has read it may start the next action at once).
+  void finish() {
+    if (!busy_.got()) return;
+    {
+      std::lock_guard<std::mutex> lk(run_->mu);
+      run_->name.clear();
+      run_->group = 0;
+    }
+    run_->ended.notify_all();
+    busy_.release();
+  }
+
+ private:
+  BusyGuard busy_;
+  std::shared_ptr<RunningAction> run_;
+};
+}  // namespace
+
 Response AgentServer::action(const Request& req) {
   std::string name = req.param("name");
   const auto& known = known_actions();
@@ -316,6 +420,7 @@ Response AgentServer::action(const Request& req) {
     return Response::error(404, "not_found", "no such action: " + name.substr(0, 64));
   std::vector<Phase> phases;
   std::string workdir;
+  int asked = 0;  // the lab's own timeout for this action, 0: none
   {
     std::lock_guard<std::mutex> lk(lab_mu_);
     if (!spec_) return Response::error(409, "conflict", "no lab has been uploaded yet");
@@ -328,42 +433,69 @@ Response AgentServer::action(const Request& req) {
     } else if (!spec_->action(name).empty()) {
       phases.push_back({name, spec_->action(name)});
     }
+    asked = spec_->timeout_for(name);
   }
   if (phases.empty()) return Response::error(404, "not_found", "the lab defines no '" + name + "' action");
-  auto busy = std::make_shared<BusyGuard>(busy_);
-  if (!busy->got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  auto guard = std::make_shared<ActionGuard>(busy_, running_, name);
+  if (!guard->got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
   Response r;
   r.content_type = "application/x-ndjson";
-  int timeout = cfg_.command_timeout_s;
-  std::vector<std::string> env = {"ADS_LAB_DIR=" + cfg_.lab_dir, "ADS_BACKUP_DIR=" + cfg_.backup_dir};
+  // announces the heartbeats: ADS takes a silent stream for a frozen agent
+  // only from an agent that sends them
+  r.headers.push_back({kHeaderHeartbeat, std::to_string(cfg_.heartbeat_s)});
+  RunOptions opts;
+  opts.timeout_s = cfg_.command_timeout_s;  // the operator's maximum
+  std::string note;
+  if (asked > 0 && asked <= cfg_.command_timeout_s) {
+    opts.timeout_s = asked;
+  } else if (asked > cfg_.command_timeout_s) {
+    note = "timeouts." + name + " asks for " + std::to_string(asked) + " s, more than the operator allows: " +
+           "each command may run " + std::to_string(cfg_.command_timeout_s) + " s";
+  }
+  opts.env = {"ADS_LAB_DIR=" + cfg_.lab_dir, "ADS_BACKUP_DIR=" + cfg_.backup_dir};
+  opts.kill_grace = std::chrono::seconds(cfg_.kill_grace_s);
+  opts.tick = std::chrono::seconds(cfg_.heartbeat_s);
+  auto run = running_;
+  opts.cancel = &run->cancel;
+  opts.on_group = [run](pid_t g) {
+    std::lock_guard<std::mutex> lk(run->mu);
+    run->group = g;
+  };
   if (name == "backup") {  // the backup action starts from an empty directory
     std::error_code ec;
     fs::remove_all(cfg_.backup_dir, ec);
     fs::create_directories(cfg_.backup_dir, ec);
   }
-  r.stream = [phases, workdir, timeout, busy, env](http::StreamWriter& w) {
+  r.stream = [phases, workdir, opts, guard, run, note](http::StreamWriter& w) mutable {
     auto emit = [&w](const json& j) { w.write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"); };
+    // a heartbeat every few seconds while a command runs, even a silent one:
+    // ADS tells a quiet command from a frozen agent by them
+    opts.on_tick = [&emit] { emit({{"event", "heartbeat"}}); };
+    auto out = [&emit](const std::string& stream, const std::string& line) {
+      emit({{"event", "output"}, {"stream", stream}, {"line", line}});
+    };
+    if (!note.empty()) out("agent", note);
     int code = 0;
+    bool cancelled = false;
     for (const auto& phase : phases) {
+      if ((cancelled = run->cancel.load())) break;
       emit({{"event", "phase"}, {"phase", phase.name}});
       for (const auto& cmd : phase.commands) {
+        if ((cancelled = run->cancel.load())) break;
         emit({{"event", "command"}, {"command", cmd}});
-        auto res = run_command(
-            cmd, workdir, timeout,
-            [&](const std::string& stream, const std::string& line) {
-              emit({{"event", "output"}, {"stream", stream}, {"line", line}});
-            },
-            env);
+        auto res = run_command(cmd, workdir, opts, out);
         emit({{"event", "exit"}, {"code", res.exit_code}, {"command", cmd}});
-        if (res.exit_code != 0) {
+        if (res.cancelled || run->cancel.load()) cancelled = true;
+        if (res.exit_code != 0 || cancelled) {
           code = res.exit_code;
           break;
         }
       }
-      if (code != 0) break;
+      if (code != 0 || cancelled) break;
     }
-    busy->release();
-    emit({{"event", "done"}, {"code", code}});
+    guard->finish();
+    if (cancelled) emit({{"event", "cancelled"}, {"code", code}});
+    else emit({{"event", "done"}, {"code", code}});
   };
   return r;
 }

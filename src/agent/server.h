@@ -8,18 +8,25 @@
 //                                lab's backup action wrote to $ADS_BACKUP_DIR)
 //   PUT  /v1/backup              body: .tar.gz; replaces the backup directory
 //                                (then the lab's restore action reads it)
+//   POST /v1/actions/cancel      stops the action under way (its command's
+//                                process group: SIGTERM, SIGKILL after
+//                                kill_grace_s); 409 when none runs
 // Commands see ADS_LAB_DIR and ADS_BACKUP_DIR in their environment; the
 // backup directory is emptied before the backup action runs.
 // There is no endpoint that runs a command sent in a request.
 // The agent speaks HTTPS only, with a key derived from the secret (identity.h).
+// The signature is checked from a request's head, before its body is read
+// (protocol.h). docs/agent.md describes the protocol in full.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <sys/types.h>
 
 #include "agent/protocol.h"
 #include "core/labspec.h"
@@ -34,8 +41,15 @@ struct AgentConfig {
   uint16_t port = kAgentPort;
   std::string lab_dir = "/opt/lab";
   std::string backup_dir = "/var/lib/ads-agent/backup";
+  // The longest one command may run: the operator's maximum (the engine
+  // sets it from its action timeout); a lab's spec may ask for less
+  // ("timeouts"), never more.
   int command_timeout_s = 1800;
   size_t max_upload_bytes = 512u << 20;
+  // How often an action's stream carries a heartbeat while a command runs.
+  int heartbeat_s = 5;
+  // After SIGTERM (timeout or cancel), how long before SIGKILL.
+  int kill_grace_s = 5;
 };
 
 // Reads the agent's JSON config; errors name the field.
@@ -48,6 +62,16 @@ Result<AgentConfig> parse_agent_config(const std::string& json_text);
 // when the stat cannot be read.
 double machine_uptime(const std::string& proc_uptime, const std::string& init_stat, long ticks_per_s);
 
+// The action under way, shared by its stream and the cancel endpoint.
+struct RunningAction {
+  std::mutex mu;
+  std::condition_variable ended;  // notified when an action ends
+  std::string name;               // "" when no action runs
+  uint64_t generation = 0;        // counts actions started
+  pid_t group = 0;                // its command's process group; 0 between commands
+  std::atomic<bool> cancel{false};
+};
+
 class AgentServer {
  public:
   explicit AgentServer(AgentConfig cfg);
@@ -58,12 +82,16 @@ class AgentServer {
   std::vector<std::string> routes() const { return server_.routes(); }
 
  private:
+  // Before the body: the signature of the head (and the body's declared
+  // hash); sets the request's body limit. After it: the body against that hash.
+  std::optional<http::Response> check_head(http::Request& req, size_t* body_limit);
   std::optional<http::Response> authenticate(const http::Request& req);
   http::Response health();
   http::Response upload(const http::Request& req);
   http::Response action(const http::Request& req);
   http::Response get_backup();
   http::Response put_backup(const http::Request& req);
+  http::Response cancel();
   // Checks every member of `tar_gz` and unpacks it into an emptied `dir`.
   std::optional<http::Response> unpack(const std::string& tar_gz, const std::string& dir);
 
@@ -74,6 +102,8 @@ class AgentServer {
   std::mutex lab_mu_;                 // guards spec_
   std::optional<LabSpec> spec_;
   std::atomic<bool> busy_{false};     // one upload or action at a time
+
+  std::shared_ptr<RunningAction> running_ = std::make_shared<RunningAction>();
 };
 
 }  // namespace ads::agent

@@ -113,6 +113,10 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 10000)
         return Error::invalid(k, "must be an integer from 0 (keep every backup) to 10000");
       cfg.keep_backups = v.get<int>();
+    } else if (k == "max_backup_mb") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 1048576)
+        return Error::invalid(k, "must be an integer from 1 to 1048576 (MiB)");
+      cfg.max_backup_mb = v.get<int>();
     } else if (k == "tls") {
       st = parse_tls_config(v, cfg.tls);
     } else if (k == "oidc") {

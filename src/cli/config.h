@@ -45,6 +45,7 @@ struct ServeConfig {
   int workers = 2;
   bool keep_failed = false;
   int keep_backups = 0;  // per deployment; 0: keep all
+  int max_backup_mb = 512;  // the largest backup archive taken from an agent
   int deploy_attempts = 2;  // runs of a deploy cut off by a stopped server (EngineOptions::deploy_attempts)
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
   ApiLimits limits;             // "limits": {"requests_per_second", ...}

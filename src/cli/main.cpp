@@ -96,6 +96,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   eo.workers = cfg.workers;
   eo.keep_failed = cfg.keep_failed;
   eo.keep_backups = cfg.keep_backups;
+  eo.max_backup_bytes = static_cast<size_t>(cfg.max_backup_mb) << 20;
   eo.deploy_attempts = cfg.deploy_attempts;
   eo.sources = cfg.sources;
   eo.shared_store = cfg.store.rfind("postgres", 0) == 0;
@@ -298,6 +299,7 @@ int stream_events(const cli::ApiClient& api, const std::string& id) {
   r.headers = api.auth_headers();
   r.ca_file = api.ca_file();
   r.timeout_ms = 0;
+  r.max_body_bytes = 0;  // a log followed to its end; only an unfinished event is kept
   std::string pending, event;
   r.on_data = [&](const std::string& chunk) {
     pending += chunk;

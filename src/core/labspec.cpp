@@ -154,6 +154,23 @@ const std::vector<std::string>& LabSpec::action(const std::string& name) const {
   return it == actions.end() ? kNone : it->second;
 }
 
+int LabSpec::timeout_for(const std::string& name) const {
+  auto it = timeouts_s.find(name);
+  return it == timeouts_s.end() ? 0 : it->second;
+}
+
+std::optional<int> parse_timeout_s(const std::string& text) {
+  if (text.empty() || text.size() > 12) return std::nullopt;
+  size_t digits = text.find_first_not_of("0123456789");
+  if (digits == 0) return std::nullopt;
+  std::string unit = digits == std::string::npos ? "" : text.substr(digits);
+  long long mult = unit == "s" || unit.empty() ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+  if (mult == 0) return std::nullopt;
+  long long n = std::stoll(text.substr(0, digits));  // at most 12 digits: no overflow
+  if (n < 1 || n * mult > kMaxSpecTimeoutS) return std::nullopt;
+  return static_cast<int>(n * mult);
+}
+
 std::string normalise_os_version(const std::string& os, const std::string& v) {
   if (os == "ubuntu" && v.find('.') == std::string::npos && !v.empty()) return v + ".04";
   if (os == "centos" && v == "6") return "6.9";
@@ -245,7 +262,8 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
   ADS_TRY(root, parse_json(text));
   if (!root.is_object()) return Error::invalid("", "the lab spec must be a JSON object");
   Reader r(root, "");
-  auto only = r.only({"ads", "name", "title", "os", "resources", "install", "ansible", "actions", "http"});
+  auto only =
+      r.only({"ads", "name", "title", "os", "resources", "install", "ansible", "actions", "http", "timeouts"});
   if (!only) return only.error();
   auto ver = root.find("ads");
   if (ver == root.end()) return Error::invalid("ads", "is required and must be 2");
@@ -313,6 +331,28 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
   if (!spec.action("init").empty()) spec.install.push_back({"init", spec.action("init")});
   if (spec.action("start").empty())
     return Error::invalid("actions.start", "is required: the commands that start the lab");
+
+  ADS_TRY(timeouts, r.object("timeouts", false));
+  if (timeouts) {
+    std::set<std::string> names(kV1Actions.begin(), kV1Actions.end());
+    names.insert("install");
+    st = Reader(*timeouts, "timeouts").only(names);
+    if (!st) return st.error();
+    for (auto it = timeouts->begin(); it != timeouts->end(); ++it) {
+      std::string field = "timeouts." + it.key();
+      std::optional<int> secs;
+      if (it->is_number_integer()) {
+        long long n = it->get<long long>();
+        if (n >= 1 && n <= kMaxSpecTimeoutS) secs = static_cast<int>(n);
+      } else if (it->is_string()) {
+        secs = parse_timeout_s(it->get<std::string>());
+      }
+      if (!secs)
+        return Error::invalid(field, "must be a duration from 1 s to 24 h: seconds as a number, or a string such "
+                                     "as \"90s\", \"20m\" or \"2h\"");
+      spec.timeouts_s[it.key()] = *secs;
+    }
+  }
 
   ADS_TRY(http, r.object("http", false));
   if (http) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,9 +43,15 @@ struct LabSpec {
   std::map<std::string, std::vector<std::string>> actions;
   int http_port = 80;           // where the lab serves, for the HTTP check
   std::string http_path = "/";
+  // v2 "timeouts": per action ("install" or a life-cycle action), the longest
+  // each of its commands may run, in seconds. The agent holds it to the
+  // operator's maximum. Absent: the operator's maximum.
+  std::map<std::string, int> timeouts_s;
 
   // Commands for an action; empty when the spec has none.
   const std::vector<std::string>& action(const std::string& name) const;
+  // Seconds from `timeouts` for an action; 0 when the spec sets none.
+  int timeout_for(const std::string& name) const;
   // "debian-12": the key a provider maps to an image/template/AMI.
   std::string os_key() const { return os + "-" + os_version; }
 };
@@ -56,6 +63,12 @@ Result<LabSpec> parse_labspec_v1(std::string_view json_text);
 Result<LabSpec> parse_labspec_v2(std::string_view json_text);
 // Picks the parser from the file's path inside the lab (kSpecV1Path/kSpecV2Path).
 Result<LabSpec> parse_labspec(const std::string& path, std::string_view text);
+
+// A command timeout of the spec: whole seconds (a JSON integer) or a string
+// of digits with a unit, "90s", "20m", "2h"; from 1 s to kMaxSpecTimeoutS.
+// nullopt for anything else.
+inline constexpr int kMaxSpecTimeoutS = 24 * 3600;
+std::optional<int> parse_timeout_s(const std::string& text);
 
 // Normalises an OS version the way the seed system did.
 std::string normalise_os_version(const std::string& os, const std::string& version);

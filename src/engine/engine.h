@@ -64,6 +64,9 @@ struct EngineOptions {
   // After a backup, a deployment's oldest backups beyond this many are
   // deleted (as by a delete-backup job); 0 keeps every backup.
   int keep_backups = 0;
+  // The largest backup archive taken from an agent (a bigger one fails the
+  // backup); the agent takes back at most its max_upload_bytes (512 MiB).
+  size_t max_backup_bytes = 512u << 20;
   // Several servers on one store: each claims jobs with a lease (see
   // Store::claim_job) named by its server_id, renewed while it works; a job
   // whose lease lapses (its server died) is taken over by another server,

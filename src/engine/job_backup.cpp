@@ -19,6 +19,7 @@
 #include <fstream>
 
 #include "agent/client.h"
+#include "engine/archive.h"
 #include "engine/internal.h"
 
 namespace ads {
@@ -43,7 +44,7 @@ Status Engine::do_backup(Deployment& d, Job& job) {
     log(d, "ads", "the lab has no backup action: the backup holds no lab data, only the machine snapshot");
   }
   set_step(job, "copying the data");
-  auto data = client.download_backup();
+  auto data = client.download_backup(opts_.max_backup_bytes);
   if (!data) return failed("cannot copy the backup from the agent: " + data.error().message);
   fs::path dir = fs::path(opts_.backup_dir) / d.id;
   std::error_code ec;
@@ -67,6 +68,9 @@ Status Engine::do_backup(Deployment& d, Job& job) {
     out.write(data->data(), static_cast<std::streamsize>(data->size()));
     if (!out) return discard("cannot write " + file.string(), false);
   }
+  // a backup is recorded only if it can be read back whole (gzip + tar)
+  if (auto v = verify_tar_gz_file(file.string()); !v)
+    return discard("the agent's backup is not a usable archive: " + v.error().message, false);
   b.path = file.string();
   b.size_bytes = static_cast<int64_t>(data->size());
   b.sha256 = file_sha256(*data);

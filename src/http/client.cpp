@@ -2,6 +2,8 @@
 
 #include <curl/curl.h>
 
+#include <chrono>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 
@@ -13,15 +15,29 @@ void global_init() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+using Clock = std::chrono::steady_clock;
+
 struct Ctx {
   const ClientRequest* req;
   ClientResponse* res;
-  bool aborted = false;
+  bool aborted = false;      // on_data said stop
+  bool too_large = false;    // past max_body_bytes
+  bool headers_too_large = false;
+  bool idle = false;         // nothing for idle_timeout_ms
+  size_t body_bytes = 0;
+  size_t header_bytes = 0;
+  Clock::time_point last_byte = Clock::now();
 };
 
 size_t on_body(char* ptr, size_t size, size_t n, void* ud) {
   auto* c = static_cast<Ctx*>(ud);
   size_t len = size * n;
+  c->last_byte = Clock::now();
+  c->body_bytes += len;
+  if (c->req->max_body_bytes > 0 && c->body_bytes > c->req->max_body_bytes) {
+    c->too_large = true;
+    return 0;  // stops the transfer (CURLE_WRITE_ERROR)
+  }
   if (c->req->on_data) {
     if (!c->req->on_data(std::string(ptr, len))) {
       c->aborted = true;
@@ -34,8 +50,32 @@ size_t on_body(char* ptr, size_t size, size_t n, void* ud) {
 }
 
 size_t on_header(char* ptr, size_t size, size_t n, void* ud) {
-  add_header_line(std::string(ptr, size * n), static_cast<Ctx*>(ud)->res->headers);
+  auto* c = static_cast<Ctx*>(ud);
+  c->last_byte = Clock::now();
+  c->header_bytes += size * n;
+  if (c->header_bytes > kMaxHeaderBytes) {
+    c->headers_too_large = true;
+    return 0;
+  }
+  add_header_line(std::string(ptr, size * n), c->res->headers);
   return size * n;
+}
+
+// libcurl calls it about once a second even while nothing arrives.
+int on_progress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* c = static_cast<Ctx*>(ud);
+  if (!c->req->idle_needs_header.empty() && !c->res->headers.count(c->req->idle_needs_header)) return 0;
+  if (Clock::now() - c->last_byte >= std::chrono::milliseconds(c->req->idle_timeout_ms)) {
+    c->idle = true;
+    return 1;  // aborts (CURLE_ABORTED_BY_CALLBACK)
+  }
+  return 0;
+}
+
+std::string seconds_text(long ms) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%g", static_cast<double>(ms) / 1000.0);
+  return b;
 }
 
 }  // namespace
@@ -71,6 +111,13 @@ Result<ClientResponse> request(const ClientRequest& req) {
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &ctx);
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &ctx);
+  if (req.max_body_bytes > 0)  // fails at once on a larger Content-Length
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(req.max_body_bytes));
+  if (req.idle_timeout_ms > 0) {
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ctx);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+  }
   if (!req.pinned_key.empty()) {
     curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, req.pinned_key.c_str());
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);  // the pin is the check
@@ -90,10 +137,20 @@ Result<ClientResponse> request(const ClientRequest& req) {
   std::unique_ptr<curl_slist, void (*)(curl_slist*)> hguard(hdrs, curl_slist_free_all);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 
+  ctx.last_byte = Clock::now();
   CURLcode rc = curl_easy_perform(c);
+  std::string where = req.unix_socket.empty() ? req.url : req.unix_socket;
+  if (ctx.too_large || rc == CURLE_FILESIZE_EXCEEDED)
+    return Error::make("too_large", "the answer of " + where + " is larger than " +
+                                        std::to_string(req.max_body_bytes) + " bytes; stopped reading it");
+  if (ctx.headers_too_large)
+    return Error::make("too_large", "the answer of " + where + " has more than " + std::to_string(kMaxHeaderBytes) +
+                                        " bytes of headers; stopped reading it");
+  if (ctx.idle)
+    return Error::make("timeout", where + " went silent: nothing arrived for " + seconds_text(req.idle_timeout_ms) +
+                                      " s");
   if (rc != CURLE_OK && !(ctx.aborted && rc == CURLE_WRITE_ERROR)) {
     std::string what = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    std::string where = req.unix_socket.empty() ? req.url : req.unix_socket;
     if (rc == CURLE_OPERATION_TIMEDOUT) return Error::make("timeout", "timed out talking to " + where + ": " + what);
     if (rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
       return Error::make("tls", where + " presented a different key than the pinned one: " + what);

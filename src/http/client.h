@@ -19,6 +19,20 @@ struct ClientRequest {
   std::string body;
   long connect_timeout_ms = 5000;
   long timeout_ms = 60000;           // whole request; 0 = none (streams)
+  // Set: the call fails ("timeout", "... silent for N s") when no byte of
+  // the response arrives for this long (a stream whose server sends
+  // heartbeats, so that a frozen server is told from a quiet one).
+  long idle_timeout_ms = 0;
+  // Set (a lower-case header name): idle_timeout_ms applies only once the
+  // answer carries this header, i.e. a server that announces heartbeats; an
+  // older one that sends none is not taken for a silent one.
+  std::string idle_needs_header;
+  // The most body bytes this call takes, kept or handed to on_data; past it
+  // (or at a larger Content-Length) the call fails with "too_large", so a
+  // server that sends forever cannot grow the caller without bound.
+  // 0: no limit (a stream that lasts as long as it needs, e.g. a log
+  // followed to its end; the on_data callback then bounds what it keeps).
+  size_t max_body_bytes = 64u << 20;
   // Set: called with each piece of the body as it arrives (the body is then
   // not kept); return false to abort the transfer.
   std::function<bool(const std::string&)> on_data;
@@ -42,8 +56,11 @@ struct ClientResponse {
 void add_header_line(const std::string& line, std::map<std::string, std::string>& headers);
 
 // Transport failures give Error code "unavailable" (could not connect),
-// "timeout", or "tls" (the server's certificate or key is not the expected
-// one, or the TLS handshake failed); any HTTP status is a successful Result.
+// "timeout" (the whole request, or idle_timeout_ms without a byte), "tls"
+// (the server's certificate or key is not the expected one, or the TLS
+// handshake failed) or "too_large" (past max_body_bytes, or more than
+// kMaxHeaderBytes of response headers); any HTTP status is a successful Result.
+inline constexpr size_t kMaxHeaderBytes = 256 * 1024;
 Result<ClientResponse> request(const ClientRequest& req);
 
 }  // namespace ads::http

@@ -657,6 +657,7 @@ void Server::serve_stream(Stream& sock, Conn& c) {
 
     // the head, then the body, each by its deadline from the start of the wait
     Request req;
+    size_t body_limit = opts_.max_body_bytes;
     c.socket.read_deadline(c.wait_from + head_limit);
     bhttp::read_header(sock, buf, parser, ec);
     if (!ec) {
@@ -668,14 +669,23 @@ void Server::serve_stream(Stream& sock, Conn& c) {
         write_response(sock, r, false, ec);
         break;
       }
+      if (head_check_) {
+        if (auto refused = head_check_(req, &body_limit)) {
+          write_response(sock, *refused, false, ec);  // the body stays unread
+          break;
+        }
+        auto declared = parser.content_length();
+        if (declared && *declared > body_limit) ec = bhttp::error::body_limit;
+        else parser.body_limit(body_limit);  // what is left of it, for a chunked body
+      }
       c.socket.read_deadline(c.wait_from + whole_limit);
-      if (!parser.is_done()) bhttp::read(sock, buf, parser, ec);
+      if (!ec && !parser.is_done()) bhttp::read(sock, buf, parser, ec);
     }
     if (ec == bhttp::error::end_of_stream || ec == asio::error::eof) break;
     if (ec) {
       Response r;
       if (ec == bhttp::error::body_limit) {
-        r = Response::error(413, "too_large", "request body exceeds " + std::to_string(opts_.max_body_bytes) + " bytes");
+        r = Response::error(413, "too_large", "request body exceeds " + std::to_string(body_limit) + " bytes");
       } else if (ec == asio::error::timed_out) {
         ++impl_->deadline_cuts;
         if (!parser.got_some() && buf.size() == 0) break;  // nothing of a request came: just close

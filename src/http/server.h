@@ -144,6 +144,14 @@ class Server {
   // Which requests a reserved connection may serve, judged on the head alone
   // (method, path, query, headers, remote; no body yet). Unset: any.
   void set_reserve_filter(std::function<bool(const Request&)> f) { reserve_filter_ = std::move(f); }
+  // Called once a request's head is read, before any of its body: `head` has
+  // all but the body and the route's params. A returned response ends the
+  // request unread (the connection closes after it). `*body_limit` starts at
+  // max_body_bytes and may be lowered for this request (a larger declared
+  // Content-Length gets 413 before the body is read). Attributes set in
+  // head.attrs stay on the request the filter and the route see.
+  using HeadCheck = std::function<std::optional<Response>(Request& head, size_t* body_limit)>;
+  void set_head_check(HeadCheck f) { head_check_ = std::move(f); }
 
   // Binds and starts accepting in a background thread.
   Status start();
@@ -179,6 +187,7 @@ class Server {
   std::vector<Route> routes_;
   std::function<std::optional<Response>(Request&)> filter_;
   std::function<bool(const Request&)> reserve_filter_;
+  HeadCheck head_check_;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> running_{false};
   std::atomic<size_t> active_{0};  // worker threads

@@ -22,6 +22,7 @@ class ConfigFile : public ::testing::Test {
 
 TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   ASSERT_TRUE(load(R"({"listen":"0.0.0.0:9000","workers":4,"keep_failed":true,"keep_backups":3,"deploy_attempts":1,
+    "max_backup_mb":2048,
     "limits":{"requests_per_second":5,"request_burst":50,"auth_failures_per_minute":3,"auth_failure_burst":4,
               "active_jobs_per_user":2}})").ok());
   EXPECT_EQ(cfg.listen, "0.0.0.0:9000");
@@ -29,6 +30,7 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   EXPECT_TRUE(cfg.keep_failed);
   EXPECT_EQ(cfg.keep_backups, 3);
   EXPECT_EQ(cfg.deploy_attempts, 1);
+  EXPECT_EQ(cfg.max_backup_mb, 2048);
   EXPECT_EQ(cfg.limits.requests_per_second, 5);
   EXPECT_EQ(cfg.limits.request_burst, 50);
   EXPECT_EQ(cfg.limits.auth_failures_per_minute, 3);
@@ -40,6 +42,7 @@ TEST_F(ConfigFile, DefaultsLimitEveryone) {
   ASSERT_TRUE(load("{}").ok());
   EXPECT_EQ(cfg.keep_backups, 0);  // every backup is kept unless asked
   EXPECT_EQ(cfg.deploy_attempts, 2);  // a deploy cut off by a stopped server runs once more
+  EXPECT_EQ(cfg.max_backup_mb, 512);  // what an agent takes back for a restore
   EXPECT_GT(cfg.limits.requests_per_second, 0);
   EXPECT_GE(cfg.limits.request_burst, 1);
   EXPECT_GE(cfg.limits.active_jobs_per_user, 1);
@@ -90,6 +93,9 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
                                   {R"({"keep_backups":1.5})", "keep_backups"},
                                   {R"({"keep_backups":"3"})", "keep_backups"},
                                   {R"({"keep_backups":10001})", "keep_backups"},
+                                  {R"({"max_backup_mb":0})", "max_backup_mb"},
+                                  {R"({"max_backup_mb":"1g"})", "max_backup_mb"},
+                                  {R"({"max_backup_mb":1048577})", "max_backup_mb"},
                                   {R"({"deploy_attempts":0})", "deploy_attempts"},
                                   {R"({"deploy_attempts":11})", "deploy_attempts"},
                                   {R"({"deploy_attempts":"2"})", "deploy_attempts"},

@@ -667,6 +667,24 @@ std::vector<BadSpec> v2_bad_specs() {
       {"path_url", [](json& j) { j["http"]["path"] = "http://evil.invalid/"; }, "http.path"},
       {"path_crlf", [](json& j) { j["http"]["path"] = "/\r\nHost: evil"; }, "http.path"},
       {"path_space", [](json& j) { j["http"]["path"] = "/a b"; }, "http.path"},
+      // timeouts (issue 14.4)
+      {"timeouts_list", [](json& j) { j["timeouts"] = {"20m"}; }, "timeouts"},
+      {"timeouts_string", [](json& j) { j["timeouts"] = "20m"; }, "timeouts"},
+      {"timeouts_unknown_action", [](json& j) { j["timeouts"]["deploy"] = "1m"; }, "timeouts.deploy"},
+      {"timeouts_zero", [](json& j) { j["timeouts"]["install"] = 0; }, "timeouts.install"},
+      {"timeouts_negative", [](json& j) { j["timeouts"]["start"] = -5; }, "timeouts.start"},
+      {"timeouts_fraction", [](json& j) { j["timeouts"]["test"] = 1.5; }, "timeouts.test"},
+      {"timeouts_over_a_day", [](json& j) { j["timeouts"]["install"] = 86401; }, "timeouts.install"},
+      {"timeouts_25h", [](json& j) { j["timeouts"]["install"] = "25h"; }, "timeouts.install"},
+      {"timeouts_huge", [](json& j) { j["timeouts"]["install"] = "99999999999999999999s"; }, "timeouts.install"},
+      {"timeouts_days", [](json& j) { j["timeouts"]["install"] = "1d"; }, "timeouts.install"},
+      {"timeouts_space", [](json& j) { j["timeouts"]["install"] = "20 m"; }, "timeouts.install"},
+      {"timeouts_unit_only", [](json& j) { j["timeouts"]["install"] = "m"; }, "timeouts.install"},
+      {"timeouts_empty", [](json& j) { j["timeouts"]["install"] = ""; }, "timeouts.install"},
+      {"timeouts_signed", [](json& j) { j["timeouts"]["install"] = "+5m"; }, "timeouts.install"},
+      {"timeouts_compound", [](json& j) { j["timeouts"]["install"] = "1h30m"; }, "timeouts.install"},
+      {"timeouts_null", [](json& j) { j["timeouts"]["stop"] = nullptr; }, "timeouts.stop"},
+      {"timeouts_bool", [](json& j) { j["timeouts"]["stop"] = true; }, "timeouts.stop"},
   };
 }
 
@@ -683,6 +701,30 @@ TEST_P(LabSpecV2Invalid, NamesTheExactField) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, LabSpecV2Invalid, ::testing::ValuesIn(v2_bad_specs()),
                          [](const auto& info) { return case_name(info.param.name); });
+
+// Issue 14.4: a lab may set its own command timeouts, per action.
+TEST(LabSpecV2, TimeoutsPerActionInSecondsOrWithAUnit) {
+  json j = v2full();
+  j["timeouts"] = {{"install", "20m"}, {"start", 90}, {"test", "45s"}, {"backup", "2h"}, {"stop", "1"}};
+  LabSpec s = must_parse(parse_labspec_v2, j);
+  EXPECT_EQ(s.timeout_for("install"), 1200);
+  EXPECT_EQ(s.timeout_for("start"), 90);
+  EXPECT_EQ(s.timeout_for("test"), 45);
+  EXPECT_EQ(s.timeout_for("backup"), 7200);
+  EXPECT_EQ(s.timeout_for("stop"), 1);
+  EXPECT_EQ(s.timeout_for("restore"), 0);  // none set: the operator's maximum
+  // the edges
+  j["timeouts"] = {{"install", 86400}, {"start", "24h"}, {"test", "1440m"}, {"stop", "1s"}};
+  s = must_parse(parse_labspec_v2, j);
+  EXPECT_EQ(s.timeout_for("install"), 86400);
+  EXPECT_EQ(s.timeout_for("start"), 86400);
+  EXPECT_EQ(s.timeout_for("test"), 86400);
+  EXPECT_EQ(s.timeout_for("stop"), 1);
+  EXPECT_TRUE(must_parse(parse_labspec_v2, v2full()).timeouts_s.empty());
+  EXPECT_EQ(ads::parse_timeout_s("0090m"), 5400);
+  EXPECT_EQ(ads::parse_timeout_s("86401s"), std::nullopt);
+  EXPECT_EQ(ads::parse_timeout_s("5M"), std::nullopt);  // units are lower case
+}
 
 TEST(LabSpecV2, MalformedJsonAndNonObjectRoots) {
   for (std::string bad : {"", "{", "{\"ads\": 2", "{\"ads\": 2,}", "{\"ads\": 2} {}", "ads: 2", "\x01",
