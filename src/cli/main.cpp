@@ -118,6 +118,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   // First start: an admin and its token, shown once (and kept in a 0600 file
   // for the scripts of the machine's root).
   Auth auth(**store);
+  auth.set_oidc_sign_in(cfg.oidc.has_value());
   auto boot = auth.bootstrap();
   if (!boot) return fail_with(boot.error(), kExitFailed);
   std::string token_file = cfg.data_dir + "/admin.token";
@@ -152,7 +153,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   std::unique_ptr<Oidc> oidc;
   if (cfg.oidc) {
     oidc = std::make_unique<Oidc>(*cfg.oidc, auth);
-    register_oidc(server, **store, *oidc);
+    register_oidc(server, **store, *oidc, cfg.limits);
   }
   register_web(server, WebOptions{.oidc = oidc != nullptr});
   st = server.start();
