@@ -1,5 +1,6 @@
 #include "api/api.h"
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -243,13 +244,24 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
       } else if (!role_allows(caller->user.role, need)) {
         r = Response::error(403, "forbidden", "this needs the " + to_string(need) + " role; " + who + " is " +
                                                  to_string(caller->user.role));
-      } else if (!audited) {
-        r = h(req, *caller);
+      } else if (auto bad = std::find_if(req.params.begin(), req.params.end(),
+                                         [](auto& p) { return !is_utf8(p.second); });
+                 bad != req.params.end()) {
+        // a name or id from the path goes into answers and the audit: text only
+        r = Response::error(400, "invalid", "is not valid UTF-8", bad->first);
       } else {
-        note.set_user(who);
-        caller->audit = &note;
-        Status st = mode == AuditMode::kBeforeHandler ? note.begin() : Status::Ok();
-        r = st ? h(req, *caller) : audit_failed(st.error());
+        if (audited) {
+          note.set_user(who);
+          caller->audit = &note;
+        }
+        Status st = audited && mode == AuditMode::kBeforeHandler ? note.begin() : Status::Ok();
+        try {
+          r = st ? h(req, *caller) : audit_failed(st.error());
+        } catch (const std::exception& e) {
+          // answered here, so that the audit entry gets its status
+          spdlog::error("{} {}: {}", method, req.path, e.what());
+          r = Response::error(500, "internal", "internal error (logged by the server)");
+        }
       }
       if (audited) {
         note.set_user(who);

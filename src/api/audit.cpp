@@ -1,6 +1,7 @@
 #include "api/audit.h"
 
 #include <chrono>
+#include <nlohmann/json.hpp>
 
 namespace ads {
 
@@ -9,14 +10,36 @@ int64_t audit_now_ms() {
       .count();
 }
 
+bool is_utf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();  // nlohmann's strict UTF-8 check
+    return true;
+  } catch (const nlohmann::json::exception&) {
+    return false;
+  }
+}
+
+std::string utf8_safe(const std::string& s) {
+  if (is_utf8(s)) return s;
+  std::string quoted = nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return nlohmann::json::parse(quoted).get<std::string>();
+}
+
 AuditNote::AuditNote(Store& store, AuditEntry e) : store_(store), e_(std::move(e)) {
   if (e_.ts_ms == 0) e_.ts_ms = audit_now_ms();
   e_.status = 0;
+  e_.user = utf8_safe(e_.user);
+  e_.action = utf8_safe(e_.action);
+  e_.target = utf8_safe(e_.target);
+  e_.remote = utf8_safe(e_.remote);
+  e_.detail = utf8_safe(e_.detail);
 }
 
+void AuditNote::set_user(const std::string& user) { e_.user = utf8_safe(user); }
+
 void AuditNote::describe(std::string target, std::string detail) {
-  e_.target = std::move(target);
-  e_.detail = std::move(detail);
+  e_.target = utf8_safe(target);
+  e_.detail = utf8_safe(detail);
 }
 
 Status AuditNote::begin() {

@@ -24,7 +24,7 @@ class AuditNote {
   AuditNote(Store& store, AuditEntry e);
 
   // Who is acting (once known: a sign-in learns it late).
-  void set_user(const std::string& user) { e_.user = user; }
+  void set_user(const std::string& user);
   // What the change touches: the target (a user name, a deployment id) and
   // what happens to it ("role admin", "token 01.. for pat, expires ..."). Kept
   // for begin() and finish(); may be called again with more detail.
@@ -52,5 +52,12 @@ Error audit_error(const Error& store_error);
 http::Response audit_failed(const Error& e);
 
 int64_t audit_now_ms();
+
+// `s` as valid UTF-8: each invalid byte sequence replaced by U+FFFD. What an
+// audit entry or an error message quotes from a request (a path segment, a
+// query value) may be any bytes; stores (PostgreSQL) and JSON take only UTF-8.
+std::string utf8_safe(const std::string& s);
+// Whether `s` is valid UTF-8.
+bool is_utf8(const std::string& s);
 
 }  // namespace ads

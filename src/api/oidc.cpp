@@ -430,7 +430,7 @@ void register_oidc(http::Server& server, Store& store, Oidc& oidc, const ApiLimi
       return r;
     }
     if (!req.query_or("error", "").empty()) {
-      refusal = "the OpenID provider refused the sign-in: " + req.query_or("error", "").substr(0, 64);
+      refusal = "the OpenID provider refused the sign-in: " + utf8_safe(req.query_or("error", "").substr(0, 64));
       r = Response::error(401, "unauthorized", refusal);
       if (under_way) (void)oidc.finish("", state, "");  // forget the sign-in it ends
     } else {

@@ -123,6 +123,22 @@ TEST_F(AuthApiTest, ARequestWhoseAuditCannotBeWrittenFailsAndChangesNothing) {
   EXPECT_EQ(call("GET", "/api/v1/whoami").status, 200) << "reading needs no audit";
 }
 
+// A path segment that is not UTF-8 (a user name, a deployment id) is bad
+// input, answered 400 naming it; it is audited (the bytes replaced), and the
+// audit still reads as JSON. It used to escape as a 500 with no audit entry.
+TEST_F(AuthApiTest, APathThatIsNotUtf8IsRefusedAndAudited) {
+  auto r = call("POST", "/api/v1/users/%FF%FE/disable");
+  expect_error(r, 400, "name");
+  EXPECT_NE(r.body["error"]["message"].get<std::string>().find("UTF-8"), std::string::npos);
+  expect_error(call("PATCH", "/api/v1/users/%C3%28", R"({"role":"viewer"})"), 400, "name");
+  expect_error(call("DELETE", "/api/v1/deployments/ab%80cd"), 400, "id");
+  auto audit = call("GET", "/api/v1/audit");
+  ASSERT_EQ(audit.status, 200) << audit.body.dump();
+  ASSERT_EQ(audit.body["entries"].size(), 3u) << audit.body.dump();
+  EXPECT_EQ(audit.body["entries"][0]["status"], 400);
+  EXPECT_EQ(audit.body["entries"][0]["target"], "\xEF\xBF\xBD\xEF\xBF\xBD");  // U+FFFD twice
+}
+
 // Revoking the last admin's only lasting token, or removing the password of
 // the last admin who has nothing else, is refused like demoting them; and
 // signing out of a browser never revokes an API token.

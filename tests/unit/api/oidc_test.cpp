@@ -317,6 +317,11 @@ TEST_F(OidcTest, StatesAreOneUseAndTheIssuersErrorsAreClear) {
   auto denied = get(ads_base() + "/api/v1/oidc/callback?error=access_denied&state=x");
   EXPECT_EQ(denied.status, 401);
   EXPECT_NE(denied.body.find("access_denied"), std::string::npos);
+  // the provider's error is quoted as text, whatever bytes came (it was a 500 with no audit)
+  auto odd = get(ads_base() + "/api/v1/oidc/callback?error=bad%FFbyte&state=x");
+  EXPECT_EQ(odd.status, 401) << odd.body;
+  EXPECT_NE(odd.body.find("bad\xEF\xBF\xBD" "byte"), std::string::npos) << odd.body;
+  EXPECT_EQ(store->audit(0, 100)->back().status, 401);
 }
 
 // A browser (Accept: text/html) is sent back to the sign-in page with the
