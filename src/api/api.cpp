@@ -524,6 +524,13 @@ void register_api(http::Server& server, Store& store, Engine& engine, Auth& auth
     return Response::json(200, json{{"name", req.param("name")}, {"revoked_tokens", *n}, {"disabled", true}}.dump());
   }, AuditMode::kInHandler);
 
+  // Forgets the OpenID identity a user is bound to (the next verified sign-in with its address binds it again).
+  route("POST", "/api/v1/users/{name}/unbind", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
+    auto u = auth.unbind_user(req.param("name"), caller.audit);
+    if (!u) return from_error(u.error());
+    return Response::json(200, user_json(*u).dump());
+  }, AuditMode::kInHandler);
+
   // Enables a disabled user again (it signs in with what it has, or gets a new password or token).
   route("POST", "/api/v1/users/{name}/enable", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
     auto u = auth.enable_user(req.param("name"), caller.audit);

@@ -156,7 +156,7 @@ Result<bool> Auth::admin_remains(const Loss& loss) {
   for (auto& u : *all) {
     if (u.role != Role::kAdmin || u.disabled() || u.id == loss.user) continue;
     if (!u.password_hash.empty() && u.id != loss.password) return true;
-    if (oidc_sign_in_ && u.bound()) return true;
+    if (oidc_sign_in_ && u.bound() && u.id != loss.binding) return true;
     auto ts = store_.tokens_of(u.id);
     if (!ts) return ts.error();
     // a token that expires is no lasting way in: an admin left with only
@@ -223,7 +223,7 @@ Result<int> Auth::disable_user(const std::string& name, AuditNote* note) {
   auto u = store_.get_user_by_name(name);
   if (!u) return u.error();
   if (u->role == Role::kAdmin) {
-    auto st = guard_last_admin({u->id, "", ""}, name, "name");
+    auto st = guard_last_admin({u->id, "", "", ""}, name, "name");
     if (!st) return st.error();
   }
   auto ts = store_.tokens_of(u->id);
@@ -263,6 +263,27 @@ Result<User> Auth::enable_user(const std::string& name, AuditNote* note) {
   return *u;
 }
 
+Result<User> Auth::unbind_user(const std::string& name, AuditNote* note) {
+  std::lock_guard lock(users_mu_);
+  auto u = store_.get_user_by_name(name);
+  if (!u) return u.error();
+  if (!u->bound()) {
+    if (note) note->describe(name, "was bound to no OpenID identity");
+    return *u;
+  }
+  if (u->role == Role::kAdmin) {
+    auto st = guard_last_admin({"", "", "", u->id}, name, "name");
+    if (!st) return st.error();
+  }
+  auto st = begin(note, name, "unbound from issuer " + u->oidc_issuer + " subject " + u->oidc_subject);
+  if (!st) return st.error();
+  st = store_.unbind_user(u->id);
+  if (!st) return st.error();
+  u->oidc_issuer.clear();
+  u->oidc_subject.clear();
+  return *u;
+}
+
 Result<Token> Auth::revoke_token(const std::string& id, AuditNote* note) {
   std::lock_guard lock(users_mu_);
   auto t = store_.get_token(id);
@@ -274,7 +295,7 @@ Result<Token> Auth::revoke_token(const std::string& id, AuditNote* note) {
     return *t;
   }
   if (u->role == Role::kAdmin) {
-    auto st = guard_last_admin({"", "", t->id}, u->name, "id");
+    auto st = guard_last_admin({"", "", t->id, ""}, u->name, "id");
     if (!st) return st.error();
   }
   auto st = begin(note, u->name, "revoked " + describe_token(*t, u->name));

@@ -68,6 +68,10 @@ class Auth {
   // Lets a disabled user sign in again (with what it has: a new password or
   // token, or its OpenID account).
   Result<User> enable_user(const std::string& name, AuditNote* note = nullptr);
+  // Forgets the OpenID identity a user is bound to (the person left and the
+  // address went to someone else): the next sign-in with a verified address
+  // of that name binds it again. Refuses to take the last admin's way in.
+  Result<User> unbind_user(const std::string& name, AuditNote* note = nullptr);
   // Revokes a token (the caller's right to do so is the API's to check).
   // Refuses ("conflict") to revoke the last way an admin can act.
   Result<Token> revoke_token(const std::string& id, AuditNote* note = nullptr);
@@ -103,6 +107,7 @@ class Auth {
     std::string user;      // demoted or disabled
     std::string password;  // whose password is removed
     std::string token;     // revoked
+    std::string binding;   // whose OpenID binding is forgotten
   };
   std::string new_id();
   // Whether an enabled admin can still act after `loss`.

@@ -107,6 +107,11 @@ int run_users(const ApiClient& api, const AccountArgs& a, std::istream& in) {
     print_users(out);
     return 0;
   }
+  if (a.users_unbind->parsed()) {
+    if (int rc = send(api, "POST", "/api/v1/users/" + escape(a.name) + "/unbind", nullptr, 200, out)) return rc;
+    std::cout << "user " << a.name << " is bound to no OpenID identity; the next sign-in with its address binds it\n";
+    return 0;
+  }
   if (a.users_enable->parsed()) {
     if (int rc = send(api, "POST", "/api/v1/users/" + escape(a.name) + "/enable", nullptr, 200, out)) return rc;
     std::cout << "user " << a.name << " enabled (" << out.value("role", "") << ")\n";
@@ -183,6 +188,9 @@ void add_account_commands(CLI::App& app, AccountArgs& a) {
   a.users_disable->add_option("name", a.name, "user name")->required();
   a.users_enable = a.users->add_subcommand("enable", "let a disabled user sign in again");
   a.users_enable->add_option("name", a.name, "user name")->required();
+  a.users_unbind = a.users->add_subcommand(
+      "unbind", "forget the OpenID identity an account is bound to (its address went to someone else)");
+  a.users_unbind->add_option("name", a.name, "user name")->required();
 
   a.tokens = app.add_subcommand("tokens", "list, create and revoke API tokens");
   a.tokens->require_subcommand(1);

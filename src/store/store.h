@@ -104,6 +104,9 @@ class Store {
   // sign-ins at once cannot both bind it: `conflict` when the user is bound
   // already or another user has that binding, `not_found` if no such user.
   virtual Status bind_user(const std::string& id, const std::string& issuer, const std::string& subject) = 0;
+  // Forgets a user's binding (an admin's decision: the person left and the
+  // address went to someone else); `not_found` if no such user.
+  virtual Status unbind_user(const std::string& id) = 0;
   // Tokens: looked up by the hash of their secret.
   virtual Status create_token(const Token& t) = 0;
   virtual Result<Token> token_by_hash(const std::string& hash) = 0;

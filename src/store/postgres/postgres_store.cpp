@@ -672,6 +672,14 @@ Status PostgresStore::bind_user(const std::string& id, const std::string& issuer
   });
 }
 
+Status PostgresStore::unbind_user(const std::string& id) {
+  return in_tx(*conn_, "unbinding a user", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params("UPDATE users SET oidc_issuer = '', oidc_subject = '' WHERE id = $1", id);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no user " + id);
+    return Status::Ok();
+  });
+}
+
 Status PostgresStore::update_token(const Token& t) {
   return in_tx(*conn_, "updating a token", "", [&](pqxx::work& w) -> Status {
     auto r = w.exec_params("UPDATE tokens SET name = $2, expires_ms = $3, revoked_ms = $4 WHERE id = $1", t.id, t.name,

@@ -51,6 +51,7 @@ class PostgresStore : public Store {
   Result<std::vector<User>> users() override;
   Status update_user(const User& u) override;
   Status bind_user(const std::string& id, const std::string& issuer, const std::string& subject) override;
+  Status unbind_user(const std::string& id) override;
   Status create_token(const Token& t) override;
   Result<Token> token_by_hash(const std::string& hash) override;
   Result<Token> get_token(const std::string& id) override;

@@ -723,6 +723,15 @@ Status SqliteStore::bind_user(const std::string& id, const std::string& issuer, 
   return Error::make("conflict", "the user is bound to another OpenID identity already");
 }
 
+Status SqliteStore::unbind_user(const std::string& id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE users SET oidc_issuer = '', oidc_subject = '' WHERE id = ?");
+  s.bind(1, id);
+  if (s.step() != SQLITE_DONE) return s.error("unbinding a user");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no user " + id);
+  return Status::Ok();
+}
+
 Status SqliteStore::update_token(const Token& t) {
   std::lock_guard<std::mutex> lk(mu_);
   Stmt s(db_, "UPDATE tokens SET name = ?2, expires_ms = ?3, revoked_ms = ?4 WHERE id = ?1");

@@ -166,6 +166,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"PATCH", "/api/v1/users/dan", R"({"role":"admin"})", ads::Role::kAdmin},
       {"POST", "/api/v1/users/dan/disable", "", ads::Role::kAdmin},
       {"POST", "/api/v1/users/dan/enable", "", ads::Role::kAdmin},
+      {"POST", "/api/v1/users/dan/unbind", "", ads::Role::kAdmin},
       {"POST", "/api/v1/logout", "", ads::Role::kViewer},
       {"POST", "/api/v1/users", R"({"name":"zed","role":"viewer"})", ads::Role::kAdmin},
       {"GET", "/api/v1/audit", "", ads::Role::kAdmin},

@@ -445,6 +445,30 @@ TEST_F(OidcTest, AnAccountMadeBeforeBindingIsBoundAtItsFirstSignInOnly) {
   EXPECT_TRUE(bound) << "the binding is in the audit";
 }
 
+// The person left and their address went to someone else: an admin unbinds
+// the account, and the next verified sign-in with that address takes it.
+TEST_F(OidcTest, AnUnboundAccountGoesToTheNextPersonWithItsAddress) {
+  std::string first = sign_in();
+  ASSERT_FALSE(first.empty()) << last.body;
+  std::string id = call_as(first, "GET", "/api/v1/whoami").body["id"];
+  issuer.sub = "99";
+  expect_refused(403, "belongs to another person");
+  auto r = call("POST", "/api/v1/users/alice@example.org/unbind");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_FALSE(r.body["oidc"].get<bool>());
+  std::string second = sign_in();
+  ASSERT_FALSE(second.empty()) << last.body;
+  EXPECT_EQ(call_as(second, "GET", "/api/v1/whoami").body["id"], id);
+  EXPECT_EQ(store->get_user(id)->oidc_subject, "99");
+  issuer.sub = "42";
+  expect_refused(403, "belongs to another person");
+  auto audit = store->audit(0, 1000);
+  bool seen = false;
+  for (auto& e : *audit) seen |= e.detail == "unbound from issuer " + issuer.base + " subject 42";
+  EXPECT_TRUE(seen);
+  expect_error(call("POST", "/api/v1/users/nobody@example.org/unbind"), 404);
+}
+
 TEST_F(OidcTest, ADisabledAccountStaysDisabledAtTheNextSignIn) {
   ASSERT_FALSE(sign_in().empty()) << last.body;
   ASSERT_EQ(call("POST", "/api/v1/users/alice@example.org/disable").status, 200);
@@ -596,6 +620,9 @@ TEST_F(OidcUnverifiedTest, AnOpenIdAdminCountsAsAnAdminWhoCanSignIn) {
   expect_error(call("DELETE", "/api/v1/tokens/" + id), 409);
   ASSERT_FALSE(sign_in().empty()) << last.body;  // alice, admin by the allow-list
   EXPECT_EQ(call("DELETE", "/api/v1/tokens/" + id).status, 200);
+  // alice is then the last admin's way in: her binding stays
+  std::string alice = sign_in();
+  expect_error(call_as(alice, "POST", "/api/v1/users/alice@example.org/unbind"), 409, "name");
 }
 
 class OidcDenyTest : public OidcTest {

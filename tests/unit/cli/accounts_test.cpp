@@ -77,6 +77,8 @@ TEST_F(AccountsCli, UsersAreAddedListedChangedAndDisabled) {
   ASSERT_EQ(ads({"users", "list"}, out), 0);
   EXPECT_TRUE(std::regex_search(out, std::regex("\npat +viewer +no +enabled "))) << out;
   EXPECT_EQ(ads({"users", "enable", "nobody"}, out), 2);
+  ASSERT_EQ(ads({"users", "unbind", "pat"}, out), 0) << out;
+  EXPECT_NE(out.find("bound to no OpenID identity"), std::string::npos) << out;
 }
 
 TEST_F(AccountsCli, TokensAreCreatedOnceListedAndRevoked) {

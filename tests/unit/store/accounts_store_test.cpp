@@ -86,6 +86,12 @@ TEST_P(AccountsStoreTest, AccountsAreBoundOnceToOneIssuerAndSubject) {
   EXPECT_EQ(back.disabled_ms, 1234);
   EXPECT_TRUE(back.disabled());
   EXPECT_EQ(back.oidc_subject, "sub-bob");
+  // an admin's unbinding frees the account for the next binding
+  ASSERT_TRUE(s->unbind_user(bob.id).ok());
+  EXPECT_FALSE(s->get_user(bob.id)->bound());
+  EXPECT_EQ(s->get_user_by_subject("https://id.example.org", "sub-bob").error().code, "not_found");
+  ASSERT_TRUE(s->bind_user(bob.id, "https://id.example.org", "sub-robert").ok());
+  EXPECT_EQ(s->unbind_user("01uuuuuuuuuuuuuuuuuuuuuuu9").error().code, "not_found");
 }
 
 TEST_P(AccountsStoreTest, SessionTokensAndAuditEntriesCompletedOnce) {
