@@ -1,6 +1,7 @@
 // `ads admin reset`: the machine's root gets an admin back when nobody can
 // sign in, without a token and without the server; nobody else can.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -117,6 +118,42 @@ TEST_F(AdminResetCli, EnablesADisabledAdminMakesAMissingOneAndRefusesNonRoot) {
   EXPECT_NE(out.find("only root"), std::string::npos) << out;
   EXPECT_EQ(read(data() + "/admin.token"), before);
   EXPECT_EQ(reset({"--config", (tmp.path / "missing.json").string()}, out), 2) << out;
+}
+
+// Failure paths: an audit that cannot be written changes nothing; a token
+// file that cannot be written is an error (exit 1), not a silent success.
+TEST_F(AdminResetCli, FailsCleanlyWhenTheAuditOrTheTokenFileCannotBeWritten) {
+  {
+    ads::test::Server server(data());
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((data() + "/ads.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(FAIL, 'full'); END;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+  }
+  std::string before = read(data() + "/admin.token"), out;
+  EXPECT_EQ(reset({"--user", "ops"}, out), 1) << out;
+  EXPECT_NE(out.find("audit"), std::string::npos) << out;
+  EXPECT_EQ(read(data() + "/admin.token"), before);
+  {
+    auto store = ads::open_store("sqlite://" + data() + "/ads.db");
+    EXPECT_FALSE((*store)->get_user_by_name("ops").ok()) << "nothing changed";
+  }
+  {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((data() + "/ads.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TRIGGER no_audit;", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  fs::remove(data() + "/admin.token");
+  fs::create_directory(data() + "/admin.token");  // cannot be replaced by a file
+  EXPECT_EQ(reset({}, out), 1) << out;
+  EXPECT_NE(out.find("cannot write"), std::string::npos) << out;
+  for (auto& e : fs::directory_iterator(data()))
+    EXPECT_EQ(e.path().filename().string().find(".new-"), std::string::npos) << "no temporary file left: " << e.path();
 }
 
 }  // namespace
