@@ -1,13 +1,18 @@
 #include "api/api.h"
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
+#include "api/audit.h"
 #include "api/auth.h"
 #include "api/guard.h"
 #include "api/limits.h"
 #include "core/id.h"
 #include "core/source_policy.h"
+#include "core/text.h"
 
 namespace ads {
 using nlohmann::json;
@@ -31,7 +36,7 @@ int status_for(const Error& e) {
   if (e.code == "forbidden") return 403;
   if (e.code == "not_found") return 404;
   if (e.code == "conflict") return 409;
-  if (e.code == "unavailable") return 503;
+  if (e.code == "unavailable" || e.code == "audit_unavailable") return 503;
   if (e.code == "timeout") return 504;
   return 500;
 }
@@ -83,6 +88,14 @@ std::optional<Response> check_manage(Store& store, const Caller& caller, const s
     return Response::error(403, "forbidden", caller.user.name + " may not change deployment " + id + " (owned by " +
                                                  d->owner + ", not shared)");
   return std::nullopt;
+}
+
+// Who a job on deployment `id` is charged to (the per-user limit of jobs under
+// way): the deployment's owner, whose count it joins, whoever asks for it (an
+// admin's destroy of someone else's deployment is not the admin's work).
+std::string charged_to(Store& store, const Caller& caller, const std::string& id) {
+  auto d = store.get(id);
+  return d && !d->owner.empty() ? d->owner : caller.user.name;
 }
 
 int64_t now_ms() {
@@ -154,14 +167,20 @@ json job_json(const Job& j) {
 }
 
 json user_json(const User& u) {
-  return {{"id", u.id}, {"name", u.name}, {"role", to_string(u.role)}, {"created_at", iso8601(u.created_ms)},
-          {"password", !u.password_hash.empty()}};
+  return {{"id", u.id},
+          {"name", u.name},
+          {"role", to_string(u.role)},
+          {"created_at", iso8601(u.created_ms)},
+          {"password", !u.password_hash.empty()},
+          {"disabled", u.disabled()},
+          {"oidc", u.bound()}};
 }
 
 json token_json(const Token& t) {
   json j = {{"id", t.id}, {"user", t.user_id}, {"name", t.name}, {"created_at", iso8601(t.created_ms)},
             {"expires_at", t.expires_ms ? json(iso8601(t.expires_ms)) : json(nullptr)},
-            {"revoked_at", t.revoked_ms ? json(iso8601(t.revoked_ms)) : json(nullptr)}};
+            {"revoked_at", t.revoked_ms ? json(iso8601(t.revoked_ms)) : json(nullptr)},
+            {"session", t.session}};
   return j;
 }
 
@@ -184,7 +203,14 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
   auto guard = std::make_shared<RequestGuard>(store, auth, limits);
   auto logins = std::make_shared<SharedLimiter>(store, "signin:", limits.auth_failures_per_minute / 60.0,
                                                 limits.auth_failure_burst);
+  // Password sign-ins per user name, whatever the address: a guess at one
+  // account's password from many addresses. (Bad tokens need no such limit:
+  // a token is 192 random bits, nobody guesses one; a limit per token would
+  // only let anyone lock out its holder.)
+  auto user_logins = std::make_shared<SharedLimiter>(store, "signin-user:", limits.user_sign_ins_per_hour / 3600.0,
+                                                     limits.user_sign_in_burst);
   const int max_active = limits.active_jobs_per_user;
+  const int64_t session_ttl_cap = limits.max_token_ttl_from_session_s;
 
   // The server's reserved connections (ServerOptions::reserved_connections)
   // serve requests that present credentials, and the health check: clients
@@ -195,29 +221,59 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return !req.header("authorization").empty() || req.path == "/api/v1/health";
   });
 
-  // Every route: authenticate, check the rate and the role, run, and audit what changes things.
+  // Every route: authenticate, check the rate and the role, run, and audit
+  // what changes things. The audit entry of a request that may change
+  // something is written before its handler runs (kBeforeHandler), or by the
+  // handler itself just before the change, once it knows the target and what
+  // happens to it (kInHandler: users and tokens, through Caller::audit); when
+  // it cannot be written the answer is 503 and nothing is changed. Refusals
+  // are written once, after the answer.
+  enum class AuditMode { kBeforeHandler, kInHandler };
   using Guarded = std::function<Response(Request&, const Caller&)>;
-  auto route = [&server, &store, guard](const std::string& method, const std::string& pattern, Role need, Guarded h) {
-    server.route(method, pattern, [&store, guard, method, need, h](Request& req) {
+  auto route = [&server, &store, guard](const std::string& method, const std::string& pattern, Role need, Guarded h,
+                                        AuditMode mode = AuditMode::kBeforeHandler) {
+    server.route(method, pattern, [&store, guard, method, need, h, mode](Request& req) {
       Response r;
+      std::string who = "anonymous";
+      const bool audited = method != "GET";
+      AuditNote note(store, AuditEntry{now_ms(), 0, "anonymous", method + " " + req.path,
+                                       req.param("id").empty() ? req.param("name") : req.param("id"), req.remote, 0,
+                                       ""});
       Caller caller;
       if (auto refused = guard->check(req, caller)) {
         r = std::move(*refused);
-      } else if (!role_allows(caller.user.role, need)) {
-        r = Response::error(403, "forbidden", "this needs the " + to_string(need) + " role; " + caller.user.name +
-                                                 " is " + to_string(caller.user.role));
+        if (!caller.user.name.empty()) who = caller.user.name;  // over its token's rate
+      } else if (who = caller.user.name; !role_allows(caller.user.role, need)) {
+        r = Response::error(403, "forbidden", "this needs the " + to_string(need) + " role; " + who + " is " +
+                                                 to_string(caller.user.role));
+      } else if (auto bad = std::find_if(req.params.begin(), req.params.end(),
+                                         [](auto& p) { return !is_valid_utf8(p.second); });
+                 bad != req.params.end()) {
+        // a name or id from the path goes into answers and the audit: text only
+        r = Response::error(400, "invalid", "is not valid UTF-8", bad->first);
       } else {
-        r = h(req, caller);
+        if (audited) {
+          note.set_user(who);
+          caller.audit = &note;
+        }
+        Status st = audited && mode == AuditMode::kBeforeHandler ? note.begin() : Status::Ok();
+        try {
+          r = st ? h(req, caller) : audit_failed(st.error());
+        } catch (const std::exception& e) {
+          // answered here, so that the audit entry gets its status
+          spdlog::error("{} {}: {}", method, req.path, e.what());
+          r = Response::error(500, "internal", "internal error (logged by the server)");
+        }
       }
-      if (method != "GET") {
-        AuditEntry e;
-        e.ts_ms = now_ms();
-        e.user = caller.user.name.empty() ? "anonymous" : caller.user.name;
-        e.action = method + " " + req.path;
-        e.target = req.param("id").empty() ? req.param("name") : req.param("id");
-        e.remote = req.remote;
-        e.status = r.status;
-        (void)store.append_audit(e);
+      if (audited) {
+        note.set_user(who);
+        if (auto st = note.finish(r.status); !st) {
+          if (!note.begun()) {
+            r = audit_failed(st.error());  // nothing was changed; a request that cannot be audited fails
+          } else {
+            spdlog::error("audit: entry of {} {} by {} has no status: {}", method, req.path, who, st.error().message);
+          }
+        }
       }
       return r;
     });
@@ -306,7 +362,7 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
     if (auto e = check_manage(store, caller, id)) return *e;
-    auto j = engine.operate(id, "destroy", {}, {caller.user.name, max_active});
+    auto j = engine.operate(id, "destroy", {}, {charged_to(store, caller, id), max_active});
     if (!j) return from_error(j.error());
     auto d = store.get(id);
     json out = d ? deployment_json(*d) : json::object();
@@ -327,7 +383,7 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
       for (auto& [k, v] : params.items())
         if (!(op == "restore" && k == "backup")) return Response::error(400, "invalid", "is not a known field", k);
     }
-    auto j = engine.operate(id, op, params, {caller.user.name, max_active});
+    auto j = engine.operate(id, op, params, {charged_to(store, caller, id), max_active});
     if (!j) return from_error(j.error());
     Response r = Response::json(202, job_json(*j));
     r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});
@@ -368,7 +424,8 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
           auto b = store.get_backup(backup);
           if (!b || b->deployment_id != id)
             return Response::error(404, "not_found", "deployment " + id + " has no backup " + backup);
-          auto j = engine.operate(id, "delete-backup", json{{"backup", backup}}, {caller.user.name, max_active});
+          auto j = engine.operate(id, "delete-backup", json{{"backup", backup}},
+                                  {charged_to(store, caller, id), max_active});
           if (!j) return from_error(j.error());
           Response r = Response::json(202, job_json(*j));
           r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});
@@ -419,7 +476,7 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return Response::json(200, json{{"users", arr}});
   });
 
-  route("POST", "/api/v1/users", Role::kAdmin, [&auth](Request& req, const Caller&) {
+  route("POST", "/api/v1/users", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
     json body;
     if (auto err = parse_body(req, body)) return *err;
     for (auto& [k, v] : body.items())
@@ -430,10 +487,10 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     if (auto e = get_string(body, "password", false, password)) return *e;
     auto r = role_from_string(role);
     if (!r) return Response::error(400, "invalid", "must be admin, deployer or viewer", "role");
-    auto u = auth.create_user(name, *r, password);
+    auto u = auth.create_user(name, *r, password, caller.audit);
     if (!u) return from_error(u.error());
     return Response::json(201, user_json(*u));
-  });
+  }, AuditMode::kInHandler);
 
   // Role and/or password of a user (admins); anyone may change their own password.
   route("PATCH", "/api/v1/users/{name}", Role::kViewer, [&auth](Request& req, const Caller& caller) {
@@ -458,20 +515,36 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
       if (auto e = get_string(body, "password", true, s)) return *e;
       password = s;
     }
-    auto u = auth.update_user(name, role, password);
+    auto u = auth.update_user(name, role, password, caller.audit);
     if (!u) return from_error(u.error());
     return Response::json(200, user_json(*u));
-  });
+  }, AuditMode::kInHandler);
 
-  // Disables a user: every token revoked, no password. The record stays.
-  route("POST", "/api/v1/users/{name}/disable", Role::kAdmin, [&auth](Request& req, const Caller&) {
-    auto n = auth.disable_user(req.param("name"));
+  // Disables a user: no sign-in of any kind, every token revoked, no password. The record stays.
+  route("POST", "/api/v1/users/{name}/disable", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
+    auto n = auth.disable_user(req.param("name"), caller.audit);
     if (!n) return from_error(n.error());
-    return Response::json(200, json{{"name", req.param("name")}, {"revoked_tokens", *n}});
-  });
+    return Response::json(200, json{{"name", req.param("name")}, {"revoked_tokens", *n}, {"disabled", true}});
+  }, AuditMode::kInHandler);
 
-  // A new token for the caller, or (admins) for {"user": name}. The secret is in this answer only.
-  route("POST", "/api/v1/tokens", Role::kViewer, [&auth, &store](Request& req, const Caller& caller) {
+  // Forgets the OpenID identity a user is bound to (the next verified sign-in with its address binds it again).
+  route("POST", "/api/v1/users/{name}/unbind", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
+    auto u = auth.unbind_user(req.param("name"), caller.audit);
+    if (!u) return from_error(u.error());
+    return Response::json(200, user_json(*u));
+  }, AuditMode::kInHandler);
+
+  // Enables a disabled user again (it signs in with what it has, or gets a new password or token).
+  route("POST", "/api/v1/users/{name}/enable", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
+    auto u = auth.enable_user(req.param("name"), caller.audit);
+    if (!u) return from_error(u.error());
+    return Response::json(200, user_json(*u));
+  }, AuditMode::kInHandler);
+
+  // A new token for the caller, or (admins) for {"user": name}. The secret is
+  // in this answer only. Made with a session token (a browser sign-in), it
+  // lasts at most `max_token_ttl_from_session_s` (also the default then).
+  route("POST", "/api/v1/tokens", Role::kViewer, [&auth, &store, session_ttl_cap](Request& req, const Caller& caller) {
     json body;
     if (auto err = parse_body(req, body)) return *err;
     for (auto& [k, v] : body.items())
@@ -484,7 +557,14 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
       if (!body["ttl_s"].is_number_integer() || body["ttl_s"].get<int64_t>() < 0)
         return Response::error(400, "invalid", "must be a whole number of seconds (0: never expires)", "ttl_s");
       ttl = body["ttl_s"].get<int64_t>();
+    } else if (caller.token.session) {
+      ttl = session_ttl_cap;
     }
+    if (caller.token.session && (ttl == 0 || ttl > session_ttl_cap))
+      return Response::error(400, "invalid",
+                             "a token made from a sign-in session lasts at most " + std::to_string(session_ttl_cap) +
+                                 " s (limits.max_token_ttl_from_session_s); ask for less, or make it with an API token",
+                             "ttl_s");
     User owner = caller.user;
     if (!user_name.empty() && user_name != caller.user.name) {
       if (caller.user.role != Role::kAdmin)
@@ -493,12 +573,12 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
       if (!u) return Response::error(400, "invalid", "no user named " + user_name, "user");
       owner = *u;
     }
-    auto t = auth.issue_token(owner, name, ttl);
+    auto t = auth.issue_token(owner, name, ttl, caller.audit);
     if (!t) return from_error(t.error());
     json j = token_json(t->first);
     j["secret"] = t->second;
     return Response::json(201, j);
-  });
+  }, AuditMode::kInHandler);
 
   route("GET", "/api/v1/tokens", Role::kViewer, [&store](Request& req, const Caller& caller) {
     std::string user_id = caller.user.id;
@@ -517,21 +597,25 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return Response::json(200, json{{"tokens", arr}});
   });
 
-  route("DELETE", "/api/v1/tokens/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {
+  route("DELETE", "/api/v1/tokens/{id}", Role::kViewer, [&store, &auth](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (!is_valid_id(id)) return Response::error(404, "not_found", "no token " + id.substr(0, 64));
     auto t = store.get_token(id);
     if (!t) return from_error(t.error());
     if (t->user_id != caller.user.id && caller.user.role != Role::kAdmin)
       return Response::error(403, "forbidden", "only an admin may revoke other users' tokens");
-    if (t->revoked_ms == 0) {
-      t->revoked_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch()).count();
-      auto st = store.update_token(*t);
-      if (!st) return from_error(st.error());
-    }
-    return Response::json(200, token_json(*t));
-  });
+    auto revoked = auth.revoke_token(id, caller.audit);
+    if (!revoked) return from_error(revoked.error());
+    return Response::json(200, token_json(*revoked));
+  }, AuditMode::kInHandler);
+
+  // Sign-out of a browser session: revokes the caller's token if a sign-in
+  // made it (password or OpenID Connect), never an API token.
+  route("POST", "/api/v1/logout", Role::kViewer, [&auth](Request&, const Caller& caller) {
+    auto revoked = auth.end_session(caller, caller.audit);
+    if (!revoked) return from_error(revoked.error());
+    return Response::json(200, json{{"revoked", *revoked}, {"token", caller.token.id}});
+  }, AuditMode::kInHandler);
 
   route("GET", "/api/v1/audit", Role::kAdmin, [&store](Request& req, const Caller&) {
     auto after = int_param(req, "after", 0, 0, INT64_MAX);
@@ -543,38 +627,45 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     json arr = json::array();
     for (auto& e : *es)
       arr.push_back({{"seq", e.seq}, {"time", iso8601(e.ts_ms)}, {"user", e.user}, {"action", e.action},
-                     {"target", e.target}, {"remote", e.remote}, {"status", e.status}});
-    return Response::json(200, json{{"entries", arr}});
+                     {"target", e.target}, {"remote", e.remote},
+                     {"status", e.status ? json(e.status) : json(nullptr)},  // null: written before the change, no answer recorded
+                     {"detail", e.detail}});
+    // what was recorded came from requests (paths, names): never let a bad byte fail the answer
+    return Response::json(200, json{{"entries", arr}}.dump(-1, ' ', false, json::error_handler_t::replace));
   });
 
-  // Password login (no token needed): a token that expires in 12 hours.
-  server.route("POST", "/api/v1/login", [&auth, &store, logins](Request& req) {
+  // Password login (no token needed): a session token that expires in 12 hours.
+  server.route("POST", "/api/v1/login", [&auth, &store, logins, user_logins](Request& req) {
     json body;
     Response r;
     std::string name, password;
     int64_t wait_s = 0;
-    if (!logins->take(req.remote, now_ms(), &wait_s))  // every attempt counts, before any check
+    AuditNote note(store, AuditEntry{now_ms(), 0, "anonymous", "POST /api/v1/login", "", req.remote, 0, ""});
+    if (!logins->take(address_key(req.remote), now_ms(), &wait_s))  // every attempt counts, before any check
       r = too_many("too many sign-in attempts from " + req.remote, wait_s);
     else if (auto err = parse_body(req, body)) r = *err;
     else if (auto e = get_string(body, "name", true, name)) r = *e;
     else if (auto e2 = get_string(body, "password", true, password)) r = *e2;
+    else if (!user_logins->take(Auth::hash_secret(name), now_ms(), &wait_s))  // and per name, from every address
+      r = too_many("too many sign-in attempts for this user name; wait and try again", wait_s);
     else {
-      auto t = auth.login(name, password);
+      note.set_user(name.substr(0, 100));
+      auto t = auth.login(name, password, &note);
       if (!t) {
-        r = Response::error(401, "unauthorized", t.error().message);
+        r = t.error().code == "unauthorized" ? Response::error(401, "unauthorized", t.error().message)
+                                             : from_error(t.error());
       } else {
         json j = token_json(t->first);
         j["secret"] = t->second;
         r = Response::json(201, j);
       }
     }
-    AuditEntry e;
-    e.ts_ms = now_ms();
-    e.user = name.empty() ? "anonymous" : name;
-    e.action = "POST /api/v1/login";
-    e.remote = req.remote;
-    e.status = r.status;
-    (void)store.append_audit(e);
+    note.set_user(name.empty() ? "anonymous" : name.substr(0, 100));
+    if (!note.begun()) note.describe(name.substr(0, 100), "");
+    if (auto st = note.finish(r.status); !st) {
+      if (!note.begun()) r = audit_failed(st.error());
+      else spdlog::error("audit: the sign-in of {} has no status: {}", name.substr(0, 100), st.error().message);
+    }
     return r;
   });
 

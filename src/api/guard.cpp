@@ -26,7 +26,7 @@ std::optional<http::Response> RequestGuard::check(const http::Request& req, Call
   const std::string presented = req.header("authorization");
   auto who = auth_.authenticate(presented);
   if (!who) {
-    if (!presented.empty() && !per_address_.take(req.remote, now_ms(), &wait_s))
+    if (!presented.empty() && !per_address_.take(address_key(req.remote), now_ms(), &wait_s))
       return too_many("too many failed authentications from " + req.remote, wait_s);
     http::Response r = http::Response::error(401, "unauthorized", who.error().message);
     r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"ads\""});

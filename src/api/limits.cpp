@@ -1,6 +1,9 @@
 #include "api/limits.h"
 
+#include <arpa/inet.h>
 #include <spdlog/spdlog.h>
+
+#include <cstring>
 
 namespace ads {
 namespace {
@@ -9,6 +12,23 @@ int64_t retry_after_seconds(int64_t wait_ms) {
   return wait_ms == INT64_MAX ? 3600 : std::max<int64_t>(1, (wait_ms + 999) / 1000);
 }
 }  // namespace
+
+std::string address_key(const std::string& remote) {
+  if (remote.find(':') == std::string::npos) return remote;
+  std::string a = remote;
+  if (a.size() > 2 && a.front() == '[' && a.back() == ']') a = a.substr(1, a.size() - 2);
+  unsigned char b[16];
+  if (inet_pton(AF_INET6, a.c_str(), b) != 1) return remote;
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  char out[INET6_ADDRSTRLEN];
+  if (std::memcmp(b, mapped, sizeof mapped) == 0) {  // ::ffff:a.b.c.d is an IPv4 client
+    inet_ntop(AF_INET, b + 12, out, sizeof out);
+    return out;
+  }
+  std::memset(b + 8, 0, 8);
+  inet_ntop(AF_INET6, b, out, sizeof out);
+  return std::string(out) + "/64";
+}
 
 bool KeyedLimiter::take(const std::string& key, int64_t now_ms, int64_t* retry_after_s) {
   std::lock_guard lock(mu_);

@@ -21,8 +21,23 @@ struct ApiLimits {
   double request_burst = 100;       // per token, at once
   double auth_failures_per_minute = 10;  // per client address: logins and bad tokens
   double auth_failure_burst = 10;
+  // Password sign-ins per user name, from all addresses together: a spread
+  // of addresses guesses one account's password no faster than this.
+  double user_sign_ins_per_hour = 30;
+  double user_sign_in_burst = 10;
+  // OpenID Connect: sign-ins started (/oidc/login) and callbacks that are no
+  // sign-in of this browser, per client address.
+  double oidc_sign_ins_per_minute = 20;
+  double oidc_sign_in_burst = 20;
   int active_jobs_per_user = 8;     // queued or running, on the user's deployments
+  // The longest a token made with a sign-in session token may last (a
+  // browser session cannot turn itself into a token that never expires).
+  int64_t max_token_ttl_from_session_s = 30 * 86400;
 };
+
+// The key of a client address for per-address limits: an IPv4 address as it
+// is, an IPv6 address by its /64 (one host usually holds a whole /64).
+std::string address_key(const std::string& remote);
 
 // Token buckets by key, safe to share between the server's threads. Holds at
 // most `max_keys` buckets: when full, it forgets the buckets that are full

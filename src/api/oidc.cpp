@@ -1,5 +1,7 @@
 #include "api/oidc.h"
 
+#include "core/text.h"
+
 #include <cjose/cjose.h>
 #include <sodium.h>
 
@@ -7,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+
+#include <spdlog/spdlog.h>
 
 #include "agent/protocol.h"
 #include "http/client.h"
@@ -17,7 +21,6 @@ using http::Request;
 using http::Response;
 
 namespace {
-constexpr size_t kMaxPending = 1000;
 constexpr auto kPendingTtl = std::chrono::minutes(10);
 
 std::string b64url(const unsigned char* p, size_t n) {
@@ -72,6 +75,42 @@ int64_t now_s() {
 }
 
 Error denied(const std::string& msg) { return Error::make("unauthorized", msg); }
+
+// j[key] if it is a string, else "".
+std::string string_claim(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// A random value of our own making: base64url, 16 to 128 characters.
+bool nonce_shaped(const std::string& v) {
+  if (v.size() < 16 || v.size() > 128) return false;
+  for (unsigned char c : v)
+    if (!(std::isalnum(c) || c == '-' || c == '_')) return false;
+  return true;
+}
+
+// The value of cookie `name` in a Cookie header ("" if absent).
+std::string cookie_value(const std::string& header, const std::string& name) {
+  size_t i = 0;
+  while (i < header.size()) {
+    size_t end = header.find(';', i);
+    if (end == std::string::npos) end = header.size();
+    std::string part = header.substr(i, end - i);
+    size_t b = part.find_first_not_of(" \t");
+    if (b != std::string::npos) {
+      part = part.substr(b);
+      auto eq = part.find('=');
+      if (eq != std::string::npos && part.substr(0, eq) == name) {
+        std::string v = part.substr(eq + 1);
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.pop_back();
+        return v;
+      }
+    }
+    i = end + 1;
+  }
+  return "";
+}
 }  // namespace
 
 Result<OidcSettings> parse_oidc_settings(const json& j) {
@@ -85,10 +124,19 @@ Result<OidcSettings> parse_oidc_settings(const json& j) {
       for (auto& [pattern, role] : v.items()) {
         auto st = validate_allow_pattern(pattern, field + "." + pattern);
         if (!st) return st.error();
+        if (role == "deny") {
+          s.allow.push_back({pattern, Role::kViewer, true});
+          continue;
+        }
         auto r = role.is_string() ? role_from_string(role.get<std::string>()) : std::nullopt;
-        if (!r) return Error::invalid(field + "." + pattern, "must be admin, deployer or viewer");
-        s.allow.push_back({pattern, *r});
+        if (!r) return Error::invalid(field + "." + pattern, "must be admin, deployer, viewer or deny");
+        s.allow.push_back({pattern, *r, false});
       }
+      continue;
+    }
+    if (k == "accept_unverified_email") {
+      if (!v.is_boolean()) return Error::invalid(field, "must be true or false");
+      s.accept_unverified_email = v.get<bool>();
       continue;
     }
     if (!v.is_string()) return Error::invalid(field, "must be a string");
@@ -112,6 +160,8 @@ Result<OidcSettings> parse_oidc_settings(const json& j) {
     return Error::invalid("oidc.redirect_uri", "must be the URL of /api/v1/oidc/callback on this server");
   if (s.scopes.find("openid") == std::string::npos) return Error::invalid("oidc.scopes", "must include openid");
   if (s.allow.empty()) return Error::invalid("oidc.allow", "is required: who may sign in, with which role");
+  if (std::all_of(s.allow.begin(), s.allow.end(), [](const AllowEntry& a) { return a.deny; }))
+    return Error::invalid("oidc.allow", "lets nobody in: every entry is \"deny\"");
   if (s.issuer.back() == '/') s.issuer.pop_back();
   return s;
 }
@@ -150,10 +200,12 @@ Result<json> Oidc::jwks(bool refresh) {
   return jwks_;
 }
 
-Result<std::string> Oidc::begin() {
+Result<std::string> Oidc::begin(const std::string& address, const std::string& binding, const std::string& ui) {
+  if (!ui.empty() && !nonce_shaped(ui)) return Error::invalid("ui", "must be 16 to 128 characters of A-Z a-z 0-9 - _");
+  if (!nonce_shaped(binding)) return Error::invalid("binding", "the browser binding is malformed");
   auto d = discovery();
   if (!d) return d.error();
-  Pending p{random_b64url(24), random_b64url(32), std::chrono::steady_clock::now()};
+  Pending p{random_b64url(24), random_b64url(32), address, binding, ui, std::chrono::steady_clock::now()};
   std::string state = random_b64url(24);
   unsigned char digest[crypto_hash_sha256_BYTES];
   crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(p.verifier.data()), p.verifier.size());
@@ -163,10 +215,23 @@ Result<std::string> Oidc::begin() {
     auto now = std::chrono::steady_clock::now();
     for (auto it = pending_.begin(); it != pending_.end();)
       it = now - it->second.made > kPendingTtl ? pending_.erase(it) : std::next(it);
-    while (pending_.size() >= kMaxPending) {  // full: forget the oldest sign-in
-      auto oldest = std::min_element(pending_.begin(), pending_.end(),
-                                     [](auto& a, auto& b) { return a.second.made < b.second.made; });
+    // Full for this address, or full: forget the oldest sign-in of the
+    // address holding the most (this one when it is at its own cap), never
+    // one of an address that has fewer: a flood pushes out only its own.
+    std::map<std::string, size_t> per_address;
+    for (auto& [st, q] : pending_) ++per_address[q.address];
+    while (per_address[address] >= kMaxPendingPerAddress || pending_.size() >= kMaxPending) {
+      std::string victim = address;
+      if (per_address[address] < kMaxPendingPerAddress) {
+        for (auto& [a, n] : per_address)
+          if (n > per_address[victim]) victim = a;
+      }
+      auto oldest = pending_.end();
+      for (auto it = pending_.begin(); it != pending_.end(); ++it)
+        if (it->second.address == victim && (oldest == pending_.end() || it->second.made < oldest->second.made)) oldest = it;
+      if (oldest == pending_.end()) break;  // cannot happen: the victim holds at least one
       pending_.erase(oldest);
+      --per_address[victim];
     }
     pending_[state] = p;
   }
@@ -176,6 +241,28 @@ Result<std::string> Oidc::begin() {
          "&scope=" + form_escape(s_.scopes) + "&state=" + state + "&nonce=" + p.nonce +
          "&code_challenge=" + challenge + "&code_challenge_method=S256";
   return url;
+}
+
+Result<json> Oidc::userinfo(const json& discovery, const std::string& access_token, const std::string& sub) {
+  if (!discovery.contains("userinfo_endpoint") || !discovery["userinfo_endpoint"].is_string())
+    return denied("the ID token has no email claim and the OpenID provider has no userinfo endpoint");
+  std::string url = discovery["userinfo_endpoint"].get<std::string>();
+  if (!acceptable_url(url)) return Error::make("unavailable", "the OpenID provider's userinfo endpoint is not https");
+  if (access_token.empty() || access_token.size() > 8192)
+    return denied("the ID token has no email claim and the token answer has no usable access_token");
+  http::ClientRequest r;
+  r.url = url;
+  r.timeout_ms = 10000;
+  r.headers = {{"Authorization", "Bearer " + access_token}, {"Accept", "application/json"}};
+  auto res = http::request(r);
+  if (!res) return Error::make("unavailable", "cannot reach the OpenID provider's userinfo endpoint: " + res.error().message);
+  if (res->status != 200)
+    return Error::make("unavailable", "the OpenID provider's userinfo endpoint answered HTTP " + std::to_string(res->status));
+  json j = json::parse(res->body, nullptr, false);
+  if (!j.is_object()) return denied("the OpenID provider's userinfo answer is not a JSON object");
+  if (sub.empty() || string_claim(j, "sub") != sub)
+    return denied("the userinfo answer is about another subject than the ID token");
+  return j;
 }
 
 Result<json> Oidc::verify_id_token(const std::string& id_token) {
@@ -216,7 +303,14 @@ Result<json> Oidc::verify_id_token(const std::string& id_token) {
   return claims;
 }
 
-Result<OidcLogin> Oidc::finish(const std::string& code, const std::string& state) {
+bool Oidc::pending(const std::string& state) {
+  std::lock_guard lk(mu_);
+  auto it = pending_.find(state);
+  return !state.empty() && it != pending_.end() && std::chrono::steady_clock::now() - it->second.made <= kPendingTtl;
+}
+
+Result<OidcLogin> Oidc::finish(const std::string& code, const std::string& state, const std::string& binding,
+                               AuditNote* note) {
   Pending p;
   {
     std::lock_guard lk(mu_);
@@ -226,8 +320,11 @@ Result<OidcLogin> Oidc::finish(const std::string& code, const std::string& state
       return Error::invalid("state", "unknown, used or expired sign-in; start again at /api/v1/oidc/login");
     }
     p = it->second;
-    pending_.erase(it);  // one use
+    pending_.erase(it);  // one use, whatever happens next
   }
+  // the browser that started this sign-in, and no other, may finish it
+  if (binding.size() != p.binding.size() || sodium_memcmp(binding.data(), p.binding.data(), binding.size()) != 0)
+    return Error::invalid("state", "this sign-in was not started in this browser; start again at /api/v1/oidc/login");
   if (code.empty() || code.size() > 4096) return Error::invalid("code", "is missing");
   auto d = discovery();
   if (!d) return d.error();
@@ -251,57 +348,138 @@ Result<OidcLogin> Oidc::finish(const std::string& code, const std::string& state
     return Error::make("unavailable", "the OpenID provider's token answer has no id_token");
   auto claims = verify_id_token(body["id_token"].get<std::string>());
   if (!claims) return claims.error();
+  if (!claims->contains("email")) {
+    // A provider that follows OpenID Connect Core 5.4 to the letter gives
+    // the claims asked for by scope at its UserInfo endpoint only, not in the
+    // ID token (the code flow): ask there, for the address and whether it is
+    // verified, and only for the person the ID token names (Core 5.3.2).
+    auto extra = userinfo(*d, string_claim(body, "access_token"), string_claim(*claims, "sub"));
+    if (!extra) return extra.error();
+    for (const char* k : {"email", "email_verified"})
+      if (extra->contains(k)) (*claims)[k] = (*extra)[k];
+  }
   ExpectedClaims want{s_.issuer, s_.client_id, p.nonce, now_s()};
-  auto email = check_id_token_claims(*claims, want);
-  if (!email) return email.error();
-  auto role = role_for_email(s_.allow, *email);
-  if (!role) return Error::make("forbidden", *email + " is not on the allow-list of this ADS");
-  auto t = auth_.login_external(*email, *role);
+  want.require_email_verified = !s_.accept_unverified_email;
+  auto who = check_id_token_claims(*claims, want);
+  if (!who) return who.error();
+  auto role = role_for_email(s_.allow, who->email);
+  if (!role) {
+    if (note) note->describe(who->email, "refused: " + who->email + " (subject " + who->subject + ")");
+    return Error::make("forbidden", who->email + (denied_by_allow_list(s_.allow, who->email)
+                                                      ? " is denied by the allow-list of this ADS"
+                                                      : " is not on the allow-list of this ADS"));
+  }
+  auto t = auth_.login_external(*who, *role, note);
   if (!t) return t.error();
-  return OidcLogin{t->first, t->second, *email};
+  return OidcLogin{t->first, t->second, who->email, p.ui};
 }
 
-void register_oidc(http::Server& server, Store& store, Oidc& oidc) {
-  auto audit = [&store](const Request& req, const std::string& user, int status) {
-    AuditEntry e;
-    e.ts_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    e.user = user;
-    e.action = "GET /api/v1/oidc/callback";
-    e.remote = req.remote;
-    e.status = status;
-    (void)store.append_audit(e);
+void register_oidc(http::Server& server, Store& store, Oidc& oidc, const ApiLimits& limits) {
+  // Per address: sign-ins started and callbacks that are no sign-in under way.
+  auto budget = std::make_shared<SharedLimiter>(store, "oidc:", limits.oidc_sign_ins_per_minute / 60.0,
+                                                limits.oidc_sign_in_burst);
+  // Refused callbacks over the budget are counted here and reported by the
+  // next one from that address that is audited (bounded: the map is dropped
+  // when it holds too many addresses; the audit then says less, never more).
+  struct Unrecorded {
+    std::mutex mu;
+    std::map<std::string, int64_t> by_address;
   };
-  server.route("GET", "/api/v1/oidc/login", [&oidc](Request&) {
-    auto url = oidc.begin();
-    if (!url) return Response::error(502, url.error().code, url.error().message);
+  auto unrecorded = std::make_shared<Unrecorded>();
+  const bool secure_cookie = oidc.settings().redirect_uri.rfind("https://", 0) == 0;
+
+  server.route("GET", "/api/v1/oidc/login", [&oidc, budget, secure_cookie](Request& req) {
+    int64_t wait_s = 0;
+    std::string key = address_key(req.remote);
+    if (!budget->take(key, audit_now_ms(), &wait_s)) {
+      Response r = Response::error(429, "too_many_requests", "too many sign-ins started from " + req.remote);
+      r.headers.push_back({"Retry-After", std::to_string(wait_s)});
+      return r;
+    }
+    // one binding per browser, kept while it has sign-ins under way (two tabs share it)
+    std::string binding = cookie_value(req.header("cookie"), kOidcBindingCookie);
+    if (!nonce_shaped(binding)) binding = random_b64url(32);
+    auto url = oidc.begin(key, binding, req.query_or("ui", ""));
+    if (!url) {
+      if (url.error().code == "invalid") return Response::error(400, "invalid", url.error().message, url.error().field);
+      return Response::error(502, url.error().code, url.error().message);
+    }
     Response r;
     r.status = 302;
     r.headers.push_back({"Location", *url});
+    r.headers.push_back({"Set-Cookie", std::string(kOidcBindingCookie) + "=" + binding +
+                                           "; Path=/api/v1/oidc; Max-Age=600; HttpOnly; SameSite=Lax" +
+                                           (secure_cookie ? "; Secure" : "")});
     r.headers.push_back({"Cache-Control", "no-store"});
     return r;
   });
-  server.route("GET", "/api/v1/oidc/callback", [&oidc, audit](Request& req) {
+
+  server.route("GET", "/api/v1/oidc/callback", [&oidc, &store, budget, unrecorded](Request& req) {
     Response r;
-    std::string who = "anonymous", refusal;
+    std::string refusal;
+    std::string key = address_key(req.remote);
+    std::string state = req.query_or("state", "");
+    AuditNote note(store, AuditEntry{0, 0, "anonymous", "GET /api/v1/oidc/callback", "", req.remote, 0, ""});
+    bool under_way = oidc.pending(state);
+    int64_t wait_s = 0;
+    if (!under_way && !budget->take(key, audit_now_ms(), &wait_s)) {
+      // a flood of made-up callbacks: refused, counted, not audited one by one
+      std::lock_guard lk(unrecorded->mu);
+      if (unrecorded->by_address.size() > 10000) unrecorded->by_address.clear();
+      ++unrecorded->by_address[key];
+      r = Response::error(429, "too_many_requests", "too many sign-in callbacks from " + req.remote);
+      r.headers.push_back({"Retry-After", std::to_string(wait_s)});
+      return r;
+    }
     if (!req.query_or("error", "").empty()) {
-      refusal = "the OpenID provider refused the sign-in: " + req.query_or("error", "").substr(0, 64);
+      refusal = "the OpenID provider refused the sign-in: " + valid_utf8(req.query_or("error", "").substr(0, 64));
       r = Response::error(401, "unauthorized", refusal);
+      if (under_way) (void)oidc.finish("", state, "");  // forget the sign-in it ends
     } else {
-      auto t = oidc.finish(req.query_or("code", ""), req.query_or("state", ""));
+      auto t = oidc.finish(req.query_or("code", ""), state,
+                           cookie_value(req.header("cookie"), kOidcBindingCookie), &note);
       if (!t) {
         const Error& e = t.error();
-        int status = e.code == "invalid" ? 400 : e.code == "forbidden" ? 403 : e.code == "unauthorized" ? 401 : 502;
+        int status = e.code == "invalid"         ? 400
+                     : e.code == "forbidden"     ? 403
+                     : e.code == "unauthorized"  ? 401
+                     : e.code == "audit_unavailable" ? 503
+                                                 : 502;
         r = Response::error(status, e.code, e.message, e.field);
         refusal = e.field.empty() ? e.message : e.field + ": " + e.message;
       } else {
-        who = t->email;
         r.status = 302;
-        r.headers.push_back({"Location", oidc.settings().after_login + "#token=" + t->secret});
+        std::string frag = "#token=" + t->secret + (t->ui.empty() ? "" : "&sso=" + t->ui);
+        r.headers.push_back({"Location", oidc.settings().after_login + frag});
         r.headers.push_back({"Cache-Control", "no-store"});
         r.headers.push_back({"Referrer-Policy", "no-referrer"});
       }
     }
-    audit(req, who, r.status);
+    if (!note.begun()) {  // a refusal: say so, and how many like it went unrecorded
+      int64_t left_out = 0;
+      {
+        std::lock_guard lk(unrecorded->mu);
+        auto it = unrecorded->by_address.find(key);
+        if (it != unrecorded->by_address.end()) {
+          left_out = it->second;
+          unrecorded->by_address.erase(it);
+        }
+      }
+      std::string detail = note.entry().detail.empty() ? refusal.substr(0, 300) : note.entry().detail;
+      if (left_out > 0)
+        detail += "; and " + std::to_string(left_out) + " refused callbacks from this address not recorded one by one";
+      note.describe(note.entry().target, detail);
+    }
+    auto st = note.finish(r.status);
+    if (!st) {
+      if (!note.begun() || r.status != 302) {
+        refusal = "the audit log cannot be written; nothing was changed";
+        r = audit_failed(st.error());
+      } else {
+        spdlog::error("audit: the sign-in of {} is in the audit without its status: {}", note.entry().user,
+                      st.error().message);
+      }
+    }
     if (!refusal.empty() && req.header("accept").find("text/html") != std::string::npos) {
       // a browser: back to the sign-in page, which shows the reason (the JSON
       // would be a raw page); other clients keep the JSON error

@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/table.h"
+
 namespace ads::cli {
 using nlohmann::json;
 
@@ -56,19 +58,22 @@ Result<std::string> read_password(std::istream& in) {
 }
 
 void print_users(const json& body) {
-  std::printf("%-20s  %-8s  %-8s  %s\n", "NAME", "ROLE", "PASSWORD", "CREATED");
+  Table t({"NAME", "ROLE", "PASSWORD", "STATE", "SIGN-IN", "CREATED"});
   for (auto& u : body["users"])
-    std::printf("%-20s  %-8s  %-8s  %s\n", u.value("name", "").c_str(), u.value("role", "").c_str(),
-                u.value("password", false) ? "yes" : "no", u.value("created_at", "").c_str());
+    t.add({u.value("name", ""), u.value("role", ""), u.value("password", false) ? "yes" : "no",
+           u.value("disabled", false) ? "disabled" : "enabled", u.value("oidc", false) ? "openid" : "-",
+           u.value("created_at", "")});
+  std::cout << t.str();
 }
 
 std::string or_dash(const json& v) { return v.is_string() ? v.get<std::string>() : "-"; }
 
 void print_tokens(const json& body) {
-  std::printf("%-26s  %-20s  %-24s  %-24s  %s\n", "TOKEN", "NAME", "CREATED", "EXPIRES", "REVOKED");
-  for (auto& t : body["tokens"])
-    std::printf("%-26s  %-20s  %-24s  %-24s  %s\n", t.value("id", "").c_str(), t.value("name", "").c_str(),
-                t.value("created_at", "").c_str(), or_dash(t["expires_at"]).c_str(), or_dash(t["revoked_at"]).c_str());
+  Table t({"TOKEN", "NAME", "KIND", "CREATED", "EXPIRES", "REVOKED"});
+  for (auto& k : body["tokens"])
+    t.add({k.value("id", ""), k.value("name", ""), k.value("session", false) ? "session" : "api",
+           k.value("created_at", ""), or_dash(k["expires_at"]), or_dash(k["revoked_at"])});
+  std::cout << t.str();
 }
 
 // Sends one request; prints the API's error and returns its exit code, or 0.
@@ -100,6 +105,16 @@ int run_users(const ApiClient& api, const AccountArgs& a, std::istream& in) {
   if (a.users_list->parsed()) {
     if (int rc = send(api, "GET", "/api/v1/users", nullptr, 200, out)) return rc;
     print_users(out);
+    return 0;
+  }
+  if (a.users_unbind->parsed()) {
+    if (int rc = send(api, "POST", "/api/v1/users/" + escape(a.name) + "/unbind", nullptr, 200, out)) return rc;
+    std::cout << "user " << a.name << " is bound to no OpenID identity; the next sign-in with its address binds it\n";
+    return 0;
+  }
+  if (a.users_enable->parsed()) {
+    if (int rc = send(api, "POST", "/api/v1/users/" + escape(a.name) + "/enable", nullptr, 200, out)) return rc;
+    std::cout << "user " << a.name << " enabled (" << out.value("role", "") << ")\n";
     return 0;
   }
   if (a.users_disable->parsed()) {
@@ -168,8 +183,14 @@ void add_account_commands(CLI::App& app, AccountArgs& a) {
   a.users_set->add_option("name", a.name, "user name")->required();
   a.users_set->add_option("--role", a.role, "admin, deployer or viewer");
   a.users_set->add_flag("--password-stdin", a.password_stdin, "read the new password from standard input");
-  a.users_disable = a.users->add_subcommand("disable", "revoke every token of a user and remove its password");
+  a.users_disable = a.users->add_subcommand(
+      "disable", "stop a user signing in (also through OpenID Connect): revoke its tokens, remove its password");
   a.users_disable->add_option("name", a.name, "user name")->required();
+  a.users_enable = a.users->add_subcommand("enable", "let a disabled user sign in again");
+  a.users_enable->add_option("name", a.name, "user name")->required();
+  a.users_unbind = a.users->add_subcommand(
+      "unbind", "forget the OpenID identity an account is bound to (its address went to someone else)");
+  a.users_unbind->add_option("name", a.name, "user name")->required();
 
   a.tokens = app.add_subcommand("tokens", "list, create and revoke API tokens");
   a.tokens->require_subcommand(1);

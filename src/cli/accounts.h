@@ -1,6 +1,6 @@
 // `ads users` and `ads tokens`: accounts and API tokens, through the REST API.
 //   ads users list | add NAME --role R [--password-stdin] | set NAME [--role R] [--password-stdin]
-//           | disable NAME
+//           | disable NAME | enable NAME | unbind NAME
 //   ads tokens list [--user NAME] | create NAME [--ttl 30d] [--user NAME] | revoke ID
 // Passwords are read from standard input (never from the command line, where
 // other users of the machine could read them); a token's secret is printed
@@ -23,6 +23,8 @@ struct AccountArgs {
   CLI::App* users_add = nullptr;
   CLI::App* users_set = nullptr;
   CLI::App* users_disable = nullptr;
+  CLI::App* users_enable = nullptr;
+  CLI::App* users_unbind = nullptr;
   CLI::App* tokens = nullptr;
   CLI::App* tokens_list = nullptr;
   CLI::App* tokens_create = nullptr;

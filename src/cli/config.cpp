@@ -55,17 +55,27 @@ Status load_limits(const json& v, ApiLimits& l) {
       l.active_jobs_per_user = x.get<int>();
       continue;
     }
+    if (k == "max_token_ttl_from_session_s") {
+      if (!x.is_number_integer() || x.get<int64_t>() < 60 || x.get<int64_t>() > 100LL * 365 * 86400)
+        return Error::invalid(field, "must be a whole number of seconds from 60 to 100 years");
+      l.max_token_ttl_from_session_s = x.get<int64_t>();
+      continue;
+    }
     double* out = k == "requests_per_second"        ? &l.requests_per_second
                   : k == "request_burst"            ? &l.request_burst
                   : k == "auth_failures_per_minute" ? &l.auth_failures_per_minute
                   : k == "auth_failure_burst"       ? &l.auth_failure_burst
+                  : k == "user_sign_ins_per_hour"   ? &l.user_sign_ins_per_hour
+                  : k == "user_sign_in_burst"       ? &l.user_sign_in_burst
+                  : k == "oidc_sign_ins_per_minute" ? &l.oidc_sign_ins_per_minute
+                  : k == "oidc_sign_in_burst"       ? &l.oidc_sign_in_burst
                                                     : nullptr;
     if (!out) return Error::invalid(field, "is not a known limit");
     if (!x.is_number() || !(x.get<double>() > 0) || x.get<double>() > 1e9)
       return Error::invalid(field, "must be a number above 0");
     *out = x.get<double>();
   }
-  if (l.request_burst < 1 || l.auth_failure_burst < 1)
+  if (l.request_burst < 1 || l.auth_failure_burst < 1 || l.user_sign_in_burst < 1 || l.oidc_sign_in_burst < 1)
     return Error::invalid("limits", "bursts must be at least 1");
   return Status::Ok();
 }

@@ -24,8 +24,10 @@
 #include "api/metrics.h"
 #include "api/web.h"
 #include "cli/accounts.h"
+#include "cli/admin_reset.h"
 #include "cli/client.h"
 #include "cli/config.h"
+#include "cli/table.h"
 #include "cli/tls_setup.h"
 #include "engine/engine.h"
 #include "http/client.h"
@@ -120,6 +122,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   // First start: an admin and its token, shown once (and kept in a 0600 file
   // for the scripts of the machine's root).
   Auth auth(**store);
+  auth.set_oidc_sign_in(cfg.oidc.has_value());
   auto boot = auth.bootstrap();
   if (!boot) return fail_with(boot.error(), kExitFailed);
   std::string token_file = cfg.data_dir + "/admin.token";
@@ -154,7 +157,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   std::unique_ptr<Oidc> oidc;
   if (cfg.oidc) {
     oidc = std::make_unique<Oidc>(*cfg.oidc, auth);
-    register_oidc(server, **store, *oidc);
+    register_oidc(server, **store, *oidc, cfg.limits);
   }
   register_web(server, WebOptions{.oidc = oidc != nullptr});
   st = server.start();
@@ -512,6 +515,16 @@ int main(int argc, char** argv) {
   cli::AccountArgs accounts;
   cli::add_account_commands(app, accounts);
 
+  cli::AdminResetOptions reset;
+  auto* admin = app.add_subcommand("admin", "recovery for the machine's root (no server, no token needed)");
+  admin->require_subcommand(1);
+  auto* admin_reset = admin->add_subcommand(
+      "reset", "make USER an enabled admin with a new token in DATA_DIR/admin.token (root only; audited)");
+  admin_reset->add_option("--user", reset.user, "the admin to reset or make (default admin)");
+  admin_reset->add_option("--config", reset.config_file, "the JSON config file of ads serve (data_dir, store)");
+  admin_reset->add_option("--data-dir", reset.cfg.data_dir, "where ADS keeps its state (default /var/lib/ads)");
+  admin_reset->add_option("--store", reset.cfg.store, "store URL (default sqlite://DATA_DIR/ads.db)");
+
   std::string service_action;
   std::vector<std::string> service_serve_args;
   auto* service = app.add_subcommand("service", "run and manage `ads serve` in the background");
@@ -529,6 +542,7 @@ int main(int argc, char** argv) {
   }
 
   if (serve->parsed()) return run_serve(cfg, config_file);
+  if (admin_reset->parsed()) return cli::run_admin_reset(reset, std::cout, std::cerr);
 
   if (token.empty()) {
     const char* f = std::getenv("ADS_TOKEN_FILE");
@@ -569,11 +583,11 @@ int main(int argc, char** argv) {
     auto r = api.call("GET", q);
     if (!r) return fail_with(r.error(), kExitUnreachable);
     if (r->status != 200) return reply_error(*r);
-    std::printf("%-26s  %-16s  %-14s  %-15s  %s\n", "ID", "NAME", "STATE", "ADDRESS", "CREATED");
-    for (auto& d : r->body["deployments"]) {
-      std::printf("%-26s  %-16s  %-14s  %-15s  %s\n", d.value("id", "").c_str(), d.value("name", "").c_str(),
-                  d.value("state", "").c_str(), d.value("address", "").c_str(), d.value("created_at", "").c_str());
-    }
+    cli::Table t({"ID", "NAME", "STATE", "ADDRESS", "CREATED"});
+    for (auto& d : r->body["deployments"])
+      t.add({d.value("id", ""), d.value("name", ""), d.value("state", ""), d.value("address", ""),
+             d.value("created_at", "")});
+    std::cout << t.str();
     return 0;
   }
   if (show->parsed()) {

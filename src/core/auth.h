@@ -23,6 +23,15 @@ struct User {
   Role role = Role::kViewer;
   std::string password_hash;  // Argon2id (libsodium crypto_pwhash_str); "" = no password login
   int64_t created_ms = 0;
+  // The person at an OpenID provider this account belongs to: the ID token's
+  // `iss` and `sub` (never the e-mail address, which a provider may let its
+  // users change). "" : not bound. (issuer, subject) is unique in the store.
+  std::string oidc_issuer{};
+  std::string oidc_subject{};
+  int64_t disabled_ms = 0;    // when an admin disabled it; 0: enabled
+
+  bool disabled() const { return disabled_ms != 0; }
+  bool bound() const { return !oidc_subject.empty(); }
 };
 
 // An API token. The secret is shown once; only its SHA-256 is stored.
@@ -34,6 +43,10 @@ struct Token {
   int64_t created_ms = 0;
   int64_t expires_ms = 0;     // 0: never
   int64_t revoked_ms = 0;     // 0: not revoked
+  // Made by a sign-in (password or OpenID Connect) for a browser session,
+  // not asked for as an API token. Sign-out revokes only these; a token made
+  // with one lasts no longer than a setting (ApiLimits::max_token_ttl_from_session_s).
+  bool session = false;
 
   bool usable_at(int64_t now_ms) const {
     return revoked_ms == 0 && (expires_ms == 0 || now_ms < expires_ms);
@@ -48,7 +61,8 @@ struct AuditEntry {
   std::string action;         // e.g. "POST /api/v1/deployments"
   std::string target;         // deployment id, user name...
   std::string remote;         // client address
-  int status = 0;             // HTTP status answered
+  int status = 0;             // HTTP status answered; 0: written before the change, no answer recorded
+  std::string detail{};       // what changed for the target: the role given, the token made...
 };
 
 }  // namespace ads

@@ -16,10 +16,12 @@
 namespace ads {
 
 // One allow-list entry: "alice@example.org" (that address) or
-// "*@example.org" (every address of that domain), and the role it gives.
+// "*@example.org" (every address of that domain), and the role it gives, or
+// "deny": that address (or domain) never signs in, whatever else matches.
 struct AllowEntry {
   std::string pattern;
   Role role = Role::kViewer;
+  bool deny = false;
 };
 
 // Addresses as ADS accepts them for user names: local@domain, lower case,
@@ -28,8 +30,11 @@ Status validate_email(const std::string& email, const std::string& field = "emai
 // Checks the shape of an allow-list entry (an address or "*@domain").
 Status validate_allow_pattern(const std::string& pattern, const std::string& field);
 // The role of the first entry that matches `email` (case-insensitive); the
-// exact address wins over its domain. nullopt: not allowed in.
+// exact address wins over its domain; a "deny" entry for the address or its
+// domain wins over both. nullopt: not allowed in.
 std::optional<Role> role_for_email(const std::vector<AllowEntry>& allow, const std::string& email);
+// Whether a "deny" entry matches `email` (for the refusal's message).
+bool denied_by_allow_list(const std::vector<AllowEntry>& allow, const std::string& email);
 
 // What the ID token must say (OpenID Connect Core 1.0, 3.1.3.7).
 struct ExpectedClaims {
@@ -39,10 +44,22 @@ struct ExpectedClaims {
   int64_t now_s = 0;
   int64_t leeway_s = 60;      // clock skew allowed on exp/iat/nbf
   int64_t max_age_s = 3600;   // an iat older than this is refused
+  // email_verified must be present and true. false (an explicit opt-out, for
+  // a provider that never sends the claim): a missing claim is accepted; a
+  // false one never is.
+  bool require_email_verified = true;
 };
 
-// Validates the claims of a signature-checked ID token and returns the
-// verified e-mail address (lower case). Error "unauthorized" naming the claim.
-Result<std::string> check_id_token_claims(const nlohmann::json& claims, const ExpectedClaims& want);
+// Who an ID token speaks for: the account key (issuer, subject) and the
+// address the allow-list is checked against.
+struct IdTokenIdentity {
+  std::string issuer;
+  std::string subject;
+  std::string email;  // lower case
+};
+
+// Validates the claims of a signature-checked ID token and returns who it
+// names. Error "unauthorized" naming the claim.
+Result<IdTokenIdentity> check_id_token_claims(const nlohmann::json& claims, const ExpectedClaims& want);
 
 }  // namespace ads

@@ -89,21 +89,37 @@ class Store {
   // `not_found` if there is none with this id.
   virtual Status delete_backup(const std::string& id) = 0;
 
-  // Users: `conflict` for a name in use.
+  // Users: `conflict` for a name in use, or an (oidc_issuer, oidc_subject)
+  // another user is bound to.
   virtual Status create_user(const User& u) = 0;
   virtual Result<User> get_user(const std::string& id) = 0;
   virtual Result<User> get_user_by_name(const std::string& name) = 0;
+  // The user bound to this person at this OpenID provider; `not_found` if none.
+  virtual Result<User> get_user_by_subject(const std::string& issuer, const std::string& subject) = 0;
   virtual Result<std::vector<User>> users() = 0;
-  // Changes a user's role and password hash (by id); `not_found` if none.
+  // Changes a user's role, password hash and disabled_ms (by id); `not_found`
+  // if none. The name and the OpenID binding never change here.
   virtual Status update_user(const User& u) = 0;
+  // Binds an unbound user to (issuer, subject), in one statement, so that two
+  // sign-ins at once cannot both bind it: `conflict` when the user is bound
+  // already or another user has that binding, `not_found` if no such user.
+  virtual Status bind_user(const std::string& id, const std::string& issuer, const std::string& subject) = 0;
+  // Forgets a user's binding (an admin's decision: the person left and the
+  // address went to someone else); `not_found` if no such user.
+  virtual Status unbind_user(const std::string& id) = 0;
   // Tokens: looked up by the hash of their secret.
   virtual Status create_token(const Token& t) = 0;
   virtual Result<Token> token_by_hash(const std::string& hash) = 0;
   virtual Result<Token> get_token(const std::string& id) = 0;
+  // Changes a token's name, expiry and revocation (by id).
   virtual Status update_token(const Token& t) = 0;
   virtual Result<std::vector<Token>> tokens_of(const std::string& user_id) = 0;
-  // Audit: appended, never changed; seq assigned by the store.
-  virtual Status append_audit(const AuditEntry& e) = 0;
+  // Audit: appended, with its seq assigned by the store (returned). An entry
+  // written before the change it records has status 0; finish_audit then
+  // fills in the answer's status, target and detail, once (only while the
+  // status is 0): nothing else of an entry ever changes.
+  virtual Result<int64_t> append_audit(const AuditEntry& e) = 0;
+  virtual Status finish_audit(int64_t seq, int status, const std::string& target, const std::string& detail) = 0;
   virtual Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) = 0;
 
   // Static addresses (core/ipnet.h has the pool rule).

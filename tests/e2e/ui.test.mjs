@@ -2,7 +2,7 @@
 // LXD), Debian's chromium driven headless by playwright-core. Signs in,
 // deploys examples/labs/static-site through the form, watches it reach
 // `running`, opens the lab, stops it, destroys it; the users and tokens page;
-// a token handed over in the #token= fragment (as single sign-on does);
+// a token in a #token= link that no sign-in of the tab asked for is ignored;
 // failure paths (wrong password, a refused source); accessibility basics on
 // every page. A screenshot of every page goes to ADS_SCREENSHOT_DIR.
 // Containers are removed even when a step fails.
@@ -274,31 +274,44 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     assert.ok(sessionTokens.every((t) => t.revoked_at), JSON.stringify(sessionTokens));
   });
 
-  it('signs in with a token from the #token= fragment and clears it', async () => {
-    const made = await apiCall('POST', '/api/v1/tokens', { name: 'fragment', user: user.name, ttl_s: 600 });
+  it('ignores a token in the #token= fragment that no sign-in of this tab asked for', async () => {
+    // someone else's token, in a link meant to sign this browser into their account
+    const other = await apiCall('POST', '/api/v1/users', { name: 'mallory', role: 'viewer' });
+    assert.equal(other.status, 201, JSON.stringify(other.body));
+    const made = await apiCall('POST', '/api/v1/tokens', { name: 'fragment', user: 'mallory', ttl_s: 600 });
     assert.equal(made.status, 201, JSON.stringify(made.body));
-    // a fresh tab, as after the single sign-on redirect
+    const secret = made.body.secret;
     const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const ignored = () => tab.waitForFunction(
+      () => document.getElementById('announce').textContent.includes('not started in this tab'));
     try {
-      await tab.goto(`${base}/#token=${made.body.secret}`);
-      await tab.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
-      assert.equal(new URL(tab.url()).hash, '#/');
-      assert.ok(!tab.url().includes(made.body.secret), 'the token left the address bar');
-      assert.equal(await tab.evaluate(() => sessionStorage.getItem('ads.token')), made.body.secret);
-      assert.match(await tab.locator('#who-name').textContent(), /operator \(admin\)/);
-      await shot('13-signed-in-from-fragment');
-      // the fragment left no history entry: Back leaves the UI (the blank tab), Forward returns to #/
+      // a fresh tab (a page load), then the same tab again (a hash change), with and without a guessed nonce
+      for (const frag of [`#token=${secret}`, `#token=${secret}&sso=a-guessed-nonce-0123456789`]) {
+        await tab.goto(`${base}/${frag}`);
+        await tab.getByLabel('User name').waitFor();
+        await ignored();
+        assert.ok(!tab.url().includes(secret), 'the token left the address bar');
+        assert.equal(await tab.evaluate(() => sessionStorage.getItem('ads.token')), null, 'not signed in');
+      }
+      await checkA11y(tab, 'a #token= link ignored');
+      await shot('13-fragment-token-ignored');
+      // the fragment left no history entry: Back leaves the UI (the blank tab) without the token
       await tab.goBack();
-      assert.ok(!tab.url().includes(made.body.secret), `back went to ${tab.url()}`);
+      assert.ok(!tab.url().includes(secret), `back went to ${tab.url()}`);
       await tab.goForward();
-      assert.equal(new URL(tab.url()).hash, '#/');
+      // signed in by password, a #token= in the open tab does not replace the session
+      await tab.goto(`${base}/#/login`);
+      await tab.getByLabel('User name').fill(user.name);
+      await tab.getByLabel('Password').fill(user.password);
+      await tab.getByRole('button', { name: 'Sign in' }).click();
       await tab.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
-      // in a tab that is already open (hashchange), a revoked token ends at the sign-in page
-      await apiCall('DELETE', `/api/v1/tokens/${made.body.id}`);
-      await tab.evaluate((t) => { location.hash = `#token=${t}`; }, made.body.secret);
-      await tab.getByLabel('User name').waitFor();
-      assert.ok(!tab.url().includes(made.body.secret));
-      assert.equal(await tab.evaluate(() => sessionStorage.getItem('ads.token')), null);
+      const mine = await tab.evaluate(() => sessionStorage.getItem('ads.token'));
+      await tab.evaluate((t) => { location.hash = `#token=${t}`; }, secret);
+      await ignored();
+      await tab.getByRole('heading', { name: 'Deployments', level: 1 }).waitFor();
+      assert.ok(!tab.url().includes(secret));
+      assert.equal(await tab.evaluate(() => sessionStorage.getItem('ads.token')), mine, 'the session is the same');
+      assert.match(await tab.locator('#who-name').textContent(), /operator \(admin\)/);
     } finally {
       await tab.close();
     }

@@ -143,8 +143,9 @@ function signedOut(message) {
 setUnauthorizedHandler(() => signedOut('Your session has ended; please sign in again.'));
 
 document.getElementById('signout').addEventListener('click', async () => {
-  // revoke this session's token on the server, then forget it
-  try { if (me?.token?.id) await api('DELETE', `/api/v1/tokens/${me.token.id}`); } catch { /* gone anyway */ }
+  // end this session on the server (it revokes a sign-in's token, never an
+  // API token such as the first-start admin's), then forget it here
+  try { await api('POST', '/api/v1/logout'); } catch { /* gone anyway */ }
   signedOut('Signed out.');
 });
 
@@ -162,8 +163,14 @@ function renderLogin() {
     err, field('User name', name), field('Password', pass), h('div', { class: 'row' }, btn), sso);
   api('GET', '/api/v1/login').then((m) => {
     if (!m || !Array.isArray(m.methods) || !m.methods.includes('oidc') || !m.oidc_login) return;
-    sso.replaceChildren(h('p', { class: 'or' }, 'or'),
-      h('a', { class: 'button secondary', href: m.oidc_login, id: 'sso-link' }, 'Sign in with SSO'));
+    const link = h('a', { class: 'button secondary', href: m.oidc_login, id: 'sso-link' }, 'Sign in with SSO');
+    // the sign-in carries a nonce of this tab, which the server hands back
+    // with the token: only a sign-in started here can sign this tab in
+    link.addEventListener('click', (ev) => {
+      ev.preventDefault();
+      location.assign(`${m.oidc_login}?ui=${encodeURIComponent(startSso())}`);
+    });
+    sso.replaceChildren(h('p', { class: 'or' }, 'or'), link);
     sso.hidden = false;
   }).catch(() => { /* an older server: password only */ });
   form.addEventListener('submit', async (ev) => {
@@ -514,7 +521,7 @@ function renderAccess() {
     async function load() {
       const r = await api('GET', '/api/v1/users');
       tbody.replaceChildren(...r.users.map((u) => h('tr', {},
-        h('td', {}, u.name), h('td', {}, u.role), h('td', {}, u.password ? 'yes' : 'no'),
+        h('td', {}, u.name), h('td', {}, u.disabled ? `${u.role} (disabled)` : u.role), h('td', {}, u.password ? 'yes' : 'no'),
         h('td', {}, h('time', { datetime: u.created_at, title: u.created_at }, age(u.created_at))))));
     }
     form.addEventListener('submit', async (ev) => {
@@ -565,7 +572,7 @@ function renderAccess() {
   show.addEventListener('click', load);
   const form = h('form', { 'aria-labelledby': 'newtoken-title', novalidate: true },
     h('h3', { id: 'newtoken-title' }, 'New token'),
-    h('div', { class: 'grid' }, field('Token name', tname), field('Lifetime (seconds)', ttl, '0: never expires')),
+    h('div', { class: 'grid' }, field('Token name', tname), field('Lifetime (seconds)', ttl, '0: never expires (not for a token made from a browser sign-in, which lasts 30 days at most by default)')),
     h('div', { class: 'row' }, h('button', { type: 'submit' }, 'Create token')), secretBox);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -591,13 +598,31 @@ function renderAccess() {
   load();
 }
 
-// After single sign-on the server sends the browser to /#token=<secret>: keep
-// the token like a password sign-in, then take it out of the address bar and
-// the history at once (replaceState adds no entry).
+// After single sign-on the server sends the browser to
+// /#token=<secret>&sso=<nonce>: the token is taken only when the nonce is the
+// one this tab made when its SSO link was clicked (kept in sessionStorage,
+// one use). Anything else in #token= (a link someone sent, meant to sign this
+// browser into their account) is dropped and leaves the session as it was.
+// Either way the fragment leaves the address bar and the history at once
+// (replaceState adds no entry).
+const SSO_KEY = 'ads.sso';
+function startSso() {
+  const b = crypto.getRandomValues(new Uint8Array(24));
+  const nonce = btoa(String.fromCharCode(...b)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  sessionStorage.setItem(SSO_KEY, nonce);
+  return nonce;
+}
+let pendingFragmentNotice = null;
 function takeTokenFromFragment() {
-  const m = location.hash.match(/^#token=([^&]+)$/);
-  if (!m) return false;
+  if (!location.hash.startsWith('#token=')) return false;
+  const m = location.hash.match(/^#token=([^&]+)&sso=([A-Za-z0-9_-]+)$/);
   history.replaceState(null, '', `${location.pathname}${location.search}#/`);
+  const expected = sessionStorage.getItem(SSO_KEY);
+  sessionStorage.removeItem(SSO_KEY);
+  if (!m || !expected || m[2] !== expected) {
+    pendingFragmentNotice = 'A sign-in link that was not started in this tab was ignored.';
+    return false;
+  }
   session.token = decodeURIComponent(m[1]);
   me = null;
   return true;
@@ -614,10 +639,20 @@ function takeErrorFromFragment() {
   return true;
 }
 
-window.addEventListener('hashchange', () => { takeErrorFromFragment(); takeTokenFromFragment(); route(); });
+function noticeIgnoredFragment() {
+  if (!pendingFragmentNotice) return;
+  const text = pendingFragmentNotice;
+  pendingFragmentNotice = null;
+  setTimeout(() => announce(text), 100);
+}
+window.addEventListener('hashchange', () => {
+  takeErrorFromFragment();
+  takeTokenFromFragment();
+  route().then(noticeIgnoredFragment);
+});
 takeErrorFromFragment();
 if (takeTokenFromFragment()) {
   route().then(() => { if (me) announce(`Signed in as ${me.name}`); });
 } else {
-  route();
+  route().then(noticeIgnoredFragment);
 }

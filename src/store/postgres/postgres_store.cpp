@@ -16,8 +16,9 @@ namespace {
 constexpr const char* kDeploymentColumns =
     "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
     "spec_json, created_ms, updated_ms, idempotency_key, owner, shared";
-constexpr const char* kUserColumns = "id, name, role, password_hash, created_ms";
-constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms";
+constexpr const char* kUserColumns =
+    "id, name, role, password_hash, created_ms, oidc_issuer, oidc_subject, disabled_ms";
+constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms, session";
 constexpr const char* kJobColumns =
     "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms, "
     "lease_owner, lease_expires_ms";
@@ -76,6 +77,20 @@ const char* const kMigrations[] = {
     "CREATE TABLE rate_buckets (bucket TEXT COLLATE \"C\" PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL,"
     "  last_ms BIGINT NOT NULL, full_at_ms BIGINT NOT NULL);"
     "CREATE INDEX rate_buckets_full_at ON rate_buckets(full_at_ms);",
+    // version 7: accounts bound to (issuer, subject) at an OpenID provider, a
+    // disabled mark, session tokens, and what an audited change did (see the
+    // SQLite store's version 7 for the two UPDATEs)
+    "ALTER TABLE users ADD COLUMN oidc_issuer TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN oidc_subject TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN disabled_ms BIGINT NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX users_oidc ON users(oidc_issuer, oidc_subject) WHERE oidc_subject <> '';"
+    "ALTER TABLE tokens ADD COLUMN session INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE tokens SET session = 1 WHERE name IN ('login', 'oidc') AND expires_ms <> 0;"
+    "ALTER TABLE audit ADD COLUMN detail TEXT NOT NULL DEFAULT '';"
+    "UPDATE users SET disabled_ms = COALESCE((SELECT MAX(a.ts_ms) FROM audit a"
+    "  WHERE a.action LIKE 'POST /api/v1/users/%/disable' AND a.target = users.name AND a.status = 200"
+    "  AND NOT EXISTS (SELECT 1 FROM audit p WHERE p.action LIKE 'PATCH /api/v1/users/%' AND p.target = users.name"
+    "    AND p.status = 200 AND p.ts_ms >= a.ts_ms)), 0);",
 };
 
 using Row = pqxx::row;
@@ -136,6 +151,9 @@ User read_user(const Row& r) {
   u.role = role_from_string(text(r, 2)).value_or(Role::kViewer);
   u.password_hash = text(r, 3);
   u.created_ms = integer(r, 4);
+  u.oidc_issuer = text(r, 5);
+  u.oidc_subject = text(r, 6);
+  u.disabled_ms = integer(r, 7);
   return u;
 }
 
@@ -148,6 +166,7 @@ Token read_token(const Row& r) {
   t.created_ms = integer(r, 4);
   t.expires_ms = integer(r, 5);
   t.revoked_ms = integer(r, 6);
+  t.session = integer(r, 7) != 0;
   return t;
 }
 
@@ -314,6 +333,10 @@ Status PostgresStore::migrate() {
     }
     return Status::Ok();
   });
+}
+
+int64_t PostgresStore::latest_schema_version() {
+  return static_cast<int64_t>(sizeof(kMigrations) / sizeof(kMigrations[0]));
 }
 
 Result<int64_t> PostgresStore::schema_version() {
@@ -559,8 +582,14 @@ Status PostgresStore::delete_backup(const std::string& id) {
 
 Status PostgresStore::create_user(const User& u) {
   Status st = in_tx(*conn_, "inserting a user", "a user named " + u.name + " exists", [&](pqxx::work& w) -> Status {
-    w.exec_params(std::string("INSERT INTO users (") + kUserColumns + ") VALUES ($1,$2,$3,$4,$5)", u.id, u.name,
-                  to_string(u.role), u.password_hash, u.created_ms);
+    try {
+      w.exec_params(std::string("INSERT INTO users (") + kUserColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)", u.id,
+                    u.name, to_string(u.role), u.password_hash, u.created_ms, u.oidc_issuer, u.oidc_subject,
+                    u.disabled_ms);
+    } catch (const pqxx::unique_violation& e) {
+      if (std::string(e.what()).find("users_oidc") == std::string::npos) throw;
+      return Error::make("conflict", "another user is bound to this OpenID identity");
+    }
     return Status::Ok();
   });
   if (!st && st.error().code == "conflict") return Error{"conflict", st.error().message, "name"};
@@ -583,6 +612,16 @@ Result<User> PostgresStore::get_user_by_name(const std::string& name) {
   });
 }
 
+Result<User> PostgresStore::get_user_by_subject(const std::string& issuer, const std::string& subject) {
+  if (subject.empty()) return Error::make("not_found", "no user bound to an empty subject");
+  return in_tx(*conn_, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
+    auto r = w.exec_params(std::string("SELECT ") + kUserColumns + " FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2",
+                           issuer, subject);
+    if (r.empty()) return Error::make("not_found", "no user bound to this OpenID identity");
+    return read_user(r[0]);
+  });
+}
+
 Result<std::vector<User>> PostgresStore::users() {
   return in_tx(*conn_, "reading users", "", [&](pqxx::work& w) -> Result<std::vector<User>> {
     return all(w.exec(std::string("SELECT ") + kUserColumns + " FROM users ORDER BY id"), read_user);
@@ -592,8 +631,10 @@ Result<std::vector<User>> PostgresStore::users() {
 Status PostgresStore::create_token(const Token& t) {
   return in_tx(*conn_, "inserting a token", "token " + t.id + " exists or its user does not",
                [&](pqxx::work& w) -> Status {
-                 w.exec_params(std::string("INSERT INTO tokens (") + kTokenColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7)",
-                               t.id, t.user_id, t.name, t.hash, t.created_ms, t.expires_ms, t.revoked_ms);
+                 w.exec_params(std::string("INSERT INTO tokens (") + kTokenColumns +
+                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                               t.id, t.user_id, t.name, t.hash, t.created_ms, t.expires_ms, t.revoked_ms,
+                               t.session ? 1 : 0);
                  return Status::Ok();
                });
 }
@@ -616,9 +657,28 @@ Result<Token> PostgresStore::get_token(const std::string& id) {
 
 Status PostgresStore::update_user(const User& u) {
   return in_tx(*conn_, "updating a user", "", [&](pqxx::work& w) -> Status {
-    auto r = w.exec_params("UPDATE users SET role = $2, password_hash = $3 WHERE id = $1", u.id, to_string(u.role),
-                           u.password_hash);
+    auto r = w.exec_params("UPDATE users SET role = $2, password_hash = $3, disabled_ms = $4 WHERE id = $1", u.id,
+                           to_string(u.role), u.password_hash, u.disabled_ms);
     if (r.affected_rows() == 0) return Error::make("not_found", "no user " + u.id);
+    return Status::Ok();
+  });
+}
+
+Status PostgresStore::bind_user(const std::string& id, const std::string& issuer, const std::string& subject) {
+  if (subject.empty()) return Error::invalid("subject", "a binding needs a subject");
+  return in_tx(*conn_, "binding a user", "another user is bound to this OpenID identity", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params("UPDATE users SET oidc_issuer = $2, oidc_subject = $3 WHERE id = $1 AND oidc_subject = ''",
+                           id, issuer, subject);
+    if (r.affected_rows() == 1) return Status::Ok();
+    if (w.exec_params("SELECT 1 FROM users WHERE id = $1", id).empty()) return Error::make("not_found", "no user " + id);
+    return Error::make("conflict", "the user is bound to another OpenID identity already");
+  });
+}
+
+Status PostgresStore::unbind_user(const std::string& id) {
+  return in_tx(*conn_, "unbinding a user", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params("UPDATE users SET oidc_issuer = '', oidc_subject = '' WHERE id = $1", id);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no user " + id);
     return Status::Ok();
   });
 }
@@ -640,10 +700,23 @@ Result<std::vector<Token>> PostgresStore::tokens_of(const std::string& user_id) 
   });
 }
 
-Status PostgresStore::append_audit(const AuditEntry& e) {
-  return in_tx(*conn_, "appending an audit entry", "", [&](pqxx::work& w) -> Status {
-    w.exec_params("INSERT INTO audit (ts_ms, \"user\", action, target, remote, status) VALUES ($1,$2,$3,$4,$5,$6)",
-                  e.ts_ms, valid_utf8(e.user), valid_utf8(e.action), valid_utf8(e.target), valid_utf8(e.remote), e.status);
+Result<int64_t> PostgresStore::append_audit(const AuditEntry& e) {
+  return in_tx(*conn_, "appending an audit entry", "", [&](pqxx::work& w) -> Result<int64_t> {
+    auto r = w.exec_params1(
+        "INSERT INTO audit (ts_ms, \"user\", action, target, remote, status, detail) VALUES ($1,$2,$3,$4,$5,$6,$7)"
+        " RETURNING seq",
+        e.ts_ms, valid_utf8(e.user), valid_utf8(e.action), valid_utf8(e.target), valid_utf8(e.remote), e.status,
+        valid_utf8(e.detail));
+    return r[0].as<int64_t>();
+  });
+}
+
+Status PostgresStore::finish_audit(int64_t seq, int status, const std::string& target, const std::string& detail) {
+  return in_tx(*conn_, "completing an audit entry", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params("UPDATE audit SET status = $2, target = $3, detail = $4 WHERE seq = $1 AND status = 0", seq,
+                           status, valid_utf8(target), valid_utf8(detail));
+    if (r.affected_rows() == 0)
+      return Error::make("not_found", "no audit entry " + std::to_string(seq) + " waiting for its status");
     return Status::Ok();
   });
 }
@@ -651,7 +724,8 @@ Status PostgresStore::append_audit(const AuditEntry& e) {
 Result<std::vector<AuditEntry>> PostgresStore::audit(int64_t after_seq, size_t limit) {
   return in_tx(*conn_, "reading the audit log", "", [&](pqxx::work& w) -> Result<std::vector<AuditEntry>> {
     auto r = w.exec_params(
-        "SELECT seq, ts_ms, \"user\", action, target, remote, status FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+        "SELECT seq, ts_ms, \"user\", action, target, remote, status, detail FROM audit WHERE seq > $1 ORDER BY seq"
+        " LIMIT $2",
         after_seq, static_cast<int64_t>(limit));
     std::vector<AuditEntry> out;
     for (const auto& row : r) {
@@ -663,6 +737,7 @@ Result<std::vector<AuditEntry>> PostgresStore::audit(int64_t after_seq, size_t l
       e.target = text(row, 4);
       e.remote = text(row, 5);
       e.status = static_cast<int>(integer(row, 6));
+      e.detail = text(row, 7);
       out.push_back(std::move(e));
     }
     return out;

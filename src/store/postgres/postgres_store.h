@@ -47,14 +47,18 @@ class PostgresStore : public Store {
   Status create_user(const User& u) override;
   Result<User> get_user(const std::string& id) override;
   Result<User> get_user_by_name(const std::string& name) override;
+  Result<User> get_user_by_subject(const std::string& issuer, const std::string& subject) override;
   Result<std::vector<User>> users() override;
   Status update_user(const User& u) override;
+  Status bind_user(const std::string& id, const std::string& issuer, const std::string& subject) override;
+  Status unbind_user(const std::string& id) override;
   Status create_token(const Token& t) override;
   Result<Token> token_by_hash(const std::string& hash) override;
   Result<Token> get_token(const std::string& id) override;
   Status update_token(const Token& t) override;
   Result<std::vector<Token>> tokens_of(const std::string& user_id) override;
-  Status append_audit(const AuditEntry& e) override;
+  Result<int64_t> append_audit(const AuditEntry& e) override;
+  Status finish_audit(int64_t seq, int status, const std::string& target, const std::string& detail) override;
   Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) override;
   Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) override;
   Status release_addresses(const std::string& owner) override;
@@ -62,6 +66,8 @@ class PostgresStore : public Store {
 
   // The schema version the database is at (for tests and `ads doctor`).
   Result<int64_t> schema_version();
+  // The version this build migrates to (its last migration).
+  static int64_t latest_schema_version();
   // How many connections the pool has opened so far (for tests).
   size_t connections();
   // How many it may open (the `connections` given to open()).

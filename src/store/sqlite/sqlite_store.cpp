@@ -15,8 +15,9 @@ namespace {
 constexpr const char* kDeploymentColumns =
     "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
     "spec_json, created_ms, updated_ms, idempotency_key, owner, shared";
-constexpr const char* kUserColumns = "id, name, role, password_hash, created_ms";
-constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms";
+constexpr const char* kUserColumns =
+    "id, name, role, password_hash, created_ms, oidc_issuer, oidc_subject, disabled_ms";
+constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms, session";
 constexpr const char* kJobColumns =
     "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms, "
     "lease_owner, lease_expires_ms";
@@ -71,6 +72,22 @@ const char* const kMigrations[] = {
     "CREATE TABLE rate_buckets (bucket TEXT PRIMARY KEY, tokens REAL NOT NULL, last_ms INTEGER NOT NULL,"
     "  full_at_ms INTEGER NOT NULL);"
     "CREATE INDEX rate_buckets_full_at ON rate_buckets(full_at_ms);",
+    // version 7: accounts bound to (issuer, subject) at an OpenID provider, a
+    // disabled mark, session tokens, and what an audited change did. Users
+    // disabled before this version are marked from the audit (a successful
+    // disable not followed by a successful change of that user); tokens made
+    // by a sign-in were named "login" or "oidc" and expire.
+    "ALTER TABLE users ADD COLUMN oidc_issuer TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN oidc_subject TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE users ADD COLUMN disabled_ms INTEGER NOT NULL DEFAULT 0;"
+    "CREATE UNIQUE INDEX users_oidc ON users(oidc_issuer, oidc_subject) WHERE oidc_subject != '';"
+    "ALTER TABLE tokens ADD COLUMN session INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE tokens SET session = 1 WHERE name IN ('login', 'oidc') AND expires_ms != 0;"
+    "ALTER TABLE audit ADD COLUMN detail TEXT NOT NULL DEFAULT '';"
+    "UPDATE users SET disabled_ms = COALESCE((SELECT MAX(a.ts_ms) FROM audit a"
+    "  WHERE a.action LIKE 'POST /api/v1/users/%/disable' AND a.target = users.name AND a.status = 200"
+    "  AND NOT EXISTS (SELECT 1 FROM audit p WHERE p.action LIKE 'PATCH /api/v1/users/%' AND p.target = users.name"
+    "    AND p.status = 200 AND p.ts_ms >= a.ts_ms)), 0);",
 };
 
 // A prepared statement, finalized at scope exit.
@@ -147,6 +164,9 @@ User read_user(const Stmt& s) {
   u.role = role_from_string(s.text(2)).value_or(Role::kViewer);
   u.password_hash = s.text(3);
   u.created_ms = s.integer(4);
+  u.oidc_issuer = s.text(5);
+  u.oidc_subject = s.text(6);
+  u.disabled_ms = s.integer(7);
   return u;
 }
 
@@ -159,6 +179,7 @@ Token read_token(const Stmt& s) {
   t.created_ms = s.integer(4);
   t.expires_ms = s.integer(5);
   t.revoked_ms = s.integer(6);
+  t.session = s.integer(7) != 0;
   return t;
 }
 
@@ -171,6 +192,7 @@ AuditEntry read_audit(const Stmt& s) {
   e.target = s.text(4);
   e.remote = s.text(5);
   e.status = static_cast<int>(s.integer(6));
+  e.detail = s.text(7);
   return e;
 }
 
@@ -286,6 +308,10 @@ Status SqliteStore::exec(const char* sql) {
   return Status::Ok();
 }
 
+int64_t SqliteStore::latest_schema_version() {
+  return static_cast<int64_t>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+}
+
 Status SqliteStore::migrate() {
   std::lock_guard<std::mutex> lk(mu_);
   auto st = exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);");
@@ -295,7 +321,7 @@ Status SqliteStore::migrate() {
     Stmt q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
     if (q.step() == SQLITE_ROW) version = q.integer(0);
   }
-  const int64_t latest = static_cast<int64_t>(sizeof(kMigrations) / sizeof(kMigrations[0]));
+  const int64_t latest = latest_schema_version();
   if (version > latest)
     return Error::make("invalid", "the database has schema version " + std::to_string(version) +
                                       ", newer than this ads (" + std::to_string(latest) + ")");
@@ -588,11 +614,17 @@ Status SqliteStore::delete_backup(const std::string& id) {
 
 Status SqliteStore::create_user(const User& u) {
   std::lock_guard<std::mutex> lk(mu_);
-  std::string sql = std::string("INSERT INTO users (") + kUserColumns + ") VALUES (?,?,?,?,?)";
+  std::string sql = std::string("INSERT INTO users (") + kUserColumns + ") VALUES (?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   s.bind(1, u.id).bind(2, u.name).bind(3, to_string(u.role)).bind(4, u.password_hash).bind(5, u.created_ms);
+  s.bind(6, u.oidc_issuer).bind(7, u.oidc_subject).bind(8, u.disabled_ms);
   int rc = s.step();
-  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error{"conflict", "a user named " + u.name + " exists", "name"};
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    if (sqlite3_extended_errcode(db_) == SQLITE_CONSTRAINT_UNIQUE &&
+        std::string(sqlite3_errmsg(db_)).find("oidc") != std::string::npos)
+      return Error{"conflict", "another user is bound to this OpenID identity", "name"};
+    return Error{"conflict", "a user named " + u.name + " exists", "name"};
+  }
   if (rc != SQLITE_DONE) return s.error("inserting user");
   return Status::Ok();
 }
@@ -619,14 +651,26 @@ Result<User> SqliteStore::get_user_by_name(const std::string& name) {
   return r->front();
 }
 
+Result<User> SqliteStore::get_user_by_subject(const std::string& issuer, const std::string& subject) {
+  if (subject.empty()) return Error::make("not_found", "no user bound to an empty subject");
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kUserColumns + " FROM users WHERE oidc_issuer = ? AND oidc_subject = ?";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, issuer).bind(2, subject);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) return read_user(s);
+  if (rc == SQLITE_DONE) return Error::make("not_found", "no user bound to this OpenID identity");
+  return s.error("reading a user");
+}
+
 Result<std::vector<User>> SqliteStore::users() { return query_users("WHERE ? = '' ORDER BY id", ""); }
 
 Status SqliteStore::create_token(const Token& t) {
   std::lock_guard<std::mutex> lk(mu_);
-  std::string sql = std::string("INSERT INTO tokens (") + kTokenColumns + ") VALUES (?,?,?,?,?,?,?)";
+  std::string sql = std::string("INSERT INTO tokens (") + kTokenColumns + ") VALUES (?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   s.bind(1, t.id).bind(2, t.user_id).bind(3, t.name).bind(4, t.hash).bind(5, t.created_ms).bind(6, t.expires_ms);
-  s.bind(7, t.revoked_ms);
+  s.bind(7, t.revoked_ms).bind(8, static_cast<int64_t>(t.session ? 1 : 0));
   int rc = s.step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "token " + t.id + " exists or its user does not");
   if (rc != SQLITE_DONE) return s.error("inserting token");
@@ -661,10 +705,34 @@ Result<std::vector<Token>> SqliteStore::tokens_of(const std::string& user_id) {
 
 Status SqliteStore::update_user(const User& u) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE users SET role = ?2, password_hash = ?3 WHERE id = ?1");
-  s.bind(1, u.id).bind(2, to_string(u.role)).bind(3, u.password_hash);
+  Stmt s(db_, "UPDATE users SET role = ?2, password_hash = ?3, disabled_ms = ?4 WHERE id = ?1");
+  s.bind(1, u.id).bind(2, to_string(u.role)).bind(3, u.password_hash).bind(4, u.disabled_ms);
   if (s.step() != SQLITE_DONE) return s.error("updating user");
   if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no user " + u.id);
+  return Status::Ok();
+}
+
+Status SqliteStore::bind_user(const std::string& id, const std::string& issuer, const std::string& subject) {
+  if (subject.empty()) return Error::invalid("subject", "a binding needs a subject");
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE users SET oidc_issuer = ?2, oidc_subject = ?3 WHERE id = ?1 AND oidc_subject = ''");
+  s.bind(1, id).bind(2, issuer).bind(3, subject);
+  int rc = s.step();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "another user is bound to this OpenID identity");
+  if (rc != SQLITE_DONE) return s.error("binding a user");
+  if (sqlite3_changes(db_) == 1) return Status::Ok();
+  Stmt q(db_, "SELECT 1 FROM users WHERE id = ?");
+  q.bind(1, id);
+  if (q.step() != SQLITE_ROW) return Error::make("not_found", "no user " + id);
+  return Error::make("conflict", "the user is bound to another OpenID identity already");
+}
+
+Status SqliteStore::unbind_user(const std::string& id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE users SET oidc_issuer = '', oidc_subject = '' WHERE id = ?");
+  s.bind(1, id);
+  if (s.step() != SQLITE_DONE) return s.error("unbinding a user");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no user " + id);
   return Status::Ok();
 }
 
@@ -677,18 +745,31 @@ Status SqliteStore::update_token(const Token& t) {
   return Status::Ok();
 }
 
-Status SqliteStore::append_audit(const AuditEntry& e) {
+Result<int64_t> SqliteStore::append_audit(const AuditEntry& e) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "INSERT INTO audit (ts_ms, user, action, target, remote, status) VALUES (?,?,?,?,?,?)");
+  Stmt s(db_,
+         "INSERT INTO audit (ts_ms, user, action, target, remote, status, detail) VALUES (?,?,?,?,?,?,?) RETURNING seq");
   s.bind(1, e.ts_ms).bind(2, e.user).bind(3, e.action).bind(4, e.target).bind(5, e.remote);
-  s.bind(6, static_cast<int64_t>(e.status));
+  s.bind(6, static_cast<int64_t>(e.status)).bind(7, e.detail);
+  if (s.step() != SQLITE_ROW) return s.error("appending audit entry");
+  int64_t seq = s.integer(0);
   if (s.step() != SQLITE_DONE) return s.error("appending audit entry");
+  return seq;
+}
+
+Status SqliteStore::finish_audit(int64_t seq, int status, const std::string& target, const std::string& detail) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE audit SET status = ?2, target = ?3, detail = ?4 WHERE seq = ?1 AND status = 0");
+  s.bind(1, seq).bind(2, static_cast<int64_t>(status)).bind(3, target).bind(4, detail);
+  if (s.step() != SQLITE_DONE) return s.error("completing audit entry");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no audit entry " + std::to_string(seq) + " waiting for its status");
   return Status::Ok();
 }
 
 Result<std::vector<AuditEntry>> SqliteStore::audit(int64_t after_seq, size_t limit) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "SELECT seq, ts_ms, user, action, target, remote, status FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+  Stmt s(db_,
+         "SELECT seq, ts_ms, user, action, target, remote, status, detail FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
   s.bind(1, after_seq).bind(2, static_cast<int64_t>(limit));
   return collect(s, read_audit, "reading audit");
 }

@@ -15,6 +15,8 @@ class SqliteStore : public Store {
  public:
   // Opens (creating if needed) the database at `path` and migrates its schema.
   static Result<std::unique_ptr<Store>> open(const std::string& path);
+  // The schema version this build migrates to (its last migration).
+  static int64_t latest_schema_version();
   ~SqliteStore() override;
 
   Status create(const Deployment& d) override;
@@ -41,14 +43,18 @@ class SqliteStore : public Store {
   Status create_user(const User& u) override;
   Result<User> get_user(const std::string& id) override;
   Result<User> get_user_by_name(const std::string& name) override;
+  Result<User> get_user_by_subject(const std::string& issuer, const std::string& subject) override;
   Result<std::vector<User>> users() override;
   Status update_user(const User& u) override;
+  Status bind_user(const std::string& id, const std::string& issuer, const std::string& subject) override;
+  Status unbind_user(const std::string& id) override;
   Status create_token(const Token& t) override;
   Result<Token> token_by_hash(const std::string& hash) override;
   Result<Token> get_token(const std::string& id) override;
   Status update_token(const Token& t) override;
   Result<std::vector<Token>> tokens_of(const std::string& user_id) override;
-  Status append_audit(const AuditEntry& e) override;
+  Result<int64_t> append_audit(const AuditEntry& e) override;
+  Status finish_audit(int64_t seq, int status, const std::string& target, const std::string& detail) override;
   Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) override;
   Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) override;
   Status release_addresses(const std::string& owner) override;

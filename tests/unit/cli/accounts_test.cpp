@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include "support/ads_server.h"
 
 namespace {
@@ -69,7 +71,14 @@ TEST_F(AccountsCli, UsersAreAddedListedChangedAndDisabled) {
   ASSERT_EQ(ads({"users", "disable", "pat"}, out), 0) << out;
   EXPECT_NE(out.find("user pat disabled"), std::string::npos) << out;
   ASSERT_EQ(ads({"users", "list"}, out), 0);
-  EXPECT_NE(out.find("viewer    no"), std::string::npos) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex("\npat +viewer +no +disabled "))) << out;
+  ASSERT_EQ(ads({"users", "enable", "pat"}, out), 0) << out;
+  EXPECT_NE(out.find("user pat enabled (viewer)"), std::string::npos) << out;
+  ASSERT_EQ(ads({"users", "list"}, out), 0);
+  EXPECT_TRUE(std::regex_search(out, std::regex("\npat +viewer +no +enabled "))) << out;
+  EXPECT_EQ(ads({"users", "enable", "nobody"}, out), 2);
+  ASSERT_EQ(ads({"users", "unbind", "pat"}, out), 0) << out;
+  EXPECT_NE(out.find("bound to no OpenID identity"), std::string::npos) << out;
 }
 
 TEST_F(AccountsCli, TokensAreCreatedOnceListedAndRevoked) {

@@ -53,13 +53,15 @@ class IdTokenClaims : public ::testing::Test {
 TEST_F(IdTokenClaims, GoodClaimsGiveTheLowerCaseAddress) {
   auto r = check_id_token_claims(good(), want);
   ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(*r, "alice@example.org");
+  EXPECT_EQ(r->email, "alice@example.org");
+  EXPECT_EQ(r->issuer, "https://id.example.org");
+  EXPECT_EQ(r->subject, "u1");
   json c = good();
   c["aud"] = {"other", "ads"};
   c["azp"] = "ads";
   EXPECT_TRUE(check_id_token_claims(c, want).ok());
   c = good();
-  c.erase("email_verified");  // not every issuer sends it
+  c["azp"] = "ads";  // azp with one audience: fine when it is us
   EXPECT_TRUE(check_id_token_claims(c, want).ok());
   c = good();
   c["exp"] = now - 30;  // within the leeway for clock skew
@@ -92,12 +94,45 @@ TEST_F(IdTokenClaims, EachBadClaimIsRefusedByName) {
   expect_refused(with("email", "not-an-address"), "email");
   expect_refused(with("email_verified", false), "email_verified");
   expect_refused(with("email_verified", "false"), "email_verified");
+  expect_refused(with("email_verified", nullptr), "email_verified");  // not said is not verified
+  expect_refused(with("azp", "another-client"), "azp");  // one audience, but issued to another client
+  expect_refused(with("azp", 7), "azp");
+  expect_refused(with("sub", std::string(256, 's')), "sub");
   expect_refused(json::array(), "payload");
   ExpectedClaims no_nonce = want;
   no_nonce.nonce = "";
   json c = good();
   c["nonce"] = "";
   EXPECT_FALSE(check_id_token_claims(c, no_nonce).ok()) << "an empty expected nonce never matches";
+}
+
+// A provider that never sends email_verified can be let in by an explicit
+// setting; an address it says is not verified never is.
+TEST_F(IdTokenClaims, UnverifiedAddressesOnlyWithTheOptOutAndNeverWhenSaidFalse) {
+  json c = good();
+  c.erase("email_verified");
+  EXPECT_FALSE(check_id_token_claims(c, want).ok());
+  ExpectedClaims lax = want;
+  lax.require_email_verified = false;
+  EXPECT_TRUE(check_id_token_claims(c, lax).ok());
+  c["email_verified"] = false;
+  EXPECT_FALSE(check_id_token_claims(c, lax).ok());
+}
+
+TEST(OidcAllowList, DenyWinsOverTheAddressAndItsDomain) {
+  std::vector<AllowEntry> allow = {{"*@example.org", Role::kViewer},
+                                   {"mallory@example.org", Role::kViewer, true},
+                                   {"boss@corp.example", Role::kAdmin},
+                                   {"*@corp.example", Role::kViewer, true}};
+  EXPECT_EQ(role_for_email(allow, "alice@example.org"), Role::kViewer);
+  EXPECT_EQ(role_for_email(allow, "mallory@example.org"), std::nullopt);
+  EXPECT_EQ(role_for_email(allow, "MALLORY@example.org"), std::nullopt);
+  EXPECT_TRUE(denied_by_allow_list(allow, "mallory@example.org"));
+  EXPECT_FALSE(denied_by_allow_list(allow, "alice@example.org"));
+  // a denied domain keeps out even an address listed by itself
+  EXPECT_EQ(role_for_email(allow, "boss@corp.example"), std::nullopt);
+  EXPECT_FALSE(denied_by_allow_list(allow, "eve@elsewhere.example"));
+  EXPECT_EQ(role_for_email(allow, "eve@elsewhere.example"), std::nullopt);
 }
 
 }  // namespace

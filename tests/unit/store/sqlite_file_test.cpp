@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "store/sqlite/sqlite_store.h"
 #include "store/store.h"
 #include "support/process.h"
 
@@ -30,7 +31,7 @@ TEST_F(SqliteFileTest, UsesWriteAheadLoggingAndRecordsItsSchemaVersion) {
   sqlite3_finalize(st);
   ASSERT_EQ(sqlite3_prepare_v2(raw, "SELECT MAX(version) FROM schema_version", -1, &st, nullptr), SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
-  EXPECT_EQ(sqlite3_column_int(st, 0), 6);  // 4: addresses, 5: job leases, 6: rate buckets
+  EXPECT_EQ(sqlite3_column_int(st, 0), ads::SqliteStore::latest_schema_version());
   sqlite3_finalize(st);
   sqlite3_close(raw);
 }

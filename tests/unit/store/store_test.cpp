@@ -224,7 +224,7 @@ TEST_P(StoreTest, RecordsItsSchemaVersionAndMigratesOnce) {
   if (GetParam() == "postgres") {
     auto* pg = dynamic_cast<ads::PostgresStore*>(again.get());
     ASSERT_NE(pg, nullptr);
-    EXPECT_EQ(pg->schema_version().value(), 6);  // 4: addresses, 5: job leases, 6: rate buckets
+    EXPECT_EQ(pg->schema_version().value(), ads::PostgresStore::latest_schema_version());
   }
 }
 
