@@ -131,10 +131,8 @@ TEST_F(AgentSecretTest, AnAgentWithoutASecretFileKeepsItsSecretAndServesAsBefore
 }
 
 TEST_F(AgentSecretTest, ASecretThatCannotBeKeptIsNotUsed) {
-  // the file's directory cannot be made (a regular file is in the way)
-  std::ofstream(tmp.path / "blocker") << "x";
-  file = (tmp.path / "blocker/secret").string();
-  restart_with_file();
+  // the temporary file cannot be made (a directory is in its way)
+  fs::create_directories(file + ".tmp");
   agent::AgentClient boot(base, kSecret);
   auto r = boot.replace_secret(fresh);
   ASSERT_FALSE(r.ok());
