@@ -20,6 +20,7 @@ Error from_status(long status, const std::string& body) {
   std::string msg = "HTTP " + std::to_string(status);
   if (j.is_object() && j.contains("error") && j["error"].is_object()) msg = j["error"].value("message", msg);
   if (status == 401) return Error::make("unauthorized", "the agent refused the request: " + msg);
+  if (status == 403) return Error::make("forbidden", "the agent refused the request: " + msg);
   if (status == 404) return Error::make("not_found", msg);
   if (status == 409) return Error::make("conflict", msg);
   if (status == 400 || status == 422) {
@@ -68,13 +69,14 @@ Status AgentClient::prepare(http::ClientRequest& r, const std::string& target) c
 }
 
 Result<http::ClientResponse> AgentClient::send(const std::string& method, const std::string& target,
-                                               const std::string& body, long timeout_ms, size_t max_bytes) const {
+                                               const std::string& body, long timeout_ms, size_t max_bytes,
+                                               const std::string& content_type) const {
   http::ClientRequest r;
   r.method = method;
   if (auto st = prepare(r, target); !st) return st.error();
   r.body = body;
   r.headers = signed_headers(secret_, method, target, body, unix_now());
-  if (!body.empty()) r.headers.push_back({"Content-Type", "application/gzip"});
+  if (!body.empty()) r.headers.push_back({"Content-Type", content_type});
   r.timeout_ms = timeout_ms;
   r.connect_timeout_ms = std::min(timeout_ms, 2000L);
   r.max_body_bytes = max_bytes;
@@ -122,6 +124,13 @@ Result<std::string> AgentClient::download_backup(size_t max_bytes, long timeout_
 
 Status AgentClient::upload_backup(const std::string& tar_gz, long timeout_ms) const {
   auto res = send("PUT", "/v1/backup", tar_gz, timeout_ms, limits_.answer_bytes);
+  if (!res) return res.error();
+  return Status::Ok();
+}
+
+Status AgentClient::replace_secret(const std::string& fresh, long timeout_ms) const {
+  auto res = send("POST", "/v1/secret", json{{"secret", fresh}}.dump(), timeout_ms, limits_.answer_bytes,
+                  "application/json");
   if (!res) return res.error();
   return Status::Ok();
 }

@@ -71,12 +71,18 @@ class AgentClient {
   // PUT /v1/backup: places a backup for the lab's restore action to read.
   Status upload_backup(const std::string& tar_gz, long timeout_ms = 600000) const;
 
+  // POST /v1/secret: the agent keeps `fresh` (secret_file.h) and takes only
+  // it from then on; this client (with the old secret) is then refused.
+  // An agent without a secret file: Error "not_found".
+  Status replace_secret(const std::string& fresh, long timeout_ms = 10000) const;
+
   const std::string& base_url() const { return base_url_; }
 
  private:
   // A signed request; non-200 answers become errors (see from_status).
   Result<http::ClientResponse> send(const std::string& method, const std::string& target, const std::string& body,
-                                    long timeout_ms, size_t max_bytes) const;
+                                    long timeout_ms, size_t max_bytes,
+                                    const std::string& content_type = "application/gzip") const;
 
   // Fills in the target's URL and TLS pin; an error if the pin cannot be made.
   Status prepare(http::ClientRequest& r, const std::string& target) const;

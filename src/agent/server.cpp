@@ -13,6 +13,7 @@
 
 #include "agent/identity.h"
 #include "agent/runner.h"
+#include "agent/secret_file.h"
 #include "core/lab_tree.h"
 #include "core/names.h"
 
@@ -125,6 +126,12 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
       return Error::invalid("port", "must be 0-65535");
     c.port = static_cast<uint16_t>(j["port"].get<int>());
   }
+  if (j.contains("secret_file")) {
+    if (!j["secret_file"].is_string() || j["secret_file"].get<std::string>().empty() ||
+        j["secret_file"].get<std::string>()[0] != '/')
+      return Error::invalid("secret_file", "must be an absolute path");
+    c.secret_file = j["secret_file"];
+  }
   if (j.contains("lab_dir")) {
     if (!j["lab_dir"].is_string() || j["lab_dir"].get<std::string>().empty() || j["lab_dir"].get<std::string>()[0] != '/')
       return Error::invalid("lab_dir", "must be an absolute path");
@@ -153,6 +160,8 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
 AgentServer::AgentServer(AgentConfig cfg)
     : cfg_(std::move(cfg)),
       server_(server_options(cfg_)),
+      secret_(cfg_.secret),
+      bootstrap_(!cfg_.secret_file.empty()),
       started_(std::chrono::steady_clock::now()) {
   server_.set_head_check([this](Request& r, size_t* limit) { return check_head(r, limit); });
   server_.set_filter([this](Request& r) { return authenticate(r); });
@@ -162,10 +171,24 @@ AgentServer::AgentServer(AgentConfig cfg)
   server_.route("POST", "/v1/actions/{name}", [this](Request& r) { return action(r); });
   server_.route("GET", "/v1/backup", [this](Request&) { return get_backup(); });
   server_.route("PUT", "/v1/backup", [this](Request& r) { return put_backup(r); });
+  server_.route("POST", "/v1/secret", [this](Request& r) { return replace_secret(r); });
 }
 
 Status AgentServer::start() {
   if (!crypto_init()) return Error::make("internal", "libsodium cannot initialise");
+  if (!cfg_.secret_file.empty()) {
+    // switched before (then the bootstrap secret is refused), or not yet
+    auto kept = read_secret_file(cfg_.secret_file);
+    if (!kept) return kept.error();
+    if (*kept) {
+      auto id = agent_identity(**kept);
+      if (!id) return Error::make("internal", "cannot make the agent's TLS certificate: " + id.error().message);
+      if (auto st = server_.set_tls_identity(id->cert_pem, id->key_pem); !st) return st;
+      std::lock_guard<std::mutex> lk(secret_mu_);
+      secret_ = std::move(**kept);
+      bootstrap_ = false;
+    }
+  }
   if (!server_.tls()) return Error::make("internal", "cannot make the agent's TLS certificate: " +
                                                          agent_identity(cfg_.secret).error().message);
   // After a restart of the machine, the lab uploaded earlier is still there.
@@ -219,10 +242,11 @@ std::optional<Response> AgentServer::check_head(Request& req, size_t* body_limit
   }
   if (!is_sha256_hex(hash)) return deny("bad body hash header");
   std::string t = req.header("x-ads-time"), nonce = req.header("x-ads-nonce");
-  if (!signature_matches(cfg_.secret, canonical_for_hash(req.method, req.target, t, nonce, hash),
+  if (!signature_matches(secret(), canonical_for_hash(req.method, req.target, t, nonce, hash),
                          req.header("x-ads-signature")))
     return deny("bad signature");
   if (!nonces_.insert(nonce, unix_now())) return deny("replayed nonce");
+  if (auto no = bootstrap_limit(req)) return no;
   req.attrs["body_sha256"] = hash;  // the body, once read, must hash to it (authenticate)
   return std::nullopt;
 }
@@ -235,11 +259,59 @@ std::optional<Response> AgentServer::authenticate(const Request& req) {
   }
   if (auto bad = check_fields(req)) return bad;
   std::string t = req.header("x-ads-time"), nonce = req.header("x-ads-nonce");
-  if (!signature_matches(cfg_.secret, canonical(req.method, req.target, t, nonce, req.body),
+  if (!signature_matches(secret(), canonical(req.method, req.target, t, nonce, req.body),
                          req.header("x-ads-signature")))
     return deny("bad signature");
   if (!nonces_.insert(nonce, unix_now())) return deny("replayed nonce");
-  return std::nullopt;
+  return bootstrap_limit(req);
+}
+
+std::string AgentServer::secret() const {
+  std::lock_guard<std::mutex> lk(secret_mu_);
+  return secret_;
+}
+
+std::optional<Response> AgentServer::bootstrap_limit(const Request& req) const {
+  {
+    std::lock_guard<std::mutex> lk(secret_mu_);
+    if (!bootstrap_) return std::nullopt;
+  }
+  if ((req.method == "GET" && req.path == "/v1/health") || (req.method == "POST" && req.path == "/v1/secret"))
+    return std::nullopt;
+  return Response::error(403, "forbidden",
+                         "the agent still has its bootstrap secret, which only hands over: ADS replaces it first "
+                         "(POST /v1/secret)");
+}
+
+Response AgentServer::replace_secret(const Request& req) {
+  if (cfg_.secret_file.empty())
+    return Response::error(404, "not_found",
+                           "this agent keeps no secret file (secret_file in its config): its secret cannot be replaced");
+  json j = json::parse(req.body, nullptr, false);
+  if (!j.is_object() || !j.contains("secret") || !j["secret"].is_string())
+    return Response::error(400, "invalid", "the body must be {\"secret\": \"<hex>\"}", "secret");
+  std::string fresh = j["secret"];
+  if (!is_valid_new_secret(fresh))
+    return Response::error(400, "invalid", "the new secret must be 64-256 lower-case hex characters", "secret");
+  if (fresh == cfg_.secret)
+    return Response::error(400, "invalid", "the new secret must not be the bootstrap secret", "secret");
+  std::lock_guard<std::mutex> one(replace_mu_);
+  {
+    std::lock_guard<std::mutex> lk(secret_mu_);
+    if (!bootstrap_ && fresh == secret_) return Response::json(200, json{{"replaced", false}});  // a retry
+  }
+  auto id = agent_identity(fresh);
+  if (!id) return Response::error(500, "internal", "cannot make the TLS certificate of the new secret");
+  // kept before it is used: after a crash from here on, the agent restarts
+  // with the new secret (ADS, which recorded it before sending it, tries it)
+  if (auto st = write_secret_file(cfg_.secret_file, fresh); !st)
+    return Response::error(500, "internal", "cannot keep the new secret: " + st.error().message);
+  if (auto st = server_.set_tls_identity(id->cert_pem, id->key_pem); !st)
+    return Response::error(500, "internal", "cannot use the new secret's TLS certificate: " + st.error().message);
+  std::lock_guard<std::mutex> lk(secret_mu_);
+  secret_ = std::move(fresh);
+  bootstrap_ = false;
+  return Response::json(200, json{{"replaced", true}});
 }
 
 Response AgentServer::health() {

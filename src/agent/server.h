@@ -11,6 +11,12 @@
 //   POST /v1/actions/cancel      stops the action under way (its command's
 //                                process group: SIGTERM, SIGKILL after
 //                                kill_grace_s); 409 when none runs
+//   POST /v1/secret              body {"secret": "<hex>"}: the agent keeps it
+//                                in secret_file (0600) and takes only it from
+//                                then on, also after a restart (secret_file.h);
+//                                404 when the config names no secret_file.
+//                                Until then (a bootstrap secret) only this
+//                                and GET /v1/health are served (403 else).
 // Commands see ADS_LAB_DIR and ADS_BACKUP_DIR in their environment; the
 // backup directory is emptied before the backup action runs.
 // There is no endpoint that runs a command sent in a request.
@@ -37,6 +43,10 @@ namespace ads::agent {
 
 struct AgentConfig {
   std::string secret;
+  // Set (an absolute path): `secret` is a bootstrap secret that ADS replaces
+  // on first contact (POST /v1/secret); the replacement is kept in this file,
+  // which, once there, the agent takes instead of `secret`.
+  std::string secret_file;
   std::string host = "0.0.0.0";
   uint16_t port = kAgentPort;
   std::string lab_dir = "/opt/lab";
@@ -86,6 +96,11 @@ class AgentServer {
   // hash); sets the request's body limit. After it: the body against that hash.
   std::optional<http::Response> check_head(http::Request& req, size_t* body_limit);
   std::optional<http::Response> authenticate(const http::Request& req);
+  // The secret requests must be signed with now.
+  std::string secret() const;
+  // 403 for what a bootstrap secret may not do (all but health and the switch).
+  std::optional<http::Response> bootstrap_limit(const http::Request& req) const;
+  http::Response replace_secret(const http::Request& req);
   http::Response health();
   http::Response upload(const http::Request& req);
   http::Response action(const http::Request& req);
@@ -97,6 +112,10 @@ class AgentServer {
 
   AgentConfig cfg_;
   http::Server server_;
+  mutable std::mutex secret_mu_;  // guards secret_ and bootstrap_
+  std::string secret_;            // cfg_.secret, or the one in cfg_.secret_file
+  bool bootstrap_ = false;        // secret_file set and not written yet
+  std::mutex replace_mu_;         // one replacement at a time
   NonceCache nonces_;
   std::chrono::steady_clock::time_point started_;
   std::mutex lab_mu_;                 // guards spec_

@@ -169,6 +169,11 @@ class Engine {
   // The agent's action, waiting while the agent is busy with an earlier one.
   Result<int> agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,
                            const std::function<void(const std::string&, const std::string&)>& sink);
+  // At starting_agent, where the machine's files are readable by others
+  // (Provider::files_readable_by_others): records a fresh secret as d's,
+  // then has the agent, which booted with d's old (bootstrap) secret, take
+  // it (agent/handover.h). engine/agent_secret.cpp.
+  Status replace_bootstrap_secret(Deployment& d);
   // Runs a named agent action, logging its output.
   Status run_action(Deployment& d, agent::AgentClient& c, const std::string& action);
   // GET of the lab's URL until it answers 2xx/3xx or http_check_timeout passes.

@@ -97,6 +97,10 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   ms.labels = {{"deployment", d.id}, {"lab", d.name}};
   json agent_cfg = {{"secret", d.secret}, {"port", agent::kAgentPort}, {"host", "0.0.0.0"}, {"lab_dir", "/opt/lab"},
                     {"command_timeout_s", opts_.action_timeout_ms / 1000}};
+  // where others can read the machine's files, the secret in them is a
+  // bootstrap secret, replaced at starting_agent (agent/handover.h)
+  const bool bootstrap = p->files_readable_by_others();
+  if (bootstrap) agent_cfg["secret_file"] = "/etc/ads-agent/secret";
   ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755}, {"/etc/ads-agent/agent.json", agent_cfg.dump(), 0600}};
   if (std::string pool = p->address_pool(); !pool.empty()) {
     // allocated in the store (one transaction), so concurrent deploys never share one
@@ -123,6 +127,9 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   log(d, "ads", "machine address " + d.address);
 
   ADS_STEP(State::kStartingAgent);
+  if (bootstrap) {
+    if (auto e = replace_bootstrap_secret(d); !e) return e;
+  }
   agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error();

@@ -239,7 +239,14 @@ struct Server::Impl {
 
   asio::io_context io;
   tcp::acceptor acceptor{io};
-  std::unique_ptr<asio::ssl::context> ssl;  // set: HTTPS only
+  // Set: HTTPS only. Replaced whole by Server::set_tls_identity; each
+  // connection keeps the context it started with.
+  std::shared_ptr<asio::ssl::context> ssl;
+  mutable std::mutex ssl_mu;  // guards ssl (the pointer)
+  std::shared_ptr<asio::ssl::context> ssl_context() const {
+    std::lock_guard<std::mutex> l(ssl_mu);
+    return ssl;
+  }
   int wake_fd = -1;                         // eventfd: wakes the accept loop (stop)
 
   mutable std::mutex mu;  // guards admission and open_fds
@@ -318,6 +325,38 @@ void Server::log(const std::string& message) const {
   else std::fprintf(stderr, "ads http server: %s\n", message.c_str());
 }
 
+namespace {
+// A server context (TLS 1.2+) with this certificate and key; errors name them.
+Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& cert_pem, const std::string& key_pem) {
+  beast::error_code ec;
+  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  ::SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
+                   asio::ssl::context::single_dh_use);
+  ctx->use_certificate_chain(asio::buffer(cert_pem), ec);
+  if (ec) return Error::invalid("tls.cert", "the certificate cannot be used: " + ec.message());
+  ctx->use_private_key(asio::buffer(key_pem), asio::ssl::context::pem, ec);
+  if (ec) return Error::invalid("tls.key", "the key cannot be used: " + ec.message());
+  if (::SSL_CTX_check_private_key(ctx->native_handle()) != 1)
+    return Error::invalid("tls.key", "the key does not belong to the certificate");
+  return ctx;
+}
+}  // namespace
+
+Status Server::set_tls_identity(const std::string& cert_pem, const std::string& key_pem) {
+  if (!tls()) return Error::make("invalid", "this server speaks plain HTTP; it has no TLS identity to replace");
+  auto ctx = make_tls_context(cert_pem, key_pem);
+  if (!ctx) return ctx.error();
+  std::lock_guard<std::mutex> l(impl_->ssl_mu);
+  if (impl_->ssl) {
+    impl_->ssl = std::move(*ctx);  // started: new handshakes use it
+  } else {
+    opts_.tls_cert_pem = cert_pem;  // not started yet: start() makes its context
+    opts_.tls_key_pem = key_pem;
+  }
+  return Status::Ok();
+}
+
 Status Server::start() {
   if (opts_.max_connections < 1) return Error::invalid("max_connections", "must be at least 1");
   if (opts_.reserved_connections >= opts_.max_connections)
@@ -334,17 +373,10 @@ Status Server::start() {
                                                     std::to_string(opts_.head_timeout_ms) + "): it bounds head and body");
   beast::error_code ec;
   if (tls()) {
-    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
-    ::SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
-                     asio::ssl::context::single_dh_use);
-    ctx->use_certificate_chain(asio::buffer(opts_.tls_cert_pem), ec);
-    if (ec) return Error::invalid("tls.cert", "the certificate cannot be used: " + ec.message());
-    ctx->use_private_key(asio::buffer(opts_.tls_key_pem), asio::ssl::context::pem, ec);
-    if (ec) return Error::invalid("tls.key", "the key cannot be used: " + ec.message());
-    if (::SSL_CTX_check_private_key(ctx->native_handle()) != 1)
-      return Error::invalid("tls.key", "the key does not belong to the certificate");
-    impl_->ssl = std::move(ctx);
+    auto ctx = make_tls_context(opts_.tls_cert_pem, opts_.tls_key_pem);
+    if (!ctx) return ctx.error();
+    std::lock_guard<std::mutex> l(impl_->ssl_mu);
+    impl_->ssl = std::move(*ctx);
   }
   auto addr = asio::ip::make_address(opts_.host, ec);
   if (ec) return Error::invalid("host", "not an IP address: " + opts_.host);
@@ -463,7 +495,8 @@ void Server::admit(int fd, std::string remote) {
     ++impl_->refused_busy;
     r = refusal(503, "unavailable", "the server is busy: too many connections");
   }
-  if (!impl_->ssl) return impl_->refuse_plain(fd, r);
+  auto ssl = impl_->ssl_context();
+  if (!ssl) return impl_->refuse_plain(fd, r);
   // over TLS the answer needs a handshake: a few threads at most do that
   // (with short deadlines); beyond them the connection is just closed
   if (impl_->tls_refusers.fetch_add(1) >= 4) {
@@ -472,7 +505,7 @@ void Server::admit(int fd, std::string remote) {
     return;
   }
   try {
-    std::thread([this, fd, r]() mutable {
+    std::thread([this, fd, r, ssl]() mutable {
       try {
         asio::io_context io;
         beast::error_code ec;
@@ -483,7 +516,7 @@ void Server::admit(int fd, std::string remote) {
           ds.read_deadline(Clock::now() + milliseconds(2000));
           unsigned char first = 0;
           if (ds.wait_readable(ec) && ::recv(fd, &first, 1, MSG_PEEK) == 1 && first == 0x16) {
-            asio::ssl::stream<DeadlineSocket&> tls(ds, *impl_->ssl);
+            asio::ssl::stream<DeadlineSocket&> tls(ds, *ssl);
             tls.handshake(asio::ssl::stream_base::server, ec);
             if (!ec) write_response(tls, r, false, ec);
           }
@@ -614,7 +647,8 @@ void Server::serve_connection(const Ticket& t) {
   Conn c{t, ds, Clock::now()};
   // the first head's deadline covers the TLS handshake too
   ds.read_deadline(c.wait_from + milliseconds(t.reserved ? opts_.reserved_head_timeout_ms : opts_.head_timeout_ms));
-  if (!impl_->ssl) {
+  auto ssl = impl_->ssl_context();  // kept for the connection's life
+  if (!ssl) {
     serve_stream(ds, c);
   } else {
     // A TLS connection starts with a handshake record (0x16); anything else
@@ -631,7 +665,7 @@ void Server::serve_connection(const Ticket& t) {
       (void)!::recv(t.fd, junk, sizeof junk, MSG_DONTWAIT);
       (void)!::send(t.fd, reply.data(), reply.size(), MSG_NOSIGNAL);
     } else if (n == 1) {
-      asio::ssl::stream<DeadlineSocket&> tls(ds, *impl_->ssl);
+      asio::ssl::stream<DeadlineSocket&> tls(ds, *ssl);
       tls.handshake(asio::ssl::stream_base::server, ec);
       if (!ec) serve_stream(tls, c);
       // no close_notify exchange: every answer is framed (length or chunks), and

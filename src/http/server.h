@@ -159,6 +159,11 @@ class Server {
   void stop();
   uint16_t port() const { return port_; }
   bool tls() const { return !opts_.tls_cert_pem.empty(); }
+  // Replaces the certificate and key of a server that speaks HTTPS, before
+  // or after start(): handshakes from then on present the new one;
+  // connections already open keep theirs. Errors ("invalid", field
+  // "tls.cert"/"tls.key") change nothing; a plain-HTTP server: "invalid".
+  Status set_tls_identity(const std::string& cert_pem, const std::string& key_pem);
   // "METHOD pattern" of every registered route, sorted.
   std::vector<std::string> routes() const;
   ServerStats stats() const;

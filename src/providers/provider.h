@@ -77,6 +77,12 @@ class Provider {
   // into a new machine of the same name): AMIs and vzdump archives do, LXD
   // snapshots go with their container.
   virtual bool snapshots_outlive_machine() const { return false; }
+  // Whether others than the machine's root can read the files given to
+  // create() once it runs (EC2 user data: every local user through the
+  // instance metadata service, and anyone allowed ec2:DescribeInstanceAttribute).
+  // The engine then gives the agent a bootstrap secret only and replaces it
+  // on first contact (agent/handover.h).
+  virtual bool files_readable_by_others() const { return false; }
   // Removes a snapshot for good. Succeeds when it is already gone, also when
   // the machine is gone (a snapshot may outlive its machine on some platforms).
   virtual Status delete_snapshot(const std::string& name, const std::string& snap) {

@@ -19,7 +19,9 @@
 // agent with the written config, listening on the instance's private address
 // (127.77.0.N:9089, loopback). Stop kills it, start runs it again, an image
 // copies the root directory and an instance launched from it boots the agent
-// found there. Test code only.
+// found there. IMDS's /latest/user-data answers the user data of the running
+// instance whose private address the request comes from (a client bound to
+// 127.77.0.N plays a process inside that instance). Test code only.
 #pragma once
 
 #include <signal.h>
@@ -318,6 +320,15 @@ class FakeEc2 {
       return text(200, t);
     }
     if (!imds_tokens_.count(r.header("x-aws-ec2-metadata-token"))) return text(401, "");
+    if (r.path == "/latest/user-data") {
+      // as on EC2, from inside the instance: the one whose address asks
+      for (auto& [id, i] : instances_)
+        if (i.private_ip == r.remote && i.state == "running") {
+          if (i.user_data.empty()) return text(404, "");
+          return text(200, decode64(i.user_data), "application/octet-stream");
+        }
+      return text(404, "");
+    }
     const std::string base = "/latest/meta-data/iam/security-credentials/";
     if (role_.empty()) return text(404, "");
     if (r.path == base) return text(200, role_);
@@ -515,6 +526,8 @@ class FakeEc2 {
       return;
     }
     cfg["host"] = i.private_ip;
+    if (cfg.contains("secret_file") && cfg["secret_file"].is_string())
+      cfg["secret_file"] = (i.root / cfg["secret_file"].get<std::string>().substr(1)).string();
     cfg["lab_dir"] = (i.root / "opt/lab").string();
     cfg["backup_dir"] = (i.root / "var/lib/ads-agent/backup").string();
     std::ofstream(i.root / "agent.local.json") << cfg.dump();

@@ -81,6 +81,8 @@ class AwsProvider : public Provider {
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
   Status delete_snapshot(const std::string& name, const std::string& snap) override;
   bool snapshots_outlive_machine() const override { return true; }
+  // The files travel in the user data (user_data.h).
+  bool files_readable_by_others() const override { return true; }
 
   // The smallest type of the table with at least `memory_mb` (table order
   // breaks ties); "invalid" (field "memory") when none is big enough.

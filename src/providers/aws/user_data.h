@@ -1,11 +1,15 @@
 // The user data (cloud-init) that turns a fresh EC2 instance into an ADS lab
-// machine: it writes the machine's files (the agent's config with the
-// deployment's secret, mode 0600) and a systemd unit, fetches the agent binary
+// machine: it writes the machine's files (the agent's config, mode 0600) and
+// a systemd unit, fetches the agent binary
 // from `agent_url` and checks it against the SHA-256 of the binary ADS holds
 // (user data is limited to 16 KB, the static agent is megabytes), then
 // enables and starts the agent. The document is "#cloud-config" followed by
 // JSON (JSON is YAML, so no hand-written YAML quoting); commands are argv
 // lists, and the one shell script is a constant that gets the URL as "$1".
+// User data is not secret (every local user reads it through IMDS, and anyone
+// allowed ec2:DescribeInstanceAttribute): the secret in the agent's config
+// is a bootstrap secret that the engine replaces on first contact
+// (AwsProvider::files_readable_by_others, agent/handover.h).
 #pragma once
 
 #include <string>

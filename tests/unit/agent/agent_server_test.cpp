@@ -130,7 +130,8 @@ TEST_F(AgentTest, SpeaksOnlyTlsWithTheKeyDerivedFromTheSecret) {
 TEST_F(AgentTest, RoutesAreExactlyTheDocumentedOnesAndNoneRunsACommandFromTheRequest) {
   // Every route the agent registers; a new one must be added here on purpose.
   std::vector<std::string> expected = {"GET /v1/backup", "GET /v1/health", "POST /v1/actions/cancel",
-                                       "POST /v1/actions/{name}", "PUT /v1/backup", "PUT /v1/lab"};
+                                       "POST /v1/actions/{name}", "POST /v1/secret", "PUT /v1/backup",
+                                       "PUT /v1/lab"};
   EXPECT_EQ(server->routes(), expected);
 
   // Actions are names from the lab's spec, never a command: a shell command
@@ -286,6 +287,13 @@ TEST(AgentConfig, ParsesAndNamesBadFields) {
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":"short"})").error().field, "secret");
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","lab_dir":"rel"})").error().field, "lab_dir");
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","port":70000})").error().field, "port");
+  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","secret_file":"rel/secret"})").error().field,
+            "secret_file");
+  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","secret_file":7})").error().field,
+            "secret_file");
+  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","secret_file":"/etc/ads-agent/secret"})")
+                ->secret_file,
+            "/etc/ads-agent/secret");
 }
 
 TEST(AgentProtocol, KnownAnswerAndEveryFieldIsCovered) {

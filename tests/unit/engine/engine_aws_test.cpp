@@ -10,13 +10,18 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <ctime>
 #include <fstream>
 #include <thread>
 
+#include "agent/client.h"
+#include "agent/identity.h"
 #include "engine/engine.h"
+#include "providers/aws/user_data.h"
 #include "support/engine_wait.h"
 #include "support/fake_ec2.h"
 #include "support/process.h"
+#include "support/raw_client.h"
 
 namespace {
 using nlohmann::json;
@@ -484,3 +489,149 @@ TEST_F(EngineAwsTest, AJobThatDoesNotFitTheDeploymentsStateFailsAndTouchesNothin
 }
 
 }  // namespace
+
+// Issue 15 item 5: the agent's secret travels in the user data, which every
+// local user of the instance reads through IMDS (a token PUT, then GET
+// /latest/user-data) and anyone allowed ec2:DescribeInstanceAttribute through
+// the API. It is a bootstrap secret only: the engine replaces it on first
+// contact, so once the lab runs it opens nothing.
+namespace {
+// One plain-HTTP exchange with the fake's IMDS from `source` (a process
+// inside the instance whose address that is); the answer's status and body.
+std::pair<int, std::string> imds_exchange(uint16_t port, const std::string& source, const std::string& request) {
+  ads::test::RawClient c(port, source);
+  if (!c.connected() || !c.send(request)) return {-1, ""};
+  std::string out = c.read_all(std::chrono::seconds(10));
+  auto end = out.find("\r\n\r\n");
+  if (out.rfind("HTTP/1.1 ", 0) != 0 || end == std::string::npos) return {-1, out};
+  return {std::atoi(out.c_str() + 9), out.substr(end + 4)};
+}
+
+// What a local user of the instance at `source` reads: the secret in the
+// agent's config inside the user data ("" when it cannot get it).
+std::string secret_from_user_data(uint16_t port, const std::string& source) {
+  auto token = imds_exchange(port, source,
+                             "PUT /latest/api/token HTTP/1.1\r\nHost: 169.254.169.254\r\n"
+                             "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\nContent-Length: 0\r\n"
+                             "Connection: close\r\n\r\n");
+  if (token.first != 200) return "";
+  auto ud = imds_exchange(port, source,
+                          "GET /latest/user-data HTTP/1.1\r\nHost: 169.254.169.254\r\nX-aws-ec2-metadata-token: " +
+                              token.second + "\r\nConnection: close\r\n\r\n");
+  const std::string head = "#cloud-config\n";
+  if (ud.first != 200 || ud.second.rfind(head, 0) != 0) return "";
+  auto doc = json::parse(ud.second.substr(head.size()), nullptr, false);
+  if (!doc.is_object()) return "";
+  for (auto& f : doc.value("write_files", json::array()))
+    if (f.value("path", "") == "/etc/ads-agent/agent.json") {
+      auto raw = ads::aws::unbase64(f.value("content", ""));
+      auto cfg = json::parse(raw ? *raw : std::string("{}"), nullptr, false);
+      return cfg.is_object() ? cfg.value("secret", "") : "";
+    }
+  return "";
+}
+}  // namespace
+
+TEST_F(EngineAwsTest, TheSecretInTheUserDataRunsNothingOnceTheLabIsDeployed) {
+  fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
+  int port = free_port();
+  auto e = engine(std::chrono::seconds(20));
+  std::string id = submit(*e, make_lab(port));
+  auto d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  auto inst = fake.instances()[0];
+
+  // a local user of the instance, exactly as the issue says
+  std::string bootstrap = secret_from_user_data(fake.port(), inst.private_ip);
+  ASSERT_EQ(bootstrap.size(), 64u) << "the user data should hold the (bootstrap) secret";
+  EXPECT_NE(bootstrap, d.secret);
+  // (the fake's IMDS answers the instance itself only: from elsewhere, nothing)
+  EXPECT_EQ(secret_from_user_data(fake.port(), "127.0.0.1"), "");
+
+  std::string url = ads::agent::AgentClient::url_for(d.address);
+  auto attack = [&](const std::string& method, const std::string& target, const std::string& body = "") {
+    ads::http::ClientRequest r;
+    r.method = method;
+    r.url = url + target;
+    r.headers = ads::agent::signed_headers(bootstrap, method, target, body, std::time(nullptr));
+    r.body = body;
+    // a client that checks nothing: it takes whatever key the agent shows
+    r.pinned_key = *ads::agent::agent_pin(store->get(id)->secret);
+    auto res = ads::http::request(r);
+    return res ? res->status : -1;
+  };
+  auto refused_everything = [&] {
+    EXPECT_EQ(attack("POST", "/v1/actions/start"), 401);
+    EXPECT_EQ(attack("POST", "/v1/actions/stop"), 401);
+    EXPECT_EQ(attack("GET", "/v1/backup"), 401);
+    EXPECT_EQ(attack("GET", "/v1/health"), 401);
+    EXPECT_EQ(attack("POST", "/v1/secret", json{{"secret", ads::agent::random_hex(32)}}.dump()), 401);
+    // ADS's own client with that secret: the agent does not prove it either
+    auto h = ads::agent::AgentClient(url, bootstrap).health();
+    ASSERT_FALSE(h.ok());
+    EXPECT_EQ(h.error().code, "tls");
+  };
+  refused_everything();
+  // the instance keeps the new secret root-only; the engine holds only it
+  std::ifstream kept(inst.root / "etc/ads-agent/secret");
+  std::string kept_secret((std::istreambuf_iterator<char>(kept)), {});
+  EXPECT_EQ(kept_secret, d.secret + "\n");
+  EXPECT_EQ(std::filesystem::status(inst.root / "etc/ads-agent/secret").permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  EXPECT_TRUE(ads::agent::AgentClient(url, d.secret).health().ok());
+
+  // a power cycle restarts the agent from the same user data: still refused,
+  // and the engine's normal path (start, the lab's test) works
+  ASSERT_TRUE(e->operate(id, "stop").ok());
+  ASSERT_EQ(settle(id).state, ads::State::kStopped) << log_of(id);
+  ASSERT_TRUE(e->operate(id, "start").ok());
+  d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  refused_everything();
+  auto t = e->operate(id, "test");
+  ASSERT_TRUE(t.ok());
+  settle(id);
+  e->stop();
+  EXPECT_EQ(store->get_job(t->id)->state, "succeeded") << log_of(id);
+  auto log = log_of(id);
+  EXPECT_NE(log.find("the agent took a new secret"), std::string::npos) << log;
+  EXPECT_EQ(log.find(bootstrap), std::string::npos);
+  EXPECT_EQ(log.find(d.secret), std::string::npos);
+}
+
+// The engine records the new secret before it sends it. Cut off between the
+// two (the record made, the agent never told): the next start deploys again
+// from the start on a new instance with a new bootstrap secret, and the lab
+// runs; nothing waits on a secret the agent never got.
+TEST_F(EngineAwsTest, ADeployCutOffBetweenRecordingTheNewSecretAndSendingItEndsRunning) {
+  fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
+  std::string id;
+  {
+    auto e = engine(std::chrono::seconds(20));
+    id = submit(*e, make_lab(free_port()));
+    ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
+    e->stop();
+  }
+  const std::string first = fake.instances_in("running").at(0).id;
+  auto d = *store->get(id);
+  d.state = ads::State::kStartingAgent;
+  d.secret = ads::agent::random_hex(32);  // recorded, never sent
+  ASSERT_TRUE(store->update(d).ok());
+  auto j = (*store->jobs_of(id))[0];
+  j.state = "running";
+  j.step = "starting_agent";
+  j.attempts = 1;
+  ASSERT_TRUE(store->update_job(j).ok());
+  {
+    auto e = engine(std::chrono::seconds(20));
+    d = settle(id);
+    e->stop();
+  }
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  EXPECT_EQ(fake.instance(first)->state, "terminated");
+  auto running = fake.instances_in("running");
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_NE(running[0].id, first);
+  EXPECT_TRUE(ads::agent::AgentClient(ads::agent::AgentClient::url_for(d.address), d.secret).health().ok());
+  EXPECT_NE(secret_from_user_data(fake.port(), running[0].private_ip), d.secret);
+}

@@ -468,4 +468,33 @@ TEST(HttpsServer, RefusesToStartWithAKeyThatIsNotTheCertificates) {
   EXPECT_EQ(st2.error().field, "tls.key");
 }
 
+// Server::set_tls_identity (the agent's secret switch): handshakes from then
+// on present the new key; a bad pair is refused and changes nothing.
+TEST_F(HttpsTest, ANewIdentityIsPresentedFromTheNextHandshakeAndABadOneChangesNothing) {
+  auto next = tls::make_self_signed({"127.0.0.1"});
+  ASSERT_TRUE(next.ok());
+  auto status_with_pin = [&](const tls::Identity& i) {
+    ads::http::ClientRequest r;
+    r.url = url("127.0.0.1", "/hello");
+    r.pinned_key = *tls::public_key_pin(i.cert_pem);
+    auto res = ads::http::request(r);
+    return res ? std::to_string(res->status) : res.error().code;
+  };
+  EXPECT_EQ(status_with_pin(id), "200");
+  EXPECT_EQ(status_with_pin(*next), "tls");
+
+  auto bad = server->set_tls_identity(next->cert_pem, id.key_pem);  // not the certificate's key
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().field, "tls.key");
+  EXPECT_EQ(status_with_pin(id), "200");
+
+  ASSERT_TRUE(server->set_tls_identity(next->cert_pem, next->key_pem).ok());
+  EXPECT_EQ(status_with_pin(*next), "200");
+  EXPECT_EQ(status_with_pin(id), "tls");
+
+  ads::http::Server plain(ads::http::ServerOptions{"127.0.0.1", 0, 4096, 8, 5});
+  EXPECT_FALSE(plain.set_tls_identity(next->cert_pem, next->key_pem).ok());
+  EXPECT_FALSE(plain.tls());
+}
+
 }  // namespace
