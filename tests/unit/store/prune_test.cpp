@@ -28,7 +28,7 @@ class Prune : public ads::test::BackendTest {
       ASSERT_TRUE(s.append_log(id, l).ok());
     }
     ads::Job j;
-    j.id = id.substr(0, 24) + "j0";
+    j.id = id.substr(0, 25) + "j";
     j.deployment_id = id;
     j.kind = "deploy";
     j.state = "succeeded";
