@@ -30,12 +30,42 @@ lxcfs_fresh=no
 [[ $lxcfs_state == fresh ]] && lxcfs_fresh=yes
 
 # --- 1. daemon -------------------------------------------------------------
+# The daemon is the process listening on LXD's socket. Not every process
+# named "lxd" is one: each running container has an "[lxc monitor]" process
+# whose name is lxd too (it outlives a killed daemon, and was once taken for a
+# daemon still starting: the script waited 60 s and failed instead of
+# starting LXD), and there are "lxd forkproxy", "lxd waitready"...
+# Prints the daemon's pid: the socket's listener, or else a process whose
+# argv is "lxd [--option...]" (a daemon that has not opened its socket yet);
+# nothing when there is no daemon.
+lxd_daemon_pid() {
+  local pid argv
+  pid=$(ss -xlpnH 2>/dev/null | awk -v s="$LXD_SOCKET" \
+    '$5 == s && match($0, /pid=[0-9]+/) { print substr($0, RSTART + 4, RLENGTH - 4); exit }')
+  if [[ -n $pid ]]; then
+    echo "$pid"
+    return 0
+  fi
+  for pid in $(pgrep -x lxd || true); do
+    # a zombie is no daemon (PID 1 here may not reap)
+    [[ "$(sed -n 's/^[0-9]* ([^)]*) \(.\).*/\1/p' "/proc/$pid/stat" 2>/dev/null)" == Z ]] && continue
+    argv=()
+    mapfile -d '' -t argv <"/proc/$pid/cmdline" 2>/dev/null || continue
+    [[ ${#argv[@]} -gt 0 && "${argv[0]##*/}" == lxd ]] || continue
+    [[ ${#argv[@]} -eq 1 || "${argv[1]}" == -* ]] || continue
+    case " ${argv[*]:1} " in *" waitready "* | *" shutdown "* | *" init "*) continue ;; esac
+    echo "$pid"
+    return 0
+  done
+  return 0
+}
+
 # Daemons start in / : a daemon keeps the directory it was started from as its
 # working directory, and LXD's rsync (snapshots on the dir pool) fails with
 # "getcwd(): No such file or directory" once that directory is deleted (seen
 # when LXD had been started from a CI checkout that was later removed). An LXD
 # left in that state is restarted.
-lxd_pid=$(pgrep -x lxd | head -n 1 || true)
+lxd_pid=$(lxd_daemon_pid)
 if [[ -n $lxd_pid ]] && [[ "$(readlink "/proc/$lxd_pid/cwd" 2>/dev/null)" == *"(deleted)" ]] &&
    lxd waitready --timeout 2 >/dev/null 2>&1; then
   log "LXD runs in a deleted directory ($(readlink "/proc/$lxd_pid/cwd")): restarting it from /"
@@ -52,11 +82,14 @@ if lxd waitready --timeout 2 >/dev/null 2>&1; then
   [[ $lxcfs_fresh == no ]] ||
     log "note: LXD was started before lxcfs; containers show the host's memory until LXD restarts (lxd shutdown; rerun this script)"
 else
-  # A live lxd process (zombies excluded: PID 1 here may not reap them) that
-  # does not answer yet is still starting; do not start a second one.
-  if ps -C lxd -o stat= 2>/dev/null | grep -qv '^Z'; then
-    log "LXD daemon process exists but is not ready yet; waiting"
+  # A daemon that does not answer yet is still starting; do not start a
+  # second one. Containers' monitors of a crashed daemon are no daemon.
+  lxd_pid=$(lxd_daemon_pid)
+  if [[ -n $lxd_pid ]]; then
+    log "LXD daemon process $lxd_pid exists but is not ready yet; waiting"
   else
+    monitors=$(pgrep -fc '^\[lxc monitor\]' || true)
+    [[ ${monitors:-0} -eq 0 ]] || log "no LXD daemon, but $monitors container monitor(s) run (a crashed LXD?): starting it"
     log "starting LXD daemon (log: $LXD_LOG)"
     # LXD fetches instance types from the internet at start; this machine has
     # no internet, and we send nothing off-host: a dead loopback proxy makes

@@ -457,9 +457,33 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     auto drift = engine.reconcile();
     if (!drift) return from_error(drift.error());
     json arr = json::array();
-    for (auto& d : *drift)
-      arr.push_back({{"provider", d.provider}, {"machine", d.machine}, {"deployment", d.deployment_id}, {"problem", d.problem}});
+    for (auto& d : *drift) {
+      json p = {{"provider", d.provider}, {"machine", d.machine}, {"deployment", d.deployment_id}, {"problem", d.problem}};
+      if (!d.fix.empty()) p["fix"] = d.fix;  // the operation on the deployment that fixes it
+      arr.push_back(p);
+    }
     return Response::json(200, json{{"problems", arr}});
+  });
+
+  // Retention now (the server also runs it every hour): {"older_than_days": N}
+  // or the configured retention_days.
+  route("POST", "/api/v1/prune", Role::kAdmin, [&engine](Request& req, const Caller&) {
+    int days = -1;
+    if (!req.body.empty()) {
+      json body;
+      if (auto err = parse_body(req, body)) return *err;
+      for (auto& [k, v] : body.items())
+        if (k != "older_than_days") return Response::error(400, "invalid", "is not a known field", k);
+      if (body.contains("older_than_days")) {
+        const json& v = body["older_than_days"];
+        if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 36500)
+          return Response::error(400, "invalid", "must be a whole number of days from 1 to 36500", "older_than_days");
+        days = static_cast<int>(v.get<int64_t>());
+      }
+    }
+    auto r = engine.prune(days);
+    if (!r) return from_error(r.error());
+    return Response::json(200, json{{"deployments", r->deployments}, {"jobs", r->jobs}, {"log_lines", r->log_lines}});
   });
 
   route("GET", "/api/v1/whoami", Role::kViewer, [](Request&, const Caller& caller) {

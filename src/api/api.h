@@ -13,6 +13,7 @@
 //   GET    /api/v1/deployments/{id}/health  the agent's uptime, memory, disk, load (running only)
 //   GET    /api/v1/jobs/{id}
 //   GET    /api/v1/doctor                   machines and records that disagree (admin)
+//   POST   /api/v1/prune                    retention of destroyed deployments now (admin)
 //   GET    /api/v1/whoami | users | tokens | audit;  POST users | tokens | login;
 //   PATCH  /api/v1/users/{name}             {"role"?,"password"?};  POST /api/v1/users/{name}/disable
 //   DELETE /api/v1/tokens/{id}

@@ -123,6 +123,18 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 10000)
         return Error::invalid(k, "must be an integer from 0 (keep every backup) to 10000");
       cfg.keep_backups = v.get<int>();
+    } else if (k == "log_head_kb" || k == "log_tail_kb") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 1048576)
+        return Error::invalid(k, "must be an integer from 1 to 1048576 (KiB per job)");
+      (k == "log_head_kb" ? cfg.log_head_kb : cfg.log_tail_kb) = v.get<int>();
+    } else if (k == "retention_days") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 36500)
+        return Error::invalid(k, "must be an integer from 0 (keep for ever) to 36500 (days)");
+      cfg.retention_days = v.get<int>();
+    } else if (k == "cleanup_interval_s") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 3600)
+        return Error::invalid(k, "must be an integer from 1 to 3600 (seconds)");
+      cfg.cleanup_interval_s = v.get<int>();
     } else if (k == "max_backup_mb") {
       if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 1048576)
         return Error::invalid(k, "must be an integer from 1 to 1048576 (MiB)");

@@ -47,6 +47,10 @@ struct ServeConfig {
   int keep_backups = 0;  // per deployment; 0: keep all
   int max_backup_mb = 512;  // the largest backup archive taken from an agent
   int deploy_attempts = 2;  // runs of a deploy cut off by a stopped server (EngineOptions::deploy_attempts)
+  int log_head_kb = 1024;   // per job: the first KiB of output kept (core/log_cap.h)
+  int log_tail_kb = 256;    // per job: the last KiB of output kept after the head
+  int retention_days = 30;  // destroyed deployments' logs and records (Engine::prune); 0: kept for ever
+  int cleanup_interval_s = 30;  // first retry of a machine removal that failed (then doubling, at most 1 h)
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
   ApiLimits limits;             // "limits": {"requests_per_second", ...}
   // "http": {"max_connections", "head_timeout_ms", ...}: the HTTP server's

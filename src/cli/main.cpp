@@ -100,6 +100,10 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   eo.keep_backups = cfg.keep_backups;
   eo.max_backup_bytes = static_cast<size_t>(cfg.max_backup_mb) << 20;
   eo.deploy_attempts = cfg.deploy_attempts;
+  eo.log_cap.head_bytes = static_cast<size_t>(cfg.log_head_kb) << 10;
+  eo.log_cap.tail_bytes = static_cast<size_t>(cfg.log_tail_kb) << 10;
+  eo.retention_days = cfg.retention_days;
+  eo.cleanup_interval = std::chrono::seconds(cfg.cleanup_interval_s);
   eo.sources = cfg.sources;
   eo.shared_store = cfg.store.rfind("postgres", 0) == 0;
   eo.lease = std::chrono::milliseconds(cfg.lease_ms);
@@ -512,6 +516,11 @@ int main(int argc, char** argv) {
   auto* jobs = app.add_subcommand("jobs", "list a deployment's jobs");
   jobs->add_option("id", id)->required();
   auto* doctor = app.add_subcommand("doctor", "report machines and records that disagree");
+  bool doctor_fix = false;
+  auto* prune = app.add_subcommand("prune", "forget destroyed deployments' logs and records past the retention (admin)");
+  int prune_days = 0;
+  prune->add_option("--older-than-days", prune_days, "instead of the server's retention_days")->check(CLI::Range(1, 36500));
+  doctor->add_flag("--fix", doctor_fix, "queue the operation that fixes each problem that has one (a destroy)");
   cli::AccountArgs accounts;
   cli::add_account_commands(app, accounts);
 
@@ -662,6 +671,16 @@ int main(int argc, char** argv) {
     }
     return 0;
   }
+  if (prune->parsed()) {
+    json body = json::object();
+    if (prune_days > 0) body["older_than_days"] = prune_days;
+    auto r = api.call("POST", "/api/v1/prune", &body);
+    if (!r) return fail_with(r.error(), kExitUnreachable);
+    if (r->status != 200) return reply_error(*r);
+    std::cout << "pruned " << r->body.value("log_lines", 0) << " log lines, " << r->body.value("jobs", 0)
+              << " jobs and " << r->body.value("deployments", 0) << " destroyed deployments\n";
+    return 0;
+  }
   if (doctor->parsed()) {
     auto r = api.call("GET", "/api/v1/doctor");
     if (!r) return fail_with(r.error(), kExitUnreachable);
@@ -670,9 +689,33 @@ int main(int argc, char** argv) {
       std::cout << "no problems: every machine has its record and every record its machine\n";
       return 0;
     }
-    for (auto& p : r->body["problems"])
+    int rc = kExitFailed;
+    bool fixed_all = doctor_fix;
+    for (auto& p : r->body["problems"]) {
       std::cout << p.value("provider", "") << " " << p.value("machine", "") << ": " << p.value("problem", "") << "\n";
-    return kExitFailed;
+      std::string fix = p.value("fix", ""), dep = p.value("deployment", "");
+      if (fix != "destroy" || !is_valid_id(dep)) {
+        fixed_all = false;
+        continue;
+      }
+      if (!doctor_fix) {
+        std::cout << "  fix: ads destroy " << dep << "   (or: ads doctor --fix)\n";
+        continue;
+      }
+      auto f = api.call("DELETE", "/api/v1/deployments/" + dep);
+      if (f && f->status == 202) {
+        std::cout << "  fixing: destroy of " << dep << " queued (job "
+                  << f->body.value("job", json::object()).value("id", "") << ")\n";
+      } else {
+        fixed_all = false;
+        std::cout << "  could not queue the destroy of " << dep << ": "
+                  << (f ? f->body.value("error", json::object()).value("message", "HTTP " + std::to_string(f->status))
+                        : f.error().message)
+                  << "\n";
+      }
+    }
+    if (fixed_all) rc = 0;  // every problem has its fix under way
+    return rc;
   }
   if (int rc = cli::run_account_commands(api, accounts, std::cin); rc >= 0) return rc;
   if (service->parsed()) {

@@ -101,6 +101,18 @@ struct Backup {
   std::string commit;        // the lab's commit when it was taken
 };
 
+// A machine whose removal failed (the provider was away), kept in the store
+// and tried again until it is gone: the clean-up queue.
+struct Cleanup {
+  std::string deployment_id;
+  std::string provider;
+  std::string machine;
+  int attempts = 0;          // removals tried so far
+  int64_t next_ms = 0;       // not tried again before this time
+  std::string last_error;
+  int64_t created_ms = 0;
+};
+
 struct LogLine {
   int64_t seq = 0;         // 1, 2, 3... per deployment
   int64_t ts_ms = 0;

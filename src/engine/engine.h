@@ -21,6 +21,7 @@
 #include "core/deployment.h"
 #include "core/id.h"
 #include "core/labspec.h"
+#include "core/log_cap.h"
 #include "engine/source_access.h"
 #include "providers/provider.h"
 #include "store/store.h"
@@ -61,6 +62,18 @@ struct EngineOptions {
   int deploy_attempts = 2;
   std::chrono::milliseconds retry_backoff{500};     // doubled after each try
   bool keep_failed = false;  // keep the machine of a failed deployment for inspection
+  // The cap on each job's log (core/log_cap.h): its first head_bytes, then
+  // the last tail_bytes of what follows, a line saying what was cut.
+  LogCapLimits log_cap;
+  // Destroyed deployments whose last change is older than this many days
+  // lose their logs and, when no backup of theirs is left, their records
+  // (Engine::prune; run by the janitor every prune_interval). 0: never.
+  int retention_days = 30;
+  std::chrono::milliseconds prune_interval{3600 * 1000};
+  // How often the clean-up queue is looked at (machines whose removal failed,
+  // say while the provider was down): a failed removal is tried again after
+  // this, then after twice as long each time, at most an hour apart.
+  std::chrono::milliseconds cleanup_interval{30000};
   // After a backup, a deployment's oldest backups beyond this many are
   // deleted (as by a delete-backup job); 0 keeps every backup.
   int keep_backups = 0;
@@ -124,8 +137,16 @@ class Engine {
   // does not know or considers gone, and deployments whose machine is missing.
   struct Drift {
     std::string provider, machine, deployment_id, problem;
+    std::string fix;  // the operation that fixes it on deployment_id ("destroy"), "" if none
   };
   Result<std::vector<Drift>> reconcile();
+
+  // Retention: destroyed deployments last changed more than `days` days ago
+  // lose their logs, and their records when no backup of theirs is left (see
+  // Store::prune_destroyed). `days` < 0: EngineOptions::retention_days.
+  // "invalid" (field older_than_days) for a retention of 0 days asked for
+  // by default (retention off) or more than 100 years.
+  Result<PruneResult> prune(int days = -1);
 
   // Step durations so far, keyed by (job kind, step).
   std::map<std::pair<std::string, std::string>, StepHistogram> step_durations() const;
@@ -182,11 +203,23 @@ class Engine {
   Status advance(Deployment& d, State s);
   void set_step(Job& job, const std::string& step);
   void log(const Deployment& d, const std::string& stream, const std::string& text);
+  void append_log(const std::string& deployment_id, const LogLine& line);
   // Marks `d` failed at its current state, removing its machine unless kept.
   void fail_deployment(Deployment& d, const std::string& error);
   // Removes d's machine (with retries) and clears machine, address and url;
   // true when there is no machine left. Logs what it did.
   bool remove_machine(Deployment& d);
+  // The clean-up queue (cleanup.cpp): a machine that could not be removed is
+  // recorded in the store and tried again by the janitor until it is gone.
+  void queue_cleanup(const Deployment& d, const std::string& error);
+  // One pass over the queue: every entry due is tried once.
+  void run_cleanups();
+  // Archives in backup_dir that no backup record lists (a crash between the
+  // write and the record, or a temporary file) are removed, except for
+  // deployments with a job under way.
+  void sweep_backup_archives();
+  void janitor();
+  std::chrono::steady_clock::time_point last_prune_{};
   // Gives back the static addresses `d` holds (see Provider::address_pool).
   void release_addresses(const Deployment& d);
   Provider* provider_for(const std::string& kind);
@@ -205,6 +238,8 @@ class Engine {
   uint64_t wakeups_ = 0;               // jobs queued here that workers have not looked for yet
   std::vector<std::thread> threads_;
   std::thread renewer_;
+  std::thread janitor_;
+  std::condition_variable janitor_cv_;  // wakes the janitor at stop (cv_ is the workers')
   mutable std::mutex metrics_mu_;
   // job id -> (step, when it began)
   std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> step_began_;

@@ -8,6 +8,7 @@
 
 #include "agent/protocol.h"
 #include "core/deployment.h"
+#include "core/log_cap.h"
 #include "core/result.h"
 
 namespace ads::engine_detail {
@@ -25,6 +26,15 @@ inline Error failed(std::string message) { return Error::make("failed", std::mov
 
 // Failures worth another try: the platform or the network was briefly away.
 inline bool transient(const Error& e) { return e.code == "unavailable" || e.code == "timeout"; }
+
+// The log cap of the job the calling worker thread runs (Engine::log sends
+// that deployment's lines through it); nullptr outside a job. Set for a
+// job's life by JobLogScope (runner.cpp).
+struct JobLogCap {
+  std::string deployment_id;
+  LogCap cap;
+};
+JobLogCap*& current_job_log_cap();
 
 // The backup a restore or delete-backup job names ("" if none).
 inline std::string backup_param(const Job& job) {

@@ -20,6 +20,7 @@
 
 #include "agent/client.h"
 #include "engine/archive.h"
+#include "engine/durable_file.h"
 #include "engine/internal.h"
 
 namespace ads {
@@ -63,17 +64,23 @@ Status Engine::do_backup(Deployment& d, Job& job) {
     }
     return failed(why);
   };
-  {
-    std::ofstream out(file, std::ios::binary);
-    out.write(data->data(), static_cast<std::streamsize>(data->size()));
-    if (!out) return discard("cannot write " + file.string(), false);
-  }
-  // a backup is recorded only if it can be read back whole (gzip + tar)
+  if (ec) return failed("cannot create " + dir.string() + ": " + ec.message());
+  // on the disk whole or not at all (a temporary name, synced, renamed); a
+  // full disk fails here, naming it, and leaves no file
+  if (auto w = write_file_durably(file.string(), *data); !w) return discard(w.error().message, false);
+  // a backup is recorded only if it can be read back whole (gzip + tar) and
+  // the file holds exactly what the agent sent: the checksum is the file's
   if (auto v = verify_tar_gz_file(file.string()); !v)
     return discard("the agent's backup is not a usable archive: " + v.error().message, false);
+  auto on_disk = digest_file(file.string());
+  if (!on_disk) return discard("cannot read back " + file.string() + ": " + on_disk.error().message, false);
+  if (on_disk->sha256 != file_sha256(*data) || on_disk->size != static_cast<int64_t>(data->size()))
+    return discard("the archive read back from " + file.string() + " is not what was written (" +
+                       std::to_string(on_disk->size) + " of " + std::to_string(data->size()) + " bytes)",
+                   false);
   b.path = file.string();
-  b.size_bytes = static_cast<int64_t>(data->size());
-  b.sha256 = file_sha256(*data);
+  b.size_bytes = on_disk->size;
+  b.sha256 = on_disk->sha256;
   set_step(job, "snapshot");
   auto st = p->snapshot(d.machine, snap);
   if (st) {

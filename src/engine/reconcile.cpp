@@ -8,6 +8,7 @@
 
 #include "agent/client.h"
 #include "engine/internal.h"
+#include <map>
 #include <set>
 
 namespace ads {
@@ -26,12 +27,33 @@ Result<std::vector<Engine::Drift>> Engine::reconcile() {
       std::string id = m.labels.count("deployment") ? m.labels.at("deployment") : "";
       auto d = store_.get(id);
       if (!d) {
-        out.push_back({kind, m.name, id, "orphan: the store has no deployment " + id});
+        out.push_back({kind, m.name, id, "orphan: the store has no deployment " + id, ""});
       } else if (d->machine != m.name) {
         out.push_back({kind, m.name, id, "orphan: deployment " + id + " is " + to_string(d->state) +
-                                             " and does not own this machine"});
+                                             " and does not own this machine", ""});
       }
     }
+  }
+  // failed deployments that still own a machine the provider has (its
+  // removal failed): queued for another try, and fixed at once by a destroy
+  std::map<std::pair<std::string, std::string>, Cleanup> queued;
+  if (auto q = store_.cleanups(); q)
+    for (auto& c : *q) queued[{c.provider, c.machine}] = c;
+  ListQuery fq;
+  fq.state = State::kFailed;
+  fq.limit = 100000;
+  auto failed_ones = store_.list(fq);
+  if (!failed_ones) return failed_ones.error();
+  for (auto& d : *failed_ones) {
+    if (d.machine.empty() || !seen.count({d.provider, d.machine})) continue;
+    std::string problem = "failed deployment " + d.id + " still owns this machine";
+    auto it = queued.find({d.provider, d.machine});
+    if (it != queued.end())
+      problem += " (its removal failed " + std::to_string(it->second.attempts) +
+                 " time(s), last: " + it->second.last_error + "; it is tried again)";
+    else if (opts_.keep_failed)
+      problem += " (kept for inspection: keep_failed)";
+    out.push_back({d.provider, d.machine, d.id, problem, "destroy"});
   }
   ListQuery q;
   q.limit = 100000;
@@ -41,7 +63,7 @@ Result<std::vector<Engine::Drift>> Engine::reconcile() {
     if (d.machine.empty() || !providers_.count(d.provider)) continue;
     if (!seen.count({d.provider, d.machine}) && is_settled(d.state))
       out.push_back({d.provider, d.machine, d.id, "missing: deployment is " + to_string(d.state) +
-                                                     " but the provider has no such machine"});
+                                                     " but the provider has no such machine", ""});
   }
   return out;
 }

@@ -79,6 +79,17 @@ void Engine::run_job(Job& job) {
   job.state = "running";
   job.attempts += 1;
   set_step(job, "started");
+  // the job's output goes through its log cap; what the cap holds at the end
+  // is written when the job is done (also when it throws)
+  struct JobLogScope {
+    Engine* e;
+    JobLogCap cap;
+    ~JobLogScope() {
+      current_job_log_cap() = nullptr;
+      for (auto& held : cap.cap.drain()) e->append_log(cap.deployment_id, held);
+    }
+  } log_scope{this, {d.id, LogCap(opts_.log_cap)}};
+  current_job_log_cap() = &log_scope.cap;
   Status result = run_kind(d, job);
   if (!result && result.error().code == "interrupted") {
     observe_step(job, "");
@@ -98,6 +109,7 @@ void Engine::run_job(Job& job) {
         d.failed_step = "destroying";
         d.error = error;
         (void)advance(d, State::kFailed);
+        if (!d.machine.empty()) queue_cleanup(d, error);
       } else {
         (void)store_.update(d);  // keep what the job learnt (an address, say)
       }
@@ -186,20 +198,27 @@ Status Engine::start() {
         fail_deployment(d, "interrupted: ads serve stopped during " + to_string(d.state) + "; rolled back");
     }
   }
+  sweep_backup_archives();
   stopping_ = false;
   for (int i = 0; i < std::max(1, opts_.workers); ++i) threads_.emplace_back([this] { worker(); });
   renewer_ = std::thread([this] { renew_leases(); });
+  janitor_ = std::thread([this] { janitor(); });
   return Status::Ok();
 }
 
 void Engine::stop() {
-  stopping_ = true;
+  {
+    std::lock_guard<std::mutex> lk(mu_);  // a janitor between its check and its wait sees it
+    stopping_ = true;
+  }
   cv_.notify_all();
+  janitor_cv_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   bool was_running = !threads_.empty();
   threads_.clear();
   if (renewer_.joinable()) renewer_.join();
+  if (janitor_.joinable()) janitor_.join();
   // Jobs left mid-way are free for another server (or the next start) at once.
   if (was_running) (void)store_.renew_leases(opts_.server_id, 0);
 }

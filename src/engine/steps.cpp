@@ -38,14 +38,33 @@ void Engine::set_step(Job& job, const std::string& step) {
   if (!st) spdlog::error("cannot record step of job {}: {}", job.id, st.error().message);
 }
 
+JobLogCap*& engine_detail::current_job_log_cap() {
+  thread_local JobLogCap* cap = nullptr;
+  return cap;
+}
+
+void Engine::append_log(const std::string& id, const LogLine& l) {
+  auto r = store_.append_log(id, l);
+  if (!r) spdlog::error("cannot record a log line of {}: {}", id, r.error().message);
+}
+
 void Engine::log(const Deployment& d, const std::string& stream, const std::string& text) {
   LogLine l;
   l.ts_ms = now_ms();
   l.step = to_string(d.state);
   l.stream = stream;
   l.text = text;
-  auto r = store_.append_log(d.id, l);
-  if (!r) spdlog::error("cannot record a log line of {}: {}", d.id, r.error().message);
+  // a job's output is capped (head and tail kept); the engine's own lines
+  // always go in, after what the cap held back
+  JobLogCap* cap = current_job_log_cap();
+  if (cap && cap->deployment_id == d.id) {
+    if (stream == "ads") {
+      for (auto& held : cap->cap.drain()) append_log(d.id, held);
+    } else if (!cap->cap.add(l)) {
+      return;
+    }
+  }
+  append_log(d.id, l);
 }
 
 Status Engine::with_retry(const Deployment& d, const std::string& what, const std::function<Status()>& f) {
@@ -74,8 +93,8 @@ void Engine::fail_deployment(Deployment& d, const std::string& error) {
   log(d, "ads", "failed at " + d.failed_step + ": " + error);
   if (!d.machine.empty() && opts_.keep_failed) {
     log(d, "ads", "keeping machine " + d.machine + " for inspection (keep_failed)");
-  } else {
-    (void)remove_machine(d);
+  } else if (!remove_machine(d)) {
+    queue_cleanup(d, "the removal failed when the deployment failed");
   }
   if (d.machine.empty()) release_addresses(d);  // no machine (any more): no address either
   auto st = advance(d, State::kFailed);

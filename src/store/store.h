@@ -22,6 +22,13 @@ struct ListQuery {
   size_t limit = 100;           // at most this many, ordered by id ascending
 };
 
+// What Store::prune_destroyed removed.
+struct PruneResult {
+  int64_t deployments = 0;  // records forgotten
+  int64_t jobs = 0;
+  int64_t log_lines = 0;
+};
+
 // The answer of Store::take_rate.
 struct RateTake {
   bool allowed = false;
@@ -88,6 +95,20 @@ class Store {
   // Forgets a backup (its archive and snapshot are the engine's to remove);
   // `not_found` if there is none with this id.
   virtual Status delete_backup(const std::string& id) = 0;
+
+  // The clean-up queue (machines to remove again). put_cleanup inserts or
+  // replaces the entry of (provider, machine); cleanups lists every entry,
+  // oldest first; delete_cleanup succeeds when there is none.
+  virtual Status put_cleanup(const Cleanup& c) = 0;
+  virtual Result<std::vector<Cleanup>> cleanups() = 0;
+  virtual Status delete_cleanup(const std::string& provider, const std::string& machine) = 0;
+
+  // Retention, in one transaction: destroyed deployments last changed before
+  // `before_ms` lose their log lines; those of them with no backup left (a
+  // backup can bring a destroyed deployment back) and no unfinished job are
+  // forgotten, with their jobs. Nothing of a deployment in any other state
+  // is touched; the audit is never pruned.
+  virtual Result<PruneResult> prune_destroyed(int64_t before_ms) = 0;
 
   // Users: `conflict` for a name in use, or an (oidc_issuer, oidc_subject)
   // another user is bound to.

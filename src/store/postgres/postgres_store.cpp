@@ -91,6 +91,10 @@ const char* const kMigrations[] = {
     "  WHERE a.action LIKE 'POST /api/v1/users/%/disable' AND a.target = users.name AND a.status = 200"
     "  AND NOT EXISTS (SELECT 1 FROM audit p WHERE p.action LIKE 'PATCH /api/v1/users/%' AND p.target = users.name"
     "    AND p.status = 200 AND p.ts_ms >= a.ts_ms)), 0);",
+    // next version: the clean-up queue (machines whose removal failed, tried again)
+    "CREATE TABLE IF NOT EXISTS cleanups (provider TEXT COLLATE \"C\" NOT NULL, machine TEXT COLLATE \"C\" NOT NULL,"
+    "  deployment_id TEXT COLLATE \"C\" NOT NULL, attempts INTEGER NOT NULL, next_ms BIGINT NOT NULL,"
+    "  last_error TEXT NOT NULL, created_ms BIGINT NOT NULL, PRIMARY KEY (provider, machine));",
 };
 
 using Row = pqxx::row;
@@ -577,6 +581,58 @@ Status PostgresStore::delete_backup(const std::string& id) {
     auto r = w.exec_params("DELETE FROM backups WHERE id = $1", id);
     if (r.affected_rows() == 0) return Error::make("not_found", "no backup " + id);
     return Status::Ok();
+  });
+}
+
+Status PostgresStore::put_cleanup(const Cleanup& c) {
+  return in_tx(*conn_, "recording a clean-up", "", [&](pqxx::work& w) -> Status {
+    w.exec_params(
+        "INSERT INTO cleanups (provider, machine, deployment_id, attempts, next_ms, last_error, created_ms)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7) ON CONFLICT (provider, machine) DO UPDATE SET"
+        " deployment_id = excluded.deployment_id, attempts = excluded.attempts, next_ms = excluded.next_ms,"
+        " last_error = excluded.last_error",
+        c.provider, c.machine, c.deployment_id, c.attempts, c.next_ms, valid_utf8(c.last_error), c.created_ms);
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<Cleanup>> PostgresStore::cleanups() {
+  return in_tx(*conn_, "reading the clean-up queue", "", [&](pqxx::work& w) -> Result<std::vector<Cleanup>> {
+    auto r = w.exec(
+        "SELECT deployment_id, provider, machine, attempts, next_ms, last_error, created_ms FROM cleanups"
+        " ORDER BY created_ms, provider, machine");
+    return all(r, +[](const Row& x) {
+      return Cleanup{text(x, 0), text(x, 1), text(x, 2), static_cast<int>(integer(x, 3)), integer(x, 4), text(x, 5),
+                     integer(x, 6)};
+    });
+  });
+}
+
+Status PostgresStore::delete_cleanup(const std::string& provider, const std::string& machine) {
+  return in_tx(*conn_, "deleting a clean-up", "", [&](pqxx::work& w) -> Status {
+    w.exec_params("DELETE FROM cleanups WHERE provider = $1 AND machine = $2", provider, machine);
+    return Status::Ok();
+  });
+}
+
+Result<PruneResult> PostgresStore::prune_destroyed(int64_t before_ms) {
+  return in_tx(*conn_, "pruning destroyed deployments", "", [&](pqxx::work& w) -> Result<PruneResult> {
+    const std::string old = "SELECT id FROM deployments WHERE state = 'destroyed' AND updated_ms < $1";
+    const std::string gone =
+        "SELECT d.id FROM deployments d WHERE d.state = 'destroyed' AND d.updated_ms < $1"
+        " AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.deployment_id = d.id)"
+        " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = d.id AND j.state IN ('queued', 'running'))";
+    PruneResult out;
+    // the rows of the deployments to forget, locked first (a job admitted
+    // meanwhile waits, then finds no deployment)
+    w.exec_params("SELECT id FROM deployments WHERE id IN (" + gone + ") FOR UPDATE", before_ms);
+    out.log_lines = static_cast<int64_t>(
+        w.exec_params("DELETE FROM deployment_logs WHERE deployment_id IN (" + old + ")", before_ms).affected_rows());
+    out.jobs = static_cast<int64_t>(
+        w.exec_params("DELETE FROM jobs WHERE deployment_id IN (" + gone + ")", before_ms).affected_rows());
+    out.deployments = static_cast<int64_t>(
+        w.exec_params("DELETE FROM deployments WHERE id IN (" + gone + ")", before_ms).affected_rows());
+    return out;
   });
 }
 

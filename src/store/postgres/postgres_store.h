@@ -44,6 +44,10 @@ class PostgresStore : public Store {
   Result<Backup> get_backup(const std::string& id) override;
   Result<std::vector<Backup>> backups_of(const std::string& deployment_id) override;
   Status delete_backup(const std::string& id) override;
+  Status put_cleanup(const Cleanup& c) override;
+  Result<std::vector<Cleanup>> cleanups() override;
+  Status delete_cleanup(const std::string& provider, const std::string& machine) override;
+  Result<PruneResult> prune_destroyed(int64_t before_ms) override;
   Status create_user(const User& u) override;
   Result<User> get_user(const std::string& id) override;
   Result<User> get_user_by_name(const std::string& name) override;

@@ -88,6 +88,10 @@ const char* const kMigrations[] = {
     "  WHERE a.action LIKE 'POST /api/v1/users/%/disable' AND a.target = users.name AND a.status = 200"
     "  AND NOT EXISTS (SELECT 1 FROM audit p WHERE p.action LIKE 'PATCH /api/v1/users/%' AND p.target = users.name"
     "    AND p.status = 200 AND p.ts_ms >= a.ts_ms)), 0);",
+    // next version: the clean-up queue (machines whose removal failed, tried again)
+    "CREATE TABLE IF NOT EXISTS cleanups (provider TEXT NOT NULL, machine TEXT NOT NULL, deployment_id TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL, next_ms INTEGER NOT NULL, last_error TEXT NOT NULL, created_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (provider, machine));",
 };
 
 // A prepared statement, finalized at scope exit.
@@ -610,6 +614,64 @@ Status SqliteStore::delete_backup(const std::string& id) {
   if (s.step() != SQLITE_DONE) return s.error("deleting backup");
   if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no backup " + id);
   return Status::Ok();
+}
+
+Status SqliteStore::put_cleanup(const Cleanup& c) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_,
+         "INSERT INTO cleanups (provider, machine, deployment_id, attempts, next_ms, last_error, created_ms)"
+         " VALUES (?,?,?,?,?,?,?) ON CONFLICT (provider, machine) DO UPDATE SET deployment_id = excluded.deployment_id,"
+         " attempts = excluded.attempts, next_ms = excluded.next_ms, last_error = excluded.last_error");
+  s.bind(1, c.provider).bind(2, c.machine).bind(3, c.deployment_id).bind(4, static_cast<int64_t>(c.attempts));
+  s.bind(5, c.next_ms).bind(6, c.last_error).bind(7, c.created_ms);
+  if (s.step() != SQLITE_DONE) return s.error("recording a clean-up");
+  return Status::Ok();
+}
+
+Result<std::vector<Cleanup>> SqliteStore::cleanups() {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_,
+         "SELECT deployment_id, provider, machine, attempts, next_ms, last_error, created_ms FROM cleanups"
+         " ORDER BY created_ms, provider, machine");
+  return collect(s, +[](const Stmt& r) {
+    return Cleanup{r.text(0), r.text(1), r.text(2), static_cast<int>(r.integer(3)), r.integer(4), r.text(5), r.integer(6)};
+  }, "reading the clean-up queue");
+}
+
+Status SqliteStore::delete_cleanup(const std::string& provider, const std::string& machine) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "DELETE FROM cleanups WHERE provider = ? AND machine = ?");
+  s.bind(1, provider).bind(2, machine);
+  if (s.step() != SQLITE_DONE) return s.error("deleting a clean-up");
+  return Status::Ok();
+}
+
+Result<PruneResult> SqliteStore::prune_destroyed(int64_t before_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_tx([&]() -> Result<PruneResult> {
+    PruneResult out;
+    constexpr const char* kOld = "SELECT id FROM deployments WHERE state = 'destroyed' AND updated_ms < ?";
+    constexpr const char* kGone =
+        "SELECT d.id FROM deployments d WHERE d.state = 'destroyed' AND d.updated_ms < ?"
+        " AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.deployment_id = d.id)"
+        " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = d.id AND j.state IN ('queued', 'running'))";
+    auto run = [&](const std::string& sql, const char* what) -> Result<int64_t> {
+      Stmt s(db_, sql.c_str());
+      s.bind(1, before_ms);
+      if (s.step() != SQLITE_DONE) return s.error(what);
+      return static_cast<int64_t>(sqlite3_changes(db_));
+    };
+    auto logs = run(std::string("DELETE FROM deployment_logs WHERE deployment_id IN (") + kOld + ")", "pruning logs");
+    if (!logs) return logs.error();
+    auto jobs = run(std::string("DELETE FROM jobs WHERE deployment_id IN (") + kGone + ")", "pruning jobs");
+    if (!jobs) return jobs.error();
+    auto deps = run(std::string("DELETE FROM deployments WHERE id IN (") + kGone + ")", "pruning deployments");
+    if (!deps) return deps.error();
+    out.log_lines = *logs;
+    out.jobs = *jobs;
+    out.deployments = *deps;
+    return out;
+  });
 }
 
 Status SqliteStore::create_user(const User& u) {

@@ -171,6 +171,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"POST", "/api/v1/users", R"({"name":"zed","role":"viewer"})", ads::Role::kAdmin},
       {"GET", "/api/v1/audit", "", ads::Role::kAdmin},
       {"GET", "/api/v1/doctor", "", ads::Role::kAdmin},
+      {"POST", "/api/v1/prune", "", ads::Role::kAdmin},
   };
   // every route register_api made is in that list, but the sign-in itself
   for (const auto& route : server->routes()) {
@@ -443,4 +444,40 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
             202);
 }
 
+}  // namespace
+
+namespace {
+// Issue 14.9: POST /api/v1/prune (admin) forgets old destroyed deployments;
+// bad input is a 400 naming the field and prunes nothing.
+TEST_F(ApiTest, PruneForgetsOldDestroyedDeploymentsAndRefusesBadInput) {
+  ads::Deployment old;
+  old.id = "01m88rqkev9cbfs1eqysk66q00";
+  old.name = "lab";
+  old.source = "/srv/lab";
+  old.provider = "lxd";
+  old.state = ads::State::kDestroyed;
+  old.owner = "admin";
+  old.created_ms = old.updated_ms = 1;  // 1970: older than any retention
+  ASSERT_TRUE(store->create(old).ok());
+  ads::LogLine l;
+  l.ts_ms = 1;
+  l.stream = "ads";
+  l.text = "destroyed";
+  ASSERT_TRUE(store->append_log(old.id, l).ok());
+  expect_error(call("POST", "/api/v1/prune", R"({"older_than_days":"7"})"), 400, "older_than_days");
+  expect_error(call("POST", "/api/v1/prune", R"({"older_than_days":0})"), 400, "older_than_days");
+  expect_error(call("POST", "/api/v1/prune", R"({"older_than_days":36501})"), 400, "older_than_days");
+  expect_error(call("POST", "/api/v1/prune", R"({"older_than_days":1.5})"), 400, "older_than_days");
+  expect_error(call("POST", "/api/v1/prune", R"({"days":7})"), 400, "days");
+  expect_error(call("POST", "/api/v1/prune", "[7]"), 400);
+  ASSERT_TRUE(store->get(old.id).ok()) << "a refused prune removed something";
+  auto r = call("POST", "/api/v1/prune", R"({"older_than_days":7})");
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["deployments"], 1);
+  EXPECT_EQ(r.body["log_lines"], 1);
+  EXPECT_EQ(store->get(old.id).error().code, "not_found");
+  r = call("POST", "/api/v1/prune");  // the configured retention (30 days by default): nothing left
+  ASSERT_EQ(r.status, 200) << r.body.dump();
+  EXPECT_EQ(r.body["deployments"], 0);
+}
 }  // namespace

@@ -22,7 +22,7 @@ class ConfigFile : public ::testing::Test {
 
 TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   ASSERT_TRUE(load(R"({"listen":"0.0.0.0:9000","workers":4,"keep_failed":true,"keep_backups":3,"deploy_attempts":1,
-    "max_backup_mb":2048,
+    "max_backup_mb":2048,"log_head_kb":64,"log_tail_kb":32,"retention_days":7,"cleanup_interval_s":5,
     "limits":{"requests_per_second":5,"request_burst":50,"auth_failures_per_minute":3,"auth_failure_burst":4,
               "active_jobs_per_user":2}})").ok());
   EXPECT_EQ(cfg.listen, "0.0.0.0:9000");
@@ -31,6 +31,10 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   EXPECT_EQ(cfg.keep_backups, 3);
   EXPECT_EQ(cfg.deploy_attempts, 1);
   EXPECT_EQ(cfg.max_backup_mb, 2048);
+  EXPECT_EQ(cfg.log_head_kb, 64);
+  EXPECT_EQ(cfg.log_tail_kb, 32);
+  EXPECT_EQ(cfg.retention_days, 7);
+  EXPECT_EQ(cfg.cleanup_interval_s, 5);
   EXPECT_EQ(cfg.limits.requests_per_second, 5);
   EXPECT_EQ(cfg.limits.request_burst, 50);
   EXPECT_EQ(cfg.limits.auth_failures_per_minute, 3);
@@ -43,6 +47,9 @@ TEST_F(ConfigFile, DefaultsLimitEveryone) {
   EXPECT_EQ(cfg.keep_backups, 0);  // every backup is kept unless asked
   EXPECT_EQ(cfg.deploy_attempts, 2);  // a deploy cut off by a stopped server runs once more
   EXPECT_EQ(cfg.max_backup_mb, 512);  // what an agent takes back for a restore
+  EXPECT_EQ(cfg.log_head_kb, 1024);   // a job's log is capped by default...
+  EXPECT_EQ(cfg.log_tail_kb, 256);
+  EXPECT_EQ(cfg.retention_days, 30);  // ...and destroyed deployments' logs do not stay for ever
   EXPECT_GT(cfg.limits.requests_per_second, 0);
   EXPECT_GE(cfg.limits.request_burst, 1);
   EXPECT_GE(cfg.limits.active_jobs_per_user, 1);
@@ -96,6 +103,13 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
                                   {R"({"max_backup_mb":0})", "max_backup_mb"},
                                   {R"({"max_backup_mb":"1g"})", "max_backup_mb"},
                                   {R"({"max_backup_mb":1048577})", "max_backup_mb"},
+                                  {R"({"log_head_kb":0})", "log_head_kb"},
+                                  {R"({"log_tail_kb":"1m"})", "log_tail_kb"},
+                                  {R"({"log_tail_kb":1048577})", "log_tail_kb"},
+                                  {R"({"retention_days":-1})", "retention_days"},
+                                  {R"({"retention_days":36501})", "retention_days"},
+                                  {R"({"cleanup_interval_s":0})", "cleanup_interval_s"},
+                                  {R"({"cleanup_interval_s":1.5})", "cleanup_interval_s"},
                                   {R"({"deploy_attempts":0})", "deploy_attempts"},
                                   {R"({"deploy_attempts":11})", "deploy_attempts"},
                                   {R"({"deploy_attempts":"2"})", "deploy_attempts"},
