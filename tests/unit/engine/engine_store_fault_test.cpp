@@ -19,7 +19,9 @@
 // another process would; this test's own PostgreSQL stopped and started),
 // the real openvz provider over SSH to the test host (its vzctl stand-in;
 // no OpenVZ kernel, so the agent never answers and every deploy ends failed
-// at starting_agent, which is all these tests need).
+// at starting_agent, which is all these tests need). Each case takes about a
+// minute on a loaded 2-core machine (PostgreSQL in provisioning passed too
+// and was left out to keep the suite shorter).
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -164,7 +166,6 @@ TEST_P(EngineStoreFault, TheJobEndsTheDeploymentSettlesAndNothingIsLeftBehind) {
 
 INSTANTIATE_TEST_SUITE_P(Outages, EngineStoreFault,
                          ::testing::Values(Case{"sqlite", "provisioning", false}, Case{"sqlite", "provisioning", true},
-                                           Case{"postgres", "provisioning", false}, Case{"postgres", "provisioning", true},
                                            Case{"postgres", "starting_agent", false},
                                            Case{"postgres", "starting_agent", true}),
                          case_name);
