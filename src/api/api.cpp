@@ -36,7 +36,7 @@ int status_for(const Error& e) {
   if (e.code == "forbidden") return 403;
   if (e.code == "not_found") return 404;
   if (e.code == "conflict") return 409;
-  if (e.code == "unavailable" || e.code == "audit_unavailable") return 503;
+  if (e.code == "unavailable" || e.code == "audit_unavailable" || e.code == "store_unavailable") return 503;
   if (e.code == "timeout") return 504;
   return 500;
 }
@@ -47,7 +47,9 @@ Response too_many(const std::string& message, int64_t retry_after_s);
 // way) is a 429 with a Retry-After, like the request rate limit.
 Response from_error(const Error& e) {
   if (e.code == "too_many") return too_many(e.message, 5);
-  return Response::error(status_for(e), e.code, e.message, e.field);
+  Response r = Response::error(status_for(e), e.code, e.message, e.field);
+  if (r.status == 503) r.headers.push_back({"Retry-After", std::to_string(RequestGuard::kStoreRetryAfterS)});
+  return r;
 }
 
 // Parses a JSON object body; errors are responses.
@@ -147,6 +149,15 @@ json deployment_json(const Deployment& d) {
   for (size_t i = 0; i < p.size(); ++i)
     if (p[i] == d.state) j["step"] = {{"index", i}, {"of", p.size() - 1}, {"name", to_string(d.state)}};
   return j;
+}
+
+// While this server's engine cannot work on jobs (its claims keep failing:
+// the store is down, locked or full), what a client waiting on a job is told:
+// {"message", "since"}.
+std::optional<json> server_trouble(const Engine& engine) {
+  auto t = engine.store_trouble();
+  if (!t) return std::nullopt;
+  return json{{"message", "the server cannot take up jobs: " + t->message}, {"since", iso8601(t->since_ms)}};
 }
 
 json job_json(const Job& j) {
@@ -269,7 +280,9 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
         note.set_user(who);
         if (auto st = note.finish(r.status); !st) {
           if (!note.begun()) {
-            r = audit_failed(st.error());  // nothing was changed; a request that cannot be audited fails
+            // nothing was changed; a request that cannot be audited fails (a
+            // 503 of its own, the store away, keeps its answer and Retry-After)
+            if (r.status != 503) r = audit_failed(st.error());
           } else {
             spdlog::error("audit: entry of {} {} by {} has no status: {}", method, req.path, who, st.error().message);
           }
@@ -333,12 +346,14 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return Response::json(200, out);
   });
 
-  route("GET", "/api/v1/deployments/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {
+  route("GET", "/api/v1/deployments/{id}", Role::kViewer, [&store, &engine](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (auto e = check_id(id)) return *e;
     auto d = store.get(id);
     if (!d) return from_error(d.error());
-    return Response::json(200, deployment_json(*d));
+    json out = deployment_json(*d);
+    if (auto t = server_trouble(engine)) out["server_trouble"] = *t;
+    return Response::json(200, out);
   });
 
   route("GET", "/api/v1/deployments/{id}/logs", Role::kViewer, [&store](Request& req, const Caller& caller) {
@@ -445,12 +460,14 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return Response::json(200, out);
   });
 
-  route("GET", "/api/v1/jobs/{id}", Role::kViewer, [&store](Request& req, const Caller& caller) {
+  route("GET", "/api/v1/jobs/{id}", Role::kViewer, [&store, &engine](Request& req, const Caller& caller) {
     std::string id = req.param("id");
     if (!is_valid_id(id)) return Response::error(404, "not_found", "no job " + id.substr(0, 64));
     auto j = store.get_job(id);
     if (!j) return from_error(j.error());
-    return Response::json(200, job_json(*j));
+    json out = job_json(*j);
+    if (auto t = server_trouble(engine)) out["server_trouble"] = *t;
+    return Response::json(200, out);
   });
 
   route("GET", "/api/v1/doctor", Role::kAdmin, [&engine](Request& , const Caller& caller) {

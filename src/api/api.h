@@ -2,7 +2,7 @@
 //   GET    /api/v1/health
 //   POST   /api/v1/deployments              {"source","ref"?,"name"?,"provider"?} -> 202
 //   GET    /api/v1/deployments              ?state=&name=&after=&limit=
-//   GET    /api/v1/deployments/{id}
+//   GET    /api/v1/deployments/{id}         (+ "server_trouble" while the engine cannot reach its store)
 //   GET    /api/v1/deployments/{id}/logs    ?after=SEQ&limit=N
 //   DELETE /api/v1/deployments/{id}         -> 202 and the destroy job
 //   POST   /api/v1/deployments/{id}/{op}    op: start, stop, restart, test, backup,
@@ -11,7 +11,7 @@
 //   GET    /api/v1/deployments/{id}/backups time, size, checksum of each backup
 //   GET    /api/v1/deployments/{id}/events  Server-Sent Events: log lines and state changes
 //   GET    /api/v1/deployments/{id}/health  the agent's uptime, memory, disk, load (running only)
-//   GET    /api/v1/jobs/{id}
+//   GET    /api/v1/jobs/{id}                (+ "server_trouble", the same)
 //   GET    /api/v1/doctor                   machines and records that disagree (admin)
 //   POST   /api/v1/prune                    retention of destroyed deployments now (admin)
 //   GET    /api/v1/whoami | users | tokens | audit;  POST users | tokens | login;

@@ -55,7 +55,9 @@ Error audit_error(const Error& e) {
 
 http::Response audit_failed(const Error& e) {
   Error a = audit_error(e);
-  return http::Response::error(503, a.code, a.message);
+  http::Response r = http::Response::error(503, a.code, a.message);
+  r.headers.push_back({"Retry-After", "5"});  // the store away: worth trying again soon
+  return r;
 }
 
 }  // namespace ads

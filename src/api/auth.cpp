@@ -50,6 +50,12 @@ const std::string& dummy_hash() {
   return hash;
 }
 
+// A store that did not answer a token lookup: no verdict on the token.
+Error store_unavailable(const Error& e) {
+  return Error::make("store_unavailable", "the server's store is unavailable (" + e.message +
+                                              "); the token was not checked, try again later");
+}
+
 Status begin(AuditNote* note, const std::string& target, const std::string& detail) {
   if (!note) return Status::Ok();
   note->describe(target, detail);
@@ -93,11 +99,13 @@ Result<Caller> Auth::authenticate(const std::string& header) {
   if (header.rfind(prefix, 0) != 0) return Error::make("unauthorized", "the Authorization header must be \"Bearer <token>\"");
   std::string secret = header.substr(prefix.size());
   auto t = store_.token_by_hash(hash_secret(secret));
+  if (!t && t.error().code != "not_found") return store_unavailable(t.error());
   if (!t) return Error::make("unauthorized", "unknown token");
   int64_t now = now_ms();
   if (t->revoked_ms != 0) return Error::make("unauthorized", "the token was revoked");
   if (t->expires_ms != 0 && now >= t->expires_ms) return Error::make("unauthorized", "the token has expired");
   auto u = store_.get_user(t->user_id);
+  if (!u && u.error().code != "not_found") return store_unavailable(u.error());
   if (!u) return Error::make("unauthorized", "the token's user no longer exists");
   if (u->disabled()) return Error::make("unauthorized", "the token's user is disabled");
   return Caller{std::move(u.value()), std::move(t.value())};

@@ -51,7 +51,8 @@ class Auth {
   // for it; returns that token's secret, to be shown once. Otherwise nullopt.
   Result<std::optional<std::string>> bootstrap();
   // The caller behind "Authorization: Bearer <token>"; Error "unauthorized"
-  // saying what is wrong (missing, unknown, expired, revoked, user disabled).
+  // saying what is wrong (missing, unknown, expired, revoked, user disabled),
+  // or "store_unavailable" when the store could not answer (no verdict).
   Result<Caller> authenticate(const std::string& authorization_header);
   // A new token for `user` (ttl_s 0: never expires). `session`: made by a sign-in.
   Result<IssuedToken> issue_token(const User& user, const std::string& name, int64_t ttl_s, AuditNote* note = nullptr,

@@ -25,6 +25,12 @@ std::optional<http::Response> RequestGuard::check(const http::Request& req, Call
   int64_t wait_s = 0;
   const std::string presented = req.header("authorization");
   auto who = auth_.authenticate(presented);
+  if (!who && who.error().code == "store_unavailable") {
+    // no verdict: not an authentication failure, not counted against the address
+    http::Response r = http::Response::error(503, who.error().code, who.error().message);
+    r.headers.push_back({"Retry-After", std::to_string(kStoreRetryAfterS)});
+    return r;
+  }
   if (!who) {
     if (!presented.empty() && !per_address_.take(address_key(req.remote), now_ms(), &wait_s))
       return too_many("too many failed authentications from " + req.remote, wait_s);

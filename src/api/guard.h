@@ -15,12 +15,17 @@ namespace ads {
 
 class RequestGuard {
  public:
+  // The Retry-After (seconds) of an answer refused because the store is unavailable.
+  static constexpr int64_t kStoreRetryAfterS = 5;
+
   RequestGuard(Store& store, Auth& auth, const ApiLimits& limits);
 
   // nullopt: `caller` is who sent `req` and may go on. Otherwise the answer
   // that refuses it:
   //   401 (with WWW-Authenticate) no token, or a token that is unknown,
   //       expired or revoked;
+  //   503 (with Retry-After, code "store_unavailable") the store could not
+  //       look the token up: no verdict, and not counted as a failure;
   //   429 (with Retry-After) the client address has spent its budget of
   //       failed authentications (a presented token that fails counts against
   //       it; no token at all does not), or the token its request rate.

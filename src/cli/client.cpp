@@ -1,5 +1,6 @@
 #include "cli/client.h"
 
+#include <cstdlib>
 #include <iostream>
 
 #include "http/client.h"
@@ -51,8 +52,45 @@ int fail_with(const Error& e, int code) {
 }
 
 int reply_error(const ApiReply& r) {
+  if (r.status == 503) {
+    std::cerr << "ads: the ADS server cannot answer now: " << describe_error(r) << "\n";
+    return kExitUnreachable;
+  }
   std::cerr << "ads: " << describe_error(r) << "\n";
   return r.status >= 400 && r.status < 500 ? kExitUsage : kExitFailed;
+}
+
+TroubleWait::TroubleWait() : limit_(30) {
+  if (const char* v = std::getenv("ADS_UNAVAILABLE_WAIT_S"); v && *v) {
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (end && *end == '\0' && n >= 0 && n <= 86400) limit_ = std::chrono::seconds(n);
+  }
+}
+
+std::optional<int> TroubleWait::check(const ApiReply& reply) {
+  std::string what;
+  if (reply.status == 503) {
+    what = "the ADS server cannot answer now: " + describe_error(reply);
+  } else if (reply.status == 200 && reply.body.contains("server_trouble") && reply.body["server_trouble"].is_object()) {
+    what = reply.body["server_trouble"].value("message", "the server cannot take up jobs") + " (since " +
+           reply.body["server_trouble"].value("since", "?") + ")";
+  } else {
+    since_.reset();  // all well again
+    return std::nullopt;
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (!since_) since_ = now;
+  if (now - *since_ >= limit_) {
+    std::cerr << "ads: " << what << "; gave up waiting after " << limit_.count()
+              << " s (the work stays queued on the server and goes on when it can)\n";
+    return kExitUnreachable;
+  }
+  if (!told_) {
+    std::cerr << "ads: " << what << "; waiting up to " << limit_.count() << " s\n";
+    told_ = true;
+  }
+  return std::nullopt;
 }
 
 }  // namespace ads::cli

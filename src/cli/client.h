@@ -1,7 +1,9 @@
 // The CLI's client of the REST API.
 #pragma once
 
+#include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,10 +39,28 @@ class ApiClient {
 std::string describe_error(const ApiReply& r);
 
 // Exit codes of every verb: 0 ok, 1 the operation failed, 2 bad input (usage
-// or a 4xx), 3 the server cannot be reached.
+// or a 4xx), 3 the server cannot be reached or cannot answer now (a 503: its
+// store is unavailable, or it is too busy).
 inline constexpr int kExitFailed = 1, kExitUsage = 2, kExitUnreachable = 3;
 // Print "ads: <what is wrong>" to stderr and return the exit code.
 int fail_with(const Error& e, int code);
 int reply_error(const ApiReply& r);
+
+// While following a job: how long the CLI keeps waiting, once it has said so,
+// for a server that cannot answer (503) or reports it cannot take up jobs
+// ("server_trouble": its store is down, locked or full) before it gives up
+// with exit 3. ADS_UNAVAILABLE_WAIT_S (seconds) sets it; 30 by default.
+class TroubleWait {
+ public:
+  TroubleWait();
+  // nullopt: go on following (said once on stderr what is wrong); otherwise
+  // the exit code to return now. `reply` is a reply to a follow request.
+  std::optional<int> check(const ApiReply& reply);
+
+ private:
+  std::optional<std::chrono::steady_clock::time_point> since_;
+  std::chrono::seconds limit_;
+  bool told_ = false;
+};
 
 }  // namespace ads::cli

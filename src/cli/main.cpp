@@ -208,13 +208,24 @@ int follow(const cli::ApiClient& api, const std::string& id, bool quiet_logs, js
       if (!quiet_logs) std::cout << "  " << l.value("stream", "") << " | " << l.value("text", "") << "\n";
     }
   };
+  cli::TroubleWait trouble;
   while (true) {
     auto d = api.call("GET", "/api/v1/deployments/" + id);
     if (!d) return fail_with(d.error(), kExitUnreachable);
+    if (auto rc = trouble.check(*d)) return *rc;
+    if (d->status == 503) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
     if (d->status != 200) return reply_error(*d);
     // read the log after the state, so that the last lines of a settled deployment are in
     auto logs = api.call("GET", "/api/v1/deployments/" + id + "/logs?after=" + std::to_string(after));
     if (!logs) return fail_with(logs.error(), kExitUnreachable);
+    if (logs->status == 503) {
+      if (auto rc = trouble.check(*logs)) return *rc;
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
     if (logs->status != 200) return reply_error(*logs);
     print_lines(logs->body["lines"]);
     after = logs->body.value("next", after);
@@ -258,9 +269,15 @@ void print_deployment(const json& d) {
 int follow_job(const cli::ApiClient& api, const json& job, int64_t after) {
   std::string jid = job.value("id", ""), did = job.value("deployment", "");
   std::cout << job.value("kind", "") << " job " << jid << " accepted\n";
+  cli::TroubleWait trouble;
   while (true) {
     auto j = api.call("GET", "/api/v1/jobs/" + jid);
     if (!j) return fail_with(j.error(), kExitUnreachable);
+    if (auto rc = trouble.check(*j)) return *rc;
+    if (j->status == 503) {
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+      continue;
+    }
     if (j->status != 200) return reply_error(*j);
     auto logs = api.call("GET", "/api/v1/deployments/" + did + "/logs?after=" + std::to_string(after));
     if (logs && logs->status == 200) {

@@ -22,7 +22,9 @@
 #include "core/id.h"
 #include "core/labspec.h"
 #include "core/log_cap.h"
+#include "engine/lease_book.h"
 #include "engine/source_access.h"
+#include "engine/store_health.h"
 #include "providers/provider.h"
 #include "store/store.h"
 
@@ -90,6 +92,13 @@ struct EngineOptions {
   bool shared_store = false;
   std::chrono::milliseconds lease{30000};
   std::chrono::milliseconds poll{1000};  // how often idle workers look for jobs
+  // A store that cannot answer (down, locked, full): a job's store writes
+  // are tried again from store_retry_first (doubling, at most
+  // store_retry_max apart) for as long as its lease holds, then the job is
+  // handed back (see engine/lease_book.h); claims back off up to
+  // store_retry_max, and the trouble is logged once.
+  std::chrono::milliseconds store_retry_first{250};
+  std::chrono::milliseconds store_retry_max{10000};
   uint16_t agent_port = 9089;  // where agents listen (agent::kAgentPort; tests use another)
   SourceSettings sources;      // which sources are accepted, fetch limits, repository credentials
 };
@@ -152,6 +161,9 @@ class Engine {
   std::map<std::pair<std::string, std::string>, StepHistogram> step_durations() const;
   static const std::vector<double>& step_bounds();
   const std::string& server_id() const { return opts_.server_id; }
+  // The store's trouble while this server's claims keep failing (for the
+  // API to tell clients waiting on a job); nullopt while it answers.
+  std::optional<StoreHealth::Trouble> store_trouble() const { return store_health_.trouble(); }
 
   static std::string default_name(const std::string& source);
   static std::string machine_name(const std::string& id) { return "ads-" + id; }
@@ -201,6 +213,11 @@ class Engine {
   Status http_check(Deployment& d, const LabSpec& spec, std::string* url);
 
   Status advance(Deployment& d, State s);
+  // A store write of the job running on `deployment_id` (engine/store_write.cpp):
+  // tried again with backoff while the store is unavailable and the job's
+  // lease holds; "interrupted" once the lease lapsed (the job is handed back
+  // and nothing more of it is written).
+  Status store_write(const std::string& deployment_id, const std::string& what, const std::function<Status()>& f);
   void set_step(Job& job, const std::string& step);
   void log(const Deployment& d, const std::string& stream, const std::string& text);
   void append_log(const std::string& deployment_id, const LogLine& line);
@@ -249,6 +266,8 @@ class Engine {
   std::mutex id_mu_;
   std::mutex submit_mu_;               // check-then-create of jobs and idempotency keys
   std::string agent_bytes_;
+  LeaseBook leases_;           // the jobs this process runs
+  StoreHealth store_health_{opts_.poll, opts_.store_retry_max};  // claims and renewals while the store is away
 };
 
 }  // namespace ads

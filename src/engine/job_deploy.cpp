@@ -44,6 +44,7 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
     }
     auto st = advance(d, s);
     if (!st) {
+      interrupted = st.error().code == "interrupted";  // the store was away past the lease: handed back
       step_error = "cannot record step " + to_string(s) + ": " + st.error().message;
       return false;
     }
@@ -87,7 +88,7 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   if (agent_bytes_.empty()) return failed("the agent binary " + opts_.agent_binary + " could not be read");
   d.secret = agent::random_hex(32);
   d.machine = machine_name(d.id);
-  auto st = store_.update(d);  // record the machine's name before it exists: no machine without a record
+  auto st = advance(d, d.state);  // record the machine's name before it exists: no machine without a record
   if (!st) return st.error();
   MachineSpec ms;
   ms.name = d.machine;
@@ -104,7 +105,12 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755}, {"/etc/ads-agent/agent.json", agent_cfg.dump(), 0600}};
   if (std::string pool = p->address_pool(); !pool.empty()) {
     // allocated in the store (one transaction), so concurrent deploys never share one
-    auto a = store_.allocate_address(pool, d.id);
+    Result<std::string> a = Error::make("internal", "not allocated");
+    auto got = store_write(d.id, "a static address", [&]() -> Status {
+      a = store_.allocate_address(pool, d.id);
+      return a ? Status::Ok() : Status(a.error());
+    });
+    if (!got && got.error().code == "interrupted") return got.error();
     if (!a) return failed("no address for the machine in " + pool + ": " + a.error().message);
     ms.address = *a;
     log(d, "ads", "static address " + ms.address + " from " + pool);

@@ -12,6 +12,7 @@
 #include "agent/client.h"
 #include "core/job_rules.h"
 #include "engine/internal.h"
+#include "engine/store_health.h"
 #include <set>
 
 namespace ads {
@@ -69,6 +70,7 @@ Status Engine::run_kind(Deployment& d, Job& job) {
 
 void Engine::run_job(Job& job) {
   auto got = store_.get(job.deployment_id);
+  if (!got && transient(got.error())) return;  // the store is away: handed back (its lease lapses)
   if (!got) {
     job.state = "failed";
     job.error = got.error().message;
@@ -111,12 +113,12 @@ void Engine::run_job(Job& job) {
         (void)advance(d, State::kFailed);
         if (!d.machine.empty()) queue_cleanup(d, error);
       } else {
-        (void)store_.update(d);  // keep what the job learnt (an address, say)
+        (void)store_write(d.id, "the deployment", [&] { return store_.update(d); });  // keep what the job learnt (an address, say)
       }
     }
   } else {
     job.state = "succeeded";
-    (void)store_.update(d);
+    (void)store_write(d.id, "the deployment", [&] { return store_.update(d); });
   }
   set_step(job, job.state == "succeeded" ? "done" : job.step);
 }
@@ -223,24 +225,55 @@ void Engine::stop() {
   if (was_running) (void)store_.renew_leases(opts_.server_id, 0);
 }
 
+// Renews the leases of the jobs this process is running (LeaseBook), and
+// only those: a job its worker gave up is left to lapse. After a failure it
+// tries again sooner (backoff), since a lease that lapses here is lost.
 void Engine::renew_leases() {
   const auto every = std::max(opts_.lease / 3, std::chrono::milliseconds(100));
+  Backoff retry(opts_.store_retry_first, every);
+  auto wait = every;
   std::unique_lock<std::mutex> lk(mu_);
   while (!stopping_) {
-    cv_.wait_for(lk, every, [&] { return stopping_.load(); });
+    cv_.wait_for(lk, wait, [&] { return stopping_.load(); });
     if (stopping_) return;
     lk.unlock();
-    auto r = store_.renew_leases(opts_.server_id, now_ms() + opts_.lease.count());
-    if (!r) spdlog::error("cannot renew the leases of server {}: {}", opts_.server_id, r.error().message);
+    int64_t before = now_ms();
+    auto ids = leases_.live(before);
+    wait = every;
+    if (!ids.empty()) {
+      auto r = store_.renew_leases_of(opts_.server_id, ids, before + opts_.lease.count());
+      if (r) {
+        leases_.renewed(ids, before + opts_.lease.count());
+        retry.reset();
+        if (auto lasted = store_health_.succeeded(now_ms()))
+          spdlog::info("the store answers again (it did not for {} ms)", *lasted);
+      } else {
+        if (store_health_.failed(r.error().message, now_ms()).began)
+          spdlog::error("cannot renew the leases of server {}: {}; trying again with backoff", opts_.server_id,
+                        r.error().message);
+        wait = retry.next();
+      }
+    }
     lk.lock();
   }
 }
 
 void Engine::worker() {
   while (!stopping_) {
-    auto claimed = store_.claim_job(opts_.server_id, now_ms(), opts_.lease.count());
-    if (!claimed) spdlog::error("cannot claim a job: {}", claimed.error().message);
-    if (!claimed || !claimed->has_value()) {
+    int64_t before = now_ms();
+    auto claimed = store_.claim_job(opts_.server_id, before, opts_.lease.count());
+    if (!claimed) {
+      // the store cannot answer: said once, then tried again with backoff
+      // (a queued job's wake-up does not cut the wait short)
+      auto f = store_health_.failed(claimed.error().message, now_ms());
+      if (f.began) spdlog::error("cannot claim a job: {}; trying again with backoff (up to {} ms apart), quietly until it answers",
+                                 claimed.error().message, opts_.store_retry_max.count());
+      std::unique_lock<std::mutex> lk(mu_);
+      cv_.wait_for(lk, f.wait, [&] { return stopping_.load(); });
+      continue;
+    }
+    if (auto lasted = store_health_.succeeded(now_ms())) spdlog::info("the store answers again (it did not for {} ms)", *lasted);
+    if (!claimed->has_value()) {
       // nothing to do: sleep until a job is queued here or the poll interval
       // passes (another server may have queued one, or a lease lapsed)
       std::unique_lock<std::mutex> lk(mu_);
@@ -249,6 +282,15 @@ void Engine::worker() {
       continue;
     }
     Job job = std::move(**claimed);
+    // A job whose lease lapsed here while its worker still winds it down:
+    // left alone until that worker is done (its new lease lapses; claimed again).
+    if (leases_.has(job.id)) continue;
+    leases_.add(job.id, job.deployment_id, before + opts_.lease.count());
+    struct Done {
+      LeaseBook& b;
+      std::string id;
+      ~Done() { b.remove(id); }
+    } done{leases_, job.id};
     if (job.state == "running") {
       // its server stopped or died and its lease lapsed
       spdlog::info("server {} takes over job {} ({} of {})", opts_.server_id, job.id, job.kind, job.deployment_id);

@@ -25,7 +25,7 @@ Status Engine::advance(Deployment& d, State s) {
                                        to_string(s) + " (not a transition of the state machine)");
   d.state = s;
   d.updated_ms = now_ms();
-  return store_.update(d);
+  return store_write(d.id, "state " + to_string(s), [&] { return store_.update(d); });
 }
 
 void Engine::set_step(Job& job, const std::string& step) {
@@ -34,7 +34,7 @@ void Engine::set_step(Job& job, const std::string& step) {
   observe_step(job, finished || step == "started" ? "" : step);
   job.step = step;
   job.updated_ms = now_ms();
-  auto st = store_.update_job(job);
+  auto st = store_write(job.deployment_id, "step \"" + step + "\" of job " + job.id, [&] { return store_.update_job(job); });
   if (!st) spdlog::error("cannot record step of job {}: {}", job.id, st.error().message);
 }
 
@@ -90,6 +90,14 @@ void Engine::fail_deployment(Deployment& d, const std::string& error) {
   }
   d.failed_step = to_string(d.state);
   d.error = error;
+  // Recorded before anything is removed: a failure the store cannot take
+  // before the job's lease lapses removes nothing (the job is handed back
+  // with its machine, for whoever claims it next).
+  auto pre = store_write(d.id, "the failure", [&] { return store_.update(d); });
+  if (!pre && pre.error().code == "interrupted") {
+    spdlog::error("deployment {}: cannot record its failure ({}); {}", d.id, error, pre.error().message);
+    return;
+  }
   log(d, "ads", "failed at " + d.failed_step + ": " + error);
   if (!d.machine.empty() && opts_.keep_failed) {
     log(d, "ads", "keeping machine " + d.machine + " for inspection (keep_failed)");

@@ -85,6 +85,11 @@ class Store {
   // Extends every lease `owner` holds on an unfinished job to `until_ms`
   // (0 releases them); returns how many.
   virtual Result<int64_t> renew_leases(const std::string& owner, int64_t until_ms) = 0;
+  // Extends the leases `owner` holds on those of `job_ids` that are
+  // unfinished to `until_ms`, in one transaction; the others are left to
+  // lapse (a server renews only the jobs it is running). Returns how many.
+  virtual Result<int64_t> renew_leases_of(const std::string& owner, const std::vector<std::string>& job_ids,
+                                          int64_t until_ms) = 0;
   // How many deployments are in each state (states with none are absent).
   virtual Result<std::map<std::string, int64_t>> count_by_state() = 0;
 

@@ -64,6 +64,21 @@ class PostgresServer {
   // A URL of the server's maintenance database `postgres`.
   const std::string& admin_url() const { return admin_url_; }
 
+  // Store outages (tests/unit/store/store_fault_test.cpp and others): stops
+  // the server (fast shutdown: client sessions end), and starts it again on
+  // the same port and data. Only for a server this fixture started (not the
+  // shared one: other tests of the process use it); true when done.
+  bool stop() {
+    if (!child_) return false;
+    child_->kill_now(SIGINT);  // waits for it (SIGKILL after 10 s)
+    child_.reset();
+    return true;
+  }
+  bool start_again() {
+    if (child_ || port_ == 0) return false;
+    return launch(port_, nullptr);
+  }
+
   // Creates an empty database with a unique name; returns its URL ("" and
   // error() set on failure).
   std::string fresh_database() {
@@ -125,32 +140,44 @@ class PostgresServer {
     // the server exit; try a few picks.
     for (int attempt = 0; attempt < 3; ++attempt) {
       int port = free_port();
-      child_ = std::make_unique<Child>(as_postgres({std::string(kPgBin) + "/postgres", "-D", data, "-p",
-                                                    std::to_string(port), "-k", tmp_.str(), "-c",
-                                                    "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                                                    "full_page_writes=off", "-c", "max_connections=200", "-c",
-                                                    "logging_collector=on", "-c", "log_min_error_statement=panic"}));
-      std::string url = "postgresql://ads@127.0.0.1:" + std::to_string(port) + "/postgres";
       std::string last;
-      // Up to 60 s on a loaded 2-core machine; done as soon as it answers.
-      for (int i = 0; i < 600; ++i) {
-        try {
-          pqxx::connection c(url);
-          admin_url_ = url;
-          return;
-        } catch (const std::exception& e) {
-          last = e.what();
-        }
-        if (exited(child_->pid())) break;
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
+      if (launch(port, &last)) return;
       error_ = "PostgreSQL did not start on port " + std::to_string(port) + ": " + last;
-      child_.reset();
     }
+  }
+
+  // Runs postgres on `port` and waits until it answers (then admin_url_ and
+  // port_ are set); false (child_ reset) if it does not.
+  bool launch(int port, std::string* last_error) {
+    std::string data = (tmp_.path / "data").string();
+    child_ = std::make_unique<Child>(as_postgres({std::string(kPgBin) + "/postgres", "-D", data, "-p",
+                                                  std::to_string(port), "-k", tmp_.str(), "-c",
+                                                  "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
+                                                  "full_page_writes=off", "-c", "max_connections=200", "-c",
+                                                  "logging_collector=on", "-c", "log_min_error_statement=panic"}));
+    std::string url = "postgresql://ads@127.0.0.1:" + std::to_string(port) + "/postgres";
+    std::string last;
+    // Up to 60 s on a loaded 2-core machine; done as soon as it answers.
+    for (int i = 0; i < 600; ++i) {
+      try {
+        pqxx::connection c(url);
+        admin_url_ = url;
+        port_ = port;
+        return true;
+      } catch (const std::exception& e) {
+        last = e.what();
+      }
+      if (exited(child_->pid())) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (last_error) *last_error = last;
+    child_.reset();
+    return false;
   }
 
   TempDir tmp_;
   std::unique_ptr<Child> child_;
+  int port_ = 0;
   std::string admin_url_;
   std::string error_;
 };

@@ -192,36 +192,65 @@ std::vector<T> all(const pqxx::result& res, T (*read)(const Row&)) {
   return out;
 }
 
+// Whether `e` says the connection (or the server behind it) is gone: the
+// server shut down or restarted (SQLSTATE class 57P), or a connection
+// exception (class 08) that libpqxx did not turn into broken_connection.
+bool connection_gone(const pqxx::sql_error& e) {
+  const std::string state = e.sqlstate();
+  return state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0;
+}
+
 // Runs `f(txn)` in one transaction on a connection of `pool` (waiting for one
 // when all are busy), committing when it returns a success. Database errors
-// become Errors: no connection or a broken one "unavailable" (libpqxx 6
-// reconnects on the next use), a violated constraint `conflict` (with
-// `conflict` as the message), anything else "internal" naming `what`.
+// become Errors: no connection or a broken one "unavailable", a violated
+// constraint `conflict` (with `conflict` as the message), anything else
+// "internal" naming `what`. A connection found broken is dropped, with every
+// idle one (after a server restart they are all dead), and when it came from
+// the pool the transaction is run once more on a new connection: nothing was
+// committed, so a pooled connection left over from before a restart costs
+// the caller nothing. A commit whose outcome is unknown (the connection broke
+// during COMMIT) is never run again.
 template <typename Pool, typename F>
 auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f)
     -> decltype(f(std::declval<pqxx::work&>())) {
-  std::unique_ptr<pqxx::connection> c;
-  try {
-    c = pool.acquire();
-  } catch (const std::exception& e) {
-    return Error::make("unavailable", "cannot connect to PostgreSQL while " + what + ": " + e.what());
-  }
-  struct GiveBack {
-    Pool& pool;
-    std::unique_ptr<pqxx::connection>& c;
-    ~GiveBack() { pool.release(std::move(c)); }
-  } give_back{pool, c};
-  try {
-    pqxx::work w(*c);
-    auto r = f(w);
-    if (r.ok()) w.commit();
-    return r;
-  } catch (const pqxx::integrity_constraint_violation& e) {
-    return Error::make("conflict", conflict.empty() ? what + ": " + e.what() : conflict);
-  } catch (const pqxx::broken_connection& e) {
-    return Error::make("unavailable", "PostgreSQL connection lost while " + what + ": " + e.what());
-  } catch (const std::exception& e) {
-    return Error::make("internal", "PostgreSQL, " + what + ": " + e.what());
+  for (int attempt = 0;; ++attempt) {
+    std::unique_ptr<pqxx::connection> c;
+    bool reused = false;
+    try {
+      c = pool.acquire(&reused);
+    } catch (const std::exception& e) {
+      return Error::make("unavailable", "the store is unavailable: cannot connect to PostgreSQL while " + what + ": " + e.what());
+    }
+    struct GiveBack {
+      Pool& pool;
+      std::unique_ptr<pqxx::connection>& c;
+      ~GiveBack() { pool.release(std::move(c)); }
+    } give_back{pool, c};
+    std::string lost;
+    try {
+      pqxx::work w(*c);
+      auto r = f(w);
+      if (r.ok()) w.commit();
+      return r;
+    } catch (const pqxx::in_doubt_error& e) {
+      c.reset();
+      pool.drop_idle();
+      return Error::make("unavailable", "the store is unavailable: PostgreSQL connection lost while committing (" + what +
+                                            "); whether it was recorded is unknown: " + e.what());
+    } catch (const pqxx::integrity_constraint_violation& e) {
+      return Error::make("conflict", conflict.empty() ? what + ": " + e.what() : conflict);
+    } catch (const pqxx::broken_connection& e) {
+      lost = e.what();
+    } catch (const pqxx::sql_error& e) {
+      if (!connection_gone(e)) return Error::make("internal", "PostgreSQL, " + what + ": " + e.what());
+      lost = e.what();
+    } catch (const std::exception& e) {
+      return Error::make("internal", "PostgreSQL, " + what + ": " + e.what());
+    }
+    c.reset();  // never back into the pool
+    pool.drop_idle();
+    if (!reused || attempt > 0)
+      return Error::make("unavailable", "the store is unavailable: PostgreSQL connection lost while " + what + ": " + lost);
   }
 }
 
@@ -255,13 +284,19 @@ std::string settled_list() {
 // transaction at a time.
 struct PostgresStore::Conn {
   Conn(std::string u, size_t m) : url(std::move(u)), max(std::max<size_t>(1, m)) {}
-  std::unique_ptr<pqxx::connection> acquire() {
+  // A connection: an idle one (`*reused` set) unless it is known to be
+  // closed (then it is dropped), else a new one.
+  std::unique_ptr<pqxx::connection> acquire(bool* reused = nullptr) {
     std::unique_lock<std::mutex> lk(mu);
     cv.wait(lk, [&] { return !idle.empty() || open < max; });
-    if (!idle.empty()) {
+    while (!idle.empty()) {
       auto c = std::move(idle.back());
       idle.pop_back();
-      return c;
+      if (c->is_open()) {
+        if (reused) *reused = true;
+        return c;
+      }
+      --open;
     }
     ++open;
     lk.unlock();
@@ -282,6 +317,16 @@ struct PostgresStore::Conn {
       --open;
     }
     cv.notify_one();
+  }
+  // Closes every idle connection (the server went away: they are all dead).
+  void drop_idle() {
+    std::vector<std::unique_ptr<pqxx::connection>> dead;
+    {
+      std::lock_guard<std::mutex> lk(mu);
+      open -= idle.size();
+      dead.swap(idle);
+      cv.notify_all();
+    }
   }
   size_t opened() {
     std::lock_guard<std::mutex> lk(mu);
@@ -537,6 +582,20 @@ Result<int64_t> PostgresStore::renew_leases(const std::string& owner, int64_t un
         "UPDATE jobs SET lease_expires_ms = $2 WHERE lease_owner = $1 AND state IN ('queued', 'running')", owner,
         until_ms);
     return static_cast<int64_t>(r.affected_rows());
+  });
+}
+
+Result<int64_t> PostgresStore::renew_leases_of(const std::string& owner, const std::vector<std::string>& job_ids,
+                                               int64_t until_ms) {
+  return in_tx(*conn_, "renewing leases", "", [&](pqxx::work& w) -> Result<int64_t> {
+    int64_t n = 0;
+    for (const auto& id : job_ids) {
+      auto r = w.exec_params(
+          "UPDATE jobs SET lease_expires_ms = $3 WHERE id = $2 AND lease_owner = $1 AND state IN ('queued', 'running')",
+          owner, id, until_ms);
+      n += static_cast<int64_t>(r.affected_rows());
+    }
+    return n;
   });
 }
 

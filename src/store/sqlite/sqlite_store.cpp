@@ -94,6 +94,25 @@ const char* const kMigrations[] = {
     "  PRIMARY KEY (provider, machine));",
 };
 
+// An SQLite failure as an Error: a store that cannot answer now (the file
+// locked by another connection past the busy timeout, a full disk, an I/O
+// error, a file that cannot be opened or written) is "unavailable", which the
+// API answers 503 and the engine retries; anything else is "internal".
+Error sqlite_error(int rc, const std::string& what) {
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_PROTOCOL:
+      return Error::make("unavailable", "the store is unavailable (SQLite, " + what + ")");
+    default:
+      return Error::make("internal", "SQLite, " + what);
+  }
+}
+
 // A prepared statement, finalized at scope exit.
 class Stmt {
  public:
@@ -126,7 +145,10 @@ class Stmt {
   }
   int64_t integer(int col) const { return sqlite3_column_int64(s_, col); }
   double real(int col) const { return sqlite3_column_double(s_, col); }
-  Error error(const std::string& what) const { return Error::make("internal", what + ": " + sqlite3_errmsg(db_)); }
+  Error error(const std::string& what) const {
+    int rc = ok() ? sqlite3_errcode(db_) : rc_;
+    return sqlite_error(rc, what + ": " + sqlite3_errmsg(db_));
+  }
 
  private:
   sqlite3* db_;
@@ -304,10 +326,11 @@ auto SqliteStore::write_tx(F f) -> decltype(f()) {
 
 Status SqliteStore::exec(const char* sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+  int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    return Error::make("internal", std::string("SQLite: ") + msg);
+    return sqlite_error(rc, msg);
   }
   return Status::Ok();
 }
@@ -556,6 +579,22 @@ Result<int64_t> SqliteStore::renew_leases(const std::string& owner, int64_t unti
   s.bind(1, owner).bind(2, until_ms);
   if (s.step() != SQLITE_DONE) return s.error("renewing leases");
   return static_cast<int64_t>(sqlite3_changes(db_));
+}
+
+Result<int64_t> SqliteStore::renew_leases_of(const std::string& owner, const std::vector<std::string>& job_ids,
+                                             int64_t until_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_tx([&]() -> Result<int64_t> {
+    int64_t n = 0;
+    for (const auto& id : job_ids) {
+      Stmt s(db_,
+             "UPDATE jobs SET lease_expires_ms = ?3 WHERE id = ?2 AND lease_owner = ?1 AND state IN ('queued', 'running')");
+      s.bind(1, owner).bind(2, id).bind(3, until_ms);
+      if (s.step() != SQLITE_DONE) return s.error("renewing leases");
+      n += sqlite3_changes(db_);
+    }
+    return n;
+  });
 }
 
 Result<std::map<std::string, int64_t>> SqliteStore::count_by_state() {

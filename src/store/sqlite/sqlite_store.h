@@ -35,6 +35,8 @@ class SqliteStore : public Store {
   Result<std::vector<Job>> unfinished_jobs() override;
   Result<std::optional<Job>> claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) override;
   Result<int64_t> renew_leases(const std::string& owner, int64_t until_ms) override;
+  Result<int64_t> renew_leases_of(const std::string& owner, const std::vector<std::string>& job_ids,
+                                  int64_t until_ms) override;
   Result<std::map<std::string, int64_t>> count_by_state() override;
   Status add_backup(const Backup& b) override;
   Result<Backup> get_backup(const std::string& id) override;
