@@ -76,10 +76,20 @@ void Engine::run_job(Job& job) {
     return;
   }
   Deployment d = std::move(got.value());
+  auto tracked = track(job);  // watched for cancels while it runs (job_control.cpp)
+  struct Untrack {
+    Engine* e;
+    const Job& j;
+    ~Untrack() { e->untrack(j); }
+  } untrack_at_end{this, job};
   job.state = "running";
   job.attempts += 1;
   set_step(job, "started");
   Status result = run_kind(d, job);
+  if (!result && (tracked->cancel || result.error().code == "cancelled")) {
+    finish_cancelled(d, job);
+    return;
+  }
   if (!result && result.error().code == "interrupted") {
     observe_step(job, "");
     return;  // left as it is (and its lease released at stop); the next start or another server deals with it
@@ -189,6 +199,7 @@ Status Engine::start() {
   stopping_ = false;
   for (int i = 0; i < std::max(1, opts_.workers); ++i) threads_.emplace_back([this] { worker(); });
   renewer_ = std::thread([this] { renew_leases(); });
+  cancel_watcher_ = std::thread([this] { watch_cancels(); });
   return Status::Ok();
 }
 
@@ -200,6 +211,7 @@ void Engine::stop() {
   bool was_running = !threads_.empty();
   threads_.clear();
   if (renewer_.joinable()) renewer_.join();
+  if (cancel_watcher_.joinable()) cancel_watcher_.join();
   // Jobs left mid-way are free for another server (or the next start) at once.
   if (was_running) (void)store_.renew_leases(opts_.server_id, 0);
 }
@@ -219,7 +231,7 @@ void Engine::renew_leases() {
 
 void Engine::worker() {
   while (!stopping_) {
-    auto claimed = store_.claim_job(opts_.server_id, now_ms(), opts_.lease.count());
+    auto claimed = store_.claim_job(opts_.server_id, now_ms(), opts_.lease.count(), owner_share());
     if (!claimed) spdlog::error("cannot claim a job: {}", claimed.error().message);
     if (!claimed || !claimed->has_value()) {
       // nothing to do: sleep until a job is queued here or the poll interval
@@ -230,6 +242,10 @@ void Engine::worker() {
       continue;
     }
     Job job = std::move(**claimed);
+    if (job.cancel_requested_ms != 0) {
+      cancel_unstarted(job);  // cancelled before it (re)started here
+      continue;
+    }
     if (job.state == "running") {
       // its server stopped or died and its lease lapsed
       spdlog::info("server {} takes over job {} ({} of {})", opts_.server_id, job.id, job.kind, job.deployment_id);
