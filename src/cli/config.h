@@ -47,6 +47,10 @@ struct ServeConfig {
   int keep_backups = 0;  // per deployment; 0: keep all
   int max_backup_mb = 512;  // the largest backup archive taken from an agent
   int deploy_attempts = 2;  // runs of a deploy cut off by a stopped server (EngineOptions::deploy_attempts)
+  // The longest one command of a lab may run (a spec's "timeouts" may ask
+  // less, never more): EngineOptions::action_timeout_ms, the agents' command_timeout_s.
+  int max_command_timeout_s = 1800;
+  int jobs_per_owner = 0;  // workers one owner's jobs may hold at once (EngineOptions::jobs_per_owner; 0: workers - 1)
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
   ApiLimits limits;             // "limits": {"requests_per_second", ...}
   // "http": {"max_connections", "head_timeout_ms", ...}: the HTTP server's
