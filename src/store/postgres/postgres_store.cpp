@@ -461,12 +461,14 @@ Status PostgresStore::admit_job(const Job& j, const Admission& a, const Deployme
                  } else {
                    w.exec_params("SELECT id FROM deployments WHERE id = $1 FOR UPDATE", j.deployment_id);
                    auto busy = w.exec_params(
-                       "SELECT kind, id FROM jobs WHERE deployment_id = $1 AND state IN ('queued','running')"
-                       " AND ($2 = 0 OR cancel_requested_ms = 0) LIMIT 1",
-                       j.deployment_id, a.behind_cancelled ? 1 : 0);
-                   if (!busy.empty())
+                       "SELECT kind, id, cancel_requested_ms FROM jobs WHERE deployment_id = $1"
+                       " AND state IN ('queued','running') ORDER BY id",
+                       j.deployment_id);
+                   for (const auto& b : busy) {
+                     if (a.behind_cancelled && integer(b, 2) != 0) continue;  // being cancelled: queue behind it
                      return Error::make("conflict", "deployment " + j.deployment_id + " already has a " +
-                                                        text(busy[0], 0) + " job (" + text(busy[0], 1) + ") under way");
+                                                        text(b, 0) + " job (" + text(b, 1) + ") under way");
+                   }
                  }
                  if (a.max_active > 0) {
                    auto r = w.exec_params(

@@ -143,7 +143,14 @@ TEST_F(EngineJobControl, CancelKillsTheRunningCommandAndEndsTheJobCancelled) {
   EXPECT_EQ(j.state, "cancelled") << ads::test::log_of(*store, d.id);
   EXPECT_EQ(after.state, ads::State::kRunning);  // a test's rules: the deployment keeps its state
   EXPECT_EQ(processes_with(marker), 0) << "the command still runs in the machine";
-  std::string log = ads::test::log_of(*store, d.id);
+  // the agent's answer to the cancel comes once the command has ended, which
+  // the job's own stream may report first: wait (bounded) for its log line
+  std::string log;
+  for (int i = 0; i < 200; ++i) {
+    log = ads::test::log_of(*store, d.id);
+    if (log.find("cancel: the agent stopped the command it was running") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   EXPECT_NE(log.find("cancel: the agent stopped the command it was running"), std::string::npos) << log;
   EXPECT_NE(log.find("test job " + job->id + " cancelled"), std::string::npos) << log;
   // ended: a second cancel is refused, and the agent takes new work

@@ -134,7 +134,9 @@ TEST_P(JobControlStore, ADestroyQueuesBehindAJobBeingCancelledOnly) {
   auto plain = store->admit_job(destroy, {"ann", 0});
   ASSERT_FALSE(plain.ok());
   EXPECT_EQ(plain.error().code, "conflict");
-  ASSERT_TRUE(store->admit_job(destroy, behind).ok());
+  EXPECT_GT(store->get_job("01ja1")->cancel_requested_ms, 0);
+  auto admitted = store->admit_job(destroy, behind);
+  ASSERT_TRUE(admitted.ok()) << admitted.error().message;
   // the destroy waits for the cancelled job to end
   EXPECT_EQ(claim("s2", 1500), "");
   auto j = store->get_job("01ja1").value();
