@@ -446,14 +446,21 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   expect_error(call("POST", "/api/v1/deployments/" + idle.id + "/start"), 429);
   EXPECT_TRUE(store->jobs_of(idle.id)->empty());
   EXPECT_EQ(count(), 3u);  // the first two and the idle one: the refused requests made nothing
-  // clean-up is never refused by that limit (issue 16.9)
-  EXPECT_EQ(call("DELETE", "/api/v1/deployments/" + idle.id).status, 202);
-  EXPECT_EQ(store->jobs_of(idle.id)->size(), 1u);
   // another user has a budget of its own
   ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
   std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
   EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,
             202);
+  // clean-up is never refused by that limit (issue 16.9): dan, at his limit, still destroys
+  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,
+            202);
+  expect_error(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})"), 429);
+  ads::Deployment his = idle;
+  his.id = "01m88rqkev9cbfs1eqysk664ky";
+  his.owner = "dan";
+  ASSERT_TRUE(store->create(his).ok());
+  EXPECT_EQ(call_as(dan, "DELETE", "/api/v1/deployments/" + his.id).status, 202);
+  EXPECT_EQ(store->jobs_of(his.id)->size(), 1u);
 }
 
 }  // namespace
