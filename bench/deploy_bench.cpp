@@ -40,7 +40,8 @@ bool serves(const std::string& url, const std::string& needle, int seconds) {
 
 std::string g_token;
 
-json api(const std::string& base, const std::string& method, const std::string& path, const json* body = nullptr) {
+json api(const std::string& base, const std::string& method, const std::string& path, const json* body = nullptr,
+         long* status = nullptr) {
   ads::http::ClientRequest r;
   r.method = method;
   r.url = base + path;
@@ -50,7 +51,41 @@ json api(const std::string& base, const std::string& method, const std::string& 
     r.headers.push_back({"Content-Type", "application/json"});
   }
   auto res = ads::http::request(r);
+  if (status) *status = res ? res->status : 0;
   return res ? json::parse(res->body, nullptr, false) : json();
+}
+
+// Destroys a deployment and waits until it is destroyed (issue 16.9: the
+// bench always cleans up). A refused or failed destroy (the server busy, a
+// limit, a destroy that failed) is asked again, with a pause, for up to 15
+// minutes; false if the deployment is still not destroyed then.
+bool destroy(const std::string& base, const std::string& id) {
+  if (id.empty()) return true;
+  auto until = Clock::now() + std::chrono::minutes(15);
+  bool asked = false;
+  while (Clock::now() < until) {
+    std::string state = api(base, "GET", "/api/v1/deployments/" + id).value("state", "");
+    if (state == "destroyed") return true;
+    if (!asked || state == "failed") {
+      long status = 0;
+      json r = api(base, "DELETE", "/api/v1/deployments/" + id, nullptr, &status);
+      asked = status == 202 || status == 409;  // 409: a destroy is under way already
+      if (!asked)
+        std::fprintf(stderr, "destroy of %s answered %ld: %s; asking again\n", id.c_str(), status, r.dump().c_str());
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(asked ? 200 : 1000));
+  }
+  std::fprintf(stderr, "deployment %s is still not destroyed\n", id.c_str());
+  return false;
+}
+
+// Every deployment the bench made that is not destroyed yet: destroyed.
+bool sweep(const std::string& base) {
+  bool ok = true;
+  json all = api(base, "GET", "/api/v1/deployments?limit=1000");
+  for (auto& d : all.value("deployments", json::array()))
+    if (d.value("state", "") != "destroyed") ok = destroy(base, d.value("id", "")) && ok;
+  return ok;
 }
 
 double ads_round(const std::string& base, const std::string& lab) {
@@ -70,9 +105,7 @@ double ads_round(const std::string& base, const std::string& lab) {
   }
   bool ok = !url.empty() && serves(url, "ADS example lab", 30);
   double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  api(base, "DELETE", "/api/v1/deployments/" + id);
-  for (int i = 0; i < 300 && api(base, "GET", "/api/v1/deployments/" + id).value("state", "") != "destroyed"; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  destroy(base, id);
   return ok ? s : -1;
 }
 
@@ -119,9 +152,7 @@ std::vector<double> concurrent_round(const std::string& base, const std::string&
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
       if (!url.empty() && serves(url, "ADS example lab", 30)) out[i] = std::chrono::duration<double>(Clock::now() - t0).count();
-      api(base, "DELETE", "/api/v1/deployments/" + id);
-      for (int k = 0; k < 600 && api(base, "GET", "/api/v1/deployments/" + id).value("state", "") != "destroyed"; ++k)
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      destroy(base, id);
     });
   }
   for (auto& t : ts) t.join();
@@ -216,10 +247,7 @@ int footprint(const std::string& base, const std::string& lab, int n) {
     if (kb > 0) rss.push_back(kb);
     if (kb_anon > 0) rss_anon.push_back(kb_anon);
   }
-  for (const auto& id : ids) api(base, "DELETE", "/api/v1/deployments/" + id);
-  for (const auto& id : ids)
-    for (int k = 0; k < 600 && api(base, "GET", "/api/v1/deployments/" + id).value("state", "") != "destroyed"; ++k)
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (const auto& id : ids) destroy(base, id);
   std::fflush(stdout);
   std::printf("idle_lab_container_memory_lxd_median_mib %.1f\n", median(mem));
   std::printf("idle_lab_container_cgroup_anon_median_mib %.1f\n", median(anon));
@@ -246,7 +274,8 @@ int main(int argc, char** argv) {
   // the bench polls every 20 ms and posts up to N deployments at once as one user: lift the per-token rate
   // limit and the jobs-per-user limit so that it measures ADS, not the limiter
   std::ofstream(tmp.str() + "/bench.json") << R"({"limits":{"requests_per_second":10000,"request_burst":10000,)"
-                                           << R"("active_jobs_per_user":1000}})";
+                                           << R"("active_jobs_per_user":1000},"jobs_per_owner":)"
+                                           << std::min(workers, 64) << "}";
   ads::test::Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
                            ADS_AGENT_BIN, "--workers", std::to_string(std::min(workers, 64)), "--config",
                            tmp.str() + "/bench.json"});
@@ -259,6 +288,14 @@ int main(int argc, char** argv) {
   std::string base = line.substr(pos);
   std::ifstream tf(tmp.str() + "/admin.token");  // written at the first start
   std::getline(tf, g_token);
+  // whatever happens below, nothing the bench made is left behind when the
+  // server it started goes (sweep: every deployment destroyed, retried)
+  struct Sweep {
+    const std::string& base;
+    ~Sweep() {
+      if (!sweep(base)) std::fprintf(stderr, "the bench could not destroy everything it made\n");
+    }
+  } sweep_at_end{base};
   if (foot) return footprint(base, lab, foot_n);
   if (concurrent) {
     bool all_ok = true;

@@ -141,7 +141,8 @@ Status AgentClient::cancel(long timeout_ms) const {
   return Status::Ok();
 }
 
-Result<int> AgentClient::run_action(const std::string& name, const LineSink& sink, long timeout_ms) const {
+Result<int> AgentClient::run_action(const std::string& name, const LineSink& sink, long timeout_ms,
+                                    std::function<bool()> abandon) const {
   std::string target = "/v1/actions/" + name;
   http::ClientRequest r;
   r.method = "POST";
@@ -151,6 +152,7 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
   r.idle_timeout_ms = limits_.idle_ms;
   r.idle_needs_header = "x-ads-heartbeat";  // an agent from before heartbeats is not held to it
   r.max_body_bytes = limits_.action_bytes;
+  r.should_abort = std::move(abandon);
   std::string pending, error_body;
   std::optional<int> done;
   bool is_error = false, cancelled = false;

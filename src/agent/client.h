@@ -58,7 +58,10 @@ class AgentClient {
   // cancel()): "cancelled". Transport failure: "unavailable"/"timeout"; an
   // agent silent for limits.idle_ms: "timeout" ("went silent"); a stream
   // past limits.line_bytes/action_bytes: "too_large".
-  Result<int> run_action(const std::string& name, const LineSink& sink, long timeout_ms = 1800000) const;
+  // `abandon`, if set, is asked about once a second: true leaves the stream
+  // at once with Error "aborted" (the action goes on in the machine).
+  Result<int> run_action(const std::string& name, const LineSink& sink, long timeout_ms = 1800000,
+                         std::function<bool()> abandon = {}) const;
   // POST /v1/actions/cancel: stops the action under way (the agent signals
   // its command's process group, SIGTERM then SIGKILL) and answers once it
   // has ended; its run_action then returns "cancelled". No action under way:

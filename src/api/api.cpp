@@ -174,6 +174,7 @@ json job_json(const Job& j) {
   out["params"] = params.is_discarded() ? json::object() : params;
   out["result"] = result.is_discarded() ? json::object() : result;
   if (!j.error.empty()) out["error"] = j.error;
+  if (j.cancel_requested_ms != 0) out["cancel_requested_at"] = iso8601(j.cancel_requested_ms);
   return out;
 }
 
@@ -468,6 +469,23 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     json out = job_json(*j);
     if (auto t = server_trouble(engine)) out["server_trouble"] = *t;
     return Response::json(200, out);
+  });
+
+  // Cancel of a job (issue 14.4): the deployment's owner (or any deployer
+  // of a shared one) and admins. A queued job ends at once; a running one is
+  // stopped by the server that runs it (its command killed in the machine):
+  // 202 with the job as it is now, then follow GET /api/v1/jobs/{id}.
+  route("POST", "/api/v1/jobs/{id}/cancel", Role::kDeployer, [&engine, &store](Request& req, const Caller& caller) {
+    std::string id = req.param("id");
+    if (!is_valid_id(id)) return Response::error(404, "not_found", "no job " + id.substr(0, 64));
+    auto j = store.get_job(id);
+    if (!j) return from_error(j.error());
+    if (auto e = check_manage(store, caller, j->deployment_id)) return *e;
+    auto c = engine.cancel(id, "asked by " + caller.user.name);
+    if (!c) return from_error(c.error());
+    Response r = Response::json(202, job_json(*c));
+    r.headers.push_back({"Location", "/api/v1/jobs/" + c->id});
+    return r;
   });
 
   route("GET", "/api/v1/doctor", Role::kAdmin, [&engine](Request& , const Caller& caller) {

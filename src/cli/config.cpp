@@ -119,6 +119,14 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 10)
         return Error::invalid(k, "must be an integer from 1 (a deploy cut off by a stopped server fails) to 10");
       cfg.deploy_attempts = v.get<int>();
+    } else if (k == "max_command_timeout_s") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 7 * 86400)
+        return Error::invalid(k, "must be an integer from 1 to 604800 (seconds, 7 days)");
+      cfg.max_command_timeout_s = v.get<int>();
+    } else if (k == "jobs_per_owner") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 64)
+        return Error::invalid(k, "must be an integer from 0 (workers - 1) to 64");
+      cfg.jobs_per_owner = v.get<int>();
     } else if (k == "keep_backups") {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 10000)
         return Error::invalid(k, "must be an integer from 0 (keep every backup) to 10000");

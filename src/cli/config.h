@@ -51,6 +51,10 @@ struct ServeConfig {
   int log_tail_kb = 256;    // per job: the last KiB of output kept after the head
   int retention_days = 30;  // destroyed deployments' logs and records (Engine::prune); 0: kept for ever
   int cleanup_interval_s = 30;  // first retry of a machine removal that failed (then doubling, at most 1 h)
+  // The longest one command of a lab may run (a spec's "timeouts" may ask
+  // less, never more): EngineOptions::action_timeout_ms, the agents' command_timeout_s.
+  int max_command_timeout_s = 1800;
+  int jobs_per_owner = 0;  // workers one owner's jobs may hold at once (EngineOptions::jobs_per_owner; 0: workers - 1)
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
   ApiLimits limits;             // "limits": {"requests_per_second", ...}
   // "http": {"max_connections", "head_timeout_ms", ...}: the HTTP server's

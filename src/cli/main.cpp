@@ -25,8 +25,10 @@
 #include "api/web.h"
 #include "cli/accounts.h"
 #include "cli/admin_reset.h"
+#include "cli/cancel.h"
 #include "cli/client.h"
 #include "cli/config.h"
+#include "cli/stop_policy.h"
 #include "cli/table.h"
 #include "cli/tls_setup.h"
 #include "engine/engine.h"
@@ -104,6 +106,8 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   eo.log_cap.tail_bytes = static_cast<size_t>(cfg.log_tail_kb) << 10;
   eo.retention_days = cfg.retention_days;
   eo.cleanup_interval = std::chrono::seconds(cfg.cleanup_interval_s);
+  eo.action_timeout_ms = static_cast<long>(cfg.max_command_timeout_s) * 1000;
+  eo.jobs_per_owner = cfg.jobs_per_owner;
   eo.sources = cfg.sources;
   eo.shared_store = cfg.store.rfind("postgres", 0) == 0;
   eo.lease = std::chrono::milliseconds(cfg.lease_ms);
@@ -179,9 +183,17 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
   std::signal(SIGINT, [](int) { g_stop = true; });
   std::signal(SIGTERM, [](int) { g_stop = true; });
   while (!g_stop) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  spdlog::info("ads serve: stopping");
+  spdlog::info("ads serve: stopping (running jobs are handed back for the next start)");
+  // a bound on the stop whatever is under way (see cli/stop_policy.h)
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(cli::kServeStopDeadlineS));
+    spdlog::error("ads serve: not stopped after {} s; exiting (the next start takes up what is left)",
+                  cli::kServeStopDeadlineS);
+    std::_Exit(1);
+  }).detach();
   server.stop();
   engine.stop();
+  spdlog::info("ads serve: stopped");
   return 0;
 }
 
@@ -286,6 +298,10 @@ int follow_job(const cli::ApiClient& api, const json& job, int64_t after) {
     }
     std::cout.flush();
     std::string state = j->body.value("state", "");
+    if (state == "cancelled") {
+      std::cerr << "ads: " << j->body.value("kind", "") << " job " << jid << " was cancelled\n";
+      return kExitFailed;
+    }
     if (state == "succeeded" || state == "failed") {
       const json& result = j->body["result"];
       if (result.is_object() && !result.empty() && result.contains("passed"))
@@ -390,10 +406,15 @@ int run_service(const std::string& action, const std::string& server, const std:
       std::filesystem::remove(pid_file);
       return 0;
     }
+    // as systemd does (packaging/ads.service): SIGTERM, then SIGKILL after
+    // kStopWaitS; ads serve itself exits well before (cli/stop_policy.h)
     ::kill(pid, SIGTERM);
-    for (int i = 0; i < 300 && alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < cli::kStopWaitS * 10 && alive(pid); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     if (alive(pid)) {
-      std::cerr << "ads: ads serve (pid " << pid << ") did not stop within 30 s\n";
+      ::kill(pid, SIGKILL);
+      std::cerr << "ads: ads serve (pid " << pid << ") did not stop within " << cli::kStopWaitS
+                << " s; killed it (the next start takes up its jobs)\n";
       return kExitFailed;
     }
     std::filesystem::remove(pid_file);
@@ -532,6 +553,10 @@ int main(int argc, char** argv) {
   backups->add_option("id", id)->required();
   auto* jobs = app.add_subcommand("jobs", "list a deployment's jobs");
   jobs->add_option("id", id)->required();
+  std::string cancel_job;
+  auto* cancel = app.add_subcommand("cancel", "cancel a job (its command is killed in the machine)");
+  cancel->add_option("job", cancel_job, "job id (see `ads jobs ID`)")->required();
+  cancel->add_flag("--detach", detach, "return once the cancel is asked for");
   auto* doctor = app.add_subcommand("doctor", "report machines and records that disagree");
   bool doctor_fix = false;
   auto* prune = app.add_subcommand("prune", "forget destroyed deployments' logs and records past the retention (admin)");
@@ -602,6 +627,7 @@ int main(int argc, char** argv) {
               << fin.value("error", "") << "\n";
     return kExitFailed;
   }
+  if (cancel->parsed()) return cli::run_cancel(api, cancel_job, detach, std::cout);
   if (list->parsed()) {
     std::string q = "/api/v1/deployments?limit=1000";
     if (!state_filter.empty()) q += "&state=" + state_filter;

@@ -72,7 +72,7 @@ struct Job {
   std::string id;            // ULID
   std::string deployment_id;
   std::string kind;          // see job_kinds()
-  std::string state = "queued";  // queued, running, succeeded, failed
+  std::string state = "queued";  // queued, running, succeeded, failed, cancelled
   std::string step;          // what it is doing now
   std::string error;
   std::string params_json = "{}";  // e.g. {"backup": "<id>"}
@@ -84,6 +84,9 @@ struct Job {
   // no server holds it. An expired lease may be claimed by another server.
   std::string lease_owner;
   int64_t lease_expires_ms = 0;
+  // When someone asked to cancel it (ms since epoch; 0: nobody). Set only by
+  // Store::request_cancel; the server running the job acts on it.
+  int64_t cancel_requested_ms = 0;
 };
 
 const std::vector<std::string>& job_kinds();

@@ -8,15 +8,18 @@ const std::vector<JobRules>& all_job_rules() {
   using S = State;
   static const std::vector<JobRules> rules = [] {
     std::vector<JobRules> r;
-    r.push_back({"deploy", false, {}, "", false, false});
-    r.push_back({"start", true, {S::kStopped, S::kRunning}, "", false, true});
-    r.push_back({"stop", true, {S::kRunning, S::kStopped}, "", false, true});
-    r.push_back({"restart", true, {S::kRunning, S::kStopped}, "", false, true});
-    r.push_back({"test", true, {S::kRunning}, " (it must be running)", false, true});
-    r.push_back({"backup", true, {S::kRunning}, " (it must be running)", false, false});
-    r.push_back({"restore", true, {S::kRunning, S::kStopped, S::kDestroyed}, "", true, false});
-    r.push_back({"destroy", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", false, true});
-    r.push_back({"delete-backup", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", true, true});
+    using C = JobRules::OnCancel;
+    r.push_back({"deploy", false, {}, "", false, false, C::kRollBack, false});
+    r.push_back({"start", true, {S::kStopped, S::kRunning}, "", false, true, C::kKeepState, false});
+    r.push_back({"stop", true, {S::kRunning, S::kStopped}, "", false, true, C::kKeepState, false});
+    r.push_back({"restart", true, {S::kRunning, S::kStopped}, "", false, true, C::kKeepState, false});
+    r.push_back({"test", true, {S::kRunning}, " (it must be running)", false, true, C::kKeepState, false});
+    r.push_back({"backup", true, {S::kRunning}, " (it must be running)", false, false, C::kKeepState, false});
+    r.push_back({"restore", true, {S::kRunning, S::kStopped, S::kDestroyed}, "", true, false, C::kRollBack, false});
+    r.push_back({"destroy", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", false, true,
+                 C::kFailDeployment, true});
+    r.push_back({"delete-backup", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", true, true,
+                 C::kKeepState, true});
     return r;
   }();
   return rules;
@@ -30,6 +33,15 @@ const JobRules* job_rules(std::string_view kind) {
 
 bool accepts(const JobRules& r, State s) {
   return std::find(r.accepted_in.begin(), r.accepted_in.end(), s) != r.accepted_in.end();
+}
+
+const char* describe(JobRules::OnCancel c) {
+  switch (c) {
+    case JobRules::OnCancel::kRollBack: return "rolled back";
+    case JobRules::OnCancel::kKeepState: return "the deployment keeps its state";
+    case JobRules::OnCancel::kFailDeployment: return "the deployment is marked failed";
+  }
+  return "";
 }
 
 }  // namespace ads

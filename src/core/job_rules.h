@@ -29,6 +29,19 @@ struct JobRules {
   // runner deploys again (deploy, within its attempts) or fails it and rolls
   // the deployment back.
   bool resumable = false;
+  // What a cancelled job (core of issue 14.4: `ads cancel`, or a destroy
+  // asked for while the job is under way) leaves behind. The job itself ends
+  // "cancelled" in every case; the agent's running command is killed.
+  enum class OnCancel {
+    kRollBack,   // a deployment on its way to running fails and its machine goes (a deploy; a
+                 // restore into a new machine); a settled one keeps its state
+    kKeepState,  // the deployment keeps the state it has (the work is simply not done)
+    kFailDeployment,  // the deployment is marked failed at this job's work (a destroy: destroy it again)
+  };
+  OnCancel on_cancel = OnCancel::kKeepState;
+  // Clean-up work (destroy, delete-backup): never refused by the per-user
+  // limit of jobs under way (issue 16.9), so what a user made can always go.
+  bool cleanup = false;
 };
 
 // The rules of `kind`; nullptr for a kind that does not exist.
@@ -37,5 +50,7 @@ const JobRules* job_rules(std::string_view kind);
 const std::vector<JobRules>& all_job_rules();
 // Whether a job of these rules may be queued on a deployment in state `s`.
 bool accepts(const JobRules& r, State s);
+// "cancelled" as a word for the log: "rolled back", "kept as it was", ...
+const char* describe(JobRules::OnCancel c);
 
 }  // namespace ads

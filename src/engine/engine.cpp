@@ -139,9 +139,23 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
   Deployment d = std::move(got.value());
   auto jobs = store_.jobs_of(id);
   if (!jobs) return jobs.error();
+  // A destroy cancels the job under way first (issue 14.4) and queues
+  // behind it; anything else waits its turn (409).
+  bool behind_cancel = false;
+  std::vector<Job> under_way;
   for (auto& j : *jobs) {
-    if (j.state == "queued" || j.state == "running")
+    if (j.state != "queued" && j.state != "running") continue;
+    if (kind != "destroy" || j.kind == "destroy")
       return Error::make("conflict", "deployment " + id + " already has a " + j.kind + " job (" + j.id + ") under way");
+    under_way.push_back(j);
+  }
+  for (auto& j : under_way) {
+    auto c = cancel(j.id, "the deployment is to be destroyed");
+    if (!c && c.error().code != "conflict") return c.error();  // conflict: it ended meanwhile
+    behind_cancel = c && c->state != "cancelled";
+    auto again = store_.get(id);
+    if (!again) return again.error();
+    d = std::move(again.value());
   }
   std::optional<Backup> backup;
   if (rules->needs_backup) {
@@ -152,7 +166,7 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
       return Error::invalid("backup", "deployment " + id + " has no backup " + params["backup"].get<std::string>());
     backup = std::move(b.value());
   }
-  if (!accepts(*rules, d.state))
+  if (!behind_cancel && !accepts(*rules, d.state))
     return Error::make("conflict", "cannot " + kind + " deployment " + id + ": it is " + to_string(d.state) +
                                        rules->refusal_hint);
   if (kind == "restore") {
@@ -164,7 +178,10 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
   job.kind = kind;
   job.params_json = params.is_object() ? params.dump() : "{}";
   job.created_ms = job.updated_ms = now_ms();
-  auto st = store_.admit_job(job, limit);  // again, atomically: another server may have queued one meanwhile
+  Store::Admission admission = limit;
+  if (rules->cleanup) admission.max_active = 0;  // clean-up is never refused by the per-user limit (issue 16.9)
+  admission.behind_cancelled = behind_cancel;
+  auto st = store_.admit_job(job, admission);  // again, atomically: another server may have queued one meanwhile
   if (!st) return st.error();
   log(d, "ads", "accepted: " + kind + " (job " + job.id + ")");
   enqueue(job.id);

@@ -55,6 +55,9 @@ struct EngineOptions {
   std::chrono::milliseconds address_timeout{60000};
   std::chrono::milliseconds agent_timeout{60000};
   std::chrono::milliseconds http_check_timeout{30000};
+  // The operator's maximum for one command of a lab (install step or
+  // action): the agent's command_timeout_s. A lab's spec may ask for less in
+  // "timeouts"; asking for more fails the deploy at validation.
   long action_timeout_ms = 1800000;
   int provider_attempts = 3;                        // tries of a provider call that found it unavailable
   // Runs of a deploy job that a stopped or killed server cut off mid-way:
@@ -99,6 +102,13 @@ struct EngineOptions {
   // store_retry_max, and the trouble is logged once.
   std::chrono::milliseconds store_retry_first{250};
   std::chrono::milliseconds store_retry_max{10000};
+  // Fair share: the most of this server's workers one owner's jobs may hold
+  // at once (0: workers - 1, at least 1), so that one user's hung jobs leave
+  // a worker for everybody else. Claims also prefer the owner with the
+  // fewest jobs under way (see Store::claim_job).
+  int jobs_per_owner = 0;
+  // How often a server looks in the store for cancels of the jobs it runs.
+  std::chrono::milliseconds cancel_poll{1000};
   uint16_t agent_port = 9089;  // where agents listen (agent::kAgentPort; tests use another)
   SourceSettings sources;      // which sources are accepted, fetch limits, repository credentials
 };
@@ -134,12 +144,23 @@ class Engine {
   // "unavailable"/"timeout" when its agent does not answer.
   Result<nlohmann::json> health(const std::string& deployment_id);
 
+  // Cancels a job (see engine/cancel.cpp and JobRules::on_cancel): a queued
+  // one ends at once; a running one is marked in the store, and the server
+  // running it (this one or another) kills the agent's command, stops the
+  // job at its next step and ends it "cancelled" within a few seconds.
+  // "not_found", "conflict" (the job has ended). Returns the job as it is now.
+  Result<Job> cancel(const std::string& job_id, const std::string& why);
+
   // Deals with work left unfinished by an earlier process, then starts the
   // workers: queued jobs and idempotent ones (start, stop, restart, test,
   // destroy) run again; a deploy or restore that was mid-way is rolled back
   // (machine removed, deployment failed with the reason); a backup fails.
   Status start();
-  // Stops taking work; running jobs stop at their next step boundary.
+  // Stops taking work and returns within seconds: a running job leaves an
+  // agent's action at once (the action goes on in the machine) or stops at
+  // its next step (a provider call under way is finished first), and is
+  // handed back as it stands (its lease released) for the next start or
+  // another server to resume, deploy again or roll back by its rules.
   void stop();
 
   // Reconciler: machines the providers have with an ADS label that the store
@@ -171,6 +192,25 @@ class Engine {
  private:
   void worker();
   void renew_leases();
+  // Job control (cancel.cpp): the jobs this server runs, the cancels asked
+  // for them, and how a cancelled job ends.
+  struct Running {
+    std::string job_id;
+    std::atomic<bool> cancel{false};  // its cancel was asked for, and its agent's command stopped
+  };
+  std::shared_ptr<Running> track(const Job& job);
+  void untrack(const Job& job);
+  bool cancelled(const std::string& deployment_id);
+  void watch_cancels();
+  // Ends a job as cancelled, leaving its deployment as its rules say.
+  void finish_cancelled(Deployment& d, Job& job);
+  // A claimed job whose cancel was asked for before it (re)started.
+  void cancel_unstarted(Job& job);
+  int owner_share() const;
+  // The lab's timeout for one command of `action` (its spec's, else the maximum).
+  long command_timeout_ms(const LabSpec& spec, const std::string& action) const;
+  // A spec asking more than the operator's maximum: "invalid", naming the field.
+  Status check_timeouts(const LabSpec& spec) const;
   void run_job(Job& job);
   // A job found unfinished (after a restart, or its server's lease lapsed):
   // true if it should run (again), false once it was failed and rolled back.
@@ -257,6 +297,9 @@ class Engine {
   std::thread renewer_;
   std::thread janitor_;
   std::condition_variable janitor_cv_;  // wakes the janitor at stop (cv_ is the workers')
+  std::thread cancel_watcher_;
+  std::mutex running_mu_;
+  std::map<std::string, std::shared_ptr<Running>> running_;  // by deployment id (one job at a time each)
   mutable std::mutex metrics_mu_;
   // job id -> (step, when it began)
   std::map<std::string, std::pair<std::string, std::chrono::steady_clock::time_point>> step_began_;

@@ -35,11 +35,15 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   Provider* p = provider_for(d.provider);
   if (!p) return failed("provider " + d.provider + " is not configured");
   auto progress = [&](const std::string& s) { log(d, "ads", s); };
-  bool interrupted = false;
+  bool interrupted = false, cancel = false;
   std::string step_error;
   auto step = [&](State s) -> bool {
     if (stopping_) {
       interrupted = true;  // left unfinished; the next start deals with it
+      return false;
+    }
+    if (cancelled(d.id)) {
+      cancel = true;  // the runner ends it as its rules say (rolled back)
       return false;
     }
     auto st = advance(d, s);
@@ -53,7 +57,9 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
     return true;
   };
 #define ADS_STEP(s)                                              \
-  if (!step(s)) return interrupted ? Error::make("interrupted", "interrupted") : failed(step_error)
+  if (!step(s))                                                  \
+  return interrupted ? Error::make("interrupted", "interrupted")  \
+                     : cancel ? Error::make("cancelled", "cancelled") : failed(step_error)
 
   ADS_STEP(State::kFetching);
   fs::path work = fs::path(opts_.work_dir) / d.id;
@@ -78,6 +84,7 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   auto specfile = read_spec(fetched->dir);
   if (!specfile) return specfile.error();
   const LabSpec& spec = specfile->spec;
+  if (auto t = check_timeouts(spec); !t) return failed(t.error().message);
   d.spec_json = json{{"path", specfile->path}, {"text", specfile->text}}.dump();
   log(d, "ads", "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
                     (spec.memory_mb ? ", " + std::to_string(spec.memory_mb) + " MB" : ""));

@@ -60,8 +60,10 @@ Status Engine::do_stop(Deployment& d, Job& job) {
   if (d.state == State::kRunning && !spec->action("stop").empty()) {
     set_step(job, "stopping the lab");
     agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
-    if (auto e = run_action(d, client, "stop"); !e)
+    if (auto e = run_action(d, client, "stop"); !e) {
+      if (e.error().code == "interrupted" || e.error().code == "cancelled") return e;
       log(d, "ads", "the lab's stop action failed (" + e.error().message + "); stopping the machine anyway");
+    }
   }
   set_step(job, "stopping machine");
   auto st = with_retry(d, "stopping the machine", [&] { return p->stop(d.machine); });

@@ -31,6 +31,7 @@ Status Engine::do_test(Deployment& d, Job& job) {
     set_step(job, "running the lab's test");
     agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
     auto rc = agent_action(d, client, "test", sink);
+    if (!rc && (rc.error().code == "interrupted" || rc.error().code == "cancelled")) return rc.error();
     if (!rc) error = "test: " + rc.error().message;
     else if (*rc != 0) error = "the lab's test failed with exit code " + std::to_string(*rc);
     result["test_exit_code"] = rc ? json(*rc) : json(nullptr);

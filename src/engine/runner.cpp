@@ -78,6 +78,12 @@ void Engine::run_job(Job& job) {
     return;
   }
   Deployment d = std::move(got.value());
+  auto tracked = track(job);  // watched for cancels while it runs (job_control.cpp)
+  struct Untrack {
+    Engine* e;
+    const Job& j;
+    ~Untrack() { e->untrack(j); }
+  } untrack_at_end{this, job};
   job.state = "running";
   job.attempts += 1;
   set_step(job, "started");
@@ -93,6 +99,10 @@ void Engine::run_job(Job& job) {
   } log_scope{this, {d.id, LogCap(opts_.log_cap)}};
   current_job_log_cap() = &log_scope.cap;
   Status result = run_kind(d, job);
+  if (!result && (tracked->cancel || result.error().code == "cancelled")) {
+    finish_cancelled(d, job);
+    return;
+  }
   if (!result && result.error().code == "interrupted") {
     observe_step(job, "");
     return;  // left as it is (and its lease released at stop); the next start or another server deals with it
@@ -205,6 +215,7 @@ Status Engine::start() {
   for (int i = 0; i < std::max(1, opts_.workers); ++i) threads_.emplace_back([this] { worker(); });
   renewer_ = std::thread([this] { renew_leases(); });
   janitor_ = std::thread([this] { janitor(); });
+  cancel_watcher_ = std::thread([this] { watch_cancels(); });
   return Status::Ok();
 }
 
@@ -221,6 +232,7 @@ void Engine::stop() {
   threads_.clear();
   if (renewer_.joinable()) renewer_.join();
   if (janitor_.joinable()) janitor_.join();
+  if (cancel_watcher_.joinable()) cancel_watcher_.join();
   // Jobs left mid-way are free for another server (or the next start) at once.
   if (was_running) (void)store_.renew_leases(opts_.server_id, 0);
 }
@@ -261,7 +273,7 @@ void Engine::renew_leases() {
 void Engine::worker() {
   while (!stopping_) {
     int64_t before = now_ms();
-    auto claimed = store_.claim_job(opts_.server_id, before, opts_.lease.count());
+    auto claimed = store_.claim_job(opts_.server_id, before, opts_.lease.count(), owner_share());
     if (!claimed) {
       // the store cannot answer: said once, then tried again with backoff
       // (a queued job's wake-up does not cut the wait short)
@@ -285,6 +297,10 @@ void Engine::worker() {
     // A job whose lease lapsed here while its worker still winds it down:
     // left alone until that worker is done (its new lease lapses; claimed again).
     if (leases_.has(job.id)) continue;
+    if (job.cancel_requested_ms != 0) {
+      cancel_unstarted(job);  // cancelled before it (re)started here
+      continue;
+    }
     leases_.add(job.id, job.deployment_id, before + opts_.lease.count());
     struct Done {
       LeaseBook& b;

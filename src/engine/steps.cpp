@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
+#include <thread>
 
 #include "agent/client.h"
 #include "engine/internal.h"
@@ -30,7 +32,7 @@ Status Engine::advance(Deployment& d, State s) {
 
 void Engine::set_step(Job& job, const std::string& step) {
   // a finished job's last step ends now; "started" is bookkeeping, not a step
-  bool finished = job.state == "succeeded" || job.state == "failed";
+  bool finished = job.state == "succeeded" || job.state == "failed" || job.state == "cancelled";
   observe_step(job, finished || step == "started" ? "" : step);
   job.step = step;
   job.updated_ms = now_ms();
@@ -71,7 +73,7 @@ Status Engine::with_retry(const Deployment& d, const std::string& what, const st
   auto backoff = opts_.retry_backoff;
   for (int attempt = 1;; ++attempt) {
     Status st = f();
-    if (st || !transient(st.error()) || attempt >= opts_.provider_attempts || stopping_) return st;
+    if (st || !transient(st.error()) || attempt >= opts_.provider_attempts || stopping_ || cancelled(d.id)) return st;
     log(d, "ads", what + " failed (" + st.error().message + "); trying again in " +
                       std::to_string(backoff.count()) + " ms (attempt " + std::to_string(attempt + 1) + " of " +
                       std::to_string(opts_.provider_attempts) + ")");
@@ -143,23 +145,57 @@ Result<LabSpec> Engine::stored_spec(const Deployment& d) {
 
 Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,
                                  const agent::LineSink& sink) {
+  // Each command may run the lab's timeout for this action (held to the
+  // operator's maximum; the agent enforces it); the stream may last that
+  // for every command of the action.
+  long per_command = opts_.action_timeout_ms;
+  size_t commands = 1;
+  if (auto spec = stored_spec(d)) {
+    per_command = command_timeout_ms(*spec, action);
+    size_t n = 0;
+    if (action == "install") {
+      for (const auto& ph : spec->install) n += ph.commands.size();
+      if (!spec->ansible_playbook.empty()) n += 1;
+    } else {
+      n = spec->action(action).size();
+    }
+    commands = std::max<size_t>(1, n);
+  }
+  const long stream_ms = per_command * static_cast<long>(commands) + 60000;
+  // A server stopping leaves the stream at once (the action goes on in the
+  // machine; the job is handed back, see the runner); a cancelled job too
+  // (its command was killed first, see job_control.cpp).
+  auto halted = [&]() -> std::optional<Error> {
+    if (stopping_) return Error::make("interrupted", action + ": left unfinished, the server is stopping");
+    if (cancelled(d.id)) return Error::make("cancelled", action + ": cancelled");
+    return std::nullopt;
+  };
+  auto abandon = [&] { return stopping_.load() || cancelled(d.id); };
   // An agent answers "busy" while it still runs an action started by a
   // server that has since died (the action outlives its caller): wait for it.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.action_timeout_ms);
   bool told = false;
   while (true) {
-    auto rc = c.run_action(action, sink, opts_.action_timeout_ms);
-    if (rc || rc.error().code != "conflict" || stopping_ || std::chrono::steady_clock::now() >= deadline) return rc;
+    if (auto h = halted()) return *h;
+    auto rc = c.run_action(action, sink, stream_ms, abandon);
+    if (!rc && (rc.error().code == "aborted" || rc.error().code == "cancelled")) {
+      if (auto h = halted()) return *h;
+      return rc.error();  // cancelled on the agent by someone else
+    }
+    if (rc || rc.error().code != "conflict" || std::chrono::steady_clock::now() >= deadline) return rc;
     if (!told) log(d, "ads", "the agent is busy (an action started before a restart or a takeover?); waiting for it");
     told = true;
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    for (int i = 0; i < 10 && !abandon(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }
 
 Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action) {
   auto sink = [&](const std::string& stream, const std::string& line) { log(d, stream, line); };
   auto rc = agent_action(d, c, action, sink);
-  if (!rc) return failed(action + ": " + rc.error().message);
+  if (!rc) {
+    if (rc.error().code == "interrupted" || rc.error().code == "cancelled") return rc.error();
+    return failed(action + ": " + rc.error().message);
+  }
   if (*rc != 0) return failed(action + " failed with exit code " + std::to_string(*rc) + " (see the log)");
   return Status::Ok();
 }
@@ -181,7 +217,7 @@ Status Engine::http_check(Deployment& d, const LabSpec& spec, std::string* url_o
       return Status::Ok();
     }
     last = r ? "HTTP " + std::to_string(r->status) : r.error().message;
-    if (std::chrono::steady_clock::now() >= deadline || stopping_) return failed("the lab does not answer at " + url + ": " + last);
+    if (std::chrono::steady_clock::now() >= deadline || stopping_ || cancelled(d.id)) return failed("the lab does not answer at " + url + ": " + last);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
 }

@@ -24,6 +24,7 @@ struct Ctx {
   bool too_large = false;    // past max_body_bytes
   bool headers_too_large = false;
   bool idle = false;         // nothing for idle_timeout_ms
+  bool abort = false;        // should_abort said stop
   size_t body_bytes = 0;
   size_t header_bytes = 0;
   Clock::time_point last_byte = Clock::now();
@@ -64,6 +65,11 @@ size_t on_header(char* ptr, size_t size, size_t n, void* ud) {
 // libcurl calls it about once a second even while nothing arrives.
 int on_progress(void* ud, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto* c = static_cast<Ctx*>(ud);
+  if (c->req->should_abort && c->req->should_abort()) {
+    c->abort = true;
+    return 1;
+  }
+  if (c->req->idle_timeout_ms <= 0) return 0;
   if (!c->req->idle_needs_header.empty() && !c->res->headers.count(c->req->idle_needs_header)) return 0;
   if (Clock::now() - c->last_byte >= std::chrono::milliseconds(c->req->idle_timeout_ms)) {
     c->idle = true;
@@ -113,7 +119,7 @@ Result<ClientResponse> request(const ClientRequest& req) {
   curl_easy_setopt(c, CURLOPT_HEADERDATA, &ctx);
   if (req.max_body_bytes > 0)  // fails at once on a larger Content-Length
     curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(req.max_body_bytes));
-  if (req.idle_timeout_ms > 0) {
+  if (req.idle_timeout_ms > 0 || req.should_abort) {
     curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ctx);
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
@@ -146,6 +152,7 @@ Result<ClientResponse> request(const ClientRequest& req) {
   if (ctx.headers_too_large)
     return Error::make("too_large", "the answer of " + where + " has more than " + std::to_string(kMaxHeaderBytes) +
                                         " bytes of headers; stopped reading it");
+  if (ctx.abort) return Error::make("aborted", "the call to " + where + " was abandoned");
   if (ctx.idle)
     return Error::make("timeout", where + " went silent: nothing arrived for " + seconds_text(req.idle_timeout_ms) +
                                       " s");

@@ -36,6 +36,9 @@ struct ClientRequest {
   // Set: called with each piece of the body as it arrives (the body is then
   // not kept); return false to abort the transfer.
   std::function<bool(const std::string&)> on_data;
+  // Set: asked about once a second while the call waits; true ends the call
+  // at once with Error "aborted" (a server shutting down, a cancelled job).
+  std::function<bool()> should_abort;
   // https only. ca_file set: trust the certificates in this file (instead of
   // the system's store) and check the host name. pinned_key set
   // ("sha256//<base64>", see tls.h): the server's public key must be this one;
@@ -56,7 +59,8 @@ struct ClientResponse {
 void add_header_line(const std::string& line, std::map<std::string, std::string>& headers);
 
 // Transport failures give Error code "unavailable" (could not connect),
-// "timeout" (the whole request, or idle_timeout_ms without a byte), "tls"
+// "timeout" (the whole request, or idle_timeout_ms without a byte),
+// "aborted" (should_abort said so), "tls"
 // (the server's certificate or key is not the expected one, or the TLS
 // handshake failed) or "too_large" (past max_body_bytes, or more than
 // kMaxHeaderBytes of response headers); any HTTP status is a successful Result.

@@ -64,9 +64,13 @@ class Store {
   // already has an unfinished job ("conflict") or `a.owner` already has
   // `a.max_active` unfinished jobs on the deployments it owns ("too_many";
   // 0 means no limit).
+  // With behind_cancelled, an unfinished job of the deployment whose cancel
+  // was asked for (cancel_requested_ms set) is no conflict: the new job (a
+  // destroy) queues behind it and runs once it has ended.
   struct Admission {
     std::string owner;
     int max_active = 0;
+    bool behind_cancelled = false;
   };
   virtual Status admit_job(const Job& j, const Admission& a, const Deployment* new_deployment = nullptr) = 0;
   virtual Status update_job(const Job& j) = 0;
@@ -81,7 +85,22 @@ class Store {
   // `owner` until now_ms + lease_ms and returned with that lease and the state
   // it was found in ("running": its server died mid-way). Two callers never
   // get the same job. nullopt when there is nothing to claim.
-  virtual Result<std::optional<Job>> claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) = 0;
+  //
+  // Fair share between the owners of deployments: among the claimable jobs,
+  // those whose owner has the fewest jobs leased right now (by any server)
+  // come first, then the oldest. With max_per_owner > 0, a job whose owner
+  // already has that many jobs leased to `owner` (this server) is passed
+  // over, so one owner's jobs cannot take every worker of a server.
+  virtual Result<std::optional<Job>> claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms,
+                                               int max_per_owner = 0) = 0;
+  // Cancel of a job, recorded so that whichever server runs it acts on it.
+  // In one transaction: "not_found" for no such job; "conflict" when it has
+  // ended already (succeeded, failed, cancelled). A job still queued and not
+  // leased to any server ends at once (state "cancelled", its error `reason`);
+  // otherwise (running, or claimed by a server) its cancel_requested_ms is
+  // set to now_ms (kept if set before) for its server to act on. Returns the
+  // job as it now is.
+  virtual Result<Job> request_cancel(const std::string& job_id, int64_t now_ms, const std::string& reason) = 0;
   // Extends every lease `owner` holds on an unfinished job to `until_ms`
   // (0 releases them); returns how many.
   virtual Result<int64_t> renew_leases(const std::string& owner, int64_t until_ms) = 0;

@@ -65,7 +65,8 @@ class Server {
     json j;
     for (int i = 0; i < seconds * 4; ++i) {
       j = call("GET", "/api/v1/jobs/" + job_id);
-      if (j.value("state", "") == "succeeded" || j.value("state", "") == "failed") return j;
+      std::string st = j.value("state", "");
+      if (st == "succeeded" || st == "failed" || st == "cancelled") return j;
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
     ADD_FAILURE() << "job " << job_id << " stuck: " << j.dump();

@@ -21,7 +21,11 @@ constexpr const char* kUserColumns =
 constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms, session";
 constexpr const char* kJobColumns =
     "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms, "
-    "lease_owner, lease_expires_ms";
+    "lease_owner, lease_expires_ms, cancel_requested_ms";
+// The same, qualified by the alias j (queries that join jobs with deployments).
+constexpr const char* kJobColumnsJ =
+    "j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts, "
+    "j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms, j.cancel_requested_ms";
 constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
 
 // The schema, one entry per version, numbered like the SQLite store's.
@@ -91,10 +95,13 @@ const char* const kMigrations[] = {
     "  WHERE a.action LIKE 'POST /api/v1/users/%/disable' AND a.target = users.name AND a.status = 200"
     "  AND NOT EXISTS (SELECT 1 FROM audit p WHERE p.action LIKE 'PATCH /api/v1/users/%' AND p.target = users.name"
     "    AND p.status = 200 AND p.ts_ms >= a.ts_ms)), 0);",
-    // next version: the clean-up queue (machines whose removal failed, tried again)
+    // version 8: the clean-up queue (machines whose removal failed, tried again)
     "CREATE TABLE IF NOT EXISTS cleanups (provider TEXT COLLATE \"C\" NOT NULL, machine TEXT COLLATE \"C\" NOT NULL,"
     "  deployment_id TEXT COLLATE \"C\" NOT NULL, attempts INTEGER NOT NULL, next_ms BIGINT NOT NULL,"
     "  last_error TEXT NOT NULL, created_ms BIGINT NOT NULL, PRIMARY KEY (provider, machine));",
+    // version 9: cancel of a job, asked for in the store and acted on by the
+    // server that runs it
+    "ALTER TABLE jobs ADD COLUMN cancel_requested_ms BIGINT NOT NULL DEFAULT 0;",
 };
 
 using Row = pqxx::row;
@@ -141,6 +148,7 @@ Job read_job(const Row& r) {
   j.updated_ms = integer(r, 10);
   j.lease_owner = text(r, 11);
   j.lease_expires_ms = integer(r, 12);
+  j.cancel_requested_ms = integer(r, 13);
   return j;
 }
 
@@ -264,9 +272,10 @@ void insert_deployment(pqxx::work& w, const Deployment& d) {
 }
 
 void insert_job(pqxx::work& w, const Job& j) {
-  w.exec_params(std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)",
+  w.exec_params(std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
                 j.id, j.deployment_id, j.kind, j.state, valid_utf8(j.step), valid_utf8(j.error), valid_utf8(j.params_json),
-                valid_utf8(j.result_json), j.attempts, j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms);
+                valid_utf8(j.result_json), j.attempts, j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms,
+                j.cancel_requested_ms);
 }
 
 std::string settled_list() {
@@ -501,11 +510,14 @@ Status PostgresStore::admit_job(const Job& j, const Admission& a, const Deployme
                  } else {
                    w.exec_params("SELECT id FROM deployments WHERE id = $1 FOR UPDATE", j.deployment_id);
                    auto busy = w.exec_params(
-                       "SELECT kind, id FROM jobs WHERE deployment_id = $1 AND state IN ('queued','running') LIMIT 1",
+                       "SELECT kind, id, cancel_requested_ms FROM jobs WHERE deployment_id = $1"
+                       " AND state IN ('queued','running') ORDER BY id",
                        j.deployment_id);
-                   if (!busy.empty())
+                   for (const auto& b : busy) {
+                     if (a.behind_cancelled && integer(b, 2) != 0) continue;  // being cancelled: queue behind it
                      return Error::make("conflict", "deployment " + j.deployment_id + " already has a " +
-                                                        text(busy[0], 0) + " job (" + text(busy[0], 1) + ") under way");
+                                                        text(b, 0) + " job (" + text(b, 1) + ") under way");
+                   }
                  }
                  if (a.max_active > 0) {
                    auto r = w.exec_params(
@@ -557,22 +569,55 @@ Result<std::vector<Job>> PostgresStore::unfinished_jobs() {
   });
 }
 
-Result<std::optional<Job>> PostgresStore::claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) {
+Result<std::optional<Job>> PostgresStore::claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms,
+                                                    int max_per_owner) {
   return in_tx(*conn_, "claiming a job", "", [&](pqxx::work& w) -> Result<std::optional<Job>> {
     // SKIP LOCKED: a job another server is claiming right now is passed over;
     // under READ COMMITTED a row claimed meanwhile is re-checked against the
-    // lease condition once locked, so it is never claimed twice.
+    // lease condition once locked, so it is never claimed twice. The fair
+    // share order (the owner's jobs leased now, then age) is read as of the
+    // statement: two servers claiming at once may both see the same counts.
+    std::string leased =
+        "(SELECT COUNT(*) FROM jobs r JOIN deployments rd ON rd.id = r.deployment_id"
+        " WHERE rd.owner = d.owner AND r.state IN ('queued', 'running') AND r.lease_expires_ms >= $2";
     auto r = w.exec_params(std::string("UPDATE jobs SET lease_owner = $1, lease_expires_ms = $3 WHERE id = ("
-                                       "  SELECT j.id FROM jobs j WHERE j.state IN ('queued', 'running')"
-                                       "    AND j.lease_expires_ms < $2"
+                                       "  SELECT j.id FROM jobs j JOIN deployments d ON d.id = j.deployment_id"
+                                       "    WHERE j.state IN ('queued', 'running') AND j.lease_expires_ms < $2"
                                        "    AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.deployment_id = j.deployment_id"
                                        "      AND o.state IN ('queued', 'running') AND o.id < j.id)"
-                                       "  ORDER BY j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED)"
-                                       " RETURNING ") +
+                                       "    AND ($4 <= 0 OR ") +
+                               leased + " AND r.lease_owner = $1) < $4)" + "  ORDER BY " + leased +
+                               "), j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED)"
+                               " RETURNING " +
                                kJobColumns,
-                           owner, now_ms, now_ms + lease_ms);
+                           owner, now_ms, now_ms + lease_ms, static_cast<int64_t>(max_per_owner));
     if (r.empty()) return std::optional<Job>();
     return std::optional<Job>(read_job(r[0]));
+  });
+}
+
+Result<Job> PostgresStore::request_cancel(const std::string& job_id, int64_t now_ms, const std::string& reason) {
+  return in_tx(*conn_, "cancelling a job", "", [&](pqxx::work& w) -> Result<Job> {
+    // the row locked: a claim at the same time waits, then sees the outcome
+    auto r = w.exec_params(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = $1 FOR UPDATE", job_id);
+    if (r.empty()) return Error::make("not_found", "no job " + job_id);
+    Job job = read_job(r[0]);
+    if (job.state != "queued" && job.state != "running")
+      return Error::make("conflict", "job " + job_id + " has ended already (" + job.state + ")");
+    if (job.state == "queued" && job.lease_expires_ms < now_ms) {
+      job.state = "cancelled";
+      job.step = "cancelled";
+      job.error = reason;
+      job.updated_ms = now_ms;
+      w.exec_params("UPDATE jobs SET state = $2, step = $3, error = $4, updated_ms = $5 WHERE id = $1", job.id,
+                    job.state, job.step, valid_utf8(job.error), job.updated_ms);
+      return job;
+    }
+    if (job.cancel_requested_ms == 0) {
+      job.cancel_requested_ms = now_ms;
+      w.exec_params("UPDATE jobs SET cancel_requested_ms = $2 WHERE id = $1", job.id, job.cancel_requested_ms);
+    }
+    return job;
   });
 }
 

@@ -20,7 +20,11 @@ constexpr const char* kUserColumns =
 constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms, session";
 constexpr const char* kJobColumns =
     "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms, "
-    "lease_owner, lease_expires_ms";
+    "lease_owner, lease_expires_ms, cancel_requested_ms";
+// The same, qualified by the alias j (queries that join jobs with deployments).
+constexpr const char* kJobColumnsJ =
+    "j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts, "
+    "j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms, j.cancel_requested_ms";
 constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
 
 // The schema, one entry per version; migrate() applies the missing ones in order.
@@ -88,10 +92,13 @@ const char* const kMigrations[] = {
     "  WHERE a.action LIKE 'POST /api/v1/users/%/disable' AND a.target = users.name AND a.status = 200"
     "  AND NOT EXISTS (SELECT 1 FROM audit p WHERE p.action LIKE 'PATCH /api/v1/users/%' AND p.target = users.name"
     "    AND p.status = 200 AND p.ts_ms >= a.ts_ms)), 0);",
-    // next version: the clean-up queue (machines whose removal failed, tried again)
+    // version 8: the clean-up queue (machines whose removal failed, tried again)
     "CREATE TABLE IF NOT EXISTS cleanups (provider TEXT NOT NULL, machine TEXT NOT NULL, deployment_id TEXT NOT NULL,"
     "  attempts INTEGER NOT NULL, next_ms INTEGER NOT NULL, last_error TEXT NOT NULL, created_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (provider, machine));",
+    // version 9: cancel of a job, asked for in the store and acted on by the
+    // server that runs it
+    "ALTER TABLE jobs ADD COLUMN cancel_requested_ms INTEGER NOT NULL DEFAULT 0;",
 };
 
 // An SQLite failure as an Error: a store that cannot answer now (the file
@@ -243,6 +250,7 @@ Job read_job(const Stmt& s) {
   j.updated_ms = s.integer(10);
   j.lease_owner = s.text(11);
   j.lease_expires_ms = s.integer(12);
+  j.cancel_requested_ms = s.integer(13);
   return j;
 }
 
@@ -486,8 +494,10 @@ Status SqliteStore::admit_job(const Job& j, const Admission& a, const Deployment
     if (new_deployment) {
       if (auto s = insert_deployment(*new_deployment); !s) return s;
     } else {
-      Stmt q(db_, "SELECT kind, id FROM jobs WHERE deployment_id = ? AND state IN ('queued','running') LIMIT 1");
-      q.bind(1, j.deployment_id);
+      Stmt q(db_,
+             "SELECT kind, id FROM jobs WHERE deployment_id = ? AND state IN ('queued','running')"
+             " AND (? = 0 OR cancel_requested_ms = 0) LIMIT 1");
+      q.bind(1, j.deployment_id).bind(2, static_cast<int64_t>(a.behind_cancelled ? 1 : 0));
       int rc = q.step();
       if (rc == SQLITE_ROW)
         return Error::make("conflict", "deployment " + j.deployment_id + " already has a " + q.text(0) + " job (" +
@@ -510,10 +520,10 @@ Status SqliteStore::admit_job(const Job& j, const Admission& a, const Deployment
 }
 
 Status SqliteStore::insert_job(const Job& j) {
-  std::string sql = std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  std::string sql = std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   bind_job(s, j);
-  s.bind(12, j.lease_owner).bind(13, j.lease_expires_ms);
+  s.bind(12, j.lease_owner).bind(13, j.lease_expires_ms).bind(14, j.cancel_requested_ms);
   int rc = s.step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "job " + j.id + " exists or its deployment does not");
   if (rc != SQLITE_DONE) return s.error("inserting job");
@@ -546,19 +556,26 @@ Result<std::vector<Job>> SqliteStore::unfinished_jobs() {
   return query_jobs("WHERE state IN ('queued', 'running') AND ? = '' ORDER BY id", "");
 }
 
-Result<std::optional<Job>> SqliteStore::claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) {
+Result<std::optional<Job>> SqliteStore::claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms,
+                                                  int max_per_owner) {
   std::lock_guard<std::mutex> lk(mu_);
   // one writer at a time, so the pick and the lease are one step
   return write_tx([&]() -> Result<std::optional<Job>> {
-    std::string sql = std::string("SELECT ") + kJobColumns +
-                      " FROM jobs j WHERE state IN ('queued', 'running') AND lease_expires_ms < ?1"
+    // leased(...): the jobs of d's owner that a server holds right now
+    std::string leased =
+        "(SELECT COUNT(*) FROM jobs r JOIN deployments rd ON rd.id = r.deployment_id"
+        " WHERE rd.owner = d.owner AND r.state IN ('queued', 'running') AND r.lease_expires_ms >= ?1";
+    std::string sql = std::string("SELECT ") + kJobColumnsJ +
+                      " FROM jobs j JOIN deployments d ON d.id = j.deployment_id"
+                      " WHERE j.state IN ('queued', 'running') AND j.lease_expires_ms < ?1"
                       " AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.deployment_id = j.deployment_id"
                       "   AND o.state IN ('queued', 'running') AND o.id < j.id)"
-                      " ORDER BY id LIMIT 1";
+                      " AND (?3 <= 0 OR " + leased + " AND r.lease_owner = ?2) < ?3)"
+                      " ORDER BY " + leased + "), j.id LIMIT 1";
     Job job;
     {
       Stmt s(db_, sql.c_str());
-      s.bind(1, now_ms);
+      s.bind(1, now_ms).bind(2, owner).bind(3, static_cast<int64_t>(max_per_owner));
       int rc = s.step();
       if (rc == SQLITE_DONE) return std::optional<Job>();
       if (rc != SQLITE_ROW) return s.error("claiming a job");
@@ -570,6 +587,41 @@ Result<std::optional<Job>> SqliteStore::claim_job(const std::string& owner, int6
     u.bind(1, job.id).bind(2, job.lease_owner).bind(3, job.lease_expires_ms);
     if (u.step() != SQLITE_DONE) return u.error("leasing a job");
     return std::optional<Job>(job);
+  });
+}
+
+Result<Job> SqliteStore::request_cancel(const std::string& job_id, int64_t now_ms, const std::string& reason) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_tx([&]() -> Result<Job> {
+    Job job;
+    {
+      std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?";
+      Stmt s(db_, sql.c_str());
+      s.bind(1, job_id);
+      int rc = s.step();
+      if (rc == SQLITE_DONE) return Error::make("not_found", "no job " + job_id);
+      if (rc != SQLITE_ROW) return s.error("reading a job");
+      job = read_job(s);
+    }
+    if (job.state != "queued" && job.state != "running")
+      return Error::make("conflict", "job " + job_id + " has ended already (" + job.state + ")");
+    if (job.state == "queued" && job.lease_expires_ms < now_ms) {
+      job.state = "cancelled";
+      job.step = "cancelled";
+      job.error = reason;
+      job.updated_ms = now_ms;
+      Stmt u(db_, "UPDATE jobs SET state = ?2, step = ?3, error = ?4, updated_ms = ?5 WHERE id = ?1");
+      u.bind(1, job.id).bind(2, job.state).bind(3, job.step).bind(4, job.error).bind(5, job.updated_ms);
+      if (u.step() != SQLITE_DONE) return u.error("cancelling a job");
+      return job;
+    }
+    if (job.cancel_requested_ms == 0) {
+      job.cancel_requested_ms = now_ms;
+      Stmt u(db_, "UPDATE jobs SET cancel_requested_ms = ?2 WHERE id = ?1");
+      u.bind(1, job.id).bind(2, job.cancel_requested_ms);
+      if (u.step() != SQLITE_DONE) return u.error("recording a cancel");
+    }
+    return job;
   });
 }
 

@@ -33,7 +33,9 @@ class SqliteStore : public Store {
   Result<Job> get_job(const std::string& id) override;
   Result<std::vector<Job>> jobs_of(const std::string& deployment_id) override;
   Result<std::vector<Job>> unfinished_jobs() override;
-  Result<std::optional<Job>> claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms) override;
+  Result<std::optional<Job>> claim_job(const std::string& owner, int64_t now_ms, int64_t lease_ms,
+                                       int max_per_owner = 0) override;
+  Result<Job> request_cancel(const std::string& job_id, int64_t now_ms, const std::string& reason) override;
   Result<int64_t> renew_leases(const std::string& owner, int64_t until_ms) override;
   Result<int64_t> renew_leases_of(const std::string& owner, const std::vector<std::string>& job_ids,
                                   int64_t until_ms) override;

@@ -85,11 +85,20 @@ TEST_F(ApiTest, BadInputGetsFourHundredsWithJsonAndLosesNothing) {
   EXPECT_EQ(count(), 1u);
 }
 
-TEST_F(ApiTest, DestroyOfADeploymentStillInProgressIsAConflict) {
+// Issue 14.4: a destroy no longer waits for (or is refused by) the job under
+// way; it cancels it first (here a queued deploy: at once, and the deployment
+// fails before anything was made), then a second destroy is the conflict.
+TEST_F(ApiTest, DestroyOfADeploymentStillInProgressCancelsItsJobFirst) {
   auto a = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})");
   std::string id = a.body["id"];
+  auto r = call("DELETE", "/api/v1/deployments/" + id);
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  auto jobs = call("GET", "/api/v1/deployments/" + id + "/jobs").body["jobs"];
+  ASSERT_EQ(jobs.size(), 2u) << jobs.dump();
+  EXPECT_EQ(jobs[0]["state"], "cancelled");
+  EXPECT_EQ(jobs[1]["kind"], "destroy");
+  EXPECT_EQ(jobs[1]["state"], "queued");
   expect_error(call("DELETE", "/api/v1/deployments/" + id), 409);
-  EXPECT_EQ(call("GET", "/api/v1/deployments/" + id).body["state"], "accepted");
 }
 
 TEST_F(ApiTest, DeletingABackupIsAJobAndUnknownBackupsAre404) {
@@ -150,6 +159,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"GET", "/api/v1/deployments/" + id + "/health", "", ads::Role::kViewer},
       {"GET", "/api/v1/deployments/" + id + "/events", "", ads::Role::kViewer},
       {"GET", "/api/v1/jobs/" + job, "", ads::Role::kViewer},
+      {"POST", "/api/v1/jobs/" + job + "/cancel", "", ads::Role::kDeployer},
       {"GET", "/api/v1/tokens", "", ads::Role::kViewer},
       {"POST", "/api/v1/tokens", R"({"name":"x"})", ads::Role::kViewer},
       {"DELETE", "/api/v1/tokens/" + tok_id, "", ads::Role::kViewer},
@@ -259,7 +269,7 @@ TEST_F(ApiTest, PasswordLoginWithArgon2idAndUsersValidation) {
 TEST_F(ApiTest, AuditRecordsWhoDidWhatToWhichDeploymentFromWhere) {
   std::string id = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
   call_as("", "DELETE", "/api/v1/deployments/" + id);
-  call("DELETE", "/api/v1/deployments/" + id);
+  call("POST", "/api/v1/deployments/" + id + "/stop");  // refused: the deploy is under way
   auto audit = call("GET", "/api/v1/audit").body["entries"];
   ASSERT_GE(audit.size(), 3u);
   EXPECT_EQ(audit[0]["user"], "admin");
@@ -430,11 +440,11 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   idle.name = "idle";
   idle.source = "/srv/lab";
   idle.provider = "lxd";
-  idle.state = ads::State::kFailed;
+  idle.state = ads::State::kStopped;
   idle.owner = "admin";
   idle.created_ms = idle.updated_ms = 1;
   ASSERT_TRUE(store->create(idle).ok());
-  expect_error(call("DELETE", "/api/v1/deployments/" + idle.id), 429);
+  expect_error(call("POST", "/api/v1/deployments/" + idle.id + "/start"), 429);
   EXPECT_TRUE(store->jobs_of(idle.id)->empty());
   EXPECT_EQ(count(), 3u);  // the first two and the idle one: the refused requests made nothing
   // another user has a budget of its own
@@ -442,6 +452,16 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
   EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,
             202);
+  // clean-up is never refused by that limit (issue 16.9): dan, at his limit, still destroys
+  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,
+            202);
+  expect_error(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})"), 429);
+  ads::Deployment his = idle;
+  his.id = "01m88rqkev9cbfs1eqysk664ky";
+  his.owner = "dan";
+  ASSERT_TRUE(store->create(his).ok());
+  EXPECT_EQ(call_as(dan, "DELETE", "/api/v1/deployments/" + his.id).status, 202);
+  EXPECT_EQ(store->jobs_of(his.id)->size(), 1u);
 }
 
 }  // namespace

@@ -48,4 +48,17 @@ TEST(JobRules, WhatRunsAgainAfterAStoppedServer) {
   EXPECT_TRUE(ads::job_rules("restore")->needs_backup);
   EXPECT_TRUE(ads::job_rules("delete-backup")->needs_backup);
 }
+
+TEST(JobRules, WhatACancelLeavesAndWhatTheLimitNeverRefuses) {
+  using C = ads::JobRules::OnCancel;
+  // on the way to running: rolled back; a destroy: failed, to destroy again
+  EXPECT_EQ(ads::job_rules("deploy")->on_cancel, C::kRollBack);
+  EXPECT_EQ(ads::job_rules("restore")->on_cancel, C::kRollBack);
+  EXPECT_EQ(ads::job_rules("destroy")->on_cancel, C::kFailDeployment);
+  for (const char* k : {"start", "stop", "restart", "test", "backup", "delete-backup"})
+    EXPECT_EQ(ads::job_rules(k)->on_cancel, C::kKeepState) << k;
+  for (const auto& r : ads::all_job_rules())
+    EXPECT_EQ(r.cleanup, r.kind == "destroy" || r.kind == "delete-backup") << r.kind;
+  EXPECT_EQ(std::string(ads::describe(C::kRollBack)), "rolled back");
+}
 }  // namespace

@@ -29,6 +29,7 @@ class EngineAddressTest : public ::testing::Test {
     auto providers = ads::test::openvz_providers(host, ",\"start_command\":\"true\"");
     auto o = ads::test::openvz_engine_options(tmp.path);
     o.workers = 2;
+    o.jobs_per_owner = 2;  // one owner's two deploys at once (fair share would keep one worker free)
     o.address_timeout = std::chrono::seconds(20);
     o.agent_timeout = std::chrono::milliseconds(500);  // nothing will answer
     o.provider_attempts = 1;

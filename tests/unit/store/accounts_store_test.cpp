@@ -142,7 +142,10 @@ TEST_P(AccountsStoreTest, TheMigrationMarksDisabledUsersAndSessionTokens) {
       "ALTER TABLE users DROP COLUMN oidc_issuer; ALTER TABLE users DROP COLUMN oidc_subject;"
       "ALTER TABLE users DROP COLUMN disabled_ms; ALTER TABLE tokens DROP COLUMN session;"
       "ALTER TABLE audit DROP COLUMN detail;"
-      "DELETE FROM schema_version WHERE version >= 7;");  // 7 again, and what came after it
+      // and what came after version 7 (the clean-up queue, cancel of a job, ...), so that
+      // reopening runs version 7 and everything after it again
+      "ALTER TABLE jobs DROP COLUMN cancel_requested_ms;"
+      "DELETE FROM schema_version WHERE version >= 7;");
   std::string cols = "(ts_ms, " + user_column() + ", action, target, remote, status)";
   sql("INSERT INTO audit " + cols + " VALUES (10, 'admin', 'POST /api/v1/users/gone/disable', 'gone', 'x', 200);"
       "INSERT INTO audit " + cols + " VALUES (11, 'admin', 'POST /api/v1/users/back/disable', 'back', 'x', 200);"
