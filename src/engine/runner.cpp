@@ -186,6 +186,7 @@ Status Engine::start() {
         fail_deployment(d, "interrupted: ads serve stopped during " + to_string(d.state) + "; rolled back");
     }
   }
+  sync_routes();  // a proxy started (again) with ADS gets every stable URL back
   stopping_ = false;
   for (int i = 0; i < std::max(1, opts_.workers); ++i) threads_.emplace_back([this] { worker(); });
   renewer_ = std::thread([this] { renew_leases(); });

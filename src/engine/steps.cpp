@@ -77,7 +77,10 @@ void Engine::fail_deployment(Deployment& d, const std::string& error) {
   } else {
     (void)remove_machine(d);
   }
-  if (d.machine.empty()) release_addresses(d);  // no machine (any more): no address either
+  if (d.machine.empty()) {
+    release_addresses(d);  // no machine (any more): no address either
+    unpublish(d, false);   // nor a route to it; the port stays until destroy
+  }
   auto st = advance(d, State::kFailed);
   if (!st) spdlog::error("cannot record failure of {}: {}", d.id, st.error().message);
   spdlog::warn("deployment {} failed at {}: {}", d.id, d.failed_step, error);
