@@ -21,12 +21,17 @@ using ads::test::ApiTest;
 
 TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
   auto a = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","ref":"v1.2"})");
-  auto b = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02"})");
+  // a live lab's name is not taken again: it is the host of its stable URL
+  auto dup = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02"})");
+  expect_error(dup, 409, "name");
+  EXPECT_NE(dup.body["error"]["message"].get<std::string>().find(a.body.value("id", "?")), std::string::npos)
+      << dup.body.dump();
+  auto b = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02-b"})");
   ASSERT_EQ(a.status, 202) << a.body.dump();
   ASSERT_EQ(b.status, 202);
   EXPECT_EQ(a.body["state"], "accepted");
   EXPECT_EQ(a.body["name"], "cse02");  // derived from the URL
-  EXPECT_EQ(b.body["name"], "cse02");  // names may repeat; ids never do
+  EXPECT_EQ(a.body["stable_url"], "");  // none until its route is in the proxy
   std::string ida = a.body["id"], idb = b.body["id"];
   EXPECT_TRUE(ads::is_valid_id(ida));
   EXPECT_LT(ida, idb);
@@ -45,14 +50,14 @@ TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
 
 TEST_F(ApiTest, ListPagesAndFilters) {
   for (int i = 0; i < 5; ++i)
-    ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"n)" + std::to_string(i % 2) + "\"}").status, 202);
+    ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"n)" + std::to_string(i) + "\"}").status, 202);
   auto p1 = call("GET", "/api/v1/deployments?limit=2");
   ASSERT_EQ(p1.body["deployments"].size(), 2u);
   std::string next = p1.body["next"];
   auto p2 = call("GET", "/api/v1/deployments?limit=2&after=" + next);
   ASSERT_EQ(p2.body["deployments"].size(), 2u);
   EXPECT_GT(p2.body["deployments"][0]["id"].get<std::string>(), next);
-  EXPECT_EQ(call("GET", "/api/v1/deployments?name=n1").body["deployments"].size(), 2u);
+  EXPECT_EQ(call("GET", "/api/v1/deployments?name=n1").body["deployments"].size(), 1u);
   EXPECT_EQ(call("GET", "/api/v1/deployments?state=accepted").body["deployments"].size(), 5u);
   EXPECT_EQ(call("GET", "/api/v1/deployments?state=running").body["deployments"].size(), 0u);
   expect_error(call("GET", "/api/v1/deployments?state=bogus"), 400, "state");
