@@ -99,7 +99,7 @@ TEST_F(ApiTest, DestroyOfADeploymentStillInProgressIsAConflict) {
 
 TEST_F(ApiTest, DeletingABackupIsAJobAndUnknownBackupsAre404) {
   std::string a = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
-  std::string b = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
+  std::string b = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-b"})").body["id"];
   ads::Backup ba{"01kkkkkkkkkkkkkkkkkkkkkkk1", a, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/a.tar.gz", "", "c"};
   ads::Backup bb{"01kkkkkkkkkkkkkkkkkkkkkkk2", b, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/b.tar.gz", "", "c"};
   ASSERT_TRUE(store->add_backup(ba).ok());
@@ -158,7 +158,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"GET", "/api/v1/tokens", "", ads::Role::kViewer},
       {"POST", "/api/v1/tokens", R"({"name":"x"})", ads::Role::kViewer},
       {"DELETE", "/api/v1/tokens/" + tok_id, "", ads::Role::kViewer},
-      {"POST", "/api/v1/deployments", R"({"source":"/srv/lab"})", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-route"})", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/stop", "", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/start", "", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/restart", "", ads::Role::kDeployer},
@@ -199,10 +199,10 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
   expect_error(other, 403);
   // ...but may change its own, and a shared one
   std::string mine =
-      call_as(deployer, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").body["id"];
+      call_as(deployer, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans"})").body["id"];
   EXPECT_EQ(call("GET", "/api/v1/deployments/" + mine).body["owner"], "dan");
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + mine + "/stop"), 409);  // allowed, but still accepted
-  std::string shared = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","shared":true})").body["id"];
+  std::string shared = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-shared","shared":true})").body["id"];
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + shared + "/stop"), 409);
   expect_error(call_as(viewer, "POST", "/api/v1/deployments/" + shared + "/stop"), 403);
 }
@@ -421,8 +421,8 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   // the engine's workers are not started: every job stays queued
   auto first = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})", "application/json");
   ASSERT_EQ(first.status, 202);
-  ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").status, 202);
-  auto third = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})");
+  ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-2"})").status, 202);
+  auto third = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-3"})");
   expect_error(third, 429);
   EXPECT_NE(third.body["error"]["message"].get<std::string>().find("admin has 2 jobs under way (limit 2)"),
             std::string::npos)
@@ -444,7 +444,7 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   // another user has a budget of its own
   ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
   std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
-  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,
+  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans"})").status,
             202);
 }
 
