@@ -11,6 +11,7 @@ PKGS=(
   lxd lxcfs dnsmasq-base debootstrap iptables tini busybox-static
   libssh-dev openssh-server openssh-client iproute2
   chromium
+  caddy
 )
 # Node.js for the e2e tests: Debian's nodejs and npm, unless a node with its
 # npm is already there (NodeSource's nodejs bundles npm and conflicts with
@@ -28,4 +29,11 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "ads: all Debian packages present"
+fi
+# Debian's caddy package enables a caddy.service of its own (/etc/caddy/
+# Caddyfile on :80, admin on localhost:2019). ADS runs its own Caddy beside
+# `ads serve` (docs/operators/proxy.md): the packaged one would hold port 80.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet caddy 2>/dev/null; then
+  echo "ads: disabling the packaged caddy.service (ADS starts its own Caddy)"
+  systemctl disable --now caddy
 fi

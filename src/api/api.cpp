@@ -136,6 +136,7 @@ json deployment_json(const Deployment& d) {
             {"machine", d.machine},
             {"address", d.address},
             {"url", d.url},
+            {"stable_url", d.stable_url},  // through the reverse proxy; "" until published
             {"owner", d.owner},
             {"shared", d.shared},
             {"created_at", iso8601(d.created_ms)},

@@ -159,6 +159,8 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       st = parse_sources_config(v, cfg.sources);
     } else if (k == "http") {
       st = parse_http_config(v, cfg.http);
+    } else if (k == "proxy") {
+      st = parse_proxy_config(v, cfg.proxy);
     } else if (k == "providers") {
       if (!v.is_object()) return Error::invalid(k, "must be an object of provider settings");
       cfg.providers = v;

@@ -8,6 +8,7 @@
 
 #include "api/limits.h"
 #include "api/oidc.h"
+#include "cli/proxy_config.h"
 #include "core/result.h"
 #include "engine/source_access.h"
 #include "http/server.h"
@@ -68,6 +69,8 @@ struct ServeConfig {
   // "max_checkout_bytes", "max_checkout_files", "git_credentials",
   // "ssh_host_keys"} (docs/operators/lab-sources.md)
   SourceSettings sources;
+  // "proxy": the reverse proxy of stable URLs (cli/proxy_config.h)
+  ProxyConfig proxy;
 };
 
 // Reads a JSON config file over `cfg`; errors name the bad key.

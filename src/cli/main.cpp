@@ -29,12 +29,15 @@
 #include "cli/client.h"
 #include "cli/config.h"
 #include "cli/stop_policy.h"
+#include "cli/proxy_config.h"
 #include "cli/table.h"
 #include "cli/tls_setup.h"
 #include "engine/engine.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "providers/provider.h"
+#include "router/caddy.h"
+#include "router/caddy_process.h"
 #include "store/store.h"
 
 namespace fs = std::filesystem;
@@ -66,11 +69,15 @@ std::string redact_url(const std::string& url) {
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
-int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
+int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::string& proxy_flag) {
   // the server's log goes to stderr; stdout carries only the "listening on" line
   spdlog::set_default_logger(spdlog::stderr_logger_mt("ads"));
   if (!config_file.empty()) {
     auto st = cli::load_config_file(config_file, cfg);
+    if (!st) return fail_with(st.error(), kExitUsage);
+  }
+  if (!proxy_flag.empty()) {
+    auto st = cli::parse_proxy_flag(proxy_flag, cfg.proxy);
     if (!st) return fail_with(st.error(), kExitUsage);
   }
   auto listen = cli::parse_listen(cfg.listen);
@@ -123,6 +130,24 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file) {
     eo.server_id = eo.shared_store ? std::string(host) + "-" + std::to_string(::getpid()) + "-" + suffix : "local";
   }
   if (const char* t = std::getenv("ADS_AGENT_TIMEOUT_MS")) eo.agent_timeout = std::chrono::milliseconds(std::atol(t));
+  if (cfg.proxy.enabled) {
+    // The proxy outlives this process (labs stay reachable while ADS
+    // restarts); `ads service stop` stops it.
+    auto pid = router::start_proxy(cli::proxy_process_options(cfg.proxy, cfg.data_dir));
+    if (!pid)
+      return fail_with(Error::make("failed", "the reverse proxy (caddy) could not be started: " + pid.error().message +
+                                                 " (scripts/install-deps.sh installs caddy; \"proxy\": false in the "
+                                                 "config or --proxy off runs ADS without stable URLs)"),
+                       kExitFailed);
+    auto co = cli::caddy_options(cfg.proxy, cfg.data_dir);
+    eo.router = std::make_shared<router::CaddyRouter>(co);
+    if (cfg.proxy.domain.empty()) eo.proxy_ports = cfg.proxy.ports;
+    spdlog::info("ads serve: reverse proxy caddy (pid {}, admin {}); stable URLs {}", *pid, co.admin,
+                 cfg.proxy.domain.empty() ? "http://" + co.public_host + ":<port>/ (ports " +
+                                                std::to_string(cfg.proxy.ports.first) + "-" +
+                                                std::to_string(cfg.proxy.ports.second) + ")"
+                                          : "http://<name>." + cfg.proxy.domain + "/");
+  }
   Engine engine(**store, std::move(providers), eo);
   auto st = engine.start();
   if (!st) return fail_with(st.error(), kExitUsage);
@@ -271,7 +296,9 @@ void print_deployment(const json& d) {
             << "commit:   " << d.value("commit", "") << "\n"
             << "provider: " << d.value("provider", "") << "  machine: " << d.value("machine", "") << "\n"
             << "address:  " << d.value("address", "") << "\n"
-            << "url:      " << d.value("url", "") << "\n"
+            << "url:      " << d.value("url", "") << "  (the machine)\n"
+            << "stable:   " << (d.value("stable_url", "").empty() ? "-" : d.value("stable_url", ""))
+            << "  (through the reverse proxy)\n"
             << "created:  " << d.value("created_at", "") << "  updated: " << d.value("updated_at", "") << "\n";
   if (d.value("state", "") == "failed")
     std::cout << "failed at " << d.value("failed_step", "") << ": " << d.value("error", "") << "\n";
@@ -390,7 +417,11 @@ int run_service(const std::string& action, const std::string& server, const std:
   pid_t pid = read_pid(pid_file);
   cli::ApiClient api(server, token);
   api.set_ca_file(cli::cacert_for(server, cacert, data_dir));
+  const std::string pdir = cli::proxy_dir(data_dir);
   if (action == "status") {
+    int ppid = router::proxy_pid(pdir);
+    if (ppid) std::cout << "the reverse proxy (caddy) is running (pid " << ppid << ", log " << pdir << "/caddy.log)\n";
+    else std::cout << "the reverse proxy (caddy) is not running\n";
     if (!alive(pid)) {
       std::cout << "ads serve is not running\n";
       return 3;
@@ -400,11 +431,20 @@ int run_service(const std::string& action, const std::string& server, const std:
               << (h ? "answering on " + server : "not answering on " + server) << "\n";
     return h ? 0 : kExitFailed;
   }
+  // the proxy goes after ads serve (it serves the labs until then)
+  auto stop_proxy = [&]() -> int {
+    int ppid = router::proxy_pid(pdir);
+    if (!ppid) return 0;
+    auto st = router::stop_proxy(pdir);
+    if (!st) return fail_with(st.error(), kExitFailed);
+    std::cout << "the reverse proxy (caddy) stopped (pid " << ppid << ")\n";
+    return 0;
+  };
   if (action == "stop") {
     if (!alive(pid)) {
       std::cout << "ads serve is not running\n";
       std::filesystem::remove(pid_file);
-      return 0;
+      return stop_proxy();
     }
     // as systemd does (packaging/ads.service): SIGTERM, then SIGKILL after
     // kStopWaitS; ads serve itself exits well before (cli/stop_policy.h)
@@ -419,7 +459,7 @@ int run_service(const std::string& action, const std::string& server, const std:
     }
     std::filesystem::remove(pid_file);
     std::cout << "ads serve stopped (pid " << pid << ")\n";
-    return 0;
+    return stop_proxy();
   }
   // start
   if (alive(pid)) {
@@ -500,6 +540,9 @@ int main(int argc, char** argv) {
   serve->add_flag("--keep-failed", cfg.keep_failed, "keep machines of failed deployments");
   serve->add_option("--tls", cfg.tls.mode, "HTTPS: auto (on unless listening on loopback), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
+  std::string proxy_flag;
+  serve->add_option("--proxy", proxy_flag, "the reverse proxy of stable URLs (caddy): on, off (default: the config's \"proxy\")")
+      ->check(CLI::IsMember({"on", "off"}));
 
   DeployRequest dr;
   bool detach = false, quiet = false;
@@ -585,6 +628,9 @@ int main(int argc, char** argv) {
   service->add_option("--data-dir", cfg.data_dir, "where ADS keeps its state, pid file and log");
   service->add_option("--listen", cfg.listen, "HOST:PORT for ads serve");
   service->add_option("--config", config_file, "JSON config file for ads serve");
+  std::string service_proxy = "on";
+  service->add_option("--proxy", service_proxy, "the reverse proxy of stable URLs (caddy): on (default), off")
+      ->check(CLI::IsMember({"on", "off"}));
 
   try {
     app.parse(argc, argv);
@@ -592,7 +638,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
 
-  if (serve->parsed()) return run_serve(cfg, config_file);
+  if (serve->parsed()) return run_serve(cfg, config_file, proxy_flag);
   if (admin_reset->parsed()) return cli::run_admin_reset(reset, std::cout, std::cerr);
 
   if (token.empty()) {
@@ -621,6 +667,8 @@ int main(int argc, char** argv) {
     if (rc) return rc;
     if (fin.value("state", "") == "running") {
       std::cout << "lab " << fin.value("name", "") << " is running at " << fin.value("url", "") << "\n";
+      if (!fin.value("stable_url", "").empty())
+        std::cout << "stable URL: " << fin.value("stable_url", "") << "\n";
       return 0;
     }
     std::cerr << "ads: deployment " << new_id << " failed at " << fin.value("failed_step", "") << ": "
@@ -764,6 +812,7 @@ int main(int argc, char** argv) {
   if (service->parsed()) {
     std::vector<std::string> args = {"--data-dir", cfg.data_dir, "--listen", cfg.listen};
     if (!config_file.empty()) args.insert(args.end(), {"--config", config_file});
+    args.insert(args.end(), {"--proxy", service_proxy});  // stable URLs come with the service
     if (server == "http://127.0.0.1:8089") {  // not given: where the managed server listens
       cli::ServeConfig probe = cfg;
       if (!config_file.empty()) (void)cli::load_config_file(config_file, probe);

@@ -40,6 +40,19 @@ Status validate_lab_name(const std::string& name, const std::string& field) {
   return Status::Ok();
 }
 
+Status validate_dns_label(const std::string& name, const std::string& field) {
+  if (name.empty()) return Error::invalid(field, "must not be empty");
+  if (name.size() > 63) return Error::invalid(field, "must be at most 63 characters (a DNS label)");
+  for (unsigned char c : name) {
+    if (c >= 'A' && c <= 'Z') return Error::invalid(field, "must be lower case (a DNS label)");
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+      return Error::invalid(field, "may contain only a-z, 0-9 and '-' (a DNS label)");
+  }
+  if (name.front() == '-' || name.back() == '-')
+    return Error::invalid(field, "must start and end with a letter or digit (a DNS label)");
+  return Status::Ok();
+}
+
 Status validate_git_ref(const std::string& ref, const std::string& field) {
   if (ref.empty()) return Error::invalid(field, "must not be empty");
   if (ref.size() > 255) return Error::invalid(field, "must be at most 255 characters");

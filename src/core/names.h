@@ -14,6 +14,11 @@ namespace ads {
 
 // Lab names: 1-63 chars of [A-Za-z0-9._-], starting with a letter or digit.
 Status validate_lab_name(const std::string& name, const std::string& field = "name");
+// Names of new deployments: a DNS label (RFC 1123), because the lab's
+// stable URL is http://<name>.<domain>/: 1-63 of [a-z0-9-], starting and
+// ending with a letter or digit. Lower case only, so that two names that
+// DNS takes for one are one name here too.
+Status validate_dns_label(const std::string& name, const std::string& field = "name");
 // Git refs: branch, tag or commit; no "..", "@{", control chars, leading '-'
 // or shell metacharacters (; | & $ ` < > " ').
 Status validate_git_ref(const std::string& ref, const std::string& field = "ref");

@@ -38,14 +38,15 @@ std::string Engine::default_name(const std::string& source) {
   auto slash = s.find_last_of("/:");
   std::string last = slash == std::string::npos ? s : s.substr(slash + 1);
   if (last.size() > 4 && last.substr(last.size() - 4) == ".git") last.resize(last.size() - 4);
+  // a DNS label (core/names.h): lower case, anything else a single '-'
   std::string out;
   for (char c : last) {
-    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') out.push_back(c);
-    else out.push_back('-');
+    unsigned char u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) && u < 0x80) out.push_back(static_cast<char>(std::tolower(u)));
+    else if (!out.empty() && out.back() != '-') out.push_back('-');
   }
-  while (!out.empty() && !std::isalnum(static_cast<unsigned char>(out[0]))) out.erase(0, 1);
-  while (out.find("..") != std::string::npos) out.replace(out.find(".."), 2, ".");
   if (out.size() > 63) out.resize(63);
+  while (!out.empty() && out.back() == '-') out.pop_back();
   return out.empty() ? "lab" : out;
 }
 
@@ -72,7 +73,7 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
     if (!st) return st.error();
   }
   std::string name = req.name.empty() ? default_name(req.source) : req.name;
-  st = validate_lab_name(name);
+  st = validate_dns_label(name);  // the host of its stable URL
   if (!st) return st.error();
   if (req.idempotency_key.size() > 255) return Error::invalid("Idempotency-Key", "must be at most 255 characters");
   for (unsigned char c : req.idempotency_key)
@@ -171,6 +172,20 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
                                        rules->refusal_hint);
   if (kind == "restore") {
     if (auto st = admit_restore(d, *backup); !st) return st.error();
+    if (d.state == State::kDestroyed) {
+      // it comes back to life under its name: no other live lab may hold it now
+      ListQuery q;
+      q.name = d.name;
+      q.limit = 1000;
+      auto same = store_.list(q);
+      if (!same) return same.error();
+      for (auto& o : *same)
+        if (o.id != d.id && o.state != State::kFailed && o.state != State::kDestroyed)
+          return Error{"conflict",
+                       "a live lab is already named \"" + d.name + "\" (deployment " + o.id +
+                           "); destroy it before restoring this one",
+                       "name"};
+    }
   }
   Job job;
   job.id = new_id();

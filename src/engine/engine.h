@@ -33,6 +33,10 @@ namespace ads {
 namespace agent {
 class AgentClient;
 }
+namespace router {
+class Router;
+struct Route;
+}
 
 struct DeployRequest {
   std::string source;
@@ -111,6 +115,12 @@ struct EngineOptions {
   std::chrono::milliseconds cancel_poll{1000};
   uint16_t agent_port = 9089;  // where agents listen (agent::kAgentPort; tests use another)
   SourceSettings sources;      // which sources are accepted, fetch limits, repository credentials
+  // The reverse proxy that serves each lab's stable URL (src/router); nullptr:
+  // none (labs have only their machine's URL). With proxy_ports set (no
+  // domain: a host port per lab), each lab is allotted a port of
+  // [first, last] (Store::allocate_port); {0, 0}: routes by host name.
+  std::shared_ptr<router::Router> router;
+  std::pair<int, int> proxy_ports{0, 0};
 };
 
 // Time spent in each step of each kind of job, for /metrics: a histogram
@@ -251,6 +261,15 @@ class Engine {
   Status run_action(Deployment& d, agent::AgentClient& c, const std::string& action);
   // GET of the lab's URL until it answers 2xx/3xx or http_check_timeout passes.
   Status http_check(Deployment& d, const LabSpec& spec, std::string* url);
+  // Stable URLs (publish.cpp). publish: the lab's route to its machine is
+  // put (a port allotted first without a domain) and d.stable_url recorded;
+  // a proxy that cannot be reached is tried again like a provider, then the
+  // error is returned. unpublish: the route is removed (logged on failure),
+  // stable_url cleared; release_port also gives the port back (destroy).
+  Status publish(Deployment& d, const LabSpec& spec);
+  void unpublish(Deployment& d, bool release_port);
+  // Every published live lab's route, at once (start()); logged on failure.
+  void sync_routes();
 
   Status advance(Deployment& d, State s);
   // A store write of the job running on `deployment_id` (engine/store_write.cpp):

@@ -177,6 +177,7 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   std::string url;
   if (auto e = http_check(d, spec, &url); !e) return e;
   d.url = url;
+  if (auto e = publish(d, spec); !e) return e;
   ADS_STEP(State::kRunning);
   log(d, "ads", "running at " + url);
   spdlog::info("deployment {} ({}) running at {}", d.id, d.name, url);

@@ -1,4 +1,5 @@
-// Job "destroy": the machine removed (with retries), addresses released, the
+// Job "destroy": the route removed and the port freed (publish.cpp), the
+// machine removed (with retries), addresses released, the
 // deployment destroyed; its record, logs and backups stay.
 // Rules (core/job_rules.h): queued on a running, stopped, failed or destroyed
 // deployment; runs again from the start when cut off. Fails: the deployment
@@ -23,6 +24,7 @@ Status Engine::do_destroy(Deployment& d, Job& job) {
   if (d.state == State::kDestroyed) return Status::Ok();
   auto st = advance(d, State::kDestroying);
   if (!st) return st.error();
+  unpublish(d, true);  // the stable URL stops first, then the machine goes
   if (!d.machine.empty()) {
     if (!p) return failed("provider " + d.provider + " is not configured");
     set_step(job, "removing machine");

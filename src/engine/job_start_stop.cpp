@@ -46,6 +46,10 @@ Status Engine::do_start(Deployment& d, Job& job) {
   std::string url;
   if (auto e = http_check(d, *spec, &url); !e) return e;
   d.url = url;
+  if (opts_.router) {  // the address may be a new one (and a lab from before the proxy gets its URL)
+    set_step(job, "routing the stable URL");
+    if (auto e = publish(d, *spec); !e) return e;
+  }
   auto s2 = advance(d, State::kRunning);
   if (!s2) return s2.error();
   log(d, "ads", "running at " + url);

@@ -211,6 +211,7 @@ Status Engine::start() {
     }
   }
   sweep_backup_archives();
+  sync_routes();  // a proxy started (again) with ADS gets every stable URL back
   stopping_ = false;
   for (int i = 0; i < std::max(1, opts_.workers); ++i) threads_.emplace_back([this] { worker(); });
   renewer_ = std::thread([this] { renew_leases(); });

@@ -106,7 +106,10 @@ void Engine::fail_deployment(Deployment& d, const std::string& error) {
   } else if (!remove_machine(d)) {
     queue_cleanup(d, "the removal failed when the deployment failed");
   }
-  if (d.machine.empty()) release_addresses(d);  // no machine (any more): no address either
+  if (d.machine.empty()) {
+    release_addresses(d);  // no machine (any more): no address either
+    unpublish(d, false);   // nor a route to it; the port stays until destroy
+  }
   auto st = advance(d, State::kFailed);
   if (!st) spdlog::error("cannot record failure of {}: {}", d.id, st.error().message);
   spdlog::warn("deployment {} failed at {}: {}", d.id, d.failed_step, error);

@@ -72,6 +72,9 @@ class Store {
     int max_active = 0;
     bool behind_cancelled = false;
   };
+  // A new deployment is refused ("conflict", field "name") when a live one
+  // (any state but failed and destroyed) has its name: names are hosts in
+  // stable URLs.
   virtual Status admit_job(const Job& j, const Admission& a, const Deployment* new_deployment = nullptr) = 0;
   virtual Status update_job(const Job& j) = 0;
   virtual Result<Job> get_job(const std::string& id) = 0;
@@ -172,6 +175,13 @@ class Store {
   virtual Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) = 0;
   // Releases every address `owner` holds. Succeeds when it holds none.
   virtual Status release_addresses(const std::string& owner) = 0;
+
+  // Host ports for stable URLs without a domain. Gives deployment `id` the
+  // lowest port of [lo, hi] that no other deployment holds (its public_port;
+  // one transaction, and a unique index behind it), or the one it holds in
+  // that range already. Error "exhausted" when none is free, "not_found"
+  // for no such deployment. Freed by an update with public_port 0.
+  virtual Result<int> allocate_port(const std::string& id, int lo, int hi) = 0;
 
   // Shared rate limits (core/rate.h has the bucket rule). Takes one token at
   // `now_ms` from the bucket `key` (refilled at `per_second`, holding at most

@@ -66,9 +66,22 @@ export async function startAds({ listen = '127.0.0.1:0', extraArgs = [] } = {}) 
         proc.on('exit', () => { clearTimeout(t); r(); });
       });
     }
+    await stopProxy(dataDir);
     rmSync(dataDir, { recursive: true, force: true });
   }
   return { base, dataDir, adminToken, api, stop, stderr: () => err };
+}
+
+// Stops the reverse proxy (caddy) an `ads serve` with --proxy on started in
+// `dataDir` (it outlives ads serve by design).
+export async function stopProxy(dataDir) {
+  let pid = 0;
+  try { pid = Number(readFileSync(path.join(dataDir, 'proxy', 'caddy.pid'), 'utf8').trim()); } catch { return; }
+  if (!pid) return;
+  const alive = () => { try { process.kill(pid, 0); return true; } catch { return false; } };
+  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
+  if (alive()) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
 }
 
 export function launchChromium() {

@@ -12,14 +12,16 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { SHOTS, SRC, checkA11y, launchChromium, shot as shotOf, startAds } from './lib.mjs';
+import { SHOTS, SRC, checkA11y, freePort, launchChromium, shot as shotOf, startAds } from './lib.mjs';
 
 const LAB = path.join(SRC, 'examples/labs/static-site');
 const SLOW = 300_000;  // a deployment on a 2-core machine shared with others
 
-let ads, base, browser, page;
+let ads, base, browser, page, labPort;
 const user = { name: 'operator', password: randomBytes(12).toString('hex') };
 const apiCall = (...a) => ads.api(...a);
 const shot = (name) => shotOf(page, name);
@@ -40,7 +42,11 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
   let deploymentId = '';
 
   before(async () => {
-    ads = await startAds();
+    // stable URLs through the reverse proxy: a port of its own for the lab, on loopback
+    labPort = await freePort();
+    const cfg = path.join(mkdtempSync(path.join(tmpdir(), 'ads-e2e-cfg-')), 'ads.json');
+    writeFileSync(cfg, JSON.stringify({ proxy: { listen: '127.0.0.1:80', ports: `${labPort}-${labPort}`, public_host: '127.0.0.1' } }));
+    ads = await startAds({ extraArgs: ['--config', cfg] });
     base = ads.base;
     // the first-start admin has a token only: make a user who signs in with a password
     const r = await apiCall('POST', '/api/v1/users', { name: user.name, role: 'admin', password: user.password });
@@ -160,6 +166,12 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
       assert.equal(res.status(), 200);
       assert.match(await lab.content(), /ADS example lab/);
       await lab.screenshot({ path: path.join(SHOTS, '07-lab-page.png'), fullPage: true });
+      // the stable URL, next to the address, through the reverse proxy
+      const stable = await page.locator('#stable-url').getAttribute('href');
+      assert.equal(stable, `http://127.0.0.1:${labPort}/`);
+      const viaProxy = await lab.goto(stable);
+      assert.equal(viaProxy.status(), 200);
+      assert.match(await lab.content(), /ADS example lab/);
     } finally {
       await lab.close();
     }
@@ -170,6 +182,7 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     const row = page.locator(`tr[data-id="${deploymentId}"]`);
     await row.waitFor();
     await row.locator('[data-state="running"]').waitFor();
+    await row.getByRole('link', { name: `http://127.0.0.1:${labPort}/` }).waitFor();
     await shot('08-deployments-list');
     await row.getByRole('link', { name: 'e2e-static' }).click();
     await page.locator('#state [data-state="running"]').waitFor();

@@ -254,7 +254,7 @@ function renderDeployments() {
   const empty = h('p', { class: 'empty', hidden: true }, 'No deployments yet.');
   const table = h('table', { class: 'list' },
     h('caption', { class: 'sr-only' }, 'Deployments, newest first'),
-    h('thead', {}, h('tr', {}, ['Name', 'State', 'Address', 'Owner', 'Age'].map((t) => h('th', { scope: 'col' }, t)))),
+    h('thead', {}, h('tr', {}, ['Name', 'State', 'Stable URL', 'Address', 'Owner', 'Age'].map((t) => h('th', { scope: 'col' }, t)))),
     tbody);
   const showDestroyed = h('input', { type: 'checkbox', id: 'show-destroyed' });
   async function load() {
@@ -264,6 +264,7 @@ function renderDeployments() {
       tbody.replaceChildren(...list.map((d) => h('tr', { 'data-id': d.id },
         h('td', {}, h('a', { href: `#/d/${d.id}` }, d.name), h('div', { class: 'sub mono' }, d.id)),
         h('td', {}, badge(d.state)),
+        h('td', { class: 'mono' }, d.stable_url ? h('a', { href: d.stable_url, rel: 'noreferrer' }, d.stable_url) : '—'),
         h('td', { class: 'mono' }, d.url ? h('a', { href: d.url, rel: 'noreferrer' }, d.address) : d.address || '—'),
         h('td', {}, d.owner),
         h('td', {}, h('time', { datetime: d.created_at, title: d.created_at }, age(d.created_at))))));
@@ -376,6 +377,8 @@ function renderDeployment(id) {
       ...row('Commit', h('span', { class: 'mono' }, d.commit ? d.commit.slice(0, 12) : '—')),
       ...row('Provider', d.provider),
       ...row('Machine', h('span', { class: 'mono' }, d.machine || '—')),
+      ...row('Stable URL', d.stable_url
+        ? h('a', { href: d.stable_url, id: 'stable-url', class: 'mono', rel: 'noreferrer' }, d.stable_url) : '—'),
       ...row('Address', h('span', { class: 'mono', id: 'address' }, d.address || '—')),
       ...row('Lab URL', d.url ? h('a', { href: d.url, id: 'lab-url', rel: 'noreferrer' }, d.url) : '—'),
       ...row('Owner', d.owner + (d.shared ? ' (shared)' : '')),

@@ -9,13 +9,15 @@
 #include "core/ipnet.h"
 #include "core/rate.h"
 #include "core/text.h"
+#include "store/store_rules.h"
 
 namespace ads {
+using namespace store_detail;
 namespace {
 
 constexpr const char* kDeploymentColumns =
     "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
-    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared";
+    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared, public_port, stable_url";
 constexpr const char* kUserColumns =
     "id, name, role, password_hash, created_ms, oidc_issuer, oidc_subject, disabled_ms";
 constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms, session";
@@ -102,6 +104,10 @@ const char* const kMigrations[] = {
     // version 9: cancel of a job, asked for in the store and acted on by the
     // server that runs it
     "ALTER TABLE jobs ADD COLUMN cancel_requested_ms BIGINT NOT NULL DEFAULT 0;",
+    // version 10: stable URLs through the reverse proxy (see the SQLite store's)
+    "ALTER TABLE deployments ADD COLUMN public_port INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deployments ADD COLUMN stable_url TEXT NOT NULL DEFAULT '';"
+    "CREATE UNIQUE INDEX deployments_public_port ON deployments(public_port) WHERE public_port <> 0;",
 };
 
 using Row = pqxx::row;
@@ -130,6 +136,8 @@ Deployment read_deployment(const Row& r) {
   d.idempotency_key = text(r, 16);
   d.owner = text(r, 17);
   d.shared = integer(r, 18) != 0;
+  d.public_port = static_cast<int>(integer(r, 19));
+  d.stable_url = text(r, 20);
   return d;
 }
 
@@ -264,11 +272,11 @@ auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f
 
 void insert_deployment(pqxx::work& w, const Deployment& d) {
   w.exec_params(std::string("INSERT INTO deployments (") + kDeploymentColumns +
-                    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)",
+                    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
                 d.id, d.name, valid_utf8(d.source), valid_utf8(d.ref), d.commit, d.provider, to_string(d.state),
                 d.failed_step, valid_utf8(d.error), d.machine, d.address, d.url, d.secret, valid_utf8(d.spec_json),
                 d.created_ms, d.updated_ms, valid_utf8(d.idempotency_key),
-                d.owner, d.shared ? 1 : 0);
+                d.owner, d.shared ? 1 : 0, d.public_port, d.stable_url);
 }
 
 void insert_job(pqxx::work& w, const Job& j) {
@@ -436,11 +444,11 @@ Status PostgresStore::update(const Deployment& d) {
     auto r = w.exec_params(
         "UPDATE deployments SET name=$2, source=$3, ref=$4, commit_id=$5, provider=$6, state=$7, failed_step=$8,"
         " error=$9, machine=$10, address=$11, url=$12, secret=$13, spec_json=$14, created_ms=$15, updated_ms=$16,"
-        " idempotency_key=$17, owner=$18, shared=$19 WHERE id=$1",
+        " idempotency_key=$17, owner=$18, shared=$19, public_port=$20, stable_url=$21 WHERE id=$1",
         d.id, d.name, valid_utf8(d.source), valid_utf8(d.ref), d.commit, d.provider, to_string(d.state),
         d.failed_step, valid_utf8(d.error), d.machine, d.address, d.url, d.secret, valid_utf8(d.spec_json),
         d.created_ms, d.updated_ms, valid_utf8(d.idempotency_key), d.owner,
-        d.shared ? 1 : 0);
+        d.shared ? 1 : 0, d.public_port, d.stable_url);
     if (r.affected_rows() == 0) return Error::make("not_found", "no deployment " + d.id);
     return Status::Ok();
   });
@@ -506,6 +514,12 @@ Status PostgresStore::admit_job(const Job& j, const Admission& a, const Deployme
                  // counts what the previous holder committed.
                  if (a.max_active > 0) w.exec_params("SELECT pg_advisory_xact_lock(4242003, hashtext($1))", a.owner);
                  if (d) {
+                   // one admission per name at a time across every server
+                   w.exec_params("SELECT pg_advisory_xact_lock(4242004, hashtext($1))", d->name);
+                   auto live = w.exec_params(
+                       "SELECT id FROM deployments WHERE name = $1 AND state NOT IN ('failed','destroyed') LIMIT 1",
+                       d->name);
+                   if (!live.empty()) return name_taken(d->name, text(live[0], 0));
                    insert_deployment(w, *d);
                  } else {
                    w.exec_params("SELECT id FROM deployments WHERE id = $1 FOR UPDATE", j.deployment_id);
@@ -928,6 +942,26 @@ Result<std::string> PostgresStore::allocate_address(const std::string& subnet, c
     w.exec_params("INSERT INTO addresses (subnet, address, ip, owner, allocated_ms) VALUES ($1,$2,$3,$4,$5)", key,
                   static_cast<int64_t>(*free), ip, owner, now);
     return ip;
+  });
+}
+
+Result<int> PostgresStore::allocate_port(const std::string& id, int lo, int hi) {
+  if (lo < 1 || hi > 65535 || lo > hi) return Error::invalid("ports", "must be a range within 1-65535");
+  return in_tx(*conn_, "allocating a port", "", [&](pqxx::work& w) -> Result<int> {
+    // one allocator at a time across every server (until this transaction
+    // ends); the unique index on public_port backs it up
+    w.exec("SELECT pg_advisory_xact_lock(4242005, 0)");
+    auto held = w.exec_params("SELECT public_port FROM deployments WHERE id = $1", id);
+    if (held.empty()) return Error::make("not_found", "no deployment " + id);
+    int p = static_cast<int>(integer(held[0], 0));
+    if (p >= lo && p <= hi) return p;
+    std::vector<int> taken;
+    for (const auto& r : w.exec_params("SELECT public_port FROM deployments WHERE public_port BETWEEN $1 AND $2", lo, hi))
+      taken.push_back(static_cast<int>(integer(r, 0)));
+    auto free = lowest_free_port(lo, hi, std::move(taken));
+    if (!free) return port_exhausted(lo, hi);
+    w.exec_params("UPDATE deployments SET public_port = $1 WHERE id = $2", *free, id);
+    return *free;
   });
 }
 

@@ -8,13 +8,15 @@
 #include "core/ipnet.h"
 #include "core/rate.h"
 #include "core/text.h"
+#include "store/store_rules.h"
 
 namespace ads {
+using namespace store_detail;
 namespace {
 
 constexpr const char* kDeploymentColumns =
     "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
-    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared";
+    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared, public_port, stable_url";
 constexpr const char* kUserColumns =
     "id, name, role, password_hash, created_ms, oidc_issuer, oidc_subject, disabled_ms";
 constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms, session";
@@ -99,6 +101,11 @@ const char* const kMigrations[] = {
     // version 9: cancel of a job, asked for in the store and acted on by the
     // server that runs it
     "ALTER TABLE jobs ADD COLUMN cancel_requested_ms INTEGER NOT NULL DEFAULT 0;",
+    // version 10: stable URLs through the reverse proxy; without a domain a
+    // host port per lab, never held by two deployments
+    "ALTER TABLE deployments ADD COLUMN public_port INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deployments ADD COLUMN stable_url TEXT NOT NULL DEFAULT '';"
+    "CREATE UNIQUE INDEX deployments_public_port ON deployments(public_port) WHERE public_port != 0;",
 };
 
 // An SQLite failure as an Error: a store that cannot answer now (the file
@@ -188,6 +195,7 @@ void bind_deployment(Stmt& s, const Deployment& d) {
   s.bind(7, to_string(d.state)).bind(8, d.failed_step).bind(9, d.error).bind(10, d.machine).bind(11, d.address);
   s.bind(12, d.url).bind(13, d.secret).bind(14, d.spec_json).bind(15, d.created_ms).bind(16, d.updated_ms);
   s.bind(17, d.idempotency_key).bind(18, d.owner).bind(19, static_cast<int64_t>(d.shared ? 1 : 0));
+  s.bind(20, static_cast<int64_t>(d.public_port)).bind(21, d.stable_url);
 }
 
 User read_user(const Stmt& s) {
@@ -288,6 +296,8 @@ Deployment read_deployment(const Stmt& s) {
   d.idempotency_key = s.text(16);
   d.owner = s.text(17);
   d.shared = s.integer(18) != 0;
+  d.public_port = static_cast<int>(s.integer(19));
+  d.stable_url = s.text(20);
   return d;
 }
 
@@ -381,7 +391,7 @@ Status SqliteStore::create(const Deployment& d) {
 
 Status SqliteStore::insert_deployment(const Deployment& d) {
   std::string sql = std::string("INSERT INTO deployments (") + kDeploymentColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   if (!s.ok()) return s.error("preparing insert");
   bind_deployment(s, d);
@@ -420,7 +430,7 @@ Status SqliteStore::update(const Deployment& d) {
   Stmt s(db_,
          "UPDATE deployments SET name=?2, source=?3, ref=?4, commit_id=?5, provider=?6, state=?7, failed_step=?8,"
          " error=?9, machine=?10, address=?11, url=?12, secret=?13, spec_json=?14, created_ms=?15, updated_ms=?16,"
-         " idempotency_key=?17, owner=?18, shared=?19"
+         " idempotency_key=?17, owner=?18, shared=?19, public_port=?20, stable_url=?21"
          " WHERE id=?1");
   if (!s.ok()) return s.error("preparing update");
   bind_deployment(s, d);
@@ -492,6 +502,11 @@ Status SqliteStore::admit_job(const Job& j, const Admission& a, const Deployment
   // instead of counting the same jobs
   return write_tx([&]() -> Status {
     if (new_deployment) {
+      Stmt q(db_, "SELECT id FROM deployments WHERE name = ? AND state NOT IN ('failed','destroyed') LIMIT 1");
+      q.bind(1, new_deployment->name);
+      int rc = q.step();
+      if (rc == SQLITE_ROW) return name_taken(new_deployment->name, q.text(0));
+      if (rc != SQLITE_DONE) return q.error("reading names");
       if (auto s = insert_deployment(*new_deployment); !s) return s;
     } else {
       Stmt q(db_,
@@ -960,6 +975,36 @@ Result<std::string> SqliteStore::allocate_address(const std::string& subnet, con
     ins.bind(1, key).bind(2, static_cast<int64_t>(*free)).bind(3, ip).bind(4, owner).bind(5, now);
     if (ins.step() != SQLITE_DONE) return ins.error("recording address");
     return ip;
+  });
+}
+
+Result<int> SqliteStore::allocate_port(const std::string& id, int lo, int hi) {
+  if (lo < 1 || hi > 65535 || lo > hi) return Error::invalid("ports", "must be a range within 1-65535");
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_tx([&]() -> Result<int> {
+    {
+      Stmt held(db_, "SELECT public_port FROM deployments WHERE id = ?");
+      held.bind(1, id);
+      int rc = held.step();
+      if (rc == SQLITE_DONE) return Error::make("not_found", "no deployment " + id);
+      if (rc != SQLITE_ROW) return held.error("reading ports");
+      int p = static_cast<int>(held.integer(0));
+      if (p >= lo && p <= hi) return p;
+    }
+    std::vector<int> taken;
+    {
+      Stmt q(db_, "SELECT public_port FROM deployments WHERE public_port BETWEEN ? AND ?");
+      q.bind(1, static_cast<int64_t>(lo)).bind(2, static_cast<int64_t>(hi));
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) taken.push_back(static_cast<int>(q.integer(0)));
+      if (rc != SQLITE_DONE) return q.error("reading ports");
+    }
+    auto free = lowest_free_port(lo, hi, std::move(taken));
+    if (!free) return port_exhausted(lo, hi);
+    Stmt up(db_, "UPDATE deployments SET public_port = ? WHERE id = ?");
+    up.bind(1, static_cast<int64_t>(*free)).bind(2, id);
+    if (up.step() != SQLITE_DONE) return up.error("recording a port");
+    return *free;
   });
 }
 

@@ -66,6 +66,7 @@ class SqliteStore : public Store {
   Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) override;
   Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) override;
   Status release_addresses(const std::string& owner) override;
+  Result<int> allocate_port(const std::string& id, int lo, int hi) override;
   Result<RateTake> take_rate(const std::string& key, double per_second, double burst, int64_t now_ms) override;
 
  private:

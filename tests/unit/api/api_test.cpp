@@ -21,12 +21,17 @@ using ads::test::ApiTest;
 
 TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
   auto a = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","ref":"v1.2"})");
-  auto b = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02"})");
+  // a live lab's name is not taken again: it is the host of its stable URL
+  auto dup = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02"})");
+  expect_error(dup, 409, "name");
+  EXPECT_NE(dup.body["error"]["message"].get<std::string>().find(a.body.value("id", "?")), std::string::npos)
+      << dup.body.dump();
+  auto b = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02-b"})");
   ASSERT_EQ(a.status, 202) << a.body.dump();
   ASSERT_EQ(b.status, 202);
   EXPECT_EQ(a.body["state"], "accepted");
   EXPECT_EQ(a.body["name"], "cse02");  // derived from the URL
-  EXPECT_EQ(b.body["name"], "cse02");  // names may repeat; ids never do
+  EXPECT_EQ(a.body["stable_url"], "");  // none until its route is in the proxy
   std::string ida = a.body["id"], idb = b.body["id"];
   EXPECT_TRUE(ads::is_valid_id(ida));
   EXPECT_LT(ida, idb);
@@ -45,14 +50,14 @@ TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
 
 TEST_F(ApiTest, ListPagesAndFilters) {
   for (int i = 0; i < 5; ++i)
-    ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"n)" + std::to_string(i % 2) + "\"}").status, 202);
+    ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"n)" + std::to_string(i) + "\"}").status, 202);
   auto p1 = call("GET", "/api/v1/deployments?limit=2");
   ASSERT_EQ(p1.body["deployments"].size(), 2u);
   std::string next = p1.body["next"];
   auto p2 = call("GET", "/api/v1/deployments?limit=2&after=" + next);
   ASSERT_EQ(p2.body["deployments"].size(), 2u);
   EXPECT_GT(p2.body["deployments"][0]["id"].get<std::string>(), next);
-  EXPECT_EQ(call("GET", "/api/v1/deployments?name=n1").body["deployments"].size(), 2u);
+  EXPECT_EQ(call("GET", "/api/v1/deployments?name=n1").body["deployments"].size(), 1u);
   EXPECT_EQ(call("GET", "/api/v1/deployments?state=accepted").body["deployments"].size(), 5u);
   EXPECT_EQ(call("GET", "/api/v1/deployments?state=running").body["deployments"].size(), 0u);
   expect_error(call("GET", "/api/v1/deployments?state=bogus"), 400, "state");
@@ -103,7 +108,7 @@ TEST_F(ApiTest, DestroyOfADeploymentStillInProgressCancelsItsJobFirst) {
 
 TEST_F(ApiTest, DeletingABackupIsAJobAndUnknownBackupsAre404) {
   std::string a = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
-  std::string b = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
+  std::string b = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-b"})").body["id"];
   ads::Backup ba{"01kkkkkkkkkkkkkkkkkkkkkkk1", a, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/a.tar.gz", "", "c"};
   ads::Backup bb{"01kkkkkkkkkkkkkkkkkkkkkkk2", b, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/b.tar.gz", "", "c"};
   ASSERT_TRUE(store->add_backup(ba).ok());
@@ -163,7 +168,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"GET", "/api/v1/tokens", "", ads::Role::kViewer},
       {"POST", "/api/v1/tokens", R"({"name":"x"})", ads::Role::kViewer},
       {"DELETE", "/api/v1/tokens/" + tok_id, "", ads::Role::kViewer},
-      {"POST", "/api/v1/deployments", R"({"source":"/srv/lab"})", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-route"})", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/stop", "", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/start", "", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/restart", "", ads::Role::kDeployer},
@@ -205,10 +210,10 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
   expect_error(other, 403);
   // ...but may change its own, and a shared one
   std::string mine =
-      call_as(deployer, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").body["id"];
+      call_as(deployer, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans"})").body["id"];
   EXPECT_EQ(call("GET", "/api/v1/deployments/" + mine).body["owner"], "dan");
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + mine + "/stop"), 409);  // allowed, but still accepted
-  std::string shared = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","shared":true})").body["id"];
+  std::string shared = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-shared","shared":true})").body["id"];
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + shared + "/stop"), 409);
   expect_error(call_as(viewer, "POST", "/api/v1/deployments/" + shared + "/stop"), 403);
 }
@@ -427,8 +432,8 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   // the engine's workers are not started: every job stays queued
   auto first = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})", "application/json");
   ASSERT_EQ(first.status, 202);
-  ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").status, 202);
-  auto third = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})");
+  ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-2"})").status, 202);
+  auto third = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-3"})");
   expect_error(third, 429);
   EXPECT_NE(third.body["error"]["message"].get<std::string>().find("admin has 2 jobs under way (limit 2)"),
             std::string::npos)
@@ -450,7 +455,7 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   // another user has a budget of its own
   ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
   std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
-  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,
+  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans"})").status,
             202);
   // clean-up is never refused by that limit (issue 16.9): dan, at his limit, still destroys
   EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,

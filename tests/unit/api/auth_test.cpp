@@ -276,9 +276,9 @@ TEST_F(AuthLimitsTest, PasswordGuessesAreLimitedPerUserName) {
 // An admin's destroy of someone else's deployment is charged to the owner of
 // the deployment (whose jobs the limit counts), not to the admin.
 TEST_F(AuthLimitsTest, JobsOnADeploymentAreChargedToItsOwner) {
-  ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").status, 202);
-  ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").status, 202);
-  expect_error(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})"), 429);  // the admin is at its limit
+  ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-1"})").status, 202);
+  ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-2"})").status, 202);
+  expect_error(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-3"})"), 429);  // the admin is at its limit
   ads::Deployment pats;
   pats.id = "01m88rqkev9cbfs1eqysk664kz";
   pats.name = "pats";

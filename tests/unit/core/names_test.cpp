@@ -123,3 +123,21 @@ TEST(SourceValidation, RefusesControlCharactersLeadingDashEmptyAndTooLong) {
 }
 
 }  // namespace
+
+// ------------------------------------------------------- DNS labels (issue 17)
+
+namespace {
+TEST(DnsLabelValidation, AcceptsLowerCaseLabels) {
+  for (std::string ok : {"a", "7", "cse02", "x-y", "a--b", "notes-v2", "0lab"})
+    EXPECT_TRUE(ads::validate_dns_label(ok).ok()) << ok;
+  EXPECT_TRUE(ads::validate_dns_label(std::string(63, 'a')).ok());
+}
+
+TEST(DnsLabelValidation, RefusesWhatCannotBeAHostName) {
+  for (std::string bad : std::vector<std::string>{"", "A", "Lab", "a_b", "a.b", "-a", "a-", "-", "a b", "a;b",
+                                                  "caf\xc3\xa9", std::string("a\0b", 3), "a\n", std::string(64, 'a'),
+                                                  "\xff", "xn--80ak6aa92e.x"})
+    expect_refused(ads::validate_dns_label(bad), "name", bad);
+  expect_refused(ads::validate_dns_label("a_b", "lab"), "lab", "a_b");
+}
+}  // namespace

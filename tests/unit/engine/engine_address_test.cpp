@@ -39,8 +39,9 @@ class EngineAddressTest : public ::testing::Test {
     EXPECT_TRUE(st.ok()) << st.error().message;
     return e;
   }
-  std::string submit(ads::Engine& e) {
+  std::string submit(ads::Engine& e, const std::string& name = "") {
     ads::DeployRequest r;
+    r.name = name;  // live labs' names are unique
     r.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
     r.owner = "tester";
     r.admin = true;  // a path on the server: admins only (engine/source_access.h)
@@ -67,7 +68,7 @@ class EngineAddressTest : public ::testing::Test {
 
 TEST_F(EngineAddressTest, ConcurrentDeploysGetDistinctAddressesReleasedWhenTheyFail) {
   auto e = engine(false);
-  std::string a = submit(*e), b = submit(*e);
+  std::string a = submit(*e, "lab-a"), b = submit(*e, "lab-b");
   auto da = settle(a), db = settle(b);
   e->stop();
   EXPECT_EQ(da.state, ads::State::kFailed);

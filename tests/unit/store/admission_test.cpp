@@ -23,7 +23,7 @@ class AdmissionTest : public ads::test::BackendTest {
   static ads::Deployment deployment(const std::string& id, const std::string& owner) {
     ads::Deployment d;
     d.id = id;
-    d.name = "lab";
+    d.name = "lab-" + id;  // live labs' names are unique (stable_url_test.cpp)
     d.source = "/srv/lab";
     d.provider = "lxd";
     d.owner = owner;

@@ -1,0 +1,215 @@
+// The engine and the reverse proxy: a real Caddy (router::start_proxy, the
+// code `ads serve` uses), a real SQLite store, an upstream on loopback in
+// place of a lab's machine; no machine is made (the records are written
+// as a deploy would leave them, and the LXD provider points at a socket
+// where no LXD listens). Start syncs the published labs' routes from the
+// store; a destroy removes the route and frees the port; names of live
+// labs are unique (409 naming "name") for deploys and for a restore that
+// would bring a destroyed lab back.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "http/client.h"
+#include "http/server.h"
+#include "providers/provider.h"
+#include "router/caddy.h"
+#include "router/caddy_process.h"
+#include "support/engine_wait.h"
+#include "support/process.h"
+
+namespace {
+ads::router::ProxyProcessOptions proxy_opts(const std::string& dir, const std::string& admin) {
+  ads::router::ProxyProcessOptions o;
+  o.dir = dir;
+  o.admin = admin;
+  return o;
+}
+// CaddyOptions with the fields a test sets.
+ads::router::CaddyOptions caddy_opts(const std::string& admin, const std::string& domain, const std::string& listen_host,
+                                     int listen_port, const std::string& public_host) {
+  ads::router::CaddyOptions o;
+  o.admin = admin;
+  o.domain = domain;
+  o.listen_host = listen_host;
+  o.listen_port = listen_port;
+  o.public_host = public_host;
+  return o;
+}
+using nlohmann::json;
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+long get_status(int port, std::string* body = nullptr) {
+  ads::http::ClientRequest r;
+  r.url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  r.timeout_ms = 10000;
+  auto res = ads::http::request(r);
+  if (!res) return 0;
+  if (body) *body = res->body;
+  return res->status;
+}
+
+class EngineRoutesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (ads::test::run({"caddy", "version"}) != 0) GTEST_SKIP() << "caddy is not installed (scripts/install-deps.sh)";
+    admin = "unix:" + tmp.str() + "/proxy/admin.sock";
+    auto pid = ads::router::start_proxy(proxy_opts(tmp.str() + "/proxy", admin));
+    ASSERT_TRUE(pid.ok()) << pid.error().message;
+    auto s = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    store = std::move(s.value());
+    ads::http::ServerOptions so;
+    upstream = std::make_unique<ads::http::Server>(so);
+    upstream->route("GET", "/", [](ads::http::Request&) {
+      ads::http::Response r;
+      r.content_type = "text/plain";
+      r.body = "the lab";
+      return r;
+    });
+    ASSERT_TRUE(upstream->start().ok());
+    port = free_port();
+  }
+  void TearDown() override {
+    if (engine) engine->stop();
+    if (upstream) upstream->stop();
+    (void)ads::router::stop_proxy(tmp.str() + "/proxy");
+  }
+  void start_engine() {
+    std::map<std::string, std::unique_ptr<ads::Provider>> providers;
+    auto lxd = ads::make_provider("lxd", json{{"socket", (tmp.path / "no-lxd.sock").string()}});
+    ASSERT_TRUE(lxd.ok()) << lxd.error().message;
+    providers["lxd"] = std::move(lxd.value());
+    auto opts = ads::test::engine_options(tmp.path);
+    opts.router = std::make_shared<ads::router::CaddyRouter>(caddy_opts(admin, "", "127.0.0.1", 80, "127.0.0.1"));
+    opts.proxy_ports = {port, port};
+    opts.provider_attempts = 1;
+    engine = std::make_unique<ads::Engine>(*store, std::move(providers), opts);
+    auto st = engine->start();
+    ASSERT_TRUE(st.ok()) << st.error().message;
+  }
+  // A record as a deploy leaves it: running on "its machine" (the upstream).
+  ads::Deployment lab(const std::string& id, const std::string& name, ads::State state) {
+    ads::Deployment d;
+    d.id = id;
+    d.name = name;
+    d.source = "/srv/lab";
+    d.provider = "lxd";
+    d.state = state;
+    d.address = "127.0.0.1";
+    d.owner = "admin";
+    d.created_ms = d.updated_ms = 1;
+    d.spec_json = json{{"path", "ads-lab.json"},
+                       {"text", json{{"ads", 2},
+                                     {"os", {{"name", "debian"}, {"version", "12"}}},
+                                     {"actions", {{"start", {"true"}}, {"restore", {"true"}}}},
+                                     {"http", {{"port", upstream->port()}}}}
+                                    .dump()}}
+                      .dump();
+    return d;
+  }
+
+  ads::test::TempDir tmp;
+  std::string admin;
+  std::unique_ptr<ads::Store> store;
+  std::unique_ptr<ads::http::Server> upstream;
+  std::unique_ptr<ads::Engine> engine;
+  int port = 0;
+};
+
+TEST_F(EngineRoutesTest, StartGivesTheProxyThePublishedLabsAndDestroyTakesTheRouteAway) {
+  auto live = lab("01live", "notes", ads::State::kRunning);
+  live.public_port = port;
+  live.stable_url = "http://127.0.0.1:" + std::to_string(port) + "/";
+  ASSERT_TRUE(store->create(live).ok());
+  // a failed lab that had been published has no route
+  auto failed = lab("01fail", "gone", ads::State::kFailed);
+  failed.stable_url = "http://127.0.0.1:1/";
+  ASSERT_TRUE(store->create(failed).ok());
+  EXPECT_EQ(get_status(port), 0) << "nothing listens before ADS starts";
+
+  start_engine();
+  std::string body;
+  EXPECT_EQ(get_status(port, &body), 200);
+  EXPECT_EQ(body, "the lab");
+  ads::router::CaddyRouter r(caddy_opts(admin, "", "127.0.0.1", 80, "127.0.0.1"));
+  auto routes = r.routes();
+  ASSERT_TRUE(routes.ok()) << routes.error().message;
+  ASSERT_EQ(routes->size(), 1u);
+  EXPECT_EQ((*routes)[0].name, "notes");
+  EXPECT_EQ((*routes)[0].upstream, "127.0.0.1:" + std::to_string(upstream->port()));
+
+  auto job = engine->operate("01live", "destroy");
+  ASSERT_TRUE(job.ok()) << job.error().message;
+  auto d = ads::test::settle(*store, "01live");
+  EXPECT_EQ(d.state, ads::State::kDestroyed) << ads::test::log_of(*store, "01live");
+  EXPECT_EQ(d.stable_url, "");
+  EXPECT_EQ(d.public_port, 0) << "the port is free again";
+  EXPECT_EQ(get_status(port), 0) << "the route is gone";
+  routes = r.routes();
+  ASSERT_TRUE(routes.ok());
+  EXPECT_TRUE(routes->empty());
+}
+
+TEST_F(EngineRoutesTest, NamesAreDnsLabelsAndALiveLabKeepsItsName) {
+  ASSERT_TRUE(store->create(lab("01held", "notes", ads::State::kStopped)).ok());
+  start_engine();
+  ads::DeployRequest req;
+  req.source = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
+  req.owner = "admin";
+  req.admin = true;
+  req.name = "notes";
+  auto r = engine->submit(req);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "conflict");
+  EXPECT_EQ(r.error().field, "name");
+  EXPECT_NE(r.error().message.find("01held"), std::string::npos) << r.error().message;
+  for (std::string bad : std::vector<std::string>{"Notes", "my_lab", "a.b", "-x", "x-", std::string(64, 'a')}) {
+    req.name = bad;
+    auto b = engine->submit(req);
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_EQ(b.error().code, "invalid") << bad;
+    EXPECT_EQ(b.error().field, "name") << bad;
+  }
+  // names derived from a source are DNS labels
+  EXPECT_EQ(ads::Engine::default_name("https://git.example.org/Group/My_Lab.v2.git"), "my-lab-v2");
+  EXPECT_EQ(ads::Engine::default_name("/srv/__x__/"), "x");
+  EXPECT_EQ(ads::Engine::default_name("/srv/caf\xc3\xa9"), "caf");
+  EXPECT_EQ(ads::Engine::default_name("/srv/___"), "lab");
+}
+
+TEST_F(EngineRoutesTest, ARestoreCannotBringBackANameALiveLabHolds) {
+  auto old = lab("01old", "notes", ads::State::kDestroyed);
+  ASSERT_TRUE(store->create(old).ok());
+  ads::Backup b;
+  b.id = "01bk";
+  b.deployment_id = "01old";
+  b.created_ms = 1;
+  b.path = (tmp.path / "b.tar.gz").string();
+  ASSERT_TRUE(store->add_backup(b).ok());
+  ASSERT_TRUE(store->create(lab("01new", "notes", ads::State::kRunning)).ok());
+  start_engine();
+  auto r = engine->operate("01old", "restore", json{{"backup", "01bk"}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "conflict");
+  EXPECT_EQ(r.error().field, "name");
+  EXPECT_NE(r.error().message.find("01new"), std::string::npos) << r.error().message;
+  auto jobs = store->jobs_of("01old");
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_TRUE(jobs->empty());
+}
+
+}  // namespace
