@@ -17,6 +17,11 @@ const std::vector<JobRules>& all_job_rules() {
     r.push_back({"restore", true, {S::kRunning, S::kStopped, S::kDestroyed}, "", true, false});
     r.push_back({"destroy", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", false, true});
     r.push_back({"delete-backup", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", true, true});
+    // a release or a rollback leaves the serving release alone until its
+    // switch; run again after a cut, it first finishes or undoes what the
+    // cut-off run did (engine/job_release.cpp)
+    r.push_back({"release", true, {S::kRunning}, " (it must be running)", false, true});
+    r.push_back({"rollback", true, {S::kRunning}, " (it must be running)", false, true});
     return r;
   }();
   return rules;
