@@ -7,6 +7,9 @@ LAUNCHER=()
 if command -v ccache >/dev/null; then
   # Several checkouts on one machine share one cache (paths made relative).
   export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(cd .. && pwd)}
+  # and the build directory's own path stays out of the hash (with -g ccache
+  # hashes it by default, so no two checkouts ever shared an entry)
+  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
   LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo "${LAUNCHER[@]}" >/dev/null

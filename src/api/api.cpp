@@ -1,6 +1,7 @@
 #include "api/api.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -11,6 +12,7 @@
 #include "api/guard.h"
 #include "api/limits.h"
 #include "core/id.h"
+#include "core/names.h"
 #include "core/source_policy.h"
 #include "core/text.h"
 
@@ -203,6 +205,16 @@ json backup_json(const Backup& b) {
           {"commit", b.commit}};
 }
 
+// A release without its agent secret.
+json release_json(const Release& r) {
+  json out = {{"id", r.id},           {"deployment", r.deployment_id}, {"seq", r.seq},     {"state", r.state},
+              {"ref", r.ref},         {"commit", r.commit},           {"machine", r.machine}, {"address", r.address},
+              {"url", r.url},         {"by", r.by},                   {"job", r.job_id},
+              {"created_at", iso8601(r.created_ms)}, {"updated_at", iso8601(r.updated_ms)}};
+  if (!r.error.empty()) out["error"] = r.error;
+  return out;
+}
+
 json log_json(const LogLine& l) {
   return {{"seq", l.seq}, {"time", iso8601(l.ts_ms)}, {"step", l.step}, {"stream", l.stream}, {"text", l.text}};
 }
@@ -391,16 +403,39 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     std::string id = req.param("id"), op = req.param("op");
     if (auto e = check_id(id)) return *e;
     if (auto e = check_manage(store, caller, id)) return *e;
-    static const std::set<std::string> ops = {"start", "stop", "restart", "test", "backup", "restore"};
-    if (!ops.count(op)) return Response::error(404, "not_found", "no operation " + op.substr(0, 32) +
-                                                                     " (start, stop, restart, test, backup, restore)");
+    // the operation's job kind, and the one field it may be given
+    static const std::map<std::string, std::pair<std::string, std::string>> ops = {
+        {"start", {"start", ""}},   {"stop", {"stop", ""}},         {"restart", {"restart", ""}},
+        {"test", {"test", ""}},     {"backup", {"backup", ""}},     {"restore", {"restore", "backup"}},
+        {"releases", {"release", "ref"}}, {"rollback", {"rollback", "release"}}};
+    auto it = ops.find(op);
+    if (it == ops.end())
+      return Response::error(404, "not_found", "no operation " + op.substr(0, 32) +
+                                                   " (start, stop, restart, test, backup, restore, releases, rollback)");
+    const auto& [kind, field] = it->second;
     json params = json::object();
     if (!req.body.empty()) {
       if (auto err = parse_body(req, params)) return *err;
       for (auto& [k, v] : params.items())
-        if (!(op == "restore" && k == "backup")) return Response::error(400, "invalid", "is not a known field", k);
+        if (k != field) return Response::error(400, "invalid", "is not a known field", k);
     }
-    auto j = engine.operate(id, op, params, {charged_to(store, caller, id), max_active});
+    if (kind == "release" && params.contains("ref")) {
+      if (!params["ref"].is_string()) return Response::error(400, "invalid", "must be a string", "ref");
+      if (auto st = validate_git_ref(params["ref"].get<std::string>()); !st) return from_error(st.error());
+    }
+    if (kind == "rollback" && params.contains("release")) {
+      if (!params["release"].is_string() || !is_valid_id(params["release"].get<std::string>()))
+        return Response::error(400, "invalid", "must be a release id (see GET .../releases)", "release");
+      auto r = store.get_release(params["release"].get<std::string>());
+      if (!r || r->deployment_id != id)
+        return Response::error(404, "not_found", "deployment " + id + " has no release " + params["release"].get<std::string>());
+      if (r->state != "kept" || r->machine.empty())
+        return Response::error(409, "conflict", "release #" + std::to_string(r->seq) + " is " + r->state +
+                                                    (r->state == "serving" ? " already" : ": its machine is gone") +
+                                                    "; only a kept release can be rolled back to", "release");
+    }
+    if (kind == "release" || kind == "rollback") params["by"] = caller.user.name;
+    auto j = engine.operate(id, kind, params, {charged_to(store, caller, id), max_active});
     if (!j) return from_error(j.error());
     Response r = Response::json(202, job_json(*j));
     r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});
@@ -417,6 +452,23 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     json arr = json::array();
     for (auto& j : *jobs) arr.push_back(job_json(j));
     return Response::json(200, json{{"jobs", arr}});
+  });
+
+  route("GET", "/api/v1/deployments/{id}/releases", Role::kViewer, [&store](Request& req, const Caller& caller) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    auto d = store.get(id);
+    if (!d) return from_error(d.error());
+    auto rs = store.releases_of(id);
+    if (!rs) return from_error(rs.error());
+    json arr = json::array();
+    for (auto& r : *rs) arr.push_back(release_json(r));
+    if (rs->empty() && !d->machine.empty()) {
+      // before its first release a deployment is release #1 (recorded when the second starts)
+      arr.push_back({{"seq", 1}, {"state", "serving"}, {"ref", d->ref}, {"commit", d->commit}, {"machine", d->machine},
+                     {"address", d->address}, {"url", d->url}, {"by", d->owner}, {"created_at", iso8601(d->created_ms)}});
+    }
+    return Response::json(200, json{{"releases", arr}});
   });
 
   route("GET", "/api/v1/deployments/{id}/backups", Role::kViewer, [&store](Request& req, const Caller& caller) {

@@ -143,6 +143,17 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 3600)
         return Error::invalid(k, "must be an integer from 1 to 3600 (seconds)");
       cfg.cleanup_interval_s = v.get<int>();
+    } else if (k == "keep_releases") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 100)
+        return Error::invalid(k, "must be an integer from 0 (no rollback: an old release's machine goes at once) to 100");
+      cfg.keep_releases = v.get<int>();
+    } else if (k == "keep_releases_running") {
+      if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
+      cfg.keep_releases_running = v.get<bool>();
+    } else if (k == "drain_ms") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 600000)
+        return Error::invalid(k, "must be an integer from 0 to 600000 (ms an old release answers after a switch)");
+      cfg.drain_ms = v.get<int>();
     } else if (k == "max_backup_mb") {
       if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 1048576)
         return Error::invalid(k, "must be an integer from 1 to 1048576 (MiB)");

@@ -46,6 +46,9 @@ struct ServeConfig {
   int workers = 2;
   bool keep_failed = false;
   int keep_backups = 0;  // per deployment; 0: keep all
+  int keep_releases = 1;             // earlier releases that keep their machine for a rollback
+  bool keep_releases_running = false;  // kept machines stay running (a rollback in about a second)
+  int drain_ms = 2000;               // an old release answers this long after a switch, then stops
   int max_backup_mb = 512;  // the largest backup archive taken from an agent
   int deploy_attempts = 2;  // runs of a deploy cut off by a stopped server (EngineOptions::deploy_attempts)
   int log_head_kb = 1024;   // per job: the first KiB of output kept (core/log_cap.h)

@@ -107,6 +107,9 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
   eo.workers = cfg.workers;
   eo.keep_failed = cfg.keep_failed;
   eo.keep_backups = cfg.keep_backups;
+  eo.keep_releases = cfg.keep_releases;
+  eo.keep_releases_running = cfg.keep_releases_running;
+  eo.drain = std::chrono::milliseconds(cfg.drain_ms);
   eo.max_backup_bytes = static_cast<size_t>(cfg.max_backup_mb) << 20;
   eo.deploy_attempts = cfg.deploy_attempts;
   eo.log_cap.head_bytes = static_cast<size_t>(cfg.log_head_kb) << 10;
@@ -600,6 +603,18 @@ int main(int argc, char** argv) {
   auto* cancel = app.add_subcommand("cancel", "cancel a job (its command is killed in the machine)");
   cancel->add_option("job", cancel_job, "job id (see `ads jobs ID`)")->required();
   cancel->add_flag("--detach", detach, "return once the cancel is asked for");
+  std::string release_ref, release_id;
+  auto* release = app.add_subcommand("release", "release another version of a running lab: built on a new machine, "
+                                                "tested, then switched to (the old one is kept for a rollback)");
+  release->add_option("id", id)->required();
+  release->add_option("--ref", release_ref, "tag, branch or commit to release (default: the deployment's ref again)");
+  release->add_flag("--detach", detach, "return once accepted");
+  auto* releases = app.add_subcommand("releases", "list a deployment's releases");
+  releases->add_option("id", id)->required();
+  auto* rollback = app.add_subcommand("rollback", "switch a lab back to a kept release");
+  rollback->add_option("id", id)->required();
+  rollback->add_option("release", release_id, "release id (see `ads releases ID`; default: the newest kept one)");
+  rollback->add_flag("--detach", detach, "return once accepted");
   auto* doctor = app.add_subcommand("doctor", "report machines and records that disagree");
   bool doctor_fix = false;
   auto* prune = app.add_subcommand("prune", "forget destroyed deployments' logs and records past the retention (admin)");
@@ -740,6 +755,30 @@ int main(int argc, char** argv) {
   if (restore->parsed()) {
     json body = {{"backup", backup_id}};
     return submit_and_follow(api, id, "POST", "/api/v1/deployments/" + id + "/restore", &body, detach);
+  }
+  if (release->parsed()) {
+    json body = json::object();
+    if (!release_ref.empty()) body["ref"] = release_ref;
+    return submit_and_follow(api, id, "POST", "/api/v1/deployments/" + id + "/releases", &body, detach);
+  }
+  if (rollback->parsed()) {
+    json body = json::object();
+    if (!release_id.empty()) body["release"] = release_id;
+    return submit_and_follow(api, id, "POST", "/api/v1/deployments/" + id + "/rollback", &body, detach);
+  }
+  if (releases->parsed()) {
+    auto r = api.call("GET", "/api/v1/deployments/" + id + "/releases");
+    if (!r) return fail_with(r.error(), kExitUnreachable);
+    if (r->status != 200) return reply_error(*r);
+    std::printf("%-4s  %-26s  %-8s  %-16s  %-12s  %-24s  %-10s  %s\n", "#", "RELEASE", "STATE", "REF", "COMMIT", "CREATED",
+                "BY", "MACHINE");
+    for (auto& x : r->body["releases"])
+      std::printf("%-4lld  %-26s  %-8s  %-16s  %-12s  %-24s  %-10s  %s%s\n", static_cast<long long>(x.value("seq", 0LL)),
+                  x.value("id", "").c_str(), x.value("state", "").c_str(), x.value("ref", "").c_str(),
+                  x.value("commit", "").substr(0, 12).c_str(), x.value("created_at", "").c_str(),
+                  x.value("by", "").c_str(), x.value("machine", "").c_str(),
+                  x.value("error", "").empty() ? "" : ("  " + x.value("error", "")).c_str());
+    return 0;
   }
   if (delete_backup->parsed())
     return submit_and_follow(api, id, "DELETE", "/api/v1/deployments/" + id + "/backups/" + backup_id, nullptr, detach);

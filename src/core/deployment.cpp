@@ -56,7 +56,7 @@ bool is_settled(State s) {
 
 const std::vector<std::string>& job_kinds() {
   static const std::vector<std::string> k = {"deploy", "start", "stop", "restart", "test", "backup", "restore", "destroy",
-                                             "delete-backup"};
+                                             "delete-backup", "release", "rollback"};
   return k;
 }
 

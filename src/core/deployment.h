@@ -122,6 +122,34 @@ struct Cleanup {
   int64_t created_ms = 0;
 };
 
+// One version of a deployment's lab on a machine of its own (continuous
+// delivery, see engine/job_release.cpp). A release job builds a new one
+// beside the one serving ("building"), switches the lab's stable URL to it
+// ("serving"; the one before becomes "kept" with its machine, stopped unless
+// the operator keeps it running), and a rollback switches back to a kept
+// one. Kept ones beyond keep_releases are removed ("removed"); a release
+// that fails leaves its machine removed ("failed"). Exactly one release of
+// a deployment that has any is serving, and the deployment's own machine,
+// address, secret, commit and spec are always the serving release's.
+struct Release {
+  std::string id;             // ULID
+  std::string deployment_id;
+  int64_t seq = 0;            // 1, 2, 3... per deployment (1: the first deploy)
+  std::string state;          // building, serving, kept, removed, failed
+  std::string ref;            // the ref asked for
+  std::string commit;         // the commit it runs
+  std::string machine;        // its machine ("" once removed)
+  std::string address;
+  std::string url;            // the machine's own URL
+  std::string secret;         // its agent's secret; never leaves the server
+  std::string spec_json;      // its lab spec (as Deployment::spec_json)
+  std::string by;             // who asked for it
+  std::string job_id;         // the job that made it (or last switched to it)
+  std::string error;          // why it failed
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
 struct LogLine {
   int64_t seq = 0;         // 1, 2, 3... per deployment
   int64_t ts_ms = 0;

@@ -20,6 +20,12 @@ const std::vector<JobRules>& all_job_rules() {
                  C::kFailDeployment, true});
     r.push_back({"delete-backup", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", true, true,
                  C::kKeepState, true});
+    // a release or a rollback leaves the serving release alone until its
+    // switch (a cancel before it removes what the release built); run again
+    // after a cut, it first finishes or undoes what the cut-off run did
+    // (engine/job_release.cpp)
+    r.push_back({"release", true, {S::kRunning}, " (it must be running)", false, true, C::kKeepState, false});
+    r.push_back({"rollback", true, {S::kRunning}, " (it must be running)", false, true, C::kKeepState, false});
     return r;
   }();
   return rules;

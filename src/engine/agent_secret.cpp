@@ -18,10 +18,10 @@
 namespace ads {
 using namespace engine_detail;
 
-Status Engine::replace_bootstrap_secret(Deployment& d) {
+Status Engine::replace_bootstrap_secret(Deployment& d, const std::function<Status(const Deployment&)>& record) {
   const std::string bootstrap = d.secret;
   d.secret = agent::random_hex(32);
-  auto st = store_.update(d);  // recorded before it is sent
+  auto st = record(d);  // recorded before it is sent
   if (!st) return failed("cannot record the agent's new secret: " + st.error().message);
   std::string url = agent::AgentClient::url_for(d.address, opts_.agent_port);
   st = agent::hand_over_secret(url, bootstrap, d.secret, opts_.agent_timeout);

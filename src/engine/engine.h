@@ -26,6 +26,7 @@
 #include "engine/source_access.h"
 #include "engine/store_health.h"
 #include "providers/provider.h"
+#include "router/router.h"
 #include "store/store.h"
 
 namespace ads {
@@ -121,6 +122,14 @@ struct EngineOptions {
   // [first, last] (Store::allocate_port); {0, 0}: routes by host name.
   std::shared_ptr<router::Router> router;
   std::pair<int, int> proxy_ports{0, 0};
+  // Continuous delivery (job_release.cpp): how many earlier releases keep
+  // their machine for a rollback (stopped, or running with
+  // keep_releases_running: a rollback then takes about a second), and how
+  // long an old machine keeps answering the requests under way after a
+  // switch before it is stopped.
+  int keep_releases = 1;
+  bool keep_releases_running = false;
+  std::chrono::milliseconds drain{2000};
 };
 
 // Time spent in each step of each kind of job, for /metrics: a histogram
@@ -243,6 +252,33 @@ class Engine {
   Status do_restore(Deployment& d, Job& job);
   Status do_destroy(Deployment& d, Job& job);
   Status do_delete_backup(Deployment& d, Job& job);
+  Status do_release(Deployment& d, Job& job);
+  Status do_rollback(Deployment& d, Job& job);
+
+  // The deploy pipeline from fetching to verifying, into `t`: the deployment
+  // itself (a deploy) or a release's candidate beside it (job_deploy.cpp).
+  struct BuildHooks {
+    std::function<Status(State)> step;                         // records a step; an error stops the build
+    std::function<Status(const Deployment&)> record_machine;   // the machine's name, before it exists
+    std::string machine;                                       // the machine's name
+    std::string address_owner;                                 // holder of its static address (and its work dir)
+    std::string ref;                                           // "" : t.ref
+    std::function<Status(Deployment&)> after_start;            // data in, once the lab started (may be empty)
+  };
+  Status build(Deployment& t, Job& job, const BuildHooks& h);
+  // A stopped (or running) machine brought back to serving: machine started,
+  // agent, the lab's start action, the HTTP check. Records nothing.
+  Status bring_up(Deployment& t, Job& job);
+  // The lab's stop action (its failure only logged) and the machine stopped. Records nothing.
+  Status put_down(Deployment& t, Job& job);
+  // Releases (job_release.cpp).
+  Result<std::vector<Release>> releases_with_current(Deployment& d);
+  Status switch_release(Deployment& d, Job& job, Release& next, Release& prev);
+  void after_switch(Deployment& d, Job& job, Release& prev);
+  Status finish_or_undo_release(Deployment& d, Job& job, bool* done);
+  Status remove_release_machine(Deployment& d, Release& r, const std::string& state);
+  Status put_route(Deployment& d);
+  bool keep_failed_release(Deployment& d, const Release& r);
   // Whether `b` can be restored into `d` (a destroyed deployment needs a
   // restore action or a snapshot that outlived its machine): "conflict" if not.
   Status admit_restore(const Deployment& d, const Backup& b);
@@ -253,10 +289,11 @@ class Engine {
   Result<int> agent_action(Deployment& d, agent::AgentClient& c, const std::string& action,
                            const std::function<void(const std::string&, const std::string&)>& sink);
   // At starting_agent, where the machine's files are readable by others
-  // (Provider::files_readable_by_others): records a fresh secret as d's,
-  // then has the agent, which booted with d's old (bootstrap) secret, take
-  // it (agent/handover.h). engine/agent_secret.cpp.
-  Status replace_bootstrap_secret(Deployment& d);
+  // (Provider::files_readable_by_others): records a fresh secret as d's
+  // (by `record`: the deployment's, or a release's record), then has the
+  // agent, which booted with d's old (bootstrap) secret, take it
+  // (agent/handover.h). engine/agent_secret.cpp.
+  Status replace_bootstrap_secret(Deployment& d, const std::function<Status(const Deployment&)>& record);
   // Runs a named agent action, logging its output.
   Status run_action(Deployment& d, agent::AgentClient& c, const std::string& action);
   // GET of the lab's URL until it answers 2xx/3xx or http_check_timeout passes.

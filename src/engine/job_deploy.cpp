@@ -32,37 +32,51 @@ Status Engine::do_deploy_job(Deployment& d, Job& job) { return do_deploy(d, job,
 // The pipeline from accepted to running. With `restore_backup`, it restores
 // that backup's data once the lab is installed and started.
 Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_backup) {
-  Provider* p = provider_for(d.provider);
-  if (!p) return failed("provider " + d.provider + " is not configured");
-  auto progress = [&](const std::string& s) { log(d, "ads", s); };
-  bool interrupted = false, cancel = false;
-  std::string step_error;
-  auto step = [&](State s) -> bool {
-    if (stopping_) {
-      interrupted = true;  // left unfinished; the next start deals with it
-      return false;
-    }
-    if (cancelled(d.id)) {
-      cancel = true;  // the runner ends it as its rules say (rolled back)
-      return false;
-    }
+  BuildHooks h;
+  h.step = [&](State s) -> Status {
+    if (stopping_) return Error::make("interrupted", "interrupted");  // left unfinished; the next start deals with it
+    if (cancelled(d.id)) return Error::make("cancelled", "cancelled");  // the runner ends it as its rules say (rolled back)
     auto st = advance(d, s);
     if (!st) {
-      interrupted = st.error().code == "interrupted";  // the store was away past the lease: handed back
-      step_error = "cannot record step " + to_string(s) + ": " + st.error().message;
-      return false;
+      if (st.error().code == "interrupted") return st;  // the store was away past the lease: handed back
+      return failed("cannot record step " + to_string(s) + ": " + st.error().message);
     }
     set_step(job, to_string(s));
     log(d, "ads", "step " + to_string(s));
-    return true;
+    return Status::Ok();
   };
-#define ADS_STEP(s)                                              \
-  if (!step(s))                                                  \
-  return interrupted ? Error::make("interrupted", "interrupted")  \
-                     : cancel ? Error::make("cancelled", "cancelled") : failed(step_error)
+  // the machine's name is recorded before the machine exists: no machine without a record
+  h.record_machine = [&](const Deployment&) { return advance(d, d.state); };
+  h.machine = machine_name(d.id);
+  h.address_owner = d.id;
+  if (!restore_backup.empty()) {
+    h.after_start = [&](Deployment& t) -> Status {
+      auto b = store_.get_backup(restore_backup);
+      if (!b) return b.error();
+      return restore_data(t, job, *b);
+    };
+  }
+  // A restore deploys the commit the backup was taken at.
+  if (!restore_backup.empty() && !d.commit.empty()) h.ref = d.commit;
+  if (auto st = build(d, job, h); !st) return st;
+  auto spec = stored_spec(d);
+  if (!spec) return spec.error();
+  if (auto e = publish(d, *spec); !e) return e;
+  if (auto st = h.step(State::kRunning); !st) return st;
+  log(d, "ads", "running at " + d.url);
+  spdlog::info("deployment {} ({}) running at {}", d.id, d.name, d.url);
+  return Status::Ok();
+}
+
+Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
+  Provider* p = provider_for(t.provider);
+  if (!p) return failed("provider " + t.provider + " is not configured");
+  auto progress = [&](const std::string& s) { log(t, "ads", s); };
+#define ADS_STEP(s) \
+  if (auto st_ = h.step(s); !st_) return st_
 
   ADS_STEP(State::kFetching);
-  fs::path work = fs::path(opts_.work_dir) / d.id;
+  fs::path work = fs::path(opts_.work_dir) / (h.address_owner.empty() ? t.id : h.address_owner);
   std::error_code ec;
   fs::create_directories(opts_.work_dir, ec);
   fs::remove_all(work, ec);
@@ -73,37 +87,35 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
       fs::remove_all(p, e);
     }
   } cleanup{work};
-  // A restore deploys the commit the backup was taken at.
-  std::string ref = d.ref;
-  if (!restore_backup.empty() && !d.commit.empty()) ref = d.commit;
-  auto fetched = fetch_lab(d.source, ref, work.string(), opts_.sources, owner_may_use_any_path(store_, d.owner), progress);
+  std::string ref = h.ref.empty() ? t.ref : h.ref;
+  auto fetched = fetch_lab(t.source, ref, work.string(), opts_.sources, owner_may_use_any_path(store_, t.owner), progress);
   if (!fetched) return fetched.error();
-  d.commit = fetched->commit;
+  t.commit = fetched->commit;
 
   ADS_STEP(State::kValidating);
   auto specfile = read_spec(fetched->dir);
   if (!specfile) return specfile.error();
   const LabSpec& spec = specfile->spec;
-  if (auto t = check_timeouts(spec); !t) return failed(t.error().message);
-  d.spec_json = json{{"path", specfile->path}, {"text", specfile->text}}.dump();
-  log(d, "ads", "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
+  if (auto tc = check_timeouts(spec); !tc) return failed(tc.error().message);
+  t.spec_json = json{{"path", specfile->path}, {"text", specfile->text}}.dump();
+  log(t, "ads", "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
                     (spec.memory_mb ? ", " + std::to_string(spec.memory_mb) + " MB" : ""));
   auto tarball = tar_gz_directory(fetched->dir, opts_.sources.max_checkout_bytes);
   if (!tarball) return tarball.error();
 
   ADS_STEP(State::kProvisioning);
   if (agent_bytes_.empty()) return failed("the agent binary " + opts_.agent_binary + " could not be read");
-  d.secret = agent::random_hex(32);
-  d.machine = machine_name(d.id);
-  auto st = advance(d, d.state);  // record the machine's name before it exists: no machine without a record
+  t.secret = agent::random_hex(32);
+  t.machine = h.machine;
+  auto st = h.record_machine(t);  // before the machine exists: no machine without a record
   if (!st) return st.error();
   MachineSpec ms;
-  ms.name = d.machine;
+  ms.name = t.machine;
   ms.os_key = spec.os_key();
   ms.memory_mb = spec.memory_mb;
   ms.storage_mb = spec.storage_mb;
-  ms.labels = {{"deployment", d.id}, {"lab", d.name}};
-  json agent_cfg = {{"secret", d.secret}, {"port", agent::kAgentPort}, {"host", "0.0.0.0"}, {"lab_dir", "/opt/lab"},
+  ms.labels = {{"deployment", t.id}, {"lab", t.name}};
+  json agent_cfg = {{"secret", t.secret}, {"port", agent::kAgentPort}, {"host", "0.0.0.0"}, {"lab_dir", "/opt/lab"},
                     {"command_timeout_s", opts_.action_timeout_ms / 1000}};
   // where others can read the machine's files, the secret in them is a
   // bootstrap secret, replaced at starting_agent (agent/handover.h)
@@ -113,74 +125,68 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   if (std::string pool = p->address_pool(); !pool.empty()) {
     // allocated in the store (one transaction), so concurrent deploys never share one
     Result<std::string> a = Error::make("internal", "not allocated");
-    auto got = store_write(d.id, "a static address", [&]() -> Status {
-      a = store_.allocate_address(pool, d.id);
+    auto got = store_write(t.id, "a static address", [&]() -> Status {
+      a = store_.allocate_address(pool, h.address_owner);
       return a ? Status::Ok() : Status(a.error());
     });
     if (!got && got.error().code == "interrupted") return got.error();
     if (!a) return failed("no address for the machine in " + pool + ": " + a.error().message);
     ms.address = *a;
-    log(d, "ads", "static address " + ms.address + " from " + pool);
+    log(t, "ads", "static address " + ms.address + " from " + pool);
   }
-  st = with_retry(d, "creating the machine", [&] {
+  st = with_retry(t, "creating the machine", [&] {
     Status s = p->create(ms, progress);
     if (!s && transient(s.error())) (void)p->destroy(ms.name);  // half-made: clear before trying again
     return s;
   });
   if (!st) {
-    if (st.error().code == "conflict") d.machine.clear();  // not ours: never remove it
+    if (st.error().code == "conflict") t.machine.clear();  // not ours: never remove it
     return st.error();
   }
-  st = with_retry(d, "starting the machine", [&] { return p->start(d.machine); });
+  st = with_retry(t, "starting the machine", [&] { return p->start(t.machine); });
   if (!st) return st.error();
-  log(d, "ads", "machine " + d.machine + " started; waiting for its address");
-  auto addr = p->wait_address(d.machine, opts_.address_timeout);
+  log(t, "ads", "machine " + t.machine + " started; waiting for its address");
+  auto addr = p->wait_address(t.machine, opts_.address_timeout);
   if (!addr) return addr.error();
-  d.address = *addr;
-  log(d, "ads", "machine address " + d.address);
+  t.address = *addr;
+  log(t, "ads", "machine address " + t.address);
 
   ADS_STEP(State::kStartingAgent);
   if (bootstrap) {
-    if (auto e = replace_bootstrap_secret(d); !e) return e;
+    if (auto e = replace_bootstrap_secret(t, h.record_machine); !e) return e;
   }
-  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(t.address, opts_.agent_port), t.secret);
   st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error();
-  log(d, "ads", "agent answers on " + client.base_url());
+  log(t, "ads", "agent answers on " + client.base_url());
 
   ADS_STEP(State::kUploading);
-  log(d, "ads", "uploading the lab (" + std::to_string(tarball->size()) + " bytes)");
+  log(t, "ads", "uploading the lab (" + std::to_string(tarball->size()) + " bytes)");
   auto up = client.upload_lab(*tarball);
   if (!up) return failed("the agent refused the lab: " + up.error().message);
 
   ADS_STEP(State::kInstalling);
   if (!spec.install.empty() || !spec.ansible_playbook.empty()) {
-    if (auto e = run_action(d, client, "install"); !e) return e;
+    if (auto e = run_action(t, client, "install"); !e) return e;
   } else {
-    log(d, "ads", "the lab has no install steps");
+    log(t, "ads", "the lab has no install steps");
   }
 
   ADS_STEP(State::kStarting);
   if (!spec.action("start").empty()) {
-    if (auto e = run_action(d, client, "start"); !e) return e;
+    if (auto e = run_action(t, client, "start"); !e) return e;
   }
-  if (!restore_backup.empty()) {
-    auto b = store_.get_backup(restore_backup);
-    if (!b) return b.error();
-    if (auto e = restore_data(d, job, *b); !e) return e;
+  if (h.after_start) {
+    if (auto e = h.after_start(t); !e) return e;
   }
 
   ADS_STEP(State::kVerifying);
   if (!spec.action("test").empty()) {
-    if (auto e = run_action(d, client, "test"); !e) return e;
+    if (auto e = run_action(t, client, "test"); !e) return e;
   }
   std::string url;
-  if (auto e = http_check(d, spec, &url); !e) return e;
-  d.url = url;
-  if (auto e = publish(d, spec); !e) return e;
-  ADS_STEP(State::kRunning);
-  log(d, "ads", "running at " + url);
-  spdlog::info("deployment {} ({}) running at {}", d.id, d.name, url);
+  if (auto e = http_check(t, spec, &url); !e) return e;
+  t.url = url;
   return Status::Ok();
 #undef ADS_STEP
 }

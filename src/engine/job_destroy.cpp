@@ -1,6 +1,7 @@
 // Job "destroy": the route removed and the port freed (publish.cpp), the
-// machine removed (with retries), addresses released, the
-// deployment destroyed; its record, logs and backups stay.
+// machine removed (with retries), the machines of its other releases (kept,
+// or left by a failed one) too, addresses released, the deployment
+// destroyed; its record, logs, backups and release list stay.
 // Rules (core/job_rules.h): queued on a running, stopped, failed or destroyed
 // deployment; runs again from the start when cut off. Fails: the deployment
 // is marked failed at "destroying" with the reason (destroy it again).
@@ -31,6 +32,14 @@ Status Engine::do_destroy(Deployment& d, Job& job) {
     log(d, "ads", "removing machine " + d.machine);
     st = with_retry(d, "removing machine " + d.machine, [&] { return p->destroy(d.machine); });
     if (!st) return st.error();
+  }
+  auto rels = store_.releases_of(d.id);
+  if (!rels) return rels.error();
+  for (auto& r : *rels) {
+    if (r.state == "removed" || (r.state == "failed" && r.machine.empty())) continue;
+    if (r.machine == d.machine) r.machine.clear();  // removed above
+    set_step(job, "removing the machines of earlier releases");
+    if (auto e = remove_release_machine(d, r, r.state == "failed" ? "failed" : "removed"); !e) return e;
   }
   d.machine.clear();
   d.address.clear();

@@ -19,59 +19,69 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace engine_detail;
 
-Status Engine::do_start(Deployment& d, Job& job) {
-  Provider* p = provider_for(d.provider);
-  if (!p) return failed("provider " + d.provider + " is not configured");
-  auto spec = stored_spec(d);
+Status Engine::bring_up(Deployment& t, Job& job) {
+  Provider* p = provider_for(t.provider);
+  if (!p) return failed("provider " + t.provider + " is not configured");
+  auto spec = stored_spec(t);
   if (!spec) return spec.error();
   set_step(job, "starting machine");
-  auto m = p->inspect(d.machine);
+  auto m = p->inspect(t.machine);
   if (!m) return m.error();
   if (m->status != "Running") {
-    auto st = with_retry(d, "starting the machine", [&] { return p->start(d.machine); });
+    auto st = with_retry(t, "starting the machine", [&] { return p->start(t.machine); });
     if (!st) return st.error();
   }
-  auto addr = p->wait_address(d.machine, opts_.address_timeout);
+  auto addr = p->wait_address(t.machine, opts_.address_timeout);
   if (!addr) return addr.error();
-  d.address = *addr;
+  t.address = *addr;
   set_step(job, "waiting for the agent");
-  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
+  agent::AgentClient client(agent::AgentClient::url_for(t.address, opts_.agent_port), t.secret);
   auto st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error();
   set_step(job, "starting the lab");
   if (!spec->action("start").empty()) {
-    if (auto e = run_action(d, client, "start"); !e) return e;
+    if (auto e = run_action(t, client, "start"); !e) return e;
   }
   set_step(job, "checking the lab");
   std::string url;
-  if (auto e = http_check(d, *spec, &url); !e) return e;
-  d.url = url;
+  if (auto e = http_check(t, *spec, &url); !e) return e;
+  t.url = url;
+  return Status::Ok();
+}
+
+Status Engine::do_start(Deployment& d, Job& job) {
+  if (auto st = bring_up(d, job); !st) return st;
   if (opts_.router) {  // the address may be a new one (and a lab from before the proxy gets its URL)
+    auto spec = stored_spec(d);
+    if (!spec) return spec.error();
     set_step(job, "routing the stable URL");
     if (auto e = publish(d, *spec); !e) return e;
   }
   auto s2 = advance(d, State::kRunning);
   if (!s2) return s2.error();
-  log(d, "ads", "running at " + url);
+  log(d, "ads", "running at " + d.url);
   return Status::Ok();
 }
 
-Status Engine::do_stop(Deployment& d, Job& job) {
-  Provider* p = provider_for(d.provider);
-  if (!p) return failed("provider " + d.provider + " is not configured");
-  auto spec = stored_spec(d);
+Status Engine::put_down(Deployment& t, Job& job) {
+  Provider* p = provider_for(t.provider);
+  if (!p) return failed("provider " + t.provider + " is not configured");
+  auto spec = stored_spec(t);
   if (!spec) return spec.error();
-  if (d.state == State::kRunning && !spec->action("stop").empty()) {
+  if (t.state == State::kRunning && !spec->action("stop").empty()) {
     set_step(job, "stopping the lab");
-    agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
-    if (auto e = run_action(d, client, "stop"); !e) {
+    agent::AgentClient client(agent::AgentClient::url_for(t.address, opts_.agent_port), t.secret);
+    if (auto e = run_action(t, client, "stop"); !e) {
       if (e.error().code == "interrupted" || e.error().code == "cancelled") return e;
-      log(d, "ads", "the lab's stop action failed (" + e.error().message + "); stopping the machine anyway");
+      log(t, "ads", "the lab's stop action failed (" + e.error().message + "); stopping the machine anyway");
     }
   }
   set_step(job, "stopping machine");
-  auto st = with_retry(d, "stopping the machine", [&] { return p->stop(d.machine); });
-  if (!st) return st.error();
+  return with_retry(t, "stopping the machine", [&] { return p->stop(t.machine); });
+}
+
+Status Engine::do_stop(Deployment& d, Job& job) {
+  if (auto st = put_down(d, job); !st) return st;
   auto s2 = advance(d, State::kStopped);
   if (!s2) return s2.error();
   log(d, "ads", "stopped");

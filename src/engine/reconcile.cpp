@@ -26,7 +26,15 @@ Result<std::vector<Engine::Drift>> Engine::reconcile() {
       seen.insert({kind, m.name});
       std::string id = m.labels.count("deployment") ? m.labels.at("deployment") : "";
       auto d = store_.get(id);
-      if (!d) {
+      bool a_release = false;  // the kept (or building) machine of one of its releases
+      if (d && d->machine != m.name) {
+        auto rels = store_.releases_of(id);
+        if (!rels) return rels.error();
+        for (auto& r : *rels) a_release = a_release || (r.machine == m.name && (r.state == "kept" || r.state == "building"));
+      }
+      if (a_release) {
+        continue;
+      } else if (!d) {
         out.push_back({kind, m.name, id, "orphan: the store has no deployment " + id, ""});
       } else if (d->machine != m.name) {
         out.push_back({kind, m.name, id, "orphan: deployment " + id + " is " + to_string(d->state) +

@@ -62,6 +62,7 @@ Status Engine::run_kind(Deployment& d, Job& job) {
       {"deploy", &Engine::do_deploy_job}, {"start", &Engine::do_start},   {"stop", &Engine::do_stop},
       {"restart", &Engine::do_restart},   {"test", &Engine::do_test},     {"backup", &Engine::do_backup},
       {"restore", &Engine::do_restore},   {"destroy", &Engine::do_destroy}, {"delete-backup", &Engine::do_delete_backup},
+      {"release", &Engine::do_release},   {"rollback", &Engine::do_rollback},
   };
   auto it = kJobs.find(job.kind);
   if (it == kJobs.end()) return failed("unknown job kind " + job.kind);

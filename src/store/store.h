@@ -137,6 +137,19 @@ class Store {
   // is touched; the audit is never pruned.
   virtual Result<PruneResult> prune_destroyed(int64_t before_ms) = 0;
 
+  // Releases (core/deployment.h Release): `conflict` for an id or a
+  // (deployment, seq) in use or a missing deployment, `not_found` for a
+  // missing id.
+  virtual Status add_release(const Release& r) = 0;
+  virtual Status update_release(const Release& r) = 0;
+  virtual Result<Release> get_release(const std::string& id) = 0;
+  // A deployment's releases, by seq.
+  virtual Result<std::vector<Release>> releases_of(const std::string& deployment_id) = 0;
+  // The switch of a release or a rollback, in one transaction: the
+  // deployment record and the releases that change with it (the one that
+  // starts serving, the one that stops). Nothing is written unless all is.
+  virtual Status switch_release(const Deployment& d, const std::vector<Release>& changed) = 0;
+
   // Users: `conflict` for a name in use, or an (oidc_issuer, oidc_subject)
   // another user is bound to.
   virtual Status create_user(const User& u) = 0;

@@ -32,7 +32,9 @@ async function cleanUp() {
   try {
     const { body } = await apiCall('GET', '/api/v1/deployments?limit=1000');
     for (const d of body.deployments || []) {
-      try { execFileSync('lxc', ['delete', '--force', `ads-${d.id}`], { stdio: 'ignore' }); } catch { /* already gone */ }
+      for (const name of [`ads-${d.id}`, `ads-${d.id}-r2`, `ads-${d.id}-r3`]) {
+        try { execFileSync('lxc', ['delete', '--force', name], { stdio: 'ignore' }); } catch { /* already gone */ }
+      }
     }
   } catch { /* the server may be down: fall through */ }
   await ads.stop();
@@ -223,6 +225,41 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     assert.equal(await page.getByRole('button', { name: 'Restore', exact: true }).isDisabled(), true);
     const left = await apiCall('GET', `/api/v1/deployments/${deploymentId}/backups`);
     assert.equal(left.body.backups.length, 0, JSON.stringify(left.body));
+  });
+
+  it('releases the lab again and rolls back, each after a confirmation', { timeout: SLOW }, async () => {
+    const release = (seq) => page.locator(`#releases tr[data-seq="${seq}"]`);
+    const jobRow = (kind) => page.locator('tr', { has: page.getByRole('cell', { name: kind, exact: true }) }).first();
+    await release(1).getByText('serving').waitFor();
+    await page.getByRole('button', { name: 'Release…' }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Cancel');
+    await checkA11y(page, 'release confirmation');
+    await shot('08d-release-confirmation');
+    await dialog.getByRole('button', { name: 'Release', exact: true }).click();
+    await jobRow('release').getByText('succeeded').waitFor({ timeout: SLOW / 2 });
+    await release(2).getByText('serving').waitFor();
+    await release(1).getByText('kept').waitFor();
+    let d = (await apiCall('GET', `/api/v1/deployments/${deploymentId}`)).body;
+    assert.equal(d.machine, `ads-${deploymentId}-r2`, JSON.stringify(d));
+    await page.locator('#state [data-state="running"]').waitFor();
+    await checkA11y(page, 'after a release');
+    await shot('08e-released');
+
+    await page.getByRole('button', { name: 'Roll back to #1…' }).click();
+    await dialog.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Cancel');
+    await dialog.getByRole('button', { name: 'Roll back', exact: true }).click();
+    await jobRow('rollback').getByText('succeeded').waitFor({ timeout: SLOW / 2 });
+    await release(1).getByText('serving').waitFor();
+    await release(2).getByText('kept').waitFor();
+    d = (await apiCall('GET', `/api/v1/deployments/${deploymentId}`)).body;
+    assert.equal(d.machine, `ads-${deploymentId}`, JSON.stringify(d));
+    await page.locator('#state [data-state="running"]').waitFor();
+    // the button of the release that serves is gone; the kept one can be rolled back to
+    assert.equal(await page.getByRole('button', { name: 'Roll back to #1…' }).count(), 0);
+    assert.equal(await page.getByRole('button', { name: 'Roll back to #2…' }).isEnabled(), true);
   });
 
   it('stops the lab', { timeout: SLOW }, async () => {

@@ -292,6 +292,7 @@ function renderDeployment(id) {
   let d = null;
   let jobs = [];
   let backups = [];
+  let releases = [];
   const err = errorBox('op-error');
   const title = h('h1', {}, 'Deployment');
   const stateSlot = h('span', { id: 'state' });
@@ -305,6 +306,8 @@ function renderDeployment(id) {
   const jobsBody = h('tbody');
   const logPre = h('pre', { id: 'log', class: 'log', role: 'log', 'aria-live': 'off', 'aria-label': 'Deployment log', tabindex: '0' });
   const backupSel = h('select', { name: 'backup', id: 'f-backup' });
+  const releaseRef = h('input', { name: 'ref', id: 'f-release-ref', placeholder: 'tag, branch or commit', autocomplete: 'off' });
+  const releasesBody = h('tbody', { id: 'releases' });
   const buttons = {};
   const opButton = (op, label, cls = '') => {
     const b = h('button', { type: 'button', class: cls, 'data-op': op }, label);
@@ -318,6 +321,7 @@ function renderDeployment(id) {
   async function runOp(op) {
     if (op === 'destroy') { openDestroy(); return; }
     if (op === 'delete-backup') { openDeleteBackup(); return; }
+    if (op === 'releases') { openRelease(); return; }
     showError(err, null);
     const body = op === 'restore' ? { backup: backupSel.value } : undefined;
     buttons[op].disabled = true;
@@ -352,6 +356,40 @@ function renderDeployment(id) {
     confirmDelete(`Destroy ${d ? d.name : id}?`,
       'The machine and everything on it are removed. Backups are kept and can be restored into a new machine.',
       'Destroy', `/api/v1/deployments/${id}`, 'destroy requested');
+  }
+
+  // A confirmation for a POST of `body` to `path`; Cancel has the focus.
+  function confirmPost(titleText, text, okLabel, path, body, done) {
+    const cancel = h('button', { type: 'button', class: 'ghost', value: 'cancel' }, 'Cancel');
+    const ok = h('button', { type: 'button', value: 'ok' }, okLabel);
+    dialogTitle.textContent = titleText;
+    dialog.replaceChildren(dialogTitle, h('p', {}, text), h('div', { class: 'row end' }, cancel, ok));
+    cancel.addEventListener('click', () => dialog.close());
+    ok.addEventListener('click', async () => {
+      dialog.close();
+      showError(err, null);
+      try {
+        const j = await api('POST', path, body);
+        announce(`${done} (job ${j.id})`);
+      } catch (e) { showError(err, e); }
+      await refresh();
+    });
+    dialog.showModal();
+    cancel.focus();
+  }
+
+  function openRelease() {
+    const ref = releaseRef.value.trim();
+    confirmPost(`Release ${ref || (d && d.ref) || 'the default branch'}?`,
+      'A new machine is built and tested beside the one serving now; the lab switches to it only if everything passes. ' +
+      'The serving version is kept for a rollback.',
+      'Release', `/api/v1/deployments/${id}/releases`, ref ? { ref } : {}, 'release requested');
+  }
+
+  function openRollback(r) {
+    confirmPost(`Roll back to release #${r.seq}?`,
+      `Release #${r.seq} (${r.ref || 'default branch'} @ ${(r.commit || '').slice(0, 12)}) serves again, with the data served now.`,
+      'Roll back', `/api/v1/deployments/${id}/rollback`, { release: r.id }, 'rollback requested');
   }
 
   function openDeleteBackup() {
@@ -403,10 +441,25 @@ function renderDeployment(id) {
       backup: s === 'running',
       restore: backups.length > 0 && ['running', 'stopped', 'destroyed'].includes(s),
       'delete-backup': backups.length > 0 && ['running', 'stopped', 'failed', 'destroyed'].includes(s),
+      releases: s === 'running',
       destroy: ['running', 'stopped', 'failed'].includes(s),
     };
     for (const [op, b] of Object.entries(buttons)) b.disabled = !canManage || !!active || !allow[op];
     backupSel.disabled = backups.length === 0;
+    releaseRef.disabled = !canManage || !!active || s !== 'running';
+    releasesBody.replaceChildren(...releases.slice().reverse().map((r) => {
+      const back = h('button', { type: 'button', class: 'ghost', 'data-rollback': r.id }, `Roll back to #${r.seq}…`);
+      back.disabled = !canManage || !!active || s !== 'running' || r.state !== 'kept';
+      back.addEventListener('click', () => openRollback(r));
+      return h('tr', { 'data-seq': String(r.seq) },
+        h('td', {}, `#${r.seq}`),
+        h('td', {}, h('span', { class: `badge ${r.state === 'serving' ? 'ok' : r.state === 'failed' ? 'bad' : r.state === 'building' ? 'busy' : ''}` }, r.state)),
+        h('td', { class: 'mono' }, `${r.ref || '—'} @ ${(r.commit || '').slice(0, 12)}`),
+        h('td', {}, r.by || '—'),
+        h('td', {}, h('time', { datetime: r.created_at, title: r.created_at }, age(r.created_at))),
+        h('td', { class: 'wrap' }, r.error || ''),
+        h('td', {}, r.state === 'kept' ? back : ''));
+    }));
     jobsBody.replaceChildren(...jobs.slice().reverse().slice(0, 10).map((j) => h('tr', {},
       h('td', {}, j.kind), h('td', {}, h('span', { class: `badge ${j.state === 'succeeded' ? 'ok' : j.state === 'failed' ? 'bad' : 'busy'}` }, j.state)),
       h('td', {}, j.step || '—'),
@@ -416,10 +469,11 @@ function renderDeployment(id) {
 
   async function refresh() {
     try {
-      [d, { jobs }, { backups }] = await Promise.all([
+      [d, { jobs }, { backups }, { releases }] = await Promise.all([
         api('GET', `/api/v1/deployments/${id}`),
         api('GET', `/api/v1/deployments/${id}/jobs`),
-        api('GET', `/api/v1/deployments/${id}/backups`)]);
+        api('GET', `/api/v1/deployments/${id}/backups`),
+        api('GET', `/api/v1/deployments/${id}/releases`)]);
       const keep = backupSel.value;
       backupSel.replaceChildren(...(backups.length ? backups.slice().reverse().map((b) =>
         h('option', { value: b.id }, `${b.created_at.replace('T', ' ').slice(0, 19)} · ${bytes(b.size_bytes)}`))
@@ -484,6 +538,10 @@ function renderDeployment(id) {
           h('button', { type: 'button', class: 'ghost', 'aria-label': 'Refresh health', onclick: loadHealth }, 'Refresh')),
         healthBox, healthNote)),
     manage,
+    h('section', { class: 'card', 'aria-labelledby': 'releases-title' }, h('h2', { id: 'releases-title' }, 'Releases'),
+      h('div', { class: 'row wrap-row' }, h('label', { for: 'f-release-ref' }, 'New version'), releaseRef,
+        opButton('releases', 'Release…')),
+      h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ['Release', 'State', 'Version', 'By', 'Age', 'Note', ''].map((t) => h('th', { scope: 'col' }, t)))), releasesBody)),
     h('section', { class: 'card', 'aria-labelledby': 'jobs-title' }, h('h2', { id: 'jobs-title' }, 'Recent jobs'),
       h('table', { class: 'list' }, h('thead', {}, h('tr', {}, ['Job', 'State', 'Step', 'Age', 'Result'].map((t) => h('th', { scope: 'col' }, t)))), jobsBody)),
     h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'Log'), logPre),

@@ -29,6 +29,9 @@ constexpr const char* kJobColumnsJ =
     "j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts, "
     "j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms, j.cancel_requested_ms";
 constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
+constexpr const char* kReleaseColumns =
+    "id, deployment_id, seq, state, ref, commit_id, machine, address, url, secret, spec_json, by_user, job_id, error, "
+    "created_ms, updated_ms";
 
 // The schema, one entry per version, numbered like the SQLite store's.
 // Ids sort bytewise (COLLATE "C") as ULIDs must, whatever the cluster's locale.
@@ -108,6 +111,12 @@ const char* const kMigrations[] = {
     "ALTER TABLE deployments ADD COLUMN public_port INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE deployments ADD COLUMN stable_url TEXT NOT NULL DEFAULT '';"
     "CREATE UNIQUE INDEX deployments_public_port ON deployments(public_port) WHERE public_port <> 0;",
+    // version 11: releases of a deployment (continuous delivery)
+    "CREATE TABLE releases (id TEXT COLLATE \"C\" PRIMARY KEY, deployment_id TEXT NOT NULL REFERENCES deployments(id),"
+    "  seq BIGINT NOT NULL, state TEXT NOT NULL, ref TEXT NOT NULL, commit_id TEXT NOT NULL, machine TEXT NOT NULL,"
+    "  address TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, spec_json TEXT NOT NULL, by_user TEXT NOT NULL,"
+    "  job_id TEXT NOT NULL, error TEXT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,"
+    "  UNIQUE (deployment_id, seq));",
 };
 
 using Row = pqxx::row;
@@ -158,6 +167,37 @@ Job read_job(const Row& r) {
   j.lease_expires_ms = integer(r, 12);
   j.cancel_requested_ms = integer(r, 13);
   return j;
+}
+
+Release read_release(const Row& r) {
+  Release x;
+  x.id = text(r, 0);
+  x.deployment_id = text(r, 1);
+  x.seq = integer(r, 2);
+  x.state = text(r, 3);
+  x.ref = text(r, 4);
+  x.commit = text(r, 5);
+  x.machine = text(r, 6);
+  x.address = text(r, 7);
+  x.url = text(r, 8);
+  x.secret = text(r, 9);
+  x.spec_json = text(r, 10);
+  x.by = text(r, 11);
+  x.job_id = text(r, 12);
+  x.error = text(r, 13);
+  x.created_ms = integer(r, 14);
+  x.updated_ms = integer(r, 15);
+  return x;
+}
+
+// Writes a release's row; false when there is none.
+bool write_release(pqxx::work& w, const Release& r) {
+  auto res = w.exec_params(
+      "UPDATE releases SET deployment_id=$2, seq=$3, state=$4, ref=$5, commit_id=$6, machine=$7, address=$8, url=$9,"
+      " secret=$10, spec_json=$11, by_user=$12, job_id=$13, error=$14, created_ms=$15, updated_ms=$16 WHERE id=$1",
+      r.id, r.deployment_id, r.seq, r.state, valid_utf8(r.ref), r.commit, r.machine, r.address, r.url, r.secret,
+      valid_utf8(r.spec_json), valid_utf8(r.by), r.job_id, valid_utf8(r.error), r.created_ms, r.updated_ms);
+  return res.affected_rows() > 0;
 }
 
 Backup read_backup(const Row& r) {
@@ -439,17 +479,21 @@ Result<std::vector<Deployment>> PostgresStore::list(const ListQuery& q) {
   });
 }
 
+// Writes a deployment's row; false when there is none.
+static bool write_deployment(pqxx::work& w, const Deployment& d) {
+  auto r = w.exec_params(
+      "UPDATE deployments SET name=$2, source=$3, ref=$4, commit_id=$5, provider=$6, state=$7, failed_step=$8,"
+      " error=$9, machine=$10, address=$11, url=$12, secret=$13, spec_json=$14, created_ms=$15, updated_ms=$16,"
+      " idempotency_key=$17, owner=$18, shared=$19, public_port=$20, stable_url=$21 WHERE id=$1",
+      d.id, d.name, valid_utf8(d.source), valid_utf8(d.ref), d.commit, d.provider, to_string(d.state), d.failed_step,
+      valid_utf8(d.error), d.machine, d.address, d.url, d.secret, valid_utf8(d.spec_json), d.created_ms, d.updated_ms,
+      valid_utf8(d.idempotency_key), d.owner, d.shared ? 1 : 0, d.public_port, d.stable_url);
+  return r.affected_rows() > 0;
+}
+
 Status PostgresStore::update(const Deployment& d) {
   return in_tx(*conn_, "updating a deployment", "", [&](pqxx::work& w) -> Status {
-    auto r = w.exec_params(
-        "UPDATE deployments SET name=$2, source=$3, ref=$4, commit_id=$5, provider=$6, state=$7, failed_step=$8,"
-        " error=$9, machine=$10, address=$11, url=$12, secret=$13, spec_json=$14, created_ms=$15, updated_ms=$16,"
-        " idempotency_key=$17, owner=$18, shared=$19, public_port=$20, stable_url=$21 WHERE id=$1",
-        d.id, d.name, valid_utf8(d.source), valid_utf8(d.ref), d.commit, d.provider, to_string(d.state),
-        d.failed_step, valid_utf8(d.error), d.machine, d.address, d.url, d.secret, valid_utf8(d.spec_json),
-        d.created_ms, d.updated_ms, valid_utf8(d.idempotency_key), d.owner,
-        d.shared ? 1 : 0, d.public_port, d.stable_url);
-    if (r.affected_rows() == 0) return Error::make("not_found", "no deployment " + d.id);
+    if (!write_deployment(w, d)) return Error::make("not_found", "no deployment " + d.id);
     return Status::Ok();
   });
 }
@@ -691,6 +735,53 @@ Result<std::vector<Backup>> PostgresStore::backups_of(const std::string& deploym
     auto r = w.exec_params(
         std::string("SELECT ") + kBackupColumns + " FROM backups WHERE deployment_id = $1 ORDER BY id", deployment_id);
     return all(r, read_backup);
+  });
+}
+
+Status PostgresStore::add_release(const Release& r) {
+  return in_tx(*conn_, "inserting a release",
+               "release " + r.id + " (or number " + std::to_string(r.seq) + ") exists or its deployment does not",
+               [&](pqxx::work& w) -> Status {
+                 w.exec_params(std::string("INSERT INTO releases (") + kReleaseColumns +
+                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16)",
+                               r.id, r.deployment_id, r.seq, r.state, valid_utf8(r.ref), r.commit, r.machine, r.address,
+                               r.url, r.secret, valid_utf8(r.spec_json), valid_utf8(r.by), r.job_id,
+                               valid_utf8(r.error), r.created_ms, r.updated_ms);
+                 return Status::Ok();
+               });
+}
+
+Status PostgresStore::update_release(const Release& r) {
+  return in_tx(*conn_, "updating a release", "", [&](pqxx::work& w) -> Status {
+    if (!write_release(w, r)) return Error::make("not_found", "no release " + r.id);
+    return Status::Ok();
+  });
+}
+
+Result<Release> PostgresStore::get_release(const std::string& id) {
+  return in_tx(*conn_, "reading a release", "", [&](pqxx::work& w) -> Result<Release> {
+    auto r = w.exec_params(std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE id = $1", id);
+    if (r.empty()) return Error::make("not_found", "no release " + id);
+    return read_release(r[0]);
+  });
+}
+
+Result<std::vector<Release>> PostgresStore::releases_of(const std::string& deployment_id) {
+  return in_tx(*conn_, "reading releases", "", [&](pqxx::work& w) -> Result<std::vector<Release>> {
+    auto r = w.exec_params(
+        std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE deployment_id = $1 ORDER BY seq", deployment_id);
+    return all(r, read_release);
+  });
+}
+
+Status PostgresStore::switch_release(const Deployment& d, const std::vector<Release>& changed) {
+  return in_tx(*conn_, "switching releases", "", [&](pqxx::work& w) -> Status {
+    if (!write_deployment(w, d)) return Error::make("not_found", "no deployment " + d.id);
+    for (const auto& r : changed) {
+      if (r.deployment_id != d.id) return Error::make("invalid", "release " + r.id + " is not of deployment " + d.id);
+      if (!write_release(w, r)) return Error::make("not_found", "no release " + r.id);
+    }
+    return Status::Ok();
   });
 }
 

@@ -52,6 +52,11 @@ class PostgresStore : public Store {
   Result<std::vector<Cleanup>> cleanups() override;
   Status delete_cleanup(const std::string& provider, const std::string& machine) override;
   Result<PruneResult> prune_destroyed(int64_t before_ms) override;
+  Status add_release(const Release& r) override;
+  Status update_release(const Release& r) override;
+  Result<Release> get_release(const std::string& id) override;
+  Result<std::vector<Release>> releases_of(const std::string& deployment_id) override;
+  Status switch_release(const Deployment& d, const std::vector<Release>& changed) override;
   Status create_user(const User& u) override;
   Result<User> get_user(const std::string& id) override;
   Result<User> get_user_by_name(const std::string& name) override;

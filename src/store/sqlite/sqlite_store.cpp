@@ -28,6 +28,9 @@ constexpr const char* kJobColumnsJ =
     "j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts, "
     "j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms, j.cancel_requested_ms";
 constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
+constexpr const char* kReleaseColumns =
+    "id, deployment_id, seq, state, ref, commit_id, machine, address, url, secret, spec_json, by_user, job_id, error, "
+    "created_ms, updated_ms";
 
 // The schema, one entry per version; migrate() applies the missing ones in order.
 const char* const kMigrations[] = {
@@ -106,6 +109,12 @@ const char* const kMigrations[] = {
     "ALTER TABLE deployments ADD COLUMN public_port INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE deployments ADD COLUMN stable_url TEXT NOT NULL DEFAULT '';"
     "CREATE UNIQUE INDEX deployments_public_port ON deployments(public_port) WHERE public_port != 0;",
+    // version 11: releases of a deployment (continuous delivery)
+    "CREATE TABLE releases (id TEXT PRIMARY KEY, deployment_id TEXT NOT NULL REFERENCES deployments(id),"
+    "  seq INTEGER NOT NULL, state TEXT NOT NULL, ref TEXT NOT NULL, commit_id TEXT NOT NULL, machine TEXT NOT NULL,"
+    "  address TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, spec_json TEXT NOT NULL, by_user TEXT NOT NULL,"
+    "  job_id TEXT NOT NULL, error TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+    "  UNIQUE (deployment_id, seq));",
 };
 
 // An SQLite failure as an Error: a store that cannot answer now (the file
@@ -260,6 +269,33 @@ Job read_job(const Stmt& s) {
   j.lease_expires_ms = s.integer(12);
   j.cancel_requested_ms = s.integer(13);
   return j;
+}
+
+Release read_release(const Stmt& s) {
+  Release r;
+  r.id = s.text(0);
+  r.deployment_id = s.text(1);
+  r.seq = s.integer(2);
+  r.state = s.text(3);
+  r.ref = s.text(4);
+  r.commit = s.text(5);
+  r.machine = s.text(6);
+  r.address = s.text(7);
+  r.url = s.text(8);
+  r.secret = s.text(9);
+  r.spec_json = s.text(10);
+  r.by = s.text(11);
+  r.job_id = s.text(12);
+  r.error = s.text(13);
+  r.created_ms = s.integer(14);
+  r.updated_ms = s.integer(15);
+  return r;
+}
+
+void bind_release(Stmt& s, const Release& r) {
+  s.bind(1, r.id).bind(2, r.deployment_id).bind(3, r.seq).bind(4, r.state).bind(5, r.ref).bind(6, r.commit);
+  s.bind(7, r.machine).bind(8, r.address).bind(9, r.url).bind(10, r.secret).bind(11, r.spec_json).bind(12, r.by);
+  s.bind(13, r.job_id).bind(14, r.error).bind(15, r.created_ms).bind(16, r.updated_ms);
 }
 
 Backup read_backup(const Stmt& s) {
@@ -425,8 +461,7 @@ Result<std::vector<Deployment>> SqliteStore::list(const ListQuery& q) {
   return collect(s, read_deployment, "listing deployments");
 }
 
-Status SqliteStore::update(const Deployment& d) {
-  std::lock_guard<std::mutex> lk(mu_);
+Status SqliteStore::write_deployment(const Deployment& d) {
   Stmt s(db_,
          "UPDATE deployments SET name=?2, source=?3, ref=?4, commit_id=?5, provider=?6, state=?7, failed_step=?8,"
          " error=?9, machine=?10, address=?11, url=?12, secret=?13, spec_json=?14, created_ms=?15, updated_ms=?16,"
@@ -437,6 +472,11 @@ Status SqliteStore::update(const Deployment& d) {
   if (s.step() != SQLITE_DONE) return s.error("updating deployment");
   if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no deployment " + d.id);
   return Status::Ok();
+}
+
+Status SqliteStore::update(const Deployment& d) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_deployment(d);
 }
 
 Result<int64_t> SqliteStore::append_log(const std::string& id, const LogLine& line) {
@@ -777,6 +817,65 @@ Result<PruneResult> SqliteStore::prune_destroyed(int64_t before_ms) {
     out.jobs = *jobs;
     out.deployments = *deps;
     return out;
+  });
+}
+
+Status SqliteStore::add_release(const Release& r) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("INSERT INTO releases (") + kReleaseColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  Stmt s(db_, sql.c_str());
+  bind_release(s, r);
+  int rc = s.step();
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return Error::make("conflict", "release " + r.id + " (or number " + std::to_string(r.seq) + ") exists or its deployment does not");
+  if (rc != SQLITE_DONE) return s.error("inserting release");
+  return Status::Ok();
+}
+
+Status SqliteStore::write_release(const Release& r) {
+  Stmt s(db_,
+         "UPDATE releases SET deployment_id=?2, seq=?3, state=?4, ref=?5, commit_id=?6, machine=?7, address=?8, url=?9,"
+         " secret=?10, spec_json=?11, by_user=?12, job_id=?13, error=?14, created_ms=?15, updated_ms=?16 WHERE id=?1");
+  if (!s.ok()) return s.error("preparing release update");
+  bind_release(s, r);
+  if (s.step() != SQLITE_DONE) return s.error("updating release");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no release " + r.id);
+  return Status::Ok();
+}
+
+Status SqliteStore::update_release(const Release& r) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_release(r);
+}
+
+Result<Release> SqliteStore::get_release(const std::string& id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE id = ?";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, id);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) return read_release(s);
+  if (rc == SQLITE_DONE) return Error::make("not_found", "no release " + id);
+  return s.error("reading release");
+}
+
+Result<std::vector<Release>> SqliteStore::releases_of(const std::string& deployment_id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE deployment_id = ? ORDER BY seq";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, deployment_id);
+  return collect(s, read_release, "reading releases");
+}
+
+Status SqliteStore::switch_release(const Deployment& d, const std::vector<Release>& changed) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_tx([&]() -> Status {
+    if (auto st = write_deployment(d); !st) return st;
+    for (const auto& r : changed) {
+      if (r.deployment_id != d.id) return Error::make("invalid", "release " + r.id + " is not of deployment " + d.id);
+      if (auto st = write_release(r); !st) return st;
+    }
+    return Status::Ok();
   });
 }
 

@@ -48,6 +48,11 @@ class SqliteStore : public Store {
   Result<std::vector<Cleanup>> cleanups() override;
   Status delete_cleanup(const std::string& provider, const std::string& machine) override;
   Result<PruneResult> prune_destroyed(int64_t before_ms) override;
+  Status add_release(const Release& r) override;
+  Status update_release(const Release& r) override;
+  Result<Release> get_release(const std::string& id) override;
+  Result<std::vector<Release>> releases_of(const std::string& deployment_id) override;
+  Status switch_release(const Deployment& d, const std::vector<Release>& changed) override;
   Status create_user(const User& u) override;
   Result<User> get_user(const std::string& id) override;
   Result<User> get_user_by_name(const std::string& name) override;
@@ -82,6 +87,8 @@ class SqliteStore : public Store {
   // Inserts with mu_ held (and any transaction the caller opened).
   Status insert_deployment(const Deployment& d);
   Status insert_job(const Job& j);
+  Status write_release(const Release& r);
+  Status write_deployment(const Deployment& d);  // with mu_ held
   Result<std::vector<Job>> query_jobs(const char* sql, const std::string& arg);
   Result<std::vector<User>> query_users(const char* where, const std::string& arg);
   Result<std::vector<Token>> query_tokens(const char* where, const std::string& arg);

@@ -23,6 +23,7 @@ class ConfigFile : public ::testing::Test {
 TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   ASSERT_TRUE(load(R"({"listen":"0.0.0.0:9000","workers":4,"keep_failed":true,"keep_backups":3,"deploy_attempts":1,
     "max_backup_mb":2048,"log_head_kb":64,"log_tail_kb":32,"retention_days":7,"cleanup_interval_s":5,
+    "keep_releases":3, "keep_releases_running":true, "drain_ms":500,
     "limits":{"requests_per_second":5,"request_burst":50,"auth_failures_per_minute":3,"auth_failure_burst":4,
               "active_jobs_per_user":2}})").ok());
   EXPECT_EQ(cfg.listen, "0.0.0.0:9000");
@@ -35,6 +36,9 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   EXPECT_EQ(cfg.log_tail_kb, 32);
   EXPECT_EQ(cfg.retention_days, 7);
   EXPECT_EQ(cfg.cleanup_interval_s, 5);
+  EXPECT_EQ(cfg.keep_releases, 3);
+  EXPECT_TRUE(cfg.keep_releases_running);
+  EXPECT_EQ(cfg.drain_ms, 500);
   EXPECT_EQ(cfg.limits.requests_per_second, 5);
   EXPECT_EQ(cfg.limits.request_burst, 50);
   EXPECT_EQ(cfg.limits.auth_failures_per_minute, 3);
@@ -50,6 +54,8 @@ TEST_F(ConfigFile, DefaultsLimitEveryone) {
   EXPECT_EQ(cfg.log_head_kb, 1024);   // a job's log is capped by default...
   EXPECT_EQ(cfg.log_tail_kb, 256);
   EXPECT_EQ(cfg.retention_days, 30);  // ...and destroyed deployments' logs do not stay for ever
+  EXPECT_EQ(cfg.keep_releases, 1);    // one release back can be rolled back to
+  EXPECT_FALSE(cfg.keep_releases_running);
   EXPECT_GT(cfg.limits.requests_per_second, 0);
   EXPECT_GE(cfg.limits.request_burst, 1);
   EXPECT_GE(cfg.limits.active_jobs_per_user, 1);
@@ -97,6 +103,11 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
                                   {R"({"workers":0})", "workers"},
                                   {R"({"keep_failed":"yes"})", "keep_failed"},
                                   {R"({"keep_backups":-1})", "keep_backups"},
+                                  {R"({"keep_releases":-1})", "keep_releases"},
+                                  {R"({"keep_releases":101})", "keep_releases"},
+                                  {R"({"keep_releases_running":1})", "keep_releases_running"},
+                                  {R"({"drain_ms":-5})", "drain_ms"},
+                                  {R"({"drain_ms":"2s"})", "drain_ms"},
                                   {R"({"keep_backups":1.5})", "keep_backups"},
                                   {R"({"keep_backups":"3"})", "keep_backups"},
                                   {R"({"keep_backups":10001})", "keep_backups"},

@@ -42,7 +42,7 @@ TEST(JobRules, StatesEachKindAccepts) {
 }
 
 TEST(JobRules, WhatRunsAgainAfterAStoppedServer) {
-  for (const char* k : {"start", "stop", "restart", "test", "destroy", "delete-backup"})
+  for (const char* k : {"start", "stop", "restart", "test", "destroy", "delete-backup", "release", "rollback"})
     EXPECT_TRUE(ads::job_rules(k)->resumable) << k;
   for (const char* k : {"deploy", "backup", "restore"}) EXPECT_FALSE(ads::job_rules(k)->resumable) << k;
   EXPECT_TRUE(ads::job_rules("restore")->needs_backup);
@@ -60,5 +60,11 @@ TEST(JobRules, WhatACancelLeavesAndWhatTheLimitNeverRefuses) {
   for (const auto& r : ads::all_job_rules())
     EXPECT_EQ(r.cleanup, r.kind == "destroy" || r.kind == "delete-backup") << r.kind;
   EXPECT_EQ(std::string(ads::describe(C::kRollBack)), "rolled back");
+}
+
+TEST(JobRules, ReleasesAndRollbacksOnlyOfARunningLab) {
+  for (const char* k : {"release", "rollback"})
+    for (State s : ads::all_states())
+      EXPECT_EQ(ads::accepts(*ads::job_rules(k), s), s == State::kRunning) << k << " in " << ads::to_string(s);
 }
 }  // namespace

@@ -145,6 +145,8 @@ TEST_P(AccountsStoreTest, TheMigrationMarksDisabledUsersAndSessionTokens) {
       // and what came after version 7 (the clean-up queue, cancel of a job, ...), so that
       // reopening runs version 7 and everything after it again
       "ALTER TABLE jobs DROP COLUMN cancel_requested_ms;"
+      "DROP INDEX deployments_public_port; ALTER TABLE deployments DROP COLUMN public_port;"
+      "ALTER TABLE deployments DROP COLUMN stable_url; DROP TABLE releases;"
       "DELETE FROM schema_version WHERE version >= 7;");
   std::string cols = "(ts_ms, " + user_column() + ", action, target, remote, status)";
   sql("INSERT INTO audit " + cols + " VALUES (10, 'admin', 'POST /api/v1/users/gone/disable', 'gone', 'x', 200);"
