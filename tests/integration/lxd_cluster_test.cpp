@@ -261,6 +261,7 @@ TEST_F(LxdClusterTest, EngineDeploysTwoLabsOnDifferentMembers) {
   for (int k = 0; k < 2; ++k) {
     ads::DeployRequest r;
     r.source = lab;
+    r.name = "lab-" + std::to_string(k);  // two live labs never share a name
     r.owner = "tester";
     r.admin = true;  // a path on the server: admins only (engine/source_access.h)
     auto sub = engine.submit(r);

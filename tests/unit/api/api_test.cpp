@@ -161,6 +161,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"GET", "/api/v1/deployments/" + id + "/logs", "", ads::Role::kViewer},
       {"GET", "/api/v1/deployments/" + id + "/jobs", "", ads::Role::kViewer},
       {"GET", "/api/v1/deployments/" + id + "/backups", "", ads::Role::kViewer},
+      {"GET", "/api/v1/deployments/" + id + "/releases", "", ads::Role::kViewer},
       {"GET", "/api/v1/deployments/" + id + "/health", "", ads::Role::kViewer},
       {"GET", "/api/v1/deployments/" + id + "/events", "", ads::Role::kViewer},
       {"GET", "/api/v1/jobs/" + job, "", ads::Role::kViewer},
@@ -458,9 +459,9 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans"})").status,
             202);
   // clean-up is never refused by that limit (issue 16.9): dan, at his limit, still destroys
-  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})").status,
+  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans2"})").status,
             202);
-  expect_error(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})"), 429);
+  expect_error(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans3"})"), 429);
   ads::Deployment his = idle;
   his.id = "01m88rqkev9cbfs1eqysk664ky";
   his.owner = "dan";

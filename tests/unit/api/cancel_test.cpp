@@ -19,11 +19,14 @@ class CancelApi : public ApiTest {
     l.active_jobs_per_user = 2;
     return l;
   }
+  // each with a name of its own (two live labs never share one)
   std::string deploy(const std::string& tok) {
-    auto r = call_as(tok, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})");
+    std::string body = R"({"source":"https://example.invalid/labs/lab.git","name":"lab-)" + std::to_string(++made) + "\"}";
+    auto r = call_as(tok, "POST", "/api/v1/deployments", body);
     EXPECT_EQ(r.status, 202) << r.body.dump();
     return r.body.value("id", "");
   }
+  int made = 0;
   std::string job_of(const std::string& id) {
     return call("GET", "/api/v1/deployments/" + id + "/jobs").body["jobs"].back()["id"];
   }
@@ -120,14 +123,14 @@ TEST_F(CancelApi, DestroysAreNeverRefusedByThePerUserLimit) {
   std::string dan = deployer_token("dan");
   std::string a = deploy(dan), b = deploy(dan);
   // at the limit (2): a third deploy is refused...
-  auto third = call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})");
+  auto third = call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"third"})");
   EXPECT_EQ(third.status, 429) << third.body.dump();
   claim_elsewhere();  // both run elsewhere: their cancel does not end them at once
   // ...but the destroys of both are accepted (4 jobs under way for dan)
   EXPECT_EQ(call_as(dan, "DELETE", "/api/v1/deployments/" + a).status, 202);
   EXPECT_EQ(call_as(dan, "DELETE", "/api/v1/deployments/" + b).status, 202);
   // while other work is still held to it
-  auto again = call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git"})");
+  auto again = call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"again"})");
   EXPECT_EQ(again.status, 429) << again.body.dump();
 }
 

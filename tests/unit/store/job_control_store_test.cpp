@@ -22,7 +22,7 @@ class JobControlStore : public ads::test::BackendTest {
   void add(const std::string& dep, const std::string& job_id, const std::string& owner, const std::string& kind = "deploy") {
     ads::Deployment d;
     d.id = dep;
-    d.name = "lab";
+    d.name = "lab-" + dep;  // two live labs never share a name
     d.source = "/srv/lab";
     d.provider = "lxd";
     d.owner = owner;
