@@ -30,6 +30,7 @@
 
 #include "engine/engine.h"
 #include "engine/internal.h"
+#include "http/client.h"
 
 namespace ads {
 using nlohmann::json;
@@ -336,7 +337,26 @@ Status Engine::do_rollback(Deployment& d, Job& job) {
     }
     return failed("rollback to " + label(k) + " failed, " + label(cur) + " keeps serving: " + why);
   };
-  if (auto st = bring_up(t, job); !st) return give_up("cannot bring it back: " + st.error().message);
+  // a kept machine left running (keep_releases_running) that still serves
+  // needs nothing more: its lab's start action would refuse a second start
+  bool serving = false;
+  if (Provider* p = provider_for(t.provider)) {
+    auto m = p->inspect(t.machine);
+    auto spec = stored_spec(t);
+    if (m && m->status == "Running" && spec) {
+      http::ClientRequest probe;
+      probe.url = "http://" + t.address + (spec->http_port == 80 ? "" : ":" + std::to_string(spec->http_port)) +
+                  spec->http_path;
+      probe.timeout_ms = 3000;
+      probe.connect_timeout_ms = 1000;
+      auto r = http::request(probe);
+      serving = r && r->status >= 200 && r->status < 400;
+      if (serving) log(d, "ads", label(k) + "'s machine is running and its lab answers at " + probe.url);
+    }
+  }
+  if (!serving) {
+    if (auto st = bring_up(t, job); !st) return give_up("cannot bring it back: " + st.error().message);
+  }
   auto cur_spec = stored_spec(d);
   auto k_spec = stored_spec(t);
   if (cur_spec && k_spec && !cur_spec->action("backup").empty() && !k_spec->action("restore").empty()) {

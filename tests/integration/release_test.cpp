@@ -251,3 +251,27 @@ TEST_F(ReleaseTest, KilledMidReleaseTheOldReleaseKeepsServing) {
 }
 
 }  // namespace
+
+namespace {
+// keep_releases_running: the kept machine keeps serving after the switch, and
+// a rollback to it needs no start (its lab's start action would refuse a
+// second start: the rollback failed with "start failed with exit code 1"
+// before the engine looked whether the kept lab still answers).
+TEST_F(ReleaseTest, ARollbackToAKeptReleaseStillRunningNeedsNoStart) {
+  write(config, R"({"drain_ms": 100, "keep_releases": 1, "keep_releases_running": true})");
+  Server s((tmp.path / "data").string(), ADS_AGENT_BIN, {}, "2", config);
+  std::string id = deploy(s, "v1");
+  json d = s.wait_for(id, {"running", "failed"});
+  ASSERT_EQ(d["state"], "running") << d.dump() << s.log_text(id);
+  json job = run_job(s, id, "releases", {{"ref", "v2"}});
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(machine_status("ads-" + id), "Running");  // kept, and still running
+  job = run_job(s, id, "rollback", json::object());
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  d = s.call("GET", "/api/v1/deployments/" + id);
+  EXPECT_EQ(d["machine"], "ads-" + id);
+  EXPECT_EQ(page(d), "version 1\n");
+  EXPECT_EQ(machine_status("ads-" + id + "-r2"), "Running");
+  EXPECT_NE(s.log_text(id).find("machine is running and its lab answers"), std::string::npos);
+}
+}  // namespace
