@@ -210,6 +210,17 @@ TEST_F(ReleaseTest, ReleaseRollbackAndAFailedReleaseThatLeavesTheOldOneServing) 
 // start removes what the release built and fails it; the old release kept
 // serving throughout and nothing is left that no record names.
 TEST_F(ReleaseTest, KilledMidReleaseTheOldReleaseKeepsServing) {
+  // v2-slow: v2 whose install takes a minute, so that the kill lands in it
+  git({"checkout", "-q", "-b", "slow", "v2"});
+  {
+    std::ifstream in(fs::path(repo) / "ads-lab.json");
+    json spec = json::parse(in);
+    spec["install"].push_back("sleep 60");
+    write(fs::path(repo) / "ads-lab.json", spec.dump(2));
+  }
+  git({"commit", "-q", "-am", "v2, slow"});
+  git({"tag", "v2-slow"});
+  git({"checkout", "-q", "main"});
   std::string data = (tmp.path / "data").string();
   std::string id, job_id;
   {
@@ -218,12 +229,14 @@ TEST_F(ReleaseTest, KilledMidReleaseTheOldReleaseKeepsServing) {
     json d = s.wait_for(id, {"running", "failed"});
     ASSERT_EQ(d["state"], "running") << d.dump() << s.log_text(id);
     long status = 0;
-    json job = post(s, id, "releases", {{"ref", "v2"}}, &status);
+    json job = post(s, id, "releases", {{"ref", "v2-slow"}}, &status);
     ASSERT_EQ(status, 202) << job.dump();
     job_id = job["id"];
-    for (int i = 0; i < 600; ++i) {
+    for (int i = 0; i < 1200; ++i) {
       job = s.call("GET", "/api/v1/jobs/" + job_id);
-      if (job.value("step", "") == "release: installing" || (job.value("state", "") != "running" && i > 20)) break;
+      if (job.value("step", "") == "release: installing" || job.value("state", "") == "succeeded" ||
+          job.value("state", "") == "failed")
+        break;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     ASSERT_EQ(job["step"], "release: installing") << job.dump();
