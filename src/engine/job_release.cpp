@@ -139,8 +139,8 @@ Status Engine::switch_release(Deployment& d, Job& job, Release& next, Release& p
     return failed("cannot record the switch (" + label(prev) + " keeps serving): " + st.error().message);
   d = nd;
   job.result_json = json{{"release", next.id}, {"seq", next.seq}, {"previous", prev.id}, {"commit", next.commit}}.dump();
-  log(d, "ads", "switched: " + label(next) + " (commit " + next.commit.substr(0, 12) + ", machine " + next.machine +
-                    ") serves now; " + label(prev) + " is kept");
+  log(d, "ads", "switched: " + label(next) + " (" + (next.commit.empty() ? "" : "commit " + next.commit.substr(0, 12) + ", ") +
+                    "machine " + next.machine + ") serves now; " + label(prev) + " is kept");
   if (auto st = put_route(d); !st)
     return failed("switched to " + label(next) + ", but the proxy did not take the route (" + st.error().message +
                   "); " + label(prev) + "'s machine keeps running and the stable URL reaches it until the proxy "
@@ -324,8 +324,8 @@ Status Engine::do_rollback(Deployment& d, Job& job) {
     return failed("cannot roll back to " + label(*target) + ": it is " + target->state +
                   (target->state == "serving" ? "" : " and has no machine"));
   Release k = *target;
-  log(d, "ads", "rolling back to " + label(k) + " (commit " + k.commit.substr(0, 12) + ", machine " + k.machine + "); " +
-                    label(cur) + " keeps serving until the switch");
+  log(d, "ads", "rolling back to " + label(k) + " (" + (k.commit.empty() ? "" : "commit " + k.commit.substr(0, 12) + ", ") +
+                    "machine " + k.machine + "); " + label(cur) + " keeps serving until the switch");
   Deployment t = with_release(d, k);
   t.state = State::kStopped;
   // a rollback that fails leaves the kept machine as it found it (stopped
