@@ -279,6 +279,11 @@ class Engine {
   Status remove_release_machine(Deployment& d, Release& r, const std::string& state);
   Status put_route(Deployment& d);
   bool keep_failed_release(Deployment& d, const Release& r);
+  // The data of `from` (the serving release) into `to`: from's backup action
+  // (a recorded backup), then to's restore action; *carried false (nothing
+  // done) when either action is missing.
+  Status carry_data(Deployment& from, Deployment& to, Job& job, const std::string& from_label,
+                    const std::string& to_label, bool* carried);
   // Whether `b` can be restored into `d` (a destroyed deployment needs a
   // restore action or a snapshot that outlived its machine): "conflict" if not.
   Status admit_restore(const Deployment& d, const Backup& b);

@@ -8,6 +8,7 @@
 
 #include "agent/protocol.h"
 #include "core/deployment.h"
+#include "core/labspec.h"
 #include "core/log_cap.h"
 #include "core/result.h"
 
@@ -36,10 +37,17 @@ struct JobLogCap {
 };
 JobLogCap*& current_job_log_cap();
 
-// The backup a restore or delete-backup job names ("" if none).
-inline std::string backup_param(const Job& job) {
+// A string parameter of a job ("" if it has none): e.g. the backup a
+// restore or delete-backup job names, the ref of a release.
+inline std::string string_param(const Job& job, const char* key) {
   nlohmann::json params = nlohmann::json::parse(job.params_json, nullptr, false);
-  return params.is_object() ? params.value("backup", "") : "";
+  return params.is_object() && params.contains(key) && params[key].is_string() ? params[key].get<std::string>() : "";
+}
+inline std::string backup_param(const Job& job) { return string_param(job, "backup"); }
+
+// Where a lab on `address` answers its HTTP check (its spec's port and path).
+inline std::string lab_url(const std::string& address, const LabSpec& spec) {
+  return "http://" + address + (spec.http_port == 80 ? "" : ":" + std::to_string(spec.http_port)) + spec.http_path;
 }
 
 }  // namespace ads::engine_detail

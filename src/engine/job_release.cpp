@@ -38,11 +38,6 @@ using namespace engine_detail;
 
 namespace {
 
-std::string job_param(const Job& job, const char* key) {
-  json params = json::parse(job.params_json, nullptr, false);
-  return params.is_object() && params.contains(key) && params[key].is_string() ? params[key].get<std::string>() : "";
-}
-
 // The deployment as it would be with `r`'s machine serving.
 Deployment with_release(const Deployment& d, const Release& r) {
   Deployment t = d;
@@ -206,6 +201,23 @@ Status Engine::finish_or_undo_release(Deployment& d, Job& job, bool* done) {
   return Status::Ok();
 }
 
+Status Engine::carry_data(Deployment& from, Deployment& to, Job& job, const std::string& from_label,
+                          const std::string& to_label, bool* carried) {
+  *carried = false;
+  auto from_spec = stored_spec(from);
+  auto to_spec = stored_spec(to);
+  if (!from_spec || !to_spec || from_spec->action("backup").empty() || to_spec->action("restore").empty())
+    return Status::Ok();
+  log(from, "ads", "copying the data of " + from_label + " into " + to_label);
+  if (auto e = do_backup(from, job); !e) return failed("the backup of " + from_label + " failed: " + e.error().message);
+  json res = json::parse(job.result_json, nullptr, false);
+  auto b = store_.get_backup(res.is_object() ? res.value("backup", "") : "");
+  if (!b) return b.error();
+  if (auto e = restore_data(to, job, *b); !e) return failed("the restore into " + to_label + " failed: " + e.error().message);
+  *carried = true;
+  return Status::Ok();
+}
+
 Status Engine::do_release(Deployment& d, Job& job) {
   bool done = false;
   if (auto st = finish_or_undo_release(d, job, &done); !st || done) return st;
@@ -219,9 +231,9 @@ Status Engine::do_release(Deployment& d, Job& job) {
   r.deployment_id = d.id;
   r.seq = rels->back().seq + 1;
   r.state = "building";
-  r.ref = job_param(job, "ref");
+  r.ref = string_param(job, "ref");
   if (r.ref.empty()) r.ref = d.ref;
-  r.by = job_param(job, "by");
+  r.by = string_param(job, "by");
   r.job_id = job.id;
   r.created_ms = r.updated_ms = now_ms();
   if (auto st = store_.add_release(r); !st) return st;
@@ -236,7 +248,6 @@ Status Engine::do_release(Deployment& d, Job& job) {
   cand.commit.clear();
   cand.spec_json.clear();
   cand.secret.clear();
-  auto old_spec = stored_spec(d);
   BuildHooks h;
   h.step = [&](State s) -> Status {
     if (stopping_) return Error::make("interrupted", "interrupted");  // the next run removes what was built
@@ -255,20 +266,10 @@ Status Engine::do_release(Deployment& d, Job& job) {
   h.machine = machine_name(d.id) + "-r" + std::to_string(r.seq);
   h.address_owner = r.id;
   h.after_start = [&](Deployment& t) -> Status {
-    auto new_spec = stored_spec(t);
-    if (!old_spec || !new_spec || old_spec->action("backup").empty() || new_spec->action("restore").empty()) {
-      log(d, "ads", label(r) + " is released without data: " +
-                        (old_spec && !old_spec->action("backup").empty() ? "the new version has no restore action"
-                                                                          : "the serving version has no backup action"));
-      return Status::Ok();
-    }
-    log(d, "ads", "copying the data of " + label(cur) + " into " + label(r));
-    if (auto e = do_backup(d, job); !e) return failed("the backup of " + label(cur) + " failed: " + e.error().message);
-    json res = json::parse(job.result_json, nullptr, false);
-    std::string backup_id = res.is_object() ? res.value("backup", "") : "";
-    auto b = store_.get_backup(backup_id);
-    if (!b) return b.error();
-    if (auto e = restore_data(t, job, *b); !e) return failed("the restore into " + label(r) + " failed: " + e.error().message);
+    bool carried = false;
+    if (auto e = carry_data(d, t, job, label(cur), label(r), &carried); !e) return e;
+    if (!carried) log(d, "ads", label(r) + " is released without data (a backup action on " + label(cur) +
+                                    " and a restore action on " + label(r) + " are needed)");
     return Status::Ok();
   };
   Status built = build(cand, job, h);
@@ -311,7 +312,7 @@ Status Engine::do_rollback(Deployment& d, Job& job) {
   auto cur_it = std::find_if(rels->begin(), rels->end(), [](const Release& r) { return r.state == "serving"; });
   if (cur_it == rels->end()) return failed("deployment " + d.id + " has no serving release");
   Release cur = *cur_it;
-  std::string want = job_param(job, "release");
+  std::string want = string_param(job, "release");
   const Release* target = nullptr;
   for (auto it = rels->rbegin(); it != rels->rend(); ++it) {
     if (want.empty() ? it->state == "kept" : it->id == want) {
@@ -345,8 +346,7 @@ Status Engine::do_rollback(Deployment& d, Job& job) {
     auto spec = stored_spec(t);
     if (m && m->status == "Running" && spec) {
       http::ClientRequest probe;
-      probe.url = "http://" + t.address + (spec->http_port == 80 ? "" : ":" + std::to_string(spec->http_port)) +
-                  spec->http_path;
+      probe.url = lab_url(t.address, *spec);
       probe.timeout_ms = 3000;
       probe.connect_timeout_ms = 1000;
       auto r = http::request(probe);
@@ -357,15 +357,11 @@ Status Engine::do_rollback(Deployment& d, Job& job) {
   if (!serving) {
     if (auto st = bring_up(t, job); !st) return give_up("cannot bring it back: " + st.error().message);
   }
-  auto cur_spec = stored_spec(d);
-  auto k_spec = stored_spec(t);
-  if (cur_spec && k_spec && !cur_spec->action("backup").empty() && !k_spec->action("restore").empty()) {
-    log(d, "ads", "copying the data of " + label(cur) + " into " + label(k));
-    if (auto e = do_backup(d, job); !e) return give_up("the backup of " + label(cur) + ": " + e.error().message);
-    json res = json::parse(job.result_json, nullptr, false);
-    auto b = store_.get_backup(res.is_object() ? res.value("backup", "") : "");
-    if (!b) return give_up(b.error().message);
-    if (auto e = restore_data(t, job, *b); !e) return give_up("the restore: " + e.error().message);
+  bool carried = false;
+  if (auto e = carry_data(d, t, job, label(cur), label(k), &carried); !e) return give_up(e.error().message);
+  if (carried) {
+    auto k_spec = stored_spec(t);
+    if (!k_spec) return give_up(k_spec.error().message);
     if (auto e = http_check(t, *k_spec, &t.url); !e) return give_up("it does not answer after its restore: " + e.error().message);
   } else {
     log(d, "ads", "the rollback to " + label(k) + " carries no data (a backup action on " + label(cur) +

@@ -204,8 +204,7 @@ Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::strin
 }
 
 Status Engine::http_check(Deployment& d, const LabSpec& spec, std::string* url_out) {
-  std::string url = "http://" + d.address + (spec.http_port == 80 ? "" : ":" + std::to_string(spec.http_port)) +
-                    spec.http_path;
+  std::string url = lab_url(d.address, spec);
   auto deadline = std::chrono::steady_clock::now() + opts_.http_check_timeout;
   std::string last;
   while (true) {

@@ -18,26 +18,12 @@
 #include "router/caddy.h"
 #include "router/caddy_process.h"
 #include "support/engine_wait.h"
+#include "support/caddy_options.h"
 #include "support/process.h"
 
 namespace {
-ads::router::ProxyProcessOptions proxy_opts(const std::string& dir, const std::string& admin) {
-  ads::router::ProxyProcessOptions o;
-  o.dir = dir;
-  o.admin = admin;
-  return o;
-}
-// CaddyOptions with the fields a test sets.
-ads::router::CaddyOptions caddy_opts(const std::string& admin, const std::string& domain, const std::string& listen_host,
-                                     int listen_port, const std::string& public_host) {
-  ads::router::CaddyOptions o;
-  o.admin = admin;
-  o.domain = domain;
-  o.listen_host = listen_host;
-  o.listen_port = listen_port;
-  o.public_host = public_host;
-  return o;
-}
+using ads::test::caddy_opts;
+using ads::test::proxy_opts;
 using nlohmann::json;
 
 int free_port() {

@@ -15,27 +15,13 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "router/caddy_process.h"
+#include "support/caddy_options.h"
 #include "support/process.h"
 #include "support/switch_load.h"
 
 namespace {
-ads::router::ProxyProcessOptions proxy_opts(const std::string& dir, const std::string& admin) {
-  ads::router::ProxyProcessOptions o;
-  o.dir = dir;
-  o.admin = admin;
-  return o;
-}
-// CaddyOptions with the fields a test sets.
-ads::router::CaddyOptions caddy_opts(const std::string& admin, const std::string& domain, const std::string& listen_host,
-                                     int listen_port, const std::string& public_host) {
-  ads::router::CaddyOptions o;
-  o.admin = admin;
-  o.domain = domain;
-  o.listen_host = listen_host;
-  o.listen_port = listen_port;
-  o.public_host = public_host;
-  return o;
-}
+using ads::test::caddy_opts;
+using ads::test::proxy_opts;
 using ads::router::CaddyOptions;
 using ads::router::CaddyRouter;
 using ads::router::Route;
