@@ -135,11 +135,17 @@ void Engine::run_job(Job& job) {
 }
 
 bool Engine::recover(Job& job, const std::string& taken_over_by) {
+  // Every write here is fenced by the job's lease like the job's own (a
+  // store away past it hands the job back: nothing more is written, so the
+  // job and its deployment never disagree; whoever claims it next recovers it).
+  auto write_job = [&] { return store_write(job.deployment_id, "job " + job.id, [&] { return store_.update_job(job); }); };
+  auto handed_back = [](const Status& st) { return !st && st.error().code == "interrupted"; };
   auto d = store_.get(job.deployment_id);
   if (!d) {
+    if (transient(d.error())) return false;  // the store is away: handed back (its lease lapses)
     job.state = "failed";
     job.error = d.error().message;
-    (void)store_.update_job(job);
+    (void)write_job();
     return false;
   }
   const JobRules* rules = job_rules(job.kind);
@@ -149,8 +155,7 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
                        (taken_over_by.empty() ? " after a restart of ads serve"
                                               : ": taken over by server " + taken_over_by + " (its server stopped)"));
     job.state = "queued";
-    (void)store_.update_job(job);
-    return true;
+    return !handed_back(write_job());
   }
   std::string why = "interrupted: ads serve stopped during " + job.kind + " (" + job.step + ")";
   if (!taken_over_by.empty()) why += "; taken over by server " + taken_over_by;
@@ -164,11 +169,14 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
       d->failed_step.clear();
       d->error.clear();
       auto st = advance(*d, State::kAccepted);
+      if (handed_back(st)) {
+        log(*d, "ads", "cannot record the new start: " + st.error().message);
+        return false;
+      }
       if (st) {
         job.state = "queued";
         job.error.clear();
-        (void)store_.update_job(job);
-        return true;
+        return !handed_back(write_job());
       }
       log(*d, "ads", "cannot record the new start: " + st.error().message);
     }
@@ -176,7 +184,7 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
   }
   job.state = "failed";
   job.error = why;
-  (void)store_.update_job(job);
+  if (handed_back(write_job())) return false;
   if (!is_settled(d->state)) {
     fail_deployment(*d, why + "; rolled back");
   } else {
@@ -303,7 +311,16 @@ void Engine::worker() {
       cancel_unstarted(job);  // cancelled before it (re)started here
       continue;
     }
-    leases_.add(job.id, job.deployment_id, before + opts_.lease.count());
+    // The lease counts from before the claim; a claim that waited on a busy
+    // store may return with most of it (or all) gone: renewed first, or
+    // left to lapse (claimed again later) when the store cannot renew it.
+    int64_t until = before + opts_.lease.count();
+    if (int64_t at = now_ms(); until - at < opts_.lease.count() / 2) {
+      auto r = store_.renew_leases_of(opts_.server_id, {job.id}, at + opts_.lease.count());
+      if (!r || *r == 0) continue;  // not renewed, or no longer this server's
+      until = at + opts_.lease.count();
+    }
+    leases_.add(job.id, job.deployment_id, until);
     struct Done {
       LeaseBook& b;
       std::string id;

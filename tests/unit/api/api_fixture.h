@@ -67,7 +67,7 @@ class ApiTest : public ::testing::Test {
     r.body = body;
     if (!content_type.empty()) r.headers.push_back({"Content-Type", content_type});
     auto res = ads::http::request(r);
-    EXPECT_TRUE(res.ok());
+    EXPECT_TRUE(res.ok()) << method << " " << path << ": " << (res.ok() ? "" : res.error().message);
     if (!res) return {0, json(), {}};
     return {res->status, json::parse(res->body, nullptr, false), res->headers};
   }

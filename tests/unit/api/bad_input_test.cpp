@@ -43,14 +43,16 @@ class BadInputTest : public ApiTest {
     r.url = "http://127.0.0.1:" + std::to_string(server->port()) + path;
     r.headers = {{"Authorization", authorization}};
     auto res = ads::http::request(r);
-    EXPECT_TRUE(res.ok());
+    EXPECT_TRUE(res.ok()) << (res.ok() ? "" : res.error().message);
     if (!res) return {0, json(), {}};
     return {res->status, json::parse(res->body, nullptr, false), res->headers};
   }
 };
 
 TEST_F(BadInputTest, EveryJsonRouteRefusesBadBodiesAndChangesNothing) {
-  std::string id = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
+  auto created = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})");
+  ASSERT_EQ(created.status, 202) << created.body.dump();
+  std::string id = created.body.value("id", "");
   size_t before = count();
   for (auto& r : json_routes(id)) {
     SCOPED_TRACE(r.method + " " + r.path);

@@ -97,7 +97,8 @@ class EngineStoreFault : public ::testing::TestWithParam<Case> {
     if (GetParam().backend == "sqlite") {
       sqlite3* other = nullptr;
       ASSERT_EQ(sqlite3_open((tmp.path / "ads.db").c_str(), &other), SQLITE_OK);
-      ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE;", nullptr, nullptr, nullptr), SQLITE_OK);
+      sqlite3_busy_timeout(other, 10000);  // the engine may be writing right now: wait for it like another process would
+      ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE;", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(other);
       std::this_thread::sleep_for(outage_length());
       sqlite3_exec(other, "ROLLBACK;", nullptr, nullptr, nullptr);
       sqlite3_close(other);
