@@ -54,6 +54,8 @@ void register_web(http::Server& server, const WebOptions& opts) {
     r.headers.push_back({"Cache-Control", "no-store"});
     return r;
   });
+  // the REST API's contract (docs/openapi.json, embedded): no secret in it, so no token needed
+  server.route("GET", "/api/v1/openapi.json", [](Request&) { return serve("openapi.json", true); });
   server.route("GET", "/", [](Request&) { return serve("index.html", false); });
   // assets revalidate on every load (no-cache): they have no content hash in their names
   server.route("GET", "/ui/{file}", [](Request& req) {

@@ -56,7 +56,8 @@ export async function startAds({ listen = '127.0.0.1:0', extraArgs = [] } = {}) 
       headers: { ...(token ? { Authorization: `Bearer ${token}` } : {}), ...(body ? { 'Content-Type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
-    return { status: res.status, body: await res.json() };
+    const text = await res.text();
+    return { status: res.status, body: JSON.parse(text), contentType: res.headers.get('content-type'), text };
   }
   async function stop() {
     if (proc.exitCode === null && proc.signalCode === null) {

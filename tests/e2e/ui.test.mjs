@@ -17,13 +17,44 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SHOTS, SRC, checkA11y, freePort, launchChromium, shot as shotOf, startAds } from './lib.mjs';
+import { schemaChecker } from './api-schema.mjs';
 
 const LAB = path.join(SRC, 'examples/labs/static-site');
 const SLOW = 300_000;  // a deployment on a 2-core machine shared with others
 
 let ads, base, browser, page, labPort;
 const user = { name: 'operator', password: randomBytes(12).toString('hex') };
-const apiCall = (...a) => ads.api(...a);
+// Every API answer of the test (the browser's and the test's own calls) is
+// checked against the server's OpenAPI document (api-schema.mjs).
+let checker;
+const violations = [];
+const pending = [];
+async function apiCall(method, p, body, token) {
+  const r = await ads.api(method, p, body, token);
+  if (checker) {
+    const e = checker.check(method, base + p, r.status, r.contentType, r.text);
+    if (e) violations.push(e);
+  }
+  return r;
+}
+function watch(p) {
+  p.on('response', (r) => {
+    const u = new URL(r.url());
+    if (!checker || u.origin !== new URL(base).origin || !u.pathname.startsWith('/api/v1/')) return;
+    const ct = r.headers()['content-type'] || '';
+    const method = r.request().method();
+    if (ct.startsWith('text/event-stream')) {  // a live stream: its status only (its body never ends)
+      const e = checker.check(method, r.url(), r.status(), ct, '');
+      if (e) violations.push(e);
+      return;
+    }
+    pending.push(r.text().then((t) => {
+      const e = checker.check(method, r.url(), r.status(), ct, t);
+      if (e) violations.push(e);
+    }, () => { /* the page went away before its body was read */ }));
+  });
+  return p;
+}
 const shot = (name) => shotOf(page, name);
 
 // Removes the containers of every deployment this server knows, then the server.
@@ -50,11 +81,12 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     writeFileSync(cfg, JSON.stringify({ proxy: { listen: '127.0.0.1:80', ports: `${labPort}-${labPort}`, public_host: '127.0.0.1' } }));
     ads = await startAds({ extraArgs: ['--config', cfg] });
     base = ads.base;
+    checker = await schemaChecker(base);
     // the first-start admin has a token only: make a user who signs in with a password
     const r = await apiCall('POST', '/api/v1/users', { name: user.name, role: 'admin', password: user.password });
     assert.equal(r.status, 201, JSON.stringify(r.body));
     browser = await launchChromium();
-    page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page = watch(await browser.newPage({ viewport: { width: 1280, height: 900 } }));
     page.setDefaultTimeout(30_000);
   });
 
@@ -162,7 +194,7 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
   it('opens the lab\'s page', async () => {
     const url = await page.locator('#lab-url').getAttribute('href');
     assert.match(url, /^http:\/\/\d+\.\d+\.\d+\.\d+/);
-    const lab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const lab = watch(await browser.newPage({ viewport: { width: 1280, height: 900 } }));
     try {
       const res = await lab.goto(url);
       assert.equal(res.status(), 200);
@@ -331,7 +363,7 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     const made = await apiCall('POST', '/api/v1/tokens', { name: 'fragment', user: 'mallory', ttl_s: 600 });
     assert.equal(made.status, 201, JSON.stringify(made.body));
     const secret = made.body.secret;
-    const tab = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const tab = watch(await browser.newPage({ viewport: { width: 1280, height: 900 } }));
     const ignored = () => tab.waitForFunction(
       () => document.getElementById('announce').textContent.includes('not started in this tab'));
     try {
@@ -365,5 +397,12 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     } finally {
       await tab.close();
     }
+  });
+
+  it('answers as its OpenAPI document says (every API answer of this test)', async () => {
+    await Promise.all(pending);
+    assert.deepEqual(violations, []);
+    assert.ok(checker.count() >= 30, `only ${checker.count()} answers checked`);
+    console.log(`# ${checker.count()} API answers checked against the OpenAPI document, ${checker.checked.size} kinds: ${[...checker.checked].sort().join('; ')}`);
   });
 });
