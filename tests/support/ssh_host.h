@@ -157,6 +157,7 @@ class SshTestHost {
     std::filesystem::create_directories(d / "vz" / "ct");
     std::filesystem::create_directories(d / "vz" / "root");
     std::filesystem::create_directories(d / "bin");
+    std::filesystem::create_directories(d / "home");
     std::filesystem::create_directories("/run/sshd");  // sshd's privilege separation directory
     for (const char* tool : {"vzctl", "vzlist", "vzdump", "vzrestore"})
       std::filesystem::create_symlink(std::filesystem::path(ADS_SOURCE_DIR) / "tests/support/openvz" / tool,
@@ -180,7 +181,11 @@ class SshTestHost {
         << "\nPubkeyAuthentication yes\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
            "UsePAM no\nPermitRootLogin prohibit-password\nStrictModes no\nSubsystem sftp internal-sftp\n"
            "LogLevel ERROR\n"
-        << "SetEnv PATH=" << (d / "bin").string() << ":/usr/sbin:/usr/bin:/sbin:/bin VZFAKE_DIR="
+        // HOME: an empty directory, so that the login shell (root's bash, which
+        // reads ~/.bashrc when started by sshd) runs none of this machine's
+        // start-up files (pyenv's took seconds per command)
+        << "SetEnv HOME=" << (d / "home").string() << " PATH=" << (d / "bin").string()
+        << ":/usr/sbin:/usr/bin:/sbin:/bin VZFAKE_DIR="
         << (d / "vz").string() << " VZFAKE_DEV=" << veth_ns_ << "\n";
     }
     sshd_ = std::make_unique<Child>(std::vector<std::string>{"ip", "netns", "exec", ns_, "/usr/sbin/sshd", "-D", "-e",
