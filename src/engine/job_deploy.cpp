@@ -50,10 +50,24 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   h.machine = machine_name(d.id);
   h.address_owner = d.id;
   if (!restore_backup.empty()) {
-    h.after_start = [&](Deployment& t) -> Status {
+    // the agent secret of the machine the backup was taken on: a snapshot's
+    // disk brings that machine's agent back with it
+    const std::string snapshot_secret = d.secret;
+    h.after_start = [&, snapshot_secret](Deployment& t) -> Status {
       auto b = store_.get_backup(restore_backup);
       if (!b) return b.error();
-      return restore_data(t, job, *b);
+      auto spec = stored_spec(t);
+      if (!spec) return spec.error();
+      const bool by_snapshot = spec->action("restore").empty();
+      if (auto e = restore_data(t, job, *b); !e) return e;
+      if (!by_snapshot) return Status::Ok();
+      // The machine now runs the snapshot's disk (on AWS a new instance from
+      // the AMI): its address may be new, its agent holds the secret of then,
+      // and its lab was not started since it booted.
+      if (!snapshot_secret.empty()) t.secret = snapshot_secret;
+      if (auto e = bring_up(t, job); !e) return e;
+      log(t, "ads", "the machine restored from snapshot " + b->snapshot + " answers at " + t.address);
+      return h.record_machine(t);
     };
   }
   // A restore deploys the commit the backup was taken at.
@@ -182,7 +196,9 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
 
   ADS_STEP(State::kVerifying);
   if (!spec.action("test").empty()) {
-    if (auto e = run_action(t, client, "test"); !e) return e;
+    // the machine's address and agent secret as they are now (after_start may have replaced the machine)
+    agent::AgentClient now(agent::AgentClient::url_for(t.address, opts_.agent_port), t.secret);
+    if (auto e = run_action(t, now, "test"); !e) return e;
   }
   std::string url;
   if (auto e = http_check(t, spec, &url); !e) return e;

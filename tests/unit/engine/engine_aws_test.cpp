@@ -257,6 +257,54 @@ TEST_F(EngineAwsTest, DeploysStopsStartsBacksUpRestoresAndDestroysWithARealAgent
   EXPECT_EQ(fake.rejected(), 0);
 }
 
+// A destroyed deployment restored from its backup into a new machine, the
+// lab having no restore action: the data comes from the AMI. The instance
+// launched from it has an address of its own and its agent the secret of the
+// machine the backup was taken on; the engine learns both (before, the
+// restore failed: it talked to the terminated instance's address with the
+// new machine's secret).
+TEST_F(EngineAwsTest, ADestroyedDeploymentIsRestoredIntoANewInstanceFromItsAmi) {
+  fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
+  int port = free_port();
+  auto e = engine(std::chrono::seconds(20));
+  std::string id = submit(*e, make_lab(port));
+  auto d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  ASSERT_TRUE(e->operate(id, "backup").ok());
+  settle(id);
+  auto backups = store->backups_of(id);
+  ASSERT_TRUE(backups.ok());
+  ASSERT_EQ(backups->size(), 1u) << log_of(id);
+  ASSERT_TRUE(e->operate(id, "destroy").ok());
+  d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kDestroyed) << d.error << "\n" << log_of(id);
+  fake.settle();
+  ASSERT_TRUE(fake.instances_in("running").empty());
+
+  ASSERT_TRUE(e->operate(id, "restore", json{{"backup", (*backups)[0].id}}).ok());
+  d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  fake.settle();
+  auto running = fake.instances_in("running");
+  ASSERT_EQ(running.size(), 1u);
+  EXPECT_EQ(running[0].image, fake.images()[0].id);  // from the AMI
+  EXPECT_EQ(d.address, running[0].private_ip);
+  EXPECT_NE(log_of(id).find("restored from snapshot"), std::string::npos) << log_of(id);
+  ads::http::ClientRequest hr;
+  hr.url = d.url;
+  auto page = ads::http::request(hr);
+  ASSERT_TRUE(page.ok()) << d.url;
+  EXPECT_NE(page->body.find("ADS on EC2 (fake)"), std::string::npos);
+  // the life cycle goes on with what the engine learnt (address and secret)
+  ASSERT_TRUE(e->operate(id, "stop").ok());
+  d = settle(id);
+  EXPECT_EQ(d.state, ads::State::kStopped) << d.error << "\n" << log_of(id);
+  ASSERT_TRUE(e->operate(id, "destroy").ok());
+  d = settle(id);
+  e->stop();
+  EXPECT_EQ(d.state, ads::State::kDestroyed) << d.error << "\n" << log_of(id);
+}
+
 TEST_F(EngineAwsTest, KeepBackupsDeletesTheOldestAfterEachBackupAndAFailedDeletionDoesNotFailTheBackup) {
   fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
   auto e = engine(std::chrono::seconds(20), 2);
