@@ -147,3 +147,111 @@ TEST_F(OpenApiTest, TheLifeCycleOperationsAreExactlyTheDescribedOnes) {
 }
 
 }  // namespace
+
+namespace {
+// The API paths a client's source names: C++ concatenations
+// ("/api/v1/deployments/" + id + "/logs?after=") and JavaScript literals and
+// templates (`/api/v1/deployments/${id}/jobs`), each with {x} for what is
+// computed. A path whose end is computed (".../" + op) ends in {x}.
+std::vector<std::string> api_paths_in(const std::string& text, bool js) {
+  std::vector<std::string> out;
+  for (size_t at = text.find("/api/v1/"); at != std::string::npos; at = text.find("/api/v1/", at + 1)) {
+    char quote = at > 0 ? text[at - 1] : 0;
+    if (quote != '"' && quote != '\'' && quote != '`') continue;
+    std::string pat;
+    size_t i = at;
+    auto literal = [&](char q) {
+      for (; i < text.size() && text[i] != q; ++i) {
+        if (q == '`' && text.compare(i, 2, "${") == 0) {
+          int depth = 0;
+          for (; i < text.size(); ++i) {
+            if (text[i] == '{') ++depth;
+            if (text[i] == '}' && --depth == 0) break;
+          }
+          pat += "{x}";
+          continue;
+        }
+        pat += text[i];
+      }
+      ++i;  // the closing quote
+    };
+    literal(quote);
+    if (!js) {
+      // + expr + "literal" ...
+      for (;;) {
+        size_t j = i;
+        while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+        if (j >= text.size() || text[j] != '+') break;
+        ++j;
+        while (j < text.size() && std::isspace(static_cast<unsigned char>(text[j]))) ++j;
+        if (j < text.size() && text[j] == '"') {
+          i = j + 1;
+          literal('"');
+          continue;
+        }
+        int depth = 0;  // an expression, to the next + (or the end of the argument) at its own level
+        for (; j < text.size(); ++j) {
+          char c = text[j];
+          if (c == '(' || c == '[') ++depth;
+          if ((c == ')' || c == ']') && depth-- == 0) break;
+          if (depth == 0 && (c == '+' || c == ',' || c == ';')) break;
+        }
+        pat += "{x}";
+        i = j;
+      }
+    }
+    out.push_back(pat);
+  }
+  return out;
+}
+}  // namespace
+
+// What the CLI and the web UI ask for is in the document: every path they
+// name is a described one, and every query parameter they send is described
+// on it. (The e2e test checks the web UI's answers against it at run time.)
+TEST_F(OpenApiTest, TheCliAndTheWebUiUseOnlyDescribedPathsAndQueryParameters) {
+  auto doc = document();
+  ASSERT_FALSE(doc.is_discarded());
+  std::vector<std::pair<std::string, bool>> files;
+  for (const char* dir : {"/src/cli", "/src/api/web"})
+    for (auto& e : std::filesystem::directory_iterator(std::string(ADS_SOURCE_DIR) + dir)) {
+      auto ext = e.path().extension().string();
+      if (ext == ".cpp" || ext == ".h" || ext == ".js") files.push_back({e.path().string(), ext == ".js"});
+    }
+  size_t seen = 0;
+  for (auto& [file, js] : files) {
+    std::ifstream in(file);
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    for (const auto& pat : api_paths_in(text, js)) {
+      ++seen;
+      std::string path = pat.substr(0, pat.find('?'));
+      std::string query = pat.find('?') == std::string::npos ? "" : pat.substr(pat.find('?') + 1);
+      if (path.size() > 1 && path.back() == '/') path += "{x}";  // "/api/v1/users/" + name
+      auto segs = segments(path);
+      bool found = false;
+      std::set<std::string> described_query;
+      for (auto& [p, ops] : doc["paths"].items()) {
+        auto d = segments(p);
+        if (d.size() != segs.size()) continue;
+        bool match = true;
+        for (size_t i = 0; i < d.size() && match; ++i)
+          match = segs[i] == "{x}" || is_param(d[i]) || segs[i] == d[i] || segs[i].find("{x}") != std::string::npos;
+        if (!match) continue;
+        found = true;
+        for (auto& [m, op] : ops.items())
+          for (auto& prm : op.value("parameters", json::array()))
+            if (prm.value("in", "") == "query") described_query.insert(prm.value("name", ""));
+      }
+      EXPECT_TRUE(found) << file << " names " << pat << ", which the document does not describe";
+      for (size_t i = 0; i < query.size();) {
+        size_t amp = query.find('&', i);
+        if (amp == std::string::npos) amp = query.size();
+        std::string name = query.substr(i, query.find('=', i) < amp ? query.find('=', i) - i : amp - i);
+        if (!name.empty() && name != "{x}")
+          EXPECT_TRUE(described_query.count(name)) << file << " sends ?" << name << " on " << path << ", not described";
+        i = amp + 1;
+      }
+    }
+  }
+  EXPECT_GE(seen, 30u) << "the scan found too few API paths: is it still reading the clients?";
+}
