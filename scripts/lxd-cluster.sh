@@ -8,7 +8,7 @@
 # namespace, plugged by a veth pair into a bridge made here (10.251.X.0/24,
 # X free on this host; the host at .1, members at .201 and .202 on a bridge
 # br0 inside their namespace, cluster port 8443; .2-.200 are free for lab
-# containers with a bridged NIC on br0, see README). Member 1
+# containers with a bridged NIC on br0, see docs/operators/bridged.md). Member 1
 # bootstraps the cluster (storage pool "ads", dir driver; default profile with
 # only a root disk: no NIC), member 2 joins with a token. The image
 # ads-debian-12 is imported from the tarballs scripts/build-image.sh caches.

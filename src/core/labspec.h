@@ -3,7 +3,7 @@
 //   v1: the seed system's `scripts/labspec.json` (see
 //       shared/reference/seed-labspec.md); commands run from `scripts/`.
 //   v2: ADS's own `ads-lab.json` at the repository root; commands run from
-//       the root. Documented in README.md.
+//       the root. Documented in docs/integrators/labspec.md.
 // Parsing is pure: text in, LabSpec or an Error naming the field out.
 #pragma once
 

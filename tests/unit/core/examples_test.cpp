@@ -1,4 +1,4 @@
-// The bundled example labs parse, each with the format and phases the README
+// The bundled example labs parse, each with the format and phases docs/integrators/labspec.md
 // says they have.
 #include <gtest/gtest.h>
 
