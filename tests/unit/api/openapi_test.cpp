@@ -247,8 +247,9 @@ TEST_F(OpenApiTest, TheCliAndTheWebUiUseOnlyDescribedPathsAndQueryParameters) {
         size_t amp = query.find('&', i);
         if (amp == std::string::npos) amp = query.size();
         std::string name = query.substr(i, query.find('=', i) < amp ? query.find('=', i) - i : amp - i);
-        if (!name.empty() && name != "{x}")
+        if (!name.empty() && name != "{x}") {
           EXPECT_TRUE(described_query.count(name)) << file << " sends ?" << name << " on " << path << ", not described";
+        }
         i = amp + 1;
       }
     }
