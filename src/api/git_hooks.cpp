@@ -153,7 +153,15 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
         reason = "refused: no or bad delivery id";
         return;
       }
-      auto fresh = store.note_delivery(id, delivery, now_ms(), kDeliveriesKept);
+      // The delivery id is a header, outside the signature: whoever saw a
+      // delivery could send its body again under a new id (and so release an
+      // older commit again). The body's hash is remembered too; two real
+      // pushes never have the same body (before, after, timestamps differ).
+      auto fresh = store.note_delivery(id, delivery, now_ms(), 2 * kDeliveriesKept);
+      if (fresh && *fresh) {
+        fresh = store.note_delivery(id, "body:" + agent::sha256_hex(req.body), now_ms(), 2 * kDeliveriesKept);
+        if (fresh && !*fresh) reason = "refused: replay of an earlier delivery's body under the new id " + delivery;
+      }
       if (!fresh) {
         r = Response::error(503, "store_unavailable", fresh.error().message);
         r.headers.push_back({"Retry-After", "5"});
@@ -162,7 +170,7 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
       }
       if (!*fresh) {
         r = Response::error(409, "conflict", "delivery " + delivery + " was received before (a replay)", "X-GitHub-Delivery");
-        reason = "refused: replay of delivery " + delivery;
+        if (reason.empty()) reason = "refused: replay of delivery " + delivery;
         return;
       }
       if (event == "ping") {

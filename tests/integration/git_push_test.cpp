@@ -5,7 +5,8 @@
 // X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature-256, Content-Type
 // application/json; the push payload) -> one release -> the stable URL
 // (through Caddy) serves version 2. A badly signed delivery before it
-// changes nothing, and its replay after is refused; both are audited.
+// changes nothing, and its replays after (same id, or same body under a new
+// id) are refused; all are audited.
 // One deploy and one release: about a minute.
 #include <gtest/gtest.h>
 
@@ -194,13 +195,16 @@ TEST_F(GitPushTest, ASignedPushDeliveryReleasesThePushedCommitAndABadOneChangesN
   // the same delivery again: a replay, refused
   Reply replay = deliver(s, id, payload, ads::hub_signature(secret, payload), delivery);
   EXPECT_EQ(replay.status, 409) << replay.body.dump();
+  // and the same body under a new id (the id is not signed): refused too
+  Reply renamed = deliver(s, id, payload, ads::hub_signature(secret, payload), "cccccccc-0000-11ef-8000-000000000003");
+  EXPECT_EQ(renamed.status, 409) << renamed.body.dump();
   EXPECT_EQ(s.call("GET", "/api/v1/deployments/" + id + "/jobs")["jobs"].size(), 2u);
 
   // all three in the audit, with their answers
   std::vector<int> statuses;
   for (auto& e : s.call("GET", "/api/v1/audit?limit=1000")["entries"])
     if (e.value("action", "").rfind("POST /api/v1/hooks/git/", 0) == 0) statuses.push_back(e.value("status", 0));
-  EXPECT_EQ(statuses, (std::vector<int>{401, 202, 409}));
+  EXPECT_EQ(statuses, (std::vector<int>{401, 202, 409, 409}));
 }
 
 }  // namespace

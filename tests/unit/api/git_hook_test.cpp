@@ -47,10 +47,10 @@ class GitHookTest : public ApiTest {
     EXPECT_EQ(r.status, 200) << r.body.dump();
     return r.body.value("secret", "");
   }
-  static std::string push_body(const std::string& branch, const std::string& after) {
+  static std::string push_body(const std::string& branch, const std::string& after, const std::string& before = kA) {
     // the shape of GitHub's push event (docs.github.com, "Webhook events and payloads", push)
     return json{{"ref", "refs/heads/" + branch},
-                {"before", kA},
+                {"before", before},
                 {"after", after},
                 {"created", false},
                 {"deleted", after == std::string(40, '0')},
@@ -80,8 +80,8 @@ class GitHookTest : public ApiTest {
     return {res->status, json::parse(res->body, nullptr, false), res->headers};
   }
   Reply signed_push(const std::string& secret, const std::string& branch, const std::string& after,
-                    const std::string& delivery) {
-    std::string body = push_body(branch, after);
+                    const std::string& delivery, const std::string& before = kA) {
+    std::string body = push_body(branch, after, before);
     return deliver(kD, body, ads::hub_signature(secret, body), delivery);
   }
   // The audit entries of hook deliveries, oldest first.
@@ -205,7 +205,7 @@ TEST_F(GitHookTest, PushesDuringAReleaseAreCoalescedIntoOneReleaseOfTheNewest) {
 TEST_F(GitHookTest, APendingCommitThatIsServingAlreadyStartsNothing) {
   std::string secret = track();
   ASSERT_EQ(signed_push(secret, "main", kB, "d-1").status, 202);
-  ASSERT_EQ(signed_push(secret, "main", kB, "d-2").status, 202);  // the same commit again (a re-run)
+  ASSERT_EQ(signed_push(secret, "main", kB, "d-2", kC).status, 202);  // the same commit again (a force-push back)
   auto job = unfinished_jobs()[0];
   job.state = "succeeded";
   ASSERT_TRUE(store->update_job(job).ok());
@@ -216,7 +216,7 @@ TEST_F(GitHookTest, APendingCommitThatIsServingAlreadyStartsNothing) {
   EXPECT_TRUE(unfinished_jobs().empty());
   EXPECT_EQ(store->get_track(kD)->pending_commit, "");
   // and a push of the serving commit is ignored
-  auto same = signed_push(secret, "main", kB, "d-3");
+  auto same = signed_push(secret, "main", kB, "d-3", std::string(40, 'e'));
   EXPECT_EQ(same.status, 200);
   EXPECT_TRUE(same.body.contains("ignored"));
 }
@@ -267,12 +267,15 @@ TEST_F(GitHookTest, EveryRefusalIsAnsweredAndAudited) {
   ASSERT_EQ(signed_push(secret, "main", kB, "g-1").status, 202);
   auto replay = signed_push(secret, "main", kB, "g-1");
   expect_error(replay, 409);
+  // the same signed body under a new delivery id (the id is outside the signature)
+  auto renamed = signed_push(secret, "main", kB, "g-2");
+  expect_error(renamed, 409);
   EXPECT_EQ(unfinished_jobs().size(), 1u);
   // each one audited with its status and reason
   auto audit = hook_audit();
   std::string listing;
   for (auto& e : audit) listing += std::to_string(e.status) + " " + e.detail + "\n";
-  ASSERT_EQ(audit.size(), cases.size() + 4 + 2) << listing;
+  ASSERT_EQ(audit.size(), cases.size() + 4 + 3) << listing;
   for (size_t i = 0; i < cases.size(); ++i) {
     EXPECT_EQ(audit[i].status, cases[i].status) << cases[i].what;
     EXPECT_FALSE(audit[i].detail.empty()) << cases[i].what;
@@ -283,7 +286,8 @@ TEST_F(GitHookTest, EveryRefusalIsAnsweredAndAudited) {
   EXPECT_NE(audit[2].detail.find("bad signature"), std::string::npos) << audit[2].detail;
   EXPECT_NE(audit[11].detail.find("over the limit"), std::string::npos) << audit[11].detail;
   EXPECT_NE(audit[cases.size()].detail.find("ignored"), std::string::npos);
-  EXPECT_NE(audit.back().detail.find("replay"), std::string::npos) << audit.back().detail;
+  EXPECT_NE(audit[audit.size() - 2].detail.find("replay of delivery g-1"), std::string::npos) << listing;
+  EXPECT_NE(audit.back().detail.find("replay of an earlier delivery's body"), std::string::npos) << listing;
   EXPECT_EQ(audit.back().status, 409);
 }
 
