@@ -202,7 +202,8 @@ TEST_F(GitPushTest, ASignedPushDeliveryReleasesThePushedCommitAndABadOneChangesN
 
   // all three in the audit, with their answers
   std::vector<int> statuses;
-  for (auto& e : s.call("GET", "/api/v1/audit?limit=1000")["entries"])
+  json audit = s.call("GET", "/api/v1/audit?limit=1000");
+  for (auto& e : audit["entries"])
     if (e.value("action", "").rfind("POST /api/v1/hooks/git/", 0) == 0) statuses.push_back(e.value("status", 0));
   EXPECT_EQ(statuses, (std::vector<int>{401, 202, 409, 409}));
 }
