@@ -111,6 +111,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
   eo.keep_releases = cfg.keep_releases;
   eo.keep_releases_running = cfg.keep_releases_running;
   eo.drain = std::chrono::milliseconds(cfg.drain_ms);
+  eo.min_poll_s = cfg.git_min_poll_s;
   eo.max_backup_bytes = static_cast<size_t>(cfg.max_backup_mb) << 20;
   eo.deploy_attempts = cfg.deploy_attempts;
   eo.log_cap.head_bytes = static_cast<size_t>(cfg.log_head_kb) << 10;

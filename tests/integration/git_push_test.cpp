@@ -7,7 +7,8 @@
 // (through Caddy) serves version 2. A badly signed delivery before it
 // changes nothing, and its replays after (same id, or same body under a new
 // id) are refused; all are audited.
-// One deploy and one release: about a minute.
+// Then polling: the branch polled every 2 s, a push of version 3 without a
+// delivery is found and released. One deploy and two releases: under a minute.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -139,6 +140,7 @@ TEST_F(GitPushTest, ASignedPushDeliveryReleasesThePushedCommitAndABadOneChangesN
   std::string cfg = (tmp.path / "ads.json").string();
   // the git server is on loopback, refused by default: allowed here, as an operator would
   std::ofstream(cfg) << json{{"drain_ms", 100},
+                             {"git_min_poll_s", 1},  // the poll below, every 2 s
                              {"keep_releases", 1},
                              {"sources", {{"allow_addresses", {"127.0.0.0/8"}}}},
                              {"proxy", {{"listen", "127.0.0.1:80"},
@@ -206,6 +208,28 @@ TEST_F(GitPushTest, ASignedPushDeliveryReleasesThePushedCommitAndABadOneChangesN
   for (auto& e : audit["entries"])
     if (e.value("action", "").rfind("POST /api/v1/hooks/git/", 0) == 0) statuses.push_back(e.value("status", 0));
   EXPECT_EQ(statuses, (std::vector<int>{401, 202, 409, 409}));
+
+  // polling, for hosts that cannot send webhooks: a push of version 3 and no
+  // delivery; the git watch finds the new commit and releases it
+  long st = 0;
+  json poll = {{"branch", "main"}, {"poll_s", 2}};
+  json t = s.call("PUT", "/api/v1/deployments/" + id + "/track", &poll, &st);
+  ASSERT_EQ(st, 200) << t.dump();
+  EXPECT_FALSE(t.contains("secret"));  // kept, not shown again
+  write(fs::path(work) / "site/index.html", "ADS example lab, version 3\n");
+  git({"commit", "-q", "-am", "v3"});
+  std::string v3 = git({"rev-parse", "HEAD"}).substr(0, 40);
+  git({"push", "-q", remote, "HEAD:main"});
+  for (int i = 0; i < 240 && d["commit"] != v3; ++i) {  // at most 2 minutes
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    d = s.call("GET", "/api/v1/deployments/" + id);
+  }
+  ASSERT_EQ(d["commit"], v3) << d.dump() << s.log_text(id);
+  EXPECT_EQ(get(stable), "ADS example lab, version 3\n");
+  rs = s.call("GET", "/api/v1/deployments/" + id + "/releases")["releases"];
+  ASSERT_EQ(rs.size(), 3u) << rs.dump();
+  EXPECT_EQ(rs[2]["by"], "git-poll");
+  EXPECT_EQ(rs[2]["commit"], v3);
 }
 
 }  // namespace
