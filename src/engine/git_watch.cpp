@@ -112,11 +112,16 @@ void Engine::git_watch_pass() {
   }
 }
 
+// While the store is in trouble (this server's claims fail: locked, down,
+// full) the watch leaves it alone: its reads would only compete with the
+// jobs' writes for the store (SQLite: for its one connection) and their
+// leases. It looks again once the store answers.
 void Engine::git_watch() {
   std::unique_lock<std::mutex> lk(mu_);
   while (!stopping_) {
     git_cv_.wait_for(lk, opts_.git_watch_interval, [&] { return stopping_.load(); });
     if (stopping_) return;
+    if (store_health_.trouble()) continue;
     lk.unlock();
     git_watch_pass();
     lk.lock();
