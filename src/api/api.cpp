@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/audit.h"
+#include "api/git_hooks.h"
 #include "api/auth.h"
 #include "api/guard.h"
 #include "api/limits.h"
@@ -314,8 +315,23 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     json body;
     if (auto err = parse_body(req, body)) return *err;
     for (auto& [k, v] : body.items()) {
-      if (k != "source" && k != "ref" && k != "name" && k != "provider" && k != "shared")
-        return Response::error(400, "invalid", "is not a known field (source, ref, name, provider, shared)", k);
+      if (k != "source" && k != "ref" && k != "name" && k != "provider" && k != "shared" && k != "track" && k != "poll_s")
+        return Response::error(400, "invalid", "is not a known field (source, ref, name, provider, shared, track, poll_s)", k);
+    }
+    // deploy on git push: the branch to track (git_hooks.h), checked before anything is made
+    std::string track;
+    std::optional<int64_t> poll_s;
+    if (auto e = get_string(body, "track", false, track)) return *e;
+    if (body.contains("poll_s")) {
+      if (track.empty()) return Response::error(400, "invalid", "needs \"track\" (the branch to poll)", "poll_s");
+      if (!body["poll_s"].is_number_integer()) return Response::error(400, "invalid", "must be a whole number of seconds", "poll_s");
+      poll_s = body["poll_s"].get<int64_t>();
+    }
+    if (body.contains("track")) {
+      if (auto st = validate_branch(track); !st) return from_error(st.error());
+      if (poll_s && *poll_s != 0 && (*poll_s < engine.min_poll_s() || *poll_s > kMaxPollSeconds))
+        return Response::error(400, "invalid", "must be 0 or from " + std::to_string(engine.min_poll_s()) + " to " +
+                                                   std::to_string(kMaxPollSeconds) + " seconds", "poll_s");
     }
     DeployRequest dr;
     dr.idempotency_key = req.header("idempotency-key");
@@ -326,6 +342,7 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     }
     if (auto e = get_string(body, "source", true, dr.source)) return *e;
     if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
+    if (!track.empty() && dr.ref.empty()) dr.ref = track;  // a tracked branch is deployed from that branch
     if (auto e = get_string(body, "name", false, dr.name)) return *e;
     if (auto e = get_string(body, "provider", false, dr.provider)) return *e;
     dr.admin = caller.user.role == Role::kAdmin;  // admins may deploy from any path on the server
@@ -333,7 +350,13 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     auto d = engine.submit(dr);
     if (!d) return from_error(d.error());
     bool replay = !dr.idempotency_key.empty() && d->state != State::kAccepted;
-    Response r = Response::json(202, deployment_json(*d));
+    json out = deployment_json(*d);
+    if (!track.empty() && !replay) {
+      auto t = start_tracking(store, engine, d->id, track, poll_s, false);
+      if (!t) return from_error(t.error());
+      out["track"] = *t;  // with the hook's secret, shown this once
+    }
+    Response r = Response::json(202, out);
     if (replay) r.headers.push_back({"Idempotent-Replayed", "true"});
     r.headers.push_back({"Location", "/api/v1/deployments/" + d->id});
     return r;
@@ -367,7 +390,50 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     if (!d) return from_error(d.error());
     json out = deployment_json(*d);
     if (auto t = server_trouble(engine)) out["server_trouble"] = *t;
+    if (auto t = store.get_track(id)) out["track"] = track_json(*t);
     return Response::json(200, out);
+  });
+
+  // Deploy on git push (git_hooks.h): track a branch, or stop.
+  route("PUT", "/api/v1/deployments/{id}/track", Role::kDeployer, [&engine, &store](Request& req, const Caller& caller) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    if (auto e = check_manage(store, caller, id)) return *e;
+    json body;
+    if (auto err = parse_body(req, body)) return *err;
+    for (auto& [k, v] : body.items())
+      if (k != "branch" && k != "poll_s" && k != "new_secret")
+        return Response::error(400, "invalid", "is not a known field (branch, poll_s, new_secret)", k);
+    std::string branch;
+    if (auto e = get_string(body, "branch", true, branch)) return *e;
+    std::optional<int64_t> poll_s;
+    if (body.contains("poll_s")) {
+      if (!body["poll_s"].is_number_integer()) return Response::error(400, "invalid", "must be a whole number of seconds", "poll_s");
+      poll_s = body["poll_s"].get<int64_t>();
+    }
+    bool new_secret = false;
+    if (body.contains("new_secret")) {
+      if (!body["new_secret"].is_boolean()) return Response::error(400, "invalid", "must be true or false", "new_secret");
+      new_secret = body["new_secret"].get<bool>();
+    }
+    auto d = store.get(id);
+    if (!d) return from_error(d.error());
+    if (d->state == State::kDestroyed)
+      return Response::error(409, "conflict", "deployment " + id + " is destroyed; there is nothing to release");
+    auto t = start_tracking(store, engine, id, branch, poll_s, new_secret);
+    if (!t) return from_error(t.error());
+    if (caller.audit) caller.audit->describe(id, "track " + branch + (t->contains("secret") ? ", new secret" : ""));
+    return Response::json(200, *t);
+  });
+
+  route("DELETE", "/api/v1/deployments/{id}/track", Role::kDeployer, [&store](Request& req, const Caller& caller) {
+    std::string id = req.param("id");
+    if (auto e = check_id(id)) return *e;
+    if (auto e = check_manage(store, caller, id)) return *e;
+    auto t = store.get_track(id);
+    if (!t) return from_error(t.error());
+    if (auto st = store.delete_track(id); !st) return from_error(st.error());
+    return Response::json(200, json{{"untracked", t->branch}});
   });
 
   route("GET", "/api/v1/deployments/{id}/logs", Role::kViewer, [&store](Request& req, const Caller& caller) {
@@ -745,6 +811,9 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     // what was recorded came from requests (paths, names): never let a bad byte fail the answer
     return Response::json(200, json{{"entries", arr}}.dump(-1, ' ', false, json::error_handler_t::replace));
   });
+
+  // Git push deliveries (no token: the signature is the credential).
+  register_git_hooks(server, store, engine, limits);
 
   // Password login (no token needed): a session token that expires in 12 hours.
   server.route("POST", "/api/v1/login", [&auth, &store, logins, user_logins](Request& req) {

@@ -150,6 +150,10 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     } else if (k == "keep_releases_running") {
       if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
       cfg.keep_releases_running = v.get<bool>();
+    } else if (k == "git_min_poll_s") {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 3600)
+        return Error::invalid(k, "must be an integer from 1 to 3600 (the shortest poll interval a tracked branch may ask for, s)");
+      cfg.git_min_poll_s = v.get<int>();
     } else if (k == "drain_ms") {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 600000)
         return Error::invalid(k, "must be an integer from 0 to 600000 (ms an old release answers after a switch)");

@@ -49,6 +49,7 @@ struct ServeConfig {
   int keep_releases = 1;             // earlier releases that keep their machine for a rollback
   bool keep_releases_running = false;  // kept machines stay running (a rollback in about a second)
   int drain_ms = 2000;               // an old release answers this long after a switch, then stops
+  int git_min_poll_s = 30;           // the shortest poll interval of a tracked branch (docs/operators/git-push.md)
   int max_backup_mb = 512;  // the largest backup archive taken from an agent
   int deploy_attempts = 2;  // runs of a deploy cut off by a stopped server (EngineOptions::deploy_attempts)
   int log_head_kb = 1024;   // per job: the first KiB of output kept (core/log_cap.h)

@@ -26,6 +26,7 @@
 #include "cli/accounts.h"
 #include "cli/admin_reset.h"
 #include "cli/cancel.h"
+#include "cli/track.h"
 #include "cli/client.h"
 #include "cli/config.h"
 #include "cli/stop_policy.h"
@@ -110,6 +111,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
   eo.keep_releases = cfg.keep_releases;
   eo.keep_releases_running = cfg.keep_releases_running;
   eo.drain = std::chrono::milliseconds(cfg.drain_ms);
+  eo.min_poll_s = cfg.git_min_poll_s;
   eo.max_backup_bytes = static_cast<size_t>(cfg.max_backup_mb) << 20;
   eo.deploy_attempts = cfg.deploy_attempts;
   eo.log_cap.head_bytes = static_cast<size_t>(cfg.log_head_kb) << 10;
@@ -555,6 +557,11 @@ int main(int argc, char** argv) {
   deploy->add_option("--name", dr.name, "lab name (a label; may repeat)");
   deploy->add_option("--provider", dr.provider, "provider (default: the server's)");
   deploy->add_flag("--detach", detach, "return once accepted");
+  std::string track_branch;
+  std::optional<long long> track_poll;
+  bool new_secret = false;
+  deploy->add_option("--track", track_branch, "release on every push to this branch (a signed webhook; `ads track`)");
+  deploy->add_option("--poll", track_poll, "with --track: also poll the branch every S seconds (hosts without webhooks)");
   deploy->add_flag("--quiet", quiet, "show steps only, not the log");
 
   std::string state_filter, name_filter;
@@ -615,6 +622,13 @@ int main(int argc, char** argv) {
   rollback->add_option("id", id)->required();
   rollback->add_option("release", release_id, "release id (see `ads releases ID`; default: the newest kept one)");
   rollback->add_flag("--detach", detach, "return once accepted");
+  auto* track = app.add_subcommand("track", "release a lab on every push to a branch (prints the webhook URL and secret)");
+  track->add_option("id", id)->required();
+  track->add_option("branch", track_branch, "the branch to track")->required();
+  track->add_option("--poll", track_poll, "also poll the branch every S seconds (0: webhooks only)");
+  track->add_flag("--new-secret", new_secret, "make a new webhook secret (the old one stops working) and show it");
+  auto* untrack = app.add_subcommand("untrack", "stop releasing a lab on push");
+  untrack->add_option("id", id)->required();
   auto* doctor = app.add_subcommand("doctor", "report machines and records that disagree");
   bool doctor_fix = false;
   auto* prune = app.add_subcommand("prune", "forget destroyed deployments' logs and records past the retention (admin)");
@@ -671,11 +685,14 @@ int main(int argc, char** argv) {
     if (!dr.ref.empty()) body["ref"] = dr.ref;
     if (!dr.name.empty()) body["name"] = dr.name;
     if (!dr.provider.empty()) body["provider"] = dr.provider;
+    if (!track_branch.empty()) body["track"] = track_branch;
+    if (track_poll) body["poll_s"] = *track_poll;
     auto r = api.call("POST", "/api/v1/deployments", &body);
     if (!r) return fail_with(r.error(), kExitUnreachable);
     if (r->status != 202) return reply_error(*r);
     std::string new_id = r->body.value("id", "");
     std::cout << "deployment " << new_id << " accepted (" << r->body.value("name", "") << ")\n";
+    if (r->body.contains("track")) cli::print_track(r->body["track"], server, std::cout);
     if (detach) return 0;
     json fin;
     int rc = follow(api, new_id, quiet, fin);
@@ -711,8 +728,11 @@ int main(int argc, char** argv) {
     if (r->status != 200) return reply_error(*r);
     if (as_json) std::cout << r->body.dump(2) << "\n";
     else print_deployment(r->body);
+    if (!as_json && r->body.contains("track")) cli::print_track(r->body["track"], server, std::cout);
     return 0;
   }
+  if (track->parsed()) return cli::run_track(api, server, id, track_branch, track_poll, new_secret, std::cout);
+  if (untrack->parsed()) return cli::run_untrack(api, id, std::cout);
   if (logs->parsed()) {
     if (follow_logs) return stream_events(api, id);
     int64_t after = 0;

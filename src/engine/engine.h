@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/deployment.h"
+#include "core/git_push.h"
 #include "core/id.h"
 #include "core/labspec.h"
 #include "core/log_cap.h"
@@ -130,6 +131,11 @@ struct EngineOptions {
   int keep_releases = 1;
   bool keep_releases_running = false;
   std::chrono::milliseconds drain{2000};
+  // Deploy on git push (git_watch.cpp): how often the git watch looks for
+  // pending commits to release and branches due for a poll, and the shortest
+  // poll interval a track may ask for (the API refuses less; tests lower it).
+  std::chrono::milliseconds git_watch_interval{1000};
+  int64_t min_poll_s = kMinPollSeconds;
 };
 
 // Time spent in each step of each kind of job, for /metrics: a histogram
@@ -181,6 +187,26 @@ class Engine {
   // handed back as it stands (its lease released) for the next start or
   // another server to resume, deploy again or roll back by its rules.
   void stop();
+
+  // Deploy on git push (git_watch.cpp): a verified push to a deployment
+  // that tracks a branch. Ignored (another branch, a deleted branch, the
+  // serving commit), or a release of the commit queued (`job`, its `by`
+  // given), or, while a job of the deployment is under way, the commit kept
+  // as the track's pending one: the git watch releases the newest pending
+  // commit once the deployment is idle. "not_found" when it tracks nothing;
+  // the errors of operate() (a deployment that is not running: "conflict").
+  struct PushOutcome {
+    PushAction action = PushAction::kIgnoreBranch;
+    std::optional<Job> job;
+    std::string message;
+  };
+  Result<PushOutcome> push(const std::string& deployment_id, const GitPush& p, const std::string& by,
+                           const Store::Admission& limit = {});
+  int64_t min_poll_s() const { return opts_.min_poll_s; }
+  // One pass of the git watch (it runs one every git_watch_interval once
+  // started): pending commits of idle running deployments released, tracked
+  // branches due for a poll polled. Public for tests.
+  void git_watch_pass();
 
   // Reconciler: machines the providers have with an ADS label that the store
   // does not know or considers gone, and deployments whose machine is missing.
@@ -338,6 +364,11 @@ class Engine {
   void sweep_backup_archives();
   void janitor();
   std::chrono::steady_clock::time_point last_prune_{};
+  // The git watch (git_watch.cpp): a thread that releases pending pushed
+  // commits of idle deployments and polls tracked branches that ask for it
+  // (one ls-remote at a time).
+  void git_watch();
+  void poll_branch(const GitTrack& t, const Deployment& d);
   // Gives back the static addresses `d` holds (see Provider::address_pool).
   void release_addresses(const Deployment& d);
   Provider* provider_for(const std::string& kind);
@@ -359,6 +390,8 @@ class Engine {
   std::thread janitor_;
   std::condition_variable janitor_cv_;  // wakes the janitor at stop (cv_ is the workers')
   std::thread cancel_watcher_;
+  std::thread git_watcher_;
+  std::condition_variable git_cv_;  // wakes the git watch at stop
   std::mutex running_mu_;
   std::map<std::string, std::shared_ptr<Running>> running_;  // by deployment id (one job at a time each)
   mutable std::mutex metrics_mu_;

@@ -306,3 +306,60 @@ Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, 
 }
 
 }  // namespace ads
+
+namespace ads {
+
+Result<std::string> remote_branch_commit(const std::string& source, const std::string& branch,
+                                         const SourceSettings& settings, bool owner_is_admin) {
+  auto src = parse_source(source);
+  if (!src) return src.error();
+  std::string url = source;
+  if (src->local) {
+    auto path = resolve_local_source(*src, owner_is_admin, settings);
+    if (!path) return path.error();
+    if (is_plain_dir(*path))
+      return Error::invalid("source", "the source " + printable(source) + " is a plain directory; it has no branches");
+    url = *path;
+  } else if (auto st = check_remote(*src, settings.policy); !st) {
+    return st.error();
+  }
+  Git git;
+  install_git_connect();
+  ConnectScope scope(settings.policy);
+  FetchCtx ctx;
+  ctx.settings = &settings;
+  ctx.scope = &scope;
+  git_remote* raw = nullptr;
+  if (git_remote_create_anonymous(&raw, nullptr, url.c_str()) != 0)
+    return Error{"failed", "cannot read " + printable(source) + ": " + last_git_error(), "source"};
+  std::unique_ptr<git_remote, Free<git_remote, git_remote_free>> remote(raw);
+  git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
+  cb.credentials = on_credentials;
+  cb.certificate_check = on_certificate;
+  cb.payload = &ctx;
+  git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
+  co.callbacks = cb;
+  co.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
+  co.proxy_opts.type = GIT_PROXY_NONE;
+  if (git_remote_connect_ext(remote.get(), GIT_DIRECTION_FETCH, &co) != 0) {
+    std::string why = last_git_error();
+    if (!scope.refused().empty())
+      return Error{"forbidden", "cannot read " + printable(source) + ": " + printable(scope.refused()), "source"};
+    if (!ctx.auth_error.empty()) return Error{"failed", "cannot read " + printable(source) + ": " + ctx.auth_error, "source"};
+    return Error{"failed", "cannot read " + printable(source) + ": " + why, "source"};
+  }
+  const git_remote_head** heads = nullptr;
+  size_t n = 0;
+  if (git_remote_ls(&heads, &n, remote.get()) != 0)
+    return Error{"failed", "cannot list the branches of " + printable(source) + ": " + last_git_error(), "source"};
+  const std::string want = "refs/heads/" + branch;
+  for (size_t i = 0; i < n; ++i) {
+    if (want != heads[i]->name) continue;
+    char hex[GIT_OID_HEXSZ + 1] = {0};
+    git_oid_tostr(hex, sizeof hex, &heads[i]->oid);
+    return std::string(hex);
+  }
+  return Error{"not_found", printable(source) + " has no branch " + printable(branch), "branch"};
+}
+
+}  // namespace ads

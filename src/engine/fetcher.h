@@ -36,4 +36,10 @@ Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, 
                              const SourceSettings& settings, bool owner_is_admin,
                              const std::function<void(const std::string&)>& progress);
 
+// The commit a branch of `source` points at, by one ls-remote (libgit2
+// git_remote_ls) under the same checks, policy and credentials as fetch_lab.
+// "not_found" (field "branch") when the remote has no such branch.
+Result<std::string> remote_branch_commit(const std::string& source, const std::string& branch,
+                                         const SourceSettings& settings, bool owner_is_admin);
+
 }  // namespace ads

@@ -226,6 +226,7 @@ Status Engine::start() {
   renewer_ = std::thread([this] { renew_leases(); });
   janitor_ = std::thread([this] { janitor(); });
   cancel_watcher_ = std::thread([this] { watch_cancels(); });
+  git_watcher_ = std::thread([this] { git_watch(); });
   return Status::Ok();
 }
 
@@ -236,6 +237,7 @@ void Engine::stop() {
   }
   cv_.notify_all();
   janitor_cv_.notify_all();
+  git_cv_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   bool was_running = !threads_.empty();
@@ -243,6 +245,7 @@ void Engine::stop() {
   if (renewer_.joinable()) renewer_.join();
   if (janitor_.joinable()) janitor_.join();
   if (cancel_watcher_.joinable()) cancel_watcher_.join();
+  if (git_watcher_.joinable()) git_watcher_.join();
   // Jobs left mid-way are free for another server (or the next start) at once.
   if (was_running) (void)store_.renew_leases(opts_.server_id, 0);
 }

@@ -686,7 +686,9 @@ void Server::serve_stream(Stream& sock, Conn& c) {
   while (running_) {
     beast::error_code ec;
     bhttp::request_parser<bhttp::string_body> parser;
-    parser.body_limit(opts_.max_body_bytes);
+    // the body limit is set once the head is read (below): a head check sees
+    // a request whose declared body is too large (and may answer it itself)
+    parser.body_limit(boost::none);
     parser.header_limit(64 * 1024);
 
     // the head, then the body, each by its deadline from the start of the wait
@@ -708,10 +710,10 @@ void Server::serve_stream(Stream& sock, Conn& c) {
           write_response(sock, *refused, false, ec);  // the body stays unread
           break;
         }
-        auto declared = parser.content_length();
-        if (declared && *declared > body_limit) ec = bhttp::error::body_limit;
-        else parser.body_limit(body_limit);  // what is left of it, for a chunked body
       }
+      auto declared = parser.content_length();
+      if (declared && *declared > body_limit) ec = bhttp::error::body_limit;
+      else parser.body_limit(body_limit);  // what is left of it, for a chunked body
       c.socket.read_deadline(c.wait_from + whole_limit);
       if (!ec && !parser.is_done()) bhttp::read(sock, buf, parser, ec);
     }

@@ -11,6 +11,7 @@
 
 #include "core/auth.h"
 #include "core/deployment.h"
+#include "core/git_push.h"
 #include "core/result.h"
 
 namespace ads {
@@ -202,6 +203,27 @@ class Store {
   // the same bucket. Buckets full again are forgotten (a fresh one is the
   // same). Error "invalid" for an empty key.
   virtual Result<RateTake> take_rate(const std::string& key, double per_second, double burst, int64_t now_ms) = 0;
+
+  // Deploy on git push (core/git_push.h). put_track inserts or replaces a
+  // deployment's track (all its fields); `not_found` for no such deployment.
+  // get_track: `not_found` when it tracks nothing. delete_track forgets the
+  // track and its delivery ids (ok when there is none). tracks: every track.
+  virtual Status put_track(const GitTrack& t) = 0;
+  virtual Result<GitTrack> get_track(const std::string& deployment_id) = 0;
+  virtual Status delete_track(const std::string& deployment_id) = 0;
+  virtual Result<std::vector<GitTrack>> tracks() = 0;
+  // Records a webhook delivery id of a deployment, in one transaction: false
+  // when it was recorded before (a replay). Only the newest `keep` ids of a
+  // deployment are kept.
+  virtual Result<bool> note_delivery(const std::string& deployment_id, const std::string& delivery_id, int64_t now_ms,
+                                     size_t keep) = 0;
+  // The pending commit of a track: set_pending replaces it (`not_found` when
+  // the deployment tracks nothing); take_pending clears it only while it is
+  // still `commit` (true) so that a push meanwhile is not lost (false).
+  virtual Status set_pending(const std::string& deployment_id, const std::string& commit, int64_t now_ms) = 0;
+  virtual Result<bool> take_pending(const std::string& deployment_id, const std::string& commit) = 0;
+  // Marks a track's branch as polled at now_ms (the git watch).
+  virtual Status set_polled(const std::string& deployment_id, int64_t now_ms) = 0;
 };
 
 // Opens a store from a URL: "sqlite:///var/lib/ads/ads.db", a bare path, or

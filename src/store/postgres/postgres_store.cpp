@@ -117,6 +117,13 @@ const char* const kMigrations[] = {
     "  address TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, spec_json TEXT NOT NULL, by_user TEXT NOT NULL,"
     "  job_id TEXT NOT NULL, error TEXT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,"
     "  UNIQUE (deployment_id, seq));",
+    // version 12: deploy on git push (see the SQLite store's)
+    "CREATE TABLE git_tracks (deployment_id TEXT COLLATE \"C\" PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE,"
+    "  branch TEXT NOT NULL, secret TEXT NOT NULL, poll_s BIGINT NOT NULL, pending_commit TEXT NOT NULL,"
+    "  polled_ms BIGINT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+    "CREATE TABLE git_deliveries (seq BIGSERIAL PRIMARY KEY,"
+    "  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE, delivery_id TEXT NOT NULL,"
+    "  seen_ms BIGINT NOT NULL, UNIQUE (deployment_id, delivery_id));",
 };
 
 using Row = pqxx::row;
@@ -1086,6 +1093,91 @@ Result<RateTake> PostgresStore::take_rate(const std::string& key, double per_sec
         "AND bucket <> $2 LIMIT 100 FOR UPDATE SKIP LOCKED)",
         now_ms, key);
     return t;
+  });
+}
+
+namespace {
+constexpr const char* kTrackColumns =
+    "deployment_id, branch, secret, poll_s, pending_commit, polled_ms, created_ms, updated_ms";
+GitTrack read_track(const Row& r) {
+  return GitTrack{text(r, 0), text(r, 1), text(r, 2), integer(r, 3), text(r, 4), integer(r, 5), integer(r, 6), integer(r, 7)};
+}
+}  // namespace
+
+Status PostgresStore::put_track(const GitTrack& t) {
+  return in_tx(*conn_, "recording a tracked branch", "", [&](pqxx::work& w) -> Status {
+    if (w.exec_params("SELECT 1 FROM deployments WHERE id = $1 FOR UPDATE", t.deployment_id).empty())
+      return Error::make("not_found", "no deployment " + t.deployment_id);
+    w.exec_params(std::string("INSERT INTO git_tracks (") + kTrackColumns +
+                      ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (deployment_id) DO UPDATE SET branch = "
+                      "excluded.branch, secret = excluded.secret, poll_s = excluded.poll_s, pending_commit = "
+                      "excluded.pending_commit, polled_ms = excluded.polled_ms, updated_ms = excluded.updated_ms",
+                  t.deployment_id, valid_utf8(t.branch), t.secret, t.poll_s, t.pending_commit, t.polled_ms,
+                  t.created_ms, t.updated_ms);
+    return Status::Ok();
+  });
+}
+
+Result<GitTrack> PostgresStore::get_track(const std::string& deployment_id) {
+  return in_tx(*conn_, "reading a tracked branch", "", [&](pqxx::work& w) -> Result<GitTrack> {
+    auto r = w.exec_params(std::string("SELECT ") + kTrackColumns + " FROM git_tracks WHERE deployment_id = $1",
+                           deployment_id);
+    if (r.empty()) return Error::make("not_found", "deployment " + deployment_id + " tracks no branch");
+    return read_track(r[0]);
+  });
+}
+
+Status PostgresStore::delete_track(const std::string& deployment_id) {
+  return in_tx(*conn_, "forgetting a tracked branch", "", [&](pqxx::work& w) -> Status {
+    w.exec_params("DELETE FROM git_tracks WHERE deployment_id = $1", deployment_id);
+    w.exec_params("DELETE FROM git_deliveries WHERE deployment_id = $1", deployment_id);
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<GitTrack>> PostgresStore::tracks() {
+  return in_tx(*conn_, "listing tracked branches", "", [&](pqxx::work& w) -> Result<std::vector<GitTrack>> {
+    return all(w.exec(std::string("SELECT ") + kTrackColumns + " FROM git_tracks ORDER BY deployment_id"), read_track);
+  });
+}
+
+Result<bool> PostgresStore::note_delivery(const std::string& deployment_id, const std::string& delivery_id,
+                                          int64_t now_ms, size_t keep) {
+  return in_tx(*conn_, "recording a delivery", "", [&](pqxx::work& w) -> Result<bool> {
+    auto r = w.exec_params(
+        "INSERT INTO git_deliveries (deployment_id, delivery_id, seen_ms) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        deployment_id, valid_utf8(delivery_id), now_ms);
+    if (r.affected_rows() == 0) return false;
+    w.exec_params(
+        "DELETE FROM git_deliveries WHERE deployment_id = $1 AND seq NOT IN (SELECT seq FROM git_deliveries"
+        " WHERE deployment_id = $1 ORDER BY seq DESC LIMIT $2)",
+        deployment_id, static_cast<int64_t>(keep));
+    return true;
+  });
+}
+
+Status PostgresStore::set_pending(const std::string& deployment_id, const std::string& commit, int64_t now_ms) {
+  return in_tx(*conn_, "recording a pending commit", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params("UPDATE git_tracks SET pending_commit = $2, updated_ms = $3 WHERE deployment_id = $1",
+                           deployment_id, commit, now_ms);
+    if (r.affected_rows() == 0) return Error::make("not_found", "deployment " + deployment_id + " tracks no branch");
+    return Status::Ok();
+  });
+}
+
+Result<bool> PostgresStore::take_pending(const std::string& deployment_id, const std::string& commit) {
+  return in_tx(*conn_, "taking a pending commit", "", [&](pqxx::work& w) -> Result<bool> {
+    auto r = w.exec_params(
+        "UPDATE git_tracks SET pending_commit = '' WHERE deployment_id = $1 AND pending_commit = $2", deployment_id,
+        commit);
+    return r.affected_rows() > 0;
+  });
+}
+
+Status PostgresStore::set_polled(const std::string& deployment_id, int64_t now_ms) {
+  return in_tx(*conn_, "recording a poll", "", [&](pqxx::work& w) -> Status {
+    w.exec_params("UPDATE git_tracks SET polled_ms = $2 WHERE deployment_id = $1", deployment_id, now_ms);
+    return Status::Ok();
   });
 }
 

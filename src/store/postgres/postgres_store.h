@@ -77,6 +77,15 @@ class PostgresStore : public Store {
   Status release_addresses(const std::string& owner) override;
   Result<int> allocate_port(const std::string& id, int lo, int hi) override;
   Result<RateTake> take_rate(const std::string& key, double per_second, double burst, int64_t now_ms) override;
+  Status put_track(const GitTrack& t) override;
+  Result<GitTrack> get_track(const std::string& deployment_id) override;
+  Status delete_track(const std::string& deployment_id) override;
+  Result<std::vector<GitTrack>> tracks() override;
+  Result<bool> note_delivery(const std::string& deployment_id, const std::string& delivery_id, int64_t now_ms,
+                             size_t keep) override;
+  Status set_pending(const std::string& deployment_id, const std::string& commit, int64_t now_ms) override;
+  Result<bool> take_pending(const std::string& deployment_id, const std::string& commit) override;
+  Status set_polled(const std::string& deployment_id, int64_t now_ms) override;
 
   // The schema version the database is at (for tests and `ads doctor`).
   Result<int64_t> schema_version();

@@ -115,6 +115,15 @@ const char* const kMigrations[] = {
     "  address TEXT NOT NULL, url TEXT NOT NULL, secret TEXT NOT NULL, spec_json TEXT NOT NULL, by_user TEXT NOT NULL,"
     "  job_id TEXT NOT NULL, error TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
     "  UNIQUE (deployment_id, seq));",
+    // version 12: deploy on git push: the branch a deployment tracks, its
+    // webhook secret, poll interval and pending commit; delivery ids seen
+    // (replays refused), a bounded number per deployment
+    "CREATE TABLE git_tracks (deployment_id TEXT PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE, branch TEXT NOT NULL,"
+    "  secret TEXT NOT NULL, poll_s INTEGER NOT NULL, pending_commit TEXT NOT NULL, polled_ms INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE TABLE git_deliveries (deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE, delivery_id TEXT NOT NULL, seen_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (deployment_id, delivery_id));"
+    "CREATE INDEX git_deliveries_seen ON git_deliveries(deployment_id, seen_ms);",
 };
 
 // An SQLite failure as an Error: a store that cannot answer now (the file
@@ -1144,6 +1153,110 @@ Result<RateTake> SqliteStore::take_rate(const std::string& key, double per_secon
     if (up.step() != SQLITE_DONE) return up.error("saving a rate bucket");
     return t;
   });
+}
+
+namespace {
+constexpr const char* kTrackColumns =
+    "deployment_id, branch, secret, poll_s, pending_commit, polled_ms, created_ms, updated_ms";
+GitTrack read_track(const Stmt& s) {
+  return GitTrack{s.text(0), s.text(1), s.text(2), s.integer(3), s.text(4), s.integer(5), s.integer(6), s.integer(7)};
+}
+}  // namespace
+
+Status SqliteStore::put_track(const GitTrack& t) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_tx([&]() -> Status {
+    {
+      Stmt q(db_, "SELECT 1 FROM deployments WHERE id = ?");
+      q.bind(1, t.deployment_id);
+      int rc = q.step();
+      if (rc == SQLITE_DONE) return Error::make("not_found", "no deployment " + t.deployment_id);
+      if (rc != SQLITE_ROW) return q.error("reading a deployment");
+    }
+    std::string sql = std::string("INSERT INTO git_tracks (") + kTrackColumns +
+                      ") VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (deployment_id) DO UPDATE SET branch = excluded.branch,"
+                      " secret = excluded.secret, poll_s = excluded.poll_s, pending_commit = excluded.pending_commit,"
+                      " polled_ms = excluded.polled_ms, updated_ms = excluded.updated_ms";
+    Stmt s(db_, sql.c_str());
+    s.bind(1, t.deployment_id).bind(2, t.branch).bind(3, t.secret).bind(4, t.poll_s).bind(5, t.pending_commit);
+    s.bind(6, t.polled_ms).bind(7, t.created_ms).bind(8, t.updated_ms);
+    if (s.step() != SQLITE_DONE) return s.error("recording a tracked branch");
+    return Status::Ok();
+  });
+}
+
+Result<GitTrack> SqliteStore::get_track(const std::string& deployment_id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kTrackColumns + " FROM git_tracks WHERE deployment_id = ?";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, deployment_id);
+  int rc = s.step();
+  if (rc == SQLITE_ROW) return read_track(s);
+  if (rc == SQLITE_DONE) return Error::make("not_found", "deployment " + deployment_id + " tracks no branch");
+  return s.error("reading a tracked branch");
+}
+
+Status SqliteStore::delete_track(const std::string& deployment_id) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_tx([&]() -> Status {
+    for (const char* sql : {"DELETE FROM git_tracks WHERE deployment_id = ?",
+                            "DELETE FROM git_deliveries WHERE deployment_id = ?"}) {
+      Stmt s(db_, sql);
+      s.bind(1, deployment_id);
+      if (s.step() != SQLITE_DONE) return s.error("forgetting a tracked branch");
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::vector<GitTrack>> SqliteStore::tracks() {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kTrackColumns + " FROM git_tracks ORDER BY deployment_id";
+  Stmt s(db_, sql.c_str());
+  return collect(s, read_track, "listing tracked branches");
+}
+
+Result<bool> SqliteStore::note_delivery(const std::string& deployment_id, const std::string& delivery_id,
+                                        int64_t now_ms, size_t keep) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_tx([&]() -> Result<bool> {
+    Stmt s(db_, "INSERT INTO git_deliveries (deployment_id, delivery_id, seen_ms) VALUES (?,?,?)"
+                " ON CONFLICT DO NOTHING");
+    s.bind(1, deployment_id).bind(2, delivery_id).bind(3, now_ms);
+    if (s.step() != SQLITE_DONE) return s.error("recording a delivery");
+    if (sqlite3_changes(db_) == 0) return false;
+    Stmt trim(db_,
+              "DELETE FROM git_deliveries WHERE deployment_id = ?1 AND delivery_id NOT IN (SELECT delivery_id FROM"
+              " git_deliveries WHERE deployment_id = ?1 ORDER BY seen_ms DESC, rowid DESC LIMIT ?2)");
+    trim.bind(1, deployment_id).bind(2, static_cast<int64_t>(keep));
+    if (trim.step() != SQLITE_DONE) return trim.error("trimming deliveries");
+    return true;
+  });
+}
+
+Status SqliteStore::set_pending(const std::string& deployment_id, const std::string& commit, int64_t now_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE git_tracks SET pending_commit = ?, updated_ms = ? WHERE deployment_id = ?");
+  s.bind(1, commit).bind(2, now_ms).bind(3, deployment_id);
+  if (s.step() != SQLITE_DONE) return s.error("recording a pending commit");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "deployment " + deployment_id + " tracks no branch");
+  return Status::Ok();
+}
+
+Result<bool> SqliteStore::take_pending(const std::string& deployment_id, const std::string& commit) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE git_tracks SET pending_commit = '' WHERE deployment_id = ? AND pending_commit = ?");
+  s.bind(1, deployment_id).bind(2, commit);
+  if (s.step() != SQLITE_DONE) return s.error("taking a pending commit");
+  return sqlite3_changes(db_) > 0;
+}
+
+Status SqliteStore::set_polled(const std::string& deployment_id, int64_t now_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(db_, "UPDATE git_tracks SET polled_ms = ? WHERE deployment_id = ?");
+  s.bind(1, now_ms).bind(2, deployment_id);
+  if (s.step() != SQLITE_DONE) return s.error("recording a poll");
+  return Status::Ok();
 }
 
 }  // namespace ads

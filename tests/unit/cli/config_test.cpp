@@ -23,7 +23,7 @@ class ConfigFile : public ::testing::Test {
 TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   ASSERT_TRUE(load(R"({"listen":"0.0.0.0:9000","workers":4,"keep_failed":true,"keep_backups":3,"deploy_attempts":1,
     "max_backup_mb":2048,"log_head_kb":64,"log_tail_kb":32,"retention_days":7,"cleanup_interval_s":5,
-    "keep_releases":3, "keep_releases_running":true, "drain_ms":500,
+    "keep_releases":3, "keep_releases_running":true, "drain_ms":500, "git_min_poll_s":5,
     "limits":{"requests_per_second":5,"request_burst":50,"auth_failures_per_minute":3,"auth_failure_burst":4,
               "active_jobs_per_user":2}})").ok());
   EXPECT_EQ(cfg.listen, "0.0.0.0:9000");
@@ -39,6 +39,7 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   EXPECT_EQ(cfg.keep_releases, 3);
   EXPECT_TRUE(cfg.keep_releases_running);
   EXPECT_EQ(cfg.drain_ms, 500);
+  EXPECT_EQ(cfg.git_min_poll_s, 5);
   EXPECT_EQ(cfg.limits.requests_per_second, 5);
   EXPECT_EQ(cfg.limits.request_burst, 50);
   EXPECT_EQ(cfg.limits.auth_failures_per_minute, 3);
@@ -107,6 +108,8 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
                                   {R"({"keep_releases":101})", "keep_releases"},
                                   {R"({"keep_releases_running":1})", "keep_releases_running"},
                                   {R"({"drain_ms":-5})", "drain_ms"},
+                                  {R"({"git_min_poll_s":0})", "git_min_poll_s"},
+                                  {R"({"git_min_poll_s":"30s"})", "git_min_poll_s"},
                                   {R"({"drain_ms":"2s"})", "drain_ms"},
                                   {R"({"keep_backups":1.5})", "keep_backups"},
                                   {R"({"keep_backups":"3"})", "keep_backups"},
