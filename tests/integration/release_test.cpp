@@ -91,7 +91,8 @@ class ReleaseTest : public ::testing::Test {
   // What `ads doctor` says of this test's machines (other tests may share the LXD).
   static json problems_of(Server& s, const std::string& id) {
     json out = json::array();
-    for (auto& p : s.call("GET", "/api/v1/doctor")["problems"])
+    json doctor = s.call("GET", "/api/v1/doctor");  // held: a loop over a temporary's member dangles
+    for (auto& p : doctor["problems"])
       if (p.value("machine", "").find(id) != std::string::npos) out.push_back(p);
     return out;
   }
