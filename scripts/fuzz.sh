@@ -8,7 +8,7 @@ OUT=build/fuzz
 mkdir -p "$OUT/corpus"
 cp tests/fuzz/corpus/* "$OUT/corpus/"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc \
-  tests/fuzz/labspec_fuzz.cpp src/core/*.cpp -o "$OUT/fuzz_labspec"
+  tests/fuzz/labspec_fuzz.cpp src/core/*.cpp -lsodium -o "$OUT/fuzz_labspec"  # -lsodium: core/git_push's HMAC
 echo "ads: fuzzing the lab spec parsers for ${SECONDS_BUDGET} s"
 cd "$OUT"
 ./fuzz_labspec -max_total_time="$SECONDS_BUDGET" -max_len=4096 -print_final_stats=1 corpus 2>fuzz.log || {
