@@ -191,28 +191,40 @@ int measure_entry(const char* root, const git_tree_entry* entry, void* payload) 
   }
   return 0;
 }
+
+// Where a fetch or a branch listing goes: the source's URL, a local
+// repository's resolved path, or a local plain directory (plain_dir); a
+// source the policy refuses is an error.
+struct SourceLocation {
+  std::string url;
+  bool plain_dir = false;
+};
+Result<SourceLocation> locate_source(const std::string& source, const SourceSettings& settings, bool owner_is_admin) {
+  auto src = parse_source(source);
+  if (!src) return src.error();
+  if (!src->local) {
+    if (auto st = check_remote(*src, settings.policy); !st) return st.error();
+    return SourceLocation{source, false};
+  }
+  auto path = resolve_local_source(*src, owner_is_admin, settings);
+  if (!path) return path.error();
+  return SourceLocation{*path, is_plain_dir(*path)};
+}
 }  // namespace
 
 Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, const std::string& dest_dir,
                              const SourceSettings& settings, bool owner_is_admin,
                              const std::function<void(const std::string&)>& progress) {
-  auto src = parse_source(source);
-  if (!src) return src.error();
-  std::string url = source;
-  if (src->local) {
-    auto path = resolve_local_source(*src, owner_is_admin, settings);
-    if (!path) return path.error();
-    if (is_plain_dir(*path)) {
-      if (!ref.empty())
-        return Error::invalid("ref", "the source " + printable(source) +
-                                         " is a plain directory, not a git repository; it has no refs");
-      if (progress) progress("using the local directory " + printable(source));
-      return FetchedLab{*path, ""};
-    }
-    url = *path;
-  } else if (auto st = check_remote(*src, settings.policy); !st) {
-    return st.error();
+  auto where = locate_source(source, settings, owner_is_admin);
+  if (!where) return where.error();
+  if (where->plain_dir) {
+    if (!ref.empty())
+      return Error::invalid("ref", "the source " + printable(source) +
+                                       " is a plain directory, not a git repository; it has no refs");
+    if (progress) progress("using the local directory " + printable(source));
+    return FetchedLab{where->url, ""};
   }
+  const std::string& url = where->url;
   Git git;
   install_git_connect();
   ConnectScope scope(settings.policy);
@@ -305,24 +317,13 @@ Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, 
   return FetchedLab{dest_dir, sha};
 }
 
-}  // namespace ads
-
-namespace ads {
-
 Result<std::string> remote_branch_commit(const std::string& source, const std::string& branch,
                                          const SourceSettings& settings, bool owner_is_admin) {
-  auto src = parse_source(source);
-  if (!src) return src.error();
-  std::string url = source;
-  if (src->local) {
-    auto path = resolve_local_source(*src, owner_is_admin, settings);
-    if (!path) return path.error();
-    if (is_plain_dir(*path))
-      return Error::invalid("source", "the source " + printable(source) + " is a plain directory; it has no branches");
-    url = *path;
-  } else if (auto st = check_remote(*src, settings.policy); !st) {
-    return st.error();
-  }
+  auto where = locate_source(source, settings, owner_is_admin);
+  if (!where) return where.error();
+  if (where->plain_dir)
+    return Error::invalid("source", "the source " + printable(source) + " is a plain directory; it has no branches");
+  const std::string& url = where->url;
   Git git;
   install_git_connect();
   ConnectScope scope(settings.policy);
