@@ -294,6 +294,22 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
     assert.equal(await page.getByRole('button', { name: 'Roll back to #2…' }).isEnabled(), true);
   });
 
+  it('shows the branch the lab tracks, and that it tracks none after untrack', async () => {
+    const track = page.locator('#track');
+    assert.equal(await track.textContent(), 'no branch (releases by hand)');
+    const t = await apiCall('PUT', `/api/v1/deployments/${deploymentId}/track`, { branch: 'main' });
+    assert.equal(t.status, 200, JSON.stringify(t.body));
+    await page.reload();
+    await track.getByText(`main · webhook /api/v1/hooks/git/${deploymentId}`).waitFor();
+    // the hook's secret is shown once, to whoever set the track, never on the page
+    assert.equal((await page.content()).includes(t.body.secret), false);
+    await shot('08f-tracking');
+    const u = await apiCall('DELETE', `/api/v1/deployments/${deploymentId}/track`);
+    assert.equal(u.status, 200, JSON.stringify(u.body));
+    await page.reload();
+    await track.getByText('no branch (releases by hand)').waitFor();
+  });
+
   it('stops the lab', { timeout: SLOW }, async () => {
     await page.getByRole('button', { name: 'Stop', exact: true }).click();
     await page.locator('#state [data-state="stopped"]').waitFor({ timeout: SLOW - 10_000 });

@@ -400,6 +400,14 @@ function renderDeployment(id) {
       'Delete backup', `/api/v1/deployments/${id}/backups/${b.id}`, 'backup deletion requested');
   }
 
+  // Deploy on git push: the branch a deployment follows, how, and a commit
+  // waiting for the release under way (docs/operators/git-push.md).
+  function trackText(t) {
+    if (!t) return 'no branch (releases by hand)';
+    const how = t.poll_s > 0 ? `webhook ${t.hook_path}, and polled every ${t.poll_s} s` : `webhook ${t.hook_path}`;
+    return `${t.branch} · ${how}` + (t.pending_commit ? ` · next: ${t.pending_commit.slice(0, 12)}` : '');
+  }
+
   function paint() {
     if (!d) return;
     document.title = `${d.name} · ADS`;
@@ -419,6 +427,7 @@ function renderDeployment(id) {
         ? h('a', { href: d.stable_url, id: 'stable-url', class: 'mono', rel: 'noreferrer' }, d.stable_url) : '—'),
       ...row('Address', h('span', { class: 'mono', id: 'address' }, d.address || '—')),
       ...row('Lab URL', d.url ? h('a', { href: d.url, id: 'lab-url', rel: 'noreferrer' }, d.url) : '—'),
+      ...row('Tracks', h('span', { id: 'track' }, trackText(d.track))),
       ...row('Owner', d.owner + (d.shared ? ' (shared)' : '')),
       ...row('Created', h('time', { datetime: d.created_at, title: d.created_at }, age(d.created_at))));
     const inPipeline = d.step && d.state !== 'running';
@@ -454,7 +463,7 @@ function renderDeployment(id) {
       return h('tr', { 'data-seq': String(r.seq) },
         h('td', {}, `#${r.seq}`),
         h('td', {}, h('span', { class: `badge ${r.state === 'serving' ? 'ok' : r.state === 'failed' ? 'bad' : r.state === 'building' ? 'busy' : ''}` }, r.state)),
-        h('td', { class: 'mono' }, `${r.ref || '—'} @ ${(r.commit || '').slice(0, 12)}`),
+        h('td', { class: 'mono' }, (r.ref || '—') + (r.commit ? ` @ ${r.commit.slice(0, 12)}` : '')),
         h('td', {}, r.by || '—'),
         h('td', {}, h('time', { datetime: r.created_at, title: r.created_at }, age(r.created_at))),
         h('td', { class: 'wrap' }, r.error || ''),
