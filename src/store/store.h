@@ -134,7 +134,8 @@ class Store {
   // Retention, in one transaction: destroyed deployments last changed before
   // `before_ms` lose their log lines; those of them with no backup left (a
   // backup can bring a destroyed deployment back) and no unfinished job are
-  // forgotten, with their jobs. Nothing of a deployment in any other state
+  // forgotten, with their jobs and releases (and tracks). Nothing of a
+  // deployment in any other state
   // is touched; the audit is never pruned.
   virtual Result<PruneResult> prune_destroyed(int64_t before_ms) = 0;
 

@@ -846,6 +846,8 @@ Result<PruneResult> PostgresStore::prune_destroyed(int64_t before_ms) {
         w.exec_params("DELETE FROM deployment_logs WHERE deployment_id IN (" + old + ")", before_ms).affected_rows());
     out.jobs = static_cast<int64_t>(
         w.exec_params("DELETE FROM jobs WHERE deployment_id IN (" + gone + ")", before_ms).affected_rows());
+    // its releases are part of the record (their machines are gone with it)
+    w.exec_params("DELETE FROM releases WHERE deployment_id IN (" + gone + ")", before_ms);
     out.deployments = static_cast<int64_t>(
         w.exec_params("DELETE FROM deployments WHERE id IN (" + gone + ")", before_ms).affected_rows());
     return out;

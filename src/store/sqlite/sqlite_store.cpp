@@ -820,6 +820,9 @@ Result<PruneResult> SqliteStore::prune_destroyed(int64_t before_ms) {
     if (!logs) return logs.error();
     auto jobs = run(std::string("DELETE FROM jobs WHERE deployment_id IN (") + kGone + ")", "pruning jobs");
     if (!jobs) return jobs.error();
+    // its releases are part of the record (their machines are gone with it)
+    auto rels = run(std::string("DELETE FROM releases WHERE deployment_id IN (") + kGone + ")", "pruning releases");
+    if (!rels) return rels.error();
     auto deps = run(std::string("DELETE FROM deployments WHERE id IN (") + kGone + ")", "pruning deployments");
     if (!deps) return deps.error();
     out.log_lines = *logs;

@@ -1,7 +1,10 @@
 // Issue 14.9: retention on both stores. Destroyed deployments older than the
 // cut-off lose their logs; those without a backup (and without a job under
-// way) are forgotten with their jobs; nothing else is touched.
+// way) are forgotten with their jobs and releases; nothing else is touched.
 #include <gtest/gtest.h>
+
+#include <utility>
+#include <vector>
 
 #include "support/store_backends.h"
 
@@ -86,6 +89,35 @@ TEST_P(Prune, ForgetsOldDestroyedDeploymentsAndKeepsEverythingElse) {
   // id is free: the store is consistent after the deletes
   add(*s, gone, ads::State::kRunning, 5, 1);
   EXPECT_EQ(s->logs(gone, 0, 100)->front().seq, 1);
+}
+
+// A lab that was released (release rows, one per machine it had) is
+// forgotten with its releases; they referred to it and held the prune up.
+TEST_P(Prune, ForgetsAReleasedLabWithItsReleases) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  const int64_t cut = 1000000;
+  const std::string gone = "01m88rqkev9cbfs1eqysk66p50", kept = "01m88rqkev9cbfs1eqysk66p60";
+  add(*s, gone, ads::State::kDestroyed, cut - 1, 2);
+  add(*s, kept, ads::State::kRunning, 1, 1);
+  int n = 0;
+  for (const auto& [dep, state] : std::vector<std::pair<std::string, std::string>>{
+           {gone, "removed"}, {gone, "removed"}, {kept, "serving"}}) {
+    ads::Release r;
+    r.id = "01m88rqkev9cbfs1eqysk66r" + std::to_string(n) + "0";
+    r.deployment_id = dep;
+    r.seq = ++n;
+    r.state = state;
+    r.created_ms = r.updated_ms = 1;
+    ASSERT_TRUE(s->add_release(r).ok());
+  }
+  auto r = s->prune_destroyed(cut);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->deployments, 1);
+  EXPECT_EQ(s->get(gone).error().code, "not_found");
+  EXPECT_TRUE(s->releases_of(gone)->empty());
+  ASSERT_TRUE(s->get(kept).ok());
+  EXPECT_EQ(s->releases_of(kept)->size(), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, Prune, ads::test::kBackends, ads::test::backend_name);
