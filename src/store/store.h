@@ -135,8 +135,7 @@ class Store {
   // `before_ms` lose their log lines; those of them with no backup left (a
   // backup can bring a destroyed deployment back) and no unfinished job are
   // forgotten, with their jobs and releases (and tracks). Nothing of a
-  // deployment in any other state
-  // is touched; the audit is never pruned.
+  // deployment in any other state is touched; the audit is never pruned.
   virtual Result<PruneResult> prune_destroyed(int64_t before_ms) = 0;
 
   // Releases (core/deployment.h Release): `conflict` for an id or a
