@@ -108,6 +108,8 @@ struct Backup {
   std::string path;          // where ADS keeps the data archive
   std::string snapshot;      // provider snapshot name ("" if none)
   std::string commit;        // the lab's commit when it was taken
+  std::string secret;        // the agent secret of the machine it was taken on: a
+                             // snapshot's disk brings that agent back; never leaves the server
 };
 
 // A machine whose removal failed (the provider was away), kept in the store

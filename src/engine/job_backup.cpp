@@ -37,6 +37,7 @@ Status Engine::do_backup(Deployment& d, Job& job) {
   b.id = new_id();
   b.deployment_id = d.id;
   b.commit = d.commit;
+  b.secret = d.secret;  // the agent a snapshot of this machine brings back
   agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   if (!spec->action("backup").empty()) {
     set_step(job, "running the lab's backup");

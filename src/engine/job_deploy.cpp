@@ -50,12 +50,13 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   h.machine = machine_name(d.id);
   h.address_owner = d.id;
   if (!restore_backup.empty()) {
-    // the agent secret of the machine the backup was taken on: a snapshot's
-    // disk brings that machine's agent back with it
-    const std::string snapshot_secret = d.secret;
-    h.after_start = [&, snapshot_secret](Deployment& t) -> Status {
+    h.after_start = [&](Deployment& t) -> Status {
       auto b = store_.get_backup(restore_backup);
       if (!b) return b.error();
+      // the agent secret of the machine the backup was taken on: a snapshot's
+      // disk brings that machine's agent back with it (a backup made before
+      // backups kept it: the deployment's, right unless a release came since)
+      const std::string snapshot_secret = b->secret.empty() ? d.secret : b->secret;
       auto spec = stored_spec(t);
       if (!spec) return spec.error();
       const bool by_snapshot = spec->action("restore").empty();

@@ -28,7 +28,8 @@ constexpr const char* kJobColumns =
 constexpr const char* kJobColumnsJ =
     "j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts, "
     "j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms, j.cancel_requested_ms";
-constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
+constexpr const char* kBackupColumns =
+    "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id, secret";
 constexpr const char* kReleaseColumns =
     "id, deployment_id, seq, state, ref, commit_id, machine, address, url, secret, spec_json, by_user, job_id, error, "
     "created_ms, updated_ms";
@@ -124,6 +125,8 @@ const char* const kMigrations[] = {
     "CREATE TABLE git_deliveries (seq BIGSERIAL PRIMARY KEY,"
     "  deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE, delivery_id TEXT NOT NULL,"
     "  seen_ms BIGINT NOT NULL, UNIQUE (deployment_id, delivery_id));",
+    // version 13: a backup keeps its machine's agent secret (see the SQLite store's)
+    "ALTER TABLE backups ADD COLUMN secret TEXT NOT NULL DEFAULT '';",
 };
 
 using Row = pqxx::row;
@@ -208,7 +211,8 @@ bool write_release(pqxx::work& w, const Release& r) {
 }
 
 Backup read_backup(const Row& r) {
-  return Backup{text(r, 0), text(r, 1), integer(r, 2), integer(r, 3), text(r, 4), text(r, 5), text(r, 6), text(r, 7)};
+  return Backup{text(r, 0), text(r, 1), integer(r, 2), integer(r, 3), text(r, 4),
+                text(r, 5), text(r, 6), text(r, 7), text(r, 8)};
 }
 
 User read_user(const Row& r) {
@@ -722,9 +726,9 @@ Status PostgresStore::add_backup(const Backup& b) {
   return in_tx(*conn_, "inserting a backup", "backup " + b.id + " exists or its deployment does not",
                [&](pqxx::work& w) -> Status {
                  w.exec_params(std::string("INSERT INTO backups (") + kBackupColumns +
-                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
+                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
                                b.id, b.deployment_id, b.created_ms, b.size_bytes, b.sha256, b.path, b.snapshot,
-                               b.commit);
+                               b.commit, b.secret);
                  return Status::Ok();
                });
 }

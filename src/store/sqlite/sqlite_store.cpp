@@ -27,7 +27,8 @@ constexpr const char* kJobColumns =
 constexpr const char* kJobColumnsJ =
     "j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts, "
     "j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms, j.cancel_requested_ms";
-constexpr const char* kBackupColumns = "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id";
+constexpr const char* kBackupColumns =
+    "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id, secret";
 constexpr const char* kReleaseColumns =
     "id, deployment_id, seq, state, ref, commit_id, machine, address, url, secret, spec_json, by_user, job_id, error, "
     "created_ms, updated_ms";
@@ -124,6 +125,10 @@ const char* const kMigrations[] = {
     "CREATE TABLE git_deliveries (deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE, delivery_id TEXT NOT NULL, seen_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (deployment_id, delivery_id));"
     "CREATE INDEX git_deliveries_seen ON git_deliveries(deployment_id, seen_ms);",
+    // version 13: a backup keeps the agent secret of the machine it was taken
+    // on (a snapshot restored into a new machine brings that agent back, and
+    // a release since may have changed the deployment's)
+    "ALTER TABLE backups ADD COLUMN secret TEXT NOT NULL DEFAULT '';",
 };
 
 // An SQLite failure as an Error: a store that cannot answer now (the file
@@ -317,6 +322,7 @@ Backup read_backup(const Stmt& s) {
   b.path = s.text(5);
   b.snapshot = s.text(6);
   b.commit = s.text(7);
+  b.secret = s.text(8);
   return b;
 }
 
@@ -733,10 +739,10 @@ Result<std::vector<Job>> SqliteStore::query_jobs(const char* where, const std::s
 
 Status SqliteStore::add_backup(const Backup& b) {
   std::lock_guard<std::mutex> lk(mu_);
-  std::string sql = std::string("INSERT INTO backups (") + kBackupColumns + ") VALUES (?,?,?,?,?,?,?,?)";
+  std::string sql = std::string("INSERT INTO backups (") + kBackupColumns + ") VALUES (?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   s.bind(1, b.id).bind(2, b.deployment_id).bind(3, b.created_ms).bind(4, b.size_bytes).bind(5, b.sha256);
-  s.bind(6, b.path).bind(7, b.snapshot).bind(8, b.commit);
+  s.bind(6, b.path).bind(7, b.snapshot).bind(8, b.commit).bind(9, b.secret);
   int rc = s.step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "backup " + b.id + " exists or its deployment does not");
   if (rc != SQLITE_DONE) return s.error("inserting backup");

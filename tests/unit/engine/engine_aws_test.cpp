@@ -275,6 +275,14 @@ TEST_F(EngineAwsTest, ADestroyedDeploymentIsRestoredIntoANewInstanceFromItsAmi) 
   auto backups = store->backups_of(id);
   ASSERT_TRUE(backups.ok());
   ASSERT_EQ(backups->size(), 1u) << log_of(id);
+  // a release since the backup: the deployment's agent secret is now its new
+  // machine's, not the one on the AMI's disk
+  const std::string backed_up_secret = store->get(id)->secret;
+  ASSERT_TRUE(e->operate(id, "release", json::object()).ok());
+  d = settle(id);
+  ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
+  ASSERT_EQ(store->releases_of(id)->size(), 2u) << log_of(id);
+  ASSERT_NE(store->get(id)->secret, backed_up_secret);
   ASSERT_TRUE(e->operate(id, "destroy").ok());
   d = settle(id);
   ASSERT_EQ(d.state, ads::State::kDestroyed) << d.error << "\n" << log_of(id);

@@ -147,7 +147,7 @@ TEST_P(AccountsStoreTest, TheMigrationMarksDisabledUsersAndSessionTokens) {
       "ALTER TABLE jobs DROP COLUMN cancel_requested_ms;"
       "DROP INDEX deployments_public_port; ALTER TABLE deployments DROP COLUMN public_port;"
       "ALTER TABLE deployments DROP COLUMN stable_url; DROP TABLE releases;"
-      "DROP TABLE git_deliveries; DROP TABLE git_tracks;"
+      "DROP TABLE git_deliveries; DROP TABLE git_tracks; ALTER TABLE backups DROP COLUMN secret;"
       "DELETE FROM schema_version WHERE version >= 7;");
   std::string cols = "(ts_ms, " + user_column() + ", action, target, remote, status)";
   sql("INSERT INTO audit " + cols + " VALUES (10, 'admin', 'POST /api/v1/users/gone/disable', 'gone', 'x', 200);"
