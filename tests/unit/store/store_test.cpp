@@ -193,13 +193,16 @@ TEST_P(StoreTest, JobsBackupsAndIdempotencyKeys) {
   EXPECT_EQ(s->create_job(orphan).error().code, "conflict");  // foreign key
   EXPECT_EQ(s->get_job("01jjjjjjjjjjjjjjjjjjjjjjj9").error().code, "not_found");
 
-  ads::Backup b{"01kkkkkkkkkkkkkkkkkkkkkkk1", d.id, 1700000000000, 1234, std::string(64, 'f'), "/x/b.tgz", "snap1", "abc"};
+  ads::Backup b{"01kkkkkkkkkkkkkkkkkkkkkkk1", d.id, 1700000000000, 1234, std::string(64, 'f'), "/x/b.tgz", "snap1", "abc",
+                   "agent-secret-1"};
   ASSERT_TRUE(s->add_backup(b).ok());
   auto gb = s->get_backup(b.id);
   ASSERT_TRUE(gb.ok());
   EXPECT_EQ(gb->size_bytes, 1234);
   EXPECT_EQ(gb->snapshot, "snap1");
   EXPECT_EQ(gb->commit, "abc");
+  EXPECT_EQ(gb->secret, "agent-secret-1");
+  EXPECT_EQ(s->backups_of(d.id)->front().secret, "agent-secret-1");
   EXPECT_EQ(s->backups_of(d.id)->size(), 1u);
   EXPECT_EQ(s->get_backup("01kkkkkkkkkkkkkkkkkkkkkkk9").error().code, "not_found");
 
