@@ -172,7 +172,7 @@ Status HaproxyRouter::write_map_file(const Routes& routes) {
   std::string text = "# written by ADS (the router); HAProxy reads it at start\n";
   for (auto& [n, r] : routes) text += key(r) + " " + value(r) + "\n";
   std::string tmp = map_ + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return Error::make("failed", "cannot write " + tmp);
   bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
   ok = ::close(fd) == 0 && ok;

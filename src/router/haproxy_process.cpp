@@ -68,15 +68,21 @@ int haproxy_pid(const std::string& dir) { return pid_from_file(dir + "/haproxy.p
 
 Result<int> start_haproxy(const HaproxyProcessOptions& o) {
   if (auto st = check_haproxy_dir(o.dir); !st) return st.error();
-  if (int pid = haproxy_pid(o.dir)) return pid;
+  std::string config = o.dir + "/haproxy.cfg", log = o.dir + "/haproxy.log", pid_file = o.dir + "/haproxy.pid";
+  std::string wanted = haproxy_config(o);
+  if (int pid = haproxy_pid(o.dir)) {
+    if (file_tail(config, wanted.size() + 1) == wanted) return pid;
+    // started with other settings (a domain now, other ports): the static
+    // config changes only with a new process
+    if (auto st = stop_haproxy(o.dir); !st) return st.error();
+  }
   std::error_code ec;
   fs::create_directories(o.dir, ec);
   if (ec) return Error::make("failed", "cannot create " + o.dir + ": " + ec.message());
   fs::permissions(o.dir, fs::perms::owner_all, fs::perm_options::replace, ec);
-  std::string config = o.dir + "/haproxy.cfg", log = o.dir + "/haproxy.log", pid_file = o.dir + "/haproxy.pid";
   {
     std::ofstream out(config, std::ios::trunc);
-    out << haproxy_config(o);
+    out << wanted;
     if (!out) return Error::make("failed", "cannot write " + config);
   }
   std::string map = haproxy_map_file(o.dir, !o.domain.empty());

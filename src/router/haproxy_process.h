@@ -27,8 +27,9 @@ struct HaproxyProcessOptions {
 
 // The static config for `o` (pure).
 std::string haproxy_config(const HaproxyProcessOptions& o);
-// Starts HAProxy unless the pid file names a live one; waits until its
-// runtime API answers. Returns its pid.
+// Starts HAProxy unless the pid file names a live one started with the same
+// config (one started with other settings is stopped first); waits until
+// its runtime API answers. Returns its pid.
 Result<int> start_haproxy(const HaproxyProcessOptions& o);
 // Stops the HAProxy of `dir` (SIGTERM, after 10 s SIGKILL). Ok when none runs.
 Status stop_haproxy(const std::string& dir);

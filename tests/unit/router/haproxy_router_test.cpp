@@ -300,6 +300,23 @@ TEST_F(HaproxyRouterTest, RestartedProxyServesTheRoutesOfItsMapFile) {
   EXPECT_EQ(*again, *pid);
 }
 
+TEST_F(HaproxyRouterTest, ANewStartWithOtherSettingsReplacesTheRunningProxy) {
+  start(false);
+  int first = ads::router::haproxy_pid(pdir);
+  Upstream a("a");
+  ASSERT_TRUE(port_router().put(Route{"one", a.address(), first_port}).ok());
+  // the operator gives ADS a domain: the static config changes, so a new
+  // HAProxy serves it (the old one would answer "no map hosts.map")
+  auto pid = ads::router::start_haproxy(process_opts(true));
+  ASSERT_TRUE(pid.ok()) << pid.error().message;
+  EXPECT_NE(*pid, first);
+  EXPECT_EQ(ads::router::haproxy_pid(pdir), *pid);
+  auto r = domain_router();
+  ASSERT_TRUE(r.put(Route{"one", a.address(), 0}).ok());
+  EXPECT_EQ(get(host_port, "one.labs.test").body, "a");
+  EXPECT_EQ(get(first_port).status, 0) << "the port range is not bound any more";
+}
+
 TEST_F(HaproxyRouterTest, KilledProxyComesBackWithItsRoutes) {
   start(false);
   Upstream a("a");
