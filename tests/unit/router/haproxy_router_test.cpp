@@ -22,6 +22,7 @@
 #include "support/ports.h"
 #include "support/process.h"
 #include "support/switch_load.h"
+#include "support/upstream.h"
 
 namespace {
 using ads::router::HaproxyOptions;
@@ -32,41 +33,9 @@ namespace fs = std::filesystem;
 
 bool have_haproxy() { return ads::test::run({"haproxy", "-v"}) == 0; }
 
-// An upstream on loopback that answers GET / with `body`.
-struct Upstream {
-  std::unique_ptr<ads::http::Server> server;
-  explicit Upstream(const std::string& body) {
-    ads::http::ServerOptions so;
-    so.host = "127.0.0.1";
-    so.port = 0;
-    server = std::make_unique<ads::http::Server>(so);
-    server->route("GET", "/", [body](ads::http::Request&) {
-      ads::http::Response r;
-      r.content_type = "text/plain";
-      r.body = body;
-      return r;
-    });
-    EXPECT_TRUE(server->start().ok());
-  }
-  ~Upstream() { server->stop(); }
-  std::string address() const { return "127.0.0.1:" + std::to_string(server->port()); }
-};
-
-struct Got {
-  long status = 0;  // 0: no answer
-  std::string body;
-  std::string error;
-};
-
-Got get(int port, const std::string& host = "") {
-  ads::http::ClientRequest r;
-  r.url = "http://127.0.0.1:" + std::to_string(port) + "/";
-  if (!host.empty()) r.headers.emplace_back("Host", host);
-  r.timeout_ms = 10000;
-  auto res = ads::http::request(r);
-  if (!res) return {0, "", res.error().code + ": " + res.error().message};
-  return {res->status, res->body, ""};
-}
+using ads::test::Got;
+using ads::test::Upstream;
+Got get(int port, const std::string& host = "") { return ads::test::get_port(port, host); }
 
 std::string read_file(const std::string& p) {
   std::ifstream in(p);
@@ -369,26 +338,11 @@ TEST_F(HaproxyRouterTest, AKeptAliveConnectionGoesToTheNewUpstreamAfterASwitch) 
   Upstream a("a"), b("b");
   auto r = domain_router();
   ASSERT_TRUE(r.put(Route{"live", a.address(), 0}).ok());
-  CURL* c = curl_easy_init();
-  ASSERT_NE(c, nullptr);
-  std::string body;
-  struct curl_slist* hdrs = curl_slist_append(nullptr, "Host: live.labs.test");
-  std::string url = "http://127.0.0.1:" + std::to_string(host_port) + "/";
-  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_PROXY, "");
-  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* ud) -> size_t {
-    static_cast<std::string*>(ud)->append(p, s * n);
-    return s * n;
-  });
-  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  ads::test::KeepAliveClient c("http://127.0.0.1:" + std::to_string(host_port) + "/", "live.labs.test", 10000);
   auto fetch = [&](long* new_connections) {
-    body.clear();
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, new_connections);
-    return rc == CURLE_OK ? body : std::string("error: ") + curl_easy_strerror(rc);
+    auto g = c.get();
+    *new_connections = g.new_connections;
+    return g.rc == CURLE_OK ? g.body : std::string("error: ") + curl_easy_strerror(g.rc);
   };
   long fresh = -1;
   EXPECT_EQ(fetch(&fresh), "a");
@@ -402,8 +356,6 @@ TEST_F(HaproxyRouterTest, AKeptAliveConnectionGoesToTheNewUpstreamAfterASwitch) 
   ASSERT_TRUE(r.put(Route{"live", a.address(), 0}).ok());
   EXPECT_EQ(fetch(&fresh), "a");
   EXPECT_EQ(fresh, 0);
-  curl_slist_free_all(hdrs);
-  curl_easy_cleanup(c);
 }
 
 // Issue 17's bar: 2,000 requests by 4 keep-alive clients while the route
@@ -413,21 +365,7 @@ TEST_F(HaproxyRouterTest, SwitchUnderLoadFailsNoRequest) {
   start(true);
   Upstream a("a"), b("b");
   auto r = domain_router();
-  ASSERT_TRUE(r.put(Route{"live", a.address(), 0}).ok());
-  ads::test::SwitchLoadOptions o;
-  o.url = "http://127.0.0.1:" + std::to_string(host_port) + "/";
-  o.host = "live.labs.test";
-  auto res = ads::test::run_switch_load(o, [&](int i) {
-    return r.put(Route{"live", (i % 2 == 0 ? b : a).address(), 0}).ok();
-  });
-  EXPECT_EQ(res.requests, 2000u);
-  EXPECT_EQ(res.failures, 0u) << (res.first_errors.empty() ? "" : res.first_errors[0]);
-  EXPECT_EQ(res.switches_done, 20);
-  EXPECT_EQ(res.switches_failed, 0);
-  // both upstreams answered: the switches happened under the load
-  EXPECT_GT(res.bodies["a"], 0u);
-  EXPECT_GT(res.bodies["b"], 0u);
-  EXPECT_EQ(res.bodies["a"] + res.bodies["b"], 2000u);
+  ads::test::expect_switches_fail_no_request(r, host_port, "live", "live.labs.test", a, b);
 }
 
 TEST(HaproxyConfig, StaticAndChecked) {
