@@ -6,7 +6,8 @@
 //   ads_release_bench [stopped|running] [RPS]
 // stopped (default): kept releases are stopped (keep_releases_running false);
 // running: they stay running, so a rollback needs no machine start.
-// Needs LXD (scripts/lxd-host.sh, scripts/build-image.sh) and caddy.
+// Needs LXD (scripts/lxd-host.sh, scripts/build-image.sh) and haproxy (the
+// default proxy).
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -18,6 +19,8 @@
 #include <thread>
 
 #include "http/client.h"
+#include "router/caddy_process.h"
+#include "router/haproxy_process.h"
 #include "support/process.h"
 
 namespace fs = std::filesystem;
@@ -111,6 +114,14 @@ int main(int argc, char** argv) {
     return 2;
   }
   ads::test::TempDir tmp;
+  // the proxy outlives ads serve by design: stopped when the bench ends
+  struct StopProxy {
+    std::string dir;
+    ~StopProxy() {
+      (void)ads::router::stop_haproxy(dir);
+      (void)ads::router::stop_proxy(dir);
+    }
+  } stop_proxy{tmp.str() + "/data/proxy"};
   // the lab: the static example, its page showing its version; tags v1 and v2
   std::string repo = tmp.str() + "/lab";
   fs::copy(std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site", repo, fs::copy_options::recursive);

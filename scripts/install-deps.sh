@@ -11,7 +11,7 @@ PKGS=(
   lxd lxcfs dnsmasq-base debootstrap iptables tini busybox-static
   libssh-dev openssh-server openssh-client iproute2
   chromium
-  caddy
+  haproxy caddy
   python3
 )
 # Node.js for the e2e tests: Debian's nodejs and npm, unless a node with its
@@ -37,4 +37,10 @@ fi
 if [ -d /run/systemd/system ] && systemctl is-enabled --quiet caddy 2>/dev/null; then
   echo "ads: disabling the packaged caddy.service (ADS starts its own Caddy)"
   systemctl disable --now caddy
+fi
+# The same for Debian's haproxy package (haproxy.service, /etc/haproxy/
+# haproxy.cfg): ADS starts its own HAProxy, the default proxy.
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet haproxy 2>/dev/null; then
+  echo "ads: disabling the packaged haproxy.service (ADS starts its own HAProxy)"
+  systemctl disable --now haproxy
 fi

@@ -2,7 +2,7 @@
 # One command for a newcomer on a fresh Debian 12 machine (as root):
 # installs everything, builds ADS, prepares LXD and the base image, starts
 # `ads serve` on the embedded SQLite store and deploys the bundled example
-# lab, then prints its stable URL (through ADS's reverse proxy, Caddy) and
+# lab, then prints its stable URL (through ADS's reverse proxy, HAProxy) and
 # fetches it once.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -31,14 +31,13 @@
 #include "cli/config.h"
 #include "cli/stop_policy.h"
 #include "cli/proxy_config.h"
+#include "cli/proxy_run.h"
 #include "cli/table.h"
 #include "cli/tls_setup.h"
 #include "engine/engine.h"
 #include "http/client.h"
 #include "http/server.h"
 #include "providers/provider.h"
-#include "router/caddy.h"
-#include "router/caddy_process.h"
 #include "store/store.h"
 
 namespace fs = std::filesystem;
@@ -138,20 +137,17 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
   if (cfg.proxy.enabled) {
     // The proxy outlives this process (labs stay reachable while ADS
     // restarts); `ads service stop` stops it.
-    auto pid = router::start_proxy(cli::proxy_process_options(cfg.proxy, cfg.data_dir));
-    if (!pid)
-      return fail_with(Error::make("failed", "the reverse proxy (caddy) could not be started: " + pid.error().message +
-                                                 " (scripts/install-deps.sh installs caddy; \"proxy\": false in the "
-                                                 "config or --proxy off runs ADS without stable URLs)"),
+    auto proxy = cli::start_configured_proxy(cfg.proxy, cfg.data_dir);
+    if (!proxy)
+      return fail_with(Error::make("failed", "the reverse proxy (" + cfg.proxy.kind + ") could not be started: " +
+                                                 proxy.error().message + " (scripts/install-deps.sh installs " +
+                                                 cfg.proxy.kind + "; \"proxy\": false in the config or --proxy off "
+                                                 "runs ADS without stable URLs)"),
                        kExitFailed);
-    auto co = cli::caddy_options(cfg.proxy, cfg.data_dir);
-    eo.router = std::make_shared<router::CaddyRouter>(co);
+    eo.router = proxy->router;
     if (cfg.proxy.domain.empty()) eo.proxy_ports = cfg.proxy.ports;
-    spdlog::info("ads serve: reverse proxy caddy (pid {}, admin {}); stable URLs {}", *pid, co.admin,
-                 cfg.proxy.domain.empty() ? "http://" + co.public_host + ":<port>/ (ports " +
-                                                std::to_string(cfg.proxy.ports.first) + "-" +
-                                                std::to_string(cfg.proxy.ports.second) + ")"
-                                          : "http://<name>." + cfg.proxy.domain + "/");
+    spdlog::info("ads serve: reverse proxy {} (pid {}, control {}); stable URLs {}", proxy->kind, proxy->pid,
+                 proxy->endpoint, proxy->urls);
   }
   Engine engine(**store, std::move(providers), eo);
   auto st = engine.start();
@@ -422,11 +418,11 @@ int run_service(const std::string& action, const std::string& server, const std:
   pid_t pid = read_pid(pid_file);
   cli::ApiClient api(server, token);
   api.set_ca_file(cli::cacert_for(server, cacert, data_dir));
-  const std::string pdir = cli::proxy_dir(data_dir);
   if (action == "status") {
-    int ppid = router::proxy_pid(pdir);
-    if (ppid) std::cout << "the reverse proxy (caddy) is running (pid " << ppid << ", log " << pdir << "/caddy.log)\n";
-    else std::cout << "the reverse proxy (caddy) is not running\n";
+    auto proxies = cli::running_proxies(data_dir);
+    for (auto& p : proxies)
+      std::cout << "the reverse proxy (" << p.kind << ") is running (pid " << p.pid << ", log " << p.log << ")\n";
+    if (proxies.empty()) std::cout << "the reverse proxy is not running\n";
     if (!alive(pid)) {
       std::cout << "ads serve is not running\n";
       return 3;
@@ -438,11 +434,9 @@ int run_service(const std::string& action, const std::string& server, const std:
   }
   // the proxy goes after ads serve (it serves the labs until then)
   auto stop_proxy = [&]() -> int {
-    int ppid = router::proxy_pid(pdir);
-    if (!ppid) return 0;
-    auto st = router::stop_proxy(pdir);
-    if (!st) return fail_with(st.error(), kExitFailed);
-    std::cout << "the reverse proxy (caddy) stopped (pid " << ppid << ")\n";
+    auto stopped = cli::stop_proxies(data_dir);
+    if (!stopped) return fail_with(stopped.error(), kExitFailed);
+    for (auto& p : *stopped) std::cout << "the reverse proxy (" << p.kind << ") stopped (pid " << p.pid << ")\n";
     return 0;
   };
   if (action == "stop") {
@@ -546,7 +540,7 @@ int main(int argc, char** argv) {
   serve->add_option("--tls", cfg.tls.mode, "HTTPS: auto (on unless listening on loopback), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   std::string proxy_flag;
-  serve->add_option("--proxy", proxy_flag, "the reverse proxy of stable URLs (caddy): on, off (default: the config's \"proxy\")")
+  serve->add_option("--proxy", proxy_flag, "the reverse proxy of stable URLs (haproxy, or caddy by the config's proxy.kind): on, off (default: the config's \"proxy\")")
       ->check(CLI::IsMember({"on", "off"}));
 
   DeployRequest dr;
@@ -658,7 +652,7 @@ int main(int argc, char** argv) {
   service->add_option("--listen", cfg.listen, "HOST:PORT for ads serve");
   service->add_option("--config", config_file, "JSON config file for ads serve");
   std::string service_proxy = "on";
-  service->add_option("--proxy", service_proxy, "the reverse proxy of stable URLs (caddy): on (default), off")
+  service->add_option("--proxy", service_proxy, "the reverse proxy of stable URLs (haproxy, or caddy by the config's proxy.kind): on (default), off")
       ->check(CLI::IsMember({"on", "off"}));
 
   try {

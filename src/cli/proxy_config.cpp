@@ -57,8 +57,8 @@ Status parse_proxy_config(const json& v, ProxyConfig& out) {
     return Status::Ok();
   }
   if (!v.is_object())
-    return Error::invalid("proxy", "must be false or an object: {\"domain\", \"listen\", \"ports\", \"public_host\", "
-                                   "\"admin\", \"binary\", \"enabled\"}");
+    return Error::invalid("proxy", "must be false or an object: {\"kind\", \"domain\", \"listen\", \"ports\", "
+                                   "\"public_host\", \"admin\", \"binary\", \"enabled\"}");
   out.enabled = true;
   for (auto& [k, x] : v.items()) {
     std::string f = "proxy." + k;
@@ -69,7 +69,10 @@ Status parse_proxy_config(const json& v, ProxyConfig& out) {
     }
     if (!x.is_string()) return Error::invalid(f, "must be a string");
     std::string s = x.get<std::string>();
-    if (k == "domain") {
+    if (k == "kind") {
+      if (s != "haproxy" && s != "caddy") return Error::invalid(f, "must be \"haproxy\" (the default) or \"caddy\"");
+      out.kind = s;
+    } else if (k == "domain") {
       for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (auto st = check_domain(s); !st) return st;
       out.domain = s;
@@ -108,9 +111,12 @@ Status parse_proxy_config(const json& v, ProxyConfig& out) {
       if (s.empty()) return Error::invalid(f, "must not be empty");
       out.binary = s;
     } else {
-      return Error::invalid(f, "is not a known setting (enabled, domain, listen, ports, public_host, admin, binary)");
+      return Error::invalid(f, "is not a known setting (enabled, kind, domain, listen, ports, public_host, admin, binary)");
     }
   }
+  if (out.kind == "haproxy" && !out.admin.empty())
+    return Error::invalid("proxy.admin", "is a setting of \"kind\": \"caddy\"; HAProxy's runtime API is always "
+                                         "DATA_DIR/proxy/haproxy.sock");
   return Status::Ok();
 }
 
@@ -135,7 +141,28 @@ router::ProxyProcessOptions proxy_process_options(const ProxyConfig& p, const st
   router::ProxyProcessOptions o;
   o.dir = proxy_dir(data_dir);
   o.admin = caddy_options(p, data_dir).admin;
-  o.binary = p.binary;
+  o.binary = p.binary.empty() ? "caddy" : p.binary;
+  return o;
+}
+
+router::HaproxyOptions haproxy_options(const ProxyConfig& p, const std::string& data_dir) {
+  auto c = caddy_options(p, data_dir);  // the same URL settings
+  router::HaproxyOptions o;
+  o.dir = proxy_dir(data_dir);
+  o.domain = c.domain;
+  o.listen_port = c.listen_port;
+  o.public_host = c.public_host;
+  return o;
+}
+
+router::HaproxyProcessOptions haproxy_process_options(const ProxyConfig& p, const std::string& data_dir) {
+  router::HaproxyProcessOptions o;
+  o.dir = proxy_dir(data_dir);
+  o.binary = p.binary.empty() ? "haproxy" : p.binary;
+  o.domain = p.domain;
+  o.listen_host = p.listen_host;
+  o.listen_port = p.listen_port;
+  o.ports = p.ports;
   return o;
 }
 

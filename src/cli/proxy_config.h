@@ -1,8 +1,10 @@
 // The "proxy" settings of `ads serve` (docs/operators/proxy.md): the reverse
-// proxy (Caddy) that serves each lab's stable URL.
-//   "proxy": {"enabled": true, "domain": "labs.example.org", "listen": ":80",
-//             "ports": "8100-8999", "public_host": "ads.example.org",
-//             "admin": "unix:/var/lib/ads/proxy/admin.sock", "binary": "caddy"}
+// proxy that serves each lab's stable URL, HAProxy (the default) or Caddy.
+//   "proxy": {"enabled": true, "kind": "haproxy", "domain": "labs.example.org",
+//             "listen": ":80", "ports": "8100-8999", "public_host": "ads.example.org",
+//             "binary": "haproxy"}
+// "admin" (the admin endpoint) is Caddy's only: HAProxy's runtime API is
+// always DATA_DIR/proxy/haproxy.sock.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -12,6 +14,8 @@
 #include "core/result.h"
 #include "router/caddy.h"
 #include "router/caddy_process.h"
+#include "router/haproxy.h"
+#include "router/haproxy_process.h"
 
 namespace ads::cli {
 
@@ -25,8 +29,9 @@ struct ProxyConfig {
   int listen_port = 80;           // host routing (with a domain)
   std::pair<int, int> ports{8100, 8999};
   std::string public_host;        // "" : this machine's host name
-  std::string admin;              // "" : unix:DATA_DIR/proxy/admin.sock
-  std::string binary = "caddy";
+  std::string kind = "haproxy";   // "haproxy" or "caddy"
+  std::string admin;              // caddy: "" : unix:DATA_DIR/proxy/admin.sock
+  std::string binary;             // "" : the kind's program, "haproxy" or "caddy"
 };
 
 // The "proxy" object over `out` (and on); errors name "proxy.<key>".
@@ -39,5 +44,7 @@ std::string proxy_dir(const std::string& data_dir);
 // The settings of the router and of the Caddy process, defaults filled in.
 router::CaddyOptions caddy_options(const ProxyConfig& p, const std::string& data_dir);
 router::ProxyProcessOptions proxy_process_options(const ProxyConfig& p, const std::string& data_dir);
+router::HaproxyOptions haproxy_options(const ProxyConfig& p, const std::string& data_dir);
+router::HaproxyProcessOptions haproxy_process_options(const ProxyConfig& p, const std::string& data_dir);
 
 }  // namespace ads::cli

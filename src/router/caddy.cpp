@@ -4,8 +4,8 @@
 #include <cctype>
 #include <functional>
 
-#include "core/names.h"
 #include "http/client.h"
+#include "router/route_rules.h"
 
 namespace ads::router {
 namespace {
@@ -32,11 +32,6 @@ Status check_upstream(const std::string& upstream) {
       std::stoi(port) < 1 || std::stoi(port) > 65535)
     return Error::invalid("upstream", "must end in a port 1-65535");
   return Status::Ok();
-}
-
-std::string join_host_port(const std::string& host, int port) {
-  bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 json proxy_to(const std::string& upstream) {
@@ -69,13 +64,11 @@ json CaddyRouter::admin_config(const std::string& admin) {
 }
 
 Status CaddyRouter::check(const Route& route) const {
-  auto st = validate_dns_label(route.name, "name");
-  if (!st) return st;
-  st = check_upstream(route.upstream);
-  if (!st) return st;
-  if (opts_.domain.empty() && (route.port < 1 || route.port > 65535))
-    return Error::invalid("port", "a lab needs a port of its own when no domain is configured");
-  return Status::Ok();
+  auto st = check_name_and_port(route, !opts_.domain.empty());
+  if (!st && st.error().field == "name") return st;
+  auto up = check_upstream(route.upstream);
+  if (!up) return up;
+  return st;
 }
 
 json CaddyRouter::config(const CaddyOptions& opts, const json& admin, const std::map<std::string, Route>& routes) {
@@ -223,11 +216,7 @@ Status CaddyRouter::sync(const std::vector<Route>& list) {
 }
 
 std::string CaddyRouter::url(const Route& route) const {
-  if (!opts_.domain.empty()) {
-    std::string host = route.name + "." + opts_.domain;
-    return "http://" + (opts_.listen_port == 80 ? host : join_host_port(host, opts_.listen_port)) + "/";
-  }
-  return "http://" + join_host_port(opts_.public_host, route.port) + "/";
+  return stable_url(route, opts_.domain, opts_.listen_port, opts_.public_host);
 }
 
 Result<std::vector<Route>> CaddyRouter::routes() {

@@ -157,6 +157,8 @@ TEST(ServiceTest, StartStatusStopManageOneBackgroundServer) {
   EXPECT_NE(out.find("already running"), std::string::npos) << out;
   EXPECT_EQ(service("status", &out), 0) << out;
   EXPECT_NE(out.find("answering on http://" + listen), std::string::npos) << out;
+  // the proxy of stable URLs comes with the service, and status names it
+  EXPECT_NE(out.find("the reverse proxy (haproxy) is running (pid"), std::string::npos) << out;
   // the background server answers the CLI with the token from its first start
   EXPECT_EQ(ads::test::run({ADS_CLI_BIN, "--server", "http://" + listen, "list"}, &out), 2) << out;  // no token
   std::string tok = read_token(data);
@@ -168,6 +170,7 @@ TEST(ServiceTest, StartStatusStopManageOneBackgroundServer) {
   EXPECT_EQ(ads::test::run({ADS_CLI_BIN, "--server", "http://" + listen, "--token", tok, "list"}, &out), 0) << out;
   ASSERT_EQ(service("stop", &out), 0) << out;
   EXPECT_NE(out.find("stopped"), std::string::npos);
+  EXPECT_NE(out.find("the reverse proxy (haproxy) stopped (pid"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(data + "/ads.pid"));
   EXPECT_EQ(service("status", &out), 3);
   EXPECT_EQ(service("stop", &out), 0);  // stopping a stopped service is fine
@@ -177,6 +180,9 @@ TEST(ServiceTest, StartStatusStopManageOneBackgroundServer) {
   EXPECT_EQ(service("start", &out), 1) << out;
   EXPECT_NE(out.find("cannot listen"), std::string::npos) << out;
   EXPECT_FALSE(std::filesystem::exists(data + "/ads.pid"));
+  // the proxy that start had started before ads serve failed goes too
+  EXPECT_EQ(service("stop", &out), 0) << out;
+  EXPECT_NE(out.find("the reverse proxy (haproxy) stopped"), std::string::npos) << out;
 }
 
 }  // namespace

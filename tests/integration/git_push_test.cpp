@@ -4,7 +4,7 @@
 // version 2, then a delivery built exactly as GitHub sends a push (headers
 // X-GitHub-Event, X-GitHub-Delivery, X-Hub-Signature-256, Content-Type
 // application/json; the push payload) -> one release -> the stable URL
-// (through Caddy) serves version 2. A badly signed delivery before it
+// (through the proxy, HAProxy by default) serves version 2. A badly signed delivery before it
 // changes nothing, and its replays after (same id, or same body under a new
 // id) are refused; all are audited.
 // Then polling: the branch polled every 2 s, a push of version 3 without a
@@ -20,6 +20,7 @@
 
 #include "core/git_push.h"
 #include "router/caddy_process.h"
+#include "router/haproxy_process.h"
 #include "support/ads_server.h"
 
 namespace {
@@ -79,6 +80,7 @@ class GitPushTest : public ::testing::Test {
     ASSERT_TRUE(up) << "git daemon did not answer on " << remote;
   }
   void TearDown() override {
+    (void)ads::router::stop_haproxy(data + "/proxy");
     (void)ads::router::stop_proxy(data + "/proxy");
     daemon.reset();  // git daemon killed
   }

@@ -1,5 +1,5 @@
-// Stable URLs on real LXD through a real Caddy that `ads serve` starts
-// (docs/operators/proxy.md): the example lab is reachable at its stable URL
+// Stable URLs on real LXD through a real HAProxy (the default) or Caddy
+// that `ads serve` starts (docs/operators/proxy.md): the example lab is reachable at its stable URL
 // (host routing with a Host header; a port of its own without a domain),
 // a second live lab cannot take its name (409 naming "name"), a restarted
 // proxy gets its routes back from the store, and a destroy removes the route.
@@ -14,6 +14,7 @@
 
 #include "http/client.h"
 #include "router/caddy_process.h"
+#include "router/haproxy_process.h"
 #include "support/ads_server.h"
 
 namespace fs = std::filesystem;
@@ -57,7 +58,11 @@ class StableUrlTest : public ::testing::Test {
     data = (tmp.path / "data").string();
   }
   // The proxy outlives ads serve by design; the test stops it.
-  void TearDown() override { (void)ads::router::stop_proxy(data + "/proxy"); }
+  void TearDown() override {
+    (void)ads::router::stop_haproxy(data + "/proxy");
+    (void)ads::router::stop_proxy(data + "/proxy");
+  }
+  void host_routing_survives_a_restart_of_proxy_and_server(const std::string& kind);
   std::string config(const json& proxy) {
     std::string path = (tmp.path / "ads.json").string();
     std::ofstream(path) << json{{"proxy", proxy}}.dump();
@@ -116,7 +121,7 @@ TEST_F(StableUrlTest, PortPerLabServesTheLabUntilItIsDestroyed) {
   d = s.wait_for(id, {"destroyed", "failed"}, 120);
   EXPECT_EQ(d["state"], "destroyed") << d.dump();
   EXPECT_EQ(d["stable_url"], "");
-  EXPECT_EQ(get(stable).status, 0) << "nothing listens on the lab's port after its destroy";
+  EXPECT_EQ(get(stable).status, 404) << "HAProxy (it holds the whole range) has no lab on the port after its destroy";
   // its name and its port are free again
   json again = s.call("POST", "/api/v1/deployments", &req, &status);
   EXPECT_EQ(status, 202) << again.dump();
@@ -127,9 +132,10 @@ TEST_F(StableUrlTest, PortPerLabServesTheLabUntilItIsDestroyed) {
   s.wait_for(again["id"], {"destroyed", "failed"}, 120);
 }
 
-TEST_F(StableUrlTest, HostRoutingSurvivesARestartOfProxyAndServer) {
+void StableUrlTest::host_routing_survives_a_restart_of_proxy_and_server(const std::string& kind) {
   int port = free_port();
-  std::string cfg = config({{"domain", "labs.test"}, {"listen", "127.0.0.1:" + std::to_string(port)}});
+  std::string cfg =
+      config({{"kind", kind}, {"domain", "labs.test"}, {"listen", "127.0.0.1:" + std::to_string(port)}});
   std::string id;
   std::string base = "http://127.0.0.1:" + std::to_string(port) + "/";
   {
@@ -149,9 +155,17 @@ TEST_F(StableUrlTest, HostRoutingSurvivesARestartOfProxyAndServer) {
     EXPECT_EQ(get(base, "nobody.labs.test").status, 404);
   }
   // the proxy outlived the server; now it goes too, and with it its
-  // autosaved config: only the store knows the route
-  ASSERT_TRUE(ads::router::stop_proxy(data + "/proxy").ok());
-  fs::remove_all(data + "/proxy/config");
+  // saved routes (HAProxy's map file, Caddy's autosave): only the store
+  // knows the route
+  if (kind == "haproxy") {
+    ASSERT_GT(ads::router::haproxy_pid(data + "/proxy"), 0);
+    ASSERT_TRUE(ads::router::stop_haproxy(data + "/proxy").ok());
+    fs::remove(data + "/proxy/hosts.map");
+  } else {
+    ASSERT_GT(ads::router::proxy_pid(data + "/proxy"), 0);
+    ASSERT_TRUE(ads::router::stop_proxy(data + "/proxy").ok());
+    fs::remove_all(data + "/proxy/config");
+  }
   EXPECT_EQ(get(base, "stable-host.labs.test").status, 0);
   Server s(data, ADS_AGENT_BIN, {}, "2", cfg);
   Got g = get(base, "stable-host.labs.test");
@@ -163,6 +177,14 @@ TEST_F(StableUrlTest, HostRoutingSurvivesARestartOfProxyAndServer) {
   EXPECT_EQ(status, 202);
   EXPECT_EQ(s.wait_for(id, {"destroyed", "failed"}, 120)["state"], "destroyed");
   EXPECT_EQ(get(base, "stable-host.labs.test").status, 404) << "the route is gone";
+}
+
+TEST_F(StableUrlTest, HostRoutingSurvivesARestartOfProxyAndServer) {
+  host_routing_survives_a_restart_of_proxy_and_server("haproxy");
+}
+
+TEST_F(StableUrlTest, HostRoutingSurvivesARestartOfProxyAndServerOnCaddy) {
+  host_routing_survives_a_restart_of_proxy_and_server("caddy");
 }
 
 }  // namespace

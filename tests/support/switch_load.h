@@ -45,6 +45,51 @@ struct SwitchLoadOptions {
   long request_timeout_ms = 10000;
 };
 
+// One libcurl handle that keeps its connection alive between requests, as
+// a browser would: GET `url` (with `host` as the Host header unless empty).
+class KeepAliveClient {
+ public:
+  struct Got {
+    CURLcode rc = CURLE_OK;
+    long status = 0;
+    std::string body;
+    long new_connections = 0;  // connections this request opened (0: reused)
+  };
+  KeepAliveClient(const std::string& url, const std::string& host, long timeout_ms) : c_(curl_easy_init()) {
+    if (!host.empty()) hdrs_ = curl_slist_append(hdrs_, ("Host: " + host).c_str());
+    curl_easy_setopt(c_, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(c_, CURLOPT_HTTPHEADER, hdrs_);
+    curl_easy_setopt(c_, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c_, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c_, CURLOPT_PROXY, "");
+    curl_easy_setopt(c_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* ud) -> size_t {
+      static_cast<std::string*>(ud)->append(p, s * n);
+      return s * n;
+    });
+    curl_easy_setopt(c_, CURLOPT_WRITEDATA, &body_);
+  }
+  ~KeepAliveClient() {
+    curl_slist_free_all(hdrs_);
+    curl_easy_cleanup(c_);
+  }
+  KeepAliveClient(const KeepAliveClient&) = delete;
+  KeepAliveClient& operator=(const KeepAliveClient&) = delete;
+  Got get() {
+    body_.clear();
+    Got g;
+    g.rc = curl_easy_perform(c_);
+    curl_easy_getinfo(c_, CURLINFO_RESPONSE_CODE, &g.status);
+    curl_easy_getinfo(c_, CURLINFO_NUM_CONNECTS, &g.new_connections);
+    g.body = body_;
+    return g;
+  }
+
+ private:
+  CURL* c_;
+  struct curl_slist* hdrs_ = nullptr;
+  std::string body_;
+};
+
 inline SwitchLoadResult run_switch_load(const SwitchLoadOptions& o, const std::function<bool(int)>& switch_to) {
   SwitchLoadResult res;
   std::mutex mu;
@@ -53,42 +98,25 @@ inline SwitchLoadResult run_switch_load(const SwitchLoadOptions& o, const std::f
   auto t0 = std::chrono::steady_clock::now();
 
   auto client = [&] {
-    CURL* c = curl_easy_init();
-    struct curl_slist* hdrs = nullptr;
-    if (!o.host.empty()) hdrs = curl_slist_append(hdrs, ("Host: " + o.host).c_str());
-    std::string body;
-    curl_easy_setopt(c, CURLOPT_URL, o.url.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o.request_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROXY, "");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* ud) -> size_t {
-      static_cast<std::string*>(ud)->append(p, s * n);
-      return s * n;
-    });
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    KeepAliveClient c(o.url, o.host, o.request_timeout_ms);
     while (next.fetch_add(1) < o.total) {
-      body.clear();
-      CURLcode rc = curl_easy_perform(c);
-      long status = 0;
-      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+      auto got = c.get();
       {
         std::lock_guard<std::mutex> lk(mu);
         ++res.requests;
-        if (rc != CURLE_OK || status < 200 || status > 299) {
+        if (got.rc != CURLE_OK || got.status < 200 || got.status > 299) {
           ++res.failures;
           if (res.first_errors.size() < 10)
-            res.first_errors.push_back(rc != CURLE_OK ? curl_easy_strerror(rc)
-                                                      : "HTTP " + std::to_string(status) + ": " + body.substr(0, 200));
+            res.first_errors.push_back(got.rc != CURLE_OK ? curl_easy_strerror(got.rc)
+                                                          : "HTTP " + std::to_string(got.status) + ": " +
+                                                                got.body.substr(0, 200));
         } else {
-          ++res.bodies[body];
+          ++res.bodies[got.body];
         }
       }
       done.fetch_add(1);
       cv.notify_all();
     }
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
   };
 
   std::thread switcher([&] {

@@ -1,5 +1,6 @@
-// The engine and the reverse proxy: a real Caddy (router::start_proxy, the
-// code `ads serve` uses), a real SQLite store, an upstream on loopback in
+// The engine and the reverse proxy, for each kind: a real HAProxy (the
+// default, router::start_haproxy) and a real Caddy (router::start_proxy),
+// started by the code `ads serve` uses, a real SQLite store, an upstream on loopback in
 // place of a lab's machine; no machine is made (the records are written
 // as a deploy would leave them, and the LXD provider points at a socket
 // where no LXD listens). Start syncs the published labs' routes from the
@@ -17,6 +18,8 @@
 #include "providers/provider.h"
 #include "router/caddy.h"
 #include "router/caddy_process.h"
+#include "router/haproxy.h"
+#include "router/haproxy_process.h"
 #include "support/engine_wait.h"
 #include "support/caddy_options.h"
 #include "support/process.h"
@@ -48,13 +51,26 @@ long get_status(int port, std::string* body = nullptr) {
   return res->status;
 }
 
-class EngineRoutesTest : public ::testing::Test {
+// The proxy kind is the parameter: "haproxy" or "caddy".
+class EngineRoutesTest : public ::testing::TestWithParam<std::string> {
  protected:
+  bool haproxy() const { return GetParam() == "haproxy"; }
   void SetUp() override {
-    if (ads::test::run({"caddy", "version"}) != 0) GTEST_SKIP() << "caddy is not installed (scripts/install-deps.sh)";
+    if (haproxy() ? ads::test::run({"haproxy", "-v"}) != 0 : ads::test::run({"caddy", "version"}) != 0)
+      GTEST_SKIP() << GetParam() << " is not installed (scripts/install-deps.sh)";
     admin = "unix:" + tmp.str() + "/proxy/admin.sock";
-    auto pid = ads::router::start_proxy(proxy_opts(tmp.str() + "/proxy", admin));
-    ASSERT_TRUE(pid.ok()) << pid.error().message;
+    port = free_port();
+    if (haproxy()) {
+      ads::router::HaproxyProcessOptions o;
+      o.dir = tmp.str() + "/proxy";
+      o.listen_host = "127.0.0.1";
+      o.ports = {port, port};
+      auto pid = ads::router::start_haproxy(o);
+      ASSERT_TRUE(pid.ok()) << pid.error().message;
+    } else {
+      auto pid = ads::router::start_proxy(proxy_opts(tmp.str() + "/proxy", admin));
+      ASSERT_TRUE(pid.ok()) << pid.error().message;
+    }
     auto s = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
     ASSERT_TRUE(s.ok()) << s.error().message;
     store = std::move(s.value());
@@ -67,20 +83,36 @@ class EngineRoutesTest : public ::testing::Test {
       return r;
     });
     ASSERT_TRUE(upstream->start().ok());
-    port = free_port();
   }
   void TearDown() override {
     if (engine) engine->stop();
     if (upstream) upstream->stop();
-    (void)ads::router::stop_proxy(tmp.str() + "/proxy");
+    (void)(haproxy() ? ads::router::stop_haproxy(tmp.str() + "/proxy") : ads::router::stop_proxy(tmp.str() + "/proxy"));
   }
+  std::shared_ptr<ads::router::Router> make_router() const {
+    if (haproxy()) {
+      ads::router::HaproxyOptions o;
+      o.dir = tmp.str() + "/proxy";
+      o.public_host = "127.0.0.1";
+      return std::make_shared<ads::router::HaproxyRouter>(o);
+    }
+    return std::make_shared<ads::router::CaddyRouter>(caddy_opts(admin, "", "127.0.0.1", 80, "127.0.0.1"));
+  }
+  ads::Result<std::vector<ads::router::Route>> routes() const {
+    auto r = make_router();
+    if (haproxy()) return static_cast<ads::router::HaproxyRouter&>(*r).routes();
+    return static_cast<ads::router::CaddyRouter&>(*r).routes();
+  }
+  // What the lab's port answers with no route: HAProxy holds the whole
+  // range and says 404; Caddy listens only on ports with a route.
+  long no_route() const { return haproxy() ? 404 : 0; }
   void start_engine() {
     std::map<std::string, std::unique_ptr<ads::Provider>> providers;
     auto lxd = ads::make_provider("lxd", json{{"socket", (tmp.path / "no-lxd.sock").string()}});
     ASSERT_TRUE(lxd.ok()) << lxd.error().message;
     providers["lxd"] = std::move(lxd.value());
     auto opts = ads::test::engine_options(tmp.path);
-    opts.router = std::make_shared<ads::router::CaddyRouter>(caddy_opts(admin, "", "127.0.0.1", 80, "127.0.0.1"));
+    opts.router = make_router();
     opts.proxy_ports = {port, port};
     opts.provider_attempts = 1;
     engine = std::make_unique<ads::Engine>(*store, std::move(providers), opts);
@@ -116,7 +148,7 @@ class EngineRoutesTest : public ::testing::Test {
   int port = 0;
 };
 
-TEST_F(EngineRoutesTest, StartGivesTheProxyThePublishedLabsAndDestroyTakesTheRouteAway) {
+TEST_P(EngineRoutesTest, StartGivesTheProxyThePublishedLabsAndDestroyTakesTheRouteAway) {
   auto live = lab("01live", "notes", ads::State::kRunning);
   live.public_port = port;
   live.stable_url = "http://127.0.0.1:" + std::to_string(port) + "/";
@@ -125,14 +157,13 @@ TEST_F(EngineRoutesTest, StartGivesTheProxyThePublishedLabsAndDestroyTakesTheRou
   auto failed = lab("01fail", "gone", ads::State::kFailed);
   failed.stable_url = "http://127.0.0.1:1/";
   ASSERT_TRUE(store->create(failed).ok());
-  EXPECT_EQ(get_status(port), 0) << "nothing listens before ADS starts";
+  EXPECT_EQ(get_status(port), no_route()) << "no route before ADS starts";
 
   start_engine();
   std::string body;
   EXPECT_EQ(get_status(port, &body), 200);
   EXPECT_EQ(body, "the lab");
-  ads::router::CaddyRouter r(caddy_opts(admin, "", "127.0.0.1", 80, "127.0.0.1"));
-  auto routes = r.routes();
+  auto routes = this->routes();
   ASSERT_TRUE(routes.ok()) << routes.error().message;
   ASSERT_EQ(routes->size(), 1u);
   EXPECT_EQ((*routes)[0].name, "notes");
@@ -144,13 +175,13 @@ TEST_F(EngineRoutesTest, StartGivesTheProxyThePublishedLabsAndDestroyTakesTheRou
   EXPECT_EQ(d.state, ads::State::kDestroyed) << ads::test::log_of(*store, "01live");
   EXPECT_EQ(d.stable_url, "");
   EXPECT_EQ(d.public_port, 0) << "the port is free again";
-  EXPECT_EQ(get_status(port), 0) << "the route is gone";
-  routes = r.routes();
+  EXPECT_EQ(get_status(port), no_route()) << "the route is gone";
+  routes = this->routes();
   ASSERT_TRUE(routes.ok());
   EXPECT_TRUE(routes->empty());
 }
 
-TEST_F(EngineRoutesTest, NamesAreDnsLabelsAndALiveLabKeepsItsName) {
+TEST_P(EngineRoutesTest, NamesAreDnsLabelsAndALiveLabKeepsItsName) {
   ASSERT_TRUE(store->create(lab("01held", "notes", ads::State::kStopped)).ok());
   start_engine();
   ads::DeployRequest req;
@@ -177,7 +208,7 @@ TEST_F(EngineRoutesTest, NamesAreDnsLabelsAndALiveLabKeepsItsName) {
   EXPECT_EQ(ads::Engine::default_name("/srv/___"), "lab");
 }
 
-TEST_F(EngineRoutesTest, ARestoreCannotBringBackANameALiveLabHolds) {
+TEST_P(EngineRoutesTest, ARestoreCannotBringBackANameALiveLabHolds) {
   auto old = lab("01old", "notes", ads::State::kDestroyed);
   ASSERT_TRUE(store->create(old).ok());
   ads::Backup b;
@@ -197,5 +228,8 @@ TEST_F(EngineRoutesTest, ARestoreCannotBringBackANameALiveLabHolds) {
   ASSERT_TRUE(jobs.ok());
   EXPECT_TRUE(jobs->empty());
 }
+
+INSTANTIATE_TEST_SUITE_P(Proxies, EngineRoutesTest, ::testing::Values("haproxy", "caddy"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace

@@ -18,6 +18,7 @@
 #include "support/caddy_options.h"
 #include "support/process.h"
 #include "support/switch_load.h"
+#include "support/upstream.h"
 
 namespace {
 using ads::test::caddy_opts;
@@ -43,41 +44,9 @@ int free_port() {
 
 bool have_caddy() { return ads::test::run({"caddy", "version"}) == 0; }
 
-// An upstream on loopback that answers GET / with `body`.
-struct Upstream {
-  std::unique_ptr<ads::http::Server> server;
-  explicit Upstream(const std::string& body) {
-    ads::http::ServerOptions so;
-    so.host = "127.0.0.1";
-    so.port = 0;
-    server = std::make_unique<ads::http::Server>(so);
-    server->route("GET", "/", [body](ads::http::Request&) {
-      ads::http::Response r;
-      r.content_type = "text/plain";
-      r.body = body;
-      return r;
-    });
-    EXPECT_TRUE(server->start().ok());
-  }
-  ~Upstream() { server->stop(); }
-  std::string address() const { return "127.0.0.1:" + std::to_string(server->port()); }
-};
-
-struct Got {
-  long status = 0;  // 0: no answer
-  std::string body;
-  std::string error;
-};
-
-Got get(int port, const std::string& host = "") {
-  ads::http::ClientRequest r;
-  r.url = "http://127.0.0.1:" + std::to_string(port) + "/";
-  if (!host.empty()) r.headers.emplace_back("Host", host);
-  r.timeout_ms = 10000;
-  auto res = ads::http::request(r);
-  if (!res) return {0, "", res.error().code + ": " + res.error().message};
-  return {res->status, res->body, ""};
-}
+using ads::test::Got;
+using ads::test::Upstream;
+Got get(int port, const std::string& host = "") { return ads::test::get_port(port, host); }
 
 class CaddyRouterTest : public ::testing::Test {
  protected:
@@ -234,21 +203,7 @@ TEST_F(CaddyRouterTest, CaddyRefusingAConfigIsAnError) {
 TEST_F(CaddyRouterTest, DISABLED_SwitchUnderLoadFailsNoRequest) {
   Upstream a("a"), b("b");
   auto r = domain_router();
-  ASSERT_TRUE(r.put(Route{"live", a.address(), 0}).ok());
-  ads::test::SwitchLoadOptions o;
-  o.url = "http://127.0.0.1:" + std::to_string(host_port) + "/";
-  o.host = "live.labs.test";
-  auto res = ads::test::run_switch_load(o, [&](int i) {
-    return r.put(Route{"live", (i % 2 == 0 ? b : a).address(), 0}).ok();
-  });
-  EXPECT_EQ(res.requests, 2000u);
-  EXPECT_EQ(res.failures, 0u) << (res.first_errors.empty() ? "" : res.first_errors[0]);
-  EXPECT_EQ(res.switches_done, 20);
-  EXPECT_EQ(res.switches_failed, 0);
-  // both upstreams answered: the switches happened under the load
-  EXPECT_GT(res.bodies["a"], 0u);
-  EXPECT_GT(res.bodies["b"], 0u);
-  EXPECT_EQ(res.bodies["a"] + res.bodies["b"], 2000u);
+  ads::test::expect_switches_fail_no_request(r, host_port, "live", "live.labs.test", a, b);
 }
 
 TEST(CaddyConfig, ShapesAndRoundTrip) {
