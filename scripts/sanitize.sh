@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds and runs the unit tests under a sanitizer, each kind in its own build
+# directory (docs/testing.md, "Sanitizers"):
+#   bash scripts/sanitize.sh asan [CTEST_ARGS...]  # the whole unit suite under
+#                                                  # AddressSanitizer + UBSan (build-asan/)
+#   bash scripts/sanitize.sh tsan [CTEST_ARGS...]  # the engine's and the store's unit
+#                                                  # tests under ThreadSanitizer (build-tsan/)
+# The runtimes' options (halt on the first finding, leaks on, the third-party
+# suppressions in tests/sanitizers/*.supp) are compiled into the binaries
+# (tests/sanitizers/default_options.cpp): nothing to set by hand.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-}
+case "$kind" in
+  asan) sanitizers=address,undefined; target=ads_unit_tests ;;
+  tsan) sanitizers=thread; target=ads_tsan_tests ;;
+  *) echo "usage: $0 asan|tsan [ctest arguments]" >&2; exit 2 ;;
+esac
+shift
+dir=build-$kind
+LAUNCHER=()
+if command -v ccache >/dev/null; then
+  # shared with scripts/build.sh's settings (see there)
+  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$(cd .. && pwd)}
+  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-true}
+  LAUNCHER=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+echo "ads: building $target with -fsanitize=$sanitizers into $dir"
+start=$(date +%s)
+cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DADS_SANITIZE="$sanitizers" "${LAUNCHER[@]}" >/dev/null
+cmake --build "$dir" -j"$(nproc)" --target "$target"
+echo "ads: $dir built in $(( $(date +%s) - start )) s"
+start=$(date +%s)
+status=0
+(cd "$dir" && ctest --output-on-failure --timeout 900 -L unit "$@") || status=$?
+echo "ads: $kind tests ran in $(( $(date +%s) - start )) s (status $status)"
+exit "$status"
