@@ -11,4 +11,5 @@ target_compile_definitions(ads_tsan_tests PRIVATE
 add_dependencies(ads_tsan_tests ads-agent ads)
 include(GoogleTest)
 ads_sanitizer_options(ads_tsan_tests)
+ads_sanitizer_regex_files(${ADS_TSAN_TESTS})
 gtest_discover_tests(ads_tsan_tests PROPERTIES LABELS unit DISCOVERY_TIMEOUT 120)
