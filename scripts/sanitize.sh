@@ -1,10 +1,8 @@
 #!/usr/bin/env bash
-# Builds and runs the unit tests under a sanitizer, each kind in its own build
-# directory (docs/testing.md, "Sanitizers"):
+# Builds and runs the unit tests under a sanitizer, in a build directory of its
+# own (docs/testing.md, "Sanitizers"):
 #   bash scripts/sanitize.sh asan [GTEST_ARGS...]  # the whole unit suite under
 #                                                  # AddressSanitizer + UBSan (build-asan/)
-#   bash scripts/sanitize.sh tsan [GTEST_ARGS...]  # the engine's and the store's unit
-#                                                  # tests under ThreadSanitizer (build-tsan/)
 # The test binary runs once, all its tests in one process (through ctest each
 # test would be a process of its own: 1.5 s to start a sanitized binary, 20
 # minutes for the 779 unit tests); the first finding ends the run.
@@ -16,8 +14,7 @@ cd "$(dirname "$0")/.."
 kind=${1:-}
 case "$kind" in
   asan) sanitizers=address,undefined; target=ads_unit_tests ;;
-  tsan) sanitizers=thread; target=ads_tsan_tests ;;
-  *) echo "usage: $0 asan|tsan [gtest arguments]" >&2; exit 2 ;;
+  *) echo "usage: $0 asan [gtest arguments]" >&2; exit 2 ;;
 esac
 shift
 dir=build-$kind

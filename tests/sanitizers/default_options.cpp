@@ -25,7 +25,3 @@ ADS_SAN_EXPORT const char* __lsan_default_options() {
 ADS_SAN_EXPORT const char* __ubsan_default_options() {
   return "halt_on_error=1:print_stacktrace=1:suppressions=" ADS_SANITIZER_DIR "/ubsan.supp";
 }
-
-ADS_SAN_EXPORT const char* __tsan_default_options() {
-  return "halt_on_error=1:second_deadlock_stack=1:suppressions=" ADS_SANITIZER_DIR "/tsan.supp";
-}
