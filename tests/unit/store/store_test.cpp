@@ -360,10 +360,10 @@ TEST_P(StoreTest, ConcurrentClaimsNeverHandOutAJobTwice) {
   for (int i = 0; i < 3; ++i) stores.push_back(open());
   const int kJobs = 30;
   for (int i = 0; i < kJobs; ++i) {
-    char id[32];
+    char id[40];  // room for any int: -O1 builds warn (-Wformat-truncation) otherwise
     std::snprintf(id, sizeof id, "01aaaaaaaaaaaaaaaaaaaaa%03d", i);
     ASSERT_TRUE(stores[0]->create(sample(id)).ok());
-    char jid[32];
+    char jid[40];
     std::snprintf(jid, sizeof jid, "01jjjjjjjjjjjjjjjjjjjjj%03d", i);
     ASSERT_TRUE(stores[0]->create_job(job(jid, id)).ok());
   }
