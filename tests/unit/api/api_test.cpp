@@ -109,8 +109,8 @@ TEST_F(ApiTest, DestroyOfADeploymentStillInProgressCancelsItsJobFirst) {
 TEST_F(ApiTest, DeletingABackupIsAJobAndUnknownBackupsAre404) {
   std::string a = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
   std::string b = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-b"})").body["id"];
-  ads::Backup ba{"01kkkkkkkkkkkkkkkkkkkkkkk1", a, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/a.tar.gz", "", "c"};
-  ads::Backup bb{"01kkkkkkkkkkkkkkkkkkkkkkk2", b, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/b.tar.gz", "", "c"};
+  ads::Backup ba{"01kkkkkkkkkkkkkkkkkkkkkkk1", a, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/a.tar.gz", "", "c", ""};
+  ads::Backup bb{"01kkkkkkkkkkkkkkkkkkkkkkk2", b, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/b.tar.gz", "", "c", ""};
   ASSERT_TRUE(store->add_backup(ba).ok());
   ASSERT_TRUE(store->add_backup(bb).ok());
   // the deploy job is still queued (the workers are not started): one job at a time
