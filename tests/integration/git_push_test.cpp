@@ -22,21 +22,10 @@
 #include "router/caddy_process.h"
 #include "router/haproxy_process.h"
 #include "support/ads_server.h"
+#include "support/ports.h"
 
 namespace {
 using namespace ads::test;
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Removes the release machines a test made (ads-ID-rN), even when it fails.
 struct ReleaseMachinesGuard {
@@ -66,7 +55,7 @@ class GitPushTest : public ::testing::Test {
     fs::create_directories(tmp.path / "srv");
     std::string out;
     ASSERT_EQ(run({"git", "clone", "-q", "--bare", work, (tmp.path / "srv/lab.git").string()}, &out), 0) << out;
-    git_port = free_port();
+    git_port = ads::test::free_loopback_port();
     daemon = std::make_unique<Child>(std::vector<std::string>{
         "git", "daemon", "--export-all", "--enable=receive-pack", "--reuseaddr",
         "--base-path=" + (tmp.path / "srv").string(), "--listen=127.0.0.1", "--port=" + std::to_string(git_port),
@@ -138,7 +127,7 @@ class GitPushTest : public ::testing::Test {
 };
 
 TEST_F(GitPushTest, ASignedPushDeliveryReleasesThePushedCommitAndABadOneChangesNothing) {
-  int port = free_port();
+  int port = ads::test::free_loopback_port();
   std::string cfg = (tmp.path / "ads.json").string();
   // the git server is on loopback, refused by default: allowed here, as an operator would
   std::ofstream(cfg) << json{{"drain_ms", 100},

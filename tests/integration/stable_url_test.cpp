@@ -16,24 +16,13 @@
 #include "router/caddy_process.h"
 #include "router/haproxy_process.h"
 #include "support/ads_server.h"
+#include "support/ports.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
 using namespace ads::test;
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 struct Got {
   long status = 0;
@@ -74,7 +63,7 @@ class StableUrlTest : public ::testing::Test {
 };
 
 TEST_F(StableUrlTest, PortPerLabServesTheLabUntilItIsDestroyed) {
-  int first = free_port();
+  int first = ads::test::free_loopback_port();
   std::string cfg = config({{"listen", "127.0.0.1:80"},
                             {"ports", std::to_string(first) + "-" + std::to_string(first)},
                             {"public_host", "127.0.0.1"}});
@@ -133,7 +122,7 @@ TEST_F(StableUrlTest, PortPerLabServesTheLabUntilItIsDestroyed) {
 }
 
 void StableUrlTest::host_routing_survives_a_restart_of_proxy_and_server(const std::string& kind) {
-  int port = free_port();
+  int port = ads::test::free_loopback_port();
   std::string cfg =
       config({{"kind", kind}, {"domain", "labs.test"}, {"listen", "127.0.0.1:" + std::to_string(port)}});
   std::string id;

@@ -22,6 +22,7 @@
 #include "support/fake_ec2.h"
 #include "support/process.h"
 #include "support/raw_client.h"
+#include "support/ports.h"
 
 namespace {
 using nlohmann::json;
@@ -100,17 +101,6 @@ class EngineAwsTest : public ::testing::Test {
     for (auto& l : *lines) out += l.text + "\n";
     return out;
   }
-  static int free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    close(fd);
-    return ntohs(a.sin_port);
-  }
   // A lab whose web server is busybox httpd on `port` (every address).
   std::string make_lab(int port) {
     auto dir = tmp.path / "lab";
@@ -164,7 +154,7 @@ TEST_F(EngineAwsTest, AFailedDeployTerminatesItsInstance) {
 
 TEST_F(EngineAwsTest, DeploysStopsStartsBacksUpRestoresAndDestroysWithARealAgentOnLoopback) {
   fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
-  int port = free_port();
+  int port = ads::test::free_loopback_port();
   auto e = engine(std::chrono::seconds(20));
   std::string id = submit(*e, make_lab(port));
   auto d = settle(id);
@@ -265,7 +255,7 @@ TEST_F(EngineAwsTest, DeploysStopsStartsBacksUpRestoresAndDestroysWithARealAgent
 // new machine's secret).
 TEST_F(EngineAwsTest, ADestroyedDeploymentIsRestoredIntoANewInstanceFromItsAmi) {
   fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
-  int port = free_port();
+  int port = ads::test::free_loopback_port();
   auto e = engine(std::chrono::seconds(20));
   std::string id = submit(*e, make_lab(port));
   auto d = settle(id);
@@ -316,7 +306,7 @@ TEST_F(EngineAwsTest, ADestroyedDeploymentIsRestoredIntoANewInstanceFromItsAmi) 
 TEST_F(EngineAwsTest, KeepBackupsDeletesTheOldestAfterEachBackupAndAFailedDeletionDoesNotFailTheBackup) {
   fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
   auto e = engine(std::chrono::seconds(20), 2);
-  std::string id = submit(*e, make_lab(free_port()));
+  std::string id = submit(*e, make_lab(ads::test::free_loopback_port()));
   ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
   std::vector<std::string> made;
   auto backup = [&] {
@@ -363,7 +353,7 @@ TEST_F(EngineAwsTest, KeepBackupsDeletesTheOldestAfterEachBackupAndAFailedDeleti
 TEST_F(EngineAwsTest, AFailedBackupLeavesNoArchiveNoImageAndNoRecord) {
   fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
   auto e = engine(std::chrono::seconds(20));
-  std::string id = submit(*e, make_lab(free_port()));
+  std::string id = submit(*e, make_lab(ads::test::free_loopback_port()));
   ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
   fake.inject("CreateImage", 400, "InvalidParameterValue", "Invalid value for instance.");
   auto j = e->operate(id, "backup");
@@ -390,7 +380,7 @@ TEST_F(EngineAwsTest, ABackupDeletionCutOffByAStoppedServerIsResumedAtTheNextSta
   ads::Backup b;
   {
     auto e = engine(std::chrono::seconds(20));
-    id = submit(*e, make_lab(free_port()));
+    id = submit(*e, make_lab(ads::test::free_loopback_port()));
     ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
     ASSERT_TRUE(e->operate(id, "backup").ok());
     settle(id);
@@ -447,7 +437,7 @@ TEST_F(EngineAwsTest, ADeployCutOffByAStoppedServerRunsAgainOnceThenIsRolledBack
   std::string id;
   {
     auto e = engine(std::chrono::seconds(20));
-    id = submit(*e, make_lab(free_port()));
+    id = submit(*e, make_lab(ads::test::free_loopback_port()));
     ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
     e->stop();
   }
@@ -518,7 +508,7 @@ TEST_F(EngineAwsTest, ADeployCutOffByAStoppedServerRunsAgainOnceThenIsRolledBack
 TEST_F(EngineAwsTest, AJobThatDoesNotFitTheDeploymentsStateFailsAndTouchesNothing) {
   fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
   auto e = engine(std::chrono::seconds(20));
-  std::string id = submit(*e, make_lab(free_port()));
+  std::string id = submit(*e, make_lab(ads::test::free_loopback_port()));
   ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
   ASSERT_EQ(fake.instances_in("running").size(), 1u);
   ads::Job j;
@@ -590,7 +580,7 @@ std::string secret_from_user_data(uint16_t port, const std::string& source) {
 
 TEST_F(EngineAwsTest, TheSecretInTheUserDataRunsNothingOnceTheLabIsDeployed) {
   fake.boot_agents(ADS_AGENT_BIN, tmp.path / "ec2");
-  int port = free_port();
+  int port = ads::test::free_loopback_port();
   auto e = engine(std::chrono::seconds(20));
   std::string id = submit(*e, make_lab(port));
   auto d = settle(id);
@@ -664,7 +654,7 @@ TEST_F(EngineAwsTest, ADeployCutOffBetweenRecordingTheNewSecretAndSendingItEndsR
   std::string id;
   {
     auto e = engine(std::chrono::seconds(20));
-    id = submit(*e, make_lab(free_port()));
+    id = submit(*e, make_lab(ads::test::free_loopback_port()));
     ASSERT_EQ(settle(id).state, ads::State::kRunning) << log_of(id);
     e->stop();
   }

@@ -23,23 +23,12 @@
 #include "support/engine_wait.h"
 #include "support/caddy_options.h"
 #include "support/process.h"
+#include "support/ports.h"
 
 namespace {
 using ads::test::caddy_opts;
 using ads::test::proxy_opts;
 using nlohmann::json;
-
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 long get_status(int port, std::string* body = nullptr) {
   ads::http::ClientRequest r;
@@ -59,7 +48,7 @@ class EngineRoutesTest : public ::testing::TestWithParam<std::string> {
     if (haproxy() ? ads::test::run({"haproxy", "-v"}) != 0 : ads::test::run({"caddy", "version"}) != 0)
       GTEST_SKIP() << GetParam() << " is not installed (scripts/install-deps.sh)";
     admin = "unix:" + tmp.str() + "/proxy/admin.sock";
-    port = free_port();
+    port = ads::test::free_loopback_port();
     if (haproxy()) {
       ads::router::HaproxyProcessOptions o;
       o.dir = tmp.str() + "/proxy";

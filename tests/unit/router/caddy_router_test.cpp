@@ -19,6 +19,7 @@
 #include "support/process.h"
 #include "support/switch_load.h"
 #include "support/upstream.h"
+#include "support/ports.h"
 
 namespace {
 using ads::test::caddy_opts;
@@ -27,20 +28,6 @@ using ads::router::CaddyOptions;
 using ads::router::CaddyRouter;
 using ads::router::Route;
 using nlohmann::json;
-
-// A port free on loopback now (bound and closed; Caddy binds it next).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 bool have_caddy() { return ads::test::run({"caddy", "version"}) == 0; }
 
@@ -55,7 +42,7 @@ class CaddyRouterTest : public ::testing::Test {
     admin = "unix:" + dir.str() + "/proxy/admin.sock";
     auto pid = ads::router::start_proxy(proxy_opts(dir.str() + "/proxy", admin));
     ASSERT_TRUE(pid.ok()) << pid.error().message;
-    host_port = free_port();
+    host_port = ads::test::free_loopback_port();
   }
   void TearDown() override { (void)ads::router::stop_proxy(dir.str() + "/proxy"); }
 
@@ -97,7 +84,7 @@ TEST_F(CaddyRouterTest, HostRoutingPutSwitchRemove) {
 TEST_F(CaddyRouterTest, PortRoutingGivesEachLabItsPort) {
   Upstream a("a"), b("b");
   auto r = port_router();
-  int pa = free_port(), pb = free_port();
+  int pa = ads::test::free_loopback_port(), pb = ads::test::free_loopback_port();
   ASSERT_NE(pa, pb);
   ASSERT_TRUE(r.put(Route{"one", a.address(), pa}).ok());
   ASSERT_TRUE(r.put(Route{"two", b.address(), pb}).ok());
