@@ -210,6 +210,26 @@ Result<SourceLocation> locate_source(const std::string& source, const SourceSett
   if (!path) return path.error();
   return SourceLocation{*path, is_plain_dir(*path)};
 }
+
+// One libgit2 network operation under the source policy: libgit2 up, ADS's
+// transport installed, the scope that holds every connection to the policy,
+// and the callbacks' context. failure() says why an operation failed: the
+// policy's refusal first, then missing credentials, then libgit2's reason.
+struct RemoteSession {
+  explicit RemoteSession(const SourceSettings& settings) : scope(settings.policy) {
+    install_git_connect();
+    ctx.settings = &settings;
+    ctx.scope = &scope;
+  }
+  Error failure(const std::string& what, const std::string& why) const {
+    if (!scope.refused().empty()) return Error{"forbidden", what + ": " + printable(scope.refused()), "source"};
+    if (!ctx.auth_error.empty()) return Error{"failed", what + ": " + ctx.auth_error, "source"};
+    return Error{"failed", what + ": " + why, "source"};
+  }
+  Git git;  // first: libgit2 is up before anything else of the session
+  ConnectScope scope;
+  FetchCtx ctx;
+};
 }  // namespace
 
 Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, const std::string& dest_dir,
@@ -225,13 +245,9 @@ Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, 
     return FetchedLab{where->url, ""};
   }
   const std::string& url = where->url;
-  Git git;
-  install_git_connect();
-  ConnectScope scope(settings.policy);
-  FetchCtx ctx;
+  RemoteSession session(settings);
+  FetchCtx& ctx = session.ctx;
   ctx.progress = &progress;
-  ctx.settings = &settings;
-  ctx.scope = &scope;
   git_clone_options opts = GIT_CLONE_OPTIONS_INIT;
   opts.fetch_opts.callbacks.transfer_progress = on_transfer;
   opts.fetch_opts.callbacks.credentials = on_credentials;
@@ -256,11 +272,7 @@ Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, 
                    "cannot fetch " + printable(source) + ": it sends more than the fetch limit of " +
                        mib(settings.max_fetch_bytes) + " (sources.max_fetch_bytes)",
                    "source"};
-    if (!scope.refused().empty())
-      return Error{"forbidden", "cannot fetch " + printable(source) + ": " + printable(scope.refused()), "source"};
-    if (!ctx.auth_error.empty())
-      return Error{"failed", "cannot fetch " + printable(source) + ": " + ctx.auth_error, "source"};
-    return Error{"failed", "cannot fetch " + printable(source) + ": " + why, "source"};
+    return session.failure("cannot fetch " + printable(source), why);
   }
   RepoPtr repo(raw);
 
@@ -324,12 +336,7 @@ Result<std::string> remote_branch_commit(const std::string& source, const std::s
   if (where->plain_dir)
     return Error::invalid("source", "the source " + printable(source) + " is a plain directory; it has no branches");
   const std::string& url = where->url;
-  Git git;
-  install_git_connect();
-  ConnectScope scope(settings.policy);
-  FetchCtx ctx;
-  ctx.settings = &settings;
-  ctx.scope = &scope;
+  RemoteSession session(settings);
   git_remote* raw = nullptr;
   if (git_remote_create_anonymous(&raw, nullptr, url.c_str()) != 0)
     return Error{"failed", "cannot read " + printable(source) + ": " + last_git_error(), "source"};
@@ -337,17 +344,13 @@ Result<std::string> remote_branch_commit(const std::string& source, const std::s
   git_remote_callbacks cb = GIT_REMOTE_CALLBACKS_INIT;
   cb.credentials = on_credentials;
   cb.certificate_check = on_certificate;
-  cb.payload = &ctx;
+  cb.payload = &session.ctx;
   git_remote_connect_options co = GIT_REMOTE_CONNECT_OPTIONS_INIT;
   co.callbacks = cb;
   co.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
   co.proxy_opts.type = GIT_PROXY_NONE;
   if (git_remote_connect_ext(remote.get(), GIT_DIRECTION_FETCH, &co) != 0) {
-    std::string why = last_git_error();
-    if (!scope.refused().empty())
-      return Error{"forbidden", "cannot read " + printable(source) + ": " + printable(scope.refused()), "source"};
-    if (!ctx.auth_error.empty()) return Error{"failed", "cannot read " + printable(source) + ": " + ctx.auth_error, "source"};
-    return Error{"failed", "cannot read " + printable(source) + ": " + why, "source"};
+    return session.failure("cannot read " + printable(source), last_git_error());
   }
   const git_remote_head** heads = nullptr;
   size_t n = 0;
