@@ -171,6 +171,31 @@ TEST_F(FetcherTest, TheResolvedAddressIsCheckedNotJustTheName) {
   ASSERT_TRUE(ok.ok()) << ok.error().message;
 }
 
+// The git-push poller's branch listing goes through the same policy as a
+// fetch: a name that resolves to a refused address is refused when
+// connecting, and no request reaches the server.
+TEST_F(FetcherTest, TheBranchListingChecksTheResolvedAddressToo) {
+  make_repo("lab");
+  ads::test::GitHttpServer server((tmp.path / "srv").string());
+  ASSERT_TRUE(server.ok());
+  SourceSettings s;
+  s.policy.schemes = {"http"};  // loopback stays denied
+  std::string url = "http://localhost:" + std::to_string(server.port()) + "/lab";
+  auto r = ads::remote_branch_commit(url, "main", s, false);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, "forbidden") << r.error().message;
+  EXPECT_NE(r.error().message.find("cannot read"), std::string::npos) << r.error().message;
+  EXPECT_EQ(server.requests(), 0) << "no request reached the server";
+  s.policy.allow_addresses = {ads::parse_ip_range("127.0.0.1/32", "t").value(),
+                              ads::parse_ip_range("::1/128", "t").value()};
+  auto ok = ads::remote_branch_commit(url, "main", s, false);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->size(), 40u);
+  auto none = ads::remote_branch_commit(url, "no-such-branch", s, false);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, "not_found") << none.error().message;
+}
+
 TEST_F(FetcherTest, APrivateRepositoryIsFetchedWithTheCredentialsConfiguredForItsHost) {
   make_repo("private");
   const std::string password = "s3cret-T0ken-value";
