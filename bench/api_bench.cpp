@@ -166,9 +166,9 @@ Serve start_serve(const std::string& data_dir, const std::string& config) {
   std::filesystem::create_directories(data_dir);
   std::string file = data_dir + "/bench.json";
   std::ofstream(file) << config;
-  s.child = std::make_unique<ads::test::Child>(std::vector<std::string>{
-      ads_binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--store",
-      "sqlite://" + data_dir + "/ads.db", "--agent-binary", ADS_AGENT_BIN, "--config", file});
+  s.child = std::make_unique<ads::test::Child>(
+      std::vector<std::string>{ads_binary(), "serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--store",
+                               "sqlite://" + data_dir + "/ads.db", "--agent-binary", ADS_AGENT_BIN, "--config", file});
   std::string line = s.child->read_line();
   auto pos = line.find("http://");
   if (pos == std::string::npos) {
@@ -229,9 +229,10 @@ int run_concurrent(int clients, int rounds) {
   }
   long failed = 0;
   for (auto& [k, n] : failures) failed += n;
-  std::printf("concurrent: %s, ads serve (SQLite, %d records, default http settings), %d clients at once x %d rounds, "
-              "GET /api/v1/deployments, a new connection each\n",
-              today().c_str(), records, clients, rounds);
+  std::printf(
+      "concurrent: %s, ads serve (SQLite, %d records, default http settings), %d clients at once x %d rounds, "
+      "GET /api/v1/deployments, a new connection each\n",
+      today().c_str(), records, clients, rounds);
   std::printf("concurrent_requests %d\n", clients * rounds);
   std::printf("concurrent_ok %zu\n", lat_ms.size());
   std::printf("concurrent_failures %ld\n", failed);
@@ -298,12 +299,11 @@ int run_slowloris(int slow, int honest, int seconds, int byte_every_ms) {
         if (fds[i].revents) {  // the server answered (408, 429, 503) or closed: count it, come again
           char buf[512];
           ssize_t n = ::recv(s.fd, buf, sizeof buf, MSG_DONTWAIT);
-          if (n > 0 && std::string(buf, static_cast<size_t>(std::min<ssize_t>(n, 12))).find(" 408") != std::string::npos)
+          if (n > 0 &&
+              std::string(buf, static_cast<size_t>(std::min<ssize_t>(n, 12))).find(" 408") != std::string::npos)
             ++attacker_cut;
-          else if (n > 0)
-            ++attacker_refused;
-          else
-            ++attacker_cut;
+          else if (n > 0) ++attacker_refused;
+          else ++attacker_cut;
           ::close(s.fd);
           s.fd = -1;
           s.next = now;
@@ -357,10 +357,11 @@ int run_slowloris(int slow, int honest, int seconds, int byte_every_ms) {
   stop = true;
   for (auto& t : ts) t.join();
   attacker.join();
-  std::printf("slowloris: %s, ads serve (SQLite, default http settings), %d slow connections without a token "
-              "(one byte every %d ms, from %d addresses), %d clients with a token (GET /api/v1/deployments) and %d "
-              "without (GET /), %d s\n",
-              today().c_str(), slow, byte_every_ms, (slow + 63) / 64, honest, honest, seconds);
+  std::printf(
+      "slowloris: %s, ads serve (SQLite, default http settings), %d slow connections without a token "
+      "(one byte every %d ms, from %d addresses), %d clients with a token (GET /api/v1/deployments) and %d "
+      "without (GET /), %d s\n",
+      today().c_str(), slow, byte_every_ms, (slow + 63) / 64, honest, honest, seconds);
   for (auto* t : {&with_token, &without}) {
     const char* name = t == &with_token ? "with_token" : "without_token";
     long failed = 0;
@@ -385,11 +386,12 @@ int run_slowloris(int slow, int honest, int seconds, int byte_every_ms) {
 int main(int argc, char** argv) {
   std::string which = argc > 1 ? argv[1] : "both";
   if (which == "concurrent")
-    return run_concurrent(argc > 2 ? std::max(1, std::atoi(argv[2])) : 200, argc > 3 ? std::max(1, std::atoi(argv[3])) : 5);
+    return run_concurrent(argc > 2 ? std::max(1, std::atoi(argv[2])) : 200,
+                          argc > 3 ? std::max(1, std::atoi(argv[3])) : 5);
   if (which == "slowloris")
-    return run_slowloris(argc > 2 ? std::max(1, std::atoi(argv[2])) : 300, argc > 3 ? std::max(1, std::atoi(argv[3])) : 8,
-                         argc > 4 ? std::max(1, std::atoi(argv[4])) : 30,
-                         argc > 5 ? std::max(1, std::atoi(argv[5])) : 10000);
+    return run_slowloris(
+        argc > 2 ? std::max(1, std::atoi(argv[2])) : 300, argc > 3 ? std::max(1, std::atoi(argv[3])) : 8,
+        argc > 4 ? std::max(1, std::atoi(argv[4])) : 30, argc > 5 ? std::max(1, std::atoi(argv[5])) : 10000);
   int records = argc > 2 ? std::max(1, std::atoi(argv[2])) : 10000;
   int seconds = argc > 3 ? std::max(1, std::atoi(argv[3])) : 10;
   int clients = argc > 4 ? std::max(1, std::atoi(argv[4])) : 4;

@@ -121,8 +121,7 @@ double manual_round(const std::string& lab) {
     if (sp != std::string::npos && out.find('.') < sp) ip = out.substr(0, sp);
     else std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  bool ok = !ip.empty() &&
-            ads::test::run({"lxc", "exec", name, "--", "mkdir", "-p", "/srv/www"}) == 0 &&
+  bool ok = !ip.empty() && ads::test::run({"lxc", "exec", name, "--", "mkdir", "-p", "/srv/www"}) == 0 &&
             ads::test::run({"lxc", "file", "push", lab + "/site/index.html", name + "/srv/www/index.html"}) == 0 &&
             ads::test::run({"lxc", "exec", name, "--", "busybox", "httpd", "-p", "80", "-h", "/srv/www"}) == 0 &&
             serves("http://" + ip + "/", "ADS example lab", 30);
@@ -151,7 +150,8 @@ std::vector<double> concurrent_round(const std::string& base, const std::string&
         if (d.value("state", "") == "failed") break;
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
       }
-      if (!url.empty() && serves(url, "ADS example lab", 30)) out[i] = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (!url.empty() && serves(url, "ADS example lab", 30))
+        out[i] = std::chrono::duration<double>(Clock::now() - t0).count();
       destroy(base, id);
     });
   }
@@ -238,9 +238,10 @@ int footprint(const std::string& base, const std::string& lab, int n) {
     long bytes = container_memory(m);
     long a = cgroup_stat(m, "total_rss"), c = cgroup_stat(m, "total_cache");
     auto [kb, kb_anon] = agent_rss_kb(m);
-    std::printf("container %s: LXD memory usage %.1f MiB (cgroup anon %.1f MiB, page cache %.1f MiB), "
-                "agent VmRSS %ld kB (RssAnon %ld kB)\n",
-                m.c_str(), bytes / 1048576.0, a / 1048576.0, c / 1048576.0, kb, kb_anon);
+    std::printf(
+        "container %s: LXD memory usage %.1f MiB (cgroup anon %.1f MiB, page cache %.1f MiB), "
+        "agent VmRSS %ld kB (RssAnon %ld kB)\n",
+        m.c_str(), bytes / 1048576.0, a / 1048576.0, c / 1048576.0, kb, kb_anon);
     if (bytes > 0) mem.push_back(bytes / 1048576.0);
     if (a > 0) anon.push_back(a / 1048576.0);
     if (c >= 0) cache.push_back(c / 1048576.0);
@@ -273,9 +274,9 @@ int main(int argc, char** argv) {
   int workers = concurrent ? *std::max_element(levels.begin(), levels.end()) : 2;
   // the bench polls every 20 ms and posts up to N deployments at once as one user: lift the per-token rate
   // limit and the jobs-per-user limit so that it measures ADS, not the limiter
-  std::ofstream(tmp.str() + "/bench.json") << R"({"limits":{"requests_per_second":10000,"request_burst":10000,)"
-                                           << R"("active_jobs_per_user":1000},"jobs_per_owner":)"
-                                           << std::min(workers, 64) << "}";
+  std::ofstream(tmp.str() + "/bench.json")
+      << R"({"limits":{"requests_per_second":10000,"request_burst":10000,)"
+      << R"("active_jobs_per_user":1000},"jobs_per_owner":)" << std::min(workers, 64) << "}";
   ads::test::Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
                            ADS_AGENT_BIN, "--workers", std::to_string(std::min(workers, 64)), "--config",
                            tmp.str() + "/bench.json"});

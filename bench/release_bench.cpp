@@ -56,7 +56,8 @@ json wait_job(const std::string& id) {
 }
 
 bool git(const std::string& repo, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"git", "-C", repo, "-c", "user.name=ads-bench", "-c", "user.email=bench@ads.invalid"};
+  std::vector<std::string> argv = {
+      "git", "-C", repo, "-c", "user.name=ads-bench", "-c", "user.email=bench@ads.invalid"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::string out;
   return ads::test::run(argv, &out) == 0;
@@ -187,7 +188,8 @@ int main(int argc, char** argv) {
     load.finish();
 
     std::lock_guard<std::mutex> lk(load.mu);
-    auto v2 = load.first_seen.count("ADS example lab version 2\n") ? load.first_seen["ADS example lab version 2\n"] : Clock::time_point{};
+    auto v2 = load.first_seen.count("ADS example lab version 2\n") ? load.first_seen["ADS example lab version 2\n"]
+                                                                   : Clock::time_point{};
     std::printf("mode %s (kept releases %s), load %d requests/s on %s\n", mode.c_str(),
                 mode == "running" ? "running" : "stopped", rps, url.c_str());
     std::printf("release_job %s\n", job.value("state", "?").c_str());

@@ -78,9 +78,7 @@ int main(int argc, char** argv) {
     co.listen_port = port;
     r = std::make_unique<ads::router::CaddyRouter>(co);
   }
-  auto stop = [&] {
-    (void)(kind == "haproxy" ? ads::router::stop_haproxy(pdir) : ads::router::stop_proxy(pdir));
-  };
+  auto stop = [&] { (void)(kind == "haproxy" ? ads::router::stop_haproxy(pdir) : ads::router::stop_proxy(pdir)); };
   auto a = upstream("a"), b = upstream("b");
   if (!a || !b) return stop(), 1;
   auto addr = [](const ads::http::Server& s) { return "127.0.0.1:" + std::to_string(s.port()); };
@@ -88,11 +86,11 @@ int main(int argc, char** argv) {
   o.url = "http://127.0.0.1:" + std::to_string(port) + "/";
   o.host = "bench.labs.test";
   auto res = ads::test::run_switch_load(o, [&](int i) { return r->put({"bench", addr(i % 2 ? *a : *b), 0}).ok(); });
-  std::printf("proxy switch (%s): %llu requests by %d keep-alive clients, %d switches (%d failed), %llu failed "
-              "requests, %.2f s, %.0f requests/s, slowest switch %.1f ms\n",
-              kind.c_str(), static_cast<unsigned long long>(res.requests), o.threads, res.switches_done,
-              res.switches_failed, static_cast<unsigned long long>(res.failures), res.seconds,
-              res.requests / res.seconds, res.max_switch_ms);
+  std::printf(
+      "proxy switch (%s): %llu requests by %d keep-alive clients, %d switches (%d failed), %llu failed "
+      "requests, %.2f s, %.0f requests/s, slowest switch %.1f ms\n",
+      kind.c_str(), static_cast<unsigned long long>(res.requests), o.threads, res.switches_done, res.switches_failed,
+      static_cast<unsigned long long>(res.failures), res.seconds, res.requests / res.seconds, res.max_switch_ms);
   for (auto& e : res.first_errors) std::printf("  error: %s\n", e.c_str());
   stop();
   return res.failures == 0 && res.switches_failed == 0 ? 0 : 2;

@@ -40,8 +40,10 @@ std::string seconds(long ms) {
 // agent (or not an agent at all): say so rather than "cannot reach".
 Error transport_error(Error e) {
   if (e.code == "tls")
-    e.message = "the machine did not prove it is this deployment's agent (its TLS key is not the one derived "
-                "from the deployment's secret): " + e.message;
+    e.message =
+        "the machine did not prove it is this deployment's agent (its TLS key is not the one derived "
+        "from the deployment's secret): " +
+        e.message;
   return e;
 }
 }  // namespace
@@ -129,8 +131,8 @@ Status AgentClient::upload_backup(const std::string& tar_gz, long timeout_ms) co
 }
 
 Status AgentClient::replace_secret(const std::string& fresh, long timeout_ms) const {
-  auto res = send("POST", "/v1/secret", json{{"secret", fresh}}.dump(), timeout_ms, limits_.answer_bytes,
-                  "application/json");
+  auto res =
+      send("POST", "/v1/secret", json{{"secret", fresh}}.dump(), timeout_ms, limits_.answer_bytes, "application/json");
   if (!res) return res.error();
   return Status::Ok();
 }
@@ -187,9 +189,9 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
     }
     pending.erase(0, start);
     if (pending.size() > limits_.line_bytes) {
-      stream_error = Error::make("too_large", "the agent sent a line longer than " +
-                                                  std::to_string(limits_.line_bytes) + " bytes in action " + name +
-                                                  "; stopped reading it");
+      stream_error =
+          Error::make("too_large", "the agent sent a line longer than " + std::to_string(limits_.line_bytes) +
+                                       " bytes in action " + name + "; stopped reading it");
       return false;
     }
     return true;
@@ -202,8 +204,8 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
       e.message = "action " + name + ": the agent sent more than " + std::to_string(limits_.action_bytes) +
                   " bytes; stopped reading it";
     else if (e.code == "timeout" && e.message.find("went silent") != std::string::npos)
-      e.message = "action " + name + ": the agent at " + base_url_ + " went silent for " +
-                  seconds(limits_.idle_ms) + " s (no output, no heartbeat): it is frozen, gone or cut off";
+      e.message = "action " + name + ": the agent at " + base_url_ + " went silent for " + seconds(limits_.idle_ms) +
+                  " s (no output, no heartbeat): it is frozen, gone or cut off";
     return e;
   }
   long status = res->status;

@@ -21,10 +21,10 @@ using LineSink = std::function<void(const std::string& stream, const std::string
 // What ADS takes from an agent at most: a lab machine's root can replace
 // its agent with anything, so every answer is bounded in size and time.
 struct AgentLimits {
-  size_t health_bytes = 64 * 1024;     // a health answer
-  size_t answer_bytes = 64 * 1024;     // other JSON answers (upload, cancel, errors)
-  size_t line_bytes = 1u << 20;        // one line (event) of an action's stream
-  size_t action_bytes = 256u << 20;    // all of one action's stream
+  size_t health_bytes = 64 * 1024;   // a health answer
+  size_t answer_bytes = 64 * 1024;   // other JSON answers (upload, cancel, errors)
+  size_t line_bytes = 1u << 20;      // one line (event) of an action's stream
+  size_t action_bytes = 256u << 20;  // all of one action's stream
   // An action's stream with nothing (no output, no heartbeat) for this long:
   // the agent is taken as gone (frozen, killed, cut off). Agents send a
   // heartbeat every few seconds (AgentConfig::heartbeat_s) and say so in a

@@ -8,10 +8,12 @@ namespace ads::agent {
 
 namespace {
 Error taken_by_someone_else(const std::string& base_url, const Error& why) {
-  return Error::make("unauthorized",
-                     "the agent at " + base_url + " no longer takes its bootstrap secret and does not take the one ADS "
-                     "sent it: someone who read the bootstrap secret (the machine's user data) replaced it first (" +
-                         why.message + ")");
+  return Error::make(
+      "unauthorized",
+      "the agent at " + base_url +
+          " no longer takes its bootstrap secret and does not take the one ADS "
+          "sent it: someone who read the bootstrap secret (the machine's user data) replaced it first (" +
+          why.message + ")");
 }
 }  // namespace
 
@@ -35,15 +37,17 @@ Status hand_over_secret(const std::string& base_url, const std::string& bootstra
     if (now.health()) return Status::Ok();
     bool again = st.error().code == "unavailable" || st.error().code == "timeout" || st.error().code == "failed";
     if (!again || attempt >= kAttempts) {
-      if (st.error().code == "unauthorized" || st.error().code == "tls") return taken_by_someone_else(base_url, st.error());
+      if (st.error().code == "unauthorized" || st.error().code == "tls")
+        return taken_by_someone_else(base_url, st.error());
       return Error::make(st.error().code, "replacing the agent's bootstrap secret: " + st.error().message);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
   }
   // the switch took: the agent now presents the new key and takes the new secret
   auto done = now.wait_ready(std::min<std::chrono::milliseconds>(total, std::chrono::seconds(30)));
-  if (!done) return Error::make(done.error().code, "the agent took the new secret but does not answer with it: " +
-                                                       done.error().message);
+  if (!done)
+    return Error::make(done.error().code,
+                       "the agent took the new secret but does not answer with it: " + done.error().message);
   return Status::Ok();
 }
 

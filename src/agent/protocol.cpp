@@ -15,8 +15,8 @@ std::string hex(const std::string& bytes) {
 
 std::string sha256_hex(const std::string& data) {
   std::string d(crypto_hash_sha256_BYTES, '\0');
-  crypto_hash_sha256(reinterpret_cast<unsigned char*>(d.data()),
-                     reinterpret_cast<const unsigned char*>(data.data()), data.size());
+  crypto_hash_sha256(reinterpret_cast<unsigned char*>(d.data()), reinterpret_cast<const unsigned char*>(data.data()),
+                     data.size());
   return hex(d);
 }
 
@@ -63,10 +63,8 @@ bool NonceCache::insert(const std::string& nonce, int64_t now_s) {
   return true;
 }
 
-std::vector<std::pair<std::string, std::string>> signed_headers(const std::string& secret,
-                                                                const std::string& method,
-                                                                const std::string& target,
-                                                                const std::string& body,
+std::vector<std::pair<std::string, std::string>> signed_headers(const std::string& secret, const std::string& method,
+                                                                const std::string& target, const std::string& body,
                                                                 int64_t now_s) {
   std::string t = std::to_string(now_s);
   std::string nonce = random_hex(16);

@@ -47,8 +47,7 @@ std::string canonical_for_hash(const std::string& method, const std::string& tar
                                const std::string& nonce, const std::string& body_sha256_hex);
 std::string sign(const std::string& secret, const std::string& canonical_text);
 // Constant-time comparison of the expected and the given signature.
-bool signature_matches(const std::string& secret, const std::string& canonical_text,
-                       const std::string& signature_hex);
+bool signature_matches(const std::string& secret, const std::string& canonical_text, const std::string& signature_hex);
 
 // Remembers nonces for the skew window to refuse replays. Thread-safe.
 class NonceCache {
@@ -63,10 +62,8 @@ class NonceCache {
 };
 
 // The headers that sign a request (time, nonce, body hash, signature).
-std::vector<std::pair<std::string, std::string>> signed_headers(const std::string& secret,
-                                                                const std::string& method,
-                                                                const std::string& target,
-                                                                const std::string& body,
+std::vector<std::pair<std::string, std::string>> signed_headers(const std::string& secret, const std::string& method,
+                                                                const std::string& target, const std::string& body,
                                                                 int64_t now_s);
 
 }  // namespace ads::agent

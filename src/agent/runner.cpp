@@ -167,7 +167,8 @@ RunResult run_command(const std::string& command, const std::string& workdir, co
   }
   so.flush();
   se.flush();
-  if (cut) out("agent", "a background process keeps writing after the command ended; the rest of its output is not read");
+  if (cut)
+    out("agent", "a background process keeps writing after the command ended; the rest of its output is not read");
   res.exit_code = exit_code_of(status);
   if (res.timed_out || res.cancelled) {
     kill(-pid, SIGKILL);  // whatever of the group is left

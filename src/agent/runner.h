@@ -14,7 +14,7 @@
 namespace ads::agent {
 
 struct RunResult {
-  int exit_code = 0;      // 128 + signal when killed
+  int exit_code = 0;  // 128 + signal when killed
   bool timed_out = false;
   bool cancelled = false;  // stopped because RunOptions::cancel was set
 };
@@ -22,8 +22,8 @@ struct RunResult {
 using OutputFn = std::function<void(const std::string& stream, const std::string& line)>;
 
 struct RunOptions {
-  int timeout_s = 1800;                    // then the group gets SIGTERM, SIGKILL after kill_grace
-  std::vector<std::string> env;            // NAME=value added to the clean environment
+  int timeout_s = 1800;          // then the group gets SIGTERM, SIGKILL after kill_grace
+  std::vector<std::string> env;  // NAME=value added to the clean environment
   std::chrono::milliseconds kill_grace{5000};
   // Set by another thread: stop the command like a timeout does (the caller
   // may also signal the group itself, see on_group).

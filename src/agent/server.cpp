@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -133,7 +133,8 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
     c.secret_file = j["secret_file"];
   }
   if (j.contains("lab_dir")) {
-    if (!j["lab_dir"].is_string() || j["lab_dir"].get<std::string>().empty() || j["lab_dir"].get<std::string>()[0] != '/')
+    if (!j["lab_dir"].is_string() || j["lab_dir"].get<std::string>().empty() ||
+        j["lab_dir"].get<std::string>()[0] != '/')
       return Error::invalid("lab_dir", "must be an absolute path");
     c.lab_dir = j["lab_dir"];
   }
@@ -189,8 +190,9 @@ Status AgentServer::start() {
       bootstrap_ = false;
     }
   }
-  if (!server_.tls()) return Error::make("internal", "cannot make the agent's TLS certificate: " +
-                                                         agent_identity(cfg_.secret).error().message);
+  if (!server_.tls())
+    return Error::make("internal",
+                       "cannot make the agent's TLS certificate: " + agent_identity(cfg_.secret).error().message);
   // After a restart of the machine, the lab uploaded earlier is still there.
   for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
     fs::path p = fs::path(cfg_.lab_dir) / rel;
@@ -285,8 +287,8 @@ std::optional<Response> AgentServer::bootstrap_limit(const Request& req) const {
 
 Response AgentServer::replace_secret(const Request& req) {
   if (cfg_.secret_file.empty())
-    return Response::error(404, "not_found",
-                           "this agent keeps no secret file (secret_file in its config): its secret cannot be replaced");
+    return Response::error(
+        404, "not_found", "this agent keeps no secret file (secret_file in its config): its secret cannot be replaced");
   json j = json::parse(req.body, nullptr, false);
   if (!j.is_object() || !j.contains("secret") || !j["secret"].is_string())
     return Response::error(400, "invalid", "the body must be {\"secret\": \"<hex>\"}", "secret");
@@ -500,8 +502,9 @@ Response AgentServer::action(const Request& req) {
     if (name == "install") {
       phases = spec_->install;
       if (!spec_->ansible_playbook.empty())
-        phases.push_back({"ansible", {"cd " + cfg_.lab_dir + " && ansible-playbook -i localhost, -c local '" +
-                                      spec_->ansible_playbook + "'"}});
+        phases.push_back(
+            {"ansible",
+             {"cd " + cfg_.lab_dir + " && ansible-playbook -i localhost, -c local '" + spec_->ansible_playbook + "'"}});
     } else if (!spec_->action(name).empty()) {
       phases.push_back({name, spec_->action(name)});
     }
@@ -521,8 +524,9 @@ Response AgentServer::action(const Request& req) {
   if (asked > 0 && asked <= cfg_.command_timeout_s) {
     opts.timeout_s = asked;
   } else if (asked > cfg_.command_timeout_s) {
-    note = "timeouts." + name + " asks for " + std::to_string(asked) + " s, more than the operator allows: " +
-           "each command may run " + std::to_string(cfg_.command_timeout_s) + " s";
+    note = "timeouts." + name + " asks for " + std::to_string(asked) +
+           " s, more than the operator allows: " + "each command may run " + std::to_string(cfg_.command_timeout_s) +
+           " s";
   }
   opts.env = {"ADS_LAB_DIR=" + cfg_.lab_dir, "ADS_BACKUP_DIR=" + cfg_.backup_dir};
   opts.kill_grace = std::chrono::seconds(cfg_.kill_grace_s);

@@ -25,6 +25,8 @@
 // (protocol.h). docs/agent.md describes the protocol in full.
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -32,7 +34,6 @@
 #include <mutex>
 #include <optional>
 #include <string>
-#include <sys/types.h>
 
 #include "agent/protocol.h"
 #include "core/labspec.h"
@@ -118,9 +119,9 @@ class AgentServer {
   std::mutex replace_mu_;         // one replacement at a time
   NonceCache nonces_;
   std::chrono::steady_clock::time_point started_;
-  std::mutex lab_mu_;                 // guards spec_
+  std::mutex lab_mu_;  // guards spec_
   std::optional<LabSpec> spec_;
-  std::atomic<bool> busy_{false};     // one upload or action at a time
+  std::atomic<bool> busy_{false};  // one upload or action at a time
 
   std::shared_ptr<RunningAction> running_ = std::make_shared<RunningAction>();
 };

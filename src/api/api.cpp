@@ -1,15 +1,15 @@
 #include "api/api.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <map>
 #include <set>
 #include <thread>
 
-#include <spdlog/spdlog.h>
-
 #include "api/audit.h"
-#include "api/git_hooks.h"
 #include "api/auth.h"
+#include "api/git_hooks.h"
 #include "api/guard.h"
 #include "api/limits.h"
 #include "core/id.h"
@@ -18,9 +18,9 @@
 #include "core/text.h"
 
 namespace ads {
-using nlohmann::json;
 using http::Request;
 using http::Response;
+using nlohmann::json;
 
 namespace {
 std::string iso8601(int64_t ms) {
@@ -90,8 +90,9 @@ std::optional<Response> check_manage(Store& store, const Caller& caller, const s
   auto d = store.get(id);
   if (!d) return from_error(d.error());
   if (!Auth::can_manage(caller, *d))
-    return Response::error(403, "forbidden", caller.user.name + " may not change deployment " + id + " (owned by " +
-                                                 d->owner + ", not shared)");
+    return Response::error(
+        403, "forbidden",
+        caller.user.name + " may not change deployment " + id + " (owned by " + d->owner + ", not shared)");
   return std::nullopt;
 }
 
@@ -193,7 +194,10 @@ json user_json(const User& u) {
 }
 
 json token_json(const Token& t) {
-  json j = {{"id", t.id}, {"user", t.user_id}, {"name", t.name}, {"created_at", iso8601(t.created_ms)},
+  json j = {{"id", t.id},
+            {"user", t.user_id},
+            {"name", t.name},
+            {"created_at", iso8601(t.created_ms)},
             {"expires_at", t.expires_ms ? json(iso8601(t.expires_ms)) : json(nullptr)},
             {"revoked_at", t.revoked_ms ? json(iso8601(t.revoked_ms)) : json(nullptr)},
             {"session", t.session}};
@@ -201,17 +205,30 @@ json token_json(const Token& t) {
 }
 
 json backup_json(const Backup& b) {
-  return {{"id", b.id},          {"deployment", b.deployment_id}, {"created_at", iso8601(b.created_ms)},
-          {"size_bytes", b.size_bytes}, {"sha256", b.sha256},     {"snapshot", b.snapshot},
+  return {{"id", b.id},
+          {"deployment", b.deployment_id},
+          {"created_at", iso8601(b.created_ms)},
+          {"size_bytes", b.size_bytes},
+          {"sha256", b.sha256},
+          {"snapshot", b.snapshot},
           {"commit", b.commit}};
 }
 
 // A release without its agent secret.
 json release_json(const Release& r) {
-  json out = {{"id", r.id},           {"deployment", r.deployment_id}, {"seq", r.seq},     {"state", r.state},
-              {"ref", r.ref},         {"commit", r.commit},           {"machine", r.machine}, {"address", r.address},
-              {"url", r.url},         {"by", r.by},                   {"job", r.job_id},
-              {"created_at", iso8601(r.created_ms)}, {"updated_at", iso8601(r.updated_ms)}};
+  json out = {{"id", r.id},
+              {"deployment", r.deployment_id},
+              {"seq", r.seq},
+              {"state", r.state},
+              {"ref", r.ref},
+              {"commit", r.commit},
+              {"machine", r.machine},
+              {"address", r.address},
+              {"url", r.url},
+              {"by", r.by},
+              {"job", r.job_id},
+              {"created_at", iso8601(r.created_ms)},
+              {"updated_at", iso8601(r.updated_ms)}};
   if (!r.error.empty()) out["error"] = r.error;
   return out;
 }
@@ -243,9 +260,8 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
   // holding every other connection (slowly, or without a token) do not shut
   // out those who can prove who they are. A bad token gets through to its 401
   // and spends the address's budget of failed authentications.
-  server.set_reserve_filter([](const Request& req) {
-    return !req.header("authorization").empty() || req.path == "/api/v1/health";
-  });
+  server.set_reserve_filter(
+      [](const Request& req) { return !req.header("authorization").empty() || req.path == "/api/v1/health"; });
 
   // Every route: authenticate, check the rate and the role, run, and audit
   // what changes things. The audit entry of a request that may change
@@ -262,16 +278,17 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
       Response r;
       std::string who = "anonymous";
       const bool audited = method != "GET";
-      AuditNote note(store, AuditEntry{now_ms(), 0, "anonymous", method + " " + req.path,
-                                       req.param("id").empty() ? req.param("name") : req.param("id"), req.remote, 0,
-                                       ""});
+      AuditNote note(store,
+                     AuditEntry{now_ms(), 0, "anonymous", method + " " + req.path,
+                                req.param("id").empty() ? req.param("name") : req.param("id"), req.remote, 0, ""});
       Caller caller;
       if (auto refused = guard->check(req, caller)) {
         r = std::move(*refused);
         if (!caller.user.name.empty()) who = caller.user.name;  // over its token's rate
       } else if (who = caller.user.name; !role_allows(caller.user.role, need)) {
-        r = Response::error(403, "forbidden", "this needs the " + to_string(need) + " role; " + who + " is " +
-                                                 to_string(caller.user.role));
+        r = Response::error(
+            403, "forbidden",
+            "this needs the " + to_string(need) + " role; " + who + " is " + to_string(caller.user.role));
       } else if (auto bad = std::find_if(req.params.begin(), req.params.end(),
                                          [](auto& p) { return !is_valid_utf8(p.second); });
                  bad != req.params.end()) {
@@ -307,60 +324,67 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     });
   };
 
-  route("GET", "/api/v1/health", Role::kViewer, [](Request& , const Caller& caller) {
+  route("GET", "/api/v1/health", Role::kViewer, [](Request&, const Caller& caller) {
     return Response::json(200, json{{"status", "ok"}, {"service", "ads"}});
   });
 
-  route("POST", "/api/v1/deployments", Role::kDeployer, [&engine, &store, max_active](Request& req, const Caller& caller) {
-    json body;
-    if (auto err = parse_body(req, body)) return *err;
-    for (auto& [k, v] : body.items()) {
-      if (k != "source" && k != "ref" && k != "name" && k != "provider" && k != "shared" && k != "track" && k != "poll_s")
-        return Response::error(400, "invalid", "is not a known field (source, ref, name, provider, shared, track, poll_s)", k);
-    }
-    // deploy on git push: the branch to track (git_hooks.h), checked before anything is made
-    std::string track;
-    std::optional<int64_t> poll_s;
-    if (auto e = get_string(body, "track", false, track)) return *e;
-    if (body.contains("poll_s")) {
-      if (track.empty()) return Response::error(400, "invalid", "needs \"track\" (the branch to poll)", "poll_s");
-      if (!body["poll_s"].is_number_integer()) return Response::error(400, "invalid", "must be a whole number of seconds", "poll_s");
-      poll_s = body["poll_s"].get<int64_t>();
-    }
-    if (body.contains("track")) {
-      if (auto st = validate_branch(track); !st) return from_error(st.error());
-      if (poll_s && *poll_s != 0 && (*poll_s < engine.min_poll_s() || *poll_s > kMaxPollSeconds))
-        return Response::error(400, "invalid", "must be 0 or from " + std::to_string(engine.min_poll_s()) + " to " +
-                                                   std::to_string(kMaxPollSeconds) + " seconds", "poll_s");
-    }
-    DeployRequest dr;
-    dr.idempotency_key = req.header("idempotency-key");
-    dr.owner = caller.user.name;
-    if (body.contains("shared")) {
-      if (!body["shared"].is_boolean()) return Response::error(400, "invalid", "must be true or false", "shared");
-      dr.shared = body["shared"].get<bool>();
-    }
-    if (auto e = get_string(body, "source", true, dr.source)) return *e;
-    if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
-    if (!track.empty() && dr.ref.empty()) dr.ref = track;  // a tracked branch is deployed from that branch
-    if (auto e = get_string(body, "name", false, dr.name)) return *e;
-    if (auto e = get_string(body, "provider", false, dr.provider)) return *e;
-    dr.admin = caller.user.role == Role::kAdmin;  // admins may deploy from any path on the server
-    dr.max_active_jobs = max_active;  // checked by the store as it records the job (a replayed request is not new work)
-    auto d = engine.submit(dr);
-    if (!d) return from_error(d.error());
-    bool replay = !dr.idempotency_key.empty() && d->state != State::kAccepted;
-    json out = deployment_json(*d);
-    if (!track.empty() && !replay) {
-      auto t = start_tracking(store, engine, d->id, track, poll_s, false);
-      if (!t) return from_error(t.error());
-      out["track"] = *t;  // with the hook's secret, shown this once
-    }
-    Response r = Response::json(202, out);
-    if (replay) r.headers.push_back({"Idempotent-Replayed", "true"});
-    r.headers.push_back({"Location", "/api/v1/deployments/" + d->id});
-    return r;
-  });
+  route("POST", "/api/v1/deployments", Role::kDeployer,
+        [&engine, &store, max_active](Request& req, const Caller& caller) {
+          json body;
+          if (auto err = parse_body(req, body)) return *err;
+          for (auto& [k, v] : body.items()) {
+            if (k != "source" && k != "ref" && k != "name" && k != "provider" && k != "shared" && k != "track" &&
+                k != "poll_s")
+              return Response::error(400, "invalid",
+                                     "is not a known field (source, ref, name, provider, shared, track, poll_s)", k);
+          }
+          // deploy on git push: the branch to track (git_hooks.h), checked before anything is made
+          std::string track;
+          std::optional<int64_t> poll_s;
+          if (auto e = get_string(body, "track", false, track)) return *e;
+          if (body.contains("poll_s")) {
+            if (track.empty()) return Response::error(400, "invalid", "needs \"track\" (the branch to poll)", "poll_s");
+            if (!body["poll_s"].is_number_integer())
+              return Response::error(400, "invalid", "must be a whole number of seconds", "poll_s");
+            poll_s = body["poll_s"].get<int64_t>();
+          }
+          if (body.contains("track")) {
+            if (auto st = validate_branch(track); !st) return from_error(st.error());
+            if (poll_s && *poll_s != 0 && (*poll_s < engine.min_poll_s() || *poll_s > kMaxPollSeconds))
+              return Response::error(400, "invalid",
+                                     "must be 0 or from " + std::to_string(engine.min_poll_s()) + " to " +
+                                         std::to_string(kMaxPollSeconds) + " seconds",
+                                     "poll_s");
+          }
+          DeployRequest dr;
+          dr.idempotency_key = req.header("idempotency-key");
+          dr.owner = caller.user.name;
+          if (body.contains("shared")) {
+            if (!body["shared"].is_boolean()) return Response::error(400, "invalid", "must be true or false", "shared");
+            dr.shared = body["shared"].get<bool>();
+          }
+          if (auto e = get_string(body, "source", true, dr.source)) return *e;
+          if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
+          if (!track.empty() && dr.ref.empty()) dr.ref = track;  // a tracked branch is deployed from that branch
+          if (auto e = get_string(body, "name", false, dr.name)) return *e;
+          if (auto e = get_string(body, "provider", false, dr.provider)) return *e;
+          dr.admin = caller.user.role == Role::kAdmin;  // admins may deploy from any path on the server
+          dr.max_active_jobs =
+              max_active;  // checked by the store as it records the job (a replayed request is not new work)
+          auto d = engine.submit(dr);
+          if (!d) return from_error(d.error());
+          bool replay = !dr.idempotency_key.empty() && d->state != State::kAccepted;
+          json out = deployment_json(*d);
+          if (!track.empty() && !replay) {
+            auto t = start_tracking(store, engine, d->id, track, poll_s, false);
+            if (!t) return from_error(t.error());
+            out["track"] = *t;  // with the hook's secret, shown this once
+          }
+          Response r = Response::json(202, out);
+          if (replay) r.headers.push_back({"Idempotent-Replayed", "true"});
+          r.headers.push_back({"Location", "/api/v1/deployments/" + d->id});
+          return r;
+        });
 
   route("GET", "/api/v1/deployments", Role::kViewer, [&store](Request& req, const Caller& caller) {
     ListQuery q;
@@ -395,36 +419,40 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
   });
 
   // Deploy on git push (git_hooks.h): track a branch, or stop.
-  route("PUT", "/api/v1/deployments/{id}/track", Role::kDeployer, [&engine, &store](Request& req, const Caller& caller) {
-    std::string id = req.param("id");
-    if (auto e = check_id(id)) return *e;
-    if (auto e = check_manage(store, caller, id)) return *e;
-    json body;
-    if (auto err = parse_body(req, body)) return *err;
-    for (auto& [k, v] : body.items())
-      if (k != "branch" && k != "poll_s" && k != "new_secret")
-        return Response::error(400, "invalid", "is not a known field (branch, poll_s, new_secret)", k);
-    std::string branch;
-    if (auto e = get_string(body, "branch", true, branch)) return *e;
-    std::optional<int64_t> poll_s;
-    if (body.contains("poll_s")) {
-      if (!body["poll_s"].is_number_integer()) return Response::error(400, "invalid", "must be a whole number of seconds", "poll_s");
-      poll_s = body["poll_s"].get<int64_t>();
-    }
-    bool new_secret = false;
-    if (body.contains("new_secret")) {
-      if (!body["new_secret"].is_boolean()) return Response::error(400, "invalid", "must be true or false", "new_secret");
-      new_secret = body["new_secret"].get<bool>();
-    }
-    auto d = store.get(id);
-    if (!d) return from_error(d.error());
-    if (d->state == State::kDestroyed)
-      return Response::error(409, "conflict", "deployment " + id + " is destroyed; there is nothing to release");
-    auto t = start_tracking(store, engine, id, branch, poll_s, new_secret);
-    if (!t) return from_error(t.error());
-    if (caller.audit) caller.audit->describe(id, "track " + branch + (t->contains("secret") ? ", new secret" : ""));
-    return Response::json(200, *t);
-  });
+  route("PUT", "/api/v1/deployments/{id}/track", Role::kDeployer,
+        [&engine, &store](Request& req, const Caller& caller) {
+          std::string id = req.param("id");
+          if (auto e = check_id(id)) return *e;
+          if (auto e = check_manage(store, caller, id)) return *e;
+          json body;
+          if (auto err = parse_body(req, body)) return *err;
+          for (auto& [k, v] : body.items())
+            if (k != "branch" && k != "poll_s" && k != "new_secret")
+              return Response::error(400, "invalid", "is not a known field (branch, poll_s, new_secret)", k);
+          std::string branch;
+          if (auto e = get_string(body, "branch", true, branch)) return *e;
+          std::optional<int64_t> poll_s;
+          if (body.contains("poll_s")) {
+            if (!body["poll_s"].is_number_integer())
+              return Response::error(400, "invalid", "must be a whole number of seconds", "poll_s");
+            poll_s = body["poll_s"].get<int64_t>();
+          }
+          bool new_secret = false;
+          if (body.contains("new_secret")) {
+            if (!body["new_secret"].is_boolean())
+              return Response::error(400, "invalid", "must be true or false", "new_secret");
+            new_secret = body["new_secret"].get<bool>();
+          }
+          auto d = store.get(id);
+          if (!d) return from_error(d.error());
+          if (d->state == State::kDestroyed)
+            return Response::error(409, "conflict", "deployment " + id + " is destroyed; there is nothing to release");
+          auto t = start_tracking(store, engine, id, branch, poll_s, new_secret);
+          if (!t) return from_error(t.error());
+          if (caller.audit)
+            caller.audit->describe(id, "track " + branch + (t->contains("secret") ? ", new secret" : ""));
+          return Response::json(200, *t);
+        });
 
   route("DELETE", "/api/v1/deployments/{id}/track", Role::kDeployer, [&store](Request& req, const Caller& caller) {
     std::string id = req.param("id");
@@ -453,60 +481,67 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return Response::json(200, json{{"lines", arr}, {"next", next}, {"state", to_string(d->state)}});
   });
 
-  route("DELETE", "/api/v1/deployments/{id}", Role::kDeployer, [&engine, &store, max_active](Request& req, const Caller& caller) {
-    std::string id = req.param("id");
-    if (auto e = check_id(id)) return *e;
-    if (auto e = check_manage(store, caller, id)) return *e;
-    auto j = engine.operate(id, "destroy", {}, {charged_to(store, caller, id), max_active});
-    if (!j) return from_error(j.error());
-    auto d = store.get(id);
-    json out = d ? deployment_json(*d) : json::object();
-    out["job"] = job_json(*j);
-    return Response::json(202, out);
-  });
+  route("DELETE", "/api/v1/deployments/{id}", Role::kDeployer,
+        [&engine, &store, max_active](Request& req, const Caller& caller) {
+          std::string id = req.param("id");
+          if (auto e = check_id(id)) return *e;
+          if (auto e = check_manage(store, caller, id)) return *e;
+          auto j = engine.operate(id, "destroy", {}, {charged_to(store, caller, id), max_active});
+          if (!j) return from_error(j.error());
+          auto d = store.get(id);
+          json out = d ? deployment_json(*d) : json::object();
+          out["job"] = job_json(*j);
+          return Response::json(202, out);
+        });
 
-  route("POST", "/api/v1/deployments/{id}/{op}", Role::kDeployer, [&engine, &store, max_active](Request& req, const Caller& caller) {
-    std::string id = req.param("id"), op = req.param("op");
-    if (auto e = check_id(id)) return *e;
-    if (auto e = check_manage(store, caller, id)) return *e;
-    // the operation's job kind, and the one field it may be given
-    static const std::map<std::string, std::pair<std::string, std::string>> ops = {
-        {"start", {"start", ""}},   {"stop", {"stop", ""}},         {"restart", {"restart", ""}},
-        {"test", {"test", ""}},     {"backup", {"backup", ""}},     {"restore", {"restore", "backup"}},
-        {"releases", {"release", "ref"}}, {"rollback", {"rollback", "release"}}};
-    auto it = ops.find(op);
-    if (it == ops.end())
-      return Response::error(404, "not_found", "no operation " + op.substr(0, 32) +
-                                                   " (start, stop, restart, test, backup, restore, releases, rollback)");
-    const auto& [kind, field] = it->second;
-    json params = json::object();
-    if (!req.body.empty()) {
-      if (auto err = parse_body(req, params)) return *err;
-      for (auto& [k, v] : params.items())
-        if (k != field) return Response::error(400, "invalid", "is not a known field", k);
-    }
-    if (kind == "release" && params.contains("ref")) {
-      if (!params["ref"].is_string()) return Response::error(400, "invalid", "must be a string", "ref");
-      if (auto st = validate_git_ref(params["ref"].get<std::string>()); !st) return from_error(st.error());
-    }
-    if (kind == "rollback" && params.contains("release")) {
-      if (!params["release"].is_string() || !is_valid_id(params["release"].get<std::string>()))
-        return Response::error(400, "invalid", "must be a release id (see GET .../releases)", "release");
-      auto r = store.get_release(params["release"].get<std::string>());
-      if (!r || r->deployment_id != id)
-        return Response::error(404, "not_found", "deployment " + id + " has no release " + params["release"].get<std::string>());
-      if (r->state != "kept" || r->machine.empty())
-        return Response::error(409, "conflict", "release #" + std::to_string(r->seq) + " is " + r->state +
-                                                    (r->state == "serving" ? " already" : ": its machine is gone") +
-                                                    "; only a kept release can be rolled back to", "release");
-    }
-    if (kind == "release" || kind == "rollback") params["by"] = caller.user.name;
-    auto j = engine.operate(id, kind, params, {charged_to(store, caller, id), max_active});
-    if (!j) return from_error(j.error());
-    Response r = Response::json(202, job_json(*j));
-    r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});
-    return r;
-  });
+  route("POST", "/api/v1/deployments/{id}/{op}", Role::kDeployer,
+        [&engine, &store, max_active](Request& req, const Caller& caller) {
+          std::string id = req.param("id"), op = req.param("op");
+          if (auto e = check_id(id)) return *e;
+          if (auto e = check_manage(store, caller, id)) return *e;
+          // the operation's job kind, and the one field it may be given
+          static const std::map<std::string, std::pair<std::string, std::string>> ops = {
+              {"start", {"start", ""}},         {"stop", {"stop", ""}},
+              {"restart", {"restart", ""}},     {"test", {"test", ""}},
+              {"backup", {"backup", ""}},       {"restore", {"restore", "backup"}},
+              {"releases", {"release", "ref"}}, {"rollback", {"rollback", "release"}}};
+          auto it = ops.find(op);
+          if (it == ops.end())
+            return Response::error(404, "not_found",
+                                   "no operation " + op.substr(0, 32) +
+                                       " (start, stop, restart, test, backup, restore, releases, rollback)");
+          const auto& [kind, field] = it->second;
+          json params = json::object();
+          if (!req.body.empty()) {
+            if (auto err = parse_body(req, params)) return *err;
+            for (auto& [k, v] : params.items())
+              if (k != field) return Response::error(400, "invalid", "is not a known field", k);
+          }
+          if (kind == "release" && params.contains("ref")) {
+            if (!params["ref"].is_string()) return Response::error(400, "invalid", "must be a string", "ref");
+            if (auto st = validate_git_ref(params["ref"].get<std::string>()); !st) return from_error(st.error());
+          }
+          if (kind == "rollback" && params.contains("release")) {
+            if (!params["release"].is_string() || !is_valid_id(params["release"].get<std::string>()))
+              return Response::error(400, "invalid", "must be a release id (see GET .../releases)", "release");
+            auto r = store.get_release(params["release"].get<std::string>());
+            if (!r || r->deployment_id != id)
+              return Response::error(404, "not_found",
+                                     "deployment " + id + " has no release " + params["release"].get<std::string>());
+            if (r->state != "kept" || r->machine.empty())
+              return Response::error(409, "conflict",
+                                     "release #" + std::to_string(r->seq) + " is " + r->state +
+                                         (r->state == "serving" ? " already" : ": its machine is gone") +
+                                         "; only a kept release can be rolled back to",
+                                     "release");
+          }
+          if (kind == "release" || kind == "rollback") params["by"] = caller.user.name;
+          auto j = engine.operate(id, kind, params, {charged_to(store, caller, id), max_active});
+          if (!j) return from_error(j.error());
+          Response r = Response::json(202, job_json(*j));
+          r.headers.push_back({"Location", "/api/v1/jobs/" + j->id});
+          return r;
+        });
 
   route("GET", "/api/v1/deployments/{id}/jobs", Role::kViewer, [&store](Request& req, const Caller& caller) {
     std::string id = req.param("id");
@@ -531,8 +566,15 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     for (auto& r : *rs) arr.push_back(release_json(r));
     if (rs->empty() && !d->machine.empty()) {
       // before its first release a deployment is release #1 (recorded when the second starts)
-      arr.push_back({{"seq", 1}, {"state", "serving"}, {"ref", d->ref}, {"commit", d->commit}, {"machine", d->machine},
-                     {"address", d->address}, {"url", d->url}, {"by", d->owner}, {"created_at", iso8601(d->created_ms)}});
+      arr.push_back({{"seq", 1},
+                     {"state", "serving"},
+                     {"ref", d->ref},
+                     {"commit", d->commit},
+                     {"machine", d->machine},
+                     {"address", d->address},
+                     {"url", d->url},
+                     {"by", d->owner},
+                     {"created_at", iso8601(d->created_ms)}});
     }
     return Response::json(200, json{{"releases", arr}});
   });
@@ -575,8 +617,9 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     if (!h) return from_error(h.error());
     json out = *h;
     out["deployment"] = id;
-    out["checked_at"] = iso8601(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::chrono::system_clock::now().time_since_epoch()).count());
+    out["checked_at"] = iso8601(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
     return Response::json(200, out);
   });
 
@@ -607,12 +650,13 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return r;
   });
 
-  route("GET", "/api/v1/doctor", Role::kAdmin, [&engine](Request& , const Caller& caller) {
+  route("GET", "/api/v1/doctor", Role::kAdmin, [&engine](Request&, const Caller& caller) {
     auto drift = engine.reconcile();
     if (!drift) return from_error(drift.error());
     json arr = json::array();
     for (auto& d : *drift) {
-      json p = {{"provider", d.provider}, {"machine", d.machine}, {"deployment", d.deployment_id}, {"problem", d.problem}};
+      json p = {
+          {"provider", d.provider}, {"machine", d.machine}, {"deployment", d.deployment_id}, {"problem", d.problem}};
       if (!d.fix.empty()) p["fix"] = d.fix;  // the operation on the deployment that fixes it
       arr.push_back(p);
     }
@@ -654,109 +698,131 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return Response::json(200, json{{"users", arr}});
   });
 
-  route("POST", "/api/v1/users", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
-    json body;
-    if (auto err = parse_body(req, body)) return *err;
-    for (auto& [k, v] : body.items())
-      if (k != "name" && k != "role" && k != "password") return Response::error(400, "invalid", "is not a known field", k);
-    std::string name, role, password;
-    if (auto e = get_string(body, "name", true, name)) return *e;
-    if (auto e = get_string(body, "role", true, role)) return *e;
-    if (auto e = get_string(body, "password", false, password)) return *e;
-    auto r = role_from_string(role);
-    if (!r) return Response::error(400, "invalid", "must be admin, deployer or viewer", "role");
-    auto u = auth.create_user(name, *r, password, caller.audit);
-    if (!u) return from_error(u.error());
-    return Response::json(201, user_json(*u));
-  }, AuditMode::kInHandler);
+  route(
+      "POST", "/api/v1/users", Role::kAdmin,
+      [&auth](Request& req, const Caller& caller) {
+        json body;
+        if (auto err = parse_body(req, body)) return *err;
+        for (auto& [k, v] : body.items())
+          if (k != "name" && k != "role" && k != "password")
+            return Response::error(400, "invalid", "is not a known field", k);
+        std::string name, role, password;
+        if (auto e = get_string(body, "name", true, name)) return *e;
+        if (auto e = get_string(body, "role", true, role)) return *e;
+        if (auto e = get_string(body, "password", false, password)) return *e;
+        auto r = role_from_string(role);
+        if (!r) return Response::error(400, "invalid", "must be admin, deployer or viewer", "role");
+        auto u = auth.create_user(name, *r, password, caller.audit);
+        if (!u) return from_error(u.error());
+        return Response::json(201, user_json(*u));
+      },
+      AuditMode::kInHandler);
 
   // Role and/or password of a user (admins); anyone may change their own password.
-  route("PATCH", "/api/v1/users/{name}", Role::kViewer, [&auth](Request& req, const Caller& caller) {
-    std::string name = req.param("name");
-    json body;
-    if (auto err = parse_body(req, body)) return *err;
-    for (auto& [k, v] : body.items())
-      if (k != "role" && k != "password") return Response::error(400, "invalid", "is not a known field (role, password)", k);
-    if (body.empty()) return Response::error(400, "invalid", "give a role, a password or both");
-    bool self = name == caller.user.name;
-    if (caller.user.role != Role::kAdmin && (!self || body.contains("role")))
-      return Response::error(403, "forbidden", "only an admin may change other users or roles");
-    std::optional<Role> role;
-    std::optional<std::string> password;
-    std::string s;
-    if (auto e = get_string(body, "role", false, s)) return *e;
-    if (body.contains("role")) {
-      role = role_from_string(s);
-      if (!role) return Response::error(400, "invalid", "must be admin, deployer or viewer", "role");
-    }
-    if (body.contains("password")) {
-      if (auto e = get_string(body, "password", true, s)) return *e;
-      password = s;
-    }
-    auto u = auth.update_user(name, role, password, caller.audit);
-    if (!u) return from_error(u.error());
-    return Response::json(200, user_json(*u));
-  }, AuditMode::kInHandler);
+  route(
+      "PATCH", "/api/v1/users/{name}", Role::kViewer,
+      [&auth](Request& req, const Caller& caller) {
+        std::string name = req.param("name");
+        json body;
+        if (auto err = parse_body(req, body)) return *err;
+        for (auto& [k, v] : body.items())
+          if (k != "role" && k != "password")
+            return Response::error(400, "invalid", "is not a known field (role, password)", k);
+        if (body.empty()) return Response::error(400, "invalid", "give a role, a password or both");
+        bool self = name == caller.user.name;
+        if (caller.user.role != Role::kAdmin && (!self || body.contains("role")))
+          return Response::error(403, "forbidden", "only an admin may change other users or roles");
+        std::optional<Role> role;
+        std::optional<std::string> password;
+        std::string s;
+        if (auto e = get_string(body, "role", false, s)) return *e;
+        if (body.contains("role")) {
+          role = role_from_string(s);
+          if (!role) return Response::error(400, "invalid", "must be admin, deployer or viewer", "role");
+        }
+        if (body.contains("password")) {
+          if (auto e = get_string(body, "password", true, s)) return *e;
+          password = s;
+        }
+        auto u = auth.update_user(name, role, password, caller.audit);
+        if (!u) return from_error(u.error());
+        return Response::json(200, user_json(*u));
+      },
+      AuditMode::kInHandler);
 
   // Disables a user: no sign-in of any kind, every token revoked, no password. The record stays.
-  route("POST", "/api/v1/users/{name}/disable", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
-    auto n = auth.disable_user(req.param("name"), caller.audit);
-    if (!n) return from_error(n.error());
-    return Response::json(200, json{{"name", req.param("name")}, {"revoked_tokens", *n}, {"disabled", true}});
-  }, AuditMode::kInHandler);
+  route(
+      "POST", "/api/v1/users/{name}/disable", Role::kAdmin,
+      [&auth](Request& req, const Caller& caller) {
+        auto n = auth.disable_user(req.param("name"), caller.audit);
+        if (!n) return from_error(n.error());
+        return Response::json(200, json{{"name", req.param("name")}, {"revoked_tokens", *n}, {"disabled", true}});
+      },
+      AuditMode::kInHandler);
 
   // Forgets the OpenID identity a user is bound to (the next verified sign-in with its address binds it again).
-  route("POST", "/api/v1/users/{name}/unbind", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
-    auto u = auth.unbind_user(req.param("name"), caller.audit);
-    if (!u) return from_error(u.error());
-    return Response::json(200, user_json(*u));
-  }, AuditMode::kInHandler);
+  route(
+      "POST", "/api/v1/users/{name}/unbind", Role::kAdmin,
+      [&auth](Request& req, const Caller& caller) {
+        auto u = auth.unbind_user(req.param("name"), caller.audit);
+        if (!u) return from_error(u.error());
+        return Response::json(200, user_json(*u));
+      },
+      AuditMode::kInHandler);
 
   // Enables a disabled user again (it signs in with what it has, or gets a new password or token).
-  route("POST", "/api/v1/users/{name}/enable", Role::kAdmin, [&auth](Request& req, const Caller& caller) {
-    auto u = auth.enable_user(req.param("name"), caller.audit);
-    if (!u) return from_error(u.error());
-    return Response::json(200, user_json(*u));
-  }, AuditMode::kInHandler);
+  route(
+      "POST", "/api/v1/users/{name}/enable", Role::kAdmin,
+      [&auth](Request& req, const Caller& caller) {
+        auto u = auth.enable_user(req.param("name"), caller.audit);
+        if (!u) return from_error(u.error());
+        return Response::json(200, user_json(*u));
+      },
+      AuditMode::kInHandler);
 
   // A new token for the caller, or (admins) for {"user": name}. The secret is
   // in this answer only. Made with a session token (a browser sign-in), it
   // lasts at most `max_token_ttl_from_session_s` (also the default then).
-  route("POST", "/api/v1/tokens", Role::kViewer, [&auth, &store, session_ttl_cap](Request& req, const Caller& caller) {
-    json body;
-    if (auto err = parse_body(req, body)) return *err;
-    for (auto& [k, v] : body.items())
-      if (k != "name" && k != "user" && k != "ttl_s") return Response::error(400, "invalid", "is not a known field", k);
-    std::string name, user_name;
-    if (auto e = get_string(body, "name", true, name)) return *e;
-    if (auto e = get_string(body, "user", false, user_name)) return *e;
-    int64_t ttl = 0;
-    if (body.contains("ttl_s")) {
-      if (!body["ttl_s"].is_number_integer() || body["ttl_s"].get<int64_t>() < 0)
-        return Response::error(400, "invalid", "must be a whole number of seconds (0: never expires)", "ttl_s");
-      ttl = body["ttl_s"].get<int64_t>();
-    } else if (caller.token.session) {
-      ttl = session_ttl_cap;
-    }
-    if (caller.token.session && (ttl == 0 || ttl > session_ttl_cap))
-      return Response::error(400, "invalid",
-                             "a token made from a sign-in session lasts at most " + std::to_string(session_ttl_cap) +
-                                 " s (limits.max_token_ttl_from_session_s); ask for less, or make it with an API token",
-                             "ttl_s");
-    User owner = caller.user;
-    if (!user_name.empty() && user_name != caller.user.name) {
-      if (caller.user.role != Role::kAdmin)
-        return Response::error(403, "forbidden", "only an admin may make tokens for other users");
-      auto u = store.get_user_by_name(user_name);
-      if (!u) return Response::error(400, "invalid", "no user named " + user_name, "user");
-      owner = *u;
-    }
-    auto t = auth.issue_token(owner, name, ttl, caller.audit);
-    if (!t) return from_error(t.error());
-    json j = token_json(t->first);
-    j["secret"] = t->second;
-    return Response::json(201, j);
-  }, AuditMode::kInHandler);
+  route(
+      "POST", "/api/v1/tokens", Role::kViewer,
+      [&auth, &store, session_ttl_cap](Request& req, const Caller& caller) {
+        json body;
+        if (auto err = parse_body(req, body)) return *err;
+        for (auto& [k, v] : body.items())
+          if (k != "name" && k != "user" && k != "ttl_s")
+            return Response::error(400, "invalid", "is not a known field", k);
+        std::string name, user_name;
+        if (auto e = get_string(body, "name", true, name)) return *e;
+        if (auto e = get_string(body, "user", false, user_name)) return *e;
+        int64_t ttl = 0;
+        if (body.contains("ttl_s")) {
+          if (!body["ttl_s"].is_number_integer() || body["ttl_s"].get<int64_t>() < 0)
+            return Response::error(400, "invalid", "must be a whole number of seconds (0: never expires)", "ttl_s");
+          ttl = body["ttl_s"].get<int64_t>();
+        } else if (caller.token.session) {
+          ttl = session_ttl_cap;
+        }
+        if (caller.token.session && (ttl == 0 || ttl > session_ttl_cap))
+          return Response::error(
+              400, "invalid",
+              "a token made from a sign-in session lasts at most " + std::to_string(session_ttl_cap) +
+                  " s (limits.max_token_ttl_from_session_s); ask for less, or make it with an API token",
+              "ttl_s");
+        User owner = caller.user;
+        if (!user_name.empty() && user_name != caller.user.name) {
+          if (caller.user.role != Role::kAdmin)
+            return Response::error(403, "forbidden", "only an admin may make tokens for other users");
+          auto u = store.get_user_by_name(user_name);
+          if (!u) return Response::error(400, "invalid", "no user named " + user_name, "user");
+          owner = *u;
+        }
+        auto t = auth.issue_token(owner, name, ttl, caller.audit);
+        if (!t) return from_error(t.error());
+        json j = token_json(t->first);
+        j["secret"] = t->second;
+        return Response::json(201, j);
+      },
+      AuditMode::kInHandler);
 
   route("GET", "/api/v1/tokens", Role::kViewer, [&store](Request& req, const Caller& caller) {
     std::string user_id = caller.user.id;
@@ -775,25 +841,31 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return Response::json(200, json{{"tokens", arr}});
   });
 
-  route("DELETE", "/api/v1/tokens/{id}", Role::kViewer, [&store, &auth](Request& req, const Caller& caller) {
-    std::string id = req.param("id");
-    if (!is_valid_id(id)) return Response::error(404, "not_found", "no token " + id.substr(0, 64));
-    auto t = store.get_token(id);
-    if (!t) return from_error(t.error());
-    if (t->user_id != caller.user.id && caller.user.role != Role::kAdmin)
-      return Response::error(403, "forbidden", "only an admin may revoke other users' tokens");
-    auto revoked = auth.revoke_token(id, caller.audit);
-    if (!revoked) return from_error(revoked.error());
-    return Response::json(200, token_json(*revoked));
-  }, AuditMode::kInHandler);
+  route(
+      "DELETE", "/api/v1/tokens/{id}", Role::kViewer,
+      [&store, &auth](Request& req, const Caller& caller) {
+        std::string id = req.param("id");
+        if (!is_valid_id(id)) return Response::error(404, "not_found", "no token " + id.substr(0, 64));
+        auto t = store.get_token(id);
+        if (!t) return from_error(t.error());
+        if (t->user_id != caller.user.id && caller.user.role != Role::kAdmin)
+          return Response::error(403, "forbidden", "only an admin may revoke other users' tokens");
+        auto revoked = auth.revoke_token(id, caller.audit);
+        if (!revoked) return from_error(revoked.error());
+        return Response::json(200, token_json(*revoked));
+      },
+      AuditMode::kInHandler);
 
   // Sign-out of a browser session: revokes the caller's token if a sign-in
   // made it (password or OpenID Connect), never an API token.
-  route("POST", "/api/v1/logout", Role::kViewer, [&auth](Request&, const Caller& caller) {
-    auto revoked = auth.end_session(caller, caller.audit);
-    if (!revoked) return from_error(revoked.error());
-    return Response::json(200, json{{"revoked", *revoked}, {"token", caller.token.id}});
-  }, AuditMode::kInHandler);
+  route(
+      "POST", "/api/v1/logout", Role::kViewer,
+      [&auth](Request&, const Caller& caller) {
+        auto revoked = auth.end_session(caller, caller.audit);
+        if (!revoked) return from_error(revoked.error());
+        return Response::json(200, json{{"revoked", *revoked}, {"token", caller.token.id}});
+      },
+      AuditMode::kInHandler);
 
   route("GET", "/api/v1/audit", Role::kAdmin, [&store](Request& req, const Caller&) {
     auto after = int_param(req, "after", 0, 0, INT64_MAX);
@@ -804,9 +876,14 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     if (!es) return from_error(es.error());
     json arr = json::array();
     for (auto& e : *es)
-      arr.push_back({{"seq", e.seq}, {"time", iso8601(e.ts_ms)}, {"user", e.user}, {"action", e.action},
-                     {"target", e.target}, {"remote", e.remote},
-                     {"status", e.status ? json(e.status) : json(nullptr)},  // null: written before the change, no answer recorded
+      arr.push_back({{"seq", e.seq},
+                     {"time", iso8601(e.ts_ms)},
+                     {"user", e.user},
+                     {"action", e.action},
+                     {"target", e.target},
+                     {"remote", e.remote},
+                     {"status", e.status ? json(e.status)
+                                         : json(nullptr)},  // null: written before the change, no answer recorded
                      {"detail", e.detail}});
     // what was recorded came from requests (paths, names): never let a bad byte fail the answer
     return Response::json(200, json{{"entries", arr}}.dump(-1, ' ', false, json::error_handler_t::replace));
@@ -879,7 +956,8 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
         auto lines = store.logs(id, after, 500);
         if (!lines) return;
         for (auto& l : *lines) {
-          if (!w.write("id: " + std::to_string(l.seq) + "\nevent: log\ndata: " + log_json(l).dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"))
+          if (!w.write("id: " + std::to_string(l.seq) + "\nevent: log\ndata: " +
+                       log_json(l).dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"))
             return;
           after = l.seq;
         }
@@ -887,7 +965,9 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
         if (!cur) return;
         std::string state = to_string(cur->state);
         if (state != last_state) {
-          if (!w.write("event: state\ndata: " + deployment_json(*cur).dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n")) return;
+          if (!w.write("event: state\ndata: " +
+                       deployment_json(*cur).dump(-1, ' ', false, json::error_handler_t::replace) + "\n\n"))
+            return;
           last_state = state;
         }
         if (lines->empty()) {

@@ -28,8 +28,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "core/deployment.h"
 #include "api/limits.h"
+#include "core/deployment.h"
 #include "engine/engine.h"
 #include "http/server.h"
 #include "store/store.h"

@@ -96,7 +96,8 @@ Result<std::optional<std::string>> Auth::bootstrap() {
 Result<Caller> Auth::authenticate(const std::string& header) {
   const std::string prefix = "Bearer ";
   if (header.empty()) return Error::make("unauthorized", "authentication required: send Authorization: Bearer <token>");
-  if (header.rfind(prefix, 0) != 0) return Error::make("unauthorized", "the Authorization header must be \"Bearer <token>\"");
+  if (header.rfind(prefix, 0) != 0)
+    return Error::make("unauthorized", "the Authorization header must be \"Bearer <token>\"");
   std::string secret = header.substr(prefix.size());
   auto t = store_.token_by_hash(hash_secret(secret));
   if (!t && t.error().code != "not_found") return store_unavailable(t.error());
@@ -151,7 +152,8 @@ Result<User> Auth::create_user(const std::string& name, Role role, const std::st
     u.password_hash = *h;
   }
   std::lock_guard lock(users_mu_);
-  st = begin(note, name, "created with role " + to_string(role) + (password.empty() ? ", no password" : ", a password"));
+  st =
+      begin(note, name, "created with role " + to_string(role) + (password.empty() ? ", no password" : ", a password"));
   if (!st) return st.error();
   st = store_.create_user(u);
   if (!st) return st.error();
@@ -216,7 +218,8 @@ Result<User> Auth::update_user(const std::string& name, std::optional<Role> role
   std::string detail;
   if (role && *role != u->role) detail = "role " + to_string(u->role) + " -> " + to_string(*role);
   else if (role) detail = "role " + to_string(*role) + " (unchanged)";
-  if (password) detail += std::string(detail.empty() ? "" : "; ") + (password->empty() ? "password removed" : "password set");
+  if (password)
+    detail += std::string(detail.empty() ? "" : "; ") + (password->empty() ? "password removed" : "password set");
   if (role) u->role = *role;
   if (password) u->password_hash = new_hash.value_or("");
   auto st = begin(note, name, detail);
@@ -239,9 +242,9 @@ Result<int> Auth::disable_user(const std::string& name, AuditNote* note) {
   int64_t now = now_ms();
   int live = 0;
   for (auto& t : *ts) live += t.revoked_ms == 0;
-  auto st = begin(note, name,
-                  "disabled (role " + to_string(u->role) + "); password removed; " + std::to_string(live) +
-                      " tokens revoked");
+  auto st = begin(
+      note, name,
+      "disabled (role " + to_string(u->role) + "); password removed; " + std::to_string(live) + " tokens revoked");
   if (!st) return st.error();
   u->password_hash.clear();
   if (!u->disabled()) u->disabled_ms = now;
@@ -262,7 +265,8 @@ Result<User> Auth::enable_user(const std::string& name, AuditNote* note) {
   std::lock_guard lock(users_mu_);
   auto u = store_.get_user_by_name(name);
   if (!u) return u.error();
-  auto st = begin(note, name, u->disabled() ? "enabled (role " + to_string(u->role) + ")" : "enabled (was not disabled)");
+  auto st =
+      begin(note, name, u->disabled() ? "enabled (role " + to_string(u->role) + ")" : "enabled (was not disabled)");
   if (!st) return st.error();
   if (!u->disabled()) return *u;
   u->disabled_ms = 0;
@@ -316,7 +320,9 @@ Result<Token> Auth::revoke_token(const std::string& id, AuditNote* note) {
 
 Result<bool> Auth::end_session(const Caller& c, AuditNote* note) {
   if (!c.token.session) {
-    if (note) note->describe(c.user.name, "signed out; " + describe_token(c.token, c.user.name) + " kept (not a session token)");
+    if (note)
+      note->describe(c.user.name,
+                     "signed out; " + describe_token(c.token, c.user.name) + " kept (not a session token)");
     return false;
   }
   std::lock_guard lock(users_mu_);
@@ -349,8 +355,9 @@ Result<IssuedToken> Auth::login_external(const IdTokenIdentity& who, Role role, 
     if (by_name) {
       u = *by_name;
       if (u.bound())
-        return Error::make("forbidden", "the account " + u.name +
-                                            " belongs to another person at the OpenID provider; an admin must sort this out");
+        return Error::make(
+            "forbidden",
+            "the account " + u.name + " belongs to another person at the OpenID provider; an admin must sort this out");
       how = kBind;
     } else if (by_name.error().code == "not_found") {
       u.id = new_id();
@@ -369,7 +376,8 @@ Result<IssuedToken> Auth::login_external(const IdTokenIdentity& who, Role role, 
     if (note) note->describe(u.name, "refused: the account is disabled");
     return Error::make("forbidden", "the account " + u.name + " is disabled; an admin can enable it");
   }
-  std::string detail = how == kCreate ? "account created by OpenID Connect sign-in with role " + to_string(role) + ", " + identity
+  std::string detail = how == kCreate
+                           ? "account created by OpenID Connect sign-in with role " + to_string(role) + ", " + identity
                        : how == kBind ? "bound to " + identity + " at its first OpenID Connect sign-in"
                                       : "OpenID Connect sign-in";
   if (how != kCreate) {

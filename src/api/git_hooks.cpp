@@ -8,9 +8,9 @@
 #include "core/text.h"
 
 namespace ads {
-using nlohmann::json;
 using http::Request;
 using http::Response;
+using nlohmann::json;
 
 namespace {
 constexpr const char* kHookPrefix = "/api/v1/hooks/git/";
@@ -91,8 +91,8 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
       return std::nullopt;  // the server answers a bad Content-Length itself
     }
     if (declared <= *body_limit) return std::nullopt;
-    Response r = Response::error(413, "too_large", "a hook delivery may be at most " +
-                                                       std::to_string(*body_limit) + " bytes");
+    Response r =
+        Response::error(413, "too_large", "a hook delivery may be at most " + std::to_string(*body_limit) + " bytes");
     std::string id = head.path.substr(std::string(kHookPrefix).size(), 64);
     AuditNote note(store, AuditEntry{now_ms(), 0, "git-hook", "POST " + head.path.substr(0, 200), id, head.remote, 0,
                                      "refused: body of " + std::to_string(declared) + " bytes over the limit"});
@@ -114,7 +114,8 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
         resp = too_many("too many refused hook deliveries from " + req.remote, wait_s);
       r = std::move(resp);
     };
-    const Response unknown = Response::error(404, "not_found", "no git hook for deployment " + valid_utf8(id.substr(0, 64)));
+    const Response unknown =
+        Response::error(404, "not_found", "no git hook for deployment " + valid_utf8(id.substr(0, 64)));
     [&] {
       if (!is_valid_id(id)) return refuse(unknown, "no such deployment");
       auto t = store.get_track(id);
@@ -125,7 +126,8 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
         return;
       }
       auto d = t ? store.get(id) : Result<Deployment>(Error::make("not_found", ""));
-      if (!t || !d || d->state == State::kDestroyed) return refuse(unknown, t ? "deployment destroyed" : "tracks no branch");
+      if (!t || !d || d->state == State::kDestroyed)
+        return refuse(unknown, t ? "deployment destroyed" : "tracks no branch");
       // GitHub's header; Gitea and Forgejo send it too, and also the bare hex
       // of the same HMAC in X-Gitea-Signature (older Gitea, Gogs: only that)
       std::string sig = req.header("x-hub-signature-256");
@@ -137,8 +139,9 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
         return refuse(Response::error(401, "unauthorized", "no X-Hub-Signature-256 header (set the webhook's secret)"),
                       "no signature");
       if (!verify_hub_signature(t->secret, req.body, sig))
-        return refuse(Response::error(401, "unauthorized", "X-Hub-Signature-256 does not match the body and this hook's secret"),
-                      "bad signature");
+        return refuse(
+            Response::error(401, "unauthorized", "X-Hub-Signature-256 does not match the body and this hook's secret"),
+            "bad signature");
       // signed by whoever holds the secret from here on
       if (!is_json(req)) {
         r = Response::error(415, "unsupported_media_type", "set the webhook's content type to application/json");
@@ -148,8 +151,10 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
       const std::string event = first_header(req, {"x-github-event", "x-gitea-event", "x-gogs-event"});
       const std::string delivery = first_header(req, {"x-github-delivery", "x-gitea-delivery", "x-gogs-delivery"});
       if (!valid_delivery_id(delivery)) {
-        r = Response::error(400, "invalid", "a delivery needs an X-GitHub-Delivery (or X-Gitea-Delivery) id of 1-100 "
-                                            "letters, digits, '-', '_' or '.'", "X-GitHub-Delivery");
+        r = Response::error(400, "invalid",
+                            "a delivery needs an X-GitHub-Delivery (or X-Gitea-Delivery) id of 1-100 "
+                            "letters, digits, '-', '_' or '.'",
+                            "X-GitHub-Delivery");
         reason = "refused: no or bad delivery id";
         return;
       }
@@ -169,7 +174,8 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
         return;
       }
       if (!*fresh) {
-        r = Response::error(409, "conflict", "delivery " + delivery + " was received before (a replay)", "X-GitHub-Delivery");
+        r = Response::error(409, "conflict", "delivery " + delivery + " was received before (a replay)",
+                            "X-GitHub-Delivery");
         if (reason.empty()) reason = "refused: replay of delivery " + delivery;
         return;
       }
@@ -179,7 +185,8 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
         return;
       }
       if (event != "push") {
-        r = Response::json(200, json{{"ignored", "event " + valid_utf8(event.substr(0, 64)) + " (only push is acted on)"}});
+        r = Response::json(200,
+                           json{{"ignored", "event " + valid_utf8(event.substr(0, 64)) + " (only push is acted on)"}});
         reason = "ignored: event " + valid_utf8(event.substr(0, 64));
         return;
       }
@@ -198,13 +205,18 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
       auto out = engine.push(id, *p, "git-push", {d->owner, max_active});
       if (!out) {
         const Error& e = out.error();
-        int status = e.code == "conflict" ? 409 : e.code == "too_many" ? 429 : e.code == "not_found" ? 404
-                   : e.code == "unavailable" ? 503 : 500;
+        int status = e.code == "conflict"      ? 409
+                     : e.code == "too_many"    ? 429
+                     : e.code == "not_found"   ? 404
+                     : e.code == "unavailable" ? 503
+                                               : 500;
         r = Response::error(status, e.code, e.message, e.field);
         reason = "push " + delivery + " of " + p->commit + ": " + e.message;
         return;
       }
-      reason = std::string(out->job ? "release" : out->action == PushAction::kCoalesce ? "pending" : "ignored") +
+      reason = std::string(out->job                               ? "release"
+                           : out->action == PushAction::kCoalesce ? "pending"
+                                                                  : "ignored") +
                ": push " + delivery + " of " + p->commit + ": " + out->message;
       if (out->job) {
         r = Response::json(202, json{{"release", out->message}, {"job", out->job->id}, {"commit", p->commit}});

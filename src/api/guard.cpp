@@ -39,7 +39,8 @@ std::optional<http::Response> RequestGuard::check(const http::Request& req, Call
     return r;
   }
   caller = std::move(who.value());
-  if (!per_token_.take(caller.token.id, now_ms(), &wait_s)) return too_many("too many requests with this token", wait_s);
+  if (!per_token_.take(caller.token.id, now_ms(), &wait_s))
+    return too_many("too many requests with this token", wait_s);
   return std::nullopt;
 }
 

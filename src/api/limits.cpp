@@ -35,7 +35,8 @@ bool KeyedLimiter::take(const std::string& key, int64_t now_ms, int64_t* retry_a
   auto it = buckets_.find(key);
   if (it == buckets_.end()) {
     if (buckets_.size() >= max_keys_) {
-      for (auto i = buckets_.begin(); i != buckets_.end();) i = i->second.full(now_ms) ? buckets_.erase(i) : std::next(i);
+      for (auto i = buckets_.begin(); i != buckets_.end();)
+        i = i->second.full(now_ms) ? buckets_.erase(i) : std::next(i);
     }
     if (buckets_.size() >= max_keys_) {
       if (retry_after_s) *retry_after_s = 1;

@@ -17,8 +17,8 @@
 namespace ads {
 
 struct ApiLimits {
-  double requests_per_second = 20;  // per token, on average
-  double request_burst = 100;       // per token, at once
+  double requests_per_second = 20;       // per token, on average
+  double request_burst = 100;            // per token, at once
   double auth_failures_per_minute = 10;  // per client address: logins and bad tokens
   double auth_failure_burst = 10;
   // Password sign-ins per user name, from all addresses together: a spread
@@ -29,7 +29,7 @@ struct ApiLimits {
   // sign-in of this browser, per client address.
   double oidc_sign_ins_per_minute = 20;
   double oidc_sign_in_burst = 20;
-  int active_jobs_per_user = 8;     // queued or running, on the user's deployments
+  int active_jobs_per_user = 8;  // queued or running, on the user's deployments
   // The longest a token made with a sign-in session token may last (a
   // browser session cannot turn itself into a token that never expires).
   int64_t max_token_ttl_from_session_s = 30 * 86400;
@@ -67,7 +67,11 @@ class SharedLimiter {
  public:
   // `prefix` names the limit in the store ("signin:", "authfail:").
   SharedLimiter(Store& store, std::string prefix, double per_second, double burst, size_t max_keys = 10000)
-      : store_(store), prefix_(std::move(prefix)), rate_(per_second), burst_(burst), local_(per_second, burst, max_keys) {}
+      : store_(store),
+        prefix_(std::move(prefix)),
+        rate_(per_second),
+        burst_(burst),
+        local_(per_second, burst, max_keys) {}
 
   // false: over the limit; `retry_after_s` is the wait (seconds, >= 1).
   bool take(const std::string& key, int64_t now_ms, int64_t* retry_after_s);

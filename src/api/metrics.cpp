@@ -36,8 +36,7 @@ Result<std::string> metrics_text(Store& store, const Engine& engine) {
   o << "# TYPE ads_deployments gauge\n";
   for (State s : all_states()) {
     auto it = counts->find(to_string(s));
-    o << "ads_deployments{state=\"" << label(to_string(s)) << "\"} " << (it == counts->end() ? 0 : it->second)
-      << "\n";
+    o << "ads_deployments{state=\"" << label(to_string(s)) << "\"} " << (it == counts->end() ? 0 : it->second) << "\n";
   }
   int64_t queued = 0, running = 0;
   for (auto& j : *jobs) (j.state == "queued" ? queued : running) += 1;

@@ -1,24 +1,22 @@
 #include "api/oidc.h"
 
-#include "core/text.h"
-
 #include <cjose/cjose.h>
 #include <sodium.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <memory>
 
-#include <spdlog/spdlog.h>
-
 #include "agent/protocol.h"
+#include "core/text.h"
 #include "http/client.h"
 
 namespace ads {
-using nlohmann::json;
 using http::Request;
 using http::Response;
+using nlohmann::json;
 
 namespace {
 constexpr auto kPendingTtl = std::chrono::minutes(10);
@@ -63,8 +61,11 @@ Result<json> get_json(const std::string& url, const std::string& what) {
   r.url = url;
   r.timeout_ms = 10000;
   auto res = http::request(r);
-  if (!res) return Error::make("unavailable", "cannot reach the OpenID provider for its " + what + ": " + res.error().message);
-  if (res->status != 200) return Error::make("unavailable", "the OpenID provider's " + what + " answered HTTP " + std::to_string(res->status));
+  if (!res)
+    return Error::make("unavailable", "cannot reach the OpenID provider for its " + what + ": " + res.error().message);
+  if (res->status != 200)
+    return Error::make("unavailable",
+                       "the OpenID provider's " + what + " answered HTTP " + std::to_string(res->status));
   json j = json::parse(res->body, nullptr, false);
   if (!j.is_object()) return Error::make("unavailable", "the OpenID provider's " + what + " is not a JSON object");
   return j;
@@ -151,7 +152,8 @@ Result<OidcSettings> parse_oidc_settings(const json& j) {
   }
   if (!secret_file.empty()) {
     std::ifstream in(secret_file);
-    if (!in || !std::getline(in, s.client_secret)) return Error::invalid("oidc.client_secret_file", "cannot read " + secret_file);
+    if (!in || !std::getline(in, s.client_secret))
+      return Error::invalid("oidc.client_secret_file", "cannot read " + secret_file);
   }
   if (!acceptable_url(s.issuer)) return Error::invalid("oidc.issuer", "must be an https:// URL");
   if (s.client_id.empty()) return Error::invalid("oidc.client_id", "is required");
@@ -178,8 +180,8 @@ Result<json> Oidc::discovery() {
       return Error::make("unavailable", std::string("the OpenID provider's discovery document has no usable ") + k);
   }
   if ((*d).value("issuer", "") != s_.issuer)
-    return Error::make("unavailable", "the discovery document names issuer " + (*d).value("issuer", "") +
-                                          ", not " + s_.issuer);
+    return Error::make("unavailable",
+                       "the discovery document names issuer " + (*d).value("issuer", "") + ", not " + s_.issuer);
   std::lock_guard lk(mu_);
   discovery_ = *d;
   return discovery_;
@@ -228,7 +230,8 @@ Result<std::string> Oidc::begin(const std::string& address, const std::string& b
       }
       auto oldest = pending_.end();
       for (auto it = pending_.begin(); it != pending_.end(); ++it)
-        if (it->second.address == victim && (oldest == pending_.end() || it->second.made < oldest->second.made)) oldest = it;
+        if (it->second.address == victim && (oldest == pending_.end() || it->second.made < oldest->second.made))
+          oldest = it;
       if (oldest == pending_.end()) break;  // cannot happen: the victim holds at least one
       pending_.erase(oldest);
       --per_address[victim];
@@ -238,8 +241,8 @@ Result<std::string> Oidc::begin(const std::string& address, const std::string& b
   std::string url = (*d)["authorization_endpoint"].get<std::string>();
   url += (url.find('?') == std::string::npos ? "?" : "&");
   url += "response_type=code&client_id=" + form_escape(s_.client_id) + "&redirect_uri=" + form_escape(s_.redirect_uri) +
-         "&scope=" + form_escape(s_.scopes) + "&state=" + state + "&nonce=" + p.nonce +
-         "&code_challenge=" + challenge + "&code_challenge_method=S256";
+         "&scope=" + form_escape(s_.scopes) + "&state=" + state + "&nonce=" + p.nonce + "&code_challenge=" + challenge +
+         "&code_challenge_method=S256";
   return url;
 }
 
@@ -255,9 +258,11 @@ Result<json> Oidc::userinfo(const json& discovery, const std::string& access_tok
   r.timeout_ms = 10000;
   r.headers = {{"Authorization", "Bearer " + access_token}, {"Accept", "application/json"}};
   auto res = http::request(r);
-  if (!res) return Error::make("unavailable", "cannot reach the OpenID provider's userinfo endpoint: " + res.error().message);
+  if (!res)
+    return Error::make("unavailable", "cannot reach the OpenID provider's userinfo endpoint: " + res.error().message);
   if (res->status != 200)
-    return Error::make("unavailable", "the OpenID provider's userinfo endpoint answered HTTP " + std::to_string(res->status));
+    return Error::make("unavailable",
+                       "the OpenID provider's userinfo endpoint answered HTTP " + std::to_string(res->status));
   json j = json::parse(res->body, nullptr, false);
   if (!j.is_object()) return denied("the OpenID provider's userinfo answer is not a JSON object");
   if (sub.empty() || string_claim(j, "sub") != sub)
@@ -337,7 +342,8 @@ Result<OidcLogin> Oidc::finish(const std::string& code, const std::string& state
            "&client_id=" + form_escape(s_.client_id) + "&client_secret=" + form_escape(s_.client_secret) +
            "&code_verifier=" + p.verifier;
   auto res = http::request(r);
-  if (!res) return Error::make("unavailable", "cannot reach the OpenID provider's token endpoint: " + res.error().message);
+  if (!res)
+    return Error::make("unavailable", "cannot reach the OpenID provider's token endpoint: " + res.error().message);
   json body = json::parse(res->body, nullptr, false);
   if (res->status != 200) {
     std::string why = body.is_object() ? body.value("error", "") : "";
@@ -436,15 +442,15 @@ void register_oidc(http::Server& server, Store& store, Oidc& oidc, const ApiLimi
       r = Response::error(401, "unauthorized", refusal);
       if (under_way) (void)oidc.finish("", state, "");  // forget the sign-in it ends
     } else {
-      auto t = oidc.finish(req.query_or("code", ""), state,
-                           cookie_value(req.header("cookie"), kOidcBindingCookie), &note);
+      auto t =
+          oidc.finish(req.query_or("code", ""), state, cookie_value(req.header("cookie"), kOidcBindingCookie), &note);
       if (!t) {
         const Error& e = t.error();
-        int status = e.code == "invalid"         ? 400
-                     : e.code == "forbidden"     ? 403
-                     : e.code == "unauthorized"  ? 401
+        int status = e.code == "invalid"             ? 400
+                     : e.code == "forbidden"         ? 403
+                     : e.code == "unauthorized"      ? 401
                      : e.code == "audit_unavailable" ? 503
-                                                 : 502;
+                                                     : 502;
         r = Response::error(status, e.code, e.message, e.field);
         refusal = e.field.empty() ? e.message : e.field + ": " + e.message;
       } else {

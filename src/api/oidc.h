@@ -28,7 +28,7 @@
 namespace ads {
 
 struct OidcSettings {
-  std::string issuer;         // https://..., or http://127.0.0.1... / localhost (tests)
+  std::string issuer;  // https://..., or http://127.0.0.1... / localhost (tests)
   std::string client_id;
   std::string client_secret;  // never logged, never in a response
   std::string redirect_uri;   // https://ads.example.org/api/v1/oidc/callback
@@ -50,7 +50,7 @@ struct OidcLogin {
   Token token;
   std::string secret;  // the new ADS token, shown once
   std::string email;
-  std::string ui;      // the web UI's nonce given at begin() (echoed back in the fragment)
+  std::string ui;  // the web UI's nonce given at begin() (echoed back in the fragment)
 };
 
 // The cookie that binds a sign-in to the browser that started it: set by

@@ -12,8 +12,8 @@ namespace ads::cli {
 using nlohmann::json;
 
 Result<int64_t> parse_ttl(const std::string& s) {
-  const Error bad = Error::invalid("ttl", "must be a number of seconds, or a number with s, m, h or d (e.g. 30d); got \"" +
-                                              s.substr(0, 32) + "\"");
+  const Error bad = Error::invalid(
+      "ttl", "must be a number of seconds, or a number with s, m, h or d (e.g. 30d); got \"" + s.substr(0, 32) + "\"");
   if (s.empty() || s.size() > 12) return bad;
   size_t digits = 0;
   while (digits < s.size() && s[digits] >= '0' && s[digits] <= '9') ++digits;
@@ -22,11 +22,20 @@ Result<int64_t> parse_ttl(const std::string& s) {
   int64_t unit = 1;
   if (digits < s.size()) {
     switch (s[digits]) {
-      case 's': unit = 1; break;
-      case 'm': unit = 60; break;
-      case 'h': unit = 3600; break;
-      case 'd': unit = 86400; break;
-      default: return bad;
+      case 's':
+        unit = 1;
+        break;
+      case 'm':
+        unit = 60;
+        break;
+      case 'h':
+        unit = 3600;
+        break;
+      case 'd':
+        unit = 86400;
+        break;
+      default:
+        return bad;
     }
   }
   if (n > 100LL * 365 * 86400 / unit) return Error::invalid("ttl", "must be at most 100 years");

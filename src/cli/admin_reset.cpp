@@ -45,8 +45,9 @@ int run_admin_reset(AdminResetOptions o, std::ostream& out, std::ostream& err) {
     return code;
   };
   if (::geteuid() != 0)
-    return fail(Error::make("forbidden", "only root may reset an admin (it opens the store directly and writes "
-                                         "DATA_DIR/admin.token)"),
+    return fail(Error::make("forbidden",
+                            "only root may reset an admin (it opens the store directly and writes "
+                            "DATA_DIR/admin.token)"),
                 kExitFailed);
   if (!o.config_file.empty()) {
     auto st = load_config_file(o.config_file, o.cfg);

@@ -22,8 +22,9 @@ Result<ApiReply> ApiClient::call(const std::string& method, const std::string& p
   if (!r && r.error().code == "tls")
     return Error::make("tls", "the ADS server at " + base_ + " failed the TLS check (" + r.error().message +
                                   "); give the certificate to trust with --cacert or ADS_CACERT");
-  if (!r) return Error::make("unavailable", "cannot reach the ADS server at " + base_ + " (" + r.error().message +
-                                                "); is `ads serve` running?");
+  if (!r)
+    return Error::make("unavailable", "cannot reach the ADS server at " + base_ + " (" + r.error().message +
+                                          "); is `ads serve` running?");
   ApiReply out;
   out.status = r->status;
   out.body = nlohmann::json::parse(r->body, nullptr, false);

@@ -105,8 +105,7 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
     } else if (k == "metrics_need_token") {
       if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
       cfg.metrics_need_token = v.get<bool>();
-    }
-    else if (k == "agent_binary") st = want_string(cfg.agent_binary);
+    } else if (k == "agent_binary") st = want_string(cfg.agent_binary);
     else if (k == "default_provider") st = want_string(cfg.default_provider);
     else if (k == "workers") {
       if (!v.is_number_integer() || v.get<int>() < 1 || v.get<int>() > 64)
@@ -145,14 +144,16 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       cfg.cleanup_interval_s = v.get<int>();
     } else if (k == "keep_releases") {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 100)
-        return Error::invalid(k, "must be an integer from 0 (no rollback: an old release's machine goes at once) to 100");
+        return Error::invalid(k,
+                              "must be an integer from 0 (no rollback: an old release's machine goes at once) to 100");
       cfg.keep_releases = v.get<int>();
     } else if (k == "keep_releases_running") {
       if (!v.is_boolean()) return Error::invalid(k, "must be true or false");
       cfg.keep_releases_running = v.get<bool>();
     } else if (k == "git_min_poll_s") {
       if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 3600)
-        return Error::invalid(k, "must be an integer from 1 to 3600 (the shortest poll interval a tracked branch may ask for, s)");
+        return Error::invalid(
+            k, "must be an integer from 1 to 3600 (the shortest poll interval a tracked branch may ask for, s)");
       cfg.git_min_poll_s = v.get<int>();
     } else if (k == "drain_ms") {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 600000)
@@ -195,7 +196,8 @@ http::ServerOptions serve_http_defaults() {
 }
 
 Status parse_http_config(const json& v, http::ServerOptions& out) {
-  if (!v.is_object()) return Error::invalid("http", "must be an object of connection limits (docs/operators/limits.md)");
+  if (!v.is_object())
+    return Error::invalid("http", "must be an object of connection limits (docs/operators/limits.md)");
   struct Count {
     const char* key;
     size_t* field;
@@ -239,10 +241,11 @@ Status parse_http_config(const json& v, http::ServerOptions& out) {
       *t.field = x.get<int>();
     }
     if (!known)
-      return Error::invalid(f, "is not a known setting (max_connections, max_connections_per_address, "
-                               "reserved_connections, max_queued, max_queued_per_address, head_timeout_ms, "
-                               "request_timeout_ms, write_timeout_ms, reserved_head_timeout_ms, queue_timeout_ms, "
-                               "read_timeout_s)");
+      return Error::invalid(f,
+                            "is not a known setting (max_connections, max_connections_per_address, "
+                            "reserved_connections, max_queued, max_queued_per_address, head_timeout_ms, "
+                            "request_timeout_ms, write_timeout_ms, reserved_head_timeout_ms, queue_timeout_ms, "
+                            "read_timeout_s)");
   }
   if (out.request_timeout_ms < out.head_timeout_ms)
     return Error::invalid("http.request_timeout_ms", "must be at least head_timeout_ms (" +
@@ -316,8 +319,9 @@ Status parse_sources_config(const json& v, SourceSettings& out) {
       if (!l) return l.error();
       for (auto& sch : *l)
         if (sch != "https" && sch != "http" && sch != "ssh" && sch != "git")
-          return Error::invalid(f, "\"" + sch + "\" is not one of https, http, ssh, git (local paths and file:// "
-                                                 "are governed by local_roots)");
+          return Error::invalid(f, "\"" + sch +
+                                       "\" is not one of https, http, ssh, git (local paths and file:// "
+                                       "are governed by local_roots)");
       out.policy.schemes = *l;
     } else if (k == "allow_hosts" || k == "deny_hosts") {
       auto l = string_list(x, f, "host names (\"git.example.org\" or \"*.example.org\")");
@@ -344,12 +348,16 @@ Status parse_sources_config(const json& v, SourceSettings& out) {
         return Error::invalid(f, "must be an integer from 1 to 10000000");
       out.max_checkout_files = x.get<uint64_t>();
     } else if (k == "git_credentials") {
-      if (!x.is_object()) return Error::invalid(f, "must be an object: {\"host\": {\"username\", \"password_file\"} or {\"ssh_key\", ...}}");
+      if (!x.is_object())
+        return Error::invalid(f,
+                              "must be an object: {\"host\": {\"username\", \"password_file\"} or {\"ssh_key\", ...}}");
       out.credentials.clear();
       for (auto& [host, c] : x.items()) {
         std::string hf = f + "." + host;
         if (!host_pattern(host) || host[0] == '*') return Error::invalid(hf, "is not a host name");
-        if (!c.is_object()) return Error::invalid(hf, "must be an object (username, password_file, ssh_key, ssh_public_key, passphrase_file)");
+        if (!c.is_object())
+          return Error::invalid(
+              hf, "must be an object (username, password_file, ssh_key, ssh_public_key, passphrase_file)");
         GitCredential g;
         for (auto& [ck, cv] : c.items()) {
           std::string* dst = ck == "username"          ? &g.username
@@ -358,10 +366,15 @@ Status parse_sources_config(const json& v, SourceSettings& out) {
                              : ck == "ssh_public_key"  ? &g.ssh_public_key
                              : ck == "passphrase_file" ? &g.passphrase_file
                                                        : nullptr;
-          if (!dst) return Error::invalid(hf + "." + ck, "is not a known setting (username, password_file, ssh_key, ssh_public_key, passphrase_file)");
-          if (!cv.is_string() || cv.get<std::string>().empty()) return Error::invalid(hf + "." + ck, "must be a non-empty string");
+          if (!dst)
+            return Error::invalid(
+                hf + "." + ck,
+                "is not a known setting (username, password_file, ssh_key, ssh_public_key, passphrase_file)");
+          if (!cv.is_string() || cv.get<std::string>().empty())
+            return Error::invalid(hf + "." + ck, "must be a non-empty string");
           *dst = cv.get<std::string>();
-          if (ck != "username" && (*dst)[0] != '/') return Error::invalid(hf + "." + ck, "must be an absolute file path");
+          if (ck != "username" && (*dst)[0] != '/')
+            return Error::invalid(hf + "." + ck, "must be an absolute file path");
         }
         if (g.password_file.empty() == g.ssh_key.empty())
           return Error::invalid(hf, "needs either password_file (https, http) or ssh_key (ssh)");
@@ -377,7 +390,8 @@ Status parse_sources_config(const json& v, SourceSettings& out) {
       for (auto& [host, fp] : x.items()) {
         if (!host_pattern(host) || host[0] == '*') return Error::invalid(f + "." + host, "is not a host name");
         if (!fp.is_string() || fp.get<std::string>().rfind("SHA256:", 0) != 0 || fp.get<std::string>().size() != 50)
-          return Error::invalid(f + "." + host, "must be a key's SHA-256 fingerprint as ssh-keygen -l prints it (SHA256:...)");
+          return Error::invalid(f + "." + host,
+                                "must be a key's SHA-256 fingerprint as ssh-keygen -l prints it (SHA256:...)");
         std::string lower = host;
         for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
         out.ssh_host_keys[lower] = fp.get<std::string>();

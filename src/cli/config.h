@@ -37,31 +37,31 @@ struct ServeConfig {
   // {"kind":"sqlite","path":"/var/lib/ads/ads.db"} /
   // {"kind":"postgres","url":"postgresql://ads@127.0.0.1:5432/ads","connections":4}.
   std::string store;
-  size_t store_connections = 0;  // PostgreSQL only: connections per server (0: the store's default)
-  std::string server_id;        // "" : host name, pid and a random suffix (names job leases)
-  int lease_ms = 30000;         // how long a job's lease lasts unless renewed
+  size_t store_connections = 0;    // PostgreSQL only: connections per server (0: the store's default)
+  std::string server_id;           // "" : host name, pid and a random suffix (names job leases)
+  int lease_ms = 30000;            // how long a job's lease lasts unless renewed
   bool metrics_need_token = true;  // GET /metrics needs a viewer token
-  std::string agent_binary;     // "" : ads-agent beside the ads binary
+  std::string agent_binary;        // "" : ads-agent beside the ads binary
   std::string default_provider = "lxd";
   int workers = 2;
   bool keep_failed = false;
-  int keep_backups = 0;  // per deployment; 0: keep all
-  int keep_releases = 1;             // earlier releases that keep their machine for a rollback
+  int keep_backups = 0;                // per deployment; 0: keep all
+  int keep_releases = 1;               // earlier releases that keep their machine for a rollback
   bool keep_releases_running = false;  // kept machines stay running (a rollback in about a second)
-  int drain_ms = 2000;               // an old release answers this long after a switch, then stops
-  int git_min_poll_s = 30;           // the shortest poll interval of a tracked branch (docs/operators/git-push.md)
-  int max_backup_mb = 512;  // the largest backup archive taken from an agent
-  int deploy_attempts = 2;  // runs of a deploy cut off by a stopped server (EngineOptions::deploy_attempts)
-  int log_head_kb = 1024;   // per job: the first KiB of output kept (core/log_cap.h)
-  int log_tail_kb = 256;    // per job: the last KiB of output kept after the head
-  int retention_days = 30;  // destroyed deployments' logs and records (Engine::prune); 0: kept for ever
-  int cleanup_interval_s = 30;  // first retry of a machine removal that failed (then doubling, at most 1 h)
+  int drain_ms = 2000;                 // an old release answers this long after a switch, then stops
+  int git_min_poll_s = 30;             // the shortest poll interval of a tracked branch (docs/operators/git-push.md)
+  int max_backup_mb = 512;             // the largest backup archive taken from an agent
+  int deploy_attempts = 2;             // runs of a deploy cut off by a stopped server (EngineOptions::deploy_attempts)
+  int log_head_kb = 1024;              // per job: the first KiB of output kept (core/log_cap.h)
+  int log_tail_kb = 256;               // per job: the last KiB of output kept after the head
+  int retention_days = 30;             // destroyed deployments' logs and records (Engine::prune); 0: kept for ever
+  int cleanup_interval_s = 30;         // first retry of a machine removal that failed (then doubling, at most 1 h)
   // The longest one command of a lab may run (a spec's "timeouts" may ask
   // less, never more): EngineOptions::action_timeout_ms, the agents' command_timeout_s.
   int max_command_timeout_s = 1800;
   int jobs_per_owner = 0;  // workers one owner's jobs may hold at once (EngineOptions::jobs_per_owner; 0: workers - 1)
   nlohmann::json providers = {{"lxd", nlohmann::json::object()}};
-  ApiLimits limits;             // "limits": {"requests_per_second", ...}
+  ApiLimits limits;  // "limits": {"requests_per_second", ...}
   // "http": {"max_connections", "head_timeout_ms", ...}: the HTTP server's
   // connection limits and deadlines (docs/operators/limits.md); host, port and
   // TLS come from listen and tls.

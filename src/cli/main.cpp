@@ -2,6 +2,8 @@
 // client of its REST API. Exit codes: 0 ok, 1 the operation failed,
 // 2 bad input (usage or a 4xx), 3 the server cannot be reached.
 #include <fcntl.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,12 +14,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <iostream>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
-#include <thread>
 #include <random>
+#include <sstream>
+#include <thread>
 
 #include "api/api.h"
 #include "api/auth.h"
@@ -26,14 +26,14 @@
 #include "cli/accounts.h"
 #include "cli/admin_reset.h"
 #include "cli/cancel.h"
-#include "cli/track.h"
 #include "cli/client.h"
 #include "cli/config.h"
-#include "cli/stop_policy.h"
 #include "cli/proxy_config.h"
 #include "cli/proxy_run.h"
+#include "cli/stop_policy.h"
 #include "cli/table.h"
 #include "cli/tls_setup.h"
+#include "cli/track.h"
 #include "engine/engine.h"
 #include "http/client.h"
 #include "http/server.h"
@@ -88,7 +88,8 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
   ::umask(077);
   std::error_code ec;
   fs::create_directories(cfg.data_dir, ec);
-  if (ec) return fail_with(Error::invalid("data_dir", "cannot create " + cfg.data_dir + ": " + ec.message()), kExitUsage);
+  if (ec)
+    return fail_with(Error::invalid("data_dir", "cannot create " + cfg.data_dir + ": " + ec.message()), kExitUsage);
   fs::permissions(cfg.data_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
 
   auto store = open_store(cfg.store, cfg.store_connections);
@@ -139,9 +140,10 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
     // restarts); `ads service stop` stops it.
     auto proxy = cli::start_configured_proxy(cfg.proxy, cfg.data_dir);
     if (!proxy)
-      return fail_with(Error::make("failed", "the reverse proxy (" + cfg.proxy.kind + ") could not be started: " +
-                                                 proxy.error().message + " (scripts/install-deps.sh installs " +
-                                                 cfg.proxy.kind + "; \"proxy\": false in the config or --proxy off "
+      return fail_with(Error::make("failed", "the reverse proxy (" + cfg.proxy.kind +
+                                                 ") could not be started: " + proxy.error().message +
+                                                 " (scripts/install-deps.sh installs " + cfg.proxy.kind +
+                                                 "; \"proxy\": false in the config or --proxy off "
                                                  "runs ADS without stable URLs)"),
                        kExitFailed);
     eo.router = proxy->router;
@@ -321,7 +323,8 @@ int follow_job(const cli::ApiClient& api, const json& job, int64_t after) {
     if (j->status != 200) return reply_error(*j);
     auto logs = api.call("GET", "/api/v1/deployments/" + did + "/logs?after=" + std::to_string(after));
     if (logs && logs->status == 200) {
-      for (auto& l : logs->body["lines"]) std::cout << "  " << l.value("stream", "") << " | " << l.value("text", "") << "\n";
+      for (auto& l : logs->body["lines"])
+        std::cout << "  " << l.value("stream", "") << " | " << l.value("text", "") << "\n";
       after = logs->body.value("next", after);
     }
     std::cout.flush();
@@ -386,8 +389,7 @@ int stream_events(const cli::ApiClient& api, const std::string& id) {
       if (type == "log" && j.is_object())
         std::cout << j.value("time", "") << " " << j.value("step", "") << " " << j.value("stream", "") << " | "
                   << j.value("text", "") << std::endl;
-      else if (type == "state" && j.is_object())
-        std::cout << "==> " << j.value("state", "") << std::endl;
+      else if (type == "state" && j.is_object()) std::cout << "==> " << j.value("state", "") << std::endl;
     }
     return true;
   };
@@ -509,7 +511,8 @@ int run_service(const std::string& action, const std::string& server, const std:
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  std::cerr << "ads: ads serve (pid " << child << ") does not answer on " << server << " after 10 s; see " << log_file << "\n";
+  std::cerr << "ads: ads serve (pid " << child << ") does not answer on " << server << " after 10 s; see " << log_file
+            << "\n";
   return kExitFailed;
 }
 
@@ -521,7 +524,8 @@ int main(int argc, char** argv) {
   std::string server = std::getenv("ADS_SERVER") ? std::getenv("ADS_SERVER") : "http://127.0.0.1:8089";
   app.add_option("--server", server, "ADS server URL (env ADS_SERVER)");
   std::string token = std::getenv("ADS_TOKEN") ? std::getenv("ADS_TOKEN") : "";
-  app.add_option("--token", token, "API token (env ADS_TOKEN; else the file in ADS_TOKEN_FILE or /var/lib/ads/admin.token)");
+  app.add_option("--token", token,
+                 "API token (env ADS_TOKEN; else the file in ADS_TOKEN_FILE or /var/lib/ads/admin.token)");
   std::string cacert = std::getenv("ADS_CACERT") ? std::getenv("ADS_CACERT") : "";
   app.add_option("--cacert", cacert,
                  "for https: the certificate(s) to trust (env ADS_CACERT; default for a loopback server: "
@@ -540,7 +544,10 @@ int main(int argc, char** argv) {
   serve->add_option("--tls", cfg.tls.mode, "HTTPS: auto (on unless listening on loopback), on, off")
       ->check(CLI::IsMember({"auto", "on", "off"}));
   std::string proxy_flag;
-  serve->add_option("--proxy", proxy_flag, "the reverse proxy of stable URLs (haproxy, or caddy by the config's proxy.kind): on, off (default: the config's \"proxy\")")
+  serve
+      ->add_option("--proxy", proxy_flag,
+                   "the reverse proxy of stable URLs (haproxy, or caddy by the config's proxy.kind): on, off (default: "
+                   "the config's \"proxy\")")
       ->check(CLI::IsMember({"on", "off"}));
 
   DeployRequest dr;
@@ -555,7 +562,8 @@ int main(int argc, char** argv) {
   std::optional<long long> track_poll;
   bool new_secret = false;
   deploy->add_option("--track", track_branch, "release on every push to this branch (a signed webhook; `ads track`)");
-  deploy->add_option("--poll", track_poll, "with --track: also poll the branch every S seconds (hosts without webhooks)");
+  deploy->add_option("--poll", track_poll,
+                     "with --track: also poll the branch every S seconds (hosts without webhooks)");
   deploy->add_flag("--quiet", quiet, "show steps only, not the log");
 
   std::string state_filter, name_filter;
@@ -592,7 +600,8 @@ int main(int argc, char** argv) {
   restore->add_option("id", id)->required();
   restore->add_option("backup", backup_id, "backup id (see `ads backups ID`)")->required();
   restore->add_flag("--detach", detach, "return once accepted");
-  auto* delete_backup = app.add_subcommand("delete-backup", "delete one of a deployment's backups (its archive and snapshot)");
+  auto* delete_backup =
+      app.add_subcommand("delete-backup", "delete one of a deployment's backups (its archive and snapshot)");
   delete_backup->add_option("id", id)->required();
   delete_backup->add_option("backup", backup_id, "backup id (see `ads backups ID`)")->required();
   delete_backup->add_flag("--detach", detach, "return once accepted");
@@ -605,8 +614,9 @@ int main(int argc, char** argv) {
   cancel->add_option("job", cancel_job, "job id (see `ads jobs ID`)")->required();
   cancel->add_flag("--detach", detach, "return once the cancel is asked for");
   std::string release_ref, release_id;
-  auto* release = app.add_subcommand("release", "release another version of a running lab: built on a new machine, "
-                                                "tested, then switched to (the old one is kept for a rollback)");
+  auto* release = app.add_subcommand("release",
+                                     "release another version of a running lab: built on a new machine, "
+                                     "tested, then switched to (the old one is kept for a rollback)");
   release->add_option("id", id)->required();
   release->add_option("--ref", release_ref, "tag, branch or commit to release (default: the deployment's ref again)");
   release->add_flag("--detach", detach, "return once accepted");
@@ -616,7 +626,8 @@ int main(int argc, char** argv) {
   rollback->add_option("id", id)->required();
   rollback->add_option("release", release_id, "release id (see `ads releases ID`; default: the newest kept one)");
   rollback->add_flag("--detach", detach, "return once accepted");
-  auto* track = app.add_subcommand("track", "release a lab on every push to a branch (prints the webhook URL and secret)");
+  auto* track =
+      app.add_subcommand("track", "release a lab on every push to a branch (prints the webhook URL and secret)");
   track->add_option("id", id)->required();
   track->add_option("branch", track_branch, "the branch to track")->required();
   track->add_option("--poll", track_poll, "also poll the branch every S seconds (0: webhooks only)");
@@ -625,9 +636,11 @@ int main(int argc, char** argv) {
   untrack->add_option("id", id)->required();
   auto* doctor = app.add_subcommand("doctor", "report machines and records that disagree");
   bool doctor_fix = false;
-  auto* prune = app.add_subcommand("prune", "forget destroyed deployments' logs and records past the retention (admin)");
+  auto* prune =
+      app.add_subcommand("prune", "forget destroyed deployments' logs and records past the retention (admin)");
   int prune_days = 0;
-  prune->add_option("--older-than-days", prune_days, "instead of the server's retention_days")->check(CLI::Range(1, 36500));
+  prune->add_option("--older-than-days", prune_days, "instead of the server's retention_days")
+      ->check(CLI::Range(1, 36500));
   doctor->add_flag("--fix", doctor_fix, "queue the operation that fixes each problem that has one (a destroy)");
   cli::AccountArgs accounts;
   cli::add_account_commands(app, accounts);
@@ -652,7 +665,9 @@ int main(int argc, char** argv) {
   service->add_option("--listen", cfg.listen, "HOST:PORT for ads serve");
   service->add_option("--config", config_file, "JSON config file for ads serve");
   std::string service_proxy = "on";
-  service->add_option("--proxy", service_proxy, "the reverse proxy of stable URLs (haproxy, or caddy by the config's proxy.kind): on (default), off")
+  service
+      ->add_option("--proxy", service_proxy,
+                   "the reverse proxy of stable URLs (haproxy, or caddy by the config's proxy.kind): on (default), off")
       ->check(CLI::IsMember({"on", "off"}));
 
   try {
@@ -670,7 +685,8 @@ int main(int argc, char** argv) {
     std::getline(in, token);
   }
   cli::ApiClient api(server, token);
-  api.set_ca_file(cli::cacert_for(server, cacert, std::getenv("ADS_DATA_DIR") ? std::getenv("ADS_DATA_DIR") : "/var/lib/ads"));
+  api.set_ca_file(
+      cli::cacert_for(server, cacert, std::getenv("ADS_DATA_DIR") ? std::getenv("ADS_DATA_DIR") : "/var/lib/ads"));
   if (deploy->parsed()) {
     std::error_code ec;
     if (dr.source.find("://") == std::string::npos && fs::exists(dr.source, ec))
@@ -693,8 +709,7 @@ int main(int argc, char** argv) {
     if (rc) return rc;
     if (fin.value("state", "") == "running") {
       std::cout << "lab " << fin.value("name", "") << " is running at " << fin.value("url", "") << "\n";
-      if (!fin.value("stable_url", "").empty())
-        std::cout << "stable URL: " << fin.value("stable_url", "") << "\n";
+      if (!fin.value("stable_url", "").empty()) std::cout << "stable URL: " << fin.value("stable_url", "") << "\n";
       return 0;
     }
     std::cerr << "ads: deployment " << new_id << " failed at " << fin.value("failed_step", "") << ": "
@@ -784,13 +799,13 @@ int main(int argc, char** argv) {
     auto r = api.call("GET", "/api/v1/deployments/" + id + "/releases");
     if (!r) return fail_with(r.error(), kExitUnreachable);
     if (r->status != 200) return reply_error(*r);
-    std::printf("%-4s  %-26s  %-8s  %-16s  %-12s  %-24s  %-10s  %s\n", "#", "RELEASE", "STATE", "REF", "COMMIT", "CREATED",
-                "BY", "MACHINE");
+    std::printf("%-4s  %-26s  %-8s  %-16s  %-12s  %-24s  %-10s  %s\n", "#", "RELEASE", "STATE", "REF", "COMMIT",
+                "CREATED", "BY", "MACHINE");
     for (auto& x : r->body["releases"])
-      std::printf("%-4lld  %-26s  %-8s  %-16s  %-12s  %-24s  %-10s  %s%s\n", static_cast<long long>(x.value("seq", 0LL)),
-                  x.value("id", "").c_str(), x.value("state", "").c_str(), x.value("ref", "").c_str(),
-                  x.value("commit", "").substr(0, 12).c_str(), x.value("created_at", "").c_str(),
-                  x.value("by", "").c_str(), x.value("machine", "").c_str(),
+      std::printf("%-4lld  %-26s  %-8s  %-16s  %-12s  %-24s  %-10s  %s%s\n",
+                  static_cast<long long>(x.value("seq", 0LL)), x.value("id", "").c_str(), x.value("state", "").c_str(),
+                  x.value("ref", "").c_str(), x.value("commit", "").substr(0, 12).c_str(),
+                  x.value("created_at", "").c_str(), x.value("by", "").c_str(), x.value("machine", "").c_str(),
                   x.value("error", "").empty() ? "" : ("  " + x.value("error", "")).c_str());
     return 0;
   }
@@ -866,7 +881,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args = {"--data-dir", cfg.data_dir, "--listen", cfg.listen};
     if (!config_file.empty()) args.insert(args.end(), {"--config", config_file});
     args.insert(args.end(), {"--proxy", service_proxy});  // stable URLs come with the service
-    if (server == "http://127.0.0.1:8089") {  // not given: where the managed server listens
+    if (server == "http://127.0.0.1:8089") {              // not given: where the managed server listens
       cli::ServeConfig probe = cfg;
       if (!config_file.empty()) (void)cli::load_config_file(config_file, probe);
       server = cli::local_url(probe);

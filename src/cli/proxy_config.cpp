@@ -57,8 +57,9 @@ Status parse_proxy_config(const json& v, ProxyConfig& out) {
     return Status::Ok();
   }
   if (!v.is_object())
-    return Error::invalid("proxy", "must be false or an object: {\"kind\", \"domain\", \"listen\", \"ports\", "
-                                   "\"public_host\", \"admin\", \"binary\", \"enabled\"}");
+    return Error::invalid("proxy",
+                          "must be false or an object: {\"kind\", \"domain\", \"listen\", \"ports\", "
+                          "\"public_host\", \"admin\", \"binary\", \"enabled\"}");
   out.enabled = true;
   for (auto& [k, x] : v.items()) {
     std::string f = "proxy." + k;
@@ -111,12 +112,14 @@ Status parse_proxy_config(const json& v, ProxyConfig& out) {
       if (s.empty()) return Error::invalid(f, "must not be empty");
       out.binary = s;
     } else {
-      return Error::invalid(f, "is not a known setting (enabled, kind, domain, listen, ports, public_host, admin, binary)");
+      return Error::invalid(
+          f, "is not a known setting (enabled, kind, domain, listen, ports, public_host, admin, binary)");
     }
   }
   if (out.kind == "haproxy" && !out.admin.empty())
-    return Error::invalid("proxy.admin", "is a setting of \"kind\": \"caddy\"; HAProxy's runtime API is always "
-                                         "DATA_DIR/proxy/haproxy.sock");
+    return Error::invalid("proxy.admin",
+                          "is a setting of \"kind\": \"caddy\"; HAProxy's runtime API is always "
+                          "DATA_DIR/proxy/haproxy.sock");
   return Status::Ok();
 }
 

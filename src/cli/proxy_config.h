@@ -24,14 +24,14 @@ namespace ads::cli {
 // asks for it.
 struct ProxyConfig {
   bool enabled = false;
-  std::string domain;             // "" : a host port per lab (ports)
-  std::string listen_host;        // "" : every interface
-  int listen_port = 80;           // host routing (with a domain)
+  std::string domain;       // "" : a host port per lab (ports)
+  std::string listen_host;  // "" : every interface
+  int listen_port = 80;     // host routing (with a domain)
   std::pair<int, int> ports{8100, 8999};
-  std::string public_host;        // "" : this machine's host name
-  std::string kind = "haproxy";   // "haproxy" or "caddy"
-  std::string admin;              // caddy: "" : unix:DATA_DIR/proxy/admin.sock
-  std::string binary;             // "" : the kind's program, "haproxy" or "caddy"
+  std::string public_host;       // "" : this machine's host name
+  std::string kind = "haproxy";  // "haproxy" or "caddy"
+  std::string admin;             // caddy: "" : unix:DATA_DIR/proxy/admin.sock
+  std::string binary;            // "" : the kind's program, "haproxy" or "caddy"
 };
 
 // The "proxy" object over `out` (and on); errors name "proxy.<key>".

@@ -30,8 +30,9 @@ Result<StartedProxy> start_configured_proxy(const ProxyConfig& p, const std::str
   for (auto& r : running_proxies(data_dir)) {
     if (r.kind == p.kind) continue;
     auto st = r.kind == "haproxy" ? router::stop_haproxy(dir) : router::stop_proxy(dir);
-    if (!st) return Error::make("failed", "the " + r.kind + " proxy of " + dir + " (pid " + std::to_string(r.pid) +
-                                              ") runs and did not stop for " + p.kind + ": " + st.error().message);
+    if (!st)
+      return Error::make("failed", "the " + r.kind + " proxy of " + dir + " (pid " + std::to_string(r.pid) +
+                                       ") runs and did not stop for " + p.kind + ": " + st.error().message);
   }
   StartedProxy out;
   out.kind = p.kind;

@@ -17,9 +17,8 @@ void Table::add(std::vector<std::string> row) {
 
 size_t Table::width(const std::string& s) {
   // every byte but a UTF-8 continuation byte starts a character
-  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  }));
+  return static_cast<size_t>(
+      std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string Table::printable(const std::string& s) {

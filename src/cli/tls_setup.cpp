@@ -5,9 +5,7 @@
 
 namespace ads::cli {
 
-bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
+bool is_loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0; }
 
 bool tls_enabled(const TlsConfig& t, const std::string& host) {
   if (t.mode == "on") return true;

@@ -9,7 +9,8 @@ void print_track(const json& t, const std::string& server, std::ostream& out) {
   out << "tracks:   " << t.value("branch", "") << "  (a push releases it)\n"
       << "hook URL: " << base << t.value("hook_path", "") << "  (content type application/json, push events)\n";
   long long poll = t.value("poll_s", 0LL);
-  out << "polls:    " << (poll > 0 ? "every " + std::to_string(poll) + " s" : std::string("no (webhooks only)")) << "\n";
+  out << "polls:    " << (poll > 0 ? "every " + std::to_string(poll) + " s" : std::string("no (webhooks only)"))
+      << "\n";
   if (t.contains("pending_commit") && t["pending_commit"].is_string())
     out << "pending:  " << t["pending_commit"].get<std::string>() << "  (released when the job under way ends)\n";
   if (t.contains("secret") && t["secret"].is_string())

@@ -5,11 +5,10 @@
 // Exit codes as elsewhere: 0 done, 2 a refusal, 3 no server.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <ostream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/client.h"
 

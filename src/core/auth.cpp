@@ -4,9 +4,12 @@ namespace ads {
 
 std::string to_string(Role r) {
   switch (r) {
-    case Role::kViewer: return "viewer";
-    case Role::kDeployer: return "deployer";
-    case Role::kAdmin: return "admin";
+    case Role::kViewer:
+      return "viewer";
+    case Role::kDeployer:
+      return "deployer";
+    case Role::kAdmin:
+      return "admin";
   }
   return "viewer";
 }

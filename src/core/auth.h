@@ -18,8 +18,8 @@ std::optional<Role> role_from_string(const std::string& s);
 inline bool role_allows(Role have, Role need) { return static_cast<int>(have) >= static_cast<int>(need); }
 
 struct User {
-  std::string id;             // ULID
-  std::string name;           // unique
+  std::string id;    // ULID
+  std::string name;  // unique
   Role role = Role::kViewer;
   std::string password_hash;  // Argon2id (libsodium crypto_pwhash_str); "" = no password login
   int64_t created_ms = 0;
@@ -28,7 +28,7 @@ struct User {
   // users change). "" : not bound. (issuer, subject) is unique in the store.
   std::string oidc_issuer{};
   std::string oidc_subject{};
-  int64_t disabled_ms = 0;    // when an admin disabled it; 0: enabled
+  int64_t disabled_ms = 0;  // when an admin disabled it; 0: enabled
 
   bool disabled() const { return disabled_ms != 0; }
   bool bound() const { return !oidc_subject.empty(); }
@@ -36,33 +36,31 @@ struct User {
 
 // An API token. The secret is shown once; only its SHA-256 is stored.
 struct Token {
-  std::string id;             // ULID
+  std::string id;  // ULID
   std::string user_id;
-  std::string name;           // what it is for
-  std::string hash;           // hex SHA-256 of the secret
+  std::string name;  // what it is for
+  std::string hash;  // hex SHA-256 of the secret
   int64_t created_ms = 0;
-  int64_t expires_ms = 0;     // 0: never
-  int64_t revoked_ms = 0;     // 0: not revoked
+  int64_t expires_ms = 0;  // 0: never
+  int64_t revoked_ms = 0;  // 0: not revoked
   // Made by a sign-in (password or OpenID Connect) for a browser session,
   // not asked for as an API token. Sign-out revokes only these; a token made
   // with one lasts no longer than a setting (ApiLimits::max_token_ttl_from_session_s).
   bool session = false;
 
-  bool usable_at(int64_t now_ms) const {
-    return revoked_ms == 0 && (expires_ms == 0 || now_ms < expires_ms);
-  }
+  bool usable_at(int64_t now_ms) const { return revoked_ms == 0 && (expires_ms == 0 || now_ms < expires_ms); }
 };
 
 // Who did what to which deployment, when, from where, with what outcome.
 struct AuditEntry {
   int64_t seq = 0;
   int64_t ts_ms = 0;
-  std::string user;           // name, or "anonymous"
-  std::string action;         // e.g. "POST /api/v1/deployments"
-  std::string target;         // deployment id, user name...
-  std::string remote;         // client address
-  int status = 0;             // HTTP status answered; 0: written before the change, no answer recorded
-  std::string detail{};       // what changed for the target: the role given, the token made...
+  std::string user;      // name, or "anonymous"
+  std::string action;    // e.g. "POST /api/v1/deployments"
+  std::string target;    // deployment id, user name...
+  std::string remote;    // client address
+  int status = 0;        // HTTP status answered; 0: written before the change, no answer recorded
+  std::string detail{};  // what changed for the target: the role given, the token made...
 };
 
 }  // namespace ads

@@ -44,9 +44,8 @@ std::vector<State> all_states() {
 
 const std::vector<State>& pipeline() {
   static const std::vector<State> p = {
-      State::kAccepted,   State::kFetching,      State::kValidating, State::kProvisioning,
-      State::kStartingAgent, State::kUploading,  State::kInstalling, State::kStarting,
-      State::kVerifying,  State::kRunning};
+      State::kAccepted,  State::kFetching,   State::kValidating, State::kProvisioning, State::kStartingAgent,
+      State::kUploading, State::kInstalling, State::kStarting,   State::kVerifying,    State::kRunning};
   return p;
 }
 
@@ -55,8 +54,8 @@ bool is_settled(State s) {
 }
 
 const std::vector<std::string>& job_kinds() {
-  static const std::vector<std::string> k = {"deploy", "start", "stop", "restart", "test", "backup", "restore", "destroy",
-                                             "delete-backup", "release", "rollback"};
+  static const std::vector<std::string> k = {"deploy",  "start",   "stop",          "restart", "test",    "backup",
+                                             "restore", "destroy", "delete-backup", "release", "rollback"};
   return k;
 }
 

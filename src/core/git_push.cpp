@@ -74,7 +74,8 @@ Result<GitPush> parse_push(std::string_view body) {
 
 Status validate_branch(const std::string& branch) {
   if (branch.size() > 200) return Error::invalid("branch", "must be at most 200 characters");
-  if (branch.rfind("refs/", 0) == 0) return Error::invalid("branch", "is a branch name such as main, without refs/heads/");
+  if (branch.rfind("refs/", 0) == 0)
+    return Error::invalid("branch", "is a branch name such as main, without refs/heads/");
   return validate_git_ref(branch, "branch");
 }
 

@@ -42,8 +42,8 @@ std::string hub_signature(std::string_view secret, std::string_view body);
 
 // What a push payload says.
 struct GitPush {
-  std::string branch;  // "" when ref is not a branch (a tag)
-  std::string commit;  // "after": 40 lower-case hex
+  std::string branch;    // "" when ref is not a branch (a tag)
+  std::string commit;    // "after": 40 lower-case hex
   bool deleted = false;  // the branch was deleted (after is all zeros)
 };
 // Parses the push event's JSON body: "ref" (string) and "after" (40 hex) are

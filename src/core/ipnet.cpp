@@ -32,8 +32,8 @@ Result<uint32_t> parse_ipv4(const std::string& text) {
 }
 
 std::string format_ipv4(uint32_t a) {
-  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) +
-         "." + std::to_string(a & 255);
+  return std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255) + "." + std::to_string((a >> 8) & 255) + "." +
+         std::to_string(a & 255);
 }
 
 std::string Ipv4Subnet::to_string() const { return format_ipv4(network) + "/" + std::to_string(prefix); }

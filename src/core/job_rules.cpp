@@ -16,10 +16,22 @@ const std::vector<JobRules>& all_job_rules() {
     r.push_back({"test", true, {S::kRunning}, " (it must be running)", false, true, C::kKeepState, false});
     r.push_back({"backup", true, {S::kRunning}, " (it must be running)", false, false, C::kKeepState, false});
     r.push_back({"restore", true, {S::kRunning, S::kStopped, S::kDestroyed}, "", true, false, C::kRollBack, false});
-    r.push_back({"destroy", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", false, true,
-                 C::kFailDeployment, true});
-    r.push_back({"delete-backup", true, {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed}, "", true, true,
-                 C::kKeepState, true});
+    r.push_back({"destroy",
+                 true,
+                 {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed},
+                 "",
+                 false,
+                 true,
+                 C::kFailDeployment,
+                 true});
+    r.push_back({"delete-backup",
+                 true,
+                 {S::kRunning, S::kStopped, S::kFailed, S::kDestroyed},
+                 "",
+                 true,
+                 true,
+                 C::kKeepState,
+                 true});
     // a release or a rollback leaves the serving release alone until its
     // switch (a cancel before it removes what the release built); run again
     // after a cut, it first finishes or undoes what the cut-off run did
@@ -43,9 +55,12 @@ bool accepts(const JobRules& r, State s) {
 
 const char* describe(JobRules::OnCancel c) {
   switch (c) {
-    case JobRules::OnCancel::kRollBack: return "rolled back";
-    case JobRules::OnCancel::kKeepState: return "the deployment keeps its state";
-    case JobRules::OnCancel::kFailDeployment: return "the deployment is marked failed";
+    case JobRules::OnCancel::kRollBack:
+      return "rolled back";
+    case JobRules::OnCancel::kKeepState:
+      return "the deployment keeps its state";
+    case JobRules::OnCancel::kFailDeployment:
+      return "the deployment is marked failed";
   }
   return "";
 }

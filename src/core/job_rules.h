@@ -33,9 +33,9 @@ struct JobRules {
   // asked for while the job is under way) leaves behind. The job itself ends
   // "cancelled" in every case; the agent's running command is killed.
   enum class OnCancel {
-    kRollBack,   // a deployment on its way to running fails and its machine goes (a deploy; a
-                 // restore into a new machine); a settled one keeps its state
-    kKeepState,  // the deployment keeps the state it has (the work is simply not done)
+    kRollBack,        // a deployment on its way to running fails and its machine goes (a deploy; a
+                      // restore into a new machine); a settled one keeps its state
+    kKeepState,       // the deployment keeps the state it has (the work is simply not done)
     kFailDeployment,  // the deployment is marked failed at this job's work (a destroy: destroy it again)
   };
   OnCancel on_cancel = OnCancel::kKeepState;

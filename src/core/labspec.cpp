@@ -12,9 +12,8 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kV1Actions = {"init",  "shutdown", "pause",   "resume",
-                                             "start", "stop",     "backup",  "restore",
-                                             "clean", "stats",    "publish", "test"};
+const std::vector<std::string> kV1Actions = {"init",   "shutdown", "pause", "resume", "start",   "stop",
+                                             "backup", "restore",  "clean", "stats",  "publish", "test"};
 const std::vector<std::string> kOses = {"debian", "ubuntu", "centos"};
 constexpr size_t kMaxCommands = 256;
 constexpr size_t kMaxCommandLen = 8192;
@@ -262,8 +261,7 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
   ADS_TRY(root, parse_json(text));
   if (!root.is_object()) return Error::invalid("", "the lab spec must be a JSON object");
   Reader r(root, "");
-  auto only =
-      r.only({"ads", "name", "title", "os", "resources", "install", "ansible", "actions", "http", "timeouts"});
+  auto only = r.only({"ads", "name", "title", "os", "resources", "install", "ansible", "actions", "http", "timeouts"});
   if (!only) return only.error();
   auto ver = root.find("ads");
   if (ver == root.end()) return Error::invalid("ads", "is required and must be 2");
@@ -348,8 +346,9 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
         secs = parse_timeout_s(it->get<std::string>());
       }
       if (!secs)
-        return Error::invalid(field, "must be a duration from 1 s to 24 h: seconds as a number, or a string such "
-                                     "as \"90s\", \"20m\" or \"2h\"");
+        return Error::invalid(field,
+                              "must be a duration from 1 s to 24 h: seconds as a number, or a string such "
+                              "as \"90s\", \"20m\" or \"2h\"");
       spec.timeouts_s[it.key()] = *secs;
     }
   }
@@ -363,16 +362,14 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
     if (port != http->end()) {
       if (!port->is_number_integer() || port->get<long long>() < 1 || port->get<long long>() > 65535)
         return Error::invalid("http.port", "must be an integer from 1 to 65535");
-      if (port->get<long long>() == 9089)
-        return Error::invalid("http.port", "9089 is the ADS agent's port");
+      if (port->get<long long>() == 9089) return Error::invalid("http.port", "9089 is the ADS agent's port");
       spec.http_port = static_cast<int>(port->get<long long>());
     }
     ADS_TRY(path, h.string("path", false));
     if (!path.empty()) {
       if (path[0] != '/') return Error::invalid("http.path", "must start with '/'");
       for (unsigned char c : path) {  // it becomes part of the checked URL
-        if (c <= 0x20 || c == 0x7f)
-          return Error::invalid("http.path", "must not contain spaces or control characters");
+        if (c <= 0x20 || c == 0x7f) return Error::invalid("http.path", "must not contain spaces or control characters");
       }
       spec.http_path = path;
     }

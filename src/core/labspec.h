@@ -28,20 +28,20 @@ struct Phase {
 };
 
 struct LabSpec {
-  int format = 0;               // 1 or 2
-  std::string id;               // lab id in the spec (may be empty)
+  int format = 0;  // 1 or 2
+  std::string id;  // lab id in the spec (may be empty)
   std::string title;
-  std::string os;               // "debian", "ubuntu", "centos" (lower case)
-  std::string os_version;       // normalised: ubuntu 14 -> 14.04, centos 6 -> 6.9
-  uint64_t memory_mb = 0;       // 0: provider default
+  std::string os;          // "debian", "ubuntu", "centos" (lower case)
+  std::string os_version;  // normalised: ubuntu 14 -> 14.04, centos 6 -> 6.9
+  uint64_t memory_mb = 0;  // 0: provider default
   uint64_t swap_mb = 0;
   uint64_t storage_mb = 0;
-  std::string workdir;          // relative to the lab root: "scripts" (v1) or "."
-  std::string ansible_playbook; // relative to the lab root; empty: none
-  std::vector<Phase> install;   // build installer, build steps, runtime installer, init
+  std::string workdir;           // relative to the lab root: "scripts" (v1) or "."
+  std::string ansible_playbook;  // relative to the lab root; empty: none
+  std::vector<Phase> install;    // build installer, build steps, runtime installer, init
   // Life-cycle actions by name (start, stop, test, backup, restore, ...).
   std::map<std::string, std::vector<std::string>> actions;
-  int http_port = 80;           // where the lab serves, for the HTTP check
+  int http_port = 80;  // where the lab serves, for the HTTP check
   std::string http_path = "/";
   // v2 "timeouts": per action ("install" or a life-cycle action), the longest
   // each of its commands may run, in seconds. The agent holds it to the

@@ -15,9 +15,9 @@
 namespace ads {
 
 struct LogCapLimits {
-  size_t head_bytes = 1u << 20;  // per job, of output written as it comes
+  size_t head_bytes = 1u << 20;    // per job, of output written as it comes
   size_t tail_bytes = 256u << 10;  // per job, the end of what came after the head
-  size_t line_bytes = 8192;      // a longer line is shortened to this (marked)
+  size_t line_bytes = 8192;        // a longer line is shortened to this (marked)
 };
 
 class LogCap {

@@ -1,10 +1,10 @@
 #include "core/names.h"
 
-#include "core/text.h"
-
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+
+#include "core/text.h"
 
 namespace ads {
 namespace {
@@ -21,8 +21,7 @@ constexpr const char* kShellMeta = ";|&$`<>\"'";
 
 Status refuse_shell_meta(const std::string& s, const std::string& field) {
   auto pos = s.find_first_of(kShellMeta);
-  if (pos != std::string::npos)
-    return Error::invalid(field, std::string("must not contain '") + s[pos] + "'");
+  if (pos != std::string::npos) return Error::invalid(field, std::string("must not contain '") + s[pos] + "'");
   return Status::Ok();
 }
 }  // namespace
@@ -62,8 +61,7 @@ Status validate_git_ref(const std::string& ref, const std::string& field) {
   if (ref.find("..") != std::string::npos) return Error::invalid(field, "must not contain '..'");
   if (ref.find("@{") != std::string::npos) return Error::invalid(field, "must not contain '@{'");
   for (char c : std::string(" ~^:?*[\\")) {
-    if (ref.find(c) != std::string::npos)
-      return Error::invalid(field, std::string("must not contain '") + c + "'");
+    if (ref.find(c) != std::string::npos) return Error::invalid(field, std::string("must not contain '") + c + "'");
   }
   return refuse_shell_meta(ref, field);
 }

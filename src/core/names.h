@@ -3,12 +3,11 @@
 // shapes that would surprise a person reading a list or a log.
 #pragma once
 
-#include "core/text.h"
-
 #include <string>
 #include <string_view>
 
 #include "core/result.h"
+#include "core/text.h"
 
 namespace ads {
 

@@ -85,7 +85,8 @@ Result<IdTokenIdentity> check_id_token_claims(const nlohmann::json& c, const Exp
   if (c.contains("aud") && c["aud"].is_array()) {
     for (auto& a : c["aud"]) aud_ok |= a.is_string() && a == want.client_id;
     // several audiences: azp must be there and be us (Core 3.1.3.7 items 4 and 5)
-    if (aud_ok && c["aud"].size() > 1 && !c.contains("azp")) return denied("azp", "is missing (the token has several audiences)");
+    if (aud_ok && c["aud"].size() > 1 && !c.contains("azp"))
+      return denied("azp", "is missing (the token has several audiences)");
   }
   if (!aud_ok) return denied("aud", "does not name this client");
   // whenever azp is there, it must be us: a token issued to another client

@@ -42,8 +42,8 @@ struct ExpectedClaims {
   std::string client_id;
   std::string nonce;
   int64_t now_s = 0;
-  int64_t leeway_s = 60;      // clock skew allowed on exp/iat/nbf
-  int64_t max_age_s = 3600;   // an iat older than this is refused
+  int64_t leeway_s = 60;     // clock skew allowed on exp/iat/nbf
+  int64_t max_age_s = 3600;  // an iat older than this is refused
   // email_verified must be present and true. false (an explicit opt-out, for
   // a provider that never sends the claim): a missing claim is accepted; a
   // false one never is.

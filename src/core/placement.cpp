@@ -22,7 +22,8 @@ Result<std::string> pick_member(const std::vector<MemberLoad>& members, uint64_t
   std::string offline, short_of;
   for (const auto& m : members) {
     if (m.status != "Online") {
-      offline += (offline.empty() ? "" : ", ") + m.name + " is " + (m.status.empty() ? "in an unknown state" : m.status);
+      offline +=
+          (offline.empty() ? "" : ", ") + m.name + " is " + (m.status.empty() ? "in an unknown state" : m.status);
       continue;
     }
     any_online = true;
@@ -35,8 +36,8 @@ Result<std::string> pick_member(const std::vector<MemberLoad>& members, uint64_t
   }
   if (best) return best->name;
   if (!any_online) return Error::make("unavailable", "no cluster member is online (" + offline + ")");
-  std::string msg = "no online cluster member has " + std::to_string(need_mb) + " MB of memory available (" +
-                    short_of + ")";
+  std::string msg =
+      "no online cluster member has " + std::to_string(need_mb) + " MB of memory available (" + short_of + ")";
   if (!offline.empty()) msg += "; offline: " + offline;
   return Error::make("unavailable", msg);
 }

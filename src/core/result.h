@@ -19,12 +19,8 @@ struct Error {
   static Error invalid(std::string field, std::string message) {
     return {"invalid", std::move(message), std::move(field)};
   }
-  static Error make(std::string code, std::string message) {
-    return {std::move(code), std::move(message), {}};
-  }
-  std::string to_string() const {
-    return field.empty() ? message : field + ": " + message;
-  }
+  static Error make(std::string code, std::string message) { return {std::move(code), std::move(message), {}}; }
+  std::string to_string() const { return field.empty() ? message : field + ": " + message; }
 };
 
 template <typename T>

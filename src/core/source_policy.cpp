@@ -1,11 +1,11 @@
 #include "core/source_policy.h"
 
-#include "core/names.h"
-
 #include <arpa/inet.h>
 
 #include <algorithm>
 #include <cctype>
+
+#include "core/names.h"
 
 namespace ads {
 namespace {
@@ -129,8 +129,8 @@ Result<IpRange> parse_ip_range(const std::string& text, const std::string& field
   int prefix = max;
   if (slash != std::string::npos) {
     std::string p = text.substr(slash + 1);
-    if (p.empty() || p.size() > 3 || !std::all_of(p.begin(), p.end(), [](unsigned char c) { return std::isdigit(c); }) ||
-        std::stoi(p) > max)
+    if (p.empty() || p.size() > 3 ||
+        !std::all_of(p.begin(), p.end(), [](unsigned char c) { return std::isdigit(c); }) || std::stoi(p) > max)
       return Error::invalid(field, "\"" + text + "\" has a bad prefix length (0 to " + std::to_string(max) + ")");
     prefix = std::stoi(p);
   }
@@ -149,9 +149,9 @@ Result<IpRange> parse_ip_range(const std::string& text, const std::string& field
 
 const std::vector<std::string>& default_denied_ranges() {
   static const std::vector<std::string> v = {
-      "0.0.0.0/8",      "10.0.0.0/8",    "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-      "192.0.0.0/24",   "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",    "::/96",
-      "::1/128",        "fc00::/7",      "fe80::/10",     "ff00::/8",    "64:ff9b::/96",   "2001:db8::/32"};
+      "0.0.0.0/8",    "10.0.0.0/8",     "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+      "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",    "::/96",
+      "::1/128",      "fc00::/7",       "fe80::/10",     "ff00::/8",    "64:ff9b::/96",   "2001:db8::/32"};
   return v;
 }
 
@@ -169,7 +169,8 @@ Result<SourceRef> parse_source(const std::string& source) {
     std::string rest = source.substr(sep + 3);
     if (scheme == "file") {
       if (rest.rfind("localhost/", 0) == 0) rest = rest.substr(9);
-      if (rest.empty() || rest[0] != '/') return bad_source("a file:// URL must name an absolute path (file:///srv/labs/lab)");
+      if (rest.empty() || rest[0] != '/')
+        return bad_source("a file:// URL must name an absolute path (file:///srv/labs/lab)");
       if (rest.find('%') != std::string::npos) return bad_source("a file:// URL must not contain '%'");
       out.local = true;
       out.scheme = "file";
@@ -269,8 +270,8 @@ Status check_remote(const SourceRef& src, const SourcePolicy& policy) {
     std::string allowed;
     for (auto& s : policy.schemes) allowed += (allowed.empty() ? "" : ", ") + s;
     return Error{"forbidden",
-                 "this server does not fetch lab sources over " + src.scheme + " (sources.schemes: " +
-                     (allowed.empty() ? "none" : allowed) + ")",
+                 "this server does not fetch lab sources over " + src.scheme +
+                     " (sources.schemes: " + (allowed.empty() ? "none" : allowed) + ")",
                  "source"};
   }
   return check_host(src.host, policy);
@@ -279,14 +280,16 @@ Status check_remote(const SourceRef& src, const SourcePolicy& policy) {
 Status check_host(const std::string& host, const SourcePolicy& policy) {
   for (auto& p : policy.deny_hosts)
     if (host_matches(p, host))
-      return Error{"forbidden", "the host " + printable(host) + " is not allowed as a lab source on this server", "source"};
+      return Error{"forbidden", "the host " + printable(host) + " is not allowed as a lab source on this server",
+                   "source"};
   if (!policy.allow_hosts.empty()) {
     bool listed = false;
     for (auto& p : policy.allow_hosts) listed = listed || host_matches(p, host);
     if (!listed)
-      return Error{"forbidden",
-                   "the host " + printable(host) + " is not one this server fetches lab sources from (sources.allow_hosts)",
-                   "source"};
+      return Error{
+          "forbidden",
+          "the host " + printable(host) + " is not one this server fetches lab sources from (sources.allow_hosts)",
+          "source"};
   }
   if (auto a = parse_ip(host)) return check_address(host, *a, policy);
   return Status::Ok();

@@ -28,8 +28,8 @@ struct IpAddress {
 std::optional<IpAddress> parse_ip(std::string_view text);
 
 struct IpRange {
-  IpAddress base;  // host bits zero
-  int prefix = 0;  // over the 128 bits (an IPv4 /8 is 104)
+  IpAddress base;    // host bits zero
+  int prefix = 0;    // over the 128 bits (an IPv4 /8 is 104)
   std::string text;  // as configured, for messages
   bool contains(const IpAddress& a) const;
 };

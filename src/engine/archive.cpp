@@ -207,12 +207,15 @@ la_ssize_t gunzip_read(struct archive* a, void* ud, const void** buf) {
 
 // Reads every header and every byte of data of the tar inside `g`.
 Status verify(Gunzip& g, const std::string& what) {
-  auto bad = [&](const std::string& why) { return Error::invalid("archive", what + " is not a valid .tar.gz: " + why); };
+  auto bad = [&](const std::string& why) {
+    return Error::invalid("archive", what + " is not a valid .tar.gz: " + why);
+  };
   std::unique_ptr<struct archive, int (*)(struct archive*)> a(archive_read_new(), archive_read_free);
   archive_read_support_format_tar(a.get());  // ustar, pax and GNU tar; no other format, no other filter
   if (archive_read_open(a.get(), &g, nullptr, gunzip_read, nullptr) != ARCHIVE_OK)
-    return bad(!g.error().empty() ? g.error() : archive_error_string(a.get()) ? archive_error_string(a.get())
-                                                                              : "unreadable");
+    return bad(!g.error().empty()              ? g.error()
+               : archive_error_string(a.get()) ? archive_error_string(a.get())
+                                               : "unreadable");
   archive_entry* e = nullptr;
   size_t entries = 0;
   std::vector<char> buf(64 * 1024);
@@ -222,8 +225,9 @@ Status verify(Gunzip& g, const std::string& what) {
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
       if (!g.error().empty()) return bad(g.error());
       const char* why = archive_error_string(a.get());
-      return bad((entries == 0 ? std::string("no tar inside") : "damaged after " + std::to_string(entries) + " members") +
-                 (why ? std::string(": ") + why : ""));
+      return bad(
+          (entries == 0 ? std::string("no tar inside") : "damaged after " + std::to_string(entries) + " members") +
+          (why ? std::string(": ") + why : ""));
     }
     ++entries;
     la_ssize_t n;

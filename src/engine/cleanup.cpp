@@ -48,8 +48,9 @@ void Engine::queue_cleanup(const Deployment& d, const std::string& error) {
   c.last_error = error;
   auto st = store_.put_cleanup(c);
   if (!st) {
-    log(d, "ads", "could not queue the removal of machine " + d.machine + ": " + st.error().message +
-                      " (ads doctor reports it; ads destroy removes it)");
+    log(d, "ads",
+        "could not queue the removal of machine " + d.machine + ": " + st.error().message +
+            " (ads doctor reports it; ads destroy removes it)");
     return;
   }
   log(d, "ads", "machine " + d.machine + " will be removed later: the removal is tried again until it succeeds");
@@ -76,9 +77,10 @@ void Engine::run_cleanups() {
       c.next_ms = now_ms() + cleanup_delay_ms(opts_.cleanup_interval, c.attempts);
       (void)store_.put_cleanup(c);
       if (d)
-        log(*d, "ads", "removing machine " + c.machine + " failed again (" + st.error().message + "); try " +
-                           std::to_string(c.attempts + 1) + " in " +
-                           std::to_string(cleanup_delay_ms(opts_.cleanup_interval, c.attempts) / 1000) + " s");
+        log(*d, "ads",
+            "removing machine " + c.machine + " failed again (" + st.error().message + "); try " +
+                std::to_string(c.attempts + 1) + " in " +
+                std::to_string(cleanup_delay_ms(opts_.cleanup_interval, c.attempts) / 1000) + " s");
       continue;
     }
     if (d) {
@@ -110,7 +112,7 @@ void Engine::sweep_backup_archives() {
     if (!sub.is_directory(ec) || sub.is_symlink(ec)) continue;
     std::string id = sub.path().filename().string();
     auto d = store_.get(id);
-    if (!d) continue;  // not a deployment of this store: not ours to judge
+    if (!d) continue;                              // not a deployment of this store: not ours to judge
     if (has_unfinished_job(store_, id)) continue;  // a backup may be being written
     auto backups = store_.backups_of(id);
     if (!backups) continue;
@@ -128,15 +130,17 @@ void Engine::sweep_backup_archives() {
         spdlog::warn("cannot remove the unrecorded archive {}: {}", f.path().string(), rm.message());
         continue;
       }
-      log(*d, "ads", std::string("removed ") + (partial ? "a partly written" : "an unrecorded") + " backup archive " +
-                         name + " (left by a crash before it was recorded)");
+      log(*d, "ads",
+          std::string("removed ") + (partial ? "a partly written" : "an unrecorded") + " backup archive " + name +
+              " (left by a crash before it was recorded)");
     }
   }
 }
 
 Result<PruneResult> Engine::prune(int days) {
   if (days < 0) days = opts_.retention_days;
-  if (days <= 0) return Error::invalid("older_than_days", "no retention is configured (retention_days is 0); give the days");
+  if (days <= 0)
+    return Error::invalid("older_than_days", "no retention is configured (retention_days is 0); give the days");
   if (days > 36500) return Error::invalid("older_than_days", "must be at most 36500 (100 years)");
   int64_t before = now_ms() - static_cast<int64_t>(days) * 86400 * 1000;
   auto r = store_.prune_destroyed(before);

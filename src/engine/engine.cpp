@@ -168,8 +168,8 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
     backup = std::move(b.value());
   }
   if (!behind_cancel && !accepts(*rules, d.state))
-    return Error::make("conflict", "cannot " + kind + " deployment " + id + ": it is " + to_string(d.state) +
-                                       rules->refusal_hint);
+    return Error::make("conflict",
+                       "cannot " + kind + " deployment " + id + ": it is " + to_string(d.state) + rules->refusal_hint);
   if (kind == "restore") {
     if (auto st = admit_restore(d, *backup); !st) return st.error();
     if (d.state == State::kDestroyed) {

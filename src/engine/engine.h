@@ -38,7 +38,7 @@ class AgentClient;
 namespace router {
 class Router;
 struct Route;
-}
+}  // namespace router
 
 struct DeployRequest {
   std::string source;
@@ -53,7 +53,7 @@ struct DeployRequest {
 };
 
 struct EngineOptions {
-  std::string work_dir = "/var/lib/ads/work";      // temporary checkouts
+  std::string work_dir = "/var/lib/ads/work";       // temporary checkouts
   std::string backup_dir = "/var/lib/ads/backups";  // backup archives
   std::string agent_binary;                         // the static ads-agent to place in machines
   std::string default_provider = "lxd";
@@ -65,14 +65,14 @@ struct EngineOptions {
   // action): the agent's command_timeout_s. A lab's spec may ask for less in
   // "timeouts"; asking for more fails the deploy at validation.
   long action_timeout_ms = 1800000;
-  int provider_attempts = 3;                        // tries of a provider call that found it unavailable
+  int provider_attempts = 3;  // tries of a provider call that found it unavailable
   // Runs of a deploy job that a stopped or killed server cut off mid-way:
   // below this many, the next start (or the server taking the job over)
   // removes what the run made and deploys again from the start; at it, the
   // deployment fails ("interrupted") and is rolled back. 1: never again.
   int deploy_attempts = 2;
-  std::chrono::milliseconds retry_backoff{500};     // doubled after each try
-  bool keep_failed = false;  // keep the machine of a failed deployment for inspection
+  std::chrono::milliseconds retry_backoff{500};  // doubled after each try
+  bool keep_failed = false;                      // keep the machine of a failed deployment for inspection
   // The cap on each job's log (core/log_cap.h): its first head_bytes, then
   // the last tail_bytes of what follows, a line saying what was cut.
   LogCapLimits log_cap;
@@ -284,12 +284,12 @@ class Engine {
   // The deploy pipeline from fetching to verifying, into `t`: the deployment
   // itself (a deploy) or a release's candidate beside it (job_deploy.cpp).
   struct BuildHooks {
-    std::function<Status(State)> step;                         // records a step; an error stops the build
-    std::function<Status(const Deployment&)> record_machine;   // the machine's name, before it exists
-    std::string machine;                                       // the machine's name
-    std::string address_owner;                                 // holder of its static address (and its work dir)
-    std::string ref;                                           // "" : t.ref
-    std::function<Status(Deployment&)> after_start;            // data in, once the lab started (may be empty)
+    std::function<Status(State)> step;                        // records a step; an error stops the build
+    std::function<Status(const Deployment&)> record_machine;  // the machine's name, before it exists
+    std::string machine;                                      // the machine's name
+    std::string address_owner;                                // holder of its static address (and its work dir)
+    std::string ref;                                          // "" : t.ref
+    std::function<Status(Deployment&)> after_start;           // data in, once the lab started (may be empty)
   };
   Status build(Deployment& t, Job& job, const BuildHooks& h);
   // A stopped (or running) machine brought back to serving: machine started,
@@ -384,7 +384,7 @@ class Engine {
   EngineOptions opts_;
   std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t wakeups_ = 0;               // jobs queued here that workers have not looked for yet
+  uint64_t wakeups_ = 0;  // jobs queued here that workers have not looked for yet
   std::vector<std::thread> threads_;
   std::thread renewer_;
   std::thread janitor_;
@@ -401,9 +401,9 @@ class Engine {
   std::atomic<bool> stopping_{false};
   IdGenerator ids_;
   std::mutex id_mu_;
-  std::mutex submit_mu_;               // check-then-create of jobs and idempotency keys
+  std::mutex submit_mu_;  // check-then-create of jobs and idempotency keys
   std::string agent_bytes_;
-  LeaseBook leases_;           // the jobs this process runs
+  LeaseBook leases_;                                             // the jobs this process runs
   StoreHealth store_health_{opts_.poll, opts_.store_retry_max};  // claims and renewals while the store is away
 };
 

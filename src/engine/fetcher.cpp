@@ -46,8 +46,8 @@ struct FetchCtx {
   const ConnectScope* scope = nullptr;
   unsigned last_pct = 101;
   bool over_fetch = false;
-  std::string auth_error;           // why credentials were not given
-  std::set<std::string> asked;      // hosts whose credentials were given once already
+  std::string auth_error;       // why credentials were not given
+  std::set<std::string> asked;  // hosts whose credentials were given once already
 };
 
 int on_transfer(const git_indexer_progress* s, void* payload) {
@@ -60,8 +60,8 @@ int on_transfer(const git_indexer_progress* s, void* payload) {
   unsigned pct = static_cast<unsigned>(100.0 * s->received_objects / s->total_objects);
   if (pct / 25 != ctx->last_pct / 25 || ctx->last_pct == 101) {
     ctx->last_pct = pct;
-    (*ctx->progress)("received " + std::to_string(s->received_objects) + "/" +
-                     std::to_string(s->total_objects) + " objects (" + std::to_string(pct) + "%)");
+    (*ctx->progress)("received " + std::to_string(s->received_objects) + "/" + std::to_string(s->total_objects) +
+                     " objects (" + std::to_string(pct) + "%)");
   }
   return 0;
 }
@@ -86,7 +86,8 @@ int on_credentials(git_credential** out, const char* /*url*/, const char* userna
   const std::string host = ctx->scope->connected_host();
   auto it = ctx->settings->credentials.find(host);
   if (it == ctx->settings->credentials.end()) {
-    ctx->auth_error = printable(host) + " asks for credentials and this server has none for it (sources.git_credentials)";
+    ctx->auth_error =
+        printable(host) + " asks for credentials and this server has none for it (sources.git_credentials)";
     return GIT_EAUTH;
   }
   const GitCredential& c = it->second;
@@ -239,8 +240,8 @@ Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, 
   if (!where) return where.error();
   if (where->plain_dir) {
     if (!ref.empty())
-      return Error::invalid("ref", "the source " + printable(source) +
-                                       " is a plain directory, not a git repository; it has no refs");
+      return Error::invalid(
+          "ref", "the source " + printable(source) + " is a plain directory, not a git repository; it has no refs");
     if (progress) progress("using the local directory " + printable(source));
     return FetchedLab{where->url, ""};
   }
@@ -285,8 +286,8 @@ Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, 
     obj = nullptr;
   }
   if (!obj) {
-    return Error::invalid("ref", "no branch, tag or commit named \"" + printable(ref.empty() ? "HEAD" : ref) + "\" in " +
-                                     printable(source));
+    return Error::invalid("ref", "no branch, tag or commit named \"" + printable(ref.empty() ? "HEAD" : ref) +
+                                     "\" in " + printable(source));
   }
   ObjPtr target(obj);
   git_object* commit_raw = nullptr;
@@ -311,7 +312,8 @@ Result<FetchedLab> fetch_lab(const std::string& source, const std::string& ref, 
     std::string why = m.error.empty() ? last_git_error() : m.error;
     repo.reset();
     remove_dest();
-    return Error{m.error.empty() ? "failed" : "too_large", "cannot check out " + printable(source) + ": " + why, "source"};
+    return Error{m.error.empty() ? "failed" : "too_large", "cannot check out " + printable(source) + ": " + why,
+                 "source"};
   }
 
   git_checkout_options co = GIT_CHECKOUT_OPTIONS_INIT;

@@ -1,5 +1,6 @@
 #include "engine/git_connect.h"
 
+#include <fcntl.h>
 #include <git2.h>
 #include <git2/sys/stream.h>
 #include <netdb.h>
@@ -11,7 +12,6 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -118,7 +118,8 @@ int guarded_connect(git_stream* stream) {
     last_errno = errno;
     ::close(s);
   }
-  return fail("cannot connect to " + printable(host) + (last_errno ? std::string(": ") + std::strerror(last_errno) : ""));
+  return fail("cannot connect to " + printable(host) +
+              (last_errno ? std::string(": ") + std::strerror(last_errno) : ""));
 }
 
 ssize_t guarded_read(git_stream* stream, void* data, size_t len) {
@@ -127,10 +128,9 @@ ssize_t guarded_read(git_stream* stream, void* data, size_t len) {
   do n = ::recv(st->s, data, len, 0);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
-    fail(errno == EAGAIN || errno == EWOULDBLOCK ? "the repository server sent nothing for " +
-                                                         std::to_string(kIdleTimeoutS) + " s"
-                                                   : std::string("cannot read from the repository server: ") +
-                                                         std::strerror(errno));
+    fail(errno == EAGAIN || errno == EWOULDBLOCK
+             ? "the repository server sent nothing for " + std::to_string(kIdleTimeoutS) + " s"
+             : std::string("cannot read from the repository server: ") + std::strerror(errno));
     return -1;
   }
   return n;

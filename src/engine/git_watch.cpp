@@ -44,8 +44,9 @@ Result<Engine::PushOutcome> Engine::push(const std::string& id, const GitPush& p
     out.action = PushAction::kCoalesce;
     out.message = describe(out.action, *t, p);
     if (auto st = store_.set_pending(id, p.commit, now_ms()); !st) return st.error();
-    log(*d, "ads", "push of " + p.commit + " to " + t->branch + " (" + by + "): a job is under way; " + p.commit +
-                       " is released when it ends");
+    log(*d, "ads",
+        "push of " + p.commit + " to " + t->branch + " (" + by + "): a job is under way; " + p.commit +
+            " is released when it ends");
     return out;
   };
   if (out.action == PushAction::kCoalesce) return coalesce();
@@ -85,8 +86,7 @@ void Engine::git_watch_pass() {
     bool busy = false;
     if (!has_job_under_way(store_, d->id, &busy)) continue;
     const bool running = d->state == State::kRunning;
-    if (t.poll_s > 0 && running &&
-        now_ms() - t.polled_ms >= std::max(t.poll_s, opts_.min_poll_s) * 1000) {
+    if (t.poll_s > 0 && running && now_ms() - t.polled_ms >= std::max(t.poll_s, opts_.min_poll_s) * 1000) {
       poll_branch(t, *d);
       continue;  // its pending commit, if any, on the next pass
     }
@@ -100,7 +100,8 @@ void Engine::git_watch_pass() {
     if (!taken || !*taken) continue;  // a newer push, or another server took it
     auto j = operate(d->id, "release", json{{"ref", t.pending_commit}, {"by", "git-push"}}, {d->owner, 0});
     if (j) {
-      log(*d, "ads", "release of the pushed commit " + t.pending_commit + " that waited for the job before it: job " + j->id);
+      log(*d, "ads",
+          "release of the pushed commit " + t.pending_commit + " that waited for the job before it: job " + j->id);
       continue;
     }
     bool now_busy = false;

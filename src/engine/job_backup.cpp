@@ -11,8 +11,6 @@
 // destroyed deployment: the deploy pipeline again at the backup's commit,
 // into a new machine (refused up front when nothing could bring the data
 // back, see admit_restore). Cut off: fails and the deployment is rolled back.
-#include "engine/engine.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -21,6 +19,7 @@
 #include "agent/client.h"
 #include "engine/archive.h"
 #include "engine/durable_file.h"
+#include "engine/engine.h"
 #include "engine/internal.h"
 
 namespace ads {
@@ -101,12 +100,14 @@ Status Engine::do_backup(Deployment& d, Job& job) {
     // the new backup is made: pruning the old ones cannot fail this job, only say so
     auto all = store_.backups_of(d.id);  // oldest first
     if (!all) {
-      log(d, "ads", "cannot list the backups to keep the last " + std::to_string(opts_.keep_backups) + ": " +
-                        all.error().message);
+      log(d, "ads",
+          "cannot list the backups to keep the last " + std::to_string(opts_.keep_backups) + ": " +
+              all.error().message);
       return Status::Ok();
     }
     size_t extra = all->size() > static_cast<size_t>(opts_.keep_backups)
-                       ? all->size() - static_cast<size_t>(opts_.keep_backups) : 0;
+                       ? all->size() - static_cast<size_t>(opts_.keep_backups)
+                       : 0;
     for (size_t i = 0; i < extra; ++i) {
       const Backup& old = (*all)[i];
       if (old.id == b.id) continue;
@@ -154,9 +155,10 @@ Status Engine::admit_restore(const Deployment& d, const Backup& b) {
   bool by_action = spec && !spec->action("restore").empty();
   bool by_snapshot = !b.snapshot.empty() && p && p->snapshots_outlive_machine();
   if (by_action || by_snapshot) return Status::Ok();
-  return Error::make("conflict", "backup " + b.id + " cannot be restored into a new machine: the lab has no restore action" +
-                                     (b.snapshot.empty() ? std::string(" and the backup has no snapshot")
-                                                         : " and its " + d.provider + " snapshot went with the destroyed machine"));
+  return Error::make("conflict",
+                     "backup " + b.id + " cannot be restored into a new machine: the lab has no restore action" +
+                         (b.snapshot.empty() ? std::string(" and the backup has no snapshot")
+                                             : " and its " + d.provider + " snapshot went with the destroyed machine"));
 }
 
 Status Engine::do_restore(Deployment& d, Job& job) {

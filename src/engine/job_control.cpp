@@ -130,8 +130,9 @@ void Engine::finish_cancelled(Deployment& d, Job& job) {
       (void)store_.update(d);  // keep what the job learnt (an address, say)
       break;
   }
-  log(d, "ads", job.kind + " job " + job.id + " cancelled (" + describe(on_cancel) + "; the deployment is " +
-                    to_string(d.state) + ")");
+  log(d, "ads",
+      job.kind + " job " + job.id + " cancelled (" + describe(on_cancel) + "; the deployment is " + to_string(d.state) +
+          ")");
   set_step(job, "cancelled");
 }
 

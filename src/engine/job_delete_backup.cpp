@@ -3,14 +3,13 @@
 // stopped, failed or destroyed deployment; the provider snapshot first (it
 // may outlive the machine), then the archive, then the record; every step
 // tolerates work already done, so a cut-off job runs again from the start.
-#include "engine/engine.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "agent/client.h"
+#include "engine/engine.h"
 #include "engine/internal.h"
 
 namespace ads {
@@ -40,7 +39,8 @@ Status Engine::remove_backup(Deployment& d, Job& job, const Backup& b) {
     set_step(job, "deleting the snapshot");
     std::string machine = machine_name(d.id);
     auto st = with_retry(d, "deleting snapshot " + b.snapshot, [&] { return p->delete_snapshot(machine, b.snapshot); });
-    if (!st && st.error().code != "unsupported") return failed("cannot delete snapshot " + b.snapshot + ": " + st.error().message);
+    if (!st && st.error().code != "unsupported")
+      return failed("cannot delete snapshot " + b.snapshot + ": " + st.error().message);
   }
   set_step(job, "deleting the archive");
   std::error_code ec;

@@ -8,24 +8,22 @@
 // keep_failed) and its static address released. Cut off by a stopped server:
 // deployed again from the start (what the run made removed first) while the
 // job has runs left (deploy_attempts), else failed and rolled back.
-#include "engine/engine.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "agent/client.h"
-#include "engine/internal.h"
 #include "engine/archive.h"
+#include "engine/engine.h"
 #include "engine/fetcher.h"
+#include "engine/internal.h"
 #include "engine/lab_source.h"
 
 namespace ads {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace engine_detail;
-
 
 Status Engine::do_deploy_job(Deployment& d, Job& job) { return do_deploy(d, job, ""); }
 
@@ -35,7 +33,8 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   BuildHooks h;
   h.step = [&](State s) -> Status {
     if (stopping_) return Error::make("interrupted", "interrupted");  // left unfinished; the next start deals with it
-    if (cancelled(d.id)) return Error::make("cancelled", "cancelled");  // the runner ends it as its rules say (rolled back)
+    if (cancelled(d.id))
+      return Error::make("cancelled", "cancelled");  // the runner ends it as its rules say (rolled back)
     auto st = advance(d, s);
     if (!st) {
       if (st.error().code == "interrupted") return st;  // the store was away past the lease: handed back
@@ -103,7 +102,8 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
     }
   } cleanup{work};
   std::string ref = h.ref.empty() ? t.ref : h.ref;
-  auto fetched = fetch_lab(t.source, ref, work.string(), opts_.sources, owner_may_use_any_path(store_, t.owner), progress);
+  auto fetched =
+      fetch_lab(t.source, ref, work.string(), opts_.sources, owner_may_use_any_path(store_, t.owner), progress);
   if (!fetched) return fetched.error();
   t.commit = fetched->commit;
 
@@ -113,8 +113,9 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
   const LabSpec& spec = specfile->spec;
   if (auto tc = check_timeouts(spec); !tc) return failed(tc.error().message);
   t.spec_json = json{{"path", specfile->path}, {"text", specfile->text}}.dump();
-  log(t, "ads", "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
-                    (spec.memory_mb ? ", " + std::to_string(spec.memory_mb) + " MB" : ""));
+  log(t, "ads",
+      "lab spec v" + std::to_string(spec.format) + ": " + spec.os_key() +
+          (spec.memory_mb ? ", " + std::to_string(spec.memory_mb) + " MB" : ""));
   auto tarball = tar_gz_directory(fetched->dir, opts_.sources.max_checkout_bytes);
   if (!tarball) return tarball.error();
 
@@ -130,7 +131,10 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
   ms.memory_mb = spec.memory_mb;
   ms.storage_mb = spec.storage_mb;
   ms.labels = {{"deployment", t.id}, {"lab", t.name}};
-  json agent_cfg = {{"secret", t.secret}, {"port", agent::kAgentPort}, {"host", "0.0.0.0"}, {"lab_dir", "/opt/lab"},
+  json agent_cfg = {{"secret", t.secret},
+                    {"port", agent::kAgentPort},
+                    {"host", "0.0.0.0"},
+                    {"lab_dir", "/opt/lab"},
                     {"command_timeout_s", opts_.action_timeout_ms / 1000}};
   // where others can read the machine's files, the secret in them is a
   // bootstrap secret, replaced at starting_agent (agent/handover.h)

@@ -5,14 +5,13 @@
 // Rules (core/job_rules.h): queued on a running, stopped, failed or destroyed
 // deployment; runs again from the start when cut off. Fails: the deployment
 // is marked failed at "destroying" with the reason (destroy it again).
-#include "engine/engine.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "agent/client.h"
+#include "engine/engine.h"
 #include "engine/internal.h"
 
 namespace ads {

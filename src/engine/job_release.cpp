@@ -133,12 +133,15 @@ Status Engine::switch_release(Deployment& d, Job& job, Release& next, Release& p
   if (auto st = store_.switch_release(nd, {next, prev}); !st)
     return failed("cannot record the switch (" + label(prev) + " keeps serving): " + st.error().message);
   d = nd;
-  job.result_json = json{{"release", next.id}, {"seq", next.seq}, {"previous", prev.id}, {"commit", next.commit}}.dump();
-  log(d, "ads", "switched: " + label(next) + " (" + (next.commit.empty() ? "" : "commit " + next.commit.substr(0, 12) + ", ") +
-                    "machine " + next.machine + ") serves now; " + label(prev) + " is kept");
+  job.result_json =
+      json{{"release", next.id}, {"seq", next.seq}, {"previous", prev.id}, {"commit", next.commit}}.dump();
+  log(d, "ads",
+      "switched: " + label(next) + " (" + (next.commit.empty() ? "" : "commit " + next.commit.substr(0, 12) + ", ") +
+          "machine " + next.machine + ") serves now; " + label(prev) + " is kept");
   if (auto st = put_route(d); !st)
     return failed("switched to " + label(next) + ", but the proxy did not take the route (" + st.error().message +
-                  "); " + label(prev) + "'s machine keeps running and the stable URL reaches it until the proxy "
+                  "); " + label(prev) +
+                  "'s machine keeps running and the stable URL reaches it until the proxy "
                   "takes the route (again at the next start of ads serve)");
   return Status::Ok();
 }
@@ -154,13 +157,13 @@ void Engine::after_switch(Deployment& d, Job& job, Release& prev) {
     old.state = State::kRunning;
     if (auto st = put_down(old, job); !st)
       log(d, "ads", "could not stop the machine of " + label(prev) + " (it stays running): " + st.error().message);
-    else
-      log(d, "ads", "stopped the machine of " + label(prev) + " (kept for a rollback)");
+    else log(d, "ads", "stopped the machine of " + label(prev) + " (kept for a rollback)");
   }
   auto rels = store_.releases_of(d.id);
   if (!rels) {
-    log(d, "ads", "cannot list the releases to keep the last " + std::to_string(opts_.keep_releases) + ": " +
-                      rels.error().message);
+    log(d, "ads",
+        "cannot list the releases to keep the last " + std::to_string(opts_.keep_releases) + ": " +
+            rels.error().message);
     return;
   }
   // the kept releases that served last stay (a rollback makes an older
@@ -168,7 +171,8 @@ void Engine::after_switch(Deployment& d, Job& job, Release& prev) {
   std::vector<Release*> kept;
   for (auto& r : *rels)
     if (r.state == "kept") kept.push_back(&r);
-  std::stable_sort(kept.begin(), kept.end(), [](const Release* a, const Release* b) { return a->updated_ms > b->updated_ms; });
+  std::stable_sort(kept.begin(), kept.end(),
+                   [](const Release* a, const Release* b) { return a->updated_ms > b->updated_ms; });
   for (size_t i = static_cast<size_t>(std::max(0, opts_.keep_releases)); i < kept.size(); ++i) {
     if (auto st = remove_release_machine(d, *kept[i], "removed"); !st)
       log(d, "ads", "could not remove the machine of " + label(*kept[i]) + " (it stays kept): " + st.error().message);
@@ -194,8 +198,9 @@ Status Engine::finish_or_undo_release(Deployment& d, Job& job, bool* done) {
       log(d, "ads", "the release job " + job.id + " was cut off before its switch: removing what it built");
       r.error = "interrupted: ads serve stopped during the release";
       if (auto st = remove_release_machine(d, r, "failed"); !st) return st;
-      return failed("interrupted: ads serve stopped during the release; its machine was removed and the release "
-                    "serving before keeps serving");
+      return failed(
+          "interrupted: ads serve stopped during the release; its machine was removed and the release "
+          "serving before keeps serving");
     }
   }
   return Status::Ok();
@@ -213,7 +218,8 @@ Status Engine::carry_data(Deployment& from, Deployment& to, Job& job, const std:
   json res = json::parse(job.result_json, nullptr, false);
   auto b = store_.get_backup(res.is_object() ? res.value("backup", "") : "");
   if (!b) return b.error();
-  if (auto e = restore_data(to, job, *b); !e) return failed("the restore into " + to_label + " failed: " + e.error().message);
+  if (auto e = restore_data(to, job, *b); !e)
+    return failed("the restore into " + to_label + " failed: " + e.error().message);
   *carried = true;
   return Status::Ok();
 }
@@ -237,8 +243,9 @@ Status Engine::do_release(Deployment& d, Job& job) {
   r.job_id = job.id;
   r.created_ms = r.updated_ms = now_ms();
   if (auto st = store_.add_release(r); !st) return st;
-  log(d, "ads", label(r) + " of " + d.name + " at " + (r.ref.empty() ? "the default branch" : "ref " + r.ref) +
-                    ": building a new machine; " + label(cur) + " keeps serving until the switch");
+  log(d, "ads",
+      label(r) + " of " + d.name + " at " + (r.ref.empty() ? "the default branch" : "ref " + r.ref) +
+          ": building a new machine; " + label(cur) + " keeps serving until the switch");
 
   Deployment cand = d;
   cand.ref = r.ref;
@@ -250,7 +257,7 @@ Status Engine::do_release(Deployment& d, Job& job) {
   cand.secret.clear();
   BuildHooks h;
   h.step = [&](State s) -> Status {
-    if (stopping_) return Error::make("interrupted", "interrupted");  // the next run removes what was built
+    if (stopping_) return Error::make("interrupted", "interrupted");    // the next run removes what was built
     if (cancelled(d.id)) return Error::make("cancelled", "cancelled");  // what was built is removed below
     cand.state = s;
     set_step(job, "release: " + to_string(s));
@@ -268,8 +275,10 @@ Status Engine::do_release(Deployment& d, Job& job) {
   h.after_start = [&](Deployment& t) -> Status {
     bool carried = false;
     if (auto e = carry_data(d, t, job, label(cur), label(r), &carried); !e) return e;
-    if (!carried) log(d, "ads", label(r) + " is released without data (a backup action on " + label(cur) +
-                                    " and a restore action on " + label(r) + " are needed)");
+    if (!carried)
+      log(d, "ads",
+          label(r) + " is released without data (a backup action on " + label(cur) + " and a restore action on " +
+              label(r) + " are needed)");
     return Status::Ok();
   };
   Status built = build(cand, job, h);
@@ -325,8 +334,9 @@ Status Engine::do_rollback(Deployment& d, Job& job) {
     return failed("cannot roll back to " + label(*target) + ": it is " + target->state +
                   (target->state == "serving" ? "" : " and has no machine"));
   Release k = *target;
-  log(d, "ads", "rolling back to " + label(k) + " (" + (k.commit.empty() ? "" : "commit " + k.commit.substr(0, 12) + ", ") +
-                    "machine " + k.machine + "); " + label(cur) + " keeps serving until the switch");
+  log(d, "ads",
+      "rolling back to " + label(k) + " (" + (k.commit.empty() ? "" : "commit " + k.commit.substr(0, 12) + ", ") +
+          "machine " + k.machine + "); " + label(cur) + " keeps serving until the switch");
   Deployment t = with_release(d, k);
   t.state = State::kStopped;
   // a rollback that fails leaves the kept machine as it found it (stopped
@@ -334,7 +344,8 @@ Status Engine::do_rollback(Deployment& d, Job& job) {
   auto give_up = [&](const std::string& why) -> Status {
     if (!opts_.keep_releases_running) {
       t.state = State::kRunning;
-      if (auto st = put_down(t, job); !st) log(d, "ads", "could not stop " + label(k) + " again: " + st.error().message);
+      if (auto st = put_down(t, job); !st)
+        log(d, "ads", "could not stop " + label(k) + " again: " + st.error().message);
     }
     return failed("rollback to " + label(k) + " failed, " + label(cur) + " keeps serving: " + why);
   };
@@ -362,10 +373,12 @@ Status Engine::do_rollback(Deployment& d, Job& job) {
   if (carried) {
     auto k_spec = stored_spec(t);
     if (!k_spec) return give_up(k_spec.error().message);
-    if (auto e = http_check(t, *k_spec, &t.url); !e) return give_up("it does not answer after its restore: " + e.error().message);
+    if (auto e = http_check(t, *k_spec, &t.url); !e)
+      return give_up("it does not answer after its restore: " + e.error().message);
   } else {
-    log(d, "ads", "the rollback to " + label(k) + " carries no data (a backup action on " + label(cur) +
-                      " and a restore action on " + label(k) + " are needed): it serves the data it had");
+    log(d, "ads",
+        "the rollback to " + label(k) + " carries no data (a backup action on " + label(cur) +
+            " and a restore action on " + label(k) + " are needed): it serves the data it had");
   }
   k.address = t.address;
   k.url = t.url;

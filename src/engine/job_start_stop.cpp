@@ -4,14 +4,13 @@
 // runs again from the start. Fails: the job only; the deployment keeps its
 // state (what the job learnt, an address say, is kept). A lab's stop action
 // that fails does not stop the machine from being stopped.
-#include "engine/engine.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "agent/client.h"
+#include "engine/engine.h"
 #include "engine/internal.h"
 
 namespace ads {

@@ -2,14 +2,13 @@
 // Rules (core/job_rules.h): queued on a running deployment only; runs again
 // from the start when cut off. Its result (passed, exit code, HTTP, the first
 // 200 output lines) is the job's result; a failed test fails the job only.
-#include "engine/engine.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "agent/client.h"
+#include "engine/engine.h"
 #include "engine/internal.h"
 
 namespace ads {

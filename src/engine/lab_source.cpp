@@ -38,10 +38,11 @@ Result<std::string> read_lab_file(const std::string& dir, const std::string& rel
   auto refused = [&](const std::string& part, int err) -> Error {
     if (err == ENOENT) return Error{"not_found", rel + " does not exist", rel};
     if (err == ELOOP || err == ENOTDIR)
-      return Error::invalid(rel, part == rel ? rel + " is a symbolic link or not a regular file; it must be a file in the lab"
-                                             : part + " (on the way to " + rel +
-                                                   ") is a symbolic link or not a folder; a lab's files are read "
-                                                   "only from inside the lab");
+      return Error::invalid(rel, part == rel
+                                     ? rel + " is a symbolic link or not a regular file; it must be a file in the lab"
+                                     : part + " (on the way to " + rel +
+                                           ") is a symbolic link or not a folder; a lab's files are read "
+                                           "only from inside the lab");
     return Error::invalid(rel, "cannot open " + rel + ": " + std::strerror(err));
   };
   std::string walked;

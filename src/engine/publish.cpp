@@ -24,8 +24,8 @@ std::string host_port(const std::string& host, int port) {
 
 // Deployments whose route the proxy should have: live and published.
 bool holds_route(const Deployment& d) {
-  return !d.stable_url.empty() && !d.address.empty() && d.state != State::kFailed &&
-         d.state != State::kDestroyed && d.state != State::kDestroying;
+  return !d.stable_url.empty() && !d.address.empty() && d.state != State::kFailed && d.state != State::kDestroyed &&
+         d.state != State::kDestroying;
 }
 
 }  // namespace

@@ -1,15 +1,14 @@
 // The reconciler: what the providers have against what the store says.
-#include "engine/engine.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
-
-#include "agent/client.h"
-#include "engine/internal.h"
 #include <map>
 #include <set>
+
+#include "agent/client.h"
+#include "engine/engine.h"
+#include "engine/internal.h"
 
 namespace ads {
 namespace fs = std::filesystem;
@@ -30,15 +29,17 @@ Result<std::vector<Engine::Drift>> Engine::reconcile() {
       if (d && d->machine != m.name) {
         auto rels = store_.releases_of(id);
         if (!rels) return rels.error();
-        for (auto& r : *rels) a_release = a_release || (r.machine == m.name && (r.state == "kept" || r.state == "building"));
+        for (auto& r : *rels)
+          a_release = a_release || (r.machine == m.name && (r.state == "kept" || r.state == "building"));
       }
       if (a_release) {
         continue;
       } else if (!d) {
         out.push_back({kind, m.name, id, "orphan: the store has no deployment " + id, ""});
       } else if (d->machine != m.name) {
-        out.push_back({kind, m.name, id, "orphan: deployment " + id + " is " + to_string(d->state) +
-                                             " and does not own this machine", ""});
+        out.push_back({kind, m.name, id,
+                       "orphan: deployment " + id + " is " + to_string(d->state) + " and does not own this machine",
+                       ""});
       }
     }
   }
@@ -59,8 +60,7 @@ Result<std::vector<Engine::Drift>> Engine::reconcile() {
     if (it != queued.end())
       problem += " (its removal failed " + std::to_string(it->second.attempts) +
                  " time(s), last: " + it->second.last_error + "; it is tried again)";
-    else if (opts_.keep_failed)
-      problem += " (kept for inspection: keep_failed)";
+    else if (opts_.keep_failed) problem += " (kept for inspection: keep_failed)";
     out.push_back({d.provider, d.machine, d.id, problem, "destroy"});
   }
   ListQuery q;
@@ -70,8 +70,8 @@ Result<std::vector<Engine::Drift>> Engine::reconcile() {
   for (auto& d : *all) {
     if (d.machine.empty() || !providers_.count(d.provider)) continue;
     if (!seen.count({d.provider, d.machine}) && is_settled(d.state))
-      out.push_back({d.provider, d.machine, d.id, "missing: deployment is " + to_string(d.state) +
-                                                     " but the provider has no such machine", ""});
+      out.push_back({d.provider, d.machine, d.id,
+                     "missing: deployment is " + to_string(d.state) + " but the provider has no such machine", ""});
   }
   return out;
 }

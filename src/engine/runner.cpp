@@ -2,18 +2,17 @@
 // while they work), run them one at a time per deployment, and deal with the
 // work an earlier process left unfinished (resume, deploy again, or roll
 // back). Also the step-duration figures for /metrics.
-#include "engine/engine.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "agent/client.h"
 #include "core/job_rules.h"
+#include "engine/engine.h"
 #include "engine/internal.h"
 #include "engine/store_health.h"
-#include <set>
 
 namespace ads {
 namespace fs = std::filesystem;
@@ -59,10 +58,17 @@ std::map<std::pair<std::string, std::string>, StepHistogram> Engine::step_durati
 Status Engine::run_kind(Deployment& d, Job& job) {
   using JobFn = Status (Engine::*)(Deployment&, Job&);
   static const std::map<std::string, JobFn> kJobs = {
-      {"deploy", &Engine::do_deploy_job}, {"start", &Engine::do_start},   {"stop", &Engine::do_stop},
-      {"restart", &Engine::do_restart},   {"test", &Engine::do_test},     {"backup", &Engine::do_backup},
-      {"restore", &Engine::do_restore},   {"destroy", &Engine::do_destroy}, {"delete-backup", &Engine::do_delete_backup},
-      {"release", &Engine::do_release},   {"rollback", &Engine::do_rollback},
+      {"deploy", &Engine::do_deploy_job},
+      {"start", &Engine::do_start},
+      {"stop", &Engine::do_stop},
+      {"restart", &Engine::do_restart},
+      {"test", &Engine::do_test},
+      {"backup", &Engine::do_backup},
+      {"restore", &Engine::do_restore},
+      {"destroy", &Engine::do_destroy},
+      {"delete-backup", &Engine::do_delete_backup},
+      {"release", &Engine::do_release},
+      {"rollback", &Engine::do_rollback},
   };
   auto it = kJobs.find(job.kind);
   if (it == kJobs.end()) return failed("unknown job kind " + job.kind);
@@ -124,7 +130,8 @@ void Engine::run_job(Job& job) {
         (void)advance(d, State::kFailed);
         if (!d.machine.empty()) queue_cleanup(d, error);
       } else {
-        (void)store_write(d.id, "the deployment", [&] { return store_.update(d); });  // keep what the job learnt (an address, say)
+        (void)store_write(d.id, "the deployment",
+                          [&] { return store_.update(d); });  // keep what the job learnt (an address, say)
       }
     }
   } else {
@@ -138,7 +145,9 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
   // Every write here is fenced by the job's lease like the job's own (a
   // store away past it hands the job back: nothing more is written, so the
   // job and its deployment never disagree; whoever claims it next recovers it).
-  auto write_job = [&] { return store_write(job.deployment_id, "job " + job.id, [&] { return store_.update_job(job); }); };
+  auto write_job = [&] {
+    return store_write(job.deployment_id, "job " + job.id, [&] { return store_.update_job(job); });
+  };
   auto handed_back = [](const Status& st) { return !st && st.error().code == "interrupted"; };
   auto d = store_.get(job.deployment_id);
   if (!d) {
@@ -151,9 +160,10 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
   const JobRules* rules = job_rules(job.kind);
   bool resumable = rules && rules->resumable;
   if (job.state == "queued" || resumable || (job.kind == "deploy" && d->state == State::kAccepted)) {
-    log(*d, "ads", "resuming " + job.kind + " job " + job.id +
-                       (taken_over_by.empty() ? " after a restart of ads serve"
-                                              : ": taken over by server " + taken_over_by + " (its server stopped)"));
+    log(*d, "ads",
+        "resuming " + job.kind + " job " + job.id +
+            (taken_over_by.empty() ? " after a restart of ads serve"
+                                   : ": taken over by server " + taken_over_by + " (its server stopped)"));
     job.state = "queued";
     return !handed_back(write_job());
   }
@@ -162,8 +172,9 @@ bool Engine::recover(Job& job, const std::string& taken_over_by) {
   if (job.kind == "deploy" && job.attempts < opts_.deploy_attempts && !is_settled(d->state)) {
     // Deploy again from the start: what the cut-off run made goes first (the
     // new run makes a machine of the same name, and its address again).
-    log(*d, "ads", why + "; removing what it made and deploying again from the start (run " +
-                       std::to_string(job.attempts + 1) + " of at most " + std::to_string(opts_.deploy_attempts) + ")");
+    log(*d, "ads",
+        why + "; removing what it made and deploying again from the start (run " + std::to_string(job.attempts + 1) +
+            " of at most " + std::to_string(opts_.deploy_attempts) + ")");
     if (remove_machine(*d)) {
       release_addresses(*d);
       d->failed_step.clear();
@@ -291,13 +302,15 @@ void Engine::worker() {
       // the store cannot answer: said once, then tried again with backoff
       // (a queued job's wake-up does not cut the wait short)
       auto f = store_health_.failed(claimed.error().message, now_ms());
-      if (f.began) spdlog::error("cannot claim a job: {}; trying again with backoff (up to {} ms apart), quietly until it answers",
-                                 claimed.error().message, opts_.store_retry_max.count());
+      if (f.began)
+        spdlog::error("cannot claim a job: {}; trying again with backoff (up to {} ms apart), quietly until it answers",
+                      claimed.error().message, opts_.store_retry_max.count());
       std::unique_lock<std::mutex> lk(mu_);
       cv_.wait_for(lk, f.wait, [&] { return stopping_.load(); });
       continue;
     }
-    if (auto lasted = store_health_.succeeded(now_ms())) spdlog::info("the store answers again (it did not for {} ms)", *lasted);
+    if (auto lasted = store_health_.succeeded(now_ms()))
+      spdlog::info("the store answers again (it did not for {} ms)", *lasted);
     if (!claimed->has_value()) {
       // nothing to do: sleep until a job is queued here or the poll interval
       // passes (another server may have queued one, or a lease lapsed)

@@ -1,8 +1,6 @@
 // Steps shared by every job kind: recording state and steps, the log,
 // retries of provider calls, failing and cleaning up, agent actions and the
 // HTTP check.
-#include "engine/engine.h"
-
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -11,6 +9,7 @@
 #include <thread>
 
 #include "agent/client.h"
+#include "engine/engine.h"
 #include "engine/internal.h"
 #include "http/client.h"
 
@@ -36,7 +35,8 @@ void Engine::set_step(Job& job, const std::string& step) {
   observe_step(job, finished || step == "started" ? "" : step);
   job.step = step;
   job.updated_ms = now_ms();
-  auto st = store_write(job.deployment_id, "step \"" + step + "\" of job " + job.id, [&] { return store_.update_job(job); });
+  auto st =
+      store_write(job.deployment_id, "step \"" + step + "\" of job " + job.id, [&] { return store_.update_job(job); });
   if (!st) spdlog::error("cannot record step of job {}: {}", job.id, st.error().message);
 }
 
@@ -74,9 +74,9 @@ Status Engine::with_retry(const Deployment& d, const std::string& what, const st
   for (int attempt = 1;; ++attempt) {
     Status st = f();
     if (st || !transient(st.error()) || attempt >= opts_.provider_attempts || stopping_ || cancelled(d.id)) return st;
-    log(d, "ads", what + " failed (" + st.error().message + "); trying again in " +
-                      std::to_string(backoff.count()) + " ms (attempt " + std::to_string(attempt + 1) + " of " +
-                      std::to_string(opts_.provider_attempts) + ")");
+    log(d, "ads",
+        what + " failed (" + st.error().message + "); trying again in " + std::to_string(backoff.count()) +
+            " ms (attempt " + std::to_string(attempt + 1) + " of " + std::to_string(opts_.provider_attempts) + ")");
     std::this_thread::sleep_for(backoff);
     backoff *= 2;
   }
@@ -219,7 +219,8 @@ Status Engine::http_check(Deployment& d, const LabSpec& spec, std::string* url_o
       return Status::Ok();
     }
     last = r ? "HTTP " + std::to_string(r->status) : r.error().message;
-    if (std::chrono::steady_clock::now() >= deadline || stopping_ || cancelled(d.id)) return failed("the lab does not answer at " + url + ": " + last);
+    if (std::chrono::steady_clock::now() >= deadline || stopping_ || cancelled(d.id))
+      return failed("the lab does not answer at " + url + ": " + last);
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
 }

@@ -31,7 +31,8 @@ class Backoff {
 // Shared by the engine's threads (thread-safe).
 class StoreHealth {
  public:
-  StoreHealth(std::chrono::milliseconds first_wait, std::chrono::milliseconds max_wait) : backoff_(first_wait, max_wait) {}
+  StoreHealth(std::chrono::milliseconds first_wait, std::chrono::milliseconds max_wait)
+      : backoff_(first_wait, max_wait) {}
 
   struct Failure {
     std::chrono::milliseconds wait;  // before the next try

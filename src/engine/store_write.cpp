@@ -16,7 +16,8 @@
 namespace ads {
 using namespace engine_detail;
 
-Status Engine::store_write(const std::string& deployment_id, const std::string& what, const std::function<Status()>& f) {
+Status Engine::store_write(const std::string& deployment_id, const std::string& what,
+                           const std::function<Status()>& f) {
   auto handed_back = [&] {
     return Error::make("interrupted", "the store was unavailable for longer than the job's lease while " + what +
                                           "; the job is handed back");
@@ -31,7 +32,9 @@ Status Engine::store_write(const std::string& deployment_id, const std::string& 
     }
     Status st = f();
     if (st || !transient(st.error())) {
-      if (told && st) spdlog::info("deployment {}: the store answers again; {} done after {} ms", deployment_id, what, now_ms() - began);
+      if (told && st)
+        spdlog::info("deployment {}: the store answers again; {} done after {} ms", deployment_id, what,
+                     now_ms() - began);
       return st;
     }
     int64_t until = leases_.expiry_of_deployment(deployment_id);

@@ -20,11 +20,11 @@ using Clock = std::chrono::steady_clock;
 struct Ctx {
   const ClientRequest* req;
   ClientResponse* res;
-  bool aborted = false;      // on_data said stop
-  bool too_large = false;    // past max_body_bytes
+  bool aborted = false;    // on_data said stop
+  bool too_large = false;  // past max_body_bytes
   bool headers_too_large = false;
-  bool idle = false;         // nothing for idle_timeout_ms
-  bool abort = false;        // should_abort said stop
+  bool idle = false;   // nothing for idle_timeout_ms
+  bool abort = false;  // should_abort said stop
   size_t body_bytes = 0;
   size_t header_bytes = 0;
   Clock::time_point last_byte = Clock::now();
@@ -147,15 +147,15 @@ Result<ClientResponse> request(const ClientRequest& req) {
   CURLcode rc = curl_easy_perform(c);
   std::string where = req.unix_socket.empty() ? req.url : req.unix_socket;
   if (ctx.too_large || rc == CURLE_FILESIZE_EXCEEDED)
-    return Error::make("too_large", "the answer of " + where + " is larger than " +
-                                        std::to_string(req.max_body_bytes) + " bytes; stopped reading it");
+    return Error::make("too_large", "the answer of " + where + " is larger than " + std::to_string(req.max_body_bytes) +
+                                        " bytes; stopped reading it");
   if (ctx.headers_too_large)
     return Error::make("too_large", "the answer of " + where + " has more than " + std::to_string(kMaxHeaderBytes) +
                                         " bytes of headers; stopped reading it");
   if (ctx.abort) return Error::make("aborted", "the call to " + where + " was abandoned");
   if (ctx.idle)
-    return Error::make("timeout", where + " went silent: nothing arrived for " + seconds_text(req.idle_timeout_ms) +
-                                      " s");
+    return Error::make("timeout",
+                       where + " went silent: nothing arrived for " + seconds_text(req.idle_timeout_ms) + " s");
   if (rc != CURLE_OK && !(ctx.aborted && rc == CURLE_WRITE_ERROR)) {
     std::string what = errbuf[0] ? errbuf : curl_easy_strerror(rc);
     if (rc == CURLE_OPERATION_TIMEDOUT) return Error::make("timeout", "timed out talking to " + where + ": " + what);

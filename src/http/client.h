@@ -13,12 +13,12 @@ namespace ads::http {
 
 struct ClientRequest {
   std::string method = "GET";
-  std::string url;                   // http://host:port/path (for unix sockets: http://lxd/1.0/...)
-  std::string unix_socket;           // set: connect to this socket instead of the URL's host
+  std::string url;          // http://host:port/path (for unix sockets: http://lxd/1.0/...)
+  std::string unix_socket;  // set: connect to this socket instead of the URL's host
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   long connect_timeout_ms = 5000;
-  long timeout_ms = 60000;           // whole request; 0 = none (streams)
+  long timeout_ms = 60000;  // whole request; 0 = none (streams)
   // Set: the call fails ("timeout", "... silent for N s") when no byte of
   // the response arrives for this long (a stream whose server sends
   // heartbeats, so that a frozen server is told from a quiet one).

@@ -2,18 +2,17 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <openssl/ssl.h>
-
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -56,8 +55,7 @@ Response Response::json(int status, const nlohmann::json& body) {
   return json(status, body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
-Response Response::error(int status, const std::string& code, const std::string& message,
-                         const std::string& field) {
+Response Response::error(int status, const std::string& code, const std::string& message, const std::string& field) {
   nlohmann::json e = {{"code", code}, {"message", message}};
   if (!field.empty()) e["field"] = field;
   // the message may quote input (a path, a header): never let its bytes throw
@@ -201,9 +199,7 @@ std::string raw_text(const Response& r) {
   return out + "\r\n" + r.body;
 }
 
-int64_t steady_ms() {
-  return std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count();
-}
+int64_t steady_ms() { return std::chrono::duration_cast<milliseconds>(Clock::now().time_since_epoch()).count(); }
 
 std::string address_of(const sockaddr_storage& ss) {
   char buf[INET6_ADDRSTRLEN] = {0};
@@ -247,7 +243,7 @@ struct Server::Impl {
     std::lock_guard<std::mutex> l(ssl_mu);
     return ssl;
   }
-  int wake_fd = -1;                         // eventfd: wakes the accept loop (stop)
+  int wake_fd = -1;  // eventfd: wakes the accept loop (stop)
 
   mutable std::mutex mu;  // guards admission and open_fds
   Admission admission;
@@ -262,8 +258,8 @@ struct Server::Impl {
   std::vector<Closing> closing;
   std::atomic<int> tls_refusers{0};  // threads answering refusals over TLS
 
-  std::atomic<uint64_t> accepted{0}, refused_per_address{0}, refused_busy{0}, queue_timeouts{0},
-      reserve_refusals{0}, deadline_cuts{0}, handler_errors{0};
+  std::atomic<uint64_t> accepted{0}, refused_per_address{0}, refused_busy{0}, queue_timeouts{0}, reserve_refusals{0},
+      deadline_cuts{0}, handler_errors{0};
 
   // Answers a connection no thread serves and lets it close (plain HTTP).
   void refuse_plain(int fd, const Response& r) {
@@ -360,8 +356,8 @@ Status Server::set_tls_identity(const std::string& cert_pem, const std::string& 
 Status Server::start() {
   if (opts_.max_connections < 1) return Error::invalid("max_connections", "must be at least 1");
   if (opts_.reserved_connections >= opts_.max_connections)
-    return Error::invalid("reserved_connections", "must be below max_connections (" +
-                                                      std::to_string(opts_.max_connections) + ")");
+    return Error::invalid("reserved_connections",
+                          "must be below max_connections (" + std::to_string(opts_.max_connections) + ")");
   const std::initializer_list<std::pair<const char*, int>> times = {
       {"head_timeout_ms", opts_.head_timeout_ms},   {"request_timeout_ms", opts_.request_timeout_ms},
       {"write_timeout_ms", opts_.write_timeout_ms}, {"reserved_head_timeout_ms", opts_.reserved_head_timeout_ms},
@@ -369,8 +365,9 @@ Status Server::start() {
   for (auto& [name, v] : times)
     if (v < 1) return Error::invalid(name, "must be at least 1");
   if (opts_.request_timeout_ms < opts_.head_timeout_ms)
-    return Error::invalid("request_timeout_ms", "must be at least head_timeout_ms (" +
-                                                    std::to_string(opts_.head_timeout_ms) + "): it bounds head and body");
+    return Error::invalid(
+        "request_timeout_ms",
+        "must be at least head_timeout_ms (" + std::to_string(opts_.head_timeout_ms) + "): it bounds head and body");
   beast::error_code ec;
   if (tls()) {
     auto ctx = make_tls_context(opts_.tls_cert_pem, opts_.tls_key_pem);
@@ -387,8 +384,8 @@ Status Server::start() {
   if (!ec) impl_->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (!ec) impl_->acceptor.non_blocking(true, ec);
   if (ec) {
-    return Error::make("unavailable", "cannot listen on " + opts_.host + ":" +
-                                          std::to_string(opts_.port) + ": " + ec.message());
+    return Error::make("unavailable",
+                       "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + ": " + ec.message());
   }
   impl_->wake_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (impl_->wake_fd < 0) return Error::make("unavailable", "cannot make an eventfd for the server");
@@ -412,8 +409,8 @@ void Server::accept_loop() {
     }
     auto now = Clock::now();
     for (auto& c : closing)
-      timeout_ms = std::min<int>(timeout_ms, static_cast<int>(std::max<int64_t>(
-                                                 0, std::chrono::ceil<milliseconds>(c.until - now).count())));
+      timeout_ms = std::min<int>(
+          timeout_ms, static_cast<int>(std::max<int64_t>(0, std::chrono::ceil<milliseconds>(c.until - now).count())));
     std::vector<pollfd> fds = {{lfd, POLLIN, 0}, {impl_->wake_fd, POLLIN, 0}};
     for (auto& c : closing) fds.push_back({c.fd, POLLIN, 0});
     int n = ::poll(fds.data(), fds.size(), timeout_ms);
@@ -460,8 +457,9 @@ void Server::accept_loop() {
     }
     for (auto& t : expired) {
       ++impl_->queue_timeouts;
-      impl_->refuse_plain(t.fd, refusal(503, "unavailable", "the server is busy: no connection was free within " +
-                                                               std::to_string(opts_.queue_timeout_ms) + " ms"));
+      impl_->refuse_plain(t.fd, refusal(503, "unavailable",
+                                        "the server is busy: no connection was free within " +
+                                            std::to_string(opts_.queue_timeout_ms) + " ms"));
     }
   }
   std::vector<Ticket> queued;
@@ -488,9 +486,9 @@ void Server::admit(int fd, std::string remote) {
   Response r;
   if (v == Admission::Verdict::kTooManyFromAddress) {
     ++impl_->refused_per_address;
-    r = refusal(429, "too_many_connections", "too many connections from " + t.address + " at once (at most " +
-                                                 std::to_string(opts_.max_connections_per_address) +
-                                                 " served, the others wait)");
+    r = refusal(429, "too_many_connections",
+                "too many connections from " + t.address + " at once (at most " +
+                    std::to_string(opts_.max_connections_per_address) + " served, the others wait)");
   } else {
     ++impl_->refused_busy;
     r = refusal(503, "unavailable", "the server is busy: too many connections");
@@ -627,8 +625,7 @@ Response Server::dispatch(Request& req) {
       req.params = std::move(params);
       return route.handler(req);
     }
-    if (path_matched)
-      return Response::error(405, "method_not_allowed", req.method + " is not allowed on " + req.path);
+    if (path_matched) return Response::error(405, "method_not_allowed", req.method + " is not allowed on " + req.path);
     return Response::error(404, "not_found", "no such resource: " + req.path);
   } catch (const std::exception& e) {
     return failed(std::string("the handler threw: ") + e.what());
@@ -658,8 +655,10 @@ void Server::serve_connection(const Ticket& t) {
     if (n == 1 && first != 0x16) {
       const std::string body =
           R"({"error":{"code":"tls_required","message":"this server speaks HTTPS only: use an https:// URL"}})";
-      const std::string reply = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
-                                "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+      const std::string reply =
+          "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nConnection: close\r\n"
+          "Content-Length: " +
+          std::to_string(body.size()) + "\r\n\r\n" + body;
       // read what the client sent first (a request's head), so closing does not reset the answer
       char junk[4096];
       (void)!::recv(t.fd, junk, sizeof junk, MSG_DONTWAIT);
@@ -726,14 +725,14 @@ void Server::serve_stream(Stream& sock, Conn& c) {
         ++impl_->deadline_cuts;
         if (!parser.got_some() && buf.size() == 0) break;  // nothing of a request came: just close
         if (!c.socket.deadline_passed())
-          r = Response::error(408, "request_timeout", "the client sent nothing for " +
-                                                          std::to_string(opts_.read_timeout_s) + " s");
+          r = Response::error(408, "request_timeout",
+                              "the client sent nothing for " + std::to_string(opts_.read_timeout_s) + " s");
         else if (!parser.is_header_done())
-          r = Response::error(408, "request_timeout", "the request's head did not arrive within " +
-                                                          std::to_string(head_limit.count()) + " ms");
+          r = Response::error(408, "request_timeout",
+                              "the request's head did not arrive within " + std::to_string(head_limit.count()) + " ms");
         else
-          r = Response::error(408, "request_timeout", "the request did not arrive within " +
-                                                          std::to_string(whole_limit.count()) + " ms");
+          r = Response::error(408, "request_timeout",
+                              "the request did not arrive within " + std::to_string(whole_limit.count()) + " ms");
       } else if (ec == asio::error::would_block || ec == asio::error::try_again ||
                  ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
                  ec == asio::error::bad_descriptor || ec == asio::ssl::error::stream_truncated ||

@@ -31,14 +31,14 @@ namespace ads::http {
 
 struct Request {
   std::string method;
-  std::string path;                           // without the query
-  std::map<std::string, std::string> query;   // decoded
-  std::map<std::string, std::string> headers; // lower-case names
-  std::map<std::string, std::string> params;  // from {name} segments
-  std::string target;                         // path + query as received
+  std::string path;                            // without the query
+  std::map<std::string, std::string> query;    // decoded
+  std::map<std::string, std::string> headers;  // lower-case names
+  std::map<std::string, std::string> params;   // from {name} segments
+  std::string target;                          // path + query as received
   std::string body;
-  std::string remote;                         // peer address
-  std::map<std::string, std::string> attrs;   // set by the filter (e.g. the caller)
+  std::string remote;                        // peer address
+  std::map<std::string, std::string> attrs;  // set by the filter (e.g. the caller)
 
   std::string header(const std::string& lower_name) const;
   std::string param(const std::string& name) const;
@@ -65,15 +65,14 @@ struct Response {
   // Serialized with invalid UTF-8 replaced (U+FFFD): building an answer never throws.
   static Response json(int status, const nlohmann::json& body);
   // {"error":{"code":..,"message":..,"field":..}}
-  static Response error(int status, const std::string& code, const std::string& message,
-                        const std::string& field = "");
+  static Response error(int status, const std::string& code, const std::string& message, const std::string& field = "");
 };
 
 using Handler = std::function<Response(Request&)>;
 
 struct ServerOptions {
   std::string host = "127.0.0.1";
-  uint16_t port = 0;               // 0: any free port (see Server::port())
+  uint16_t port = 0;  // 0: any free port (see Server::port())
   size_t max_body_bytes = 1 << 20;
   // Connections served at once (one thread each), reserved ones included.
   // Beyond it they wait in the queue (max_queued).
@@ -119,16 +118,16 @@ struct ServerOptions {
 
 // What the server is doing, for tests, benches and metrics.
 struct ServerStats {
-  size_t open = 0;           // connections being served (a thread each)
-  size_t reserved_open = 0;  // of which in reserved slots
-  size_t queued = 0;         // waiting for a slot
-  uint64_t accepted = 0;              // connections accepted since start
-  uint64_t refused_per_address = 0;   // 429: over the per-address share
-  uint64_t refused_busy = 0;          // 503: queue full
-  uint64_t queue_timeouts = 0;        // 503: waited queue_timeout_ms
-  uint64_t reserve_refusals = 0;      // 503: a reserved slot, a request the reserve filter refused
-  uint64_t deadline_cuts = 0;         // requests cut at a deadline or a silence
-  uint64_t handler_errors = 0;        // exceptions from filters, handlers, streams
+  size_t open = 0;                   // connections being served (a thread each)
+  size_t reserved_open = 0;          // of which in reserved slots
+  size_t queued = 0;                 // waiting for a slot
+  uint64_t accepted = 0;             // connections accepted since start
+  uint64_t refused_per_address = 0;  // 429: over the per-address share
+  uint64_t refused_busy = 0;         // 503: queue full
+  uint64_t queue_timeouts = 0;       // 503: waited queue_timeout_ms
+  uint64_t reserve_refusals = 0;     // 503: a reserved slot, a request the reserve filter refused
+  uint64_t deadline_cuts = 0;        // requests cut at a deadline or a silence
+  uint64_t handler_errors = 0;       // exceptions from filters, handlers, streams
 };
 
 class Server {

@@ -91,7 +91,7 @@ Result<Identity> self_sign(EVP_PKEY* key, const std::string& common_name, const 
   // trusts this one certificate for its own names, not anything its key could sign.
   // RSA keys also encipher the TLS 1.2 key exchange; EC and Ed25519 keys only sign.
   std::string usage = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA ? "critical,digitalSignature,keyEncipherment"
-                                                                 : "critical,digitalSignature";
+                                                                : "critical,digitalSignature";
   std::vector<std::pair<int, std::string>> exts = {{NID_basic_constraints, "critical,CA:FALSE"},
                                                    {NID_key_usage, usage},
                                                    {NID_ext_key_usage, "serverAuth"},
@@ -105,7 +105,8 @@ Result<Identity> self_sign(EVP_PKEY* key, const std::string& common_name, const 
   }
   if (X509_sign(x.get(), key, md) <= 0) return Error::make("internal", openssl_error("signing the certificate"));
   Bio cb(BIO_new(BIO_s_mem())), kb(BIO_new(BIO_s_mem()));
-  if (!PEM_write_bio_X509(cb.get(), x.get()) || !PEM_write_bio_PrivateKey(kb.get(), key, nullptr, nullptr, 0, nullptr, nullptr))
+  if (!PEM_write_bio_X509(cb.get(), x.get()) ||
+      !PEM_write_bio_PrivateKey(kb.get(), key, nullptr, nullptr, 0, nullptr, nullptr))
     return Error::make("internal", openssl_error("writing PEM"));
   return Identity{bio_text(cb.get()), bio_text(kb.get())};
 }

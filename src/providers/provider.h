@@ -18,27 +18,27 @@ namespace ads {
 
 // A file placed in the machine before its first start (the agent, its config).
 struct FileToPlace {
-  std::string path;      // absolute, inside the machine
+  std::string path;  // absolute, inside the machine
   std::string content;
   int mode = 0644;
 };
 
 struct MachineSpec {
-  std::string name;                           // provider-side name, [a-z0-9-], <= 63
-  std::string os_key;                         // "debian-12" (LabSpec::os_key)
-  uint64_t memory_mb = 0;                     // 0: provider default
+  std::string name;        // provider-side name, [a-z0-9-], <= 63
+  std::string os_key;      // "debian-12" (LabSpec::os_key)
+  uint64_t memory_mb = 0;  // 0: provider default
   uint64_t storage_mb = 0;
   std::map<std::string, std::string> labels;  // e.g. deployment id, lab name
   std::vector<FileToPlace> files;
-  std::string address;                        // static IPv4 from address_pool(), "" if none
+  std::string address;  // static IPv4 from address_pool(), "" if none
 };
 
 struct Machine {
   std::string name;
-  std::string status;                         // provider's word: Running, Stopped...
-  std::string address;                        // IPv4, "" if none yet
+  std::string status;   // provider's word: Running, Stopped...
+  std::string address;  // IPv4, "" if none yet
   std::map<std::string, std::string> labels;
-  std::string location;                       // cluster member holding it; "" outside a cluster
+  std::string location;  // cluster member holding it; "" outside a cluster
 };
 
 // Progress notes for the deployment log.

@@ -147,8 +147,8 @@ Result<std::string> CaddyRouter::call(const std::string& method, const std::stri
     } catch (const std::exception&) {
     }
     if (why.size() > 500) why.resize(500);
-    return Error::make("failed", "the proxy refused " + method + " " + path + " (HTTP " + std::to_string(res->status) +
-                                     "): " + why);
+    return Error::make(
+        "failed", "the proxy refused " + method + " " + path + " (HTTP " + std::to_string(res->status) + "): " + why);
   }
   return res->body;
 }
@@ -177,9 +177,11 @@ Status CaddyRouter::change(const std::function<void(std::map<std::string, Route>
   auto before = routes;
   f(routes);
   if (before.size() == routes.size() &&
-      std::equal(before.begin(), before.end(), routes.begin(), [](const auto& a, const auto& b) {
-        return a.first == b.first && a.second.upstream == b.second.upstream && a.second.port == b.second.port;
-      }) &&
+      std::equal(before.begin(), before.end(), routes.begin(),
+                 [](const auto& a, const auto& b) {
+                   return a.first == b.first && a.second.upstream == b.second.upstream &&
+                          a.second.port == b.second.port;
+                 }) &&
       cur->is_object() && cur->contains("apps"))
     return Status::Ok();  // nothing changes: no reload
   return load(config(opts_, admin_config(opts_.admin), routes));

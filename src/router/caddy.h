@@ -26,11 +26,11 @@ struct CaddyOptions {
   // A unix socket in a 0700 directory keeps other local users out (the
   // admin API has no authentication).
   std::string admin;
-  std::string domain;                // "" : a port of its own per lab
-  std::string listen_host;           // bind address; "" : every interface
-  int listen_port = 80;              // the host-routing server's port (with a domain)
+  std::string domain;                     // "" : a port of its own per lab
+  std::string listen_host;                // bind address; "" : every interface
+  int listen_port = 80;                   // the host-routing server's port (with a domain)
   std::string public_host = "localhost";  // host of URLs without a domain
-  long timeout_ms = 10000;           // per admin call
+  long timeout_ms = 10000;                // per admin call
 };
 
 class CaddyRouter : public Router {

@@ -28,8 +28,8 @@ Result<int> start_proxy(const ProxyProcessOptions& o) {
   }
   if (o.admin.rfind("unix:", 0) == 0) fs::remove(o.admin.substr(5), ec);  // a socket left by a killed Caddy
   auto child = spawn_logged({o.binary, "run", "--config", config, "--resume"},
-                            {"HOME=" + o.dir, "XDG_DATA_HOME=" + o.dir + "/data", "XDG_CONFIG_HOME=" + o.dir + "/config",
-                             "PATH=/usr/local/bin:/usr/bin:/bin"},
+                            {"HOME=" + o.dir, "XDG_DATA_HOME=" + o.dir + "/data",
+                             "XDG_CONFIG_HOME=" + o.dir + "/config", "PATH=/usr/local/bin:/usr/bin:/bin"},
                             log, pid_file);
   if (!child) return child.error();
   CaddyOptions po;

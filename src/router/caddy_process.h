@@ -13,10 +13,10 @@
 namespace ads::router {
 
 struct ProxyProcessOptions {
-  std::string dir;               // created 0700 if missing
-  std::string admin;             // see CaddyOptions::admin
-  std::string binary = "caddy";  // looked up in PATH
-  long start_timeout_ms = 10000; // for the admin API to answer
+  std::string dir;                // created 0700 if missing
+  std::string admin;              // see CaddyOptions::admin
+  std::string binary = "caddy";   // looked up in PATH
+  long start_timeout_ms = 10000;  // for the admin API to answer
 };
 
 // Starts Caddy unless the pid file names a live one; waits until its admin

@@ -29,15 +29,16 @@ constexpr size_t kMaxAnswer = 16u << 20;
 Status check_upstream(const std::string& upstream) {
   auto colon = upstream.rfind(':');
   if (upstream.size() > 21 || colon == std::string::npos)
-    return Error::invalid("upstream", "must be an IPv4 address and a port, e.g. 10.0.0.2:8080 (got \"" +
-                                          upstream.substr(0, 64) + "\")");
+    return Error::invalid(
+        "upstream", "must be an IPv4 address and a port, e.g. 10.0.0.2:8080 (got \"" + upstream.substr(0, 64) + "\")");
   std::string host = upstream.substr(0, colon), port = upstream.substr(colon + 1);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address_v4(host, ec);
   // inet_pton is strict (four decimal parts); the spelling must also be the
   // canonical one, so the map holds exactly what HAProxy will parse
   if (ec || addr.to_string() != host)
-    return Error::invalid("upstream", "must be an IPv4 address and a port, e.g. 10.0.0.2:8080; \"" + host.substr(0, 64) +
+    return Error::invalid("upstream", "must be an IPv4 address and a port, e.g. 10.0.0.2:8080; \"" +
+                                          host.substr(0, 64) +
                                           "\" is not an IPv4 address (HAProxy's router takes no host names)");
   if (port.empty() || port.size() > 5 ||
       !std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }) || std::stoi(port) < 1 ||
@@ -114,8 +115,7 @@ Result<std::string> HaproxyRouter::command(const std::string& socket, const std:
   io.run_for(std::chrono::milliseconds(timeout_ms));
   std::string where = "HAProxy's runtime API (" + socket + ")";
   if (!done) return Error::make("timeout", where + " did not answer within " + std::to_string(timeout_ms) + " ms");
-  if (connect_ec)
-    return Error::make("unavailable", where + ": " + connect_ec.message() + " (is the proxy running?)");
+  if (connect_ec) return Error::make("unavailable", where + ": " + connect_ec.message() + " (is the proxy running?)");
   if (io_ec) return Error::make("failed", where + ": " + io_ec.message());
   return out;
 }
@@ -155,8 +155,8 @@ Result<HaproxyRouter::Routes> HaproxyRouter::current() {
   auto text = run("show map " + map_);
   if (!text) return text.error();
   if (text->rfind("0x", 0) != 0 && !trim_end(*text).empty())
-    return Error::make("failed", "HAProxy has no map " + map_ + " (a proxy started for the other mode?): " +
-                                     trim_end(*text).substr(0, 300));
+    return Error::make("failed", "HAProxy has no map " + map_ +
+                                     " (a proxy started for the other mode?): " + trim_end(*text).substr(0, 300));
   Routes out;
   for (auto& [k, v] : parse_show_map(*text)) {
     auto slash = v.find('/');
@@ -239,8 +239,8 @@ Status HaproxyRouter::sync(const std::vector<Route>& list) {
     if (!st) return Error::invalid(st.error().field, "route \"" + r.name + "\": " + st.error().message);
     if (!opts_.domain.empty()) r.port = 0;
     if (auto k = by_key.find(key(r)); k != by_key.end() && k->second != r.name)
-      return Error::invalid("port", "routes \"" + k->second + "\" and \"" + r.name + "\" have the same port " +
-                                        std::to_string(r.port));
+      return Error::invalid(
+          "port", "routes \"" + k->second + "\" and \"" + r.name + "\" have the same port " + std::to_string(r.port));
     by_key[key(r)] = r.name;
     wanted[r.name] = r;
   }

@@ -23,18 +23,22 @@ std::string bind_address(const std::string& host, const std::string& ports) {
 std::string haproxy_config(const HaproxyProcessOptions& o) {
   bool with_domain = !o.domain.empty();
   std::string map = haproxy_map_file(o.dir, with_domain);
-  std::string bind = with_domain ? bind_address(o.listen_host, std::to_string(o.listen_port))
-                                 : bind_address(o.listen_host, std::to_string(o.ports.first) + "-" +
-                                                                   std::to_string(o.ports.second));
+  std::string bind =
+      with_domain ? bind_address(o.listen_host, std::to_string(o.listen_port))
+                  : bind_address(o.listen_host, std::to_string(o.ports.first) + "-" + std::to_string(o.ports.second));
   // the lab of a request: "<name>/<address>:<port>" from the map, by Host
   // (port stripped, lowercased) or by the port the client connected to
-  std::string lookup = with_domain ? "req.hdr(host),field(1,:),lower,map(" + map + ")"
-                                   : "dst_port,map_int(" + map + ")";
+  std::string lookup =
+      with_domain ? "req.hdr(host),field(1,:),lower,map(" + map + ")" : "dst_port,map_int(" + map + ")";
   return "# Written by ADS at each start of the proxy (docs/operators/proxy.md). It never\n"
-         "# changes while HAProxy runs: the routes are the map " + map + ",\n"
+         "# changes while HAProxy runs: the routes are the map " +
+         map +
+         ",\n"
          "# which ADS changes through the runtime API (no reload).\n"
          "global\n"
-         "  stats socket " + haproxy_socket(o.dir) + " mode 600 level admin\n"
+         "  stats socket " +
+         haproxy_socket(o.dir) +
+         " mode 600 level admin\n"
          "  stats timeout 30s\n"
          // a port someone else holds is an error at start, not a port shared with them
          "  noreuseport\n"
@@ -48,8 +52,12 @@ std::string haproxy_config(const HaproxyProcessOptions& o) {
          "  timeout server 10m\n"
          "  timeout tunnel 1h\n"
          "frontend labs\n"
-         "  bind " + bind + "\n"
-         "  http-request set-var(txn.lab) " + lookup + "\n"
+         "  bind " +
+         bind +
+         "\n"
+         "  http-request set-var(txn.lab) " +
+         lookup +
+         "\n"
          "  http-request return status 404 content-type \"text/plain; charset=utf-8\" string \"no lab is served at "
          "this address\\n\" unless { var(txn.lab) -m found }\n"
          "  http-request set-header X-Forwarded-Proto http\n"
@@ -90,8 +98,8 @@ Result<int> start_haproxy(const HaproxyProcessOptions& o) {
     std::ofstream out(map);  // no routes yet (HAProxy needs the file)
     if (!out) return Error::make("failed", "cannot write " + map);
   }
-  auto child = spawn_logged({o.binary, "-f", config, "-db"}, {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-                            log, pid_file);
+  auto child = spawn_logged({o.binary, "-f", config, "-db"},
+                            {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}, log, pid_file);
   if (!child) return child.error();
   auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(o.start_timeout_ms);
   while (std::chrono::steady_clock::now() < until) {

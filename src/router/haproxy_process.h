@@ -16,13 +16,13 @@
 namespace ads::router {
 
 struct HaproxyProcessOptions {
-  std::string dir;                       // created 0700 if missing; see check_haproxy_dir
-  std::string binary = "haproxy";        // looked up in PATH
-  std::string domain;                    // "" : port mode (a port of its own per lab)
-  std::string listen_host;               // bind address; "" : every IPv4 interface
-  int listen_port = 80;                  // the host-routing port (with a domain)
-  std::pair<int, int> ports{8100, 8999}; // bound all at once without a domain
-  long start_timeout_ms = 10000;         // for the runtime API to answer
+  std::string dir;                        // created 0700 if missing; see check_haproxy_dir
+  std::string binary = "haproxy";         // looked up in PATH
+  std::string domain;                     // "" : port mode (a port of its own per lab)
+  std::string listen_host;                // bind address; "" : every IPv4 interface
+  int listen_port = 80;                   // the host-routing port (with a domain)
+  std::pair<int, int> ports{8100, 8999};  // bound all at once without a domain
+  long start_timeout_ms = 10000;          // for the runtime API to answer
 };
 
 // The static config for `o` (pure).

@@ -17,7 +17,8 @@ Result<std::unique_ptr<Store>> open_store(const std::string& url, size_t connect
   } else if (url.find("://") == std::string::npos && !url.empty()) {
     path = url;
   } else {
-    return Error::invalid("store", "unsupported store \"" + url + "\" (supported: sqlite://PATH, a file path, postgresql://USER@HOST:PORT/DB)");
+    return Error::invalid("store", "unsupported store \"" + url +
+                                       "\" (supported: sqlite://PATH, a file path, postgresql://USER@HOST:PORT/DB)");
   }
   if (path.empty()) return Error::invalid("store", "the SQLite store needs a file path");
   std::error_code ec;

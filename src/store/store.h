@@ -17,10 +17,10 @@
 namespace ads {
 
 struct ListQuery {
-  std::optional<State> state;   // only deployments in this state
-  std::string name;             // only this lab name ("" = any)
-  std::string after_id;         // page: ids greater than this ("" = from the start)
-  size_t limit = 100;           // at most this many, ordered by id ascending
+  std::optional<State> state;  // only deployments in this state
+  std::string name;            // only this lab name ("" = any)
+  std::string after_id;        // page: ids greater than this ("" = from the start)
+  size_t limit = 100;          // at most this many, ordered by id ascending
 };
 
 // What Store::prune_destroyed removed.
@@ -185,7 +185,9 @@ class Store {
   virtual Result<std::vector<AuditEntry>> audit(int64_t after_seq, size_t limit) = 0;
 
   // Static addresses (core/ipnet.h has the pool rule).
-  // Takes the lowest free host address of `subnet` (IPv4 CIDR; network, first host (gateway) and broadcast excluded) for `owner`, in one transaction; returns the address `owner` already holds in that subnet if any. Error "exhausted" when none is free, "invalid" for a bad CIDR.
+  // Takes the lowest free host address of `subnet` (IPv4 CIDR; network, first host (gateway) and broadcast excluded)
+  // for `owner`, in one transaction; returns the address `owner` already holds in that subnet if any. Error "exhausted"
+  // when none is free, "invalid" for a bad CIDR.
   virtual Result<std::string> allocate_address(const std::string& subnet, const std::string& owner) = 0;
   // Releases every address `owner` holds. Succeeds when it holds none.
   virtual Status release_addresses(const std::string& owner) = 0;

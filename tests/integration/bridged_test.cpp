@@ -76,17 +76,18 @@ class Lan {
     bridge_made_ = true;
     if (auto e = must({"ip", "netns", "add", ns_}); !e.empty()) return e;
     ns_made_ = true;
-    if (auto e = must({"ip", "link", "add", veth_host_, "type", "veth", "peer", "name", veth_ns_}); !e.empty()) return e;
+    if (auto e = must({"ip", "link", "add", veth_host_, "type", "veth", "peer", "name", veth_ns_}); !e.empty())
+      return e;
     veth_made_ = true;
-    for (auto argv : std::vector<std::vector<std::string>>{
-             {"ip", "addr", "add", net_ + "1/24", "dev", bridge_},
-             {"ip", "link", "set", bridge_, "up"},
-             {"ip", "link", "set", veth_host_, "master", bridge_},
-             {"ip", "link", "set", veth_host_, "up"},
-             {"ip", "link", "set", veth_ns_, "netns", ns_},
-             {"ip", "-n", ns_, "addr", "add", net_ + "254/24", "dev", veth_ns_},
-             {"ip", "-n", ns_, "link", "set", veth_ns_, "up"},
-             {"ip", "-n", ns_, "link", "set", "lo", "up"}}) {
+    for (auto argv :
+         std::vector<std::vector<std::string>>{{"ip", "addr", "add", net_ + "1/24", "dev", bridge_},
+                                               {"ip", "link", "set", bridge_, "up"},
+                                               {"ip", "link", "set", veth_host_, "master", bridge_},
+                                               {"ip", "link", "set", veth_host_, "up"},
+                                               {"ip", "link", "set", veth_ns_, "netns", ns_},
+                                               {"ip", "-n", ns_, "addr", "add", net_ + "254/24", "dev", veth_ns_},
+                                               {"ip", "-n", ns_, "link", "set", veth_ns_, "up"},
+                                               {"ip", "-n", ns_, "link", "set", "lo", "up"}}) {
       if (auto e = must(argv); !e.empty()) return e;
     }
     dnsmasq_ = std::make_unique<Child>(std::vector<std::string>{
@@ -170,7 +171,8 @@ TEST_F(BridgedTest, MacvlanDhcpLeaseFromTheLansServer) {
 
 TEST_F(BridgedTest, StaticAddressFromThePoolReachableOnTheLan) {
   std::string subnet = lan.net() + "0/24";
-  auto p = provider({{"type", "bridged"}, {"parent", lan.bridge()}, {"subnet", subnet}, {"gateway", lan.net() + "254"}});
+  auto p =
+      provider({{"type", "bridged"}, {"parent", lan.bridge()}, {"subnet", subnet}, {"gateway", lan.net() + "254"}});
   EXPECT_EQ(p->address_pool(), subnet);
   // the address comes from the store, as the engine takes it
   TempDir tmp;
@@ -186,7 +188,10 @@ TEST_F(BridgedTest, StaticAddressFromThePoolReachableOnTheLan) {
   m.address = *address;
   std::ifstream agent(ADS_AGENT_BIN, std::ios::binary);
   std::string secret(64, 'a');
-  json cfg = {{"secret", secret}, {"port", ads::agent::kAgentPort}, {"host", "0.0.0.0"}, {"lab_dir", "/opt/lab"},
+  json cfg = {{"secret", secret},
+              {"port", ads::agent::kAgentPort},
+              {"host", "0.0.0.0"},
+              {"lab_dir", "/opt/lab"},
               {"command_timeout_s", 60}};
   m.files = {{"/usr/local/bin/ads-agent", std::string((std::istreambuf_iterator<char>(agent)), {}), 0755},
              {"/etc/ads-agent/agent.json", cfg.dump(), 0600}};
@@ -208,8 +213,10 @@ TEST_F(BridgedTest, EngineDeploysALabOnTheLanWithAStaticAddress) {
   TempDir tmp;
   auto store = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
   ASSERT_TRUE(store.ok());
-  auto p = ads::make_provider("lxd", json{{"nic", {{"type", "bridged"}, {"parent", lan.bridge()}, {"subnet", subnet},
-                                                   {"gateway", lan.net() + "254"}}}});
+  auto p = ads::make_provider(
+      "lxd",
+      json{{"nic",
+            {{"type", "bridged"}, {"parent", lan.bridge()}, {"subnet", subnet}, {"gateway", lan.net() + "254"}}}});
   ASSERT_TRUE(p.ok());
   std::map<std::string, std::unique_ptr<ads::Provider>> providers;
   providers["lxd"] = std::move(p.value());

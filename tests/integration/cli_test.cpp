@@ -30,8 +30,8 @@ int ads_cli(const std::string& server, std::vector<std::string> args, std::strin
 
 TEST(CliTest, DeployShowsProgressAndUrlThenListShowLogsDestroy) {
   TempDir tmp;
-  Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
-                ADS_AGENT_BIN});
+  Child server(
+      {ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary", ADS_AGENT_BIN});
   std::string line = server.read_line();
   auto pos = line.find("http://");
   ASSERT_NE(pos, std::string::npos) << line;
@@ -43,7 +43,8 @@ TEST(CliTest, DeployShowsProgressAndUrlThenListShowLogsDestroy) {
   EXPECT_EQ(first.find(g_token), std::string::npos) << first;
 
   std::string out;
-  int rc = ads_cli(base, {"deploy", std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site", "--name", "cli-lab"}, &out);
+  int rc =
+      ads_cli(base, {"deploy", std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site", "--name", "cli-lab"}, &out);
   // the id is on the first line: "deployment <id> accepted (cli-lab)"
   std::string id;
   auto p = out.find("deployment ");
@@ -101,8 +102,8 @@ TEST(CliTest, DeployShowsProgressAndUrlThenListShowLogsDestroy) {
 
 TEST(CliTest, BadInputAndUnreachableServerGiveMessagesAndExitCodes) {
   TempDir tmp;
-  Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
-                ADS_AGENT_BIN});
+  Child server(
+      {ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary", ADS_AGENT_BIN});
   std::string line = server.read_line();
   std::string base = line.substr(line.find("http://"));
   g_token = read_token(tmp.str());

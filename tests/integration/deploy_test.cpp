@@ -13,9 +13,9 @@
 #include "support/ads_server.h"
 
 namespace fs = std::filesystem;
-using nlohmann::json;
 using ads::test::Child;
 using ads::test::TempDir;
+using nlohmann::json;
 
 namespace {
 using namespace ads::test;

@@ -9,16 +9,16 @@
 // id) are refused; all are audited.
 // Then polling: the branch polled every 2 s, a push of version 3 without a
 // delivery is found and released. One deploy and two releases: under a minute.
-#include <gtest/gtest.h>
+#include "core/git_push.h"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <fstream>
 #include <thread>
 
-#include "core/git_push.h"
 #include "router/caddy_process.h"
 #include "router/haproxy_process.h"
 #include "support/ads_server.h"
@@ -56,10 +56,10 @@ class GitPushTest : public ::testing::Test {
     std::string out;
     ASSERT_EQ(run({"git", "clone", "-q", "--bare", work, (tmp.path / "srv/lab.git").string()}, &out), 0) << out;
     git_port = ads::test::free_loopback_port();
-    daemon = std::make_unique<Child>(std::vector<std::string>{
-        "git", "daemon", "--export-all", "--enable=receive-pack", "--reuseaddr",
-        "--base-path=" + (tmp.path / "srv").string(), "--listen=127.0.0.1", "--port=" + std::to_string(git_port),
-        (tmp.path / "srv").string()});
+    daemon = std::make_unique<Child>(
+        std::vector<std::string>{"git", "daemon", "--export-all", "--enable=receive-pack", "--reuseaddr",
+                                 "--base-path=" + (tmp.path / "srv").string(), "--listen=127.0.0.1",
+                                 "--port=" + std::to_string(git_port), (tmp.path / "srv").string()});
     remote = "git://127.0.0.1:" + std::to_string(git_port) + "/lab.git";
     bool up = false;
     for (int i = 0; i < 50 && !up; ++i) {  // at most 10 s
@@ -75,7 +75,8 @@ class GitPushTest : public ::testing::Test {
   }
   static void write(const fs::path& p, const std::string& text) { std::ofstream(p, std::ios::trunc) << text; }
   std::string git(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"git", "-C", work, "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
+    std::vector<std::string> argv = {
+        "git", "-C", work, "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
     argv.insert(argv.end(), args.begin(), args.end());
     std::string out;
     EXPECT_EQ(run(argv, &out), 0) << out;
@@ -89,12 +90,9 @@ class GitPushTest : public ::testing::Test {
     r.method = "POST";
     r.url = s.base() + "/api/v1/hooks/git/" + id;
     r.body = body;
-    r.headers = {{"Content-Type", "application/json"},
-                 {"User-Agent", "GitHub-Hookshot/044aadd"},
-                 {"X-GitHub-Event", "push"},
-                 {"X-GitHub-Delivery", delivery},
-                 {"X-GitHub-Hook-ID", "292430182"},
-                 {"X-Hub-Signature-256", signature}};
+    r.headers = {{"Content-Type", "application/json"}, {"User-Agent", "GitHub-Hookshot/044aadd"},
+                 {"X-GitHub-Event", "push"},           {"X-GitHub-Delivery", delivery},
+                 {"X-GitHub-Hook-ID", "292430182"},    {"X-Hub-Signature-256", signature}};
     auto res = ads::http::request(r);
     EXPECT_TRUE(res.ok());
     if (!res) return {};
@@ -130,14 +128,16 @@ TEST_F(GitPushTest, ASignedPushDeliveryReleasesThePushedCommitAndABadOneChangesN
   int port = ads::test::free_loopback_port();
   std::string cfg = (tmp.path / "ads.json").string();
   // the git server is on loopback, refused by default: allowed here, as an operator would
-  std::ofstream(cfg) << json{{"drain_ms", 100},
-                             {"git_min_poll_s", 1},  // the poll below, every 2 s
-                             {"keep_releases", 1},
-                             {"sources", {{"allow_addresses", {"127.0.0.0/8"}}}},
-                             {"proxy", {{"listen", "127.0.0.1:80"},
-                                        {"ports", std::to_string(port) + "-" + std::to_string(port)},
-                                        {"public_host", "127.0.0.1"}}}}
-                            .dump();
+  std::ofstream(cfg) << json{
+      {"drain_ms", 100},
+      {"git_min_poll_s", 1},  // the poll below, every 2 s
+      {"keep_releases", 1},
+      {"sources", {{"allow_addresses", {"127.0.0.0/8"}}}},
+      {"proxy",
+       {{"listen", "127.0.0.1:80"},
+        {"ports", std::to_string(port) + "-" + std::to_string(port)},
+        {"public_host",
+         "127.0.0.1"}}}}.dump();
   Server s(data, ADS_AGENT_BIN, {}, "2", cfg);
   ASSERT_FALSE(s.base().empty());
   json req = {{"source", remote}, {"track", "main"}, {"name", "gitpush"}};
@@ -165,7 +165,8 @@ TEST_F(GitPushTest, ASignedPushDeliveryReleasesThePushedCommitAndABadOneChangesN
   std::string payload = push_payload(v1, v2);
 
   // badly signed: refused, nothing starts
-  Reply bad = deliver(s, id, payload, ads::hub_signature("not the secret", payload), "aaaaaaaa-0000-11ef-8000-000000000001");
+  Reply bad =
+      deliver(s, id, payload, ads::hub_signature("not the secret", payload), "aaaaaaaa-0000-11ef-8000-000000000001");
   EXPECT_EQ(bad.status, 401) << bad.body.dump();
   json jobs = s.call("GET", "/api/v1/deployments/" + id + "/jobs")["jobs"];
   ASSERT_EQ(jobs.size(), 1u) << jobs.dump();  // the deploy only

@@ -223,7 +223,8 @@ TEST_F(LifecycleTest, ServerKilledMidDeploymentDeploysAgainThenRollsBackTheSecon
     id = deploy(s, lab.string(), "slow");
     s.wait_for(id, {"installing", "failed"}, 120);
     ASSERT_EQ(lxd()->inspect("ads-" + id)->status, "Running");
-    for (int i = 0; i < 600 && sleeps(s.log_text(id)) < 1; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    for (int i = 0; i < 600 && sleeps(s.log_text(id)) < 1; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     ASSERT_EQ(sleeps(s.log_text(id)), 1u) << s.log_text(id);
     s.kill(SIGKILL);
   }
@@ -235,7 +236,8 @@ TEST_F(LifecycleTest, ServerKilledMidDeploymentDeploysAgainThenRollsBackTheSecon
     std::string log = s2.log_text(id);
     ASSERT_EQ(sleeps(log), 2u) << log;
     EXPECT_NE(log.find("removing what it made and deploying again from the start (run 2 of at most 2)"),
-              std::string::npos) << log;
+              std::string::npos)
+        << log;
     EXPECT_NE(log.find("removed machine ads-" + id), std::string::npos) << log;
     EXPECT_EQ(log.find("reused"), std::string::npos) << "the second run found the first run's container\n" << log;
     EXPECT_EQ(s2.call("GET", "/api/v1/deployments/" + id)["state"], "installing");
@@ -281,7 +283,8 @@ TEST_F(LifecycleTest, ServerKilledWithQueuedWorkResumesIt) {
 TEST_F(LifecycleTest, FiveConcurrentDeploymentsAllRunOnTheirOwnMachines) {
   Server s((tmp.path / "data").string(), ADS_AGENT_BIN, {}, "5");
   std::vector<std::string> ids;
-  for (int i = 0; i < 5; ++i) ids.push_back(deploy(s, kSource + "/examples/labs/static-site", "lab" + std::to_string(i)));
+  for (int i = 0; i < 5; ++i)
+    ids.push_back(deploy(s, kSource + "/examples/labs/static-site", "lab" + std::to_string(i)));
   std::set<std::string> addresses;
   for (auto& id : ids) {
     json d = s.wait_for(id, {"running", "failed"});

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <iostream>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -72,8 +72,8 @@ class LxdClusterTest : public ::testing::Test {
     for (auto& [p, name] : made_) (void)p->destroy(name);
   }
   ads::LxdProvider* provider(const std::string& placement, int member = 1) {
-    auto p = ads::make_provider("lxd", json{{"placement", placement},
-                                            {"socket", cluster_->var("SOCKET" + std::to_string(member))}});
+    auto p = ads::make_provider(
+        "lxd", json{{"placement", placement}, {"socket", cluster_->var("SOCKET" + std::to_string(member))}});
     EXPECT_TRUE(p.ok()) << p.error().to_string();
     providers_.push_back(std::move(p.value()));
     return dynamic_cast<ads::LxdProvider*>(providers_.back().get());
@@ -335,8 +335,11 @@ TEST_F(LxdClusterTest, AnOfflineMemberIsSkipped) {
   auto* p = provider("ads");
   std::string out;
   // LXD_DIR always explicit: a bare `lxc` would talk to the main daemon
-  ASSERT_EQ(run({"env", "LXD_DIR=" + cluster_->member_dir(1), "lxc", "config", "set", "cluster.offline_threshold", "12"},
-                &out), 0) << out;
+  ASSERT_EQ(
+      run({"env", "LXD_DIR=" + cluster_->member_dir(1), "lxc", "config", "set", "cluster.offline_threshold", "12"},
+          &out),
+      0)
+      << out;
   ASSERT_EQ(run({"env", "LXD_DIR=" + cluster_->member_dir(2), "lxd", "shutdown", "--timeout", "60"}, &out), 0) << out;
   // LXD calls a member offline after missing heartbeats for the threshold
   // (before that, LXD still says Online but cannot reach it: Unreachable)

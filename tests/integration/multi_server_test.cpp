@@ -102,7 +102,8 @@ TEST_F(MultiServerTest, TwoServersShareStateAndTheSurvivorDeploysAgainAKilledSer
   std::string log = b.log_text(slow_id);
   ASSERT_EQ(f["state"], "running") << f.dump() << log;
   EXPECT_NE(log.find("taken over by server ads-b; removing what it made and deploying again from the start"),
-            std::string::npos) << log;
+            std::string::npos)
+      << log;
   EXPECT_NE(log.find("removed machine ads-" + slow_id), std::string::npos) << log;
   EXPECT_NE(log.find("installing again"), std::string::npos) << log;
   EXPECT_EQ(lxd()->inspect("ads-" + slow_id)->status, "Running");

@@ -53,7 +53,8 @@ class ReleaseTest : public ::testing::Test {
     out << text;
   }
   void git(std::vector<std::string> args) {
-    std::vector<std::string> argv = {"git", "-C", repo, "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
+    std::vector<std::string> argv = {
+        "git", "-C", repo, "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
     argv.insert(argv.end(), args.begin(), args.end());
     std::string out;
     ASSERT_EQ(run(argv, &out), 0) << out;

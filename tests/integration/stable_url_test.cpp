@@ -123,8 +123,7 @@ TEST_F(StableUrlTest, PortPerLabServesTheLabUntilItIsDestroyed) {
 
 void StableUrlTest::host_routing_survives_a_restart_of_proxy_and_server(const std::string& kind) {
   int port = ads::test::free_loopback_port();
-  std::string cfg =
-      config({{"kind", kind}, {"domain", "labs.test"}, {"listen", "127.0.0.1:" + std::to_string(port)}});
+  std::string cfg = config({{"kind", kind}, {"domain", "labs.test"}, {"listen", "127.0.0.1:" + std::to_string(port)}});
   std::string id;
   std::string base = "http://127.0.0.1:" + std::to_string(port) + "/";
   {

@@ -37,8 +37,7 @@ struct ContainerGuard {
 class Server {
  public:
   explicit Server(const std::string& data_dir, const std::string& agent = ADS_AGENT_BIN,
-                  std::vector<std::string> env = {}, const std::string& workers = "2",
-                  const std::string& config = "")
+                  std::vector<std::string> env = {}, const std::string& workers = "2", const std::string& config = "")
       : child_(argv(data_dir, agent, workers, config), std::move(env)) {
     // "ads: listening on http(s)://..." (with TLS, a line about the certificate comes first)
     for (int i = 0; i < 4 && base_.empty(); ++i) {
@@ -112,7 +111,7 @@ class Server {
  private:
   static std::vector<std::string> argv(const std::string& data_dir, const std::string& agent,
                                        const std::string& workers, const std::string& config) {
-    std::vector<std::string> a = {ADS_CLI_BIN, "serve",         "--listen", "127.0.0.1:0", "--data-dir",
+    std::vector<std::string> a = {ADS_CLI_BIN, "serve",          "--listen", "127.0.0.1:0", "--data-dir",
                                   data_dir,    "--agent-binary", agent,      "--workers",   workers};
     if (!config.empty()) a.insert(a.end(), {"--config", config});
     return a;
@@ -128,8 +127,8 @@ inline std::string make_repo(const TempDir& tmp, const std::string& lab_dir, con
   fs::copy(lab_dir, repo, fs::copy_options::recursive);
   std::string out;
   auto git = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {"git", "-C", repo.string(), "-c", "user.name=ads-test", "-c",
-                                     "user.email=ads@test.invalid"};
+    std::vector<std::string> argv = {
+        "git", "-C", repo.string(), "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
     argv.insert(argv.end(), args.begin(), args.end());
     EXPECT_EQ(ads::test::run(argv, &out), 0) << out;
   };
@@ -147,6 +146,5 @@ inline std::string http_get(const std::string& url) {
   auto res = ads::http::request(r);
   return res ? res->body : "";
 }
-
 
 }  // namespace ads::test

@@ -119,8 +119,8 @@ class FakeEc2 {
   }
   // The next request(s) for `action` ("*": any), after `skip` of them, get
   // this error instead.
-  void inject(const std::string& action, int status, const std::string& code, const std::string& message,
-              int times = 1, int skip = 0) {
+  void inject(const std::string& action, int status, const std::string& code, const std::string& message, int times = 1,
+              int skip = 0) {
     std::lock_guard<std::mutex> l(mu_);
     for (int i = 0; i < times; ++i) injected_.push_back({action, status, code, message, i == 0 ? skip : 0});
   }
@@ -203,12 +203,23 @@ class FakeEc2 {
     std::string out;
     for (char c : s) {
       switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        case '\'': out += "&apos;"; break;
-        default: out.push_back(c);
+        case '&':
+          out += "&amp;";
+          break;
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '"':
+          out += "&quot;";
+          break;
+        case '\'':
+          out += "&apos;";
+          break;
+        default:
+          out.push_back(c);
       }
     }
     return out;
@@ -262,7 +273,8 @@ class FakeEc2 {
     if (r.path == "/agent/ads-agent" && r.method == "GET") return text(200, agent_bytes_, "application/octet-stream");
     if (r.path.rfind("/latest/", 0) == 0) return imds(r);
     std::lock_guard<std::mutex> l(mu_);
-    if (r.method != "POST" || r.path != "/") return xml(400, error_xml("InvalidAction", "not an EC2 Query API request"));
+    if (r.method != "POST" || r.path != "/")
+      return xml(400, error_xml("InvalidAction", "not an EC2 Query API request"));
     auto verdict = sigv4::verify(r.method, r.target, r.headers, r.body, kRegion, "ec2", [this](const std::string& k) {
       auto it = keys_.find(k);
       return it == keys_.end() ? std::string() : it->second.secret;
@@ -338,9 +350,12 @@ class FakeEc2 {
       role_key_ = "ASIAFAKE" + random_hex(6);
       Key k{random_hex(20), "IQoJb3JpZ2luX2VjE" + random_hex(40)};
       keys_[role_key_] = k;
-      nlohmann::json j = {{"Code", "Success"},         {"LastUpdated", "2026-11-25T09:00:00Z"},
-                          {"Type", "AWS-HMAC"},         {"AccessKeyId", role_key_},
-                          {"SecretAccessKey", k.secret}, {"Token", k.token},
+      nlohmann::json j = {{"Code", "Success"},
+                          {"LastUpdated", "2026-11-25T09:00:00Z"},
+                          {"Type", "AWS-HMAC"},
+                          {"AccessKeyId", role_key_},
+                          {"SecretAccessKey", k.secret},
+                          {"Token", k.token},
                           {"Expiration", role_expiration_}};
       return text(200, j.dump(2), "text/plain");
     }
@@ -349,30 +364,34 @@ class FakeEc2 {
 
   static std::string head(const std::string& element) {
     return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<" + element +
-           " xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>";
+           " xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</"
+           "requestId>";
   }
   static int state_code(const std::string& s) {
-    static const std::map<std::string, int> c = {{"pending", 0},   {"running", 16}, {"shutting-down", 32},
+    static const std::map<std::string, int> c = {{"pending", 0},     {"running", 16},  {"shutting-down", 32},
                                                  {"terminated", 48}, {"stopping", 64}, {"stopped", 80}};
     return c.count(s) ? c.at(s) : 0;
   }
   static std::string state_xml(const std::string& element, const std::string& s) {
-    return "<" + element + "><code>" + std::to_string(state_code(s)) + "</code><name>" + s + "</name></" + element + ">";
+    return "<" + element + "><code>" + std::to_string(state_code(s)) + "</code><name>" + s + "</name></" + element +
+           ">";
   }
   static std::string tags_xml(const std::map<std::string, std::string>& tags) {
     std::string out = "<tagSet>";
-    for (auto& [k, v] : tags) out += "<item><key>" + xml_escape(k) + "</key><value>" + xml_escape(v) + "</value></item>";
+    for (auto& [k, v] : tags)
+      out += "<item><key>" + xml_escape(k) + "</key><value>" + xml_escape(v) + "</value></item>";
     return out + "</tagSet>";
   }
   std::string instance_xml(const Instance& i) const {
-    std::string out = "<item><instanceId>" + i.id + "</instanceId><imageId>" + xml_escape(i.image) +
-                      "</imageId>" + state_xml("instanceState", i.state) +
-                      "<privateDnsName>ip-" + i.private_ip + ".ec2.internal</privateDnsName><instanceType>" +
-                      xml_escape(i.type) + "</instanceType><launchTime>" + i.launch_time + "</launchTime>";
+    std::string out = "<item><instanceId>" + i.id + "</instanceId><imageId>" + xml_escape(i.image) + "</imageId>" +
+                      state_xml("instanceState", i.state) + "<privateDnsName>ip-" + i.private_ip +
+                      ".ec2.internal</privateDnsName><instanceType>" + xml_escape(i.type) +
+                      "</instanceType><launchTime>" + i.launch_time + "</launchTime>";
     if (i.state != "terminated" && i.state != "shutting-down")
       out += "<privateIpAddress>" + i.private_ip + "</privateIpAddress>";
     if (!i.reason.empty())
-      out += "<stateReason><code>Server.InternalError</code><message>" + xml_escape(i.reason) + "</message></stateReason>";
+      out +=
+          "<stateReason><code>Server.InternalError</code><message>" + xml_escape(i.reason) + "</message></stateReason>";
     return out + tags_xml(i.tags) + "</item>";
   }
 
@@ -390,7 +409,8 @@ class FakeEc2 {
 
   http::Response run_instances(std::map<std::string, std::string>& p) {
     for (const char* need : {"ImageId", "InstanceType", "MinCount", "MaxCount"})
-      if (p[need].empty()) return xml(400, error_xml("MissingParameter", std::string("The request must contain the parameter ") + need));
+      if (p[need].empty())
+        return xml(400, error_xml("MissingParameter", std::string("The request must contain the parameter ") + need));
     if (p["MinCount"] != "1" || p["MaxCount"] != "1")
       return xml(400, error_xml("InvalidParameterCombination", "this fake launches one instance at a time"));
     std::string token = p["ClientToken"];
@@ -435,8 +455,8 @@ class FakeEc2 {
     }
     instances_[i.id] = i;
     return xml(200, head("RunInstancesResponse") + "<reservationId>r-" + i.id.substr(2) +
-                        "</reservationId><ownerId>111122223333</ownerId><groupSet/><instancesSet>" +
-                        instance_xml(i) + "</instancesSet></RunInstancesResponse>");
+                        "</reservationId><ownerId>111122223333</ownerId><groupSet/><instancesSet>" + instance_xml(i) +
+                        "</instancesSet></RunInstancesResponse>");
   }
 
   static std::vector<std::string> indexed(std::map<std::string, std::string>& p, const std::string& prefix) {
@@ -448,7 +468,8 @@ class FakeEc2 {
   static std::vector<std::pair<std::string, std::vector<std::string>>> filters(std::map<std::string, std::string>& p) {
     std::vector<std::pair<std::string, std::vector<std::string>>> out;
     for (int n = 1; p.count("Filter." + std::to_string(n) + ".Name"); ++n)
-      out.push_back({p["Filter." + std::to_string(n) + ".Name"], indexed(p, "Filter." + std::to_string(n) + ".Value.")});
+      out.push_back(
+          {p["Filter." + std::to_string(n) + ".Name"], indexed(p, "Filter." + std::to_string(n) + ".Value.")});
     return out;
   }
   static bool matches(const std::vector<std::pair<std::string, std::vector<std::string>>>& fs,
@@ -606,8 +627,10 @@ class FakeEc2 {
       if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
       advance(i);
       if (!matches(fs, i.tags, i.state)) continue;
-      items += "<item><reservationId>r-" + id.substr(2) + "</reservationId><ownerId>111122223333</ownerId>"
-               "<groupSet/><instancesSet>" + instance_xml(i) + "</instancesSet></item>";
+      items += "<item><reservationId>r-" + id.substr(2) +
+               "</reservationId><ownerId>111122223333</ownerId>"
+               "<groupSet/><instancesSet>" +
+               instance_xml(i) + "</instancesSet></item>";
     }
     for (auto& id : ids)
       if (!instances_.count(id))
@@ -618,7 +641,8 @@ class FakeEc2 {
 
   http::Response change(std::map<std::string, std::string>& p, const std::string& element) {
     auto ids = indexed(p, "InstanceId.");
-    if (ids.empty()) return xml(400, error_xml("MissingParameter", "The request must contain the parameter InstanceId"));
+    if (ids.empty())
+      return xml(400, error_xml("MissingParameter", "The request must contain the parameter InstanceId"));
     for (auto& id : ids)
       if (!instances_.count(id))
         return xml(400, error_xml("InvalidInstanceID.NotFound", "The instance ID '" + id + "' does not exist"));
@@ -631,12 +655,14 @@ class FakeEc2 {
         kill_agent(i);
       } else if (element == "StopInstancesResponse") {
         if (i.state == "terminated" || i.state == "shutting-down")
-          return xml(400, error_xml("IncorrectInstanceState", "The instance '" + id + "' is not in a state from which it can be stopped."));
+          return xml(400, error_xml("IncorrectInstanceState",
+                                    "The instance '" + id + "' is not in a state from which it can be stopped."));
         if (i.state == "running" || i.state == "pending") i.state = "stopping";
         kill_agent(i);
       } else {
         if (i.state != "stopped" && i.state != "running")
-          return xml(400, error_xml("IncorrectInstanceState", "The instance '" + id + "' is not in a state from which it can be started."));
+          return xml(400, error_xml("IncorrectInstanceState",
+                                    "The instance '" + id + "' is not in a state from which it can be started."));
         if (i.state == "stopped") i.state = "pending";
       }
       items += "<item><instanceId>" + id + "</instanceId>" + state_xml("currentState", i.state) +
@@ -650,10 +676,12 @@ class FakeEc2 {
     std::string id = p["InstanceId"];
     if (!instances_.count(id))
       return xml(400, error_xml("InvalidInstanceID.NotFound", "The instance ID '" + id + "' does not exist"));
-    if (p["Name"].size() < 3) return xml(400, error_xml("InvalidAMIName.Malformed", "AMI names must be at least 3 characters"));
+    if (p["Name"].size() < 3)
+      return xml(400, error_xml("InvalidAMIName.Malformed", "AMI names must be at least 3 characters"));
     for (auto& [k, im] : images_)
       if (im.name == p["Name"])
-        return xml(400, error_xml("InvalidAMIName.Duplicate", "AMI name " + p["Name"] + " is already in use by AMI " + k));
+        return xml(400,
+                   error_xml("InvalidAMIName.Duplicate", "AMI name " + p["Name"] + " is already in use by AMI " + k));
     Image im;
     char ami[32];
     std::snprintf(ami, sizeof ami, "ami-%017x", 0xdef000 + ++seq_);
@@ -687,11 +715,16 @@ class FakeEc2 {
       if (!ids.empty() && im.state == "pending") im.state = "available";
       if (!matches(fs, im.tags, "")) continue;
       items += "<item><imageId>" + id + "</imageId><imageLocation>111122223333/" + xml_escape(im.name) +
-               "</imageLocation><imageState>" + im.state + "</imageState><imageOwnerId>111122223333</imageOwnerId>"
-               "<name>" + xml_escape(im.name) + "</name><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda"
+               "</imageLocation><imageState>" + im.state +
+               "</imageState><imageOwnerId>111122223333</imageOwnerId>"
+               "<name>" +
+               xml_escape(im.name) +
+               "</name><rootDeviceType>ebs</rootDeviceType><rootDeviceName>/dev/xvda"
                "</rootDeviceName><blockDeviceMapping><item><deviceName>/dev/xvda</deviceName><ebs><snapshotId>" +
-               im.snapshot + "</snapshotId><volumeSize>8</volumeSize><deleteOnTermination>true</deleteOnTermination>"
-               "<volumeType>gp3</volumeType></ebs></item></blockDeviceMapping>" + tags_xml(im.tags) + "</item>";
+               im.snapshot +
+               "</snapshotId><volumeSize>8</volumeSize><deleteOnTermination>true</deleteOnTermination>"
+               "<volumeType>gp3</volumeType></ebs></item></blockDeviceMapping>" +
+               tags_xml(im.tags) + "</item>";
     }
     return xml(200, head("DescribeImagesResponse") + "<imagesSet>" + items + "</imagesSet></DescribeImagesResponse>");
   }
@@ -700,7 +733,8 @@ class FakeEc2 {
   // still uses cannot be deleted.
   http::Response deregister_image(std::map<std::string, std::string>& p) {
     std::string id = p["ImageId"];
-    if (!images_.count(id)) return xml(400, error_xml("InvalidAMIID.NotFound", "The image id '[" + id + "]' does not exist"));
+    if (!images_.count(id))
+      return xml(400, error_xml("InvalidAMIID.NotFound", "The image id '[" + id + "]' does not exist"));
     images_.erase(id);
     return xml(200, head("DeregisterImageResponse") + "<return>true</return></DeregisterImageResponse>");
   }
@@ -712,11 +746,14 @@ class FakeEc2 {
     for (auto& [id, sn] : snapshots_) {
       if (!ids.empty() && std::find(ids.begin(), ids.end(), id) == ids.end()) continue;
       if (!matches(fs, sn.tags, "")) continue;
-      items += "<item><snapshotId>" + id + "</snapshotId><volumeId>vol-ffffffff</volumeId><status>completed</status>"
+      items += "<item><snapshotId>" + id +
+               "</snapshotId><volumeId>vol-ffffffff</volumeId><status>completed</status>"
                "<progress>100%</progress><ownerId>111122223333</ownerId><volumeSize>8</volumeSize><description>"
-               "Created by CreateImage for " + xml_escape(sn.image) + "</description>" + tags_xml(sn.tags) + "</item>";
+               "Created by CreateImage for " +
+               xml_escape(sn.image) + "</description>" + tags_xml(sn.tags) + "</item>";
     }
-    return xml(200, head("DescribeSnapshotsResponse") + "<snapshotSet>" + items + "</snapshotSet></DescribeSnapshotsResponse>");
+    return xml(200, head("DescribeSnapshotsResponse") + "<snapshotSet>" + items +
+                        "</snapshotSet></DescribeSnapshotsResponse>");
   }
 
   http::Response delete_snapshot(std::map<std::string, std::string>& p) {

@@ -21,7 +21,9 @@ class GitHttpServer {
  public:
   // Serves the repositories under `project_root` (GIT_PROJECT_ROOT).
   GitHttpServer(std::string project_root, std::string user = "", std::string password = "")
-      : root_(std::move(project_root)), user_(std::move(user)), password_(std::move(password)),
+      : root_(std::move(project_root)),
+        user_(std::move(user)),
+        password_(std::move(password)),
         server_(http::ServerOptions{"127.0.0.1", 0, 16 << 20, 16, 30}) {
     server_.set_filter([this](http::Request& req) -> std::optional<http::Response> { return handle(req); });
     ok_ = server_.start().ok();

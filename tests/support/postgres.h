@@ -150,11 +150,10 @@ class PostgresServer {
   // port_ are set); false (child_ reset) if it does not.
   bool launch(int port, std::string* last_error) {
     std::string data = (tmp_.path / "data").string();
-    child_ = std::make_unique<Child>(as_postgres({std::string(kPgBin) + "/postgres", "-D", data, "-p",
-                                                  std::to_string(port), "-k", tmp_.str(), "-c",
-                                                  "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c",
-                                                  "full_page_writes=off", "-c", "max_connections=200", "-c",
-                                                  "logging_collector=on", "-c", "log_min_error_statement=panic"}));
+    child_ = std::make_unique<Child>(
+        as_postgres({std::string(kPgBin) + "/postgres", "-D", data, "-p", std::to_string(port), "-k", tmp_.str(), "-c",
+                     "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off", "-c",
+                     "max_connections=200", "-c", "logging_collector=on", "-c", "log_min_error_statement=panic"}));
     std::string url = "postgresql://ads@127.0.0.1:" + std::to_string(port) + "/postgres";
     std::string last;
     // Up to 60 s on a loaded 2-core machine; done as soon as it answers.

@@ -199,7 +199,8 @@ Verdict verify(const std::string& method, const std::string& target, const std::
   if (dh == headers.end() || dh->second.size() != 16 || dh->second.substr(0, 8) != a->date)
     return {false, a->access_key, "X-Amz-Date missing or not the credential scope's day"};
   if (a->region != region || a->service != service)
-    return {false, a->access_key, "credential scope " + a->region + "/" + a->service + " is not " + region + "/" + service};
+    return {false, a->access_key,
+            "credential scope " + a->region + "/" + a->service + " is not " + region + "/" + service};
   if (headers.count("x-amz-security-token") && !has("x-amz-security-token"))
     return {false, a->access_key, "x-amz-security-token sent but not signed"};
   std::string secret = secret_for(a->access_key);

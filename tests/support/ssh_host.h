@@ -98,9 +98,9 @@ class SshTestHost {
   // The provider settings that reach this host.
   std::string settings_json(const std::string& extra = "") const {
     std::ostringstream o;
-    o << "{\"host\":\"" << host() << "\",\"port\":" << port() << ",\"user\":\"root\",\"private_key\":\""
-      << client_key() << "\",\"known_hosts\":\"" << known_hosts() << "\",\"subnet\":\"" << subnet()
-      << "\",\"root_dir\":\"" << (state_dir() / "root").string() << "\",\"backup_dir\":\"" << (state_dir() / "dump").string()
+    o << "{\"host\":\"" << host() << "\",\"port\":" << port() << ",\"user\":\"root\",\"private_key\":\"" << client_key()
+      << "\",\"known_hosts\":\"" << known_hosts() << "\",\"subnet\":\"" << subnet() << "\",\"root_dir\":\""
+      << (state_dir() / "root").string() << "\",\"backup_dir\":\"" << (state_dir() / "dump").string()
       << "\",\"connect_timeout_s\":5" << extra << "}";
     return o.str();
   }
@@ -141,15 +141,16 @@ class SshTestHost {
 
     if (auto e = must({"ip", "netns", "add", ns_}); !e.empty()) return e;
     netns_made_ = true;
-    if (auto e = must({"ip", "link", "add", veth_host_, "type", "veth", "peer", "name", veth_ns_}); !e.empty()) return e;
+    if (auto e = must({"ip", "link", "add", veth_host_, "type", "veth", "peer", "name", veth_ns_}); !e.empty())
+      return e;
     veth_made_ = true;
-    for (auto argv : std::vector<std::vector<std::string>>{
-             {"ip", "link", "set", veth_ns_, "netns", ns_},
-             {"ip", "addr", "add", host_ip_ + "/24", "dev", veth_host_},
-             {"ip", "link", "set", veth_host_, "up"},
-             {"ip", "-n", ns_, "addr", "add", ns_ip_ + "/24", "dev", veth_ns_},
-             {"ip", "-n", ns_, "link", "set", veth_ns_, "up"},
-             {"ip", "-n", ns_, "link", "set", "lo", "up"}}) {
+    for (auto argv :
+         std::vector<std::vector<std::string>>{{"ip", "link", "set", veth_ns_, "netns", ns_},
+                                               {"ip", "addr", "add", host_ip_ + "/24", "dev", veth_host_},
+                                               {"ip", "link", "set", veth_host_, "up"},
+                                               {"ip", "-n", ns_, "addr", "add", ns_ip_ + "/24", "dev", veth_ns_},
+                                               {"ip", "-n", ns_, "link", "set", veth_ns_, "up"},
+                                               {"ip", "-n", ns_, "link", "set", "lo", "up"}}) {
       if (auto e = must(argv); !e.empty()) return e;
     }
 
@@ -185,8 +186,7 @@ class SshTestHost {
         // reads ~/.bashrc when started by sshd) runs none of this machine's
         // start-up files (pyenv's took seconds per command)
         << "SetEnv HOME=" << (d / "home").string() << " PATH=" << (d / "bin").string()
-        << ":/usr/sbin:/usr/bin:/sbin:/bin VZFAKE_DIR="
-        << (d / "vz").string() << " VZFAKE_DEV=" << veth_ns_ << "\n";
+        << ":/usr/sbin:/usr/bin:/sbin:/bin VZFAKE_DIR=" << (d / "vz").string() << " VZFAKE_DEV=" << veth_ns_ << "\n";
     }
     sshd_ = std::make_unique<Child>(std::vector<std::string>{"ip", "netns", "exec", ns_, "/usr/sbin/sshd", "-D", "-e",
                                                              "-f", (d / "sshd_config").string()});

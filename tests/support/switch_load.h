@@ -29,16 +29,16 @@ struct SwitchLoadResult {
   uint64_t failures = 0;
   int switches_done = 0;
   int switches_failed = 0;
-  std::map<std::string, uint64_t> bodies;   // what answered, by body
-  std::vector<std::string> first_errors;    // up to 10
+  std::map<std::string, uint64_t> bodies;  // what answered, by body
+  std::vector<std::string> first_errors;   // up to 10
   double seconds = 0;
   // The longest wait of a switch_to call (ms): how long a switch took.
   double max_switch_ms = 0;
 };
 
 struct SwitchLoadOptions {
-  std::string url;          // e.g. http://127.0.0.1:8100/
-  std::string host;         // "" : the URL's; else sent as the Host header (host routing)
+  std::string url;   // e.g. http://127.0.0.1:8100/
+  std::string host;  // "" : the URL's; else sent as the Host header (host routing)
   int threads = 4;
   uint64_t total = 2000;
   int switches = 20;
@@ -62,10 +62,11 @@ class KeepAliveClient {
     curl_easy_setopt(c_, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c_, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c_, CURLOPT_PROXY, "");
-    curl_easy_setopt(c_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* ud) -> size_t {
-      static_cast<std::string*>(ud)->append(p, s * n);
-      return s * n;
-    });
+    curl_easy_setopt(
+        c_, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* ud) -> size_t {
+          static_cast<std::string*>(ud)->append(p, s * n);
+          return s * n;
+        });
     curl_easy_setopt(c_, CURLOPT_WRITEDATA, &body_);
   }
   ~KeepAliveClient() {
@@ -107,9 +108,9 @@ inline SwitchLoadResult run_switch_load(const SwitchLoadOptions& o, const std::f
         if (got.rc != CURLE_OK || got.status < 200 || got.status > 299) {
           ++res.failures;
           if (res.first_errors.size() < 10)
-            res.first_errors.push_back(got.rc != CURLE_OK ? curl_easy_strerror(got.rc)
-                                                          : "HTTP " + std::to_string(got.status) + ": " +
-                                                                got.body.substr(0, 200));
+            res.first_errors.push_back(got.rc != CURLE_OK
+                                           ? curl_easy_strerror(got.rc)
+                                           : "HTTP " + std::to_string(got.status) + ": " + got.body.substr(0, 200));
         } else {
           ++res.bodies[got.body];
         }

@@ -95,7 +95,10 @@ Result<AwsProvider::Settings> AwsProvider::parse_settings(const json& j) {
     s.creds.keys.secret_access_key = j.value("secret_access_key", "");
     s.creds.keys.session_token = j.value("session_token", "");
     if (s.creds.keys.access_key_id.empty() && kind != "imds") {
-      auto env = [](const char* n) { const char* v = std::getenv(n); return std::string(v ? v : ""); };
+      auto env = [](const char* n) {
+        const char* v = std::getenv(n);
+        return std::string(v ? v : "");
+      };
       s.creds.keys.access_key_id = env("AWS_ACCESS_KEY_ID");
       s.creds.keys.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
       s.creds.keys.session_token = env("AWS_SESSION_TOKEN");
@@ -136,7 +139,8 @@ Result<AwsProvider::Settings> AwsProvider::parse_settings(const json& j) {
       }
     }
     s.subnet_id = j.value("subnet_id", "");
-    if (j.contains("security_group_ids")) s.security_group_ids = j["security_group_ids"].get<std::vector<std::string>>();
+    if (j.contains("security_group_ids"))
+      s.security_group_ids = j["security_group_ids"].get<std::vector<std::string>>();
     s.key_name = j.value("key_name", "");
     s.root_device = j.value("root_device", s.root_device);
     s.volume_type = j.value("volume_type", s.volume_type);
@@ -232,8 +236,7 @@ Result<AwsProvider::Instance> AwsProvider::wait_state(const std::string& id, con
     }
     last = i->state;
     if (i->state == want) return *i;
-    bool dead = i->state == "terminated" || i->state == "shutting-down" ||
-                (want == "running" && i->state == "stopped");
+    bool dead = i->state == "terminated" || i->state == "shutting-down" || (want == "running" && i->state == "stopped");
     if (dead)
       return Error::make("failed", "instance " + id + " went " + i->state + " instead of " + want +
                                        (i->state_reason.empty() ? "" : ": " + i->state_reason));
@@ -246,7 +249,10 @@ Result<std::string> AwsProvider::run_instance(const std::string& name, const std
                                               const std::string& type, uint64_t volume_gb,
                                               const std::map<std::string, std::string>& tags,
                                               const std::string& user_data_b64) {
-  aws::Params p = {{"ImageId", image}, {"InstanceType", type}, {"MinCount", "1"}, {"MaxCount", "1"},
+  aws::Params p = {{"ImageId", image},
+                   {"InstanceType", type},
+                   {"MinCount", "1"},
+                   {"MaxCount", "1"},
                    // one token per launch, the same for every retry of this call
                    {"ClientToken", name.substr(0, 40) + "-" + random_suffix()},
                    {"MetadataOptions.HttpTokens", "required"}};
@@ -308,11 +314,13 @@ Status AwsProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
   gb = std::max(gb, s_.min_volume_gb);
   auto existing = find(spec.name);
   if (!existing) return existing.error();
-  if (*existing) return Error::make("conflict", "an EC2 instance tagged ads:machine=" + spec.name + " already exists (" +
-                                                    (*existing)->id + ")");
+  if (*existing)
+    return Error::make("conflict",
+                       "an EC2 instance tagged ads:machine=" + spec.name + " already exists (" + (*existing)->id + ")");
   std::map<std::string, std::string> tags = {{"Name", spec.name}, {"ads:machine", spec.name}};
   for (const auto& [k, v] : spec.labels) tags["ads:" + k] = v;
-  if (progress) progress("launching an EC2 " + *type + " instance from " + img->second + " (" + std::to_string(gb) + " GB)");
+  if (progress)
+    progress("launching an EC2 " + *type + " instance from " + img->second + " (" + std::to_string(gb) + " GB)");
   auto id = run_instance(spec.name, img->second, *type, gb, tags, aws::base64(*ud));
   if (!id) return id.error();
   if (progress) progress("instance " + *id + " launched; waiting for it to run");
@@ -384,7 +392,8 @@ Status AwsProvider::delete_snapshot(const std::string& name, const std::string& 
   for (const auto& image : images) {
     auto r = ec2_.call("DeregisterImage", {{"ImageId", image}});
     if (!r && r.error().message.find("InvalidAMIID.NotFound") == std::string::npos)
-      return Error::make(r.error().code, "deregistering AMI " + image + " (" + snap + " of " + name + "): " + r.error().message);
+      return Error::make(r.error().code,
+                         "deregistering AMI " + image + " (" + snap + " of " + name + "): " + r.error().message);
   }
   auto s = ec2_.call("DescribeSnapshots", backup_filter(name, snap));
   if (!s) return s.error();
@@ -393,7 +402,8 @@ Status AwsProvider::delete_snapshot(const std::string& name, const std::string& 
     if (id.empty()) continue;
     auto r = ec2_.call("DeleteSnapshot", {{"SnapshotId", id}});
     if (!r && r.error().message.find("InvalidSnapshot.NotFound") == std::string::npos)
-      return Error::make(r.error().code, "deleting EBS snapshot " + id + " (" + snap + " of " + name + "): " + r.error().message);
+      return Error::make(r.error().code,
+                         "deleting EBS snapshot " + id + " (" + snap + " of " + name + "): " + r.error().message);
   }
   return Status::Ok();
 }
@@ -414,9 +424,9 @@ Result<std::string> AwsProvider::wait_address(const std::string& name, std::chro
 Machine AwsProvider::to_machine(const Instance& i) const {
   Machine m;
   m.name = i.tags.count("ads:machine") ? i.tags.at("ads:machine") : i.id;
-  static const std::map<std::string, std::string> words = {{"pending", "Starting"},    {"running", "Running"},
-                                                           {"stopping", "Stopping"},   {"stopped", "Stopped"},
-                                                           {"shutting-down", "Terminating"}, {"terminated", "Terminated"}};
+  static const std::map<std::string, std::string> words = {
+      {"pending", "Starting"}, {"running", "Running"},           {"stopping", "Stopping"},
+      {"stopped", "Stopped"},  {"shutting-down", "Terminating"}, {"terminated", "Terminated"}};
   auto w = words.find(i.state);
   m.status = w == words.end() ? i.state : w->second;
   m.address = s_.public_address ? i.public_ip : i.private_ip;
@@ -448,8 +458,10 @@ Status AwsProvider::snapshot(const std::string& name, const std::string& snap) {
   std::string image_name = name + "-" + snap;
   for (auto& c : image_name)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '-';
-  aws::Params p = {{"InstanceId", i->id}, {"Name", image_name.substr(0, 128)},
-                   {"Description", "ADS backup " + snap + " of " + name}, {"NoReboot", "true"}};
+  aws::Params p = {{"InstanceId", i->id},
+                   {"Name", image_name.substr(0, 128)},
+                   {"Description", "ADS backup " + snap + " of " + name},
+                   {"NoReboot", "true"}};
   int spec = 1;
   for (const char* rt : {"image", "snapshot"}) {
     std::string base = "TagSpecification." + std::to_string(spec++);
@@ -476,7 +488,8 @@ Status AwsProvider::snapshot(const std::string& name, const std::string& snap) {
     if (state == "available") return Status::Ok();
     if (state == "failed" || state == "invalid" || state == "error") {
       (void)ec2_.call("DeregisterImage", {{"ImageId", image}});
-      return Error::make("failed", "image " + image + " of " + name + " " + state + (reason.empty() ? "" : ": " + reason));
+      return Error::make("failed",
+                         "image " + image + " of " + name + " " + state + (reason.empty() ? "" : ": " + reason));
     }
   }
   return Error::make("timeout", "image " + image + " of " + name + " is not available after " +
@@ -508,8 +521,9 @@ Status AwsProvider::restore_snapshot(const std::string& name, const std::string&
                                             "; terminated the new instance, the old one is kept");
   }
   auto t = terminate({old->id});
-  if (!t) return Error::make(t.error().code, "restored " + name + " into " + *id + " but could not terminate the old " +
-                                                 old->id + ": " + t.error().message);
+  if (!t)
+    return Error::make(t.error().code, "restored " + name + " into " + *id + " but could not terminate the old " +
+                                           old->id + ": " + t.error().message);
   return Status::Ok();
 }
 

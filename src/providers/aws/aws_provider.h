@@ -49,9 +49,9 @@ class AwsProvider : public Provider {
     aws::Ec2Settings ec2;
     aws::CredentialSettings creds;
     std::map<std::string, std::string> images;
-    std::vector<InstanceType> instance_types = {
-        {"t3.micro", 1024, 2}, {"t3.small", 2048, 2}, {"t3.medium", 4096, 2}, {"t3.large", 8192, 2},
-        {"t3.xlarge", 16384, 4}, {"t3.2xlarge", 32768, 8}};
+    std::vector<InstanceType> instance_types = {{"t3.micro", 1024, 2},   {"t3.small", 2048, 2},
+                                                {"t3.medium", 4096, 2},  {"t3.large", 8192, 2},
+                                                {"t3.xlarge", 16384, 4}, {"t3.2xlarge", 32768, 8}};
     std::string subnet_id;
     std::vector<std::string> security_group_ids;
     std::string key_name;

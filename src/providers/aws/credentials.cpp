@@ -12,8 +12,8 @@ Result<std::chrono::system_clock::time_point> parse_iso8601_utc(const std::strin
   std::tm tm{};
   int y, mo, d, h, mi, sec;
   char z = 0;
-  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &z) != 7 || z != 'Z' ||
-      mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c", &y, &mo, &d, &h, &mi, &sec, &z) != 7 || z != 'Z' || mo < 1 ||
+      mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
     return Error::make("failed", "not an ISO 8601 UTC time: \"" + s.substr(0, 40) + "\"");
   tm.tm_year = y - 1900;
   tm.tm_mon = mo - 1;
@@ -33,8 +33,9 @@ Result<Credentials> CredentialSource::get() {
   std::lock_guard<std::mutex> l(mu_);
   if (s_.kind == CredentialSettings::Kind::kStatic) {
     if (s_.keys.access_key_id.empty() || s_.keys.secret_access_key.empty())
-      return Error::make("failed", "no AWS credentials: set access_key_id/secret_access_key in the aws settings, "
-                                   "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or \"credentials\": \"imds\"");
+      return Error::make("failed",
+                         "no AWS credentials: set access_key_id/secret_access_key in the aws settings, "
+                         "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or \"credentials\": \"imds\"");
     return s_.keys;
   }
   auto now = std::chrono::system_clock::now();
@@ -79,7 +80,8 @@ Result<std::string> CredentialSource::imds_get(const std::string& path) {
     }
     if (res->status == 404)
       return Error::make("failed", "IMDS " + path + " not found: the instance has no IAM role attached");
-    if (res->status != 200) return Error::make("unavailable", "IMDS " + path + " answered HTTP " + std::to_string(res->status));
+    if (res->status != 200)
+      return Error::make("unavailable", "IMDS " + path + " answered HTTP " + std::to_string(res->status));
     return res->body;
   }
   return Error::make("unavailable", "IMDS " + path + " refused a fresh session token (HTTP 401)");

@@ -19,7 +19,7 @@ namespace ads::aws {
 
 struct CredentialSettings {
   enum class Kind { kStatic, kImds } kind = Kind::kStatic;
-  Credentials keys;                                     // kStatic
+  Credentials keys;                                      // kStatic
   std::string imds_endpoint = "http://169.254.169.254";  // kImds
   int imds_token_ttl_s = 21600;
   std::chrono::seconds refresh_before{300};

@@ -13,9 +13,11 @@ const std::set<std::string> kThrottling = {"RequestLimitExceeded", "Throttling",
                                            "RequestThrottled", "TooManyRequestsException"};
 const std::set<std::string> kCapacity = {"InsufficientInstanceCapacity", "InsufficientHostCapacity",
                                          "InsufficientReservedInstanceCapacity"};
-const std::set<std::string> kAuth = {"AuthFailure", "UnauthorizedOperation", "SignatureDoesNotMatch",
-                                     "InvalidClientTokenId", "IncompleteSignature", "MissingAuthenticationToken",
-                                     "ExpiredToken", "RequestExpired", "OptInRequired", "Blocked"};
+const std::set<std::string> kAuth = {"AuthFailure",           "UnauthorizedOperation",
+                                     "SignatureDoesNotMatch", "InvalidClientTokenId",
+                                     "IncompleteSignature",   "MissingAuthenticationToken",
+                                     "ExpiredToken",          "RequestExpired",
+                                     "OptInRequired",         "Blocked"};
 const std::set<std::string> kServer = {"InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable"};
 
 bool parse_xml(const std::string& body, Xml* out) {
@@ -91,8 +93,9 @@ Result<Xml> Ec2Client::call(const std::string& action, const Params& params) {
       backoff = std::min(backoff * 2, s_.max_backoff);
     }
     auto creds = creds_.get();
-    if (!creds) return Error::make(creds.error().code == "unavailable" ? "unavailable" : "auth",
-                                   "EC2 " + action + ": no credentials: " + creds.error().message);
+    if (!creds)
+      return Error::make(creds.error().code == "unavailable" ? "unavailable" : "auth",
+                         "EC2 " + action + ": no credentials: " + creds.error().message);
     std::vector<std::string> secrets = {creds->secret_access_key, creds->session_token};
     auto res = send_signed(req, *creds);
     if (!res) {
@@ -105,7 +108,8 @@ Result<Xml> Ec2Client::call(const std::string& action, const Params& params) {
     if (res->status == 200) {
       Xml doc;
       if (!parse_xml(res->body, &doc))
-        return Error::make("failed", "EC2 " + action + ": the answer is not XML (" + std::to_string(res->body.size()) + " bytes)");
+        return Error::make(
+            "failed", "EC2 " + action + ": the answer is not XML (" + std::to_string(res->body.size()) + " bytes)");
       for (auto& [name, node] : doc)
         if (!name.empty() && name[0] != '<') return node;  // the <ActionResponse> element
       return Error::make("failed", "EC2 " + action + ": the answer has no document element");
@@ -130,8 +134,8 @@ Result<Xml> Ec2Client::call(const std::string& action, const Params& params) {
     }
     last = what;
   }
-  return Error::make(last_code, "EC2 " + action + " failed: " + last + " (gave up after " + std::to_string(attempts) +
-                                    " attempts)");
+  return Error::make(
+      last_code, "EC2 " + action + " failed: " + last + " (gave up after " + std::to_string(attempts) + " attempts)");
 }
 
 }  // namespace ads::aws

@@ -27,12 +27,12 @@ namespace ads::aws {
 
 struct Ec2Settings {
   std::string region = "us-east-1";
-  std::string endpoint;            // "" : https://ec2.<region>.amazonaws.com/
-  int max_attempts = 5;            // per call, throttling/capacity/5xx included
-  std::chrono::milliseconds backoff{500};      // first wait, doubled each time
+  std::string endpoint;                    // "" : https://ec2.<region>.amazonaws.com/
+  int max_attempts = 5;                    // per call, throttling/capacity/5xx included
+  std::chrono::milliseconds backoff{500};  // first wait, doubled each time
   std::chrono::milliseconds max_backoff{20000};
   long timeout_ms = 30000;
-  std::string connect_to;          // tests: curl CONNECT_TO
+  std::string connect_to;  // tests: curl CONNECT_TO
 };
 
 using Params = std::vector<std::pair<std::string, std::string>>;

@@ -23,11 +23,11 @@ struct Credentials {
 
 struct SignedRequest {
   std::string method = "POST";
-  std::string url;                // https://ec2.eu-west-1.amazonaws.com/
-  std::string region;             // eu-west-1
+  std::string url;     // https://ec2.eu-west-1.amazonaws.com/
+  std::string region;  // eu-west-1
   std::string service = "ec2";
   std::string body;
-  std::string content_type;       // set: sent and signed (e.g. application/x-www-form-urlencoded)
+  std::string content_type;  // set: sent and signed (e.g. application/x-www-form-urlencoded)
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers, all signed
   // Tests only: a fixed X-Amz-Date (curl then signs with it, as the published
   // test vectors need) and curl's CONNECT_TO (host:port:127.0.0.1:port) so a

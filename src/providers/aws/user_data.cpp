@@ -48,7 +48,10 @@ Result<std::string> cloud_config(const std::vector<FileToPlace>& files, const Us
       agent_sha = sha256_hex(f.content);  // fetched by the instance, not inlined
       continue;
     }
-    write.push_back({{"path", f.path}, {"encoding", "b64"}, {"content", base64(f.content)}, {"permissions", mode},
+    write.push_back({{"path", f.path},
+                     {"encoding", "b64"},
+                     {"content", base64(f.content)},
+                     {"permissions", mode},
                      {"owner", "root:root"}});
   }
   write.push_back({{"path", "/etc/systemd/system/ads-agent.service"},

@@ -102,7 +102,9 @@ Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
     }
     if (j.contains("placement")) {
       if (!j["placement"].is_string() || (j["placement"] != "lxd" && j["placement"] != "ads"))
-        return Error::invalid("providers.lxd.placement", "must be \"lxd\" (LXD picks the cluster member) or \"ads\" (the member with the most free memory)");
+        return Error::invalid(
+            "providers.lxd.placement",
+            "must be \"lxd\" (LXD picks the cluster member) or \"ads\" (the member with the most free memory)");
       s.placement = j["placement"];
     }
     if (j.contains("operation_timeout_s")) {
@@ -163,8 +165,9 @@ Status LxdProvider::wait_operation(const Reply& r, const std::string& what) {
   std::string status = md.is_object() ? md.value("status", "") : "";
   if (w->status == 200 && status == "Success") return Status::Ok();
   std::string err = md.is_object() ? md.value("err", "") : "";
-  if (status == "Running") return Error::make("timeout", what + ": LXD operation still running after " +
-                                                              std::to_string(s_.operation_timeout_s) + " s");
+  if (status == "Running")
+    return Error::make("timeout",
+                       what + ": LXD operation still running after " + std::to_string(s_.operation_timeout_s) + " s");
   return Error::make("failed", what + ": " + (err.empty() ? lxd_message(w->body, w->status) : err));
 }
 
@@ -176,7 +179,10 @@ Status LxdProvider::make_dirs(const std::string& name, const std::string& path) 
     cur = path.substr(0, pos);
     ++pos;
     auto r = call("POST", "/1.0/instances/" + name + "/files?path=" + url_escape_path(cur), "",
-                  {{"X-LXD-type", "directory"}, {"X-LXD-uid", "0"}, {"X-LXD-gid", "0"}, {"X-LXD-mode", "0755"},
+                  {{"X-LXD-type", "directory"},
+                   {"X-LXD-uid", "0"},
+                   {"X-LXD-gid", "0"},
+                   {"X-LXD-mode", "0755"},
                    {"X-LXD-write", "overwrite"}});
     if (!r) return r.error();
     // An existing directory answers an error on some LXD versions; that is fine.
@@ -200,7 +206,8 @@ Status LxdProvider::push_file(const std::string& name, const FileToPlace& f) {
                  {"X-LXD-write", "overwrite"}},
                 300000);
   if (!r) return r.error();
-  if (r->status != 200) return Error::make("failed", "placing " + f.path + " in " + name + ": " + lxd_message(r->body, r->status));
+  if (r->status != 200)
+    return Error::make("failed", "placing " + f.path + " in " + name + ": " + lxd_message(r->body, r->status));
   return Status::Ok();
 }
 
@@ -213,18 +220,30 @@ Result<std::string> LxdProvider::static_hook_script(const std::string& address) 
   // Only validated dotted quads and constants go into the script.
   std::string cidr = format_ipv4(*a) + "/" + std::to_string(net->prefix);
   return "#!/bin/sh\n"
-         "# Written by ADS: a static address from " + net->to_string() + " (udhcpc leases are ignored).\n"
+         "# Written by ADS: a static address from " +
+         net->to_string() +
+         " (udhcpc leases are ignored).\n"
          "PATH=/usr/sbin:/usr/bin:/sbin:/bin\n"
          "case \"$1\" in\n"
          "  deconfig|bound|renew|leasefail|nak)\n"
-         "    if [ \"$(busybox ip -4 -o addr show dev \"$interface\" | busybox awk '{ print $4 }')\" != " + cidr + " ]; then\n"
+         "    if [ \"$(busybox ip -4 -o addr show dev \"$interface\" | busybox awk '{ print $4 }')\" != " +
+         cidr +
+         " ]; then\n"
          "      busybox ip -4 addr flush dev \"$interface\"\n"
-         "      busybox ip addr add " + cidr + " dev \"$interface\"\n"
+         "      busybox ip addr add " +
+         cidr +
+         " dev \"$interface\"\n"
          "    fi\n"
          "    busybox ip link set \"$interface\" up\n"
-         "    busybox ip route replace default via " + s_.nic.gateway + " dev \"$interface\"\n"
-         "    echo \"nameserver " + s_.nic.nameserver + "\" >/etc/resolv.conf\n"
-         "    echo \"ads: static " + cidr + " on $interface\"\n"
+         "    busybox ip route replace default via " +
+         s_.nic.gateway +
+         " dev \"$interface\"\n"
+         "    echo \"nameserver " +
+         s_.nic.nameserver +
+         "\" >/etc/resolv.conf\n"
+         "    echo \"ads: static " +
+         cidr +
+         " on $interface\"\n"
          "    ;;\n"
          "esac\n"
          "exit 0\n";
@@ -260,7 +279,8 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
                {"config", config}};
   if (!s_.nic.type.empty()) {
     // replaces the profile's eth0: the machine sits on the host's LAN
-    body["devices"] = {{"eth0", {{"type", "nic"}, {"nictype", s_.nic.type}, {"parent", s_.nic.parent}, {"name", "eth0"}}}};
+    body["devices"] = {
+        {"eth0", {{"type", "nic"}, {"nictype", s_.nic.type}, {"parent", s_.nic.parent}, {"name", "eth0"}}}};
     if (!spec.address.empty()) config["user.ads-net.address"] = spec.address;  // for people reading `lxc config show`
     body["config"] = config;
   }
@@ -294,14 +314,17 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
     if (progress) {
       std::string figures;
       for (const auto& m : *load)
-        figures += (figures.empty() ? "" : ", ") + m.name + " " + m.status + " " + std::to_string(available_mb(m)) + " MB";
+        figures +=
+            (figures.empty() ? "" : ", ") + m.name + " " + m.status + " " + std::to_string(available_mb(m)) + " MB";
       progress("cluster member " + target + " chosen (memory available: " + figures + ")");
     }
   }
   if (progress) progress("creating container " + spec.name + " from image " + img->second);
-  auto r = call("POST", "/1.0/instances" + (target.empty() ? std::string() : "?target=" + url_escape_path(target)), body.dump());
+  auto r = call("POST", "/1.0/instances" + (target.empty() ? std::string() : "?target=" + url_escape_path(target)),
+                body.dump());
   if (!r) return r.error();
-  if (r->status == 409 || (r->status >= 400 && lxd_message(r->body, r->status).find("already exists") != std::string::npos))
+  if (r->status == 409 ||
+      (r->status >= 400 && lxd_message(r->body, r->status).find("already exists") != std::string::npos))
     return Error::make("conflict", "a container named " + spec.name + " already exists");
   auto st = wait_operation(*r, "creating container " + spec.name);
   if (!st) return st;
@@ -472,7 +495,8 @@ Result<std::vector<MemberLoad>> LxdProvider::cluster_load() {
   json members = ms->body.value("metadata", json::array());
   std::map<std::string, json> memory;
   for (auto& m : members) {
-    if (!m.is_object() || m.value("status", "") != "Online" || !m.contains("server_name") || !m["server_name"].is_string())
+    if (!m.is_object() || m.value("status", "") != "Online" || !m.contains("server_name") ||
+        !m["server_name"].is_string())
       continue;
     std::string name = m["server_name"];
     auto r = call("GET", "/1.0/resources?target=" + url_escape_path(name));

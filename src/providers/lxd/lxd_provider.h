@@ -40,11 +40,11 @@ class LxdProvider : public Provider {
     int operation_timeout_s = 120;
     std::string placement = "lxd";  // "lxd" or "ads" (see above)
     struct Nic {
-      std::string type;       // "" : the profile's NIC; "bridged" or "macvlan"
-      std::string parent;     // host bridge (bridged) or host interface (macvlan)
-      std::string subnet;     // static addresses from this pool; "" : DHCP
-      std::string gateway;    // default: the subnet's first host
-      std::string nameserver; // default: the gateway
+      std::string type;        // "" : the profile's NIC; "bridged" or "macvlan"
+      std::string parent;      // host bridge (bridged) or host interface (macvlan)
+      std::string subnet;      // static addresses from this pool; "" : DHCP
+      std::string gateway;     // default: the subnet's first host
+      std::string nameserver;  // default: the gateway
       std::string static_hook = "/etc/ads/udhcpc.script";
     } nic;
   };
@@ -90,8 +90,7 @@ class LxdProvider : public Provider {
     nlohmann::json body;
   };
   Result<Reply> call(const std::string& method, const std::string& path, const std::string& body = "",
-                     const std::vector<std::pair<std::string, std::string>>& headers = {},
-                     long timeout_ms = 60000);
+                     const std::vector<std::pair<std::string, std::string>>& headers = {}, long timeout_ms = 60000);
   // Waits for an async operation returned by `r`; error with LXD's message.
   Status wait_operation(const Reply& r, const std::string& what);
   Status change_state(const std::string& name, const std::string& action);

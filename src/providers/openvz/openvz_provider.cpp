@@ -63,15 +63,30 @@ OpenvzProvider::OpenvzProvider(Settings s) : s_(std::move(s)) {}
 
 Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
   const std::string f = "providers.openvz.";
-  if (!j.is_object()) return Error::invalid("providers.openvz", "must be an object with host, private_key, known_hosts and subnet");
+  if (!j.is_object())
+    return Error::invalid("providers.openvz", "must be an object with host, private_key, known_hosts and subnet");
   Settings s;
   for (const char* req : {"host", "private_key", "known_hosts", "subnet"})
     if (!j.contains(req)) return Error::invalid(f + req, "is required");
   for (auto& [k, v] : j.items()) {
-    static const std::set<std::string> known = {"host", "port", "user", "private_key", "known_hosts", "subnet",
-                                                "nameserver", "ctid_base", "templates", "config", "root_dir",
-                                                "memory_mb", "swap_mb", "disk_mb", "start_command",
-                                                "connect_timeout_s", "command_timeout_s", "backup_dir"};
+    static const std::set<std::string> known = {"host",
+                                                "port",
+                                                "user",
+                                                "private_key",
+                                                "known_hosts",
+                                                "subnet",
+                                                "nameserver",
+                                                "ctid_base",
+                                                "templates",
+                                                "config",
+                                                "root_dir",
+                                                "memory_mb",
+                                                "swap_mb",
+                                                "disk_mb",
+                                                "start_command",
+                                                "connect_timeout_s",
+                                                "command_timeout_s",
+                                                "backup_dir"};
     if (!known.count(k)) return Error::invalid(f + k, "unknown setting");
   }
   auto get_str = [&](const char* key, std::string& out) -> Status {
@@ -92,8 +107,8 @@ Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
   for (auto st : {get_str("host", s.ssh.host), get_str("user", s.ssh.user), get_str("private_key", s.ssh.private_key),
                   get_str("known_hosts", s.ssh.known_hosts), get_str("subnet", subnet),
                   get_str("nameserver", s.nameserver), get_str("config", s.config), get_str("root_dir", s.root_dir),
-                  get_str("start_command", s.start_command), get_str("backup_dir", s.backup_dir), get_int("port", s.ssh.port, 1, 65535),
-                  get_int("connect_timeout_s", s.ssh.connect_timeout_s, 1, 600),
+                  get_str("start_command", s.start_command), get_str("backup_dir", s.backup_dir),
+                  get_int("port", s.ssh.port, 1, 65535), get_int("connect_timeout_s", s.ssh.connect_timeout_s, 1, 600),
                   get_int("command_timeout_s", s.command_timeout_s, 1, 86400),
                   get_int("ctid_base", s.ctid_base, 101, 2000000000), get_int("memory_mb", s.memory_mb, 64, 1 << 24),
                   get_int("swap_mb", s.swap_mb, 0, 1 << 24), get_int("disk_mb", s.disk_mb, 256, 1 << 30)}) {
@@ -111,7 +126,8 @@ Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
     return Error::invalid(f + "backup_dir", "must be an absolute path without '..'");
   auto net = parse_ipv4_subnet(subnet, f + "subnet");
   if (!net) return net.error();
-  if (!net->has_allocatable()) return Error::invalid(f + "subnet", subnet + " has no address to hand out (/30 or larger)");
+  if (!net->has_allocatable())
+    return Error::invalid(f + "subnet", subnet + " has no address to hand out (/30 or larger)");
   s.subnet = *net;
   s.subnet_text = net->to_string();
   if (s.nameserver.empty()) s.nameserver = format_ipv4(net->gateway());
@@ -123,7 +139,8 @@ Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
       return Error::invalid(f + "templates", "must be an object of os key -> OS template name");
     s.templates.clear();
     for (auto& [k, v] : j["templates"].items()) {
-      if (!v.is_string() || v.get<std::string>().empty()) return Error::invalid(f + "templates." + k, "must be a non-empty string");
+      if (!v.is_string() || v.get<std::string>().empty())
+        return Error::invalid(f + "templates." + k, "must be a non-empty string");
       s.templates[k] = v;
     }
   }
@@ -190,8 +207,8 @@ Result<std::vector<OpenvzProvider::Row>> OpenvzProvider::rows(SshSession& s) {
   if (r->exit_code != 0) {
     // vzlist exits 1 with "Container(s) not found" when there are none
     if ((r->err + r->out).find("not found") != std::string::npos) return out;
-    return Error::make("failed", "vzlist on " + s.where() + " exited with " + std::to_string(r->exit_code) + ": " +
-                                     trim(r->err));
+    return Error::make("failed",
+                       "vzlist on " + s.where() + " exited with " + std::to_string(r->exit_code) + ": " + trim(r->err));
   }
   std::stringstream ss(r->out);
   std::string line;
@@ -261,7 +278,8 @@ Status OpenvzProvider::create(const MachineSpec& spec, const ProgressFn& progres
     for (auto& [k, v] : s_.templates) known += (known.empty() ? "" : ", ") + k;
     return Error::invalid("os", "provider openvz has no OS template for " + spec.os_key + " (known: " + known + ")");
   }
-  if (spec.address.empty()) return Error::invalid("address", "the openvz provider needs a static address from " + s_.subnet_text);
+  if (spec.address.empty())
+    return Error::invalid("address", "the openvz provider needs a static address from " + s_.subnet_text);
   auto ctid = ctid_for(spec.address);
   if (!ctid) return ctid.error();
   for (const auto& f : spec.files)
@@ -285,18 +303,33 @@ Status OpenvzProvider::create(const MachineSpec& spec, const ProgressFn& progres
   auto r = s.run(create, "", std::chrono::seconds(s_.command_timeout_s));
   if (!r) return r.error();
   if (r->exit_code == 44)  // VZ_FS_PRVT_AREA_EXIST
-    return Error::make("conflict", "CTID " + id + " already exists on " + s.where() + " (not made by this ADS?): " +
-                                       trim(r->err + r->out));
+    return Error::make("conflict", "CTID " + id + " already exists on " + s.where() +
+                                       " (not made by this ADS?): " + trim(r->err + r->out));
   if (r->exit_code != 0)
     return Error::make("failed", "vzctl create " + id + " on " + s.where() + " exited with " +
                                      std::to_string(r->exit_code) + ": " + trim(r->err + r->out));
   uint64_t mem = spec.memory_mb ? spec.memory_mb : s_.memory_mb;
   uint64_t disk = spec.storage_mb ? spec.storage_mb : s_.disk_mb;
-  auto st = vz(s, {"vzctl", "set", id, "--name", spec.name, "--hostname", spec.name, "--ipadd", spec.address,
-                   "--nameserver", s_.nameserver, "--ram", std::to_string(mem) + "M", "--swap",
-                   std::to_string(s_.swap_mb) + "M", "--diskspace",
-                   std::to_string(disk) + "M:" + std::to_string(disk) + "M", "--description",
-                   encode_labels(spec.labels), "--save"});
+  auto st = vz(s, {"vzctl",
+                   "set",
+                   id,
+                   "--name",
+                   spec.name,
+                   "--hostname",
+                   spec.name,
+                   "--ipadd",
+                   spec.address,
+                   "--nameserver",
+                   s_.nameserver,
+                   "--ram",
+                   std::to_string(mem) + "M",
+                   "--swap",
+                   std::to_string(s_.swap_mb) + "M",
+                   "--diskspace",
+                   std::to_string(disk) + "M:" + std::to_string(disk) + "M",
+                   "--description",
+                   encode_labels(spec.labels),
+                   "--save"});
   if (!st) return st;
   return place_files(s, *ctid, spec.files, progress);
 }
@@ -410,9 +443,11 @@ Status OpenvzProvider::restore_snapshot(const std::string& name, const std::stri
   }
   std::string archive;
   for (auto& f : *files)
-    if (f.rfind("vzdump-", 0) == 0 && (f.size() > 4 && (f.substr(f.size() - 4) == ".tgz" || f.substr(f.size() - 4) == ".tar")))
+    if (f.rfind("vzdump-", 0) == 0 &&
+        (f.size() > 4 && (f.substr(f.size() - 4) == ".tgz" || f.substr(f.size() - 4) == ".tar")))
       archive = dir + "/" + f;
-  if (archive.empty()) return Error::make("not_found", "snapshot " + snap + " of " + name + " has no vzdump archive in " + dir);
+  if (archive.empty())
+    return Error::make("not_found", "snapshot " + snap + " of " + name + " has no vzdump archive in " + dir);
   std::string id = std::to_string(at->row->ctid);
   if (auto st = halt(s, *at->row); !st) return st;
   // the archive holds the container's config (name, address, description), so

@@ -37,11 +37,11 @@ class OpenvzProvider : public Provider {
     openvz::SshTarget ssh;
     Ipv4Subnet subnet;
     std::string subnet_text;
-    std::string nameserver;                    // "" : the subnet's gateway
+    std::string nameserver;  // "" : the subnet's gateway
     int64_t ctid_base = 1000;
     std::map<std::string, std::string> templates = {{"centos-6", "centos-6-x86_64"}};
-    std::string config;                        // vzctl create --config (sample config name), "" : host default
-    std::string root_dir = "/vz/root";         // where `vzctl mount` puts a container's root
+    std::string config;                 // vzctl create --config (sample config name), "" : host default
+    std::string root_dir = "/vz/root";  // where `vzctl mount` puts a container's root
     uint64_t memory_mb = 512, swap_mb = 512, disk_mb = 10240;  // defaults when the spec says 0
     // Run in the container (`vzctl exec2`, which hands it to the container's
     // shell) after every start. A constant from the ADS config, never input.
@@ -49,7 +49,7 @@ class OpenvzProvider : public Provider {
         "setsid /usr/local/bin/ads-agent --config /etc/ads-agent/agent.json "
         "</dev/null >>/var/log/ads-agent.log 2>&1 &";
     int command_timeout_s = 600;
-    std::string backup_dir = "/vz/dump/ads";   // vzdump archives, one directory per machine and snapshot
+    std::string backup_dir = "/vz/dump/ads";  // vzdump archives, one directory per machine and snapshot
   };
 
   explicit OpenvzProvider(Settings s);

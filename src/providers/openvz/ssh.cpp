@@ -14,11 +14,16 @@ namespace ads::openvz {
 namespace {
 std::string sftp_error_text(sftp_session sftp) {
   switch (sftp_get_error(sftp)) {
-    case SSH_FX_NO_SUCH_FILE: return "no such file or directory";
-    case SSH_FX_PERMISSION_DENIED: return "permission denied";
-    case SSH_FX_FAILURE: return "failure";
-    case SSH_FX_FILE_ALREADY_EXISTS: return "file exists";
-    default: return "SFTP error " + std::to_string(sftp_get_error(sftp));
+    case SSH_FX_NO_SUCH_FILE:
+      return "no such file or directory";
+    case SSH_FX_PERMISSION_DENIED:
+      return "permission denied";
+    case SSH_FX_FAILURE:
+      return "failure";
+    case SSH_FX_FILE_ALREADY_EXISTS:
+      return "file exists";
+    default:
+      return "SFTP error " + std::to_string(sftp_get_error(sftp));
   }
 }
 }  // namespace
@@ -51,15 +56,15 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshTarget& t) {
       return Error::make("failed", "the host key of " + where + " has CHANGED from the one in " + t.known_hosts +
                                        "; refusing to connect (if the host was reinstalled, replace its line)");
     case SSH_KNOWN_HOSTS_OTHER:
-      return Error::make("failed", "the host key of " + where + " is of another type than the one in " +
-                                       t.known_hosts + "; refusing to connect");
+      return Error::make("failed", "the host key of " + where + " is of another type than the one in " + t.known_hosts +
+                                       "; refusing to connect");
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
       return Error::make("failed", "the host key of " + where + " is not in " + t.known_hosts +
                                        "; add it (ssh-keyscan, checked out of band) before using this host");
     default:
-      return Error::make("failed", "cannot check the host key of " + where + " against " + t.known_hosts + ": " +
-                                       ssh_get_error(s));
+      return Error::make(
+          "failed", "cannot check the host key of " + where + " against " + t.known_hosts + ": " + ssh_get_error(s));
   }
 
   ssh_key key = nullptr;
@@ -69,7 +74,8 @@ Result<std::unique_ptr<SshSession>> SshSession::connect(const SshTarget& t) {
   int rc = ssh_userauth_publickey(s, nullptr, key);
   ssh_key_free(key);
   if (rc != SSH_AUTH_SUCCESS)
-    return Error::make("failed", where + " refused the key " + t.private_key + (rc == SSH_AUTH_ERROR ? std::string(": ") + ssh_get_error(s) : ""));
+    return Error::make("failed", where + " refused the key " + t.private_key +
+                                     (rc == SSH_AUTH_ERROR ? std::string(": ") + ssh_get_error(s) : ""));
   return out;
 }
 
@@ -96,7 +102,8 @@ Result<CommandResult> SshSession::run(const std::vector<std::string>& argv, cons
     return Error::make("unavailable", "cannot run " + argv[0] + " on " + where_ + ": " + ssh_get_error(s_));
   size_t sent = 0;
   while (sent < input.size()) {
-    int n = ssh_channel_write(ch, input.data() + sent, static_cast<uint32_t>(std::min<size_t>(input.size() - sent, 32768)));
+    int n =
+        ssh_channel_write(ch, input.data() + sent, static_cast<uint32_t>(std::min<size_t>(input.size() - sent, 32768)));
     if (n < 0) return Error::make("failed", "writing to " + argv[0] + " on " + where_ + ": " + ssh_get_error(s_));
     sent += static_cast<size_t>(n);
   }
@@ -116,8 +123,8 @@ Result<CommandResult> SshSession::run(const std::vector<std::string>& argv, cons
     }
     if (!got && ssh_channel_is_eof(ch)) break;
     if (std::chrono::steady_clock::now() >= deadline)
-      return Error::make("timeout", argv[0] + " on " + where_ + " ran longer than " +
-                                        std::to_string(timeout.count() / 1000) + " s");
+      return Error::make(
+          "timeout", argv[0] + " on " + where_ + " ran longer than " + std::to_string(timeout.count() / 1000) + " s");
     if (!got) ssh_channel_poll_timeout(ch, 100, 0);
   }
   // the exit status arrives with (or just after) the EOF
@@ -148,7 +155,8 @@ Status SshSession::put_file(const std::string& path, const std::string& content,
       sftp_attributes a = sftp_stat(sftp_, dir.c_str());
       bool is_dir = a && a->type == SSH_FILEXFER_TYPE_DIRECTORY;
       if (a) sftp_attributes_free(a);
-      if (!is_dir) return Error::make("failed", "cannot create " + dir + " on " + where_ + ": " + sftp_error_text(sftp_));
+      if (!is_dir)
+        return Error::make("failed", "cannot create " + dir + " on " + where_ + ": " + sftp_error_text(sftp_));
     }
   }
   sftp_file f = sftp_open(sftp_, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, static_cast<mode_t>(mode));
@@ -162,7 +170,8 @@ Status SshSession::put_file(const std::string& path, const std::string& content,
     }
     done += static_cast<size_t>(n);
   }
-  if (sftp_close(f) != SSH_OK) return Error::make("failed", "closing " + path + " on " + where_ + ": " + sftp_error_text(sftp_));
+  if (sftp_close(f) != SSH_OK)
+    return Error::make("failed", "closing " + path + " on " + where_ + ": " + sftp_error_text(sftp_));
   // the server's umask applied to open(); set the mode we asked for
   if (sftp_chmod(sftp_, path.c_str(), static_cast<mode_t>(mode)) != SSH_OK)
     return Error::make("failed", "chmod " + path + " on " + where_ + ": " + sftp_error_text(sftp_));
@@ -174,7 +183,8 @@ Result<std::vector<std::string>> SshSession::list_dir(const std::string& path) {
   if (!st) return st.error();
   sftp_dir d = sftp_opendir(sftp_, path.c_str());
   if (!d) {
-    if (sftp_get_error(sftp_) == SSH_FX_NO_SUCH_FILE) return Error::make("not_found", path + " does not exist on " + where_);
+    if (sftp_get_error(sftp_) == SSH_FX_NO_SUCH_FILE)
+      return Error::make("not_found", path + " does not exist on " + where_);
     return Error::make("failed", "cannot list " + path + " on " + where_ + ": " + sftp_error_text(sftp_));
   }
   std::vector<std::string> out;

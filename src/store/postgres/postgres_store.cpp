@@ -1,10 +1,9 @@
 #include "store/postgres/postgres_store.h"
 
-#include <pqxx/pqxx>
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <pqxx/pqxx>
 
 #include "core/ipnet.h"
 #include "core/rate.h"
@@ -119,7 +118,8 @@ const char* const kMigrations[] = {
     "  job_id TEXT NOT NULL, error TEXT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL,"
     "  UNIQUE (deployment_id, seq));",
     // version 12: deploy on git push (see the SQLite store's)
-    "CREATE TABLE git_tracks (deployment_id TEXT COLLATE \"C\" PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE,"
+    "CREATE TABLE git_tracks (deployment_id TEXT COLLATE \"C\" PRIMARY KEY REFERENCES deployments(id) ON DELETE "
+    "CASCADE,"
     "  branch TEXT NOT NULL, secret TEXT NOT NULL, poll_s BIGINT NOT NULL, pending_commit TEXT NOT NULL,"
     "  polled_ms BIGINT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
     "CREATE TABLE git_deliveries (seq BIGSERIAL PRIMARY KEY,"
@@ -212,7 +212,7 @@ bool write_release(pqxx::work& w, const Release& r) {
 
 Backup read_backup(const Row& r) {
   return Backup{text(r, 0), text(r, 1), integer(r, 2), integer(r, 3), text(r, 4),
-                text(r, 5), text(r, 6), text(r, 7), text(r, 8)};
+                text(r, 5), text(r, 6), text(r, 7),    text(r, 8)};
 }
 
 User read_user(const Row& r) {
@@ -286,7 +286,8 @@ auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f
     try {
       c = pool.acquire(&reused);
     } catch (const std::exception& e) {
-      return Error::make("unavailable", "the store is unavailable: cannot connect to PostgreSQL while " + what + ": " + e.what());
+      return Error::make("unavailable",
+                         "the store is unavailable: cannot connect to PostgreSQL while " + what + ": " + e.what());
     }
     struct GiveBack {
       Pool& pool;
@@ -302,8 +303,8 @@ auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f
     } catch (const pqxx::in_doubt_error& e) {
       c.reset();
       pool.drop_idle();
-      return Error::make("unavailable", "the store is unavailable: PostgreSQL connection lost while committing (" + what +
-                                            "); whether it was recorded is unknown: " + e.what());
+      return Error::make("unavailable", "the store is unavailable: PostgreSQL connection lost while committing (" +
+                                            what + "); whether it was recorded is unknown: " + e.what());
     } catch (const pqxx::integrity_constraint_violation& e) {
       return Error::make("conflict", conflict.empty() ? what + ": " + e.what() : conflict);
     } catch (const pqxx::broken_connection& e) {
@@ -317,7 +318,8 @@ auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f
     c.reset();  // never back into the pool
     pool.drop_idle();
     if (!reused || attempt > 0)
-      return Error::make("unavailable", "the store is unavailable: PostgreSQL connection lost while " + what + ": " + lost);
+      return Error::make("unavailable",
+                         "the store is unavailable: PostgreSQL connection lost while " + what + ": " + lost);
   }
 }
 
@@ -326,15 +328,16 @@ void insert_deployment(pqxx::work& w, const Deployment& d) {
                     ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
                 d.id, d.name, valid_utf8(d.source), valid_utf8(d.ref), d.commit, d.provider, to_string(d.state),
                 d.failed_step, valid_utf8(d.error), d.machine, d.address, d.url, d.secret, valid_utf8(d.spec_json),
-                d.created_ms, d.updated_ms, valid_utf8(d.idempotency_key),
-                d.owner, d.shared ? 1 : 0, d.public_port, d.stable_url);
+                d.created_ms, d.updated_ms, valid_utf8(d.idempotency_key), d.owner, d.shared ? 1 : 0, d.public_port,
+                d.stable_url);
 }
 
 void insert_job(pqxx::work& w, const Job& j) {
-  w.exec_params(std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
-                j.id, j.deployment_id, j.kind, j.state, valid_utf8(j.step), valid_utf8(j.error), valid_utf8(j.params_json),
-                valid_utf8(j.result_json), j.attempts, j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms,
-                j.cancel_requested_ms);
+  w.exec_params(
+      std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+      j.id, j.deployment_id, j.kind, j.state, valid_utf8(j.step), valid_utf8(j.error), valid_utf8(j.params_json),
+      valid_utf8(j.result_json), j.attempts, j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms,
+      j.cancel_requested_ms);
 }
 
 std::string settled_list() {
@@ -584,8 +587,8 @@ Status PostgresStore::admit_job(const Job& j, const Admission& a, const Deployme
                        j.deployment_id);
                    for (const auto& b : busy) {
                      if (a.behind_cancelled && integer(b, 2) != 0) continue;  // being cancelled: queue behind it
-                     return Error::make("conflict", "deployment " + j.deployment_id + " already has a " +
-                                                        text(b, 0) + " job (" + text(b, 1) + ") under way");
+                     return Error::make("conflict", "deployment " + j.deployment_id + " already has a " + text(b, 0) +
+                                                        " job (" + text(b, 1) + ") under way");
                    }
                  }
                  if (a.max_active > 0) {
@@ -633,7 +636,8 @@ Result<std::vector<Job>> PostgresStore::jobs_of(const std::string& deployment_id
 
 Result<std::vector<Job>> PostgresStore::unfinished_jobs() {
   return in_tx(*conn_, "reading jobs", "", [&](pqxx::work& w) -> Result<std::vector<Job>> {
-    auto r = w.exec(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
+    auto r =
+        w.exec(std::string("SELECT ") + kJobColumns + " FROM jobs WHERE state IN ('queued', 'running') ORDER BY id");
     return all(r, read_job);
   });
 }
@@ -649,17 +653,18 @@ Result<std::optional<Job>> PostgresStore::claim_job(const std::string& owner, in
     std::string leased =
         "(SELECT COUNT(*) FROM jobs r JOIN deployments rd ON rd.id = r.deployment_id"
         " WHERE rd.owner = d.owner AND r.state IN ('queued', 'running') AND r.lease_expires_ms >= $2";
-    auto r = w.exec_params(std::string("UPDATE jobs SET lease_owner = $1, lease_expires_ms = $3 WHERE id = ("
-                                       "  SELECT j.id FROM jobs j JOIN deployments d ON d.id = j.deployment_id"
-                                       "    WHERE j.state IN ('queued', 'running') AND j.lease_expires_ms < $2"
-                                       "    AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.deployment_id = j.deployment_id"
-                                       "      AND o.state IN ('queued', 'running') AND o.id < j.id)"
-                                       "    AND ($4 <= 0 OR ") +
-                               leased + " AND r.lease_owner = $1) < $4)" + "  ORDER BY " + leased +
-                               "), j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED)"
-                               " RETURNING " +
-                               kJobColumns,
-                           owner, now_ms, now_ms + lease_ms, static_cast<int64_t>(max_per_owner));
+    auto r =
+        w.exec_params(std::string("UPDATE jobs SET lease_owner = $1, lease_expires_ms = $3 WHERE id = ("
+                                  "  SELECT j.id FROM jobs j JOIN deployments d ON d.id = j.deployment_id"
+                                  "    WHERE j.state IN ('queued', 'running') AND j.lease_expires_ms < $2"
+                                  "    AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.deployment_id = j.deployment_id"
+                                  "      AND o.state IN ('queued', 'running') AND o.id < j.id)"
+                                  "    AND ($4 <= 0 OR ") +
+                          leased + " AND r.lease_owner = $1) < $4)" + "  ORDER BY " + leased +
+                          "), j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED)"
+                          " RETURNING " +
+                          kJobColumns,
+                      owner, now_ms, now_ms + lease_ms, static_cast<int64_t>(max_per_owner));
     if (r.empty()) return std::optional<Job>();
     return std::optional<Job>(read_job(r[0]));
   });
@@ -692,9 +697,9 @@ Result<Job> PostgresStore::request_cancel(const std::string& job_id, int64_t now
 
 Result<int64_t> PostgresStore::renew_leases(const std::string& owner, int64_t until_ms) {
   return in_tx(*conn_, "renewing leases", "", [&](pqxx::work& w) -> Result<int64_t> {
-    auto r = w.exec_params(
-        "UPDATE jobs SET lease_expires_ms = $2 WHERE lease_owner = $1 AND state IN ('queued', 'running')", owner,
-        until_ms);
+    auto r =
+        w.exec_params("UPDATE jobs SET lease_expires_ms = $2 WHERE lease_owner = $1 AND state IN ('queued', 'running')",
+                      owner, until_ms);
     return static_cast<int64_t>(r.affected_rows());
   });
 }
@@ -725,10 +730,10 @@ Result<std::map<std::string, int64_t>> PostgresStore::count_by_state() {
 Status PostgresStore::add_backup(const Backup& b) {
   return in_tx(*conn_, "inserting a backup", "backup " + b.id + " exists or its deployment does not",
                [&](pqxx::work& w) -> Status {
-                 w.exec_params(std::string("INSERT INTO backups (") + kBackupColumns +
-                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-                               b.id, b.deployment_id, b.created_ms, b.size_bytes, b.sha256, b.path, b.snapshot,
-                               b.commit, b.secret);
+                 w.exec_params(
+                     std::string("INSERT INTO backups (") + kBackupColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                     b.id, b.deployment_id, b.created_ms, b.size_bytes, b.sha256, b.path, b.snapshot, b.commit,
+                     b.secret);
                  return Status::Ok();
                });
 }
@@ -779,8 +784,9 @@ Result<Release> PostgresStore::get_release(const std::string& id) {
 
 Result<std::vector<Release>> PostgresStore::releases_of(const std::string& deployment_id) {
   return in_tx(*conn_, "reading releases", "", [&](pqxx::work& w) -> Result<std::vector<Release>> {
-    auto r = w.exec_params(
-        std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE deployment_id = $1 ORDER BY seq", deployment_id);
+    auto r =
+        w.exec_params(std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE deployment_id = $1 ORDER BY seq",
+                      deployment_id);
     return all(r, read_release);
   });
 }
@@ -821,10 +827,11 @@ Result<std::vector<Cleanup>> PostgresStore::cleanups() {
     auto r = w.exec(
         "SELECT deployment_id, provider, machine, attempts, next_ms, last_error, created_ms FROM cleanups"
         " ORDER BY created_ms, provider, machine");
-    return all(r, +[](const Row& x) {
-      return Cleanup{text(x, 0), text(x, 1), text(x, 2), static_cast<int>(integer(x, 3)), integer(x, 4), text(x, 5),
-                     integer(x, 6)};
-    });
+    return all(
+        r, +[](const Row& x) {
+          return Cleanup{text(x, 0),    text(x, 1), text(x, 2),   static_cast<int>(integer(x, 3)),
+                         integer(x, 4), text(x, 5), integer(x, 6)};
+        });
   });
 }
 
@@ -893,8 +900,9 @@ Result<User> PostgresStore::get_user_by_name(const std::string& name) {
 Result<User> PostgresStore::get_user_by_subject(const std::string& issuer, const std::string& subject) {
   if (subject.empty()) return Error::make("not_found", "no user bound to an empty subject");
   return in_tx(*conn_, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
-    auto r = w.exec_params(std::string("SELECT ") + kUserColumns + " FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2",
-                           issuer, subject);
+    auto r = w.exec_params(
+        std::string("SELECT ") + kUserColumns + " FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2", issuer,
+        subject);
     if (r.empty()) return Error::make("not_found", "no user bound to this OpenID identity");
     return read_user(r[0]);
   });
@@ -907,14 +915,12 @@ Result<std::vector<User>> PostgresStore::users() {
 }
 
 Status PostgresStore::create_token(const Token& t) {
-  return in_tx(*conn_, "inserting a token", "token " + t.id + " exists or its user does not",
-               [&](pqxx::work& w) -> Status {
-                 w.exec_params(std::string("INSERT INTO tokens (") + kTokenColumns +
-                                   ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)",
-                               t.id, t.user_id, t.name, t.hash, t.created_ms, t.expires_ms, t.revoked_ms,
-                               t.session ? 1 : 0);
-                 return Status::Ok();
-               });
+  return in_tx(
+      *conn_, "inserting a token", "token " + t.id + " exists or its user does not", [&](pqxx::work& w) -> Status {
+        w.exec_params(std::string("INSERT INTO tokens (") + kTokenColumns + ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8)", t.id,
+                      t.user_id, t.name, t.hash, t.created_ms, t.expires_ms, t.revoked_ms, t.session ? 1 : 0);
+        return Status::Ok();
+      });
 }
 
 Result<Token> PostgresStore::token_by_hash(const std::string& hash) {
@@ -948,7 +954,8 @@ Status PostgresStore::bind_user(const std::string& id, const std::string& issuer
     auto r = w.exec_params("UPDATE users SET oidc_issuer = $2, oidc_subject = $3 WHERE id = $1 AND oidc_subject = ''",
                            id, issuer, subject);
     if (r.affected_rows() == 1) return Status::Ok();
-    if (w.exec_params("SELECT 1 FROM users WHERE id = $1", id).empty()) return Error::make("not_found", "no user " + id);
+    if (w.exec_params("SELECT 1 FROM users WHERE id = $1", id).empty())
+      return Error::make("not_found", "no user " + id);
     return Error::make("conflict", "the user is bound to another OpenID identity already");
   });
 }
@@ -972,8 +979,8 @@ Status PostgresStore::update_token(const Token& t) {
 
 Result<std::vector<Token>> PostgresStore::tokens_of(const std::string& user_id) {
   return in_tx(*conn_, "reading tokens", "", [&](pqxx::work& w) -> Result<std::vector<Token>> {
-    auto r = w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE user_id = $1 ORDER BY id",
-                           user_id);
+    auto r =
+        w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE user_id = $1 ORDER BY id", user_id);
     return all(r, read_token);
   });
 }
@@ -1041,8 +1048,9 @@ Result<std::string> PostgresStore::allocate_address(const std::string& subnet, c
     auto free = lowest_free(*net, std::move(taken));
     if (!free) return Error{"exhausted", "every address of " + key + " is taken", "subnet"};
     std::string ip = format_ipv4(*free);
-    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+    int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     w.exec_params("INSERT INTO addresses (subnet, address, ip, owner, allocated_ms) VALUES ($1,$2,$3,$4,$5)", key,
                   static_cast<int64_t>(*free), ip, owner, now);
     return ip;
@@ -1060,7 +1068,8 @@ Result<int> PostgresStore::allocate_port(const std::string& id, int lo, int hi) 
     int p = static_cast<int>(integer(held[0], 0));
     if (p >= lo && p <= hi) return p;
     std::vector<int> taken;
-    for (const auto& r : w.exec_params("SELECT public_port FROM deployments WHERE public_port BETWEEN $1 AND $2", lo, hi))
+    for (const auto& r :
+         w.exec_params("SELECT public_port FROM deployments WHERE public_port BETWEEN $1 AND $2", lo, hi))
       taken.push_back(static_cast<int>(integer(r, 0)));
     auto free = lowest_free_port(lo, hi, std::move(taken));
     if (!free) return port_exhausted(lo, hi);
@@ -1106,7 +1115,8 @@ namespace {
 constexpr const char* kTrackColumns =
     "deployment_id, branch, secret, poll_s, pending_commit, polled_ms, created_ms, updated_ms";
 GitTrack read_track(const Row& r) {
-  return GitTrack{text(r, 0), text(r, 1), text(r, 2), integer(r, 3), text(r, 4), integer(r, 5), integer(r, 6), integer(r, 7)};
+  return GitTrack{text(r, 0), text(r, 1),    text(r, 2),    integer(r, 3),
+                  text(r, 4), integer(r, 5), integer(r, 6), integer(r, 7)};
 }
 }  // namespace
 
@@ -1173,9 +1183,8 @@ Status PostgresStore::set_pending(const std::string& deployment_id, const std::s
 
 Result<bool> PostgresStore::take_pending(const std::string& deployment_id, const std::string& commit) {
   return in_tx(*conn_, "taking a pending commit", "", [&](pqxx::work& w) -> Result<bool> {
-    auto r = w.exec_params(
-        "UPDATE git_tracks SET pending_commit = '' WHERE deployment_id = $1 AND pending_commit = $2", deployment_id,
-        commit);
+    auto r = w.exec_params("UPDATE git_tracks SET pending_commit = '' WHERE deployment_id = $1 AND pending_commit = $2",
+                           deployment_id, commit);
     return r.affected_rows() > 0;
   });
 }

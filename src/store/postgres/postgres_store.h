@@ -2,8 +2,8 @@
 // `ads serve` processes sharing one state. A small pool of connections
 // (kConnections by default, opened as needed), each running one transaction
 // at a time, so a slow statement or a lock wait holds up only its own caller;
-// every statement uses bound parameters; every method is one transaction. Schema migrations are numbered like the SQLite store's and
-// applied under an advisory lock, so servers starting together do not race.
+// every statement uses bound parameters; every method is one transaction. Schema migrations are numbered like the
+// SQLite store's and applied under an advisory lock, so servers starting together do not race.
 #pragma once
 
 #include <memory>

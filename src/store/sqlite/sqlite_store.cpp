@@ -66,7 +66,8 @@ const char* const kMigrations[] = {
     "CREATE TABLE users (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, role TEXT NOT NULL,"
     "  password_hash TEXT NOT NULL, created_ms INTEGER NOT NULL);"
     "CREATE TABLE tokens (id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id), name TEXT NOT NULL,"
-    "  hash TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER NOT NULL);"
+    "  hash TEXT NOT NULL UNIQUE, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER NOT "
+    "NULL);"
     "CREATE INDEX tokens_user ON tokens(user_id);"
     "CREATE TABLE audit (seq INTEGER PRIMARY KEY AUTOINCREMENT, ts_ms INTEGER NOT NULL, user TEXT NOT NULL,"
     "  action TEXT NOT NULL, target TEXT NOT NULL, remote TEXT NOT NULL, status INTEGER NOT NULL);",
@@ -119,10 +120,12 @@ const char* const kMigrations[] = {
     // version 12: deploy on git push: the branch a deployment tracks, its
     // webhook secret, poll interval and pending commit; delivery ids seen
     // (replays refused), a bounded number per deployment
-    "CREATE TABLE git_tracks (deployment_id TEXT PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE, branch TEXT NOT NULL,"
+    "CREATE TABLE git_tracks (deployment_id TEXT PRIMARY KEY REFERENCES deployments(id) ON DELETE CASCADE, branch TEXT "
+    "NOT NULL,"
     "  secret TEXT NOT NULL, poll_s INTEGER NOT NULL, pending_commit TEXT NOT NULL, polled_ms INTEGER NOT NULL,"
     "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
-    "CREATE TABLE git_deliveries (deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE, delivery_id TEXT NOT NULL, seen_ms INTEGER NOT NULL,"
+    "CREATE TABLE git_deliveries (deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE, "
+    "delivery_id TEXT NOT NULL, seen_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (deployment_id, delivery_id));"
     "CREATE INDEX git_deliveries_seen ON git_deliveries(deployment_id, seen_ms);",
     // version 13: a backup keeps the agent secret of the machine it was taken
@@ -356,8 +359,8 @@ Deployment read_deployment(const Stmt& s) {
 
 Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
@@ -448,7 +451,8 @@ Status SqliteStore::insert_deployment(const Deployment& d) {
   bind_deployment(s, d);
   int rc = s.step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT)
-    return Error::make("conflict", "a deployment with id " + d.id + " or Idempotency-Key " + d.idempotency_key + " exists");
+    return Error::make("conflict",
+                       "a deployment with id " + d.id + " or Idempotency-Key " + d.idempotency_key + " exists");
   if (rc != SQLITE_DONE) return s.error("inserting deployment");
   return Status::Ok();
 }
@@ -595,7 +599,8 @@ Status SqliteStore::insert_job(const Job& j) {
   bind_job(s, j);
   s.bind(12, j.lease_owner).bind(13, j.lease_expires_ms).bind(14, j.cancel_requested_ms);
   int rc = s.step();
-  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "job " + j.id + " exists or its deployment does not");
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return Error::make("conflict", "job " + j.id + " exists or its deployment does not");
   if (rc != SQLITE_DONE) return s.error("inserting job");
   return Status::Ok();
 }
@@ -640,8 +645,11 @@ Result<std::optional<Job>> SqliteStore::claim_job(const std::string& owner, int6
                       " WHERE j.state IN ('queued', 'running') AND j.lease_expires_ms < ?1"
                       " AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.deployment_id = j.deployment_id"
                       "   AND o.state IN ('queued', 'running') AND o.id < j.id)"
-                      " AND (?3 <= 0 OR " + leased + " AND r.lease_owner = ?2) < ?3)"
-                      " ORDER BY " + leased + "), j.id LIMIT 1";
+                      " AND (?3 <= 0 OR " +
+                      leased +
+                      " AND r.lease_owner = ?2) < ?3)"
+                      " ORDER BY " +
+                      leased + "), j.id LIMIT 1";
     Job job;
     {
       Stmt s(db_, sql.c_str());
@@ -710,7 +718,8 @@ Result<int64_t> SqliteStore::renew_leases_of(const std::string& owner, const std
     int64_t n = 0;
     for (const auto& id : job_ids) {
       Stmt s(db_,
-             "UPDATE jobs SET lease_expires_ms = ?3 WHERE id = ?2 AND lease_owner = ?1 AND state IN ('queued', 'running')");
+             "UPDATE jobs SET lease_expires_ms = ?3 WHERE id = ?2 AND lease_owner = ?1 AND state IN ('queued', "
+             "'running')");
       s.bind(1, owner).bind(2, id).bind(3, until_ms);
       if (s.step() != SQLITE_DONE) return s.error("renewing leases");
       n += sqlite3_changes(db_);
@@ -744,7 +753,8 @@ Status SqliteStore::add_backup(const Backup& b) {
   s.bind(1, b.id).bind(2, b.deployment_id).bind(3, b.created_ms).bind(4, b.size_bytes).bind(5, b.sha256);
   s.bind(6, b.path).bind(7, b.snapshot).bind(8, b.commit).bind(9, b.secret);
   int rc = s.step();
-  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "backup " + b.id + " exists or its deployment does not");
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return Error::make("conflict", "backup " + b.id + " exists or its deployment does not");
   if (rc != SQLITE_DONE) return s.error("inserting backup");
   return Status::Ok();
 }
@@ -794,9 +804,13 @@ Result<std::vector<Cleanup>> SqliteStore::cleanups() {
   Stmt s(db_,
          "SELECT deployment_id, provider, machine, attempts, next_ms, last_error, created_ms FROM cleanups"
          " ORDER BY created_ms, provider, machine");
-  return collect(s, +[](const Stmt& r) {
-    return Cleanup{r.text(0), r.text(1), r.text(2), static_cast<int>(r.integer(3)), r.integer(4), r.text(5), r.integer(6)};
-  }, "reading the clean-up queue");
+  return collect(
+      s,
+      +[](const Stmt& r) {
+        return Cleanup{r.text(0),    r.text(1), r.text(2),   static_cast<int>(r.integer(3)),
+                       r.integer(4), r.text(5), r.integer(6)};
+      },
+      "reading the clean-up queue");
 }
 
 Status SqliteStore::delete_cleanup(const std::string& provider, const std::string& machine) {
@@ -840,12 +854,14 @@ Result<PruneResult> SqliteStore::prune_destroyed(int64_t before_ms) {
 
 Status SqliteStore::add_release(const Release& r) {
   std::lock_guard<std::mutex> lk(mu_);
-  std::string sql = std::string("INSERT INTO releases (") + kReleaseColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+  std::string sql =
+      std::string("INSERT INTO releases (") + kReleaseColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   bind_release(s, r);
   int rc = s.step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT)
-    return Error::make("conflict", "release " + r.id + " (or number " + std::to_string(r.seq) + ") exists or its deployment does not");
+    return Error::make(
+        "conflict", "release " + r.id + " (or number " + std::to_string(r.seq) + ") exists or its deployment does not");
   if (rc != SQLITE_DONE) return s.error("inserting release");
   return Status::Ok();
 }
@@ -957,7 +973,8 @@ Status SqliteStore::create_token(const Token& t) {
   s.bind(1, t.id).bind(2, t.user_id).bind(3, t.name).bind(4, t.hash).bind(5, t.created_ms).bind(6, t.expires_ms);
   s.bind(7, t.revoked_ms).bind(8, static_cast<int64_t>(t.session ? 1 : 0));
   int rc = s.step();
-  if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "token " + t.id + " exists or its user does not");
+  if ((rc & 0xff) == SQLITE_CONSTRAINT)
+    return Error::make("conflict", "token " + t.id + " exists or its user does not");
   if (rc != SQLITE_DONE) return s.error("inserting token");
   return Status::Ok();
 }
@@ -1032,8 +1049,9 @@ Status SqliteStore::update_token(const Token& t) {
 
 Result<int64_t> SqliteStore::append_audit(const AuditEntry& e) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_,
-         "INSERT INTO audit (ts_ms, user, action, target, remote, status, detail) VALUES (?,?,?,?,?,?,?) RETURNING seq");
+  Stmt s(
+      db_,
+      "INSERT INTO audit (ts_ms, user, action, target, remote, status, detail) VALUES (?,?,?,?,?,?,?) RETURNING seq");
   s.bind(1, e.ts_ms).bind(2, e.user).bind(3, e.action).bind(4, e.target).bind(5, e.remote);
   s.bind(6, static_cast<int64_t>(e.status)).bind(7, e.detail);
   if (s.step() != SQLITE_ROW) return s.error("appending audit entry");
@@ -1047,14 +1065,16 @@ Status SqliteStore::finish_audit(int64_t seq, int status, const std::string& tar
   Stmt s(db_, "UPDATE audit SET status = ?2, target = ?3, detail = ?4 WHERE seq = ?1 AND status = 0");
   s.bind(1, seq).bind(2, static_cast<int64_t>(status)).bind(3, target).bind(4, detail);
   if (s.step() != SQLITE_DONE) return s.error("completing audit entry");
-  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no audit entry " + std::to_string(seq) + " waiting for its status");
+  if (sqlite3_changes(db_) == 0)
+    return Error::make("not_found", "no audit entry " + std::to_string(seq) + " waiting for its status");
   return Status::Ok();
 }
 
 Result<std::vector<AuditEntry>> SqliteStore::audit(int64_t after_seq, size_t limit) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_,
-         "SELECT seq, ts_ms, user, action, target, remote, status, detail FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
+  Stmt s(
+      db_,
+      "SELECT seq, ts_ms, user, action, target, remote, status, detail FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
   s.bind(1, after_seq).bind(2, static_cast<int64_t>(limit));
   return collect(s, read_audit, "reading audit");
 }
@@ -1087,8 +1107,9 @@ Result<std::string> SqliteStore::allocate_address(const std::string& subnet, con
     if (!free) return Error{"exhausted", "every address of " + key + " is taken", "subnet"};
     std::string ip = format_ipv4(*free);
     Stmt ins(db_, "INSERT INTO addresses (subnet, address, ip, owner, allocated_ms) VALUES (?,?,?,?,?)");
-    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+    int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     ins.bind(1, key).bind(2, static_cast<int64_t>(*free)).bind(3, ip).bind(4, owner).bind(5, now);
     if (ins.step() != SQLITE_DONE) return ins.error("recording address");
     return ip;
@@ -1208,8 +1229,8 @@ Result<GitTrack> SqliteStore::get_track(const std::string& deployment_id) {
 Status SqliteStore::delete_track(const std::string& deployment_id) {
   std::lock_guard<std::mutex> lk(mu_);
   return write_tx([&]() -> Status {
-    for (const char* sql : {"DELETE FROM git_tracks WHERE deployment_id = ?",
-                            "DELETE FROM git_deliveries WHERE deployment_id = ?"}) {
+    for (const char* sql :
+         {"DELETE FROM git_tracks WHERE deployment_id = ?", "DELETE FROM git_deliveries WHERE deployment_id = ?"}) {
       Stmt s(db_, sql);
       s.bind(1, deployment_id);
       if (s.step() != SQLITE_DONE) return s.error("forgetting a tracked branch");
@@ -1229,8 +1250,9 @@ Result<bool> SqliteStore::note_delivery(const std::string& deployment_id, const 
                                         int64_t now_ms, size_t keep) {
   std::lock_guard<std::mutex> lk(mu_);
   return write_tx([&]() -> Result<bool> {
-    Stmt s(db_, "INSERT INTO git_deliveries (deployment_id, delivery_id, seen_ms) VALUES (?,?,?)"
-                " ON CONFLICT DO NOTHING");
+    Stmt s(db_,
+           "INSERT INTO git_deliveries (deployment_id, delivery_id, seen_ms) VALUES (?,?,?)"
+           " ON CONFLICT DO NOTHING");
     s.bind(1, deployment_id).bind(2, delivery_id).bind(3, now_ms);
     if (s.step() != SQLITE_DONE) return s.error("recording a delivery");
     if (sqlite3_changes(db_) == 0) return false;

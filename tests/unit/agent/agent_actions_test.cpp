@@ -72,7 +72,8 @@ TEST_F(AgentTest, CancelStopsTheRunningActionAndTheAgentTakesTheNextOne) {
   for (std::string cmd : {"echo $$ > " + pidfile.string() + "; echo started; exec sleep 100000",
                           "trap '' TERM; echo $$ > " + pidfile.string() + "; echo started; sleep 100000; true"}) {
     SCOPED_TRACE(cmd);
-    ASSERT_TRUE(c.upload_lab(lab_tarball(spec_with("[]", R"(,"test":[)" + json(cmd).dump() + R"(,"echo never"])"))).ok());
+    ASSERT_TRUE(
+        c.upload_lab(lab_tarball(spec_with("[]", R"(,"test":[)" + json(cmd).dump() + R"(,"echo never"])"))).ok());
     std::promise<void> started;
     std::atomic<bool> once{false};
     Lines lines;
@@ -132,7 +133,8 @@ TEST_F(AgentTest, TheLabsOwnTimeoutsApplyWithinTheOperatorsMaximum) {
   ads::agent::AgentClient c(base, kSecret);  // operator maximum: 3 s
   auto spec = [](const std::string& timeouts) {
     return R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["true"],"test":["sleep 20"]},)"
-           R"("timeouts":)" + timeouts + "}";
+           R"("timeouts":)" +
+           timeouts + "}";
   };
   std::string all;
   auto sink = [&](const std::string&, const std::string& l) { all += l + "\n"; };

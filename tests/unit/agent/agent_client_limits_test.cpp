@@ -140,7 +140,8 @@ TEST(AgentClientLimits, EveryAnswerOfAHostileAgentIsBounded) {
 
   // a stream that goes silent (no output, no heartbeat)
   std::vector<std::string> said;
-  auto silent = c.run_action("silent", [&](const std::string&, const std::string& l) { said.push_back(l); }, 600000);
+  auto silent = c.run_action(
+      "silent", [&](const std::string&, const std::string& l) { said.push_back(l); }, 600000);
   ASSERT_FALSE(silent.ok());
   EXPECT_EQ(silent.error().code, "timeout") << silent.error().message;
   EXPECT_NE(silent.error().message.find("went silent for 1.5 s"), std::string::npos) << silent.error().message;
@@ -148,7 +149,8 @@ TEST(AgentClientLimits, EveryAnswerOfAHostileAgentIsBounded) {
 
   // an agent that announces no heartbeats is held to the action's timeout
   // only: quiet for longer than the idle time, it is not taken for gone
-  auto older = c.run_action("older", [](const std::string&, const std::string&) {}, 600000);
+  auto older = c.run_action(
+      "older", [](const std::string&, const std::string&) {}, 600000);
   ASSERT_TRUE(older.ok()) << older.error().message;
   EXPECT_EQ(*older, 0);
 }
@@ -191,12 +193,11 @@ TEST(AgentProcess, AnAgentFrozenMidActionIsDetectedAfterTheIdleTime) {
   fs::path src = tmp.path / "src";
   fs::create_directories(src);
   fs::path pidfile = tmp.path / "cmd.pid";
-  std::ofstream(src / "ads-lab.json")
-      << json{{"ads", 2},
-              {"os", {{"name", "debian"}, {"version", "12"}}},
-              {"install", {"echo $$ > " + pidfile.string() + "; echo started; sleep 5; echo quiet-but-alive; exec sleep 60"}},
-              {"actions", {{"start", {"true"}}}}}
-             .dump();
+  std::ofstream(src / "ads-lab.json") << json{
+      {"ads", 2},
+      {"os", {{"name", "debian"}, {"version", "12"}}},
+      {"install", {"echo $$ > " + pidfile.string() + "; echo started; sleep 5; echo quiet-but-alive; exec sleep 60"}},
+      {"actions", {{"start", {"true"}}}}}.dump();
   std::string out;
   ASSERT_EQ(ads::test::run({"tar", "-czf", (tmp.path / "lab.tgz").string(), "-C", src.string(), "."}, &out), 0) << out;
   std::ifstream in(tmp.path / "lab.tgz", std::ios::binary);

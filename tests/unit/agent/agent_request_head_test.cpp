@@ -92,10 +92,11 @@ TEST_F(AgentTest, ARequestWithoutTheBodyHashHeaderMayOnlyCarryASmallBody) {
   // within the limit, such a client still works (signature over the body)
   std::string lab = lab_tarball(spec_with(R"(["true"])"));
   ASSERT_LT(lab.size(), ads::agent::kUnsignedBodyLimit);
-  EXPECT_EQ(raw_status("PUT", "/v1/lab", without_hash(ads::agent::signed_headers(kSecret, "PUT", "/v1/lab", lab, now_s())),
-                       lab),
+  EXPECT_EQ(raw_status("PUT", "/v1/lab",
+                       without_hash(ads::agent::signed_headers(kSecret, "PUT", "/v1/lab", lab, now_s())), lab),
             200);
-  EXPECT_EQ(raw_status("GET", "/v1/health", without_hash(ads::agent::signed_headers(kSecret, "GET", "/v1/health", "", now_s()))),
+  EXPECT_EQ(raw_status("GET", "/v1/health",
+                       without_hash(ads::agent::signed_headers(kSecret, "GET", "/v1/health", "", now_s()))),
             200);
 }
 

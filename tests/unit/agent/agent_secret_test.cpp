@@ -59,7 +59,7 @@ TEST_F(AgentSecretTest, TheBootstrapSecretOnlyHandsOverAndIsRefusedOnceReplaced)
   ASSERT_TRUE(boot.replace_secret(fresh).ok());
   // the file holds the new secret, root-only
   EXPECT_EQ(file_text(), fresh + "\n");
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat(file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
@@ -71,9 +71,9 @@ TEST_F(AgentSecretTest, TheBootstrapSecretOnlyHandsOverAndIsRefusedOnceReplaced)
   for (auto [m, t] : std::vector<std::pair<std::string, std::string>>{
            {"GET", "/v1/health"}, {"POST", "/v1/actions/start"}, {"PUT", "/v1/lab"}, {"GET", "/v1/backup"}})
     EXPECT_EQ(attacker_status(kSecret, m, t, fresh), 401) << m << " " << t;
-  EXPECT_EQ(attacker_status(kSecret, "POST", "/v1/secret", fresh,
-                            nlohmann::json{{"secret", agent::random_hex(32)}}.dump()),
-            401);
+  EXPECT_EQ(
+      attacker_status(kSecret, "POST", "/v1/secret", fresh, nlohmann::json{{"secret", agent::random_hex(32)}}.dump()),
+      401);
   EXPECT_EQ(file_text(), fresh + "\n");
 
   // the new secret does everything
@@ -98,9 +98,7 @@ TEST_F(AgentSecretTest, TheSwitchIsKeptAcrossARestartOfTheAgent) {
 
 TEST_F(AgentSecretTest, ARetryOfTheSameSwitchIsAnsweredAndBadInputChangesNothing) {
   agent::AgentClient boot(base, kSecret);
-  auto post = [&](const std::string& body) {
-    return attacker_status(kSecret, "POST", "/v1/secret", kSecret, body);
-  };
+  auto post = [&](const std::string& body) { return attacker_status(kSecret, "POST", "/v1/secret", kSecret, body); };
   for (std::string bad : {std::string("not json"), std::string("{}"), std::string(R"({"secret":42})"),
                           nlohmann::json{{"secret", "short"}}.dump(),
                           nlohmann::json{{"secret", std::string(64, 'A')}}.dump(),   // upper case

@@ -1,7 +1,6 @@
 // The agent in-process on loopback with a real client: authentication of
 // every request, upload, streamed actions, failure paths.
 #include "agent_fixture.h"
-
 #include "engine/archive.h"
 
 using nlohmann::json;
@@ -55,8 +54,8 @@ TEST_F(AgentTest, TamperedOrMalformedSignatureHeadersAreRefused) {
   sig[0] = sig[0] == '0' ? '1' : '0';
   EXPECT_EQ(raw_status("GET", "/v1/health", set(h, ads::agent::kHeaderSignature, sig)), 401);
   // malformed values
-  for (std::string bad : {std::string(""), std::string("zz"), std::string(64, 'g'), std::string(63, 'a'),
-                          std::string(128, 'a')})
+  for (std::string bad :
+       {std::string(""), std::string("zz"), std::string(64, 'g'), std::string(63, 'a'), std::string(128, 'a')})
     EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderSignature, bad)), 401) << bad;
   for (std::string bad : {std::string(""), std::string("soon"), std::string("1e3"), std::string("-1"),
                           std::string("99999999999999999999999")})
@@ -129,9 +128,9 @@ TEST_F(AgentTest, SpeaksOnlyTlsWithTheKeyDerivedFromTheSecret) {
 
 TEST_F(AgentTest, RoutesAreExactlyTheDocumentedOnesAndNoneRunsACommandFromTheRequest) {
   // Every route the agent registers; a new one must be added here on purpose.
-  std::vector<std::string> expected = {"GET /v1/backup", "GET /v1/health", "POST /v1/actions/cancel",
-                                       "POST /v1/actions/{name}", "POST /v1/secret", "PUT /v1/backup",
-                                       "PUT /v1/lab"};
+  std::vector<std::string> expected = {
+      "GET /v1/backup", "GET /v1/health", "POST /v1/actions/cancel", "POST /v1/actions/{name}", "POST /v1/secret",
+      "PUT /v1/backup", "PUT /v1/lab"};
   EXPECT_EQ(server->routes(), expected);
 
   // Actions are names from the lab's spec, never a command: a shell command
@@ -147,8 +146,8 @@ TEST_F(AgentTest, RoutesAreExactlyTheDocumentedOnesAndNoneRunsACommandFromTheReq
   }
   // A body on an action request is not read as a command either.
   std::string body = "touch " + marker.string();
-  long st = raw_status("POST", "/v1/actions/sh", ads::agent::signed_headers(kSecret, "POST", "/v1/actions/sh", body, now_s()),
-                       body);
+  long st = raw_status("POST", "/v1/actions/sh",
+                       ads::agent::signed_headers(kSecret, "POST", "/v1/actions/sh", body, now_s()), body);
   EXPECT_GE(st, 400);
   EXPECT_FALSE(fs::exists(marker));
   for (const char* m : {"GET", "PUT", "POST", "DELETE"})
@@ -271,7 +270,8 @@ TEST_F(AgentTest, UnsafeArchivesAndInvalidSpecsAreRefused) {
   }
   EXPECT_FALSE(fs::exists(tmp.path / "outside.txt"));
 
-  auto bad = c.upload_lab(lab_tarball(R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["s"]},"http":{"port":9089}})"));
+  auto bad = c.upload_lab(
+      lab_tarball(R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["s"]},"http":{"port":9089}})"));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().field, "http.port");
   auto garbage = c.upload_lab("not a tarball");
@@ -285,10 +285,12 @@ TEST(AgentConfig, ParsesAndNamesBadFields) {
   EXPECT_EQ(ok->port, 9089);
   EXPECT_EQ(ads::agent::parse_agent_config("{}").error().field, "secret");
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":"short"})").error().field, "secret");
-  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","lab_dir":"rel"})").error().field, "lab_dir");
+  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","lab_dir":"rel"})").error().field,
+            "lab_dir");
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","port":70000})").error().field, "port");
-  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","secret_file":"rel/secret"})").error().field,
-            "secret_file");
+  EXPECT_EQ(
+      ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","secret_file":"rel/secret"})").error().field,
+      "secret_file");
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","secret_file":7})").error().field,
             "secret_file");
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","secret_file":"/etc/ads-agent/secret"})")
@@ -301,8 +303,9 @@ TEST(AgentProtocol, KnownAnswerAndEveryFieldIsCovered) {
   //   openssl dgst -sha256 -hmac 0123456789abcdef0123456789abcdef
   const std::string secret = "0123456789abcdef0123456789abcdef";
   std::string canon = ads::agent::canonical("GET", "/v1/health", "1700000000", "abcdef0123456789", "");
-  EXPECT_EQ(canon, "GET\n/v1/health\n1700000000\nabcdef0123456789\n"
-                   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(canon,
+            "GET\n/v1/health\n1700000000\nabcdef0123456789\n"
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(ads::agent::sign(secret, canon), "c2be2e79b6c629de8a3e4711065f7ced6d4dab72ed99c661cfb423d9e9abfd04");
   std::string sig = ads::agent::sign(secret, canon);
   EXPECT_TRUE(ads::agent::signature_matches(secret, canon, sig));

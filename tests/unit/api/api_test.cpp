@@ -1,13 +1,14 @@
 // The REST API's input handling, against a real SQLite store and a real
 // engine whose workers are not started (so nothing is provisioned).
+#include "api/api.h"
+
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
-#include <sqlite3.h>
 #include <regex>
 #include <thread>
 
-#include "api/api.h"
 #include "api/auth.h"
 #include "http/client.h"
 #include "support/process.h"
@@ -18,19 +19,20 @@ using nlohmann::json;
 namespace {
 using ads::test::ApiTest;
 
-
 TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
   auto a = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","ref":"v1.2"})");
   // a live lab's name is not taken again: it is the host of its stable URL
-  auto dup = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02"})");
+  auto dup =
+      call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02"})");
   expect_error(dup, 409, "name");
   EXPECT_NE(dup.body["error"]["message"].get<std::string>().find(a.body.value("id", "?")), std::string::npos)
       << dup.body.dump();
-  auto b = call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02-b"})");
+  auto b =
+      call("POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/cse02.git","name":"cse02-b"})");
   ASSERT_EQ(a.status, 202) << a.body.dump();
   ASSERT_EQ(b.status, 202);
   EXPECT_EQ(a.body["state"], "accepted");
-  EXPECT_EQ(a.body["name"], "cse02");  // derived from the URL
+  EXPECT_EQ(a.body["name"], "cse02");   // derived from the URL
   EXPECT_EQ(a.body["stable_url"], "");  // none until its route is in the proxy
   std::string ida = a.body["id"], idb = b.body["id"];
   EXPECT_TRUE(ads::is_valid_id(ida));
@@ -50,7 +52,9 @@ TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
 
 TEST_F(ApiTest, ListPagesAndFilters) {
   for (int i = 0; i < 5; ++i)
-    ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"n)" + std::to_string(i) + "\"}").status, 202);
+    ASSERT_EQ(
+        call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"n)" + std::to_string(i) + "\"}").status,
+        202);
   auto p1 = call("GET", "/api/v1/deployments?limit=2");
   ASSERT_EQ(p1.body["deployments"].size(), 2u);
   std::string next = p1.body["next"];
@@ -109,8 +113,10 @@ TEST_F(ApiTest, DestroyOfADeploymentStillInProgressCancelsItsJobFirst) {
 TEST_F(ApiTest, DeletingABackupIsAJobAndUnknownBackupsAre404) {
   std::string a = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})").body["id"];
   std::string b = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-b"})").body["id"];
-  ads::Backup ba{"01kkkkkkkkkkkkkkkkkkkkkkk1", a, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/a.tar.gz", "", "c", ""};
-  ads::Backup bb{"01kkkkkkkkkkkkkkkkkkkkkkk2", b, 1700000000000, 10, std::string(64, 'f'), "/nonexistent/b.tar.gz", "", "c", ""};
+  ads::Backup ba{"01kkkkkkkkkkkkkkkkkkkkkkk1", a,  1700000000000, 10, std::string(64, 'f'),
+                 "/nonexistent/a.tar.gz",      "", "c",           ""};
+  ads::Backup bb{"01kkkkkkkkkkkkkkkkkkkkkkk2", b,  1700000000000, 10, std::string(64, 'f'),
+                 "/nonexistent/b.tar.gz",      "", "c",           ""};
   ASSERT_TRUE(store->add_backup(ba).ok());
   ASSERT_TRUE(store->add_backup(bb).ok());
   // the deploy job is still queued (the workers are not started): one job at a time
@@ -214,11 +220,13 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
   auto other = call_as(deployer, "POST", "/api/v1/deployments/" + id + "/stop");
   expect_error(other, 403);
   // ...but may change its own, and a shared one
-  std::string mine =
-      call_as(deployer, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans"})").body["id"];
+  std::string mine = call_as(deployer, "POST", "/api/v1/deployments",
+                             R"({"source":"https://example.invalid/labs/lab.git","name":"dans"})")
+                         .body["id"];
   EXPECT_EQ(call("GET", "/api/v1/deployments/" + mine).body["owner"], "dan");
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + mine + "/stop"), 409);  // allowed, but still accepted
-  std::string shared = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-shared","shared":true})").body["id"];
+  std::string shared =
+      call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-shared","shared":true})").body["id"];
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + shared + "/stop"), 409);
   expect_error(call_as(viewer, "POST", "/api/v1/deployments/" + shared + "/stop"), 403);
 }
@@ -254,10 +262,13 @@ TEST_F(ApiTest, TokensExpireAreRevocableAndAreShownOnlyOnce) {
 }
 
 TEST_F(ApiTest, PasswordLoginWithArgon2idAndUsersValidation) {
-  expect_error(call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"short"})"), 400, "password");
+  expect_error(call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"short"})"), 400,
+               "password");
   expect_error(call("POST", "/api/v1/users", R"({"name":"pat","role":"root"})"), 400, "role");
   expect_error(call("POST", "/api/v1/users", R"({"name":"pat; rm","role":"viewer"})"), 400, "name");
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"correct horse battery"})").status,
+      201);
   expect_error(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer"})"), 409);
   auto users = call("GET", "/api/v1/users");
   EXPECT_EQ(users.body.dump().find("argon2id"), std::string::npos);  // hashes never leave the server
@@ -296,7 +307,9 @@ TEST_F(ApiTest, AuditRecordsWhoDidWhatToWhichDeploymentFromWhere) {
 }
 
 TEST_F(ApiTest, UsersChangeRoleAndPasswordAndDisablingRevokesEverything) {
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"correct horse battery"})").status,
+      201);
   std::string pat = call("POST", "/api/v1/tokens", R"({"name":"t","user":"pat"})").body["secret"];
   // anyone may change their own password, not their role, nor someone else's anything
   EXPECT_EQ(call_as(pat, "PATCH", "/api/v1/users/pat", R"({"password":"a new password, long"})").status, 200);
@@ -329,7 +342,8 @@ TEST_F(ApiTest, UsersChangeRoleAndPasswordAndDisablingRevokesEverything) {
   expect_error(call("GET", "/api/v1/whoami"), 401);  // the first-start token is revoked
   // disabling pat: its tokens and its password stop working
   token = pat;
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"ops","role":"admin","password":"another long password"})").status, 201);
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"ops","role":"admin","password":"another long password"})").status,
+            201);
   token = call_as("", "POST", "/api/v1/login", R"({"name":"ops","password":"another long password"})").body["secret"];
   auto pat_off = call("POST", "/api/v1/users/pat/disable");
   ASSERT_EQ(pat_off.status, 200) << pat_off.body.dump();
@@ -361,7 +375,7 @@ class LimitsTest : public ApiTest {
 
 TEST_F(LimitsTest, RequestsPerTokenAreLimitedAndOtherTokensAreNot) {
   std::string other = call("POST", "/api/v1/tokens", R"({"name":"other"})").body["secret"];  // 1
-  for (int i = 0; i < 5; ++i) EXPECT_EQ(call("GET", "/api/v1/whoami").status, 200);       // 2..6
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(call("GET", "/api/v1/whoami").status, 200);          // 2..6
   auto over = call("GET", "/api/v1/whoami");
   expect_error(over, 429);
   EXPECT_GE(std::stoi(over.headers["retry-after"]), 1);
@@ -369,7 +383,9 @@ TEST_F(LimitsTest, RequestsPerTokenAreLimitedAndOtherTokensAreNot) {
 }
 
 TEST_F(LimitsTest, SignInAttemptsAndBadTokensPerAddressAreLimited) {
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status,
+      201);
   expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number one"})"), 401);
   expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number two"})"), 401);
   EXPECT_EQ(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})").status, 201);
@@ -399,7 +415,9 @@ TEST_F(LimitsTest, SignInAndBadTokenBudgetsAreSharedByTheServersOnOneStore) {
   ASSERT_TRUE(server2.start().ok());
   const uint16_t one = server->port(), two = server2.port();
 
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status,
+      201);
   expect_error(call_on(one, "", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number one"})"), 401);
   expect_error(call_on(two, "", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number two"})"), 401);
   expect_error(call_on(one, "", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number three"})"), 401);
@@ -426,7 +444,9 @@ TEST_F(LimitsTest, WhenTheStoreCannotCountEachServersOwnLimitHolds) {
     ASSERT_EQ(sqlite3_exec(db, "DROP TABLE rate_buckets", nullptr, nullptr, nullptr), SQLITE_OK);
     sqlite3_close(db);
   }
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status,
+      201);
   expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number one"})"), 401);
   expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"guess number two"})"), 401);
   EXPECT_EQ(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})").status, 201);
@@ -460,12 +480,18 @@ TEST_F(LimitsTest, JobsUnderWayPerUserAreBounded) {
   // another user has a budget of its own
   ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
   std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
-  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans"})").status,
-            202);
+  EXPECT_EQ(
+      call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans"})")
+          .status,
+      202);
   // clean-up is never refused by that limit (issue 16.9): dan, at his limit, still destroys
-  EXPECT_EQ(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans2"})").status,
-            202);
-  expect_error(call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans3"})"), 429);
+  EXPECT_EQ(
+      call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"dans2"})")
+          .status,
+      202);
+  expect_error(call_as(dan, "POST", "/api/v1/deployments",
+                       R"({"source":"https://example.invalid/labs/lab.git","name":"dans3"})"),
+               429);
   ads::Deployment his = idle;
   his.id = "01m88rqkev9cbfs1eqysk664ky";
   his.owner = "dan";

@@ -5,12 +5,13 @@
 // and disabled users cost an Argon2 verification like a wrong password; a
 // sign-in session cannot make a token that never expires; password guesses
 // are limited per user name; jobs are charged to the deployment's owner.
+#include "api/auth.h"
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
 #include <nlohmann/json.hpp>
 
-#include "api/auth.h"
 #include "api/limits.h"
 #include "unit/api/api_fixture.h"
 
@@ -33,10 +34,11 @@ class AuthApiTest : public ApiTest {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((tmp.path / "ads.db").string().c_str(), &db), SQLITE_OK);
     char* err = nullptr;
-    int rc = sqlite3_exec(db,
-                          "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(FAIL, 'audit disk full'); END;"
-                          "CREATE TRIGGER no_audit_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(FAIL, 'audit disk full'); END;",
-                          nullptr, nullptr, &err);
+    int rc = sqlite3_exec(
+        db,
+        "CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(FAIL, 'audit disk full'); END;"
+        "CREATE TRIGGER no_audit_update BEFORE UPDATE ON audit BEGIN SELECT RAISE(FAIL, 'audit disk full'); END;",
+        nullptr, nullptr, &err);
     std::string msg = err ? err : "";
     sqlite3_free(err);
     sqlite3_close(db);
@@ -87,7 +89,9 @@ TEST_F(AuthApiTest, TheAuditNamesWhomAChangeTouchedAndWithWhichRole) {
 // The audit entry is written before the change; when it cannot be written,
 // the request fails with 503 and a JSON error, and nothing is changed.
 TEST_F(AuthApiTest, ARequestWhoseAuditCannotBeWrittenFailsAndChangesNothing) {
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status,
+      201);
   ads::Deployment idle;  // no job under way: a destroy would be accepted
   idle.id = "01m88rqkev9cbfs1eqysk664kz";
   idle.name = "idle";
@@ -172,7 +176,9 @@ TEST_F(AuthApiTest, TheLastAdminCannotLockEveryoneOut) {
   expect_error(call_as(session, "GET", "/api/v1/whoami"), 401);
   EXPECT_EQ(call_as(ci, "GET", "/api/v1/whoami").status, 200);
   // with a second admin who can sign in, all of it is allowed
-  ASSERT_EQ(call_as(ci, "POST", "/api/v1/users", R"({"name":"ops","role":"admin","password":"another long password"})").status, 201);
+  ASSERT_EQ(call_as(ci, "POST", "/api/v1/users", R"({"name":"ops","role":"admin","password":"another long password"})")
+                .status,
+            201);
   EXPECT_EQ(call_as(ci, "PATCH", "/api/v1/users/admin", R"({"password":""})").status, 200);
   auto audit = audit_of("POST /api/v1/logout", ci);
   ASSERT_EQ(audit.size(), 2u);
@@ -181,19 +187,26 @@ TEST_F(AuthApiTest, TheLastAdminCannotLockEveryoneOut) {
 }
 
 TEST_F(AuthApiTest, UnknownDisabledAndPasswordlessUsersCostOneArgon2VerificationToo) {
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status,
+      201);
   ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"tok","role":"viewer"})").status, 201);  // no password
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"gone","role":"viewer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"gone","role":"viewer","password":"correct horse battery"})").status,
+      201);
   ASSERT_EQ(call("POST", "/api/v1/users/gone/disable").status, 200);
   for (const char* name : {"nobody", "tok", "gone", "pat"}) {
     uint64_t before = auth->password_checks();
-    expect_error(call_as("", "POST", "/api/v1/login", json{{"name", name}, {"password", "wrong horse battery"}}.dump()), 401);
+    expect_error(call_as("", "POST", "/api/v1/login", json{{"name", name}, {"password", "wrong horse battery"}}.dump()),
+                 401);
     EXPECT_EQ(auth->password_checks(), before + 1) << name << ": one verification, whoever it is";
   }
 }
 
 TEST_F(AuthApiTest, ADisabledUserStaysDisabledUntilEnabled) {
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"deployer","password":"correct horse battery"})").status,
+      201);
   std::string api = call("POST", "/api/v1/tokens", R"({"name":"ci","user":"pat"})").body["secret"];
   ASSERT_EQ(call("POST", "/api/v1/users/pat/disable").status, 200);
   EXPECT_TRUE(call("GET", "/api/v1/users").body["users"][1]["disabled"].get<bool>());
@@ -214,7 +227,9 @@ TEST_F(AuthApiTest, ADisabledUserStaysDisabledUntilEnabled) {
 }
 
 TEST_F(AuthApiTest, ATokenMadeWithASignInSessionExpires) {
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status,
+      201);
   std::string session = login("pat", "correct horse battery");
   ASSERT_FALSE(session.empty());
   EXPECT_TRUE(call_as(session, "GET", "/api/v1/whoami").body["token"]["session"].get<bool>());
@@ -262,8 +277,12 @@ class AuthLimitsTest : public AuthApiTest {
 // address (here the per-address budget is far from spent); other accounts
 // are not affected.
 TEST_F(AuthLimitsTest, PasswordGuessesAreLimitedPerUserName) {
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status, 201);
-  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"viewer","password":"correct horse battery"})").status, 201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"pat","role":"viewer","password":"correct horse battery"})").status,
+      201);
+  ASSERT_EQ(
+      call("POST", "/api/v1/users", R"({"name":"dan","role":"viewer","password":"correct horse battery"})").status,
+      201);
   for (int i = 0; i < 3; ++i)
     expect_error(call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"guess guess guess"})"), 401);
   auto over = call_as("", "POST", "/api/v1/login", R"({"name":"pat","password":"correct horse battery"})");
@@ -278,7 +297,8 @@ TEST_F(AuthLimitsTest, PasswordGuessesAreLimitedPerUserName) {
 TEST_F(AuthLimitsTest, JobsOnADeploymentAreChargedToItsOwner) {
   ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-1"})").status, 202);
   ASSERT_EQ(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-2"})").status, 202);
-  expect_error(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-3"})"), 429);  // the admin is at its limit
+  expect_error(call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-3"})"),
+               429);  // the admin is at its limit
   ads::Deployment pats;
   pats.id = "01m88rqkev9cbfs1eqysk664kz";
   pats.name = "pats";

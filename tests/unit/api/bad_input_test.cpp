@@ -72,7 +72,8 @@ TEST_F(BadInputTest, EveryJsonRouteRefusesBadBodiesAndChangesNothing) {
     expect_error(chunked, 413);
   }
   // a parameter'd content type is still JSON
-  auto ok = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-2"})", "application/json; charset=utf-8");
+  auto ok =
+      call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-2"})", "application/json; charset=utf-8");
   EXPECT_EQ(ok.status, 202) << ok.body.dump();
   EXPECT_EQ(count(), before + 1);  // only that one
   auto users = call("GET", "/api/v1/users");

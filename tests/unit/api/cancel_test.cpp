@@ -21,7 +21,8 @@ class CancelApi : public ApiTest {
   }
   // each with a name of its own (two live labs never share one)
   std::string deploy(const std::string& tok) {
-    std::string body = R"({"source":"https://example.invalid/labs/lab.git","name":"lab-)" + std::to_string(++made) + "\"}";
+    std::string body =
+        R"({"source":"https://example.invalid/labs/lab.git","name":"lab-)" + std::to_string(++made) + "\"}";
     auto r = call_as(tok, "POST", "/api/v1/deployments", body);
     EXPECT_EQ(r.status, 202) << r.body.dump();
     return r.body.value("id", "");
@@ -123,14 +124,16 @@ TEST_F(CancelApi, DestroysAreNeverRefusedByThePerUserLimit) {
   std::string dan = deployer_token("dan");
   std::string a = deploy(dan), b = deploy(dan);
   // at the limit (2): a third deploy is refused...
-  auto third = call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"third"})");
+  auto third = call_as(dan, "POST", "/api/v1/deployments",
+                       R"({"source":"https://example.invalid/labs/lab.git","name":"third"})");
   EXPECT_EQ(third.status, 429) << third.body.dump();
   claim_elsewhere();  // both run elsewhere: their cancel does not end them at once
   // ...but the destroys of both are accepted (4 jobs under way for dan)
   EXPECT_EQ(call_as(dan, "DELETE", "/api/v1/deployments/" + a).status, 202);
   EXPECT_EQ(call_as(dan, "DELETE", "/api/v1/deployments/" + b).status, 202);
   // while other work is still held to it
-  auto again = call_as(dan, "POST", "/api/v1/deployments", R"({"source":"https://example.invalid/labs/lab.git","name":"again"})");
+  auto again = call_as(dan, "POST", "/api/v1/deployments",
+                       R"({"source":"https://example.invalid/labs/lab.git","name":"again"})");
   EXPECT_EQ(again.status, 429) << again.body.dump();
 }
 

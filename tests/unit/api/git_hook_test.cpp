@@ -144,7 +144,8 @@ TEST_F(GitHookTest, BadTrackRequestsAreRefusedNamingTheField) {
   expect_error(call("PUT", "/api/v1/deployments/" + kD + "/track", R"({})"), 400, "branch");
   expect_error(call("PUT", "/api/v1/deployments/" + kD + "/track", R"({"branch":"refs/heads/main"})"), 400, "branch");
   expect_error(call("PUT", "/api/v1/deployments/" + kD + "/track", R"({"branch":"a b"})"), 400, "branch");
-  expect_error(call("PUT", "/api/v1/deployments/" + kD + "/track", R"({"branch":"main","poll_s":"60"})"), 400, "poll_s");
+  expect_error(call("PUT", "/api/v1/deployments/" + kD + "/track", R"({"branch":"main","poll_s":"60"})"), 400,
+               "poll_s");
   expect_error(call("PUT", "/api/v1/deployments/" + kD + "/track", R"({"branch":"main","poll_s":-5})"), 400, "poll_s");
   expect_error(call("PUT", "/api/v1/deployments/" + kD + "/track", R"({"branch":"main","extra":1})"), 400, "extra");
   expect_error(call("PUT", "/api/v1/deployments/01zzzzzzzzzzzzzzzzzzzzzzzz/track", R"({"branch":"main"})"), 404);
@@ -232,10 +233,12 @@ TEST_F(GitHookTest, EveryRefusalIsAnsweredAndAudited) {
   std::vector<Case> cases;
   cases.push_back({"unsigned", deliver(kD, body, "", "r-1"), 401});
   cases.push_back({"wrong signature", deliver(kD, body, ads::hub_signature("not the secret", body), "r-2"), 401});
-  cases.push_back({"signature of another body",
-                   deliver(kD, body, ads::hub_signature(secret, push_body("main", kC)), "r-3"), 401});
-  cases.push_back({"sha1 signature only", deliver(kD, body, "sha1=0123456789abcdef0123456789abcdef01234567", "r-4"), 401});
-  cases.push_back({"unknown id", deliver("01zzzzzzzzzzzzzzzzzzzzzzzz", body, ads::hub_signature(secret, body), "r-5"), 404});
+  cases.push_back(
+      {"signature of another body", deliver(kD, body, ads::hub_signature(secret, push_body("main", kC)), "r-3"), 401});
+  cases.push_back(
+      {"sha1 signature only", deliver(kD, body, "sha1=0123456789abcdef0123456789abcdef01234567", "r-4"), 401});
+  cases.push_back(
+      {"unknown id", deliver("01zzzzzzzzzzzzzzzzzzzzzzzz", body, ads::hub_signature(secret, body), "r-5"), 404});
   cases.push_back({"not an id", deliver("not-an-id", body, ads::hub_signature(secret, body), "r-6"), 404});
   std::string bad_json = "{\"ref\": \"refs/heads/main\", \"after\": ";
   cases.push_back({"bad JSON", deliver(kD, bad_json, ads::hub_signature(secret, bad_json), "r-7"), 400});
@@ -243,8 +246,9 @@ TEST_F(GitHookTest, EveryRefusalIsAnsweredAndAudited) {
   cases.push_back({"no commit", deliver(kD, no_after, ads::hub_signature(secret, no_after), "r-8"), 400});
   cases.push_back({"no delivery id", deliver(kD, body, ads::hub_signature(secret, body), ""), 400});
   cases.push_back({"bad delivery id", deliver(kD, body, ads::hub_signature(secret, body), "a b"), 400});
-  cases.push_back({"form-encoded", deliver(kD, body, ads::hub_signature(secret, body), "r-9", "push",
-                                           "application/x-www-form-urlencoded"), 415});
+  cases.push_back(
+      {"form-encoded",
+       deliver(kD, body, ads::hub_signature(secret, body), "r-9", "push", "application/x-www-form-urlencoded"), 415});
   std::string big = push_body("main", kB) + std::string(5000, ' ');  // the test server takes 4096 bytes
   cases.push_back({"oversized", deliver(kD, big, ads::hub_signature(secret, big), "r-10"), 413});
   for (auto& c : cases) {
@@ -299,13 +303,17 @@ TEST_F(GitHookTest, AGiteaDeliveryWithItsOwnHeadersIsTaken) {
   r.method = "POST";
   r.url = "http://127.0.0.1:" + std::to_string(server->port()) + "/api/v1/hooks/git/" + kD;
   r.body = body;
-  r.headers = {{"Content-Type", "application/json"}, {"X-Gitea-Event", "push"}, {"X-Gitea-Delivery", "g-1"},
+  r.headers = {{"Content-Type", "application/json"},
+               {"X-Gitea-Event", "push"},
+               {"X-Gitea-Delivery", "g-1"},
                {"X-Gitea-Signature", hex}};
   auto res = ads::http::request(r);
   ASSERT_TRUE(res.ok());
   EXPECT_EQ(res->status, 202) << res->body;
   // the bare hex of another key is refused like any bad signature
-  r.headers = {{"Content-Type", "application/json"}, {"X-Gitea-Event", "push"}, {"X-Gitea-Delivery", "g-2"},
+  r.headers = {{"Content-Type", "application/json"},
+               {"X-Gitea-Event", "push"},
+               {"X-Gitea-Delivery", "g-2"},
                {"X-Gitea-Signature", ads::hub_signature("x", body).substr(7)}};
   res = ads::http::request(r);
   ASSERT_TRUE(res.ok());
@@ -366,7 +374,8 @@ class GitHookLimitTest : public GitHookTest {
 TEST_F(GitHookLimitTest, BadDeliveriesFromOneAddressRunIntoItsBudget) {
   std::string secret = track();
   std::string body = push_body("main", kB);
-  for (int i = 0; i < 3; ++i) expect_error(deliver(kD, body, ads::hub_signature("guess", body), "b-" + std::to_string(i)), 401);
+  for (int i = 0; i < 3; ++i)
+    expect_error(deliver(kD, body, ads::hub_signature("guess", body), "b-" + std::to_string(i)), 401);
   auto over = deliver(kD, body, ads::hub_signature("guess", body), "b-4");
   expect_error(over, 429);
   EXPECT_FALSE(over.headers["retry-after"].empty() && over.headers["Retry-After"].empty());

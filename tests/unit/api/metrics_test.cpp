@@ -2,6 +2,8 @@
 // parser of the 0.0.4 exposition format, and its values against the store.
 // A real SQLite store and a real engine; the one job it runs fails at once
 // (its source does not exist), which records a step duration.
+#include "api/metrics.h"
+
 #include <gtest/gtest-spi.h>
 #include <gtest/gtest.h>
 
@@ -14,7 +16,6 @@
 #include "api/api.h"
 #include "api/auth.h"
 #include "api/guard.h"
-#include "api/metrics.h"
 #include "http/client.h"
 #include "support/process.h"
 

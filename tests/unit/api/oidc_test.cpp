@@ -6,10 +6,10 @@
 #include <cjose/cjose.h>
 #include <gtest/gtest.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include <cstring>
 #include <regex>
-#include <sqlite3.h>
 
 #include "unit/api/api_fixture.h"
 
@@ -100,9 +100,11 @@ class FakeIssuer {
     });
     server_.route("GET", "/userinfo", [this](ads::http::Request& req) {
       ++userinfo_calls;
-      if (req.header("authorization") != "Bearer at") return ads::http::Response::json(401, R"({"error":"invalid_token"})");
+      if (req.header("authorization") != "Bearer at")
+        return ads::http::Response::json(401, R"({"error":"invalid_token"})");
       return ads::http::Response::json(
-          200, json{{"sub", userinfo_sub.empty() ? sub : userinfo_sub}, {"email", email}, {"email_verified", true}}.dump());
+          200,
+          json{{"sub", userinfo_sub.empty() ? sub : userinfo_sub}, {"email", email}, {"email_verified", true}}.dump());
     });
     server_.route("GET", "/authorize", [this](ads::http::Request& req) {
       Code c{req.query_or("nonce", ""), req.query_or("code_challenge", ""), req.query_or("redirect_uri", "")};
@@ -127,16 +129,18 @@ class FakeIssuer {
       codes_.erase(it);
       if (f["redirect_uri"] != c.redirect) return bad("invalid_grant");
       unsigned char d[crypto_hash_sha256_BYTES];
-      crypto_hash_sha256(d, reinterpret_cast<const unsigned char*>(f["code_verifier"].data()), f["code_verifier"].size());
+      crypto_hash_sha256(d, reinterpret_cast<const unsigned char*>(f["code_verifier"].data()),
+                         f["code_verifier"].size());
       if (b64url(std::string(reinterpret_cast<char*>(d), sizeof d)) != c.challenge) return bad("invalid_grant");
-      int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                        std::chrono::system_clock::now().time_since_epoch()).count();
-      json claims = {{"iss", base}, {"aud", "ads-test"}, {"sub", sub},  {"exp", now + 300},
+      int64_t now =
+          std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+      json claims = {{"iss", base}, {"aud", "ads-test"}, {"sub", sub},     {"exp", now + 300},
                      {"iat", now},  {"nonce", c.nonce},  {"email", email}, {"email_verified", true}};
       claims.update(overrides);
       for (auto& k : drop) claims.erase(k);
       std::string id_token = raw_id_token.empty() ? sign(sign_with_rogue ? rogue : key, claims) : raw_id_token;
-      return ads::http::Response::json(200, json{{"access_token", "at"}, {"token_type", "Bearer"}, {"id_token", id_token}}.dump());
+      return ads::http::Response::json(
+          200, json{{"access_token", "at"}, {"token_type", "Bearer"}, {"id_token", id_token}}.dump());
     });
     EXPECT_TRUE(server_.start().ok());
     base = "http://127.0.0.1:" + std::to_string(server_.port());
@@ -254,7 +258,8 @@ TEST_F(OidcTest, AllowListedAddressesSignInWithTheirRole) {
   // the audit names who signed in
   json audit = call("GET", "/api/v1/audit").body;
   bool seen = false;
-  for (auto& e : audit["entries"]) seen |= e["action"] == "GET /api/v1/oidc/callback" && e["user"] == "alice@example.org";
+  for (auto& e : audit["entries"])
+    seen |= e["action"] == "GET /api/v1/oidc/callback" && e["user"] == "alice@example.org";
   EXPECT_TRUE(seen) << audit.dump();
   EXPECT_EQ(audit.dump().find(tok), std::string::npos) << "no token in the audit";
 }
@@ -321,7 +326,10 @@ TEST_F(OidcTest, StatesAreOneUseAndTheIssuersErrorsAreClear) {
   // the provider's error is quoted as text, whatever bytes came (it was a 500 with no audit)
   auto odd = get(ads_base() + "/api/v1/oidc/callback?error=bad%FFbyte&state=x");
   EXPECT_EQ(odd.status, 401) << odd.body;
-  EXPECT_NE(odd.body.find("bad\xEF\xBF\xBD" "byte"), std::string::npos) << odd.body;
+  EXPECT_NE(odd.body.find("bad\xEF\xBF\xBD"
+                          "byte"),
+            std::string::npos)
+      << odd.body;
   EXPECT_EQ(store->audit(0, 100)->back().status, 401);
 }
 
@@ -338,8 +346,7 @@ TEST_F(OidcTest, ABrowserIsSentBackToTheSignInPageWithTheReason) {
   };
   auto denied = browser_get(ads_base() + "/api/v1/oidc/callback?error=access_denied&state=x");
   EXPECT_EQ(denied.status, 302);
-  EXPECT_EQ(denied.headers["location"],
-            "/#error=the%20OpenID%20provider%20refused%20the%20sign-in%3A%20access_denied");
+  EXPECT_EQ(denied.headers["location"], "/#error=the%20OpenID%20provider%20refused%20the%20sign-in%3A%20access_denied");
   auto forged = browser_get(ads_base() + "/api/v1/oidc/callback?code=x&state=made-up");
   EXPECT_EQ(forged.status, 302);
   EXPECT_EQ(forged.headers["location"].rfind("/#error=state%3A%20", 0), 0u) << forged.headers["location"];
@@ -533,7 +540,8 @@ TEST_F(OidcTest, AFloodOfSignInsPushesOutOnlyItsOwn) {
   std::string legit = state_of(*first);
   // one address alone holds at most kMaxPendingPerAddress: its oldest go first
   std::vector<std::string> own;
-  for (size_t i = 0; i < ads::Oidc::kMaxPendingPerAddress + 1; ++i) own.push_back(state_of(*oidc->begin("203.0.113.9", binding)));
+  for (size_t i = 0; i < ads::Oidc::kMaxPendingPerAddress + 1; ++i)
+    own.push_back(state_of(*oidc->begin("203.0.113.9", binding)));
   EXPECT_FALSE(oidc->pending(own.front()));
   EXPECT_TRUE(oidc->pending(own.back()));
   // many addresses fill the table: each new one pushes out a flooder's, never the lone legit one

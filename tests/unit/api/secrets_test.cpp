@@ -145,9 +145,9 @@ TEST_F(SecretsTest, NoSecretInLogsApiAnswersOrOnTheLabMachine) {
     call(t, "GET", "/api/v1/tokens");
     call(t, "GET", "/api/v1/whoami");
   }
-  json jobs = call(admin_token, "GET", "/api/v1/deployments/" + id + "/jobs");  // held: a loop over a temporary's member dangles
-  for (auto& j : jobs["jobs"])
-    call(admin_token, "GET", "/api/v1/jobs/" + j.value("id", ""));
+  json jobs = call(admin_token, "GET",
+                   "/api/v1/deployments/" + id + "/jobs");  // held: a loop over a temporary's member dangles
+  for (auto& j : jobs["jobs"]) call(admin_token, "GET", "/api/v1/jobs/" + j.value("id", ""));
   call(admin_token, "GET", "/api/v1/users");
   call(admin_token, "GET", "/api/v1/audit");
   call(admin_token, "GET", "/api/v1/doctor");

@@ -11,8 +11,8 @@
 #include <sstream>
 #include <thread>
 
-#include "unit/api/api_fixture.h"
 #include "support/git_http_server.h"
+#include "unit/api/api_fixture.h"
 
 namespace fs = std::filesystem;
 
@@ -45,9 +45,10 @@ class SourceAccessTest : public ApiTest {
 
 TEST_F(SourceAccessTest, ADeployerGetsOneAnswerForEveryServerPathOutsideTheRoots) {
   std::string first;
-  for (std::string path : std::vector<std::string>{"/etc", "/var/lib/ads", "/no/such/dir", "/etc/shadow", "/proc/self",
-                           (roots.path / "labs" / "etc-link").string(), (roots.path / "labs" / "missing").string(),
-                           (roots.path / "labs" / ".." / "work").string(), "file:///etc", "file:///no/such/dir"}) {
+  for (std::string path :
+       std::vector<std::string>{"/etc", "/var/lib/ads", "/no/such/dir", "/etc/shadow", "/proc/self",
+                                (roots.path / "labs" / "etc-link").string(), (roots.path / "labs" / "missing").string(),
+                                (roots.path / "labs" / ".." / "work").string(), "file:///etc", "file:///no/such/dir"}) {
     auto r = deploy_as(dan, path);
     expect_error(r, 403, "source");
     std::string msg = r.body["error"].value("message", "");
@@ -104,9 +105,10 @@ class PrivateRepoTest : public SourceAccessTest {
     std::ofstream(repo_dir / "ads-lab.json")
         << R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["true"]}})";
     std::ofstream(repo_dir / "site" / "index.html") << "hello";
-    for (std::vector<std::string> a : {std::vector<std::string>{"init", "-q", "-b", "main"}, {"add", "-A"},
-                                       {"commit", "-q", "-m", "lab"}}) {
-      std::vector<std::string> argv = {"git", "-C", repo_dir.string(), "-c", "user.name=t", "-c", "user.email=t@t.invalid"};
+    for (std::vector<std::string> a :
+         {std::vector<std::string>{"init", "-q", "-b", "main"}, {"add", "-A"}, {"commit", "-q", "-m", "lab"}}) {
+      std::vector<std::string> argv = {"git",         "-C", repo_dir.string(),       "-c",
+                                       "user.name=t", "-c", "user.email=t@t.invalid"};
       argv.insert(argv.end(), a.begin(), a.end());
       std::string out;
       EXPECT_EQ(ads::test::run(argv, &out), 0) << out;

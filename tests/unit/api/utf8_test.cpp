@@ -56,7 +56,8 @@ TEST_F(Utf8ApiTest, ASpecWithInvalidBytesFailsCleanlyAndEveryAnswerStaysValid) {
   ASSERT_TRUE(engine->start().ok());
   fs::path lab = tmp.path / "badlab";
   fs::create_directories(lab);
-  std::ofstream(lab / "ads-lab.json") << "{\"ads\":2,\"os\":{\"name\":\"debian\",\"version\":\"12\"},\"name\":\"\xff\xfe\"}";
+  std::ofstream(lab / "ads-lab.json")
+      << "{\"ads\":2,\"os\":{\"name\":\"debian\",\"version\":\"12\"},\"name\":\"\xff\xfe\"}";
   auto r = call("POST", "/api/v1/deployments", json{{"source", lab.string()}, {"name", "bad"}}.dump());
   ASSERT_EQ(r.status, 202) << r.body.dump();
   std::string id = r.body["id"];
@@ -111,8 +112,8 @@ TEST_F(Utf8ApiTest, InvalidBytesInHeadersAndPathsGetClearErrors) {
   ads::http::ClientRequest r;
   r.method = "POST";
   r.url = "http://127.0.0.1:" + std::to_string(server->port()) + "/api/v1/deployments";
-  r.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"},
-               {"Idempotency-Key", "key-\xff\xfe"}};
+  r.headers = {
+      {"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}, {"Idempotency-Key", "key-\xff\xfe"}};
   r.body = R"({"source":"https://example.invalid/lab.git"})";
   auto res = ads::http::request(r);
   ASSERT_TRUE(res.ok());

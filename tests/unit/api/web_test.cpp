@@ -1,5 +1,7 @@
 // The web UI's static route: the embedded files, their content types and
 // security headers, and that no request path reaches anything else.
+#include "api/web.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -11,7 +13,6 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
-#include "api/web.h"
 #include "api/web_assets.h"
 #include "http/client.h"
 
@@ -153,12 +154,20 @@ TEST_F(WebTest, UnknownFileIsAJson404) {
 }
 
 TEST_F(WebTest, NoPathReachesAnotherFile) {
-  const std::vector<std::string> attempts = {
-      "/ui/../../../../etc/passwd", "/ui/..%2f..%2f..%2f..%2fetc%2fpasswd", "/ui/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
-      "/ui/%2fetc%2fpasswd",        "/ui//etc/passwd",                      "/../../../etc/passwd",
-      "/ui/..%5c..%5cetc%5cpasswd", "/ui/web.cpp",                          "/ui/..%2fweb.cpp",
-      "/ui/..%2fapi.cpp",           "/ui/app.js%00.html",                   "/ui/./app.js/..",
-      "/ui/.",                      "/ui/.."};
+  const std::vector<std::string> attempts = {"/ui/../../../../etc/passwd",
+                                             "/ui/..%2f..%2f..%2f..%2fetc%2fpasswd",
+                                             "/ui/%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+                                             "/ui/%2fetc%2fpasswd",
+                                             "/ui//etc/passwd",
+                                             "/../../../etc/passwd",
+                                             "/ui/..%5c..%5cetc%5cpasswd",
+                                             "/ui/web.cpp",
+                                             "/ui/..%2fweb.cpp",
+                                             "/ui/..%2fapi.cpp",
+                                             "/ui/app.js%00.html",
+                                             "/ui/./app.js/..",
+                                             "/ui/.",
+                                             "/ui/.."};
   for (auto& t : attempts) {
     std::string answer = raw(t);
     EXPECT_EQ(answer.rfind("HTTP/1.1 404", 0), 0u) << t << " -> " << answer.substr(0, 80);

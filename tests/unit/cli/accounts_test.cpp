@@ -30,7 +30,8 @@ class AccountsCli : public ::testing::Test {
   AccountsCli() : server((tmp.path / "data").string()) {}
   // Runs `ads --server S --token T args...`; returns the exit code.
   int ads(std::vector<std::string> args, std::string& out, const std::string& tok = "", const std::string& input = "") {
-    std::vector<std::string> argv = {ADS_CLI_BIN, "--server", server.base(), "--token", tok.empty() ? server.token() : tok};
+    std::vector<std::string> argv = {ADS_CLI_BIN, "--server", server.base(), "--token",
+                                     tok.empty() ? server.token() : tok};
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, &out, "", input);
   }
@@ -40,7 +41,8 @@ class AccountsCli : public ::testing::Test {
 
 TEST_F(AccountsCli, UsersAreAddedListedChangedAndDisabled) {
   std::string out;
-  ASSERT_EQ(ads({"users", "add", "pat", "--role", "deployer", "--password-stdin"}, out, "", "correct horse battery\n"), 0)
+  ASSERT_EQ(ads({"users", "add", "pat", "--role", "deployer", "--password-stdin"}, out, "", "correct horse battery\n"),
+            0)
       << out;
   EXPECT_NE(out.find("user pat added (deployer)"), std::string::npos) << out;
   ASSERT_EQ(ads({"users", "list"}, out), 0) << out;

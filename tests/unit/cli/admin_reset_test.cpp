@@ -58,7 +58,7 @@ TEST_F(AdminResetCli, GivesRootAnAdminBackWithANewTokenFile) {
   EXPECT_EQ(fresh.rfind("ads_", 0), 0u);
   EXPECT_NE(fresh, old);
   EXPECT_EQ(out.find(fresh), std::string::npos) << "not printed when stdout is no terminal";
-  struct stat st{};
+  struct stat st {};
   ASSERT_EQ(::stat((data() + "/admin.token").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
   server.use_token(fresh);
@@ -123,9 +123,7 @@ TEST_F(AdminResetCli, EnablesADisabledAdminMakesAMissingOneAndRefusesNonRoot) {
 // Failure paths: an audit that cannot be written changes nothing; a token
 // file that cannot be written is an error (exit 1), not a silent success.
 TEST_F(AdminResetCli, FailsCleanlyWhenTheAuditOrTheTokenFileCannotBeWritten) {
-  {
-    ads::test::Server server(data());
-  }
+  { ads::test::Server server(data()); }
   {
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((data() + "/ads.db").c_str(), &db), SQLITE_OK);

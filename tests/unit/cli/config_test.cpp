@@ -25,7 +25,8 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
     "max_backup_mb":2048,"log_head_kb":64,"log_tail_kb":32,"retention_days":7,"cleanup_interval_s":5,
     "keep_releases":3, "keep_releases_running":true, "drain_ms":500, "git_min_poll_s":5,
     "limits":{"requests_per_second":5,"request_burst":50,"auth_failures_per_minute":3,"auth_failure_burst":4,
-              "active_jobs_per_user":2}})").ok());
+              "active_jobs_per_user":2}})")
+                  .ok());
   EXPECT_EQ(cfg.listen, "0.0.0.0:9000");
   EXPECT_EQ(cfg.workers, 4);
   EXPECT_TRUE(cfg.keep_failed);
@@ -49,7 +50,7 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
 
 TEST_F(ConfigFile, DefaultsLimitEveryone) {
   ASSERT_TRUE(load("{}").ok());
-  EXPECT_EQ(cfg.keep_backups, 0);  // every backup is kept unless asked
+  EXPECT_EQ(cfg.keep_backups, 0);     // every backup is kept unless asked
   EXPECT_EQ(cfg.deploy_attempts, 2);  // a deploy cut off by a stopped server runs once more
   EXPECT_EQ(cfg.max_backup_mb, 512);  // what an agent takes back for a restore
   EXPECT_EQ(cfg.log_head_kb, 1024);   // a job's log is capped by default...
@@ -93,56 +94,56 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
     const char* text;
     const char* field;
   };
-  for (auto c : std::vector<Case>{{R"({"limits":5})", "limits"},
-                                  {R"({"limits":{"requests_per_second":0}})", "limits.requests_per_second"},
-                                  {R"({"limits":{"requests_per_second":"fast"}})", "limits.requests_per_second"},
-                                  {R"({"limits":{"request_burst":-1}})", "limits.request_burst"},
-                                  {R"({"limits":{"request_burst":0.5}})", "limits"},
-                                  {R"({"limits":{"active_jobs_per_user":0}})", "limits.active_jobs_per_user"},
-                                  {R"({"limits":{"active_jobs_per_user":1.5}})", "limits.active_jobs_per_user"},
-                                  {R"({"limits":{"per_ip":1}})", "limits.per_ip"},
-                                  {R"({"workers":0})", "workers"},
-                                  {R"({"keep_failed":"yes"})", "keep_failed"},
-                                  {R"({"keep_backups":-1})", "keep_backups"},
-                                  {R"({"keep_releases":-1})", "keep_releases"},
-                                  {R"({"keep_releases":101})", "keep_releases"},
-                                  {R"({"keep_releases_running":1})", "keep_releases_running"},
-                                  {R"({"drain_ms":-5})", "drain_ms"},
-                                  {R"({"git_min_poll_s":0})", "git_min_poll_s"},
-                                  {R"({"git_min_poll_s":"30s"})", "git_min_poll_s"},
-                                  {R"({"drain_ms":"2s"})", "drain_ms"},
-                                  {R"({"keep_backups":1.5})", "keep_backups"},
-                                  {R"({"keep_backups":"3"})", "keep_backups"},
-                                  {R"({"keep_backups":10001})", "keep_backups"},
-                                  {R"({"max_backup_mb":0})", "max_backup_mb"},
-                                  {R"({"max_backup_mb":"1g"})", "max_backup_mb"},
-                                  {R"({"max_backup_mb":1048577})", "max_backup_mb"},
-                                  {R"({"log_head_kb":0})", "log_head_kb"},
-                                  {R"({"log_tail_kb":"1m"})", "log_tail_kb"},
-                                  {R"({"log_tail_kb":1048577})", "log_tail_kb"},
-                                  {R"({"retention_days":-1})", "retention_days"},
-                                  {R"({"retention_days":36501})", "retention_days"},
-                                  {R"({"cleanup_interval_s":0})", "cleanup_interval_s"},
-                                  {R"({"cleanup_interval_s":1.5})", "cleanup_interval_s"},
-                                  {R"({"deploy_attempts":0})", "deploy_attempts"},
-                                  {R"({"deploy_attempts":11})", "deploy_attempts"},
-                                  {R"({"deploy_attempts":"2"})", "deploy_attempts"},
-                                  {R"({"http":[]})", "http"},
-                                  {R"({"http":{"max_connections":0}})", "http.max_connections"},
-                                  {R"({"http":{"max_connections":"many"}})", "http.max_connections"},
-                                  {R"({"http":{"head_timeout_ms":10.5}})", "http.head_timeout_ms"},
-                                  {R"({"http":{"head_timeout_ms":5}})", "http.head_timeout_ms"},
-                                  {R"({"http":{"queue_timeout_ms":-1}})", "http.queue_timeout_ms"},
-                                  {R"({"http":{"max_queued":-1}})", "http.max_queued"},
-                                  {R"({"http":{"max_connections":16}})", "http.reserved_connections"},
-                                  {R"({"http":{"reserved_connections":256}})", "http.reserved_connections"},
-                                  {R"({"http":{"slowloris":true}})", "http.slowloris"},
-                                  {R"({"http":{"head_timeout_ms":20000,"request_timeout_ms":15000}})",
-                                   "http.request_timeout_ms"},
-                                  {R"({"listen":8080})", "listen"},
-                                  {R"({"colour":"blue"})", "colour"},
-                                  {R"([1,2])", "config"},
-                                  {R"({not json)", "config"}}) {
+  for (auto c : std::vector<Case>{
+           {R"({"limits":5})", "limits"},
+           {R"({"limits":{"requests_per_second":0}})", "limits.requests_per_second"},
+           {R"({"limits":{"requests_per_second":"fast"}})", "limits.requests_per_second"},
+           {R"({"limits":{"request_burst":-1}})", "limits.request_burst"},
+           {R"({"limits":{"request_burst":0.5}})", "limits"},
+           {R"({"limits":{"active_jobs_per_user":0}})", "limits.active_jobs_per_user"},
+           {R"({"limits":{"active_jobs_per_user":1.5}})", "limits.active_jobs_per_user"},
+           {R"({"limits":{"per_ip":1}})", "limits.per_ip"},
+           {R"({"workers":0})", "workers"},
+           {R"({"keep_failed":"yes"})", "keep_failed"},
+           {R"({"keep_backups":-1})", "keep_backups"},
+           {R"({"keep_releases":-1})", "keep_releases"},
+           {R"({"keep_releases":101})", "keep_releases"},
+           {R"({"keep_releases_running":1})", "keep_releases_running"},
+           {R"({"drain_ms":-5})", "drain_ms"},
+           {R"({"git_min_poll_s":0})", "git_min_poll_s"},
+           {R"({"git_min_poll_s":"30s"})", "git_min_poll_s"},
+           {R"({"drain_ms":"2s"})", "drain_ms"},
+           {R"({"keep_backups":1.5})", "keep_backups"},
+           {R"({"keep_backups":"3"})", "keep_backups"},
+           {R"({"keep_backups":10001})", "keep_backups"},
+           {R"({"max_backup_mb":0})", "max_backup_mb"},
+           {R"({"max_backup_mb":"1g"})", "max_backup_mb"},
+           {R"({"max_backup_mb":1048577})", "max_backup_mb"},
+           {R"({"log_head_kb":0})", "log_head_kb"},
+           {R"({"log_tail_kb":"1m"})", "log_tail_kb"},
+           {R"({"log_tail_kb":1048577})", "log_tail_kb"},
+           {R"({"retention_days":-1})", "retention_days"},
+           {R"({"retention_days":36501})", "retention_days"},
+           {R"({"cleanup_interval_s":0})", "cleanup_interval_s"},
+           {R"({"cleanup_interval_s":1.5})", "cleanup_interval_s"},
+           {R"({"deploy_attempts":0})", "deploy_attempts"},
+           {R"({"deploy_attempts":11})", "deploy_attempts"},
+           {R"({"deploy_attempts":"2"})", "deploy_attempts"},
+           {R"({"http":[]})", "http"},
+           {R"({"http":{"max_connections":0}})", "http.max_connections"},
+           {R"({"http":{"max_connections":"many"}})", "http.max_connections"},
+           {R"({"http":{"head_timeout_ms":10.5}})", "http.head_timeout_ms"},
+           {R"({"http":{"head_timeout_ms":5}})", "http.head_timeout_ms"},
+           {R"({"http":{"queue_timeout_ms":-1}})", "http.queue_timeout_ms"},
+           {R"({"http":{"max_queued":-1}})", "http.max_queued"},
+           {R"({"http":{"max_connections":16}})", "http.reserved_connections"},
+           {R"({"http":{"reserved_connections":256}})", "http.reserved_connections"},
+           {R"({"http":{"slowloris":true}})", "http.slowloris"},
+           {R"({"http":{"head_timeout_ms":20000,"request_timeout_ms":15000}})", "http.request_timeout_ms"},
+           {R"({"listen":8080})", "listen"},
+           {R"({"colour":"blue"})", "colour"},
+           {R"([1,2])", "config"},
+           {R"({not json)", "config"}}) {
     SCOPED_TRACE(c.text);
     auto st = load(c.text);
     ASSERT_FALSE(st.ok());
@@ -189,9 +190,12 @@ TEST_F(ConfigTest, BadStoreObjectsNameTheKey) {
   EXPECT_EQ(field_of(R"({"store":{"kind":"sqlite"}})"), "store.path");
   EXPECT_EQ(field_of(R"({"store":{"kind":"sqlite","path":"/x","password":"p"}})"), "store.password");
   EXPECT_EQ(field_of(R"({"store":42})"), "store");
-  EXPECT_EQ(field_of(R"({"store":{"kind":"postgres","url":"postgresql://a@b/c","connections":0}})"), "store.connections");
-  EXPECT_EQ(field_of(R"({"store":{"kind":"postgres","url":"postgresql://a@b/c","connections":65}})"), "store.connections");
-  EXPECT_EQ(field_of(R"({"store":{"kind":"postgres","url":"postgresql://a@b/c","connections":"4"}})"), "store.connections");
+  EXPECT_EQ(field_of(R"({"store":{"kind":"postgres","url":"postgresql://a@b/c","connections":0}})"),
+            "store.connections");
+  EXPECT_EQ(field_of(R"({"store":{"kind":"postgres","url":"postgresql://a@b/c","connections":65}})"),
+            "store.connections");
+  EXPECT_EQ(field_of(R"({"store":{"kind":"postgres","url":"postgresql://a@b/c","connections":"4"}})"),
+            "store.connections");
   EXPECT_EQ(field_of(R"({"store":{"kind":"sqlite","path":"/x","connections":4}})"), "store.connections");
 }
 

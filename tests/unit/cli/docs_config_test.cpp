@@ -53,8 +53,8 @@ std::vector<Block> tested_blocks(const std::string& page) {
 
 TEST(DocsConfigExamples, EveryTestedConfigBlockLoads) {
   const std::vector<std::string> pages = {"docs/reference/config.md", "docs/operators/tls.md",
-                                          "docs/operators/postgres-and-several-servers.md",
-                                          "docs/operators/limits.md", "docs/operators/jobs.md"};
+                                          "docs/operators/postgres-and-several-servers.md", "docs/operators/limits.md",
+                                          "docs/operators/jobs.md"};
   ads::test::TempDir tmp;
   size_t total = 0;
   for (const auto& page : pages) {

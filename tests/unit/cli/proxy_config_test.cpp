@@ -32,10 +32,10 @@ TEST(ProxyConfig, HaproxyIsTheDefaultAndCaddyStaysAvailable) {
   EXPECT_EQ(cp.admin, "unix:/run/ads/admin.sock");
 
   ProxyConfig b;
-  ASSERT_TRUE(ads::cli::parse_proxy_config(json{{"binary", "/opt/haproxy/sbin/haproxy"}, {"ports", "9000-9010"},
-                                                {"listen", "127.0.0.1:8080"}},
-                                           b)
-                  .ok());
+  ASSERT_TRUE(
+      ads::cli::parse_proxy_config(
+          json{{"binary", "/opt/haproxy/sbin/haproxy"}, {"ports", "9000-9010"}, {"listen", "127.0.0.1:8080"}}, b)
+          .ok());
   hp = ads::cli::haproxy_process_options(b, "/d");
   EXPECT_EQ(hp.binary, "/opt/haproxy/sbin/haproxy");
   EXPECT_EQ(hp.ports, std::make_pair(9000, 9010));

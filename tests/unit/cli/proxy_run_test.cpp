@@ -22,10 +22,10 @@ TEST(ProxyRun, OneKindReplacesTheOtherAndStopStopsIt) {
   ASSERT_NE(first, 0);
   std::string ports = std::to_string(first) + "-" + std::to_string(first + 1);
   ads::cli::ProxyConfig caddy, haproxy;
-  ASSERT_TRUE(ads::cli::parse_proxy_config(
-                  json{{"kind", "caddy"}, {"listen", "127.0.0.1:80"}, {"ports", ports}, {"public_host", "127.0.0.1"}},
-                  caddy)
-                  .ok());
+  ASSERT_TRUE(
+      ads::cli::parse_proxy_config(
+          json{{"kind", "caddy"}, {"listen", "127.0.0.1:80"}, {"ports", ports}, {"public_host", "127.0.0.1"}}, caddy)
+          .ok());
   ASSERT_TRUE(ads::cli::parse_proxy_config(
                   json{{"listen", "127.0.0.1:80"}, {"ports", ports}, {"public_host", "127.0.0.1"}}, haproxy)
                   .ok());

@@ -3,16 +3,15 @@
 // (real TLS handshakes on loopback).
 #include "cli/tls_setup.h"
 
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <functional>
-
 #include <fstream>
+#include <functional>
 
 #include "support/ads_server.h"
 
@@ -99,7 +98,8 @@ TEST(TlsSettings, FirstStartMakesAPrivateKeyAndLaterStartsReuseIt) {
   struct stat st {};
   ASSERT_EQ(::stat((tmp.path / "tls" / "server.key").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
-  for (const char* n : {"localhost", "127.0.0.1", "::1", "ads.lan"}) EXPECT_TRUE(ads::http::tls::covers(a->id.cert_pem, n)) << n;
+  for (const char* n : {"localhost", "127.0.0.1", "::1", "ads.lan"})
+    EXPECT_TRUE(ads::http::tls::covers(a->id.cert_pem, n)) << n;
   auto b = ads::cli::resolve_tls(c, "127.0.0.1");
   ASSERT_TRUE(b.ok());
   EXPECT_FALSE(b->generated);
@@ -128,8 +128,8 @@ class ServeTls : public ::testing::Test {
     return f;
   }
   int ads(std::vector<std::string> args, std::string& out) {
-    std::vector<std::string> argv = {"env", "ADS_DATA_DIR=" + data, ADS_CLI_BIN, "--server", server.base(), "--token",
-                                     server.token()};
+    std::vector<std::string> argv = {"env",     "ADS_DATA_DIR=" + data, ADS_CLI_BIN, "--server", server.base(),
+                                     "--token", server.token()};
     argv.insert(argv.end(), args.begin(), args.end());
     return ads::test::run(argv, &out);
   }
@@ -171,8 +171,10 @@ TEST_F(ServeTls, TheCliRefusesAServerItDoesNotTrustAndSaysWhy) {
   EXPECT_NE(out.find("other.crt"), std::string::npos) << out;
 
   // no local certificate to find (another data dir) and no --cacert: the system store refuses it
-  std::vector<std::string> argv = {"env", "ADS_DATA_DIR=" + tmp.str() + "/elsewhere", ADS_CLI_BIN, "--server",
-                                   server.base(), "--token", server.token(), "list"};
+  std::vector<std::string> argv = {"env",          "ADS_DATA_DIR=" + tmp.str() + "/elsewhere",
+                                   ADS_CLI_BIN,    "--server",
+                                   server.base(),  "--token",
+                                   server.token(), "list"};
   EXPECT_NE(ads::test::run(argv, &out), 0);
   EXPECT_NE(out.find("not trusted"), std::string::npos) << out;
 
@@ -194,7 +196,7 @@ TEST(ServeTlsConfig, AConfiguredCertificateIsUsedAndABrokenOneStopsTheStart) {
     std::string cfg = (tmp.path / "a.json").string();
     std::ofstream(cfg) << json{{"tls", {{"cert", crt}, {"key", key}}}}.dump();
     ads::test::Server s((tmp.path / "a").string(), ADS_AGENT_BIN, {}, "1", cfg);
-    ASSERT_EQ(s.base().rfind("https://", 0), 0u) << s.base();  // auto + a certificate: HTTPS on loopback too
+    ASSERT_EQ(s.base().rfind("https://", 0), 0u) << s.base();         // auto + a certificate: HTTPS on loopback too
     EXPECT_FALSE(fs::exists(tmp.path / "a" / "tls" / "server.key"));  // nothing generated
     s.ca_file = crt;
     json list = s.call("GET", "/api/v1/deployments");
@@ -207,9 +209,9 @@ TEST(ServeTlsConfig, AConfiguredCertificateIsUsedAndABrokenOneStopsTheStart) {
   std::string cfg = (tmp.path / "b.json").string();
   std::ofstream(cfg) << json{{"tls", {{"cert", crt}, {"key", other_key}}}}.dump();
   std::string out;
-  int rc = ads::test::run({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", (tmp.path / "b").string(),
-                           "--config", cfg},
-                          &out);
+  int rc = ads::test::run(
+      {ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", (tmp.path / "b").string(), "--config", cfg},
+      &out);
   EXPECT_NE(rc, 0);
   EXPECT_NE(out.find("tls.key"), std::string::npos) << out;
 }

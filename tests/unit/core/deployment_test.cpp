@@ -1,4 +1,6 @@
 // The deployment state machine (core/deployment.h).
+#include "core/deployment.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -6,25 +8,30 @@
 #include <utility>
 #include <vector>
 
-#include "core/deployment.h"
-
 namespace {
 using ads::State;
 
 const std::vector<std::pair<State, std::string>> kExpectedNames = {
-    {State::kAccepted, "accepted"},       {State::kFetching, "fetching"},
-    {State::kValidating, "validating"},   {State::kProvisioning, "provisioning"},
-    {State::kStartingAgent, "starting_agent"}, {State::kUploading, "uploading"},
-    {State::kInstalling, "installing"},   {State::kStarting, "starting"},
-    {State::kVerifying, "verifying"},     {State::kRunning, "running"},
-    {State::kFailed, "failed"},           {State::kDestroying, "destroying"},
-    {State::kDestroyed, "destroyed"},     {State::kStopped, "stopped"},
+    {State::kAccepted, "accepted"},
+    {State::kFetching, "fetching"},
+    {State::kValidating, "validating"},
+    {State::kProvisioning, "provisioning"},
+    {State::kStartingAgent, "starting_agent"},
+    {State::kUploading, "uploading"},
+    {State::kInstalling, "installing"},
+    {State::kStarting, "starting"},
+    {State::kVerifying, "verifying"},
+    {State::kRunning, "running"},
+    {State::kFailed, "failed"},
+    {State::kDestroying, "destroying"},
+    {State::kDestroyed, "destroyed"},
+    {State::kStopped, "stopped"},
 };
 
 // States in which the pipeline is doing work (all pipeline states but running).
-const std::vector<State> kWorking = {State::kAccepted,   State::kFetching,   State::kValidating,
+const std::vector<State> kWorking = {State::kAccepted,     State::kFetching,      State::kValidating,
                                      State::kProvisioning, State::kStartingAgent, State::kUploading,
-                                     State::kInstalling, State::kStarting,   State::kVerifying};
+                                     State::kInstalling,   State::kStarting,      State::kVerifying};
 
 TEST(DeploymentStates, NamesAreStableAndRoundTrip) {
   ASSERT_EQ(ads::all_states().size(), kExpectedNames.size());
@@ -47,10 +54,9 @@ TEST(DeploymentStates, UnknownNamesAreRefused) {
 }
 
 TEST(DeploymentStates, PipelineIsTheDocumentedOrder) {
-  const std::vector<State> expected = {State::kAccepted,   State::kFetching,      State::kValidating,
-                                       State::kProvisioning, State::kStartingAgent, State::kUploading,
-                                       State::kInstalling, State::kStarting,      State::kVerifying,
-                                       State::kRunning};
+  const std::vector<State> expected = {
+      State::kAccepted,  State::kFetching,   State::kValidating, State::kProvisioning, State::kStartingAgent,
+      State::kUploading, State::kInstalling, State::kStarting,   State::kVerifying,    State::kRunning};
   EXPECT_EQ(ads::pipeline(), expected);
 }
 
@@ -134,8 +140,8 @@ TEST(DeploymentTransitions, FailedOnlyGoesToDestroying) {
 }
 
 TEST(JobKinds, KnownKindsOnly) {
-  const std::vector<std::string> expected = {"deploy", "start", "stop", "restart", "test", "backup", "restore",
-                                             "destroy", "delete-backup", "release", "rollback"};
+  const std::vector<std::string> expected = {"deploy",  "start",   "stop",          "restart", "test",    "backup",
+                                             "restore", "destroy", "delete-backup", "release", "rollback"};
   EXPECT_EQ(ads::job_kinds(), expected);
   for (const auto& k : expected) EXPECT_TRUE(ads::is_job_kind(k)) << k;
   for (std::string bad : {"", "format", "Deploy", "deploy ", "install"}) EXPECT_FALSE(ads::is_job_kind(bad)) << bad;

@@ -66,8 +66,9 @@ TEST(GitPushTest, ABadPayloadIsRefusedNamingTheField) {
   EXPECT_EQ(ads::parse_push(R"({"ref":7,"after":"0d1a26e67d8f5eaf1f6ba5c57fc3c7d91ac0fd1c"})").error().field, "ref");
   EXPECT_EQ(ads::parse_push(R"({"ref":"refs/heads/main"})").error().field, "after");
   EXPECT_EQ(ads::parse_push(R"({"ref":"refs/heads/main","after":"abc"})").error().field, "after");
-  EXPECT_EQ(ads::parse_push(R"({"ref":"refs/heads/main","after":"; rm -rf /;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})")
-                .error().field, "after");
+  EXPECT_EQ(
+      ads::parse_push(R"({"ref":"refs/heads/main","after":"; rm -rf /;aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"})").error().field,
+      "after");
   EXPECT_EQ(ads::parse_push("{\"ref\":\"refs/heads/main\",\"after\":\"\xff\xfe\"}").error().code, "invalid");
 }
 
@@ -96,7 +97,8 @@ TEST(GitPushTest, TheDecisionForAVerifiedPush) {
   EXPECT_EQ(ads::decide_push(t, {"dev", b, false}, false, a), ads::PushAction::kIgnoreBranch);
   EXPECT_EQ(ads::decide_push(t, {"", b, false}, false, a), ads::PushAction::kIgnoreBranch);  // a tag
   EXPECT_EQ(ads::decide_push(t, {"main", std::string(40, '0'), true}, false, a), ads::PushAction::kIgnoreDeleted);
-  EXPECT_EQ(ads::describe(ads::PushAction::kIgnoreBranch, t, {"dev", b, false}), "a push to dev; the deployment tracks main");
+  EXPECT_EQ(ads::describe(ads::PushAction::kIgnoreBranch, t, {"dev", b, false}),
+            "a push to dev; the deployment tracks main");
   // the pending commit starts once the deployment is idle and running, and only if it is not serving
   t.pending_commit = b;
   EXPECT_TRUE(ads::release_pending_now(t, false, true, a));

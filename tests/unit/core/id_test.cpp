@@ -1,4 +1,6 @@
 // Deployment ids: ULIDs (https://github.com/ulid/spec) in lower case.
+#include "core/id.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -9,8 +11,6 @@
 #include <string>
 #include <tuple>
 #include <vector>
-
-#include "core/id.h"
 
 namespace {
 using ads::encode_ulid;

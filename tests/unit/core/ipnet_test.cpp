@@ -19,8 +19,8 @@ TEST(Ipv4, ParsesAndFormatsRoundTrip) {
 }
 
 TEST(Ipv4, RefusesMalformedAddresses) {
-  for (std::string s : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.-4", "01.2.3.4", "1..2.3", "1.2.3.4 ",
-                        " 1.2.3.4", "a.b.c.d", "1.2.3.4/24", "1000.1.1.1", "1.2.3.", ".1.2.3", "1.2.3.4\n"}) {
+  for (std::string s : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1.2.3.-4", "01.2.3.4", "1..2.3", "1.2.3.4 ", " 1.2.3.4",
+                        "a.b.c.d", "1.2.3.4/24", "1000.1.1.1", "1.2.3.", ".1.2.3", "1.2.3.4\n"}) {
     auto a = parse_ipv4(s);
     EXPECT_FALSE(a.ok()) << "accepted \"" << s << "\"";
     if (!a.ok()) {
@@ -74,8 +74,8 @@ TEST(LowestFree, FillsTheLowestGapWhateverTheOrder) {
   auto n = *parse_ipv4_subnet("10.1.0.0/24");
   auto ip = [](const char* s) { return *parse_ipv4(s); };
   // unsorted, duplicates, entries outside the pool
-  std::vector<uint32_t> taken = {ip("10.1.0.5"), ip("10.1.0.2"), ip("10.1.0.3"), ip("10.1.0.3"), ip("10.1.0.1"),
-                                 ip("10.9.9.9"), ip("10.1.0.0")};
+  std::vector<uint32_t> taken = {ip("10.1.0.5"), ip("10.1.0.2"), ip("10.1.0.3"), ip("10.1.0.3"),
+                                 ip("10.1.0.1"), ip("10.9.9.9"), ip("10.1.0.0")};
   EXPECT_EQ(format_ipv4(*lowest_free(n, taken)), "10.1.0.4");
 }
 

@@ -37,7 +37,8 @@ TEST(JobRules, StatesEachKindAccepts) {
   for (State s : ads::all_states()) {
     // no operation is ever queued on a deployment mid-pipeline
     if (ads::is_settled(s)) continue;
-    for (const auto& r : ads::all_job_rules()) EXPECT_FALSE(ads::accepts(r, s)) << r.kind << " in " << ads::to_string(s);
+    for (const auto& r : ads::all_job_rules())
+      EXPECT_FALSE(ads::accepts(r, s)) << r.kind << " in " << ads::to_string(s);
   }
 }
 

@@ -1,5 +1,7 @@
 // Lab spec parsing: the seed system's v1 format (shared/reference/seed-labspec.md,
 // section 3) and ADS's v2, and the exact field named by every error.
+#include "core/labspec.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,8 +10,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include "core/labspec.h"
 
 namespace {
 using ads::LabSpec;
@@ -151,8 +151,11 @@ TEST(LabSpecV1, InstallPhasesRunInTheSeedOrder) {
   // Every phase filled; the input lists them in a different order.
   json j = phy07();
   auto& bp = j["lab"]["build_requirements"]["platform"];
-  bp["build_steps"] = {{"status", {"s1"}},    {"post_build", {"pb1", "pb2"}}, {"build", {"b1"}},
-                       {"pre_build", {"p1"}}, {"configure", {"c1", "c2"}}};
+  bp["build_steps"] = {{"status", {"s1"}},
+                       {"post_build", {"pb1", "pb2"}},
+                       {"build", {"b1"}},
+                       {"pre_build", {"p1"}},
+                       {"configure", {"c1", "c2"}}};
   bp["installer"] = {"bi1", "bi2"};
   LabSpec s = must_parse(parse_labspec_v1, j);
   EXPECT_EQ(phase_names(s), (std::vector<std::string>{"build-installer", "configure", "pre_build", "build",
@@ -182,12 +185,12 @@ TEST(LabSpecV1, OsNormalisation) {
     std::string want_os, want_version;
   };
   const std::vector<Case> cases = {
-      {"ubuntu", "14", "ubuntu", "14.04"},  {"ubuntu", "12", "ubuntu", "12.04"},
-      {"ubuntu", "13", "ubuntu", "13.04"},  {"ubuntu", "14.04", "ubuntu", "14.04"},
+      {"ubuntu", "14", "ubuntu", "14.04"},    {"ubuntu", "12", "ubuntu", "12.04"},
+      {"ubuntu", "13", "ubuntu", "13.04"},    {"ubuntu", "14.04", "ubuntu", "14.04"},
       {"ubuntu", "12.10", "ubuntu", "12.10"}, {"Ubuntu", "14", "ubuntu", "14.04"},
-      {"UBUNTU", 14, "ubuntu", "14.04"},    {"centos", "6", "centos", "6.9"},
-      {"CentOS", 6, "centos", "6.9"},       {"centos", "7", "centos", "7"},
-      {"centos", "6.5", "centos", "6.5"},   {"debian", "12", "debian", "12"},
+      {"UBUNTU", 14, "ubuntu", "14.04"},      {"centos", "6", "centos", "6.9"},
+      {"CentOS", 6, "centos", "6.9"},         {"centos", "7", "centos", "7"},
+      {"centos", "6.5", "centos", "6.5"},     {"debian", "12", "debian", "12"},
       {"Debian", 11, "debian", "11"},
   };
   for (const auto& c : cases) {
@@ -227,9 +230,9 @@ TEST(LabSpecV1, SizesInMegabytes) {
     uint64_t mem_mb, swap_mb, storage_mb;
   };
   const std::vector<Case> cases = {
-      {"256mb", "512M", "2gb", 256, 512, 2048},  {"2gb", "1 GB", "10 GB", 2048, 1024, 10240},
-      {"1048576kb", "", "512", 1024, 0, 512},    {nullptr, nullptr, nullptr, 0, 0, 0},
-      {512, 1024, 4096, 512, 1024, 4096},        {"0", "0mb", "0gb", 0, 0, 0},
+      {"256mb", "512M", "2gb", 256, 512, 2048}, {"2gb", "1 GB", "10 GB", 2048, 1024, 10240},
+      {"1048576kb", "", "512", 1024, 0, 512},   {nullptr, nullptr, nullptr, 0, 0, 0},
+      {512, 1024, 4096, 512, 1024, 4096},       {"0", "0mb", "0gb", 0, 0, 0},
   };
   for (const auto& c : cases) {
     json j = phy07();
@@ -282,8 +285,7 @@ TEST(LabSpecV1, EveryKnownActionIsReadIncludingTest) {
     EXPECT_EQ(s.action(name), (std::vector<std::string>{"run " + name})) << name;
   for (std::string seed : {"init", "shutdown", "pause", "resume", "start", "stop", "backup", "restore", "clean",
                            "stats", "publish", "test"})
-    EXPECT_NE(std::find(ads::known_actions().begin(), ads::known_actions().end(), seed),
-              ads::known_actions().end())
+    EXPECT_NE(std::find(ads::known_actions().begin(), ads::known_actions().end(), seed), ads::known_actions().end())
         << seed;
 }
 
@@ -341,15 +343,34 @@ std::vector<BadSpec> v1_bad_specs() {
       // build requirements
       {"build_string", [](json& j) { j["lab"]["build_requirements"] = "x"; }, "lab.build_requirements"},
       {"build_platform_list", [](json& j) { j["lab"]["build_requirements"]["platform"] = {1}; }, kBld},
-      {"build_installer_string", [](json& j) { bld(j)["installer"] = "apt-get install -y make"; },
-       kBld + ".installer"},
+      {"build_installer_string", [](json& j) { bld(j)["installer"] = "apt-get install -y make"; }, kBld + ".installer"},
       {"build_installer_object", [](json& j) { bld(j)["installer"] = json::object(); }, kBld + ".installer"},
-      {"build_installer_empty_cmd", [](json& j) { bld(j)["installer"] = {"ok", ""}; }, kBld + ".installer[1]"},
-      {"build_installer_blank_cmd", [](json& j) { bld(j)["installer"] = {"ok", " \t "}; }, kBld + ".installer[1]"},
-      {"build_installer_newline_cmd", [](json& j) { bld(j)["installer"] = {"ok", "\n"}; }, kBld + ".installer[1]"},
-      {"build_installer_number", [](json& j) { bld(j)["installer"] = {"ok", 5}; }, kBld + ".installer[1]"},
+      {"build_installer_empty_cmd",
+       [](json& j) {
+         bld(j)["installer"] = {"ok", ""};
+       },
+       kBld + ".installer[1]"},
+      {"build_installer_blank_cmd",
+       [](json& j) {
+         bld(j)["installer"] = {"ok", " \t "};
+       },
+       kBld + ".installer[1]"},
+      {"build_installer_newline_cmd",
+       [](json& j) {
+         bld(j)["installer"] = {"ok", "\n"};
+       },
+       kBld + ".installer[1]"},
+      {"build_installer_number",
+       [](json& j) {
+         bld(j)["installer"] = {"ok", 5};
+       },
+       kBld + ".installer[1]"},
       {"build_installer_null", [](json& j) { bld(j)["installer"] = {nullptr}; }, kBld + ".installer[0]"},
-      {"build_installer_nested", [](json& j) { bld(j)["installer"] = {"a", "b", {"c"}}; }, kBld + ".installer[2]"},
+      {"build_installer_nested",
+       [](json& j) {
+         bld(j)["installer"] = {"a", "b", {"c"}};
+       },
+       kBld + ".installer[2]"},
       {"build_steps_list", [](json& j) { bld(j)["build_steps"] = json::array(); }, kBld + ".build_steps"},
       {"build_steps_unknown", [](json& j) { bld(j)["build_steps"]["compile"] = {"make"}; },
        kBld + ".build_steps.compile"},
@@ -357,7 +378,10 @@ std::vector<BadSpec> v1_bad_specs() {
        kBld + ".build_steps.build[0]"},
       {"build_steps_status_object", [](json& j) { bld(j)["build_steps"]["status"] = json::object(); },
        kBld + ".build_steps.status"},
-      {"build_steps_post_build_bool", [](json& j) { bld(j)["build_steps"]["post_build"] = {"x", true}; },
+      {"build_steps_post_build_bool",
+       [](json& j) {
+         bld(j)["build_steps"]["post_build"] = {"x", true};
+       },
        kBld + ".build_steps.post_build[1]"},
       // runtime requirements
       {"runtime_missing", [](json& j) { j["lab"].erase("runtime_requirements"); }, "lab.runtime_requirements"},
@@ -386,14 +410,12 @@ std::vector<BadSpec> v1_bad_specs() {
       {"memory_words", [](json& j) { rt(j)["memory"]["min_required"] = "lots"; }, kRt + ".memory.min_required"},
       {"memory_12x3", [](json& j) { rt(j)["memory"]["min_required"] = "12x3"; }, kRt + ".memory.min_required"},
       {"memory_negative", [](json& j) { rt(j)["memory"]["min_required"] = "-5mb"; }, kRt + ".memory.min_required"},
-      {"memory_negative_number", [](json& j) { rt(j)["memory"]["min_required"] = -512; },
-       kRt + ".memory.min_required"},
+      {"memory_negative_number", [](json& j) { rt(j)["memory"]["min_required"] = -512; }, kRt + ".memory.min_required"},
       {"memory_fraction", [](json& j) { rt(j)["memory"]["min_required"] = 1.5; }, kRt + ".memory.min_required"},
       {"memory_fraction_string", [](json& j) { rt(j)["memory"]["min_required"] = "1.5gb"; },
        kRt + ".memory.min_required"},
       {"memory_bool", [](json& j) { rt(j)["memory"]["min_required"] = true; }, kRt + ".memory.min_required"},
-      {"memory_parsecs", [](json& j) { rt(j)["memory"]["min_required"] = "10 parsecs"; },
-       kRt + ".memory.min_required"},
+      {"memory_parsecs", [](json& j) { rt(j)["memory"]["min_required"] = "10 parsecs"; }, kRt + ".memory.min_required"},
       {"memory_overflow", [](json& j) { rt(j)["memory"]["min_required"] = "99999999999999999999999mb"; },
        kRt + ".memory.min_required"},
       {"memory_gb_overflow", [](json& j) { rt(j)["memory"]["min_required"] = "18014398509481984gb"; },
@@ -407,11 +429,21 @@ std::vector<BadSpec> v1_bad_specs() {
       {"installer_object", [](json& j) { rt(j)["installer"] = json::object(); }, kRt + ".installer"},
       {"installer_string", [](json& j) { rt(j)["installer"] = "apt-get update"; }, kRt + ".installer"},
       {"installer_empty_cmd", [](json& j) { rt(j)["installer"] = {""}; }, kRt + ".installer[0]"},
-      {"installer_second_empty", [](json& j) { rt(j)["installer"] = {"apt-get update", "  "}; },
+      {"installer_second_empty",
+       [](json& j) {
+         rt(j)["installer"] = {"apt-get update", "  "};
+       },
        kRt + ".installer[1]"},
-      {"installer_crlf_cmd", [](json& j) { rt(j)["installer"] = {"a", "b", "\r\n"}; }, kRt + ".installer[2]"},
+      {"installer_crlf_cmd",
+       [](json& j) {
+         rt(j)["installer"] = {"a", "b", "\r\n"};
+       },
+       kRt + ".installer[2]"},
       {"installer_nul", [](json& j) { rt(j)["installer"] = {std::string("echo a\0b", 8)}; }, kRt + ".installer[0]"},
-      {"installer_too_long_cmd", [](json& j) { rt(j)["installer"] = {"ok", std::string(8193, 'x')}; },
+      {"installer_too_long_cmd",
+       [](json& j) {
+         rt(j)["installer"] = {"ok", std::string(8193, 'x')};
+       },
        kRt + ".installer[1]"},
       {"installer_too_many", [](json& j) { rt(j)["installer"] = std::vector<std::string>(257, "true"); },
        kRt + ".installer"},
@@ -422,7 +454,10 @@ std::vector<BadSpec> v1_bad_specs() {
        kRt + ".lab_actions.deploy"},
       {"actions_start_string", [](json& j) { rt(j)["lab_actions"]["start"] = "service apache2 start"; },
        kRt + ".lab_actions.start"},
-      {"actions_start_empty_cmd", [](json& j) { rt(j)["lab_actions"]["start"] = {"ok", ""}; },
+      {"actions_start_empty_cmd",
+       [](json& j) {
+         rt(j)["lab_actions"]["start"] = {"ok", ""};
+       },
        kRt + ".lab_actions.start[1]"},
       {"actions_init_number", [](json& j) { rt(j)["lab_actions"]["init"] = {1}; }, kRt + ".lab_actions.init[0]"},
       {"actions_publish_blank", [](json& j) { rt(j)["lab_actions"]["publish"] = {"\t"}; },
@@ -446,9 +481,9 @@ INSTANTIATE_TEST_SUITE_P(Cases, LabSpecV1Invalid, ::testing::ValuesIn(v1_bad_spe
                          [](const auto& info) { return case_name(info.param.name); });
 
 TEST(LabSpecV1, MalformedJsonAndNonObjectRoots) {
-  for (std::string bad : std::vector<std::string>{"", " ", "{", "}", "{\"lab\":}", "{\"lab\": {}} trailing", "{'lab': 1}", "nul",
-                          "{\"lab\": {\"a\": 1,}}", "\xff\xfe", std::string("{\"lab\"\0:1}", 10),
-                          "1111111111111110000000000000E012643644952371772294"}) {
+  for (std::string bad : std::vector<std::string>{
+           "", " ", "{", "}", "{\"lab\":}", "{\"lab\": {}} trailing", "{'lab': 1}", "nul", "{\"lab\": {\"a\": 1,}}",
+           "\xff\xfe", std::string("{\"lab\"\0:1}", 10), "1111111111111110000000000000E012643644952371772294"}) {
     auto r = parse_labspec_v1(bad);
     expect_invalid(r, "", bad);
   }
@@ -466,8 +501,7 @@ TEST(LabSpecV1, ErrorToStringPrefixesTheField) {
   rt(j)["memory"]["min_required"] = "lots";
   auto r = parse_labspec_v1(j.dump());
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().to_string().rfind(kRt + ".memory.min_required: must be a size", 0), 0u)
-      << r.error().to_string();
+  EXPECT_EQ(r.error().to_string().rfind(kRt + ".memory.min_required: must be a size", 0), 0u) << r.error().to_string();
 }
 
 // ------------------------------------------------------------------------ v2
@@ -612,17 +646,33 @@ std::vector<BadSpec> v2_bad_specs() {
       {"memory_words", [](json& j) { j["resources"]["memory"] = "lots"; }, "resources.memory"},
       {"memory_negative", [](json& j) { j["resources"]["memory"] = -1; }, "resources.memory"},
       {"memory_12x3", [](json& j) { j["resources"]["memory"] = "12x3"; }, "resources.memory"},
-      {"memory_object", [](json& j) { j["resources"]["memory"] = {{"min", "1gb"}}; }, "resources.memory"},
+      {"memory_object",
+       [](json& j) {
+         j["resources"]["memory"] = {{"min", "1gb"}};
+       },
+       "resources.memory"},
       {"swap_tb", [](json& j) { j["resources"]["swap"] = "1tb"; }, "resources.swap"},
       {"swap_overflow", [](json& j) { j["resources"]["swap"] = "99999999999999999999mb"; }, "resources.swap"},
       {"storage_words", [](json& j) { j["resources"]["storage"] = "a lot"; }, "resources.storage"},
       {"storage_fraction", [](json& j) { j["resources"]["storage"] = 0.5; }, "resources.storage"},
       // install
       {"install_string", [](json& j) { j["install"] = "make"; }, "install"},
-      {"install_object", [](json& j) { j["install"] = {{"a", "b"}}; }, "install"},
-      {"install_empty_cmd", [](json& j) { j["install"] = {"ok", ""}; }, "install[1]"},
+      {"install_object",
+       [](json& j) {
+         j["install"] = {{"a", "b"}};
+       },
+       "install"},
+      {"install_empty_cmd",
+       [](json& j) {
+         j["install"] = {"ok", ""};
+       },
+       "install[1]"},
       {"install_blank_cmd", [](json& j) { j["install"] = {"   "}; }, "install[0]"},
-      {"install_newline_cmd", [](json& j) { j["install"] = {"ok", "ok", " \n\t"}; }, "install[2]"},
+      {"install_newline_cmd",
+       [](json& j) {
+         j["install"] = {"ok", "ok", " \n\t"};
+       },
+       "install[2]"},
       {"install_number", [](json& j) { j["install"] = {1}; }, "install[0]"},
       {"install_too_many", [](json& j) { j["install"] = std::vector<std::string>(257, "true"); }, "install"},
       {"install_too_long", [](json& j) { j["install"] = {std::string(8193, 'y')}; }, "install[0]"},
@@ -646,7 +696,11 @@ std::vector<BadSpec> v2_bad_specs() {
       {"start_null", [](json& j) { v2_action(j, "start") = nullptr; }, "actions.start"},
       {"start_string", [](json& j) { v2_action(j, "start") = "busybox httpd"; }, "actions.start"},
       {"start_empty_cmd", [](json& j) { v2_action(j, "start") = {""}; }, "actions.start[0]"},
-      {"stop_blank_cmd", [](json& j) { v2_action(j, "stop") = {"ok", "\t"}; }, "actions.stop[1]"},
+      {"stop_blank_cmd",
+       [](json& j) {
+         v2_action(j, "stop") = {"ok", "\t"};
+       },
+       "actions.stop[1]"},
       {"test_number", [](json& j) { v2_action(j, "test") = {42}; }, "actions.test[0]"},
       {"backup_object", [](json& j) { v2_action(j, "backup") = json::object(); }, "actions.backup"},
       // http
@@ -727,8 +781,8 @@ TEST(LabSpecV2, TimeoutsPerActionInSecondsOrWithAUnit) {
 }
 
 TEST(LabSpecV2, MalformedJsonAndNonObjectRoots) {
-  for (std::string bad : {"", "{", "{\"ads\": 2", "{\"ads\": 2,}", "{\"ads\": 2} {}", "ads: 2", "\x01",
-                          "[1, 2", "1111111111111110000000000000E012643644952371772294"})
+  for (std::string bad : {"", "{", "{\"ads\": 2", "{\"ads\": 2,}", "{\"ads\": 2} {}", "ads: 2", "\x01", "[1, 2",
+                          "1111111111111110000000000000E012643644952371772294"})
     expect_invalid(parse_labspec_v2(bad), "", bad);
   for (std::string bad : {"[]", "[{\"ads\": 2}]", "2", "\"ads\"", "null", "false"})
     expect_invalid(parse_labspec_v2(bad), "", bad);
@@ -760,9 +814,9 @@ TEST(LabSpecDispatch, PicksTheParserByPath) {
 }
 
 TEST(LabSpecDispatch, UnknownPathsAreRefused) {
-  for (std::string path : {"", "labspec.json", "ads-lab.yaml", "./ads-lab.json", "/ads-lab.json",
-                           "scripts/../ads-lab.json", "Scripts/labspec.json", "scripts/labspec.json.bak",
-                           "src/scripts/labspec.json"}) {
+  for (std::string path :
+       {"", "labspec.json", "ads-lab.yaml", "./ads-lab.json", "/ads-lab.json", "scripts/../ads-lab.json",
+        "Scripts/labspec.json", "scripts/labspec.json.bak", "src/scripts/labspec.json"}) {
     auto r = parse_labspec(path, kV2Full);
     expect_invalid(r, "spec", path);
     if (!r.ok()) {

@@ -56,7 +56,8 @@ TEST(LogCap, KeepsTheHeadAndTheTailAndSaysWhatWasCutBetween) {
   // the tail is contiguous and ends at the last line; the head, the cut and
   // the tail add up to every line
   int first_tail = std::stoi(tail.front().text.substr(5));
-  for (size_t i = 0; i < tail.size(); ++i) EXPECT_EQ(tail[i].text, "line " + std::to_string(first_tail + static_cast<int>(i)));
+  for (size_t i = 0; i < tail.size(); ++i)
+    EXPECT_EQ(tail[i].text, "line " + std::to_string(first_tail + static_cast<int>(i)));
   EXPECT_EQ(static_cast<int64_t>(head.size()) + cap.cut_lines() + static_cast<int64_t>(tail.size()), 300000);
   EXPECT_NE(rest.front().text.find(std::to_string(cap.cut_lines()) + " lines"), std::string::npos) << rest.front().text;
 }

@@ -1,10 +1,10 @@
 // Validation of user-supplied lab names, git refs and sources.
+#include "core/names.h"
+
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
-
-#include "core/names.h"
 
 namespace {
 using ads::validate_git_ref;
@@ -85,8 +85,8 @@ TEST(GitRefValidation, RefusesShellMetacharacters) {
 TEST(GitRefValidation, RefusesTraversalControlLeadingDashAndTooLong) {
   for (std::string bad : {"..", "a..b", "../../etc/passwd", "refs/../x"})
     expect_refused(validate_git_ref(bad), "ref", bad);
-  for (std::string bad : {std::string("a\nb"), std::string("a\x01"), std::string("a\x7f"), std::string("a\0", 2),
-                          std::string("\tmain")})
+  for (std::string bad :
+       {std::string("a\nb"), std::string("a\x01"), std::string("a\x7f"), std::string("a\0", 2), std::string("\tmain")})
     expect_refused(validate_git_ref(bad), "ref", bad);
   for (std::string bad : {"-x", "--upload-pack=evil", "-"}) expect_refused(validate_git_ref(bad), "ref", bad);
   expect_refused(validate_git_ref(""), "ref", "");
@@ -134,9 +134,9 @@ TEST(DnsLabelValidation, AcceptsLowerCaseLabels) {
 }
 
 TEST(DnsLabelValidation, RefusesWhatCannotBeAHostName) {
-  for (std::string bad : std::vector<std::string>{"", "A", "Lab", "a_b", "a.b", "-a", "a-", "-", "a b", "a;b",
-                                                  "caf\xc3\xa9", std::string("a\0b", 3), "a\n", std::string(64, 'a'),
-                                                  "\xff", "xn--80ak6aa92e.x"})
+  for (std::string bad :
+       std::vector<std::string>{"", "A", "Lab", "a_b", "a.b", "-a", "a-", "-", "a b", "a;b", "caf\xc3\xa9",
+                                std::string("a\0b", 3), "a\n", std::string(64, 'a'), "\xff", "xn--80ak6aa92e.x"})
     expect_refused(ads::validate_dns_label(bad), "name", bad);
   expect_refused(ads::validate_dns_label("a_b", "lab"), "lab", "a_b");
 }

@@ -9,9 +9,9 @@ using nlohmann::json;
 TEST(OidcEmail, ShapesAcceptedAndRefused) {
   for (const char* ok : {"alice@example.org", "a.b+lab_1%x-y@dept.uni.example", "root@localhost"})
     EXPECT_TRUE(validate_email(ok).ok()) << ok;
-  for (const char* bad : {"", "alice", "@example.org", "alice@", "a@@b.org", "Alice@example.org", "a..b@example.org",
-                          ".a@example.org", "a@example..org", "a@-", "a b@example.org", "a;rm@example.org",
-                          "a@example.org\n", "a@nodot"}) {
+  for (const char* bad :
+       {"", "alice", "@example.org", "alice@", "a@@b.org", "Alice@example.org", "a..b@example.org", ".a@example.org",
+        "a@example..org", "a@-", "a b@example.org", "a;rm@example.org", "a@example.org\n", "a@nodot"}) {
     auto st = validate_email(bad, "email");
     ASSERT_FALSE(st.ok()) << bad;
     EXPECT_EQ(st.error().field, "email");
@@ -37,8 +37,14 @@ TEST(OidcAllowList, ExactAddressBeatsItsDomainAndNothingElseGetsIn) {
 class IdTokenClaims : public ::testing::Test {
  protected:
   json good() {
-    return {{"iss", "https://id.example.org"}, {"aud", "ads"}, {"sub", "u1"}, {"exp", now + 300}, {"iat", now - 5},
-            {"nonce", "n0nce"}, {"email", "Alice@Example.org"}, {"email_verified", true}};
+    return {{"iss", "https://id.example.org"},
+            {"aud", "ads"},
+            {"sub", "u1"},
+            {"exp", now + 300},
+            {"iat", now - 5},
+            {"nonce", "n0nce"},
+            {"email", "Alice@Example.org"},
+            {"email_verified", true}};
   }
   void expect_refused(const json& c, const std::string& claim) {
     auto r = check_id_token_claims(c, want);
@@ -95,7 +101,7 @@ TEST_F(IdTokenClaims, EachBadClaimIsRefusedByName) {
   expect_refused(with("email_verified", false), "email_verified");
   expect_refused(with("email_verified", "false"), "email_verified");
   expect_refused(with("email_verified", nullptr), "email_verified");  // not said is not verified
-  expect_refused(with("azp", "another-client"), "azp");  // one audience, but issued to another client
+  expect_refused(with("azp", "another-client"), "azp");               // one audience, but issued to another client
   expect_refused(with("azp", 7), "azp");
   expect_refused(with("sub", std::string(256, 's')), "sub");
   expect_refused(json::array(), "payload");

@@ -1,11 +1,11 @@
 // pick_member: ADS's own placement on an LXD cluster (most memory available
 // that fits, online members only); parse_lxd_memory_mb: LXD's limits.memory.
+#include "core/placement.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <optional>
-
-#include "core/placement.h"
 
 namespace {
 using ads::MemberLoad;
@@ -132,11 +132,11 @@ TEST(LxdMemoryLimit, DecimalAndBinaryUnits) {
   EXPECT_EQ(parse_lxd_memory_mb("2GiB", 0), O(2048));
   EXPECT_EQ(parse_lxd_memory_mb("1TiB", 0), O(1024 * 1024));
   EXPECT_EQ(parse_lxd_memory_mb("1048576KiB", 0), O(1024));
-  EXPECT_EQ(parse_lxd_memory_mb("1048576", 0), O(1));       // bytes
+  EXPECT_EQ(parse_lxd_memory_mb("1048576", 0), O(1));  // bytes
   EXPECT_EQ(parse_lxd_memory_mb("1048576B", 0), O(1));
-  EXPECT_EQ(parse_lxd_memory_mb("1048577", 0), O(2));       // rounded up
-  EXPECT_EQ(parse_lxd_memory_mb("512MB", 0), O(489));       // 512e6 bytes = 488.3 MiB
-  EXPECT_EQ(parse_lxd_memory_mb("4GB", 0), O(3815));        // 4e9 bytes = 3814.7 MiB
+  EXPECT_EQ(parse_lxd_memory_mb("1048577", 0), O(2));  // rounded up
+  EXPECT_EQ(parse_lxd_memory_mb("512MB", 0), O(489));  // 512e6 bytes = 488.3 MiB
+  EXPECT_EQ(parse_lxd_memory_mb("4GB", 0), O(3815));   // 4e9 bytes = 3814.7 MiB
   EXPECT_EQ(parse_lxd_memory_mb("1000kB", 0), O(1));
   EXPECT_EQ(parse_lxd_memory_mb("0", 0), O(0));
 }

@@ -69,7 +69,7 @@ TEST(TokenBucket, ASavedStateOutsideTheBucketIsClamped) {
   TokenBucket under(1.0, 2.0, -3.0, 1'000);
   EXPECT_FALSE(under.take(1'000));
   EXPECT_TRUE(under.take(2'000));
-  EXPECT_EQ(TokenBucket(1.0, 2.0, 2.0, 7).full_at_ms(), 7);   // full already
+  EXPECT_EQ(TokenBucket(1.0, 2.0, 2.0, 7).full_at_ms(), 7);          // full already
   EXPECT_EQ(TokenBucket(0.0, 2.0, 1.0, 7).full_at_ms(), INT64_MAX);  // never refills
 }
 

@@ -1,6 +1,8 @@
 // parse_size_mb: the seed system's size grammar (vm_utils.convert_to_megs):
 // an integer, optional spaces, then letters; G multiplies by 1024, K divides
 // by 1024, M or no unit is taken as is; "" means "default" (0).
+#include "core/size.h"
+
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -8,8 +10,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include "core/size.h"
 
 namespace {
 using ads::parse_size_mb;
@@ -54,9 +54,9 @@ TEST(SizeParse, EmptyMeansDefaultZero) {
 }
 
 TEST(SizeParse, MalformedSizesAreRefused) {
-  const std::vector<std::string> bad = {
-      "abc",  "12x3",   "-5mb",   "+5mb",       "-5",    "5.5gb", "1,024mb", "mb",  "gb",
-      "10 parsecs", "5 tb", "5b", "5mb5", "5 mb x", "0x10", "5\tmb", "5mb\n", "1e3mb", "\xff"};
+  const std::vector<std::string> bad = {"abc",  "12x3",  "-5mb",       "+5mb",  "-5",  "5.5gb", "1,024mb",
+                                        "mb",   "gb",    "10 parsecs", "5 tb",  "5b",  "5mb5",  "5 mb x",
+                                        "0x10", "5\tmb", "5mb\n",      "1e3mb", "\xff"};
   for (const auto& s : bad) EXPECT_EQ(parse_size_mb(s), std::nullopt) << '"' << s << '"';
 }
 

@@ -1,6 +1,8 @@
 // Which lab sources a server accepts (core/source_policy.h), text made
 // printable for logs (core/names.h) and where links in a lab lead
 // (core/lab_tree.h).
+#include "core/source_policy.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -8,7 +10,6 @@
 
 #include "core/lab_tree.h"
 #include "core/names.h"
-#include "core/source_policy.h"
 
 namespace {
 using namespace ads;
@@ -72,10 +73,10 @@ TEST(SourceParse, RefusesCredentialsAndSaysWhereTheyGo) {
 }
 
 TEST(SourceParse, RefusesOddShapes) {
-  for (std::string s : {"HTTPS://h.example/r", "ftp://h.example/r", "ext::sh -c x", "https://h.example",
-                        "https://h.example/", "https://h%2eexample/r", "https://[::1/r", "https://h.example:0/r",
-                        "https://h.example:99999/r", "https://-h/r", "file://otherhost/x", "file://%2e%2e/x",
-                        "./dir:x", "host:", "https://exa mple/r", "https://h_x.example/r"})
+  for (std::string s :
+       {"HTTPS://h.example/r", "ftp://h.example/r", "ext::sh -c x", "https://h.example", "https://h.example/",
+        "https://h%2eexample/r", "https://[::1/r", "https://h.example:0/r", "https://h.example:99999/r", "https://-h/r",
+        "file://otherhost/x", "file://%2e%2e/x", "./dir:x", "host:", "https://exa mple/r", "https://h_x.example/r"})
     expect_invalid(s);
 }
 
@@ -85,10 +86,10 @@ TEST(SourcePolicyRules, SchemesHostsAndAddressLiterals) {
   EXPECT_TRUE(check_remote(parsed("git@git.example.org:r.git"), p).ok());
   expect_forbidden(check_remote(parsed("http://git.example.org/r.git"), p), "http is off by default");
   // the server's own network, by address literal
-  for (std::string s : {"https://127.0.0.1:8089/r", "https://[::1]/r", "https://10.1.2.3/r", "https://192.168.1.1/r",
-                        "https://172.16.0.1/r", "https://169.254.169.254/r", "https://[fe80::1]/r",
-                        "https://[::ffff:127.0.0.1]/r", "https://0.0.0.0/r", "https://100.64.0.1/r",
-                        "https://[fd00::1]/r", "https://224.0.0.1/r"})
+  for (std::string s :
+       {"https://127.0.0.1:8089/r", "https://[::1]/r", "https://10.1.2.3/r", "https://192.168.1.1/r",
+        "https://172.16.0.1/r", "https://169.254.169.254/r", "https://[fe80::1]/r", "https://[::ffff:127.0.0.1]/r",
+        "https://0.0.0.0/r", "https://100.64.0.1/r", "https://[fd00::1]/r", "https://224.0.0.1/r"})
     expect_forbidden(check_remote(parsed(s), p), s);
   EXPECT_TRUE(check_remote(parsed("https://203.0.113.7/r"), p).ok()) << "a public address";
 
@@ -149,7 +150,9 @@ TEST(SourcePolicyRules, RedactsCredentialsRecordedBefore) {
 
 TEST(Printable, EscapesInvalidUtf8AndControlsKeepsTheRest) {
   EXPECT_EQ(printable("plain é ✓ 😀"), "plain é ✓ 😀");
-  EXPECT_EQ(printable("a\xff" "b"), "a\\xffb");
+  EXPECT_EQ(printable("a\xff"
+                      "b"),
+            "a\\xffb");
   EXPECT_EQ(printable("\x1b[31mred"), "\\x1b[31mred");
   EXPECT_EQ(printable("line\nbreak"), "line\\x0abreak");
   EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf") << "overlong '/'";

@@ -1,6 +1,8 @@
 // The lab packer (engine/archive.h): entries keep their own names, links
 // that stay inside arrive as links, links that leave refuse the pack
 // (issue 14.2); sizes are checked before reading.
+#include "engine/archive.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
@@ -11,7 +13,6 @@
 #include <fstream>
 #include <map>
 
-#include "engine/archive.h"
 #include "support/process.h"
 
 namespace fs = std::filesystem;

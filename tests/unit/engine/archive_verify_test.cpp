@@ -2,13 +2,12 @@
 // read whole passes; anything else - text before the gzip data (tar's
 // warnings once came first), a damaged or cut-off stream, a plain tar, not
 // an archive at all - is refused with a reason.
-#include "engine/archive.h"
-
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "engine/archive.h"
 #include "support/process.h"
 
 namespace {

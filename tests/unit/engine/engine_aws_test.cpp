@@ -20,9 +20,9 @@
 #include "providers/aws/user_data.h"
 #include "support/engine_wait.h"
 #include "support/fake_ec2.h"
+#include "support/ports.h"
 #include "support/process.h"
 #include "support/raw_client.h"
-#include "support/ports.h"
 
 namespace {
 using nlohmann::json;
@@ -340,7 +340,8 @@ TEST_F(EngineAwsTest, KeepBackupsDeletesTheOldestAfterEachBackupAndAFailedDeleti
   fake.inject("DeregisterImage", 403, "UnauthorizedOperation", "You are not authorized to perform this operation.");
   backup();
   EXPECT_EQ(listed(), (std::vector<std::string>{made[1], made[2], made[3]}));
-  EXPECT_NE(log_of(id).find("could not delete backup " + made[1] + " (it stays listed)"), std::string::npos) << log_of(id);
+  EXPECT_NE(log_of(id).find("could not delete backup " + made[1] + " (it stays listed)"), std::string::npos)
+      << log_of(id);
   // the next backup catches up
   backup();
   e->stop();

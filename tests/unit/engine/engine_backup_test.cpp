@@ -29,8 +29,8 @@ TEST(EngineBackup, AnArchiveThatDoesNotReadBackWholeFailsTheBackupAndLeavesNothi
   fs::create_directories(tmp.path / "data");
   std::ofstream(tmp.path / "data" / "db.dump") << "rows";
   std::string log;
-  ASSERT_EQ(ads::test::run({"tar", "-czf", (tmp.path / "b.tgz").string(), "-C", (tmp.path / "data").string(), "."}, &log),
-            0)
+  ASSERT_EQ(
+      ads::test::run({"tar", "-czf", (tmp.path / "b.tgz").string(), "-C", (tmp.path / "data").string(), "."}, &log), 0)
       << log;
   std::ifstream in(tmp.path / "b.tgz", std::ios::binary);
   std::string tgz((std::istreambuf_iterator<char>(in)), {});

@@ -13,9 +13,9 @@
 
 namespace {
 namespace fs = std::filesystem;
-using nlohmann::json;
 using ads::test::agent_fixture::AgentTest;
 using ads::test::agent_fixture::kSecret;
+using nlohmann::json;
 
 class EngineLogCap : public AgentTest {};
 
@@ -32,7 +32,8 @@ TEST_F(EngineLogCap, ALabPrintingWithoutEndLeavesAStoreOfBoundedSize) {
       "yes 0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456 "
       "| head -n 120000; echo the-very-end >&2";
   std::string spec = R"({"ads":2,"os":{"name":"debian","version":"12"},"install":["true"],)"
-                     R"("actions":{"start":["true"],"test":[")" + test_cmd + R"("]}})";
+                     R"("actions":{"start":["true"],"test":[")" +
+                     test_cmd + R"("]}})";
   ads::agent::AgentClient client(base, kSecret);
   ASSERT_TRUE(client.upload_lab(lab_tarball(spec)).ok());
 

@@ -20,10 +20,10 @@
 #include "router/caddy_process.h"
 #include "router/haproxy.h"
 #include "router/haproxy_process.h"
-#include "support/engine_wait.h"
 #include "support/caddy_options.h"
-#include "support/process.h"
+#include "support/engine_wait.h"
 #include "support/ports.h"
+#include "support/process.h"
 
 namespace {
 using ads::test::caddy_opts;
@@ -119,13 +119,14 @@ class EngineRoutesTest : public ::testing::TestWithParam<std::string> {
     d.address = "127.0.0.1";
     d.owner = "admin";
     d.created_ms = d.updated_ms = 1;
-    d.spec_json = json{{"path", "ads-lab.json"},
-                       {"text", json{{"ads", 2},
-                                     {"os", {{"name", "debian"}, {"version", "12"}}},
-                                     {"actions", {{"start", {"true"}}, {"restore", {"true"}}}},
-                                     {"http", {{"port", upstream->port()}}}}
-                                    .dump()}}
-                      .dump();
+    d.spec_json = json{
+        {"path", "ads-lab.json"},
+        {"text",
+         json{{"ads", 2},
+              {"os", {{"name", "debian"}, {"version", "12"}}},
+              {"actions", {{"start", {"true"}}, {"restore", {"true"}}}},
+              {"http", {{"port", upstream->port()}}}}
+             .dump()}}.dump();
     return d;
   }
 

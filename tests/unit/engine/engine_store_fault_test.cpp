@@ -97,7 +97,8 @@ class EngineStoreFault : public ::testing::TestWithParam<Case> {
     if (GetParam().backend == "sqlite") {
       sqlite3* other = nullptr;
       ASSERT_EQ(sqlite3_open((tmp.path / "ads.db").c_str(), &other), SQLITE_OK);
-      sqlite3_busy_timeout(other, 10000);  // the engine may be writing right now: wait for it like another process would
+      sqlite3_busy_timeout(other,
+                           10000);  // the engine may be writing right now: wait for it like another process would
       ASSERT_EQ(sqlite3_exec(other, "BEGIN EXCLUSIVE;", nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(other);
       std::this_thread::sleep_for(outage_length());
       sqlite3_exec(other, "ROLLBACK;", nullptr, nullptr, nullptr);
@@ -144,7 +145,8 @@ TEST_P(EngineStoreFault, TheJobEndsTheDeploymentSettlesAndNothingIsLeftBehind) {
   ASSERT_TRUE(jobs.ok()) << jobs.error().message;
   for (auto& j : *jobs)
     EXPECT_TRUE(j.state == "failed" || j.state == "succeeded")
-        << "job " << j.id << " is still " << j.state << " (" << j.step << ")\n" << ads::test::log_of(*watch, id);
+        << "job " << j.id << " is still " << j.state << " (" << j.step << ")\n"
+        << ads::test::log_of(*watch, id);
   EXPECT_EQ(d.state, ads::State::kFailed) << ads::test::log_of(*watch, id);
   EXPECT_EQ(d.machine, "") << ads::test::log_of(*watch, id);
   std::string log = ads::test::log_of(*watch, id);

@@ -3,13 +3,14 @@
 // limits that stop a blob bomb or a big transfer where they are reached
 // (issue 14.7), addresses checked as connections are made (14.8), and
 // credentials kept by the server per host (15.6).
+#include "engine/fetcher.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <random>
 
-#include "engine/fetcher.h"
 #include "support/git_http_server.h"
 #include "support/process.h"
 
@@ -19,8 +20,8 @@ namespace {
 using ads::SourceSettings;
 
 void git(const fs::path& repo, std::vector<std::string> args) {
-  std::vector<std::string> argv = {"git", "-C", repo.string(), "-c", "user.name=ads-test", "-c",
-                                   "user.email=ads@test.invalid"};
+  std::vector<std::string> argv = {
+      "git", "-C", repo.string(), "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
   argv.insert(argv.end(), args.begin(), args.end());
   std::string out;
   ASSERT_EQ(ads::test::run(argv, &out), 0) << out;

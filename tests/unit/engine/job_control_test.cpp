@@ -11,7 +11,6 @@
 //   - a spec asking a longer command timeout than the operator allows fails
 //     the deploy at validation, naming the field and the maximum.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <filesystem>
@@ -65,14 +64,14 @@ class EngineJobControl : public ::testing::Test {
     cfg.kill_grace_s = 1;
     agent = std::make_unique<ads::agent::AgentServer>(cfg);
     ASSERT_TRUE(agent->start().ok());
-    spec = R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["true"],"test":[")" + marker +
-           R"("]}})";
+    spec =
+        R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["true"],"test":[")" + marker + R"("]}})";
     fs::create_directories(tmp.path / "src");
     std::ofstream(tmp.path / "src" / "ads-lab.json") << spec;
     std::string out;
-    ASSERT_EQ(ads::test::run({"tar", "-czf", (tmp.path / "lab.tgz").string(), "-C", (tmp.path / "src").string(), "."},
-                             &out),
-              0)
+    ASSERT_EQ(
+        ads::test::run({"tar", "-czf", (tmp.path / "lab.tgz").string(), "-C", (tmp.path / "src").string(), "."}, &out),
+        0)
         << out;
     std::ifstream in(tmp.path / "lab.tgz", std::ios::binary);
     std::string tgz((std::istreambuf_iterator<char>(in)), {});
@@ -171,9 +170,9 @@ TEST_F(EngineJobControl, AStoppingEngineHandsTheJobBackAndTheNextTakesItUp) {
     // returns although the command would run for days: the stream is left
     e->stop();
     auto j = job_now(job_id);
-    EXPECT_EQ(j.state, "running");          // handed back, not failed
-    EXPECT_EQ(j.lease_expires_ms, 0);       // free for the next start at once
-    EXPECT_GE(processes_with(marker), 1);   // the action goes on in the machine
+    EXPECT_EQ(j.state, "running");         // handed back, not failed
+    EXPECT_EQ(j.lease_expires_ms, 0);      // free for the next start at once
+    EXPECT_GE(processes_with(marker), 1);  // the action goes on in the machine
   }
   auto e2 = engine();
   ASSERT_TRUE(e2->start().ok());

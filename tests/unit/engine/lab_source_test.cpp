@@ -1,6 +1,8 @@
 // Reading a lab's spec on the ADS host (engine/lab_source.h): a spec that is
 // a symbolic link is never followed, sizes are checked before reading, and
 // a parse error says where, never what (issue 14.1).
+#include "engine/lab_source.h"
+
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -8,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/lab_source.h"
 #include "support/process.h"
 
 namespace fs = std::filesystem;
@@ -80,7 +81,8 @@ TEST_F(LabSourceTest, AParseErrorSaysWhereNotWhat) {
 }
 
 TEST_F(LabSourceTest, FieldNamesFromTheFileArePrintable) {
-  std::ofstream(lab / "ads-lab.json") << R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["true"]},"\u001b[31mx":1})";
+  std::ofstream(lab / "ads-lab.json")
+      << R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["true"]},"\u001b[31mx":1})";
   auto r = ads::read_spec(lab.string());
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message.find('\x1b'), std::string::npos) << r.error().message;

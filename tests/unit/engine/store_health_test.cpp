@@ -3,10 +3,11 @@
 // writes are fenced, even when renewals work again), only live leases are
 // renewed; the trouble is said once per spell, with a doubling, capped wait,
 // and shown to clients only past a blip.
+#include "engine/store_health.h"
+
 #include <gtest/gtest.h>
 
 #include "engine/lease_book.h"
-#include "engine/store_health.h"
 
 namespace {
 using namespace std::chrono_literals;

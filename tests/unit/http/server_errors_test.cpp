@@ -27,9 +27,8 @@ class ServerErrors : public ::testing::Test {
     };
     server = std::make_unique<ads::http::Server>(o);
     server->route("GET", "/ok", [](ads::http::Request&) { return ads::http::Response::json(200, R"({"ok":1})"); });
-    server->route("GET", "/throws", [](ads::http::Request&) -> ads::http::Response {
-      throw std::runtime_error("secret detail 7f3a");
-    });
+    server->route("GET", "/throws",
+                  [](ads::http::Request&) -> ads::http::Response { throw std::runtime_error("secret detail 7f3a"); });
     server->route("GET", "/throws-int", [](ads::http::Request&) -> ads::http::Response { throw 42; });
     server->route("GET", "/json-type-error", [](ads::http::Request&) -> ads::http::Response {
       // what the events stream hit: invalid UTF-8 in a log line
@@ -61,10 +60,11 @@ class ServerErrors : public ::testing::Test {
     ads::http::ClientRequest r;
     r.url = "http://127.0.0.1:" + std::to_string(server->port()) + path;
     r.timeout_ms = 10000;
-    if (streamed) r.on_data = [streamed](const std::string& piece) {
-      *streamed += piece;
-      return true;
-    };
+    if (streamed)
+      r.on_data = [streamed](const std::string& piece) {
+        *streamed += piece;
+        return true;
+      };
     return ads::http::request(r);
   }
   void expect_generic_500(const std::string& path, const std::string& secret) {

@@ -53,9 +53,7 @@ ads::Result<ads::http::ClientResponse> get(uint16_t port, const std::string& pat
 }
 
 // The status and the JSON body of a raw HTTP/1.1 response.
-int status_of(const std::string& raw) {
-  return raw.rfind("HTTP/1.1 ", 0) == 0 ? std::atoi(raw.c_str() + 9) : 0;
-}
+int status_of(const std::string& raw) { return raw.rfind("HTTP/1.1 ", 0) == 0 ? std::atoi(raw.c_str() + 9) : 0; }
 json body_of(const std::string& raw) {
   auto end = raw.find("\r\n\r\n");
   return end == std::string::npos ? json() : json::parse(raw.substr(end + 4), nullptr, false);
@@ -100,7 +98,8 @@ TEST(ServerDeadlines, ASlowBodyIsCutAtTheRequestDeadline) {
   add_routes(s);
   ASSERT_TRUE(s.start().ok());
   RawClient slow(s.port());
-  ASSERT_TRUE(slow.send("POST /echo HTTP/1.1\r\nHost: ads\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"));
+  ASSERT_TRUE(
+      slow.send("POST /echo HTTP/1.1\r\nHost: ads\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"));
   std::string body(1000, 'x');
   bool answered = false;
   size_t sent = slow.trickle(body, 50ms, 8s, &answered);

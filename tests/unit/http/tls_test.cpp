@@ -2,17 +2,16 @@
 // loopback between http::Server (Boost.Asio SSL) and http::request (libcurl).
 #include "http/tls.h"
 
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -37,8 +36,10 @@ TEST(TlsMaterial, SelfSignedCertificatesCoverTheirNamesAndOnlyThose) {
   auto id = tls::make_self_signed({"localhost", "127.0.0.1", "::1", "ads.example.test"});
   ASSERT_TRUE(id.ok()) << id.error().message;
   EXPECT_TRUE(tls::check_pair(*id).ok());
-  for (const char* n : {"localhost", "127.0.0.1", "::1", "ads.example.test"}) EXPECT_TRUE(tls::covers(id->cert_pem, n)) << n;
-  for (const char* n : {"127.0.0.2", "other.example.test", "example.test"}) EXPECT_FALSE(tls::covers(id->cert_pem, n)) << n;
+  for (const char* n : {"localhost", "127.0.0.1", "::1", "ads.example.test"})
+    EXPECT_TRUE(tls::covers(id->cert_pem, n)) << n;
+  for (const char* n : {"127.0.0.2", "other.example.test", "example.test"})
+    EXPECT_FALSE(tls::covers(id->cert_pem, n)) << n;
 
   auto bad = tls::make_self_signed({"localhost", "bad name;rm"});
   ASSERT_FALSE(bad.ok());
@@ -144,7 +145,8 @@ TEST(TlsMaterial, GeneratedCertificatesAreLeavesNotCertificateAuthorities) {
   int bc = X509_get_ext_by_NID(x.get(), NID_basic_constraints, -1);
   ASSERT_GE(bc, 0) << "no basicConstraints";
   EXPECT_EQ(X509_EXTENSION_get_critical(X509_get_ext(x.get(), bc)), 1);
-  auto* constraints = static_cast<BASIC_CONSTRAINTS*>(X509_get_ext_d2i(x.get(), NID_basic_constraints, nullptr, nullptr));
+  auto* constraints =
+      static_cast<BASIC_CONSTRAINTS*>(X509_get_ext_d2i(x.get(), NID_basic_constraints, nullptr, nullptr));
   ASSERT_NE(constraints, nullptr);
   EXPECT_EQ(constraints->ca, 0);
   BASIC_CONSTRAINTS_free(constraints);

@@ -3,8 +3,6 @@
 // its admin API on a unix socket in a temporary directory, two upstreams on
 // loopback. Skipped where caddy is not installed (scripts/install-deps.sh
 // installs it).
-#include "router/caddy.h"
-
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,19 +12,20 @@
 
 #include "http/client.h"
 #include "http/server.h"
+#include "router/caddy.h"
 #include "router/caddy_process.h"
 #include "support/caddy_options.h"
+#include "support/ports.h"
 #include "support/process.h"
 #include "support/switch_load.h"
 #include "support/upstream.h"
-#include "support/ports.h"
 
 namespace {
-using ads::test::caddy_opts;
-using ads::test::proxy_opts;
 using ads::router::CaddyOptions;
 using ads::router::CaddyRouter;
 using ads::router::Route;
+using ads::test::caddy_opts;
+using ads::test::proxy_opts;
 using nlohmann::json;
 
 bool have_caddy() { return ads::test::run({"caddy", "version"}) == 0; }
@@ -49,9 +48,7 @@ class CaddyRouterTest : public ::testing::Test {
   CaddyRouter domain_router() {
     return CaddyRouter(caddy_opts(admin, "labs.test", "127.0.0.1", host_port, "localhost"));
   }
-  CaddyRouter port_router() {
-    return CaddyRouter(caddy_opts(admin, "", "127.0.0.1", 80, "127.0.0.1"));
-  }
+  CaddyRouter port_router() { return CaddyRouter(caddy_opts(admin, "", "127.0.0.1", 80, "127.0.0.1")); }
 
   ads::test::TempDir dir;
   std::string admin;
@@ -134,14 +131,14 @@ TEST_F(CaddyRouterTest, RestartedProxyServesItsRoutesAgain) {
 
 TEST_F(CaddyRouterTest, BadRoutesAreRefusedBeforeCaddySeesThem) {
   auto r = domain_router();
-  for (std::string name : std::vector<std::string>{"", "UPPER", "under_score", "-lead", "trail-", "a.b", std::string(64, 'a'), "x y",
-                           "caf\xc3\xa9", "a;b"}) {
+  for (std::string name : std::vector<std::string>{"", "UPPER", "under_score", "-lead", "trail-", "a.b",
+                                                   std::string(64, 'a'), "x y", "caf\xc3\xa9", "a;b"}) {
     auto st = r.put(Route{name, "127.0.0.1:80", 0});
     ASSERT_FALSE(st.ok()) << name;
     EXPECT_EQ(st.error().field, "name") << name;
   }
-  for (std::string up : std::vector<std::string>{"", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "http://x:80", "a b:80", "x:80/y",
-                         "\"x\":80"}) {
+  for (std::string up : std::vector<std::string>{"", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "http://x:80",
+                                                 "a b:80", "x:80/y", "\"x\":80"}) {
     auto st = r.put(Route{"ok", up, 0});
     ASSERT_FALSE(st.ok()) << up;
     EXPECT_EQ(st.error().field, "upstream") << up;
@@ -222,7 +219,9 @@ TEST(CaddyConfig, ShapesAndRoundTrip) {
   EXPECT_EQ(dr.url(Route{"a", "10.0.0.2:80", 0}), "http://a.labs.example.org/");
   // a config ADS did not write, or none at all
   EXPECT_TRUE(CaddyRouter::parse_routes(json()).empty());
-  EXPECT_TRUE(CaddyRouter::parse_routes(json::parse(R"({"apps":{"http":{"servers":{"x":{"routes":[{"handle":[]}]}}}}})")).empty());
+  EXPECT_TRUE(
+      CaddyRouter::parse_routes(json::parse(R"({"apps":{"http":{"servers":{"x":{"routes":[{"handle":[]}]}}}}})"))
+          .empty());
 }
 
 }  // namespace

@@ -134,9 +134,11 @@ TEST_P(AccountsStoreTest, TheMigrationMarksDisabledUsersAndSessionTokens) {
     ASSERT_TRUE(s->create_user(user("01uuuuuuuuuuuuuuuuuuuuuuu2", "back")).ok());
     ASSERT_TRUE(s->create_user(user("01uuuuuuuuuuuuuuuuuuuuuuu3", "never")).ok());
     ASSERT_TRUE(s->create_token({"01tttttttttttttttttttttttt", "01uuuuuuuuuuuuuuuuuuuuuuu3", "login",
-                                 std::string(64, 'a'), 1, 99, 0, false}).ok());
+                                 std::string(64, 'a'), 1, 99, 0, false})
+                    .ok());
     ASSERT_TRUE(s->create_token({"01ttttttttttttttttttttttt2", "01uuuuuuuuuuuuuuuuuuuuuuu3", "login",
-                                 std::string(64, 'b'), 1, 0, 0, false}).ok());  // never expires: asked for
+                                 std::string(64, 'b'), 1, 0, 0, false})
+                    .ok());  // never expires: asked for
   }
   sql("DROP INDEX users_oidc;"
       "ALTER TABLE users DROP COLUMN oidc_issuer; ALTER TABLE users DROP COLUMN oidc_subject;"
@@ -150,14 +152,20 @@ TEST_P(AccountsStoreTest, TheMigrationMarksDisabledUsersAndSessionTokens) {
       "DROP TABLE git_deliveries; DROP TABLE git_tracks; ALTER TABLE backups DROP COLUMN secret;"
       "DELETE FROM schema_version WHERE version >= 7;");
   std::string cols = "(ts_ms, " + user_column() + ", action, target, remote, status)";
-  sql("INSERT INTO audit " + cols + " VALUES (10, 'admin', 'POST /api/v1/users/gone/disable', 'gone', 'x', 200);"
-      "INSERT INTO audit " + cols + " VALUES (11, 'admin', 'POST /api/v1/users/back/disable', 'back', 'x', 200);"
-      "INSERT INTO audit " + cols + " VALUES (12, 'admin', 'PATCH /api/v1/users/back', 'back', 'x', 200);"
-      "INSERT INTO audit " + cols + " VALUES (13, 'admin', 'POST /api/v1/users/never/disable', 'never', 'x', 409);");
+  sql("INSERT INTO audit " + cols +
+      " VALUES (10, 'admin', 'POST /api/v1/users/gone/disable', 'gone', 'x', 200);"
+      "INSERT INTO audit " +
+      cols +
+      " VALUES (11, 'admin', 'POST /api/v1/users/back/disable', 'back', 'x', 200);"
+      "INSERT INTO audit " +
+      cols +
+      " VALUES (12, 'admin', 'PATCH /api/v1/users/back', 'back', 'x', 200);"
+      "INSERT INTO audit " +
+      cols + " VALUES (13, 'admin', 'POST /api/v1/users/never/disable', 'never', 'x', 409);");
   auto s = open();
   ASSERT_TRUE(s);
   EXPECT_EQ(s->get_user_by_name("gone")->disabled_ms, 10);
-  EXPECT_FALSE(s->get_user_by_name("back")->disabled());  // given a password again after
+  EXPECT_FALSE(s->get_user_by_name("back")->disabled());   // given a password again after
   EXPECT_FALSE(s->get_user_by_name("never")->disabled());  // the disable was refused
   EXPECT_TRUE(s->get_token("01tttttttttttttttttttttttt")->session);
   EXPECT_FALSE(s->get_token("01ttttttttttttttttttttttt2")->session);

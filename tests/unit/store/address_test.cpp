@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "store/store.h"
-#include "support/store_backends.h"
 #include "support/process.h"
+#include "support/store_backends.h"
 
 namespace {
 
@@ -44,7 +44,7 @@ TEST_P(AddressTest, ReleaseFreesEveryAddressOfTheOwnerAndTheGapIsReused) {
   ASSERT_TRUE(s->release_addresses("b").ok());
   EXPECT_EQ(*s->allocate_address("10.250.0.0/24", "d"), "10.250.0.3");
   EXPECT_EQ(*s->allocate_address("10.251.0.0/24", "e"), "10.251.0.2");
-  EXPECT_TRUE(s->release_addresses("b").ok());         // holds none now
+  EXPECT_TRUE(s->release_addresses("b").ok());  // holds none now
   EXPECT_TRUE(s->release_addresses("nobody").ok());
   EXPECT_EQ(*s->allocate_address("10.250.0.0/24", "a"), "10.250.0.2");  // untouched
 }

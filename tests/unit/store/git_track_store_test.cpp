@@ -69,7 +69,7 @@ TEST_P(GitTrackStoreTest, ADeliveryIsNewOnceAndOnlyTheNewestAreKept) {
   ASSERT_TRUE(s->create(deployment("01eeeeeeeeeeeeeeeeeeeeeeee")).ok());
   ASSERT_TRUE(s->put_track(track(kD)).ok());
   EXPECT_TRUE(*s->note_delivery(kD, "d-1", 1, 3));
-  EXPECT_FALSE(*s->note_delivery(kD, "d-1", 2, 3));  // a replay
+  EXPECT_FALSE(*s->note_delivery(kD, "d-1", 2, 3));                           // a replay
   EXPECT_TRUE(*s->note_delivery("01eeeeeeeeeeeeeeeeeeeeeeee", "d-1", 2, 3));  // another deployment's ids are its own
   EXPECT_TRUE(*s->note_delivery(kD, "d-2", 3, 3));
   EXPECT_TRUE(*s->note_delivery(kD, "d-3", 4, 3));
@@ -90,7 +90,7 @@ TEST_P(GitTrackStoreTest, APendingCommitIsTakenOnlyWhileItIsTheOneRead) {
   ASSERT_TRUE(s->set_pending(kD, std::string(40, 'a'), 5).ok());
   EXPECT_EQ(s->get_track(kD)->pending_commit, std::string(40, 'a'));
   ASSERT_TRUE(s->set_pending(kD, std::string(40, 'b'), 6).ok());  // a newer push replaces it
-  EXPECT_FALSE(*s->take_pending(kD, std::string(40, 'a')));  // read before the newer push: not taken
+  EXPECT_FALSE(*s->take_pending(kD, std::string(40, 'a')));       // read before the newer push: not taken
   EXPECT_EQ(s->get_track(kD)->pending_commit, std::string(40, 'b'));
   EXPECT_TRUE(*s->take_pending(kD, std::string(40, 'b')));
   EXPECT_EQ(s->get_track(kD)->pending_commit, "");

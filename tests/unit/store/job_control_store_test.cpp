@@ -19,7 +19,8 @@ class JobControlStore : public ads::test::BackendTest {
     ASSERT_NE(store, nullptr);
   }
   // A deployment of `owner` with one queued job; ids sort in the order made.
-  void add(const std::string& dep, const std::string& job_id, const std::string& owner, const std::string& kind = "deploy") {
+  void add(const std::string& dep, const std::string& job_id, const std::string& owner,
+           const std::string& kind = "deploy") {
     ads::Deployment d;
     d.id = dep;
     d.name = "lab-" + dep;  // two live labs never share a name

@@ -101,8 +101,8 @@ TEST_P(Prune, ForgetsAReleasedLabWithItsReleases) {
   add(*s, gone, ads::State::kDestroyed, cut - 1, 2);
   add(*s, kept, ads::State::kRunning, 1, 1);
   int n = 0;
-  for (const auto& [dep, state] : std::vector<std::pair<std::string, std::string>>{
-           {gone, "removed"}, {gone, "removed"}, {kept, "serving"}}) {
+  for (const auto& [dep, state] :
+       std::vector<std::pair<std::string, std::string>>{{gone, "removed"}, {gone, "removed"}, {kept, "serving"}}) {
     ads::Release r;
     r.id = "01m88rqkev9cbfs1eqysk66r" + std::to_string(n) + "0";
     r.deployment_id = dep;

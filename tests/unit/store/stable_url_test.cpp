@@ -116,7 +116,8 @@ TEST_P(StableUrlStoreTest, ServersRacingForOneNameLetOneThrough) {
 }
 
 TEST_P(StableUrlStoreTest, PortsAreTheLowestFreeAndNeverShared) {
-  for (int i = 1; i <= 4; ++i) ASSERT_TRUE(store->create(deployment("01p" + std::to_string(i), "p" + std::to_string(i))).ok());
+  for (int i = 1; i <= 4; ++i)
+    ASSERT_TRUE(store->create(deployment("01p" + std::to_string(i), "p" + std::to_string(i))).ok());
   EXPECT_EQ(*store->allocate_port("01p1", 9000, 9002), 9000);
   EXPECT_EQ(*store->allocate_port("01p2", 9000, 9002), 9001);
   EXPECT_EQ(*store->allocate_port("01p1", 9000, 9002), 9000);  // the one it holds

@@ -138,7 +138,8 @@ class LeaseRenewal : public ads::test::BackendTest {};
 TEST_P(LeaseRenewal, OnlyTheNamedJobsAreRenewed) {
   auto s = open();
   ASSERT_TRUE(s);
-  for (const char* d : {"01aaaaaaaaaaaaaaaaaaaaaaaa", "01bbbbbbbbbbbbbbbbbbbbbbbb"}) ASSERT_TRUE(s->create(deployment(d)).ok());
+  for (const char* d : {"01aaaaaaaaaaaaaaaaaaaaaaaa", "01bbbbbbbbbbbbbbbbbbbbbbbb"})
+    ASSERT_TRUE(s->create(deployment(d)).ok());
   ASSERT_TRUE(s->create_job(job("01jjjjjjjjjjjjjjjjjjjjjjj1", "01aaaaaaaaaaaaaaaaaaaaaaaa")).ok());
   ASSERT_TRUE(s->create_job(job("01jjjjjjjjjjjjjjjjjjjjjjj2", "01bbbbbbbbbbbbbbbbbbbbbbbb")).ok());
   ASSERT_TRUE(s->claim_job("server-a", 1000, 1000).value().has_value());

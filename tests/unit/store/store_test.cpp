@@ -2,17 +2,18 @@
 // PostgreSQL on a real server this test starts on loopback (see
 // tests/support/postgres.h). A PostgreSQL that cannot be started fails the
 // PostgreSQL cases; they are never skipped.
+#include "store/store.h"
+
 #include <gtest/gtest.h>
 
-#include <future>
 #include <atomic>
+#include <future>
 #include <set>
 #include <thread>
 
 #include "store/postgres/postgres_store.h"
-#include "store/store.h"
-#include "support/store_backends.h"
 #include "support/process.h"
+#include "support/store_backends.h"
 
 namespace {
 
@@ -193,8 +194,15 @@ TEST_P(StoreTest, JobsBackupsAndIdempotencyKeys) {
   EXPECT_EQ(s->create_job(orphan).error().code, "conflict");  // foreign key
   EXPECT_EQ(s->get_job("01jjjjjjjjjjjjjjjjjjjjjjj9").error().code, "not_found");
 
-  ads::Backup b{"01kkkkkkkkkkkkkkkkkkkkkkk1", d.id, 1700000000000, 1234, std::string(64, 'f'), "/x/b.tgz", "snap1", "abc",
-                   "agent-secret-1"};
+  ads::Backup b{"01kkkkkkkkkkkkkkkkkkkkkkk1",
+                d.id,
+                1700000000000,
+                1234,
+                std::string(64, 'f'),
+                "/x/b.tgz",
+                "snap1",
+                "abc",
+                "agent-secret-1"};
   ASSERT_TRUE(s->add_backup(b).ok());
   auto gb = s->get_backup(b.id);
   ASSERT_TRUE(gb.ok());

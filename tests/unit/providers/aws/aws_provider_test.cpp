@@ -2,13 +2,14 @@
 // which checks every request's SigV4 signature with the independent verifier.
 // Nothing here reaches AWS. Waits between attempts/polls are recorded instead
 // of slept, so the tests check the backoff without timing anything.
-#include <algorithm>
-#include <set>
+#include "providers/aws/aws_provider.h"
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <set>
 
-#include "providers/aws/aws_provider.h"
 #include "providers/aws/ec2_client.h"
 #include "providers/aws/user_data.h"
 #include "support/fake_ec2.h"
@@ -32,10 +33,9 @@ class AwsProviderTest : public ::testing::Test {
             {"access_key_id", kKey},
             {"secret_access_key", kSecret},
             {"images", {{"debian-12", "ami-0debian12example"}, {"ubuntu-22.04", "ami-0ubuntu2204example"}}},
-            {"instance_types",
-             json::array({{{"type", "t3.micro"}, {"memory_mb", 1024}, {"vcpus", 2}},
-                          {{"type", "t3.small"}, {"memory_mb", 2048}, {"vcpus", 2}},
-                          {{"type", "m5.large"}, {"memory_mb", 8192}, {"vcpus", 2}}})},
+            {"instance_types", json::array({{{"type", "t3.micro"}, {"memory_mb", 1024}, {"vcpus", 2}},
+                                            {{"type", "t3.small"}, {"memory_mb", 2048}, {"vcpus", 2}},
+                                            {{"type", "m5.large"}, {"memory_mb", 8192}, {"vcpus", 2}}})},
             {"subnet_id", "subnet-0abc"},
             {"security_group_ids", {"sg-0lab", "sg-0ads"}},
             {"key_name", "ads-ops"},
@@ -539,7 +539,7 @@ TEST_F(AwsImdsTest, CredentialsNearExpiryAndAnExpiredTokenAreRefreshed) {
   fake.expire_imds_tokens();  // IMDS now answers 401 to the old session token
   ASSERT_TRUE(p->list().ok());
   std::string second = fake.calls().back().access_key;
-  EXPECT_NE(first, second);                 // new role credentials were fetched and used
+  EXPECT_NE(first, second);  // new role credentials were fetched and used
   EXPECT_EQ(fake.role_requests(), 2);
   EXPECT_EQ(fake.imds_token_requests(), 2);  // the refused token was replaced
   EXPECT_EQ(fake.rejected(), 0);             // the old keys (now revoked) were never used again

@@ -19,7 +19,8 @@ const char* kSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 const char* kDate = "20150830T123600Z";
 const char* kToken =
     "AQoDYXdzEPT//////////wEXAMPLEtc764bNrC9SAPBSM22wDOk4x4HIZ8j4FZTwdQWLWsKWHGBuFqwAeMicRXmxfpSPfIeoIYRqTflfKD8YUuwthA"
-    "x7mSEI/qkPpKPi/kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+"
+    "x7mSEI/qkPpKPi/"
+    "kMcGdQrmGdeehM4IC1NtBmUpp2wUE8phUZampKsburEDy0KPkyQDYwT7WZ0wq5VSXDvp75YU9HFvlRd8Tx6q6fE8YQcHNVXAkiY9q6d+"
     "xo0rKwT38xVqr7ZD0u0iPPkUL64lIZbqBAz+scqKmlzm8FDrypNC9Yjc8fPOLn9FX9KSYvKTr4rvx3iSIlTJabIQwj2ICCR/oLxBA==";
 
 struct Vector {
@@ -36,37 +37,121 @@ struct Vector {
 
 const std::vector<Vector>& vectors() {
   static const std::vector<Vector> v = {
-      {"get-vanilla", "GET", "/", {}, "", "", false, "host;x-amz-date",
+      {"get-vanilla",
+       "GET",
+       "/",
+       {},
+       "",
+       "",
+       false,
+       "host;x-amz-date",
        "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"},
-      {"post-vanilla", "POST", "/", {}, "", "", false, "host;x-amz-date",
+      {"post-vanilla",
+       "POST",
+       "/",
+       {},
+       "",
+       "",
+       false,
+       "host;x-amz-date",
        "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"},
-      {"get-unreserved", "GET", "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", {}, "", "", false,
-       "host;x-amz-date", "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f"},
-      {"get-vanilla-empty-query-key", "GET", "/?Param1=value1", {}, "", "", false, "host;x-amz-date",
+      {"get-unreserved",
+       "GET",
+       "/-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+       {},
+       "",
+       "",
+       false,
+       "host;x-amz-date",
+       "07ef7494c76fa4850883e2b006601f940f8a34d404d0cfa977f52a65bbf5f24f"},
+      {"get-vanilla-empty-query-key",
+       "GET",
+       "/?Param1=value1",
+       {},
+       "",
+       "",
+       false,
+       "host;x-amz-date",
        "a67d582fa61cc504c4bae71f336f98b97f1ea3c7a6bfe1b6e45aec72011b9aeb"},
-      {"get-header-value-order", "GET", "/", {{"My-Header1", "value4,value1,value3,value2"}}, "", "", false,
-       "host;my-header1;x-amz-date", "08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01"},
-      {"get-header-value-trim", "GET", "/", {{"My-Header1", "value1"}, {"My-Header2", "\"a   b   c\""}}, "", "", false,
-       "host;my-header1;my-header2;x-amz-date", "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"},
-      {"post-header-key-sort", "POST", "/", {{"My-Header1", "value1"}}, "", "", false, "host;my-header1;x-amz-date",
+      {"get-header-value-order",
+       "GET",
+       "/",
+       {{"My-Header1", "value4,value1,value3,value2"}},
+       "",
+       "",
+       false,
+       "host;my-header1;x-amz-date",
+       "08c7e5a9acfcfeb3ab6b2185e75ce8b1deb5e634ec47601a50643f830c755c01"},
+      {"get-header-value-trim",
+       "GET",
+       "/",
+       {{"My-Header1", "value1"}, {"My-Header2", "\"a   b   c\""}},
+       "",
+       "",
+       false,
+       "host;my-header1;my-header2;x-amz-date",
+       "acc3ed3afb60bb290fc8d2dd0098b9911fcaa05412b367055dee359757a9c736"},
+      {"post-header-key-sort",
+       "POST",
+       "/",
+       {{"My-Header1", "value1"}},
+       "",
+       "",
+       false,
+       "host;my-header1;x-amz-date",
        "c5410059b04c1ee005303aed430f6e6645f61f4dc9e1461ec8f8916fdf18852c"},
-      {"post-header-value-case", "POST", "/", {{"My-Header1", "VALUE1"}}, "", "", false, "host;my-header1;x-amz-date",
+      {"post-header-value-case",
+       "POST",
+       "/",
+       {{"My-Header1", "VALUE1"}},
+       "",
+       "",
+       false,
+       "host;my-header1;x-amz-date",
        "cdbc9802e29d2942e5e10b5bccfdd67c5f22c7c4e8ae67b53629efa58b974b7d"},
-      {"post-vanilla-query", "POST", "/?Param1=value1", {}, "", "", false, "host;x-amz-date",
+      {"post-vanilla-query",
+       "POST",
+       "/?Param1=value1",
+       {},
+       "",
+       "",
+       false,
+       "host;x-amz-date",
        "28038455d6de14eafc1f9222cf5aa6f1a96197d7deb8263271d420d138af7f11"},
-      {"post-x-www-form-urlencoded", "POST", "/", {}, "application/x-www-form-urlencoded", "Param1=value1", false,
-       "content-type;host;x-amz-date", "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"},
-      {"post-x-www-form-urlencoded-parameters", "POST", "/", {}, "application/x-www-form-urlencoded; charset=utf8",
-       "Param1=value1", false, "content-type;host;x-amz-date",
+      {"post-x-www-form-urlencoded",
+       "POST",
+       "/",
+       {},
+       "application/x-www-form-urlencoded",
+       "Param1=value1",
+       false,
+       "content-type;host;x-amz-date",
+       "ff11897932ad3f4e8b18135d722051e5ac45fc38421b1da7b9d196a0fe09473a"},
+      {"post-x-www-form-urlencoded-parameters",
+       "POST",
+       "/",
+       {},
+       "application/x-www-form-urlencoded; charset=utf8",
+       "Param1=value1",
+       false,
+       "content-type;host;x-amz-date",
        "1a72ec8f64bd914b0e42e42607c7fbce7fb2c7465f63e3092b3b0d39fa77a6fe"},
-      {"post-sts-header-before", "POST", "/", {}, "", "", true, "host;x-amz-date;x-amz-security-token",
+      {"post-sts-header-before",
+       "POST",
+       "/",
+       {},
+       "",
+       "",
+       true,
+       "host;x-amz-date;x-amz-security-token",
        "85d96828115b5dc0cfc3bd16ad9e210dd772bbebba041836c64533a82be05ead"},
   };
   return v;
 }
 
 std::string authz(const Vector& v) {
-  return std::string("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=") +
+  return std::string(
+             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=") +
          v.signed_headers + ", Signature=" + v.signature;
 }
 
@@ -132,8 +217,15 @@ TEST(SigV4Curl, ReproducesThePublishedTestVectors) {
 // up; the EC2 client sends every parameter in a POST body, never a query.
 TEST(SigV4Curl, Curl788DoesNotSortTheQueryString) {
   Recorder rec;
-  Vector v{"get-vanilla-query-order-key-case", "GET", "/?Param2=value2&Param1=value1", {}, "", "", false,
-           "host;x-amz-date", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"};
+  Vector v{"get-vanilla-query-order-key-case",
+           "GET",
+           "/?Param2=value2&Param1=value1",
+           {},
+           "",
+           "",
+           false,
+           "host;x-amz-date",
+           "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"};
   auto res = aws::send_signed(vector_request(v, rec.port()), vector_creds(false));
   ASSERT_TRUE(res.ok()) << res.error().message;
   std::string got = rec.last().header("authorization");

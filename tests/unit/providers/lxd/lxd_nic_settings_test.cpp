@@ -2,9 +2,9 @@
 // tests/integration/bridged_test.cpp runs them on real containers).
 #include <gtest/gtest.h>
 
-#include "providers/lxd/lxd_provider.h"
 #include <fstream>
 
+#include "providers/lxd/lxd_provider.h"
 #include "support/process.h"
 
 namespace {
@@ -17,7 +17,8 @@ TEST(LxdNicSettings, DefaultHasNoPoolAndBridgedStaticHasOne) {
   auto dhcp = ads::make_provider("lxd", json{{"nic", {{"type", "bridged"}, {"parent", "br0"}}}});
   ASSERT_TRUE(dhcp.ok()) << dhcp.error().to_string();
   EXPECT_EQ((*dhcp)->address_pool(), "");  // DHCP on the LAN: nothing to allocate
-  auto st = ads::make_provider("lxd", json{{"nic", {{"type", "macvlan"}, {"parent", "eth1"}, {"subnet", "192.168.7.0/24"}}}});
+  auto st =
+      ads::make_provider("lxd", json{{"nic", {{"type", "macvlan"}, {"parent", "eth1"}, {"subnet", "192.168.7.0/24"}}}});
   ASSERT_TRUE(st.ok()) << st.error().to_string();
   EXPECT_EQ((*st)->address_pool(), "192.168.7.0/24");
 }
@@ -83,9 +84,9 @@ TEST(LxdNicSettings, StaticHookSetsTheAddressWhateverTheEvent) {
 
 // A machine on a static pool must come with its address.
 TEST(LxdNicSettings, StaticPoolNeedsAnAddressBeforeTouchingLxd) {
-  auto p = ads::make_provider(
-      "lxd", json{{"socket", "/nonexistent/lxd.socket"},
-                  {"nic", {{"type", "bridged"}, {"parent", "br0"}, {"subnet", "10.252.9.0/24"}}}});
+  auto p =
+      ads::make_provider("lxd", json{{"socket", "/nonexistent/lxd.socket"},
+                                     {"nic", {{"type", "bridged"}, {"parent", "br0"}, {"subnet", "10.252.9.0/24"}}}});
   ASSERT_TRUE(p.ok());
   ads::MachineSpec m;
   m.name = "ads-01jnoaddr";

@@ -1,12 +1,13 @@
 // The openvz provider over real SSH (Debian's sshd in a network namespace)
 // against the vzctl/vzlist stand-ins, which record their argv: the tests
 // assert on exactly what reached the host. No OpenVZ kernel is involved.
+#include "providers/openvz/openvz_provider.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
 #include <fstream>
 
-#include "providers/openvz/openvz_provider.h"
 #include "providers/openvz/ssh.h"
 #include "support/ssh_host.h"
 
@@ -25,10 +26,10 @@ class OpenvzProviderTest : public ::testing::Test {
     ASSERT_EQ(host.error(), "") << "test host";
     host.add_template("centos-6-x86_64");
     host.add_template("debian-12.0-x86_64-minimal");
-    auto p = ads::make_provider("openvz", json::parse(host.settings_json(
-                                              ",\"templates\":{\"centos-6\":\"centos-6-x86_64\","
-                                              "\"debian-12\":\"debian-12.0-x86_64-minimal\"},"
-                                              "\"start_command\":\"echo started >> agent-started\"")));
+    auto p = ads::make_provider("openvz",
+                                json::parse(host.settings_json(",\"templates\":{\"centos-6\":\"centos-6-x86_64\","
+                                                               "\"debian-12\":\"debian-12.0-x86_64-minimal\"},"
+                                                               "\"start_command\":\"echo started >> agent-started\"")));
     ASSERT_TRUE(p.ok()) << p.error().to_string();
     provider = std::move(p.value());
   }
@@ -49,7 +50,11 @@ class OpenvzProviderTest : public ::testing::Test {
     s.storage_mb = 4096;
     s.address = address;
     s.labels = {{"deployment", name.substr(4)}, {"lab", "it's \"my\" lab; $(reboot)"}};
-    s.files = {{"/usr/local/bin/ads-agent", std::string("\x7f" "ELF\0binary", 10), 0755},
+    s.files = {{"/usr/local/bin/ads-agent",
+                std::string("\x7f"
+                            "ELF\0binary",
+                            10),
+                0755},
                {"/etc/ads-agent/agent.json", "{\"secret\":\"s\"}", 0600}};
     return s;
   }
@@ -69,9 +74,26 @@ TEST_F(OpenvzProviderTest, FullLifeCycleSendsExactlyTheseCommands) {
   std::vector<Argv> want = {
       {"vzlist", "-a", "-H", "-o", "ctid,status,name,description,ip"},
       {"vzctl", "create", "1002", "--ostemplate", "centos-6-x86_64"},
-      {"vzctl", "set", "1002", "--name", "ads-01jlife", "--hostname", "ads-01jlife", "--ipadd", ip(2),
-       "--nameserver", gw, "--ram", "1024M", "--swap", "512M", "--diskspace", "4096M:4096M", "--description",
-       ads::OpenvzProvider::encode_labels(s.labels), "--save"},
+      {"vzctl",
+       "set",
+       "1002",
+       "--name",
+       "ads-01jlife",
+       "--hostname",
+       "ads-01jlife",
+       "--ipadd",
+       ip(2),
+       "--nameserver",
+       gw,
+       "--ram",
+       "1024M",
+       "--swap",
+       "512M",
+       "--diskspace",
+       "4096M:4096M",
+       "--description",
+       ads::OpenvzProvider::encode_labels(s.labels),
+       "--save"},
       {"vzctl", "mount", "1002"},
       {"vzctl", "umount", "1002"},
   };
@@ -163,8 +185,8 @@ TEST_F(OpenvzProviderTest, ExistingNameOrCtidIsAConflictAndNothingIsTouched) {
 }
 
 TEST_F(OpenvzProviderTest, VzctlFailuresCarryItsExitCodeAndMessage) {
-  auto p = ads::make_provider("openvz", json::parse(host.settings_json(
-                                            ",\"templates\":{\"centos-6\":\"centos-6; touch /tmp/ads-pwned\"}")));
+  auto p = ads::make_provider(
+      "openvz", json::parse(host.settings_json(",\"templates\":{\"centos-6\":\"centos-6; touch /tmp/ads-pwned\"}")));
   ASSERT_TRUE(p.ok());
   auto st = (*p)->create(spec("ads-01jtmpl", ip(7)), nullptr);
   ASSERT_FALSE(st.ok());
@@ -220,8 +242,11 @@ TEST_F(OpenvzProviderTest, HostileFilePathsLandExactlyWhereNamed) {
 TEST_F(OpenvzProviderTest, HostileArgvArrivesAsSingleArguments) {
   auto s = ads::openvz::SshSession::connect(target());
   ASSERT_TRUE(s.ok()) << s.error().message;
-  Argv argv = {"vzctl", "status", "101", "$(touch /tmp/ads-pwned)", "it's", "a b", "a\nb", ";", "|", "*",
-               "", "--", "-e", "\"q\"", "`id`", "~", "\\", "ads-01j'x"};
+  Argv argv = {"vzctl", "status",   "101",  "$(touch /tmp/ads-pwned)",
+               "it's",  "a b",      "a\nb", ";",
+               "|",     "*",        "",     "--",
+               "-e",    "\"q\"",    "`id`", "~",
+               "\\",    "ads-01j'x"};
   auto r = (*s)->run(argv, "", std::chrono::seconds(30));
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->exit_code, 0) << r->err;
@@ -266,8 +291,8 @@ TEST_F(OpenvzProviderTest, ChangedHostKeyIsRefused) {
   std::ifstream in(other + ".pub");
   std::string type, b64;
   in >> type >> b64;
-  std::ofstream(host.known_hosts(), std::ios::trunc) << "[" << host.host() << "]:" << host.port() << " " << type
-                                                     << " " << b64 << "\n";
+  std::ofstream(host.known_hosts(), std::ios::trunc)
+      << "[" << host.host() << "]:" << host.port() << " " << type << " " << b64 << "\n";
   auto s = ads::openvz::SshSession::connect(target());
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code, "failed");

@@ -8,8 +8,11 @@ namespace {
 using nlohmann::json;
 
 json good() {
-  return {{"host", "10.250.3.254"}, {"port", 2222}, {"private_key", "/etc/ads/key"},
-          {"known_hosts", "/etc/ads/known_hosts"}, {"subnet", "10.250.3.0/24"}};
+  return {{"host", "10.250.3.254"},
+          {"port", 2222},
+          {"private_key", "/etc/ads/key"},
+          {"known_hosts", "/etc/ads/known_hosts"},
+          {"subnet", "10.250.3.0/24"}};
 }
 
 TEST(OpenvzSettings, RegisteredAndBuiltFromJson) {
@@ -27,15 +30,33 @@ TEST(OpenvzSettings, EveryBadFieldIsNamed) {
     json value;  // null: remove the field
   };
   std::vector<Case> cases = {
-      {"host", nullptr},          {"host", 5},           {"host", ""},
-      {"private_key", nullptr},   {"private_key", "rel/key"},
-      {"known_hosts", nullptr},   {"known_hosts", "known_hosts"},
-      {"subnet", nullptr},        {"subnet", "10.250.3.0"}, {"subnet", "10.250.3.9/24"}, {"subnet", "10.0.0.0/31"},
-      {"port", 0},                {"port", 70000},       {"port", "22"},
-      {"ctid_base", 100},         {"ctid_base", 2147483600},
-      {"nameserver", "dns.example"}, {"templates", json::object()}, {"templates", json{{"centos-6", 1}}},
-      {"root_dir", "vz/root"},    {"root_dir", "/vz/../etc"}, {"memory_mb", -1}, {"swap_mb", "1G"},
-      {"command_timeout_s", 0},   {"surprise", 1}, {"backup_dir", "dump"}, {"backup_dir", "/vz/../x"},
+      {"host", nullptr},
+      {"host", 5},
+      {"host", ""},
+      {"private_key", nullptr},
+      {"private_key", "rel/key"},
+      {"known_hosts", nullptr},
+      {"known_hosts", "known_hosts"},
+      {"subnet", nullptr},
+      {"subnet", "10.250.3.0"},
+      {"subnet", "10.250.3.9/24"},
+      {"subnet", "10.0.0.0/31"},
+      {"port", 0},
+      {"port", 70000},
+      {"port", "22"},
+      {"ctid_base", 100},
+      {"ctid_base", 2147483600},
+      {"nameserver", "dns.example"},
+      {"templates", json::object()},
+      {"templates", json{{"centos-6", 1}}},
+      {"root_dir", "vz/root"},
+      {"root_dir", "/vz/../etc"},
+      {"memory_mb", -1},
+      {"swap_mb", "1G"},
+      {"command_timeout_s", 0},
+      {"surprise", 1},
+      {"backup_dir", "dump"},
+      {"backup_dir", "/vz/../x"},
   };
   for (auto& c : cases) {
     json j = good();

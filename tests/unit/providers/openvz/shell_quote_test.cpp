@@ -10,11 +10,44 @@ namespace {
 using ads::openvz::shell_join;
 using ads::openvz::shell_quote;
 
-const std::vector<std::string> kHostile = {
-    "plain", "", " ", "two words", "it's", "'", "''", "'\\''", "\"double\"", "$(touch /tmp/ads-pwned)",
-    "`id`", "${HOME}", "$HOME", "a;b", "a|b", "a&&b", "a\nb", "\n", "\t", "*", "?", "[a]", "~", "~root",
-    "#comment", "!event", "-e", "--", "a\\b", "\\", "<in", ">out", "2>&1", "{a,b}", "ü ñ 漢字", "\x01\x7f",
-    "lab'; rm -rf / #", "/vz/private/101/it's a \"path\"/$(x)"};
+const std::vector<std::string> kHostile = {"plain",
+                                           "",
+                                           " ",
+                                           "two words",
+                                           "it's",
+                                           "'",
+                                           "''",
+                                           "'\\''",
+                                           "\"double\"",
+                                           "$(touch /tmp/ads-pwned)",
+                                           "`id`",
+                                           "${HOME}",
+                                           "$HOME",
+                                           "a;b",
+                                           "a|b",
+                                           "a&&b",
+                                           "a\nb",
+                                           "\n",
+                                           "\t",
+                                           "*",
+                                           "?",
+                                           "[a]",
+                                           "~",
+                                           "~root",
+                                           "#comment",
+                                           "!event",
+                                           "-e",
+                                           "--",
+                                           "a\\b",
+                                           "\\",
+                                           "<in",
+                                           ">out",
+                                           "2>&1",
+                                           "{a,b}",
+                                           "ü ñ 漢字",
+                                           "\x01\x7f",
+                                           "lab'; rm -rf / #",
+                                           "/vz/private/101/it's a \"path\"/$(x)"};
 
 TEST(ShellQuote, WrapsInSingleQuotes) {
   EXPECT_EQ(shell_quote("abc"), "'abc'");
