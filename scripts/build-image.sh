@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
-# Builds and imports the LXD image "ads-debian-12" (Debian 12 bookworm) that
-# every lab container is launched from.
+# Builds and imports an LXD image (Debian 12 bookworm) that lab containers
+# are launched from. Two variants:
+#   minimal  "ads-debian-12" (OS key debian-12): Debian minbase plus
+#            busybox-static, tini and ca-certificates; every lab by default
+#   build    "ads-debian-12-build" (OS key debian-12-build): the same plus
+#            Python 3, Ansible (ansible-core, python3-apt) and build tools
+#            (make, gcc); for labs that install with a playbook or compile,
+#            asked for with "os": {..., "variant": "build"}
 #
-#   build-image.sh           use what exists: the imported image, else the
-#                            cached tarballs in /var/cache/ads/images/, else build
-#   build-image.sh --force   rebuild from scratch with debootstrap, refresh the
-#                            cached tarballs and re-point the alias
+#   build-image.sh [--variant V]           use what exists: the imported image,
+#                                          else the cached tarballs in
+#                                          /var/cache/ads/images/, else build
+#   build-image.sh [--variant V] --force   rebuild from scratch with debootstrap,
+#                                          refresh the cached tarballs and
+#                                          re-point the alias
 #
-# The image is a Debian minbase plus busybox-static, tini and ca-certificates.
 # Its init is /sbin/ads-init (/sbin/init links to it): it puts tini in PID 1,
 # brings up eth0 with busybox udhcpc, then runs /usr/local/bin/ads-agent
 # (--config /etc/ads-agent/agent.json) when present, else "sleep infinity".
 # Needs: a running, initialised LXD (scripts/lxd-host.sh), debootstrap, root.
 set -euo pipefail
 
-ALIAS=ads-debian-12
 SUITE=bookworm
 CACHE_DIR=/var/cache/ads/images
-META_TGZ="$CACHE_DIR/$ALIAS.meta.tar.gz"
-ROOTFS_TGZ="$CACHE_DIR/$ALIAS.rootfs.tar.gz"
-INCLUDE=busybox-static,tini,ca-certificates
 FALLBACK_MIRROR=http://deb.debian.org/debian
 
 log() { echo "ads: $*"; }
@@ -27,13 +30,33 @@ die() { echo "ads: ERROR: $*" >&2; exit 1; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 
-usage() { echo "usage: $0 [--force]" >&2; exit 2; }
+usage() { echo "usage: $0 [--variant minimal|build] [--force]" >&2; exit 2; }
 FORCE=0
-case $# in
-  0) ;;
-  1) [[ $1 == --force ]] && FORCE=1 || usage ;;
-  *) usage ;;
+VARIANT=minimal
+while (($#)); do
+  case $1 in
+    --force) FORCE=1 ;;
+    --variant) (($# >= 2)) || usage; VARIANT=$2; shift ;;
+    *) usage ;;
+  esac
+  shift
+done
+INCLUDE=busybox-static,tini,ca-certificates
+case $VARIANT in
+  minimal) ALIAS=ads-debian-12 ;;
+  build)
+    ALIAS=ads-debian-12-build
+    # python3-cffi-backend: debootstrap does not resolve virtual packages
+    # (python3-cryptography needs python3-cffi-backend-api-min, which it provides)
+    INCLUDE=$INCLUDE,python3,python3-apt,python3-cffi-backend,ansible-core,make,gcc,libc6-dev
+    ;;
+  *) echo "ads: ERROR: unknown variant '$VARIANT' (known: minimal, build)" >&2; usage ;;
 esac
+# What the customisation below makes; change it whenever that changes, so
+# that cached images and tarballs of the old kind are rebuilt.
+FORMAT=format-2
+META_TGZ="$CACHE_DIR/$ALIAS.meta.tar.gz"
+ROOTFS_TGZ="$CACHE_DIR/$ALIAS.rootfs.tar.gz"
 
 [[ $EUID -eq 0 ]] || die "must run as root"
 command -v lxc >/dev/null 2>&1 || die "lxc not found; run scripts/install-deps.sh"
@@ -69,17 +92,25 @@ import_image() {
 }
 
 # ---------------------------------------------------------------------------
+# An image made by an older version of this script (another ads_format) is
+# not reused: it is rebuilt.
 # 1. already imported?
 if ((FORCE == 0)) && lxc image info "$ALIAS" >/dev/null 2>&1; then
-  log "image $ALIAS cached"
-  exit 0
+  if lxc image show "$ALIAS" | grep -Eq "^ +ads_format: \"?$FORMAT\"?\$"; then
+    log "image $ALIAS cached"
+    exit 0
+  fi
+  log "image $ALIAS was made by an older build-image.sh (not $FORMAT); rebuilding"
 fi
 
 # 2. cached tarballs?
 if ((FORCE == 0)) && [[ -s "$META_TGZ" && -s "$ROOTFS_TGZ" ]]; then
-  log "importing cached tarballs from $CACHE_DIR"
-  import_image "$META_TGZ" "$ROOTFS_TGZ"
-  exit 0
+  if tar -xzOf "$META_TGZ" metadata.yaml 2>/dev/null | grep -Eq "^ +ads_format: $FORMAT\$"; then
+    log "importing cached tarballs from $CACHE_DIR"
+    import_image "$META_TGZ" "$ROOTFS_TGZ"
+    exit 0
+  fi
+  log "the cached tarballs of $ALIAS were made by an older build-image.sh (not $FORMAT); rebuilding"
 fi
 
 # 3. build from scratch
@@ -205,6 +236,12 @@ if [ "$$" = 1 ]; then
 fi
 
 echo "ads-init: starting"
+# /dev/shm, as a full init would mount it (POSIX semaphores: Python's
+# multiprocessing, hence Ansible, need it)
+if ! busybox grep -q " /dev/shm " /proc/mounts; then
+  busybox mkdir -p /dev/shm
+  busybox mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm || echo "ads-init: cannot mount /dev/shm"
+fi
 busybox ip link set lo up || echo "ads-init: cannot bring up lo"
 busybox ip link set eth0 up || echo "ads-init: cannot bring up eth0"
 # -b: go to the background once a lease is obtained (or after the first
@@ -305,9 +342,10 @@ creation_date: $(date +%s)
 properties:
   os: debian
   release: "12"
-  variant: ads
+  variant: ads-$VARIANT
+  ads_format: $FORMAT
   architecture: $ARCH
-  description: Debian 12 bookworm for ADS labs (minbase, busybox, tini; init /sbin/ads-init)
+  description: Debian 12 bookworm for ADS labs, variant $VARIANT (minbase + $INCLUDE; init /sbin/ads-init)
 templates:
   /etc/hostname:
     when:

@@ -93,8 +93,11 @@ else
     log "starting LXD daemon (log: $LXD_LOG)"
     # LXD fetches instance types from the internet at start; this machine has
     # no internet, and we send nothing off-host: a dead loopback proxy makes
-    # that fetch fail at once without even a DNS lookup.
-    (cd / || exit 1; setsid env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 no_proxy=127.0.0.1,localhost \
+    # that fetch fail at once without even a DNS lookup. Private addresses
+    # (image servers on bridges of this host, docs/operators/lxd.md) are
+    # reached directly.
+    (cd / || exit 1; setsid env https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 \
+      no_proxy=127.0.0.1,localhost,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16 \
       lxd --group root --logfile "$LXD_LOG" </dev/null >/dev/null 2>&1 &)
   fi
   lxd waitready --timeout 60 || die "LXD daemon did not become ready within 60 s; see $LXD_LOG"

@@ -11,6 +11,7 @@ echo "ads: building"
 bash scripts/build.sh
 bash scripts/lxd-host.sh
 bash scripts/build-image.sh
+bash scripts/build-image.sh --variant build  # playbook labs (tests/integration/ansible_lab_test.cpp)
 bash scripts/fuzz.sh 30
 cd build
 status=0

@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <vector>
 
 namespace ads::agent {
@@ -43,8 +44,9 @@ class LineSplitter {
   std::string buf_;
 };
 
-void exec_shell(const std::string& command, const std::string& workdir, int out_fd, int err_fd,
-                const std::vector<std::string>& env) {
+// argv[0] is an absolute path (no PATH search).
+void exec_program(const std::vector<std::string>& program, const std::string& workdir, int out_fd, int err_fd,
+                  const std::vector<std::string>& env) {
   setsid();
   int devnull = open("/dev/null", O_RDONLY);
   if (devnull >= 0) dup2(devnull, 0);
@@ -60,8 +62,11 @@ void exec_shell(const std::string& command, const std::string& workdir, int out_
                                    "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"};
   for (const auto& e : env) envp.push_back(e.c_str());
   envp.push_back(nullptr);
-  const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
-  execve("/bin/sh", const_cast<char* const*>(argv), const_cast<char* const*>(envp.data()));
+  std::vector<const char*> argv;
+  for (const auto& a : program) argv.push_back(a.c_str());
+  argv.push_back(nullptr);
+  execve(program[0].c_str(), const_cast<char* const*>(argv.data()), const_cast<char* const*>(envp.data()));
+  dprintf(2, "cannot run %s: %s\n", program[0].c_str(), strerror(errno));
   _exit(127);
 }
 
@@ -74,6 +79,12 @@ int exit_code_of(int status) {
 
 RunResult run_command(const std::string& command, const std::string& workdir, const RunOptions& opts,
                       const OutputFn& out) {
+  return run_program({"/bin/sh", "-c", command}, workdir, opts, out);
+}
+
+RunResult run_program(const std::vector<std::string>& argv, const std::string& workdir, const RunOptions& opts,
+                      const OutputFn& out) {
+  if (argv.empty() || argv[0].empty() || argv[0][0] != '/') return {127, false, false};
   int outp[2], errp[2];
   if (pipe2(outp, O_CLOEXEC) != 0) return {126, false, false};
   if (pipe2(errp, O_CLOEXEC) != 0) {
@@ -82,7 +93,7 @@ RunResult run_command(const std::string& command, const std::string& workdir, co
     return {126, false, false};
   }
   pid_t pid = fork();
-  if (pid == 0) exec_shell(command, workdir, outp[1], errp[1], opts.env);
+  if (pid == 0) exec_program(argv, workdir, outp[1], errp[1], opts.env);
   close(outp[1]);
   close(errp[1]);
   if (pid < 0) {

@@ -48,6 +48,13 @@ struct RunOptions {
 RunResult run_command(const std::string& command, const std::string& workdir, const RunOptions& opts,
                       const OutputFn& out);
 
+// The same for a fixed program and its arguments, without a shell: argv[0]
+// is an absolute path (127 without running anything otherwise). The agent
+// runs ansible-playbook this way: the lab's playbook path is one argument,
+// never part of a shell string.
+RunResult run_program(const std::vector<std::string>& argv, const std::string& workdir, const RunOptions& opts,
+                      const OutputFn& out);
+
 struct ArgvResult {
   int exit_code = 0;
   std::string out;  // standard output

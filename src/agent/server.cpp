@@ -155,6 +155,20 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
   for (auto st : {seconds("command_timeout_s", 7 * 86400, c.command_timeout_s),
                   seconds("heartbeat_s", 3600, c.heartbeat_s), seconds("kill_grace_s", 600, c.kill_grace_s)})
     if (!st) return st.error();
+  // who the machine serves: printable, short (they reach commands' environments)
+  auto label = [&](const char* key, std::string& out) -> Status {
+    if (!j.contains(key)) return Status::Ok();
+    if (!j[key].is_string()) return Error::invalid(key, "must be a string");
+    std::string v = j[key];
+    if (v.size() > 512) return Error::invalid(key, "must be at most 512 characters");
+    for (unsigned char ch : v)
+      if (ch < 0x21 || ch > 0x7e) return Error::invalid(key, "must be printable ASCII without spaces");
+    out = v;
+    return Status::Ok();
+  };
+  for (auto st :
+       {label("deployment_id", c.deployment_id), label("lab_name", c.lab_name), label("stable_url", c.stable_url)})
+    if (!st) return st.error();
   return c;
 }
 
@@ -487,27 +501,67 @@ class ActionGuard {
 };
 }  // namespace
 
+AgentServer::Step AgentServer::playbook_step(const std::string& playbook) const {
+  Step st;
+  st.workdir = cfg_.lab_dir;  // a playbook's relative paths start at the lab's root
+  std::string program;
+  for (const auto& dir : cfg_.ansible_dirs) {
+    std::string p = dir + "/ansible-playbook";
+    if (access(p.c_str(), X_OK) == 0) {
+      program = p;
+      break;
+    }
+  }
+  json vars = {{"ads_lab_dir", cfg_.lab_dir},
+               {"ads_backup_dir", cfg_.backup_dir},
+               {"ads_deployment_id", cfg_.deployment_id},
+               {"ads_name", cfg_.lab_name},
+               {"ads_stable_url", cfg_.stable_url}};
+  // one argument each: the playbook's path is never part of a shell string
+  st.argv = {program, "-i", "localhost,", "-c", "local", "-e", vars.dump(), "--", playbook};
+  st.shown = "ansible-playbook -i localhost, -c local -e <ads_* variables> -- " + playbook;
+  // output as it comes, task by task, without colour codes or retry files
+  // and results in the default callback's JSON, which the engine reads (the
+  // environment wins over an ansible.cfg of the lab)
+  st.env = {"PYTHONUNBUFFERED=1",
+            "ANSIBLE_NOCOLOR=1",
+            "ANSIBLE_FORCE_COLOR=0",
+            "ANSIBLE_RETRY_FILES_ENABLED=0",
+            "ANSIBLE_LOCALHOST_WARNING=0",
+            "ANSIBLE_PYTHON_INTERPRETER=auto_silent",
+            "ANSIBLE_STDOUT_CALLBACK=default",
+            "ANSIBLE_CALLBACK_RESULT_FORMAT=json"};
+  if (program.empty())
+    st.missing =
+        "ansible-playbook is not installed in this machine: the lab names a playbook, so its spec must ask for an "
+        "image with Ansible (v2: \"os\": {..., \"variant\": \"build\"}; the operator builds it with "
+        "scripts/build-image.sh --variant build)";
+  return st;
+}
+
 Response AgentServer::action(const Request& req) {
   std::string name = req.param("name");
   const auto& known = known_actions();
   if (name != "install" && std::find(known.begin(), known.end(), name) == known.end())
     return Response::error(404, "not_found", "no such action: " + name.substr(0, 64));
-  std::vector<Phase> phases;
-  std::string workdir;
+  std::vector<StepPhase> phases;
   int asked = 0;  // the lab's own timeout for this action, 0: none
   {
     std::lock_guard<std::mutex> lk(lab_mu_);
     if (!spec_) return Response::error(409, "conflict", "no lab has been uploaded yet");
-    workdir = (fs::path(cfg_.lab_dir) / spec_->workdir).lexically_normal().string();
+    std::string workdir = (fs::path(cfg_.lab_dir) / spec_->workdir).lexically_normal().string();
+    auto shell = [&](const Phase& p) {
+      StepPhase sp{p.name, {}};
+      for (const auto& cmd : p.commands) sp.steps.push_back({cmd, {"/bin/sh", "-c", cmd}, workdir, {}, ""});
+      return sp;
+    };
     if (name == "install") {
-      phases = spec_->install;
-      if (!spec_->ansible_playbook.empty())
-        phases.push_back(
-            {"ansible",
-             {"cd " + cfg_.lab_dir + " && ansible-playbook -i localhost, -c local '" + spec_->ansible_playbook + "'"}});
+      for (const auto& p : spec_->install) phases.push_back(shell(p));
     } else if (!spec_->action(name).empty()) {
-      phases.push_back({name, spec_->action(name)});
+      phases.push_back(shell({name, spec_->action(name)}));
     }
+    if (std::string book = spec_->playbook_for(name); !book.empty())
+      phases.push_back({"ansible", {playbook_step(book)}});
     asked = spec_->timeout_for(name);
   }
   if (phases.empty()) return Response::error(404, "not_found", "the lab defines no '" + name + "' action");
@@ -528,7 +582,9 @@ Response AgentServer::action(const Request& req) {
            " s, more than the operator allows: " + "each command may run " + std::to_string(cfg_.command_timeout_s) +
            " s";
   }
-  opts.env = {"ADS_LAB_DIR=" + cfg_.lab_dir, "ADS_BACKUP_DIR=" + cfg_.backup_dir};
+  opts.env = {"ADS_LAB_DIR=" + cfg_.lab_dir, "ADS_BACKUP_DIR=" + cfg_.backup_dir,
+              "ADS_DEPLOYMENT_ID=" + cfg_.deployment_id, "ADS_LAB_NAME=" + cfg_.lab_name,
+              "ADS_STABLE_URL=" + cfg_.stable_url};
   opts.kill_grace = std::chrono::seconds(cfg_.kill_grace_s);
   opts.tick = std::chrono::seconds(cfg_.heartbeat_s);
   auto run = running_;
@@ -542,7 +598,7 @@ Response AgentServer::action(const Request& req) {
     fs::remove_all(cfg_.backup_dir, ec);
     fs::create_directories(cfg_.backup_dir, ec);
   }
-  r.stream = [phases, workdir, opts, guard, run, note](http::StreamWriter& w) mutable {
+  r.stream = [phases, opts, guard, run, note](http::StreamWriter& w) mutable {
     auto emit = [&w](const json& j) { w.write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"); };
     // a heartbeat every few seconds while a command runs, even a silent one:
     // ADS tells a quiet command from a frozen agent by them
@@ -556,11 +612,18 @@ Response AgentServer::action(const Request& req) {
     for (const auto& phase : phases) {
       if ((cancelled = run->cancel.load())) break;
       emit({{"event", "phase"}, {"phase", phase.name}});
-      for (const auto& cmd : phase.commands) {
+      for (const auto& step : phase.steps) {
         if ((cancelled = run->cancel.load())) break;
-        emit({{"event", "command"}, {"command", cmd}});
-        auto res = run_command(cmd, workdir, opts, out);
-        emit({{"event", "exit"}, {"code", res.exit_code}, {"command", cmd}});
+        emit({{"event", "command"}, {"command", step.shown}});
+        RunResult res{127, false, false};
+        if (!step.missing.empty()) {
+          out("agent", step.missing);
+        } else {
+          RunOptions o = opts;
+          o.env.insert(o.env.end(), step.env.begin(), step.env.end());
+          res = run_program(step.argv, step.workdir, o, out);
+        }
+        emit({{"event", "exit"}, {"code", res.exit_code}, {"command", step.shown}});
         if (res.cancelled || run->cancel.load()) cancelled = true;
         if (res.exit_code != 0 || cancelled) {
           code = res.exit_code;

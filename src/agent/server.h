@@ -17,8 +17,13 @@
 //                                404 when the config names no secret_file.
 //                                Until then (a bootstrap secret) only this
 //                                and GET /v1/health are served (403 else).
-// Commands see ADS_LAB_DIR and ADS_BACKUP_DIR in their environment; the
-// backup directory is emptied before the backup action runs.
+// Commands see ADS_LAB_DIR, ADS_BACKUP_DIR, ADS_DEPLOYMENT_ID, ADS_LAB_NAME
+// and ADS_STABLE_URL in their environment; the backup directory is emptied
+// before the backup action runs. A playbook (the spec's "ansible", or an
+// action's {"playbook": ...}) runs as `ansible-playbook -i localhost, -c local`
+// from the lab directory, as one argument list (no shell), with the same
+// values as extra variables (ads_lab_dir, ads_backup_dir, ads_deployment_id,
+// ads_name, ads_stable_url).
 // There is no endpoint that runs a command sent in a request.
 // The agent speaks HTTPS only, with a key derived from the secret (identity.h).
 // The signature is checked from a request's head, before its body is read
@@ -34,6 +39,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "agent/protocol.h"
 #include "core/labspec.h"
@@ -61,6 +67,15 @@ struct AgentConfig {
   int heartbeat_s = 5;
   // After SIGTERM (timeout or cancel), how long before SIGKILL.
   int kill_grace_s = 5;
+  // Who the machine serves, for the lab's commands and playbooks
+  // (ADS_DEPLOYMENT_ID, ADS_LAB_NAME, ADS_STABLE_URL; ads_deployment_id,
+  // ads_name, ads_stable_url): set by ADS, may be empty.
+  std::string deployment_id;
+  std::string lab_name;
+  std::string stable_url;
+  // Where the agent looks for ansible-playbook, in order (not in the JSON
+  // config; tests point it elsewhere).
+  std::vector<std::string> ansible_dirs = {"/usr/local/bin", "/usr/bin", "/bin"};
 };
 
 // Reads the agent's JSON config; errors name the field.
@@ -93,6 +108,21 @@ class AgentServer {
   std::vector<std::string> routes() const { return server_.routes(); }
 
  private:
+  // One command of an action: a shell command of the spec, or a playbook run.
+  struct Step {
+    std::string shown;              // as the log shows it
+    std::vector<std::string> argv;  // argv[0] absolute
+    std::string workdir;
+    std::vector<std::string> env;  // added to the action's environment
+    std::string missing;           // set: cannot run, this says why (exit 127)
+  };
+  struct StepPhase {
+    std::string name;
+    std::vector<Step> steps;
+  };
+  // ansible-playbook on a playbook of the lab, against this machine.
+  Step playbook_step(const std::string& playbook) const;
+
   // Before the body: the signature of the head (and the body's declared
   // hash); sets the request's body limit. After it: the body against that hash.
   std::optional<http::Response> check_head(http::Request& req, size_t* body_limit);

@@ -650,6 +650,28 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     return r;
   });
 
+  // What each provider can put a lab on: OS key -> image, and whether the
+  // platform has it (`ads images`).
+  route("GET", "/api/v1/images", Role::kViewer, [&engine](Request&, const Caller&) {
+    json arr = json::array();
+    for (auto& p : engine.images()) {
+      json j = {{"provider", p.provider}, {"default", p.is_default}};
+      if (p.error) {
+        j["error"] = {{"code", p.error->code}, {"message", p.error->message}};
+      } else {
+        json imgs = json::array();
+        for (auto& i : p.images) {
+          json ij = {{"os", i.os_key}, {"image", i.image}, {"state", i.state}};
+          if (!i.note.empty()) ij["note"] = i.note;
+          imgs.push_back(ij);
+        }
+        j["images"] = imgs;
+      }
+      arr.push_back(j);
+    }
+    return Response::json(200, json{{"providers", arr}});
+  });
+
   route("GET", "/api/v1/doctor", Role::kAdmin, [&engine](Request&, const Caller& caller) {
     auto drift = engine.reconcile();
     if (!drift) return from_error(drift.error());

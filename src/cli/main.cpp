@@ -28,6 +28,8 @@
 #include "cli/cancel.h"
 #include "cli/client.h"
 #include "cli/config.h"
+#include "cli/images.h"
+#include "cli/lab_tools.h"
 #include "cli/proxy_config.h"
 #include "cli/proxy_run.h"
 #include "cli/stop_policy.h"
@@ -655,6 +657,20 @@ int main(int argc, char** argv) {
   admin_reset->add_option("--data-dir", reset.cfg.data_dir, "where ADS keeps its state (default /var/lib/ads)");
   admin_reset->add_option("--store", reset.cfg.store, "store URL (default sqlite://DATA_DIR/ads.db)");
 
+  auto* images = app.add_subcommand("images", "list the images each provider can put a lab on, by OS key");
+  std::string lab_dir;
+  auto* lab = app.add_subcommand("lab", "tools for writing a lab, without a server");
+  lab->require_subcommand(1);
+  auto* lab_check = lab->add_subcommand(
+      "check", "validate a lab directory: spec, packing, playbooks (syntax), scripts; print what a deploy would do");
+  lab_check->add_option("dir", lab_dir, "the lab's directory")->required();
+  bool lab_check_ansible = false;
+  lab_check->add_flag("--ansible", lab_check_ansible,
+                      "also run ansible-playbook --syntax-check on its playbooks: runs the lab's Ansible config, "
+                      "plugins and lookups on this host (labs you trust)");
+  auto* lab_init = lab->add_subcommand("init", "write a minimal working playbook lab into an empty or new directory");
+  lab_init->add_option("dir", lab_dir, "where to write it")->required();
+
   std::string service_action;
   std::vector<std::string> service_serve_args;
   auto* service = app.add_subcommand("service", "run and manage `ads serve` in the background");
@@ -678,6 +694,8 @@ int main(int argc, char** argv) {
 
   if (serve->parsed()) return run_serve(cfg, config_file, proxy_flag);
   if (admin_reset->parsed()) return cli::run_admin_reset(reset, std::cout, std::cerr);
+  if (lab_check->parsed()) return cli::run_lab_check(lab_dir, lab_check_ansible, std::cout, std::cerr);
+  if (lab_init->parsed()) return cli::run_lab_init(lab_dir, std::cout, std::cerr);
 
   if (token.empty()) {
     const char* f = std::getenv("ADS_TOKEN_FILE");
@@ -840,6 +858,7 @@ int main(int argc, char** argv) {
               << " jobs and " << r->body.value("deployments", 0) << " destroyed deployments\n";
     return 0;
   }
+  if (images->parsed()) return cli::run_images(api, std::cout);
   if (doctor->parsed()) {
     auto r = api.call("GET", "/api/v1/doctor");
     if (!r) return fail_with(r.error(), kExitUnreachable);

@@ -143,9 +143,34 @@ Status check_os(LabSpec& spec, const std::string& os_field, const std::string& v
   return Status::Ok();
 }
 
+// A playbook path is one argument of ansible-playbook: inside the lab, no
+// option, a plain name.
+Status check_playbook(const std::string& playbook, const std::string& field) {
+  if (playbook.empty()) return Error::invalid(field, "is required");
+  if (playbook.size() > 255) return Error::invalid(field, "must be at most 255 characters");
+  if (playbook[0] == '/' || playbook.find("..") != std::string::npos)
+    return Error::invalid(field, "must be a path inside the lab, without '..'");
+  if (playbook[0] == '-') return Error::invalid(field, "must not start with '-'");
+  for (unsigned char c : playbook) {
+    if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '/'))
+      return Error::invalid(field, "may contain only letters, digits, '.', '_', '-' and '/'");
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 const std::vector<std::string>& known_actions() { return kV1Actions; }
+
+bool LabSpec::has_action(const std::string& name) const {
+  return !action(name).empty() || action_playbooks.count(name) > 0;
+}
+
+std::string LabSpec::playbook_for(const std::string& name) const {
+  if (name == "install") return ansible_playbook;
+  auto it = action_playbooks.find(name);
+  return it == action_playbooks.end() ? "" : it->second;
+}
 
 const std::vector<std::string>& LabSpec::action(const std::string& name) const {
   static const std::vector<std::string> kNone;
@@ -281,14 +306,24 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
 
   ADS_TRY(os, r.object("os", true));
   Reader ros(*os, "os");
-  auto st = ros.only({"name", "version"});
+  auto st = ros.only({"name", "version", "variant"});
   if (!st) return st.error();
   ADS_TRY(osname, ros.string("name", true));
   ADS_TRY(osver, ros.string("version", true, true));
+  ADS_TRY(variant, ros.string("variant", false));
   spec.os = osname;
   spec.os_version = osver;
   st = check_os(spec, "os.name", "os.version");
   if (!st) return st.error();
+  if (!variant.empty()) {
+    // a word of the image key ("debian-12-build"): lower-case letters and
+    // digits, '-' inside, at most 32
+    bool ok = variant.size() <= 32 && variant.front() != '-' && variant.back() != '-';
+    for (unsigned char c : variant) ok = ok && (std::islower(c) || std::isdigit(c) || c == '-');
+    if (!ok)
+      return Error::invalid("os.variant", "must be 1 to 32 lower-case letters, digits or inner '-', e.g. \"build\"");
+    spec.os_variant = variant;
+  }
 
   ADS_TRY(res, r.object("resources", false));
   if (res) {
@@ -306,14 +341,8 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
   if (!install.empty()) spec.install.push_back({"install", install});
   ADS_TRY(playbook, r.string("ansible", false));
   if (!playbook.empty()) {
-    if (playbook[0] == '/' || playbook.find("..") != std::string::npos)
-      return Error::invalid("ansible", "must be a path inside the lab, without '..'");
-    if (playbook[0] == '-')  // it is an argument of ansible-playbook: no options
-      return Error::invalid("ansible", "must not start with '-'");
-    for (unsigned char c : playbook) {
-      if (!(std::isalnum(c) || c == '.' || c == '_' || c == '-' || c == '/'))
-        return Error::invalid("ansible", "may contain only letters, digits, '.', '_', '-' and '/'");
-    }
+    st = check_playbook(playbook, "ansible");
+    if (!st) return st.error();
     spec.ansible_playbook = playbook;
   }
   ADS_TRY(actions, r.object("actions", false));
@@ -322,13 +351,27 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
     st = a.only(std::set<std::string>(kV1Actions.begin(), kV1Actions.end()));
     if (!st) return st.error();
     for (const auto& n : kV1Actions) {
+      // an action is its commands, or {"playbook": "backup.yml"}
+      auto it = actions->find(n);
+      if (it != actions->end() && it->is_object()) {
+        std::string field = "actions." + n;
+        if (n == "init") return Error::invalid(field, "cannot be a playbook: name it in \"ansible\", which installs");
+        Reader rp(*it, field);
+        st = rp.only({"playbook"});
+        if (!st) return st.error();
+        ADS_TRY(book, rp.string("playbook", true));
+        st = check_playbook(book, field + ".playbook");
+        if (!st) return st.error();
+        spec.action_playbooks[n] = book;
+        continue;
+      }
       ADS_TRY(cmds, a.commands(n));
       if (!cmds.empty()) spec.actions[n] = cmds;
     }
   }
   if (!spec.action("init").empty()) spec.install.push_back({"init", spec.action("init")});
-  if (spec.action("start").empty())
-    return Error::invalid("actions.start", "is required: the commands that start the lab");
+  if (!spec.has_action("start"))
+    return Error::invalid("actions.start", "is required: the commands (or the playbook) that start the lab");
 
   ADS_TRY(timeouts, r.object("timeouts", false));
   if (timeouts) {

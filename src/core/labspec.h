@@ -33,6 +33,9 @@ struct LabSpec {
   std::string title;
   std::string os;          // "debian", "ubuntu", "centos" (lower case)
   std::string os_version;  // normalised: ubuntu 14 -> 14.04, centos 6 -> 6.9
+  // v2 "os.variant": which image of that OS ("build": with Python 3, Ansible
+  // and build tools); empty: the provider's minimal image.
+  std::string os_variant;
   uint64_t memory_mb = 0;  // 0: provider default
   uint64_t swap_mb = 0;
   uint64_t storage_mb = 0;
@@ -41,6 +44,9 @@ struct LabSpec {
   std::vector<Phase> install;    // build installer, build steps, runtime installer, init
   // Life-cycle actions by name (start, stop, test, backup, restore, ...).
   std::map<std::string, std::vector<std::string>> actions;
+  // v2: life-cycle actions that are a playbook ({"playbook": "backup.yml"}),
+  // by name; an action is either commands or a playbook, never both.
+  std::map<std::string, std::string> action_playbooks;
   int http_port = 80;  // where the lab serves, for the HTTP check
   std::string http_path = "/";
   // v2 "timeouts": per action ("install" or a life-cycle action), the longest
@@ -48,12 +54,17 @@ struct LabSpec {
   // operator's maximum. Absent: the operator's maximum.
   std::map<std::string, int> timeouts_s;
 
-  // Commands for an action; empty when the spec has none.
+  // Commands for an action; empty when the spec has none (or it is a playbook).
   const std::vector<std::string>& action(const std::string& name) const;
+  // Whether the lab defines the action, as commands or as a playbook.
+  bool has_action(const std::string& name) const;
+  // The playbook of an action ("install": `ansible`); empty when none.
+  std::string playbook_for(const std::string& name) const;
   // Seconds from `timeouts` for an action; 0 when the spec sets none.
   int timeout_for(const std::string& name) const;
-  // "debian-12": the key a provider maps to an image/template/AMI.
-  std::string os_key() const { return os + "-" + os_version; }
+  // "debian-12" or, with a variant, "debian-12-build": the key a provider
+  // maps to an image/template/AMI.
+  std::string os_key() const { return os + "-" + os_version + (os_variant.empty() ? "" : "-" + os_variant); }
 };
 
 // The life-cycle action names ADS knows (both formats).

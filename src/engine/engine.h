@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -215,6 +216,16 @@ class Engine {
     std::string fix;  // the operation that fixes it on deployment_id ("destroy"), "" if none
   };
   Result<std::vector<Drift>> reconcile();
+
+  // The images each provider serves, by OS key (`ads images`). A provider
+  // that cannot be asked has its error instead of images.
+  struct ProviderImages {
+    std::string provider;
+    bool is_default = false;
+    std::vector<ImageInfo> images;
+    std::optional<Error> error;
+  };
+  std::vector<ProviderImages> images();
 
   // Retention: destroyed deployments last changed more than `days` days ago
   // lose their logs, and their records when no backup of theirs is left (see

@@ -38,7 +38,7 @@ Status Engine::do_backup(Deployment& d, Job& job) {
   b.commit = d.commit;
   b.secret = d.secret;  // the agent a snapshot of this machine brings back
   agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
-  if (!spec->action("backup").empty()) {
+  if (spec->has_action("backup")) {
     set_step(job, "running the lab's backup");
     if (auto e = run_action(d, client, "backup"); !e) return e;
   } else {
@@ -128,7 +128,7 @@ Status Engine::restore_data(Deployment& d, Job& job, const Backup& b) {
   std::string data((std::istreambuf_iterator<char>(in)), {});
   if (file_sha256(data) != b.sha256) return failed("the backup archive " + b.path + " does not match its checksum");
   agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
-  if (!spec->action("restore").empty()) {
+  if (spec->has_action("restore")) {
     set_step(job, "placing the data");
     auto st = client.upload_backup(data);
     if (!st) return failed("cannot place the backup: " + st.error().message);
@@ -152,7 +152,7 @@ Status Engine::admit_restore(const Deployment& d, const Backup& b) {
   // action, or else from a snapshot that outlived the old machine
   auto spec = stored_spec(d);
   Provider* p = provider_for(d.provider);
-  bool by_action = spec && !spec->action("restore").empty();
+  bool by_action = spec && spec->has_action("restore");
   bool by_snapshot = !b.snapshot.empty() && p && p->snapshots_outlive_machine();
   if (by_action || by_snapshot) return Status::Ok();
   return Error::make("conflict",
@@ -180,7 +180,7 @@ Status Engine::do_restore(Deployment& d, Job& job) {
   if (auto e = restore_data(d, job, *b); !e) return e;
   auto spec = stored_spec(d);
   if (!spec) return spec.error();
-  if (!b->snapshot.empty() && spec->action("restore").empty()) {
+  if (!b->snapshot.empty() && !spec->has_action("restore")) {
     // the snapshot brought the machine back as it was; start the lab again
     if (auto e = do_start(d, job); !e) return e;
   }

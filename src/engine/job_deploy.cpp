@@ -58,7 +58,7 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
       const std::string snapshot_secret = b->secret.empty() ? d.secret : b->secret;
       auto spec = stored_spec(t);
       if (!spec) return spec.error();
-      const bool by_snapshot = spec->action("restore").empty();
+      const bool by_snapshot = !spec->has_action("restore");
       if (auto e = restore_data(t, job, *b); !e) return e;
       if (!by_snapshot) return Status::Ok();
       // The machine now runs the snapshot's disk (on AWS a new instance from
@@ -135,7 +135,12 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
                     {"port", agent::kAgentPort},
                     {"host", "0.0.0.0"},
                     {"lab_dir", "/opt/lab"},
-                    {"command_timeout_s", opts_.action_timeout_ms / 1000}};
+                    {"command_timeout_s", opts_.action_timeout_ms / 1000},
+                    // for the lab's commands and playbooks (ADS_DEPLOYMENT_ID, ads_name, ...);
+                    // the stable URL is known from the first publish on (a release, a redeploy)
+                    {"deployment_id", t.id},
+                    {"lab_name", t.name},
+                    {"stable_url", t.stable_url}};
   // where others can read the machine's files, the secret in them is a
   // bootstrap secret, replaced at starting_agent (agent/handover.h)
   const bool bootstrap = p->files_readable_by_others();
@@ -192,7 +197,7 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
   }
 
   ADS_STEP(State::kStarting);
-  if (!spec.action("start").empty()) {
+  if (spec.has_action("start")) {
     if (auto e = run_action(t, client, "start"); !e) return e;
   }
   if (h.after_start) {
@@ -200,7 +205,7 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
   }
 
   ADS_STEP(State::kVerifying);
-  if (!spec.action("test").empty()) {
+  if (spec.has_action("test")) {
     // the machine's address and agent secret as they are now (after_start may have replaced the machine)
     agent::AgentClient now(agent::AgentClient::url_for(t.address, opts_.agent_port), t.secret);
     if (auto e = run_action(t, now, "test"); !e) return e;

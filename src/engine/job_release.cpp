@@ -211,7 +211,7 @@ Status Engine::carry_data(Deployment& from, Deployment& to, Job& job, const std:
   *carried = false;
   auto from_spec = stored_spec(from);
   auto to_spec = stored_spec(to);
-  if (!from_spec || !to_spec || from_spec->action("backup").empty() || to_spec->action("restore").empty())
+  if (!from_spec || !to_spec || !from_spec->has_action("backup") || !to_spec->has_action("restore"))
     return Status::Ok();
   log(from, "ads", "copying the data of " + from_label + " into " + to_label);
   if (auto e = do_backup(from, job); !e) return failed("the backup of " + from_label + " failed: " + e.error().message);

@@ -38,7 +38,7 @@ Status Engine::bring_up(Deployment& t, Job& job) {
   auto st = client.wait_ready(opts_.agent_timeout);
   if (!st) return st.error();
   set_step(job, "starting the lab");
-  if (!spec->action("start").empty()) {
+  if (spec->has_action("start")) {
     if (auto e = run_action(t, client, "start"); !e) return e;
   }
   set_step(job, "checking the lab");
@@ -67,7 +67,7 @@ Status Engine::put_down(Deployment& t, Job& job) {
   if (!p) return failed("provider " + t.provider + " is not configured");
   auto spec = stored_spec(t);
   if (!spec) return spec.error();
-  if (t.state == State::kRunning && !spec->action("stop").empty()) {
+  if (t.state == State::kRunning && spec->has_action("stop")) {
     set_step(job, "stopping the lab");
     agent::AgentClient client(agent::AgentClient::url_for(t.address, opts_.agent_port), t.secret);
     if (auto e = run_action(t, client, "stop"); !e) {

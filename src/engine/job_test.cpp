@@ -26,7 +26,7 @@ Status Engine::do_test(Deployment& d, Job& job) {
     if (output.size() < 200) output.push_back(stream + " | " + line);
   };
   std::string error;
-  if (!spec->action("test").empty()) {
+  if (spec->has_action("test")) {
     set_step(job, "running the lab's test");
     agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
     auto rc = agent_action(d, client, "test", sink);

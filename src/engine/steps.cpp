@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "agent/client.h"
+#include "core/ansible_output.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "http/client.h"
@@ -158,10 +159,10 @@ Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std
     size_t n = 0;
     if (action == "install") {
       for (const auto& ph : spec->install) n += ph.commands.size();
-      if (!spec->ansible_playbook.empty()) n += 1;
     } else {
       n = spec->action(action).size();
     }
+    if (!spec->playbook_for(action).empty()) n += 1;
     commands = std::max<size_t>(1, n);
   }
   const long stream_ms = per_command * static_cast<long>(commands) + 60000;
@@ -193,13 +194,27 @@ Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std
 }
 
 Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action) {
-  auto sink = [&](const std::string& stream, const std::string& line) { log(d, stream, line); };
+  // what a playbook's output says went wrong, when the action runs one
+  auto spec = stored_spec(d);
+  const bool playbook = spec && !spec->playbook_for(action).empty();
+  AnsibleOutput ansible;
+  bool in_playbook = false;  // from the agent's "$ ansible-playbook ..." on (not the shell commands before it)
+  auto sink = [&](const std::string& stream, const std::string& line) {
+    if (playbook && stream == "agent" && line.rfind("$ ", 0) == 0)
+      in_playbook = line.rfind("$ ansible-playbook ", 0) == 0;
+    if (in_playbook) ansible.feed(line);
+    log(d, stream, line);
+  };
   auto rc = agent_action(d, c, action, sink);
   if (!rc) {
     if (rc.error().code == "interrupted" || rc.error().code == "cancelled") return rc.error();
     return failed(action + ": " + rc.error().message);
   }
-  if (*rc != 0) return failed(action + " failed with exit code " + std::to_string(*rc) + " (see the log)");
+  if (*rc != 0) {
+    std::string why = action + " failed with exit code " + std::to_string(*rc);
+    if (auto f = ansible.failure()) why += ": ansible: " + *f;
+    return failed(why + " (see the log)");
+  }
   return Status::Ok();
 }
 

@@ -41,6 +41,16 @@ struct Machine {
   std::string location;  // cluster member holding it; "" outside a cluster
 };
 
+// One OS key a provider serves and the image behind it.
+struct ImageInfo {
+  std::string os_key;  // "debian-12", "debian-12-build"
+  std::string image;   // the provider's name for it: LXD alias, AMI id, OpenVZ template
+  // "available": the platform has it; "missing": it does not (a deploy on it
+  // fails); "unchecked": configured, not asked of the platform.
+  std::string state;
+  std::string note;  // how to get a missing one, or why unchecked
+};
+
 // Progress notes for the deployment log.
 using ProgressFn = std::function<void(const std::string&)>;
 
@@ -65,6 +75,10 @@ class Provider {
   virtual Result<Machine> inspect(const std::string& name) = 0;
   // Machines this ADS made (those with the ads labels).
   virtual Result<std::vector<Machine>> list() = 0;
+
+  // The OS keys this provider serves (its settings' image map) and whether
+  // the platform has each image, where it can tell without cost.
+  virtual Result<std::vector<ImageInfo>> images() = 0;
 
   // Disk snapshots, where the platform has them; the default says "unsupported".
   virtual Status snapshot(const std::string& name, const std::string& snap) {

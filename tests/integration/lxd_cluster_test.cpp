@@ -372,3 +372,89 @@ TEST_F(LxdClusterTest, AnOfflineMemberIsSkipped) {
 }
 
 }  // namespace
+
+namespace {
+namespace fs = std::filesystem;
+
+// An LXD daemon as an image server: the main LXD (this machine's, the one
+// ADS uses) pulls an image that only cluster member 1 has, over member 1's
+// HTTPS API (protocol "lxd", its self-signed certificate given in the
+// settings), as operators pull Ubuntu or CentOS images from an image server.
+TEST_F(LxdClusterTest, TheMainLxdPullsAnImageFromAnImageServer) {
+  // an image only member 1 has: the cached ads-debian-12 with other metadata
+  // (another fingerprint), public, under its own alias
+  TempDir tmp;
+  const std::string cache = "/var/cache/ads/images/ads-debian-12";
+  std::string out;
+  ASSERT_EQ(run({"tar", "-xzf", cache + ".meta.tar.gz", "-C", tmp.str()}, &out), 0) << out;
+  std::ofstream(tmp.path / "metadata.yaml", std::ios::app) << "# pulled by " << getpid() << "\n";
+  fs::path meta = tmp.path / "meta.tar.gz";
+  ASSERT_EQ(run({"tar", "-czf", meta.string(), "-C", tmp.str(), "metadata.yaml", "templates"}, &out), 0) << out;
+  const std::string alias = "ads-pull-" + std::to_string(getpid());
+  const std::string lxd_dir = "LXD_DIR=" + cluster_->member_dir(1);
+  ASSERT_EQ(run({"env", lxd_dir, "lxc", "image", "import", meta.string(), cache + ".rootfs.tar.gz", "--alias", alias,
+                 "--public"},
+                &out),
+            0)
+      << out;
+  ASSERT_EQ(run({"env", lxd_dir, "lxc", "query", "/1.0/images/aliases/" + alias}, &out), 0) << out;
+  const std::string fingerprint = json::parse(out, nullptr, false).value("target", "");
+  ASSERT_EQ(fingerprint.size(), 64u) << out;
+  const std::string server = "https://" + cluster_->var("NET") + ".201:8443";
+  std::string cert = cluster_->member_dir(1) + "/cluster.crt";
+  if (!fs::exists(cert)) cert = cluster_->member_dir(1) + "/server.crt";
+
+  auto main_lxd = [&](const std::string& certificate) {
+    json settings = {{"images",
+                      {{"debian-12-pulled",
+                        {{"server", server}, {"protocol", "lxd"}, {"alias", alias}, {"certificate", certificate}}}}}};
+    auto p = ads::make_provider("lxd", settings);
+    EXPECT_TRUE(p.ok()) << p.error().to_string();
+    providers_.push_back(std::move(p.value()));
+    return dynamic_cast<ads::LxdProvider*>(providers_.back().get());
+  };
+  ads::MachineSpec s = spec("pulled", 0);
+  s.os_key = "debian-12-pulled";
+
+  // a certificate that is not the server's: refused, nothing made
+  ads::LxdProvider* wrong = main_lxd("/var/lib/lxd/server.crt");
+  auto bad = create(wrong, s);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_FALSE(wrong->inspect(s.name).ok());
+  // a certificate file that is not there: said before LXD is asked
+  bad = create(main_lxd("/nonexistent/server.crt"), s);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("cannot read the certificate of image server " + server), std::string::npos)
+      << bad.error().message;
+
+  ads::LxdProvider* p = main_lxd(cert);
+  auto listed = p->images();
+  ASSERT_TRUE(listed.ok()) << listed.error().message;
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].state, "unchecked");
+  EXPECT_EQ((*listed)[0].image, alias + " from " + server);
+
+  std::vector<std::string> notes;
+  auto st = create(p, s, &notes);
+  ASSERT_TRUE(st.ok()) << st.error().message;
+  EXPECT_TRUE(contains(notes, "from image " + alias + " from " + server + " (lxd) (for debian-12-pulled)"));
+  ASSERT_TRUE(p->start(s.name).ok());
+  auto m = p->inspect(s.name);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->status, "Running");
+
+  // the main LXD now holds the pulled image, cached; removed again here
+  ads::http::ClientRequest r;
+  r.unix_socket = "/var/lib/lxd/unix.socket";
+  r.url = "http://lxd/1.0/images/" + fingerprint;
+  auto img = ads::http::request(r);
+  ASSERT_TRUE(img.ok());
+  EXPECT_EQ(img->status, 200) << img->body;
+  EXPECT_EQ(json::parse(img->body, nullptr, false)["metadata"].value("cached", false), true) << img->body;
+  ASSERT_TRUE(p->destroy(s.name).ok());
+  r.method = "DELETE";
+  (void)ads::http::request(r);
+  (void)run({"env", lxd_dir, "lxc", "image", "delete", alias}, &out);
+}
+
+}  // namespace

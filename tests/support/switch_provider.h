@@ -62,6 +62,7 @@ class SwitchProvider : public Provider {
     if (!s_->machines.count(name)) return Error::make("not_found", "no machine " + name);
     return Machine{name, "Running", "127.0.0.1", {}, ""};
   }
+  Result<std::vector<ImageInfo>> images() override { return std::vector<ImageInfo>{}; }
   Result<std::vector<Machine>> list() override {
     std::lock_guard<std::mutex> lk(s_->mu);
     if (!s_->up) return down();

@@ -527,4 +527,11 @@ Status AwsProvider::restore_snapshot(const std::string& name, const std::string&
   return Status::Ok();
 }
 
+Result<std::vector<ImageInfo>> AwsProvider::images() {
+  std::vector<ImageInfo> out;
+  for (const auto& [key, ami] : s_.images)
+    out.push_back({key, ami, "unchecked", "an AMI of the region in the settings; not looked up"});
+  return out;
+}
+
 }  // namespace ads

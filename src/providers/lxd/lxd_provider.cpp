@@ -1,5 +1,7 @@
 #include "providers/lxd/lxd_provider.h"
 
+#include <algorithm>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -58,8 +60,32 @@ Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
       if (!j["images"].is_object()) return Error::invalid("providers.lxd.images", "must be an object");
       s.images.clear();
       for (auto& [k, v] : j["images"].items()) {
-        if (!v.is_string()) return Error::invalid("providers.lxd.images." + k, "must be a string");
-        s.images[k] = v;
+        const std::string f = "providers.lxd.images." + k;
+        if (v.is_string()) {
+          s.images[k] = v;
+          continue;
+        }
+        if (!v.is_object()) return Error::invalid(f, "must be an image alias or {\"server\", \"alias\", ...}");
+        Settings::RemoteImage r;
+        for (auto& [rk, rv] : v.items()) {
+          if (rk != "server" && rk != "protocol" && rk != "alias" && rk != "certificate")
+            return Error::invalid(f + "." + rk, "unknown setting (server, protocol, alias, certificate)");
+          if (!rv.is_string() || rv.get<std::string>().empty() || rv.get<std::string>().size() > 1024)
+            return Error::invalid(f + "." + rk, "must be a non-empty string");
+          for (unsigned char c : rv.get<std::string>())
+            if (c < 0x21 || c > 0x7e) return Error::invalid(f + "." + rk, "must be printable, without spaces");
+        }
+        r.server = v.value("server", "");
+        r.alias = v.value("alias", "");
+        r.protocol = v.value("protocol", "simplestreams");
+        r.certificate_file = v.value("certificate", "");
+        if (r.server.rfind("https://", 0) != 0) return Error::invalid(f + ".server", "must be an https:// URL");
+        if (r.alias.empty()) return Error::invalid(f + ".alias", "is required");
+        if (r.protocol != "simplestreams" && r.protocol != "lxd")
+          return Error::invalid(f + ".protocol", "must be simplestreams or lxd");
+        if (!r.certificate_file.empty() && r.certificate_file[0] != '/')
+          return Error::invalid(f + ".certificate", "must be an absolute path (a PEM file on the ADS host)");
+        s.remote_images[k] = r;
       }
     }
     if (j.contains("nic")) {
@@ -249,6 +275,39 @@ Result<std::string> LxdProvider::static_hook_script(const std::string& address) 
          "exit 0\n";
 }
 
+namespace {
+// Where a missing image comes from: ADS's own (ads-debian-12,
+// ads-debian-12-VARIANT) from scripts/build-image.sh.
+std::string how_to_get(const std::string& alias) {
+  if (alias == "ads-debian-12") return "scripts/build-image.sh builds it";
+  if (alias == "ads-debian-12-build") return "scripts/build-image.sh --variant build builds it";
+  return "import it into LXD (lxc image import), or name an image server for its key";
+}
+
+// An image alias as one segment of an API path ('/' too is escaped).
+std::string alias_segment(const std::string& alias) {
+  std::string out;
+  for (char c : url_escape_path(alias)) out += c == '/' ? std::string("%2F") : std::string(1, c);
+  return out;
+}
+}  // namespace
+
+Result<std::vector<ImageInfo>> LxdProvider::images() {
+  std::vector<ImageInfo> out;
+  for (const auto& [key, alias] : s_.images) {
+    auto r = call("GET", "/1.0/images/aliases/" + alias_segment(alias));
+    if (!r) return r.error();
+    if (r->status == 200) out.push_back({key, alias, "available", ""});
+    else if (r->status == 404) out.push_back({key, alias, "missing", how_to_get(alias)});
+    else return Error::make("unavailable", "LXD answered " + std::to_string(r->status) + " for image " + alias);
+  }
+  for (const auto& [key, r] : s_.remote_images)
+    out.push_back({key, r.alias + " from " + r.server, "unchecked",
+                   "pulled by LXD from the image server (" + r.protocol + ") at the first deploy, then cached"});
+  std::sort(out.begin(), out.end(), [](const ImageInfo& a, const ImageInfo& b) { return a.os_key < b.os_key; });
+  return out;
+}
+
 Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) {
   if (!valid_machine_name(spec.name)) return Error::invalid("name", "not a valid machine name: " + spec.name);
   std::vector<FileToPlace> files = spec.files;
@@ -258,16 +317,39 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
     if (!hook) return hook.error();
     files.push_back({s_.nic.static_hook, *hook, 0755});
   }
-  auto img = s_.images.find(spec.os_key);
-  if (img == s_.images.end()) {
+  json source;  // where the container's image comes from
+  std::string image_said;
+  if (auto img = s_.images.find(spec.os_key); img != s_.images.end()) {
+    auto alias = call("GET", "/1.0/images/aliases/" + alias_segment(img->second));
+    if (!alias) return alias.error();
+    if (alias->status == 404)
+      return Error::make("unavailable",
+                         "LXD has no image " + img->second + " (for " + spec.os_key + "); " + how_to_get(img->second));
+    source = {{"type", "image"}, {"alias", img->second}};
+    image_said = img->second;
+  } else if (auto rem = s_.remote_images.find(spec.os_key); rem != s_.remote_images.end()) {
+    const auto& r = rem->second;
+    source = {{"type", "image"}, {"mode", "pull"}, {"server", r.server}, {"protocol", r.protocol}, {"alias", r.alias}};
+    if (!r.certificate_file.empty()) {
+      std::ifstream in(r.certificate_file);
+      if (!in)
+        return Error::make("unavailable",
+                           "cannot read the certificate of image server " + r.server + ": " + r.certificate_file);
+      std::string pem((std::istreambuf_iterator<char>(in)), {});
+      if (pem.find("-----BEGIN CERTIFICATE-----") == std::string::npos)
+        return Error::make("unavailable",
+                           r.certificate_file + " holds no PEM certificate (image server " + r.server + ")");
+      source["certificate"] = pem;
+    }
+    image_said = r.alias + " from " + r.server + " (" + r.protocol + ")";
+  } else {
+    std::set<std::string> keys;
+    for (auto& [k, v] : s_.images) keys.insert(k);
+    for (auto& [k, v] : s_.remote_images) keys.insert(k);
     std::string known;
-    for (auto& [k, v] : s_.images) known += (known.empty() ? "" : ", ") + k;
+    for (auto& k : keys) known += (known.empty() ? "" : ", ") + k;
     return Error::invalid("os", "provider lxd has no image for " + spec.os_key + " (known: " + known + ")");
   }
-  auto alias = call("GET", "/1.0/images/aliases/" + img->second);
-  if (!alias) return alias.error();
-  if (alias->status == 404)
-    return Error::make("unavailable", "LXD has no image " + img->second + "; scripts/build-image.sh builds it");
 
   json config = json::object();
   if (spec.memory_mb > 0) config["limits.memory"] = std::to_string(spec.memory_mb) + "MB";
@@ -275,7 +357,7 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
   json body = {{"name", spec.name},
                {"type", "container"},
                {"profiles", json::array({s_.profile})},
-               {"source", {{"type", "image"}, {"alias", img->second}}},
+               {"source", source},
                {"config", config}};
   if (!s_.nic.type.empty()) {
     // replaces the profile's eth0: the machine sits on the host's LAN
@@ -319,7 +401,8 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
       progress("cluster member " + target + " chosen (memory available: " + figures + ")");
     }
   }
-  if (progress) progress("creating container " + spec.name + " from image " + img->second);
+  if (progress)
+    progress("creating container " + spec.name + " from image " + image_said + " (for " + spec.os_key + ")");
   auto r = call("POST", "/1.0/instances" + (target.empty() ? std::string() : "?target=" + url_escape_path(target)),
                 body.dump());
   if (!r) return r.error();

@@ -36,7 +36,17 @@ class LxdProvider : public Provider {
   struct Settings {
     std::string socket = "/var/lib/lxd/unix.socket";
     std::string profile = "default";
-    std::map<std::string, std::string> images = {{"debian-12", "ads-debian-12"}};
+    // OS key -> a local image alias ...
+    std::map<std::string, std::string> images = {{"debian-12", "ads-debian-12"},
+                                                 {"debian-12-build", "ads-debian-12-build"}};
+    // ... or an image LXD pulls from an image server (and caches) at create:
+    // {"server": "https://...", "protocol": "simplestreams"|"lxd", "alias":
+    // "ubuntu/22.04", "certificate": "/path/server.crt" (lxd protocol, a
+    // server whose certificate no CA signed)}. A key is in one map only.
+    struct RemoteImage {
+      std::string server, protocol = "simplestreams", alias, certificate_file;
+    };
+    std::map<std::string, RemoteImage> remote_images;
     int operation_timeout_s = 120;
     std::string placement = "lxd";  // "lxd" or "ads" (see above)
     struct Nic {
@@ -64,6 +74,7 @@ class LxdProvider : public Provider {
   Result<std::string> wait_address(const std::string& name, std::chrono::milliseconds total) override;
   Result<Machine> inspect(const std::string& name) override;
   Result<std::vector<Machine>> list() override;
+  Result<std::vector<ImageInfo>> images() override;
   Status snapshot(const std::string& name, const std::string& snap) override;
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
   Status delete_snapshot(const std::string& name, const std::string& snap) override;

@@ -467,4 +467,11 @@ Status OpenvzProvider::delete_snapshot(const std::string& name, const std::strin
   return vz(**sess, {"rm", "-rf", "--", s_.backup_dir + "/" + name + "/" + snap});
 }
 
+Result<std::vector<ImageInfo>> OpenvzProvider::images() {
+  std::vector<ImageInfo> out;
+  for (const auto& [key, tmpl] : s_.templates)
+    out.push_back({key, tmpl, "unchecked", "an OS template on the OpenVZ host; not looked up"});
+  return out;
+}
+
 }  // namespace ads

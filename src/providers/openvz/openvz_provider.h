@@ -64,6 +64,7 @@ class OpenvzProvider : public Provider {
   Result<std::string> wait_address(const std::string& name, std::chrono::milliseconds total) override;
   Result<Machine> inspect(const std::string& name) override;
   Result<std::vector<Machine>> list() override;
+  Result<std::vector<ImageInfo>> images() override;
   Status snapshot(const std::string& name, const std::string& snap) override;
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
   Status delete_snapshot(const std::string& name, const std::string& snap) override;

@@ -194,6 +194,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"POST", "/api/v1/logout", "", ads::Role::kViewer},
       {"POST", "/api/v1/users", R"({"name":"zed","role":"viewer"})", ads::Role::kAdmin},
       {"GET", "/api/v1/audit", "", ads::Role::kAdmin},
+      {"GET", "/api/v1/images", "", ads::Role::kViewer},
       {"GET", "/api/v1/doctor", "", ads::Role::kAdmin},
       {"POST", "/api/v1/prune", "", ads::Role::kAdmin},
   };

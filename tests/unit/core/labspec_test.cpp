@@ -567,6 +567,19 @@ TEST(LabSpecV2, OsNormalisationAndNumericVersions) {
   }
 }
 
+TEST(LabSpecV2, AnOsVariantNamesAnotherImageOfThatOs) {
+  for (std::string v : {"build", "b", "php-7", "x2"}) {
+    json j = json::parse(kV2Min);
+    j["os"] = {{"name", "debian"}, {"version", "12"}, {"variant", v}};
+    LabSpec s = must_parse(parse_labspec_v2, j);
+    EXPECT_EQ(s.os_variant, v);
+    EXPECT_EQ(s.os_key(), "debian-12-" + v);
+  }
+  json j = json::parse(kV2Min);
+  j["os"] = {{"name", "debian"}, {"version", "12"}, {"variant", nullptr}};
+  EXPECT_EQ(must_parse(parse_labspec_v2, j).os_key(), "debian-12");
+}
+
 TEST(LabSpecV2, PortsAtTheEdgesOfTheRangeAndNextToTheAgentsPort) {
   for (int port : {1, 80, 443, 8080, 9088, 9090, 65535}) {
     json j = json::parse(kV2Min);
@@ -597,6 +610,21 @@ TEST(LabSpecV2, AnsiblePlaybookPathsInsideTheLab) {
   }
 }
 
+TEST(LabSpecV2, ALifeCycleActionMayBeAPlaybook) {
+  json j = json::parse(kV2Min);
+  j["actions"]["backup"] = {{"playbook", "books/backup.yml"}};
+  j["actions"]["start"] = {{"playbook", "start.yml"}};
+  j["ansible"] = "site.yml";
+  LabSpec s = must_parse(parse_labspec_v2, j);
+  EXPECT_TRUE(s.has_action("backup"));
+  EXPECT_TRUE(s.has_action("start"));  // a playbook start is a start
+  EXPECT_TRUE(s.action("backup").empty());
+  EXPECT_EQ(s.playbook_for("backup"), "books/backup.yml");
+  EXPECT_EQ(s.playbook_for("install"), "site.yml");
+  EXPECT_EQ(s.playbook_for("restore"), "");
+  EXPECT_FALSE(s.has_action("restore"));
+}
+
 json& v2_action(json& j, const std::string& n) { return j["actions"][n]; }
 
 std::vector<BadSpec> v2_bad_specs() {
@@ -608,6 +636,15 @@ std::vector<BadSpec> v2_bad_specs() {
       {"ads_string", [](json& j) { j["ads"] = "2"; }, "ads"},
       {"ads_float", [](json& j) { j["ads"] = 2.5; }, "ads"},
       {"ads_null", [](json& j) { j["ads"] = nullptr; }, "ads"},
+      // os.variant: a word of the image key
+      {"variant_upper", [](json& j) { j["os"]["variant"] = "Build"; }, "os.variant"},
+      {"variant_space", [](json& j) { j["os"]["variant"] = "a b"; }, "os.variant"},
+      {"variant_dash_edge", [](json& j) { j["os"]["variant"] = "-x"; }, "os.variant"},
+      {"variant_dash_end", [](json& j) { j["os"]["variant"] = "x-"; }, "os.variant"},
+      {"variant_slash", [](json& j) { j["os"]["variant"] = "../x"; }, "os.variant"},
+      {"variant_long", [](json& j) { j["os"]["variant"] = std::string(33, 'a'); }, "os.variant"},
+      {"variant_number", [](json& j) { j["os"]["variant"] = 2; }, "os.variant"},
+      {"variant_nul", [](json& j) { j["os"]["variant"] = std::string("a\0b", 3); }, "os.variant"},
       {"ads_huge", [](json& j) { j["ads"] = json::parse("18446744073709551618"); }, "ads"},
       // unknown keys
       {"unknown_top", [](json& j) { j["lab"] = json::object(); }, "lab"},
@@ -686,6 +723,44 @@ std::vector<BadSpec> v2_bad_specs() {
       {"ansible_space", [](json& j) { j["ansible"] = "play book.yml"; }, "ansible"},
       {"ansible_subst", [](json& j) { j["ansible"] = "$(id).yml"; }, "ansible"},
       {"ansible_option", [](json& j) { j["ansible"] = "--version"; }, "ansible"},
+      {"ansible_long", [](json& j) { j["ansible"] = std::string(256, 'a'); }, "ansible"},
+      // an action as a playbook
+      {"action_playbook_quote",
+       [](json& j) {
+         v2_action(j, "backup") = {{"playbook", "b.yml; reboot"}};
+       },
+       "actions.backup.playbook"},
+      {"action_playbook_parent",
+       [](json& j) {
+         v2_action(j, "backup") = {{"playbook", "../b.yml"}};
+       },
+       "actions.backup.playbook"},
+      {"action_playbook_option",
+       [](json& j) {
+         v2_action(j, "test") = {{"playbook", "-e@/etc/shadow"}};
+       },
+       "actions.test.playbook"},
+      {"action_playbook_empty",
+       [](json& j) {
+         v2_action(j, "test") = {{"playbook", ""}};
+       },
+       "actions.test.playbook"},
+      {"action_playbook_missing", [](json& j) { v2_action(j, "test") = json::object(); }, "actions.test.playbook"},
+      {"action_playbook_number",
+       [](json& j) {
+         v2_action(j, "test") = {{"playbook", 3}};
+       },
+       "actions.test.playbook"},
+      {"action_playbook_extra_key",
+       [](json& j) {
+         v2_action(j, "test") = {{"playbook", "t.yml"}, {"tags", "x"}};
+       },
+       "actions.test.tags"},
+      {"action_playbook_init",
+       [](json& j) {
+         v2_action(j, "init") = {{"playbook", "i.yml"}};
+       },
+       "actions.init"},
       // actions
       {"actions_missing", [](json& j) { j.erase("actions"); }, "actions.start"},
       {"actions_empty_object", [](json& j) { j["actions"] = json::object(); }, "actions.start"},
@@ -702,7 +777,8 @@ std::vector<BadSpec> v2_bad_specs() {
        },
        "actions.stop[1]"},
       {"test_number", [](json& j) { v2_action(j, "test") = {42}; }, "actions.test[0]"},
-      {"backup_object", [](json& j) { v2_action(j, "backup") = json::object(); }, "actions.backup"},
+      {"backup_object", [](json& j) { v2_action(j, "backup") = json::object(); },
+       "actions.backup.playbook"},  // an object is a playbook action
       // http
       {"http_number", [](json& j) { j["http"] = 80; }, "http"},
       {"http_unknown", [](json& j) { j["http"]["host"] = "0.0.0.0"; }, "http.host"},

@@ -1,0 +1,98 @@
+#include "core/ansible_output.h"
+
+#include <nlohmann/json.hpp>
+
+namespace ads {
+namespace {
+
+constexpr size_t kMessageMax = 300;
+
+std::string shorten(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  if (s.size() > kMessageMax) s = s.substr(0, kMessageMax) + "...";
+  return s;
+}
+
+bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
+
+// "TASK [Write the page] ****" -> "Write the page" (a role's task: "role : name")
+std::optional<std::string> task_name(const std::string& line) {
+  if (!starts_with(line, "TASK [") && !starts_with(line, "HANDLER [") && !starts_with(line, "RUNNING HANDLER ["))
+    return std::nullopt;
+  size_t open = line.find('[');
+  size_t close = line.rfind(']');
+  if (close == std::string::npos || close <= open) return std::nullopt;
+  return line.substr(open + 1, close - open - 1);
+}
+
+// "fatal: [localhost]: FAILED! => {...}", "failed: [localhost] (item=x) => {...}",
+// "fatal: [web1]: UNREACHABLE! => {...}": the host and the JSON result.
+bool failure_line(const std::string& line, std::string& host, std::string& result) {
+  if (!starts_with(line, "fatal: [") && !starts_with(line, "failed: [")) return false;
+  size_t open = line.find('[');
+  size_t close = line.find(']', open);
+  if (close == std::string::npos) return false;
+  host = line.substr(open + 1, close - open - 1);
+  size_t arrow = line.find("=> ", close);
+  result = arrow == std::string::npos ? "" : line.substr(arrow + 3);
+  return true;
+}
+
+std::string message_of(const std::string& result) {
+  auto j = nlohmann::json::parse(result, nullptr, false);
+  if (!j.is_object()) return shorten(result);
+  auto text = [](const nlohmann::json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const nlohmann::json* r = &j;
+  // a loop's summary: the first failed item says more
+  if (auto it = j.find("results"); it != j.end() && it->is_array())
+    for (const auto& item : *it)
+      if (item.is_object() && item.value("failed", false)) {
+        r = &item;
+        break;
+      }
+  std::string msg = text(*r, "msg");
+  if (msg.empty()) msg = text(*r, "reason");  // include_tasks and friends
+  if (msg.empty()) msg = text(*r, "module_stderr");
+  if (msg.empty()) msg = "failed";
+  if (auto rc = r->find("rc"); rc != r->end() && rc->is_number_integer())
+    msg += " (rc " + std::to_string(rc->get<long long>()) + ")";
+  std::string err = text(*r, "stderr");
+  if (!err.empty() && err != msg) msg += ": " + err;
+  return shorten(msg);
+}
+
+}  // namespace
+
+void AnsibleOutput::feed(const std::string& line) {
+  if (line == "...ignoring") {  // the task's failures do not count
+    in_task_.reset();
+    return;
+  }
+  if (auto t = task_name(line)) {
+    if (in_task_) failed_ = std::move(in_task_);
+    in_task_.reset();
+    task_ = *t;
+    return;
+  }
+  std::string host, result;
+  if (failure_line(line, host, result)) {
+    std::string what = result.empty() ? "no message" : message_of(result);
+    if (!in_task_)  // a loop's first failed item says more than the summary after it
+      in_task_ = "task '" + (task_.empty() ? std::string("(none)") : task_) + "' failed on " + host + ": " + what;
+    return;
+  }
+  if (!error_ && (starts_with(line, "ERROR! ") || starts_with(line, "ansible-playbook is not installed")))
+    error_ = shorten(line);
+}
+
+std::optional<std::string> AnsibleOutput::failure() const {
+  if (in_task_) return in_task_;
+  if (failed_) return failed_;
+  return error_;
+}
+
+}  // namespace ads

@@ -1,0 +1,36 @@
+// Reads the output of `ansible-playbook` (its default callback) line by line
+// and remembers what a failure was: the task that ran when a host failed, the
+// host, and Ansible's message, so that a failed install can say "task 'Write
+// the page' failed on localhost: ..." instead of an exit code. Pure logic:
+// lines in, a sentence out.
+//
+// The last failure counts: a host stops at its first failure that no
+// `rescue` catches, so an earlier one was rescued. A failure of a task that
+// then prints "...ignoring" (ignore_errors; after a loop's last item) does
+// not count.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace ads {
+
+class AnsibleOutput {
+ public:
+  // One line of the playbook's output (stdout or stderr), without its newline.
+  void feed(const std::string& line);
+  // The failure: "task 'T' failed on H: MSG" (MSG from the result's "msg",
+  // "reason" or "module_stderr", with its return code and stderr,
+  // shortened), else an "ERROR! ..." line that Ansible printed before running
+  // anything (a syntax error, a missing playbook) or the agent's line saying
+  // the machine has no ansible-playbook; nullopt when no line said why.
+  std::optional<std::string> failure() const;
+
+ private:
+  std::string task_;                    // the task running now
+  std::optional<std::string> in_task_;  // a failure of the task running now ("...ignoring" may take it back)
+  std::optional<std::string> failed_;   // the last failure of an earlier task
+  std::optional<std::string> error_;    // the first "ERROR!" line
+};
+
+}  // namespace ads

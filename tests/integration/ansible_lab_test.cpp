@@ -1,0 +1,179 @@
+// The Ansible install contract on real LXD containers through a real
+// `ads serve`: examples/labs/ansible-lab is installed only by its playbook
+// (ansible-core inside the machine, image variant "build"), tested, backed up
+// and restored by playbooks; a failing task's error names the task and host;
+// a playbook lab on the minimal image says what it lacks.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <map>
+
+#include "support/ads_server.h"
+
+namespace {
+using namespace ads::test;
+
+class AnsibleLabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ads::LxdProvider p({});
+    if (!p.ping()) GTEST_FAIL() << "LXD is not running: run scripts/lxd-host.sh first";
+  }
+  json op(Server& s, const std::string& id, const std::string& what, const json* body = nullptr) {
+    long status = 0;
+    json j = s.call("POST", "/api/v1/deployments/" + id + "/" + what, body, &status);
+    EXPECT_EQ(status, 202) << what << ": " << j.dump();
+    if (status != 202) return j;
+    return s.wait_job(j["id"]);
+  }
+  std::string deploy(Server& s, const std::string& source, const std::string& name) {
+    json req = {{"source", source}, {"name", name}};
+    json d = s.call("POST", "/api/v1/deployments", &req);
+    std::string id = d.value("id", "");
+    guard.ids.insert(id);
+    return id;
+  }
+  // A copy of the example lab with one file replaced.
+  std::string lab_with(const std::string& rel, const std::string& content) {
+    fs::path dir = tmp.path / ("lab-" + std::to_string(++n_));
+    fs::copy(kSource + "/examples/labs/ansible-lab", dir, fs::copy_options::recursive);
+    std::ofstream(dir / rel, std::ios::trunc) << content;
+    return dir.string();
+  }
+  TempDir tmp;
+  ContainerGuard guard;
+  int n_ = 0;
+};
+
+TEST_F(AnsibleLabTest, ThePlaybookLabInstallsRunsTestsBacksUpAndRestores) {
+  Server s((tmp.path / "data").string());
+  std::string id = deploy(s, kSource + "/examples/labs/ansible-lab", "alab");
+  json d = s.wait_for(id, {"running", "failed"}, 600);
+  ASSERT_EQ(d["state"], "running") << d.dump() << s.log_text(id);
+  std::string url = d["url"];
+
+  // the page comes from the playbook's template, with the variables ADS passed
+  std::string page = http_get(url);
+  EXPECT_NE(page.find("Installed by Ansible 2.14"), std::string::npos) << page;
+  EXPECT_NE(page.find("<code>" + id + "</code> (alab)"), std::string::npos) << page;
+  std::string log = s.log_text(id);
+  EXPECT_NE(log.find("from image ads-debian-12-build (for debian-12-build)"), std::string::npos) << log;
+  EXPECT_NE(log.find("TASK [The front page is written from its template]"), std::string::npos) << log;
+  EXPECT_NE(log.find("ansible-playbook -i localhost, -c local -e <ads_* variables> -- playbooks/site.yml"),
+            std::string::npos)
+      << log;
+
+  EXPECT_NE(http_get(url + "add?alpha").find("added"), std::string::npos);
+  json job = op(s, id, "backup");  // a playbook copies the notes into the backup directory
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  std::string backup = job["result"]["backup"];
+  EXPECT_NE(http_get(url + "add?beta").find("added"), std::string::npos);
+  EXPECT_EQ(http_get(url + "notes"), "alpha\nbeta\n");
+
+  json req = {{"backup", backup}};
+  job = op(s, id, "restore", &req);  // a playbook copies them back
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(http_get(url + "notes"), "alpha\n");
+
+  job = op(s, id, "test");  // the test action is a playbook (uri + assert)
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["passed"], true);
+  EXPECT_EQ(job["result"]["test_exit_code"], 0);
+}
+
+TEST_F(AnsibleLabTest, AFailingTaskFailsTheDeployAndTheErrorNamesTheTaskAndHost) {
+  Server s((tmp.path / "data").string());
+  std::string broken = R"(- name: Install, badly
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: The page is copied from nowhere
+      ansible.builtin.copy:
+        src: /nonexistent/page.html
+        dest: /opt/page.html
+        remote_src: true
+)";
+  std::string id = deploy(s, lab_with("playbooks/site.yml", broken), "broken");
+  json d = s.wait_for(id, {"running", "failed"}, 600);
+  ASSERT_EQ(d["state"], "failed") << d.dump();
+  std::string err = d.value("error", "");
+  EXPECT_NE(err.find("install failed with exit code 2: ansible: task 'The page is copied from nowhere' failed on "
+                     "localhost: "),
+            std::string::npos)
+      << err;
+  EXPECT_NE(err.find("/nonexistent/page.html"), std::string::npos) << err;
+}
+
+TEST_F(AnsibleLabTest, APlaybookLabOnTheMinimalImageSaysWhatItLacks) {
+  Server s((tmp.path / "data").string());
+  fs::path dir = tmp.path / "minimal";
+  fs::copy(kSource + "/examples/labs/ansible-lab", dir, fs::copy_options::recursive);
+  std::ifstream in(dir / "ads-lab.json");
+  json spec = json::parse(in);
+  spec["os"].erase("variant");
+  std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
+  std::string id = deploy(s, dir.string(), "minimal");
+  json d = s.wait_for(id, {"running", "failed"}, 300);
+  ASSERT_EQ(d["state"], "failed") << d.dump();
+  EXPECT_NE(d.value("error", "")
+                .find("install failed with exit code 127: ansible: ansible-playbook is not installed "
+                      "in this machine"),
+            std::string::npos)
+      << d.dump();
+  std::string log = s.log_text(id);
+  EXPECT_NE(log.find("ansible-playbook is not installed in this machine"), std::string::npos) << log;
+}
+
+TEST_F(AnsibleLabTest, ImagesSaysWhichImageServesEachOsKeyAndHowToGetAMissingOne) {
+  fs::path cfg = tmp.path / "config.json";
+  std::ofstream(cfg) << json{{"providers",
+                              {{"lxd",
+                                {{"images",
+                                  {{"debian-12", "ads-debian-12"},
+                                   {"debian-12-build", "ads-debian-12-build"},
+                                   {"ubuntu-12.04", "ads-debian-12-build"},
+                                   {"debian-12-php", "ads-debian-12-php"}}}}}}}}
+                            .dump();
+  Server s((tmp.path / "data").string(), ADS_AGENT_BIN, {}, "2", cfg.string());
+  json answer = s.call("GET", "/api/v1/images");
+  ASSERT_EQ(answer["providers"].size(), 1u) << answer.dump();
+  json lxd = answer["providers"][0];
+  EXPECT_EQ(lxd["provider"], "lxd");
+  EXPECT_EQ(lxd["default"], true);
+  std::map<std::string, json> by_os;
+  for (auto& i : lxd["images"]) by_os[i["os"]] = i;
+  ASSERT_EQ(by_os.size(), 4u) << lxd.dump();
+  EXPECT_EQ(by_os["debian-12"]["state"], "available");
+  EXPECT_EQ(by_os["debian-12-build"]["state"], "available");
+  EXPECT_EQ(by_os["ubuntu-12.04"]["image"], "ads-debian-12-build");  // the operator's alias of an old OS
+  EXPECT_EQ(by_os["ubuntu-12.04"]["state"], "available");
+  EXPECT_EQ(by_os["debian-12-php"]["state"], "missing");
+  EXPECT_EQ(by_os["debian-12-php"]["note"],
+            "import it into LXD (lxc image import), or name an image server for its key");
+
+  // the CLI prints the same as a table
+  std::string out;
+  int rc = run({ADS_CLI_BIN, "--server", s.base(), "--token", s.token(), "images"}, &out);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("lxd *"), std::string::npos) << out;
+  EXPECT_NE(out.find("ads-debian-12-php"), std::string::npos) << out;
+  EXPECT_NE(out.find("missing"), std::string::npos) << out;
+
+  // a lab on an OS key with no image at all is refused with the known keys
+  fs::path dir = tmp.path / "nokey";
+  fs::copy(kSource + "/examples/labs/static-site", dir, fs::copy_options::recursive);
+  std::ifstream in(dir / "ads-lab.json");
+  json spec = json::parse(in);
+  spec["os"]["variant"] = "nothere";
+  std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump();
+  std::string id = deploy(s, dir.string(), "nokey");
+  json d = s.wait_for(id, {"running", "failed"}, 120);
+  ASSERT_EQ(d["state"], "failed") << d.dump();
+  EXPECT_NE(d.value("error", "")
+                .find("provider lxd has no image for debian-12-nothere (known: debian-12, "
+                      "debian-12-build, debian-12-php, ubuntu-12.04)"),
+            std::string::npos)
+      << d.dump();
+}
+
+}  // namespace

@@ -1,0 +1,130 @@
+// Playbooks run by a real agent (in-process, HTTPS on loopback) with the
+// host's real ansible-playbook (Debian's ansible-core, -c local): the install
+// playbook and a life-cycle action's playbook, the variables ADS passes,
+// output task by task, a failing task, a missing ansible-playbook.
+#include <unistd.h>
+
+#include "agent_fixture.h"
+
+namespace {
+using namespace ads::test::agent_fixture;
+using Lines = std::vector<std::pair<std::string, std::string>>;
+using nlohmann::json;
+
+class AgentPlaybookTest : public AgentTest {
+ protected:
+  void SetUp() override {
+    if (access("/usr/bin/ansible-playbook", X_OK) != 0)
+      GTEST_FAIL() << "ansible-playbook is not installed: run scripts/install-deps.sh (ansible-core)";
+    AgentTest::SetUp();
+    restart_agent([](ads::agent::AgentConfig& c) {
+      c.command_timeout_s = 300;
+      c.deployment_id = "d-7f3a";
+      c.lab_name = "cse02";
+      c.stable_url = "http://cse02.labs.example/";
+    });
+  }
+  std::string spec(const std::string& playbook, const std::string& actions = "") {
+    return R"({"ads":2,"os":{"name":"debian","version":"12"},"ansible":")" + playbook +
+           R"(","actions":{"start":["true"])" + actions + "}}";
+  }
+  Lines run(const std::string& action, int* code) {
+    ads::agent::AgentClient c(base, kSecret);
+    Lines lines;
+    auto rc = c.run_action(action, [&](const std::string& s, const std::string& l) { lines.push_back({s, l}); });
+    EXPECT_TRUE(rc.ok()) << (rc.ok() ? "" : rc.error().message);
+    *code = rc.ok() ? *rc : -1;
+    return lines;
+  }
+  static std::string text(const Lines& lines) {
+    std::string t;
+    for (auto& [s, l] : lines) t += s + ": " + l + "\n";
+    return t;
+  }
+};
+
+const char* kWritePlaybook = R"(- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Write the variables ADS passes
+      ansible.builtin.copy:
+        dest: "{{ ads_lab_dir }}/vars.txt"
+        content: "{{ ads_deployment_id }} {{ ads_name }} {{ ads_stable_url }} {{ ads_backup_dir }} {{ ads_lab_dir }}\n"
+    - name: A command sees the same values in its environment
+      ansible.builtin.shell: echo "$ADS_DEPLOYMENT_ID $ADS_LAB_NAME" > "$ADS_LAB_DIR/env.txt"
+)";
+
+TEST_F(AgentPlaybookTest, TheInstallPlaybookRunsWithTheVariablesOfTheDeploymentTaskByTask) {
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(c.upload_lab(lab_tarball(spec("play/site.yml"), {{"play/site.yml", kWritePlaybook}})).ok());
+  int code = 0;
+  Lines lines = run("install", &code);
+  ASSERT_EQ(code, 0) << text(lines);
+  fs::path lab = tmp.path / "lab";
+  std::ifstream v(lab / "vars.txt"), e(lab / "env.txt");
+  std::string vars((std::istreambuf_iterator<char>(v)), {}), env((std::istreambuf_iterator<char>(e)), {});
+  EXPECT_EQ(vars,
+            "d-7f3a cse02 http://cse02.labs.example/ " + (tmp.path / "backup").string() + " " + lab.string() + "\n");
+  EXPECT_EQ(env, "d-7f3a cse02\n");
+  // Ansible's own output, task by task, reaches the client
+  std::string t = text(lines);
+  EXPECT_NE(t.find("TASK [Write the variables ADS passes]"), std::string::npos) << t;
+  EXPECT_NE(t.find("TASK [A command sees the same values in its environment]"), std::string::npos) << t;
+  EXPECT_NE(t.find("changed=2"), std::string::npos) << t;
+  EXPECT_EQ(t.find("\x1b["), std::string::npos) << "colour codes in the output: " << t;
+}
+
+TEST_F(AgentPlaybookTest, ALifeCycleActionMayBeAPlaybookAndAFailingTaskStopsIt) {
+  ads::agent::AgentClient c(base, kSecret);
+  const char* backup = R"(- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Save the data
+      ansible.builtin.copy: {dest: "{{ ads_backup_dir }}/data.txt", content: "saved\n"}
+    - name: Fail on purpose
+      ansible.builtin.command: /bin/false
+    - name: Never reached
+      ansible.builtin.copy: {dest: "{{ ads_backup_dir }}/never.txt", content: "x"}
+)";
+  ASSERT_TRUE(c.upload_lab(lab_tarball(spec("site.yml", R"(,"backup":{"playbook":"books/backup.yml"})"),
+                                       {{"site.yml", "- hosts: all\n  gather_facts: false\n  tasks: []\n"},
+                                        {"books/backup.yml", backup}}))
+                  .ok());
+  int code = 0;
+  Lines lines = run("backup", &code);
+  EXPECT_EQ(code, 2) << text(lines);  // ansible-playbook's code for a failed task
+  EXPECT_TRUE(fs::exists(tmp.path / "backup" / "data.txt")) << text(lines);
+  EXPECT_FALSE(fs::exists(tmp.path / "backup" / "never.txt"));
+  std::string t = text(lines);
+  EXPECT_NE(t.find("fatal: [localhost]: FAILED!"), std::string::npos) << t;
+  // the command the log shows names the playbook; the variables are not spelled out
+  EXPECT_NE(t.find("ansible-playbook -i localhost, -c local -e <ads_* variables> -- books/backup.yml"),
+            std::string::npos)
+      << t;
+}
+
+TEST_F(AgentPlaybookTest, AMissingAnsiblePlaybookIsSaidPlainlyAndRunsNothing) {
+  restart_agent([&](ads::agent::AgentConfig& c) { c.ansible_dirs = {(tmp.path / "nothing-here").string()}; });
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(c.upload_lab(lab_tarball(spec("site.yml"), {{"site.yml", kWritePlaybook}})).ok());
+  int code = 0;
+  Lines lines = run("install", &code);
+  EXPECT_EQ(code, 127);
+  std::string t = text(lines);
+  EXPECT_NE(t.find("ansible-playbook is not installed in this machine"), std::string::npos) << t;
+  EXPECT_NE(t.find("\"variant\": \"build\""), std::string::npos) << t;
+  EXPECT_FALSE(fs::exists(tmp.path / "lab" / "vars.txt"));
+}
+
+TEST_F(AgentPlaybookTest, APlaybookThatIsNotThereIsAnsiblesOwnErrorWithItsPath) {
+  // the path reaches ansible-playbook as one argument, as the spec gave it
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(c.upload_lab(lab_tarball(spec("a-b_c.d/e.yml"))).ok());
+  int code = 0;
+  Lines lines = run("install", &code);
+  EXPECT_NE(code, 0);
+  std::string t = text(lines);
+  EXPECT_NE(t.find("ERROR! the playbook: a-b_c.d/e.yml could not be found"), std::string::npos) << t;
+}
+
+}  // namespace
