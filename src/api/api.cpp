@@ -494,6 +494,68 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
           return Response::json(202, out);
         });
 
+  // (before the generic POST .../{op} below: the first route that matches wins)
+  // A command in a running lab's machine, through its provider (the agent
+  // runs none from a request): the lab's owner and admins only, audited with
+  // the command. {"command": ["ls", "-l"], "timeout_s": 60}.
+  route(
+      "POST", "/api/v1/deployments/{id}/exec", Role::kDeployer,
+      [&store, &engine](Request& req, const Caller& caller) {
+        std::string id = req.param("id");
+        if (auto e = check_id(id)) return *e;
+        json body;
+        if (auto err = parse_body(req, body)) return *err;
+        for (auto& [k, v] : body.items())
+          if (k != "command" && k != "timeout_s") return Response::error(400, "invalid", "is not a known field", k);
+        if (!body.contains("command") || !body["command"].is_array() || body["command"].empty() ||
+            body["command"].size() > 256)
+          return Response::error(400, "invalid", "must be a list of 1 to 256 strings: the program and its arguments",
+                                 "command");
+        std::vector<std::string> argv;
+        size_t total = 0;
+        for (auto& a : body["command"]) {
+          if (!a.is_string()) return Response::error(400, "invalid", "every item must be a string", "command");
+          std::string s = a.get<std::string>();
+          if (s.find('\0') != std::string::npos || !is_valid_utf8(s))
+            return Response::error(400, "invalid", "an item holds a NUL byte or is not UTF-8", "command");
+          total += s.size();
+          argv.push_back(std::move(s));
+        }
+        if (argv[0].empty()) return Response::error(400, "invalid", "the program (the first item) is empty", "command");
+        if (total > 64 * 1024) return Response::error(400, "invalid", "is longer than 64 KiB in all", "command");
+        int timeout_s = 60;
+        if (body.contains("timeout_s")) {
+          const json& t = body["timeout_s"];
+          // longer work is an action of the lab: this holds one of the server's request threads
+          if (!t.is_number_integer() || t.get<int64_t>() < 1 || t.get<int64_t>() > 600)
+            return Response::error(400, "invalid", "must be a whole number of seconds from 1 to 600", "timeout_s");
+          timeout_s = static_cast<int>(t.get<int64_t>());
+        }
+        auto d = store.get(id);
+        if (!d) return from_error(d.error());
+        if (caller.user.role != Role::kAdmin && d->owner != caller.user.name)
+          return Response::error(403, "forbidden",
+                                 caller.user.name + " may not run commands in deployment " + id + " (only its owner, " +
+                                     d->owner + ", and admins may)");
+        // the audit entry, with the command, is written before the command runs;
+        // if it cannot be, nothing runs
+        std::string shown;
+        for (auto& a : argv) shown += (shown.empty() ? "" : " ") + a;
+        if (caller.audit) {
+          caller.audit->describe(id, "exec " + printable(shown, 1000));
+          if (auto st = caller.audit->begin(); !st) return audit_failed(st.error());
+        }
+        auto r = engine.exec(id, argv, timeout_s, caller.user.name);
+        if (!r && r.error().code == "unsupported") return Response::error(409, "unsupported", r.error().message);
+        if (!r) return from_error(r.error());
+        return Response::json(200, json{{"exit_code", r->exit_code},
+                                        {"stdout", r->out},
+                                        {"stderr", r->err},
+                                        {"timed_out", r->exit_code == 124},
+                                        {"truncated", r->truncated}});
+      },
+      AuditMode::kInHandler);
+
   route("POST", "/api/v1/deployments/{id}/{op}", Role::kDeployer,
         [&engine, &store, max_active](Request& req, const Caller& caller) {
           std::string id = req.param("id"), op = req.param("op");

@@ -7,11 +7,12 @@
 
 namespace ads::cli {
 
-Result<ApiReply> ApiClient::call(const std::string& method, const std::string& path, const nlohmann::json* body) const {
+Result<ApiReply> ApiClient::call(const std::string& method, const std::string& path, const nlohmann::json* body,
+                                 long timeout_ms) const {
   http::ClientRequest req;
   req.method = method;
   req.url = base_ + path;
-  req.timeout_ms = 30000;
+  req.timeout_ms = timeout_ms;
   req.headers = auth_headers();
   req.ca_file = ca_file_;
   if (body) {

@@ -20,8 +20,10 @@ struct ApiReply {
 class ApiClient {
  public:
   ApiClient(std::string base, std::string token) : base_(std::move(base)), token_(std::move(token)) {}
-  // Transport failure: Error "unavailable" naming the server.
-  Result<ApiReply> call(const std::string& method, const std::string& path, const nlohmann::json* body = nullptr) const;
+  // Transport failure: Error "unavailable" naming the server. 30 s unless the
+  // call itself may take longer (exec: its command's timeout).
+  Result<ApiReply> call(const std::string& method, const std::string& path, const nlohmann::json* body = nullptr,
+                        long timeout_ms = 30000) const;
   const std::string& base() const { return base_; }
   // https: trust the certificates in this file (see tls_setup.h cacert_for).
   void set_ca_file(std::string f) { ca_file_ = std::move(f); }

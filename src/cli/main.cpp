@@ -28,6 +28,7 @@
 #include "cli/cancel.h"
 #include "cli/client.h"
 #include "cli/config.h"
+#include "cli/exec.h"
 #include "cli/images.h"
 #include "cli/lab_tools.h"
 #include "cli/proxy_config.h"
@@ -658,6 +659,15 @@ int main(int argc, char** argv) {
   admin_reset->add_option("--store", reset.cfg.store, "store URL (default sqlite://DATA_DIR/ads.db)");
 
   auto* images = app.add_subcommand("images", "list the images each provider can put a lab on, by OS key");
+  auto* exec = app.add_subcommand(
+      "exec",
+      "run a command in a running lab's machine and print its output (owner and admins; audited): ID -- CMD...");
+  std::vector<std::string> exec_command;
+  int exec_timeout = 60;
+  exec->add_option("id", id, "deployment id")->required();
+  exec->add_option("command", exec_command, "the program and its arguments, after --")->required();
+  exec->add_option("--timeout", exec_timeout, "seconds before the command is killed (default 60)")
+      ->check(CLI::Range(1, 600));
   std::string lab_dir;
   auto* lab = app.add_subcommand("lab", "tools for writing a lab, without a server");
   lab->require_subcommand(1);
@@ -859,6 +869,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (images->parsed()) return cli::run_images(api, std::cout);
+  if (exec->parsed()) return cli::run_exec(api, id, exec_command, exec_timeout, std::cout, std::cerr);
   if (doctor->parsed()) {
     auto r = api.call("GET", "/api/v1/doctor");
     if (!r) return fail_with(r.error(), kExitUnreachable);

@@ -227,6 +227,14 @@ class Engine {
   };
   std::vector<ProviderImages> images();
 
+  // `ads exec`: runs `argv` in the machine of a running deployment through
+  // its provider (never the agent), and writes a line naming `by` and the
+  // command to the deployment's log. "conflict" when the deployment is not
+  // running; "unsupported" when its provider cannot.
+  Result<ExecResult> exec(const std::string& id, const std::vector<std::string>& argv, int timeout_s,
+                          const std::string& by);
+  static constexpr size_t kExecOutputMax = 1u << 20;  // per stream
+
   // Retention: destroyed deployments last changed more than `days` days ago
   // lose their logs, and their records when no backup of theirs is left (see
   // Store::prune_destroyed). `days` < 0: EngineOptions::retention_days.

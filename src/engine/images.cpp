@@ -1,4 +1,6 @@
-// `ads images`: what each provider can put a lab on, asked of the providers.
+// What the providers are asked for outside jobs: `ads images` (what each can
+// put a lab on) and `ads exec` (a command in a lab's machine).
+#include "core/text.h"
 #include "engine/engine.h"
 
 namespace ads {
@@ -15,6 +17,23 @@ std::vector<Engine::ProviderImages> Engine::images() {
     out.push_back(std::move(pi));
   }
   return out;
+}
+
+Result<ExecResult> Engine::exec(const std::string& id, const std::vector<std::string>& argv, int timeout_s,
+                                const std::string& by) {
+  auto d = store_.get(id);
+  if (!d) return d.error();
+  if (d->state != State::kRunning || d->machine.empty())
+    return Error::make("conflict", "deployment " + id + " is " + to_string(d->state) + ": exec needs a running lab");
+  Provider* p = provider_for(d->provider.empty() ? opts_.default_provider : d->provider);
+  if (!p) return Error::make("unsupported", "deployment " + id + " has no known provider");
+  std::string shown;
+  for (const auto& a : argv) shown += (shown.empty() ? "" : " ") + a;
+  log(*d, "ads", "exec by " + by + ": " + printable(shown, 300));
+  auto r = p->exec(d->machine, argv, timeout_s, kExecOutputMax);
+  if (r) log(*d, "ads", "exec by " + by + " ended with exit code " + std::to_string(r->exit_code));
+  else log(*d, "ads", "exec by " + by + " failed: " + r.error().message);
+  return r;
 }
 
 }  // namespace ads

@@ -51,6 +51,13 @@ struct ImageInfo {
   std::string note;  // how to get a missing one, or why unchecked
 };
 
+// What a command run in a machine by exec() gave.
+struct ExecResult {
+  int exit_code = 0;  // 124: stopped at its timeout
+  std::string out, err;
+  bool truncated = false;  // a stream was longer than asked for and was cut
+};
+
 // Progress notes for the deployment log.
 using ProgressFn = std::function<void(const std::string&)>;
 
@@ -79,6 +86,16 @@ class Provider {
   // The OS keys this provider serves (its settings' image map) and whether
   // the platform has each image, where it can tell without cost.
   virtual Result<std::vector<ImageInfo>> images() = 0;
+
+  // Runs `argv` (no shell) in the running machine as root, waits for it at
+  // most `timeout_s` seconds (then it is killed: exit code 124), and keeps
+  // at most `max_bytes` of each stream. For `ads exec`: the agent has no
+  // endpoint that runs a command, the platform does. "unsupported" where the
+  // platform has none; "not_found" for no such machine.
+  virtual Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
+                                  size_t max_bytes) {
+    return Error::make("unsupported", kind() + " cannot run a command in a machine (ads exec needs LXD)");
+  }
 
   // Disk snapshots, where the platform has them; the default says "unsupported".
   virtual Status snapshot(const std::string& name, const std::string& snap) {

@@ -625,4 +625,69 @@ Status LxdProvider::delete_snapshot(const std::string& name, const std::string& 
   return wait_operation(*r, "deleting snapshot " + snap + " of " + name);
 }
 
+// LXD's exec with recorded output: the command runs under coreutils'
+// `timeout` (the image's), LXD keeps its stdout and stderr in log files of
+// the instance, which are read and then deleted.
+Result<ExecResult> LxdProvider::exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
+                                     size_t max_bytes) {
+  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name");
+  if (argv.empty()) return Error::invalid("command", "is empty");
+  std::vector<std::string> cmd = {"timeout", "-k", "5", std::to_string(timeout_s)};
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  json body = {{"command", cmd},
+               {"environment",
+                {{"HOME", "/root"},
+                 {"LANG", "C.UTF-8"},
+                 {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}},
+               {"wait-for-websocket", false},
+               {"interactive", false},
+               {"record-output", true}};
+  auto r = call("POST", "/1.0/instances/" + name + "/exec", body.dump());
+  if (!r) return r.error();
+  if (r->status == 404) return Error::make("not_found", "no container " + name);
+  if (r->status >= 400) return Error::make("failed", "exec in " + name + ": " + lxd_message(r->body, r->status));
+  if (!r->body.contains("operation") || !r->body["operation"].is_string())
+    return Error::make("failed", "exec in " + name + ": LXD gave no operation");
+  std::string op = r->body["operation"];
+  std::string query;
+  if (auto q = op.find('?'); q != std::string::npos) {
+    query = "&" + op.substr(q + 1);
+    op.resize(q);
+  }
+  const int wait_s = timeout_s + 15;  // the command is killed at timeout_s (+5 s grace)
+  auto w = call("GET", op + "/wait?timeout=" + std::to_string(wait_s) + query, "", {}, (wait_s + 10) * 1000L);
+  if (!w) return w.error();
+  const json md = w->body.value("metadata", json::object());
+  if (!md.is_object() || md.value("status", "") != "Success")
+    return Error::make(
+        "failed",
+        "exec in " + name + ": " +
+            (md.is_object() && !md.value("err", "").empty() ? md.value("err", "") : lxd_message(w->body, w->status)));
+  const json inner = md.value("metadata", json::object());
+  ExecResult out;
+  out.exit_code = inner.value("return", -1);
+  const json files = inner.value("output", json::object());
+  for (const char* fd : {"1", "2"}) {
+    if (!files.contains(fd) || !files[fd].is_string()) continue;
+    std::string path = files[fd];
+    http::ClientRequest get;
+    get.url = "http://lxd" + path;
+    get.unix_socket = s_.socket;
+    get.max_body_bytes = std::max<size_t>(max_bytes + 1, 16u << 20);  // then cut to max_bytes
+    auto g = http::request(get);
+    std::string text = g && g->status == 200 ? g->body : "";
+    if (!g && g.error().code == "too_large") {
+      text = "(more than 16 MiB of output: not kept)";
+      out.truncated = true;
+    }
+    if (text.size() > max_bytes) {
+      text.resize(max_bytes);
+      out.truncated = true;
+    }
+    (std::string(fd) == "1" ? out.out : out.err) = std::move(text);
+    (void)call("DELETE", path);
+  }
+  return out;
+}
+
 }  // namespace ads

@@ -75,6 +75,8 @@ class LxdProvider : public Provider {
   Result<Machine> inspect(const std::string& name) override;
   Result<std::vector<Machine>> list() override;
   Result<std::vector<ImageInfo>> images() override;
+  Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
+                          size_t max_bytes) override;
   Status snapshot(const std::string& name, const std::string& snap) override;
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
   Status delete_snapshot(const std::string& name, const std::string& snap) override;

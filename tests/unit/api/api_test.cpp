@@ -184,6 +184,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"POST", "/api/v1/deployments/" + id + "/restore", R"({"backup":"x"})", ads::Role::kDeployer},
       {"DELETE", "/api/v1/deployments/" + id + "/backups/01kkkkkkkkkkkkkkkkkkkkkkk1", "", ads::Role::kDeployer},
       {"PUT", "/api/v1/deployments/" + id + "/track", R"({"branch":"main"})", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments/" + id + "/exec", R"({"command":["true"]})", ads::Role::kDeployer},
       {"DELETE", "/api/v1/deployments/" + id + "/track", "", ads::Role::kDeployer},
       {"DELETE", "/api/v1/deployments/" + id, "", ads::Role::kDeployer},
       {"GET", "/api/v1/users", "", ads::Role::kAdmin},
@@ -230,6 +231,12 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"lab-shared","shared":true})").body["id"];
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + shared + "/stop"), 409);
   expect_error(call_as(viewer, "POST", "/api/v1/deployments/" + shared + "/stop"), 403);
+  // exec is stricter: the owner and admins only, a shared deployment too
+  const std::string cmd = R"({"command":["true"]})";
+  expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + id + "/exec", cmd), 403);
+  expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + shared + "/exec", cmd), 403);
+  expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + mine + "/exec", cmd), 409);  // not running
+  expect_error(call("POST", "/api/v1/deployments/" + shared + "/exec", cmd), 409);             // an admin: not running
 }
 
 TEST_F(ApiTest, TokensExpireAreRevocableAndAreShownOnlyOnce) {

@@ -17,6 +17,7 @@ class BadInputTest : public ApiTest {
   std::vector<JsonRoute> json_routes(const std::string& id) {
     return {{"POST", "/api/v1/deployments", R"({"source":"/srv/lab"})"},
             {"POST", "/api/v1/deployments/" + id + "/restore", R"({"backup":"01jzzzzzzzzzzzzzzzzzzzzzzz"})"},
+            {"POST", "/api/v1/deployments/" + id + "/exec", R"({"command":["true"]})"},
             {"POST", "/api/v1/users", R"({"name":"zed","role":"viewer"})"},
             {"PATCH", "/api/v1/users/admin", R"({"role":"admin"})"},
             {"POST", "/api/v1/tokens", R"({"name":"t"})"},
@@ -78,6 +79,32 @@ TEST_F(BadInputTest, EveryJsonRouteRefusesBadBodiesAndChangesNothing) {
   EXPECT_EQ(count(), before + 1);  // only that one
   auto users = call("GET", "/api/v1/users");
   EXPECT_EQ(users.body.dump().find("zed"), std::string::npos);
+}
+
+TEST_F(BadInputTest, ExecRefusesEveryBadCommandNamingTheField) {
+  auto created = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab"})");
+  ASSERT_EQ(created.status, 202) << created.body.dump();
+  std::string path = "/api/v1/deployments/" + created.body.value("id", "") + "/exec";
+  for (auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({})", "command"},
+           {R"({"command":"ls -l"})", "command"},
+           {R"({"command":[]})", "command"},
+           {R"({"command":[1]})", "command"},
+           {R"({"command":[""]})", "command"},
+           {R"({"command":["a\u0000b"]})", "command"},
+           {R"({"command":["ls"],"timeout_s":0})", "timeout_s"},
+           {R"({"command":["ls"],"timeout_s":601})", "timeout_s"},
+           {R"({"command":["ls"],"timeout_s":"5"})", "timeout_s"},
+           {R"({"command":["ls"],"shell":true})", "shell"},
+       }) {
+    SCOPED_TRACE(body);
+    expect_error(call("POST", path, body), 400, field);
+  }
+  json many = {{"command", json::array()}};
+  for (int i = 0; i < 257; ++i) many["command"].push_back("x");
+  expect_error(call("POST", path, many.dump()), 400, "command");
+  // a good command on a lab that is not running: 409, nothing run
+  expect_error(call("POST", path, R"({"command":["true"]})"), 409);
 }
 
 TEST_F(BadInputTest, MalformedRequestsAndHeadersGetJsonErrors) {
