@@ -396,7 +396,8 @@ describe('ADS web UI in chromium', { timeout: 900_000 }, () => {
       // the fragment left no history entry: Back leaves the UI (the blank tab) without the token
       await tab.goBack();
       assert.ok(!tab.url().includes(secret), `back went to ${tab.url()}`);
-      await tab.goForward();
+      // (no goForward: Chromium may have dropped that entry, "No entry with
+      // passed id", seen once in CI; the goto below loads the UI again)
       // signed in by password, a #token= in the open tab does not replace the session
       await tab.goto(`${base}/#/login`);
       await tab.getByLabel('User name').fill(user.name);
