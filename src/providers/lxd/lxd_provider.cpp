@@ -174,8 +174,15 @@ Status LxdProvider::ping() {
 }
 
 Status LxdProvider::wait_operation(const Reply& r, const std::string& what) {
+  auto md = await_operation(r, what, s_.operation_timeout_s);
+  if (!md) return md.error();
+  return Status::Ok();
+}
+
+Result<json> LxdProvider::await_operation(const Reply& r, const std::string& what, int timeout_s) {
   if (r.status >= 400) return Error::make("failed", what + ": " + lxd_message(r.body, r.status));
-  if (!r.body.contains("operation") || !r.body["operation"].is_string()) return Status::Ok();  // sync
+  if (!r.body.contains("operation") || !r.body["operation"].is_string())  // sync
+    return r.body.value("metadata", json::object());
   // "/1.0/operations/<id>", with "?project=default" when a cluster member
   // forwarded the request: /wait goes before the query
   std::string op = r.body["operation"];
@@ -184,16 +191,14 @@ Status LxdProvider::wait_operation(const Reply& r, const std::string& what) {
     query = "&" + op.substr(q + 1);
     op.resize(q);
   }
-  auto w = call("GET", op + "/wait?timeout=" + std::to_string(s_.operation_timeout_s) + query, "", {},
-                (s_.operation_timeout_s + 10) * 1000L);
+  auto w = call("GET", op + "/wait?timeout=" + std::to_string(timeout_s) + query, "", {}, (timeout_s + 10) * 1000L);
   if (!w) return w.error();
-  const json& md = w->body.value("metadata", json::object());
+  const json md = w->body.value("metadata", json::object());
   std::string status = md.is_object() ? md.value("status", "") : "";
-  if (w->status == 200 && status == "Success") return Status::Ok();
+  if (w->status == 200 && status == "Success") return md.value("metadata", json::object());
   std::string err = md.is_object() ? md.value("err", "") : "";
   if (status == "Running")
-    return Error::make("timeout",
-                       what + ": LXD operation still running after " + std::to_string(s_.operation_timeout_s) + " s");
+    return Error::make("timeout", what + ": LXD operation still running after " + std::to_string(timeout_s) + " s");
   return Error::make("failed", what + ": " + (err.empty() ? lxd_message(w->body, w->status) : err));
 }
 
@@ -645,25 +650,11 @@ Result<ExecResult> LxdProvider::exec(const std::string& name, const std::vector<
   auto r = call("POST", "/1.0/instances/" + name + "/exec", body.dump());
   if (!r) return r.error();
   if (r->status == 404) return Error::make("not_found", "no container " + name);
-  if (r->status >= 400) return Error::make("failed", "exec in " + name + ": " + lxd_message(r->body, r->status));
-  if (!r->body.contains("operation") || !r->body["operation"].is_string())
+  if (r->status < 400 && (!r->body.contains("operation") || !r->body["operation"].is_string()))
     return Error::make("failed", "exec in " + name + ": LXD gave no operation");
-  std::string op = r->body["operation"];
-  std::string query;
-  if (auto q = op.find('?'); q != std::string::npos) {
-    query = "&" + op.substr(q + 1);
-    op.resize(q);
-  }
-  const int wait_s = timeout_s + 15;  // the command is killed at timeout_s (+5 s grace)
-  auto w = call("GET", op + "/wait?timeout=" + std::to_string(wait_s) + query, "", {}, (wait_s + 10) * 1000L);
-  if (!w) return w.error();
-  const json md = w->body.value("metadata", json::object());
-  if (!md.is_object() || md.value("status", "") != "Success")
-    return Error::make(
-        "failed",
-        "exec in " + name + ": " +
-            (md.is_object() && !md.value("err", "").empty() ? md.value("err", "") : lxd_message(w->body, w->status)));
-  const json inner = md.value("metadata", json::object());
+  auto md = await_operation(*r, "exec in " + name, timeout_s + 15);  // killed at timeout_s (+5 s grace)
+  if (!md) return md.error();
+  const json inner = md->is_object() ? *md : json::object();
   ExecResult out;
   out.exit_code = inner.value("return", -1);
   const json files = inner.value("output", json::object());

@@ -106,6 +106,9 @@ class LxdProvider : public Provider {
                      const std::vector<std::pair<std::string, std::string>>& headers = {}, long timeout_ms = 60000);
   // Waits for an async operation returned by `r`; error with LXD's message.
   Status wait_operation(const Reply& r, const std::string& what);
+  // The same, waiting at most `timeout_s`, and giving the finished
+  // operation's own metadata (exec: its return code and output files).
+  Result<nlohmann::json> await_operation(const Reply& r, const std::string& what, int timeout_s);
   Status change_state(const std::string& name, const std::string& action);
   Status push_file(const std::string& name, const FileToPlace& f);
   Status make_dirs(const std::string& name, const std::string& path);
