@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <map>
 
 #include "support/ads_server.h"
@@ -13,35 +14,32 @@
 namespace {
 using namespace ads::test;
 
-class AnsibleLabTest : public ::testing::Test {
+class AnsibleLabTest : public LxdServerTest {
  protected:
-  void SetUp() override {
-    ads::LxdProvider p({});
-    if (!p.ping()) GTEST_FAIL() << "LXD is not running: run scripts/lxd-host.sh first";
-  }
-  json op(Server& s, const std::string& id, const std::string& what, const json* body = nullptr) {
-    long status = 0;
-    json j = s.call("POST", "/api/v1/deployments/" + id + "/" + what, body, &status);
-    EXPECT_EQ(status, 202) << what << ": " << j.dump();
-    if (status != 202) return j;
-    return s.wait_job(j["id"]);
-  }
-  std::string deploy(Server& s, const std::string& source, const std::string& name) {
-    json req = {{"source", source}, {"name", name}};
-    json d = s.call("POST", "/api/v1/deployments", &req);
-    std::string id = d.value("id", "");
-    guard.ids.insert(id);
-    return id;
-  }
-  // A copy of the example lab with one file replaced.
-  std::string lab_with(const std::string& rel, const std::string& content) {
+  // A copy of an example lab (examples/labs/NAME) in a fresh directory.
+  fs::path copy_of(const std::string& name) {
     fs::path dir = tmp.path / ("lab-" + std::to_string(++n_));
-    fs::copy(kSource + "/examples/labs/ansible-lab", dir, fs::copy_options::recursive);
+    fs::copy(kSource + "/examples/labs/" + name, dir, fs::copy_options::recursive);
+    return dir;
+  }
+  // A copy of the ansible example lab with one file replaced.
+  std::string lab_with(const std::string& rel, const std::string& content) {
+    fs::path dir = copy_of("ansible-lab");
     std::ofstream(dir / rel, std::ios::trunc) << content;
     return dir.string();
   }
-  TempDir tmp;
-  ContainerGuard guard;
+  // A copy of an example lab whose ads-lab.json `edit` changed.
+  std::string lab_with_spec(const std::string& name, const std::function<void(json&)>& edit) {
+    fs::path dir = copy_of(name);
+    json spec;
+    {
+      std::ifstream in(dir / "ads-lab.json");
+      spec = json::parse(in);
+    }
+    edit(spec);
+    std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
+    return dir.string();
+  }
   int n_ = 0;
 };
 
@@ -106,13 +104,8 @@ TEST_F(AnsibleLabTest, AFailingTaskFailsTheDeployAndTheErrorNamesTheTaskAndHost)
 
 TEST_F(AnsibleLabTest, APlaybookLabOnTheMinimalImageSaysWhatItLacks) {
   Server s((tmp.path / "data").string());
-  fs::path dir = tmp.path / "minimal";
-  fs::copy(kSource + "/examples/labs/ansible-lab", dir, fs::copy_options::recursive);
-  std::ifstream in(dir / "ads-lab.json");
-  json spec = json::parse(in);
-  spec["os"].erase("variant");
-  std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
-  std::string id = deploy(s, dir.string(), "minimal");
+  std::string dir = lab_with_spec("ansible-lab", [](json& spec) { spec["os"].erase("variant"); });
+  std::string id = deploy(s, dir, "minimal");
   json d = s.wait_for(id, {"running", "failed"}, 300);
   ASSERT_EQ(d["state"], "failed") << d.dump();
   EXPECT_NE(d.value("error", "")
@@ -160,13 +153,8 @@ TEST_F(AnsibleLabTest, ImagesSaysWhichImageServesEachOsKeyAndHowToGetAMissingOne
   EXPECT_NE(out.find("missing"), std::string::npos) << out;
 
   // a lab on an OS key with no image at all is refused with the known keys
-  fs::path dir = tmp.path / "nokey";
-  fs::copy(kSource + "/examples/labs/static-site", dir, fs::copy_options::recursive);
-  std::ifstream in(dir / "ads-lab.json");
-  json spec = json::parse(in);
-  spec["os"]["variant"] = "nothere";
-  std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump();
-  std::string id = deploy(s, dir.string(), "nokey");
+  std::string dir = lab_with_spec("static-site", [](json& spec) { spec["os"]["variant"] = "nothere"; });
+  std::string id = deploy(s, dir, "nokey");
   json d = s.wait_for(id, {"running", "failed"}, 120);
   ASSERT_EQ(d["state"], "failed") << d.dump();
   EXPECT_NE(d.value("error", "")

@@ -10,21 +10,11 @@
 namespace {
 using namespace ads::test;
 
-class ExecTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    ads::LxdProvider p({});
-    if (!p.ping()) GTEST_FAIL() << "LXD is not running: run scripts/lxd-host.sh first";
-  }
-  TempDir tmp;
-  ContainerGuard guard;
-};
+class ExecTest : public LxdServerTest {};
 
 TEST_F(ExecTest, ACommandRunsInTheLabsMachineForItsOwnerAndAdminsOnlyAndIsAudited) {
   Server s((tmp.path / "data").string());
-  json req = {{"source", kSource + "/examples/labs/static-site"}, {"name", "exec-lab"}};
-  std::string id = s.call("POST", "/api/v1/deployments", &req).value("id", "");
-  guard.ids.insert(id);
+  std::string id = deploy(s, kSource + "/examples/labs/static-site", "exec-lab");
   json d = s.wait_for(id, {"running", "failed"});
   ASSERT_EQ(d["state"], "running") << d.dump() << s.log_text(id);
   const std::string path = "/api/v1/deployments/" + id + "/exec";

@@ -13,31 +13,11 @@
 namespace {
 using namespace ads::test;
 
-class LifecycleTest : public ::testing::Test {
+class LifecycleTest : public LxdServerTest {
  protected:
-  void SetUp() override {
-    ads::LxdProvider p({});
-    if (!p.ping()) GTEST_FAIL() << "LXD is not running: run scripts/lxd-host.sh first";
-  }
-  // Runs an operation and waits for its job.
-  json op(Server& s, const std::string& id, const std::string& what, const json* body = nullptr) {
-    long status = 0;
-    json j = s.call("POST", "/api/v1/deployments/" + id + "/" + what, body, &status);
-    EXPECT_EQ(status, 202) << what << ": " << j.dump();
-    if (status != 202) return j;
-    return s.wait_job(j["id"]);
-  }
   std::string notes(const json& d) { return http_get(d["url"].get<std::string>() + "cgi-bin/list"); }
   void add_note(const json& d, const std::string& note) {
     EXPECT_NE(http_get(d["url"].get<std::string>() + "cgi-bin/add?" + note).find("added"), std::string::npos);
-  }
-  std::string deploy(Server& s, const std::string& source, const std::string& name = "") {
-    json req = {{"source", source}};
-    if (!name.empty()) req["name"] = name;
-    json d = s.call("POST", "/api/v1/deployments", &req);
-    std::string id = d.value("id", "");
-    guard.ids.insert(id);
-    return id;
   }
   // Snapshot names of an LXD instance, asked of LXD itself.
   std::set<std::string> lxd_snapshots(const std::string& name) {
@@ -52,8 +32,6 @@ class LifecycleTest : public ::testing::Test {
       out.insert(url.get<std::string>().substr(url.get<std::string>().rfind('/') + 1));
     return out;
   }
-  TempDir tmp;
-  ContainerGuard guard;
 };
 
 TEST_F(LifecycleTest, StopStartRestartTestBackupRestoreDestroyAndRestoreIntoANewMachine) {

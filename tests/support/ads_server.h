@@ -147,4 +147,34 @@ inline std::string http_get(const std::string& url) {
   return res ? res->body : "";
 }
 
+// The fixture of tests that deploy through a real `ads serve` on real LXD:
+// LXD must answer, the containers of the deployments made by deploy() are
+// removed whatever happens, and an operation can be run to its job's end.
+class LxdServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ads::LxdProvider p({});
+    if (!p.ping()) GTEST_FAIL() << "LXD is not running: run scripts/lxd-host.sh first";
+  }
+  // Runs an operation (POST .../ID/WHAT) and waits for its job.
+  json op(Server& s, const std::string& id, const std::string& what, const json* body = nullptr) {
+    long status = 0;
+    json j = s.call("POST", "/api/v1/deployments/" + id + "/" + what, body, &status);
+    EXPECT_EQ(status, 202) << what << ": " << j.dump();
+    if (status != 202) return j;
+    return s.wait_job(j["id"]);
+  }
+  // Asks for a deployment of `source` (named `name` unless empty); its id.
+  std::string deploy(Server& s, const std::string& source, const std::string& name = "") {
+    json req = {{"source", source}};
+    if (!name.empty()) req["name"] = name;
+    json d = s.call("POST", "/api/v1/deployments", &req);
+    std::string id = d.value("id", "");
+    guard.ids.insert(id);
+    return id;
+  }
+  TempDir tmp;
+  ContainerGuard guard;
+};
+
 }  // namespace ads::test
