@@ -55,7 +55,8 @@ std::string message_of(const std::string& result) {
         break;
       }
   std::string msg = text(*r, "msg");
-  if (msg.empty()) msg = text(*r, "reason");  // include_tasks and friends
+  if (std::string a = text(*r, "assertion"); !a.empty()) msg += ": " + a;  // assert: which condition
+  if (msg.empty()) msg = text(*r, "reason");                               // include_tasks and friends
   if (msg.empty()) msg = text(*r, "module_stderr");
   if (msg.empty()) msg = "failed";
   if (auto rc = r->find("rc"); rc != r->end() && rc->is_number_integer())
@@ -67,7 +68,43 @@ std::string message_of(const std::string& result) {
 
 }  // namespace
 
+constexpr size_t kPendingMax = 64 * 1024;
+
+void AnsibleOutput::scan(const std::string& text) {
+  for (char c : text) {
+    if (in_string_) {
+      if (escaped_) escaped_ = false;
+      else if (c == '\\') escaped_ = true;
+      else if (c == '"') in_string_ = false;
+    } else if (c == '"') {
+      in_string_ = true;
+    } else if (c == '{' || c == '[') {
+      ++depth_;
+    } else if (c == '}' || c == ']') {
+      --depth_;
+    }
+  }
+}
+
+void AnsibleOutput::failure(const std::string& host, const std::string& result) {
+  std::string what = result.empty() ? "no message" : message_of(result);
+  if (!in_task_)  // a loop's first failed item says more than the summary after it
+    in_task_ = "task '" + (task_.empty() ? std::string("(none)") : task_) + "' failed on " + host + ": " + what;
+}
+
 void AnsibleOutput::feed(const std::string& line) {
+  if (collecting_) {
+    // the rest of a result printed over several lines, to its closing brace
+    bool next = starts_with(line, "TASK [") || starts_with(line, "PLAY RECAP") || line == "...ignoring";
+    if (!next) {
+      if (pending_.size() < kPendingMax) pending_ += line.substr(0, kPendingMax - pending_.size()) + "\n";
+      scan(line);
+      if (depth_ > 0) return;
+    }
+    collecting_ = false;
+    failure(pending_host_, pending_);
+    if (!next) return;
+  }
   if (line == "...ignoring") {  // the task's failures do not count
     in_task_.reset();
     return;
@@ -80,9 +117,16 @@ void AnsibleOutput::feed(const std::string& line) {
   }
   std::string host, result;
   if (failure_line(line, host, result)) {
-    std::string what = result.empty() ? "no message" : message_of(result);
-    if (!in_task_)  // a loop's first failed item says more than the summary after it
-      in_task_ = "task '" + (task_.empty() ? std::string("(none)") : task_) + "' failed on " + host + ": " + what;
+    depth_ = 0;
+    in_string_ = escaped_ = false;
+    scan(result);
+    if (depth_ > 0) {  // "=> {" and the rest on the lines that follow
+      collecting_ = true;
+      pending_host_ = host;
+      pending_ = result.substr(0, kPendingMax) + "\n";
+      return;
+    }
+    failure(host, result);
     return;
   }
   if (!error_ && (starts_with(line, "ERROR! ") || starts_with(line, "ansible-playbook is not installed")))
@@ -90,6 +134,12 @@ void AnsibleOutput::feed(const std::string& line) {
 }
 
 std::optional<std::string> AnsibleOutput::failure() const {
+  if (collecting_) {  // the output ended inside a result: what there is of it
+    AnsibleOutput copy = *this;
+    copy.collecting_ = false;
+    copy.failure(pending_host_, pending_);
+    return copy.in_task_ ? copy.in_task_ : copy.failure();
+  }
   if (in_task_) return in_task_;
   if (failed_) return failed_;
   return error_;

@@ -7,7 +7,8 @@
 // The last failure counts: a host stops at its first failure that no
 // `rescue` catches, so an earlier one was rescued. A failure of a task that
 // then prints "...ignoring" (ignore_errors; after a loop's last item) does
-// not count.
+// not count. A result printed over several lines (indented JSON, as the
+// default callback prints assert's) is read whole.
 #pragma once
 
 #include <optional>
@@ -31,6 +32,17 @@ class AnsibleOutput {
   std::optional<std::string> in_task_;  // a failure of the task running now ("...ignoring" may take it back)
   std::optional<std::string> failed_;   // the last failure of an earlier task
   std::optional<std::string> error_;    // the first "ERROR!" line
+  // A failure whose result spans lines (printed indented, as for assert):
+  // its first line's prefix, the JSON so far (at most 64 KiB kept) and where
+  // the scan of it stands.
+  void failure(const std::string& host, const std::string& result);
+  void scan(const std::string& text);
+  bool collecting_ = false;
+  std::string pending_host_;
+  std::string pending_;
+  int depth_ = 0;
+  bool in_string_ = false;
+  bool escaped_ = false;
 };
 
 }  // namespace ads

@@ -33,6 +33,33 @@ localhost                  : ok=1    changed=0    unreachable=0    failed=1    s
   EXPECT_EQ(*f, "task 'Write the page' failed on localhost: Destination directory /nope does not exist");
 }
 
+TEST(AnsibleOutput, AResultPrintedOverSeveralLinesIsReadWhole) {
+  // assert's result is printed indented (ansible-core 2.14, controller over SSH)
+  auto f = read(R"(
+TASK [Nothing of it is visible] ************************************************
+fatal: [probe]: FAILED! => {
+    "assertion": "(seen.results | selectattr('stat.exists') | list | length) == 0",
+    "changed": false,
+    "evaluated_to": false,
+    "msg": "Assertion failed {\"quoted\": [1, 2]}"
+}
+
+PLAY RECAP *********************************************************************
+probe                      : ok=3    changed=1    unreachable=0    failed=1    skipped=0    rescued=0    ignored=0
+)");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(*f,
+            "task 'Nothing of it is visible' failed on probe: Assertion failed {\"quoted\": [1, 2]}: "
+            "(seen.results | selectattr('stat.exists') | list | length) == 0");
+  // output that ends inside such a result still names the task and host
+  f = read("TASK [Cut] ***\nfatal: [probe]: FAILED! => {\n    \"msg\": \"half");
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->rfind("task 'Cut' failed on probe: ", 0), 0u) << *f;
+  // and one that is ignored after it is ignored
+  f = read("TASK [Soft] ***\nfatal: [probe]: FAILED! => {\n    \"msg\": \"x\"\n}\n...ignoring\n");
+  EXPECT_FALSE(f.has_value()) << *f;
+}
+
 TEST(AnsibleOutput, AnIgnoredFailureIsNoFailureAndALoopItemGivesItsCodeAndStderr) {
   auto f = read(R"(
 TASK [Ignored failure] *********************************************************
