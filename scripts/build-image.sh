@@ -4,9 +4,12 @@
 #   minimal  "ads-debian-12" (OS key debian-12): Debian minbase plus
 #            busybox-static, tini and ca-certificates; every lab by default
 #   build    "ads-debian-12-build" (OS key debian-12-build): the same plus
-#            Python 3, Ansible (ansible-core, python3-apt) and build tools
-#            (make, gcc); for labs that install with a playbook or compile,
-#            asked for with "os": {..., "variant": "build"}
+#            Python 3, Ansible (ansible-core, python3-apt), build tools
+#            (make, gcc) and openssh-server (not started: the agent starts
+#            an sshd of its own only while ADS's Ansible controller runs a
+#            playbook, with a host key it makes per machine); for labs that
+#            install with a playbook or compile, asked for with
+#            "os": {..., "variant": "build"}
 #
 #   build-image.sh [--variant V]           use what exists: the imported image,
 #                                          else the cached tarballs in
@@ -48,13 +51,13 @@ case $VARIANT in
     ALIAS=ads-debian-12-build
     # python3-cffi-backend: debootstrap does not resolve virtual packages
     # (python3-cryptography needs python3-cffi-backend-api-min, which it provides)
-    INCLUDE=$INCLUDE,python3,python3-apt,python3-cffi-backend,ansible-core,make,gcc,libc6-dev
+    INCLUDE=$INCLUDE,python3,python3-apt,python3-cffi-backend,ansible-core,make,gcc,libc6-dev,openssh-server
     ;;
   *) echo "ads: ERROR: unknown variant '$VARIANT' (known: minimal, build)" >&2; usage ;;
 esac
 # What the customisation below makes; change it whenever that changes, so
 # that cached images and tarballs of the old kind are rebuilt.
-FORMAT=format-2
+FORMAT=format-3
 META_TGZ="$CACHE_DIR/$ALIAS.meta.tar.gz"
 ROOTFS_TGZ="$CACHE_DIR/$ALIAS.rootfs.tar.gz"
 
@@ -310,6 +313,10 @@ rm -f "$ROOT/etc/resolv.conf"
 echo localhost >"$ROOT/etc/hostname"
 printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$ROOT/etc/hosts"
 : >"$ROOT/etc/machine-id"
+
+# No host key shared by every machine made from this image: the agent makes
+# one per machine (agent/ssh_access.h).
+rm -f "$ROOT"/etc/ssh/ssh_host_*
 
 # Keep future package installs in containers small too.
 cat >"$ROOT/etc/dpkg/dpkg.cfg.d/ads-nodoc" <<'EOF'

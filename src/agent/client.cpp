@@ -137,6 +137,29 @@ Status AgentClient::replace_secret(const std::string& fresh, long timeout_ms) co
   return Status::Ok();
 }
 
+Result<AgentClient::SshGrant> AgentClient::open_ssh(const std::string& public_key, int ttl_s, long timeout_ms) const {
+  auto res = send("POST", "/v1/ssh", json{{"public_key", public_key}, {"ttl_s", ttl_s}}.dump(), timeout_ms,
+                  limits_.answer_bytes, "application/json");
+  if (!res) return res.error();
+  json j = json::parse(res->body, nullptr, false);
+  if (!j.is_object() || !j.contains("host_key") || !j["host_key"].is_string() || !j.contains("port") ||
+      !j["port"].is_number_integer())
+    return Error::make("failed", "the agent's answer to POST /v1/ssh has no host_key and port");
+  SshGrant g;
+  g.host_key = j["host_key"].get<std::string>();
+  g.port = j["port"].get<int>();
+  if (g.host_key.rfind("ssh-ed25519 ", 0) != 0 || g.host_key.find_first_of("\r\n") != std::string::npos ||
+      g.host_key.size() > 1024 || g.port < 1 || g.port > 65535)
+    return Error::make("failed", "the agent answered a host key or port that is not one");
+  return g;
+}
+
+Status AgentClient::close_ssh(long timeout_ms) const {
+  auto res = send("DELETE", "/v1/ssh", "", timeout_ms, limits_.answer_bytes, "application/json");
+  if (!res) return res.error();
+  return Status::Ok();
+}
+
 Status AgentClient::cancel(long timeout_ms) const {
   auto res = send("POST", "/v1/actions/cancel", "", timeout_ms, limits_.answer_bytes);
   if (!res) return res.error();

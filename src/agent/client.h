@@ -79,6 +79,17 @@ class AgentClient {
   // An agent without a secret file: Error "not_found".
   Status replace_secret(const std::string& fresh, long timeout_ms = 10000) const;
 
+  // POST /v1/ssh: the agent lets `public_key` in as root over SSH for
+  // `ttl_s` seconds at most (ssh_access.h). Returns this machine's host key
+  // line and sshd's port. No sshd in the machine: Error "conflict" saying so.
+  struct SshGrant {
+    std::string host_key;  // "ssh-ed25519 AAAA..."
+    int port = 22;
+  };
+  Result<SshGrant> open_ssh(const std::string& public_key, int ttl_s, long timeout_ms = 30000) const;
+  // DELETE /v1/ssh: the key is out, that sshd stopped.
+  Status close_ssh(long timeout_ms = 15000) const;
+
   const std::string& base_url() const { return base_url_; }
 
  private:

@@ -14,6 +14,7 @@
 #include "agent/identity.h"
 #include "agent/runner.h"
 #include "agent/secret_file.h"
+#include "core/ansible_run.h"
 #include "core/lab_tree.h"
 #include "core/names.h"
 
@@ -177,7 +178,8 @@ AgentServer::AgentServer(AgentConfig cfg)
       server_(server_options(cfg_)),
       secret_(cfg_.secret),
       bootstrap_(!cfg_.secret_file.empty()),
-      started_(std::chrono::steady_clock::now()) {
+      started_(std::chrono::steady_clock::now()),
+      ssh_(cfg_.ssh) {
   server_.set_head_check([this](Request& r, size_t* limit) { return check_head(r, limit); });
   server_.set_filter([this](Request& r) { return authenticate(r); });
   server_.route("GET", "/v1/health", [this](Request&) { return health(); });
@@ -187,6 +189,8 @@ AgentServer::AgentServer(AgentConfig cfg)
   server_.route("GET", "/v1/backup", [this](Request&) { return get_backup(); });
   server_.route("PUT", "/v1/backup", [this](Request& r) { return put_backup(r); });
   server_.route("POST", "/v1/secret", [this](Request& r) { return replace_secret(r); });
+  server_.route("POST", "/v1/ssh", [this](Request& r) { return open_ssh(r); });
+  server_.route("DELETE", "/v1/ssh", [this](Request&) { return close_ssh(); });
 }
 
 Status AgentServer::start() {
@@ -216,6 +220,7 @@ Status AgentServer::start() {
     if (r) spec_ = std::move(r.value());
     break;
   }
+  ssh_.reset();  // a key an agent before this one let in is out
   return server_.start();
 }
 
@@ -297,6 +302,30 @@ std::optional<Response> AgentServer::bootstrap_limit(const Request& req) const {
   return Response::error(403, "forbidden",
                          "the agent still has its bootstrap secret, which only hands over: ADS replaces it first "
                          "(POST /v1/secret)");
+}
+
+Response AgentServer::open_ssh(const Request& req) {
+  json j = json::parse(req.body, nullptr, false);
+  if (!j.is_object() || !j.contains("public_key") || !j["public_key"].is_string())
+    return Response::error(400, "invalid", "the body must be {\"public_key\": \"ssh-ed25519 ...\", \"ttl_s\": N}",
+                           "public_key");
+  if (!j.contains("ttl_s") || !j["ttl_s"].is_number_integer())
+    return Response::error(400, "invalid", "ttl_s must be a whole number of seconds", "ttl_s");
+  long long ttl = j["ttl_s"].get<long long>();
+  if (ttl < 1 || ttl > 86400) return Response::error(400, "invalid", "ttl_s must be 1 to 86400 seconds", "ttl_s");
+  auto host_key = ssh_.open(j["public_key"].get<std::string>(), static_cast<int>(ttl));
+  if (!host_key) {
+    const auto& e = host_key.error();
+    if (e.code == "invalid") return Response::error(400, "invalid", e.message, e.field);
+    if (e.code == "unsupported") return Response::error(409, "unsupported", e.message);
+    return Response::error(500, "internal", e.message);
+  }
+  return Response::json(200, json{{"host_key", *host_key}, {"port", ssh_.port()}});
+}
+
+Response AgentServer::close_ssh() {
+  ssh_.close();
+  return Response::json(200, json{{"closed", true}});
 }
 
 Response AgentServer::replace_secret(const Request& req) {
@@ -512,25 +541,12 @@ AgentServer::Step AgentServer::playbook_step(const std::string& playbook) const 
       break;
     }
   }
-  json vars = {{"ads_lab_dir", cfg_.lab_dir},
-               {"ads_backup_dir", cfg_.backup_dir},
-               {"ads_deployment_id", cfg_.deployment_id},
-               {"ads_name", cfg_.lab_name},
-               {"ads_stable_url", cfg_.stable_url}};
+  std::string vars =
+      playbook_vars_json({cfg_.lab_dir, cfg_.backup_dir, cfg_.deployment_id, cfg_.lab_name, cfg_.stable_url});
   // one argument each: the playbook's path is never part of a shell string
-  st.argv = {program, "-i", "localhost,", "-c", "local", "-e", vars.dump(), "--", playbook};
+  st.argv = {program, "-i", "localhost,", "-c", "local", "-e", vars, "--", playbook};
   st.shown = "ansible-playbook -i localhost, -c local -e <ads_* variables> -- " + playbook;
-  // output as it comes, task by task, without colour codes or retry files
-  // and results in the default callback's JSON, which the engine reads (the
-  // environment wins over an ansible.cfg of the lab)
-  st.env = {"PYTHONUNBUFFERED=1",
-            "ANSIBLE_NOCOLOR=1",
-            "ANSIBLE_FORCE_COLOR=0",
-            "ANSIBLE_RETRY_FILES_ENABLED=0",
-            "ANSIBLE_LOCALHOST_WARNING=0",
-            "ANSIBLE_PYTHON_INTERPRETER=auto_silent",
-            "ANSIBLE_STDOUT_CALLBACK=default",
-            "ANSIBLE_CALLBACK_RESULT_FORMAT=json"};
+  st.env = playbook_env();
   if (program.empty())
     st.missing =
         "ansible-playbook is not installed in this machine: the lab names a playbook, so its spec must ask for an "
@@ -560,8 +576,13 @@ Response AgentServer::action(const Request& req) {
     } else if (!spec_->action(name).empty()) {
       phases.push_back(shell({name, spec_->action(name)}));
     }
-    if (std::string book = spec_->playbook_for(name); !book.empty())
-      phases.push_back({"ansible", {playbook_step(book)}});
+    if (std::string book = spec_->playbook_for(name); !book.empty()) {
+      if (spec_->ansible_mode == LabSpec::AnsibleMode::kLocal) {
+        phases.push_back({"ansible", {playbook_step(book)}});
+      } else {
+        phases.push_back({"ansible", {}});  // ADS runs it from its host, over SSH, after this (controller mode)
+      }
+    }
     asked = spec_->timeout_for(name);
   }
   if (phases.empty()) return Response::error(404, "not_found", "the lab defines no '" + name + "' action");

@@ -17,6 +17,12 @@
 //                                404 when the config names no secret_file.
 //                                Until then (a bootstrap secret) only this
 //                                and GET /v1/health are served (403 else).
+//   POST /v1/ssh                 body {"public_key": "ssh-ed25519 ...",
+//                                "ttl_s": N}: starts an sshd that lets that
+//                                key in as root until DELETE /v1/ssh or N
+//                                seconds (ssh_access.h); answers this
+//                                machine's host key; 409 without sshd
+//   DELETE /v1/ssh               removes the key, stops that sshd
 // Commands see ADS_LAB_DIR, ADS_BACKUP_DIR, ADS_DEPLOYMENT_ID, ADS_LAB_NAME
 // and ADS_STABLE_URL in their environment; the backup directory is emptied
 // before the backup action runs. A playbook (the spec's "ansible", or an
@@ -42,6 +48,7 @@
 #include <vector>
 
 #include "agent/protocol.h"
+#include "agent/ssh_access.h"
 #include "core/labspec.h"
 #include "core/result.h"
 #include "http/server.h"
@@ -76,6 +83,9 @@ struct AgentConfig {
   // Where the agent looks for ansible-playbook, in order (not in the JSON
   // config; tests point it elsewhere).
   std::vector<std::string> ansible_dirs = {"/usr/local/bin", "/usr/bin", "/bin"};
+  // The sshd the controller mode's playbooks come in through (not in the
+  // JSON config; tests point it elsewhere).
+  SshAccessOptions ssh;
 };
 
 // Reads the agent's JSON config; errors name the field.
@@ -138,6 +148,8 @@ class AgentServer {
   http::Response get_backup();
   http::Response put_backup(const http::Request& req);
   http::Response cancel();
+  http::Response open_ssh(const http::Request& req);
+  http::Response close_ssh();
   // Checks every member of `tar_gz` and unpacks it into an emptied `dir`.
   std::optional<http::Response> unpack(const std::string& tar_gz, const std::string& dir);
 
@@ -154,6 +166,7 @@ class AgentServer {
   std::atomic<bool> busy_{false};  // one upload or action at a time
 
   std::shared_ptr<RunningAction> running_ = std::make_shared<RunningAction>();
+  SshAccess ssh_;
 };
 
 }  // namespace ads::agent

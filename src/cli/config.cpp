@@ -169,6 +169,20 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       auto o = parse_oidc_settings(v);
       if (!o) return o.error();
       cfg.oidc = std::move(o.value());
+    } else if (k == "ansible") {
+      // {"playbook": "/usr/bin/ansible-playbook", "sandbox": "/usr/bin/bwrap", "ssh_keygen": "/usr/bin/ssh-keygen"}
+      if (!v.is_object()) return Error::invalid(k, "must be an object of program paths");
+      for (auto& [ak, av] : v.items()) {
+        std::string field = "ansible." + ak;
+        std::string* out = ak == "playbook"     ? &cfg.ansible_playbook
+                           : ak == "sandbox"    ? &cfg.ansible_sandbox
+                           : ak == "ssh_keygen" ? &cfg.ssh_keygen
+                                                : nullptr;
+        if (!out) return Error::invalid(field, "is not a known setting (playbook, sandbox, ssh_keygen)");
+        if (!av.is_string() || av.get<std::string>().empty() || av.get<std::string>()[0] != '/')
+          return Error::invalid(field, "must be an absolute path");
+        *out = av.get<std::string>();
+      }
     } else if (k == "limits") {
       st = load_limits(v, cfg.limits);
     } else if (k == "sources") {

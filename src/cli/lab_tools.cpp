@@ -190,9 +190,12 @@ LabCheckReport check_lab(const std::string& dir, const std::string& ansible_play
         "playbook syntax not checked: --ansible runs ansible-playbook --syntax-check, which runs code of the lab "
         "(its ansible.cfg, plugins and lookups) on this host: use it on labs you trust");
   if (!books.empty() && spec.os_variant.empty())
-    rep.notes.push_back(where +
-                        ": os.variant: the lab has a playbook, so its image needs Ansible: ADS's minimal "
-                        "image has none; add \"variant\": \"build\" unless the operator's image for " +
+    rep.notes.push_back(where + ": os.variant: the lab has a playbook, so its image needs " +
+                        (spec.ansible_mode == LabSpec::AnsibleMode::kLocal
+                             ? std::string("Ansible (local mode)")
+                             : std::string("Python and openssh-server (controller mode)")) +
+                        ": ADS's minimal image has neither; add \"variant\": \"build\" unless the operator's image "
+                        "for " +
                         spec.os_key() + " has it");
 
   // scripts the commands name
@@ -226,7 +229,10 @@ LabCheckReport check_lab(const std::string& dir, const std::string& ansible_play
     for (size_t i = 0; i < spec.install.size(); ++i) install += (i ? ", " : "") + spec.install[i].name;
     install += ")";
   }
-  if (!spec.ansible_playbook.empty()) install += ", then the playbook " + spec.ansible_playbook;
+  const bool local = spec.ansible_mode == LabSpec::AnsibleMode::kLocal;
+  if (!spec.ansible_playbook.empty())
+    install += ", then the playbook " + spec.ansible_playbook +
+               (local ? " (inside the machine)" : " (from the ADS host, over SSH)");
   rep.summary.push_back(install + ", run from " + (spec.workdir == "." ? "the lab's root" : spec.workdir + "/"));
   for (const auto& name : known_actions()) {
     if (!spec.has_action(name)) continue;
@@ -286,9 +292,11 @@ const std::vector<std::pair<std::string, std::string>> kInitFiles = {
   "http": {"port": 80, "path": "/"}
 }
 )"},
-    {"playbooks/site.yml", R"(# Installs the lab inside its machine. ADS runs
-#   ansible-playbook -i localhost, -c local -e <ads_* variables> -- playbooks/site.yml
-# from the lab's directory (docs/integrators/ansible.md).
+    {"playbooks/site.yml", R"(# Installs the lab. ADS runs it from its own host against the lab's
+# machine over SSH (controller mode; "ansible": {"mode": "local"} runs it
+# inside the machine instead) with
+#   ansible-playbook -i <the machine> -e <ads_* variables> -- playbooks/site.yml
+# (docs/integrators/ansible.md).
 - name: Install my-lab
   hosts: all
   gather_facts: false

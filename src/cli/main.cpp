@@ -110,6 +110,9 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
   eo.default_provider = cfg.default_provider;
   eo.workers = cfg.workers;
   eo.keep_failed = cfg.keep_failed;
+  eo.ansible_playbook = cfg.ansible_playbook;
+  eo.sandbox = cfg.ansible_sandbox;
+  eo.ssh_keygen = cfg.ssh_keygen;
   eo.keep_backups = cfg.keep_backups;
   eo.keep_releases = cfg.keep_releases;
   eo.keep_releases_running = cfg.keep_releases_running;

@@ -79,6 +79,24 @@ class Reader {
     return it->get<std::string>();
   }
 
+  // A field that is a string or an object ("ansible"); absent: both empty.
+  struct StringOrObject {
+    std::string text;
+    const json* object = nullptr;
+  };
+  Result<StringOrObject> object_or_string(const std::string& key) const {
+    StringOrObject out;
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return out;
+    if (it->is_object()) {
+      out.object = &*it;
+      return out;
+    }
+    if (!it->is_string()) return Error::invalid(at(key), "must be a string (the playbook) or an object");
+    out.text = it->get<std::string>();
+    return out;
+  }
+
   Result<std::vector<std::string>> commands(const std::string& key) const {
     std::vector<std::string> out;
     auto it = j_.find(key);
@@ -339,9 +357,32 @@ Result<LabSpec> parse_labspec_v2(std::string_view text) {
   }
   ADS_TRY(install, r.commands("install"));
   if (!install.empty()) spec.install.push_back({"install", install});
-  ADS_TRY(playbook, r.string("ansible", false));
+  // "ansible": "site.yml", or {"playbook": "site.yml", "mode": "controller" | "local"}
+  std::string playbook;
+  std::string playbook_field = "ansible";
+  ADS_TRY(ansible, r.object_or_string("ansible"));
+  if (ansible.object) {
+    Reader ra(*ansible.object, "ansible");
+    st = ra.only({"playbook", "mode"});
+    if (!st) return st.error();
+    ADS_TRY(book, ra.string("playbook", false));
+    ADS_TRY(mode, ra.string("mode", false));
+    if (mode == "local") {
+      spec.ansible_mode = LabSpec::AnsibleMode::kLocal;
+    } else if (!mode.empty() && mode != "controller") {
+      return Error::invalid("ansible.mode",
+                            "must be \"controller\" (ansible-playbook on the ADS host, over SSH) or \"local\" "
+                            "(inside the machine)");
+    }
+    if (ansible.object->contains("playbook") && book.empty())
+      return Error::invalid("ansible.playbook", "must not be empty");
+    playbook = book;
+    playbook_field = "ansible.playbook";
+  } else {
+    playbook = ansible.text;
+  }
   if (!playbook.empty()) {
-    st = check_playbook(playbook, "ansible");
+    st = check_playbook(playbook, playbook_field);
     if (!st) return st.error();
     spec.ansible_playbook = playbook;
   }

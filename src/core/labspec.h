@@ -41,7 +41,13 @@ struct LabSpec {
   uint64_t storage_mb = 0;
   std::string workdir;           // relative to the lab root: "scripts" (v1) or "."
   std::string ansible_playbook;  // relative to the lab root; empty: none
-  std::vector<Phase> install;    // build installer, build steps, runtime installer, init
+  // v2 "ansible": {"mode": ...}: where the lab's playbooks run.
+  // kController (the default): ansible-playbook on the ADS host, in a
+  // sandbox, reaching the machine over SSH with a key made for that run;
+  // kLocal: inside the machine (-c local), started by the agent.
+  enum class AnsibleMode { kController, kLocal };
+  AnsibleMode ansible_mode = AnsibleMode::kController;
+  std::vector<Phase> install;  // build installer, build steps, runtime installer, init
   // Life-cycle actions by name (start, stop, test, backup, restore, ...).
   std::map<std::string, std::vector<std::string>> actions;
   // v2: life-cycle actions that are a playbook ({"playbook": "backup.yml"}),

@@ -66,6 +66,13 @@ struct EngineOptions {
   // action): the agent's command_timeout_s. A lab's spec may ask for less in
   // "timeouts"; asking for more fails the deploy at validation.
   long action_timeout_ms = 1800000;
+  // The Ansible controller (labs whose playbooks run from this host):
+  // ansible-playbook, the bubblewrap sandbox it runs in, and ssh-keygen for
+  // the key of each run. A lab in controller mode fails with a clear error
+  // when one is missing; nothing runs outside the sandbox.
+  std::string ansible_playbook = "/usr/bin/ansible-playbook";
+  std::string sandbox = "/usr/bin/bwrap";
+  std::string ssh_keygen = "/usr/bin/ssh-keygen";
   int provider_attempts = 3;  // tries of a provider call that found it unavailable
   // Runs of a deploy job that a stopped or killed server cut off mid-way:
   // below this many, the next start (or the server taking the job over)
@@ -344,8 +351,17 @@ class Engine {
   // agent, which booted with d's old (bootstrap) secret, take it
   // (agent/handover.h). engine/agent_secret.cpp.
   Status replace_bootstrap_secret(Deployment& d, const std::function<Status(const Deployment&)>& record);
-  // Runs a named agent action, logging its output.
-  Status run_action(Deployment& d, agent::AgentClient& c, const std::string& action);
+  // Runs a named agent action, logging its output; a playbook of a lab in
+  // controller mode then runs from this host (run_controller_playbook).
+  // `lab_tree`: the lab's files on this host when the caller has them (a
+  // deploy); "" fetches them again at the deployment's commit.
+  Status run_action(Deployment& d, agent::AgentClient& c, const std::string& action, const std::string& lab_tree = "");
+  // ansible-playbook on this host, in a sandbox, against d's machine over
+  // SSH with a key made for this run (engine/ansible_controller.cpp); its
+  // output goes to `sink`. Returns its exit code.
+  Result<int> run_controller_playbook(Deployment& d, agent::AgentClient& c, const LabSpec& spec,
+                                      const std::string& action, const std::string& lab_tree,
+                                      const std::function<void(const std::string&, const std::string&)>& sink);
   // GET of the lab's URL until it answers 2xx/3xx or http_check_timeout passes.
   Status http_check(Deployment& d, const LabSpec& spec, std::string* url);
   // Stable URLs (publish.cpp). publish: the lab's route to its machine is

@@ -191,14 +191,14 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
 
   ADS_STEP(State::kInstalling);
   if (!spec.install.empty() || !spec.ansible_playbook.empty()) {
-    if (auto e = run_action(t, client, "install"); !e) return e;
+    if (auto e = run_action(t, client, "install", fetched->dir); !e) return e;
   } else {
     log(t, "ads", "the lab has no install steps");
   }
 
   ADS_STEP(State::kStarting);
   if (spec.has_action("start")) {
-    if (auto e = run_action(t, client, "start"); !e) return e;
+    if (auto e = run_action(t, client, "start", fetched->dir); !e) return e;
   }
   if (h.after_start) {
     if (auto e = h.after_start(t); !e) return e;
@@ -208,7 +208,7 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
   if (spec.has_action("test")) {
     // the machine's address and agent secret as they are now (after_start may have replaced the machine)
     agent::AgentClient now(agent::AgentClient::url_for(t.address, opts_.agent_port), t.secret);
-    if (auto e = run_action(t, now, "test"); !e) return e;
+    if (auto e = run_action(t, now, "test", fetched->dir); !e) return e;
   }
   std::string url;
   if (auto e = http_check(t, spec, &url); !e) return e;

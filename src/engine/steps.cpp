@@ -193,10 +193,12 @@ Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std
   }
 }
 
-Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action) {
+Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action,
+                          const std::string& lab_tree) {
   // what a playbook's output says went wrong, when the action runs one
   auto spec = stored_spec(d);
   const bool playbook = spec && !spec->playbook_for(action).empty();
+  const bool controller = playbook && spec->ansible_mode == LabSpec::AnsibleMode::kController;
   AnsibleOutput ansible;
   bool in_playbook = false;  // from the agent's "$ ansible-playbook ..." on (not the shell commands before it)
   auto sink = [&](const std::string& stream, const std::string& line) {
@@ -205,9 +207,21 @@ Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::strin
     if (in_playbook) ansible.feed(line);
     log(d, stream, line);
   };
+  // the agent runs the action's commands (and, in local mode, its playbook)
   auto rc = agent_action(d, c, action, sink);
+  bool from_controller = false;  // its errors say the action already
+  if (rc && *rc == 0 && controller) {
+    from_controller = true;
+    // then the controller runs the playbook from this host
+    auto controller_sink = [&](const std::string& stream, const std::string& line) {
+      ansible.feed(line);
+      log(d, stream, line);
+    };
+    rc = run_controller_playbook(d, c, *spec, action, lab_tree, controller_sink);
+  }
   if (!rc) {
     if (rc.error().code == "interrupted" || rc.error().code == "cancelled") return rc.error();
+    if (from_controller) return rc.error();
     return failed(action + ": " + rc.error().message);
   }
   if (*rc != 0) {

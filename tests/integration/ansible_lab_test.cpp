@@ -1,8 +1,12 @@
 // The Ansible install contract on real LXD containers through a real
-// `ads serve`: examples/labs/ansible-lab is installed only by its playbook
-// (ansible-core inside the machine, image variant "build"), tested, backed up
-// and restored by playbooks; a failing task's error names the task and host;
-// a playbook lab on the minimal image says what it lacks.
+// `ads serve`: examples/labs/ansible-lab is installed only by its playbook,
+// tested, backed up and restored by playbooks, in both modes: from the ADS
+// host over SSH (controller, the default: ansible-playbook in a bubblewrap
+// sandbox, a key made for the run that the machine forgets after it) and
+// inside the machine (local, image variant "build"); a failing task's error
+// names the task and host; what the sandboxed controller can see of the
+// host; a lab on the minimal image, or a host without Ansible, says what it
+// lacks.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -40,6 +44,15 @@ class AnsibleLabTest : public LxdServerTest {
     std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
     return dir.string();
   }
+  // The machine has no SSH key of a run left and no sshd running.
+  void machine_forgot_the_key(const std::string& machine) {
+    std::string out;
+    EXPECT_NE(run({"lxc", "exec", machine, "--", "test", "-e", "/etc/ads-agent/ssh/authorized_keys"}, &out), 0)
+        << "a run's key is still in " << machine;
+    EXPECT_NE(run({"lxc", "exec", machine, "--", "busybox", "pidof", "sshd"}, &out), 0) << "sshd runs: " << out;
+    // but the door was there: the machine's own host key, made on first use
+    EXPECT_EQ(run({"lxc", "exec", machine, "--", "test", "-s", "/etc/ads-agent/ssh/host_ed25519_key.pub"}, &out), 0);
+  }
   int n_ = 0;
 };
 
@@ -57,9 +70,14 @@ TEST_F(AnsibleLabTest, ThePlaybookLabInstallsRunsTestsBacksUpAndRestores) {
   std::string log = s.log_text(id);
   EXPECT_NE(log.find("from image ads-debian-12-build (for debian-12-build)"), std::string::npos) << log;
   EXPECT_NE(log.find("TASK [The front page is written from its template]"), std::string::npos) << log;
-  EXPECT_NE(log.find("ansible-playbook -i localhost, -c local -e <ads_* variables> -- playbooks/site.yml"),
+  // run from the ADS host over SSH, not in the machine
+  EXPECT_NE(log.find("$ ansible-playbook -i <inventory: root@" + d["address"].get<std::string>() +
+                     " over SSH> -e <ads_* variables> -- playbooks/site.yml  (from the ADS host, in a sandbox)"),
             std::string::npos)
       << log;
+  EXPECT_EQ(log.find("-c local"), std::string::npos) << log;
+  EXPECT_NE(log.find("ok: [alab]"), std::string::npos) << log;
+  machine_forgot_the_key(d["machine"]);
 
   EXPECT_NE(http_get(url + "add?alpha").find("added"), std::string::npos);
   json job = op(s, id, "backup");  // a playbook copies the notes into the backup directory
@@ -77,6 +95,97 @@ TEST_F(AnsibleLabTest, ThePlaybookLabInstallsRunsTestsBacksUpAndRestores) {
   ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
   EXPECT_EQ(job["result"]["passed"], true);
   EXPECT_EQ(job["result"]["test_exit_code"], 0);
+  // every run let its own key in and took it out again
+  machine_forgot_the_key(d["machine"]);
+}
+
+TEST_F(AnsibleLabTest, InLocalModeThePlaybooksRunInsideTheMachine) {
+  Server s((tmp.path / "data").string());
+  std::string dir = lab_with_spec("ansible-lab", [](json& spec) {
+    spec["ansible"] = {{"playbook", spec["ansible"]}, {"mode", "local"}};
+  });
+  std::string id = deploy(s, dir, "local");
+  json d = s.wait_for(id, {"running", "failed"}, 600);
+  ASSERT_EQ(d["state"], "running") << d.dump() << s.log_text(id);
+  std::string page = http_get(d["url"]);
+  EXPECT_NE(page.find("<code>" + id + "</code> (local)"), std::string::npos) << page;
+  std::string log = s.log_text(id);
+  EXPECT_NE(log.find("ansible-playbook -i localhost, -c local -e <ads_* variables> -- playbooks/site.yml"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("over SSH"), std::string::npos) << log;
+  json job = op(s, id, "backup");
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  // no SSH door was ever opened
+  std::string out;
+  EXPECT_NE(run({"lxc", "exec", d["machine"], "--", "test", "-e", "/etc/ads-agent/ssh/host_ed25519_key"}, &out), 0);
+}
+
+TEST_F(AnsibleLabTest, TheControllersSandboxSeesNoneOfTheHostsSecrets) {
+  // the lab's test playbook runs tasks on the controller itself (delegate_to:
+  // localhost, a pipe lookup): lab code on the ADS host, in the sandbox
+  fs::path data = tmp.path / "data";
+  std::string probe = R"(- name: What lab code sees on the ADS host
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: The controller runs as nobody, with no capabilities
+      ansible.builtin.command: cat /proc/self/status
+      delegate_to: localhost
+      register: status
+    - name: ADS's data, its config, the host's SSH keys and LXD are out of sight
+      ansible.builtin.stat:
+        path: "{{ item }}"
+      delegate_to: localhost
+      register: seen
+      loop:
+        - ")" + data.string() +
+                      R"("
+        - /etc/ssh/ssh_host_ed25519_key
+        - /etc/shadow
+        - /var/lib/lxd
+        - /etc/ads
+    - name: Report
+      ansible.builtin.debug:
+        msg: "uid {{ status.stdout_lines | select('match', '^Uid:') | first }}; caps {{ status.stdout_lines | select('match', '^CapEff:') | first }}; seen {{ seen.results | selectattr('stat.exists') | map(attribute='item') | list }}; pids {{ lookup('pipe', 'ls /proc | grep -c ^[0-9]') }}"
+    - name: Nothing of it is visible
+      ansible.builtin.assert:
+        that:
+          - (status.stdout_lines | select('match', '^Uid:[^0-9]+65534[^0-9]') | list | length) == 1
+          - (status.stdout_lines | select('match', '^CapEff:[^0-9]+0+$') | list | length) == 1
+          - (seen.results | selectattr('stat.exists') | list | length) == 0
+)";
+  fs::path dir = copy_of("ansible-lab");
+  std::ofstream(dir / "playbooks" / "probe.yml") << probe;
+  {
+    std::ifstream in(dir / "ads-lab.json");
+    json spec = json::parse(in);
+    spec["actions"]["test"] = {{"playbook", "playbooks/probe.yml"}};
+    std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
+  }
+  Server s(data.string());
+  std::string id = deploy(s, dir.string(), "probe");
+  json d = s.wait_for(id, {"running", "failed"}, 600);
+  std::string log = s.log_text(id);
+  ASSERT_EQ(d["state"], "running") << d.dump() << log;  // the deploy's test action is the probe
+  EXPECT_NE(log.find("TASK [Nothing of it is visible]"), std::string::npos) << log;
+  EXPECT_NE(log.find("All assertions passed"), std::string::npos) << log;
+  EXPECT_NE(log.find("seen []"), std::string::npos) << log;
+}
+
+TEST_F(AnsibleLabTest, AHostWithoutAnsibleSaysWhatItLacks) {
+  fs::path cfg = tmp.path / "config.json";
+  std::ofstream(cfg) << json{{"ansible", {{"playbook", (tmp.path / "no-ansible-here").string()}}}}.dump();
+  Server s((tmp.path / "data").string(), ADS_AGENT_BIN, {}, "2", cfg.string());
+  std::string id = deploy(s, kSource + "/examples/labs/ansible-lab", "noansible");
+  json d = s.wait_for(id, {"running", "failed"}, 300);
+  ASSERT_EQ(d["state"], "failed") << d.dump();
+  EXPECT_NE(d.value("error", "")
+                .find("install: the lab's playbooks run from the ADS host (\"ansible\" mode "
+                      "\"controller\"), which has no ansible-playbook (Debian: ansible-core) at " +
+                      (tmp.path / "no-ansible-here").string()),
+            std::string::npos)
+      << d.dump();
 }
 
 TEST_F(AnsibleLabTest, AFailingTaskFailsTheDeployAndTheErrorNamesTheTaskAndHost) {
@@ -96,7 +205,7 @@ TEST_F(AnsibleLabTest, AFailingTaskFailsTheDeployAndTheErrorNamesTheTaskAndHost)
   ASSERT_EQ(d["state"], "failed") << d.dump();
   std::string err = d.value("error", "");
   EXPECT_NE(err.find("install failed with exit code 2: ansible: task 'The page is copied from nowhere' failed on "
-                     "localhost: "),
+                     "broken: "),
             std::string::npos)
       << err;
   EXPECT_NE(err.find("/nonexistent/page.html"), std::string::npos) << err;
@@ -104,9 +213,22 @@ TEST_F(AnsibleLabTest, AFailingTaskFailsTheDeployAndTheErrorNamesTheTaskAndHost)
 
 TEST_F(AnsibleLabTest, APlaybookLabOnTheMinimalImageSaysWhatItLacks) {
   Server s((tmp.path / "data").string());
-  std::string dir = lab_with_spec("ansible-lab", [](json& spec) { spec["os"].erase("variant"); });
-  std::string id = deploy(s, dir, "minimal");
+  // controller mode: no sshd to let the controller in
+  std::string id = deploy(s, lab_with_spec("ansible-lab", [](json& spec) { spec["os"].erase("variant"); }), "nossh");
   json d = s.wait_for(id, {"running", "failed"}, 300);
+  ASSERT_EQ(d["state"], "failed") << d.dump();
+  EXPECT_NE(d.value("error", "")
+                .find("install: the machine does not let ansible-playbook in: openssh-server is "
+                      "not installed in this machine"),
+            std::string::npos)
+      << d.dump();
+  // local mode: no ansible-playbook in the machine
+  std::string dir = lab_with_spec("ansible-lab", [](json& spec) {
+    spec["os"].erase("variant");
+    spec["ansible"] = {{"playbook", spec["ansible"]}, {"mode", "local"}};
+  });
+  id = deploy(s, dir, "minimal");
+  d = s.wait_for(id, {"running", "failed"}, 300);
   ASSERT_EQ(d["state"], "failed") << d.dump();
   EXPECT_NE(d.value("error", "")
                 .find("install failed with exit code 127: ansible: ansible-playbook is not installed "

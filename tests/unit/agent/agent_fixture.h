@@ -72,6 +72,7 @@ class AgentTest : public ::testing::Test {
     cfg.lab_dir = (tmp.path / "lab").string();
     cfg.backup_dir = (tmp.path / "backup").string();
     cfg.command_timeout_s = 3;
+    cfg.ssh.dir = (tmp.path / "ssh").string();  // never the host's /etc/ads-agent
     return cfg;
   }
 

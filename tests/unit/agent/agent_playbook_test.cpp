@@ -1,7 +1,8 @@
 // Playbooks run by a real agent (in-process, HTTPS on loopback) with the
-// host's real ansible-playbook (Debian's ansible-core, -c local): the install
-// playbook and a life-cycle action's playbook, the variables ADS passes,
-// output task by task, a failing task, a missing ansible-playbook.
+// host's real ansible-playbook (Debian's ansible-core, -c local) for a lab in
+// local mode: the install playbook and a life-cycle action's playbook, the
+// variables ADS passes, output task by task, a failing task, a missing
+// ansible-playbook; in controller mode the agent runs none of them.
 #include <unistd.h>
 
 #include "agent_fixture.h"
@@ -25,8 +26,8 @@ class AgentPlaybookTest : public AgentTest {
     });
   }
   std::string spec(const std::string& playbook, const std::string& actions = "") {
-    return R"({"ads":2,"os":{"name":"debian","version":"12"},"ansible":")" + playbook +
-           R"(","actions":{"start":["true"])" + actions + "}}";
+    return R"({"ads":2,"os":{"name":"debian","version":"12"},"ansible":{"mode":"local","playbook":")" + playbook +
+           R"("},"actions":{"start":["true"])" + actions + "}}";
   }
   Lines run(const std::string& action, int* code) {
     ads::agent::AgentClient c(base, kSecret);
@@ -125,6 +126,27 @@ TEST_F(AgentPlaybookTest, APlaybookThatIsNotThereIsAnsiblesOwnErrorWithItsPath) 
   EXPECT_NE(code, 0);
   std::string t = text(lines);
   EXPECT_NE(t.find("ERROR! the playbook: a-b_c.d/e.yml could not be found"), std::string::npos) << t;
+}
+
+TEST_F(AgentPlaybookTest, InControllerModeTheAgentRunsTheCommandsButNotThePlaybook) {
+  // ADS runs the playbook from its host after the agent's part (engine/ansible_controller.cpp)
+  ads::agent::AgentClient c(base, kSecret);
+  std::string controller = R"({"ads":2,"os":{"name":"debian","version":"12"},"install":["echo built > built.txt"],)"
+                           R"("ansible":"site.yml","actions":{"start":["true"],"backup":{"playbook":"b.yml"}}})";
+  ASSERT_TRUE(c.upload_lab(lab_tarball(controller, {{"site.yml", kWritePlaybook}, {"b.yml", kWritePlaybook}})).ok());
+  int code = 0;
+  Lines lines = run("install", &code);
+  EXPECT_EQ(code, 0) << text(lines);
+  EXPECT_TRUE(fs::exists(tmp.path / "lab" / "built.txt")) << text(lines);
+  EXPECT_FALSE(fs::exists(tmp.path / "lab" / "vars.txt")) << text(lines);
+  EXPECT_EQ(text(lines).find("ansible-playbook"), std::string::npos) << text(lines);
+  // a playbook-only action is an empty run here (the backup directory is still emptied for it)
+  fs::create_directories(tmp.path / "backup");
+  std::ofstream(tmp.path / "backup" / "old.txt") << "old";
+  lines = run("backup", &code);
+  EXPECT_EQ(code, 0) << text(lines);
+  EXPECT_FALSE(fs::exists(tmp.path / "backup" / "old.txt"));
+  EXPECT_EQ(text(lines).find("ansible-playbook"), std::string::npos) << text(lines);
 }
 
 }  // namespace

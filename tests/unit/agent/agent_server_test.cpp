@@ -128,9 +128,15 @@ TEST_F(AgentTest, SpeaksOnlyTlsWithTheKeyDerivedFromTheSecret) {
 
 TEST_F(AgentTest, RoutesAreExactlyTheDocumentedOnesAndNoneRunsACommandFromTheRequest) {
   // Every route the agent registers; a new one must be added here on purpose.
-  std::vector<std::string> expected = {
-      "GET /v1/backup", "GET /v1/health", "POST /v1/actions/cancel", "POST /v1/actions/{name}", "POST /v1/secret",
-      "PUT /v1/backup", "PUT /v1/lab"};
+  std::vector<std::string> expected = {"DELETE /v1/ssh",
+                                       "GET /v1/backup",
+                                       "GET /v1/health",
+                                       "POST /v1/actions/cancel",
+                                       "POST /v1/actions/{name}",
+                                       "POST /v1/secret",
+                                       "POST /v1/ssh",
+                                       "PUT /v1/backup",
+                                       "PUT /v1/lab"};  // /v1/ssh takes a key, never a command (ssh_access_test.cpp)
   EXPECT_EQ(server->routes(), expected);
 
   // Actions are names from the lab's spec, never a command: a shell command

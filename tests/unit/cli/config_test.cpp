@@ -48,6 +48,18 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   EXPECT_EQ(cfg.limits.active_jobs_per_user, 2);
 }
 
+TEST_F(ConfigFile, TheAnsibleControllersPrograms) {
+  EXPECT_EQ(cfg.ansible_playbook, "/usr/bin/ansible-playbook");
+  EXPECT_EQ(cfg.ansible_sandbox, "/usr/bin/bwrap");
+  EXPECT_EQ(cfg.ssh_keygen, "/usr/bin/ssh-keygen");
+  ASSERT_TRUE(load(R"({"ansible":{"playbook":"/opt/ansible/bin/ansible-playbook","sandbox":"/usr/local/bin/bwrap",
+                       "ssh_keygen":"/opt/ssh/bin/ssh-keygen"}})")
+                  .ok());
+  EXPECT_EQ(cfg.ansible_playbook, "/opt/ansible/bin/ansible-playbook");
+  EXPECT_EQ(cfg.ansible_sandbox, "/usr/local/bin/bwrap");
+  EXPECT_EQ(cfg.ssh_keygen, "/opt/ssh/bin/ssh-keygen");
+}
+
 TEST_F(ConfigFile, DefaultsLimitEveryone) {
   ASSERT_TRUE(load("{}").ok());
   EXPECT_EQ(cfg.keep_backups, 0);     // every backup is kept unless asked
@@ -105,6 +117,11 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
            {R"({"limits":{"per_ip":1}})", "limits.per_ip"},
            {R"({"workers":0})", "workers"},
            {R"({"keep_failed":"yes"})", "keep_failed"},
+           {R"({"ansible":"/usr/bin/ansible-playbook"})", "ansible"},
+           {R"({"ansible":{"playbook":"ansible-playbook"}})", "ansible.playbook"},
+           {R"({"ansible":{"sandbox":""}})", "ansible.sandbox"},
+           {R"({"ansible":{"ssh_keygen":5}})", "ansible.ssh_keygen"},
+           {R"({"ansible":{"bwrap":"/usr/bin/bwrap"}})", "ansible.bwrap"},
            {R"({"keep_backups":-1})", "keep_backups"},
            {R"({"keep_releases":-1})", "keep_releases"},
            {R"({"keep_releases":101})", "keep_releases"},

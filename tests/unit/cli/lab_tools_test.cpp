@@ -53,7 +53,8 @@ TEST_F(LabToolsTest, InitWritesALabThatCheckPassesAndSummarises) {
   std::string o = out.str();
   EXPECT_NE(o.find("spec: ads-lab.json (v2)"), std::string::npos) << o;
   EXPECT_NE(o.find("machine: OS key debian-12-build, memory 256 MB, storage 1024 MB"), std::string::npos) << o;
-  EXPECT_NE(o.find("install: 0 commands, then the playbook playbooks/site.yml, run from the lab's root"),
+  EXPECT_NE(o.find("install: 0 commands, then the playbook playbooks/site.yml (from the ADS host, over SSH), run from "
+                   "the lab's root"),
             std::string::npos)
       << o;
   EXPECT_NE(o.find("action start: 1 command"), std::string::npos) << o;

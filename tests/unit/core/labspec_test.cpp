@@ -625,6 +625,25 @@ TEST(LabSpecV2, ALifeCycleActionMayBeAPlaybook) {
   EXPECT_FALSE(s.has_action("restore"));
 }
 
+TEST(LabSpecV2, PlaybooksRunFromTheControllerUnlessTheLabSaysLocal) {
+  json j = json::parse(kV2Min);
+  j["ansible"] = "site.yml";
+  EXPECT_EQ(must_parse(parse_labspec_v2, j).ansible_mode, LabSpec::AnsibleMode::kController);
+  j["ansible"] = {{"playbook", "books/site.yml"}, {"mode", "local"}};
+  LabSpec s = must_parse(parse_labspec_v2, j);
+  EXPECT_EQ(s.ansible_mode, LabSpec::AnsibleMode::kLocal);
+  EXPECT_EQ(s.ansible_playbook, "books/site.yml");
+  j["ansible"] = {{"playbook", "site.yml"}, {"mode", "controller"}};
+  EXPECT_EQ(must_parse(parse_labspec_v2, j).ansible_mode, LabSpec::AnsibleMode::kController);
+  // the mode alone: for a lab whose only playbooks are life-cycle actions
+  j["ansible"] = {{"mode", "local"}};
+  j["actions"]["backup"] = {{"playbook", "backup.yml"}};
+  s = must_parse(parse_labspec_v2, j);
+  EXPECT_EQ(s.ansible_mode, LabSpec::AnsibleMode::kLocal);
+  EXPECT_EQ(s.ansible_playbook, "");
+  EXPECT_EQ(s.playbook_for("backup"), "backup.yml");
+}
+
 json& v2_action(json& j, const std::string& n) { return j["actions"][n]; }
 
 std::vector<BadSpec> v2_bad_specs() {
@@ -724,6 +743,38 @@ std::vector<BadSpec> v2_bad_specs() {
       {"ansible_subst", [](json& j) { j["ansible"] = "$(id).yml"; }, "ansible"},
       {"ansible_option", [](json& j) { j["ansible"] = "--version"; }, "ansible"},
       {"ansible_long", [](json& j) { j["ansible"] = std::string(256, 'a'); }, "ansible"},
+      // "ansible" as an object: where the playbooks run
+      {"ansible_mode_unknown",
+       [](json& j) {
+         j["ansible"] = {{"playbook", "a.yml"}, {"mode", "remote"}};
+       },
+       "ansible.mode"},
+      {"ansible_mode_number",
+       [](json& j) {
+         j["ansible"] = {{"mode", 1}};
+       },
+       "ansible.mode"},
+      {"ansible_mode_case",
+       [](json& j) {
+         j["ansible"] = {{"mode", "Local"}};
+       },
+       "ansible.mode"},
+      {"ansible_object_typo",
+       [](json& j) {
+         j["ansible"] = {{"playbok", "a.yml"}};
+       },
+       "ansible.playbok"},
+      {"ansible_object_parent",
+       [](json& j) {
+         j["ansible"] = {{"playbook", "../a.yml"}};
+       },
+       "ansible.playbook"},
+      {"ansible_object_empty",
+       [](json& j) {
+         j["ansible"] = {{"playbook", ""}};
+       },
+       "ansible.playbook"},
+      {"ansible_list", [](json& j) { j["ansible"] = json::array({"a.yml"}); }, "ansible"},
       // an action as a playbook
       {"action_playbook_quote",
        [](json& j) {

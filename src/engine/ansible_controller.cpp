@@ -1,0 +1,180 @@
+// The Ansible controller: a lab whose playbooks run from the ADS host
+// (LabSpec::AnsibleMode::kController, the default) has each one run here as
+//
+//   bwrap <sandbox> -- ansible-playbook -i inventory.yml -e <ads_* variables> -- PLAYBOOK
+//
+// against its machine over SSH. For each run:
+// 1. a key pair is made (ssh-keygen, ed25519, no passphrase) in a private
+//    directory of this run;
+// 2. the agent lets its public half in (POST /v1/ssh, over the agent's TLS,
+//    signed with its secret) for the run's time at most, and answers the
+//    machine's own host key, which is the only key known_hosts trusts;
+// 3. ansible-playbook runs from a copy of the lab's files in a bubblewrap
+//    sandbox: a user namespace as "nobody" without capabilities, its own
+//    mount, PID and IPC namespaces, and of the host only /usr, a few files of
+//    /etc (never /etc/ssh's host keys, never ADS's data or config) and this
+//    run's directory. The playbook is lab code (lookups, local actions and
+//    plugins next to it run on the controller): it sees none of ADS's state.
+//    It shares the host's network, which it needs to reach the machine;
+// 4. the agent removes the key (DELETE /v1/ssh), the run's directory goes.
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "agent/client.h"
+#include "agent/protocol.h"
+#include "agent/runner.h"
+#include "core/ansible_run.h"
+#include "engine/engine.h"
+#include "engine/fetcher.h"
+#include "engine/internal.h"
+
+namespace ads {
+
+namespace fs = std::filesystem;
+using namespace engine_detail;
+
+namespace {
+
+// The sandbox's command line: the host's /usr, read-only; only these files
+// of /etc; `run_dir` (the key, the inventory, a home) at /ads and the lab's
+// files at /ads/lab.
+std::vector<std::string> sandbox_argv(const std::string& bwrap, const std::string& run_dir,
+                                      const std::string& lab_dir) {
+  std::vector<std::string> a = {bwrap,           "--die-with-parent",
+                                "--new-session", "--unshare-all",
+                                "--share-net",   "--uid",
+                                "65534",         "--gid",
+                                "65534",         "--ro-bind",
+                                "/usr",          "/usr",
+                                "--symlink",     "usr/bin",
+                                "/bin",          "--symlink",
+                                "usr/sbin",      "/sbin",
+                                "--symlink",     "usr/lib",
+                                "/lib",          "--symlink",
+                                "usr/lib64",     "/lib64",
+                                "--proc",        "/proc",
+                                "--dev",         "/dev",
+                                "--tmpfs",       "/tmp",
+                                "--dir",         "/run",
+                                "--bind",        run_dir,
+                                "/ads",          "--bind",
+                                lab_dir,         "/ads/lab",
+                                "--chdir",       "/ads/lab"};
+  for (const char* f :
+       {"/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/localtime",
+        "/etc/ld.so.cache", "/etc/alternatives", "/etc/ssl/certs", "/etc/ssh/ssh_config"}) {
+    a.insert(a.end(), {"--ro-bind-try", f, f});
+  }
+  return a;
+}
+
+std::string first_line(const std::string& s) {
+  auto n = s.find('\n');
+  return n == std::string::npos ? s : s.substr(0, n);
+}
+
+}  // namespace
+
+Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c, const LabSpec& spec,
+                                            const std::string& action, const std::string& lab_tree,
+                                            const std::function<void(const std::string&, const std::string&)>& sink) {
+  const std::string playbook = spec.playbook_for(action);
+  for (const auto& [tool, what] : {std::pair{opts_.ansible_playbook, "ansible-playbook (Debian: ansible-core)"},
+                                   std::pair{opts_.sandbox, "bwrap (Debian: bubblewrap)"},
+                                   std::pair{opts_.ssh_keygen, "ssh-keygen (Debian: openssh-client)"}}) {
+    if (::access(tool.c_str(), X_OK) != 0)
+      return failed(action +
+                    ": the lab's playbooks run from the ADS host (\"ansible\" mode \"controller\"), which "
+                    "has no " +
+                    std::string(what) + " at " + tool +
+                    "; the operator installs it, or the lab sets \"ansible\": {\"mode\": \"local\"}");
+  }
+  // this run's directory: the lab's files, the key, the inventory; root's alone
+  std::error_code ec;
+  fs::create_directories(opts_.work_dir, ec);
+  const fs::path run = fs::path(opts_.work_dir) / ("ansible-" + d.id + "-" + agent::random_hex(6));
+  fs::create_directories(run / "home", ec);
+  if (ec) return failed(action + ": cannot make " + run.string() + ": " + ec.message());
+  fs::permissions(run, fs::perms::owner_all, ec);
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(p, e);
+    }
+  } cleanup{run};
+
+  // the lab's files: those of the deploy under way, or fetched again at the
+  // deployment's commit; the sandbox sees them at /ads/lab
+  std::string lab_dir = lab_tree;
+  if (lab_dir.empty()) {
+    auto fetched =
+        fetch_lab(d.source, d.commit.empty() ? d.ref : d.commit, (run / "fetched").string(), opts_.sources,
+                  owner_may_use_any_path(store_, d.owner), [&](const std::string& line) { log(d, "ads", line); });
+    if (!fetched) return failed(action + ": cannot fetch the lab for ansible-playbook: " + fetched.error().message);
+    lab_dir = fetched->dir;
+  }
+  fs::create_directories(run / "lab", ec);
+
+  auto keygen = agent::run_argv(
+      {opts_.ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", "ads-" + d.id, "-f", (run / "key").string()}, "");
+  if (keygen.exit_code != 0) return failed(action + ": ssh-keygen failed: " + first_line(keygen.err));
+  std::ifstream pub_in(run / "key.pub");
+  std::string pub;
+  std::getline(pub_in, pub);
+
+  // the machine lets this key in for the run (and not longer), and says which host key it has
+  const long per_command_ms = command_timeout_ms(spec, action);
+  const int ttl_s = static_cast<int>(std::min<long>(86400, per_command_ms / 1000 + 120));
+  auto grant = c.open_ssh(pub, ttl_s);
+  if (!grant) return failed(action + ": the machine does not let ansible-playbook in: " + grant.error().message);
+  struct Revoke {
+    agent::AgentClient& c;
+    Deployment& d;
+    Engine* e;
+    ~Revoke() {
+      if (auto st = c.close_ssh(); !st) e->log(d, "ads", "could not remove the run's SSH key: " + st.error().message);
+    }
+  } revoke{c, d, this};
+
+  const std::string host = d.name.empty() ? "lab" : d.name;
+  {
+    std::ofstream kh(run / "known_hosts");
+    kh << (grant->port == 22 ? d.address : "[" + d.address + "]:" + std::to_string(grant->port)) << " "
+       << grant->host_key << "\n";
+    std::ofstream inv(run / "inventory.yml");
+    inv << controller_inventory(host, d.address, grant->port, "/ads/key", "/ads/known_hosts");
+    if (!kh || !inv) return failed(action + ": cannot write the inventory of " + run.string());
+  }
+  std::string vars = playbook_vars_json({"/opt/lab", "/var/lib/ads-agent/backup", d.id, d.name, d.stable_url});
+
+  std::vector<std::string> argv = sandbox_argv(opts_.sandbox, run.string(), lab_dir);
+  for (const std::string& a : {std::string("--"), opts_.ansible_playbook, std::string("-i"),
+                               std::string("/ads/inventory.yml"), std::string("-e"), vars, std::string("--"), playbook})
+    argv.push_back(a);
+  log(d, "ads",
+      "$ ansible-playbook -i <inventory: root@" + d.address + " over SSH> -e <ads_* variables> -- " + playbook +
+          "  (from the ADS host, in a sandbox)");
+
+  agent::RunOptions ro;
+  ro.timeout_s = static_cast<int>(std::max<long>(1, per_command_ms / 1000));
+  ro.env = playbook_env();
+  ro.env.insert(ro.env.end(), {"HOME=/ads/home", "PATH=/usr/bin:/bin", "LC_ALL=C.UTF-8", "LANG=C.UTF-8",
+                               "ANSIBLE_HOST_KEY_CHECKING=True", "ANSIBLE_SSH_RETRIES=2"});
+  std::atomic<bool> stop{false};
+  ro.cancel = &stop;
+  ro.tick = std::chrono::milliseconds(500);
+  ro.on_tick = [&] {
+    if (stopping_ || cancelled(d.id)) stop = true;
+  };
+  auto res = agent::run_program(argv, run.string(), ro, sink);
+  if (stopping_) return Error::make("interrupted", action + ": left unfinished, the server is stopping");
+  if (res.cancelled || cancelled(d.id)) return Error::make("cancelled", action + ": cancelled");
+  if (res.timed_out)
+    return failed(action + ": ansible-playbook ran past " + std::to_string(ro.timeout_s) + " s and was stopped");
+  return res.exit_code;
+}
+
+}  // namespace ads
