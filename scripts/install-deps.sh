@@ -12,7 +12,7 @@ PKGS=(
   libssh-dev openssh-server openssh-client iproute2
   chromium
   haproxy caddy
-  python3 ansible-core bubblewrap
+  python3 ansible-core bubblewrap netcat-openbsd
 )
 # Node.js for the e2e tests: Debian's nodejs and npm, unless a node with its
 # npm is already there (NodeSource's nodejs bundles npm and conflicts with

@@ -23,6 +23,11 @@
 namespace ads::agent {
 
 inline constexpr uint16_t kAgentPort = 9089;
+// The SSH door the agent opens for ADS's Ansible controller (ssh_access.h):
+// its port (not 22, which a lab may use for its own sshd), and the longest
+// it stays open (the longest command ADS allows, 7 days, and a margin).
+inline constexpr int kSshDoorPort = 9022;
+inline constexpr int kMaxSshTtlSeconds = 8 * 86400;
 inline constexpr int64_t kMaxSkewSeconds = 300;
 inline constexpr const char* kHeaderTime = "X-ADS-Time";
 inline constexpr const char* kHeaderNonce = "X-ADS-Nonce";

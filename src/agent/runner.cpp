@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <string_view>
 #include <vector>
 
 namespace ads::agent {
@@ -58,8 +59,15 @@ void exec_program(const std::vector<std::string>& program, const std::string& wo
     _exit(126);
   }
   signal(SIGPIPE, SIG_DFL);
-  std::vector<const char*> envp = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
-                                   "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"};
+  // the defaults, unless `env` sets the same name (the first of a name wins in glibc and Python)
+  std::vector<const char*> envp;
+  for (const char* d : {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+                        "LANG=C.UTF-8", "DEBIAN_FRONTEND=noninteractive"}) {
+    std::string_view name(d, std::string_view(d).find('=') + 1);
+    bool set = false;
+    for (const auto& e : env) set = set || e.compare(0, name.size(), name) == 0;
+    if (!set) envp.push_back(d);
+  }
   for (const auto& e : env) envp.push_back(e.c_str());
   envp.push_back(nullptr);
   std::vector<const char*> argv;

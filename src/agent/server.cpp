@@ -312,7 +312,9 @@ Response AgentServer::open_ssh(const Request& req) {
   if (!j.contains("ttl_s") || !j["ttl_s"].is_number_integer())
     return Response::error(400, "invalid", "ttl_s must be a whole number of seconds", "ttl_s");
   long long ttl = j["ttl_s"].get<long long>();
-  if (ttl < 1 || ttl > 86400) return Response::error(400, "invalid", "ttl_s must be 1 to 86400 seconds", "ttl_s");
+  if (ttl < 1 || ttl > kMaxSshTtlSeconds)
+    return Response::error(400, "invalid", "ttl_s must be 1 to " + std::to_string(kMaxSshTtlSeconds) + " seconds",
+                           "ttl_s");
   auto host_key = ssh_.open(j["public_key"].get<std::string>(), static_cast<int>(ttl));
   if (!host_key) {
     const auto& e = host_key.error();

@@ -1,18 +1,18 @@
 #include "agent/ssh_access.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -48,16 +48,62 @@ Status write_private(const std::string& path, const std::string& data) {
   return Status::Ok();
 }
 
-bool port_answers(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  ::close(fd);
-  return ok;
+// Whether process `pid` holds a socket listening on TCP `port` (any
+// address, IPv4 or IPv6): our sshd, not some other program on that port.
+bool listens(pid_t pid, int port) {
+  std::set<std::string> inodes;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::istringstream in(read_all(table));
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string slot, local, remote, state, queues, timer, retr, uid, timeout, inode;
+      f >> slot >> local >> remote >> state >> queues >> timer >> retr >> uid >> timeout >> inode;
+      auto colon = local.rfind(':');
+      if (state != "0A" || colon == std::string::npos) continue;  // 0A: LISTEN
+      if (std::strtol(local.c_str() + colon + 1, nullptr, 16) == port) inodes.insert("socket:[" + inode + "]");
+    }
+  }
+  if (inodes.empty()) return false;
+  std::error_code e;
+  for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd", e)) {
+    std::error_code le;
+    auto target = fs::read_symlink(fd.path(), le);
+    if (!le && inodes.count(target.string())) return true;
+  }
+  return false;
+}
+
+// Every process below `root` (its children, theirs, ...): sshd forks a
+// session leader per connection (setsid), which a signal to sshd's group
+// does not reach.
+std::vector<pid_t> descendants(pid_t root) {
+  std::map<pid_t, std::vector<pid_t>> children;
+  std::error_code e;
+  for (const auto& entry : fs::directory_iterator("/proc", e)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::string stat = read_all("/proc/" + name + "/stat");
+    auto close_paren = stat.rfind(')');  // the command name may hold spaces and parentheses
+    if (close_paren == std::string::npos) continue;
+    std::istringstream f(stat.substr(close_paren + 1));
+    std::string state;
+    long ppid = 0;
+    f >> state >> ppid;
+    children[static_cast<pid_t>(ppid)].push_back(static_cast<pid_t>(std::atol(name.c_str())));
+  }
+  std::vector<pid_t> out;
+  std::vector<pid_t> todo = {root};
+  while (!todo.empty() && out.size() < 4096) {
+    pid_t p = todo.back();
+    todo.pop_back();
+    for (pid_t c : children[p]) {
+      out.push_back(c);
+      todo.push_back(c);
+    }
+  }
+  return out;
 }
 
 // "ssh-ed25519 AAAA..." without the comment.
@@ -92,8 +138,13 @@ void SshAccess::reset() {
   std::string pid_text = read_all(opts_.dir + "/sshd.pid");
   pid_t old = static_cast<pid_t>(std::atol(pid_text.c_str()));
   if (old > 1) {
-    std::string comm = read_all("/proc/" + std::to_string(old) + "/comm");
-    if (comm.rfind("sshd", 0) == 0) ::kill(old, SIGTERM);
+    // only if it is that sshd: its command line names this directory (after
+    // a reboot the number may be some other program's)
+    std::string cmdline = read_all("/proc/" + std::to_string(old) + "/cmdline");
+    if (cmdline.find("AuthorizedKeysFile=" + opts_.dir + "/authorized_keys") != std::string::npos) {
+      for (pid_t c : descendants(old)) ::kill(c, SIGKILL);
+      ::kill(old, SIGTERM);
+    }
   }
   fs::remove(opts_.dir + "/sshd.pid", e);
 }
@@ -101,7 +152,8 @@ void SshAccess::reset() {
 Result<std::string> SshAccess::open(const std::string& public_key, int ttl_s) {
   if (!valid_ssh_public_key(public_key))
     return Error::invalid("public_key", "must be one line \"ssh-ed25519 <base64> [comment]\"");
-  if (ttl_s < 1 || ttl_s > 86400) return Error::invalid("ttl_s", "must be 1 to 86400 seconds");
+  if (ttl_s < 1 || ttl_s > kMaxSshTtlSeconds)
+    return Error::invalid("ttl_s", "must be 1 to " + std::to_string(kMaxSshTtlSeconds) + " seconds");
   if (::access(opts_.sshd.c_str(), X_OK) != 0 || ::access(opts_.keygen.c_str(), X_OK) != 0)
     return Error::make("unsupported",
                        "openssh-server is not installed in this machine: a lab whose playbooks run from the ADS "
@@ -181,7 +233,7 @@ Result<std::string> SshAccess::open(const std::string& public_key, int ttl_s) {
       if (why.size() > 2000) why = why.substr(why.size() - 2000);
       return Error::make("internal", "sshd exited at its start: " + why);
     }
-    if (port_answers(opts_.port)) {
+    if (listens(pid_, opts_.port)) {
       until_ = std::chrono::steady_clock::now() + std::chrono::seconds(ttl_s);
       changed_.notify_all();
       return host_line;
@@ -189,7 +241,8 @@ Result<std::string> SshAccess::open(const std::string& public_key, int ttl_s) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   close_locked();
-  return Error::make("internal", "sshd did not accept connections on port " + std::to_string(opts_.port) + " in 5 s");
+  return Error::make("internal", "sshd did not listen on port " + std::to_string(opts_.port) +
+                                     " in 5 s (is another program on that port?)");
 }
 
 void SshAccess::close() {
@@ -201,7 +254,8 @@ void SshAccess::close_locked() {
   std::error_code e;
   fs::remove(opts_.dir + "/authorized_keys", e);  // first: no new login from here on
   if (pid_ == 0) return;
-  ::kill(-pid_, SIGTERM);  // sshd and the sessions it forked
+  for (pid_t c : descendants(pid_)) ::kill(c, SIGKILL);  // the sessions (each its own session leader)
+  ::kill(-pid_, SIGTERM);
   ::kill(pid_, SIGTERM);
   int status = 0;
   for (int i = 0; i < 100 && ::waitpid(pid_, &status, WNOHANG) == 0; ++i)

@@ -6,7 +6,8 @@
 // forwarding, root only) and this machine's own host key, made here on first
 // use (never one baked into the image), which it returns so that ADS trusts
 // that key alone. DELETE /v1/ssh, the time to live running out, or the next
-// agent start removes the key and stops that sshd.
+// agent start removes the key and stops that sshd and its sessions. It
+// listens on port 9022 (kSshDoorPort), not a lab's 22.
 //
 // The agent still runs no command from a request: the request carries a key
 // (checked to be one ed25519 key line), never a command.
@@ -20,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "agent/protocol.h"  // kSshDoorPort, kMaxSshTtlSeconds
 #include "core/result.h"
 
 namespace ads::agent {
@@ -30,7 +32,7 @@ struct SshAccessOptions {
   std::string keygen = "/usr/bin/ssh-keygen";
   std::string privsep_dir = "/run/sshd";  // Debian's sshd refuses to start without it
   std::string listen = "0.0.0.0";
-  int port = 22;
+  int port = kSshDoorPort;
 };
 
 class SshAccess {
@@ -47,7 +49,8 @@ class SshAccess {
   // ("ssh-ed25519 AAAA..."). Errors: "invalid" (the key), "unsupported" (no
   // sshd in this machine), "internal".
   Result<std::string> open(const std::string& public_key, int ttl_s);
-  // Removes the key and stops sshd; nothing open: nothing to do.
+  // Removes the key and stops sshd and every session it started; nothing
+  // open: nothing to do.
   void close();
   int port() const { return opts_.port; }
 

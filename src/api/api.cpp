@@ -23,16 +23,7 @@ using http::Response;
 using nlohmann::json;
 
 namespace {
-std::string iso8601(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[40];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
-  return out;
-}
+std::string iso8601(int64_t ms) { return iso8601_utc(ms); }
 
 int status_for(const Error& e) {
   if (e.code == "invalid") return 400;
@@ -143,8 +134,10 @@ json deployment_json(const Deployment& d) {
             {"stable_url", d.stable_url},  // through the reverse proxy; "" until published
             {"owner", d.owner},
             {"shared", d.shared},
+            {"keep_failed", d.keep_failed},  // a throwaway lab's machine stays when it fails
             {"created_at", iso8601(d.created_ms)},
             {"updated_at", iso8601(d.updated_ms)}};
+  if (d.expires_ms > 0) j["expires_at"] = iso8601(d.expires_ms);  // destroyed then (ads lab try)
   if (d.state == State::kFailed) {
     j["failed_step"] = d.failed_step;
     j["error"] = d.error;
@@ -334,9 +327,10 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
           if (auto err = parse_body(req, body)) return *err;
           for (auto& [k, v] : body.items()) {
             if (k != "source" && k != "ref" && k != "name" && k != "provider" && k != "shared" && k != "track" &&
-                k != "poll_s")
-              return Response::error(400, "invalid",
-                                     "is not a known field (source, ref, name, provider, shared, track, poll_s)", k);
+                k != "poll_s" && k != "keep_failed" && k != "ttl_s")
+              return Response::error(
+                  400, "invalid",
+                  "is not a known field (source, ref, name, provider, shared, track, poll_s, keep_failed, ttl_s)", k);
           }
           // deploy on git push: the branch to track (git_hooks.h), checked before anything is made
           std::string track;
@@ -363,6 +357,24 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
             if (!body["shared"].is_boolean()) return Response::error(400, "invalid", "must be true or false", "shared");
             dr.shared = body["shared"].get<bool>();
           }
+          // a throwaway lab (ads lab try): kept when it fails, destroyed after ttl_s
+          if (body.contains("keep_failed")) {
+            if (!body["keep_failed"].is_boolean())
+              return Response::error(400, "invalid", "must be true or false", "keep_failed");
+            dr.keep_failed = body["keep_failed"].get<bool>();
+          }
+          if (body.contains("ttl_s")) {
+            if (!body["ttl_s"].is_number_integer() || body["ttl_s"].get<int64_t>() < kMinTtlSeconds ||
+                body["ttl_s"].get<int64_t>() > kMaxTtlSeconds)
+              return Response::error(400, "invalid",
+                                     "must be a whole number of seconds from " + std::to_string(kMinTtlSeconds) +
+                                         " to " + std::to_string(kMaxTtlSeconds) + " (7 days)",
+                                     "ttl_s");
+            dr.ttl_s = body["ttl_s"].get<int64_t>();
+          }
+          if (dr.keep_failed && dr.ttl_s == 0)  // a kept machine always goes in the end
+            return Response::error(400, "invalid", "needs \"ttl_s\": a kept machine is removed when it expires",
+                                   "keep_failed");
           if (auto e = get_string(body, "source", true, dr.source)) return *e;
           if (auto e = get_string(body, "ref", false, dr.ref)) return *e;
           if (!track.empty() && dr.ref.empty()) dr.ref = track;  // a tracked branch is deployed from that branch

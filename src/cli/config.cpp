@@ -170,17 +170,23 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
       if (!o) return o.error();
       cfg.oidc = std::move(o.value());
     } else if (k == "ansible") {
-      // {"playbook": "/usr/bin/ansible-playbook", "sandbox": "/usr/bin/bwrap", "ssh_keygen": "/usr/bin/ssh-keygen"}
+      // {"playbook": "/usr/bin/ansible-playbook", "sandbox": "/usr/bin/bwrap", "ssh_keygen": "/usr/bin/ssh-keygen",
+      //  "netcat": "/usr/bin/nc.openbsd"}
       if (!v.is_object()) return Error::invalid(k, "must be an object of program paths");
       for (auto& [ak, av] : v.items()) {
         std::string field = "ansible." + ak;
         std::string* out = ak == "playbook"     ? &cfg.ansible_playbook
                            : ak == "sandbox"    ? &cfg.ansible_sandbox
                            : ak == "ssh_keygen" ? &cfg.ssh_keygen
+                           : ak == "netcat"     ? &cfg.netcat
                                                 : nullptr;
-        if (!out) return Error::invalid(field, "is not a known setting (playbook, sandbox, ssh_keygen)");
-        if (!av.is_string() || av.get<std::string>().empty() || av.get<std::string>()[0] != '/')
-          return Error::invalid(field, "must be an absolute path");
+        if (!out) return Error::invalid(field, "is not a known setting (playbook, sandbox, ssh_keygen, netcat)");
+        // the netcat path goes into ssh's ProxyCommand: plain path characters only
+        bool plain = av.is_string() && av.get<std::string>().size() > 1 && av.get<std::string>()[0] == '/';
+        if (plain)
+          for (unsigned char ch : av.get<std::string>())
+            plain = plain && (std::isalnum(ch) || ch == '/' || ch == '.' || ch == '_' || ch == '-' || ch == '+');
+        if (!plain) return Error::invalid(field, "must be an absolute path of letters, digits and / . _ - +");
         *out = av.get<std::string>();
       }
     } else if (k == "limits") {

@@ -46,10 +46,11 @@ struct ServeConfig {
   int workers = 2;
   bool keep_failed = false;
   // "ansible": the controller of labs whose playbooks run from this host
-  // (EngineOptions::ansible_playbook, sandbox, ssh_keygen)
+  // (EngineOptions::ansible_playbook, sandbox, ssh_keygen, netcat)
   std::string ansible_playbook = "/usr/bin/ansible-playbook";
   std::string ansible_sandbox = "/usr/bin/bwrap";
   std::string ssh_keygen = "/usr/bin/ssh-keygen";
+  std::string netcat = "/usr/bin/nc.openbsd";
   int keep_backups = 0;                // per deployment; 0: keep all
   int keep_releases = 1;               // earlier releases that keep their machine for a rollback
   bool keep_releases_running = false;  // kept machines stay running (a rollback in about a second)

@@ -15,7 +15,9 @@
 #include <optional>
 #include <sstream>
 
+#include "cli/accounts.h"
 #include "cli/client.h"
+#include "core/deployment.h"
 #include "core/labspec.h"
 #include "core/text.h"
 #include "engine/archive.h"
@@ -357,9 +359,17 @@ int run_lab_init(const std::string& dir, std::ostream& out, std::ostream& err) {
   }
   out << "wrote a playbook lab in " << dir << ":\n";
   for (const auto& [rel, text] : kInitFiles) out << "  " << rel << "\n";
-  out << "next: ads lab check --ansible " << dir << ", then ads deploy " << dir
-      << " (a local directory the server allows: sources.local_roots)\n";
+  out << "next: ads lab check --ansible " << dir << ", then ads lab try " << dir
+      << " (a throwaway deploy; the server must be allowed to read the directory: sources.local_roots)\n";
   return 0;
+}
+
+Result<int64_t> parse_lab_ttl(const std::string& text) {
+  auto seconds = parse_ttl(text);  // the tokens' syntax (cli/accounts.h)
+  if (!seconds || *seconds < kMinTtlSeconds || *seconds > kMaxTtlSeconds)
+    return Error::invalid("ttl", "must be a time such as 90s, 30m, 2h or 1d, from " + std::to_string(kMinTtlSeconds) +
+                                     " s to 7 days: not \"" + text.substr(0, 32) + "\"");
+  return *seconds;
 }
 
 }  // namespace ads::cli

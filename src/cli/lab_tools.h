@@ -10,6 +10,8 @@
 //                       plugins next to the playbook and evaluates lookups in
 //                       `import_playbook`: code of the lab, run on this host.
 //   ads lab init DIR    writes a minimal working playbook lab to start from.
+//   ads lab try DIR     (main.cpp, needs a server) check_lab, then a
+//                       throwaway deployment of DIR (keep_failed, ttl_s).
 // Exit codes: 0 the lab is fine (init: written); 1 problems found (each
 // printed); 2 DIR unusable (not a directory; init: not empty).
 #pragma once
@@ -17,6 +19,8 @@
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include "core/result.h"
 
 namespace ads::cli {
 
@@ -36,5 +40,10 @@ std::string find_ansible_playbook();
 // `with_ansible`: run the syntax check (the lab's code, see above).
 int run_lab_check(const std::string& dir, bool with_ansible, std::ostream& out, std::ostream& err);
 int run_lab_init(const std::string& dir, std::ostream& out, std::ostream& err);
+
+// `ads lab try --ttl`: "90s", "30m", "2h", "1d" or plain seconds (the
+// syntax of token lifetimes, cli/accounts.h), from kMinTtlSeconds to
+// kMaxTtlSeconds; else "invalid" (field ttl).
+Result<int64_t> parse_lab_ttl(const std::string& text);
 
 }  // namespace ads::cli

@@ -113,6 +113,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
   eo.ansible_playbook = cfg.ansible_playbook;
   eo.sandbox = cfg.ansible_sandbox;
   eo.ssh_keygen = cfg.ssh_keygen;
+  eo.netcat = cfg.netcat;
   eo.keep_backups = cfg.keep_backups;
   eo.keep_releases = cfg.keep_releases;
   eo.keep_releases_running = cfg.keep_releases_running;
@@ -672,7 +673,7 @@ int main(int argc, char** argv) {
   exec->add_option("--timeout", exec_timeout, "seconds before the command is killed (default 60)")
       ->check(CLI::Range(1, 600));
   std::string lab_dir;
-  auto* lab = app.add_subcommand("lab", "tools for writing a lab, without a server");
+  auto* lab = app.add_subcommand("lab", "tools for writing a lab (check and init need no server)");
   lab->require_subcommand(1);
   auto* lab_check = lab->add_subcommand(
       "check", "validate a lab directory: spec, packing, playbooks (syntax), scripts; print what a deploy would do");
@@ -683,6 +684,16 @@ int main(int argc, char** argv) {
                       "plugins and lookups on this host (labs you trust)");
   auto* lab_init = lab->add_subcommand("init", "write a minimal working playbook lab into an empty or new directory");
   lab_init->add_option("dir", lab_dir, "where to write it")->required();
+  std::string try_name, try_provider, try_ttl = "1h";
+  auto* lab_try = lab->add_subcommand(
+      "try",
+      "check a lab directory, then deploy it as a throwaway lab: the log as it goes; a failed one keeps its machine "
+      "for inspection; destroyed when its time to live ends (the directory must be readable by the server)");
+  lab_try->add_option("dir", lab_dir, "the lab's directory")->required();
+  lab_try->add_option("--name", try_name, "lab name (default: from the directory)");
+  lab_try->add_option("--provider", try_provider, "provider (default: the server's)");
+  lab_try->add_option("--ttl", try_ttl, "how long it lives: 90s, 30m, 2h, 1d (1m to 7d; default 1h)");
+  lab_try->add_flag("--quiet", quiet, "show steps only, not the log");
 
   std::string service_action;
   std::vector<std::string> service_serve_args;
@@ -745,6 +756,49 @@ int main(int argc, char** argv) {
     }
     std::cerr << "ads: deployment " << new_id << " failed at " << fin.value("failed_step", "") << ": "
               << fin.value("error", "") << "\n";
+    return kExitFailed;
+  }
+  if (lab_try->parsed()) {
+    auto ttl = cli::parse_lab_ttl(try_ttl);
+    if (!ttl) return fail_with(ttl.error(), kExitUsage);
+    // the lab is checked here first: a spec error costs no machine
+    std::error_code ec;
+    if (!fs::is_directory(lab_dir, ec)) {
+      std::cerr << "ads: " << lab_dir << " is not a directory\n";
+      return kExitUsage;
+    }
+    auto report = cli::check_lab(lab_dir, "");
+    if (!report.problems.empty()) {
+      for (const auto& p : report.problems) std::cerr << "ads: " << p << "\n";
+      std::cerr << "ads: not deployed: " << report.problems.size() << " problem(s) (ads lab check " << lab_dir << ")\n";
+      return kExitFailed;
+    }
+    json body = {{"source", fs::absolute(lab_dir).lexically_normal().string()}, {"keep_failed", true}, {"ttl_s", *ttl}};
+    if (!try_name.empty()) body["name"] = try_name;
+    if (!try_provider.empty()) body["provider"] = try_provider;
+    auto r = api.call("POST", "/api/v1/deployments", &body);
+    if (!r) return fail_with(r.error(), kExitUnreachable);
+    if (r->status != 202) return reply_error(*r);
+    std::string new_id = r->body.value("id", "");
+    std::cout << "trying " << body["source"].get<std::string>() << " as deployment " << new_id << " ("
+              << r->body.value("name", "") << "), destroyed at " << r->body.value("expires_at", "") << "\n";
+    json fin;
+    if (int rc = follow(api, new_id, quiet, fin)) return rc;
+    if (fin.value("state", "") == "running") {
+      std::cout << "lab " << fin.value("name", "") << " is running at " << fin.value("url", "") << "\n"
+                << "a throwaway: destroyed at " << fin.value("expires_at", "") << " (ads destroy " << new_id
+                << " sooner)\n";
+      return 0;
+    }
+    std::cerr << "ads: deployment " << new_id << " failed at " << fin.value("failed_step", "") << ": "
+              << fin.value("error", "") << "\n";
+    if (!fin.value("machine", "").empty()) {
+      std::cerr << "its machine " << fin.value("machine", "") << " is kept for inspection until "
+                << fin.value("expires_at", "") << ":\n"
+                << "  ads exec " << new_id << " -- sh -c 'ls -l /opt/lab'   a command in it (LXD)\n"
+                << "  ads logs " << new_id << "                             the whole log\n"
+                << "  ads destroy " << new_id << "                          remove it now\n";
+    }
     return kExitFailed;
   }
   if (cancel->parsed()) return cli::run_cancel(api, cancel_job, detach, std::cout);

@@ -28,11 +28,14 @@ std::vector<std::string> playbook_env() {
 }
 
 std::string controller_inventory(const std::string& host, const std::string& address, int port,
-                                 const std::string& key_file, const std::string& known_hosts) {
+                                 const std::string& key_file, const std::string& known_hosts,
+                                 const std::string& proxy_command) {
   // every option ssh takes from this run, none from ~/.ssh or /etc/ssh
   std::string ssh_args = "-o UserKnownHostsFile=" + known_hosts +
                          " -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
                          " -o BatchMode=yes -o PasswordAuthentication=no -o ConnectTimeout=15";
+  // one argument to ssh (Ansible splits these with shlex): quoted
+  if (!proxy_command.empty()) ssh_args += " -o 'ProxyCommand=" + proxy_command + "'";
   json h = {{"ansible_host", address},
             {"ansible_port", port},
             {"ansible_user", "root"},

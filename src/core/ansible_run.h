@@ -36,8 +36,11 @@ std::vector<std::string> playbook_env();
 // other key file, no password). A YAML inventory (JSON is YAML; the file
 // must end in .yml) with the one host `host` (a lab name: the name failures
 // are reported under).
+// `proxy_command` (ssh's ProxyCommand, e.g. "nc -U /ads/ssh.sock"): how ssh
+// reaches the machine from a sandbox without a network; "": directly.
 std::string controller_inventory(const std::string& host, const std::string& address, int port,
-                                 const std::string& key_file, const std::string& known_hosts);
+                                 const std::string& key_file, const std::string& known_hosts,
+                                 const std::string& proxy_command = "");
 
 // An OpenSSH public key line the agent puts in its authorized keys: exactly
 // "ssh-ed25519 <base64>" and an optional comment of [A-Za-z0-9@._-], at

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <ctime>
 #include <utility>
 
 namespace ads {
@@ -79,6 +81,17 @@ bool can_transition(State from, State to) {
   if (from == State::kDestroyed && to == State::kAccepted) return true;  // restore into a new machine
   if (from == State::kDestroying && (to == State::kDestroyed || to == State::kFailed)) return true;
   return false;
+}
+
+std::string iso8601_utc(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[40];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms % 1000));
+  return out;
 }
 
 }  // namespace ads

@@ -5,17 +5,18 @@
 //
 // against its machine over SSH. For each run:
 // 1. a key pair is made (ssh-keygen, ed25519, no passphrase) in a private
-//    directory of this run;
+//    directory of this run, and the lab's files are copied there;
 // 2. the agent lets its public half in (POST /v1/ssh, over the agent's TLS,
 //    signed with its secret) for the run's time at most, and answers the
 //    machine's own host key, which is the only key known_hosts trusts;
-// 3. ansible-playbook runs from a copy of the lab's files in a bubblewrap
-//    sandbox: a user namespace as "nobody" without capabilities, its own
-//    mount, PID and IPC namespaces, and of the host only /usr, a few files of
-//    /etc (never /etc/ssh's host keys, never ADS's data or config) and this
-//    run's directory. The playbook is lab code (lookups, local actions and
-//    plugins next to it run on the controller): it sees none of ADS's state.
-//    It shares the host's network, which it needs to reach the machine;
+// 3. ansible-playbook runs in a bubblewrap sandbox: user, mount, PID, IPC,
+//    UTS and network namespaces of its own, no capabilities, and of the host
+//    only /usr, a few files of /etc (never /etc/ssh's host keys, never ADS's
+//    data or config) and this run's directory. The playbook is lab code
+//    (lookups, local actions and plugins next to it run on the controller):
+//    it sees none of ADS's state and no network at all; its ssh reaches the
+//    machine's sshd, and nothing else, through a unix socket that ADS relays
+//    (engine/socket_relay.h; `nc -U` is ssh's ProxyCommand);
 // 4. the agent removes the key (DELETE /v1/ssh), the run's directory goes.
 #include <atomic>
 #include <filesystem>
@@ -29,6 +30,7 @@
 #include "engine/engine.h"
 #include "engine/fetcher.h"
 #include "engine/internal.h"
+#include "engine/socket_relay.h"
 
 namespace ads {
 
@@ -40,31 +42,30 @@ namespace {
 // The sandbox's command line: the host's /usr, read-only; only these files
 // of /etc; `run_dir` (the key, the inventory, a home) at /ads and the lab's
 // files at /ads/lab.
-std::vector<std::string> sandbox_argv(const std::string& bwrap, const std::string& run_dir,
-                                      const std::string& lab_dir) {
+// The sandbox's command line: no network, the host's /usr read-only, only
+// these files of /etc, and `run_dir` (the lab's copy, the key, the
+// inventory, a home, the relay's socket) at /ads.
+std::vector<std::string> sandbox_argv(const std::string& bwrap, const std::string& run_dir) {
   std::vector<std::string> a = {bwrap,           "--die-with-parent",
-                                "--new-session", "--unshare-all",
-                                "--share-net",   "--uid",
-                                "65534",         "--gid",
-                                "65534",         "--ro-bind",
-                                "/usr",          "/usr",
-                                "--symlink",     "usr/bin",
-                                "/bin",          "--symlink",
-                                "usr/sbin",      "/sbin",
-                                "--symlink",     "usr/lib",
-                                "/lib",          "--symlink",
-                                "usr/lib64",     "/lib64",
-                                "--proc",        "/proc",
-                                "--dev",         "/dev",
-                                "--tmpfs",       "/tmp",
-                                "--dir",         "/run",
-                                "--bind",        run_dir,
-                                "/ads",          "--bind",
-                                lab_dir,         "/ads/lab",
+                                "--new-session", "--unshare-all",  // user, mount, PID, IPC, UTS, cgroup, network
+                                "--uid",         "65534",
+                                "--gid",         "65534",
+                                "--ro-bind",     "/usr",
+                                "/usr",          "--symlink",
+                                "usr/bin",       "/bin",
+                                "--symlink",     "usr/sbin",
+                                "/sbin",         "--symlink",
+                                "usr/lib",       "/lib",
+                                "--symlink",     "usr/lib64",
+                                "/lib64",        "--proc",
+                                "/proc",         "--dev",
+                                "/dev",          "--tmpfs",
+                                "/tmp",          "--dir",
+                                "/run",          "--bind",
+                                run_dir,         "/ads",
                                 "--chdir",       "/ads/lab"};
-  for (const char* f :
-       {"/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf", "/etc/localtime",
-        "/etc/ld.so.cache", "/etc/alternatives", "/etc/ssl/certs", "/etc/ssh/ssh_config"}) {
+  for (const char* f : {"/etc/passwd", "/etc/group", "/etc/hosts", "/etc/nsswitch.conf", "/etc/localtime",
+                        "/etc/ld.so.cache", "/etc/alternatives", "/etc/ssl/certs", "/etc/ssh/ssh_config"}) {
     a.insert(a.end(), {"--ro-bind-try", f, f});
   }
   return a;
@@ -83,7 +84,8 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
   const std::string playbook = spec.playbook_for(action);
   for (const auto& [tool, what] : {std::pair{opts_.ansible_playbook, "ansible-playbook (Debian: ansible-core)"},
                                    std::pair{opts_.sandbox, "bwrap (Debian: bubblewrap)"},
-                                   std::pair{opts_.ssh_keygen, "ssh-keygen (Debian: openssh-client)"}}) {
+                                   std::pair{opts_.ssh_keygen, "ssh-keygen (Debian: openssh-client)"},
+                                   std::pair{opts_.netcat, "nc.openbsd (Debian: netcat-openbsd)"}}) {
     if (::access(tool.c_str(), X_OK) != 0)
       return failed(action +
                     ": the lab's playbooks run from the ADS host (\"ansible\" mode \"controller\"), which "
@@ -106,8 +108,9 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
     }
   } cleanup{run};
 
-  // the lab's files: those of the deploy under way, or fetched again at the
-  // deployment's commit; the sandbox sees them at /ads/lab
+  // a copy of the lab's files: those of the deploy under way, or fetched
+  // again at the deployment's commit (never the source itself: the sandbox
+  // may write to it)
   std::string lab_dir = lab_tree;
   if (lab_dir.empty()) {
     auto fetched =
@@ -116,7 +119,9 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
     if (!fetched) return failed(action + ": cannot fetch the lab for ansible-playbook: " + fetched.error().message);
     lab_dir = fetched->dir;
   }
-  fs::create_directories(run / "lab", ec);
+  fs::copy(lab_dir, run / "lab", fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+  if (ec) return failed(action + ": cannot copy the lab for ansible-playbook: " + ec.message());
+  fs::remove_all(run / "fetched", ec);
 
   auto keygen = agent::run_argv(
       {opts_.ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", "ads-" + d.id, "-f", (run / "key").string()}, "");
@@ -127,17 +132,33 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
 
   // the machine lets this key in for the run (and not longer), and says which host key it has
   const long per_command_ms = command_timeout_ms(spec, action);
-  const int ttl_s = static_cast<int>(std::min<long>(86400, per_command_ms / 1000 + 120));
-  auto grant = c.open_ssh(pub, ttl_s);
-  if (!grant) return failed(action + ": the machine does not let ansible-playbook in: " + grant.error().message);
+  const int ttl_s = static_cast<int>(std::min<long>(agent::kMaxSshTtlSeconds, per_command_ms / 1000 + 120));
+  // taken back whatever happens from here on, also when the answer to the
+  // open is lost after the agent acted on it
   struct Revoke {
     agent::AgentClient& c;
     Deployment& d;
     Engine* e;
+    bool old_agent = false;
     ~Revoke() {
+      if (old_agent) return;
       if (auto st = c.close_ssh(); !st) e->log(d, "ads", "could not remove the run's SSH key: " + st.error().message);
     }
   } revoke{c, d, this};
+  auto grant = c.open_ssh(pub, ttl_s);
+  if (!grant && grant.error().code == "not_found") {
+    // an agent from before the controller mode (a machine deployed by an
+    // older ADS) has no door, and ran the playbook itself, in the machine
+    revoke.old_agent = true;
+    log(d, "ads",
+        "this machine's agent predates the controller mode: it ran " + playbook +
+            " itself, inside the machine (local mode); a redeploy or a release brings the new agent");
+    return 0;
+  }
+  if (!grant) return failed(action + ": the machine does not let ansible-playbook in: " + grant.error().message);
+  // the sandbox's only way out: its ssh, relayed to the machine's sshd
+  auto relay = SocketRelay::start((run / "ssh.sock").string(), d.address, grant->port);
+  if (!relay) return failed(action + ": " + relay.error().message);
 
   const std::string host = d.name.empty() ? "lab" : d.name;
   {
@@ -145,12 +166,13 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
     kh << (grant->port == 22 ? d.address : "[" + d.address + "]:" + std::to_string(grant->port)) << " "
        << grant->host_key << "\n";
     std::ofstream inv(run / "inventory.yml");
-    inv << controller_inventory(host, d.address, grant->port, "/ads/key", "/ads/known_hosts");
+    inv << controller_inventory(host, d.address, grant->port, "/ads/key", "/ads/known_hosts",
+                                opts_.netcat + " -U /ads/ssh.sock");
     if (!kh || !inv) return failed(action + ": cannot write the inventory of " + run.string());
   }
   std::string vars = playbook_vars_json({"/opt/lab", "/var/lib/ads-agent/backup", d.id, d.name, d.stable_url});
 
-  std::vector<std::string> argv = sandbox_argv(opts_.sandbox, run.string(), lab_dir);
+  std::vector<std::string> argv = sandbox_argv(opts_.sandbox, run.string());
   for (const std::string& a : {std::string("--"), opts_.ansible_playbook, std::string("-i"),
                                std::string("/ads/inventory.yml"), std::string("-e"), vars, std::string("--"), playbook})
     argv.push_back(a);

@@ -150,6 +150,28 @@ Result<PruneResult> Engine::prune(int days) {
   return r;
 }
 
+void Engine::destroy_expired() {
+  auto due = store_.expired(now_ms(), 100);
+  if (!due) {
+    spdlog::error("listing expired deployments: {}", due.error().message);
+    return;
+  }
+  for (auto& d : *due) {
+    if (stopping_) return;
+    auto jobs = store_.jobs_of(d.id);
+    if (!jobs) continue;
+    bool destroying = false;
+    for (auto& j : *jobs)
+      destroying = destroying || (j.kind == "destroy" && (j.state == "queued" || j.state == "running"));
+    if (destroying) continue;
+    log(d, "ads", "the deployment expired at " + iso8601_utc(d.expires_ms) + " (ttl): destroying it");
+    auto job = operate(d.id, "destroy", nlohmann::json::object(), Store::Admission{});
+    // conflict: another server queued it meanwhile
+    if (!job && job.error().code != "conflict")
+      log(d, "ads", "cannot destroy the expired deployment now: " + job.error().message);
+  }
+}
+
 void Engine::janitor() {
   // the first prune one interval after the start (a server started and
   // stopped at once, as in tests, prunes nothing); then every interval
@@ -158,6 +180,7 @@ void Engine::janitor() {
   while (!stopping_) {
     lk.unlock();
     run_cleanups();
+    if (!stopping_) destroy_expired();
     auto now = std::chrono::steady_clock::now();
     if (opts_.retention_days > 0 && !stopping_ && now - last_prune_ >= opts_.prune_interval) {
       last_prune_ = now;

@@ -75,6 +75,9 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
   std::string name = req.name.empty() ? default_name(req.source) : req.name;
   st = validate_dns_label(name);  // the host of its stable URL
   if (!st) return st.error();
+  if (req.ttl_s != 0 && (req.ttl_s < kMinTtlSeconds || req.ttl_s > kMaxTtlSeconds))
+    return Error::invalid("ttl_s", "must be from " + std::to_string(kMinTtlSeconds) + " to " +
+                                       std::to_string(kMaxTtlSeconds) + " seconds");
   if (req.idempotency_key.size() > 255) return Error::invalid("Idempotency-Key", "must be at most 255 characters");
   for (unsigned char c : req.idempotency_key)
     if (c < 0x20 || c > 0x7e) return Error::invalid("Idempotency-Key", "must be printable ASCII");
@@ -108,6 +111,8 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
   d.shared = req.shared;
   d.state = State::kAccepted;
   d.created_ms = d.updated_ms = now_ms();
+  d.keep_failed = req.keep_failed;
+  if (req.ttl_s > 0) d.expires_ms = d.created_ms + req.ttl_s * 1000;
   Job job;
   job.id = new_id();
   job.deployment_id = d.id;

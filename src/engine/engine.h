@@ -51,6 +51,8 @@ struct DeployRequest {
   bool shared = false;          // any deployer may manage it
   int max_active_jobs = 0;      // refuse ("too_many") when the owner has this many jobs under way; 0: no limit
   bool admin = false;           // the caller is an admin: may deploy from any path on the server
+  bool keep_failed = false;     // keep its machine if it fails (Deployment::keep_failed)
+  int64_t ttl_s = 0;            // destroy it this long after it is accepted; 0: never
 };
 
 struct EngineOptions {
@@ -68,12 +70,14 @@ struct EngineOptions {
   long action_timeout_ms = 1800000;
   // The Ansible controller (labs whose playbooks run from this host):
   // ansible-playbook, the bubblewrap sandbox it runs in, and ssh-keygen for
-  // the key of each run. A lab in controller mode fails with a clear error
+  // the key of each run, netcat for ssh's ProxyCommand. A lab in
+  // controller mode fails with a clear error
   // when one is missing; nothing runs outside the sandbox.
   std::string ansible_playbook = "/usr/bin/ansible-playbook";
   std::string sandbox = "/usr/bin/bwrap";
   std::string ssh_keygen = "/usr/bin/ssh-keygen";
-  int provider_attempts = 3;  // tries of a provider call that found it unavailable
+  std::string netcat = "/usr/bin/nc.openbsd";  // ssh's way out of the sandbox (nc -U)
+  int provider_attempts = 3;                   // tries of a provider call that found it unavailable
   // Runs of a deploy job that a stopped or killed server cut off mid-way:
   // below this many, the next start (or the server taking the job over)
   // removes what the run made and deploys again from the start; at it, the
@@ -398,6 +402,9 @@ class Engine {
   // deployments with a job under way.
   void sweep_backup_archives();
   void janitor();
+  // Throwaway deployments past their expiry get a destroy job (one pass, at
+  // most 100; another server may have queued it already).
+  void destroy_expired();
   std::chrono::steady_clock::time_point last_prune_{};
   // The git watch (git_watch.cpp): a thread that releases pending pushed
   // commits of idle deployments and polls tracked branches that ask for it

@@ -308,7 +308,7 @@ Status Engine::do_release(Deployment& d, Job& job) {
 }
 
 bool Engine::keep_failed_release(Deployment& d, const Release& r) {
-  if (!opts_.keep_failed || r.machine.empty()) return false;
+  if (!(opts_.keep_failed || d.keep_failed) || r.machine.empty()) return false;
   log(d, "ads", "keeping machine " + r.machine + " of the failed " + label(r) + " for inspection (keep_failed)");
   return true;
 }

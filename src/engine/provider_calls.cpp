@@ -23,8 +23,11 @@ Result<ExecResult> Engine::exec(const std::string& id, const std::vector<std::st
                                 const std::string& by) {
   auto d = store_.get(id);
   if (!d) return d.error();
-  if (d->state != State::kRunning || d->machine.empty())
-    return Error::make("conflict", "deployment " + id + " is " + to_string(d->state) + ": exec needs a running lab");
+  // a running lab, or a failed one whose machine was kept for inspection (keep_failed, ads lab try)
+  if ((d->state != State::kRunning && d->state != State::kFailed) || d->machine.empty())
+    return Error::make("conflict", "deployment " + id + " is " + to_string(d->state) +
+                                       (d->state == State::kFailed ? " and its machine is gone" : "") +
+                                       ": exec needs a running lab, or a failed one whose machine was kept");
   Provider* p = provider_for(d->provider.empty() ? opts_.default_provider : d->provider);
   if (!p) return Error::make("unsupported", "deployment " + id + " has no known provider");
   std::string shown;

@@ -60,7 +60,7 @@ Result<std::vector<Engine::Drift>> Engine::reconcile() {
     if (it != queued.end())
       problem += " (its removal failed " + std::to_string(it->second.attempts) +
                  " time(s), last: " + it->second.last_error + "; it is tried again)";
-    else if (opts_.keep_failed) problem += " (kept for inspection: keep_failed)";
+    else if (opts_.keep_failed || d.keep_failed) problem += " (kept for inspection: keep_failed)";
     out.push_back({d.provider, d.machine, d.id, problem, "destroy"});
   }
   ListQuery q;

@@ -53,6 +53,9 @@ class Store {
   virtual Result<std::vector<LogLine>> logs(const std::string& id, int64_t after_seq, size_t limit) = 0;
   // Deployments whose state is not settled (see core/deployment.h is_settled).
   virtual Result<std::vector<Deployment>> unfinished() = 0;
+  // Deployments not destroyed whose expires_ms is set and at or before
+  // `now_ms` (throwaway labs due for removal), at most `limit`, oldest first.
+  virtual Result<std::vector<Deployment>> expired(int64_t now_ms, size_t limit) = 0;
   // The deployment created with this Idempotency-Key, if any.
   virtual Result<std::optional<Deployment>> find_by_idempotency_key(const std::string& key) = 0;
 

@@ -145,6 +145,13 @@ TEST_F(AnsibleLabTest, TheControllersSandboxSeesNoneOfTheHostsSecrets) {
         - /etc/shadow
         - /var/lib/lxd
         - /etc/ads
+    - name: Not even the ADS API on the host's loopback answers (no network)
+      ansible.builtin.uri:
+        url: "API_BASE/api/v1/health"
+        timeout: 5
+      delegate_to: localhost
+      register: api
+      ignore_errors: true
     - name: Report
       ansible.builtin.debug:
         msg: "uid {{ status.stdout_lines | select('match', '^Uid:') | first }}; caps {{ status.stdout_lines | select('match', '^CapEff:') | first }}; seen {{ seen.results | selectattr('stat.exists') | map(attribute='item') | list }}; pids {{ lookup('pipe', 'ls /proc | grep -c ^[0-9]') }}"
@@ -154,7 +161,10 @@ TEST_F(AnsibleLabTest, TheControllersSandboxSeesNoneOfTheHostsSecrets) {
           - (status.stdout_lines | select('match', '^Uid:[^0-9]+65534[^0-9]') | list | length) == 1
           - (status.stdout_lines | select('match', '^CapEff:[^0-9]+0+$') | list | length) == 1
           - (seen.results | selectattr('stat.exists') | list | length) == 0
+          - api is failed
 )";
+  Server s(data.string());
+  probe.replace(probe.find("API_BASE"), 8, s.base());
   fs::path dir = copy_of("ansible-lab");
   std::ofstream(dir / "playbooks" / "probe.yml") << probe;
   {
@@ -163,7 +173,6 @@ TEST_F(AnsibleLabTest, TheControllersSandboxSeesNoneOfTheHostsSecrets) {
     spec["actions"]["test"] = {{"playbook", "playbooks/probe.yml"}};
     std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
   }
-  Server s(data.string());
   std::string id = deploy(s, dir.string(), "probe");
   json d = s.wait_for(id, {"running", "failed"}, 600);
   std::string log = s.log_text(id);
@@ -171,6 +180,8 @@ TEST_F(AnsibleLabTest, TheControllersSandboxSeesNoneOfTheHostsSecrets) {
   EXPECT_NE(log.find("TASK [Nothing of it is visible]"), std::string::npos) << log;
   EXPECT_NE(log.find("All assertions passed"), std::string::npos) << log;
   EXPECT_NE(log.find("seen []"), std::string::npos) << log;
+  // the API answers from outside the sandbox: the failure above is the sandbox's
+  EXPECT_EQ(s.call("GET", "/api/v1/health").value("status", ""), "ok");
 }
 
 TEST_F(AnsibleLabTest, AHostWithoutAnsibleSaysWhatItLacks) {

@@ -16,7 +16,8 @@ namespace {
 
 constexpr const char* kDeploymentColumns =
     "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
-    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared, public_port, stable_url";
+    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared, public_port, stable_url, keep_failed, "
+    "expires_ms";
 constexpr const char* kUserColumns =
     "id, name, role, password_hash, created_ms, oidc_issuer, oidc_subject, disabled_ms";
 constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms, session";
@@ -127,6 +128,10 @@ const char* const kMigrations[] = {
     "  seen_ms BIGINT NOT NULL, UNIQUE (deployment_id, delivery_id));",
     // version 13: a backup keeps its machine's agent secret (see the SQLite store's)
     "ALTER TABLE backups ADD COLUMN secret TEXT NOT NULL DEFAULT '';",
+    // version 14: throwaway deployments (ads lab try): a failed one keeps its
+    // machine, and the server destroys each at its expiry
+    "ALTER TABLE deployments ADD COLUMN keep_failed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deployments ADD COLUMN expires_ms BIGINT NOT NULL DEFAULT 0;",
 };
 
 using Row = pqxx::row;
@@ -157,6 +162,8 @@ Deployment read_deployment(const Row& r) {
   d.shared = integer(r, 18) != 0;
   d.public_port = static_cast<int>(integer(r, 19));
   d.stable_url = text(r, 20);
+  d.keep_failed = integer(r, 21) != 0;
+  d.expires_ms = integer(r, 22);
   return d;
 }
 
@@ -325,11 +332,11 @@ auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f
 
 void insert_deployment(pqxx::work& w, const Deployment& d) {
   w.exec_params(std::string("INSERT INTO deployments (") + kDeploymentColumns +
-                    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21)",
+                    ") VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23)",
                 d.id, d.name, valid_utf8(d.source), valid_utf8(d.ref), d.commit, d.provider, to_string(d.state),
                 d.failed_step, valid_utf8(d.error), d.machine, d.address, d.url, d.secret, valid_utf8(d.spec_json),
                 d.created_ms, d.updated_ms, valid_utf8(d.idempotency_key), d.owner, d.shared ? 1 : 0, d.public_port,
-                d.stable_url);
+                d.stable_url, d.keep_failed ? 1 : 0, d.expires_ms);
 }
 
 void insert_job(pqxx::work& w, const Job& j) {
@@ -498,10 +505,12 @@ static bool write_deployment(pqxx::work& w, const Deployment& d) {
   auto r = w.exec_params(
       "UPDATE deployments SET name=$2, source=$3, ref=$4, commit_id=$5, provider=$6, state=$7, failed_step=$8,"
       " error=$9, machine=$10, address=$11, url=$12, secret=$13, spec_json=$14, created_ms=$15, updated_ms=$16,"
-      " idempotency_key=$17, owner=$18, shared=$19, public_port=$20, stable_url=$21 WHERE id=$1",
+      " idempotency_key=$17, owner=$18, shared=$19, public_port=$20, stable_url=$21, keep_failed=$22, expires_ms=$23"
+      " WHERE id=$1",
       d.id, d.name, valid_utf8(d.source), valid_utf8(d.ref), d.commit, d.provider, to_string(d.state), d.failed_step,
       valid_utf8(d.error), d.machine, d.address, d.url, d.secret, valid_utf8(d.spec_json), d.created_ms, d.updated_ms,
-      valid_utf8(d.idempotency_key), d.owner, d.shared ? 1 : 0, d.public_port, d.stable_url);
+      valid_utf8(d.idempotency_key), d.owner, d.shared ? 1 : 0, d.public_port, d.stable_url, d.keep_failed ? 1 : 0,
+      d.expires_ms);
   return r.affected_rows() > 0;
 }
 
@@ -540,6 +549,16 @@ Result<std::vector<Deployment>> PostgresStore::unfinished() {
   return in_tx(*conn_, "listing unfinished deployments", "", [&](pqxx::work& w) -> Result<std::vector<Deployment>> {
     auto r = w.exec(std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE state NOT IN (" +
                     settled_list() + ") ORDER BY id");
+    return all(r, read_deployment);
+  });
+}
+
+Result<std::vector<Deployment>> PostgresStore::expired(int64_t now_ms, size_t limit) {
+  return in_tx(*conn_, "listing expired deployments", "", [&](pqxx::work& w) -> Result<std::vector<Deployment>> {
+    auto r = w.exec_params(std::string("SELECT ") + kDeploymentColumns +
+                               " FROM deployments WHERE expires_ms > 0 AND expires_ms <= $1 AND state <> 'destroyed'"
+                               " ORDER BY expires_ms, id LIMIT $2",
+                           now_ms, static_cast<int64_t>(limit));
     return all(r, read_deployment);
   });
 }

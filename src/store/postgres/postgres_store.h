@@ -30,6 +30,7 @@ class PostgresStore : public Store {
   Result<int64_t> append_log(const std::string& id, const LogLine& line) override;
   Result<std::vector<LogLine>> logs(const std::string& id, int64_t after_seq, size_t limit) override;
   Result<std::vector<Deployment>> unfinished() override;
+  Result<std::vector<Deployment>> expired(int64_t now_ms, size_t limit) override;
   Result<std::optional<Deployment>> find_by_idempotency_key(const std::string& key) override;
   Status create_job(const Job& j) override;
   Status admit_job(const Job& j, const Admission& a, const Deployment* new_deployment) override;

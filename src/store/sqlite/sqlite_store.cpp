@@ -16,7 +16,8 @@ namespace {
 
 constexpr const char* kDeploymentColumns =
     "id, name, source, ref, commit_id, provider, state, failed_step, error, machine, address, url, secret, "
-    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared, public_port, stable_url";
+    "spec_json, created_ms, updated_ms, idempotency_key, owner, shared, public_port, stable_url, keep_failed, "
+    "expires_ms";
 constexpr const char* kUserColumns =
     "id, name, role, password_hash, created_ms, oidc_issuer, oidc_subject, disabled_ms";
 constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expires_ms, revoked_ms, session";
@@ -132,6 +133,10 @@ const char* const kMigrations[] = {
     // on (a snapshot restored into a new machine brings that agent back, and
     // a release since may have changed the deployment's)
     "ALTER TABLE backups ADD COLUMN secret TEXT NOT NULL DEFAULT '';",
+    // version 14: throwaway deployments (ads lab try): a failed one keeps its
+    // machine, and the server destroys each at its expiry
+    "ALTER TABLE deployments ADD COLUMN keep_failed INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE deployments ADD COLUMN expires_ms BIGINT NOT NULL DEFAULT 0;",
 };
 
 // An SQLite failure as an Error: a store that cannot answer now (the file
@@ -222,6 +227,7 @@ void bind_deployment(Stmt& s, const Deployment& d) {
   s.bind(12, d.url).bind(13, d.secret).bind(14, d.spec_json).bind(15, d.created_ms).bind(16, d.updated_ms);
   s.bind(17, d.idempotency_key).bind(18, d.owner).bind(19, static_cast<int64_t>(d.shared ? 1 : 0));
   s.bind(20, static_cast<int64_t>(d.public_port)).bind(21, d.stable_url);
+  s.bind(22, static_cast<int64_t>(d.keep_failed ? 1 : 0)).bind(23, d.expires_ms);
 }
 
 User read_user(const Stmt& s) {
@@ -352,6 +358,8 @@ Deployment read_deployment(const Stmt& s) {
   d.shared = s.integer(18) != 0;
   d.public_port = static_cast<int>(s.integer(19));
   d.stable_url = s.text(20);
+  d.keep_failed = s.integer(21) != 0;
+  d.expires_ms = s.integer(22);
   return d;
 }
 
@@ -445,7 +453,7 @@ Status SqliteStore::create(const Deployment& d) {
 
 Status SqliteStore::insert_deployment(const Deployment& d) {
   std::string sql = std::string("INSERT INTO deployments (") + kDeploymentColumns +
-                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+                    ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
   Stmt s(db_, sql.c_str());
   if (!s.ok()) return s.error("preparing insert");
   bind_deployment(s, d);
@@ -484,8 +492,8 @@ Status SqliteStore::write_deployment(const Deployment& d) {
   Stmt s(db_,
          "UPDATE deployments SET name=?2, source=?3, ref=?4, commit_id=?5, provider=?6, state=?7, failed_step=?8,"
          " error=?9, machine=?10, address=?11, url=?12, secret=?13, spec_json=?14, created_ms=?15, updated_ms=?16,"
-         " idempotency_key=?17, owner=?18, shared=?19, public_port=?20, stable_url=?21"
-         " WHERE id=?1");
+         " idempotency_key=?17, owner=?18, shared=?19, public_port=?20, stable_url=?21, keep_failed=?22,"
+         " expires_ms=?23 WHERE id=?1");
   if (!s.ok()) return s.error("preparing update");
   bind_deployment(s, d);
   if (s.step() != SQLITE_DONE) return s.error("updating deployment");
@@ -625,6 +633,16 @@ Result<Job> SqliteStore::get_job(const std::string& id) {
 
 Result<std::vector<Job>> SqliteStore::jobs_of(const std::string& deployment_id) {
   return query_jobs("WHERE deployment_id = ? ORDER BY id", deployment_id);
+}
+
+Result<std::vector<Deployment>> SqliteStore::expired(int64_t now_ms, size_t limit) {
+  std::lock_guard<std::mutex> lk(mu_);
+  std::string sql = std::string("SELECT ") + kDeploymentColumns +
+                    " FROM deployments WHERE expires_ms > 0 AND expires_ms <= ? AND state <> 'destroyed'"
+                    " ORDER BY expires_ms, id LIMIT ?";
+  Stmt s(db_, sql.c_str());
+  s.bind(1, now_ms).bind(2, static_cast<int64_t>(limit));
+  return collect(s, read_deployment, "listing expired deployments");
 }
 
 Result<std::vector<Job>> SqliteStore::unfinished_jobs() {

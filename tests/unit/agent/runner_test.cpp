@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <future>
@@ -149,6 +150,22 @@ TEST(AgentRunner, TicksComeWhileAQuietCommandRuns) {
   EXPECT_EQ(res.exit_code, 0);
   EXPECT_TRUE(lines.empty());
   EXPECT_GE(ticks.load(), 2);  // ~10 in 1 s; at least 2 on the slowest machine
+}
+
+TEST(AgentRunner, TheCallersEnvironmentReplacesADefaultOfTheSameName) {
+  ads::test::TempDir tmp;
+  RunOptions o;
+  o.env = {"HOME=/ads/home", "ADS_X=1"};
+  Lines lines;
+  auto res = run_guarded("env | sort", tmp.str(), o, lines);
+  ASSERT_EQ(res.exit_code, 0);
+  auto out = of_stream(lines, "stdout");
+  auto has = [&](const std::string& l) { return std::find(out.begin(), out.end(), l) != out.end(); };
+  EXPECT_TRUE(has("HOME=/ads/home"));
+  EXPECT_FALSE(has("HOME=/root")) << "the default came first";
+  EXPECT_TRUE(has("ADS_X=1"));
+  EXPECT_TRUE(has("LANG=C.UTF-8"));  // a default nobody replaced
+  EXPECT_EQ(std::count_if(out.begin(), out.end(), [](const std::string& l) { return l.rfind("HOME=", 0) == 0; }), 1);
 }
 
 // Issue 15.14: tar's warnings went into the backup stream.

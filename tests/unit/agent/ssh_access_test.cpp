@@ -3,8 +3,12 @@
 // only while the door is open (DELETE, its time to live, an agent restart
 // close it); the host key the agent answers is the one sshd proves; bad
 // requests are refused with the field they got wrong.
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <future>
 
 #include "agent_fixture.h"
 #include "support/ports.h"
@@ -103,6 +107,49 @@ TEST_F(SshAccessTest, TheRunsKeyGetsInUntilTheDoorCloses) {
   EXPECT_TRUE(c.close_ssh().ok());
 }
 
+TEST_F(SshAccessTest, ClosingTheDoorEndsTheSessionsStillOpen) {
+  // sshd makes each connection a session of its own: a signal to sshd alone
+  // would leave it running with the key already out
+  ads::agent::AgentClient c(base, kSecret);
+  auto g = c.open_ssh(key, 300);
+  ASSERT_TRUE(g.ok()) << g.error().message;
+  auto session = std::async(std::launch::async, [&] {
+    std::string out;
+    ssh("run", g->host_key, "echo started; sleep 30; echo survived", &out);
+    return out;
+  });
+  // the session is in once its command runs
+  bool in = false;
+  for (int i = 0; i < 100 && !in; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::string ps;
+    ads::test::run({"pgrep", "-f", "sleep 30; echo survived"}, &ps);
+    in = !ps.empty();
+  }
+  ASSERT_TRUE(in) << "the session never started";
+  ASSERT_TRUE(c.close_ssh().ok());
+  ASSERT_EQ(session.wait_for(std::chrono::seconds(15)), std::future_status::ready) << "the session outlived the door";
+  std::string out = session.get();
+  EXPECT_EQ(out.find("survived"), std::string::npos) << out;
+}
+
+TEST_F(SshAccessTest, AnotherProgramOnTheDoorsPortIsNotTakenForTheDoor) {
+  // a lab's own listener on the port: the door says so instead of answering a host key it cannot serve
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  ads::agent::AgentClient c(base, kSecret);
+  auto g = c.open_ssh(key, 60);
+  ::close(fd);
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.error().message.find("sshd"), std::string::npos) << g.error().message;
+  EXPECT_FALSE(fs::exists(dir + "/agent/authorized_keys"));
+}
+
 TEST_F(SshAccessTest, AnotherKeyIsNotLetInAndAnotherHostKeyIsNotTrusted) {
   ads::agent::AgentClient c(base, kSecret);
   auto g = c.open_ssh(key, 300);
@@ -156,7 +203,7 @@ TEST_F(SshAccessTest, BadRequestsAreRefusedWithTheFieldAndNothingOpens) {
                                        {"ssh-rsa " + blob, 60, "public_key"},
                                        {"", 60, "public_key"},
                                        {key, 0, "ttl_s"},
-                                       {key, 86401, "ttl_s"}}) {
+                                       {key, 691201, "ttl_s"}}) {
     auto g = c.open_ssh(b.key, b.ttl);
     ASSERT_FALSE(g.ok()) << b.key;
     EXPECT_EQ(g.error().code, "invalid") << b.key;

@@ -50,6 +50,41 @@ TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
   EXPECT_NE(logs.body["lines"][0]["text"].get<std::string>().find("accepted"), std::string::npos);
 }
 
+TEST_F(ApiTest, AThrowawayDeploymentIsKeptWhenItFailsAndSaysWhenItExpires) {
+  // what `ads lab try` asks for
+  auto t =
+      call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"try-1","keep_failed":true,"ttl_s":3600})");
+  ASSERT_EQ(t.status, 202) << t.body.dump();
+  EXPECT_EQ(t.body["keep_failed"], true);
+  auto d = store->get(t.body["id"]).value();
+  EXPECT_TRUE(d.keep_failed);
+  EXPECT_EQ(d.expires_ms, d.created_ms + 3600 * 1000);
+  EXPECT_EQ(t.body["expires_at"], ads::iso8601_utc(d.expires_ms));
+  // an ordinary one has neither
+  auto o = call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"plain"})");
+  ASSERT_EQ(o.status, 202) << o.body.dump();
+  EXPECT_EQ(o.body["keep_failed"], false);
+  EXPECT_FALSE(o.body.contains("expires_at"));
+  EXPECT_EQ(store->get(o.body["id"])->expires_ms, 0);
+  // bad values name their field and create nothing
+  size_t before = store->list({})->size();
+  for (auto& [body, field] : std::vector<std::pair<std::string, std::string>>{
+           {R"({"source":"/srv/lab","keep_failed":"yes"})", "keep_failed"},
+           {R"({"source":"/srv/lab","keep_failed":1})", "keep_failed"},
+           {R"({"source":"/srv/lab","keep_failed":true})", "keep_failed"},  // kept for ever: no
+           {R"({"source":"/srv/lab","ttl_s":59})", "ttl_s"},
+           {R"({"source":"/srv/lab","ttl_s":604801})", "ttl_s"},
+           {R"({"source":"/srv/lab","ttl_s":"1h"})", "ttl_s"},
+           {R"({"source":"/srv/lab","ttl_s":90.5})", "ttl_s"},
+           {R"({"source":"/srv/lab","ttl_s":-60})", "ttl_s"},
+           {R"({"source":"/srv/lab","ttl_s":1e400})", ""},
+       }) {
+    SCOPED_TRACE(body);
+    expect_error(call("POST", "/api/v1/deployments", body), 400, field);
+  }
+  EXPECT_EQ(store->list({})->size(), before);
+}
+
 TEST_F(ApiTest, ListPagesAndFilters) {
   for (int i = 0; i < 5; ++i)
     ASSERT_EQ(

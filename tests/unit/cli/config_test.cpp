@@ -52,8 +52,9 @@ TEST_F(ConfigFile, TheAnsibleControllersPrograms) {
   EXPECT_EQ(cfg.ansible_playbook, "/usr/bin/ansible-playbook");
   EXPECT_EQ(cfg.ansible_sandbox, "/usr/bin/bwrap");
   EXPECT_EQ(cfg.ssh_keygen, "/usr/bin/ssh-keygen");
+  EXPECT_EQ(cfg.netcat, "/usr/bin/nc.openbsd");
   ASSERT_TRUE(load(R"({"ansible":{"playbook":"/opt/ansible/bin/ansible-playbook","sandbox":"/usr/local/bin/bwrap",
-                       "ssh_keygen":"/opt/ssh/bin/ssh-keygen"}})")
+                       "ssh_keygen":"/opt/ssh/bin/ssh-keygen","netcat":"/usr/bin/nc.openbsd"}})")
                   .ok());
   EXPECT_EQ(cfg.ansible_playbook, "/opt/ansible/bin/ansible-playbook");
   EXPECT_EQ(cfg.ansible_sandbox, "/usr/local/bin/bwrap");
@@ -122,6 +123,8 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
            {R"({"ansible":{"sandbox":""}})", "ansible.sandbox"},
            {R"({"ansible":{"ssh_keygen":5}})", "ansible.ssh_keygen"},
            {R"({"ansible":{"bwrap":"/usr/bin/bwrap"}})", "ansible.bwrap"},
+           {R"({"ansible":{"netcat":"/usr/bin/nc -U /x"}})", "ansible.netcat"},
+           {R"({"ansible":{"netcat":"/usr/bin/nc';id'"}})", "ansible.netcat"},
            {R"({"keep_backups":-1})", "keep_backups"},
            {R"({"keep_releases":-1})", "keep_releases"},
            {R"({"keep_releases":101})", "keep_releases"},

@@ -177,3 +177,21 @@ TEST_F(LabToolsTest, CheckOfSomethingThatIsNotADirectoryIsAUsageError) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(LabTry, TheTimeToLiveIsATimeWithAUnitFromAMinuteToAWeek) {
+  EXPECT_EQ(ads::cli::parse_lab_ttl("90s").value(), 90);
+  EXPECT_EQ(ads::cli::parse_lab_ttl("30m").value(), 1800);
+  EXPECT_EQ(ads::cli::parse_lab_ttl("2h").value(), 7200);
+  EXPECT_EQ(ads::cli::parse_lab_ttl("7d").value(), 604800);
+  EXPECT_EQ(ads::cli::parse_lab_ttl("600").value(), 600);
+  for (const std::string bad : {"", "59s", "8d", "1w", "h", "-1h", "1.5h", "1h30m", "2 h", "99999999999", "0", "1H"}) {
+    auto r = ads::cli::parse_lab_ttl(bad);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_EQ(r.error().field, "ttl") << bad;
+    EXPECT_NE(r.error().message.find("90s, 30m, 2h or 1d"), std::string::npos) << r.error().message;
+  }
+}
+
+}  // namespace

@@ -50,6 +50,13 @@ TEST(AnsibleRun, TheInventoryHasTheOneMachineTrustingOnlyItsHostKey) {
        {"-o UserKnownHostsFile=/ads/known_hosts", "-o StrictHostKeyChecking=yes", "-o GlobalKnownHostsFile=/dev/null",
         "-o IdentitiesOnly=yes", "-o BatchMode=yes", "-o PasswordAuthentication=no"})
     EXPECT_NE(args.find(want), std::string::npos) << want << " in " << args;
+  EXPECT_EQ(args.find("ProxyCommand"), std::string::npos) << args;
+  // from a sandbox without a network: through the relay's socket, one (quoted) argument
+  json relayed = json::parse(controller_inventory("cse02", "10.99.0.7", 9022, "/ads/key", "/ads/known_hosts",
+                                                  "/usr/bin/nc.openbsd -U /ads/ssh.sock"));
+  args = relayed["all"]["hosts"]["cse02"]["ansible_ssh_common_args"];
+  EXPECT_NE(args.find(" -o 'ProxyCommand=/usr/bin/nc.openbsd -U /ads/ssh.sock'"), std::string::npos) << args;
+  EXPECT_EQ(relayed["all"]["hosts"]["cse02"]["ansible_port"], 9022);
 }
 
 TEST(AnsibleRun, OnlyOneEd25519KeyLineIsAKeyTheAgentTakes) {

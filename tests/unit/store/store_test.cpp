@@ -79,6 +79,46 @@ TEST_P(StoreTest, EveryFieldRoundTripsAndSurvivesReopening) {
   EXPECT_EQ(s->list({})->size(), 1u);
 }
 
+TEST_P(StoreTest, ThrowawayDeploymentsKeepTheirSettingsAndAreListedOnceExpired) {
+  auto s = open();
+  auto keep = sample("01aaaaaaaaaaaaaaaaaaaaaaa1");
+  keep.keep_failed = true;
+  keep.expires_ms = 1700000100000;
+  keep.state = ads::State::kFailed;
+  ASSERT_TRUE(s->create(keep).ok());
+  auto later = sample("01aaaaaaaaaaaaaaaaaaaaaaa2");
+  later.expires_ms = 1700000200000;
+  ASSERT_TRUE(s->create(later).ok());
+  auto forever = sample("01aaaaaaaaaaaaaaaaaaaaaaa3");  // expires_ms 0: never
+  ASSERT_TRUE(s->create(forever).ok());
+  auto gone = sample("01aaaaaaaaaaaaaaaaaaaaaaa4");
+  gone.expires_ms = 1700000000000;
+  gone.state = ads::State::kDestroyed;  // destroyed already: not again
+  ASSERT_TRUE(s->create(gone).ok());
+
+  auto got = s->get(keep.id).value();
+  EXPECT_TRUE(got.keep_failed);
+  EXPECT_EQ(got.expires_ms, 1700000100000);
+  EXPECT_FALSE(s->get(forever.id)->keep_failed);
+  EXPECT_EQ(s->get(forever.id)->expires_ms, 0);
+
+  EXPECT_TRUE(s->expired(1700000099999, 100)->empty());
+  auto due = s->expired(1700000100000, 100).value();
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].id, keep.id);
+  due = s->expired(4000000000000, 100).value();
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].id, keep.id);  // the earliest expiry first
+  EXPECT_EQ(due[1].id, later.id);
+  EXPECT_EQ(s->expired(4000000000000, 1)->size(), 1u);
+  // an update keeps (or changes) them
+  got.keep_failed = false;
+  got.expires_ms = 0;
+  ASSERT_TRUE(s->update(got).ok());
+  EXPECT_FALSE(s->get(keep.id)->keep_failed);
+  EXPECT_EQ(s->expired(4000000000000, 100)->size(), 1u);
+}
+
 TEST_P(StoreTest, ConflictsAndMissingIds) {
   auto s = open();
   ASSERT_TRUE(s->create(sample("01aaaaaaaaaaaaaaaaaaaaaaaa")).ok());
