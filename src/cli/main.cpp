@@ -790,6 +790,11 @@ int main(int argc, char** argv) {
                 << " sooner)\n";
       return 0;
     }
+    if (fin.value("state", "") == "destroyed") {  // its time ran out (it counts from the request), or a destroy
+      std::cerr << "ads: deployment " << new_id << " was destroyed before it ran (its time to live ends at "
+                << fin.value("expires_at", "") << "; see ads logs " << new_id << ")\n";
+      return kExitFailed;
+    }
     std::cerr << "ads: deployment " << new_id << " failed at " << fin.value("failed_step", "") << ": "
               << fin.value("error", "") << "\n";
     if (!fin.value("machine", "").empty()) {

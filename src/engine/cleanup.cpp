@@ -151,7 +151,7 @@ Result<PruneResult> Engine::prune(int days) {
 }
 
 void Engine::destroy_expired() {
-  auto due = store_.expired(now_ms(), 100);
+  auto due = store_.expired(now_ms(), 1000);
   if (!due) {
     spdlog::error("listing expired deployments: {}", due.error().message);
     return;
@@ -160,15 +160,20 @@ void Engine::destroy_expired() {
     if (stopping_) return;
     auto jobs = store_.jobs_of(d.id);
     if (!jobs) continue;
-    bool destroying = false;
-    for (auto& j : *jobs)
-      destroying = destroying || (j.kind == "destroy" && (j.state == "queued" || j.state == "running"));
-    if (destroying) continue;
-    log(d, "ads", "the deployment expired at " + iso8601_utc(d.expires_ms) + " (ttl): destroying it");
+    // one destroy at a time; after one that failed, the next in 10 minutes
+    bool wait = false;
+    for (auto& j : *jobs) {
+      if (j.kind != "destroy") continue;
+      if (j.state == "queued" || j.state == "running") wait = true;
+      if (j.state == "failed" && now_ms() - j.updated_ms < 10 * 60 * 1000) wait = true;
+    }
+    if (wait) continue;
     auto job = operate(d.id, "destroy", nlohmann::json::object(), Store::Admission{});
-    // conflict: another server queued it meanwhile
-    if (!job && job.error().code != "conflict")
+    if (job) {
+      log(d, "ads", "the deployment expired at " + iso8601_utc(d.expires_ms) + " (ttl): destroying it");
+    } else if (job.error().code != "conflict") {  // conflict: another server queued it meanwhile
       log(d, "ads", "cannot destroy the expired deployment now: " + job.error().message);
+    }
   }
 }
 

@@ -94,7 +94,8 @@ Result<Deployment> Engine::submit(const DeployRequest& req) {
     if (prior->has_value()) {
       const Deployment& p = **prior;
       if (p.source != req.source || p.ref != req.ref || p.name != name || p.provider != provider ||
-          p.owner != req.owner)
+          p.owner != req.owner || p.shared != req.shared || p.keep_failed != req.keep_failed ||
+          (p.expires_ms > 0) != (req.ttl_s > 0))
         return Error{"conflict", "this Idempotency-Key was used for a different request (deployment " + p.id + ")",
                      "Idempotency-Key"};
       return p;
@@ -177,6 +178,13 @@ Result<Job> Engine::operate(const std::string& id, const std::string& kind, cons
                        "cannot " + kind + " deployment " + id + ": it is " + to_string(d.state) + rules->refusal_hint);
   if (kind == "restore") {
     if (auto st = admit_restore(d, *backup); !st) return st.error();
+    if (d.state == State::kDestroyed && d.expires_ms > 0) {
+      // a throwaway brought back is kept for good: its expiry has passed,
+      // and the janitor would destroy it again at once
+      d.expires_ms = 0;
+      d.keep_failed = false;
+      if (auto st = store_.update(d); !st) return st.error();
+    }
     if (d.state == State::kDestroyed) {
       // it comes back to life under its name: no other live lab may hold it now
       ListQuery q;

@@ -23,11 +23,20 @@ Result<ExecResult> Engine::exec(const std::string& id, const std::vector<std::st
                                 const std::string& by) {
   auto d = store_.get(id);
   if (!d) return d.error();
-  // a running lab, or a failed one whose machine was kept for inspection (keep_failed, ads lab try)
-  if ((d->state != State::kRunning && d->state != State::kFailed) || d->machine.empty())
+  // a running lab, or a failed one whose machine was kept for inspection
+  // (keep_failed, ads lab try) and is not being destroyed
+  const bool kept = d->state == State::kFailed && (opts_.keep_failed || d->keep_failed);
+  if ((d->state != State::kRunning && !kept) || d->machine.empty())
     return Error::make("conflict", "deployment " + id + " is " + to_string(d->state) +
-                                       (d->state == State::kFailed ? " and its machine is gone" : "") +
+                                       (kept ? " and its machine is gone" : "") +
                                        ": exec needs a running lab, or a failed one whose machine was kept");
+  if (kept) {
+    auto jobs = store_.jobs_of(id);
+    if (!jobs) return jobs.error();
+    for (const auto& j : *jobs)
+      if (j.kind == "destroy" && (j.state == "queued" || j.state == "running"))
+        return Error::make("conflict", "deployment " + id + " is being destroyed (job " + j.id + ")");
+  }
   Provider* p = provider_for(d->provider.empty() ? opts_.default_provider : d->provider);
   if (!p) return Error::make("unsupported", "deployment " + id + " has no known provider");
   std::string shown;

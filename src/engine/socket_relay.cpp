@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <system_error>
 
 namespace ads {
 
@@ -36,21 +38,6 @@ int connect_tcp(const std::string& address, int port) {
     return -1;
   }
   return fd;
-}
-
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
-    if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
-      pollfd pw{fd, POLLOUT, 0};
-      if (::poll(&pw, 1, 10000) != 1) return false;
-      continue;
-    }
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 }  // namespace
@@ -81,9 +68,20 @@ SocketRelay::~SocketRelay() {
   stop_ = true;
   if (acceptor_.joinable()) acceptor_.join();
   std::lock_guard<std::mutex> lk(mu_);
-  for (auto& t : connections_)
-    if (t.joinable()) t.join();
+  for (auto& c : connections_)
+    if (c.thread.joinable()) c.thread.join();
   ::close(listen_fd_);
+}
+
+void SocketRelay::join_finished() {
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    if (it->done->load()) {
+      if (it->thread.joinable()) it->thread.join();
+      it = connections_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void SocketRelay::accept_loop() {
@@ -91,38 +89,72 @@ void SocketRelay::accept_loop() {
     pollfd p{listen_fd_, POLLIN, 0};
     if (::poll(&p, 1, 200) != 1) continue;
     int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    if (client < 0) continue;
+    if (client < 0) {  // out of descriptors, or the client gave up: not a busy loop
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    std::lock_guard<std::mutex> lk(mu_);
+    join_finished();
+    if (connections_.size() >= kMaxConnections) {
+      ::close(client);
+      continue;
+    }
     int upstream = connect_tcp(address_, port_);
     if (upstream < 0) {
       ::close(client);
       continue;
     }
-    std::lock_guard<std::mutex> lk(mu_);
-    connections_.emplace_back([this, client, upstream] { pump(client, upstream); });
+    auto done = std::make_shared<std::atomic<bool>>(false);
+    try {
+      connections_.push_back({std::thread([this, client, upstream, done] {
+                                pump(client, upstream);
+                                *done = true;
+                              }),
+                              done});
+    } catch (const std::system_error&) {  // no thread to be had: this connection is refused, the server goes on
+      ::close(client);
+      ::close(upstream);
+    }
   }
+}
+
+bool SocketRelay::write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    if (stop_) return false;
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+      pollfd pw{fd, POLLOUT, 0};
+      ::poll(&pw, 1, 200);
+      continue;
+    }
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
 }
 
 void SocketRelay::pump(int client, int upstream) {
   ::fcntl(client, F_SETFL, ::fcntl(client, F_GETFL) | O_NONBLOCK);
   pollfd fds[2] = {{client, POLLIN, 0}, {upstream, POLLIN, 0}};
-  bool open[2] = {true, true};  // each side still sends
+  const int fd_of[2] = {client, upstream};
   char buf[65536];
-  while (!stop_ && (open[0] || open[1])) {
-    fds[0].events = open[0] ? POLLIN : 0;
-    fds[1].events = open[1] ? POLLIN : 0;
+  while (!stop_ && (fds[0].fd >= 0 || fds[1].fd >= 0)) {
     if (::poll(fds, 2, 200) <= 0) continue;
     bool broken = false;
     for (int i = 0; i < 2 && !broken; ++i) {
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t n = ::recv(fds[i].fd, buf, sizeof buf, 0);
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t n = ::recv(fd_of[i], buf, sizeof buf, 0);
       if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
-      if (n <= 0) {  // this side is done sending: so is the relay towards the other
-        open[i] = false;
-        ::shutdown(fds[1 - i].fd, SHUT_WR);
+      if (n <= 0) {
+        // this side is done sending: so is the relay towards the other, and
+        // poll no longer watches it (a closed socket would report HUP for ever)
+        fds[i].fd = -1;
+        ::shutdown(fd_of[1 - i], SHUT_WR);
         if (n < 0) broken = true;
         continue;
       }
-      if (!write_all(fds[1 - i].fd, buf, static_cast<size_t>(n))) broken = true;
+      if (!write_all(fd_of[1 - i], buf, static_cast<size_t>(n))) broken = true;
     }
     if (broken) break;
   }

@@ -51,6 +51,17 @@ TEST_F(ApiTest, PostCreatesAcceptedDeploymentWithGeneratedSortableIds) {
 }
 
 TEST_F(ApiTest, AThrowawayDeploymentIsKeptWhenItFailsAndSaysWhenItExpires) {
+  // POST /api/v1/deployments with an Idempotency-Key
+  auto call_with_key = [&](const std::string& key, const std::string& body) -> Reply {
+    ads::http::ClientRequest r;
+    r.method = "POST";
+    r.url = "http://127.0.0.1:" + std::to_string(server->port()) + "/api/v1/deployments";
+    r.body = body;
+    r.headers = {{"Authorization", "Bearer " + token}, {"Content-Type", "application/json"}, {"Idempotency-Key", key}};
+    auto res = ads::http::request(r);
+    if (!res) return {0, json(), {}};
+    return {res->status, json::parse(res->body, nullptr, false), res->headers};
+  };
   // what `ads lab try` asks for
   auto t =
       call("POST", "/api/v1/deployments", R"({"source":"/srv/lab","name":"try-1","keep_failed":true,"ttl_s":3600})");
@@ -83,6 +94,13 @@ TEST_F(ApiTest, AThrowawayDeploymentIsKeptWhenItFailsAndSaysWhenItExpires) {
     expect_error(call("POST", "/api/v1/deployments", body), 400, field);
   }
   EXPECT_EQ(store->list({})->size(), before);
+  // a retry with the same Idempotency-Key must ask for the same kind of deployment
+  auto first = call_with_key("k-try", R"({"source":"/srv/lab","name":"try-2","keep_failed":true,"ttl_s":600})");
+  ASSERT_EQ(first.status, 202) << first.body.dump();
+  auto same = call_with_key("k-try", R"({"source":"/srv/lab","name":"try-2","keep_failed":true,"ttl_s":600})");
+  EXPECT_EQ(same.status, 202);
+  EXPECT_EQ(same.body["id"], first.body["id"]);
+  expect_error(call_with_key("k-try", R"({"source":"/srv/lab","name":"try-2"})"), 409, "Idempotency-Key");
 }
 
 TEST_F(ApiTest, ListPagesAndFilters) {

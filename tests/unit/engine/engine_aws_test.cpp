@@ -278,8 +278,16 @@ TEST_F(EngineAwsTest, ADestroyedDeploymentIsRestoredIntoANewInstanceFromItsAmi) 
   ASSERT_EQ(d.state, ads::State::kDestroyed) << d.error << "\n" << log_of(id);
   fake.settle();
   ASSERT_TRUE(fake.instances_in("running").empty());
+  // as if it were a throwaway (ads lab try) whose time ran out: brought back,
+  // it is kept for good (else the janitor would destroy it again at once)
+  auto rec = store->get(id).value();
+  rec.expires_ms = 1;
+  rec.keep_failed = true;
+  ASSERT_TRUE(store->update(rec).ok());
 
   ASSERT_TRUE(e->operate(id, "restore", json{{"backup", (*backups)[0].id}}).ok());
+  EXPECT_EQ(store->get(id)->expires_ms, 0);
+  EXPECT_FALSE(store->get(id)->keep_failed);
   d = settle(id);
   ASSERT_EQ(d.state, ads::State::kRunning) << d.error << "\n" << log_of(id);
   fake.settle();
