@@ -20,28 +20,10 @@ using namespace ads::test;
 
 class AnsibleLabTest : public LxdServerTest {
  protected:
-  // A copy of an example lab (examples/labs/NAME) in a fresh directory.
-  fs::path copy_of(const std::string& name) {
-    fs::path dir = tmp.path / ("lab-" + std::to_string(++n_));
-    fs::copy(kSource + "/examples/labs/" + name, dir, fs::copy_options::recursive);
-    return dir;
-  }
   // A copy of the ansible example lab with one file replaced.
   std::string lab_with(const std::string& rel, const std::string& content) {
     fs::path dir = copy_of("ansible-lab");
     std::ofstream(dir / rel, std::ios::trunc) << content;
-    return dir.string();
-  }
-  // A copy of an example lab whose ads-lab.json `edit` changed.
-  std::string lab_with_spec(const std::string& name, const std::function<void(json&)>& edit) {
-    fs::path dir = copy_of(name);
-    json spec;
-    {
-      std::ifstream in(dir / "ads-lab.json");
-      spec = json::parse(in);
-    }
-    edit(spec);
-    std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
     return dir.string();
   }
   // The machine has no SSH key of a run left and no sshd running.
@@ -53,7 +35,6 @@ class AnsibleLabTest : public LxdServerTest {
     // but the door was there: the machine's own host key, made on first use
     EXPECT_EQ(run({"lxc", "exec", machine, "--", "test", "-s", "/etc/ads-agent/ssh/host_ed25519_key.pub"}, &out), 0);
   }
-  int n_ = 0;
 };
 
 TEST_F(AnsibleLabTest, ThePlaybookLabInstallsRunsTestsBacksUpAndRestores) {
@@ -165,14 +146,10 @@ TEST_F(AnsibleLabTest, TheControllersSandboxSeesNoneOfTheHostsSecrets) {
 )";
   Server s(data.string());
   probe.replace(probe.find("API_BASE"), 8, s.base());
-  fs::path dir = copy_of("ansible-lab");
-  std::ofstream(dir / "playbooks" / "probe.yml") << probe;
-  {
-    std::ifstream in(dir / "ads-lab.json");
-    json spec = json::parse(in);
+  fs::path dir = lab_with_spec("ansible-lab", [](json& spec) {
     spec["actions"]["test"] = {{"playbook", "playbooks/probe.yml"}};
-    std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
-  }
+  });
+  std::ofstream(dir / "playbooks" / "probe.yml") << probe;
   std::string id = deploy(s, dir.string(), "probe");
   json d = s.wait_for(id, {"running", "failed"}, 600);
   std::string log = s.log_text(id);

@@ -14,19 +14,6 @@ using namespace ads::test;
 
 class LabTryTest : public LxdServerTest {
  protected:
-  // A copy of examples/labs/static-site whose spec `edit` changed.
-  std::string site_with(const std::function<void(json&)>& edit) {
-    fs::path dir = tmp.path / ("lab-" + std::to_string(++n_));
-    fs::copy(kSource + "/examples/labs/static-site", dir, fs::copy_options::recursive);
-    json spec;
-    {
-      std::ifstream in(dir / "ads-lab.json");
-      spec = json::parse(in);
-    }
-    edit(spec);
-    std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
-    return dir.string();
-  }
   int lab_try(Server& s, const std::vector<std::string>& args, std::string* out) {
     std::vector<std::string> argv = {ADS_CLI_BIN, "--server", s.base(), "--token", s.token(), "lab", "try"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -40,7 +27,6 @@ class LabTryTest : public LxdServerTest {
     guard.ids.insert(d["id"]);
     return d;
   }
-  int n_ = 0;
 };
 
 TEST_F(LabTryTest, AGoodLabRunsAndSaysWhenItGoes) {
@@ -62,7 +48,8 @@ TEST_F(LabTryTest, AFailedLabKeepsItsMachineForInspectionUntilItExpires) {
   fs::path cfg = tmp.path / "config.json";
   std::ofstream(cfg) << json{{"cleanup_interval_s", 1}}.dump();
   Server s((tmp.path / "data").string(), ADS_AGENT_BIN, {}, "2", cfg.string());
-  std::string dir = site_with([](json& spec) { spec["actions"]["test"] = {"echo the lab is not right; exit 3"}; });
+  std::string dir =
+      lab_with_spec("static-site", [](json& spec) { spec["actions"]["test"] = {"echo the lab is not right; exit 3"}; });
   std::string out;
   int rc = lab_try(s, {dir, "--name", "try-bad"}, &out);
   json d = named(s, "try-bad");
@@ -99,7 +86,7 @@ TEST_F(LabTryTest, AFailedLabKeepsItsMachineForInspectionUntilItExpires) {
 
 TEST_F(LabTryTest, ALabWithSpecErrorsIsNotDeployedAndABadTtlIsAUsageError) {
   Server s((tmp.path / "data").string());
-  std::string dir = site_with([](json& spec) { spec["os"]["version"] = "not a version"; });
+  std::string dir = lab_with_spec("static-site", [](json& spec) { spec["os"]["version"] = "not a version"; });
   std::string out;
   EXPECT_EQ(lab_try(s, {dir, "--name", "try-spec"}, &out), 1) << out;
   EXPECT_NE(out.find("os.version"), std::string::npos) << out;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -173,8 +174,27 @@ class LxdServerTest : public ::testing::Test {
     guard.ids.insert(id);
     return id;
   }
+  // A copy of an example lab (examples/labs/NAME) in a fresh directory.
+  fs::path copy_of(const std::string& name) {
+    fs::path dir = tmp.path / ("lab-" + std::to_string(++copies_));
+    fs::copy(kSource + "/examples/labs/" + name, dir, fs::copy_options::recursive);
+    return dir;
+  }
+  // A copy of an example lab whose ads-lab.json `edit` changed.
+  std::string lab_with_spec(const std::string& name, const std::function<void(json&)>& edit) {
+    fs::path dir = copy_of(name);
+    json spec;
+    {
+      std::ifstream in(dir / "ads-lab.json");
+      spec = json::parse(in);
+    }
+    edit(spec);
+    std::ofstream(dir / "ads-lab.json", std::ios::trunc) << spec.dump(2);
+    return dir.string();
+  }
   TempDir tmp;
   ContainerGuard guard;
+  int copies_ = 0;
 };
 
 }  // namespace ads::test
