@@ -39,9 +39,6 @@ using namespace engine_detail;
 
 namespace {
 
-// The sandbox's command line: the host's /usr, read-only; only these files
-// of /etc; `run_dir` (the key, the inventory, a home) at /ads and the lab's
-// files at /ads/lab.
 // The sandbox's command line: no network, the host's /usr read-only, only
 // these files of /etc, and `run_dir` (the lab's copy, the key, the
 // inventory, a home, the relay's socket) at /ads.
@@ -111,17 +108,20 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
   // a copy of the lab's files: those of the deploy under way, or fetched
   // again at the deployment's commit (never the source itself: the sandbox
   // may write to it)
+  // (a git source is checked out straight into the run's directory; a plain
+  // directory source is answered with that directory, which is copied)
   std::string lab_dir = lab_tree;
   if (lab_dir.empty()) {
     auto fetched =
-        fetch_lab(d.source, d.commit.empty() ? d.ref : d.commit, (run / "fetched").string(), opts_.sources,
+        fetch_lab(d.source, d.commit.empty() ? d.ref : d.commit, (run / "lab").string(), opts_.sources,
                   owner_may_use_any_path(store_, d.owner), [&](const std::string& line) { log(d, "ads", line); });
     if (!fetched) return failed(action + ": cannot fetch the lab for ansible-playbook: " + fetched.error().message);
     lab_dir = fetched->dir;
   }
-  fs::copy(lab_dir, run / "lab", fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
-  if (ec) return failed(action + ": cannot copy the lab for ansible-playbook: " + ec.message());
-  fs::remove_all(run / "fetched", ec);
+  if (fs::path(lab_dir) != run / "lab") {
+    fs::copy(lab_dir, run / "lab", fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
+    if (ec) return failed(action + ": cannot copy the lab for ansible-playbook: " + ec.message());
+  }
 
   auto keygen = agent::run_argv(
       {opts_.ssh_keygen, "-q", "-t", "ed25519", "-N", "", "-C", "ads-" + d.id, "-f", (run / "key").string()}, "");

@@ -275,3 +275,42 @@ TEST_F(AnsibleLabTest, ImagesSaysWhichImageServesEachOsKeyAndHowToGetAMissingOne
 }
 
 }  // namespace
+
+namespace {
+using namespace ads::test;
+
+// A later playbook action of a lab from a git repository: the controller
+// checks the deployment's commit out again (straight into its run's
+// directory), not what the branch holds now.
+TEST_F(AnsibleLabTest, ALaterPlaybookActionRunsTheDeployedCommitOfAGitLab) {
+  fs::path repo = copy_of("ansible-lab");
+  auto git = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {
+        "git", "-C", repo.string(), "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out;
+    EXPECT_EQ(run(argv, &out), 0) << out;
+  };
+  git({"init", "-q", "-b", "main"});
+  git({"add", "-A"});
+  git({"commit", "-q", "-m", "v1"});
+  Server s((tmp.path / "data").string());
+  json req = {{"source", repo.string()}, {"ref", "main"}, {"name", "gitlab"}};
+  json accepted = s.call("POST", "/api/v1/deployments", &req);
+  std::string id = accepted.value("id", "");
+  guard.ids.insert(id);
+  json d = s.wait_for(id, {"running", "failed"}, 600);
+  ASSERT_EQ(d["state"], "running") << d.dump() << s.log_text(id);
+  // the branch moves on with a test playbook that fails: the deployed commit's still passes
+  std::ofstream(repo / "playbooks" / "test.yml", std::ios::trunc)
+      << "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.fail: {msg: not deployed}\n";
+  git({"commit", "-q", "-am", "v2"});
+  json job = op(s, id, "test");
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["passed"], true);
+  std::string log = s.log_text(id);
+  EXPECT_EQ(log.find("not deployed"), std::string::npos) << log;
+  machine_forgot_the_key(d["machine"]);
+}
+
+}  // namespace
