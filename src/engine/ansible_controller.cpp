@@ -104,6 +104,10 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
       fs::remove_all(p, e);
     }
   } cleanup{run};
+  // held while the run lasts: a start after a crash removes what no one holds
+  // (Engine::sweep_ansible_runs), the private key with it
+  const DirHold hold(run);
+  if (!hold.held()) return failed(action + ": cannot hold " + run.string() + " for the run");
 
   // a copy of the lab's files: those of the deploy under way, or fetched
   // again at the deployment's commit (never the source itself: the sandbox

@@ -61,7 +61,9 @@ void Engine::enqueue(const std::string& job_id) {
     std::lock_guard<std::mutex> lk(mu_);
     ++wakeups_;
   }
-  cv_.notify_one();
+  // all: one that cannot take it now (a worker waiting out a store outage)
+  // must not swallow the wake-up; the first free worker takes it
+  cv_.notify_all();
 }
 
 Result<Deployment> Engine::submit(const DeployRequest& req) {

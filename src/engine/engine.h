@@ -401,6 +401,9 @@ class Engine {
   // write and the record, or a temporary file) are removed, except for
   // deployments with a job under way.
   void sweep_backup_archives();
+  // Removes the directories of Ansible controller runs that no process holds
+  // any longer (a kill -9 mid-run): they hold the run's private key. At start.
+  void sweep_ansible_runs();
   void janitor();
   // Throwaway deployments past their expiry get a destroy job (one pass, at
   // most 100; another server may have queued it already).
@@ -425,8 +428,11 @@ class Engine {
   std::map<std::string, std::unique_ptr<Provider>> providers_;
   EngineOptions opts_;
   std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t wakeups_ = 0;  // jobs queued here that workers have not looked for yet
+  std::condition_variable cv_;  // workers only: a job queued here wakes one of them
+  uint64_t wakeups_ = 0;        // jobs queued here that workers have not looked for yet
+  // the lease renewer's own: on cv_ it took the wake-up meant for a worker,
+  // which then waited for its poll interval (up to `poll` on every job)
+  std::condition_variable renew_cv_;
   std::vector<std::thread> threads_;
   std::thread renewer_;
   std::thread janitor_;
@@ -445,7 +451,8 @@ class Engine {
   std::mutex id_mu_;
   std::mutex submit_mu_;  // check-then-create of jobs and idempotency keys
   std::string agent_bytes_;
-  LeaseBook leases_;                                             // the jobs this process runs
+  std::string agent_sha256_;  // of agent_bytes_: an image that carries this agent is not sent it again
+  LeaseBook leases_;          // the jobs this process runs
   StoreHealth store_health_{opts_.poll, opts_.store_retry_max};  // claims and renewals while the store is away
 };
 

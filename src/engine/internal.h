@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -48,5 +49,23 @@ inline std::string backup_param(const Job& job) { return string_param(job, "back
 inline std::string lab_url(const std::string& address, const LabSpec& spec) {
   return "http://" + address + (spec.http_port == 80 ? "" : ":" + std::to_string(spec.http_port)) + spec.http_path;
 }
+
+// A working directory this process holds while it works in it: an exclusive
+// flock on the directory itself, which the kernel releases when the process
+// ends, kill -9 included (cleanup.cpp). A directory nobody holds is a
+// leftover of a process that ended mid-way.
+class DirHold {
+ public:
+  explicit DirHold(const std::filesystem::path& dir);
+  ~DirHold();
+  DirHold(const DirHold&) = delete;
+  DirHold& operator=(const DirHold&) = delete;
+  bool held() const { return fd_ >= 0; }
+
+ private:
+  int fd_ = -1;
+};
+// Whether `dir` is a real directory (no symlink) that no process holds.
+bool unheld_directory(const std::filesystem::path& dir);
 
 }  // namespace ads::engine_detail

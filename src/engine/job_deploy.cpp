@@ -145,7 +145,11 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
   // bootstrap secret, replaced at starting_agent (agent/handover.h)
   const bool bootstrap = p->files_readable_by_others();
   if (bootstrap) agent_cfg["secret_file"] = "/etc/ads-agent/secret";
-  ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755}, {"/etc/ads-agent/agent.json", agent_cfg.dump(), 0600}};
+  // the agent is not sent to a machine whose image carries this very binary
+  // (LXD: the image's manifest; scripts/build-image.sh); its config and
+  // secret always are, never baked into an image
+  ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755, agent_sha256_},
+              {"/etc/ads-agent/agent.json", agent_cfg.dump(), 0600}};
   if (std::string pool = p->address_pool(); !pool.empty()) {
     // allocated in the store (one transaction), so concurrent deploys never share one
     Result<std::string> a = Error::make("internal", "not allocated");

@@ -209,6 +209,7 @@ Status Engine::start() {
     std::ifstream in(opts_.agent_binary, std::ios::binary);
     if (!in) return Error::invalid("agent_binary", "cannot read the agent binary " + opts_.agent_binary);
     agent_bytes_.assign(std::istreambuf_iterator<char>(in), {});
+    agent_sha256_ = file_sha256(agent_bytes_);
   }
   // What this server id held before (a crash, a restart) is free to claim at once.
   auto released = store_.renew_leases(opts_.server_id, 0);
@@ -231,6 +232,7 @@ Status Engine::start() {
     }
   }
   sweep_backup_archives();
+  sweep_ansible_runs();
   sync_routes();  // a proxy started (again) with ADS gets every stable URL back
   stopping_ = false;
   for (int i = 0; i < std::max(1, opts_.workers); ++i) threads_.emplace_back([this] { worker(); });
@@ -247,6 +249,7 @@ void Engine::stop() {
     stopping_ = true;
   }
   cv_.notify_all();
+  renew_cv_.notify_all();
   janitor_cv_.notify_all();
   git_cv_.notify_all();
   for (auto& t : threads_)
@@ -270,7 +273,7 @@ void Engine::renew_leases() {
   auto wait = every;
   std::unique_lock<std::mutex> lk(mu_);
   while (!stopping_) {
-    cv_.wait_for(lk, wait, [&] { return stopping_.load(); });
+    renew_cv_.wait_for(lk, wait, [&] { return stopping_.load(); });
     if (stopping_) return;
     lk.unlock();
     int64_t before = now_ms();
@@ -361,7 +364,7 @@ void Engine::worker() {
       std::lock_guard<std::mutex> lk(mu_);
       ++wakeups_;  // the deployment's next job may be claimable now
     }
-    cv_.notify_one();
+    cv_.notify_all();
   }
 }
 

@@ -5,11 +5,17 @@
 // failed record that still owns a machine, with "destroy" as its fix.
 // Runs on both stores.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "engine/engine.h"
+#include "engine/internal.h"
 #include "support/engine_wait.h"
 #include "support/store_backends.h"
 #include "support/switch_provider.h"
@@ -20,10 +26,12 @@ using ads::test::SwitchState;
 
 class EngineCleanup : public ads::test::BackendTest {
  protected:
-  std::unique_ptr<ads::Engine> engine(ads::Store& store, std::shared_ptr<SwitchState> s) {
+  std::unique_ptr<ads::Engine> engine(ads::Store& store, std::shared_ptr<SwitchState> s,
+                                      std::chrono::milliseconds poll = std::chrono::milliseconds(0)) {
     std::map<std::string, std::unique_ptr<ads::Provider>> providers;
     providers["switch"] = std::make_unique<SwitchProvider>(std::move(s));
     auto opts = ads::test::engine_options(tmp.path);
+    if (poll.count() > 0) opts.poll = poll;
     opts.default_provider = "switch";
     opts.provider_attempts = 1;
     opts.retry_backoff = std::chrono::milliseconds(1);
@@ -182,6 +190,92 @@ TEST_P(EngineCleanup, TheQueueIsOneEntryPerMachineAndForgetsWhatIsDeleted) {
   ASSERT_TRUE(q.ok());
   ASSERT_EQ(q->size(), 1u);
   EXPECT_EQ(q->at(0).machine, "ads-y");
+}
+
+// A job queued here wakes a worker at once, whatever else waits: the lease
+// renewer waited on the workers' condition variable and took the wake-up
+// meant for one, which then slept its whole poll interval (seen: a deploy
+// waited up to the 1 s poll before its first step). With the poll at ten
+// minutes, each destroy is picked up only if the wake-up reaches a worker.
+TEST_P(EngineCleanup, AQueuedJobWakesAWorkerAtOnceNotAfterItsPollInterval) {
+  auto state = std::make_shared<SwitchState>();
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto e = engine(*store, state, std::chrono::minutes(10));
+  ASSERT_TRUE(e->start().ok());
+  for (int i = 0; i < 6; ++i) {
+    ads::Deployment d;
+    d.id = "01m88rqkev9cbfs1eqysk664m" + std::string(1, "abcdef"[i]);
+    d.name = "lab";
+    d.source = "/srv/lab";
+    d.provider = "switch";
+    d.machine = "ads-" + d.id;
+    d.state = ads::State::kFailed;
+    d.owner = "admin";
+    d.created_ms = d.updated_ms = 1;
+    state->machines.insert(d.machine);
+    ASSERT_TRUE(store->create(d).ok());
+    auto job = e->operate(d.id, "destroy");
+    ASSERT_TRUE(job.ok()) << job.error().message;
+    EXPECT_TRUE(eventually([&] {
+      auto got = store->get(d.id);
+      return got.ok() && got->state == ads::State::kDestroyed;
+    })) << "destroy "
+        << i << " was not picked up (its worker waits for the 10-minute poll)";
+  }
+  e->stop();
+}
+
+// An Ansible controller run holds its directory (the lab's copy, the run's
+// private SSH key) while it lasts; a server killed mid-run leaves it, and the
+// next start removes it. A run still under way (held) is left alone, and so
+// is whatever is not an Ansible run's directory or is a symlink.
+TEST_P(EngineCleanup, TheDirectoriesOfAnsibleRunsAKillCutShortAreRemovedAtTheNextStart) {
+  namespace fs = std::filesystem;
+  const fs::path work = ads::test::engine_options(tmp.path).work_dir;
+  const fs::path dead = work / "ansible-01m88rqkev9cbfs1eqysk664kd-0a1b2c3d4e5f";
+  const fs::path live = work / "ansible-01m88rqkev9cbfs1eqysk664ke-0a1b2c3d4e60";
+  const fs::path other = work / "01m88rqkev9cbfs1eqysk664kf";
+  const fs::path outside = tmp.path / "outside";
+  for (const auto& p : {dead, live, other, outside}) {
+    fs::create_directories(p / "home");
+    std::ofstream(p / "key") << "-----BEGIN OPENSSH PRIVATE KEY-----";
+  }
+  fs::create_directory_symlink(outside, work / "ansible-01m88rqkev9cbfs1eqysk664kg-0a1b2c3d4e61");
+
+  // a process that holds `dead` the way a run does, killed with SIGKILL
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ads::engine_detail::DirHold hold(dead);
+    char c = hold.held() ? 'y' : 'n';
+    (void)!::write(ready[1], &c, 1);
+    for (;;) ::pause();
+  }
+  char c = 0;
+  ASSERT_EQ(::read(ready[0], &c, 1), 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  ASSERT_EQ(c, 'y');
+  EXPECT_FALSE(ads::engine_detail::unheld_directory(dead));  // held by the child
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  const ads::engine_detail::DirHold run_under_way(live);
+  ASSERT_TRUE(run_under_way.held());
+
+  auto store = open();
+  ASSERT_TRUE(store);
+  auto e = engine(*store, std::make_shared<SwitchState>());
+  ASSERT_TRUE(e->start().ok());
+  e->stop();
+  EXPECT_FALSE(fs::exists(dead));
+  EXPECT_TRUE(fs::exists(live / "key"));
+  EXPECT_TRUE(fs::exists(other / "key"));
+  EXPECT_TRUE(fs::exists(outside / "key"));
+  EXPECT_TRUE(fs::is_symlink(work / "ansible-01m88rqkev9cbfs1eqysk664kg-0a1b2c3d4e61"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, EngineCleanup, ads::test::kBackends, ads::test::backend_name);
