@@ -1,13 +1,16 @@
 // Deploy latency: seconds from POST /api/v1/deployments to the static example
 // lab serving its page (warm image cache), beside the same work done by hand
 // with LXD's own CLI (launch + file push + exec + wait for HTTP) in the same
-// run. Prints figures; not a test. Usage: ads_bench [ROUNDS]
+// run, and the seconds from DELETE to `destroyed`. Prints figures; not a
+// test. Usage: ads_bench [ROUNDS]
 // `ads_bench concurrent [N...]` (default 1 5 20): N deployments posted at once
 // (the server has N workers); p50/p95 of their latencies per N.
 // `ads_bench footprint [N]` (default 3): N static labs deployed and left idle
 // for 10 s; per container its memory (LXD's figure: the container's memory
 // cgroup) and the agent's RSS (VmRSS of the ads-agent process in that
-// container, read from the host's /proc), then the medians.
+// container, read from the host's /proc), then the medians; and the disk
+// per lab: how much the LXD pool's space used grew per lab (btrfs: the
+// lab's own blocks beside the image's shared ones).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -88,6 +91,8 @@ bool sweep(const std::string& base) {
   return ok;
 }
 
+double g_destroy_s = -1;  // the last ads_round's destroy: DELETE to `destroyed`
+
 double ads_round(const std::string& base, const std::string& lab) {
   json req = {{"source", lab}, {"name", "bench"}};
   auto t0 = Clock::now();
@@ -105,8 +110,20 @@ double ads_round(const std::string& base, const std::string& lab) {
   }
   bool ok = !url.empty() && serves(url, "ADS example lab", 30);
   double s = std::chrono::duration<double>(Clock::now() - t0).count();
-  destroy(base, id);
+  auto t1 = Clock::now();
+  g_destroy_s = destroy(base, id) ? std::chrono::duration<double>(Clock::now() - t1).count() : -1;
   return ok ? s : -1;
+}
+
+// The space used of the LXD pool `pool` in bytes (LXD's figure); -1 if unknown.
+long long pool_used_bytes(const std::string& pool) {
+  std::string out;
+  if (ads::test::run({"lxc", "storage", "info", pool, "--bytes"}, &out) != 0) return -1;
+  auto at = out.find("space used: ");
+  if (at == std::string::npos) return -1;
+  at += 12;
+  if (out[at] == '"') ++at;
+  return std::atoll(out.c_str() + at);
 }
 
 double manual_round(const std::string& lab) {
@@ -215,6 +232,19 @@ std::pair<long, long> agent_rss_kb(const std::string& name) {
 // N static labs deployed one after the other and left idle; their footprint.
 int footprint(const std::string& base, const std::string& lab, int n) {
   std::vector<std::string> ids, machines;
+  // a first lab makes the image's volume on a copy-on-write pool: not counted
+  {
+    json req = {{"source", lab}, {"name", "first"}};
+    std::string id = api(base, "POST", "/api/v1/deployments", &req).value("id", "");
+    for (int k = 0; !id.empty() && k < 3000; ++k) {
+      std::string st = api(base, "GET", "/api/v1/deployments/" + id).value("state", "");
+      if (st == "running" || st == "failed") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ids.push_back(id);
+  }
+  ads::test::run({"sync"});
+  const long long used_before = pool_used_bytes("ads");
   for (int i = 0; i < n; ++i) {
     json req = {{"source", lab}, {"name", "idle" + std::to_string(i)}};
     json d = api(base, "POST", "/api/v1/deployments", &req);
@@ -233,6 +263,8 @@ int footprint(const std::string& base, const std::string& lab, int n) {
     machines.push_back(d.value("machine", ""));
   }
   std::this_thread::sleep_for(std::chrono::seconds(10));  // idle: the install's page cache settles
+  ads::test::run({"sync"});
+  const long long used_after = pool_used_bytes("ads");
   std::vector<double> mem, anon, cache, rss, rss_anon;
   for (const auto& m : machines) {
     long bytes = container_memory(m);
@@ -255,6 +287,9 @@ int footprint(const std::string& base, const std::string& lab, int n) {
   std::printf("idle_lab_container_cgroup_page_cache_median_mib %.1f\n", median(cache));
   std::printf("agent_vmrss_in_container_median_kb %.0f\n", median(rss));
   std::printf("agent_rss_anon_in_container_median_kb %.0f\n", median(rss_anon));
+  if (used_before >= 0 && used_after >= 0 && n > 0)
+    std::printf("disk_per_lab_pool_growth_mib %.1f (pool ads: %.1f MiB before the %d labs, %.1f MiB with them)\n",
+                (used_after - used_before) / 1048576.0 / n, used_before / 1048576.0, n, used_after / 1048576.0);
   bool ok = n > 0 && mem.size() == static_cast<size_t>(n) && rss.size() == static_cast<size_t>(n);
   return ok ? 0 : 1;
 }
@@ -315,15 +350,18 @@ int main(int argc, char** argv) {
     }
     return all_ok ? 0 : 1;
   }
-  std::vector<double> a, m;
+  std::vector<double> a, m, del;
   for (int i = 0; i < rounds; ++i) {
     double x = ads_round(base, lab);
+    double z = g_destroy_s;
     double y = manual_round(lab);
-    std::printf("round %d: ads %.2f s, by hand (lxc launch+push+exec) %.2f s\n", i + 1, x, y);
+    std::printf("round %d: ads %.2f s (destroy %.2f s), by hand (lxc launch+push+exec) %.2f s\n", i + 1, x, z, y);
     std::fflush(stdout);
     if (x > 0) a.push_back(x);
+    if (z > 0) del.push_back(z);
     if (y > 0) m.push_back(y);
   }
+  std::printf("destroy_static_lab_ads_median_s %.2f\n", median(del));
   double ma = median(a), mm = median(m);
   std::printf("deploy_latency_static_lab_ads_median_s %.2f\n", ma);
   std::printf("deploy_latency_static_lab_by_hand_median_s %.2f\n", mm);

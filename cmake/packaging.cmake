@@ -31,6 +31,6 @@ set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # what ADS runs besides its libraries: git (libgit2 needs none, the lab tests
 # do), LXD and its tools, the reverse proxy, debootstrap for the image
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "ca-certificates")
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "lxd, lxd-client, haproxy, caddy, debootstrap, dnsmasq-base, lxcfs, ansible-core, bubblewrap, openssh-client, netcat-openbsd")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "lxd, lxd-client, haproxy, caddy, debootstrap, dnsmasq-base, lxcfs, btrfs-progs, ansible-core, bubblewrap, openssh-client, netcat-openbsd")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "postgresql, chromium")
 include(CPack)

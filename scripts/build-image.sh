@@ -17,10 +17,22 @@
 #   build-image.sh [--variant V] --force   rebuild from scratch with debootstrap,
 #                                          refresh the cached tarballs and
 #                                          re-point the alias
+#   build-image.sh ... --agent PATH        the ads-agent the image carries
+#                                          (default: $ADS_AGENT_BIN, else
+#                                          build/ads-agent of this tree, else
+#                                          the ads-agent on PATH; none: the
+#                                          image carries no agent)
+#
+# The image carries the agent at /usr/local/bin/ads-agent and lists it with
+# its SHA-256 in /etc/ads/image-files.sha256: ADS does not send a machine an
+# agent its image holds already, and sends its own where they differ (an
+# image built before the agent changed). No secret or agent config is ever
+# in the image: ADS places them in each machine.
 #
 # Its init is /sbin/ads-init (/sbin/init links to it): it puts tini in PID 1,
 # brings up eth0 with busybox udhcpc, then runs /usr/local/bin/ads-agent
-# (--config /etc/ads-agent/agent.json) when present, else "sleep infinity".
+# (--config /etc/ads-agent/agent.json) when both are present, else
+# "sleep infinity".
 # Needs: a running, initialised LXD (scripts/lxd-host.sh), debootstrap, root.
 set -euo pipefail
 
@@ -33,13 +45,15 @@ die() { echo "ads: ERROR: $*" >&2; exit 1; }
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f s", b - a }'; }
 
-usage() { echo "usage: $0 [--variant minimal|build] [--force]" >&2; exit 2; }
+usage() { echo "usage: $0 [--variant minimal|build] [--force] [--agent PATH]" >&2; exit 2; }
 FORCE=0
 VARIANT=minimal
+AGENT=${ADS_AGENT_BIN:-}
 while (($#)); do
   case $1 in
     --force) FORCE=1 ;;
     --variant) (($# >= 2)) || usage; VARIANT=$2; shift ;;
+    --agent) (($# >= 2)) || usage; AGENT=$2; shift ;;
     *) usage ;;
   esac
   shift
@@ -57,7 +71,7 @@ case $VARIANT in
 esac
 # What the customisation below makes; change it whenever that changes, so
 # that cached images and tarballs of the old kind are rebuilt.
-FORMAT=format-3
+FORMAT=format-4
 META_TGZ="$CACHE_DIR/$ALIAS.meta.tar.gz"
 ROOTFS_TGZ="$CACHE_DIR/$ALIAS.rootfs.tar.gz"
 
@@ -197,6 +211,22 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# the agent the image carries
+if [[ -z $AGENT ]]; then
+  tree_agent="$(cd "$(dirname "$0")/.." && pwd)/build/ads-agent"
+  if [[ -x $tree_agent ]]; then
+    AGENT=$tree_agent
+  elif command -v ads-agent >/dev/null 2>&1; then
+    AGENT=$(command -v ads-agent)
+  fi
+fi
+if [[ -n $AGENT ]]; then
+  [[ -f $AGENT && -x $AGENT ]] || die "--agent $AGENT: no executable file there"
+  log "the image carries the agent $AGENT"
+else
+  log "no ads-agent found (build it first, or give --agent PATH): the image carries none; ADS places its own in each machine"
+fi
+
 # --- debootstrap ---------------------------------------------------------------
 t0=$(now)
 log "debootstrap $SUITE (minbase + $INCLUDE) into $ROOT"
@@ -255,6 +285,7 @@ busybox udhcpc -i eth0 -b -S -s /etc/ads/udhcpc.script \
 
 if [ "$$" != 1 ]; then
   if [ -x /usr/local/bin/ads-agent ]; then
+    [ -f /etc/ads-agent/agent.json ] || exec sleep infinity  # an agent nobody configured: no machine of ADS (yet)
     echo "ads-init: starting ads-agent"
     exec /usr/local/bin/ads-agent --config /etc/ads-agent/agent.json
   fi
@@ -317,6 +348,14 @@ printf '127.0.0.1\tlocalhost\n::1\t\tlocalhost ip6-localhost ip6-loopback\n' >"$
 # No host key shared by every machine made from this image: the agent makes
 # one per machine (agent/ssh_access.h).
 rm -f "$ROOT"/etc/ssh/ssh_host_*
+
+# The agent (ADS places its config and secret per machine), and the manifest
+# of the files the image carries for ADS (providers/provider.h, kImageManifest).
+: >"$ROOT/etc/ads/image-files.sha256"
+if [[ -n $AGENT ]]; then
+  install -D -m 0755 "$AGENT" "$ROOT/usr/local/bin/ads-agent"
+  echo "$(sha256sum <"$ROOT/usr/local/bin/ads-agent" | cut -d' ' -f1)  /usr/local/bin/ads-agent" >"$ROOT/etc/ads/image-files.sha256"
+fi
 
 # Keep future package installs in containers small too.
 cat >"$ROOT/etc/dpkg/dpkg.cfg.d/ads-nodoc" <<'EOF'

@@ -2,21 +2,40 @@
 # Makes LXD usable on this machine (Debian 12, no systemd as PID 1):
 #   0. mounts lxcfs, so that each container sees its own memory and uptime,
 #   1. starts the LXD daemon by hand if it is not answering,
-#   2. initialises it once (storage pool "ads", bridge "adsbr0", default profile),
+#   2. initialises it once: the storage pool "ads" (copy-on-write btrfs on a
+#      loop file where the kernel allows it, else a plain directory), the
+#      bridge "adsbr0" and the default profile,
 #   3. prints the path of the LXD unix socket.
-# Idempotent: a second run changes nothing.
+# Idempotent: a second run changes nothing. An existing pool is kept as it is
+# (a dir pool is never moved to btrfs behind the operator's back; the script
+# says how: docs/operators/lxd.md, "Storage pool").
+# Settings (environment):
+#   ADS_LXD_POOL         the pool's name (ads)
+#   ADS_LXD_POOL_DRIVER  auto (btrfs if possible, else dir), btrfs or dir (auto)
+#   ADS_LXD_POOL_SIZE    the btrfs loop file's size, sparse (20GiB)
+#   ADS_LXD_PROFILE      the profile whose root disk is on the pool (default)
 set -euo pipefail
 
-POOL=ads
+POOL=${ADS_LXD_POOL:-ads}
+POOL_DRIVER=${ADS_LXD_POOL_DRIVER:-auto}
+POOL_SIZE=${ADS_LXD_POOL_SIZE:-20GiB}
+PROFILE=${ADS_LXD_PROFILE:-default}
 BRIDGE=adsbr0
 BRIDGE_ADDR=10.213.87.1/24
 LXD_LOG=/var/log/ads-lxd.log
 LXD_SOCKET=/var/lib/lxd/unix.socket
+# where the kernel lists the file systems it has (a test points it elsewhere
+# to see the fallback)
+PROC_FILESYSTEMS=${ADS_PROC_FILESYSTEMS:-/proc/filesystems}
 
 log() { echo "ads: $*"; }
 die() { echo "ads: ERROR: $*" >&2; exit 1; }
 
 [[ $EUID -eq 0 ]] || die "must run as root"
+case "$POOL_DRIVER" in auto | btrfs | dir) ;; *) die "ADS_LXD_POOL_DRIVER must be auto, btrfs or dir (not '$POOL_DRIVER')" ;; esac
+[[ $POOL =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]] || die "ADS_LXD_POOL: '$POOL' is no storage pool name"
+[[ $PROFILE =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]] || die "ADS_LXD_PROFILE: '$PROFILE' is no profile name"
+[[ $POOL_SIZE =~ ^[1-9][0-9]*(MiB|GiB|TiB)$ ]] || die "ADS_LXD_POOL_SIZE must be like 20GiB (MiB, GiB or TiB; not '$POOL_SIZE')"
 for tool in lxd lxc iptables dnsmasq; do
   command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found; run scripts/install-deps.sh (dnsmasq comes from package dnsmasq-base)"
 done
@@ -105,38 +124,78 @@ else
 fi
 
 # --- 2. initialisation -------------------------------------------------------
-# Devices of the default profile other than root and eth0 (one per line).
-extra_profile_devices() {
-  lxc profile device list default | grep -vxE 'root|eth0' || true
+# Why a btrfs pool cannot be made here ("" : it can). Copy-on-write makes a
+# container a snapshot of its image: created in a fraction of a second and a
+# few MB of disk, against seconds and the image's full size on dir.
+no_cow_reason() {
+  grep -qw btrfs "$PROC_FILESYSTEMS" 2>/dev/null || { echo "the kernel has no btrfs ($PROC_FILESYSTEMS)"; return 0; }
+  command -v mkfs.btrfs >/dev/null 2>&1 || { echo "no mkfs.btrfs (Debian: btrfs-progs)"; return 0; }
+  { [[ -e /dev/loop-control ]] && losetup -f >/dev/null 2>&1; } || { echo "no free loop device"; return 0; }
+  return 0
 }
 
-# True when pool, bridge and default profile already look the way we want.
+# The driver of the pool if it exists ("" if not).
+pool_driver() { { lxc storage show "$POOL" 2>/dev/null || true; } | sed -n 's/^driver: //p'; }
+
+# Devices of the profile other than root and eth0 (one per line).
+extra_profile_devices() {
+  lxc profile device list "$PROFILE" 2>/dev/null | grep -vxE 'root|eth0' || true
+}
+
+# True when pool, bridge and profile already look the way we want.
 initialised() {
-  lxc storage show "$POOL" 2>/dev/null | grep -qx 'driver: dir' || return 1
+  [[ -n "$(pool_driver)" ]] || return 1
   lxc network show "$BRIDGE" >/dev/null 2>&1 || return 1
   [[ "$(lxc network get "$BRIDGE" ipv4.address)" == "$BRIDGE_ADDR" ]] || return 1
   [[ "$(lxc network get "$BRIDGE" ipv4.nat)" == false ]] || return 1
   [[ "$(lxc network get "$BRIDGE" ipv6.address)" == none ]] || return 1
-  [[ "$(lxc profile device get default root pool 2>/dev/null)" == "$POOL" ]] || return 1
-  [[ "$(lxc profile device get default root path 2>/dev/null)" == / ]] || return 1
-  [[ "$(lxc profile device get default eth0 network 2>/dev/null)" == "$BRIDGE" ]] || return 1
+  [[ "$(lxc profile device get "$PROFILE" root pool 2>/dev/null)" == "$POOL" ]] || return 1
+  [[ "$(lxc profile device get "$PROFILE" root path 2>/dev/null)" == / ]] || return 1
+  [[ "$(lxc profile device get "$PROFILE" eth0 network 2>/dev/null)" == "$BRIDGE" ]] || return 1
   [[ -z "$(extra_profile_devices)" ]] || return 1
   return 0
 }
 
-if initialised; then
-  log "LXD already initialised (pool $POOL, bridge $BRIDGE, default profile)"
+# The pool: kept as it is if it exists, else made with the driver asked for.
+driver=$(pool_driver)
+pool_config="{}"
+if [[ -n $driver ]]; then
+  if [[ $POOL_DRIVER == btrfs && $driver != btrfs ]] || [[ $POOL_DRIVER == dir && $driver != dir ]]; then
+    die "pool $POOL exists with driver $driver, not $POOL_DRIVER: an existing pool is never changed; see docs/operators/lxd.md, \"Storage pool\""
+  fi
+  if [[ $driver == dir && $POOL_DRIVER == auto && -z "$(no_cow_reason)" ]]; then
+    log "pool $POOL is a dir pool (made before ADS used copy-on-write pools) and is kept as it is; on btrfs a container is made in a fraction of the time and takes a few MB; to move, see docs/operators/lxd.md, \"Storage pool\""
+  fi
 else
-  log "initialising LXD: pool $POOL (dir), bridge $BRIDGE ($BRIDGE_ADDR, no NAT, no IPv6), default profile"
+  driver=$POOL_DRIVER
+  if [[ $driver != dir ]]; then
+    reason=$(no_cow_reason)
+    if [[ -n $reason ]]; then
+      [[ $driver == auto ]] || die "cannot make a btrfs pool: $reason"
+      log "no copy-on-write pool here: $reason; pool $POOL is a plain directory (dir): each container a full copy of its image"
+      driver=dir
+    else
+      driver=btrfs
+      pool_config="{size: $POOL_SIZE}"
+    fi
+  fi
+fi
+
+if initialised; then
+  log "LXD already initialised (pool $POOL ($driver), bridge $BRIDGE, profile $PROFILE)"
+else
+  what=$driver
+  [[ $pool_config != "{}" ]] && what="btrfs on a sparse loop file of $POOL_SIZE in /var/lib/lxd/disks"
+  log "initialising LXD: pool $POOL ($what), bridge $BRIDGE ($BRIDGE_ADDR, no NAT, no IPv6), profile $PROFILE"
   # The preseed creates what is missing and updates what exists. For the
-  # default profile it sets root and eth0 but keeps other existing devices;
-  # those are removed right after.
+  # profile it sets root and eth0 but keeps other existing devices; those
+  # are removed right after.
   lxd init --preseed <<EOF || die "lxd init --preseed failed; see $LXD_LOG"
 config: {}
 storage_pools:
 - name: $POOL
-  driver: dir
-  config: {}
+  driver: $driver
+  config: $pool_config
 networks:
 - name: $BRIDGE
   type: bridge
@@ -145,8 +204,8 @@ networks:
     ipv4.nat: "false"
     ipv6.address: none
 profiles:
-- name: default
-  description: Default ADS profile
+- name: $PROFILE
+  description: ADS profile
   config: {}
   devices:
     root:
@@ -159,8 +218,8 @@ profiles:
       network: $BRIDGE
 EOF
   for dev in $(extra_profile_devices); do
-    log "removing stale device '$dev' from the default profile"
-    lxc profile device remove default "$dev" >/dev/null
+    log "removing stale device '$dev' from profile $PROFILE"
+    lxc profile device remove "$PROFILE" "$dev" >/dev/null
   done
   initialised || die "LXD initialisation did not produce the expected pool/bridge/profile"
   log "LXD initialised"

@@ -10,6 +10,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/result.h"
@@ -18,10 +19,22 @@ namespace ads {
 
 // A file placed in the machine before its first start (the agent, its config).
 struct FileToPlace {
+  FileToPlace() = default;
+  FileToPlace(std::string p, std::string c, int m = 0644, std::string sum = {})
+      : path(std::move(p)), content(std::move(c)), mode(m), sha256(std::move(sum)) {}
   std::string path;  // absolute, inside the machine
   std::string content;
   int mode = 0644;
+  // The content's SHA-256 (hex), for a file a machine image may carry
+  // already (the agent): a provider that can tell the image holds this very
+  // file (its manifest, kImageManifest) does not place it again. "" : always
+  // placed (a secret, a per-machine config).
+  std::string sha256;
 };
+
+// Where an ADS image lists the files it carries, as `sha256sum` writes them:
+// "<64 hex>  <absolute path>" per line (scripts/build-image.sh).
+inline constexpr const char* kImageManifest = "/etc/ads/image-files.sha256";
 
 struct MachineSpec {
   std::string name;        // provider-side name, [a-z0-9-], <= 63

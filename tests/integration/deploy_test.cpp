@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "agent/protocol.h"
 #include "http/client.h"
 #include "providers/lxd/lxd_provider.h"
 #include "support/ads_server.h"
@@ -53,6 +54,25 @@ TEST_F(DeployTest, StaticLabFromGitTagServesItsPageAndIsDestroyed) {
   std::string log = s.log_text(id);
   EXPECT_NE(log.find("step installing"), std::string::npos) << log;
   EXPECT_NE(log.find("$ cp -r site/. /srv/www/"), std::string::npos) << log;
+
+  // the agent: not sent when the image carries this very binary (an image
+  // built from this tree, as scripts/test.sh does), sent when it differs
+  {
+    std::ifstream in(ADS_AGENT_BIN, std::ios::binary);
+    const std::string ours((std::istreambuf_iterator<char>(in)), {});
+    ads::http::ClientRequest r;
+    r.url = "http://lxd/1.0/instances/ads-" + id + "/files?path=/etc/ads/image-files.sha256";
+    r.unix_socket = "/var/lib/lxd/unix.socket";
+    auto manifest = ads::http::request(r);
+    ASSERT_TRUE(manifest.ok());
+    auto listed = ads::LxdProvider::parse_image_manifest(manifest->status == 200 ? manifest->body : "");
+    if (listed["/usr/local/bin/ads-agent"] == ads::agent::sha256_hex(ours)) {
+      EXPECT_NE(log.find("/usr/local/bin/ads-agent is in the image already"), std::string::npos) << log;
+      EXPECT_EQ(log.find("placing /usr/local/bin/ads-agent"), std::string::npos) << log;
+    } else {
+      EXPECT_NE(log.find("placing /usr/local/bin/ads-agent"), std::string::npos) << log;
+    }
+  }
 
   auto m = lxd()->inspect("ads-" + id);
   ASSERT_TRUE(m.ok());

@@ -56,6 +56,17 @@ Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
       if (!j["profile"].is_string()) return Error::invalid("providers.lxd.profile", "must be a string");
       s.profile = j["profile"];
     }
+    if (j.contains("pool")) {
+      // an LXD storage pool name: letters, digits, - _ . (not starting with -)
+      const auto& v = j["pool"];
+      if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>().size() > 63 ||
+          v.get<std::string>().front() == '-' ||
+          v.get<std::string>().find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+              std::string::npos)
+        return Error::invalid("providers.lxd.pool",
+                              "must be the name of an LXD storage pool (letters, digits, - _ .; at most 63)");
+      s.pool = v;
+    }
     if (j.contains("images")) {
       if (!j["images"].is_object()) return Error::invalid("providers.lxd.images", "must be an object");
       s.images.clear();
@@ -364,10 +375,12 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
                {"profiles", json::array({s_.profile})},
                {"source", source},
                {"config", config}};
+  body["devices"] = json::object();
+  // replaces the profile's root disk: the machine's files on that pool
+  if (!s_.pool.empty()) body["devices"]["root"] = {{"type", "disk"}, {"path", "/"}, {"pool", s_.pool}};
   if (!s_.nic.type.empty()) {
     // replaces the profile's eth0: the machine sits on the host's LAN
-    body["devices"] = {
-        {"eth0", {{"type", "nic"}, {"nictype", s_.nic.type}, {"parent", s_.nic.parent}, {"name", "eth0"}}}};
+    body["devices"]["eth0"] = {{"type", "nic"}, {"nictype", s_.nic.type}, {"parent", s_.nic.parent}, {"name", "eth0"}};
     if (!spec.address.empty()) config["user.ads-net.address"] = spec.address;  // for people reading `lxc config show`
     body["config"] = config;
   }
@@ -415,17 +428,68 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
       (r->status >= 400 && lxd_message(r->body, r->status).find("already exists") != std::string::npos))
     return Error::make("conflict", "a container named " + spec.name + " already exists");
   auto st = wait_operation(*r, "creating container " + spec.name);
+  if (!st && !s_.pool.empty() && st.error().message.find("torage pool") != std::string::npos)
+    return Error::make(st.error().code,
+                       st.error().message + " (the pool the LXD provider's setting names: " + s_.pool + ")");
   if (!st) return st;
   if (target.empty() && progress) {
     auto m = inspect(spec.name);
     if (m && !m->location.empty()) progress("LXD placed " + spec.name + " on cluster member " + m->location);
   }
+  // files the image carries already (the agent, when the image was built
+  // with the same binary) are not pushed again
+  std::map<std::string, std::string> in_image;
+  if (std::any_of(files.begin(), files.end(), [](const FileToPlace& f) { return !f.sha256.empty(); })) {
+    auto manifest = pull_file(spec.name, kImageManifest, 64 * 1024);
+    if (!manifest) return manifest.error();
+    in_image = parse_image_manifest(*manifest);
+  }
   for (const auto& f : files) {
+    if (!f.sha256.empty()) {
+      auto it = in_image.find(f.path);
+      if (it != in_image.end() && it->second == f.sha256) {
+        if (progress) progress(f.path + " is in the image already (sha256 " + f.sha256.substr(0, 12) + "): not placed");
+        continue;
+      }
+    }
     if (progress) progress("placing " + f.path + " (" + std::to_string(f.content.size()) + " bytes)");
     st = push_file(spec.name, f);
     if (!st) return st;
   }
   return Status::Ok();
+}
+
+std::map<std::string, std::string> LxdProvider::parse_image_manifest(const std::string& text) {
+  std::map<std::string, std::string> out;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    // "<64 lowercase hex>  /path" (two spaces: text mode; " *": binary mode)
+    if (line.size() < 67 || line[64] != ' ' || (line[65] != ' ' && line[65] != '*') || line[66] != '/') continue;
+    const std::string hex = line.substr(0, 64);
+    if (hex.find_first_not_of("0123456789abcdef") != std::string::npos) continue;
+    out[line.substr(66)] = hex;
+  }
+  return out;
+}
+
+Result<std::string> LxdProvider::pull_file(const std::string& name, const std::string& path, size_t max_bytes) {
+  http::ClientRequest get;
+  get.url = "http://lxd/1.0/instances/" + name + "/files?path=" + url_escape_path(path);
+  get.unix_socket = s_.socket;
+  get.max_body_bytes = max_bytes;
+  auto g = http::request(get);
+  if (!g) {
+    if (g.error().code == "too_large") return std::string();  // no manifest of ours
+    return Error::make(g.error().code, "LXD is not reachable on " + s_.socket + " (" + g.error().message + ")");
+  }
+  if (g->status == 404) return std::string();
+  if (g->status != 200)
+    return Error::make("failed", "reading " + path + " in " + name + ": LXD answered " + std::to_string(g->status));
+  return g->body;
 }
 
 Status LxdProvider::change_state(const std::string& name, const std::string& action) {

@@ -1,6 +1,6 @@
 // LXD provider: system containers through LXD's REST API on its unix socket
 // (libcurl). Settings (JSON):
-//   {"socket": "/var/lib/lxd/unix.socket", "profile": "default",
+//   {"socket": "/var/lib/lxd/unix.socket", "profile": "default", "pool": "ads",
 //    "images": {"debian-12": "ads-debian-12"}, "operation_timeout_s": 120,
 //    "nic": {"type": "bridged", "parent": "br0", "subnet": "192.168.1.0/24",
 //            "gateway": "192.168.1.1", "nameserver": "192.168.1.1"}}
@@ -36,6 +36,8 @@ class LxdProvider : public Provider {
   struct Settings {
     std::string socket = "/var/lib/lxd/unix.socket";
     std::string profile = "default";
+    // the storage pool of the machines' root disks; "" : the profile's
+    std::string pool;
     // OS key -> a local image alias ...
     std::map<std::string, std::string> images = {{"debian-12", "ads-debian-12"},
                                                  {"debian-12-build", "ads-debian-12-build"}};
@@ -93,6 +95,10 @@ class LxdProvider : public Provider {
   // target= metadata.memory; online members only) and `instances` (GET
   // /1.0/instances?recursion=1 metadata). Limits LXD would not accept count
   // as nothing. No I/O; public for tests.
+  // The files an image's manifest (kImageManifest) lists: path -> SHA-256
+  // hex; lines that are not "<64 hex>  /path" are skipped. No I/O; public
+  // for tests.
+  static std::map<std::string, std::string> parse_image_manifest(const std::string& text);
   static std::vector<MemberLoad> member_loads(const nlohmann::json& members,
                                               const std::map<std::string, nlohmann::json>& memory,
                                               const nlohmann::json& instances);
@@ -112,6 +118,8 @@ class LxdProvider : public Provider {
   Status change_state(const std::string& name, const std::string& action);
   Status push_file(const std::string& name, const FileToPlace& f);
   Status make_dirs(const std::string& name, const std::string& path);
+  // A file of the machine ("" when it has none, or it is larger than max_bytes).
+  Result<std::string> pull_file(const std::string& name, const std::string& path, size_t max_bytes);
   static Machine to_machine(const nlohmann::json& inst, const nlohmann::json& state);
 
   Settings s_;

@@ -50,3 +50,35 @@ TEST(LxdImageSettings, EveryBadImageFieldIsNamed) {
 }
 
 }  // namespace
+
+namespace {
+
+// The storage pool of the machines' root disks (issue 19): a pool name or an
+// error naming the setting.
+TEST(LxdPoolSetting, APoolNameIsAcceptedAndAnythingElseIsRefused) {
+  EXPECT_TRUE(ads::LxdProvider::create_from(json{{"pool", "ads-cow"}}).ok());
+  EXPECT_TRUE(ads::LxdProvider::create_from(json{{"pool", "pool_2.b"}}).ok());
+  for (const json& bad : {json(3), json(""), json("-x"), json("a/b"), json("../x"), json("a b"), json("a?b"),
+                          json(std::string(64, 'a'))}) {
+    auto r = ads::LxdProvider::create_from(json{{"pool", bad}});
+    ASSERT_FALSE(r.ok()) << bad.dump();
+    EXPECT_EQ(r.error().field, "providers.lxd.pool") << bad.dump();
+  }
+}
+
+// The manifest an ADS image carries (/etc/ads/image-files.sha256, as
+// sha256sum writes it): what it lists, and what is not a line of it.
+TEST(LxdImageManifest, ListsEachPathWithItsSha256AndSkipsWhatIsNoManifestLine) {
+  const std::string a(64, 'a'), b = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  auto m = ads::LxdProvider::parse_image_manifest(
+      a + "  /usr/local/bin/ads-agent\n" + b + " */etc/x\n" + std::string(64, 'A') + "  /upper/case\n" + a.substr(1) +
+      "  /short\n" + a + "  relative\n" + a + " /one-space\n\n" + b + "  /last-without-newline");
+  EXPECT_EQ(m.size(), 3u);
+  EXPECT_EQ(m["/usr/local/bin/ads-agent"], a);
+  EXPECT_EQ(m["/etc/x"], b);
+  EXPECT_EQ(m["/last-without-newline"], b);
+  EXPECT_TRUE(ads::LxdProvider::parse_image_manifest("").empty());
+  EXPECT_TRUE(ads::LxdProvider::parse_image_manifest(std::string(100000, '\n')).empty());
+}
+
+}  // namespace
