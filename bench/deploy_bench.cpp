@@ -9,8 +9,9 @@
 // for 10 s; per container its memory (LXD's figure: the container's memory
 // cgroup) and the agent's RSS (VmRSS of the ads-agent process in that
 // container, read from the host's /proc), then the medians; and the disk
-// per lab: how much the LXD pool's space used grew per lab (btrfs: the
-// lab's own blocks beside the image's shared ones).
+// per lab: the blocks that are the lab container's alone (btrfs: the
+// "Exclusive" column of `btrfs filesystem du`, beside the image's blocks it
+// shares; a dir pool: the container's whole directory).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -115,15 +116,22 @@ double ads_round(const std::string& base, const std::string& lab) {
   return ok ? s : -1;
 }
 
-// The space used of the LXD pool `pool` in bytes (LXD's figure); -1 if unknown.
-long long pool_used_bytes(const std::string& pool) {
+// The disk that is machine `name`'s alone on the pool "ads", in bytes (-1
+// if unknown): btrfs's exclusive bytes of its subvolume, else du's total.
+long long own_disk_bytes(const std::string& name, long long* shared) {
+  const std::string dir = "/var/lib/lxd/storage-pools/ads/containers/" + name;
   std::string out;
-  if (ads::test::run({"lxc", "storage", "info", pool, "--bytes"}, &out) != 0) return -1;
-  auto at = out.find("space used: ");
-  if (at == std::string::npos) return -1;
-  at += 12;
-  if (out[at] == '"') ++at;
-  return std::atoll(out.c_str() + at);
+  *shared = -1;
+  if (ads::test::run({"btrfs", "filesystem", "du", "-s", "--raw", dir}, &out) == 0) {
+    // "     Total   Exclusive  Set shared  Filename\n  92495872  4096  92495872  /var/..."
+    auto nl = out.find('\n');
+    long long total = -1, exclusive = -1;
+    if (nl != std::string::npos && std::sscanf(out.c_str() + nl + 1, "%lld %lld %lld", &total, &exclusive, shared) == 3)
+      return exclusive;
+    return -1;
+  }
+  if (ads::test::run({"du", "-sb", dir}, &out) != 0) return -1;
+  return std::atoll(out.c_str());
 }
 
 double manual_round(const std::string& lab) {
@@ -232,19 +240,6 @@ std::pair<long, long> agent_rss_kb(const std::string& name) {
 // N static labs deployed one after the other and left idle; their footprint.
 int footprint(const std::string& base, const std::string& lab, int n) {
   std::vector<std::string> ids, machines;
-  // a first lab makes the image's volume on a copy-on-write pool: not counted
-  {
-    json req = {{"source", lab}, {"name", "first"}};
-    std::string id = api(base, "POST", "/api/v1/deployments", &req).value("id", "");
-    for (int k = 0; !id.empty() && k < 3000; ++k) {
-      std::string st = api(base, "GET", "/api/v1/deployments/" + id).value("state", "");
-      if (st == "running" || st == "failed") break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ids.push_back(id);
-  }
-  ads::test::run({"sync"});
-  const long long used_before = pool_used_bytes("ads");
   for (int i = 0; i < n; ++i) {
     json req = {{"source", lab}, {"name", "idle" + std::to_string(i)}};
     json d = api(base, "POST", "/api/v1/deployments", &req);
@@ -264,7 +259,13 @@ int footprint(const std::string& base, const std::string& lab, int n) {
   }
   std::this_thread::sleep_for(std::chrono::seconds(10));  // idle: the install's page cache settles
   ads::test::run({"sync"});
-  const long long used_after = pool_used_bytes("ads");
+  std::vector<double> disk;
+  for (const auto& m : machines) {
+    long long shared = -1, own = own_disk_bytes(m, &shared);
+    std::printf("container %s: data blocks of its own %.1f KiB (beside %.1f MiB shared with the image)\n", m.c_str(),
+                own / 1024.0, shared / 1048576.0);
+    if (own >= 0) disk.push_back(own / 1024.0);
+  }
   std::vector<double> mem, anon, cache, rss, rss_anon;
   for (const auto& m : machines) {
     long bytes = container_memory(m);
@@ -287,9 +288,8 @@ int footprint(const std::string& base, const std::string& lab, int n) {
   std::printf("idle_lab_container_cgroup_page_cache_median_mib %.1f\n", median(cache));
   std::printf("agent_vmrss_in_container_median_kb %.0f\n", median(rss));
   std::printf("agent_rss_anon_in_container_median_kb %.0f\n", median(rss_anon));
-  if (used_before >= 0 && used_after >= 0 && n > 0)
-    std::printf("disk_per_lab_pool_growth_mib %.1f (pool ads: %.1f MiB before the %d labs, %.1f MiB with them)\n",
-                (used_after - used_before) / 1048576.0 / n, used_before / 1048576.0, n, used_after / 1048576.0);
+  // (btrfs keeps files under ~2 KiB inline in its metadata: not counted)
+  std::printf("disk_per_lab_own_data_median_kib %.1f\n", median(disk));
   bool ok = n > 0 && mem.size() == static_cast<size_t>(n) && rss.size() == static_cast<size_t>(n);
   return ok ? 0 : 1;
 }
