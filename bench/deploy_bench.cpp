@@ -112,7 +112,8 @@ double ads_round(const std::string& base, const std::string& lab) {
   bool ok = !url.empty() && serves(url, "ADS example lab", 30);
   double s = std::chrono::duration<double>(Clock::now() - t0).count();
   auto t1 = Clock::now();
-  g_destroy_s = destroy(base, id) ? std::chrono::duration<double>(Clock::now() - t1).count() : -1;
+  bool destroyed = destroy(base, id);
+  g_destroy_s = ok && !id.empty() && destroyed ? std::chrono::duration<double>(Clock::now() - t1).count() : -1;
   return ok ? s : -1;
 }
 

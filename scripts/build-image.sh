@@ -108,6 +108,33 @@ import_image() {
   log "import done in $(since "$t0"): $ALIAS -> ${fp:0:12}"
 }
 
+# the agent the image carries
+if [[ -z $AGENT ]]; then
+  tree_agent="$(cd "$(dirname "$0")/.." && pwd)/build/ads-agent"
+  if [[ -x $tree_agent ]]; then
+    AGENT=$tree_agent
+  elif command -v ads-agent >/dev/null 2>&1; then
+    AGENT=$(command -v ads-agent)
+  fi
+fi
+AGENT_SHA=none
+if [[ -n $AGENT ]]; then
+  [[ -f $AGENT && -x $AGENT ]] || die "--agent $AGENT: no executable file there"
+  AGENT_SHA=$(sha256sum <"$AGENT" | cut -d' ' -f1)
+else
+  log "no ads-agent found (build it first, or give --agent PATH): the image carries none; ADS places its own in each machine"
+fi
+# An image that is kept (cached) with another agent works: ADS sends its own
+# agent to each machine. Said, with how to bring the image up to date.
+say_agent_of() {
+  local had=$1
+  [[ -n $had ]] || return 0 # an image from before the agent was recorded: cannot tell
+  if [[ $AGENT_SHA != none && $had != "$AGENT_SHA" ]]; then
+    log "note: the image carries another agent than $AGENT (sha256 ${had:0:12}, not ${AGENT_SHA:0:12}); ADS sends its own to each machine until the image is rebuilt: $0 --force${VARIANT:+ --variant $VARIANT}"
+  fi
+}
+
+
 # ---------------------------------------------------------------------------
 # An image made by an older version of this script (another ads_format) is
 # not reused: it is rebuilt.
@@ -115,6 +142,7 @@ import_image() {
 if ((FORCE == 0)) && lxc image info "$ALIAS" >/dev/null 2>&1; then
   if lxc image show "$ALIAS" | grep -Eq "^ +ads_format: \"?$FORMAT\"?\$"; then
     log "image $ALIAS cached"
+    say_agent_of "$(lxc image show "$ALIAS" | sed -n 's/^ *ads_agent_sha256: "\{0,1\}\([0-9a-f]*\|none\)"\{0,1\}$/\1/p')"
     exit 0
   fi
   log "image $ALIAS was made by an older build-image.sh (not $FORMAT); rebuilding"
@@ -124,6 +152,7 @@ fi
 if ((FORCE == 0)) && [[ -s "$META_TGZ" && -s "$ROOTFS_TGZ" ]]; then
   if tar -xzOf "$META_TGZ" metadata.yaml 2>/dev/null | grep -Eq "^ +ads_format: $FORMAT\$"; then
     log "importing cached tarballs from $CACHE_DIR"
+    say_agent_of "$(tar -xzOf "$META_TGZ" metadata.yaml | sed -n 's/^ *ads_agent_sha256: \([0-9a-f]*\|none\)$/\1/p')"
     import_image "$META_TGZ" "$ROOTFS_TGZ"
     exit 0
   fi
@@ -210,22 +239,6 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
-
-# the agent the image carries
-if [[ -z $AGENT ]]; then
-  tree_agent="$(cd "$(dirname "$0")/.." && pwd)/build/ads-agent"
-  if [[ -x $tree_agent ]]; then
-    AGENT=$tree_agent
-  elif command -v ads-agent >/dev/null 2>&1; then
-    AGENT=$(command -v ads-agent)
-  fi
-fi
-if [[ -n $AGENT ]]; then
-  [[ -f $AGENT && -x $AGENT ]] || die "--agent $AGENT: no executable file there"
-  log "the image carries the agent $AGENT"
-else
-  log "no ads-agent found (build it first, or give --agent PATH): the image carries none; ADS places its own in each machine"
-fi
 
 # --- debootstrap ---------------------------------------------------------------
 t0=$(now)
@@ -353,6 +366,7 @@ rm -f "$ROOT"/etc/ssh/ssh_host_*
 # of the files the image carries for ADS (providers/provider.h, kImageManifest).
 : >"$ROOT/etc/ads/image-files.sha256"
 if [[ -n $AGENT ]]; then
+  log "the image carries the agent $AGENT (sha256 ${AGENT_SHA:0:12})"
   install -D -m 0755 "$AGENT" "$ROOT/usr/local/bin/ads-agent"
   echo "$(sha256sum <"$ROOT/usr/local/bin/ads-agent" | cut -d' ' -f1)  /usr/local/bin/ads-agent" >"$ROOT/etc/ads/image-files.sha256"
 fi
@@ -390,6 +404,7 @@ properties:
   release: "12"
   variant: ads-$VARIANT
   ads_format: $FORMAT
+  ads_agent_sha256: $AGENT_SHA
   architecture: $ARCH
   description: Debian 12 bookworm for ADS labs, variant $VARIANT (minbase + $INCLUDE; init /sbin/ads-init)
 templates:

@@ -128,6 +128,8 @@ fi
 # container a snapshot of its image: created in a fraction of a second and a
 # few MB of disk, against seconds and the image's full size on dir.
 no_cow_reason() {
+  # Debian's kernels have btrfs as a module, listed only once loaded
+  [[ -n ${ADS_PROC_FILESYSTEMS:-} ]] || modprobe -q btrfs 2>/dev/null || true
   grep -qw btrfs "$PROC_FILESYSTEMS" 2>/dev/null || { echo "the kernel has no btrfs ($PROC_FILESYSTEMS)"; return 0; }
   command -v mkfs.btrfs >/dev/null 2>&1 || { echo "no mkfs.btrfs (Debian: btrfs-progs)"; return 0; }
   { [[ -e /dev/loop-control ]] && losetup -f >/dev/null 2>&1; } || { echo "no free loop device"; return 0; }

@@ -19,6 +19,7 @@
 //    (engine/socket_relay.h; `nc -U` is ssh's ProxyCommand);
 // 4. the agent removes the key (DELETE /v1/ssh), the run's directory goes.
 #include <atomic>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -94,9 +95,8 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
   std::error_code ec;
   fs::create_directories(opts_.work_dir, ec);
   const fs::path run = fs::path(opts_.work_dir) / ("ansible-" + d.id + "-" + agent::random_hex(6));
-  fs::create_directories(run / "home", ec);
+  fs::create_directory(run, ec);
   if (ec) return failed(action + ": cannot make " + run.string() + ": " + ec.message());
-  fs::permissions(run, fs::perms::owner_all, ec);
   struct Cleanup {
     fs::path p;
     ~Cleanup() {
@@ -104,10 +104,14 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
       fs::remove_all(p, e);
     }
   } cleanup{run};
-  // held while the run lasts: a start after a crash removes what no one holds
-  // (Engine::sweep_ansible_runs), the private key with it
+  // held while the run lasts (taken first thing): a start after a crash
+  // removes what no one holds (Engine::sweep_ansible_runs), the private key with it
   const DirHold hold(run);
-  if (!hold.held()) return failed(action + ": cannot hold " + run.string() + " for the run");
+  if (!hold.held())
+    return failed(action + ": cannot hold " + run.string() + " for the run: " + std::strerror(hold.error()));
+  fs::permissions(run, fs::perms::owner_all, ec);
+  fs::create_directories(run / "home", ec);
+  if (ec) return failed(action + ": cannot make " + (run / "home").string() + ": " + ec.message());
 
   // a copy of the lab's files: those of the deploy under way, or fetched
   // again at the deployment's commit (never the source itself: the sandbox

@@ -4,6 +4,7 @@
 // record lists (a crash between writing one and recording it), and the
 // directories of Ansible controller runs a crash cut short (they hold the
 // run's private SSH key).
+#include <errno.h>
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
@@ -44,7 +45,10 @@ bool has_unfinished_job(Store& store, const std::string& deployment_id) {
 
 engine_detail::DirHold::DirHold(const fs::path& dir) {
   fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd_ >= 0 && ::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+  if (fd_ < 0) {
+    error_ = errno;
+  } else if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    error_ = errno;
     ::close(fd_);
     fd_ = -1;
   }
@@ -54,20 +58,14 @@ engine_detail::DirHold::~DirHold() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool engine_detail::unheld_directory(const fs::path& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return false;
-  bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
-  ::close(fd);  // (and with it the lock just taken)
-  return free;
-}
-
 void Engine::sweep_ansible_runs() {
   std::error_code ec;
   for (auto& entry : fs::directory_iterator(opts_.work_dir, ec)) {
     const fs::path p = entry.path();
     if (!p.filename().string().starts_with("ansible-")) continue;
-    if (!unheld_directory(p)) continue;  // a run under way (here or in another server sharing work_dir), or no dir
+    // held while it is removed: a run cannot take it in between
+    const DirHold sweeping(p);
+    if (!sweeping.held()) continue;  // a run under way (here or in another server sharing work_dir), or no dir
     std::error_code rm;
     fs::remove_all(p, rm);
     if (rm) spdlog::warn("cannot remove {}, left by an Ansible run that ended mid-way: {}", p.string(), rm.message());

@@ -61,11 +61,11 @@ class DirHold {
   DirHold(const DirHold&) = delete;
   DirHold& operator=(const DirHold&) = delete;
   bool held() const { return fd_ >= 0; }
+  int error() const { return error_; }  // errno when not held
 
  private:
   int fd_ = -1;
+  int error_ = 0;
 };
-// Whether `dir` is a real directory (no symlink) that no process holds.
-bool unheld_directory(const std::filesystem::path& dir);
 
 }  // namespace ads::engine_detail

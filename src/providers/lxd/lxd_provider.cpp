@@ -335,6 +335,7 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
   }
   json source;  // where the container's image comes from
   std::string image_said;
+  bool image_from_server = false;
   if (auto img = s_.images.find(spec.os_key); img != s_.images.end()) {
     auto alias = call("GET", "/1.0/images/aliases/" + alias_segment(img->second));
     if (!alias) return alias.error();
@@ -358,6 +359,7 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
       source["certificate"] = pem;
     }
     image_said = r.alias + " from " + r.server + " (" + r.protocol + ")";
+    image_from_server = true;
   } else {
     std::set<std::string> keys;
     for (auto& [k, v] : s_.images) keys.insert(k);
@@ -439,10 +441,14 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
   // files the image carries already (the agent, when the image was built
   // with the same binary) are not pushed again
   std::map<std::string, std::string> in_image;
-  if (std::any_of(files.begin(), files.end(), [](const FileToPlace& f) { return !f.sha256.empty(); })) {
+  // (only an image of this host's own: one from an image server is no ADS image)
+  if (!image_from_server &&
+      std::any_of(files.begin(), files.end(), [](const FileToPlace& f) { return !f.sha256.empty(); })) {
     auto manifest = pull_file(spec.name, kImageManifest, 64 * 1024);
-    if (!manifest) return manifest.error();
-    in_image = parse_image_manifest(*manifest);
+    if (manifest)
+      in_image = parse_image_manifest(*manifest);
+    else if (progress)
+      progress("cannot read the image's list of files (" + manifest.error().message + "): placing every file");
   }
   for (const auto& f : files) {
     if (!f.sha256.empty()) {
@@ -484,11 +490,13 @@ Result<std::string> LxdProvider::pull_file(const std::string& name, const std::s
   auto g = http::request(get);
   if (!g) {
     if (g.error().code == "too_large") return std::string();  // no manifest of ours
-    return Error::make(g.error().code, "LXD is not reachable on " + s_.socket + " (" + g.error().message + ")");
+    return Error::make(g.error().code,
+                       "reading " + path + " in " + name + " through " + s_.socket + ": " + g.error().message);
   }
   if (g->status == 404) return std::string();
   if (g->status != 200)
-    return Error::make("failed", "reading " + path + " in " + name + ": LXD answered " + std::to_string(g->status));
+    return Error::make("failed", "reading " + path + " in " + name + ": " +
+                                     lxd_message(json::parse(g->body, nullptr, false), g->status));
   return g->body;
 }
 

@@ -256,7 +256,11 @@ TEST_P(EngineCleanup, TheDirectoriesOfAnsibleRunsAKillCutShortAreRemovedAtTheNex
   ::close(ready[0]);
   ::close(ready[1]);
   ASSERT_EQ(c, 'y');
-  EXPECT_FALSE(ads::engine_detail::unheld_directory(dead));  // held by the child
+  {
+    const ads::engine_detail::DirHold probe(dead);
+    EXPECT_FALSE(probe.held());  // held by the child
+    EXPECT_EQ(probe.error(), EWOULDBLOCK);
+  }
   ::kill(child, SIGKILL);
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
