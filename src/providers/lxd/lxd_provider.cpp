@@ -445,8 +445,7 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
   if (!image_from_server &&
       std::any_of(files.begin(), files.end(), [](const FileToPlace& f) { return !f.sha256.empty(); })) {
     auto manifest = pull_file(spec.name, kImageManifest, 64 * 1024);
-    if (manifest)
-      in_image = parse_image_manifest(*manifest);
+    if (manifest) in_image = parse_image_manifest(*manifest);
     else if (progress)
       progress("cannot read the image's list of files (" + manifest.error().message + "): placing every file");
   }
