@@ -368,7 +368,7 @@ rm -f "$ROOT"/etc/ssh/ssh_host_*
 if [[ -n $AGENT ]]; then
   log "the image carries the agent $AGENT (sha256 ${AGENT_SHA:0:12})"
   install -D -m 0755 "$AGENT" "$ROOT/usr/local/bin/ads-agent"
-  echo "$(sha256sum <"$ROOT/usr/local/bin/ads-agent" | cut -d' ' -f1)  /usr/local/bin/ads-agent" >"$ROOT/etc/ads/image-files.sha256"
+  echo "$AGENT_SHA  /usr/local/bin/ads-agent" >"$ROOT/etc/ads/image-files.sha256"
 fi
 
 # Keep future package installs in containers small too.

@@ -60,12 +60,9 @@ TEST_F(DeployTest, StaticLabFromGitTagServesItsPageAndIsDestroyed) {
   {
     std::ifstream in(ADS_AGENT_BIN, std::ios::binary);
     const std::string ours((std::istreambuf_iterator<char>(in)), {});
-    ads::http::ClientRequest r;
-    r.url = "http://lxd/1.0/instances/ads-" + id + "/files?path=/etc/ads/image-files.sha256";
-    r.unix_socket = "/var/lib/lxd/unix.socket";
-    auto manifest = ads::http::request(r);
-    ASSERT_TRUE(manifest.ok());
-    auto listed = ads::LxdProvider::parse_image_manifest(manifest->status == 200 ? manifest->body : "");
+    long status = 0;
+    auto listed = ads::LxdProvider::parse_image_manifest(lxd_file("ads-" + id, ads::kImageManifest, &status));
+    ASSERT_TRUE(status == 200 || status == 404) << status;
     if (listed["/usr/local/bin/ads-agent"] == ads::agent::sha256_hex(ours)) {
       EXPECT_NE(log.find("/usr/local/bin/ads-agent is in the image already"), std::string::npos) << log;
       EXPECT_EQ(log.find("placing /usr/local/bin/ads-agent"), std::string::npos) << log;

@@ -14,6 +14,7 @@
 #include "agent/protocol.h"
 #include "http/client.h"
 #include "providers/lxd/lxd_provider.h"
+#include "support/ads_server.h"
 
 using nlohmann::json;
 
@@ -34,11 +35,12 @@ ads::http::ClientResponse lxd_call(const std::string& method, const std::string&
   return res ? *res : ads::http::ClientResponse{};
 }
 
-// A file of a (stopped) container, through LXD's file API.
+// A file of a (stopped) container, which must be there.
 std::string file_of(const std::string& machine, const std::string& path) {
-  auto r = lxd_call("GET", "/1.0/instances/" + machine + "/files?path=" + path);
-  EXPECT_EQ(r.status, 200) << machine << ":" << path;
-  return r.body;
+  long status = 0;
+  std::string body = ads::test::lxd_file(machine, path, &status);
+  EXPECT_EQ(status, 200) << machine << ":" << path;
+  return body;
 }
 
 class LxdImageTest : public ::testing::Test {
@@ -86,7 +88,9 @@ TEST_F(LxdImageTest, TheAgentTheImageCarriesIsNotSentAgainAndADifferentOneIs) {
   ASSERT_GT(image_agent.size(), 100000u);
   EXPECT_EQ(listed.at("/usr/local/bin/ads-agent"), ads::agent::sha256_hex(image_agent));
   // and no secret or agent config: those are placed per machine
-  EXPECT_EQ(lxd_call("GET", "/1.0/instances/" + bare.name + "/files?path=/etc/ads-agent/agent.json").status, 404);
+  long status = 0;
+  ads::test::lxd_file(bare.name, "/etc/ads-agent/agent.json", &status);
+  EXPECT_EQ(status, 404);
 
   // the same binary: not sent
   ads::MachineSpec same = bare;

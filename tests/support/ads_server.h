@@ -26,6 +26,17 @@ inline std::unique_ptr<ads::Provider> lxd() {
   return std::move(p.value());
 }
 
+// A file of an LXD container, read through LXD's file API (what a test
+// checks, not through the provider); `status` gets LXD's answer (404: none).
+inline std::string lxd_file(const std::string& machine, const std::string& path, long* status = nullptr) {
+  ads::http::ClientRequest r;
+  r.url = "http://lxd/1.0/instances/" + machine + "/files?path=" + path;
+  r.unix_socket = "/var/lib/lxd/unix.socket";
+  auto res = ads::http::request(r);
+  if (status) *status = res ? res->status : 0;
+  return res && res->status == 200 ? res->body : "";
+}
+
 // Removes every container a test's deployments made, even when it fails.
 struct ContainerGuard {
   std::set<std::string> ids;

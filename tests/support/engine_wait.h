@@ -1,6 +1,7 @@
 // Test support for engine tests: options keeping the engine's files in a
-// test's folder, waiting for the jobs of a deployment to finish, and reading
-// the deployment's log, straight from the store.
+// test's folder, a deployment record to store, waiting for the jobs of a
+// deployment to finish, and reading the deployment's log, straight from the
+// store.
 #pragma once
 
 #include <chrono>
@@ -21,6 +22,21 @@ inline EngineOptions engine_options(const std::filesystem::path& dir) {
   o.backup_dir = (dir / "backups").string();
   o.agent_binary = ADS_AGENT_BIN;
   return o;
+}
+
+// A deployment record as the engine tests store it: lab "lab" from /srv/lab
+// on `provider`, its machine "ads-<id>", owned by admin, in `state`.
+inline Deployment lab_record(const std::string& id, State state, const std::string& provider = "switch") {
+  Deployment d;
+  d.id = id;
+  d.name = "lab";
+  d.source = "/srv/lab";
+  d.provider = provider;
+  d.machine = "ads-" + d.id;
+  d.state = state;
+  d.owner = "admin";
+  d.created_ms = d.updated_ms = 1;
+  return d;
 }
 
 // Waits until every job of `id` has finished (a wait, not a timing assertion:

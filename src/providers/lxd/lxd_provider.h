@@ -95,13 +95,13 @@ class LxdProvider : public Provider {
   // target= metadata.memory; online members only) and `instances` (GET
   // /1.0/instances?recursion=1 metadata). Limits LXD would not accept count
   // as nothing. No I/O; public for tests.
+  static std::vector<MemberLoad> member_loads(const nlohmann::json& members,
+                                              const std::map<std::string, nlohmann::json>& memory,
+                                              const nlohmann::json& instances);
   // The files an image's manifest (kImageManifest) lists: path -> SHA-256
   // hex; lines that are not "<64 hex>  /path" are skipped. No I/O; public
   // for tests.
   static std::map<std::string, std::string> parse_image_manifest(const std::string& text);
-  static std::vector<MemberLoad> member_loads(const nlohmann::json& members,
-                                              const std::map<std::string, nlohmann::json>& memory,
-                                              const nlohmann::json& instances);
 
  private:
   struct Reply {

@@ -58,17 +58,9 @@ std::string small_archive(const fs::path& tmp) {
 }
 
 ads::Deployment running_lab(const std::string& id) {
-  ads::Deployment d;
-  d.id = id;
-  d.name = "lab";
-  d.source = "/srv/lab";
-  d.provider = "switch";
-  d.machine = "ads-" + d.id;
-  d.state = ads::State::kRunning;
+  ads::Deployment d = ads::test::lab_record(id, ads::State::kRunning);
   d.address = "127.0.0.1";
   d.secret = kSecret;
-  d.owner = "admin";
-  d.created_ms = d.updated_ms = 1;
   d.spec_json = json{{"path", "ads-lab.json"},
                      {"text", R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["true"]}})"}}
                     .dump();

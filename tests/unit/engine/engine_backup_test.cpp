@@ -63,17 +63,9 @@ TEST(EngineBackup, AnArchiveThatDoesNotReadBackWholeFailsTheBackupAndLeavesNothi
   ads::Engine engine(*store, std::move(providers), opts);
   ASSERT_TRUE(engine.start().ok());
 
-  ads::Deployment d;
-  d.id = "01m88rqkev9cbfs1eqysk664kb";
-  d.name = "lab";
-  d.source = "/srv/lab";
-  d.provider = "lxd";
-  d.machine = "ads-" + d.id;
-  d.state = ads::State::kRunning;
+  ads::Deployment d = ads::test::lab_record("01m88rqkev9cbfs1eqysk664kb", ads::State::kRunning, "lxd");
   d.address = "127.0.0.1";
   d.secret = kSecret;
-  d.owner = "admin";
-  d.created_ms = d.updated_ms = 1;
   // a lab without a backup action: the engine goes straight to the download
   d.spec_json = json{{"path", "ads-lab.json"},
                      {"text", R"({"ads":2,"os":{"name":"debian","version":"12"},"actions":{"start":["true"]}})"}}

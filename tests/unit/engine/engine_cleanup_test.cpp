@@ -38,19 +38,6 @@ class EngineCleanup : public ads::test::BackendTest {
     opts.cleanup_interval = std::chrono::milliseconds(20);
     return std::make_unique<ads::Engine>(store, std::move(providers), opts);
   }
-  // A failed deployment on the switch provider that still has its machine.
-  static ads::Deployment failed_lab(const std::string& id) {
-    ads::Deployment d;
-    d.id = id;
-    d.name = "lab";
-    d.source = "/srv/lab";
-    d.provider = "switch";
-    d.machine = "ads-" + d.id;
-    d.state = ads::State::kFailed;
-    d.owner = "admin";
-    d.created_ms = d.updated_ms = 1;
-    return d;
-  }
   // Polls `pred` (a wait, not a timing assertion: at most 30 s).
   template <typename F>
   static bool eventually(F pred) {
@@ -64,16 +51,9 @@ class EngineCleanup : public ads::test::BackendTest {
 
 TEST_P(EngineCleanup, AMachineThatCouldNotBeRemovedIsRemovedOnceTheProviderIsBackAfterARestart) {
   auto state = std::make_shared<SwitchState>();
-  ads::Deployment d;
-  d.id = "01m88rqkev9cbfs1eqysk664kc";
-  d.name = "lab";
-  d.source = "/srv/lab";
-  d.provider = "switch";
-  d.machine = "ads-" + d.id;
+  // mid-way, its server gone: rolled back at the next start
+  ads::Deployment d = ads::test::lab_record("01m88rqkev9cbfs1eqysk664kc", ads::State::kStarting);
   d.address = "127.0.0.1";
-  d.state = ads::State::kStarting;  // mid-way, its server gone: rolled back at the next start
-  d.owner = "admin";
-  d.created_ms = d.updated_ms = 1;
   state->machines.insert(d.machine);
   {
     auto store = open();
@@ -137,7 +117,7 @@ TEST_P(EngineCleanup, AQueuedRemovalWaitsForAJobUnderWayOnTheDeployment) {
   auto state = std::make_shared<SwitchState>();
   auto store = open();
   ASSERT_TRUE(store);
-  ads::Deployment d = failed_lab("01m88rqkev9cbfs1eqysk664kd");
+  ads::Deployment d = ads::test::lab_record("01m88rqkev9cbfs1eqysk664kd", ads::State::kFailed);
   state->machines.insert(d.machine);
   ASSERT_TRUE(store->create(d).ok());
   ads::Cleanup c{d.id, "switch", d.machine, 1, 0, "earlier failure", 1};
@@ -209,7 +189,8 @@ TEST_P(EngineCleanup, AQueuedJobWakesAWorkerAtOnceNotAfterItsPollInterval) {
   auto e = engine(*store, state, std::chrono::minutes(10));
   ASSERT_TRUE(e->start().ok());
   for (int i = 0; i < 6; ++i) {
-    ads::Deployment d = failed_lab("01m88rqkev9cbfs1eqysk664m" + std::string(1, "abcdef"[i]));
+    ads::Deployment d =
+        ads::test::lab_record("01m88rqkev9cbfs1eqysk664m" + std::string(1, "abcdef"[i]), ads::State::kFailed);
     state->machines.insert(d.machine);
     ASSERT_TRUE(store->create(d).ok());
     auto job = e->operate(d.id, "destroy");

@@ -41,17 +41,9 @@ TEST_F(EngineLogCap, ALabPrintingWithoutEndLeavesAStoreOfBoundedSize) {
   auto st = ads::open_store("sqlite://" + db.string());
   ASSERT_TRUE(st.ok()) << st.error().message;
   auto store = std::move(st.value());
-  ads::Deployment d;
-  d.id = "01m88rqkev9cbfs1eqysk664n0";
-  d.name = "lab";
-  d.source = "/srv/lab";
-  d.provider = "switch";
-  d.machine = "ads-" + d.id;
-  d.state = ads::State::kRunning;
+  ads::Deployment d = ads::test::lab_record("01m88rqkev9cbfs1eqysk664n0", ads::State::kRunning);
   d.address = "127.0.0.1";
   d.secret = kSecret;
-  d.owner = "admin";
-  d.created_ms = d.updated_ms = 1;
   d.spec_json = json{{"path", "ads-lab.json"}, {"text", spec}}.dump();
   ASSERT_TRUE(store->create(d).ok());
 

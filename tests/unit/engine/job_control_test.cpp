@@ -82,16 +82,10 @@ class EngineJobControl : public ::testing::Test {
     auto st = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
     ASSERT_TRUE(st.ok()) << st.error().message;
     store = std::move(st.value());
-    d.id = "01m88rqkev9cbfs1eqysk664kc";
-    d.name = "lab";
-    d.source = "/srv/lab";
-    d.provider = "lxd";
-    d.machine = "ads-" + d.id;
-    d.state = ads::State::kRunning;
+    d = ads::test::lab_record("01m88rqkev9cbfs1eqysk664kc", ads::State::kRunning, "lxd");
     d.address = "127.0.0.1";
     d.secret = kSecret;
     d.owner = "ann";
-    d.created_ms = d.updated_ms = 1;
     d.spec_json = json{{"path", "ads-lab.json"}, {"text", spec}}.dump();
     ASSERT_TRUE(store->create(d).ok());
   }
