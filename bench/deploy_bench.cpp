@@ -11,7 +11,9 @@
 // container, read from the host's /proc), then the medians; and the disk
 // per lab: the blocks that are the lab container's alone (btrfs: the
 // "Exclusive" column of `btrfs filesystem du`, beside the image's blocks it
-// shares; a dir pool: the container's whole directory).
+// shares; a dir pool: the container's whole directory). Then whether each
+// still answers with all of them running, and the host's MemAvailable drop
+// per lab. `ads_bench footprint 200`: issue 19's 200 labs at once.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -238,9 +240,26 @@ std::pair<long, long> agent_rss_kb(const std::string& name) {
   return {-1, -1};
 }
 
+// The host's MemAvailable (/proc/meminfo), in KiB.
+long mem_available_kb() {
+  std::ifstream in("/proc/meminfo");
+  std::string key;
+  long kb = -1;
+  while (in >> key) {
+    if (key == "MemAvailable:") {
+      in >> kb;
+      break;
+    }
+    in.ignore(1 << 10, '\n');
+  }
+  return kb;
+}
+
 // N static labs deployed one after the other and left idle; their footprint.
 int footprint(const std::string& base, const std::string& lab, int n) {
-  std::vector<std::string> ids, machines;
+  std::vector<std::string> ids, machines, urls;
+  const long avail_before = mem_available_kb();
+  auto started = Clock::now();
   for (int i = 0; i < n; ++i) {
     json req = {{"source", lab}, {"name", "idle" + std::to_string(i)}};
     json d = api(base, "POST", "/api/v1/deployments", &req);
@@ -257,8 +276,16 @@ int footprint(const std::string& base, const std::string& lab, int n) {
     }
     ids.push_back(id);
     machines.push_back(d.value("machine", ""));
+    urls.push_back(d.value("url", ""));
+    if ((i + 1) % 25 == 0)
+      std::fprintf(stderr, "%d labs running (%.0f s)\n", i + 1,
+                   std::chrono::duration<double>(Clock::now() - started).count());
   }
   std::this_thread::sleep_for(std::chrono::seconds(10));  // idle: the install's page cache settles
+  // all of them at once: each must still answer
+  int answering = 0;
+  for (const auto& url : urls) answering += !url.empty() && serves(url, "ADS example lab", 5);
+  const long avail_after = mem_available_kb();
   ads::test::run({"sync"});
   std::vector<double> disk;
   for (const auto& m : machines) {
@@ -284,6 +311,11 @@ int footprint(const std::string& base, const std::string& lab, int n) {
   }
   for (const auto& id : ids) destroy(base, id);
   std::fflush(stdout);
+  std::printf("labs_running_at_once %zu\n", ids.size());
+  std::printf("labs_answering_at_once %d\n", answering);
+  if (!ids.empty() && avail_before > 0 && avail_after > 0)
+    std::printf("host_memory_available_drop_per_lab_mib %.1f\n",
+                (avail_before - avail_after) / 1024.0 / static_cast<double>(ids.size()));
   std::printf("idle_lab_container_memory_lxd_median_mib %.1f\n", median(mem));
   std::printf("idle_lab_container_cgroup_anon_median_mib %.1f\n", median(anon));
   std::printf("idle_lab_container_cgroup_page_cache_median_mib %.1f\n", median(cache));
@@ -291,7 +323,7 @@ int footprint(const std::string& base, const std::string& lab, int n) {
   std::printf("agent_rss_anon_in_container_median_kb %.0f\n", median(rss_anon));
   // (btrfs keeps files under ~2 KiB inline in its metadata: not counted)
   std::printf("disk_per_lab_own_data_median_kib %.1f\n", median(disk));
-  bool ok = n > 0 && mem.size() == static_cast<size_t>(n) && rss.size() == static_cast<size_t>(n);
+  bool ok = n > 0 && mem.size() == static_cast<size_t>(n) && rss.size() == static_cast<size_t>(n) && answering == n;
   return ok ? 0 : 1;
 }
 

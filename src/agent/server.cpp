@@ -83,6 +83,7 @@ http::ServerOptions server_options(const AgentConfig& c) {
   o.port = c.port;
   o.max_body_bytes = c.max_upload_bytes;
   o.max_connections = 16;
+  o.idle_threads = 2;  // ADS talks to its agent a request at a time; an idle thread costs memory in the lab
   o.read_timeout_s = 300;
   o.request_timeout_ms = 30 * 60 * 1000;  // a lab archive or a backup coming up a slow link
   auto id = agent_identity(c.secret);

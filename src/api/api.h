@@ -36,7 +36,9 @@
 
 namespace ads {
 
-// The public view of a deployment (never the secret).
+// The public view of a deployment (never the secret): as JSON text appended
+// to `out` (what lists use), or parsed from that text.
+void append_deployment_json(std::string& out, const Deployment& d);
 nlohmann::json deployment_json(const Deployment& d);
 nlohmann::json log_json(const LogLine& l);
 nlohmann::json job_json(const Job& j);

@@ -1,5 +1,6 @@
 #include "api/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -89,6 +90,11 @@ std::string http_metrics_text(const http::ServerStats& s) {
   o << "# HELP ads_http_handler_errors_total Exceptions from handlers and streams (each answered 500 or cut short).\n";
   o << "# TYPE ads_http_handler_errors_total counter\n";
   o << "ads_http_handler_errors_total " << s.handler_errors << "\n";
+  o << "# HELP ads_http_threads Connection threads of this server's HTTP listener: serving a connection, or idle "
+       "and waiting for the next one (http.idle_threads).\n";
+  o << "# TYPE ads_http_threads gauge\n";
+  o << "ads_http_threads{state=\"serving\"} " << s.threads - std::min(s.threads, s.idle_threads) << "\n";
+  o << "ads_http_threads{state=\"idle\"} " << s.idle_threads << "\n";
   return o.str();
 }
 

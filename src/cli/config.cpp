@@ -234,6 +234,7 @@ Status parse_http_config(const json& v, http::ServerOptions& out) {
       {"reserved_connections", &out.reserved_connections, 0, 100000},
       {"max_queued", &out.max_queued, 0, 1000000},
       {"max_queued_per_address", &out.max_queued_per_address, 0, 1000000},
+      {"idle_threads", &out.idle_threads, 0, 100000},
   };
   const Millis times[] = {
       {"head_timeout_ms", &out.head_timeout_ms, 100, 3600000},
@@ -241,6 +242,7 @@ Status parse_http_config(const json& v, http::ServerOptions& out) {
       {"write_timeout_ms", &out.write_timeout_ms, 100, 3600000},
       {"reserved_head_timeout_ms", &out.reserved_head_timeout_ms, 100, 3600000},
       {"queue_timeout_ms", &out.queue_timeout_ms, 100, 3600000},
+      {"idle_thread_ms", &out.idle_thread_ms, 100, 3600000},
       {"read_timeout_s", &out.read_timeout_s, 1, 3600},
   };
   for (auto& [k, x] : v.items()) {
@@ -265,7 +267,7 @@ Status parse_http_config(const json& v, http::ServerOptions& out) {
                             "is not a known setting (max_connections, max_connections_per_address, "
                             "reserved_connections, max_queued, max_queued_per_address, head_timeout_ms, "
                             "request_timeout_ms, write_timeout_ms, reserved_head_timeout_ms, queue_timeout_ms, "
-                            "read_timeout_s)");
+                            "idle_threads, idle_thread_ms, read_timeout_s)");
   }
   if (out.request_timeout_ms < out.head_timeout_ms)
     return Error::invalid("http.request_timeout_ms", "must be at least head_timeout_ms (" +

@@ -15,8 +15,10 @@
 #include <boost/beast/http.hpp>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -258,6 +260,16 @@ struct Server::Impl {
   std::vector<Closing> closing;
   std::atomic<int> tls_refusers{0};  // threads answering refusals over TLS
 
+  // Connection threads (Server::start_worker): every one alive is counted in
+  // `threads`; those waiting for a connection in `idle`. A connection handed
+  // to an idle thread waits in `handoff` until one takes it; there are never
+  // more of them than idle threads, so each is taken.
+  std::mutex idle_mu;
+  std::condition_variable idle_cv;
+  std::deque<Ticket> handoff;
+  size_t idle = 0;
+  std::atomic<size_t> threads{0};
+
   std::atomic<uint64_t> accepted{0}, refused_per_address{0}, refused_busy{0}, queue_timeouts{0}, reserve_refusals{0},
       deadline_cuts{0}, handler_errors{0};
 
@@ -313,6 +325,11 @@ ServerStats Server::stats() const {
   st.reserve_refusals = impl_->reserve_refusals;
   st.deadline_cuts = impl_->deadline_cuts;
   st.handler_errors = impl_->handler_errors;
+  st.threads = impl_->threads;
+  {
+    std::lock_guard<std::mutex> lk(impl_->idle_mu);
+    st.idle_threads = impl_->idle - impl_->handoff.size();
+  }
   return st;
 }
 
@@ -535,33 +552,29 @@ void Server::admit(int fd, std::string remote) {
 
 void Server::start_worker(Ticket t) {
   ++active_;
+  {
+    std::lock_guard<std::mutex> lk(impl_->idle_mu);
+    if (impl_->idle > impl_->handoff.size()) {
+      impl_->handoff.push_back(std::move(t));
+      impl_->idle_cv.notify_one();
+      return;
+    }
+  }
+  ++impl_->threads;
   auto work = [this](Ticket t) {
     for (;;) {
-      try {
-        serve_connection(t);
-      } catch (const std::exception& e) {
-        ++impl_->handler_errors;
-        log("a connection from " + t.address + " failed: " + e.what());
-      } catch (...) {
-        ++impl_->handler_errors;
-        log("a connection from " + t.address + " failed (an exception that is not a std::exception)");
-      }
-      std::optional<Ticket> next;
-      {
-        std::lock_guard<std::mutex> lk(impl_->mu);
-        impl_->open_fds.erase(t.fd);
-        ::close(t.fd);
-        next = impl_->admission.release(t);
-        if (next) impl_->open_fds.insert(next->fd);
-      }
+      serve_until_idle(std::move(t));
+      --active_;
+      auto next = wait_idle();
       if (!next) break;
-      t = std::move(*next);  // a waiting connection takes the slot, on this thread
+      t = std::move(*next);  // counted in active_ by start_worker
     }
-    --active_;
+    --impl_->threads;  // the last access to the server: stop() waits for it
   };
   try {
     std::thread(work, t).detach();
   } catch (const std::system_error& e) {
+    --impl_->threads;
     log(std::string("cannot start a thread for a connection: ") + e.what());
     std::optional<Ticket> next;
     {
@@ -576,6 +589,49 @@ void Server::start_worker(Ticket t) {
   }
 }
 
+// Serves `t`, then each queued connection its slot passes to, until none waits.
+void Server::serve_until_idle(Ticket t) {
+  for (;;) {
+    try {
+      serve_connection(t);
+    } catch (const std::exception& e) {
+      ++impl_->handler_errors;
+      log("a connection from " + t.address + " failed: " + e.what());
+    } catch (...) {
+      ++impl_->handler_errors;
+      log("a connection from " + t.address + " failed (an exception that is not a std::exception)");
+    }
+    std::optional<Ticket> next;
+    {
+      std::lock_guard<std::mutex> lk(impl_->mu);
+      impl_->open_fds.erase(t.fd);
+      ::close(t.fd);
+      next = impl_->admission.release(t);
+      if (next) impl_->open_fds.insert(next->fd);
+    }
+    if (!next) return;
+    t = std::move(*next);  // a waiting connection takes the slot, on this thread
+  }
+}
+
+// Waits, as one of at most opts_.idle_threads idle threads, for a connection
+// start_worker hands over; none within opts_.idle_thread_ms, too many idle
+// already, or the server stopping: nullopt, and the thread ends.
+std::optional<Ticket> Server::wait_idle() {
+  std::unique_lock<std::mutex> lk(impl_->idle_mu);
+  if (!running_ || impl_->idle >= opts_.idle_threads) return std::nullopt;
+  ++impl_->idle;
+  impl_->idle_cv.wait_for(lk, milliseconds(opts_.idle_thread_ms),
+                          [this] { return !impl_->handoff.empty() || !running_; });
+  --impl_->idle;
+  // a connection handed over is taken even while stopping: its slot and
+  // active_ count are released by serving it (stop() has shut its socket)
+  if (impl_->handoff.empty()) return std::nullopt;
+  Ticket t = std::move(impl_->handoff.front());
+  impl_->handoff.pop_front();
+  return t;
+}
+
 void Server::stop() {
   if (!running_.exchange(false)) return;
   uint64_t one = 1;
@@ -587,7 +643,11 @@ void Server::stop() {
     std::lock_guard<std::mutex> lk(impl_->mu);
     for (int fd : impl_->open_fds) ::shutdown(fd, SHUT_RDWR);
   }
-  for (int i = 0; i < 3000 && (active_.load() > 0 || impl_->tls_refusers.load() > 0); ++i)
+  {
+    std::lock_guard<std::mutex> lk(impl_->idle_mu);  // no idle thread misses the news (wait_idle)
+  }
+  impl_->idle_cv.notify_all();
+  for (int i = 0; i < 3000 && (active_.load() > 0 || impl_->threads.load() > 0 || impl_->tls_refusers.load() > 0); ++i)
     std::this_thread::sleep_for(milliseconds(10));
   ::close(impl_->wake_fd);
   impl_->wake_fd = -1;

@@ -111,6 +111,12 @@ struct ServerOptions {
   size_t max_queued = 1024;
   size_t max_queued_per_address = 256;
   int queue_timeout_ms = 10000;
+  // Threads kept after their connection ends, waiting for the next one
+  // (at most idle_threads, each for idle_thread_ms): a new connection then
+  // costs no thread start, and the thread's malloc cache stays warm (the
+  // API list at 10,000 records: docs/bench.md). 0: a thread per connection.
+  size_t idle_threads = 16;
+  int idle_thread_ms = 30000;
 
   // Where the server's own errors go (a handler that threw, ...); unset: stderr.
   std::function<void(const std::string&)> log{};
@@ -128,6 +134,8 @@ struct ServerStats {
   uint64_t reserve_refusals = 0;     // 503: a reserved slot, a request the reserve filter refused
   uint64_t deadline_cuts = 0;        // requests cut at a deadline or a silence
   uint64_t handler_errors = 0;       // exceptions from filters, handlers, streams
+  size_t threads = 0;                // connection threads alive, serving or idle
+  size_t idle_threads = 0;           // of which waiting for a connection
 };
 
 class Server {
@@ -181,6 +189,8 @@ class Server {
   void accept_loop();
   void admit(int fd, std::string remote);
   void start_worker(Ticket t);
+  void serve_until_idle(Ticket t);
+  std::optional<Ticket> wait_idle();
   void serve_connection(const Ticket& t);
   template <class Stream>
   void serve_stream(Stream& s, Conn& c);
@@ -194,7 +204,7 @@ class Server {
   HeadCheck head_check_;
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> running_{false};
-  std::atomic<size_t> active_{0};  // worker threads
+  std::atomic<size_t> active_{0};  // connections being served (by a thread each)
   uint16_t port_ = 0;
   std::thread accept_thread_;
 };

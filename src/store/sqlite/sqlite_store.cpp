@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <memory>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 
 #include "core/ipnet.h"
 #include "core/rate.h"
@@ -12,6 +15,58 @@
 
 namespace ads {
 using namespace store_detail;
+
+// Prepared statements of one connection kept for reuse, one free statement
+// per SQL text (at most kMax texts; ADS's are a fixed set). Preparing was
+// most of what a short query cost: 7 % of the server's time under the API
+// list bench (docs/bench.md). Used with SqliteStore::mu_ held.
+class StmtCache {
+ public:
+  explicit StmtCache(sqlite3* db) : db_(db) {}
+  ~StmtCache() {
+    for (auto& entry : free_) sqlite3_finalize(entry.second);
+  }
+  StmtCache(const StmtCache&) = delete;
+  StmtCache& operator=(const StmtCache&) = delete;
+  sqlite3* db() const { return db_; }
+
+  // A statement for `sql`: the kept one if it is free (a statement in use by
+  // an outer caller is not shared), else a new one; *rc is SQLite's answer.
+  sqlite3_stmt* take(const char* sql, int* rc) {
+    auto it = free_.find(std::string_view(sql));
+    if (it != free_.end() && it->second) {
+      *rc = SQLITE_OK;
+      return std::exchange(it->second, nullptr);
+    }
+    sqlite3_stmt* s = nullptr;
+    *rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
+    return s;
+  }
+  // Resets `s` (ending its read of the file) and keeps it, or finalizes it.
+  void give_back(sqlite3_stmt* s) {
+    if (!s) return;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    std::string_view sql = sqlite3_sql(s);  // the text it was prepared from, owned by `s`
+    auto it = free_.find(sql);
+    if (it == free_.end() && free_.size() < kMax) it = free_.emplace(std::string(sql), nullptr).first;
+    if (it != free_.end() && !it->second) {
+      it->second = s;
+      return;
+    }
+    sqlite3_finalize(s);
+  }
+
+ private:
+  static constexpr size_t kMax = 256;
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*, Hash, std::equal_to<>> free_;
+};
+
 namespace {
 
 constexpr const char* kDeploymentColumns =
@@ -158,11 +213,12 @@ Error sqlite_error(int rc, const std::string& what) {
   }
 }
 
-// A prepared statement, finalized at scope exit.
+// A prepared statement from the connection's cache, reset and given back at
+// scope exit.
 class Stmt {
  public:
-  Stmt(sqlite3* db, const char* sql) : db_(db) { rc_ = sqlite3_prepare_v2(db, sql, -1, &s_, nullptr); }
-  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(StmtCache& cache, const char* sql) : cache_(cache), db_(cache.db()) { s_ = cache.take(sql, &rc_); }
+  ~Stmt() { cache_.give_back(s_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -196,6 +252,7 @@ class Stmt {
   }
 
  private:
+  StmtCache& cache_;
   sqlite3* db_;
   sqlite3_stmt* s_ = nullptr;
   int rc_;
@@ -385,7 +442,12 @@ Result<std::unique_ptr<Store>> SqliteStore::open(const std::string& path) {
   return std::unique_ptr<Store>(std::move(s));
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+SqliteStore::SqliteStore(sqlite3* db) : db_(db), stmts_(std::make_unique<StmtCache>(db)) {}
+
+SqliteStore::~SqliteStore() {
+  stmts_.reset();  // a connection with statements left is not closed
+  sqlite3_close(db_);
+}
 
 template <typename F>
 auto SqliteStore::write_tx(F f) -> decltype(f()) {
@@ -425,7 +487,7 @@ Status SqliteStore::migrate() {
   if (!st) return st;
   int64_t version = 0;
   {
-    Stmt q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    Stmt q(*stmts_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
     if (q.step() == SQLITE_ROW) version = q.integer(0);
   }
   const int64_t latest = latest_schema_version();
@@ -436,7 +498,7 @@ Status SqliteStore::migrate() {
     st = write_tx([&]() -> Status {
       auto applied = exec(kMigrations[v]);
       if (!applied) return applied;
-      Stmt ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
+      Stmt ins(*stmts_, "INSERT INTO schema_version (version) VALUES (?)");
       ins.bind(1, v + 1);
       if (ins.step() != SQLITE_DONE) return ins.error("recording schema version");
       return Status::Ok();
@@ -454,7 +516,7 @@ Status SqliteStore::create(const Deployment& d) {
 Status SqliteStore::insert_deployment(const Deployment& d) {
   std::string sql = std::string("INSERT INTO deployments (") + kDeploymentColumns +
                     ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   if (!s.ok()) return s.error("preparing insert");
   bind_deployment(s, d);
   int rc = s.step();
@@ -468,7 +530,7 @@ Status SqliteStore::insert_deployment(const Deployment& d) {
 Result<Deployment> SqliteStore::get(const std::string& id) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE id = ?";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, id);
   int rc = s.step();
   if (rc == SQLITE_ROW) return read_deployment(s);
@@ -481,7 +543,7 @@ Result<std::vector<Deployment>> SqliteStore::list(const ListQuery& q) {
   std::string sql = std::string("SELECT ") + kDeploymentColumns +
                     " FROM deployments WHERE id > ? AND (? = '' OR state = ?) AND (? = '' OR name = ?)"
                     " ORDER BY id LIMIT ?";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   std::string state = q.state ? to_string(*q.state) : "";
   s.bind(1, q.after_id).bind(2, state).bind(3, state).bind(4, q.name).bind(5, q.name);
   s.bind(6, static_cast<int64_t>(q.limit));
@@ -489,7 +551,7 @@ Result<std::vector<Deployment>> SqliteStore::list(const ListQuery& q) {
 }
 
 Status SqliteStore::write_deployment(const Deployment& d) {
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "UPDATE deployments SET name=?2, source=?3, ref=?4, commit_id=?5, provider=?6, state=?7, failed_step=?8,"
          " error=?9, machine=?10, address=?11, url=?12, secret=?13, spec_json=?14, created_ms=?15, updated_ms=?16,"
          " idempotency_key=?17, owner=?18, shared=?19, public_port=?20, stable_url=?21, keep_failed=?22,"
@@ -508,7 +570,7 @@ Status SqliteStore::update(const Deployment& d) {
 
 Result<int64_t> SqliteStore::append_log(const std::string& id, const LogLine& line) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "INSERT INTO deployment_logs (deployment_id, seq, ts_ms, step, stream, text)"
          " SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2, ?3, ?4, ?5 FROM deployment_logs WHERE deployment_id = ?1"
          " RETURNING seq");
@@ -527,7 +589,7 @@ Result<int64_t> SqliteStore::append_log(const std::string& id, const LogLine& li
 
 Result<std::vector<LogLine>> SqliteStore::logs(const std::string& id, int64_t after_seq, size_t limit) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "SELECT seq, ts_ms, step, stream, text FROM deployment_logs WHERE deployment_id = ? AND seq > ?"
          " ORDER BY seq LIMIT ?");
   s.bind(1, id).bind(2, after_seq).bind(3, static_cast<int64_t>(limit));
@@ -543,14 +605,14 @@ Result<std::vector<Deployment>> SqliteStore::unfinished() {
   }
   std::string sql = std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE state NOT IN (" + settled +
                     ") ORDER BY id";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   return collect(s, read_deployment, "listing unfinished deployments");
 }
 
 Result<std::optional<Deployment>> SqliteStore::find_by_idempotency_key(const std::string& key) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE idempotency_key = ?";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, key);
   int rc = s.step();
   if (rc == SQLITE_ROW) return std::optional<Deployment>(read_deployment(s));
@@ -569,14 +631,14 @@ Status SqliteStore::admit_job(const Job& j, const Admission& a, const Deployment
   // instead of counting the same jobs
   return write_tx([&]() -> Status {
     if (new_deployment) {
-      Stmt q(db_, "SELECT id FROM deployments WHERE name = ? AND state NOT IN ('failed','destroyed') LIMIT 1");
+      Stmt q(*stmts_, "SELECT id FROM deployments WHERE name = ? AND state NOT IN ('failed','destroyed') LIMIT 1");
       q.bind(1, new_deployment->name);
       int rc = q.step();
       if (rc == SQLITE_ROW) return name_taken(new_deployment->name, q.text(0));
       if (rc != SQLITE_DONE) return q.error("reading names");
       if (auto s = insert_deployment(*new_deployment); !s) return s;
     } else {
-      Stmt q(db_,
+      Stmt q(*stmts_,
              "SELECT kind, id FROM jobs WHERE deployment_id = ? AND state IN ('queued','running')"
              " AND (? = 0 OR cancel_requested_ms = 0) LIMIT 1");
       q.bind(1, j.deployment_id).bind(2, static_cast<int64_t>(a.behind_cancelled ? 1 : 0));
@@ -587,7 +649,7 @@ Status SqliteStore::admit_job(const Job& j, const Admission& a, const Deployment
       if (rc != SQLITE_DONE) return q.error("reading jobs");
     }
     if (a.max_active > 0) {
-      Stmt q(db_,
+      Stmt q(*stmts_,
              "SELECT COUNT(*) FROM jobs JOIN deployments ON deployments.id = jobs.deployment_id"
              " WHERE jobs.state IN ('queued','running') AND deployments.owner = ?");
       q.bind(1, a.owner);
@@ -603,7 +665,7 @@ Status SqliteStore::admit_job(const Job& j, const Admission& a, const Deployment
 
 Status SqliteStore::insert_job(const Job& j) {
   std::string sql = std::string("INSERT INTO jobs (") + kJobColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   bind_job(s, j);
   s.bind(12, j.lease_owner).bind(13, j.lease_expires_ms).bind(14, j.cancel_requested_ms);
   int rc = s.step();
@@ -615,7 +677,7 @@ Status SqliteStore::insert_job(const Job& j) {
 
 Status SqliteStore::update_job(const Job& j) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "UPDATE jobs SET deployment_id=?2, kind=?3, state=?4, step=?5, error=?6, params_json=?7, result_json=?8,"
          " attempts=?9, created_ms=?10, updated_ms=?11 WHERE id=?1");
   bind_job(s, j);
@@ -640,7 +702,7 @@ Result<std::vector<Deployment>> SqliteStore::expired(int64_t now_ms, size_t limi
   std::string sql = std::string("SELECT ") + kDeploymentColumns +
                     " FROM deployments WHERE expires_ms > 0 AND expires_ms <= ? AND state <> 'destroyed'"
                     " ORDER BY expires_ms, id LIMIT ?";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, now_ms).bind(2, static_cast<int64_t>(limit));
   return collect(s, read_deployment, "listing expired deployments");
 }
@@ -670,7 +732,7 @@ Result<std::optional<Job>> SqliteStore::claim_job(const std::string& owner, int6
                       leased + "), j.id LIMIT 1";
     Job job;
     {
-      Stmt s(db_, sql.c_str());
+      Stmt s(*stmts_, sql.c_str());
       s.bind(1, now_ms).bind(2, owner).bind(3, static_cast<int64_t>(max_per_owner));
       int rc = s.step();
       if (rc == SQLITE_DONE) return std::optional<Job>();
@@ -679,7 +741,7 @@ Result<std::optional<Job>> SqliteStore::claim_job(const std::string& owner, int6
     }
     job.lease_owner = owner;
     job.lease_expires_ms = now_ms + lease_ms;
-    Stmt u(db_, "UPDATE jobs SET lease_owner = ?2, lease_expires_ms = ?3 WHERE id = ?1");
+    Stmt u(*stmts_, "UPDATE jobs SET lease_owner = ?2, lease_expires_ms = ?3 WHERE id = ?1");
     u.bind(1, job.id).bind(2, job.lease_owner).bind(3, job.lease_expires_ms);
     if (u.step() != SQLITE_DONE) return u.error("leasing a job");
     return std::optional<Job>(job);
@@ -692,7 +754,7 @@ Result<Job> SqliteStore::request_cancel(const std::string& job_id, int64_t now_m
     Job job;
     {
       std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE id = ?";
-      Stmt s(db_, sql.c_str());
+      Stmt s(*stmts_, sql.c_str());
       s.bind(1, job_id);
       int rc = s.step();
       if (rc == SQLITE_DONE) return Error::make("not_found", "no job " + job_id);
@@ -706,14 +768,14 @@ Result<Job> SqliteStore::request_cancel(const std::string& job_id, int64_t now_m
       job.step = "cancelled";
       job.error = reason;
       job.updated_ms = now_ms;
-      Stmt u(db_, "UPDATE jobs SET state = ?2, step = ?3, error = ?4, updated_ms = ?5 WHERE id = ?1");
+      Stmt u(*stmts_, "UPDATE jobs SET state = ?2, step = ?3, error = ?4, updated_ms = ?5 WHERE id = ?1");
       u.bind(1, job.id).bind(2, job.state).bind(3, job.step).bind(4, job.error).bind(5, job.updated_ms);
       if (u.step() != SQLITE_DONE) return u.error("cancelling a job");
       return job;
     }
     if (job.cancel_requested_ms == 0) {
       job.cancel_requested_ms = now_ms;
-      Stmt u(db_, "UPDATE jobs SET cancel_requested_ms = ?2 WHERE id = ?1");
+      Stmt u(*stmts_, "UPDATE jobs SET cancel_requested_ms = ?2 WHERE id = ?1");
       u.bind(1, job.id).bind(2, job.cancel_requested_ms);
       if (u.step() != SQLITE_DONE) return u.error("recording a cancel");
     }
@@ -723,7 +785,7 @@ Result<Job> SqliteStore::request_cancel(const std::string& job_id, int64_t now_m
 
 Result<int64_t> SqliteStore::renew_leases(const std::string& owner, int64_t until_ms) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE jobs SET lease_expires_ms = ?2 WHERE lease_owner = ?1 AND state IN ('queued', 'running')");
+  Stmt s(*stmts_, "UPDATE jobs SET lease_expires_ms = ?2 WHERE lease_owner = ?1 AND state IN ('queued', 'running')");
   s.bind(1, owner).bind(2, until_ms);
   if (s.step() != SQLITE_DONE) return s.error("renewing leases");
   return static_cast<int64_t>(sqlite3_changes(db_));
@@ -735,7 +797,7 @@ Result<int64_t> SqliteStore::renew_leases_of(const std::string& owner, const std
   return write_tx([&]() -> Result<int64_t> {
     int64_t n = 0;
     for (const auto& id : job_ids) {
-      Stmt s(db_,
+      Stmt s(*stmts_,
              "UPDATE jobs SET lease_expires_ms = ?3 WHERE id = ?2 AND lease_owner = ?1 AND state IN ('queued', "
              "'running')");
       s.bind(1, owner).bind(2, id).bind(3, until_ms);
@@ -748,7 +810,7 @@ Result<int64_t> SqliteStore::renew_leases_of(const std::string& owner, const std
 
 Result<std::map<std::string, int64_t>> SqliteStore::count_by_state() {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "SELECT state, COUNT(*) FROM deployments GROUP BY state");
+  Stmt s(*stmts_, "SELECT state, COUNT(*) FROM deployments GROUP BY state");
   std::map<std::string, int64_t> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) out[s.text(0)] = s.integer(1);
@@ -759,7 +821,7 @@ Result<std::map<std::string, int64_t>> SqliteStore::count_by_state() {
 Result<std::vector<Job>> SqliteStore::query_jobs(const char* where, const std::string& arg) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs " + where;
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, arg);
   return collect(s, read_job, "reading jobs");
 }
@@ -767,7 +829,7 @@ Result<std::vector<Job>> SqliteStore::query_jobs(const char* where, const std::s
 Status SqliteStore::add_backup(const Backup& b) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("INSERT INTO backups (") + kBackupColumns + ") VALUES (?,?,?,?,?,?,?,?,?)";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, b.id).bind(2, b.deployment_id).bind(3, b.created_ms).bind(4, b.size_bytes).bind(5, b.sha256);
   s.bind(6, b.path).bind(7, b.snapshot).bind(8, b.commit).bind(9, b.secret);
   int rc = s.step();
@@ -780,7 +842,7 @@ Status SqliteStore::add_backup(const Backup& b) {
 Result<Backup> SqliteStore::get_backup(const std::string& id) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kBackupColumns + " FROM backups WHERE id = ?";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, id);
   int rc = s.step();
   if (rc == SQLITE_ROW) return read_backup(s);
@@ -791,14 +853,14 @@ Result<Backup> SqliteStore::get_backup(const std::string& id) {
 Result<std::vector<Backup>> SqliteStore::backups_of(const std::string& deployment_id) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kBackupColumns + " FROM backups WHERE deployment_id = ? ORDER BY id";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, deployment_id);
   return collect(s, read_backup, "reading backups");
 }
 
 Status SqliteStore::delete_backup(const std::string& id) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "DELETE FROM backups WHERE id = ?");
+  Stmt s(*stmts_, "DELETE FROM backups WHERE id = ?");
   s.bind(1, id);
   if (s.step() != SQLITE_DONE) return s.error("deleting backup");
   if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no backup " + id);
@@ -807,7 +869,7 @@ Status SqliteStore::delete_backup(const std::string& id) {
 
 Status SqliteStore::put_cleanup(const Cleanup& c) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "INSERT INTO cleanups (provider, machine, deployment_id, attempts, next_ms, last_error, created_ms)"
          " VALUES (?,?,?,?,?,?,?) ON CONFLICT (provider, machine) DO UPDATE SET deployment_id = excluded.deployment_id,"
          " attempts = excluded.attempts, next_ms = excluded.next_ms, last_error = excluded.last_error");
@@ -819,7 +881,7 @@ Status SqliteStore::put_cleanup(const Cleanup& c) {
 
 Result<std::vector<Cleanup>> SqliteStore::cleanups() {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "SELECT deployment_id, provider, machine, attempts, next_ms, last_error, created_ms FROM cleanups"
          " ORDER BY created_ms, provider, machine");
   return collect(
@@ -833,7 +895,7 @@ Result<std::vector<Cleanup>> SqliteStore::cleanups() {
 
 Status SqliteStore::delete_cleanup(const std::string& provider, const std::string& machine) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "DELETE FROM cleanups WHERE provider = ? AND machine = ?");
+  Stmt s(*stmts_, "DELETE FROM cleanups WHERE provider = ? AND machine = ?");
   s.bind(1, provider).bind(2, machine);
   if (s.step() != SQLITE_DONE) return s.error("deleting a clean-up");
   return Status::Ok();
@@ -849,7 +911,7 @@ Result<PruneResult> SqliteStore::prune_destroyed(int64_t before_ms) {
         " AND NOT EXISTS (SELECT 1 FROM backups b WHERE b.deployment_id = d.id)"
         " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.deployment_id = d.id AND j.state IN ('queued', 'running'))";
     auto run = [&](const std::string& sql, const char* what) -> Result<int64_t> {
-      Stmt s(db_, sql.c_str());
+      Stmt s(*stmts_, sql.c_str());
       s.bind(1, before_ms);
       if (s.step() != SQLITE_DONE) return s.error(what);
       return static_cast<int64_t>(sqlite3_changes(db_));
@@ -874,7 +936,7 @@ Status SqliteStore::add_release(const Release& r) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql =
       std::string("INSERT INTO releases (") + kReleaseColumns + ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   bind_release(s, r);
   int rc = s.step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT)
@@ -885,7 +947,7 @@ Status SqliteStore::add_release(const Release& r) {
 }
 
 Status SqliteStore::write_release(const Release& r) {
-  Stmt s(db_,
+  Stmt s(*stmts_,
          "UPDATE releases SET deployment_id=?2, seq=?3, state=?4, ref=?5, commit_id=?6, machine=?7, address=?8, url=?9,"
          " secret=?10, spec_json=?11, by_user=?12, job_id=?13, error=?14, created_ms=?15, updated_ms=?16 WHERE id=?1");
   if (!s.ok()) return s.error("preparing release update");
@@ -903,7 +965,7 @@ Status SqliteStore::update_release(const Release& r) {
 Result<Release> SqliteStore::get_release(const std::string& id) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE id = ?";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, id);
   int rc = s.step();
   if (rc == SQLITE_ROW) return read_release(s);
@@ -914,7 +976,7 @@ Result<Release> SqliteStore::get_release(const std::string& id) {
 Result<std::vector<Release>> SqliteStore::releases_of(const std::string& deployment_id) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kReleaseColumns + " FROM releases WHERE deployment_id = ? ORDER BY seq";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, deployment_id);
   return collect(s, read_release, "reading releases");
 }
@@ -934,7 +996,7 @@ Status SqliteStore::switch_release(const Deployment& d, const std::vector<Releas
 Status SqliteStore::create_user(const User& u) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("INSERT INTO users (") + kUserColumns + ") VALUES (?,?,?,?,?,?,?,?)";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, u.id).bind(2, u.name).bind(3, to_string(u.role)).bind(4, u.password_hash).bind(5, u.created_ms);
   s.bind(6, u.oidc_issuer).bind(7, u.oidc_subject).bind(8, u.disabled_ms);
   int rc = s.step();
@@ -951,7 +1013,7 @@ Status SqliteStore::create_user(const User& u) {
 Result<std::vector<User>> SqliteStore::query_users(const char* where, const std::string& arg) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kUserColumns + " FROM users " + where;
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, arg);
   return collect(s, read_user, "reading users");
 }
@@ -974,7 +1036,7 @@ Result<User> SqliteStore::get_user_by_subject(const std::string& issuer, const s
   if (subject.empty()) return Error::make("not_found", "no user bound to an empty subject");
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kUserColumns + " FROM users WHERE oidc_issuer = ? AND oidc_subject = ?";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, issuer).bind(2, subject);
   int rc = s.step();
   if (rc == SQLITE_ROW) return read_user(s);
@@ -987,7 +1049,7 @@ Result<std::vector<User>> SqliteStore::users() { return query_users("WHERE ? = '
 Status SqliteStore::create_token(const Token& t) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("INSERT INTO tokens (") + kTokenColumns + ") VALUES (?,?,?,?,?,?,?,?)";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, t.id).bind(2, t.user_id).bind(3, t.name).bind(4, t.hash).bind(5, t.created_ms).bind(6, t.expires_ms);
   s.bind(7, t.revoked_ms).bind(8, static_cast<int64_t>(t.session ? 1 : 0));
   int rc = s.step();
@@ -1000,7 +1062,7 @@ Status SqliteStore::create_token(const Token& t) {
 Result<std::vector<Token>> SqliteStore::query_tokens(const char* where, const std::string& arg) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kTokenColumns + " FROM tokens " + where;
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, arg);
   return collect(s, read_token, "reading tokens");
 }
@@ -1025,7 +1087,7 @@ Result<std::vector<Token>> SqliteStore::tokens_of(const std::string& user_id) {
 
 Status SqliteStore::update_user(const User& u) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE users SET role = ?2, password_hash = ?3, disabled_ms = ?4 WHERE id = ?1");
+  Stmt s(*stmts_, "UPDATE users SET role = ?2, password_hash = ?3, disabled_ms = ?4 WHERE id = ?1");
   s.bind(1, u.id).bind(2, to_string(u.role)).bind(3, u.password_hash).bind(4, u.disabled_ms);
   if (s.step() != SQLITE_DONE) return s.error("updating user");
   if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no user " + u.id);
@@ -1035,13 +1097,13 @@ Status SqliteStore::update_user(const User& u) {
 Status SqliteStore::bind_user(const std::string& id, const std::string& issuer, const std::string& subject) {
   if (subject.empty()) return Error::invalid("subject", "a binding needs a subject");
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE users SET oidc_issuer = ?2, oidc_subject = ?3 WHERE id = ?1 AND oidc_subject = ''");
+  Stmt s(*stmts_, "UPDATE users SET oidc_issuer = ?2, oidc_subject = ?3 WHERE id = ?1 AND oidc_subject = ''");
   s.bind(1, id).bind(2, issuer).bind(3, subject);
   int rc = s.step();
   if ((rc & 0xff) == SQLITE_CONSTRAINT) return Error::make("conflict", "another user is bound to this OpenID identity");
   if (rc != SQLITE_DONE) return s.error("binding a user");
   if (sqlite3_changes(db_) == 1) return Status::Ok();
-  Stmt q(db_, "SELECT 1 FROM users WHERE id = ?");
+  Stmt q(*stmts_, "SELECT 1 FROM users WHERE id = ?");
   q.bind(1, id);
   if (q.step() != SQLITE_ROW) return Error::make("not_found", "no user " + id);
   return Error::make("conflict", "the user is bound to another OpenID identity already");
@@ -1049,7 +1111,7 @@ Status SqliteStore::bind_user(const std::string& id, const std::string& issuer, 
 
 Status SqliteStore::unbind_user(const std::string& id) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE users SET oidc_issuer = '', oidc_subject = '' WHERE id = ?");
+  Stmt s(*stmts_, "UPDATE users SET oidc_issuer = '', oidc_subject = '' WHERE id = ?");
   s.bind(1, id);
   if (s.step() != SQLITE_DONE) return s.error("unbinding a user");
   if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no user " + id);
@@ -1058,7 +1120,7 @@ Status SqliteStore::unbind_user(const std::string& id) {
 
 Status SqliteStore::update_token(const Token& t) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE tokens SET name = ?2, expires_ms = ?3, revoked_ms = ?4 WHERE id = ?1");
+  Stmt s(*stmts_, "UPDATE tokens SET name = ?2, expires_ms = ?3, revoked_ms = ?4 WHERE id = ?1");
   s.bind(1, t.id).bind(2, t.name).bind(3, t.expires_ms).bind(4, t.revoked_ms);
   if (s.step() != SQLITE_DONE) return s.error("updating token");
   if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no token " + t.id);
@@ -1068,7 +1130,7 @@ Status SqliteStore::update_token(const Token& t) {
 Result<int64_t> SqliteStore::append_audit(const AuditEntry& e) {
   std::lock_guard<std::mutex> lk(mu_);
   Stmt s(
-      db_,
+      *stmts_,
       "INSERT INTO audit (ts_ms, user, action, target, remote, status, detail) VALUES (?,?,?,?,?,?,?) RETURNING seq");
   s.bind(1, e.ts_ms).bind(2, e.user).bind(3, e.action).bind(4, e.target).bind(5, e.remote);
   s.bind(6, static_cast<int64_t>(e.status)).bind(7, e.detail);
@@ -1080,7 +1142,7 @@ Result<int64_t> SqliteStore::append_audit(const AuditEntry& e) {
 
 Status SqliteStore::finish_audit(int64_t seq, int status, const std::string& target, const std::string& detail) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE audit SET status = ?2, target = ?3, detail = ?4 WHERE seq = ?1 AND status = 0");
+  Stmt s(*stmts_, "UPDATE audit SET status = ?2, target = ?3, detail = ?4 WHERE seq = ?1 AND status = 0");
   s.bind(1, seq).bind(2, static_cast<int64_t>(status)).bind(3, target).bind(4, detail);
   if (s.step() != SQLITE_DONE) return s.error("completing audit entry");
   if (sqlite3_changes(db_) == 0)
@@ -1091,7 +1153,7 @@ Status SqliteStore::finish_audit(int64_t seq, int status, const std::string& tar
 Result<std::vector<AuditEntry>> SqliteStore::audit(int64_t after_seq, size_t limit) {
   std::lock_guard<std::mutex> lk(mu_);
   Stmt s(
-      db_,
+      *stmts_,
       "SELECT seq, ts_ms, user, action, target, remote, status, detail FROM audit WHERE seq > ? ORDER BY seq LIMIT ?");
   s.bind(1, after_seq).bind(2, static_cast<int64_t>(limit));
   return collect(s, read_audit, "reading audit");
@@ -1107,7 +1169,7 @@ Result<std::string> SqliteStore::allocate_address(const std::string& subnet, con
   // waits instead of reading the same free address
   return write_tx([&]() -> Result<std::string> {
     {
-      Stmt held(db_, "SELECT ip FROM addresses WHERE subnet = ? AND owner = ?");
+      Stmt held(*stmts_, "SELECT ip FROM addresses WHERE subnet = ? AND owner = ?");
       held.bind(1, key).bind(2, owner);
       int rc = held.step();
       if (rc == SQLITE_ROW) return held.text(0);
@@ -1115,7 +1177,7 @@ Result<std::string> SqliteStore::allocate_address(const std::string& subnet, con
     }
     std::vector<uint32_t> taken;
     {
-      Stmt q(db_, "SELECT address FROM addresses WHERE subnet = ?");
+      Stmt q(*stmts_, "SELECT address FROM addresses WHERE subnet = ?");
       q.bind(1, key);
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) taken.push_back(static_cast<uint32_t>(q.integer(0)));
@@ -1124,7 +1186,7 @@ Result<std::string> SqliteStore::allocate_address(const std::string& subnet, con
     auto free = lowest_free(*net, std::move(taken));
     if (!free) return Error{"exhausted", "every address of " + key + " is taken", "subnet"};
     std::string ip = format_ipv4(*free);
-    Stmt ins(db_, "INSERT INTO addresses (subnet, address, ip, owner, allocated_ms) VALUES (?,?,?,?,?)");
+    Stmt ins(*stmts_, "INSERT INTO addresses (subnet, address, ip, owner, allocated_ms) VALUES (?,?,?,?,?)");
     int64_t now =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
@@ -1139,7 +1201,7 @@ Result<int> SqliteStore::allocate_port(const std::string& id, int lo, int hi) {
   std::lock_guard<std::mutex> lk(mu_);
   return write_tx([&]() -> Result<int> {
     {
-      Stmt held(db_, "SELECT public_port FROM deployments WHERE id = ?");
+      Stmt held(*stmts_, "SELECT public_port FROM deployments WHERE id = ?");
       held.bind(1, id);
       int rc = held.step();
       if (rc == SQLITE_DONE) return Error::make("not_found", "no deployment " + id);
@@ -1149,7 +1211,7 @@ Result<int> SqliteStore::allocate_port(const std::string& id, int lo, int hi) {
     }
     std::vector<int> taken;
     {
-      Stmt q(db_, "SELECT public_port FROM deployments WHERE public_port BETWEEN ? AND ?");
+      Stmt q(*stmts_, "SELECT public_port FROM deployments WHERE public_port BETWEEN ? AND ?");
       q.bind(1, static_cast<int64_t>(lo)).bind(2, static_cast<int64_t>(hi));
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) taken.push_back(static_cast<int>(q.integer(0)));
@@ -1157,7 +1219,7 @@ Result<int> SqliteStore::allocate_port(const std::string& id, int lo, int hi) {
     }
     auto free = lowest_free_port(lo, hi, std::move(taken));
     if (!free) return port_exhausted(lo, hi);
-    Stmt up(db_, "UPDATE deployments SET public_port = ? WHERE id = ?");
+    Stmt up(*stmts_, "UPDATE deployments SET public_port = ? WHERE id = ?");
     up.bind(1, static_cast<int64_t>(*free)).bind(2, id);
     if (up.step() != SQLITE_DONE) return up.error("recording a port");
     return *free;
@@ -1166,7 +1228,7 @@ Result<int> SqliteStore::allocate_port(const std::string& id, int lo, int hi) {
 
 Status SqliteStore::release_addresses(const std::string& owner) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "DELETE FROM addresses WHERE owner = ?");
+  Stmt s(*stmts_, "DELETE FROM addresses WHERE owner = ?");
   s.bind(1, owner);
   if (s.step() != SQLITE_DONE) return s.error("releasing addresses");
   return Status::Ok();
@@ -1178,13 +1240,13 @@ Result<RateTake> SqliteStore::take_rate(const std::string& key, double per_secon
   // two servers on this file never both read the same count of tokens
   return write_tx([&]() -> Result<RateTake> {
     {
-      Stmt forget(db_, "DELETE FROM rate_buckets WHERE full_at_ms < ?");
+      Stmt forget(*stmts_, "DELETE FROM rate_buckets WHERE full_at_ms < ?");
       forget.bind(1, now_ms);
       if (forget.step() != SQLITE_DONE) return forget.error("forgetting full rate buckets");
     }
     TokenBucket b(per_second, burst);
     {
-      Stmt q(db_, "SELECT tokens, last_ms FROM rate_buckets WHERE bucket = ?");
+      Stmt q(*stmts_, "SELECT tokens, last_ms FROM rate_buckets WHERE bucket = ?");
       q.bind(1, key);
       int rc = q.step();
       if (rc == SQLITE_ROW) b = TokenBucket(per_second, burst, q.real(0), q.integer(1));
@@ -1193,7 +1255,7 @@ Result<RateTake> SqliteStore::take_rate(const std::string& key, double per_secon
     RateTake t;
     t.allowed = b.take(now_ms, &t.retry_after_ms);
     if (!t.allowed) return t;  // a refusal takes nothing: the bucket is as it was
-    Stmt up(db_,
+    Stmt up(*stmts_,
             "INSERT INTO rate_buckets (bucket, tokens, last_ms, full_at_ms) VALUES (?,?,?,?) "
             "ON CONFLICT (bucket) DO UPDATE SET tokens = excluded.tokens, last_ms = excluded.last_ms, "
             "full_at_ms = excluded.full_at_ms");
@@ -1215,7 +1277,7 @@ Status SqliteStore::put_track(const GitTrack& t) {
   std::lock_guard<std::mutex> lk(mu_);
   return write_tx([&]() -> Status {
     {
-      Stmt q(db_, "SELECT 1 FROM deployments WHERE id = ?");
+      Stmt q(*stmts_, "SELECT 1 FROM deployments WHERE id = ?");
       q.bind(1, t.deployment_id);
       int rc = q.step();
       if (rc == SQLITE_DONE) return Error::make("not_found", "no deployment " + t.deployment_id);
@@ -1225,7 +1287,7 @@ Status SqliteStore::put_track(const GitTrack& t) {
                       ") VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (deployment_id) DO UPDATE SET branch = excluded.branch,"
                       " secret = excluded.secret, poll_s = excluded.poll_s, pending_commit = excluded.pending_commit,"
                       " polled_ms = excluded.polled_ms, updated_ms = excluded.updated_ms";
-    Stmt s(db_, sql.c_str());
+    Stmt s(*stmts_, sql.c_str());
     s.bind(1, t.deployment_id).bind(2, t.branch).bind(3, t.secret).bind(4, t.poll_s).bind(5, t.pending_commit);
     s.bind(6, t.polled_ms).bind(7, t.created_ms).bind(8, t.updated_ms);
     if (s.step() != SQLITE_DONE) return s.error("recording a tracked branch");
@@ -1236,7 +1298,7 @@ Status SqliteStore::put_track(const GitTrack& t) {
 Result<GitTrack> SqliteStore::get_track(const std::string& deployment_id) {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kTrackColumns + " FROM git_tracks WHERE deployment_id = ?";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   s.bind(1, deployment_id);
   int rc = s.step();
   if (rc == SQLITE_ROW) return read_track(s);
@@ -1249,7 +1311,7 @@ Status SqliteStore::delete_track(const std::string& deployment_id) {
   return write_tx([&]() -> Status {
     for (const char* sql :
          {"DELETE FROM git_tracks WHERE deployment_id = ?", "DELETE FROM git_deliveries WHERE deployment_id = ?"}) {
-      Stmt s(db_, sql);
+      Stmt s(*stmts_, sql);
       s.bind(1, deployment_id);
       if (s.step() != SQLITE_DONE) return s.error("forgetting a tracked branch");
     }
@@ -1260,7 +1322,7 @@ Status SqliteStore::delete_track(const std::string& deployment_id) {
 Result<std::vector<GitTrack>> SqliteStore::tracks() {
   std::lock_guard<std::mutex> lk(mu_);
   std::string sql = std::string("SELECT ") + kTrackColumns + " FROM git_tracks ORDER BY deployment_id";
-  Stmt s(db_, sql.c_str());
+  Stmt s(*stmts_, sql.c_str());
   return collect(s, read_track, "listing tracked branches");
 }
 
@@ -1268,13 +1330,13 @@ Result<bool> SqliteStore::note_delivery(const std::string& deployment_id, const 
                                         int64_t now_ms, size_t keep) {
   std::lock_guard<std::mutex> lk(mu_);
   return write_tx([&]() -> Result<bool> {
-    Stmt s(db_,
+    Stmt s(*stmts_,
            "INSERT INTO git_deliveries (deployment_id, delivery_id, seen_ms) VALUES (?,?,?)"
            " ON CONFLICT DO NOTHING");
     s.bind(1, deployment_id).bind(2, delivery_id).bind(3, now_ms);
     if (s.step() != SQLITE_DONE) return s.error("recording a delivery");
     if (sqlite3_changes(db_) == 0) return false;
-    Stmt trim(db_,
+    Stmt trim(*stmts_,
               "DELETE FROM git_deliveries WHERE deployment_id = ?1 AND delivery_id NOT IN (SELECT delivery_id FROM"
               " git_deliveries WHERE deployment_id = ?1 ORDER BY seen_ms DESC, rowid DESC LIMIT ?2)");
     trim.bind(1, deployment_id).bind(2, static_cast<int64_t>(keep));
@@ -1285,7 +1347,7 @@ Result<bool> SqliteStore::note_delivery(const std::string& deployment_id, const 
 
 Status SqliteStore::set_pending(const std::string& deployment_id, const std::string& commit, int64_t now_ms) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE git_tracks SET pending_commit = ?, updated_ms = ? WHERE deployment_id = ?");
+  Stmt s(*stmts_, "UPDATE git_tracks SET pending_commit = ?, updated_ms = ? WHERE deployment_id = ?");
   s.bind(1, commit).bind(2, now_ms).bind(3, deployment_id);
   if (s.step() != SQLITE_DONE) return s.error("recording a pending commit");
   if (sqlite3_changes(db_) == 0) return Error::make("not_found", "deployment " + deployment_id + " tracks no branch");
@@ -1294,7 +1356,7 @@ Status SqliteStore::set_pending(const std::string& deployment_id, const std::str
 
 Result<bool> SqliteStore::take_pending(const std::string& deployment_id, const std::string& commit) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE git_tracks SET pending_commit = '' WHERE deployment_id = ? AND pending_commit = ?");
+  Stmt s(*stmts_, "UPDATE git_tracks SET pending_commit = '' WHERE deployment_id = ? AND pending_commit = ?");
   s.bind(1, deployment_id).bind(2, commit);
   if (s.step() != SQLITE_DONE) return s.error("taking a pending commit");
   return sqlite3_changes(db_) > 0;
@@ -1302,7 +1364,7 @@ Result<bool> SqliteStore::take_pending(const std::string& deployment_id, const s
 
 Status SqliteStore::set_polled(const std::string& deployment_id, int64_t now_ms) {
   std::lock_guard<std::mutex> lk(mu_);
-  Stmt s(db_, "UPDATE git_tracks SET polled_ms = ? WHERE deployment_id = ?");
+  Stmt s(*stmts_, "UPDATE git_tracks SET polled_ms = ? WHERE deployment_id = ?");
   s.bind(1, now_ms).bind(2, deployment_id);
   if (s.step() != SQLITE_DONE) return s.error("recording a poll");
   return Status::Ok();

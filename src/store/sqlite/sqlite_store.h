@@ -1,7 +1,9 @@
 // SqliteStore: the embedded default Store, one SQLite file in WAL mode.
-// One connection guarded by a mutex; every statement uses bound parameters.
+// One connection guarded by a mutex; every statement uses bound parameters,
+// and is prepared once and kept for reuse (StmtCache in the .cpp).
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <string>
 
@@ -10,6 +12,7 @@
 struct sqlite3;
 
 namespace ads {
+class StmtCache;
 
 class SqliteStore : public Store {
  public:
@@ -85,7 +88,7 @@ class SqliteStore : public Store {
   Status set_polled(const std::string& deployment_id, int64_t now_ms) override;
 
  private:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  explicit SqliteStore(sqlite3* db);
   Status migrate();
   Status exec(const char* sql);
   // Runs f() (returning a Status or a Result) between BEGIN IMMEDIATE, which
@@ -104,6 +107,7 @@ class SqliteStore : public Store {
   Result<std::vector<Token>> query_tokens(const char* where, const std::string& arg);
 
   sqlite3* db_;
+  std::unique_ptr<StmtCache> stmts_;  // used with mu_ held; finalized before db_ is closed
   std::mutex mu_;
 };
 

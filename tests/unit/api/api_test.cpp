@@ -11,6 +11,7 @@
 
 #include "api/auth.h"
 #include "http/client.h"
+#include "support/engine_wait.h"
 #include "support/process.h"
 #include "unit/api/api_fixture.h"
 
@@ -120,6 +121,52 @@ TEST_F(ApiTest, ListPagesAndFilters) {
   expect_error(call("GET", "/api/v1/deployments?state=bogus"), 400, "state");
   expect_error(call("GET", "/api/v1/deployments?limit=0"), 400, "limit");
   expect_error(call("GET", "/api/v1/deployments?limit=abc"), 400, "limit");
+}
+
+// The list is written as text (core/json_text.h), a deployment's own page as
+// a json object parsed from the same writer: both must show every state the
+// same, with the fields each state has, whatever bytes the fields hold.
+TEST_F(ApiTest, TheListShowsEachDeploymentAsItsOwnPageDoes) {
+  auto failed = ads::test::lab_record("01hzzzzzzzzzzzzzzzzzzzzzz1", ads::State::kFailed, "lxd");
+  failed.error = "tab\there, a \"quote\", a \\ and \x01 and \xff";
+  failed.failed_step = "installing";
+  failed.expires_ms = 1700000000123;
+  failed.keep_failed = true;
+  failed.source = "https://user:secret@git.example.invalid/lab.git";
+  auto running = ads::test::lab_record("01hzzzzzzzzzzzzzzzzzzzzzz2", ads::State::kRunning, "lxd");
+  running.shared = true;
+  running.url = "http://10.0.0.2/";
+  running.stable_url = "http://labs.example.invalid/lab/";
+  ASSERT_TRUE(store->create(failed).ok());
+  ASSERT_TRUE(store->create(running).ok());
+  auto list = call("GET", "/api/v1/deployments");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body["deployments"].size(), 2u);
+  EXPECT_TRUE(list.body["next"].is_null());  // fewer than a page: no next
+  for (auto& d : list.body["deployments"]) {
+    auto one = call("GET", "/api/v1/deployments/" + d["id"].get<std::string>());
+    ASSERT_EQ(one.status, 200);
+    for (auto& [k, v] : d.items()) EXPECT_EQ(one.body[k], v) << k;
+  }
+  auto& f = list.body["deployments"][0];
+  EXPECT_EQ(f["error"], "tab\there, a \"quote\", a \\ and \x01 and \xEF\xBF\xBD");
+  EXPECT_EQ(f["failed_step"], "installing");
+  EXPECT_EQ(f["expires_at"], "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(f["keep_failed"], true);
+  EXPECT_EQ(f["source"].get<std::string>().find("secret"), std::string::npos) << f["source"];
+  EXPECT_FALSE(f.contains("secret"));
+  auto& r = list.body["deployments"][1];
+  EXPECT_FALSE(r.contains("error"));
+  EXPECT_FALSE(r.contains("failed_step"));
+  EXPECT_FALSE(r.contains("expires_at"));
+  EXPECT_EQ(r["shared"], true);
+  EXPECT_EQ(r["stable_url"], "http://labs.example.invalid/lab/");
+  EXPECT_EQ(r["step"]["name"], "running");
+  EXPECT_EQ(r["step"]["index"].get<int>(), r["step"]["of"].get<int>());  // running is the pipeline's last step
+  EXPECT_EQ(r["created_at"], "1970-01-01T00:00:00.001Z");
+  // a full page names the last id as `next`
+  auto page = call("GET", "/api/v1/deployments?limit=1");
+  EXPECT_EQ(page.body["next"], failed.id);
 }
 
 TEST_F(ApiTest, BadInputGetsFourHundredsWithJsonAndLosesNothing) {

@@ -154,13 +154,18 @@ TEST_F(MetricsTest, WellFormedAndMatchesTheStore) {
   EXPECT_EQ(types["ads_step_duration_seconds"], "histogram");
   EXPECT_EQ(types["ads_http_connections"], "gauge");
   EXPECT_EQ(types["ads_http_refused_total"], "counter");
-  double served = -1, accepted = -1;
+  EXPECT_EQ(types["ads_http_threads"], "gauge");
+  double served = -1, accepted = -1, serving_threads = -1, idle_threads = -1;
   for (auto& s : samples) {
     if (s.name == "ads_http_connections" && s.labels["state"] == "served") served = s.value;
     if (s.name == "ads_http_connections_accepted_total") accepted = s.value;
+    if (s.name == "ads_http_threads" && s.labels["state"] == "serving") serving_threads = s.value;
+    if (s.name == "ads_http_threads" && s.labels["state"] == "idle") idle_threads = s.value;
   }
   EXPECT_EQ(served, 1);  // this request's connection
   EXPECT_GE(accepted, 1);
+  EXPECT_EQ(serving_threads, 1);  // its thread
+  EXPECT_GE(idle_threads, 0);
 
   // deployments by state: one sample per state, equal to the store's count
   std::map<std::string, double> by_state;

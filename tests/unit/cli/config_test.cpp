@@ -87,7 +87,8 @@ TEST_F(ConfigFile, HttpConnectionLimits) {
   EXPECT_EQ(cfg.http.max_body_bytes, 64u * 1024);
   ASSERT_TRUE(load(R"({"http":{"max_connections":100,"max_connections_per_address":0,"reserved_connections":10,
     "max_queued":50,"max_queued_per_address":5,"head_timeout_ms":2000,"request_timeout_ms":5000,
-    "write_timeout_ms":7000,"reserved_head_timeout_ms":500,"queue_timeout_ms":3000,"read_timeout_s":4}})")
+    "write_timeout_ms":7000,"reserved_head_timeout_ms":500,"queue_timeout_ms":3000,"read_timeout_s":4,
+    "idle_threads":0,"idle_thread_ms":250}})")
                   .ok());
   EXPECT_EQ(cfg.http.max_connections, 100u);
   EXPECT_EQ(cfg.http.max_connections_per_address, 0u);
@@ -100,6 +101,8 @@ TEST_F(ConfigFile, HttpConnectionLimits) {
   EXPECT_EQ(cfg.http.reserved_head_timeout_ms, 500);
   EXPECT_EQ(cfg.http.queue_timeout_ms, 3000);
   EXPECT_EQ(cfg.http.read_timeout_s, 4);
+  EXPECT_EQ(cfg.http.idle_threads, 0u);
+  EXPECT_EQ(cfg.http.idle_thread_ms, 250);
 }
 
 TEST_F(ConfigFile, BadSettingsNameTheirKey) {
@@ -156,6 +159,8 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
            {R"({"http":{"head_timeout_ms":5}})", "http.head_timeout_ms"},
            {R"({"http":{"queue_timeout_ms":-1}})", "http.queue_timeout_ms"},
            {R"({"http":{"max_queued":-1}})", "http.max_queued"},
+           {R"({"http":{"idle_threads":-1}})", "http.idle_threads"},
+           {R"({"http":{"idle_thread_ms":0}})", "http.idle_thread_ms"},
            {R"({"http":{"max_connections":16}})", "http.reserved_connections"},
            {R"({"http":{"reserved_connections":256}})", "http.reserved_connections"},
            {R"({"http":{"slowloris":true}})", "http.slowloris"},

@@ -6,6 +6,7 @@
 // Settings are small so that each test is short; waits are bounded, and no
 // assertion is about how fast anything happened.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -329,6 +330,91 @@ TEST(ServerConnections, StopEndsSlowAndWaitingConnections) {
     c->read_all(5s, &closed);
     EXPECT_TRUE(closed);
   }
+}
+
+// Connection threads outlive their connection (ServerOptions::idle_threads):
+// the next connection is served by one that waits, not by a new thread.
+// Threads are told apart by their kernel id (gettid), which Linux does not
+// hand out again soon, unlike std::thread::id.
+void add_tid_route(ads::http::Server& s) {
+  s.route("GET", "/tid", [](ads::http::Request&) {
+    return ads::http::Response::json(200, json{{"tid", static_cast<long>(::gettid())}}.dump());
+  });
+}
+long tid_of(uint16_t port) {
+  auto r = get(port, "/tid");
+  if (!r || r->status != 200) return -1;
+  return json::parse(r->body, nullptr, false).value("tid", -1L);
+}
+
+TEST(ServerThreads, AnIdleThreadServesTheNextConnection) {
+  auto o = small();
+  o.idle_threads = 1;
+  ads::http::Server s(o);
+  add_tid_route(s);
+  ASSERT_TRUE(s.start().ok());
+  long first = tid_of(s.port());
+  ASSERT_GT(first, 0);
+  ASSERT_TRUE(eventually([&] { return s.stats().idle_threads == 1; }));
+  EXPECT_EQ(tid_of(s.port()), first);  // a new connection (libcurl opens one per call), the same thread
+  ASSERT_TRUE(eventually([&] { return s.stats().idle_threads == 1; }));
+  EXPECT_EQ(s.stats().threads, 1u);
+}
+
+TEST(ServerThreads, WithoutIdleThreadsEachConnectionHasAThreadOfItsOwn) {
+  auto o = small();
+  o.idle_threads = 0;
+  ads::http::Server s(o);
+  add_tid_route(s);
+  ASSERT_TRUE(s.start().ok());
+  long first = tid_of(s.port());
+  ASSERT_GT(first, 0);
+  ASSERT_TRUE(eventually([&] { return s.stats().threads == 0; }));
+  long second = tid_of(s.port());
+  ASSERT_GT(second, 0);
+  EXPECT_NE(second, first);
+  EXPECT_TRUE(eventually([&] { return s.stats().threads == 0; }));
+  EXPECT_EQ(s.stats().idle_threads, 0u);
+}
+
+TEST(ServerThreads, AnIdleThreadEndsAfterItsTime) {
+  auto o = small();
+  o.idle_threads = 4;
+  o.idle_thread_ms = 200;
+  ads::http::Server s(o);
+  add_tid_route(s);
+  ASSERT_TRUE(s.start().ok());
+  ASSERT_GT(tid_of(s.port()), 0);
+  EXPECT_TRUE(eventually([&] { return s.stats().threads == 0; }));
+  EXPECT_EQ(s.stats().idle_threads, 0u);
+  EXPECT_GT(tid_of(s.port()), 0);  // and the next connection gets a new one
+}
+
+TEST(ServerThreads, AfterABurstAtMostIdleThreadsStayAndStopEndsThem) {
+  auto o = small();
+  o.max_connections = 8;
+  o.idle_threads = 2;
+  auto s = std::make_unique<ads::http::Server>(o);
+  std::latch all_in(8);
+  s->route("GET", "/together", [&](ads::http::Request&) {
+    all_in.arrive_and_wait();  // eight connections served at once: eight threads
+    return ads::http::Response::json(200, R"({"ok":true})");
+  });
+  ASSERT_TRUE(s->start().ok());
+  std::vector<std::thread> ts;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i)
+    ts.emplace_back([&] {
+      auto r = get(s->port(), "/together");
+      if (r && r->status == 200) ++ok;
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  ASSERT_TRUE(eventually([&] { return s->stats().threads == 2; }));
+  EXPECT_EQ(s->stats().idle_threads, 2u);
+  s->stop();  // waits for its threads: none is left to touch the server
+  EXPECT_EQ(s->stats().threads, 0u);
+  EXPECT_EQ(s->stats().idle_threads, 0u);
 }
 
 TEST(ServerConnections, SettingsThatCannotWorkAreRefusedAtStart) {
