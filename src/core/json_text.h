@@ -2,8 +2,8 @@
 // nlohmann::json tree first (GET /api/v1/deployments: a tree of a page of
 // 100 deployments is ~4,000 allocations, built, printed and freed for each
 // request; docs/bench.md). The text is what nlohmann::json::dump() prints for
-// the same values: strings escaped the same way, invalid UTF-8 replaced with
-// U+FFFD first (as valid_utf8 does). Members are written in the order given;
+// the same values, strings escaped the same way; invalid UTF-8 (on which a
+// plain dump() throws) is first replaced with U+FFFD as valid_utf8 does. Members are written in the order given;
 // give them in key order to match a dump() byte for byte. No I/O.
 #pragma once
 

@@ -18,8 +18,8 @@ using namespace store_detail;
 
 // Prepared statements of one connection kept for reuse, one free statement
 // per SQL text (at most kMax texts; ADS's are a fixed set). Preparing was
-// most of what a short query cost: 7 % of the server's time under the API
-// list bench (docs/bench.md). Used with SqliteStore::mu_ held.
+// a large part of what a short query cost (the API list's profile,
+// docs/bench.md). Used with SqliteStore::mu_ held.
 class StmtCache {
  public:
   explicit StmtCache(sqlite3* db) : db_(db) {}
@@ -42,13 +42,13 @@ class StmtCache {
     *rc = sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, nullptr);
     return s;
   }
-  // Resets `s` (ending its read of the file) and keeps it, or finalizes it.
-  void give_back(sqlite3_stmt* s) {
+  // Resets `s`, taken for `sql` (ending its read of the file), and keeps
+  // it, or finalizes it when one is kept already or the cache is full.
+  void give_back(const char* sql, sqlite3_stmt* s) {
     if (!s) return;
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    std::string_view sql = sqlite3_sql(s);  // the text it was prepared from, owned by `s`
-    auto it = free_.find(sql);
+    auto it = free_.find(std::string_view(sql));
     if (it == free_.end() && free_.size() < kMax) it = free_.emplace(std::string(sql), nullptr).first;
     if (it != free_.end() && !it->second) {
       it->second = s;
@@ -217,8 +217,9 @@ Error sqlite_error(int rc, const std::string& what) {
 // scope exit.
 class Stmt {
  public:
-  Stmt(StmtCache& cache, const char* sql) : cache_(cache), db_(cache.db()) { s_ = cache.take(sql, &rc_); }
-  ~Stmt() { cache_.give_back(s_); }
+  // `sql` must outlive the Stmt (a literal, or a string declared before it).
+  Stmt(StmtCache& cache, const char* sql) : cache_(cache), db_(cache.db()), sql_(sql) { s_ = cache.take(sql, &rc_); }
+  ~Stmt() { cache_.give_back(sql_, s_); }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -254,6 +255,7 @@ class Stmt {
  private:
   StmtCache& cache_;
   sqlite3* db_;
+  const char* sql_;
   sqlite3_stmt* s_ = nullptr;
   int rc_;
 };

@@ -390,6 +390,25 @@ TEST(ServerThreads, AnIdleThreadEndsAfterItsTime) {
   EXPECT_GT(tid_of(s.port()), 0);  // and the next connection gets a new one
 }
 
+// A connection handed to an idle thread just as that thread's wait ends
+// must still be served: requests spaced around the idle time, so that some
+// arrive as the thread gives up, all get their answer.
+TEST(ServerThreads, AConnectionArrivingAsTheIdleThreadTimesOutIsServed) {
+  auto o = small();
+  o.idle_threads = 1;
+  o.idle_thread_ms = 100;
+  auto s = std::make_unique<ads::http::Server>(o);
+  add_tid_route(*s);
+  ASSERT_TRUE(s->start().ok());
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_GT(tid_of(s->port()), 0) << "request " << i;
+    std::this_thread::sleep_for(std::chrono::milliseconds(85 + (i * 7) % 30));  // 85-114 ms
+  }
+  s->stop();
+  EXPECT_EQ(s->stats().threads, 0u);
+  EXPECT_EQ(s->stats().open, 0u);
+}
+
 TEST(ServerThreads, AfterABurstAtMostIdleThreadsStayAndStopEndsThem) {
   auto o = small();
   o.max_connections = 8;

@@ -5,6 +5,7 @@
 
 #include "store/sqlite/sqlite_store.h"
 #include "store/store.h"
+#include "support/engine_wait.h"
 #include "support/process.h"
 
 namespace {
@@ -46,6 +47,47 @@ TEST_F(SqliteFileTest, OpenStoreAcceptsSqliteUrlsAndPathsAndRefusesOthers) {
   auto unwritable = ads::open_store("sqlite:///proc/ads/x.db");
   ASSERT_FALSE(unwritable.ok());
   EXPECT_EQ(unwritable.error().field, "store");
+}
+
+// The store keeps its prepared statements (StmtCache): a kept statement must
+// be as good as a new one after its last step failed, after another
+// connection changed the schema, and must not hold a read of the file open.
+TEST_F(SqliteFileTest, KeptStatementsSurviveAFailedStepASchemaChangeAndHoldNoRead) {
+  auto s = open();
+  ASSERT_TRUE(s);
+  ASSERT_TRUE(s->create(ads::test::lab_record("01aaaaaaaaaaaaaaaaaaaaaaa1", ads::State::kRunning)).ok());
+  ads::Job orphan;
+  orphan.id = "01jjjjjjjjjjjjjjjjjjjjjjj1";
+  orphan.deployment_id = "01aaaaaaaaaaaaaaaaaaaaaaa9";  // no such deployment: the insert's step fails
+  orphan.kind = "start";
+  EXPECT_FALSE(s->create_job(orphan).ok());
+  ads::Job good = orphan;
+  good.id = "01jjjjjjjjjjjjjjjjjjjjjjj2";
+  good.deployment_id = "01aaaaaaaaaaaaaaaaaaaaaaa1";
+  ASSERT_TRUE(s->create_job(good).ok()) << "the same INSERT, kept after its failure";
+  ASSERT_TRUE(s->get_job(good.id).ok());
+
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open((tmp.path / "state" / "ads.db").c_str(), &raw), SQLITE_OK);
+  sqlite3_busy_timeout(raw, 5000);
+  ASSERT_EQ(sqlite3_exec(raw,
+                         "ALTER TABLE deployments ADD COLUMN later TEXT NOT NULL DEFAULT '';"
+                         "CREATE INDEX deployments_later ON deployments(later);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  auto list = s->list({});
+  ASSERT_TRUE(list.ok()) << list.error().message;
+  EXPECT_EQ(list->size(), 1u);
+  ASSERT_TRUE(s->create(ads::test::lab_record("01aaaaaaaaaaaaaaaaaaaaaaa2", ads::State::kRunning)).ok());
+  EXPECT_EQ(s->get("01aaaaaaaaaaaaaaaaaaaaaaa2")->state, ads::State::kRunning);
+
+  // every kept statement was reset: nothing of the store reads the file now,
+  // so a checkpoint that must wait for all readers completes
+  int log_frames = -1, done = -1;
+  ASSERT_EQ(sqlite3_wal_checkpoint_v2(raw, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log_frames, &done), SQLITE_OK)
+      << sqlite3_errmsg(raw);
+  EXPECT_EQ(log_frames, 0);  // TRUNCATE left the log empty
+  sqlite3_close(raw);
 }
 
 }  // namespace
