@@ -284,9 +284,8 @@ bool connection_gone(const pqxx::sql_error& e) {
 // committed, so a pooled connection left over from before a restart costs
 // the caller nothing. A commit whose outcome is unknown (the connection broke
 // during COMMIT) is never run again.
-template <typename Pool, typename F>
-auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f)
-    -> decltype(f(std::declval<pqxx::work&>())) {
+template <typename Tx = pqxx::work, typename Pool, typename F>
+auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f) -> decltype(f(std::declval<Tx&>())) {
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<pqxx::connection> c;
     bool reused = false;
@@ -303,9 +302,9 @@ auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f
     } give_back{pool, c};
     std::string lost;
     try {
-      pqxx::work w(*c);
+      Tx w(*c);
       auto r = f(w);
-      if (r.ok()) w.commit();
+      if (r.ok()) w.commit();  // a nontransaction's commit does nothing
       return r;
     } catch (const pqxx::in_doubt_error& e) {
       c.reset();
@@ -328,6 +327,15 @@ auto in_tx(Pool& pool, const std::string& what, const std::string& conflict, F f
       return Error::make("unavailable",
                          "the store is unavailable: PostgreSQL connection lost while " + what + ": " + lost);
   }
+}
+
+// One read of a single SELECT, as in_tx but without BEGIN and COMMIT (each a
+// round trip to the server): in autocommit the statement sees one snapshot,
+// as it would in a read-committed transaction. For the reads on every API
+// request (the deployment list, a deployment, the caller's token and user).
+template <typename Pool, typename F>
+auto in_read(Pool& pool, const std::string& what, F f) {
+  return in_tx<pqxx::nontransaction>(pool, what, "", f);
 }
 
 void insert_deployment(pqxx::work& w, const Deployment& d) {
@@ -482,7 +490,7 @@ Status PostgresStore::create(const Deployment& d) {
 }
 
 Result<Deployment> PostgresStore::get(const std::string& id) {
-  return in_tx(*conn_, "reading a deployment", "", [&](pqxx::work& w) -> Result<Deployment> {
+  return in_read(*conn_, "reading a deployment", [&](pqxx::transaction_base& w) -> Result<Deployment> {
     auto r = w.exec_params(std::string("SELECT ") + kDeploymentColumns + " FROM deployments WHERE id = $1", id);
     if (r.empty()) return Error::make("not_found", "no deployment " + id);
     return read_deployment(r[0]);
@@ -491,7 +499,7 @@ Result<Deployment> PostgresStore::get(const std::string& id) {
 
 Result<std::vector<Deployment>> PostgresStore::list(const ListQuery& q) {
   std::string state = q.state ? to_string(*q.state) : "";
-  return in_tx(*conn_, "listing deployments", "", [&](pqxx::work& w) -> Result<std::vector<Deployment>> {
+  return in_read(*conn_, "listing deployments", [&](pqxx::transaction_base& w) -> Result<std::vector<Deployment>> {
     auto r = w.exec_params(std::string("SELECT ") + kDeploymentColumns +
                                " FROM deployments WHERE id > $1 AND ($2 = '' OR state = $2)"
                                " AND ($3 = '' OR name = $3) ORDER BY id LIMIT $4",
@@ -901,7 +909,7 @@ Status PostgresStore::create_user(const User& u) {
 }
 
 Result<User> PostgresStore::get_user(const std::string& id) {
-  return in_tx(*conn_, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
+  return in_read(*conn_, "reading a user", [&](pqxx::transaction_base& w) -> Result<User> {
     auto r = w.exec_params(std::string("SELECT ") + kUserColumns + " FROM users WHERE id = $1", id);
     if (r.empty()) return Error::make("not_found", "no user " + id);
     return read_user(r[0]);
@@ -909,7 +917,7 @@ Result<User> PostgresStore::get_user(const std::string& id) {
 }
 
 Result<User> PostgresStore::get_user_by_name(const std::string& name) {
-  return in_tx(*conn_, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
+  return in_read(*conn_, "reading a user", [&](pqxx::transaction_base& w) -> Result<User> {
     auto r = w.exec_params(std::string("SELECT ") + kUserColumns + " FROM users WHERE name = $1", name);
     if (r.empty()) return Error::make("not_found", "no user named " + name);
     return read_user(r[0]);
@@ -918,7 +926,7 @@ Result<User> PostgresStore::get_user_by_name(const std::string& name) {
 
 Result<User> PostgresStore::get_user_by_subject(const std::string& issuer, const std::string& subject) {
   if (subject.empty()) return Error::make("not_found", "no user bound to an empty subject");
-  return in_tx(*conn_, "reading a user", "", [&](pqxx::work& w) -> Result<User> {
+  return in_read(*conn_, "reading a user", [&](pqxx::transaction_base& w) -> Result<User> {
     auto r = w.exec_params(
         std::string("SELECT ") + kUserColumns + " FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2", issuer,
         subject);
@@ -943,7 +951,7 @@ Status PostgresStore::create_token(const Token& t) {
 }
 
 Result<Token> PostgresStore::token_by_hash(const std::string& hash) {
-  return in_tx(*conn_, "reading a token", "", [&](pqxx::work& w) -> Result<Token> {
+  return in_read(*conn_, "reading a token", [&](pqxx::transaction_base& w) -> Result<Token> {
     auto r = w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE hash = $1", hash);
     if (r.empty()) return Error::make("not_found", "no such token");
     return read_token(r[0]);
@@ -951,7 +959,7 @@ Result<Token> PostgresStore::token_by_hash(const std::string& hash) {
 }
 
 Result<Token> PostgresStore::get_token(const std::string& id) {
-  return in_tx(*conn_, "reading a token", "", [&](pqxx::work& w) -> Result<Token> {
+  return in_read(*conn_, "reading a token", [&](pqxx::transaction_base& w) -> Result<Token> {
     auto r = w.exec_params(std::string("SELECT ") + kTokenColumns + " FROM tokens WHERE id = $1", id);
     if (r.empty()) return Error::make("not_found", "no token " + id);
     return read_token(r[0]);
@@ -1154,7 +1162,7 @@ Status PostgresStore::put_track(const GitTrack& t) {
 }
 
 Result<GitTrack> PostgresStore::get_track(const std::string& deployment_id) {
-  return in_tx(*conn_, "reading a tracked branch", "", [&](pqxx::work& w) -> Result<GitTrack> {
+  return in_read(*conn_, "reading a tracked branch", [&](pqxx::transaction_base& w) -> Result<GitTrack> {
     auto r = w.exec_params(std::string("SELECT ") + kTrackColumns + " FROM git_tracks WHERE deployment_id = $1",
                            deployment_id);
     if (r.empty()) return Error::make("not_found", "deployment " + deployment_id + " tracks no branch");
