@@ -271,7 +271,7 @@ int footprint(const std::string& base, const std::string& lab, int n) {
     }
     if (d.value("state", "") != "running") {
       std::fprintf(stderr, "deployment %d did not reach running: %s\n", i, d.dump().c_str());
-      n = i;
+      if (!id.empty()) ids.push_back(id);  // destroyed with the others below; the run fails
       break;
     }
     ids.push_back(id);
@@ -311,7 +311,7 @@ int footprint(const std::string& base, const std::string& lab, int n) {
   }
   for (const auto& id : ids) destroy(base, id);
   std::fflush(stdout);
-  std::printf("labs_running_at_once %zu\n", ids.size());
+  std::printf("labs_running_at_once %zu of %d\n", machines.size(), n);
   std::printf("labs_answering_at_once %d\n", answering);
   if (!ids.empty() && avail_before > 0 && avail_after > 0)
     std::printf("host_memory_available_drop_per_lab_mib %.1f\n",
@@ -323,7 +323,9 @@ int footprint(const std::string& base, const std::string& lab, int n) {
   std::printf("agent_rss_anon_in_container_median_kb %.0f\n", median(rss_anon));
   // (btrfs keeps files under ~2 KiB inline in its metadata: not counted)
   std::printf("disk_per_lab_own_data_median_kib %.1f\n", median(disk));
-  bool ok = n > 0 && mem.size() == static_cast<size_t>(n) && rss.size() == static_cast<size_t>(n) && answering == n;
+  // every lab asked for came up, answered, and was measured
+  bool ok = n > 0 && machines.size() == static_cast<size_t>(n) && mem.size() == machines.size() &&
+            rss.size() == machines.size() && answering == n;
   return ok ? 0 : 1;
 }
 
