@@ -576,17 +576,21 @@ void Server::start_worker(Ticket t) {
   } catch (const std::system_error& e) {
     --impl_->threads;
     log(std::string("cannot start a thread for a connection: ") + e.what());
-    std::optional<Ticket> next;
-    {
-      std::lock_guard<std::mutex> lk(impl_->mu);
-      impl_->open_fds.erase(t.fd);
-      ::close(t.fd);
-      next = impl_->admission.release(t);
-      if (next) impl_->open_fds.insert(next->fd);
-    }
+    auto next = release_slot(t);
     --active_;
     if (next) start_worker(std::move(*next));
   }
+}
+
+// Closes `t`'s connection and frees its slot; returns the queued connection
+// that takes the slot, if one waits (now counted as served).
+std::optional<Ticket> Server::release_slot(const Ticket& t) {
+  std::lock_guard<std::mutex> lk(impl_->mu);
+  impl_->open_fds.erase(t.fd);
+  ::close(t.fd);
+  auto next = impl_->admission.release(t);
+  if (next) impl_->open_fds.insert(next->fd);
+  return next;
 }
 
 // Serves `t`, then each queued connection its slot passes to, until none waits.
@@ -601,14 +605,7 @@ void Server::serve_until_idle(Ticket t) {
       ++impl_->handler_errors;
       log("a connection from " + t.address + " failed (an exception that is not a std::exception)");
     }
-    std::optional<Ticket> next;
-    {
-      std::lock_guard<std::mutex> lk(impl_->mu);
-      impl_->open_fds.erase(t.fd);
-      ::close(t.fd);
-      next = impl_->admission.release(t);
-      if (next) impl_->open_fds.insert(next->fd);
-    }
+    auto next = release_slot(t);
     if (!next) return;
     t = std::move(*next);  // a waiting connection takes the slot, on this thread
   }

@@ -190,6 +190,7 @@ class Server {
   void admit(int fd, std::string remote);
   void start_worker(Ticket t);
   void serve_until_idle(Ticket t);
+  std::optional<Ticket> release_slot(const Ticket& t);
   std::optional<Ticket> wait_idle();
   void serve_connection(const Ticket& t);
   template <class Stream>
