@@ -40,6 +40,7 @@
 
 #include "http/client.h"
 #include "store/store.h"
+#include "support/build_paths.h"
 #include "support/postgres.h"
 #include "support/process.h"
 

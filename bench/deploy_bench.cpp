@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "http/client.h"
+#include "support/build_paths.h"
 #include "support/process.h"
 
 namespace fs = std::filesystem;

@@ -21,6 +21,7 @@
 #include "http/client.h"
 #include "router/caddy_process.h"
 #include "router/haproxy_process.h"
+#include "support/build_paths.h"
 #include "support/process.h"
 
 namespace fs = std::filesystem;

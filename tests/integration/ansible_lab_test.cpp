@@ -14,6 +14,7 @@
 #include <map>
 
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 
 namespace {
 using namespace ads::test;

@@ -6,6 +6,7 @@
 
 #include "http/server.h"
 #include "providers/provider.h"
+#include "support/build_paths.h"
 #include "support/process.h"
 
 using ads::test::Child;

@@ -12,6 +12,7 @@
 #include "http/client.h"
 #include "providers/lxd/lxd_provider.h"
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 
 namespace fs = std::filesystem;
 using ads::test::Child;

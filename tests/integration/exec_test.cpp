@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 
 namespace {
 using namespace ads::test;

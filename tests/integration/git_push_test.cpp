@@ -22,6 +22,7 @@
 #include "router/caddy_process.h"
 #include "router/haproxy_process.h"
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 #include "support/ports.h"
 
 namespace {

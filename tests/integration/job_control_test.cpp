@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 
 namespace {
 using namespace ads::test;

@@ -18,6 +18,7 @@
 #include "http/client.h"
 #include "providers/lxd/lxd_provider.h"
 #include "store/store.h"
+#include "support/build_paths.h"
 #include "support/engine_wait.h"
 #include "support/process.h"
 

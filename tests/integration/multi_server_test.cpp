@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 #include "support/postgres.h"
 
 namespace {

@@ -13,6 +13,7 @@
 
 #include "engine/engine.h"
 #include "http/client.h"
+#include "support/build_paths.h"
 #include "support/engine_wait.h"
 #include "support/openvz_engine.h"
 

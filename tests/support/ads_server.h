@@ -13,6 +13,7 @@
 
 #include "http/client.h"
 #include "providers/lxd/lxd_provider.h"
+#include "support/build_paths.h"
 #include "support/process.h"
 
 namespace ads::test {

@@ -11,6 +11,7 @@
 
 #include "engine/engine.h"
 #include "store/store.h"
+#include "support/build_paths.h"
 
 namespace ads::test {
 

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "support/build_paths.h"
 #include "support/process.h"
 
 namespace ads::test {

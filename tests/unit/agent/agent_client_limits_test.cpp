@@ -12,6 +12,7 @@
 
 #include "agent_fixture.h"
 #include "http/server.h"
+#include "support/build_paths.h"
 
 namespace {
 using namespace ads::test::agent_fixture;

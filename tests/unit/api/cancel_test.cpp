@@ -6,6 +6,7 @@
 
 #include <thread>
 
+#include "support/build_paths.h"
 #include "unit/api/api_fixture.h"
 
 namespace {

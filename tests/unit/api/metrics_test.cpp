@@ -17,6 +17,7 @@
 #include "api/auth.h"
 #include "api/guard.h"
 #include "http/client.h"
+#include "support/build_paths.h"
 #include "support/process.h"
 
 using nlohmann::json;

@@ -14,6 +14,7 @@
 #include "api/metrics.h"
 #include "api/oidc.h"
 #include "api/web.h"
+#include "support/build_paths.h"
 #include "unit/api/api_fixture.h"
 
 namespace {

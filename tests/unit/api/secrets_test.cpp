@@ -22,6 +22,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "http/tls.h"
+#include "support/build_paths.h"
 #include "support/openvz_engine.h"
 
 namespace {

@@ -17,6 +17,7 @@
 
 #include "http/client.h"
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 #include "support/postgres.h"
 
 namespace {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "core/text.h"
+#include "support/build_paths.h"
 #include "unit/api/api_fixture.h"
 
 namespace fs = std::filesystem;

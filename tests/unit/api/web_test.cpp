@@ -15,6 +15,7 @@
 
 #include "api/web_assets.h"
 #include "http/client.h"
+#include "support/build_paths.h"
 
 namespace {
 namespace fs = std::filesystem;

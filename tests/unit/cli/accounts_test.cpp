@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 
 namespace {
 using ads::test::run;

@@ -9,6 +9,7 @@
 #include "api/auth.h"
 #include "store/store.h"
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 
 namespace {
 using ads::test::json;

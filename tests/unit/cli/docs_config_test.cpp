@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cli/config.h"
+#include "support/build_paths.h"
 #include "support/process.h"
 
 namespace {

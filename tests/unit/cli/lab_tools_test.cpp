@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "support/build_paths.h"
 #include "support/process.h"
 
 namespace {
@@ -112,7 +113,7 @@ TEST_F(LabToolsTest, CheckFindsAMissingPlaybookAMissingScriptAndALinkOutOfTheLab
 
   // a v1 lab (the seed example) whose start runs a script that is not there
   fs::path v1 = tmp.path / "v1";
-  fs::copy(ADS_SOURCE_DIR "/examples/labs/seed-lab", v1, fs::copy_options::recursive);
+  fs::copy(std::string(ADS_SOURCE_DIR) + "/examples/labs/seed-lab", v1, fs::copy_options::recursive);
   std::ifstream v1in(v1 / "scripts/labspec.json");
   auto seed = nlohmann::json::parse(v1in);
   auto& acts = seed["lab"]["runtime_requirements"]["platform"]["lab_actions"];

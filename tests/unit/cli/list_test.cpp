@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 
 namespace {
 using ads::test::run;

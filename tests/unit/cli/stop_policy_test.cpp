@@ -9,6 +9,8 @@
 #include <regex>
 #include <string>
 
+#include "support/build_paths.h"
+
 TEST(StopPolicy, TheUnitFileAgreesWithTheServerAndTheCli) {
   std::ifstream in(std::string(ADS_SOURCE_DIR) + "/packaging/ads.service");
   ASSERT_TRUE(in) << "packaging/ads.service";

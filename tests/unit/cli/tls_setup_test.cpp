@@ -14,6 +14,7 @@
 #include <functional>
 
 #include "support/ads_server.h"
+#include "support/build_paths.h"
 
 namespace {
 using nlohmann::json;

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/labspec.h"
+#include "support/build_paths.h"
 
 namespace {
 

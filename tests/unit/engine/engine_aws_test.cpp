@@ -18,6 +18,7 @@
 #include "agent/identity.h"
 #include "engine/engine.h"
 #include "providers/aws/user_data.h"
+#include "support/build_paths.h"
 #include "support/engine_wait.h"
 #include "support/fake_ec2.h"
 #include "support/ports.h"

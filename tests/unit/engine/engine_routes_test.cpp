@@ -20,6 +20,7 @@
 #include "router/caddy_process.h"
 #include "router/haproxy.h"
 #include "router/haproxy_process.h"
+#include "support/build_paths.h"
 #include "support/caddy_options.h"
 #include "support/engine_wait.h"
 #include "support/ports.h"

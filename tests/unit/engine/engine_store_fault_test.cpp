@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "engine/engine.h"
+#include "support/build_paths.h"
 #include "support/engine_wait.h"
 #include "support/openvz_engine.h"
 #include "support/postgres.h"
