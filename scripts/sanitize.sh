@@ -3,6 +3,9 @@
 # own (docs/testing.md, "Sanitizers"):
 #   bash scripts/sanitize.sh asan [GTEST_ARGS...]  # the whole unit suite under
 #                                                  # AddressSanitizer + UBSan (build-asan/)
+#   bash scripts/sanitize.sh tsan [GTEST_ARGS...]  # the engine and store unit tests
+#                                                  # under ThreadSanitizer (build-tsan/,
+#                                                  # ads_tsan_tests: only what they link)
 # The test binary runs once, all its tests in one process (through ctest each
 # test would be a process of its own: 1.5 s to start a sanitized binary, 20
 # minutes for the 779 unit tests); the first finding ends the run.
@@ -14,7 +17,8 @@ cd "$(dirname "$0")/.."
 kind=${1:-}
 case "$kind" in
   asan) sanitizers=address,undefined; target=ads_unit_tests ;;
-  *) echo "usage: $0 asan [gtest arguments]" >&2; exit 2 ;;
+  tsan) sanitizers=thread; target=ads_tsan_tests ;;
+  *) echo "usage: $0 asan|tsan [gtest arguments]" >&2; exit 2 ;;
 esac
 shift
 dir=build-$kind
