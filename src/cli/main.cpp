@@ -800,7 +800,7 @@ int main(int argc, char** argv) {
     if (!fin.value("machine", "").empty()) {
       std::cerr << "its machine " << fin.value("machine", "") << " is kept for inspection until "
                 << fin.value("expires_at", "") << ":\n"
-                << "  ads exec " << new_id << " -- sh -c 'ls -l /opt/lab'   a command in it (LXD)\n"
+                << "  ads exec " << new_id << " -- sh -c 'ls -l /opt/lab'   a command in it (LXD, OpenVZ)\n"
                 << "  ads logs " << new_id << "                             the whole log\n"
                 << "  ads destroy " << new_id << "                          remove it now\n";
     }

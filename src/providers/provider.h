@@ -107,7 +107,7 @@ class Provider {
   // platform has none; "not_found" for no such machine.
   virtual Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
                                   size_t max_bytes) {
-    return Error::make("unsupported", kind() + " cannot run a command in a machine (ads exec needs LXD)");
+    return Error::make("unsupported", kind() + " cannot run a command in a machine (ads exec works on LXD and OpenVZ)");
   }
 
   // Disk snapshots, where the platform has them; the default says "unsupported".

@@ -527,6 +527,15 @@ Status AwsProvider::restore_snapshot(const std::string& name, const std::string&
   return Status::Ok();
 }
 
+Result<ExecResult> AwsProvider::exec(const std::string&, const std::vector<std::string>&, int, size_t) {
+  return Error::make(
+      "unsupported",
+      "aws cannot run a command in an EC2 instance: EC2 offers that only through SSM (Systems "
+      "Manager), which ADS does not use, and the ADS agent runs no command sent to it; use the "
+      "lab's own access to its instance instead (SSH with the EC2 key pair the ADS config names in key_name, "
+      "or the EC2 serial console)");
+}
+
 Result<std::vector<ImageInfo>> AwsProvider::images() {
   std::vector<ImageInfo> out;
   for (const auto& [key, ami] : s_.images)

@@ -84,6 +84,10 @@ class AwsProvider : public Provider {
   bool snapshots_outlive_machine() const override { return true; }
   // The files travel in the user data (user_data.h).
   bool files_readable_by_others() const override { return true; }
+  // "unsupported", saying why: EC2 runs a command in an instance only
+  // through SSM (Systems Manager), which ADS does not use.
+  Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
+                          size_t max_bytes) override;
 
   // The smallest type of the table with at least `memory_mb` (table order
   // breaks ties); "invalid" (field "memory") when none is big enough.

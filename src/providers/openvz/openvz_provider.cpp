@@ -4,6 +4,8 @@
 #include <sstream>
 #include <thread>
 
+#include "providers/openvz/shell_quote.h"
+
 namespace ads {
 using nlohmann::json;
 using openvz::SshSession;
@@ -465,6 +467,62 @@ Status OpenvzProvider::delete_snapshot(const std::string& name, const std::strin
   auto sess = connect();
   if (!sess) return sess.error();
   return vz(**sess, {"rm", "-rf", "--", s_.backup_dir + "/" + name + "/" + snap});
+}
+
+// For vzctl exec2, whose `bash -c` gets: the environment LXD's exec gives
+// (vzctl's own is HOME=/ and a PATH ending in "."), coreutils' `timeout` in
+// the container (TERM at timeout_s, KILL 5 s later; 124 when it stopped the
+// command), no stdin, and an `exit $?` that keeps bash from exec'ing the
+// command (vzctl would report a command killed by a signal as its own error
+// 3; through bash it is 128 + the signal, as on LXD).
+Result<std::string> OpenvzProvider::exec_line(const std::vector<std::string>& argv, int timeout_s) {
+  if (argv.empty()) return Error::invalid("command", "is empty");
+  if (timeout_s < 1) return Error::invalid("timeout_s", "must be at least 1 s");
+  std::vector<std::string> cmd = {"timeout", "-k", "5", std::to_string(timeout_s)};
+  cmd.insert(cmd.end(), argv.begin(), argv.end());
+  auto quoted = openvz::shell_join(cmd);
+  if (!quoted) return Error::invalid("command", quoted.error().message);
+  return "HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin " + *quoted +
+         " </dev/null; exit $?";
+}
+
+Result<ExecResult> OpenvzProvider::exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
+                                        size_t max_bytes) {
+  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
+  auto line = exec_line(argv, timeout_s);
+  if (!line) return line.error();
+  // The line travels as one argument through the host's shell (SSH) to
+  // vzctl, and then to the container's bash: both take at most 128 KiB in
+  // one argument (Linux's MAX_ARG_STRLEN), and quoting makes a ' 4 bytes.
+  // Checked before connecting, with the longest CTID.
+  constexpr size_t kMaxLine = 120 * 1024;
+  if (auto remote = openvz::shell_join({"vzctl", "exec2", "2147483647", *line}); !remote || remote->size() > kMaxLine)
+    return Error::invalid("command", "is too long once quoted for the OpenVZ host's shell and the container's (" +
+                                         std::to_string(remote ? remote->size() : 0) + " bytes, at most " +
+                                         std::to_string(kMaxLine) + ")");
+  auto at = locate(name);
+  if (!at) return at.error();
+  const Row& row = *at->row;
+  if (row.status != "running")
+    return Error::make("conflict", "container " + name + " (CTID " + std::to_string(row.ctid) + ") is " + row.status +
+                                       " on " + at->session->where() + ": ads exec needs it running");
+  // killed in the container at timeout_s (+5 s grace); this bounds the wait
+  // if that fails (no `timeout` in the container, a hung host)
+  auto r = at->session->run({"vzctl", "exec2", std::to_string(row.ctid), *line}, "",
+                            std::chrono::seconds(timeout_s + 15), max_bytes);
+  if (!r) {
+    if (r.error().code == "timeout")
+      return Error::make("timeout", "the command in " + name + " did not end within " + std::to_string(timeout_s) +
+                                        " s + 15 s, although it runs under the container's `timeout` (is coreutils' "
+                                        "timeout in the container?)");
+    return r.error();
+  }
+  ExecResult out;
+  out.exit_code = r->exit_code;
+  out.out = std::move(r->out);
+  out.err = std::move(r->err);
+  out.truncated = r->truncated;
+  return out;
 }
 
 Result<std::vector<ImageInfo>> OpenvzProvider::images() {

@@ -69,6 +69,16 @@ class OpenvzProvider : public Provider {
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
   Status delete_snapshot(const std::string& name, const std::string& snap) override;
   bool snapshots_outlive_machine() const override { return true; }
+  // `vzctl exec2 CTID LINE` over the SSH connection to the host; see
+  // exec_line() for LINE. The timeout is coreutils' `timeout` in the
+  // container, as on LXD; "conflict" when the container is not running.
+  Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
+                          size_t max_bytes) override;
+  // The command line vzctl hands to the container's shell: vzctl joins its
+  // arguments with spaces and runs `bash -c` on them, so every element of
+  // argv is single-quoted (shell_quote.h) for that shell too.
+  // "invalid" (field "command") for an empty argv or a NUL byte.
+  static Result<std::string> exec_line(const std::vector<std::string>& argv, int timeout_s);
 
   // The CTID a machine with this address gets; "invalid" outside the subnet.
   Result<int64_t> ctid_for(const std::string& address) const;

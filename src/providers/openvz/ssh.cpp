@@ -86,7 +86,7 @@ SshSession::~SshSession() {
 }
 
 Result<CommandResult> SshSession::run(const std::vector<std::string>& argv, const std::string& input,
-                                      std::chrono::milliseconds timeout) {
+                                      std::chrono::milliseconds timeout, size_t max_output) {
   auto cmd = shell_join(argv);
   if (!cmd) return cmd.error();
   ssh_channel ch = ssh_channel_new(s_);
@@ -117,7 +117,10 @@ Result<CommandResult> SshSession::run(const std::vector<std::string>& argv, cons
       int n = ssh_channel_read_nonblocking(ch, buf, sizeof buf, is_err);
       if (n == SSH_ERROR) return Error::make("failed", "reading from " + where_ + ": " + ssh_get_error(s_));
       if (n > 0) {
-        (is_err ? r.err : r.out).append(buf, static_cast<size_t>(n));
+        std::string& to = is_err ? r.err : r.out;
+        size_t keep = std::min(static_cast<size_t>(n), max_output - std::min(max_output, to.size()));
+        to.append(buf, keep);
+        if (keep < static_cast<size_t>(n)) r.truncated = true;
         got = true;
       }
     }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ struct CommandResult {
   int exit_code = -1;
   std::string out;
   std::string err;
+  bool truncated = false;  // a stream was longer than max_output and was cut
 };
 
 class SshSession {
@@ -42,9 +44,11 @@ class SshSession {
   SshSession& operator=(const SshSession&) = delete;
 
   // Runs argv on the host with `input` on its stdin; the exit code and output.
+  // Keeps at most `max_output` bytes of each stream (the rest is read and
+  // dropped, so the command is never blocked on a full channel).
   // Error "timeout" when it runs longer than `timeout`.
   Result<CommandResult> run(const std::vector<std::string>& argv, const std::string& input,
-                            std::chrono::milliseconds timeout);
+                            std::chrono::milliseconds timeout, size_t max_output = SIZE_MAX);
   // Writes `content` to the absolute `path` (mode `mode`) over SFTP, creating
   // missing parent directories (0755). `path` must not contain "..".
   Status put_file(const std::string& path, const std::string& content, int mode);

@@ -20,9 +20,7 @@ class ApiTest : public ::testing::Test {
     auto st = ads::open_store("sqlite://" + (tmp.path / "ads.db").string());
     ASSERT_TRUE(st.ok()) << st.error().message;
     store = std::move(st.value());
-    std::map<std::string, std::unique_ptr<ads::Provider>> providers;
-    providers["lxd"] = std::move(ads::make_provider("lxd", json::object()).value());
-    engine = std::make_unique<ads::Engine>(*store, std::move(providers), engine_options());
+    engine = std::make_unique<ads::Engine>(*store, providers(), engine_options());
     server = std::make_unique<ads::http::Server>(ads::http::ServerOptions{"127.0.0.1", 0, 4096, 8, 5});
     auth = std::make_unique<ads::Auth>(*store);
     auto boot = auth->bootstrap();
@@ -33,6 +31,13 @@ class ApiTest : public ::testing::Test {
     ASSERT_TRUE(server->start().ok());
   }
   virtual void add_routes() {}
+  // The engine's providers: LXD with its default settings (never reached
+  // unless a test starts the workers).
+  virtual std::map<std::string, std::unique_ptr<ads::Provider>> providers() {
+    std::map<std::string, std::unique_ptr<ads::Provider>> out;
+    out["lxd"] = std::move(ads::make_provider("lxd", json::object()).value());
+    return out;
+  }
   // The engine's workers are not started unless a test starts them.
   virtual ads::EngineOptions engine_options() { return {}; }
   // Generous: these tests send many bad tokens from one address.

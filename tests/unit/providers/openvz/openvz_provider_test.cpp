@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <fstream>
 
 #include "providers/openvz/ssh.h"
@@ -378,6 +379,163 @@ TEST_F(OpenvzProviderTest, DeletingASnapshotRemovesItsArchivesAlsoAfterTheContai
   EXPECT_EQ(provider->delete_snapshot("ads-01jdel", "../../etc").error().code, "invalid");
   EXPECT_EQ(provider->delete_snapshot("..", "backup-2").error().code, "invalid");
   EXPECT_EQ(provider->delete_snapshot("ads-01jdel", "").error().code, "invalid");
+}
+
+// `ads exec` on OpenVZ: `vzctl exec2 CTID LINE` over the SSH connection, the
+// vzctl stand-in running LINE with `bash -c` in the container's private area
+// (no root filesystem here) as vzctl runs it in the container.
+class OpenvzExecTest : public OpenvzProviderTest {
+ protected:
+  void SetUp() override {
+    OpenvzProviderTest::SetUp();
+    if (HasFatalFailure()) return;
+    auto st = provider->create(spec("ads-01jexec", ip(11)), nullptr);
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    st = provider->start("ads-01jexec");
+    ASSERT_TRUE(st.ok()) << st.error().message;
+    host.clear_calls();
+  }
+  ads::Result<ads::ExecResult> exec(const Argv& argv, int timeout_s = 30, size_t max_bytes = 1 << 20) {
+    return provider->exec("ads-01jexec", argv, timeout_s, max_bytes);
+  }
+  std::filesystem::path priv() const { return host.state_dir() / "ct" / "1011" / "private"; }
+};
+
+TEST_F(OpenvzExecTest, OutputAndExitCodeComeBackFromVzctlExec2) {
+  auto r = exec({"sh", "-c", "echo out; echo err >&2; echo \"$HOME\" > made-here; exit 3"});
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->out, "out\n");
+  EXPECT_EQ(r->err, "err\n");
+  EXPECT_FALSE(r->truncated);
+  // it ran in the container, with LXD's environment rather than vzctl's HOME=/
+  EXPECT_EQ(slurp(priv() / "made-here"), "/root\n");
+  // exactly one command reached the host after the lookup: vzctl exec2 with
+  // the whole command line quoted as one argument
+  EXPECT_EQ(host.calls_of("vzctl"),
+            (std::vector<Argv>{{"vzctl", "exec2", "1011",
+                                "HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "
+                                "'timeout' '-k' '5' '30' 'sh' '-c' "
+                                "'echo out; echo err >&2; echo \"$HOME\" > made-here; exit 3' </dev/null; exit $?"}}));
+
+  auto ok = exec({"printf", "%s\\n", "hello"});
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  EXPECT_EQ(ok->exit_code, 0);
+  EXPECT_EQ(ok->out, "hello\n");
+  EXPECT_EQ(ok->err, "");
+  // a command killed by a signal: 128 + the signal, as a shell (and LXD) says
+  auto killed = exec({"sh", "-c", "kill -KILL $$"});
+  ASSERT_TRUE(killed.ok()) << killed.error().message;
+  EXPECT_EQ(killed->exit_code, 137);
+  auto missing = exec({"no-such-program-here"});
+  ASSERT_TRUE(missing.ok()) << missing.error().message;
+  EXPECT_EQ(missing->exit_code, 127) << missing->err;
+}
+
+TEST_F(OpenvzExecTest, HostileArgvArrivesByteExactAsSeparateArguments) {
+  const std::string pwned = (host.dir() / "pwned").string();
+  Argv args = {"$(touch " + pwned + ")",
+               "`touch " + pwned + "`",
+               "; touch " + pwned,
+               "&& touch " + pwned,
+               "| touch " + pwned,
+               "it's",
+               "'",
+               "''",
+               "'\\''",
+               "\"q\" \"",
+               "a b",
+               "a\nb",
+               "\n",
+               "line\n; touch " + pwned + "\n",
+               "",
+               "*",
+               "~",
+               "$HOME",
+               "${PATH}",
+               "\\",
+               "--",
+               "-e",
+               "!1",
+               "#not a comment",
+               "> out-file",
+               "</dev/null; exit 0",
+               "tab\there",
+               "\xc3\xa9t\xc3\xa9"};
+  Argv argv = {"printf", "[%s]\\n"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = exec(argv);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  std::string want;
+  for (auto& a : args) want += "[" + a + "]\n";
+  EXPECT_EQ(r->exit_code, 0) << r->err;
+  EXPECT_EQ(r->out, want);
+  EXPECT_EQ(r->err, "");
+  EXPECT_FALSE(std::filesystem::exists(pwned));
+  EXPECT_FALSE(std::filesystem::exists(priv() / "> out-file"));
+  EXPECT_FALSE(std::filesystem::exists(priv() / "out-file"));
+
+  // a NUL byte cannot reach a program as part of one argument: refused, nothing sent
+  host.clear_calls();
+  auto nul = exec({"echo", std::string("a\0b", 3)});
+  ASSERT_FALSE(nul.ok());
+  EXPECT_EQ(nul.error().code, "invalid");
+  EXPECT_EQ(nul.error().field, "command");
+  // longer than one argument may be once quoted twice (a ' takes 13 bytes then): refused, nothing sent
+  auto huge = exec({"echo", std::string(20000, '\'')});
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.error().code, "invalid");
+  EXPECT_EQ(huge.error().field, "command");
+  EXPECT_TRUE(host.calls().empty());
+  // a long command that fits runs
+  auto big = exec({"printf", "%s", std::string(60000, 'x')});
+  ASSERT_TRUE(big.ok()) << big.error().message;
+  EXPECT_EQ(big->out, std::string(60000, 'x'));
+}
+
+TEST_F(OpenvzExecTest, TimeoutIsEnforcedInTheContainerWith124) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = exec({"sh", "-c", "echo before; sleep 30.0417; echo after"}, 1);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->exit_code, 124);
+  EXPECT_EQ(r->out, "before\n");
+  EXPECT_LT(took, std::chrono::seconds(15)) << "stopped by timeout(1) at 1 s, not by the 30 s sleep";
+  // nothing of it is left running
+  std::string ps;
+  ads::test::run({"pgrep", "-f", "sleep 30.0417"}, &ps);
+  EXPECT_EQ(ps, "");
+  EXPECT_EQ(exec({"true"}, 0).error().field, "timeout_s");
+}
+
+TEST_F(OpenvzExecTest, EachStreamIsCappedAtMaxBytes) {
+  auto r = exec({"sh", "-c", "head -c 300000 /dev/zero | tr '\\0' o; head -c 1000 /dev/zero | tr '\\0' e >&2; exit 4"},
+                30, 1000);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->exit_code, 4) << "the command ran to its end: the rest was read and dropped";
+  EXPECT_EQ(r->out, std::string(1000, 'o'));
+  EXPECT_EQ(r->err, std::string(1000, 'e'));  // exactly max_bytes: all of it
+  EXPECT_TRUE(r->truncated);
+  auto small = exec({"sh", "-c", "printf 1234; printf 5678 >&2"}, 30, 4);
+  ASSERT_TRUE(small.ok()) << small.error().message;
+  EXPECT_EQ(small->out, "1234");
+  EXPECT_EQ(small->err, "5678");
+  EXPECT_FALSE(small->truncated);
+}
+
+TEST_F(OpenvzExecTest, UnknownStoppedOrBadMachinesAreRefused) {
+  auto none = provider->exec("ads-01jnobody", {"true"}, 10, 100);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, "not_found");
+  ASSERT_TRUE(provider->stop("ads-01jexec").ok());
+  host.clear_calls();
+  auto stopped = exec({"true"});
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.error().code, "conflict");
+  EXPECT_NE(stopped.error().message.find("is stopped"), std::string::npos) << stopped.error().message;
+  EXPECT_TRUE(host.calls_of("vzctl").empty()) << "no vzctl exec2 on a stopped container";
+  EXPECT_EQ(provider->exec("../etc", {"true"}, 10, 100).error().field, "name");
+  EXPECT_EQ(exec({}).error().field, "command");
 }
 
 TEST_F(OpenvzProviderTest, NoSshdIsUnavailable) {

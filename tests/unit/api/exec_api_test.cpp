@@ -1,0 +1,139 @@
+// `POST /api/v1/deployments/{id}/exec` (`ads exec`) through the whole path to
+// a provider that runs the command: the API's owner/admin check and audit,
+// the engine's log line, the openvz provider over real SSH to the test host
+// (the vzctl stand-in, tests/support/openvz/vzctl). And the answer for AWS,
+// which cannot run one.
+#include <gtest/gtest.h>
+
+#include "support/engine_wait.h"
+#include "support/openvz_engine.h"
+#include "support/ssh_host.h"
+#include "unit/api/api_fixture.h"
+
+namespace {
+using nlohmann::json;
+
+class ExecApiTest : public ads::test::ApiTest {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(host.error(), "") << "test host";
+    host.add_template("debian-12.0-x86_64-minimal");
+    ApiTest::SetUp();
+  }
+  std::map<std::string, std::unique_ptr<ads::Provider>> providers() override {
+    auto out = ads::test::openvz_providers(host, ",\"start_command\":\"true\"");
+    // never reached: exec is refused before any EC2 call
+    auto aws = ads::make_provider("aws", json{{"region", "us-east-1"},
+                                              {"endpoint", "http://127.0.0.1:9/"},
+                                              {"access_key_id", "AKIDEXEC"},
+                                              {"secret_access_key", "exec-test-secret-key"},
+                                              {"images", {{"debian-12", "ami-0debian12example"}}},
+                                              {"agent_url", "http://127.0.0.1:9/ads-agent"},
+                                              {"subnet_id", "subnet-0abc"}});
+    EXPECT_TRUE(aws.ok()) << aws.error().to_string();
+    if (aws.ok()) out["aws"] = std::move(aws.value());
+    return out;
+  }
+  // A running deployment of `owner` on `provider` (its machine made and
+  // started there when the provider is openvz).
+  std::string running_lab(const std::string& id, const std::string& provider, const std::string& owner) {
+    auto d = ads::test::lab_record(id, ads::State::kRunning, provider);
+    d.owner = owner;
+    EXPECT_TRUE(store->create(d).ok());
+    if (provider == "openvz") {
+      auto p = ads::make_provider(
+          "openvz", json::parse(host.settings_json(",\"templates\":{\"debian-12\":\"debian-12.0-x86_64-minimal\"},"
+                                                   "\"start_command\":\"true\"")));
+      EXPECT_TRUE(p.ok());
+      ads::MachineSpec m;
+      m.name = d.machine;
+      m.os_key = "debian-12";
+      m.address = host.subnet().substr(0, host.subnet().size() - 4) + "2";
+      m.labels = {{"deployment", id}};
+      auto st = (*p)->create(m, nullptr);
+      EXPECT_TRUE(st.ok()) << st.error().message;
+      st = (*p)->start(d.machine);
+      EXPECT_TRUE(st.ok()) << st.error().message;
+    }
+    return id;
+  }
+  json audit_details() {
+    json out = json::array();
+    auto r = call("GET", "/api/v1/audit");
+    for (auto& e : r.body["entries"]) out.push_back(e.value("detail", ""));
+    return out;
+  }
+
+  ads::test::SshTestHost host;
+};
+
+TEST_F(ExecApiTest, OpenvzRunsTheOwnersAndAdminsCommandsOnlyAndAuditsEach) {
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"eve","role":"deployer"})").status, 201);
+  std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
+  std::string eve = call("POST", "/api/v1/tokens", R"({"name":"t","user":"eve"})").body["secret"];
+  std::string id = running_lab("01jexec000000000000000000a", "openvz", "dan");
+  const std::string path = "/api/v1/deployments/" + id + "/exec";
+  host.clear_calls();
+
+  // another deployer: refused before anything reaches the host
+  expect_error(call_as(eve, "POST", path, R"({"command":["touch","/tmp/ads-exec-by-eve"]})"), 403);
+  EXPECT_TRUE(host.calls_of("vzctl").empty());
+
+  // the owner: the command ran in the container, its output and code came back
+  json cmd = {{"command", {"sh", "-c", "echo \"$1\"; echo e >&2; exit 3", "-", "it's $(x)"}}};
+  auto mine = call_as(dan, "POST", path, cmd.dump());
+  ASSERT_EQ(mine.status, 200) << mine.body.dump();
+  EXPECT_EQ(mine.body["exit_code"], 3);
+  EXPECT_EQ(mine.body["stdout"], "it's $(x)\n");
+  EXPECT_EQ(mine.body["stderr"], "e\n");
+  EXPECT_EQ(mine.body["timed_out"], false);
+  EXPECT_EQ(mine.body["truncated"], false);
+  auto sent = host.calls_of("vzctl");
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0][1], "exec2");
+
+  // an admin, with a timeout
+  auto t = call("POST", path, R"({"command":["sleep","30"],"timeout_s":1})");
+  ASSERT_EQ(t.status, 200) << t.body.dump();
+  EXPECT_EQ(t.body["exit_code"], 124);
+  EXPECT_EQ(t.body["timed_out"], true);
+
+  // each use is in the audit with its command, and in the deployment's log
+  json details = audit_details();
+  EXPECT_NE(std::find(details.begin(), details.end(), "exec sh -c echo \"$1\"; echo e >&2; exit 3 - it's $(x)"),
+            details.end())
+      << details.dump();
+  EXPECT_NE(std::find(details.begin(), details.end(), "exec sleep 30"), details.end()) << details.dump();
+  std::string log = ads::test::log_of(*store, id);
+  EXPECT_NE(log.find("exec by dan: sh -c"), std::string::npos) << log;
+  EXPECT_NE(log.find("exec by dan ended with exit code 3"), std::string::npos) << log;
+  EXPECT_NE(log.find("exec by admin: sleep 30"), std::string::npos) << log;
+  EXPECT_NE(log.find("exec by admin ended with exit code 124"), std::string::npos) << log;
+}
+
+TEST_F(ExecApiTest, OpenvzStoppedMachineIsAConflictThatSaysSo) {
+  std::string id = running_lab("01jexec000000000000000000b", "openvz", "admin");
+  auto p = ads::make_provider("openvz", json::parse(host.settings_json()));
+  ASSERT_TRUE(p.ok());
+  ASSERT_TRUE((*p)->stop("ads-" + id).ok());  // behind ADS's back
+  auto r = call("POST", "/api/v1/deployments/" + id + "/exec", R"({"command":["true"]})");
+  expect_error(r, 409);
+  EXPECT_EQ(r.body["error"].value("code", ""), "conflict") << r.body.dump();
+  EXPECT_NE(r.body["error"].value("message", "").find("is stopped"), std::string::npos) << r.body.dump();
+}
+
+TEST_F(ExecApiTest, AwsIsUnsupportedWithAJsonAnswerSayingWhyAndWhatToDo) {
+  std::string id = running_lab("01jexec000000000000000000c", "aws", "admin");
+  auto r = call("POST", "/api/v1/deployments/" + id + "/exec", R"({"command":["true"]})");
+  expect_error(r, 409);
+  EXPECT_EQ(r.body["error"].value("code", ""), "unsupported") << r.body.dump();
+  std::string msg = r.body["error"].value("message", "");
+  EXPECT_NE(msg.find("SSM"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("lab's own access"), std::string::npos) << msg;
+  // the attempt is audited all the same
+  json details = audit_details();
+  EXPECT_NE(std::find(details.begin(), details.end(), "exec true"), details.end()) << details.dump();
+}
+
+}  // namespace
