@@ -102,7 +102,9 @@ class Unit:
                 if a == "-MF": depfile = argv[i + 1]
                 i += 2
                 continue
-            if a == "-c" or os.path.normpath(os.path.join(self.dir, a)) == self.file:
+            # -Werror left out: the compiler's warnings are findings like any other (clang-diagnostic-*
+            # in .clang-tidy), reported with their check's name and made errors by WarningsAsErrors
+            if a in ("-c", "-Werror") or os.path.normpath(os.path.join(self.dir, a)) == self.file:
                 i += 1
                 continue
             self.flags.append(a)
