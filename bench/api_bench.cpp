@@ -38,6 +38,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/env.h"
 #include "http/client.h"
 #include "store/store.h"
 #include "support/build_paths.h"
@@ -49,8 +50,8 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 std::string ads_binary() {
-  const char* other = std::getenv("ADS_BENCH_ADS");
-  return other && *other ? other : ADS_CLI_BIN;
+  auto other = ads::env_var("ADS_BENCH_ADS");
+  return other && !other->empty() ? *other : ADS_CLI_BIN;
 }
 
 long rss_kb(pid_t pid) {
@@ -191,7 +192,9 @@ double pct(std::vector<double>& v, double p) {
 std::string today() {
   std::time_t t = std::time(nullptr);
   char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
+  std::tm utc{};
+  gmtime_r(&t, &utc);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", &utc);
   return buf;
 }
 

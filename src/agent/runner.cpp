@@ -71,10 +71,12 @@ void exec_program(const std::vector<std::string>& program, const std::string& wo
   for (const auto& e : env) envp.push_back(e.c_str());
   envp.push_back(nullptr);
   std::vector<const char*> argv;
+  argv.reserve(program.size() + 1);
   for (const auto& a : program) argv.push_back(a.c_str());
   argv.push_back(nullptr);
   execve(program[0].c_str(), const_cast<char* const*>(argv.data()), const_cast<char* const*>(envp.data()));
-  dprintf(2, "cannot run %s: %s\n", program[0].c_str(), strerror(errno));
+  char why[256];
+  dprintf(2, "cannot run %s: %s\n", program[0].c_str(), strerror_r(errno, why, sizeof why));
   _exit(127);
 }
 
@@ -217,6 +219,7 @@ ArgvResult run_argv(const std::vector<std::string>& argv, const std::string& inp
     dup2(outp[1], 1);
     dup2(errp[1], 2);
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     const char* envp[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8", nullptr};

@@ -8,12 +8,14 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/text.h"
+
 namespace ads::agent {
 namespace fs = std::filesystem;
 
 namespace {
 std::string sys_error(const std::string& what, const std::string& path) {
-  return what + " " + path + ": " + std::strerror(errno);
+  return what + " " + path + ": " + errno_text(errno);
 }
 
 // Closes a descriptor at scope exit.

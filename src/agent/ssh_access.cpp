@@ -18,6 +18,7 @@
 
 #include "agent/runner.h"
 #include "core/ansible_run.h"
+#include "core/text.h"
 
 extern char** environ;
 
@@ -220,7 +221,7 @@ Result<std::string> SshAccess::open(const std::string& public_key, int ttl_s) {
   posix_spawnattr_destroy(&at);
   if (rc != 0) {
     fs::remove(opts_.dir + "/authorized_keys", e);
-    return Error::make("internal", "cannot start sshd: " + std::string(strerror(rc)));
+    return Error::make("internal", "cannot start sshd: " + errno_text(rc));
   }
   pid_ = pid;
   // up when it accepts connections; an sshd that exits says why in its log

@@ -13,6 +13,7 @@
 #include "api/audit.h"
 #include "api/auth.h"
 #include "cli/client.h"
+#include "core/text.h"
 #include "store/store.h"
 
 namespace ads::cli {
@@ -24,7 +25,7 @@ namespace {
 Status write_secret_file(const std::string& path, const std::string& text) {
   std::string tmp = path + ".new-" + agent::random_hex(6);
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return Error::make("failed", "cannot create " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) return Error::make("failed", "cannot create " + tmp + ": " + errno_text(errno));
   bool ok = ::fchmod(fd, 0600) == 0 && ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
             ::fsync(fd) == 0;
   int saved = errno;
@@ -32,7 +33,7 @@ Status write_secret_file(const std::string& path, const std::string& text) {
   if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
     if (ok) saved = errno;
     ::unlink(tmp.c_str());
-    return Error::make("failed", "cannot write " + path + ": " + std::strerror(saved));
+    return Error::make("failed", "cannot write " + path + ": " + errno_text(saved));
   }
   return Status::Ok();
 }

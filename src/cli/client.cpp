@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <iostream>
 
+#include "core/env.h"
 #include "http/client.h"
 
 namespace ads::cli {
@@ -63,9 +64,9 @@ int reply_error(const ApiReply& r) {
 }
 
 TroubleWait::TroubleWait() : limit_(30) {
-  if (const char* v = std::getenv("ADS_UNAVAILABLE_WAIT_S"); v && *v) {
+  if (auto v = env_var("ADS_UNAVAILABLE_WAIT_S"); v && !v->empty()) {
     char* end = nullptr;
-    long n = std::strtol(v, &end, 10);
+    long n = std::strtol(v->c_str(), &end, 10);
     if (end && *end == '\0' && n >= 0 && n <= 86400) limit_ = std::chrono::seconds(n);
   }
 }

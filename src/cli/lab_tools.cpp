@@ -18,6 +18,7 @@
 #include "cli/accounts.h"
 #include "cli/client.h"
 #include "core/deployment.h"
+#include "core/env.h"
 #include "core/labspec.h"
 #include "core/text.h"
 #include "engine/archive.h"
@@ -50,7 +51,7 @@ Ran run_in(const std::vector<std::string>& argv, const std::string& cwd, int tim
     std::vector<const char*> args;
     for (const auto& a : argv) args.push_back(a.c_str());
     args.push_back(nullptr);
-    std::string home = std::string("HOME=") + (std::getenv("HOME") ? std::getenv("HOME") : "/root");
+    std::string home = std::string("HOME=") + env_var("HOME").value_or("/root");
     const char* env[] = {"PATH=/usr/local/bin:/usr/bin:/bin",
                          home.c_str(),
                          "LANG=C.UTF-8",

@@ -37,6 +37,7 @@
 #include "cli/table.h"
 #include "cli/tls_setup.h"
 #include "cli/track.h"
+#include "core/env.h"
 #include "engine/engine.h"
 #include "http/client.h"
 #include "http/server.h"
@@ -141,7 +142,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
     std::snprintf(suffix, sizeof suffix, "%06x", static_cast<unsigned>(rd()) & 0xffffff);
     eo.server_id = eo.shared_store ? std::string(host) + "-" + std::to_string(::getpid()) + "-" + suffix : "local";
   }
-  if (const char* t = std::getenv("ADS_AGENT_TIMEOUT_MS")) eo.agent_timeout = std::chrono::milliseconds(std::atol(t));
+  if (auto t = env_var("ADS_AGENT_TIMEOUT_MS")) eo.agent_timeout = std::chrono::milliseconds(std::atol(t->c_str()));
   if (cfg.proxy.enabled) {
     // The proxy outlives this process (labs stay reachable while ADS
     // restarts); `ads service stop` stops it.
@@ -528,12 +529,12 @@ int run_service(const std::string& action, const std::string& server, const std:
 int main(int argc, char** argv) {
   CLI::App app{"ads: the Auto Deployment Service"};
   app.require_subcommand(1);
-  std::string server = std::getenv("ADS_SERVER") ? std::getenv("ADS_SERVER") : "http://127.0.0.1:8089";
+  std::string server = env_var("ADS_SERVER").value_or("http://127.0.0.1:8089");
   app.add_option("--server", server, "ADS server URL (env ADS_SERVER)");
-  std::string token = std::getenv("ADS_TOKEN") ? std::getenv("ADS_TOKEN") : "";
+  std::string token = env_var("ADS_TOKEN").value_or("");
   app.add_option("--token", token,
                  "API token (env ADS_TOKEN; else the file in ADS_TOKEN_FILE or /var/lib/ads/admin.token)");
-  std::string cacert = std::getenv("ADS_CACERT") ? std::getenv("ADS_CACERT") : "";
+  std::string cacert = env_var("ADS_CACERT").value_or("");
   app.add_option("--cacert", cacert,
                  "for https: the certificate(s) to trust (env ADS_CACERT; default for a loopback server: "
                  "DATA_DIR/tls/server.crt, DATA_DIR from ADS_DATA_DIR or /var/lib/ads)");
@@ -722,13 +723,11 @@ int main(int argc, char** argv) {
   if (lab_init->parsed()) return cli::run_lab_init(lab_dir, std::cout, std::cerr);
 
   if (token.empty()) {
-    const char* f = std::getenv("ADS_TOKEN_FILE");
-    std::ifstream in(f ? f : "/var/lib/ads/admin.token");
+    std::ifstream in(env_var("ADS_TOKEN_FILE").value_or("/var/lib/ads/admin.token"));
     std::getline(in, token);
   }
   cli::ApiClient api(server, token);
-  api.set_ca_file(
-      cli::cacert_for(server, cacert, std::getenv("ADS_DATA_DIR") ? std::getenv("ADS_DATA_DIR") : "/var/lib/ads"));
+  api.set_ca_file(cli::cacert_for(server, cacert, env_var("ADS_DATA_DIR").value_or("/var/lib/ads")));
   if (deploy->parsed()) {
     std::error_code ec;
     if (dr.source.find("://") == std::string::npos && fs::exists(dr.source, ec))

@@ -40,6 +40,7 @@ std::optional<State> state_from_string(const std::string& s) {
 
 std::vector<State> all_states() {
   std::vector<State> out;
+  out.reserve(kNames.size());
   for (auto& [st, name] : kNames) out.push_back(st);
   return out;
 }

@@ -141,7 +141,7 @@ class Reader {
 #define ADS_TRY(var, expr)              \
   auto var##_r = (expr);                \
   if (!var##_r) return var##_r.error(); \
-  auto var = std::move(var##_r.value())
+  auto var = std::move(var##_r.value())  // NOLINT(bugprone-macro-parentheses): var is the declared name
 
 Status check_os(LabSpec& spec, const std::string& os_field, const std::string& ver_field) {
   spec.os = lower(spec.os);

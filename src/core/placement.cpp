@@ -42,18 +42,19 @@ Result<std::string> pick_member(const std::vector<MemberLoad>& members, uint64_t
   return Error::make("unavailable", msg);
 }
 
-std::optional<uint64_t> parse_lxd_memory_mb(std::string_view s, uint64_t total_mb) {
+std::optional<uint64_t> parse_lxd_memory_mb(std::string_view limit, uint64_t total_mb) {
   size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  while (i < limit.size() && std::isdigit(static_cast<unsigned char>(limit[i]))) ++i;
   if (i == 0 || i > 19) return std::nullopt;
   uint64_t n = 0;
-  for (size_t k = 0; k < i; ++k) n = n * 10 + static_cast<uint64_t>(s[k] - '0');
-  std::string_view unit = s.substr(i);
+  for (size_t k = 0; k < i; ++k) n = n * 10 + static_cast<uint64_t>(limit[k] - '0');
+  std::string_view unit = limit.substr(i);
   if (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
   constexpr uint64_t kMiB = 1024 * 1024;
+  constexpr uint64_t kMaxMb = std::numeric_limits<uint64_t>::max() / 2;
   auto to_mb = [&](long double bytes) -> std::optional<uint64_t> {
     long double mb = bytes / kMiB;
-    if (mb > static_cast<long double>(std::numeric_limits<uint64_t>::max() / 2)) return std::nullopt;
+    if (mb > static_cast<long double>(kMaxMb)) return std::nullopt;
     auto whole = static_cast<uint64_t>(mb);
     return whole + (static_cast<long double>(whole) < mb ? 1 : 0);
   };

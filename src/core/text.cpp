@@ -1,6 +1,7 @@
 #include "core/text.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace ads {
 namespace {
@@ -100,6 +101,11 @@ std::string printable(std::string_view s, size_t max) {
   }
   if (i < s.size()) out += "...";
   return out;
+}
+
+std::string errno_text(int err) {
+  char buf[256];
+  return strerror_r(err, buf, sizeof buf);  // GNU strerror_r: buf or a static string, never a shared buffer
 }
 
 }  // namespace ads

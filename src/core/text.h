@@ -28,4 +28,8 @@ std::string valid_utf8(std::string_view s);
 // written as \xNN. At most `max` bytes of `s` are used ("..." marks a cut).
 std::string printable(std::string_view s, size_t max = 512);
 
+// The message for an errno value, as strerror gives it, without strerror's
+// buffer shared by every thread (strerror_r).
+std::string errno_text(int err);
+
 }  // namespace ads

@@ -28,6 +28,7 @@
 #include "agent/protocol.h"
 #include "agent/runner.h"
 #include "core/ansible_run.h"
+#include "core/text.h"
 #include "engine/engine.h"
 #include "engine/fetcher.h"
 #include "engine/internal.h"
@@ -108,7 +109,7 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
   // removes what no one holds (Engine::sweep_ansible_runs), the private key with it
   const DirHold hold(run);
   if (!hold.held())
-    return failed(action + ": cannot hold " + run.string() + " for the run: " + std::strerror(hold.error()));
+    return failed(action + ": cannot hold " + run.string() + " for the run: " + errno_text(hold.error()));
   fs::permissions(run, fs::perms::owner_all, ec);
   fs::create_directories(run / "home", ec);
   if (ec) return failed(action + ": cannot make " + (run / "home").string() + ": " + ec.message());

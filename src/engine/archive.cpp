@@ -17,6 +17,7 @@
 
 #include "core/lab_tree.h"
 #include "core/names.h"
+#include "core/text.h"
 
 namespace ads {
 namespace fs = std::filesystem;
@@ -42,7 +43,7 @@ Result<std::string> read_regular(const fs::path& p, const std::string& rel, size
     return Error::make("too_large", "the lab is larger than " + std::to_string(max_bytes >> 20) + " MiB");
   };
   int fd = ::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return Error::make("failed", "cannot read " + printable(rel) + ": " + std::strerror(errno));
+  if (fd < 0) return Error::make("failed", "cannot read " + printable(rel) + ": " + errno_text(errno));
   std::unique_ptr<int, void (*)(int*)> guard(&fd, [](int* f) { ::close(*f); });
   struct stat st;
   if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
@@ -53,7 +54,7 @@ Result<std::string> read_regular(const fs::path& p, const std::string& rel, size
   while (got < data.size()) {
     ssize_t n = ::read(fd, data.data() + got, data.size() - got);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::make("failed", "cannot read " + printable(rel) + ": " + std::strerror(errno));
+    if (n < 0) return Error::make("failed", "cannot read " + printable(rel) + ": " + errno_text(errno));
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }
@@ -249,7 +250,7 @@ Status verify_tar_gz(const std::string& data) {
   size_t pos = 0;
   Gunzip g([&](unsigned char* out, size_t cap) {
     size_t n = std::min(cap, data.size() - pos);
-    std::memcpy(out, data.data() + pos, n);
+    std::memcpy(out, data.data() + pos, n);  // NOLINT(bugprone-not-null-terminated-result): bytes, not a C string
     pos += n;
     return n;
   });

@@ -61,7 +61,7 @@ engine_detail::DirHold::~DirHold() {
 void Engine::sweep_ansible_runs() {
   std::error_code ec;
   for (auto& entry : fs::directory_iterator(opts_.work_dir, ec)) {
-    const fs::path p = entry.path();
+    const fs::path& p = entry.path();
     if (!p.filename().string().starts_with("ansible-")) continue;
     // held while it is removed: a run cannot take it in between
     const DirHold sweeping(p);

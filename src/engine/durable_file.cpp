@@ -11,11 +11,13 @@
 #include <filesystem>
 #include <memory>
 
+#include "core/text.h"
+
 namespace ads {
 namespace {
 
 Error io_error(const std::string& what, const std::string& path, int err) {
-  return Error::make("failed", "cannot " + what + " " + path + ": " + std::strerror(err));
+  return Error::make("failed", "cannot " + what + " " + path + ": " + errno_text(err));
 }
 
 // Closes a descriptor once, on every path.
@@ -72,7 +74,7 @@ Result<FileDigest> digest_file(const std::string& path) {
   f.fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (f.fd < 0) {
     int err = errno;
-    if (err == ENOENT) return Error::make("not_found", "cannot read " + path + ": " + std::strerror(err));
+    if (err == ENOENT) return Error::make("not_found", "cannot read " + path + ": " + errno_text(err));
     return io_error("read", path, err);
   }
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);

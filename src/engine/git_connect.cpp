@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/names.h"
+#include "core/text.h"
 
 namespace ads {
 namespace {
@@ -118,8 +119,7 @@ int guarded_connect(git_stream* stream) {
     last_errno = errno;
     ::close(s);
   }
-  return fail("cannot connect to " + printable(host) +
-              (last_errno ? std::string(": ") + std::strerror(last_errno) : ""));
+  return fail("cannot connect to " + printable(host) + (last_errno ? std::string(": ") + errno_text(last_errno) : ""));
 }
 
 ssize_t guarded_read(git_stream* stream, void* data, size_t len) {
@@ -130,7 +130,7 @@ ssize_t guarded_read(git_stream* stream, void* data, size_t len) {
   if (n < 0) {
     fail(errno == EAGAIN || errno == EWOULDBLOCK
              ? "the repository server sent nothing for " + std::to_string(kIdleTimeoutS) + " s"
-             : std::string("cannot read from the repository server: ") + std::strerror(errno));
+             : std::string("cannot read from the repository server: ") + errno_text(errno));
     return -1;
   }
   return n;
@@ -142,7 +142,7 @@ ssize_t guarded_write(git_stream* stream, const char* data, size_t len, int) {
   do n = ::send(st->s, data, len, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   if (n < 0) {
-    fail(std::string("cannot write to the repository server: ") + std::strerror(errno));
+    fail(std::string("cannot write to the repository server: ") + errno_text(errno));
     return -1;
   }
   return n;

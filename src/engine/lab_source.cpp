@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/names.h"
+#include "core/text.h"
 
 namespace ads {
 namespace {
@@ -34,7 +35,7 @@ Result<std::string> read_lab_file(const std::string& dir, const std::string& rel
   for (auto& p : parts)
     if (p.empty() || p == "." || p == "..") return Error::invalid(rel, "is not a plain relative path");
   Fd at(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (at.fd < 0) return Error::make("not_found", "cannot open the lab's folder: " + std::string(std::strerror(errno)));
+  if (at.fd < 0) return Error::make("not_found", "cannot open the lab's folder: " + errno_text(errno));
   auto refused = [&](const std::string& part, int err) -> Error {
     if (err == ENOENT) return Error{"not_found", rel + " does not exist", rel};
     if (err == ELOOP || err == ENOTDIR)
@@ -43,7 +44,7 @@ Result<std::string> read_lab_file(const std::string& dir, const std::string& rel
                                      : part + " (on the way to " + rel +
                                            ") is a symbolic link or not a folder; a lab's files are read "
                                            "only from inside the lab");
-    return Error::invalid(rel, "cannot open " + rel + ": " + std::strerror(err));
+    return Error::invalid(rel, "cannot open " + rel + ": " + errno_text(err));
   };
   std::string walked;
   for (size_t i = 0; i + 1 < parts.size(); ++i) {
@@ -57,7 +58,7 @@ Result<std::string> read_lab_file(const std::string& dir, const std::string& rel
   Fd f(::openat(at.fd, parts.back().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (f.fd < 0) return refused(rel, errno);
   struct stat st;
-  if (::fstat(f.fd, &st) != 0) return Error::invalid(rel, "cannot read " + rel + ": " + std::strerror(errno));
+  if (::fstat(f.fd, &st) != 0) return Error::invalid(rel, "cannot read " + rel + ": " + errno_text(errno));
   if (!S_ISREG(st.st_mode)) return Error::invalid(rel, rel + " is not a regular file");
   auto too_large = [&] {
     return Error{"too_large", rel + " is larger than " + std::to_string(max_bytes) + " bytes", rel};
@@ -69,7 +70,7 @@ Result<std::string> read_lab_file(const std::string& dir, const std::string& rel
   while (got < text.size()) {
     ssize_t n = ::read(f.fd, text.data() + got, text.size() - got);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::invalid(rel, "cannot read " + rel + ": " + std::strerror(errno));
+    if (n < 0) return Error::invalid(rel, "cannot read " + rel + ": " + errno_text(errno));
     if (n == 0) break;
     got += static_cast<size_t>(n);
   }

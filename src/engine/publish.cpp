@@ -109,6 +109,7 @@ void Engine::sync_routes() {
     after = page->back().id;
   }
   std::vector<router::Route> list;
+  list.reserve(routes.size());
   for (auto& [n, r] : routes) list.push_back(r);
   auto st = opts_.router->sync(list);
   if (st) spdlog::info("routes: {} stable URL(s) given to the reverse proxy", list.size());

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <system_error>
 
+#include "core/text.h"
+
 namespace ads {
 
 namespace {
@@ -50,9 +52,9 @@ Result<std::unique_ptr<SocketRelay>> SocketRelay::start(const std::string& socke
     return Error::make("internal", "the relay's socket path is too long: " + socket_path);
   std::memcpy(a.sun_path, socket_path.c_str(), socket_path.size() + 1);
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Error::make("internal", "cannot make a unix socket: " + std::string(strerror(errno)));
+  if (fd < 0) return Error::make("internal", "cannot make a unix socket: " + errno_text(errno));
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 16) != 0) {
-    std::string why = strerror(errno);
+    std::string why = errno_text(errno);
     ::close(fd);
     return Error::make("internal", "cannot listen on " + socket_path + ": " + why);
   }

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/text.h"
 #include "http/deadline_socket.h"
 
 namespace ads::http {
@@ -33,8 +34,8 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-std::string Request::header(const std::string& n) const {
-  auto it = headers.find(n);
+std::string Request::header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
   return it == headers.end() ? std::string() : it->second;
 }
 std::string Request::param(const std::string& n) const {
@@ -457,7 +458,7 @@ void Server::accept_loop() {
         int fd = ::accept4(lfd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
           if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
-            log("cannot accept a connection: " + std::string(std::strerror(errno)));
+            log("cannot accept a connection: " + errno_text(errno));
             std::this_thread::sleep_for(milliseconds(10));
           }
           break;

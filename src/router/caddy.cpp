@@ -169,13 +169,13 @@ Status CaddyRouter::load(const json& config) {
   return Status::Ok();
 }
 
-Status CaddyRouter::change(const std::function<void(std::map<std::string, Route>&)>& f) {
+Status CaddyRouter::change(const std::function<void(std::map<std::string, Route>&)>& edit) {
   std::lock_guard<std::mutex> lk(mu_);
   auto cur = current();
   if (!cur) return cur.error();
   auto routes = parse_routes(*cur);
   auto before = routes;
-  f(routes);
+  edit(routes);
   if (before.size() == routes.size() &&
       std::equal(before.begin(), before.end(), routes.begin(),
                  [](const auto& a, const auto& b) {

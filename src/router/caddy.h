@@ -66,7 +66,7 @@ class CaddyRouter : public Router {
   // POST /load.
   Status load(const nlohmann::json& config);
   // Reads the routes, applies `change`, loads the result.
-  Status change(const std::function<void(std::map<std::string, Route>&)>& change);
+  Status change(const std::function<void(std::map<std::string, Route>&)>& edit);
   Result<std::string> call(const std::string& method, const std::string& path, const std::string& body);
 
   CaddyOptions opts_;

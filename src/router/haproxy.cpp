@@ -51,8 +51,7 @@ Status check_upstream(const std::string& upstream) {
 bool safe_command(const std::string& line) {
   if (line.empty() || line.size() > 4096) return false;
   for (unsigned char c : line)
-    if (c < 0x21 && c != ' ') return false;
-    else if (c == ';' || c == '\\' || c == 0x7f || c > 0x7e) return false;
+    if ((c < 0x21 && c != ' ') || c == ';' || c == '\\' || c == 0x7f || c > 0x7e) return false;
   return true;
 }
 

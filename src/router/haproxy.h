@@ -48,7 +48,7 @@ class HaproxyRouter : public Router {
 
   Status put(const Route& route) override;
   Status remove(const std::string& name) override;
-  Status sync(const std::vector<Route>& routes) override;
+  Status sync(const std::vector<Route>& list) override;
   std::string url(const Route& route) const override;
 
   // The routes HAProxy has now (its map).

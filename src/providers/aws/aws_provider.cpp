@@ -7,6 +7,8 @@
 #include <set>
 #include <thread>
 
+#include "core/env.h"
+
 namespace ads {
 namespace {
 using nlohmann::json;
@@ -95,10 +97,7 @@ Result<AwsProvider::Settings> AwsProvider::parse_settings(const json& j) {
     s.creds.keys.secret_access_key = j.value("secret_access_key", "");
     s.creds.keys.session_token = j.value("session_token", "");
     if (s.creds.keys.access_key_id.empty() && kind != "imds") {
-      auto env = [](const char* n) {
-        const char* v = std::getenv(n);
-        return std::string(v ? v : "");
-      };
+      auto env = [](const char* n) { return env_var(n).value_or(""); };
       s.creds.keys.access_key_id = env("AWS_ACCESS_KEY_ID");
       s.creds.keys.secret_access_key = env("AWS_SECRET_ACCESS_KEY");
       s.creds.keys.session_token = env("AWS_SESSION_TOKEN");

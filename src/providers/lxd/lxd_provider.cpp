@@ -44,21 +44,21 @@ bool valid_machine_name(const std::string& n) {
 
 LxdProvider::LxdProvider(Settings s) : s_(std::move(s)) {}
 
-Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
+Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& settings) {
   Settings s;
-  if (!j.is_null() && !j.is_object()) return Error::invalid("providers.lxd", "must be an object");
-  if (j.is_object()) {
-    if (j.contains("socket")) {
-      if (!j["socket"].is_string()) return Error::invalid("providers.lxd.socket", "must be a string");
-      s.socket = j["socket"];
+  if (!settings.is_null() && !settings.is_object()) return Error::invalid("providers.lxd", "must be an object");
+  if (settings.is_object()) {
+    if (settings.contains("socket")) {
+      if (!settings["socket"].is_string()) return Error::invalid("providers.lxd.socket", "must be a string");
+      s.socket = settings["socket"];
     }
-    if (j.contains("profile")) {
-      if (!j["profile"].is_string()) return Error::invalid("providers.lxd.profile", "must be a string");
-      s.profile = j["profile"];
+    if (settings.contains("profile")) {
+      if (!settings["profile"].is_string()) return Error::invalid("providers.lxd.profile", "must be a string");
+      s.profile = settings["profile"];
     }
-    if (j.contains("pool")) {
+    if (settings.contains("pool")) {
       // an LXD storage pool name: letters, digits, - _ . (not starting with -)
-      const auto& v = j["pool"];
+      const auto& v = settings["pool"];
       if (!v.is_string() || v.get<std::string>().empty() || v.get<std::string>().size() > 63 ||
           v.get<std::string>().front() == '-' ||
           v.get<std::string>().find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
@@ -67,10 +67,10 @@ Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
                               "must be the name of an LXD storage pool (letters, digits, - _ .; at most 63)");
       s.pool = v;
     }
-    if (j.contains("images")) {
-      if (!j["images"].is_object()) return Error::invalid("providers.lxd.images", "must be an object");
+    if (settings.contains("images")) {
+      if (!settings["images"].is_object()) return Error::invalid("providers.lxd.images", "must be an object");
       s.images.clear();
-      for (auto& [k, v] : j["images"].items()) {
+      for (auto& [k, v] : settings["images"].items()) {
         const std::string f = "providers.lxd.images." + k;
         if (v.is_string()) {
           s.images[k] = v;
@@ -99,9 +99,9 @@ Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
         s.remote_images[k] = r;
       }
     }
-    if (j.contains("nic")) {
+    if (settings.contains("nic")) {
       const std::string f = "providers.lxd.nic";
-      const json& n = j["nic"];
+      const json& n = settings["nic"];
       if (!n.is_object()) return Error::invalid(f, "must be an object");
       for (auto& [k, v] : n.items()) {
         if (k != "type" && k != "parent" && k != "subnet" && k != "gateway" && k != "nameserver" && k != "static_hook")
@@ -137,17 +137,17 @@ Result<std::unique_ptr<Provider>> LxdProvider::create_from(const json& j) {
         return Error::invalid(f + ".subnet", "gateway and nameserver are for static addresses: set subnet too");
       }
     }
-    if (j.contains("placement")) {
-      if (!j["placement"].is_string() || (j["placement"] != "lxd" && j["placement"] != "ads"))
+    if (settings.contains("placement")) {
+      if (!settings["placement"].is_string() || (settings["placement"] != "lxd" && settings["placement"] != "ads"))
         return Error::invalid(
             "providers.lxd.placement",
             "must be \"lxd\" (LXD picks the cluster member) or \"ads\" (the member with the most free memory)");
-      s.placement = j["placement"];
+      s.placement = settings["placement"];
     }
-    if (j.contains("operation_timeout_s")) {
-      if (!j["operation_timeout_s"].is_number_integer() || j["operation_timeout_s"].get<int>() < 1)
+    if (settings.contains("operation_timeout_s")) {
+      if (!settings["operation_timeout_s"].is_number_integer() || settings["operation_timeout_s"].get<int>() < 1)
         return Error::invalid("providers.lxd.operation_timeout_s", "must be a positive integer");
-      s.operation_timeout_s = j["operation_timeout_s"];
+      s.operation_timeout_s = settings["operation_timeout_s"];
     }
   }
   return std::unique_ptr<Provider>(new LxdProvider(std::move(s)));

@@ -104,7 +104,7 @@ class LxdProvider : public Provider {
   static std::map<std::string, std::string> parse_image_manifest(const std::string& text);
 
  private:
-  struct Reply {
+  struct Reply {  // NOLINT(bugprone-exception-escape): its implicit moves are noexcept (long, nlohmann::json)
     long status = 0;
     nlohmann::json body;
   };

@@ -63,14 +63,14 @@ Result<std::string> str_field(const json& j, const char* key, const std::string&
 
 OpenvzProvider::OpenvzProvider(Settings s) : s_(std::move(s)) {}
 
-Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
+Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& settings) {
   const std::string f = "providers.openvz.";
-  if (!j.is_object())
+  if (!settings.is_object())
     return Error::invalid("providers.openvz", "must be an object with host, private_key, known_hosts and subnet");
   Settings s;
   for (const char* req : {"host", "private_key", "known_hosts", "subnet"})
-    if (!j.contains(req)) return Error::invalid(f + req, "is required");
-  for (auto& [k, v] : j.items()) {
+    if (!settings.contains(req)) return Error::invalid(f + req, "is required");
+  for (auto& [k, v] : settings.items()) {
     static const std::set<std::string> known = {"host",
                                                 "port",
                                                 "user",
@@ -92,28 +92,29 @@ Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
     if (!known.count(k)) return Error::invalid(f + k, "unknown setting");
   }
   auto get_str = [&](const char* key, std::string& out) -> Status {
-    if (!j.contains(key)) return Status::Ok();
-    auto v = str_field(j, key, f + key);
+    if (!settings.contains(key)) return Status::Ok();
+    auto v = str_field(settings, key, f + key);
     if (!v) return v.error();
     out = *v;
     return Status::Ok();
   };
   auto get_int = [&](const char* key, auto& out, int64_t lo, int64_t hi) -> Status {
-    if (!j.contains(key)) return Status::Ok();
-    if (!j[key].is_number_integer() || j[key].get<int64_t>() < lo || j[key].get<int64_t>() > hi)
+    if (!settings.contains(key)) return Status::Ok();
+    if (!settings[key].is_number_integer() || settings[key].get<int64_t>() < lo || settings[key].get<int64_t>() > hi)
       return Error::invalid(f + key, "must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi));
-    out = static_cast<std::remove_reference_t<decltype(out)>>(j[key].get<int64_t>());
+    out = static_cast<std::remove_reference_t<decltype(out)>>(settings[key].get<int64_t>());
     return Status::Ok();
   };
   std::string subnet;
-  for (auto st : {get_str("host", s.ssh.host), get_str("user", s.ssh.user), get_str("private_key", s.ssh.private_key),
-                  get_str("known_hosts", s.ssh.known_hosts), get_str("subnet", subnet),
-                  get_str("nameserver", s.nameserver), get_str("config", s.config), get_str("root_dir", s.root_dir),
-                  get_str("start_command", s.start_command), get_str("backup_dir", s.backup_dir),
-                  get_int("port", s.ssh.port, 1, 65535), get_int("connect_timeout_s", s.ssh.connect_timeout_s, 1, 600),
-                  get_int("command_timeout_s", s.command_timeout_s, 1, 86400),
-                  get_int("ctid_base", s.ctid_base, 101, 2000000000), get_int("memory_mb", s.memory_mb, 64, 1 << 24),
-                  get_int("swap_mb", s.swap_mb, 0, 1 << 24), get_int("disk_mb", s.disk_mb, 256, 1 << 30)}) {
+  for (const auto& st :
+       {get_str("host", s.ssh.host), get_str("user", s.ssh.user), get_str("private_key", s.ssh.private_key),
+        get_str("known_hosts", s.ssh.known_hosts), get_str("subnet", subnet), get_str("nameserver", s.nameserver),
+        get_str("config", s.config), get_str("root_dir", s.root_dir), get_str("start_command", s.start_command),
+        get_str("backup_dir", s.backup_dir), get_int("port", s.ssh.port, 1, 65535),
+        get_int("connect_timeout_s", s.ssh.connect_timeout_s, 1, 600),
+        get_int("command_timeout_s", s.command_timeout_s, 1, 86400), get_int("ctid_base", s.ctid_base, 101, 2000000000),
+        get_int("memory_mb", s.memory_mb, 64, 1 << 24), get_int("swap_mb", s.swap_mb, 0, 1 << 24),
+        get_int("disk_mb", s.disk_mb, 256, 1 << 30)}) {
     if (!st) return st.error();
   }
   if (s.ssh.host.empty()) return Error::invalid(f + "host", "must not be empty");
@@ -136,11 +137,11 @@ Result<std::unique_ptr<Provider>> OpenvzProvider::create_from(const json& j) {
   else if (auto ns = parse_ipv4(s.nameserver); !ns) return Error::invalid(f + "nameserver", ns.error().message);
   if (s.ctid_base + static_cast<int64_t>(net->broadcast() - net->network) > 2147483647)
     return Error::invalid(f + "ctid_base", "ctid_base plus the subnet's size is beyond the largest CTID");
-  if (j.contains("templates")) {
-    if (!j["templates"].is_object() || j["templates"].empty())
+  if (settings.contains("templates")) {
+    if (!settings["templates"].is_object() || settings["templates"].empty())
       return Error::invalid(f + "templates", "must be an object of os key -> OS template name");
     s.templates.clear();
-    for (auto& [k, v] : j["templates"].items()) {
+    for (auto& [k, v] : settings["templates"].items()) {
       if (!v.is_string() || v.get<std::string>().empty())
         return Error::invalid(f + "templates." + k, "must be a non-empty string");
       s.templates[k] = v;

@@ -130,8 +130,8 @@ const char* const kMigrations[] = {
     "ALTER TABLE backups ADD COLUMN secret TEXT NOT NULL DEFAULT '';",
     // version 14: throwaway deployments (ads lab try): a failed one keeps its
     // machine, and the server destroys each at its expiry
-    "ALTER TABLE deployments ADD COLUMN keep_failed INTEGER NOT NULL DEFAULT 0;"
-    "ALTER TABLE deployments ADD COLUMN expires_ms BIGINT NOT NULL DEFAULT 0;",
+    ("ALTER TABLE deployments ADD COLUMN keep_failed INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE deployments ADD COLUMN expires_ms BIGINT NOT NULL DEFAULT 0;"),  // one version, two statements
 };
 
 using Row = pqxx::row;
@@ -270,7 +270,7 @@ std::vector<T> all(const pqxx::result& res, T (*read)(const Row&)) {
 // server shut down or restarted (SQLSTATE class 57P), or a connection
 // exception (class 08) that libpqxx did not turn into broken_connection.
 bool connection_gone(const pqxx::sql_error& e) {
-  const std::string state = e.sqlstate();
+  const std::string& state = e.sqlstate();
   return state.rfind("57P", 0) == 0 || state.rfind("08", 0) == 0;
 }
 

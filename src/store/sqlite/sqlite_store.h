@@ -102,7 +102,7 @@ class SqliteStore : public Store {
   Status insert_job(const Job& j);
   Status write_release(const Release& r);
   Status write_deployment(const Deployment& d);  // with mu_ held
-  Result<std::vector<Job>> query_jobs(const char* sql, const std::string& arg);
+  Result<std::vector<Job>> query_jobs(const char* where, const std::string& arg);
   Result<std::vector<User>> query_users(const char* where, const std::string& arg);
   Result<std::vector<Token>> query_tokens(const char* where, const std::string& arg);
 
