@@ -1,6 +1,5 @@
 #include "agent/server.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -154,8 +153,8 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
     out = static_cast<int>(v.get<long long>());
     return Status::Ok();
   };
-  for (auto st : {seconds("command_timeout_s", 7 * 86400, c.command_timeout_s),
-                  seconds("heartbeat_s", 3600, c.heartbeat_s), seconds("kill_grace_s", 600, c.kill_grace_s)})
+  for (const auto& st : {seconds("command_timeout_s", 7 * 86400, c.command_timeout_s),
+                         seconds("heartbeat_s", 3600, c.heartbeat_s), seconds("kill_grace_s", 600, c.kill_grace_s)})
     if (!st) return st.error();
   // who the machine serves: printable, short (they reach commands' environments)
   auto label = [&](const char* key, std::string& out) -> Status {
@@ -168,7 +167,7 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
     out = v;
     return Status::Ok();
   };
-  for (auto st :
+  for (const auto& st :
        {label("deployment_id", c.deployment_id), label("lab_name", c.lab_name), label("stable_url", c.stable_url)})
     if (!st) return st.error();
   return c;
@@ -388,10 +387,10 @@ Response AgentServer::health() {
   std::istringstream(read_file("/proc/loadavg")) >> l1 >> l5 >> l15;
   h["load"] = {l1, l5, l15};
   int procs = 0;
-  if (DIR* d = opendir("/proc")) {
-    while (dirent* e = readdir(d))
-      if (e->d_name[0] >= '1' && e->d_name[0] <= '9') ++procs;
-    closedir(d);
+  std::error_code ec;  // directory_iterator, not readdir: readdir is not thread safe
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name[0] >= '1' && name[0] <= '9') ++procs;
   }
   h["processes"] = procs;
   std::lock_guard<std::mutex> lk(lab_mu_);

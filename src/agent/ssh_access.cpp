@@ -20,8 +20,6 @@
 #include "core/ansible_run.h"
 #include "core/text.h"
 
-extern char** environ;
-
 namespace ads::agent {
 
 namespace fs = std::filesystem;
@@ -203,6 +201,7 @@ Result<std::string> SshAccess::open(const std::string& public_key, int ttl_s) {
                                    "-o",        "PidFile=" + opts_.dir + "/sshd.pid",
                                    "-o",        "Subsystem=sftp internal-sftp"};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   posix_spawn_file_actions_t fa;

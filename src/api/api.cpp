@@ -270,8 +270,8 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
   // are written once, after the answer.
   enum class AuditMode { kBeforeHandler, kInHandler };
   using Guarded = std::function<Response(Request&, const Caller&)>;
-  auto route = [&server, &store, guard](const std::string& method, const std::string& pattern, Role need, Guarded h,
-                                        AuditMode mode = AuditMode::kBeforeHandler) {
+  auto route = [&server, &store, guard](const std::string& method, const std::string& pattern, Role need,
+                                        const Guarded& h, AuditMode mode = AuditMode::kBeforeHandler) {
     server.route(method, pattern, [&store, guard, method, need, h, mode](Request& req) {
       Response r;
       std::string who = "anonymous";

@@ -24,7 +24,7 @@ AuditNote::AuditNote(Store& store, AuditEntry e) : store_(store), e_(std::move(e
 
 void AuditNote::set_user(const std::string& user) { e_.user = valid_utf8(user); }
 
-void AuditNote::describe(std::string target, std::string detail) {
+void AuditNote::describe(const std::string& target, const std::string& detail) {
   e_.target = valid_utf8(target);
   e_.detail = valid_utf8(detail);
 }

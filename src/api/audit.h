@@ -28,7 +28,7 @@ class AuditNote {
   // What the change touches: the target (a user name, a deployment id) and
   // what happens to it ("role admin", "token 01.. for pat, expires ..."). Kept
   // for begin() and finish(); may be called again with more detail.
-  void describe(std::string target, std::string detail);
+  void describe(const std::string& target, const std::string& detail);
   // Writes the entry before the change. Idempotent (the first call writes).
   // An error (audit_error()): nothing may be changed.
   Status begin();
@@ -47,7 +47,7 @@ class AuditNote {
 
 // The error of a change refused because its audit entry cannot be written:
 // code "audit_unavailable", "the audit log cannot be written (...); nothing was changed".
-Error audit_error(const Error& store_error);
+Error audit_error(const Error& e);
 // 503 with audit_error(e) as the JSON error.
 http::Response audit_failed(const Error& e);
 

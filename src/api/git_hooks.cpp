@@ -107,7 +107,7 @@ void register_git_hooks(http::Server& server, Store& store, Engine& engine, cons
     Response r;
     std::string reason;
     // a refusal of something that may be an attack: it spends the address's budget
-    auto refuse = [&](Response resp, std::string why) {
+    auto refuse = [&](Response resp, const std::string& why) {
       int64_t wait_s = 0;
       reason = "refused: " + why;
       if (!refusals->take(address_key(req.remote), now_ms(), &wait_s))

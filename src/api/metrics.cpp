@@ -98,8 +98,8 @@ std::string http_metrics_text(const http::ServerStats& s) {
   return o.str();
 }
 
-void register_metrics(http::Server& server, Store& store, const Engine& engine, std::shared_ptr<RequestGuard> guard,
-                      bool need_token) {
+void register_metrics(http::Server& server, Store& store, const Engine& engine,
+                      const std::shared_ptr<RequestGuard>& guard, bool need_token) {
   server.route("GET", "/metrics", [&server, &store, &engine, guard, need_token](http::Request& req) {
     if (need_token) {
       // the API's own guard: a bad token here spends the same budget of the

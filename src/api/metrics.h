@@ -33,7 +33,7 @@ Result<std::string> metrics_text(Store& store, const Engine& engine);
 std::string http_metrics_text(const http::ServerStats& stats);
 
 // `guard`: the one register_api returned (required when need_token).
-void register_metrics(http::Server& server, Store& store, const Engine& engine, std::shared_ptr<RequestGuard> guard,
-                      bool need_token);
+void register_metrics(http::Server& server, Store& store, const Engine& engine,
+                      const std::shared_ptr<RequestGuard>& guard, bool need_token);
 
 }  // namespace ads

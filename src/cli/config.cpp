@@ -86,7 +86,11 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
   if (!in) return Error::invalid("config", "cannot read " + path);
   json j = json::parse(in, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Error::invalid("config", path + " is not a JSON object");
-  for (auto& [k, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    // named, not a structured binding: the lambdas below capture them (clang-tidy
+    // parses with clang 14, which refuses a captured binding)
+    const std::string& k = item.key();
+    const json& v = item.value();
     auto want_string = [&](std::string& out) -> Status {
       if (!v.is_string()) return Error::invalid(k, "must be a string");
       out = v.get<std::string>();

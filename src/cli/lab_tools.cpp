@@ -49,6 +49,7 @@ Ran run_in(const std::vector<std::string>& argv, const std::string& cwd, int tim
     dup2(p[1], 2);
     if (chdir(cwd.c_str()) != 0) _exit(126);
     std::vector<const char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv) args.push_back(a.c_str());
     args.push_back(nullptr);
     std::string home = std::string("HOME=") + env_var("HOME").value_or("/root");

@@ -492,6 +492,7 @@ int run_service(const std::string& action, const std::string& server, const std:
     std::vector<std::string> args = {self, "serve"};
     args.insert(args.end(), serve_args.begin(), serve_args.end());
     std::vector<char*> argv;
+    argv.reserve(args.size() + 1);
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
     execv(self.c_str(), argv.data());
@@ -526,7 +527,8 @@ int run_service(const std::string& action, const std::string& server, const std:
 
 }  // namespace
 
-int main(int argc, char** argv) {
+namespace {
+int run_cli(int argc, char** argv) {
   CLI::App app{"ads: the Auto Deployment Service"};
   app.require_subcommand(1);
   std::string server = env_var("ADS_SERVER").value_or("http://127.0.0.1:8089");
@@ -980,4 +982,14 @@ int main(int argc, char** argv) {
     return run_service(service_action, server, args, cfg.data_dir, token, cacert);
   }
   return kExitUsage;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run_cli(argc, argv);
+  } catch (const std::exception& e) {  // a bug's last stop: a message, not std::terminate
+    std::cerr << "ads: internal error: " << e.what() << "\n";
+    return 1;
+  }
 }

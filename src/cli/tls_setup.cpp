@@ -55,7 +55,7 @@ std::string cacert_for(const std::string& server, const std::string& given, cons
   if (!given.empty()) return given;
   if (server.rfind("https://", 0) != 0) return "";
   std::string rest = server.substr(8);
-  std::string host = rest.substr(0, rest.find_first_of("/"));
+  std::string host = rest.substr(0, rest.find('/'));
   if (!host.empty() && host.front() == '[') host = host.substr(1, host.find(']') - 1);
   else host = host.substr(0, host.rfind(':') == std::string::npos ? host.size() : host.rfind(':'));
   if (!is_loopback(host)) return "";

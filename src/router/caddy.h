@@ -39,7 +39,7 @@ class CaddyRouter : public Router {
 
   Status put(const Route& route) override;
   Status remove(const std::string& name) override;
-  Status sync(const std::vector<Route>& routes) override;
+  Status sync(const std::vector<Route>& list) override;
   std::string url(const Route& route) const override;
 
   // The routes Caddy has now (from its config).

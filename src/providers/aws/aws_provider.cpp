@@ -178,10 +178,9 @@ Result<std::string> AwsProvider::pick_type(uint64_t memory_mb) const {
 
 Result<std::vector<AwsProvider::Instance>> AwsProvider::describe(const aws::Params& filters) {
   std::vector<Instance> out;
-  aws::Params p = filters;
   std::string next;
   for (int page = 0; page < 100; ++page) {
-    aws::Params q = p;
+    aws::Params q = filters;
     if (!next.empty()) q.push_back({"NextToken", next});
     auto r = ec2_.call("DescribeInstances", q);
     if (!r) return r.error();

@@ -67,7 +67,7 @@ class AwsProvider : public Provider {
   explicit AwsProvider(Settings s);
   // Errors name the setting ("invalid", field "aws.<name>").
   static Result<std::unique_ptr<Provider>> create_from(const nlohmann::json& settings);
-  static Result<Settings> parse_settings(const nlohmann::json& settings);
+  static Result<Settings> parse_settings(const nlohmann::json& j);
 
   std::string kind() const override { return "aws"; }
   Status create(const MachineSpec& spec, const ProgressFn& progress) override;

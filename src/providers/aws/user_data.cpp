@@ -71,12 +71,12 @@ Result<std::string> cloud_config(const std::vector<FileToPlace>& files, const Us
                      {"permissions", "0644"},
                      {"content", agent_sha + "  /usr/local/bin/ads-agent.download\n"}});
     // constant script; the URL is its first argument, never spliced into it
-    run.push_back({"sh", "-c",
-                   "set -e; curl -fsS --retry 5 -o /usr/local/bin/ads-agent.download \"$1\"; "
-                   "sha256sum -c /etc/ads-agent/ads-agent.sha256; "
-                   "install -m 0755 /usr/local/bin/ads-agent.download /usr/local/bin/ads-agent; "
-                   "rm -f /usr/local/bin/ads-agent.download",
-                   "ads-fetch-agent", o.agent_url});
+    const char* fetch_agent =
+        "set -e; curl -fsS --retry 5 -o /usr/local/bin/ads-agent.download \"$1\"; "
+        "sha256sum -c /etc/ads-agent/ads-agent.sha256; "
+        "install -m 0755 /usr/local/bin/ads-agent.download /usr/local/bin/ads-agent; "
+        "rm -f /usr/local/bin/ads-agent.download";
+    run.push_back({"sh", "-c", fetch_agent, "ads-fetch-agent", o.agent_url});
   }
   run.push_back({"systemctl", "daemon-reload"});
   run.push_back({"systemctl", "enable", "--now", "ads-agent.service"});

@@ -24,10 +24,6 @@ constexpr const char* kTokenColumns = "id, user_id, name, hash, created_ms, expi
 constexpr const char* kJobColumns =
     "id, deployment_id, kind, state, step, error, params_json, result_json, attempts, created_ms, updated_ms, "
     "lease_owner, lease_expires_ms, cancel_requested_ms";
-// The same, qualified by the alias j (queries that join jobs with deployments).
-constexpr const char* kJobColumnsJ =
-    "j.id, j.deployment_id, j.kind, j.state, j.step, j.error, j.params_json, j.result_json, j.attempts, "
-    "j.created_ms, j.updated_ms, j.lease_owner, j.lease_expires_ms, j.cancel_requested_ms";
 constexpr const char* kBackupColumns =
     "id, deployment_id, created_ms, size_bytes, sha256, path, snapshot, commit_id, secret";
 constexpr const char* kReleaseColumns =
