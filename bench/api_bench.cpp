@@ -121,6 +121,7 @@ void run(const std::string& backend, const std::string& url, const std::string& 
   std::vector<double> lat_ms;
   std::atomic<long> errors{0};
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(clients));
   auto start = Clock::now();
   for (int c = 0; c < clients; ++c) {
     ts.emplace_back([&] {
@@ -213,6 +214,7 @@ int run_concurrent(int clients, int rounds) {
   for (int round = 0; round < rounds; ++round) {
     std::latch go(clients);
     std::vector<std::thread> ts;
+    ts.reserve(static_cast<size_t>(clients));
     for (int c = 0; c < clients; ++c) {
       ts.emplace_back([&] {
         ads::http::ClientRequest r;
@@ -303,10 +305,10 @@ int run_slowloris(int slow, int honest, int seconds, int byte_every_ms) {
         if (fds[i].revents) {  // the server answered (408, 429, 503) or closed: count it, come again
           char buf[512];
           ssize_t n = ::recv(s.fd, buf, sizeof buf, MSG_DONTWAIT);
-          if (n > 0 &&
-              std::string(buf, static_cast<size_t>(std::min<ssize_t>(n, 12))).find(" 408") != std::string::npos)
-            ++attacker_cut;
-          else if (n > 0) ++attacker_refused;
+          // cut: a 408 (too slow) or closed without an answer; refused: any other answer (429, 503)
+          bool timed_out = n > 0 && std::string(buf, static_cast<size_t>(std::min<ssize_t>(n, 12))).find(" 408") !=
+                                        std::string::npos;
+          if (n > 0 && !timed_out) ++attacker_refused;
           else ++attacker_cut;
           ::close(s.fd);
           s.fd = -1;

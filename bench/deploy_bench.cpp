@@ -16,7 +16,9 @@
 // per lab. `ads_bench footprint 200`: issue 19's 200 labs at once.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -163,6 +165,7 @@ double manual_round(const std::string& lab) {
 std::vector<double> concurrent_round(const std::string& base, const std::string& lab, int n) {
   std::vector<double> out(n, -1);
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(n));
   for (int i = 0; i < n; ++i) {
     ts.emplace_back([&, i] {
       json req = {{"source", lab}, {"name", "bench" + std::to_string(i)}};
@@ -330,9 +333,7 @@ int footprint(const std::string& base, const std::string& lab, int n) {
   return ok ? 0 : 1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int bench_main(int argc, char** argv) {
   bool concurrent = argc > 1 && std::string(argv[1]) == "concurrent";
   bool foot = argc > 1 && std::string(argv[1]) == "footprint";
   int foot_n = foot && argc > 2 ? std::max(1, std::atoi(argv[2])) : 3;
@@ -365,7 +366,11 @@ int main(int argc, char** argv) {
   struct Sweep {
     const std::string& base;
     ~Sweep() {
-      if (!sweep(base)) std::fprintf(stderr, "the bench could not destroy everything it made\n");
+      try {
+        if (!sweep(base)) std::fprintf(stderr, "the bench could not destroy everything it made\n");
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "the bench could not destroy everything it made: %s\n", e.what());
+      }
     }
   } sweep_at_end{base};
   if (foot) return footprint(base, lab, foot_n);
@@ -377,7 +382,9 @@ int main(int argc, char** argv) {
       for (double x : lat)
         if (x > 0) ok.push_back(x);
       std::sort(ok.begin(), ok.end());
-      auto pct = [&](double p) { return ok.empty() ? -1 : ok[static_cast<size_t>(p * (ok.size() - 1) + 0.5)]; };
+      auto pct = [&](double p) {
+        return ok.empty() ? -1 : ok[static_cast<size_t>(std::lround(p * static_cast<double>(ok.size() - 1)))];
+      };
       std::printf("deploy_latency_concurrent_%d_p50_s %.2f\n", n, pct(0.5));
       std::printf("deploy_latency_concurrent_%d_p95_s %.2f\n", n, pct(0.95));
       std::printf("deploy_latency_concurrent_%d_succeeded %zu of %d\n", n, ok.size(), n);
@@ -403,4 +410,15 @@ int main(int argc, char** argv) {
   std::printf("deploy_latency_static_lab_by_hand_median_s %.2f\n", mm);
   if (ma > 0 && mm > 0) std::printf("ratio_ads_over_by_hand %.2f\n", ma / mm);
   return a.size() == static_cast<size_t>(rounds) && m.size() == static_cast<size_t>(rounds) ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return bench_main(argc, argv);
+  } catch (const std::exception& e) {  // a message and a failure, not std::terminate
+    std::fprintf(stderr, "ads_deploy_bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -106,9 +107,7 @@ struct Load {
 
 double secs(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int bench_main(int argc, char** argv) {
   std::string mode = argc > 1 ? argv[1] : "stopped";
   int rps = argc > 2 ? std::max(1, std::atoi(argv[2])) : 50;
   if (mode != "stopped" && mode != "running") {
@@ -212,4 +211,15 @@ int main(int argc, char** argv) {
   for (int i = 0; i < 1200 && api("GET", "/api/v1/deployments/" + id).value("state", "") != "destroyed"; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return bench_main(argc, argv);
+  } catch (const std::exception& e) {  // a message and a failure, not std::terminate
+    std::fprintf(stderr, "ads_release_bench: %s\n", e.what());
+    return 1;
+  }
 }

@@ -80,7 +80,7 @@ class Lan {
     if (auto e = must({"ip", "link", "add", veth_host_, "type", "veth", "peer", "name", veth_ns_}); !e.empty())
       return e;
     veth_made_ = true;
-    for (auto argv :
+    for (const auto& argv :
          std::vector<std::vector<std::string>>{{"ip", "addr", "add", net_ + "1/24", "dev", bridge_},
                                                {"ip", "link", "set", bridge_, "up"},
                                                {"ip", "link", "set", veth_host_, "master", bridge_},

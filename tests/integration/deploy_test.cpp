@@ -15,7 +15,6 @@
 #include "support/build_paths.h"
 
 namespace fs = std::filesystem;
-using ads::test::Child;
 using ads::test::TempDir;
 using nlohmann::json;
 

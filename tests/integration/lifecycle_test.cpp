@@ -262,6 +262,7 @@ TEST_F(LifecycleTest, ServerKilledWithQueuedWorkResumesIt) {
 TEST_F(LifecycleTest, FiveConcurrentDeploymentsAllRunOnTheirOwnMachines) {
   Server s((tmp.path / "data").string(), ADS_AGENT_BIN, {}, "5");
   std::vector<std::string> ids;
+  ids.reserve(5);
   for (int i = 0; i < 5; ++i)
     ids.push_back(deploy(s, kSource + "/examples/labs/static-site", "lab" + std::to_string(i)));
   std::set<std::string> addresses;

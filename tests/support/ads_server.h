@@ -50,8 +50,9 @@ struct ContainerGuard {
 class Server {
  public:
   explicit Server(const std::string& data_dir, const std::string& agent = ADS_AGENT_BIN,
-                  std::vector<std::string> env = {}, const std::string& workers = "2", const std::string& config = "")
-      : child_(argv(data_dir, agent, workers, config), std::move(env)) {
+                  const std::vector<std::string>& env = {}, const std::string& workers = "2",
+                  const std::string& config = "")
+      : child_(argv(data_dir, agent, workers, config), env) {
     // "ads: listening on http(s)://..." (with TLS, a line about the certificate comes first)
     for (int i = 0; i < 4 && base_.empty(); ++i) {
       std::string line = child_.read_line();
@@ -103,7 +104,7 @@ class Server {
   }
 
   // Waits until the deployment's state is one of `states`.
-  json wait_for(const std::string& id, std::set<std::string> states, int seconds = 240) {
+  json wait_for(const std::string& id, const std::set<std::string>& states, int seconds = 240) {
     json d;
     for (int i = 0; i < seconds * 4; ++i) {
       d = call("GET", "/api/v1/deployments/" + id);

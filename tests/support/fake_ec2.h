@@ -474,7 +474,9 @@ class FakeEc2 {
   }
   static bool matches(const std::vector<std::pair<std::string, std::vector<std::string>>>& fs,
                       const std::map<std::string, std::string>& tags, const std::string& state) {
-    for (auto& [name, values] : fs) {
+    for (const auto& filter : fs) {
+      const std::string& name = filter.first;
+      const std::vector<std::string>& values = filter.second;
       auto has = [&](const std::string& v) { return std::find(values.begin(), values.end(), v) != values.end(); };
       if (name == "instance-state-name") {
         if (!has(state)) return false;

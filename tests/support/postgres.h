@@ -20,7 +20,9 @@
 #include <memory>
 #include <pqxx/pqxx>
 #include <string>
+#include <vector>
 
+#include "core/env.h"
 #include "support/process.h"
 
 namespace ads::test {
@@ -47,8 +49,8 @@ class PostgresServer {
  public:
   // Starts a server (or adopts ADS_TEST_POSTGRES_URL). error() says why not.
   PostgresServer() {
-    if (const char* url = std::getenv("ADS_TEST_POSTGRES_URL"); url && *url) {
-      admin_url_ = url;
+    if (auto url = ads::env_var("ADS_TEST_POSTGRES_URL"); url && !url->empty()) {
+      admin_url_ = *url;
       return;
     }
     start();
@@ -117,8 +119,10 @@ class PostgresServer {
   void start() {
     namespace fs = std::filesystem;
     if (geteuid() == 0) {
-      passwd* pw = getpwnam("postgres");
-      if (!pw) {
+      passwd pwd{};
+      passwd* pw = nullptr;
+      std::vector<char> buf(16384);
+      if (getpwnam_r("postgres", &pwd, buf.data(), buf.size(), &pw) != 0 || !pw) {
         error_ = "running as root and there is no `postgres` user to run PostgreSQL as";
         return;
       }

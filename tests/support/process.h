@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -35,11 +37,23 @@ struct TempDir {
   dup2(pipefd[1], 1);
   close(pipefd[0]);
   close(pipefd[1]);
-  for (auto& e : env) putenv(const_cast<char*>(e.c_str()));
+  // The child's environment: this process's, each NAME=VALUE of `env` in place
+  // of a variable of that name (an array for execvpe rather than putenv, which
+  // would change the environment in place).
+  std::vector<char*> envp;
+  for (char** p = environ; *p; ++p) {
+    std::string_view entry(*p);
+    auto name = entry.substr(0, entry.find('=') + 1);  // "NAME="
+    if (std::none_of(env.begin(), env.end(), [&](const std::string& e) { return e.starts_with(name); }))
+      envp.push_back(*p);
+  }
+  for (const auto& e : env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
   std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.reserve(argv.size() + 1);
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
-  execvp(args[0], args.data());
+  execvpe(args[0], args.data(), envp.data());
   _exit(127);
 }
 

@@ -82,6 +82,7 @@ class SshTestHost {
     while (pos < all.size()) {
       int argc = std::stoi(next());
       std::vector<std::string> argv;
+      argv.reserve(static_cast<size_t>(argc));
       for (int i = 0; i < argc; ++i) argv.push_back(next());
       out.push_back(std::move(argv));
     }
@@ -145,7 +146,7 @@ class SshTestHost {
     if (auto e = must({"ip", "link", "add", veth_host_, "type", "veth", "peer", "name", veth_ns_}); !e.empty())
       return e;
     veth_made_ = true;
-    for (auto argv :
+    for (const auto& argv :
          std::vector<std::vector<std::string>>{{"ip", "link", "set", veth_ns_, "netns", ns_},
                                                {"ip", "addr", "add", host_ip_ + "/24", "dev", veth_host_},
                                                {"ip", "link", "set", veth_host_, "up"},

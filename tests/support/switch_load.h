@@ -137,6 +137,7 @@ inline SwitchLoadResult run_switch_load(const SwitchLoadOptions& o, const std::f
     }
   });
   std::vector<std::thread> clients;
+  clients.reserve(static_cast<size_t>(o.threads));
   for (int i = 0; i < o.threads; ++i) clients.emplace_back(client);
   for (auto& t : clients) t.join();
   {

@@ -69,8 +69,9 @@ TEST_F(AgentTest, CancelStopsTheRunningActionAndTheAgentTakesTheNextOne) {
 
   fs::path pidfile = tmp.path / "sleep.pid";
   // the second test ignores SIGTERM: only the SIGKILL after the grace ends it
-  for (std::string cmd : {"echo $$ > " + pidfile.string() + "; echo started; exec sleep 100000",
-                          "trap '' TERM; echo $$ > " + pidfile.string() + "; echo started; sleep 100000; true"}) {
+  for (const std::string& cmd :
+       {"echo $$ > " + pidfile.string() + "; echo started; exec sleep 100000",
+        "trap '' TERM; echo $$ > " + pidfile.string() + "; echo started; sleep 100000; true"}) {
     SCOPED_TRACE(cmd);
     ASSERT_TRUE(
         c.upload_lab(lab_tarball(spec_with("[]", R"(,"test":[)" + json(cmd).dump() + R"(,"echo never"])"))).ok());

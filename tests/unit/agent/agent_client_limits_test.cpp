@@ -8,9 +8,11 @@
 #include <signal.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <future>
 
 #include "agent_fixture.h"
+#include "core/text.h"
 #include "http/server.h"
 #include "support/build_paths.h"
 
@@ -161,7 +163,7 @@ uint16_t free_port() {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << ads::errno_text(errno);
   socklen_t len = sizeof a;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
   ::close(fd);

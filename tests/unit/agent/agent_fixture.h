@@ -87,7 +87,7 @@ class AgentTest : public ::testing::Test {
   }
 
   // A .tar.gz of a lab whose ads-lab.json is `spec` (plus extra files).
-  std::string lab_tarball(const std::string& spec, std::map<std::string, std::string> files = {}) {
+  std::string lab_tarball(const std::string& spec, const std::map<std::string, std::string>& files = {}) {
     fs::path src = tmp.path / ("src" + std::to_string(n_++));
     fs::create_directories(src);
     std::ofstream(src / "ads-lab.json") << spec;

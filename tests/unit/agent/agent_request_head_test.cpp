@@ -111,7 +111,7 @@ TEST_F(AgentTest, TheBodyMustMatchItsSignedHash) {
     if (k == ads::agent::kHeaderBodyHash) v = ads::agent::sha256_hex(lab + "x");
   EXPECT_EQ(raw_status("PUT", "/v1/lab", h, lab + "x"), 401);
   // malformed hash headers
-  for (std::string bad : {std::string(64, 'G'), std::string(63, 'a'), std::string(64, 'A')}) {
+  for (const std::string& bad : {std::string(64, 'G'), std::string(63, 'a'), std::string(64, 'A')}) {
     h = ads::agent::signed_headers(kSecret, "PUT", "/v1/lab", lab, now_s());
     for (auto& [k, v] : h)
       if (k == ads::agent::kHeaderBodyHash) v = bad;

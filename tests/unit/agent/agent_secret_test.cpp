@@ -99,13 +99,13 @@ TEST_F(AgentSecretTest, TheSwitchIsKeptAcrossARestartOfTheAgent) {
 TEST_F(AgentSecretTest, ARetryOfTheSameSwitchIsAnsweredAndBadInputChangesNothing) {
   agent::AgentClient boot(base, kSecret);
   auto post = [&](const std::string& body) { return attacker_status(kSecret, "POST", "/v1/secret", kSecret, body); };
-  for (std::string bad : {std::string("not json"), std::string("{}"), std::string(R"({"secret":42})"),
-                          nlohmann::json{{"secret", "short"}}.dump(),
-                          nlohmann::json{{"secret", std::string(64, 'A')}}.dump(),   // upper case
-                          nlohmann::json{{"secret", std::string(63, 'a')}}.dump(),   // too short
-                          nlohmann::json{{"secret", std::string(257, 'a')}}.dump(),  // too long
-                          nlohmann::json{{"secret", std::string(63, 'a') + " "}}.dump(),
-                          nlohmann::json{{"secret", std::string(64, 'k')}}.dump()})  // the bootstrap itself
+  for (const std::string& bad : {std::string("not json"), std::string("{}"), std::string(R"({"secret":42})"),
+                                 nlohmann::json{{"secret", "short"}}.dump(),
+                                 nlohmann::json{{"secret", std::string(64, 'A')}}.dump(),   // upper case
+                                 nlohmann::json{{"secret", std::string(63, 'a')}}.dump(),   // too short
+                                 nlohmann::json{{"secret", std::string(257, 'a')}}.dump(),  // too long
+                                 nlohmann::json{{"secret", std::string(63, 'a') + " "}}.dump(),
+                                 nlohmann::json{{"secret", std::string(64, 'k')}}.dump()})  // the bootstrap itself
     EXPECT_EQ(post(bad), 400) << bad;
   EXPECT_FALSE(fs::exists(file));
   ASSERT_TRUE(boot.health().ok());  // still on the bootstrap secret
@@ -159,7 +159,7 @@ TEST_F(AgentSecretTest, ASecretFileThatIsDamagedStopsTheAgentRatherThanFallingBa
   server->stop();
   server.reset();
   fs::create_directories(fs::path(file).parent_path());
-  for (std::string bad : {std::string(""), std::string("zz\n"), fresh.substr(0, 40) + "\n"}) {
+  for (const std::string& bad : {std::string(""), std::string("zz\n"), fresh.substr(0, 40) + "\n"}) {
     std::ofstream(file, std::ios::trunc) << bad;
     auto cfg = config();
     cfg.secret_file = file;

@@ -54,11 +54,11 @@ TEST_F(AgentTest, TamperedOrMalformedSignatureHeadersAreRefused) {
   sig[0] = sig[0] == '0' ? '1' : '0';
   EXPECT_EQ(raw_status("GET", "/v1/health", set(h, ads::agent::kHeaderSignature, sig)), 401);
   // malformed values
-  for (std::string bad :
+  for (const std::string& bad :
        {std::string(""), std::string("zz"), std::string(64, 'g'), std::string(63, 'a'), std::string(128, 'a')})
     EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderSignature, bad)), 401) << bad;
-  for (std::string bad : {std::string(""), std::string("soon"), std::string("1e3"), std::string("-1"),
-                          std::string("99999999999999999999999")})
+  for (const std::string& bad : {std::string(""), std::string("soon"), std::string("1e3"), std::string("-1"),
+                                 std::string("99999999999999999999999")})
     EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderTime, bad)), 401) << bad;
   EXPECT_EQ(raw_status("GET", "/v1/health", set(good(), ads::agent::kHeaderNonce, "")), 401);
   EXPECT_EQ(raw_status("GET", "/v1/health", good()), 200);  // untouched, the same request passes
@@ -144,7 +144,8 @@ TEST_F(AgentTest, RoutesAreExactlyTheDocumentedOnesAndNoneRunsACommandFromTheReq
   ads::agent::AgentClient c(base, kSecret);
   ASSERT_TRUE(c.upload_lab(lab_tarball(spec_with(R"(["true"])"))).ok());
   fs::path marker = tmp.path / "ran";
-  for (std::string name : {"touch%20" + marker.string(), std::string("..%2F..%2Fbin%2Fsh"), std::string("exec")}) {
+  for (const std::string& name :
+       {"touch%20" + marker.string(), std::string("..%2F..%2Fbin%2Fsh"), std::string("exec")}) {
     long st = raw_status("POST", "/v1/actions/" + name,
                          ads::agent::signed_headers(kSecret, "POST", "/v1/actions/" + name, "", now_s()));
     EXPECT_GE(st, 400) << name;
@@ -315,11 +316,11 @@ TEST(AgentProtocol, KnownAnswerAndEveryFieldIsCovered) {
   EXPECT_EQ(ads::agent::sign(secret, canon), "c2be2e79b6c629de8a3e4711065f7ced6d4dab72ed99c661cfb423d9e9abfd04");
   std::string sig = ads::agent::sign(secret, canon);
   EXPECT_TRUE(ads::agent::signature_matches(secret, canon, sig));
-  for (auto other : {ads::agent::canonical("PUT", "/v1/health", "1700000000", "abcdef0123456789", ""),
-                     ads::agent::canonical("GET", "/v1/lab", "1700000000", "abcdef0123456789", ""),
-                     ads::agent::canonical("GET", "/v1/health", "1700000001", "abcdef0123456789", ""),
-                     ads::agent::canonical("GET", "/v1/health", "1700000000", "abcdef0123456788", ""),
-                     ads::agent::canonical("GET", "/v1/health", "1700000000", "abcdef0123456789", "x")})
+  for (const auto& other : {ads::agent::canonical("PUT", "/v1/health", "1700000000", "abcdef0123456789", ""),
+                            ads::agent::canonical("GET", "/v1/lab", "1700000000", "abcdef0123456789", ""),
+                            ads::agent::canonical("GET", "/v1/health", "1700000001", "abcdef0123456789", ""),
+                            ads::agent::canonical("GET", "/v1/health", "1700000000", "abcdef0123456788", ""),
+                            ads::agent::canonical("GET", "/v1/health", "1700000000", "abcdef0123456789", "x")})
     EXPECT_FALSE(ads::agent::signature_matches(secret, other, sig));
   EXPECT_FALSE(ads::agent::signature_matches(secret, canon, sig.substr(1)));
 }

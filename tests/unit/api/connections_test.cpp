@@ -67,6 +67,7 @@ class ApiConnections : public ::testing::Test {
     std::latch go(n);
     std::vector<long> status(n, 0);
     std::vector<std::thread> ts;
+    ts.reserve(static_cast<size_t>(n));
     for (int i = 0; i < n; ++i) {
       ts.emplace_back([&, i] {
         go.arrive_and_wait();

@@ -662,7 +662,7 @@ TEST(OidcSettings, BadSettingsNameTheirKey) {
   auto s = ads::parse_oidc_settings(good);
   ASSERT_TRUE(s.ok()) << s.error().message;
   EXPECT_EQ(s->issuer, "https://id.example.org");
-  auto refused = [&](const char* key, json value, const std::string& field) {
+  auto refused = [&](const char* key, const json& value, const std::string& field) {
     json j = good;
     if (value.is_null()) j.erase(key);
     else j[key] = value;

@@ -45,7 +45,7 @@ class SourceAccessTest : public ApiTest {
 
 TEST_F(SourceAccessTest, ADeployerGetsOneAnswerForEveryServerPathOutsideTheRoots) {
   std::string first;
-  for (std::string path :
+  for (const std::string& path :
        std::vector<std::string>{"/etc", "/var/lib/ads", "/no/such/dir", "/etc/shadow", "/proc/self",
                                 (roots.path / "labs" / "etc-link").string(), (roots.path / "labs" / "missing").string(),
                                 (roots.path / "labs" / ".." / "work").string(), "file:///etc", "file:///no/such/dir"}) {
@@ -118,7 +118,8 @@ class PrivateRepoTest : public SourceAccessTest {
     o.sources.policy.allow_addresses = {ads::parse_ip_range("127.0.0.1/32", "t").value()};
     o.sources.credentials["127.0.0.1"] = {"labs", (roots.path / "pw").string(), "", "", ""};
     // an empty agent binary: the engine starts, and a deploy stops at provisioning, before any machine
-    std::ofstream(roots.path / "empty-agent");
+    std::ofstream empty_agent(roots.path / "empty-agent");
+    EXPECT_TRUE(empty_agent.is_open()) << (roots.path / "empty-agent");
     o.agent_binary = (roots.path / "empty-agent").string();
     return o;
   }

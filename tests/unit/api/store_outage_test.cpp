@@ -51,6 +51,7 @@ TEST(StoreOutage, PostgresDownIs503WithRetryAfterNeverAnAuthFailureAndTheFirstCa
   // several callers at once: the server's pool holds several connections
   {
     std::vector<std::thread> ts;
+    ts.reserve(6);
     for (int i = 0; i < 6; ++i)
       ts.emplace_back([&] {
         for (int k = 0; k < 5; ++k) EXPECT_EQ(get(server, "/api/v1/deployments", server.token()).status, 200);

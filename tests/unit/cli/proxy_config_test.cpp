@@ -43,7 +43,7 @@ TEST(ProxyConfig, HaproxyIsTheDefaultAndCaddyStaysAvailable) {
 }
 
 TEST(ProxyConfig, BadKindsAndCaddyOnlySettingsAreRefusedByName) {
-  for (json bad : {json{{"kind", "nginx"}}, json{{"kind", ""}}, json{{"kind", "HAProxy"}}, json{{"kind", 1}}}) {
+  for (const json& bad : {json{{"kind", "nginx"}}, json{{"kind", ""}}, json{{"kind", "HAProxy"}}, json{{"kind", 1}}}) {
     ProxyConfig p;
     auto st = ads::cli::parse_proxy_config(bad, p);
     ASSERT_FALSE(st.ok()) << bad.dump();

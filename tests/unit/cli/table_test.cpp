@@ -38,7 +38,7 @@ TEST(CliTable, WidthsCountCharactersAndControlCharactersAreShownAsQuestionMarks)
   t.add({"plain", "2"});
   t.add({"bad\x1b[31mred", "3"});  // a terminal escape from the server stays inert
   auto l = lines(t.str());
-  EXPECT_EQ(l[1].find("1"), l[0].find("X") + (std::string("ünïcødé").size() - 7)) << t.str();
+  EXPECT_EQ(l[1].find('1'), l[0].find('X') + (std::string("ünïcødé").size() - 7)) << t.str();
   EXPECT_EQ(l[3].find('\x1b'), std::string::npos);
   EXPECT_NE(l[3].find("bad?[31mred"), std::string::npos);
   Table ragged({"A", "B"});

@@ -481,7 +481,7 @@ INSTANTIATE_TEST_SUITE_P(Cases, LabSpecV1Invalid, ::testing::ValuesIn(v1_bad_spe
                          [](const auto& info) { return case_name(info.param.name); });
 
 TEST(LabSpecV1, MalformedJsonAndNonObjectRoots) {
-  for (std::string bad : std::vector<std::string>{
+  for (const std::string& bad : std::vector<std::string>{
            "", " ", "{", "}", "{\"lab\":}", "{\"lab\": {}} trailing", "{'lab': 1}", "nul", "{\"lab\": {\"a\": 1,}}",
            "\xff\xfe", std::string("{\"lab\"\0:1}", 10), "1111111111111110000000000000E012643644952371772294"}) {
     auto r = parse_labspec_v1(bad);

@@ -5,7 +5,7 @@
 
 namespace {
 
-ads::LogLine line(int i, std::string text = "") {
+ads::LogLine line(int i, const std::string& text = "") {
   ads::LogLine l;
   l.ts_ms = 1000 + i;
   l.step = "installing";

@@ -45,8 +45,8 @@ TEST(LabNameValidation, RefusesPathTraversal) {
 }
 
 TEST(LabNameValidation, RefusesControlAndNonAsciiCharacters) {
-  for (std::string bad : {std::string("a\nb"), std::string("a\rb"), std::string("a\tb"), std::string("a\x7f"),
-                          std::string("a\x01"), std::string("a\0b", 3), std::string("caf\xc3\xa9")})
+  for (const std::string& bad : {std::string("a\nb"), std::string("a\rb"), std::string("a\tb"), std::string("a\x7f"),
+                                 std::string("a\x01"), std::string("a\0b", 3), std::string("caf\xc3\xa9")})
     expect_refused(validate_lab_name(bad), "name", bad);
 }
 
@@ -85,7 +85,7 @@ TEST(GitRefValidation, RefusesShellMetacharacters) {
 TEST(GitRefValidation, RefusesTraversalControlLeadingDashAndTooLong) {
   for (std::string bad : {"..", "a..b", "../../etc/passwd", "refs/../x"})
     expect_refused(validate_git_ref(bad), "ref", bad);
-  for (std::string bad :
+  for (const std::string& bad :
        {std::string("a\nb"), std::string("a\x01"), std::string("a\x7f"), std::string("a\0", 2), std::string("\tmain")})
     expect_refused(validate_git_ref(bad), "ref", bad);
   for (std::string bad : {"-x", "--upload-pack=evil", "-"}) expect_refused(validate_git_ref(bad), "ref", bad);
@@ -112,8 +112,8 @@ TEST(SourceValidation, RefusesShellMetacharacters) {
 }
 
 TEST(SourceValidation, RefusesControlCharactersLeadingDashEmptyAndTooLong) {
-  for (std::string bad : {std::string("/x\ny"), std::string("/x\ry"), std::string("/x\x7f"), std::string("/x\0y", 4),
-                          std::string("https://h/x\x1b[2J"), std::string("\t/x")})
+  for (const std::string& bad : {std::string("/x\ny"), std::string("/x\ry"), std::string("/x\x7f"),
+                                 std::string("/x\0y", 4), std::string("https://h/x\x1b[2J"), std::string("\t/x")})
     expect_refused(validate_source(bad), "source", bad);
   for (std::string bad : {"-x", "--upload-pack=touch /tmp/pwned", "-oProxyCommand=sh"})
     expect_refused(validate_source(bad), "source", bad);
@@ -134,7 +134,7 @@ TEST(DnsLabelValidation, AcceptsLowerCaseLabels) {
 }
 
 TEST(DnsLabelValidation, RefusesWhatCannotBeAHostName) {
-  for (std::string bad :
+  for (const std::string& bad :
        std::vector<std::string>{"", "A", "Lab", "a_b", "a.b", "-a", "a-", "-", "a b", "a;b", "caf\xc3\xa9",
                                 std::string("a\0b", 3), "a\n", std::string(64, 'a'), "\xff", "xn--80ak6aa92e.x"})
     expect_refused(ads::validate_dns_label(bad), "name", bad);

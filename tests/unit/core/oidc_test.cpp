@@ -75,7 +75,7 @@ TEST_F(IdTokenClaims, GoodClaimsGiveTheLowerCaseAddress) {
 }
 
 TEST_F(IdTokenClaims, EachBadClaimIsRefusedByName) {
-  auto with = [&](const char* k, json v) {
+  auto with = [&](const char* k, const json& v) {
     json c = good();
     if (v.is_null()) c.erase(k);
     else c[k] = v;

@@ -6,7 +6,7 @@ namespace {
 const std::string kR = "\xEF\xBF\xBD";  // U+FFFD
 
 TEST(Utf8, ValidTextPassesUnchanged) {
-  for (std::string s :
+  for (const std::string& s :
        {std::string(), std::string("plain ascii"), std::string("caf\xC3\xA9"), std::string("\xE2\x82\xAC 20"),
         std::string("\xF0\x9F\x98\x80"), std::string("\xF4\x8F\xBF\xBF"), std::string("nul\0inside", 10)}) {
     EXPECT_TRUE(ads::is_valid_utf8(s)) << s;

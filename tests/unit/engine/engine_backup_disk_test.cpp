@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 
 #include "agent/identity.h"
+#include "core/text.h"
 #include "engine/durable_file.h"
 #include "engine/engine.h"
 #include "http/server.h"
@@ -102,7 +104,7 @@ TEST(EngineBackupDisk, ABackupOnAFullDiskFailsSayingSoAndLeavesNoFileAndNoRecord
   ASSERT_TRUE(store->create(d).ok());
 
   SmallDisk disk(tmp.path / "backups", "1M");
-  ASSERT_TRUE(disk.mounted) << "cannot mount a tmpfs (the unit tests run as root): " << std::strerror(errno);
+  ASSERT_TRUE(disk.mounted) << "cannot mount a tmpfs (the unit tests run as root): " << ads::errno_text(errno);
   fs::create_directories(disk.dir / d.id);
   disk.fill(disk.dir / "filler");
 
@@ -144,7 +146,7 @@ TEST(EngineBackupDisk, ABackupOnAFullDiskFailsSayingSoAndLeavesNoFileAndNoRecord
 TEST(EngineBackupDisk, WriteFileDurablyOnAFullDiskLeavesTheOldFileAndNoTemporaryOne) {
   ads::test::TempDir tmp;
   SmallDisk disk(tmp.path / "disk", "64k");
-  ASSERT_TRUE(disk.mounted) << std::strerror(errno);
+  ASSERT_TRUE(disk.mounted) << ads::errno_text(errno);
   fs::path file = disk.dir / "a.tar.gz";
   ASSERT_TRUE(ads::write_file_durably(file.string(), "old").ok());
   // bigger than the disk: the write itself fails part way

@@ -185,7 +185,7 @@ TEST_P(EngineRoutesTest, NamesAreDnsLabelsAndALiveLabKeepsItsName) {
   EXPECT_EQ(r.error().code, "conflict");
   EXPECT_EQ(r.error().field, "name");
   EXPECT_NE(r.error().message.find("01held"), std::string::npos) << r.error().message;
-  for (std::string bad : std::vector<std::string>{"Notes", "my_lab", "a.b", "-x", "x-", std::string(64, 'a')}) {
+  for (const std::string& bad : std::vector<std::string>{"Notes", "my_lab", "a.b", "-x", "x-", std::string(64, 'a')}) {
     req.name = bad;
     auto b = engine->submit(req);
     ASSERT_FALSE(b.ok()) << bad;

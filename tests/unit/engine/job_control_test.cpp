@@ -95,7 +95,7 @@ class EngineJobControl : public ::testing::Test {
     for (pid_t p : pids_with(marker)) ::kill(p, SIGKILL);
   }
 
-  std::unique_ptr<ads::Engine> engine(ads::EngineOptions o = {}) {
+  std::unique_ptr<ads::Engine> engine(const ads::EngineOptions& o = {}) {
     std::map<std::string, std::unique_ptr<ads::Provider>> providers;
     auto lxd = ads::make_provider("lxd", json{{"socket", (tmp.path / "no-lxd.sock").string()}});
     EXPECT_TRUE(lxd.ok());

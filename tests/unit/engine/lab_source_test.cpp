@@ -33,7 +33,7 @@ class LabSourceTest : public ::testing::Test {
 
 TEST_F(LabSourceTest, ASpecThatIsASymlinkIsRefusedAndNothingOfItsTargetIsShown) {
   for (const char* rel : {"ads-lab.json", "scripts/labspec.json"}) {
-    for (fs::path target : {secret, fs::path("/proc/self/environ"), host_json}) {
+    for (const fs::path& target : {secret, fs::path("/proc/self/environ"), host_json}) {
       fs::remove(lab / rel);
       fs::create_symlink(target, lab / rel);
       auto r = ads::read_spec(lab.string());

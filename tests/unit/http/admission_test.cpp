@@ -35,6 +35,7 @@ TEST(ConnectionAdmission, ServesUpToTheLimitThenQueuesThenRefusesBusy) {
 TEST(ConnectionAdmission, OneAddressGetsItsShareAndItsOverflowWaitsWithoutBlockingOthers) {
   Admission a(AdmissionLimits{10, 0, 2, 10, 2});
   std::vector<Ticket> mine;
+  mine.reserve(4);
   for (int i = 0; i < 4; ++i) mine.push_back(ticket(i, "attacker"));
   EXPECT_EQ(a.arrive(mine[0]), V::kServe);
   EXPECT_EQ(a.arrive(mine[1]), V::kServe);
@@ -60,6 +61,7 @@ TEST(ConnectionAdmission, OneAddressGetsItsShareAndItsOverflowWaitsWithoutBlocki
 TEST(ConnectionAdmission, AFreedSlotGoesToTheAddressWithTheFewestServed) {
   Admission a(AdmissionLimits{4, 0, 3, 100, 100});
   std::vector<Ticket> held;
+  held.reserve(4);
   for (int i = 0; i < 3; ++i) held.push_back(ticket(i, "attacker", 0));
   held.push_back(ticket(3, "other", 0));
   for (auto& t : held) ASSERT_EQ(a.arrive(t), V::kServe);
@@ -91,6 +93,7 @@ TEST(ConnectionAdmission, NoQueueMeansRefusalAtOnce) {
 TEST(ConnectionAdmission, ReservedSlotsComeLastAndAreCountedApart) {
   Admission a(AdmissionLimits{4, 2, 0, 0, 0});
   std::vector<Ticket> t;
+  t.reserve(5);
   for (int i = 0; i < 5; ++i) t.push_back(ticket(i, "x" + std::to_string(i)));
   for (int i = 0; i < 4; ++i) ASSERT_EQ(a.arrive(t[i]), V::kServe) << i;
   EXPECT_FALSE(t[0].reserved);

@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <functional>
 #include <thread>
 
+#include "core/text.h"
 #include "http/client.h"
 #include "http/server.h"
 
@@ -22,12 +24,12 @@ namespace {
 // has been read, and should stop once a send fails (the client went away).
 class RawServer {
  public:
-  explicit RawServer(std::function<void(int)> serve) {
+  explicit RawServer(const std::function<void(int)>& serve) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << ads::errno_text(errno);
     ::listen(fd_, 4);
     socklen_t len = sizeof a;
     ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
@@ -70,10 +72,10 @@ bool send_all(int fd, const std::string& s) {
 class Flood {
  public:
   Flood() : server_(options()) {
-    server_.route("GET", "/forever", [this](ads::http::Request&) {
+    server_.route("GET", "/forever", [](ads::http::Request&) {
       ads::http::Response r;
       r.content_type = "application/octet-stream";
-      r.stream = [this](ads::http::StreamWriter& w) {
+      r.stream = [](ads::http::StreamWriter& w) {
         std::string chunk(64 * 1024, 'x');
         while (w.write(chunk)) {
         }

@@ -269,6 +269,7 @@ TEST(ServerConnections, TwoHundredClientsAtOnceAllGetTheirAnswer) {
   std::latch go(kClients);
   std::vector<long> status(kClients, 0);
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(kClients));
   for (int i = 0; i < kClients; ++i) {
     ts.emplace_back([&, i] {
       go.arrive_and_wait();
@@ -424,6 +425,7 @@ TEST(ServerThreads, AfterABurstAtMostIdleThreadsStayAndStopEndsThem) {
   ASSERT_TRUE(s->start().ok());
   std::vector<std::thread> ts;
   std::atomic<int> ok{0};
+  ts.reserve(8);
   for (int i = 0; i < 8; ++i)
     ts.emplace_back([&] {
       auto r = get(s->port(), "/together");

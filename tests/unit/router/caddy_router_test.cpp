@@ -131,14 +131,14 @@ TEST_F(CaddyRouterTest, RestartedProxyServesItsRoutesAgain) {
 
 TEST_F(CaddyRouterTest, BadRoutesAreRefusedBeforeCaddySeesThem) {
   auto r = domain_router();
-  for (std::string name : std::vector<std::string>{"", "UPPER", "under_score", "-lead", "trail-", "a.b",
-                                                   std::string(64, 'a'), "x y", "caf\xc3\xa9", "a;b"}) {
+  for (const std::string& name : std::vector<std::string>{"", "UPPER", "under_score", "-lead", "trail-", "a.b",
+                                                          std::string(64, 'a'), "x y", "caf\xc3\xa9", "a;b"}) {
     auto st = r.put(Route{name, "127.0.0.1:80", 0});
     ASSERT_FALSE(st.ok()) << name;
     EXPECT_EQ(st.error().field, "name") << name;
   }
-  for (std::string up : std::vector<std::string>{"", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "http://x:80",
-                                                 "a b:80", "x:80/y", "\"x\":80"}) {
+  for (const std::string& up : std::vector<std::string>{"", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000",
+                                                        "http://x:80", "a b:80", "x:80/y", "\"x\":80"}) {
     auto st = r.put(Route{"ok", up, 0});
     ASSERT_FALSE(st.ok()) << up;
     EXPECT_EQ(st.error().field, "upstream") << up;

@@ -207,7 +207,7 @@ TEST_F(HaproxyRouterTest, RefusedRoutesChangeNothing) {
   auto r = domain_router();
   ASSERT_TRUE(r.put(Route{"keep", a.address(), 0}).ok());
   std::string file = read_file(pdir + "/hosts.map");
-  for (std::string name :
+  for (const std::string& name :
        std::vector<std::string>{"", "UPPER", "under_score", "-lead", "trail-", "a.b", std::string(64, 'a'), "x y",
                                 "caf\xc3\xa9", "a;b", "a\nb", "a\\b", "keep;show", "keep\n"}) {
     auto st = r.put(Route{name, a.address(), 0});
@@ -217,7 +217,7 @@ TEST_F(HaproxyRouterTest, RefusedRoutesChangeNothing) {
     ASSERT_FALSE(st.ok()) << name;
     EXPECT_EQ(st.error().field, "name") << name;
   }
-  for (std::string up : std::vector<std::string>{
+  for (const std::string& up : std::vector<std::string>{
            "", "127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", "http://x:80", "localhost:80", "lab.example.org:8080",
            "a b:80", "x:80/y", "127.0.0.1:80;show info", "127.0.0.1:80 x", "127.0.0.1:80\n", "127.0.0.1\\:80",
            "127.000.0.1:80", "127.1:80", "[::1]:80", "127.0.0.1:+80", "\"x\":80"}) {
@@ -384,8 +384,8 @@ TEST(HaproxyConfig, StaticAndChecked) {
   EXPECT_NE(c.find("bind 10.1.2.3:8100-8999\n"), std::string::npos) << c;
   EXPECT_NE(c.find("dst_port,map_int(/var/lib/ads/proxy/ports.map)"), std::string::npos) << c;
   // paths that could not go into the config or a command as they are
-  for (std::string d : std::vector<std::string>{"relative/dir", "/a b", "/a;b", "/a\\b", "/a\nb", "/caf\xc3\xa9",
-                                                "/" + std::string(120, 'a')}) {
+  for (const std::string& d : std::vector<std::string>{"relative/dir", "/a b", "/a;b", "/a\\b", "/a\nb", "/caf\xc3\xa9",
+                                                       "/" + std::string(120, 'a')}) {
     auto st = ads::router::check_haproxy_dir(d);
     ASSERT_FALSE(st.ok()) << d;
     EXPECT_EQ(st.error().field, "proxy.dir");
@@ -397,8 +397,9 @@ TEST(HaproxyConfig, StaticAndChecked) {
   }
   EXPECT_TRUE(ads::router::check_haproxy_dir("/var/lib/ads-1/proxy_2.x+y").ok());
   // the runtime API client sends no line that HAProxy would split or unescape
-  for (std::string line : std::vector<std::string>{"", "show info; shutdown frontend labs", "set map /m k v\nshow info",
-                                                   "a\\;b", "a\tb", std::string("a\0b", 3), std::string(5000, 'a')}) {
+  for (const std::string& line :
+       std::vector<std::string>{"", "show info; shutdown frontend labs", "set map /m k v\nshow info", "a\\;b", "a\tb",
+                                std::string("a\0b", 3), std::string(5000, 'a')}) {
     auto r = HaproxyRouter::command("/nonexistent.sock", line, 100);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, "invalid") << line;

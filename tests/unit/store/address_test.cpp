@@ -98,6 +98,7 @@ TEST_P(AddressTest, ConcurrentAllocationsNeverCollide) {
   std::map<std::string, std::string> got;  // owner -> address
   std::vector<std::string> errors;
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(kThreads));
   for (int t = 0; t < kThreads; ++t) {
     ts.emplace_back([&, t] {
       ads::Store& s = (t % 2) ? *s1 : *s2;

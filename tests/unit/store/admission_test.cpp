@@ -103,10 +103,12 @@ TEST_P(AdmissionTest, TheOwnersLimitCountsUnfinishedJobsOnItsOwnDeployments) {
 TEST_P(AdmissionTest, ServersRacingForTheLastPlacesLetExactlyTheLimitThrough) {
   constexpr int kServers = 4, kTries = 5, kLimit = 3;
   std::vector<std::unique_ptr<ads::Store>> stores;
+  stores.reserve(static_cast<size_t>(kServers));
   for (int i = 0; i < kServers; ++i) stores.push_back(open());
   std::atomic<int> admitted{0}, refused{0}, other{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(kServers));
   for (int i = 0; i < kServers; ++i) {
     ts.emplace_back([&, i] {
       while (!go) std::this_thread::yield();

@@ -86,6 +86,7 @@ TEST_P(RateBucketTest, RacingServersGetExactlyTheBurst) {
   constexpr int kThreads = 8, kPerThread = 10, kBurst = 25;
   std::atomic<int> allowed{0}, errors{0};
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(kThreads));
   for (int t = 0; t < kThreads; ++t) {
     ts.emplace_back([&, t] {
       ads::Store& s = (t % 2) ? *s1 : *s2;

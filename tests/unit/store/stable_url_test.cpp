@@ -94,10 +94,12 @@ TEST_P(StableUrlStoreTest, OlderRecordsWithOneNameStayReadable) {
 TEST_P(StableUrlStoreTest, ServersRacingForOneNameLetOneThrough) {
   constexpr int kServers = 4;
   std::vector<std::unique_ptr<ads::Store>> stores;
+  stores.reserve(static_cast<size_t>(kServers));
   for (int i = 0; i < kServers; ++i) stores.push_back(open());
   std::atomic<int> admitted{0}, refused{0}, other{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(kServers));
   for (int i = 0; i < kServers; ++i) {
     ts.emplace_back([&, i] {
       while (!go) std::this_thread::yield();
@@ -158,11 +160,13 @@ TEST_P(StableUrlStoreTest, ServersRacingForPortsGetDifferentOnes) {
   for (int i = 0; i < kServers * kEach; ++i)
     ASSERT_TRUE(store->create(deployment("01q" + std::to_string(100 + i), "q" + std::to_string(i))).ok());
   std::vector<std::unique_ptr<ads::Store>> stores;
+  stores.reserve(static_cast<size_t>(kServers));
   for (int i = 0; i < kServers; ++i) stores.push_back(open());
   std::mutex mu;
   std::vector<int> got;
   std::atomic<int> errors{0};
   std::vector<std::thread> ts;
+  ts.reserve(static_cast<size_t>(kServers));
   for (int i = 0; i < kServers; ++i) {
     ts.emplace_back([&, i] {
       for (int k = 0; k < kEach; ++k) {

@@ -59,6 +59,7 @@ TEST(StoreFault, PostgresDownIsUnavailableAndPooledConnectionsFromBeforeARestart
   // several callers at once: the pool opens more than one connection
   auto busy = [&] {
     std::vector<std::thread> ts;
+    ts.reserve(8);
     for (int i = 0; i < 8; ++i)
       ts.emplace_back([&] {
         for (int k = 0; k < 20; ++k) (void)store.get_user_by_name("alice");
@@ -82,6 +83,7 @@ TEST(StoreFault, PostgresDownIsUnavailableAndPooledConnectionsFromBeforeARestart
   {
     std::atomic<int> failed{0};
     std::vector<std::thread> ts;
+    ts.reserve(4);
     for (int i = 0; i < 4; ++i)
       ts.emplace_back([&] {
         if (!store.get_user_by_name("alice").ok()) ++failed;

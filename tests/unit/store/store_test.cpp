@@ -169,6 +169,7 @@ TEST_P(StoreTest, LogSequenceHasNoGapsUnderConcurrentWriters) {
   std::vector<std::thread> ts;
   std::mutex mu;
   std::set<int64_t> seqs;
+  ts.reserve(4);
   for (int t = 0; t < 4; ++t) {
     ts.emplace_back([&, t] {
       for (int i = 0; i < 50; ++i) {
@@ -405,6 +406,7 @@ TEST_P(StoreTest, JobLeasesGoToOneServerAtATimeAndExpire) {
 
 TEST_P(StoreTest, ConcurrentClaimsNeverHandOutAJobTwice) {
   std::vector<std::unique_ptr<ads::Store>> stores;
+  stores.reserve(3);
   for (int i = 0; i < 3; ++i) stores.push_back(open());
   const int kJobs = 30;
   for (int i = 0; i < kJobs; ++i) {
@@ -418,6 +420,7 @@ TEST_P(StoreTest, ConcurrentClaimsNeverHandOutAJobTwice) {
   std::mutex mu;
   std::multiset<std::string> claimed;
   std::vector<std::thread> ts;
+  ts.reserve(6);
   for (int t = 0; t < 6; ++t) {
     ts.emplace_back([&, t] {
       auto& s = stores[t % 3];
@@ -505,6 +508,7 @@ TEST(PostgresStorePool, ACallerWaitingOnALockDoesNotHoldUpTheOthers) {
   // many callers at once share the two connections
   std::vector<std::thread> ts;
   std::atomic<int> failures{0};
+  ts.reserve(8);
   for (int t = 0; t < 8; ++t)
     ts.emplace_back([&] {
       for (int i = 0; i < 20; ++i)

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -20,6 +22,17 @@ using nlohmann::json;
 
 const char* kKey = "AKIDADSTEST";
 const char* kSecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYADSTESTKEY";
+
+// Sets the environment variable `name` to `value`, or removes it when `value`
+// is null: the provider takes static keys from AWS_* in the environment when
+// its settings have none, and has no other way in for them.
+void set_env(const char* name, const char* value) {
+  // Only the test's own thread reads the environment here: the provider and
+  // its HTTP client (libcurl, which reads the proxy variables) run on it, and
+  // the only other threads, the fake EC2's HTTP server, never read it.
+  if (value) setenv(name, value, 1);  // NOLINT(concurrency-mt-unsafe): no other thread reads the environment
+  else unsetenv(name);                // NOLINT(concurrency-mt-unsafe): no other thread reads the environment
+}
 
 class AwsProviderTest : public ::testing::Test {
  protected:
@@ -475,12 +488,12 @@ TEST_F(AwsProviderTest, StaticKeysComeFromTheEnvironmentWhenNotConfigured) {
   auto s = settings();
   s.erase("access_key_id");
   s.erase("secret_access_key");
-  setenv("AWS_ACCESS_KEY_ID", kKey, 1);
-  setenv("AWS_SECRET_ACCESS_KEY", kSecret, 1);
-  unsetenv("AWS_SESSION_TOKEN");
+  set_env("AWS_ACCESS_KEY_ID", kKey);
+  set_env("AWS_SECRET_ACCESS_KEY", kSecret);
+  set_env("AWS_SESSION_TOKEN", nullptr);
   auto p = provider(s);
-  unsetenv("AWS_ACCESS_KEY_ID");
-  unsetenv("AWS_SECRET_ACCESS_KEY");
+  set_env("AWS_ACCESS_KEY_ID", nullptr);
+  set_env("AWS_SECRET_ACCESS_KEY", nullptr);
   auto l = p->list();
   ASSERT_TRUE(l.ok()) << l.error().message;
   EXPECT_EQ(fake.calls()[0].access_key, kKey);
@@ -514,8 +527,10 @@ class AwsImdsTest : public AwsProviderTest {
   }
   static std::string in(int seconds) {
     auto t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+    std::tm utc{};
+    gmtime_r(&t, &utc);
     char b[32];
-    std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &utc);
     return b;
   }
 };
