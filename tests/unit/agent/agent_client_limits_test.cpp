@@ -3,18 +3,14 @@
 // agent client must stay bounded against it: a hostile "agent" on loopback
 // (the real HTTPS server with the derived key) that streams forever, sends
 // endless lines or goes silent; and a real agent process frozen with SIGSTOP.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 
-#include <cerrno>
 #include <future>
 
 #include "agent_fixture.h"
-#include "core/text.h"
 #include "http/server.h"
 #include "support/build_paths.h"
+#include "support/ports.h"
 
 namespace {
 using namespace ads::test::agent_fixture;
@@ -158,25 +154,14 @@ TEST(AgentClientLimits, EveryAnswerOfAHostileAgentIsBounded) {
   EXPECT_EQ(*older, 0);
 }
 
-uint16_t free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0) << ads::errno_text(errno);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
 // Issue 16.8: an agent frozen in the middle of an action (SIGSTOP) left the
 // job running until the 30-minute command limit. The real agent binary, as
 // pushed into machines, frozen while its command runs: the client says so
 // after its idle time.
 TEST(AgentProcess, AnAgentFrozenMidActionIsDetectedAfterTheIdleTime) {
   ads::test::TempDir tmp;
-  uint16_t port = free_port();
+  const int port = ads::test::free_loopback_port();
+  ASSERT_NE(port, 0) << "no free loopback port";
   json cfg = {{"secret", kSecret},
               {"host", "127.0.0.1"},
               {"port", port},
