@@ -33,24 +33,29 @@ fi
 logs=build/test-logs
 rm -rf "$logs"
 mkdir -p "$logs"
-# part NAME CMD...: runs CMD with its output in $logs/NAME.log and records
-# "NAME passed|FAILED SECONDS" in $logs/NAME.result.
+# record NAME STATUS START: writes "NAME passed|FAILED SECONDS" to
+# $logs/NAME.result and says it here.
+record() {
+  local took=$(($(date +%s) - $3)) result=passed
+  [ "$2" -eq 0 ] || result="FAILED (exit $2)"
+  echo "$1 $result ${took}" >"$logs/$1.result"
+  echo "ads: [$1] $result in ${took} s"
+}
+# part NAME CMD...: runs CMD with its output in $logs/NAME.log, then records it.
 part() {
-  local name=$1 start status=0
+  local name=$1 start status=0 owner=$BASHPID
   shift
   start=$(date +%s)
   echo "ads: [$name] started ($(date +%T)); output in $logs/$name.log"
-  # progress: every 2 minutes, how long it has run and its log's last line
-  (while sleep 120; do
+  # progress: every 2 minutes, how long it has run and its log's last line;
+  # it also stops by itself once the shell that started it is gone
+  (while sleep 120 && kill -0 "$owner" 2>/dev/null; do
     echo "ads: [$name] $(($(date +%s) - start)) s: $(tail -n 1 "$logs/$name.log" 2>/dev/null | cut -c1-120)"
   done) &
   local ticker=$!
   "$@" >"$logs/$name.log" 2>&1 || status=$?
   kill "$ticker" 2>/dev/null || true
-  local took=$(($(date +%s) - start)) result=passed
-  [ "$status" -eq 0 ] || result="FAILED (exit $status)"
-  echo "$name $result ${took}" >"$logs/$name.result"
-  echo "ads: [$name] $result in ${took} s"
+  record "$name" "$status" "$start"
 }
 lane2() {
   part clang-tidy bash scripts/tidy.sh
@@ -64,11 +69,7 @@ trap 'kill -- "-$lane2_pid" 2>/dev/null || true' EXIT
 start=$(date +%s)
 status=0
 (cd build && ctest --output-on-failure --timeout 900 -LE unit) || status=$?
-took=$(($(date +%s) - start))
-result=passed
-[ "$status" -eq 0 ] || result="FAILED (exit $status)"
-echo "ctest-LE-unit $result ${took}" >"$logs/ctest-LE-unit.result"
-echo "ads: [ctest-LE-unit] $result in ${took} s"
+record ctest-LE-unit "$status" "$start"
 echo "ads: e2e screenshots (if the e2e tests ran): $(pwd)/build/e2e-screenshots"
 part engine-store-tsan bash scripts/sanitize.sh tsan
 echo "ads: waiting for lane 2 (clang-tidy, the unit suite under ASan)"
