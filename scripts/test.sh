@@ -93,6 +93,10 @@ for name in clang-tidy unit-asan engine-store-tsan; do
     echo "ads: ---- $name failed; its findings and the end of $logs/$name.log ----"
     grep -E -m 50 'error:|FAILED|ERROR: AddressSanitizer|runtime error:|WARNING: ThreadSanitizer|LeakSanitizer' \
       "$logs/$name.log" || true
+    # googletest's failed checks with what they saw (the last 150 lines may
+    # hold only the tests that ran after them)
+    echo "ads: ---- failed checks ----"
+    grep -E -A 8 -m 20 ': Failure$' "$logs/$name.log" || true
     echo "ads: ---- last 150 lines ----"
     tail -n 150 "$logs/$name.log"
   fi
