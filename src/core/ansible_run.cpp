@@ -27,21 +27,31 @@ std::vector<std::string> playbook_env() {
           "ANSIBLE_CALLBACK_RESULT_FORMAT=json"};
 }
 
-std::string controller_inventory(const std::string& host, const std::string& address, int port,
-                                 const std::string& key_file, const std::string& known_hosts,
-                                 const std::string& proxy_command) {
+std::string controller_ssh_args(const std::string& known_hosts, const std::string& proxy_command) {
+  // Ansible's own defaults first (one connection per run, reused by each task)
+  std::string args = "-C -o ControlMaster=auto -o ControlPersist=60s";
   // every option ssh takes from this run, none from ~/.ssh or /etc/ssh
-  std::string ssh_args = "-o UserKnownHostsFile=" + known_hosts +
-                         " -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
-                         " -o BatchMode=yes -o PasswordAuthentication=no -o ConnectTimeout=15";
+  args += " -o UserKnownHostsFile=" + known_hosts +
+          " -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
+          " -o BatchMode=yes -o PasswordAuthentication=no -o ConnectTimeout=15";
   // one argument to ssh (Ansible splits these with shlex): quoted
-  if (!proxy_command.empty()) ssh_args += " -o 'ProxyCommand=" + proxy_command + "'";
+  if (!proxy_command.empty()) args += " -o 'ProxyCommand=" + proxy_command + "'";
+  return args;
+}
+
+std::string controller_vars_json(const PlaybookVars& v, const std::string& ssh_args) {
+  json vars = json::parse(playbook_vars_json(v));
+  vars["ansible_ssh_args"] = ssh_args;
+  return vars.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string controller_inventory(const std::string& host, const std::string& address, int port,
+                                 const std::string& key_file) {
   json h = {{"ansible_host", address},
             {"ansible_port", port},
             {"ansible_user", "root"},
             {"ansible_connection", "ssh"},
-            {"ansible_ssh_private_key_file", key_file},
-            {"ansible_ssh_common_args", ssh_args}};
+            {"ansible_ssh_private_key_file", key_file}};
   json inv = {{"all", {{"hosts", {{host, h}}}}}};
   return inv.dump(1) + "\n";
 }

@@ -175,11 +175,12 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
     kh << (grant->port == 22 ? d.address : "[" + d.address + "]:" + std::to_string(grant->port)) << " "
        << grant->host_key << "\n";
     std::ofstream inv(run / "inventory.yml");
-    inv << controller_inventory(host, d.address, grant->port, "/ads/key", "/ads/known_hosts",
-                                opts_.netcat + " -U /ads/ssh.sock");
+    inv << controller_inventory(host, d.address, grant->port, "/ads/key");
     if (!kh || !inv) return failed(action + ": cannot write the inventory of " + run.string());
   }
-  std::string vars = playbook_vars_json({"/opt/lab", "/var/lib/ads-agent/backup", d.id, d.name, d.stable_url});
+  // the ssh options travel as an extra variable: nothing of the lab's can change them
+  std::string vars = controller_vars_json({"/opt/lab", "/var/lib/ads-agent/backup", d.id, d.name, d.stable_url},
+                                          controller_ssh_args("/ads/known_hosts", opts_.netcat + " -U /ads/ssh.sock"));
 
   std::vector<std::string> argv = sandbox_argv(opts_.sandbox, run.string());
   for (const std::string& a : {std::string("--"), opts_.ansible_playbook, std::string("-i"),

@@ -36,8 +36,8 @@ TEST(AnsibleRun, TheEnvironmentFixesTheOutputFormatTheEngineReads) {
   EXPECT_TRUE(has("PYTHONUNBUFFERED=1"));
 }
 
-TEST(AnsibleRun, TheInventoryHasTheOneMachineTrustingOnlyItsHostKey) {
-  json inv = json::parse(controller_inventory("cse02", "10.99.0.7", 22, "/ads/key", "/ads/known_hosts"));
+TEST(AnsibleRun, TheInventoryHasTheOneMachine) {
+  json inv = json::parse(controller_inventory("cse02", "10.99.0.7", 22, "/ads/key"));
   ASSERT_TRUE(inv["all"]["hosts"].contains("cse02")) << inv.dump();
   EXPECT_EQ(inv["all"]["hosts"].size(), 1u);
   json h = inv["all"]["hosts"]["cse02"];
@@ -45,18 +45,24 @@ TEST(AnsibleRun, TheInventoryHasTheOneMachineTrustingOnlyItsHostKey) {
   EXPECT_EQ(h["ansible_port"], 22);
   EXPECT_EQ(h["ansible_user"], "root");
   EXPECT_EQ(h["ansible_ssh_private_key_file"], "/ads/key");
-  std::string args = h["ansible_ssh_common_args"];
+  EXPECT_FALSE(h.contains("ansible_ssh_common_args")) << "the ssh options are an extra variable";
+}
+
+TEST(AnsibleRun, TheSshOptionsTrustOnlyTheRunsHostKeyAndTravelAsAnExtraVariable) {
+  std::string args = ads::controller_ssh_args("/ads/known_hosts");
   for (const char* want :
        {"-o UserKnownHostsFile=/ads/known_hosts", "-o StrictHostKeyChecking=yes", "-o GlobalKnownHostsFile=/dev/null",
-        "-o IdentitiesOnly=yes", "-o BatchMode=yes", "-o PasswordAuthentication=no"})
+        "-o IdentitiesOnly=yes", "-o BatchMode=yes", "-o PasswordAuthentication=no", "-o ControlPersist=60s"})
     EXPECT_NE(args.find(want), std::string::npos) << want << " in " << args;
   EXPECT_EQ(args.find("ProxyCommand"), std::string::npos) << args;
   // from a sandbox without a network: through the relay's socket, one (quoted) argument
-  json relayed = json::parse(controller_inventory("cse02", "10.99.0.7", 9022, "/ads/key", "/ads/known_hosts",
-                                                  "/usr/bin/nc.openbsd -U /ads/ssh.sock"));
-  args = relayed["all"]["hosts"]["cse02"]["ansible_ssh_common_args"];
+  args = ads::controller_ssh_args("/ads/known_hosts", "/usr/bin/nc.openbsd -U /ads/ssh.sock");
   EXPECT_NE(args.find(" -o 'ProxyCommand=/usr/bin/nc.openbsd -U /ads/ssh.sock'"), std::string::npos) << args;
-  EXPECT_EQ(relayed["all"]["hosts"]["cse02"]["ansible_port"], 9022);
+  // beside the ads_* variables, in the same one JSON object
+  json vars = json::parse(ads::controller_vars_json({"/opt/lab", "/var/b", "d-1", "cse02", "http://a/"}, args));
+  EXPECT_EQ(vars["ansible_ssh_args"], args);
+  EXPECT_EQ(vars["ads_name"], "cse02");
+  EXPECT_EQ(vars.size(), 6u);
 }
 
 TEST(AnsibleRun, OnlyOneEd25519KeyLineIsAKeyTheAgentTakes) {
