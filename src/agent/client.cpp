@@ -118,6 +118,12 @@ Result<json> AgentClient::upload_lab(const std::string& tar_gz, long timeout_ms)
   return json::parse(res->body, nullptr, false);
 }
 
+Result<std::string> AgentClient::download_lab(size_t max_bytes, long timeout_ms) const {
+  auto res = send("GET", "/v1/lab", "", timeout_ms, max_bytes);
+  if (!res) return res.error();
+  return std::move(res->body);
+}
+
 Result<std::string> AgentClient::download_backup(size_t max_bytes, long timeout_ms) const {
   auto res = send("GET", "/v1/backup", "", timeout_ms, max_bytes);
   if (!res) return res.error();

@@ -68,6 +68,12 @@ class AgentClient {
   // Error "conflict".
   Status cancel(long timeout_ms = 30000) const;
 
+  // GET /v1/lab: the .tar.gz of the lab as it was last uploaded (PUT
+  // /v1/lab), at most `max_bytes` ("too_large" past it). An agent that holds
+  // none (one from before it kept it, or its copy could not be written):
+  // Error "not_found".
+  Result<std::string> download_lab(size_t max_bytes = kDefaultMaxBackupBytes, long timeout_ms = 300000) const;
+
   // GET /v1/backup: the .tar.gz of what the lab's backup action wrote, at
   // most `max_bytes` ("too_large" past it).
   Result<std::string> download_backup(size_t max_bytes = kDefaultMaxBackupBytes, long timeout_ms = 600000) const;

@@ -1,5 +1,6 @@
 #include "agent/server.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "core/ansible_run.h"
 #include "core/lab_tree.h"
 #include "core/names.h"
+#include "core/text.h"
 
 namespace ads::agent {
 namespace fs = std::filesystem;
@@ -53,6 +55,35 @@ std::optional<std::string> first_escaping_link(const std::string& dir) {
     if (target && !link_stays_inside(rel, *target, read_link)) return printable(rel) + " -> " + printable(*target);
   }
   return std::nullopt;
+}
+
+// The archive of the last lab uploaded is kept beside the lab's directory, as
+// it came: a controller-mode playbook action after the deploy (backup,
+// restore, test...) runs from these files (GET /v1/lab), not from the source
+// fetched again, which may have moved on or be gone.
+std::string kept_lab_archive(const AgentConfig& c) { return c.lab_dir + ".tar.gz"; }
+
+// `data` at `path` whole or not at all (after a crash: the old file or
+// none): `<path>.tmp` (0600, never through a link) written and synced, then
+// renamed over `path`. "" or what failed.
+std::string write_whole(const std::string& path, const std::string& data) {
+  const std::string tmp = path + ".tmp";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return "cannot open " + tmp + ": " + errno_text(errno);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<size_t>(n);
+  }
+  std::string why;
+  if (done < data.size()) why = "cannot write " + tmp + ": " + errno_text(errno);
+  else if (::fsync(fd) != 0) why = "cannot sync " + tmp + ": " + errno_text(errno);
+  ::close(fd);
+  if (why.empty() && ::rename(tmp.c_str(), path.c_str()) != 0) why = "cannot rename " + tmp + ": " + errno_text(errno);
+  if (!why.empty()) (void)::unlink(tmp.c_str());
+  return why;
 }
 
 // RAII flag: one upload or action at a time.
@@ -184,6 +215,16 @@ AgentServer::AgentServer(AgentConfig cfg)
   server_.set_filter([this](Request& r) { return authenticate(r); });
   server_.route("GET", "/v1/health", [this](Request&) { return health(); });
   server_.route("PUT", "/v1/lab", [this](Request& r) { return upload(r); });
+  server_.route("GET", "/v1/lab", [this](Request&) {
+    std::error_code ec;
+    const std::string kept = kept_lab_archive(cfg_);
+    if (!fs::is_regular_file(fs::symlink_status(kept, ec)))
+      return Response::error(404, "not_found", "no lab was uploaded to this agent (" + kept + ")");
+    Response r;
+    r.content_type = "application/gzip";
+    r.body = read_file(kept);
+    return r;
+  });
   server_.route("POST", "/v1/actions/cancel", [this](Request&) { return cancel(); });  // before {name}
   server_.route("POST", "/v1/actions/{name}", [this](Request& r) { return action(r); });
   server_.route("GET", "/v1/backup", [this](Request&) { return get_backup(); });
@@ -420,6 +461,9 @@ Response AgentServer::upload(const Request& req) {
     std::lock_guard<std::mutex> lk(lab_mu_);
     spec_ = std::move(spec);
   }
+  // not keeping it costs only the later actions' copy (they fetch the source again)
+  if (auto why = write_whole(kept_lab_archive(cfg_), req.body); !why.empty())
+    std::cerr << "ads-agent: the lab is in place, but its archive is not kept: " << why << "\n";
   return Response::json(200, json{{"spec_format", format}, {"lab_dir", cfg_.lab_dir}});
 }
 

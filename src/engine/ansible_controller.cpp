@@ -114,12 +114,40 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
   fs::create_directories(run / "home", ec);
   if (ec) return failed(action + ": cannot make " + (run / "home").string() + ": " + ec.message());
 
-  // a copy of the lab's files: those of the deploy under way, or fetched
-  // again at the deployment's commit (never the source itself: the sandbox
-  // may write to it)
-  // (a git source is checked out straight into the run's directory; a plain
-  // directory source is answered with that directory, which is copied)
+  // a copy of the lab's files (never the source itself: the sandbox may
+  // write to it): those of the deploy under way; for a later action, the
+  // archive the machine's agent kept of the deploy's upload, unpacked by tar
+  // in the sandbox (whatever the archive holds, it lands in the run's
+  // directory at worst); from an agent that kept none, the deployment's
+  // commit fetched again (a git source is checked out straight into the
+  // run's directory; a plain directory source is answered with that
+  // directory, which is copied)
   std::string lab_dir = lab_tree;
+  if (lab_dir.empty()) {
+    auto kept = c.download_lab();
+    if (kept) {
+      std::ofstream(run / "lab.tar.gz", std::ios::binary | std::ios::trunc) << *kept;
+      fs::create_directory(run / "lab", ec);
+      if (ec || fs::file_size(run / "lab.tar.gz", ec) != kept->size())
+        return failed(action + ": cannot write the lab's archive to " + run.string());
+      std::vector<std::string> tar = sandbox_argv(opts_.sandbox, run.string());
+      for (const char* a : {"--", "/usr/bin/tar", "-xzf", "/ads/lab.tar.gz", "-C", "/ads/lab", "--no-same-owner"})
+        tar.emplace_back(a);
+      auto x = agent::run_argv(tar, "");
+      if (x.exit_code != 0)
+        return failed(action +
+                      ": cannot unpack the lab's files the machine kept: " + printable(first_line(x.err), 300));
+      fs::remove(run / "lab.tar.gz", ec);
+      lab_dir = (run / "lab").string();
+      log(d, "ads", "the lab's files: as deployed, from the machine's copy");
+    } else if (kept.error().code != "not_found") {
+      return failed(action + ": cannot get the lab's files from the machine: " + kept.error().message);
+    } else {
+      log(d, "ads",
+          "the machine's agent kept no copy of the lab (an agent from before it did): fetching " +
+              (d.commit.empty() ? "the source" : "commit " + d.commit) + " again");
+    }
+  }
   if (lab_dir.empty()) {
     auto fetched =
         fetch_lab(d.source, d.commit.empty() ? d.ref : d.commit, (run / "lab").string(), opts_.sources,

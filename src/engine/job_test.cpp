@@ -1,4 +1,5 @@
-// Job "test": the lab's test action (if any) and the HTTP check.
+// Job "test": the lab's test action (if any: its commands, then its playbook
+// from this host in controller mode) and the HTTP check.
 // Rules (core/job_rules.h): queued on a running deployment only; runs again
 // from the start when cut off. Its result (passed, exit code, HTTP, the first
 // 200 output lines) is the job's result; a failed test fails the job only.
@@ -8,6 +9,7 @@
 #include <fstream>
 
 #include "agent/client.h"
+#include "core/ansible_output.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
 
@@ -30,9 +32,21 @@ Status Engine::do_test(Deployment& d, Job& job) {
     set_step(job, "running the lab's test");
     agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
     auto rc = agent_action(d, client, "test", sink);
+    // a test playbook in controller mode then runs from this host (as in
+    // run_action); its failed task goes into the error
+    AnsibleOutput ansible;
+    if (rc && *rc == 0 && !spec->playbook_for("test").empty() &&
+        spec->ansible_mode == LabSpec::AnsibleMode::kController) {
+      rc = run_controller_playbook(d, client, *spec, "test", "",
+                                   [&](const std::string& stream, const std::string& line) {
+                                     if (stream != "stderr" || line.rfind("ERROR! ", 0) == 0) ansible.feed(line);
+                                     sink(stream, line);
+                                   });
+    }
     if (!rc && (rc.error().code == "interrupted" || rc.error().code == "cancelled")) return rc.error();
     if (!rc) error = "test: " + rc.error().message;
     else if (*rc != 0) error = "the lab's test failed with exit code " + std::to_string(*rc);
+    if (auto f = ansible.failure(); rc && *rc != 0 && f) error += ": ansible: " + *f;
     result["test_exit_code"] = rc ? json(*rc) : json(nullptr);
   } else {
     log(d, "ads", "the lab has no test action; checking HTTP only");

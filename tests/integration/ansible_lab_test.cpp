@@ -280,10 +280,12 @@ TEST_F(AnsibleLabTest, ImagesSaysWhichImageServesEachOsKeyAndHowToGetAMissingOne
 namespace {
 using namespace ads::test;
 
-// A later playbook action of a lab from a git repository: the controller
-// checks the deployment's commit out again (straight into its run's
-// directory), not what the branch holds now.
-TEST_F(AnsibleLabTest, ALaterPlaybookActionRunsTheDeployedCommitOfAGitLab) {
+// A later playbook action of a lab from a git repository runs the files as
+// deployed, not what the branch holds now: from the archive the machine's
+// agent kept of the deploy's upload (so also with the repository gone), or,
+// from an agent that kept none, the deployment's commit checked out again
+// (straight into the run's directory).
+TEST_F(AnsibleLabTest, ALaterPlaybookActionRunsTheDeployedFilesOfAGitLabAlsoWithTheRepositoryGone) {
   fs::path repo = copy_of("ansible-lab");
   auto git = [&](std::vector<std::string> args) {
     std::vector<std::string> argv = {
@@ -306,11 +308,37 @@ TEST_F(AnsibleLabTest, ALaterPlaybookActionRunsTheDeployedCommitOfAGitLab) {
   std::ofstream(repo / "playbooks" / "test.yml", std::ios::trunc)
       << "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.fail: {msg: not deployed}\n";
   git({"commit", "-q", "-am", "v2"});
+  const std::string machine = d["machine"];
+  std::string out;
+  // an agent without a copy (as one from before it kept it): the commit again
+  ASSERT_EQ(run({"lxc", "exec", machine, "--", "mv", "/opt/lab.tar.gz", "/opt/away.tar.gz"}, &out), 0) << out;
   json job = op(s, id, "test");
   ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
   EXPECT_EQ(job["result"]["passed"], true);
   std::string log = s.log_text(id);
   EXPECT_EQ(log.find("not deployed"), std::string::npos) << log;
+  EXPECT_NE(log.find("kept no copy of the lab (an agent from before it did): fetching commit " +
+                     d.value("commit", "?") + " again"),
+            std::string::npos)
+      << log;
+  // with the copy: from it, also with the repository gone
+  ASSERT_EQ(run({"lxc", "exec", machine, "--", "mv", "/opt/away.tar.gz", "/opt/lab.tar.gz"}, &out), 0) << out;
+  fs::remove_all(repo);
+  job = op(s, id, "test");
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["passed"], true);
+  log = s.log_text(id);
+  EXPECT_NE(log.find("the lab's files: as deployed, from the machine's copy"), std::string::npos) << log;
+  EXPECT_EQ(log.find("not deployed"), std::string::npos) << log;
+  // the test job ran the test playbook (a page that no longer names the lab fails it)
+  ASSERT_EQ(run({"lxc", "exec", machine, "--", "sh", "-c", "echo changed > /opt/ansible-lab/index.html"}, &out), 0)
+      << out;
+  job = op(s, id, "test");
+  EXPECT_EQ(job["state"], "failed") << job.dump();
+  EXPECT_EQ(job["result"]["passed"], false) << job.dump();
+  EXPECT_NE(job.value("error", "").find("ansible: task 'The page is the one the playbook wrote' failed on gitlab"),
+            std::string::npos)
+      << job.dump() << s.log_text(id);
   machine_forgot_the_key(d["machine"]);
 }
 

@@ -202,3 +202,42 @@ TEST_F(AgentTest, ABackupLargerThanTheClientsLimitIsRefused) {
 }
 
 }  // namespace
+
+namespace {
+
+// The agent keeps the archive of the last lab uploaded, as it came, for the
+// controller's later playbook actions (GET /v1/lab); a refused upload leaves
+// the kept one as it was.
+TEST_F(AgentTest, TheLastLabUploadedIsKeptAsItCameAndGivenBack) {
+  ads::agent::AgentClient c(base, kSecret);
+  auto none = c.download_lab();
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().code, "not_found") << none.error().message;
+
+  const std::string v1 = lab_tarball(spec_with("[]"), {{"playbooks/site.yml", "v1"}});
+  ASSERT_TRUE(c.upload_lab(v1).ok());
+  auto back = c.download_lab();
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(*back, v1);  // byte for byte
+  const std::string v2 = lab_tarball(spec_with("[]"), {{"playbooks/site.yml", "v2"}});
+  ASSERT_TRUE(c.upload_lab(v2).ok());
+  EXPECT_EQ(*c.download_lab(), v2);
+  // kept root-only, beside the lab's directory
+  auto perms = fs::status(tmp.path / "lab.tar.gz").permissions();
+  EXPECT_EQ(perms & (fs::perms::group_all | fs::perms::others_all), fs::perms::none);
+
+  // refused uploads (not an archive; an archive without a spec) keep v2
+  EXPECT_FALSE(c.upload_lab("not a tar.gz").ok());
+  EXPECT_FALSE(c.upload_lab(lab_tarball("{\"ads\":2,")).ok());
+  EXPECT_EQ(*c.download_lab(), v2);
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.tar.gz.tmp"));
+
+  // past the client's limit: refused, not cut
+  auto small = c.download_lab(v2.size() - 1);
+  ASSERT_FALSE(small.ok());
+  EXPECT_EQ(small.error().code, "too_large") << small.error().message;
+  // and only for a signed request
+  EXPECT_EQ(raw_status("GET", "/v1/lab", {}), 401);
+}
+
+}  // namespace
