@@ -22,6 +22,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "agent/client.h"
@@ -43,8 +44,9 @@ namespace {
 
 // The sandbox's command line: no network, the host's /usr read-only, only
 // these files of /etc, and `run_dir` (the lab's copy, the key, the
-// inventory, a home, the relay's socket) at /ads.
-std::vector<std::string> sandbox_argv(const std::string& bwrap, const std::string& run_dir) {
+// inventory, a home, the relay's socket) at /ads; it starts in `chdir`.
+std::vector<std::string> sandbox_argv(const std::string& bwrap, const std::string& run_dir,
+                                      const std::string& chdir = "/ads/lab") {
   std::vector<std::string> a = {bwrap,           "--die-with-parent",
                                 "--new-session", "--unshare-all",  // user, mount, PID, IPC, UTS, cgroup, network
                                 "--uid",         "65534",
@@ -62,7 +64,7 @@ std::vector<std::string> sandbox_argv(const std::string& bwrap, const std::strin
                                 "/tmp",          "--dir",
                                 "/run",          "--bind",
                                 run_dir,         "/ads",
-                                "--chdir",       "/ads/lab"};
+                                "--chdir",       chdir};
   for (const char* f : {"/etc/passwd", "/etc/group", "/etc/hosts", "/etc/nsswitch.conf", "/etc/localtime",
                         "/etc/ld.so.cache", "/etc/alternatives", "/etc/ssl/certs", "/etc/ssh/ssh_config"}) {
     a.insert(a.end(), {"--ro-bind-try", f, f});
@@ -117,8 +119,9 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
   // a copy of the lab's files (never the source itself: the sandbox may
   // write to it): those of the deploy under way; for a later action, the
   // archive the machine's agent kept of the deploy's upload, unpacked by tar
-  // in the sandbox (whatever the archive holds, it lands in the run's
-  // directory at worst); from an agent that kept none, the deployment's
+  // in a sandbox that sees only the lab's directory (whatever the archive
+  // holds, and the lab could have changed it, lands there at worst: never on
+  // the run's key or inventory); from an agent that kept none, the deployment's
   // commit fetched again (a git source is checked out straight into the
   // run's directory; a plain directory source is answered with that
   // directory, which is copied)
@@ -130,13 +133,21 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
       fs::create_directory(run / "lab", ec);
       if (ec || fs::file_size(run / "lab.tar.gz", ec) != kept->size())
         return failed(action + ": cannot write the lab's archive to " + run.string());
-      std::vector<std::string> tar = sandbox_argv(opts_.sandbox, run.string());
-      for (const char* a : {"--", "/usr/bin/tar", "-xzf", "/ads/lab.tar.gz", "-C", "/ads/lab", "--no-same-owner"})
-        tar.emplace_back(a);
+      // tar sees only the (empty) lab directory, writable, and the archive
+      std::vector<std::string> tar = sandbox_argv(opts_.sandbox, (run / "lab").string(), "/ads");
+      for (const std::string& a : {std::string("--ro-bind"), (run / "lab.tar.gz").string(), std::string("/lab.tar.gz"),
+                                   std::string("--"), std::string("/usr/bin/tar"), std::string("-xzf"),
+                                   std::string("/lab.tar.gz"), std::string("--no-same-owner")})
+        tar.push_back(a);
       auto x = agent::run_argv(tar, "");
-      if (x.exit_code != 0)
-        return failed(action +
-                      ": cannot unpack the lab's files the machine kept: " + printable(first_line(x.err), 300));
+      if (x.exit_code != 0) {
+        // tar's errors, without its warnings about names it made relative
+        std::string why;
+        std::istringstream lines(x.err);
+        for (std::string l; std::getline(lines, l);)
+          if (l.find(": Removing leading `") == std::string::npos) why += (why.empty() ? "" : "; ") + l;
+        return failed(action + ": cannot unpack the lab's files the machine kept: " + printable(why, 400));
+      }
       fs::remove(run / "lab.tar.gz", ec);
       lab_dir = (run / "lab").string();
       log(d, "ads", "the lab's files: as deployed, from the machine's copy");

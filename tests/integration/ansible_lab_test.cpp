@@ -343,3 +343,66 @@ TEST_F(AnsibleLabTest, ALaterPlaybookActionRunsTheDeployedFilesOfAGitLabAlsoWith
 }
 
 }  // namespace
+
+namespace {
+using namespace ads::test;
+
+// The machine's copy of the lab is the lab's to change (it is root in its
+// machine). A hostile one (a member climbing out with "..", an absolute
+// path, a link to the host's /etc with a file through it) writes nothing on
+// the ADS host: tar runs in a sandbox that sees only the run's empty lab
+// directory. The action fails saying what tar refused.
+TEST_F(AnsibleLabTest, AHostileCopyOfTheLabInTheMachineWritesNothingOnTheHost) {
+  Server s((tmp.path / "data").string());
+  std::string id = deploy(s, kSource + "/examples/labs/ansible-lab", "hostile");
+  json d = s.wait_for(id, {"running", "failed"}, 600);
+  ASSERT_EQ(d["state"], "running") << d.dump() << s.log_text(id);
+  const std::string tag = std::to_string(::getpid());
+  const std::vector<fs::path> planted = {"/tmp/ads-climbed-" + tag, "/tmp/ads-absolute-" + tag,
+                                         "/etc/ads-planted-" + tag};
+  // built with Python's tarfile, which writes any member name it is given
+  const fs::path tgz = tmp.path / "hostile.tar.gz";
+  std::string py =
+      "import io, tarfile\n"
+      "t = tarfile.open('" +
+      tgz.string() +
+      "', 'w:gz')\n"
+      "def add(name, data=b'x'):\n"
+      "    i = tarfile.TarInfo(name); i.size = len(data); t.addfile(i, io.BytesIO(data))\n"
+      "add('ads-lab.json', open('" +
+      kSource +
+      "/examples/labs/ansible-lab/ads-lab.json', 'rb').read())\n"
+      "add('../../../../../../tmp/ads-climbed-" +
+      tag +
+      "')\n"
+      "add('/tmp/ads-absolute-" +
+      tag +
+      "')\n"
+      "l = tarfile.TarInfo('etc'); l.type = tarfile.SYMTYPE; l.linkname = '/etc'; t.addfile(l)\n"
+      "add('etc/ads-planted-" +
+      tag +
+      "')\n"
+      "t.close()\n";
+  std::string out;
+  ASSERT_EQ(run({"python3", "-c", py}, &out), 0) << out;
+  const std::string machine = d["machine"];
+  ASSERT_EQ(run({"lxc", "file", "push", tgz.string(), machine + "/opt/lab.tar.gz"}, &out), 0) << out;
+
+  json job = op(s, id, "test");
+  EXPECT_EQ(job["state"], "failed") << job.dump();
+  const std::string error = job.value("error", "");
+  EXPECT_NE(error.find("cannot unpack the lab's files the machine kept: "), std::string::npos)
+      << job.dump() << s.log_text(id);
+  EXPECT_NE(error.find("Member name contains '..'"), std::string::npos) << error;
+  EXPECT_NE(error.find("etc/ads-planted-" + tag + ": Cannot open: Not a directory"), std::string::npos) << error;
+  EXPECT_EQ(error.find("Removing leading"), std::string::npos) << error;
+  for (const auto& p : planted) EXPECT_FALSE(fs::exists(fs::symlink_status(p))) << p << " was written on the host";
+  // the run's directory is gone with its key, whatever the archive did
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(tmp.path / "data" / "work", ec))
+    EXPECT_EQ(e.path().filename().string().rfind("ansible-", 0), std::string::npos) << e.path();
+  // and the lab still runs
+  EXPECT_EQ(s.call("GET", "/api/v1/deployments/" + id)["state"], "running");
+}
+
+}  // namespace
