@@ -155,7 +155,7 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
       return failed(action + ": cannot get the lab's files from the machine: " + kept.error().message);
     } else {
       log(d, "ads",
-          "the machine's agent kept no copy of the lab (an agent from before it did): fetching " +
+          "the machine's agent kept no copy of the lab (one from before it did, or it could not write it): fetching " +
               (d.commit.empty() ? "the source" : "commit " + d.commit) + " again");
     }
   }

@@ -23,27 +23,12 @@
 #include <vector>
 
 #include "core/env.h"
+#include "support/ports.h"
 #include "support/process.h"
 
 namespace ads::test {
 
 inline const char* kPgBin = "/usr/lib/postgresql/15/bin";
-
-// A free TCP port on 127.0.0.1 (the kernel's pick; closed again at once).
-inline int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-    socklen_t len = sizeof a;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) port = ntohs(a.sin_port);
-  }
-  close(fd);
-  return port;
-}
 
 class PostgresServer {
  public:
@@ -143,7 +128,11 @@ class PostgresServer {
     // A port that another process takes between our pick and the bind makes
     // the server exit; try a few picks.
     for (int attempt = 0; attempt < 3; ++attempt) {
-      int port = free_port();
+      int port = free_loopback_port();
+      if (port == 0) {
+        error_ = "no free port on 127.0.0.1 for PostgreSQL";
+        continue;
+      }
       std::string last;
       if (launch(port, &last)) return;
       error_ = "PostgreSQL did not start on port " + std::to_string(port) + ": " + last;

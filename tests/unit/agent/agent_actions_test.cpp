@@ -240,4 +240,20 @@ TEST_F(AgentTest, TheLastLabUploadedIsKeptAsItCameAndGivenBack) {
   EXPECT_EQ(raw_status("GET", "/v1/lab", {}), 401);
 }
 
+// An archive the agent cannot keep (here: a directory stands where it goes)
+// does not fail the upload: the lab is in place, GET /v1/lab says it holds
+// none (the controller then fetches the source again), and no part-written
+// file is left.
+TEST_F(AgentTest, AnArchiveThatCannotBeKeptLeavesTheUploadGoodAndSaysNone) {
+  fs::create_directories(tmp.path / "lab.tar.gz" / "in-the-way");
+  ads::agent::AgentClient c(base, kSecret);
+  auto up = c.upload_lab(lab_tarball(spec_with("[]"), {{"playbooks/site.yml", "v1"}}));
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  EXPECT_TRUE(fs::exists(tmp.path / "lab" / "playbooks" / "site.yml"));
+  auto kept = c.download_lab();
+  ASSERT_FALSE(kept.ok());
+  EXPECT_EQ(kept.error().code, "not_found") << kept.error().message;
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.tar.gz.tmp"));
+}
+
 }  // namespace

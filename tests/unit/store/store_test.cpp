@@ -520,7 +520,8 @@ TEST(PostgresStorePool, ACallerWaitingOnALockDoesNotHoldUpTheOthers) {
 }
 
 TEST(PostgresStoreOpen, ClearErrorsForNoServerAndForANewerSchema) {
-  int port = ads::test::free_port();  // nothing listens there
+  int port = ads::test::free_loopback_port();  // nothing listens there
+  ASSERT_NE(port, 0);
   auto none = ads::open_store("postgresql://ads@127.0.0.1:" + std::to_string(port) + "/ads");
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().code, "unavailable");
