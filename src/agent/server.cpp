@@ -1,6 +1,5 @@
 #include "agent/server.h"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -17,7 +16,7 @@
 #include "core/ansible_run.h"
 #include "core/lab_tree.h"
 #include "core/names.h"
-#include "core/text.h"
+#include "engine/durable_file.h"
 
 namespace ads::agent {
 namespace fs = std::filesystem;
@@ -62,29 +61,6 @@ std::optional<std::string> first_escaping_link(const std::string& dir) {
 // restore, test...) runs from these files (GET /v1/lab), not from the source
 // fetched again, which may have moved on or be gone.
 std::string kept_lab_archive(const AgentConfig& c) { return c.lab_dir + ".tar.gz"; }
-
-// `data` at `path` whole or not at all (after a crash: the old file or
-// none): `<path>.tmp` (0600, never through a link) written and synced, then
-// renamed over `path`. "" or what failed.
-std::string write_whole(const std::string& path, const std::string& data) {
-  const std::string tmp = path + ".tmp";
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return "cannot open " + tmp + ": " + errno_text(errno);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  std::string why;
-  if (done < data.size()) why = "cannot write " + tmp + ": " + errno_text(errno);
-  else if (::fsync(fd) != 0) why = "cannot sync " + tmp + ": " + errno_text(errno);
-  ::close(fd);
-  if (why.empty() && ::rename(tmp.c_str(), path.c_str()) != 0) why = "cannot rename " + tmp + ": " + errno_text(errno);
-  if (!why.empty()) (void)::unlink(tmp.c_str());
-  return why;
-}
 
 // RAII flag: one upload or action at a time.
 class BusyGuard {
@@ -462,8 +438,8 @@ Response AgentServer::upload(const Request& req) {
     spec_ = std::move(spec);
   }
   // not keeping it costs only the later actions' copy (they fetch the source again)
-  if (auto why = write_whole(kept_lab_archive(cfg_), req.body); !why.empty())
-    std::cerr << "ads-agent: the lab is in place, but its archive is not kept: " << why << "\n";
+  if (auto st = write_file_durably(kept_lab_archive(cfg_), req.body); !st)
+    std::cerr << "ads-agent: the lab is in place, but its archive is not kept: " << st.error().message << "\n";
   return Response::json(200, json{{"spec_format", format}, {"lab_dir", cfg_.lab_dir}});
 }
 

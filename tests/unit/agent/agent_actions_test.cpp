@@ -230,7 +230,7 @@ TEST_F(AgentTest, TheLastLabUploadedIsKeptAsItCameAndGivenBack) {
   EXPECT_FALSE(c.upload_lab("not a tar.gz").ok());
   EXPECT_FALSE(c.upload_lab(lab_tarball("{\"ads\":2,")).ok());
   EXPECT_EQ(*c.download_lab(), v2);
-  EXPECT_FALSE(fs::exists(tmp.path / "lab.tar.gz.tmp"));
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.tar.gz.partial"));
 
   // past the client's limit: refused, not cut
   auto small = c.download_lab(v2.size() - 1);
@@ -253,7 +253,7 @@ TEST_F(AgentTest, AnArchiveThatCannotBeKeptLeavesTheUploadGoodAndSaysNone) {
   auto kept = c.download_lab();
   ASSERT_FALSE(kept.ok());
   EXPECT_EQ(kept.error().code, "not_found") << kept.error().message;
-  EXPECT_FALSE(fs::exists(tmp.path / "lab.tar.gz.tmp"));
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.tar.gz.partial"));
 }
 
 }  // namespace
