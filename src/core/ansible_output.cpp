@@ -92,6 +92,10 @@ void AnsibleOutput::failure(const std::string& host, const std::string& result) 
     in_task_ = "task '" + (task_.empty() ? std::string("(none)") : task_) + "' failed on " + host + ": " + what;
 }
 
+void AnsibleOutput::feed(const std::string& stream, const std::string& line) {
+  if (stream != "stderr" || line.rfind("ERROR! ", 0) == 0) feed(line);
+}
+
 void AnsibleOutput::feed(const std::string& line) {
   if (collecting_) {
     // the rest of a result printed over several lines, to its closing brace

@@ -20,6 +20,11 @@ class AnsibleOutput {
  public:
   // One line of the playbook's output (stdout or stderr), without its newline.
   void feed(const std::string& line);
+  // A line from `stream` ("stdout", "stderr", ...), fed only if it is one of
+  // those read: results come on stdout; of stderr only Ansible's "ERROR! ..."
+  // (a warning there, with a stray quote or brace, would cut into a result
+  // read over several lines).
+  void feed(const std::string& stream, const std::string& line);
   // The failure: "task 'T' failed on H: MSG" (MSG from the result's "msg",
   // "reason" or "module_stderr", with its return code and stderr,
   // shortened), else an "ERROR! ..." line that Ansible printed before running

@@ -39,7 +39,7 @@ Status Engine::do_test(Deployment& d, Job& job) {
         spec->ansible_mode == LabSpec::AnsibleMode::kController) {
       rc = run_controller_playbook(d, client, *spec, "test", "",
                                    [&](const std::string& stream, const std::string& line) {
-                                     if (stream != "stderr" || line.rfind("ERROR! ", 0) == 0) ansible.feed(line);
+                                     ansible.feed(stream, line);
                                      sink(stream, line);
                                    });
     }

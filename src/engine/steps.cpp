@@ -196,15 +196,6 @@ Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std
   }
 }
 
-namespace {
-// Results come on stdout; of stderr only Ansible's "ERROR! ..." (a warning
-// there, with a stray quote or brace, would cut into a result read over
-// several lines).
-bool readable_by_ansible_output(const std::string& stream, const std::string& line) {
-  return stream != "stderr" || line.rfind("ERROR! ", 0) == 0;
-}
-}  // namespace
-
 Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action,
                           const std::string& lab_tree) {
   // what a playbook's output says went wrong, when the action runs one
@@ -216,7 +207,7 @@ Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::strin
   auto sink = [&](const std::string& stream, const std::string& line) {
     if (playbook && stream == "agent" && line.rfind("$ ", 0) == 0)
       in_playbook = line.rfind("$ ansible-playbook ", 0) == 0;
-    if (in_playbook && readable_by_ansible_output(stream, line)) ansible.feed(line);
+    if (in_playbook) ansible.feed(stream, line);
     log(d, stream, line);
   };
   // the agent runs the action's commands (and, in local mode, its playbook)
@@ -226,7 +217,7 @@ Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::strin
     from_controller = true;
     // then the controller runs the playbook from this host
     auto controller_sink = [&](const std::string& stream, const std::string& line) {
-      if (readable_by_ansible_output(stream, line)) ansible.feed(line);
+      ansible.feed(stream, line);
       log(d, stream, line);
     };
     rc = run_controller_playbook(d, c, *spec, action, lab_tree, controller_sink);

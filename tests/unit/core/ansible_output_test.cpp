@@ -146,3 +146,26 @@ TEST(AnsibleOutput, OutputWithoutFailureHasNone) {
 }
 
 }  // namespace
+
+namespace {
+
+// By stream: stdout is read; of stderr only "ERROR! ..." (a warning with a
+// stray brace there would open a multi-line result that never closes).
+TEST(AnsibleOutput, OfStderrOnlyErrorLinesAreRead) {
+  ads::AnsibleOutput a;
+  a.feed("stdout", "TASK [Write the page] ***");
+  a.feed("stderr", "[WARNING]: a warning with a stray { brace");
+  a.feed("stdout", R"(fatal: [cse02]: FAILED! => {"changed": false, "msg": "no such file"})");
+  ASSERT_TRUE(a.failure().has_value());
+  EXPECT_EQ(*a.failure(), "task 'Write the page' failed on cse02: no such file");
+
+  ads::AnsibleOutput early;
+  early.feed("stderr", "TASK [Seen on stderr] ***");
+  early.feed("stderr", R"(fatal: [cse02]: FAILED! => {"changed": false, "msg": "not read from stderr"})");
+  EXPECT_FALSE(early.failure().has_value()) << *early.failure();
+  early.feed("stderr", "ERROR! the playbook: site.yml could not be found");
+  ASSERT_TRUE(early.failure().has_value());
+  EXPECT_EQ(early.failure()->rfind("ERROR! the playbook", 0), 0u) << *early.failure();
+}
+
+}  // namespace
