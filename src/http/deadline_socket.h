@@ -8,16 +8,22 @@
 // A wait that runs out gives asio::error::timed_out. (SO_RCVTIMEO does not
 // do this: Asio's blocking read waits again, without a limit, after the
 // timeout's EAGAIN.)
+// Its asynchronous reads and writes are the socket's own, without these
+// limits: they serve a websocket (http/websocket.h), whose own timeout
+// bounds them.
 #pragma once
 
 #include <poll.h>
 
 #include <algorithm>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/role.hpp>
 #include <cerrno>
 #include <chrono>
+#include <utility>
 
 namespace ads::http {
 
@@ -80,6 +86,21 @@ class DeadlineSocket {
     return n;
   }
 
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& b, Token&& token) {
+    return sock_.async_read_some(b, std::forward<Token>(token));
+  }
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& b, Token&& token) {
+    return sock_.async_write_some(b, std::forward<Token>(token));
+  }
+  // Ends the connection both ways; the descriptor stays open (the server
+  // closes it).
+  void shutdown() {
+    boost::system::error_code ec;
+    sock_.shutdown(socket_type::shutdown_both, ec);
+  }
+
  private:
   Clock::time_point read_limit() const { return std::min(read_deadline_, Clock::now() + silence_); }
 
@@ -105,5 +126,20 @@ class DeadlineSocket {
   std::chrono::milliseconds write_wait_;
   Clock::time_point read_deadline_ = Clock::time_point::max();
 };
+
+// Beast's customization points for a websocket over a DeadlineSocket (found
+// by argument-dependent lookup): a timed-out or closed websocket shuts the
+// connection down but never closes the descriptor, which is the server's.
+inline void beast_close_socket(DeadlineSocket& s) { s.shutdown(); }
+inline void teardown(boost::beast::role_type /*role*/, DeadlineSocket& s, boost::system::error_code& ec) {
+  s.shutdown();
+  ec = {};
+}
+template <class Handler>
+void async_teardown(boost::beast::role_type /*role*/, DeadlineSocket& s, Handler&& handler) {
+  s.shutdown();
+  boost::asio::post(s.get_executor(),
+                    [h = std::forward<Handler>(handler)]() mutable { std::move(h)(boost::system::error_code{}); });
+}
 
 }  // namespace ads::http

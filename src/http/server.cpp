@@ -25,6 +25,7 @@
 
 #include "core/text.h"
 #include "http/deadline_socket.h"
+#include "http/websocket_serve.h"
 
 namespace ads::http {
 namespace asio = boost::asio;
@@ -806,6 +807,20 @@ void Server::serve_stream(Stream& sock, Conn& c) {
     const bool keep = parser.get().keep_alive() && !c.ticket.reserved;
 
     Response r = dispatch(req);
+    if (r.status == 101 && r.stream) {  // the route takes the connection over (http/websocket.h)
+      using Serve = void (*)(Stream&, const WebSocketRequest&, Response&, const LogFn&);
+      Serve serve = &serve_websocket;  // null when this program has no websockets (websocket_serve.h)
+      if (serve == nullptr) {
+        ++impl_->handler_errors;
+        log(req.method + " " + req.path + ": a websocket answer, and this program has none (ads_http_websocket)");
+        Response e = internal_error();
+        write_response(sock, e, false, ec);
+        break;
+      }
+      c.socket.read_deadline(Clock::time_point::max());
+      serve(sock, parser.get(), r, [this](const std::string& m) { log(m); });
+      break;
+    }
     if (r.stream) {
       bhttp::response<bhttp::empty_body> head{static_cast<bhttp::status>(r.status), 11};
       head.set(bhttp::field::content_type, r.content_type);
