@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "core/names.h"
 #include "core/source_policy.h"
 #include "core/text.h"
+#include "http/websocket.h"
 
 namespace ads {
 using http::Request;
@@ -275,7 +277,9 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     server.route(method, pattern, [&store, guard, method, need, h, mode](Request& req) {
       Response r;
       std::string who = "anonymous";
-      const bool audited = method != "GET";
+      // a GET changes nothing, except one whose handler audits it (the
+      // shell's websocket: a GET by the protocol's rule)
+      const bool audited = method != "GET" || mode == AuditMode::kInHandler;
       AuditNote note(store,
                      AuditEntry{now_ms(), 0, "anonymous", method + " " + req.path,
                                 req.param("id").empty() ? req.param("name") : req.param("id"), req.remote, 0, ""});
@@ -580,6 +584,96 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
                                         {"stderr", r->err},
                                         {"timed_out", r->exit_code == 124},
                                         {"truncated", r->truncated}});
+      },
+      AuditMode::kInHandler);
+
+  // `ads shell`: the login shell of a running lab's machine on a terminal,
+  // over a websocket (http/websocket.h; GET by the protocol's rule), through
+  // its provider: binary messages are the terminal's bytes both ways; the
+  // client may send {"resize": {"cols": C, "rows": R}} as text; the last
+  // message is {"exit_code": N} (or {"error": ...}) as text. ?cols=&rows=
+  // &term= give the terminal at the start. The lab's owner and admins only,
+  // audited; at most kMaxShells open at once.
+  auto open_shells = std::make_shared<std::atomic<int>>(0);
+  route(
+      "GET", "/api/v1/deployments/{id}/shell", Role::kDeployer,
+      [&store, &engine, open_shells](Request& req, const Caller& caller) {
+        constexpr int kMaxShells = 32;
+        std::string id = req.param("id");
+        if (auto e = check_id(id)) return *e;
+        auto d = store.get(id);
+        if (!d) return from_error(d.error());
+        if (caller.user.role != Role::kAdmin && d->owner != caller.user.name)
+          return Response::error(403, "forbidden",
+                                 caller.user.name + " may not open a shell in deployment " + id + " (only its owner, " +
+                                     d->owner + ", and admins may)");
+        if (!http::is_websocket_request(req)) {
+          Response r =
+              Response::error(426, "upgrade_required", "this address is a websocket (ads shell): ask for the upgrade");
+          r.headers.push_back({"Upgrade", "websocket"});
+          return r;
+        }
+        TerminalSize size;
+        auto cols = int_param(req, "cols", 80, 1, 1000), rows = int_param(req, "rows", 24, 1, 1000);
+        if (!cols) return from_error(cols.error());
+        if (!rows) return from_error(rows.error());
+        size.cols = static_cast<int>(*cols);
+        size.rows = static_cast<int>(*rows);
+        size.term = req.query_or("term", "xterm");
+        if (size.term.empty() || size.term.size() > 64 ||
+            size.term.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") !=
+                std::string::npos)
+          return Response::error(400, "invalid", "must be 1 to 64 letters, digits or ._+- (a terminal's name)", "term");
+        if (open_shells->fetch_add(1) >= kMaxShells) {
+          open_shells->fetch_sub(1);
+          Response r = Response::error(503, "busy", std::to_string(kMaxShells) + " shells are open: try again later");
+          r.headers.push_back({"Retry-After", "5"});
+          return r;
+        }
+        // counts the shell until the answer (and its session) is gone
+        std::shared_ptr<void> slot(nullptr, [open_shells](void*) { open_shells->fetch_sub(1); });
+        // the audit entry is written before the shell opens; if it cannot be, none does
+        if (caller.audit) {
+          caller.audit->describe(id, "shell");
+          if (auto st = caller.audit->begin(); !st) return audit_failed(st.error());
+        }
+        auto opened = engine.open_shell(id, size, caller.user.name);
+        if (!opened && opened.error().code == "unsupported")
+          return Response::error(409, "unsupported", opened.error().message);
+        if (!opened) return from_error(opened.error());
+        std::shared_ptr<ShellSession> session = std::move(opened.value());
+        Response r;
+        r.status = 101;
+        r.stream = [session, slot](http::StreamWriter& w) {
+          auto* ws = dynamic_cast<http::WebSocket*>(&w);
+          if (!ws) return;
+          http::SocketRelay relay;
+          relay.fd = session->fd();
+          relay.on_text = [&session](const std::string& text, std::string* why) {
+            json m = json::parse(text, nullptr, false);
+            const json* rs = m.is_object() && m.size() == 1 && m.contains("resize") ? &m["resize"] : nullptr;
+            auto number = [&](const char* k) {
+              return rs && rs->is_object() && rs->contains(k) && (*rs)[k].is_number_integer() ? (*rs)[k].get<int64_t>()
+                                                                                              : int64_t{0};
+            };
+            if (!rs || rs->size() != 2 || number("cols") < 1 || number("cols") > 1000 || number("rows") < 1 ||
+                number("rows") > 1000) {
+              *why = R"(a text message must be {"resize": {"cols": 1-1000, "rows": 1-1000}})";
+              return false;
+            }
+            TerminalSize to;
+            to.cols = static_cast<int>(number("cols"));
+            to.rows = static_cast<int>(number("rows"));
+            (void)session->resize(to);  // a size the machine missed is no reason to end the shell
+            return true;
+          };
+          relay.closing_text = [&session] {
+            auto code = session->exit_code(std::chrono::seconds(10));
+            return code ? json{{"exit_code", *code}}.dump() : json{{"error", code.error().message}}.dump();
+          };
+          ws->relay(relay);
+        };
+        return r;
       },
       AuditMode::kInHandler);
 

@@ -33,6 +33,7 @@
 #include "cli/lab_tools.h"
 #include "cli/proxy_config.h"
 #include "cli/proxy_run.h"
+#include "cli/shell.h"
 #include "cli/stop_policy.h"
 #include "cli/table.h"
 #include "cli/tls_setup.h"
@@ -675,6 +676,9 @@ int run_cli(int argc, char** argv) {
   exec->add_option("command", exec_command, "the program and its arguments, after --")->required();
   exec->add_option("--timeout", exec_timeout, "seconds before the command is killed (default 60)")
       ->check(CLI::Range(1, 600));
+  auto* shell = app.add_subcommand(
+      "shell", "open the login shell of a running lab's machine on this terminal (owner and admins; audited): ID");
+  shell->add_option("id", id, "deployment id")->required();
   std::string lab_dir;
   auto* lab = app.add_subcommand("lab", "tools for writing a lab (check and init need no server)");
   lab->require_subcommand(1);
@@ -802,6 +806,7 @@ int run_cli(int argc, char** argv) {
       std::cerr << "its machine " << fin.value("machine", "") << " is kept for inspection until "
                 << fin.value("expires_at", "") << ":\n"
                 << "  ads exec " << new_id << " -- sh -c 'ls -l /opt/lab'   a command in it (LXD, OpenVZ)\n"
+                << "  ads shell " << new_id << "                            its shell on this terminal (LXD)\n"
                 << "  ads logs " << new_id << "                             the whole log\n"
                 << "  ads destroy " << new_id << "                          remove it now\n";
     }
@@ -933,6 +938,7 @@ int run_cli(int argc, char** argv) {
   }
   if (images->parsed()) return cli::run_images(api, std::cout);
   if (exec->parsed()) return cli::run_exec(api, id, exec_command, exec_timeout, std::cout, std::cerr);
+  if (shell->parsed()) return cli::run_shell(api, id, STDIN_FILENO, STDOUT_FILENO, std::cerr);
   if (doctor->parsed()) {
     auto r = api.call("GET", "/api/v1/doctor");
     if (!r) return fail_with(r.error(), kExitUnreachable);

@@ -245,6 +245,12 @@ class Engine {
   Result<ExecResult> exec(const std::string& id, const std::vector<std::string>& argv, int timeout_s,
                           const std::string& by);
   static constexpr size_t kExecOutputMax = 1u << 20;  // per stream
+  // `ads shell`: the login shell of a running deployment's machine (the
+  // same rule as exec) on a terminal, through its provider. The log gets a
+  // line naming `by` when it opens and one with its exit code when the
+  // session ends (is destroyed).
+  Result<std::unique_ptr<ShellSession>> open_shell(const std::string& id, const TerminalSize& size,
+                                                   const std::string& by);
 
   // Retention: destroyed deployments last changed more than `days` days ago
   // lose their logs, and their records when no backup of theirs is left (see

@@ -71,6 +71,28 @@ struct ExecResult {
   bool truncated = false;  // a stream was longer than asked for and was cut
 };
 
+// The terminal an interactive program runs on (`ads shell`).
+struct TerminalSize {
+  int cols = 80;
+  int rows = 24;
+  std::string term = "xterm";  // TERM in the shell's environment (open_shell; resize ignores it)
+};
+
+// An interactive program on a terminal in a machine (`ads shell`), open
+// until it ends or the session is destroyed (which ends it). What it prints
+// and what is typed to it travel over fd(), the session's end of a stream
+// socket: read the terminal's output from it, write its input to it; end of
+// stream once the program has ended.
+class ShellSession {
+ public:
+  virtual ~ShellSession() = default;
+  virtual int fd() const = 0;
+  virtual Status resize(const TerminalSize& size) = 0;
+  // The program's exit code, once fd() has reached its end; waits at most
+  // `wait` for the platform to report it ("timeout" otherwise).
+  virtual Result<int> exit_code(std::chrono::milliseconds wait) = 0;
+};
+
 // Progress notes for the deployment log.
 using ProgressFn = std::function<void(const std::string&)>;
 
@@ -108,6 +130,14 @@ class Provider {
   virtual Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
                                   size_t max_bytes) {
     return Error::make("unsupported", kind() + " cannot run a command in a machine (ads exec works on LXD and OpenVZ)");
+  }
+
+  // Starts the machine's login shell as root on a terminal of `size` (for
+  // `ads shell`; like exec(), through the platform, never the agent).
+  // "unsupported" where the platform has no way; "not_found" for no such
+  // machine.
+  virtual Result<std::unique_ptr<ShellSession>> open_shell(const std::string& name, const TerminalSize& size) {
+    return Error::make("unsupported", kind() + " cannot open a shell in a machine (ads shell works on LXD)");
   }
 
   // Disk snapshots, where the platform has them; the default says "unsupported".

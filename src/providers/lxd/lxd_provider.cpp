@@ -7,6 +7,7 @@
 
 #include "core/ipnet.h"
 #include "http/client.h"
+#include "providers/lxd/lxd_shell.h"
 
 namespace ads {
 using nlohmann::json;
@@ -33,6 +34,11 @@ std::string url_escape_path(const std::string& p) {
   }
   return out;
 }
+
+// The machine's login shell for `ads shell`: bash where the image has it (a
+// fixed text, nothing of the request's in it).
+const std::vector<std::string> kLoginShell = {"/bin/sh", "-c",
+                                              "if [ -x /bin/bash ]; then exec /bin/bash -l; fi; exec /bin/sh -l"};
 
 bool valid_machine_name(const std::string& n) {
   if (n.empty() || n.size() > 63 || !std::isalpha(static_cast<unsigned char>(n[0]))) return false;
@@ -750,6 +756,52 @@ Result<ExecResult> LxdProvider::exec(const std::string& name, const std::vector<
     (void)call("DELETE", path);
   }
   return out;
+}
+
+Result<std::unique_ptr<ShellSession>> LxdProvider::open_shell(const std::string& name, const TerminalSize& size) {
+  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name");
+  if (size.cols < 1 || size.rows < 1 || size.cols > 1000 || size.rows > 1000)
+    return Error::invalid("size", "columns and rows go from 1 to 1000");
+  json body = {{"command", kLoginShell},
+               {"environment",
+                {{"HOME", "/root"},
+                 {"USER", "root"},
+                 {"TERM", size.term},
+                 {"LANG", "C.UTF-8"},
+                 {"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}}},
+               {"wait-for-websocket", true},
+               {"interactive", true},
+               {"width", size.cols},
+               {"height", size.rows},
+               {"record-output", false}};
+  auto r = call("POST", "/1.0/instances/" + name + "/exec", body.dump());
+  if (!r) return r.error();
+  if (r->status == 404) return Error::make("not_found", "no container " + name);
+  if (r->status >= 400)
+    return Error::make("failed", "a shell in " + name + ": LXD answered " + std::to_string(r->status));
+  const json md = r->body.value("metadata", json::object());
+  const json fds = md.is_object() && md.contains("metadata") && md["metadata"].is_object()
+                       ? md["metadata"].value("fds", json::object())
+                       : json::object();
+  if (!r->body.contains("operation") || !r->body["operation"].is_string() || !fds.is_object() || !fds.contains("0") ||
+      !fds["0"].is_string() || !fds.contains("control") || !fds["control"].is_string())
+    return Error::make("failed", "a shell in " + name + ": LXD gave no exec websockets");
+  // "/1.0/operations/<id>", with "?project=..." when a cluster member forwarded it
+  std::string op = r->body["operation"];
+  std::string query;
+  if (auto q = op.find('?'); q != std::string::npos) {
+    query = "&" + op.substr(q + 1);
+    op.resize(q);
+  }
+  Reply started = *r;
+  auto exit_code = [this, started, name](std::chrono::milliseconds wait) -> Result<int> {
+    int seconds = static_cast<int>(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count()));
+    auto done = await_operation(started, "a shell in " + name, seconds);
+    if (!done) return done.error();
+    return done->is_object() ? done->value("return", -1) : -1;
+  };
+  return connect_lxd_shell({s_.socket, op, query, fds["0"].get<std::string>(), fds["control"].get<std::string>()},
+                           exit_code, std::chrono::seconds(10));
 }
 
 }  // namespace ads

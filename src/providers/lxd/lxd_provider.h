@@ -79,6 +79,9 @@ class LxdProvider : public Provider {
   Result<std::vector<ImageInfo>> images() override;
   Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
                           size_t max_bytes) override;
+  // LXD's interactive exec: a pty in the container, its websocket relayed
+  // to the session's socket by a thread of the session (lxd_shell.cpp).
+  Result<std::unique_ptr<ShellSession>> open_shell(const std::string& name, const TerminalSize& size) override;
   Status snapshot(const std::string& name, const std::string& snap) override;
   Status restore_snapshot(const std::string& name, const std::string& snap) override;
   Status delete_snapshot(const std::string& name, const std::string& snap) override;

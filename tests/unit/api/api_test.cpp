@@ -298,6 +298,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"DELETE", "/api/v1/deployments/" + id + "/backups/01kkkkkkkkkkkkkkkkkkkkkkk1", "", ads::Role::kDeployer},
       {"PUT", "/api/v1/deployments/" + id + "/track", R"({"branch":"main"})", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/exec", R"({"command":["true"]})", ads::Role::kDeployer},
+      {"GET", "/api/v1/deployments/" + id + "/shell", "", ads::Role::kDeployer},
       {"DELETE", "/api/v1/deployments/" + id + "/track", "", ads::Role::kDeployer},
       {"DELETE", "/api/v1/deployments/" + id, "", ads::Role::kDeployer},
       {"GET", "/api/v1/users", "", ads::Role::kAdmin},
@@ -350,6 +351,9 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + shared + "/exec", cmd), 403);
   expect_error(call_as(deployer, "POST", "/api/v1/deployments/" + mine + "/exec", cmd), 409);  // not running
   expect_error(call("POST", "/api/v1/deployments/" + shared + "/exec", cmd), 409);             // an admin: not running
+  // the shell: the same rule, judged before the websocket is asked for
+  expect_error(call_as(deployer, "GET", "/api/v1/deployments/" + shared + "/shell"), 403);
+  expect_error(call_as(deployer, "GET", "/api/v1/deployments/" + mine + "/shell"), 426);
 }
 
 TEST_F(ApiTest, TokensExpireAreRevocableAndAreShownOnlyOnce) {

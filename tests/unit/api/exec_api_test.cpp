@@ -5,6 +5,10 @@
 // which cannot run one.
 #include <gtest/gtest.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
 #include "support/engine_wait.h"
 #include "support/openvz_engine.h"
 #include "support/ssh_host.h"
@@ -12,6 +16,26 @@
 
 namespace {
 using nlohmann::json;
+
+// The answer to a websocket handshake (what `ads shell` sends) on `path`:
+// its status (101: the websocket opened) and JSON body. Bounded by 10 s.
+std::pair<int, json> handshake(uint16_t port, const std::string& token, const std::string& path) {
+  namespace beast = boost::beast;
+  boost::asio::io_context ioc;
+  beast::websocket::stream<beast::tcp_stream> ws(ioc);
+  ws.set_option(beast::websocket::stream_base::decorator(
+      [&](beast::websocket::request_type& req) { req.set(beast::http::field::authorization, "Bearer " + token); }));
+  beast::websocket::response_type res;
+  beast::error_code ec = boost::asio::error::timed_out;
+  beast::get_lowest_layer(ws).async_connect(
+      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), [&](beast::error_code e) {
+        if (e) ec = e;
+        else ws.async_handshake(res, "127.0.0.1", path, [&](beast::error_code e2) { ec = e2; });
+      });
+  ioc.run_for(std::chrono::seconds(10));
+  if (ec && ec != beast::websocket::error::upgrade_declined) return {0, json()};
+  return {res.result_int(), json::parse(res.body(), nullptr, false)};
+}
 
 class ExecApiTest : public ads::test::ApiTest {
  protected:
@@ -134,6 +158,32 @@ TEST_F(ExecApiTest, AwsIsUnsupportedWithAJsonAnswerSayingWhyAndWhatToDo) {
   // the attempt is audited all the same
   json details = audit_details();
   EXPECT_NE(std::find(details.begin(), details.end(), "exec true"), details.end()) << details.dump();
+}
+
+TEST_F(ExecApiTest, AShellOnOpenvzOrAwsIsRefusedAsUnsupportedBeforeTheWebsocketAndAudited) {
+  for (auto [id, kind] :
+       {std::pair{"01jexec000000000000000000d", "openvz"}, std::pair{"01jexec000000000000000000e", "aws"}}) {
+    SCOPED_TRACE(kind);
+    running_lab(id, kind, "admin");
+    auto [status, body] = handshake(server->port(), token, std::string("/api/v1/deployments/") + id + "/shell");
+    EXPECT_EQ(status, 409) << body.dump();
+    EXPECT_EQ(body["error"].value("code", ""), "unsupported") << body.dump();
+    EXPECT_NE(body["error"].value("message", "").find("ads shell works on LXD"), std::string::npos) << body.dump();
+  }
+  // both attempts are audited, and each deployment's log says it failed to open
+  json details = audit_details();
+  EXPECT_EQ(std::count(details.begin(), details.end(), "shell"), 2) << details.dump();
+  EXPECT_NE(ads::test::log_of(*store, "01jexec000000000000000000d").find("shell for admin could not be opened"),
+            std::string::npos);
+  // an unknown terminal name, a size out of range: 400 naming the field
+  running_lab("01jexec000000000000000000f", "aws", "admin");
+  for (auto [query, field] :
+       {std::pair{"?term=x%3Bterm", "term"}, std::pair{"?cols=0", "cols"}, std::pair{"?rows=1001", "rows"}}) {
+    auto [status, body] =
+        handshake(server->port(), token, std::string("/api/v1/deployments/01jexec000000000000000000f/shell") + query);
+    EXPECT_EQ(status, 400) << query << body.dump();
+    EXPECT_EQ(body["error"].value("field", ""), field) << body.dump();
+  }
 }
 
 }  // namespace
