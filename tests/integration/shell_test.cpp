@@ -6,6 +6,9 @@
 // what cannot be opened says why.
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "http/tls.h"
 #include "support/ads_server.h"
 #include "support/build_paths.h"
 #include "support/pty.h"
@@ -67,6 +70,43 @@ TEST_F(ShellTest, TheMachinesShellRunsOnTheTerminalFollowsItsSizeAndGivesItsExit
     audited = audited || (e.value("action", "") == "GET /api/v1/deployments/" + id + "/shell" &&
                           e.value("detail", "") == "shell" && e.value("status", 0) == 101 && e["user"] == "admin");
   EXPECT_TRUE(audited) << audit.dump();
+}
+
+// Off loopback the server speaks HTTPS: the CLI checks its certificate
+// (--cacert) before anything is sent, and a certificate it was not told to
+// trust stops it.
+TEST_F(ShellTest, OverHttpsTheServersCertificateIsCheckedFirst) {
+  const std::string config = (tmp.path / "tls.json").string();
+  {
+    std::ofstream out(config);
+    out << R"({"tls": {"mode": "on"}})";
+  }
+  Server s((tmp.path / "data").string(), ADS_AGENT_BIN, {}, "2", config);
+  ASSERT_EQ(s.base().rfind("https://", 0), 0u) << s.base();
+  std::string id = deploy(s, kSource + "/examples/labs/static-site", "shell-tls");
+  json d = s.wait_for(id, {"running", "failed"});
+  ASSERT_EQ(d["state"], "running") << d.dump() << s.log_text(id);
+  {
+    PtyChild t({ADS_CLI_BIN, "--server", s.base(), "--cacert", s.ca_file, "--token", s.token(), "shell", id}, 24, 80);
+    t.type("echo tls-$((2+2)); exit 4\r");
+    EXPECT_TRUE(t.wait_for("tls-4")) << t.output();
+    EXPECT_EQ(t.wait_exit(), 4) << t.output();
+  }
+  // another certificate than the server's: nothing is opened
+  auto other = ads::http::tls::make_self_signed({"127.0.0.1", "localhost"});
+  ASSERT_TRUE(other.ok());
+  const std::string other_file = (tmp.path / "other.crt").string();
+  {
+    std::ofstream out(other_file);
+    out << other->cert_pem;
+  }
+  {
+    PtyChild t({ADS_CLI_BIN, "--server", s.base(), "--cacert", other_file, "--token", s.token(), "shell", id}, 24, 80);
+    EXPECT_EQ(t.wait_exit(), 3) << t.output();
+    EXPECT_NE(t.output().find("failed the TLS check"), std::string::npos) << t.output();
+  }
+  std::string log = s.log_text(id);
+  EXPECT_EQ(log.find("shell opened by admin"), log.rfind("shell opened by admin")) << log;  // once
 }
 
 TEST_F(ShellTest, AClientThatGoesAwayHangsTheShellUpAndWhatItStartedEnds) {
