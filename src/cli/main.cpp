@@ -806,7 +806,7 @@ int run_cli(int argc, char** argv) {
       std::cerr << "its machine " << fin.value("machine", "") << " is kept for inspection until "
                 << fin.value("expires_at", "") << ":\n"
                 << "  ads exec " << new_id << " -- sh -c 'ls -l /opt/lab'   a command in it (LXD, OpenVZ)\n"
-                << "  ads shell " << new_id << "                            its shell on this terminal (LXD)\n"
+                << "  ads shell " << new_id << "                            its shell on this terminal (LXD, OpenVZ)\n"
                 << "  ads logs " << new_id << "                             the whole log\n"
                 << "  ads destroy " << new_id << "                          remove it now\n";
     }

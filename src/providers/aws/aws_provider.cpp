@@ -534,6 +534,15 @@ Result<ExecResult> AwsProvider::exec(const std::string&, const std::vector<std::
       "or the EC2 serial console)");
 }
 
+Result<std::unique_ptr<ShellSession>> AwsProvider::open_shell(const std::string&, const TerminalSize&) {
+  return Error::make(
+      "unsupported",
+      "aws cannot open a shell in an EC2 instance (ads shell works on LXD and OpenVZ): EC2 offers that only through "
+      "SSM (Systems Manager), which ADS does not use, and the ADS agent runs no command sent to it; use the lab's own "
+      "access to its instance instead (SSH with the EC2 key pair the ADS config names in key_name, or the EC2 serial "
+      "console)");
+}
+
 Result<std::vector<ImageInfo>> AwsProvider::images() {
   std::vector<ImageInfo> out;
   for (const auto& [key, ami] : s_.images)

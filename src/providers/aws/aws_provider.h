@@ -88,6 +88,8 @@ class AwsProvider : public Provider {
   // through SSM (Systems Manager), which ADS does not use.
   Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
                           size_t max_bytes) override;
+  // The same for a shell (ads shell).
+  Result<std::unique_ptr<ShellSession>> open_shell(const std::string& name, const TerminalSize& size) override;
 
   // The smallest type of the table with at least `memory_mb` (table order
   // breaks ties); "invalid" (field "memory") when none is big enough.

@@ -526,6 +526,19 @@ Result<ExecResult> OpenvzProvider::exec(const std::string& name, const std::vect
   return out;
 }
 
+Result<std::unique_ptr<ShellSession>> OpenvzProvider::open_shell(const std::string& name, const TerminalSize& size) {
+  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
+  if (size.cols < 1 || size.rows < 1 || size.cols > 1000 || size.rows > 1000)
+    return Error::invalid("size", "columns and rows go from 1 to 1000");
+  auto at = locate(name);
+  if (!at) return at.error();
+  const Row& row = *at->row;
+  if (row.status != "running")
+    return Error::make("conflict", "container " + name + " (CTID " + std::to_string(row.ctid) + ") is " + row.status +
+                                       " on " + at->session->where() + ": ads shell needs it running");
+  return openvz::SshSession::open_terminal(std::move(at->session), {"vzctl", "enter", std::to_string(row.ctid)}, size);
+}
+
 Result<std::vector<ImageInfo>> OpenvzProvider::images() {
   std::vector<ImageInfo> out;
   for (const auto& [key, tmpl] : s_.templates)

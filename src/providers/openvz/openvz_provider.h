@@ -72,6 +72,9 @@ class OpenvzProvider : public Provider {
   // `vzctl exec2 CTID LINE` over the SSH connection to the host; see
   // exec_line() for LINE. The timeout is coreutils' `timeout` in the
   // container, as on LXD; "conflict" when the container is not running.
+  // `vzctl enter CTID` on a terminal of the host, over an SSH connection of
+  // the session's own (openvz/ssh_terminal.cpp).
+  Result<std::unique_ptr<ShellSession>> open_shell(const std::string& name, const TerminalSize& size) override;
   Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
                           size_t max_bytes) override;
   // The command line vzctl hands to the container's shell: vzctl joins its

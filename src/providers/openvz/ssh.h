@@ -1,6 +1,7 @@
 // A small SSH client on libssh: public-key authentication, strict host-key
 // checking against one known_hosts file, commands run from an argv (every
-// element quoted, see shell_quote.h) and files written over SFTP.
+// element quoted, see shell_quote.h), files written over SFTP, and a program
+// on a terminal (`ads shell`).
 // One SshSession is one connection; it is not shared between threads.
 #pragma once
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "providers/provider.h"
 
 struct ssh_session_struct;
 struct sftp_session_struct;
@@ -54,6 +56,15 @@ class SshSession {
   Status put_file(const std::string& path, const std::string& content, int mode);
   // Names in a directory (without . and ..); "not_found" when it is missing.
   Result<std::vector<std::string>> list_dir(const std::string& path);
+
+  // Runs argv on a terminal of the host (a pty sshd allocates, of `size`,
+  // TERM size.term) and gives the connection to the shell session returned:
+  // a thread of its own relays the channel to the session's socket
+  // (ssh_terminal.cpp). The session's end closes the channel: sshd hangs the
+  // terminal up (SIGHUP).
+  static Result<std::unique_ptr<ShellSession>> open_terminal(std::unique_ptr<SshSession> s,
+                                                             const std::vector<std::string>& argv,
+                                                             const TerminalSize& size);
 
   const std::string& where() const { return where_; }
 

@@ -5,9 +5,13 @@
 // which cannot run one.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 
 #include "support/engine_wait.h"
 #include "support/openvz_engine.h"
@@ -160,29 +164,145 @@ TEST_F(ExecApiTest, AwsIsUnsupportedWithAJsonAnswerSayingWhyAndWhatToDo) {
   EXPECT_NE(std::find(details.begin(), details.end(), "exec true"), details.end()) << details.dump();
 }
 
-TEST_F(ExecApiTest, AShellOnOpenvzOrAwsIsRefusedAsUnsupportedBeforeTheWebsocketAndAudited) {
-  for (auto [id, kind] :
-       {std::pair{"01jexec000000000000000000d", "openvz"}, std::pair{"01jexec000000000000000000e", "aws"}}) {
-    SCOPED_TRACE(kind);
-    running_lab(id, kind, "admin");
-    auto [status, body] = handshake(server->port(), token, std::string("/api/v1/deployments/") + id + "/shell");
-    EXPECT_EQ(status, 409) << body.dump();
-    EXPECT_EQ(body["error"].value("code", ""), "unsupported") << body.dump();
-    EXPECT_NE(body["error"].value("message", "").find("ads shell works on LXD"), std::string::npos) << body.dump();
+// `ads shell` on OpenVZ through the whole path: the API's websocket, the
+// engine, `vzctl enter` on a terminal that the test host's sshd allocates
+// (the stand-in runs bash in the container's area), the program's exit code
+// as the last message, and a window size that reaches the terminal.
+TEST_F(ExecApiTest, AShellOnOpenvzRunsOnAHostTerminalAndGivesItsExitCode) {
+  namespace beast = boost::beast;
+  std::string id = running_lab("01jexec000000000000000000d", "openvz", "admin");
+  boost::asio::io_context ioc;
+  beast::websocket::stream<beast::tcp_stream> ws(ioc);
+  ws.set_option(beast::websocket::stream_base::decorator(
+      [&](beast::websocket::request_type& req) { req.set(beast::http::field::authorization, "Bearer " + token); }));
+  beast::error_code ec;
+  beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
+  beast::get_lowest_layer(ws).connect(
+      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server->port()), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  ws.handshake("127.0.0.1", "/api/v1/deployments/" + id + "/shell?cols=91&rows=33", ec);
+  ASSERT_FALSE(ec) << ec.message();
+  beast::get_lowest_layer(ws).expires_never();
+  // every step bounded by 20 s
+  auto run = [&] {
+    ioc.restart();
+    ioc.run_for(std::chrono::seconds(20));
+  };
+  auto send = [&](const std::string& data, bool text) {
+    ws.text(text);
+    bool done = false;
+    ws.async_write(boost::asio::buffer(data), [&](beast::error_code e, size_t) {
+      ec = e;
+      done = true;
+    });
+    run();
+    return done && !ec;
+  };
+  std::string screen, last;
+  // reads until `text` is on the screen or the websocket ends (its last text message in `last`)
+  auto read_until = [&](const std::string& text) {
+    while (screen.find(text) == std::string::npos) {
+      beast::flat_buffer buf;
+      bool done = false;
+      ws.async_read(buf, [&](beast::error_code e, size_t) {
+        ec = e;
+        done = true;
+      });
+      run();
+      if (!done || ec) return false;
+      (ws.got_text() ? last : screen) += beast::buffers_to_string(buf.data());
+    }
+    return true;
+  };
+  ASSERT_TRUE(send("stty size; echo vz-$((3*3))\r", false));
+  EXPECT_TRUE(read_until("vz-9")) << screen;
+  EXPECT_NE(screen.find("33 91"), std::string::npos) << screen;
+  ASSERT_TRUE(send(R"({"resize":{"cols":120,"rows":40}})", true));
+  // the session's one thread applies a size before it passes on what was typed after it
+  ASSERT_TRUE(send("stty size\r", false));
+  EXPECT_TRUE(read_until("40 120")) << screen;
+  ASSERT_TRUE(send("exit 6\r", false));
+  EXPECT_FALSE(read_until("(never printed)"));  // to the end
+  EXPECT_EQ(ec, beast::websocket::error::closed) << ec.message();
+  EXPECT_EQ(json::parse(last, nullptr, false), json({{"exit_code", 6}})) << last << screen;
+  std::string log;
+  for (int i = 0; i < 100 && log.find("shell by admin ended with exit code 6") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    log = ads::test::log_of(*store, id);
   }
-  // both attempts are audited, and each deployment's log says it failed to open
+  EXPECT_NE(log.find("shell by admin ended with exit code 6"), std::string::npos) << log;
+  auto sent = host.calls_of("vzctl");
+  EXPECT_FALSE(std::none_of(sent.begin(), sent.end(), [](auto& c) { return c.size() > 1 && c[1] == "enter"; }));
+}
+
+// Whether a process of this machine (the stand-in's containers run here)
+// has `text` in its command line.
+bool process_running(const std::string& text) {
+  for (auto& e : std::filesystem::directory_iterator("/proc")) {
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.find(text) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(ExecApiTest, AShellOnOpenvzIsHungUpWhenItsClientGoesAway) {
+  namespace beast = boost::beast;
+  std::string id = running_lab("01jexec000000000000000000g", "openvz", "admin");
+  {
+    boost::asio::io_context ioc;
+    beast::websocket::stream<beast::tcp_stream> ws(ioc);
+    ws.set_option(beast::websocket::stream_base::decorator(
+        [&](beast::websocket::request_type& req) { req.set(beast::http::field::authorization, "Bearer " + token); }));
+    beast::error_code ec;
+    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
+    beast::get_lowest_layer(ws).connect(
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server->port()), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ws.handshake("127.0.0.1", "/api/v1/deployments/" + id + "/shell", ec);
+    ASSERT_FALSE(ec) << ec.message();
+    ws.binary(true);
+    ws.write(boost::asio::buffer(std::string("sleep 4343\r")), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    bool started = false;
+    for (int i = 0; i < 200 && !started; ++i) {
+      started = process_running("sleep 4343");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(started);
+    beast::get_lowest_layer(ws).socket().close(ec);  // gone, without a close
+  }
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = !process_running("sleep 4343");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(gone);
+  std::string log;
+  for (int i = 0; i < 100 && log.find("was closed before its program ended") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    log = ads::test::log_of(*store, id);
+  }
+  EXPECT_NE(log.find("shell by admin was closed before its program ended"), std::string::npos) << log;
+}
+
+TEST_F(ExecApiTest, AShellOnAwsIsRefusedAsUnsupportedBeforeTheWebsocketAndAudited) {
+  std::string id = running_lab("01jexec000000000000000000e", "aws", "admin");
+  auto [status, body] = handshake(server->port(), token, "/api/v1/deployments/" + id + "/shell");
+  EXPECT_EQ(status, 409) << body.dump();
+  EXPECT_EQ(body["error"].value("code", ""), "unsupported") << body.dump();
+  EXPECT_NE(body["error"].value("message", "").find("SSM"), std::string::npos) << body.dump();
+  // the attempt is audited, and the deployment's log says it failed to open
   json details = audit_details();
-  EXPECT_EQ(std::count(details.begin(), details.end(), "shell"), 2) << details.dump();
-  EXPECT_NE(ads::test::log_of(*store, "01jexec000000000000000000d").find("shell for admin could not be opened"),
-            std::string::npos);
+  EXPECT_EQ(std::count(details.begin(), details.end(), "shell"), 1) << details.dump();
+  EXPECT_NE(ads::test::log_of(*store, id).find("shell for admin could not be opened"), std::string::npos);
   // an unknown terminal name, a size out of range: 400 naming the field
-  running_lab("01jexec000000000000000000f", "aws", "admin");
   for (auto [query, field] :
        {std::pair{"?term=x%3Bterm", "term"}, std::pair{"?cols=0", "cols"}, std::pair{"?rows=1001", "rows"}}) {
-    auto [status, body] =
-        handshake(server->port(), token, std::string("/api/v1/deployments/01jexec000000000000000000f/shell") + query);
-    EXPECT_EQ(status, 400) << query << body.dump();
-    EXPECT_EQ(body["error"].value("field", ""), field) << body.dump();
+    auto [st, b] = handshake(server->port(), token, "/api/v1/deployments/" + id + "/shell" + query);
+    EXPECT_EQ(st, 400) << query << b.dump();
+    EXPECT_EQ(b["error"].value("field", ""), field) << b.dump();
   }
 }
 
