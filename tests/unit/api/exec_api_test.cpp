@@ -85,6 +85,22 @@ class ExecApiTest : public ads::test::ApiTest {
     }
     return id;
   }
+  using Ws = boost::beast::websocket::stream<boost::beast::tcp_stream>;
+  // Opens `ws` on the shell's `path` as the admin; its later operations are
+  // the caller's to bound.
+  bool open_shell(Ws& ws, const std::string& path) {
+    namespace beast = boost::beast;
+    ws.set_option(beast::websocket::stream_base::decorator(
+        [&](beast::websocket::request_type& req) { req.set(beast::http::field::authorization, "Bearer " + token); }));
+    beast::error_code ec;
+    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
+    beast::get_lowest_layer(ws).connect(
+        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server->port()), ec);
+    if (!ec) ws.handshake("127.0.0.1", path, ec);
+    beast::get_lowest_layer(ws).expires_never();
+    EXPECT_FALSE(ec) << ec.message();
+    return !ec;
+  }
   json audit_details() {
     json out = json::array();
     auto r = call("GET", "/api/v1/audit");
@@ -172,17 +188,9 @@ TEST_F(ExecApiTest, AShellOnOpenvzRunsOnAHostTerminalAndGivesItsExitCode) {
   namespace beast = boost::beast;
   std::string id = running_lab("01jexec000000000000000000d", "openvz", "admin");
   boost::asio::io_context ioc;
-  beast::websocket::stream<beast::tcp_stream> ws(ioc);
-  ws.set_option(beast::websocket::stream_base::decorator(
-      [&](beast::websocket::request_type& req) { req.set(beast::http::field::authorization, "Bearer " + token); }));
+  Ws ws(ioc);
+  ASSERT_TRUE(open_shell(ws, "/api/v1/deployments/" + id + "/shell?cols=91&rows=33"));
   beast::error_code ec;
-  beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
-  beast::get_lowest_layer(ws).connect(
-      boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server->port()), ec);
-  ASSERT_FALSE(ec) << ec.message();
-  ws.handshake("127.0.0.1", "/api/v1/deployments/" + id + "/shell?cols=91&rows=33", ec);
-  ASSERT_FALSE(ec) << ec.message();
-  beast::get_lowest_layer(ws).expires_never();
   // every step bounded by 20 s
   auto run = [&] {
     ioc.restart();
@@ -252,16 +260,9 @@ TEST_F(ExecApiTest, AShellOnOpenvzIsHungUpWhenItsClientGoesAway) {
   std::string id = running_lab("01jexec000000000000000000g", "openvz", "admin");
   {
     boost::asio::io_context ioc;
-    beast::websocket::stream<beast::tcp_stream> ws(ioc);
-    ws.set_option(beast::websocket::stream_base::decorator(
-        [&](beast::websocket::request_type& req) { req.set(beast::http::field::authorization, "Bearer " + token); }));
+    Ws ws(ioc);
+    ASSERT_TRUE(open_shell(ws, "/api/v1/deployments/" + id + "/shell"));
     beast::error_code ec;
-    beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
-    beast::get_lowest_layer(ws).connect(
-        boost::asio::ip::tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), server->port()), ec);
-    ASSERT_FALSE(ec) << ec.message();
-    ws.handshake("127.0.0.1", "/api/v1/deployments/" + id + "/shell", ec);
-    ASSERT_FALSE(ec) << ec.message();
     ws.binary(true);
     ws.write(boost::asio::buffer(std::string("sleep 4343\r")), ec);
     ASSERT_FALSE(ec) << ec.message();

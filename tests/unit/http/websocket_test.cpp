@@ -220,14 +220,23 @@ bool open(PlainWs& ws, asio::io_context& ioc, uint16_t port, const std::string& 
   return !ec;
 }
 
+// One client websocket open on a Relays server, and the route's end of its socket.
+struct Opened {
+  explicit Opened(Relays& r) : c(ioc, ws) {
+    if (open(ws, ioc, r.port())) peer = r.next_peer();
+  }
+  asio::io_context ioc;
+  PlainWs ws{ioc};
+  Client<PlainWs> c;
+  std::shared_ptr<Fd> peer;  // null: it did not open
+};
+
 TEST(WebSocket, BytesGoBothWaysTextGoesToTheRouteAndTheSocketsEndClosesItWithTheRoutesLastWord) {
   Relays r;
-  asio::io_context ioc;
-  PlainWs ws(ioc);
-  ASSERT_TRUE(open(ws, ioc, r.port()));
-  Client<PlainWs> c(ioc, ws);
-  auto peer = r.next_peer();
-  ASSERT_TRUE(peer);
+  Opened o(r);
+  ASSERT_TRUE(o.peer);
+  auto& c = o.c;
+  auto& peer = o.peer;
 
   ASSERT_TRUE(c.write("typed\x01\xff", false));
   EXPECT_EQ(read_some(peer->fd, 7), std::string("typed\x01\xff"));
@@ -254,12 +263,10 @@ TEST(WebSocket, BytesGoBothWaysTextGoesToTheRouteAndTheSocketsEndClosesItWithThe
 
 TEST(WebSocket, TheClientLeavingEndsTheRelayAndTheRouteLetsItsSocketGo) {
   Relays r;
-  asio::io_context ioc;
-  PlainWs ws(ioc);
-  ASSERT_TRUE(open(ws, ioc, r.port()));
-  Client<PlainWs> c(ioc, ws);
-  auto peer = r.next_peer();
-  ASSERT_TRUE(peer);
+  Opened o(r);
+  ASSERT_TRUE(o.peer);
+  auto& c = o.c;
+  auto& peer = o.peer;
   ASSERT_TRUE(c.close());
   EXPECT_TRUE(reaches_end(peer->fd));  // the route's end is closed with its answer
   ASSERT_TRUE(eventually([&] { return r.endings().size() == 1; }, 10s));
@@ -268,11 +275,10 @@ TEST(WebSocket, TheClientLeavingEndsTheRelayAndTheRouteLetsItsSocketGo) {
 
 TEST(WebSocket, ARefusedTextClosesItAsAPolicyErrorWithTheRoutesReason) {
   Relays r;
-  asio::io_context ioc;
-  PlainWs ws(ioc);
-  ASSERT_TRUE(open(ws, ioc, r.port()));
-  Client<PlainWs> c(ioc, ws);
-  auto peer = r.next_peer();
+  Opened o(r);
+  ASSERT_TRUE(o.peer);
+  auto& c = o.c;
+  auto& peer = o.peer;
   ASSERT_TRUE(c.write("refuse me", true));
   EXPECT_FALSE(c.read());
   EXPECT_EQ(c.error(), websocket::error::closed) << c.error().message();
@@ -283,11 +289,10 @@ TEST(WebSocket, ARefusedTextClosesItAsAPolicyErrorWithTheRoutesReason) {
 
 TEST(WebSocket, AMessageOverTheLimitClosesItAndNothingOfItReachesTheSocket) {
   Relays r({}, 16);
-  asio::io_context ioc;
-  PlainWs ws(ioc);
-  ASSERT_TRUE(open(ws, ioc, r.port()));
-  Client<PlainWs> c(ioc, ws);
-  auto peer = r.next_peer();
+  Opened o(r);
+  ASSERT_TRUE(o.peer);
+  auto& c = o.c;
+  auto& peer = o.peer;
   ASSERT_TRUE(c.write(std::string(100, 'x'), false));
   EXPECT_FALSE(c.read());
   EXPECT_EQ(c.reason().code, websocket::close_code::too_big) << c.error().message();
@@ -303,11 +308,9 @@ TEST(WebSocket, AMessageOverTheLimitClosesItAndNothingOfItReachesTheSocket) {
 // the idle time instead of waiting for ever.
 TEST(WebSocket, ASocketThatTakesNoInputIsClosedAfterTheIdleTime) {
   Relays r({}, 64 * 1024, 2);
-  asio::io_context ioc;
-  PlainWs ws(ioc);
-  ASSERT_TRUE(open(ws, ioc, r.port()));
-  Client<PlainWs> c(ioc, ws);
-  auto peer = r.next_peer();  // never read
+  Opened o(r);  // its peer never reads
+  ASSERT_TRUE(o.peer);
+  auto& c = o.c;
   const std::string chunk(60 * 1024, 'p');
   // more than the socket pair holds; the writes that do not fit wait (each
   // is bounded by 10 s; the loop ends at the first that fails)
@@ -320,11 +323,9 @@ TEST(WebSocket, ASocketThatTakesNoInputIsClosedAfterTheIdleTime) {
 // A client that does not answer the close holds nothing for long.
 TEST(WebSocket, AClientThatNeverAnswersTheCloseIsLetGo) {
   Relays r;
-  asio::io_context ioc;
-  PlainWs ws(ioc);
-  ASSERT_TRUE(open(ws, ioc, r.port()));
-  auto peer = r.next_peer();
-  ::shutdown(peer->fd, SHUT_WR);  // the session ends; the client reads nothing from here on
+  Opened o(r);
+  ASSERT_TRUE(o.peer);
+  ::shutdown(o.peer->fd, SHUT_WR);  // the session ends; the client reads nothing from here on
   ASSERT_TRUE(eventually([&] { return r.endings().size() == 1; }, 30s));
   EXPECT_EQ(r.endings().at(0), "the session ended");
 }
