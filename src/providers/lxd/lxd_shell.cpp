@@ -41,8 +41,15 @@ class LxdShell final : public ShellSession {
 
   ~LxdShell() override {
     if (thread_.joinable()) {
-      asio::post(ioc_, [this] { hang_up(); });
-      thread_.join();
+      try {
+        asio::post(ioc_, [this] { hang_up(); });
+      } catch (...) {  // no memory for it: the relay stops without the hang-up
+        ioc_.stop();
+      }
+      try {
+        thread_.join();
+      } catch (...) {  // cannot happen for a joinable thread of ours; a destructor does not throw
+      }
     }
     if (mine_ >= 0) ::close(mine_);
   }

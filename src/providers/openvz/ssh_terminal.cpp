@@ -35,7 +35,10 @@ class SshTerminal final : public ShellSession {
     stop_ = true;
     uint64_t one = 1;
     (void)!::write(wake_, &one, sizeof one);
-    thread_.join();
+    try {
+      thread_.join();
+    } catch (...) {  // cannot happen for a joinable thread of ours; a destructor does not throw
+    }
     ssh_channel_close(ch_);
     ssh_channel_free(ch_);
     ::close(mine_);
