@@ -23,6 +23,7 @@ class PtyChild {
     w.ws_row = static_cast<unsigned short>(rows);
     w.ws_col = static_cast<unsigned short>(cols);
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     pid_ = ::forkpty(&master_, nullptr, nullptr, &w);
