@@ -17,6 +17,7 @@
 #include "core/json_text.h"
 #include "core/names.h"
 #include "core/source_policy.h"
+#include "core/terminal.h"
 #include "core/text.h"
 #include "http/websocket.h"
 
@@ -614,15 +615,14 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
           return r;
         }
         TerminalSize size;
-        auto cols = int_param(req, "cols", 80, 1, 1000), rows = int_param(req, "rows", 24, 1, 1000);
+        auto cols = int_param(req, "cols", 80, 1, kMaxTerminalSide),
+             rows = int_param(req, "rows", 24, 1, kMaxTerminalSide);
         if (!cols) return from_error(cols.error());
         if (!rows) return from_error(rows.error());
         size.cols = static_cast<int>(*cols);
         size.rows = static_cast<int>(*rows);
         size.term = req.query_or("term", "xterm");
-        if (size.term.empty() || size.term.size() > 64 ||
-            size.term.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") !=
-                std::string::npos)
+        if (!valid_term_name(size.term))
           return Response::error(400, "invalid", "must be 1 to 64 letters, digits or ._+- (a terminal's name)", "term");
         if (open_shells->fetch_add(1) >= kMaxShells) {
           open_shells->fetch_sub(1);
@@ -656,14 +656,16 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
               return rs && rs->is_object() && rs->contains(k) && (*rs)[k].is_number_integer() ? (*rs)[k].get<int64_t>()
                                                                                               : int64_t{0};
             };
-            if (!rs || rs->size() != 2 || number("cols") < 1 || number("cols") > 1000 || number("rows") < 1 ||
-                number("rows") > 1000) {
+            // (a number outside int's range is out of the size's range too)
+            auto cols = std::clamp<int64_t>(number("cols"), 0, kMaxTerminalSide + 1),
+                 rows = std::clamp<int64_t>(number("rows"), 0, kMaxTerminalSide + 1);
+            if (!rs || rs->size() != 2 || !check_terminal_size(static_cast<int>(cols), static_cast<int>(rows))) {
               *why = R"(a text message must be {"resize": {"cols": 1-1000, "rows": 1-1000}})";
               return false;
             }
             TerminalSize to;
-            to.cols = static_cast<int>(number("cols"));
-            to.rows = static_cast<int>(number("rows"));
+            to.cols = static_cast<int>(cols);
+            to.rows = static_cast<int>(rows);
             (void)session->resize(to);  // a size the machine missed is no reason to end the shell
             return true;
           };

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "core/env.h"
+#include "core/terminal.h"
 #include "core/text.h"
 
 namespace ads::cli {
@@ -73,7 +74,7 @@ struct Size {
 std::optional<Size> size_of(int fd) {
   winsize w{};
   if (::ioctl(fd, TIOCGWINSZ, &w) != 0 || w.ws_col == 0 || w.ws_row == 0) return std::nullopt;
-  return Size{std::min<int>(w.ws_col, 1000), std::min<int>(w.ws_row, 1000)};
+  return Size{std::min<int>(w.ws_col, kMaxTerminalSide), std::min<int>(w.ws_row, kMaxTerminalSide)};
 }
 
 // Raw input on a terminal for the session's life (every key goes to the
@@ -311,9 +312,7 @@ int run_shell(const ApiClient& api, const std::string& id, int in_fd, int out_fd
   if (!t) return fail_with(t.error(), kExitUsage);
   Size size = size_of(in_fd).value_or(Size{});
   std::string term = env_var("TERM").value_or("xterm");
-  if (term.empty() || term.size() > 64 ||
-      term.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._+-") != std::string::npos)
-    term = "xterm";
+  if (!valid_term_name(term)) term = "xterm";
   const std::string target = t->prefix + "/api/v1/deployments/" + id + "/shell?cols=" + std::to_string(size.cols) +
                              "&rows=" + std::to_string(size.rows) + "&term=" + term;
   if (id.empty() || id.find_first_of("/?#% ") != std::string::npos)

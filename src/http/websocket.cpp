@@ -13,7 +13,6 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
-#include <cctype>
 #include <deque>
 #include <exception>
 #include <utility>
@@ -28,23 +27,8 @@ namespace websocket = beast::websocket;
 namespace bhttp = beast::http;
 
 namespace {
-// Whether the comma-separated header value holds `token` (any case).
-bool has_token(const std::string& value, const std::string& token) {
-  std::string cur;
-  auto matches = [&] {
-    auto b = cur.find_first_not_of(" \t"), e = cur.find_last_not_of(" \t");
-    return b != std::string::npos && cur.substr(b, e - b + 1) == token;
-  };
-  for (char c : value) {
-    if (c == ',') {
-      if (matches()) return true;
-      cur.clear();
-    } else {
-      cur.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-    }
-  }
-  return matches();
-}
+// Whether the comma-separated header value holds `token` (any case; Beast's parser).
+bool has_token(const std::string& value, const char* token) { return bhttp::token_list(value).exists(token); }
 
 // One websocket relayed to a socket, in the connection's thread: every read
 // and write is asynchronous on the connection's own io_context, so that each

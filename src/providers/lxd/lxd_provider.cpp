@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/ipnet.h"
+#include "core/terminal.h"
 #include "http/client.h"
 #include "providers/lxd/lxd_shell.h"
 
@@ -33,6 +34,15 @@ std::string url_escape_path(const std::string& p) {
     }
   }
   return out;
+}
+
+// An operation's address, "/1.0/operations/<id>" with "?project=default"
+// when a cluster member forwarded the request: its path, and its query as
+// "&..." (to follow a query of the caller's own; "" when it has none).
+std::pair<std::string, std::string> split_operation(const std::string& address) {
+  auto q = address.find('?');
+  if (q == std::string::npos) return {address, ""};
+  return {address.substr(0, q), "&" + address.substr(q + 1)};
 }
 
 // The machine's login shell for `ads shell`: bash where the image has it (a
@@ -200,14 +210,8 @@ Result<json> LxdProvider::await_operation(const Reply& r, const std::string& wha
   if (r.status >= 400) return Error::make("failed", what + ": " + lxd_message(r.body, r.status));
   if (!r.body.contains("operation") || !r.body["operation"].is_string())  // sync
     return r.body.value("metadata", json::object());
-  // "/1.0/operations/<id>", with "?project=default" when a cluster member
-  // forwarded the request: /wait goes before the query
-  std::string op = r.body["operation"];
-  std::string query;
-  if (auto q = op.find('?'); q != std::string::npos) {
-    query = "&" + op.substr(q + 1);
-    op.resize(q);
-  }
+  // /wait goes before the operation's query
+  auto [op, query] = split_operation(r.body["operation"]);
   auto w = call("GET", op + "/wait?timeout=" + std::to_string(timeout_s) + query, "", {}, (timeout_s + 10) * 1000L);
   if (!w) return w.error();
   const json md = w->body.value("metadata", json::object());
@@ -760,8 +764,7 @@ Result<ExecResult> LxdProvider::exec(const std::string& name, const std::vector<
 
 Result<std::unique_ptr<ShellSession>> LxdProvider::open_shell(const std::string& name, const TerminalSize& size) {
   if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name");
-  if (size.cols < 1 || size.rows < 1 || size.cols > 1000 || size.rows > 1000)
-    return Error::invalid("size", "columns and rows go from 1 to 1000");
+  if (auto st = check_terminal_size(size.cols, size.rows); !st) return st.error();
   json body = {{"command", kLoginShell},
                {"environment",
                 {{"HOME", "/root"},
@@ -786,13 +789,7 @@ Result<std::unique_ptr<ShellSession>> LxdProvider::open_shell(const std::string&
   if (!r->body.contains("operation") || !r->body["operation"].is_string() || !fds.is_object() || !fds.contains("0") ||
       !fds["0"].is_string() || !fds.contains("control") || !fds["control"].is_string())
     return Error::make("failed", "a shell in " + name + ": LXD gave no exec websockets");
-  // "/1.0/operations/<id>", with "?project=..." when a cluster member forwarded it
-  std::string op = r->body["operation"];
-  std::string query;
-  if (auto q = op.find('?'); q != std::string::npos) {
-    query = "&" + op.substr(q + 1);
-    op.resize(q);
-  }
+  auto [op, query] = split_operation(r->body["operation"]);
   Reply started = *r;
   auto exit_code = [this, started, name](std::chrono::milliseconds wait) -> Result<int> {
     int seconds = static_cast<int>(std::max<long long>(1, std::chrono::ceil<std::chrono::seconds>(wait).count()));

@@ -23,6 +23,7 @@
 #include <thread>
 #include <utility>
 
+#include "core/terminal.h"
 #include "core/text.h"
 
 namespace ads {
@@ -108,8 +109,7 @@ class LxdShell final : public ShellSession {
   int fd() const override { return mine_; }
 
   Status resize(const TerminalSize& size) override {
-    if (size.cols < 1 || size.rows < 1 || size.cols > 1000 || size.rows > 1000)
-      return Error::invalid("size", "columns and rows go from 1 to 1000");
+    if (auto st = check_terminal_size(size.cols, size.rows); !st) return st;
     nlohmann::json msg = {{"command", "window-resize"},
                           {"args", {{"width", std::to_string(size.cols)}, {"height", std::to_string(size.rows)}}}};
     asio::post(ioc_, [this, text = msg.dump()] { send_resize(text); });

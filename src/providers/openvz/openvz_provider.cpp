@@ -4,6 +4,7 @@
 #include <sstream>
 #include <thread>
 
+#include "core/terminal.h"
 #include "providers/openvz/shell_quote.h"
 
 namespace ads {
@@ -528,8 +529,7 @@ Result<ExecResult> OpenvzProvider::exec(const std::string& name, const std::vect
 
 Result<std::unique_ptr<ShellSession>> OpenvzProvider::open_shell(const std::string& name, const TerminalSize& size) {
   if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
-  if (size.cols < 1 || size.rows < 1 || size.cols > 1000 || size.rows > 1000)
-    return Error::invalid("size", "columns and rows go from 1 to 1000");
+  if (auto st = check_terminal_size(size.cols, size.rows); !st) return st.error();
   auto at = locate(name);
   if (!at) return at.error();
   const Row& row = *at->row;

@@ -16,6 +16,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/terminal.h"
 #include "core/text.h"
 #include "providers/openvz/shell_quote.h"
 #include "providers/openvz/ssh.h"
@@ -50,8 +51,7 @@ class SshTerminal final : public ShellSession {
   int fd() const override { return mine_; }
 
   Status resize(const TerminalSize& size) override {
-    if (size.cols < 1 || size.rows < 1 || size.cols > 1000 || size.rows > 1000)
-      return Error::invalid("size", "columns and rows go from 1 to 1000");
+    if (auto st = check_terminal_size(size.cols, size.rows); !st) return st;
     {
       std::lock_guard<std::mutex> lk(mu_);
       next_size_ = size;  // only the latest counts
