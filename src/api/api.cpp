@@ -684,27 +684,49 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
           std::string id = req.param("id"), op = req.param("op");
           if (auto e = check_id(id)) return *e;
           if (auto e = check_manage(store, caller, id)) return *e;
-          // the operation's job kind, and the one field it may be given
-          static const std::map<std::string, std::pair<std::string, std::string>> ops = {
-              {"start", {"start", ""}},         {"stop", {"stop", ""}},
-              {"restart", {"restart", ""}},     {"test", {"test", ""}},
-              {"backup", {"backup", ""}},       {"restore", {"restore", "backup"}},
-              {"releases", {"release", "ref"}}, {"rollback", {"rollback", "release"}}};
+          // the operation's job kind, and the fields it may be given
+          static const std::map<std::string, std::pair<std::string, std::vector<std::string>>> ops = {
+              {"start", {"start", {}}},
+              {"stop", {"stop", {}}},
+              {"restart", {"restart", {}}},
+              {"test", {"test", {}}},
+              {"backup", {"backup", {}}},
+              {"restore", {"restore", {"backup"}}},
+              {"releases", {"release", {"ref"}}},
+              {"rollback", {"rollback", {"release"}}},
+              {"check", {"check", {"ref", "as_deployed"}}}};
           auto it = ops.find(op);
           if (it == ops.end())
             return Response::error(404, "not_found",
                                    "no operation " + op.substr(0, 32) +
-                                       " (start, stop, restart, test, backup, restore, releases, rollback)");
-          const auto& [kind, field] = it->second;
+                                       " (start, stop, restart, test, backup, restore, releases, rollback, check)");
+          const auto& [kind, fields] = it->second;
           json params = json::object();
           if (!req.body.empty()) {
             if (auto err = parse_body(req, params)) return *err;
             for (auto& [k, v] : params.items())
-              if (k != field) return Response::error(400, "invalid", "is not a known field", k);
+              if (std::find(fields.begin(), fields.end(), k) == fields.end())
+                return Response::error(400, "invalid", "is not a known field", k);
           }
-          if (kind == "release" && params.contains("ref")) {
+          if (kind == "check" && params.contains("as_deployed")) {
+            if (!params["as_deployed"].is_boolean())
+              return Response::error(400, "invalid", "must be true or false", "as_deployed");
+            if (params["as_deployed"].get<bool>() && params.contains("ref"))
+              return Response::error(400, "invalid",
+                                     "cannot go with as_deployed (the lab as deployed has its own commit)", "ref");
+          }
+          if ((kind == "release" || kind == "check") && params.contains("ref")) {
             if (!params["ref"].is_string()) return Response::error(400, "invalid", "must be a string", "ref");
             if (auto st = validate_git_ref(params["ref"].get<std::string>()); !st) return from_error(st.error());
+          }
+          if (kind == "check" && params.contains("ref")) {
+            auto d = store.get(id);
+            if (!d) return from_error(d.error());
+            if (d->commit.empty() && d->state == State::kRunning)
+              return Response::error(400, "invalid",
+                                     "the lab's source is a plain directory, which has no refs; leave ref out to "
+                                     "check the directory as it is now",
+                                     "ref");
           }
           if (kind == "rollback" && params.contains("release")) {
             if (!params["release"].is_string() || !is_valid_id(params["release"].get<std::string>()))

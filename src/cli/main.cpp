@@ -349,6 +349,17 @@ int follow_job(const cli::ApiClient& api, const json& job, int64_t after) {
       if (result.is_object() && result.contains("backup"))
         std::cout << "backup " << result["backup"].get<std::string>() << " (" << result.value("size_bytes", 0)
                   << " bytes, sha256 " << result.value("sha256", "") << ")\n";
+      if (result.is_object() && result.contains("changed_tasks") && result["changed_tasks"].is_array()) {
+        // a check: what the playbook would change (the diffs are in the log above)
+        const json& changed = result["changed_tasks"];
+        if (changed.empty()) {
+          if (state == "succeeded") std::cout << "check: nothing would change\n";
+        } else {
+          std::cout << "check: " << changed.size() << " task(s) would change:\n";
+          for (const auto& t : changed)
+            if (t.is_string()) std::cout << "  - " << t.get<std::string>() << "\n";
+        }
+      }
       if (state == "failed") {
         std::cerr << "ads: " << j->body.value("kind", "") << " failed: " << j->body.value("error", "") << "\n";
         return kExitFailed;
@@ -624,6 +635,20 @@ int run_cli(int argc, char** argv) {
   auto* cancel = app.add_subcommand("cancel", "cancel a job (its command is killed in the machine)");
   cancel->add_option("job", cancel_job, "job id (see `ads jobs ID`)")->required();
   cancel->add_flag("--detach", detach, "return once the cancel is asked for");
+  std::string check_ref;
+  bool check_deployed = false;
+  auto* check = app.add_subcommand(
+      "check",
+      "dry-run the lab's install playbook on its running machine (ansible-playbook --check --diff): what "
+      "would change, nothing is changed");
+  check->add_option("id", id)->required();
+  auto* check_ref_opt =
+      check->add_option("--ref", check_ref,
+                        "tag, branch or commit of the lab's source to check (default: its ref as it is now; a plain "
+                        "directory as it is now)");
+  check->add_flag("--deployed", check_deployed, "check the lab as deployed: what changed on the machine since")
+      ->excludes(check_ref_opt);
+  check->add_flag("--detach", detach, "return once accepted");
   std::string release_ref, release_id;
   auto* release = app.add_subcommand("release",
                                      "release another version of a running lab: built on a new machine, "
@@ -880,6 +905,12 @@ int run_cli(int argc, char** argv) {
   if (restore->parsed()) {
     json body = {{"backup", backup_id}};
     return submit_and_follow(api, id, "POST", "/api/v1/deployments/" + id + "/restore", &body, detach);
+  }
+  if (check->parsed()) {
+    json body = json::object();
+    if (!check_ref.empty()) body["ref"] = check_ref;
+    if (check_deployed) body["as_deployed"] = true;
+    return submit_and_follow(api, id, "POST", "/api/v1/deployments/" + id + "/check", &body, detach);
   }
   if (release->parsed()) {
     json body = json::object();

@@ -1,6 +1,9 @@
 #include "core/ansible_output.h"
 
+#include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 namespace ads {
 namespace {
@@ -113,6 +116,7 @@ void AnsibleOutput::feed(const std::string& line) {
     in_task_.reset();
     return;
   }
+  read_changed_or_recap(line);
   if (auto t = task_name(line)) {
     if (in_task_) failed_ = std::move(in_task_);
     in_task_.reset();
@@ -135,6 +139,34 @@ void AnsibleOutput::feed(const std::string& line) {
   }
   if (!error_ && (starts_with(line, "ERROR! ") || starts_with(line, "ansible-playbook is not installed")))
     error_ = shorten(line);
+}
+
+void AnsibleOutput::read_changed_or_recap(const std::string& line) {
+  if (starts_with(line, "PLAY RECAP")) {
+    in_recap_ = true;
+    recap_ = Recap{};
+    return;
+  }
+  if (starts_with(line, "PLAY [") || task_name(line)) in_recap_ = false;
+  if (starts_with(line, "changed: [") && !task_.empty() && changed_.size() < kMaxChanged &&
+      std::find(changed_.begin(), changed_.end(), task_) == changed_.end())
+    changed_.push_back(task_);
+  if (!in_recap_ || line.find(" : ok=") == std::string::npos) return;
+  // "lab : ok=4    changed=2    unreachable=0    failed=0    skipped=1 ..."
+  std::istringstream words(line.substr(line.find(" : ok=") + 3));
+  for (std::string w; words >> w;) {
+    auto eq = w.find('=');
+    if (eq == std::string::npos) continue;
+    int n = 0;
+    auto [end, ec] = std::from_chars(w.data() + eq + 1, w.data() + w.size(), n);
+    if (ec != std::errc() || end != w.data() + w.size()) continue;
+    const std::string key = w.substr(0, eq);
+    if (key == "ok") recap_->ok += n;
+    else if (key == "changed") recap_->changed += n;
+    else if (key == "unreachable") recap_->unreachable += n;
+    else if (key == "failed") recap_->failed += n;
+    else if (key == "skipped") recap_->skipped += n;
+  }
 }
 
 std::optional<std::string> AnsibleOutput::failure() const {

@@ -13,6 +13,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace ads {
 
@@ -32,7 +33,21 @@ class AnsibleOutput {
   // the machine has no ansible-playbook; nullopt when no line said why.
   std::optional<std::string> failure() const;
 
+  // The tasks (and handlers) that reported "changed:" for a host, each name
+  // once, in the order seen; at most kMaxChanged names are kept.
+  static constexpr size_t kMaxChanged = 100;
+  const std::vector<std::string>& changed_tasks() const { return changed_; }
+  // The PLAY RECAP's counts, summed over its hosts; nullopt before a recap.
+  struct Recap {
+    int ok = 0, changed = 0, unreachable = 0, failed = 0, skipped = 0;
+  };
+  const std::optional<Recap>& recap() const { return recap_; }
+
  private:
+  std::vector<std::string> changed_;
+  std::optional<Recap> recap_;
+  bool in_recap_ = false;
+  void read_changed_or_recap(const std::string& line);
   std::string task_;                    // the task running now
   std::optional<std::string> in_task_;  // a failure of the task running now ("...ignoring" may take it back)
   std::optional<std::string> failed_;   // the last failure of an earlier task

@@ -57,8 +57,8 @@ bool is_settled(State s) {
 }
 
 const std::vector<std::string>& job_kinds() {
-  static const std::vector<std::string> k = {"deploy",  "start",   "stop",          "restart", "test",    "backup",
-                                             "restore", "destroy", "delete-backup", "release", "rollback"};
+  static const std::vector<std::string> k = {"deploy",  "start",   "stop",          "restart", "test",     "backup",
+                                             "restore", "destroy", "delete-backup", "release", "rollback", "check"};
   return k;
 }
 

@@ -38,6 +38,8 @@ const std::vector<JobRules>& all_job_rules() {
     // (engine/job_release.cpp)
     r.push_back({"release", true, {S::kRunning}, " (it must be running)", false, true, C::kKeepState, false});
     r.push_back({"rollback", true, {S::kRunning}, " (it must be running)", false, true, C::kKeepState, false});
+    // a dry run (engine/job_check.cpp): it changes nothing, so it simply runs again
+    r.push_back({"check", true, {S::kRunning}, " (it must be running)", false, true, C::kKeepState, false});
     return r;
   }();
   return rules;

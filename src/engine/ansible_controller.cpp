@@ -81,7 +81,8 @@ std::string first_line(const std::string& s) {
 
 Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c, const LabSpec& spec,
                                             const std::string& action, const std::string& lab_tree,
-                                            const std::function<void(const std::string&, const std::string&)>& sink) {
+                                            const std::function<void(const std::string&, const std::string&)>& sink,
+                                            const std::vector<std::string>& extra_args) {
   const std::string playbook = spec.playbook_for(action);
   for (const auto& [tool, what] : {std::pair{opts_.ansible_playbook, "ansible-playbook (Debian: ansible-core)"},
                                    std::pair{opts_.sandbox, "bwrap (Debian: bubblewrap)"},
@@ -198,6 +199,10 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
     // an agent from before the controller mode (a machine deployed by an
     // older ADS) has no door, and ran the playbook itself, in the machine
     revoke.old_agent = true;
+    if (!extra_args.empty())  // a check: nothing ran here, and it must not pass as "nothing would change"
+      return failed(action +
+                    ": this machine's agent predates the controller mode and lets no ansible-playbook in; "
+                    "a redeploy or a release brings the new agent");
     log(d, "ads",
         "this machine's agent predates the controller mode: it ran " + playbook +
             " itself, inside the machine (local mode); a redeploy or a release brings the new agent");
@@ -223,11 +228,17 @@ Result<int> Engine::run_controller_playbook(Deployment& d, agent::AgentClient& c
 
   std::vector<std::string> argv = sandbox_argv(opts_.sandbox, run.string());
   for (const std::string& a : {std::string("--"), opts_.ansible_playbook, std::string("-i"),
-                               std::string("/ads/inventory.yml"), std::string("-e"), vars, std::string("--"), playbook})
+                               std::string("/ads/inventory.yml"), std::string("-e"), vars})
     argv.push_back(a);
+  std::string shown_extra;
+  for (const auto& a : extra_args) {
+    argv.push_back(a);
+    shown_extra += a + " ";
+  }
+  argv.insert(argv.end(), {"--", playbook});
   log(d, "ads",
-      "$ ansible-playbook -i <inventory: root@" + d.address + " over SSH> -e <ads_* variables> -- " + playbook +
-          "  (from the ADS host, in a sandbox)");
+      "$ ansible-playbook -i <inventory: root@" + d.address + " over SSH> -e <ads_* variables> " + shown_extra + "-- " +
+          playbook + "  (from the ADS host, in a sandbox)");
 
   agent::RunOptions ro;
   ro.timeout_s = static_cast<int>(std::max<long>(1, per_command_ms / 1000));

@@ -316,6 +316,7 @@ class Engine {
   Status do_delete_backup(Deployment& d, Job& job);
   Status do_release(Deployment& d, Job& job);
   Status do_rollback(Deployment& d, Job& job);
+  Status do_check(Deployment& d, Job& job);
 
   // The deploy pipeline from fetching to verifying, into `t`: the deployment
   // itself (a deploy) or a release's candidate beside it (job_deploy.cpp).
@@ -368,10 +369,12 @@ class Engine {
   Status run_action(Deployment& d, agent::AgentClient& c, const std::string& action, const std::string& lab_tree = "");
   // ansible-playbook on this host, in a sandbox, against d's machine over
   // SSH with a key made for this run (engine/ansible_controller.cpp); its
-  // output goes to `sink`. Returns its exit code.
+  // output goes to `sink`. Returns its exit code. `extra_args` go after
+  // ADS's own options (the check job's "--check", "--diff").
   Result<int> run_controller_playbook(Deployment& d, agent::AgentClient& c, const LabSpec& spec,
                                       const std::string& action, const std::string& lab_tree,
-                                      const std::function<void(const std::string&, const std::string&)>& sink);
+                                      const std::function<void(const std::string&, const std::string&)>& sink,
+                                      const std::vector<std::string>& extra_args = {});
   // GET of the lab's URL until it answers 2xx/3xx or http_check_timeout passes.
   Status http_check(Deployment& d, const LabSpec& spec, std::string* url);
   // Stable URLs (publish.cpp). publish: the lab's route to its machine is

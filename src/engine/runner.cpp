@@ -69,6 +69,7 @@ Status Engine::run_kind(Deployment& d, Job& job) {
       {"delete-backup", &Engine::do_delete_backup},
       {"release", &Engine::do_release},
       {"rollback", &Engine::do_rollback},
+      {"check", &Engine::do_check},
   };
   auto it = kJobs.find(job.kind);
   if (it == kJobs.end()) return failed("unknown job kind " + job.kind);

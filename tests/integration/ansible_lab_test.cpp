@@ -6,7 +6,7 @@
 // inside the machine (local, image variant "build"); a failing task's error
 // names the task and host; what the sandboxed controller can see of the
 // host; a lab on the minimal image, or a host without Ansible, says what it
-// lacks.
+// lacks; a check (--check --diff) says what would change and changes nothing.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -98,9 +98,25 @@ TEST_F(AnsibleLabTest, InLocalModeThePlaybooksRunInsideTheMachine) {
   EXPECT_EQ(log.find("over SSH"), std::string::npos) << log;
   json job = op(s, id, "backup");
   ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  // a check runs from the ADS host only: refused with the reason and the way round
+  job = op(s, id, "check");
+  ASSERT_EQ(job["state"], "failed") << job.dump();
+  EXPECT_NE(job.value("error", "").find("runs its playbooks inside the machine"), std::string::npos) << job.dump();
+  EXPECT_NE(job.value("error", "").find("through `ads shell`"), std::string::npos) << job.dump();
+  // a ref for a plain directory's lab: 400 at once, nothing queued
+  json req = {{"ref", "main"}};
+  long status = 0;
+  json r = s.call("POST", "/api/v1/deployments/" + id + "/check", &req, &status);
+  EXPECT_EQ(status, 400) << r.dump();
+  EXPECT_EQ(r["error"].value("field", ""), "ref") << r.dump();
   // no SSH door was ever opened
   std::string out;
   EXPECT_NE(run({"lxc", "exec", d["machine"], "--", "test", "-e", "/etc/ads-agent/ssh/host_ed25519_key"}, &out), 0);
+  // a stopped lab: 409, it must be running
+  ASSERT_EQ(op(s, id, "stop")["state"], "succeeded");
+  r = s.call("POST", "/api/v1/deployments/" + id + "/check", nullptr, &status);
+  EXPECT_EQ(status, 409) << r.dump();
+  EXPECT_NE(r["error"].value("message", "").find("it must be running"), std::string::npos) << r.dump();
 }
 
 TEST_F(AnsibleLabTest, TheControllersSandboxSeesNoneOfTheHostsSecrets) {
@@ -403,6 +419,149 @@ TEST_F(AnsibleLabTest, AHostileCopyOfTheLabInTheMachineWritesNothingOnTheHost) {
     EXPECT_EQ(e.path().filename().string().rfind("ansible-", 0), std::string::npos) << e.path();
   // and the lab still runs
   EXPECT_EQ(s.call("GET", "/api/v1/deployments/" + id)["state"], "running");
+}
+
+}  // namespace
+
+namespace {
+using namespace ads::test;
+
+// `ads check` (the check job): the install playbook in Ansible's check mode
+// (--check --diff) against the running machine, from the ADS host. What a
+// new commit would change, what changed on the machine since the deploy (the
+// lab as deployed), an older commit that changes nothing; a task that fails
+// in check mode fails the job and names the task; nothing on the machine
+// changes; a lab without a playbook, or in local mode, is refused.
+TEST_F(AnsibleLabTest, ACheckSaysWhatThePlaybookWouldChangeAndChangesNothing) {
+  fs::path repo = copy_of("ansible-lab");
+  auto git = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {
+        "git", "-C", repo.string(), "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out;
+    EXPECT_EQ(run(argv, &out), 0) << out;
+    return out;
+  };
+  git({"init", "-q", "-b", "main"});
+  git({"add", "-A"});
+  git({"commit", "-q", "-m", "v1"});
+  std::string v1 = git({"rev-parse", "HEAD"});
+  v1 = v1.substr(0, v1.find('\n'));
+  Server s((tmp.path / "data").string());
+  json req = {{"source", repo.string()}, {"ref", "main"}, {"name", "chk"}};
+  json accepted = s.call("POST", "/api/v1/deployments", &req);
+  std::string id = accepted.value("id", "");
+  guard.ids.insert(id);
+  json d = s.wait_for(id, {"running", "failed"}, 600);
+  ASSERT_EQ(d["state"], "running") << d.dump() << s.log_text(id);
+  const std::string machine = d["machine"], url = d["url"];
+  auto page = [&] {
+    std::string out;
+    EXPECT_EQ(run({"lxc", "exec", machine, "--", "cat", "/opt/ansible-lab/index.html"}, &out), 0) << out;
+    return out;
+  };
+  const std::string deployed_page = page();
+  ASSERT_NE(deployed_page.find("ADS example: ansible-lab"), std::string::npos) << deployed_page;
+
+  // the branch as it is: the deployed commit, nothing would change
+  json job = op(s, id, "check");
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["kind"], "check");
+  EXPECT_EQ(job["result"]["changed_tasks"], json::array()) << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["recap"]["changed"], 0) << job.dump();
+  EXPECT_EQ(job["result"]["commit"], v1);
+  std::string log = s.log_text(id);
+  EXPECT_NE(log.find("-e <ads_* variables> --check --diff -- playbooks/site.yml"), std::string::npos) << log;
+  EXPECT_NE(log.find("check: nothing would change"), std::string::npos) << log;
+
+  // the branch moves on with a new front page: its template task would change, with its diff
+  {
+    std::ifstream in(repo / "playbooks/templates/index.html.j2");
+    std::string t((std::istreambuf_iterator<char>(in)), {});
+    t.replace(t.find("ADS example: ansible-lab"), 24, "Version two of the lab");
+    std::ofstream(repo / "playbooks/templates/index.html.j2", std::ios::trunc) << t;
+  }
+  git({"commit", "-q", "-am", "v2"});
+  job = op(s, id, "check");
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["changed_tasks"], json::array({"The front page is written from its template"}))
+      << job.dump() << s.log_text(id);
+  EXPECT_NE(job["result"]["commit"], v1);
+  log = s.log_text(id);
+  EXPECT_NE(log.find("-<h1>ADS example: ansible-lab</h1>"), std::string::npos) << log;
+  EXPECT_NE(log.find("+<h1>Version two of the lab</h1>"), std::string::npos) << log;
+  EXPECT_NE(log.find("check: 1 task(s) would change: 'The front page is written from its template'"), std::string::npos)
+      << log;
+  EXPECT_EQ(page(), deployed_page);  // nothing changed on the machine
+  EXPECT_NE(http_get(url).find("ADS example: ansible-lab"), std::string::npos);
+
+  // an older commit by its id: the deployed one, nothing would change
+  req = {{"ref", v1}};
+  job = op(s, id, "check", &req);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["changed_tasks"], json::array()) << job.dump() << s.log_text(id);
+
+  // drift: a file changed by hand on the machine; the lab as deployed would put it back
+  std::string out;
+  ASSERT_EQ(run({"lxc", "exec", machine, "--", "sh", "-c", "echo edited by hand > /opt/ansible-lab/index.html"}, &out),
+            0)
+      << out;
+  req = {{"as_deployed", true}};
+  job = op(s, id, "check", &req);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["changed_tasks"], json::array({"The front page is written from its template"}))
+      << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["commit"], v1);
+  log = s.log_text(id);
+  EXPECT_NE(log.find("-edited by hand"), std::string::npos) << log;
+  EXPECT_NE(log.find("the lab's files: as deployed, from the machine's copy"), std::string::npos) << log;
+  EXPECT_EQ(page(), "edited by hand\n");  // still: a check repairs nothing
+  // the same from the command line: the diff as it comes, then the summary
+  std::vector<std::string> cli = {ADS_CLI_BIN, "--server", s.base(), "--token", s.token(), "check", id, "--deployed"};
+  ASSERT_EQ(run(cli, &out), 0) << out;
+  EXPECT_NE(out.find("-edited by hand"), std::string::npos) << out;
+  EXPECT_NE(out.find("check: 1 task(s) would change:\n  - The front page is written from its template\n"),
+            std::string::npos)
+      << out;
+  cli.insert(cli.end(), {"--ref", "main"});  // the lab as deployed has its own commit
+  EXPECT_EQ(run(cli, &out), 2) << out;
+
+  // a task that fails in check mode fails the job and is named; the lab runs on
+  std::ofstream(repo / "playbooks/site.yml", std::ios::app)
+      << "\n- name: A play of the new version\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+         "    - name: A step that cannot pass\n      ansible.builtin.fail: {msg: refused in this version}\n";
+  git({"commit", "-q", "-am", "v3"});
+  job = op(s, id, "check");
+  ASSERT_EQ(job["state"], "failed") << job.dump();
+  EXPECT_NE(job.value("error", "").find("task 'A step that cannot pass' failed on chk: refused in this version"),
+            std::string::npos)
+      << job.dump() << s.log_text(id);
+  EXPECT_EQ(s.call("GET", "/api/v1/deployments/" + id)["state"], "running");
+
+  // a ref that does not exist
+  req = {{"ref", "no-such-branch"}};
+  job = op(s, id, "check", &req);
+  ASSERT_EQ(job["state"], "failed") << job.dump();
+  EXPECT_NE(job.value("error", "").find("no branch, tag or commit named \"no-such-branch\""), std::string::npos)
+      << job.dump();
+
+  // the lab now installs with commands: nothing to check, and why
+  fs::remove(repo / "ads-lab.json");
+  {
+    json spec = {{"ads", 2},
+                 {"name", "cmds"},
+                 {"os", {{"name", "debian"}, {"version", "12"}}},
+                 {"install", {"true"}},
+                 {"actions", {{"start", {"true"}}}}};
+    std::ofstream(repo / "ads-lab.json") << spec.dump(2);
+  }
+  git({"add", "-A"});
+  git({"commit", "-q", "-m", "v4"});
+  job = op(s, id, "check");
+  ASSERT_EQ(job["state"], "failed") << job.dump();
+  EXPECT_NE(job.value("error", "").find("installs with commands, not with an Ansible playbook"), std::string::npos)
+      << job.dump() << s.log_text(id);
+  machine_forgot_the_key(machine);
 }
 
 }  // namespace

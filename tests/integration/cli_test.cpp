@@ -74,6 +74,10 @@ TEST(CliTest, DeployShowsProgressAndUrlThenListShowLogsDestroy) {
   EXPECT_NE(out.find("step installing"), std::string::npos) << out;
   ASSERT_EQ(ads_cli(base, {"test", id}, &out), 0) << out;
   EXPECT_NE(out.find("test passed"), std::string::npos) << out;
+  // a check dry-runs an install playbook: this lab installs with commands
+  EXPECT_EQ(ads_cli(base, {"check", id}, &out), 1) << out;
+  EXPECT_NE(out.find("check failed: check: /"), std::string::npos) << out;
+  EXPECT_NE(out.find("installs with commands, not with an Ansible playbook"), std::string::npos) << out;
   ASSERT_EQ(ads_cli(base, {"stop", id}, &out), 0) << out;
   EXPECT_EQ(ads_cli(base, {"test", id}, &out), 2) << out;  // a stopped lab cannot be tested
   EXPECT_NE(out.find("it must be running"), std::string::npos) << out;

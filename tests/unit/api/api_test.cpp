@@ -294,6 +294,7 @@ TEST_F(ApiTest, EveryRouteRefusesAnonymousAndUnderPrivilegedCallers) {
       {"POST", "/api/v1/deployments/" + id + "/restart", "", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/test", "", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/backup", "", ads::Role::kDeployer},
+      {"POST", "/api/v1/deployments/" + id + "/check", "", ads::Role::kDeployer},
       {"POST", "/api/v1/deployments/" + id + "/restore", R"({"backup":"x"})", ads::Role::kDeployer},
       {"DELETE", "/api/v1/deployments/" + id + "/backups/01kkkkkkkkkkkkkkkkkkkkkkk1", "", ads::Role::kDeployer},
       {"PUT", "/api/v1/deployments/" + id + "/track", R"({"branch":"main"})", ads::Role::kDeployer},
@@ -661,4 +662,52 @@ TEST_F(ApiTest, PruneForgetsOldDestroyedDeploymentsAndRefusesBadInput) {
   ASSERT_EQ(r.status, 200) << r.body.dump();
   EXPECT_EQ(r.body["deployments"], 0);
 }
+}  // namespace
+
+namespace {
+using ads::test::ApiTest;
+
+// POST .../check (the check job, engine/job_check.cpp): {"ref"} or
+// {"as_deployed": true}, nothing else; a ref only for a git source; only of
+// a running lab. A refused request queues nothing.
+TEST_F(ApiTest, ACheckTakesARefOrTheLabAsDeployedOfARunningLabAndNothingElse) {
+  auto git = ads::test::lab_record("01m88rqkev9cbfs1eqysk66400", ads::State::kRunning, "lxd");
+  git.source = "https://example.invalid/labs/lab.git";
+  git.ref = "main";
+  git.commit = std::string(40, 'a');
+  auto dir = ads::test::lab_record("01m88rqkev9cbfs1eqysk66401", ads::State::kRunning, "lxd");
+  dir.name = "dirlab";
+  auto stopped = ads::test::lab_record("01m88rqkev9cbfs1eqysk66402", ads::State::kStopped, "lxd");
+  stopped.name = "stopped";
+  for (auto* d : {&git, &dir, &stopped}) ASSERT_TRUE(store->create(*d).ok());
+  const std::string g = "/api/v1/deployments/" + git.id + "/check";
+  expect_error(call("POST", g, R"({"sauce":1})"), 400, "sauce");
+  expect_error(call("POST", g, R"({"as_deployed":"yes"})"), 400, "as_deployed");
+  expect_error(call("POST", g, R"({"as_deployed":true,"ref":"main"})"), 400, "ref");
+  expect_error(call("POST", g, R"({"ref":42})"), 400, "ref");
+  expect_error(call("POST", g, R"({"ref":"--upload-pack=evil"})"), 400, "ref");
+  expect_error(call("POST", g, R"({"ref":"a..b"})"), 400, "ref");
+  expect_error(call("POST", g, "[1]"), 400);
+  // a plain directory has no refs
+  auto r = call("POST", "/api/v1/deployments/" + dir.id + "/check", R"({"ref":"main"})");
+  expect_error(r, 400, "ref");
+  EXPECT_NE(r.body["error"].value("message", "").find("plain directory"), std::string::npos) << r.body.dump();
+  // a stopped lab: 409
+  r = call("POST", "/api/v1/deployments/" + stopped.id + "/check", "");
+  expect_error(r, 409);
+  EXPECT_NE(r.body["error"].value("message", "").find("it must be running"), std::string::npos) << r.body.dump();
+  for (auto* d : {&git, &dir, &stopped}) EXPECT_TRUE(store->jobs_of(d->id)->empty()) << d->name;
+
+  // accepted: a check job with the parameters as given
+  r = call("POST", g, R"({"ref":"v2"})");
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  EXPECT_EQ(r.body["kind"], "check");
+  EXPECT_EQ(r.body["params"], json({{"ref", "v2"}}));
+  // one job at a time: a second waits its turn
+  expect_error(call("POST", g, R"({"as_deployed":false})"), 409);
+  r = call("POST", "/api/v1/deployments/" + dir.id + "/check", R"({"as_deployed":true})");
+  ASSERT_EQ(r.status, 202) << r.body.dump();
+  EXPECT_EQ(r.body["params"], json({{"as_deployed", true}}));
+}
+
 }  // namespace

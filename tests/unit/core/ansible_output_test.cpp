@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <sstream>
+
+#include "core/ansible_run.h"
+#include "support/process.h"
 
 namespace {
 
@@ -166,6 +171,117 @@ TEST(AnsibleOutput, OfStderrOnlyErrorLinesAreRead) {
   early.feed("stderr", "ERROR! the playbook: site.yml could not be found");
   ASSERT_TRUE(early.failure().has_value());
   EXPECT_EQ(early.failure()->rfind("ERROR! the playbook", 0), 0u) << *early.failure();
+}
+
+}  // namespace
+
+namespace {
+
+// What a check run (--check --diff) reports: the tasks that would change,
+// each once and in order (a loop's items and a handler too), and the recap.
+TEST(AnsibleOutput, ATaskThatWouldChangeIsNamedOnceAndTheRecapIsCounted) {
+  ads::AnsibleOutput a;
+  std::istringstream in(R"(
+PLAY [all] *********************************************************************
+
+TASK [Write the page] **********************************************************
+--- before: /tmp/chk/out.txt
++++ after: /root/.ansible/tmp/ansible-local-29676mjqcewtw/tmpuw0l3opn
+@@ -1 +1 @@
+-hello old
++hello new
+
+changed: [cse02]
+
+TASK [Same file] ***************************************************************
+ok: [cse02]
+
+TASK [Loop] ********************************************************************
+changed: [cse02] => (item=a)
+changed: [cse02] => (item=b)
+
+TASK [Restart web] *************************************************************
+ok: [cse02] => {
+    "msg": "changed: [not a line of its own]"
+}
+
+RUNNING HANDLER [Reload] *******************************************************
+changed: [cse02]
+
+PLAY RECAP *********************************************************************
+cse02                      : ok=4    changed=2    unreachable=0    failed=0    skipped=1    rescued=0    ignored=0
+web2                       : ok=1    changed=1    unreachable=1    failed=1    skipped=0    rescued=0    ignored=0
+)");
+  for (std::string line; std::getline(in, line);) a.feed("stdout", line);
+  EXPECT_EQ(a.changed_tasks(), (std::vector<std::string>{"Write the page", "Loop", "Reload"}));
+  ASSERT_TRUE(a.recap().has_value());
+  EXPECT_EQ(a.recap()->ok, 5);
+  EXPECT_EQ(a.recap()->changed, 3);
+  EXPECT_EQ(a.recap()->unreachable, 1);
+  EXPECT_EQ(a.recap()->failed, 1);
+  EXPECT_EQ(a.recap()->skipped, 1);
+  EXPECT_FALSE(a.failure().has_value());
+}
+
+TEST(AnsibleOutput, NoRecapBeforeOneAndAtMostSoManyChangedTasksAreKept) {
+  ads::AnsibleOutput a;
+  a.feed("stdout", "TASK [t] ***");
+  a.feed("stdout", "changed: [h]");
+  a.feed("stdout", "h : ok=1 changed=1");  // not under a PLAY RECAP
+  EXPECT_FALSE(a.recap().has_value());
+  for (size_t i = 0; i < ads::AnsibleOutput::kMaxChanged + 20; ++i) {
+    a.feed("stdout", "TASK [task " + std::to_string(i) + "] ***");
+    a.feed("stdout", "changed: [h]");
+  }
+  EXPECT_EQ(a.changed_tasks().size(), ads::AnsibleOutput::kMaxChanged);
+  EXPECT_EQ(a.changed_tasks().front(), "t");
+  a.feed("stdout", "PLAY RECAP ***");
+  a.feed("stdout", "h : ok=x changed=2 failed=-");  // what is not a number is not counted
+  ASSERT_TRUE(a.recap().has_value());
+  EXPECT_EQ(a.recap()->changed, 2);
+  EXPECT_EQ(a.recap()->ok, 0);
+}
+
+// The same read of a real ansible-playbook (Debian's ansible-core) in check
+// and diff mode, with the environment ADS gives it: the format it relies on
+// is the one Ansible prints, and check mode changed nothing.
+TEST(AnsibleOutput, ARealCheckRunSaysWhatWouldChangeAndChangesNothing) {
+  ads::test::TempDir tmp;
+  const std::string dir = tmp.str();
+  std::ofstream(tmp.path / "old.txt") << "hello old\n";
+  std::ofstream(tmp.path / "same.txt") << "same\n";
+  std::ofstream(tmp.path / "site.yml") << "- hosts: all\n  gather_facts: false\n  tasks:\n"
+                                          "    - name: Write the page\n"
+                                          "      ansible.builtin.copy: {dest: '"
+                                       << dir << "/old.txt', content: \"hello new\\n\"}\n"
+                                       << "    - name: Leave the same file\n"
+                                          "      ansible.builtin.copy: {dest: '"
+                                       << dir << "/same.txt', content: \"same\\n\"}\n"
+                                       << "    - name: Make a directory\n"
+                                          "      ansible.builtin.file: {path: '"
+                                       << dir << "/made', state: directory}\n"
+                                       << "    - name: Never in check mode\n"
+                                          "      ansible.builtin.command: 'true'\n";
+  std::vector<std::string> argv{"env", "HOME=" + dir};
+  for (const auto& e : ads::playbook_env()) argv.push_back(e);
+  for (const char* a : {"ansible-playbook", "-i", "cse02,", "-c", "local", "--check", "--diff", "--", "site.yml"})
+    argv.emplace_back(a);
+  std::string out;
+  ASSERT_EQ(ads::test::run(argv, &out, dir), 0) << out;
+  ads::AnsibleOutput a;
+  std::istringstream in(out);
+  for (std::string line; std::getline(in, line);) a.feed("stdout", line);
+  EXPECT_EQ(a.changed_tasks(), (std::vector<std::string>{"Write the page", "Make a directory"})) << out;
+  ASSERT_TRUE(a.recap().has_value()) << out;
+  EXPECT_EQ(a.recap()->changed, 2) << out;
+  EXPECT_EQ(a.recap()->skipped, 1) << out;  // a command is skipped in check mode
+  EXPECT_EQ(a.recap()->failed, 0) << out;
+  EXPECT_NE(out.find("-hello old"), std::string::npos) << out;  // the diff
+  EXPECT_NE(out.find("+hello new"), std::string::npos) << out;
+  std::ifstream old(tmp.path / "old.txt");
+  std::string kept((std::istreambuf_iterator<char>(old)), {});
+  EXPECT_EQ(kept, "hello old\n");
+  EXPECT_FALSE(std::filesystem::exists(tmp.path / "made"));
 }
 
 }  // namespace

@@ -140,8 +140,8 @@ TEST(DeploymentTransitions, FailedOnlyGoesToDestroying) {
 }
 
 TEST(JobKinds, KnownKindsOnly) {
-  const std::vector<std::string> expected = {"deploy",  "start",   "stop",          "restart", "test",    "backup",
-                                             "restore", "destroy", "delete-backup", "release", "rollback"};
+  const std::vector<std::string> expected = {"deploy",  "start",   "stop",          "restart", "test",     "backup",
+                                             "restore", "destroy", "delete-backup", "release", "rollback", "check"};
   EXPECT_EQ(ads::job_kinds(), expected);
   for (const auto& k : expected) EXPECT_TRUE(ads::is_job_kind(k)) << k;
   for (std::string bad : {"", "format", "Deploy", "deploy ", "install"}) EXPECT_FALSE(ads::is_job_kind(bad)) << bad;

@@ -43,7 +43,7 @@ TEST(JobRules, StatesEachKindAccepts) {
 }
 
 TEST(JobRules, WhatRunsAgainAfterAStoppedServer) {
-  for (const char* k : {"start", "stop", "restart", "test", "destroy", "delete-backup", "release", "rollback"})
+  for (const char* k : {"start", "stop", "restart", "test", "destroy", "delete-backup", "release", "rollback", "check"})
     EXPECT_TRUE(ads::job_rules(k)->resumable) << k;
   for (const char* k : {"deploy", "backup", "restore"}) EXPECT_FALSE(ads::job_rules(k)->resumable) << k;
   EXPECT_TRUE(ads::job_rules("restore")->needs_backup);
@@ -56,15 +56,15 @@ TEST(JobRules, WhatACancelLeavesAndWhatTheLimitNeverRefuses) {
   EXPECT_EQ(ads::job_rules("deploy")->on_cancel, C::kRollBack);
   EXPECT_EQ(ads::job_rules("restore")->on_cancel, C::kRollBack);
   EXPECT_EQ(ads::job_rules("destroy")->on_cancel, C::kFailDeployment);
-  for (const char* k : {"start", "stop", "restart", "test", "backup", "delete-backup"})
+  for (const char* k : {"start", "stop", "restart", "test", "backup", "delete-backup", "check"})
     EXPECT_EQ(ads::job_rules(k)->on_cancel, C::kKeepState) << k;
   for (const auto& r : ads::all_job_rules())
     EXPECT_EQ(r.cleanup, r.kind == "destroy" || r.kind == "delete-backup") << r.kind;
   EXPECT_EQ(std::string(ads::describe(C::kRollBack)), "rolled back");
 }
 
-TEST(JobRules, ReleasesAndRollbacksOnlyOfARunningLab) {
-  for (const char* k : {"release", "rollback"})
+TEST(JobRules, ReleasesRollbacksAndChecksOnlyOfARunningLab) {
+  for (const char* k : {"release", "rollback", "check"})
     for (State s : ads::all_states())
       EXPECT_EQ(ads::accepts(*ads::job_rules(k), s), s == State::kRunning) << k << " in " << ads::to_string(s);
 }

@@ -1,0 +1,129 @@
+// Job "check": a dry run of the lab's install playbook against its running
+// machine, `ansible-playbook --check --diff` from the ADS host (the
+// controller mode's sandbox and per-run key, engine/ansible_controller.cpp).
+// Ansible's check mode changes nothing on the machine; each task says what
+// it would change, and --diff shows how (a file's lines, a template's). The
+// output goes to the deployment's log as it comes; the job's result holds
+// the tasks that would change and the PLAY RECAP's counts.
+// Rules (core/job_rules.h): queued on a running deployment only, with
+// - {} : the deployment's source at its ref as it is now (a branch's newest
+//        commit; a plain directory's files as they are): what a release of
+//        it would change, playbook-wise;
+// - {"ref": r}: the source at another branch, tag or commit;
+// - {"as_deployed": true}: the lab exactly as deployed (the machine's copy,
+//        engine/ansible_controller.cpp): what changed on the machine since
+//        (drift), as the playbook sees it.
+// Runs again from the start when cut off (it changes nothing). A lab that
+// installs with commands, or whose playbooks run inside the machine (local
+// mode), is refused by the job with the reason.
+#include <filesystem>
+
+#include "agent/client.h"
+#include "agent/protocol.h"
+#include "core/ansible_output.h"
+#include "core/text.h"
+#include "engine/engine.h"
+#include "engine/fetcher.h"
+#include "engine/internal.h"
+#include "engine/lab_source.h"
+#include "engine/source_access.h"
+
+namespace ads {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using namespace engine_detail;
+
+Status Engine::do_check(Deployment& d, Job& job) {
+  json params = json::parse(job.params_json, nullptr, false);
+  if (!params.is_object()) params = json::object();
+  const bool as_deployed = params.value("as_deployed", false);
+  const std::string ref = params.value("ref", "");
+
+  LabSpec spec;
+  std::string lab_tree;  // "": the machine's copy of the deployed lab
+  std::string what;      // for the log and the result: which lab was checked
+  std::string commit;
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code e;
+      if (!p.empty()) fs::remove_all(p, e);
+    }
+  } cleanup;
+  if (as_deployed) {
+    auto s = stored_spec(d);
+    if (!s) return s.error();
+    spec = std::move(s.value());
+    commit = d.commit;
+    what = "the lab as deployed" + (d.commit.empty() ? std::string() : " (commit " + d.commit.substr(0, 12) + ")");
+  } else {
+    set_step(job, "fetching");
+    std::error_code ec;
+    fs::create_directories(opts_.work_dir, ec);
+    cleanup.p = fs::path(opts_.work_dir) / ("check-" + d.id + "-" + agent::random_hex(6));
+    const std::string at = ref.empty() ? d.ref : ref;
+    auto fetched = fetch_lab(d.source, at, cleanup.p.string(), opts_.sources, owner_may_use_any_path(store_, d.owner),
+                             [&](const std::string& line) { log(d, "ads", line); });
+    if (!fetched) return failed("check: " + fetched.error().message);
+    auto specfile = read_spec(fetched->dir);
+    if (!specfile) return failed("check: " + specfile.error().message);
+    spec = std::move(specfile->spec);
+    if (auto tc = check_timeouts(spec); !tc) return failed("check: " + tc.error().message);
+    lab_tree = fetched->dir;
+    commit = fetched->commit;
+    what = printable(d.source, 200) + (at.empty() ? "" : " at " + printable(at, 100)) +
+           (commit.empty() ? " (a plain directory, as it is now)" : " (commit " + commit.substr(0, 12) + ")");
+  }
+  const std::string playbook = spec.playbook_for("install");
+  if (playbook.empty())
+    return failed("check: " + what +
+                  " installs with commands, not with an Ansible playbook; a check runs the install playbook in "
+                  "Ansible's check mode (docs/integrators/ansible.md)");
+  if (spec.ansible_mode != LabSpec::AnsibleMode::kController)
+    return failed("check: " + what +
+                  " runs its playbooks inside the machine (\"ansible\": {\"mode\": \"local\"}); a check runs "
+                  "from the ADS host only (the controller mode): check it with ansible-playbook --check --diff "
+                  "through `ads shell` (docs/integrators/ansible.md)");
+
+  set_step(job, "checking");
+  log(d, "ads", "check: what " + playbook + " of " + what + " would change on the machine (nothing is changed)");
+  agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
+  AnsibleOutput ansible;
+  auto rc = run_controller_playbook(d, client, spec, "install", lab_tree,
+                                    [&](const std::string& stream, const std::string& line) {
+                                      ansible.feed(stream, line);
+                                      log(d, stream, line);
+                                    },
+                                    {"--check", "--diff"});
+  if (!rc) return rc.error();  // interrupted, cancelled, or the run could not be set up
+
+  json result = {{"checked", what},
+                 {"commit", commit},
+                 {"playbook", playbook},
+                 {"exit_code", *rc},
+                 {"changed_tasks", ansible.changed_tasks()}};
+  if (const auto& r = ansible.recap())
+    result["recap"] = {{"ok", r->ok},
+                       {"changed", r->changed},
+                       {"unreachable", r->unreachable},
+                       {"failed", r->failed},
+                       {"skipped", r->skipped}};
+  job.result_json = result.dump();
+  if (*rc != 0) {
+    std::string why = "check: ansible-playbook --check ended with exit code " + std::to_string(*rc);
+    if (auto f = ansible.failure()) why += ": " + *f;
+    why +=
+        " (in check mode a task fails when it needs what an earlier task would have made; see "
+        "docs/integrators/ansible.md)";
+    return failed(why);
+  }
+  const auto& changed = ansible.changed_tasks();
+  std::string names;
+  for (const auto& t : changed) names += (names.empty() ? "" : ", ") + ("'" + t + "'");
+  log(d, "ads",
+      changed.empty() ? "check: nothing would change"
+                      : "check: " + std::to_string(changed.size()) + " task(s) would change: " + names);
+  return Status::Ok();
+}
+
+}  // namespace ads
