@@ -174,11 +174,22 @@ Status AgentClient::cancel(long timeout_ms) const {
 
 Result<int> AgentClient::run_action(const std::string& name, const LineSink& sink, long timeout_ms,
                                     std::function<bool()> abandon) const {
-  std::string target = "/v1/actions/" + name;
+  return stream_events("action " + name, "/v1/actions/" + name, "", sink, timeout_ms, std::move(abandon));
+}
+
+Result<int> AgentClient::run_check(const std::string& lab_tar_gz, const LineSink& sink, long timeout_ms,
+                                   std::function<bool()> abandon) const {
+  return stream_events("the check", "/v1/check", lab_tar_gz, sink, timeout_ms, std::move(abandon));
+}
+
+Result<int> AgentClient::stream_events(const std::string& what, const std::string& target, const std::string& body,
+                                       const LineSink& sink, long timeout_ms, std::function<bool()> abandon) const {
   http::ClientRequest r;
   r.method = "POST";
   if (auto st = prepare(r, target); !st) return st.error();
-  r.headers = signed_headers(secret_, "POST", target, "", unix_now());
+  r.body = body;
+  r.headers = signed_headers(secret_, "POST", target, body, unix_now());
+  if (!body.empty()) r.headers.push_back({"Content-Type", "application/gzip"});
   r.timeout_ms = timeout_ms;
   r.idle_timeout_ms = limits_.idle_ms;
   r.idle_needs_header = "x-ads-heartbeat";  // an agent from before heartbeats is not held to it
@@ -220,7 +231,7 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
     if (pending.size() > limits_.line_bytes) {
       stream_error =
           Error::make("too_large", "the agent sent a line longer than " + std::to_string(limits_.line_bytes) +
-                                       " bytes in action " + name + "; stopped reading it");
+                                       " bytes in " + what + "; stopped reading it");
       return false;
     }
     return true;
@@ -230,16 +241,16 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
   if (!res) {
     Error e = transport_error(res.error());
     if (e.code == "too_large")
-      e.message = "action " + name + ": the agent sent more than " + std::to_string(limits_.action_bytes) +
-                  " bytes; stopped reading it";
+      e.message =
+          what + ": the agent sent more than " + std::to_string(limits_.action_bytes) + " bytes; stopped reading it";
     else if (e.code == "timeout" && e.message.find("went silent") != std::string::npos)
-      e.message = "action " + name + ": the agent at " + base_url_ + " went silent for " + seconds(limits_.idle_ms) +
+      e.message = what + ": the agent at " + base_url_ + " went silent for " + seconds(limits_.idle_ms) +
                   " s (no output, no heartbeat): it is frozen, gone or cut off";
     return e;
   }
   long status = res->status;
   if (status != 200) return from_status(status, error_body.empty() ? pending : error_body);
-  if (cancelled) return Error::make("cancelled", "action " + name + " was cancelled on the agent");
+  if (cancelled) return Error::make("cancelled", what + " was cancelled on the agent");
   if (is_error && !done) return from_status(500, error_body);
   if (!done) return Error::make("failed", "the agent closed the stream before the action finished");
   return *done;

@@ -62,6 +62,13 @@ class AgentClient {
   // at once with Error "aborted" (the action goes on in the machine).
   Result<int> run_action(const std::string& name, const LineSink& sink, long timeout_ms = 1800000,
                          std::function<bool()> abandon = {}) const;
+  // POST /v1/check: the install playbook of a lab in local mode run by the
+  // agent in Ansible's check mode (--check --diff), streamed and answered as
+  // run_action. `lab_tar_gz`: the lab to check (a .tar.gz), "" for the lab as
+  // uploaded. A lab without an install playbook, or in controller mode:
+  // Error "conflict"; an agent from before checks: "not_found".
+  Result<int> run_check(const std::string& lab_tar_gz, const LineSink& sink, long timeout_ms,
+                        std::function<bool()> abandon = {}) const;
   // POST /v1/actions/cancel: stops the action under way (the agent signals
   // its command's process group, SIGTERM then SIGKILL) and answers once it
   // has ended; its run_action then returns "cancelled". No action under way:
@@ -104,6 +111,9 @@ class AgentClient {
                                     long timeout_ms, size_t max_bytes,
                                     const std::string& content_type = "application/gzip") const;
 
+  // run_action and run_check: POST `target` with `body`, the events to `sink`.
+  Result<int> stream_events(const std::string& what, const std::string& target, const std::string& body,
+                            const LineSink& sink, long timeout_ms, std::function<bool()> abandon) const;
   // Fills in the target's URL and TLS pin; an error if the pin cannot be made.
   Status prepare(http::ClientRequest& r, const std::string& target) const;
 

@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -203,6 +204,7 @@ AgentServer::AgentServer(AgentConfig cfg)
   });
   server_.route("POST", "/v1/actions/cancel", [this](Request&) { return cancel(); });  // before {name}
   server_.route("POST", "/v1/actions/{name}", [this](Request& r) { return action(r); });
+  server_.route("POST", "/v1/check", [this](Request& r) { return check(r); });
   server_.route("GET", "/v1/backup", [this](Request&) { return get_backup(); });
   server_.route("PUT", "/v1/backup", [this](Request& r) { return put_backup(r); });
   server_.route("POST", "/v1/secret", [this](Request& r) { return replace_secret(r); });
@@ -518,7 +520,6 @@ Response AgentServer::cancel() {
   return Response::json(200, json{{"action", name}, {"ended", ended}});
 }
 
-namespace {
 // Holds the agent for one action: its busy flag and its entry for cancel.
 class ActionGuard {
  public:
@@ -533,10 +534,17 @@ class ActionGuard {
   }
   ~ActionGuard() { finish(); }
   bool got() const { return busy_.got(); }
+  // Run once when the action ends, before the agent is free again (what the
+  // action made for itself goes before the next action can make it again).
+  std::function<void()> at_end;
   // Ends the action for cancel and frees the agent (before the stream's last
   // line, so that a client that has read it may start the next action at once).
   void finish() {
     if (!busy_.got()) return;
+    if (at_end) {
+      at_end();
+      at_end = nullptr;
+    }
     {
       std::lock_guard<std::mutex> lk(run_->mu);
       run_->name.clear();
@@ -550,7 +558,6 @@ class ActionGuard {
   BusyGuard busy_;
   std::shared_ptr<RunningAction> run_;
 };
-}  // namespace
 
 AgentServer::Step AgentServer::playbook_step(const std::string& playbook) const {
   Step st;
@@ -610,6 +617,60 @@ Response AgentServer::action(const Request& req) {
   if (phases.empty()) return Response::error(404, "not_found", "the lab defines no '" + name + "' action");
   auto guard = std::make_shared<ActionGuard>(busy_, running_, name);
   if (!guard->got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  if (name == "backup") {  // the backup action starts from an empty directory
+    std::error_code ec;
+    fs::remove_all(cfg_.backup_dir, ec);
+    fs::create_directories(cfg_.backup_dir, ec);
+  }
+  return stream_phases(name, std::move(phases), asked, guard);
+}
+
+Response AgentServer::check(const Request& req) {
+  auto guard = std::make_shared<ActionGuard>(busy_, running_, "check");
+  if (!guard->got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  std::optional<LabSpec> spec;
+  std::string dir = cfg_.lab_dir;
+  if (req.body.empty()) {
+    std::lock_guard<std::mutex> lk(lab_mu_);
+    if (!spec_) return Response::error(409, "conflict", "no lab has been uploaded yet");
+    spec = spec_;
+  } else {
+    // the lab to check, beside the lab, for this run only
+    dir = cfg_.lab_dir + ".check";
+    guard->at_end = [dir] {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    };
+    if (auto err = unpack(req.body, dir)) return *err;
+    std::error_code ec;
+    for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
+      fs::path p = fs::path(dir) / rel;
+      if (!fs::is_regular_file(p, ec)) continue;
+      auto r = parse_labspec(rel, read_file(p.string()));
+      if (!r) return Response::error(422, "invalid", std::string(rel) + ": " + r.error().message, r.error().field);
+      spec = std::move(r.value());
+      break;
+    }
+    if (!spec)
+      return Response::error(422, "invalid", std::string("the lab has no ") + kSpecV2Path + " or " + kSpecV1Path,
+                             "spec");
+  }
+  const std::string book = spec->playbook_for("install");
+  if (book.empty())
+    return Response::error(409, "conflict", "the lab installs with commands, not with an Ansible playbook");
+  if (spec->ansible_mode != LabSpec::AnsibleMode::kLocal)
+    return Response::error(409, "conflict",
+                           "the lab's playbooks run from the ADS host (controller mode), which checks them there");
+  Step st = playbook_step(book);
+  st.workdir = dir;  // the playbook's files; ads_lab_dir stays the lab's own directory
+  auto dashes = std::find(st.argv.begin(), st.argv.end(), "--");
+  st.argv.insert(dashes, {"--check", "--diff"});
+  st.shown = "ansible-playbook -i localhost, -c local -e <ads_* variables> --check --diff -- " + book;
+  return stream_phases("check", {{"check", {st}}}, spec->timeout_for("install"), guard);
+}
+
+Response AgentServer::stream_phases(const std::string& name, std::vector<StepPhase> phases, int asked,
+                                    std::shared_ptr<ActionGuard> guard) {
   Response r;
   r.content_type = "application/x-ndjson";
   // announces the heartbeats: ADS takes a silent stream for a frozen agent
@@ -636,12 +697,7 @@ Response AgentServer::action(const Request& req) {
     std::lock_guard<std::mutex> lk(run->mu);
     run->group = g;
   };
-  if (name == "backup") {  // the backup action starts from an empty directory
-    std::error_code ec;
-    fs::remove_all(cfg_.backup_dir, ec);
-    fs::create_directories(cfg_.backup_dir, ec);
-  }
-  r.stream = [phases, opts, guard, run, note](http::StreamWriter& w) mutable {
+  r.stream = [phases = std::move(phases), opts, guard, run, note](http::StreamWriter& w) mutable {
     auto emit = [&w](const json& j) { w.write(j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n"); };
     // a heartbeat every few seconds while a command runs, even a silent one:
     // ADS tells a quiet command from a frozen agent by them

@@ -98,6 +98,8 @@ Result<AgentConfig> parse_agent_config(const std::string& json_text);
 // when the stat cannot be read.
 double machine_uptime(const std::string& proc_uptime, const std::string& init_stat, long ticks_per_s);
 
+class ActionGuard;  // one action's hold on the agent (server.cpp)
+
 // The action under way, shared by its stream and the cancel endpoint.
 struct RunningAction {
   std::mutex mu;
@@ -145,6 +147,17 @@ class AgentServer {
   http::Response health();
   http::Response upload(const http::Request& req);
   http::Response action(const http::Request& req);
+  // POST /v1/check: the install playbook of a local-mode lab in Ansible's
+  // check mode (--check --diff), streamed as an action is. The body: a
+  // .tar.gz of the lab to check (unpacked beside the lab, removed after), or
+  // empty for the lab as uploaded. 409 for a lab without an install playbook
+  // or in controller mode (ADS checks those from its host).
+  http::Response check(const http::Request& req);
+  // Streams `phases` as the action `name` (held by `guard`, for cancel):
+  // the events ADS reads (agent/client.h), the lab's timeout `asked` (0:
+  // none) held to the operator's maximum.
+  http::Response stream_phases(const std::string& name, std::vector<StepPhase> phases, int asked,
+                               std::shared_ptr<ActionGuard> guard);
   http::Response get_backup();
   http::Response put_backup(const http::Request& req);
   http::Response cancel();

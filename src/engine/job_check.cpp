@@ -1,6 +1,6 @@
 // Job "check": a dry run of the lab's install playbook against its running
-// machine, `ansible-playbook --check --diff` from the ADS host (the
-// controller mode's sandbox and per-run key, engine/ansible_controller.cpp).
+// machine, `ansible-playbook --check --diff`: in the controller mode from the
+// ADS host (its sandbox and per-run key, engine/ansible_controller.cpp).
 // Ansible's check mode changes nothing on the machine; each task says what
 // it would change, and --diff shows how (a file's lines, a template's). The
 // output goes to the deployment's log as it comes; the job's result holds
@@ -13,15 +13,17 @@
 // - {"as_deployed": true}: the lab exactly as deployed (the machine's copy,
 //        engine/ansible_controller.cpp): what changed on the machine since
 //        (drift), as the playbook sees it.
+// A lab in local mode is checked by the machine's agent (POST /v1/check:
+// the lab to check is sent along, unpacked beside the lab and removed after).
 // Runs again from the start when cut off (it changes nothing). A lab that
-// installs with commands, or whose playbooks run inside the machine (local
-// mode), is refused by the job with the reason.
+// installs with commands is refused by the job with the reason.
 #include <filesystem>
 
 #include "agent/client.h"
 #include "agent/protocol.h"
 #include "core/ansible_output.h"
 #include "core/text.h"
+#include "engine/archive.h"
 #include "engine/engine.h"
 #include "engine/fetcher.h"
 #include "engine/internal.h"
@@ -79,23 +81,39 @@ Status Engine::do_check(Deployment& d, Job& job) {
     return failed("check: " + what +
                   " installs with commands, not with an Ansible playbook; a check runs the install playbook in "
                   "Ansible's check mode (docs/integrators/ansible.md)");
-  if (spec.ansible_mode != LabSpec::AnsibleMode::kController)
-    return failed("check: " + what +
-                  " runs its playbooks inside the machine (\"ansible\": {\"mode\": \"local\"}); a check runs "
-                  "from the ADS host only (the controller mode): check it with ansible-playbook --check --diff "
-                  "through `ads shell` (docs/integrators/ansible.md)");
 
   set_step(job, "checking");
   log(d, "ads", "check: what " + playbook + " of " + what + " would change on the machine (nothing is changed)");
   agent::AgentClient client(agent::AgentClient::url_for(d.address, opts_.agent_port), d.secret);
   AnsibleOutput ansible;
-  auto rc = run_controller_playbook(d, client, spec, "install", lab_tree,
-                                    [&](const std::string& stream, const std::string& line) {
-                                      ansible.feed(stream, line);
-                                      log(d, stream, line);
-                                    },
-                                    {"--check", "--diff"});
-  if (!rc) return rc.error();  // interrupted, cancelled, or the run could not be set up
+  auto sink = [&](const std::string& stream, const std::string& line) {
+    ansible.feed(stream, line);
+    log(d, stream, line);
+  };
+  Result<int> rc = 0;
+  if (spec.ansible_mode == LabSpec::AnsibleMode::kController) {
+    rc = run_controller_playbook(d, client, spec, "install", lab_tree, sink, {"--check", "--diff"});
+    if (!rc) return rc.error();  // interrupted, cancelled, or the run could not be set up
+  } else {
+    // local mode: the machine's agent runs it, from the lab sent along (the
+    // agent unpacks it beside the lab and removes it after), or from the lab
+    // as deployed
+    std::string tarball;
+    if (!lab_tree.empty()) {
+      auto t = tar_gz_directory(lab_tree, opts_.sources.max_checkout_bytes);
+      if (!t) return failed("check: " + t.error().message);
+      tarball = std::move(t.value());
+    }
+    auto abandon = [&] { return stopping_.load() || cancelled(d.id); };
+    rc = client.run_check(tarball, sink, command_timeout_ms(spec, "install") + 60000, abandon);
+    if (stopping_) return Error::make("interrupted", "check: left unfinished, the server is stopping");
+    if (cancelled(d.id) || (!rc && rc.error().code == "cancelled")) return Error::make("cancelled", "check: cancelled");
+    if (!rc && rc.error().code == "not_found")
+      return failed(
+          "check: this machine's agent predates checks in local mode; a redeploy or a release brings the "
+          "new agent");
+    if (!rc) return failed("check: " + rc.error().message);
+  }
 
   json result = {{"checked", what},
                  {"commit", commit},

@@ -98,11 +98,36 @@ TEST_F(AnsibleLabTest, InLocalModeThePlaybooksRunInsideTheMachine) {
   EXPECT_EQ(log.find("over SSH"), std::string::npos) << log;
   json job = op(s, id, "backup");
   ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
-  // a check runs from the ADS host only: refused with the reason and the way round
+  // a check: the machine's agent runs the playbook with --check --diff; the
+  // directory as it is now (a new front page) would change the template's task
   job = op(s, id, "check");
-  ASSERT_EQ(job["state"], "failed") << job.dump();
-  EXPECT_NE(job.value("error", "").find("runs its playbooks inside the machine"), std::string::npos) << job.dump();
-  EXPECT_NE(job.value("error", "").find("through `ads shell`"), std::string::npos) << job.dump();
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["changed_tasks"], json::array()) << job.dump() << s.log_text(id);
+  {
+    std::ifstream in(fs::path(dir) / "playbooks/templates/index.html.j2");
+    std::string t((std::istreambuf_iterator<char>(in)), {});
+    t.replace(t.find("ADS example: ansible-lab"), 24, "Version two of the lab");
+    std::ofstream(fs::path(dir) / "playbooks/templates/index.html.j2", std::ios::trunc) << t;
+  }
+  job = op(s, id, "check");
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["changed_tasks"], json::array({"The front page is written from its template"}))
+      << job.dump() << s.log_text(id);
+  log = s.log_text(id);
+  EXPECT_NE(log.find("ansible-playbook -i localhost, -c local -e <ads_* variables> --check --diff -- "
+                     "playbooks/site.yml"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("+<h1>Version two of the lab</h1>"), std::string::npos) << log;
+  EXPECT_NE(http_get(d["url"]).find("ADS example: ansible-lab"), std::string::npos);  // unchanged
+  // the lab as deployed: nothing changed on the machine since
+  json as_deployed = {{"as_deployed", true}};
+  job = op(s, id, "check", &as_deployed);
+  ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
+  EXPECT_EQ(job["result"]["changed_tasks"], json::array()) << job.dump() << s.log_text(id);
+  std::string left;
+  EXPECT_NE(run({"lxc", "exec", d["machine"], "--", "test", "-e", "/opt/lab.check"}, &left), 0)
+      << "the checked copy is left in the machine";
   // a ref for a plain directory's lab: 400 at once, nothing queued
   json req = {{"ref", "main"}};
   long status = 0;

@@ -2,7 +2,9 @@
 // host's real ansible-playbook (Debian's ansible-core, -c local) for a lab in
 // local mode: the install playbook and a life-cycle action's playbook, the
 // variables ADS passes, output task by task, a failing task, a missing
-// ansible-playbook; in controller mode the agent runs none of them.
+// ansible-playbook; in controller mode the agent runs none of them. The
+// check (POST /v1/check): the install playbook with --check --diff, of the
+// lab as uploaded or of one sent along, changing nothing.
 #include <unistd.h>
 
 #include "agent_fixture.h"
@@ -147,6 +149,118 @@ TEST_F(AgentPlaybookTest, InControllerModeTheAgentRunsTheCommandsButNotThePlaybo
   EXPECT_EQ(code, 0) << text(lines);
   EXPECT_FALSE(fs::exists(tmp.path / "backup" / "old.txt"));
   EXPECT_EQ(text(lines).find("ansible-playbook"), std::string::npos) << text(lines);
+}
+
+const char* kPagePlaybook = R"(- hosts: all
+  gather_facts: false
+  tasks:
+    - name: Write the page
+      ansible.builtin.copy: {dest: "{{ ads_lab_dir }}/page.txt", content: "{{ lookup('file', 'page.src') }}\n"}
+    - name: A command is skipped in check mode
+      ansible.builtin.command: touch "{{ ads_lab_dir }}/ran.txt"
+)";
+
+TEST_F(AgentPlaybookTest, ACheckRunsTheInstallPlaybookInCheckModeAndChangesNothing) {
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(
+      c.upload_lab(lab_tarball(spec("site.yml"), {{"site.yml", kPagePlaybook}, {"page.src", "version one"}})).ok());
+  int code = 0;
+  Lines lines = run("install", &code);
+  ASSERT_EQ(code, 0) << text(lines);
+  const fs::path lab = tmp.path / "lab";
+  ASSERT_TRUE(fs::exists(lab / "ran.txt"));
+  fs::remove(lab / "ran.txt");
+  auto check = [&](const std::string& tarball) {
+    Lines out;
+    auto rc = c.run_check(
+        tarball,
+        [&](const std::string& s, const std::string& l) {
+          out.push_back({s, l});
+        },
+        60000);
+    EXPECT_TRUE(rc.ok()) << (rc.ok() ? "" : rc.error().message);
+    code = rc.ok() ? *rc : -1;
+    return text(out);
+  };
+  auto page = [&] {
+    std::ifstream in(lab / "page.txt");
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  // the lab as uploaded: nothing would change
+  std::string t = check("");
+  EXPECT_EQ(code, 0) << t;
+  EXPECT_NE(t.find("ansible-playbook -i localhost, -c local -e <ads_* variables> --check --diff -- site.yml"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("changed=0"), std::string::npos) << t;
+  // drift: the page edited by hand would be put back, with its diff; it is not
+  std::ofstream(lab / "page.txt", std::ios::trunc) << "edited\n";
+  t = check("");
+  EXPECT_EQ(code, 0) << t;
+  EXPECT_NE(t.find("-edited"), std::string::npos) << t;
+  EXPECT_NE(t.find("+version one"), std::string::npos) << t;
+  EXPECT_NE(t.find("changed=1"), std::string::npos) << t;
+  EXPECT_EQ(page(), "edited\n");
+  EXPECT_FALSE(fs::exists(lab / "ran.txt")) << "a command ran in check mode";
+  // another version sent along: checked from beside the lab, which stays as it is
+  t = check(lab_tarball(spec("site.yml"), {{"site.yml", kPagePlaybook}, {"page.src", "version two"}}));
+  EXPECT_EQ(code, 0) << t;
+  EXPECT_NE(t.find("+version two"), std::string::npos) << t;
+  EXPECT_EQ(page(), "edited\n");
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.check")) << "the version checked is left behind";
+  {
+    std::ifstream in(lab / "page.src");
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(in)), {}), "version one");
+  }
+  // a task that fails in check mode: ansible-playbook's code
+  t = check(lab_tarball(spec("site.yml"), {{"site.yml",
+                                            "- hosts: all\n  gather_facts: false\n  tasks:\n"
+                                            "    - name: No\n      ansible.builtin.fail: {msg: no}\n"}}));
+  EXPECT_EQ(code, 2) << t;
+  EXPECT_NE(t.find("fatal: [localhost]: FAILED!"), std::string::npos) << t;
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.check"));
+}
+
+TEST_F(AgentPlaybookTest, ACheckRefusesWhatItCannotCheckAndAHostileArchive) {
+  ads::agent::AgentClient c(base, kSecret);
+  auto none = [](const std::string&, const std::string&) {};
+  // nothing uploaded yet
+  auto rc = c.run_check("", none, 30000);
+  ASSERT_FALSE(rc.ok());
+  EXPECT_EQ(rc.error().code, "conflict") << rc.error().message;
+  // a lab in controller mode: ADS checks it from its host
+  std::string controller = R"({"ads":2,"os":{"name":"debian","version":"12"},"ansible":"site.yml",)"
+                           R"("actions":{"start":["true"]}})";
+  ASSERT_TRUE(c.upload_lab(lab_tarball(controller, {{"site.yml", kWritePlaybook}})).ok());
+  rc = c.run_check("", none, 30000);
+  ASSERT_FALSE(rc.ok());
+  EXPECT_EQ(rc.error().code, "conflict");
+  EXPECT_NE(rc.error().message.find("controller mode"), std::string::npos) << rc.error().message;
+  // a lab of commands
+  std::string commands = R"({"ads":2,"os":{"name":"debian","version":"12"},"install":["true"],)"
+                         R"("actions":{"start":["true"]}})";
+  rc = c.run_check(lab_tarball(commands), none, 30000);
+  ASSERT_FALSE(rc.ok());
+  EXPECT_NE(rc.error().message.find("installs with commands"), std::string::npos) << rc.error().message;
+  // not an archive; an archive without a spec
+  rc = c.run_check("not a tarball", none, 30000);
+  ASSERT_FALSE(rc.ok());
+  EXPECT_EQ(rc.error().code, "invalid") << rc.error().message;
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.check"));
+  // a link out of the lab sent along refuses it, and nothing ran
+  fs::path src = tmp.path / "hostile";
+  fs::create_directories(src);
+  std::ofstream(src / "ads-lab.json") << spec("site.yml");
+  std::ofstream(src / "site.yml") << kWritePlaybook;
+  fs::create_symlink("/etc", src / "out");
+  ASSERT_EQ(ads::test::run({"tar", "-czf", (tmp.path / "h.tgz").string(), "-C", src.string(), "."}), 0);
+  std::ifstream in(tmp.path / "h.tgz", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  rc = c.run_check(bytes, none, 30000);
+  ASSERT_FALSE(rc.ok());
+  EXPECT_NE(rc.error().message.find("leads outside"), std::string::npos) << rc.error().message;
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.check" / "vars.txt"));
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.check"));
 }
 
 }  // namespace

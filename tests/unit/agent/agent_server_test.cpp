@@ -134,6 +134,7 @@ TEST_F(AgentTest, RoutesAreExactlyTheDocumentedOnesAndNoneRunsACommandFromTheReq
                                        "GET /v1/lab",  // hands back the kept archive, runs nothing
                                        "POST /v1/actions/cancel",
                                        "POST /v1/actions/{name}",
+                                       "POST /v1/check",  // the lab's own install playbook, in check mode
                                        "POST /v1/secret",
                                        "POST /v1/ssh",
                                        "PUT /v1/backup",
