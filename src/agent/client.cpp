@@ -22,7 +22,12 @@ Error from_status(long status, const std::string& body) {
   if (status == 401) return Error::make("unauthorized", "the agent refused the request: " + msg);
   if (status == 403) return Error::make("forbidden", "the agent refused the request: " + msg);
   if (status == 404) return Error::make("not_found", msg);
-  if (status == 409) return Error::make("conflict", msg);
+  if (status == 409) {
+    // "busy": another upload or action holds the agent (an older agent says "conflict" for it too)
+    bool busy =
+        j.is_object() && j.contains("error") && j["error"].is_object() && j["error"].value("code", "") == "busy";
+    return Error::make(busy ? "busy" : "conflict", msg);
+  }
   if (status == 400 || status == 422) {
     Error e = Error::make("invalid", msg);
     if (j.is_object() && j.contains("error") && j["error"].is_object()) e.field = j["error"].value("field", "");
@@ -178,8 +183,9 @@ Result<int> AgentClient::run_action(const std::string& name, const LineSink& sin
 }
 
 Result<int> AgentClient::run_check(const std::string& lab_tar_gz, const LineSink& sink, long timeout_ms,
-                                   std::function<bool()> abandon) const {
-  return stream_events("the check", "/v1/check", lab_tar_gz, sink, timeout_ms, std::move(abandon));
+                                   std::function<bool()> abandon, bool diff) const {
+  return stream_events("the check", diff ? "/v1/check?diff=1" : "/v1/check", lab_tar_gz, sink, timeout_ms,
+                       std::move(abandon));
 }
 
 Result<int> AgentClient::stream_events(const std::string& what, const std::string& target, const std::string& body,

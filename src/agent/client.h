@@ -63,12 +63,13 @@ class AgentClient {
   Result<int> run_action(const std::string& name, const LineSink& sink, long timeout_ms = 1800000,
                          std::function<bool()> abandon = {}) const;
   // POST /v1/check: the install playbook of a lab in local mode run by the
-  // agent in Ansible's check mode (--check --diff), streamed and answered as
-  // run_action. `lab_tar_gz`: the lab to check (a .tar.gz), "" for the lab as
-  // uploaded. A lab without an install playbook, or in controller mode:
-  // Error "conflict"; an agent from before checks: "not_found".
+  // agent in Ansible's check mode (--check, and --diff with `diff`), streamed
+  // and answered as run_action. `lab_tar_gz`: the lab to check (a .tar.gz),
+  // "" for the lab as uploaded. The agent busy with another upload, action or
+  // check: Error "busy"; a lab without an install playbook, or in controller
+  // mode: "conflict"; an agent from before checks: "not_found".
   Result<int> run_check(const std::string& lab_tar_gz, const LineSink& sink, long timeout_ms,
-                        std::function<bool()> abandon = {}) const;
+                        std::function<bool()> abandon = {}, bool diff = false) const;
   // POST /v1/actions/cancel: stops the action under way (the agent signals
   // its command's process group, SIGTERM then SIGKILL) and answers once it
   // has ended; its run_action then returns "cancelled". No action under way:

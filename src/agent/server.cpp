@@ -146,6 +146,9 @@ Result<AgentConfig> parse_agent_config(const std::string& text) {
         j["lab_dir"].get<std::string>()[0] != '/')
       return Error::invalid("lab_dir", "must be an absolute path");
     c.lab_dir = j["lab_dir"];
+    // lab_dir + ".tar.gz" and lab_dir + ".check" lie beside it, never in it
+    while (c.lab_dir.size() > 1 && c.lab_dir.back() == '/') c.lab_dir.pop_back();
+    if (c.lab_dir == "/") return Error::invalid("lab_dir", "must not be the root directory");
   }
   if (j.contains("backup_dir")) {
     if (!j["backup_dir"].is_string() || j["backup_dir"].get<std::string>().empty() ||
@@ -419,7 +422,7 @@ Response AgentServer::health() {
 
 Response AgentServer::upload(const Request& req) {
   BusyGuard busy(busy_);
-  if (!busy.got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  if (!busy.got()) return Response::error(409, "busy", "the agent is busy with another upload or action");
   if (req.body.empty()) return Response::error(400, "invalid", "the body must be a .tar.gz of the lab");
   if (auto err = unpack(req.body, cfg_.lab_dir)) return *err;
   std::error_code ec;
@@ -478,7 +481,7 @@ std::optional<Response> AgentServer::unpack(const std::string& tar_gz, const std
 
 Response AgentServer::get_backup() {
   BusyGuard busy(busy_);
-  if (!busy.got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  if (!busy.got()) return Response::error(409, "busy", "the agent is busy with another upload or action");
   std::error_code ec;
   fs::create_directories(cfg_.backup_dir, ec);
   // tar's warnings (e.g. "socket ignored", exit 0) go to its stderr, never
@@ -495,7 +498,7 @@ Response AgentServer::get_backup() {
 
 Response AgentServer::put_backup(const Request& req) {
   BusyGuard busy(busy_);
-  if (!busy.got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  if (!busy.got()) return Response::error(409, "busy", "the agent is busy with another upload or action");
   if (req.body.empty()) return Response::error(400, "invalid", "the body must be a .tar.gz of a backup");
   if (auto err = unpack(req.body, cfg_.backup_dir)) return *err;
   return Response::json(200, json{{"backup_dir", cfg_.backup_dir}});
@@ -616,7 +619,7 @@ Response AgentServer::action(const Request& req) {
   }
   if (phases.empty()) return Response::error(404, "not_found", "the lab defines no '" + name + "' action");
   auto guard = std::make_shared<ActionGuard>(busy_, running_, name);
-  if (!guard->got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  if (!guard->got()) return Response::error(409, "busy", "the agent is busy with another upload or action");
   if (name == "backup") {  // the backup action starts from an empty directory
     std::error_code ec;
     fs::remove_all(cfg_.backup_dir, ec);
@@ -627,7 +630,7 @@ Response AgentServer::action(const Request& req) {
 
 Response AgentServer::check(const Request& req) {
   auto guard = std::make_shared<ActionGuard>(busy_, running_, "check");
-  if (!guard->got()) return Response::error(409, "conflict", "the agent is busy with another upload or action");
+  if (!guard->got()) return Response::error(409, "busy", "the agent is busy with another upload or action");
   std::optional<LabSpec> spec;
   std::string dir = cfg_.lab_dir;
   if (req.body.empty()) {
@@ -661,11 +664,15 @@ Response AgentServer::check(const Request& req) {
   if (spec->ansible_mode != LabSpec::AnsibleMode::kLocal)
     return Response::error(409, "conflict",
                            "the lab's playbooks run from the ADS host (controller mode), which checks them there");
+  const std::string diff = req.query_or("diff", "0");
+  if (diff != "0" && diff != "1") return Response::error(400, "invalid", "diff must be 0 or 1", "diff");
+  std::vector<std::string> args = {"--check"};
+  if (diff == "1") args.emplace_back("--diff");
   Step st = playbook_step(book);
   st.workdir = dir;  // the playbook's files; ads_lab_dir stays the lab's own directory
-  auto dashes = std::find(st.argv.begin(), st.argv.end(), "--");
-  st.argv.insert(dashes, {"--check", "--diff"});
-  st.shown = "ansible-playbook -i localhost, -c local -e <ads_* variables> --check --diff -- " + book;
+  st.argv.insert(std::find(st.argv.begin(), st.argv.end(), "--"), args.begin(), args.end());
+  st.shown = std::string("ansible-playbook -i localhost, -c local -e <ads_* variables> --check ") +
+             (diff == "1" ? "--diff " : "") + "-- " + book;
   return stream_phases("check", {{"check", {st}}}, spec->timeout_for("install"), guard);
 }
 

@@ -147,8 +147,8 @@ class AgentServer {
   http::Response health();
   http::Response upload(const http::Request& req);
   http::Response action(const http::Request& req);
-  // POST /v1/check: the install playbook of a local-mode lab in Ansible's
-  // check mode (--check --diff), streamed as an action is. The body: a
+  // POST /v1/check[?diff=1]: the install playbook of a local-mode lab in
+  // Ansible's check mode (--check, --diff), streamed as an action is. The body: a
   // .tar.gz of the lab to check (unpacked beside the lab, removed after), or
   // empty for the lab as uploaded. 409 for a lab without an install playbook
   // or in controller mode (ADS checks those from its host).

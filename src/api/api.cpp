@@ -694,7 +694,7 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
               {"restore", {"restore", {"backup"}}},
               {"releases", {"release", {"ref"}}},
               {"rollback", {"rollback", {"release"}}},
-              {"check", {"check", {"ref", "as_deployed"}}}};
+              {"check", {"check", {"ref", "as_deployed", "diff"}}}};
           auto it = ops.find(op);
           if (it == ops.end())
             return Response::error(404, "not_found",
@@ -708,6 +708,8 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
               if (std::find(fields.begin(), fields.end(), k) == fields.end())
                 return Response::error(400, "invalid", "is not a known field", k);
           }
+          if (kind == "check" && params.contains("diff") && !params["diff"].is_boolean())
+            return Response::error(400, "invalid", "must be true or false", "diff");
           if (kind == "check" && params.contains("as_deployed")) {
             if (!params["as_deployed"].is_boolean())
               return Response::error(400, "invalid", "must be true or false", "as_deployed");

@@ -636,11 +636,11 @@ int run_cli(int argc, char** argv) {
   cancel->add_option("job", cancel_job, "job id (see `ads jobs ID`)")->required();
   cancel->add_flag("--detach", detach, "return once the cancel is asked for");
   std::string check_ref;
-  bool check_deployed = false;
+  bool check_deployed = false, check_diff = false;
   auto* check = app.add_subcommand(
       "check",
-      "dry-run the lab's install playbook on its running machine (ansible-playbook --check --diff): what "
-      "would change, nothing is changed");
+      "dry-run the lab's install playbook on its running machine in Ansible's check mode (ansible-playbook "
+      "--check): which tasks would change something");
   check->add_option("id", id)->required();
   auto* check_ref_opt =
       check->add_option("--ref", check_ref,
@@ -648,6 +648,9 @@ int run_cli(int argc, char** argv) {
                         "directory as it is now)");
   check->add_flag("--deployed", check_deployed, "check the lab as deployed: what changed on the machine since")
       ->excludes(check_ref_opt);
+  check->add_flag("--diff", check_diff,
+                  "also show how (ansible-playbook --diff: the lines of the files; they go into the lab's log, "
+                  "which viewers can read)");
   check->add_flag("--detach", detach, "return once accepted");
   std::string release_ref, release_id;
   auto* release = app.add_subcommand("release",
@@ -910,6 +913,7 @@ int run_cli(int argc, char** argv) {
     json body = json::object();
     if (!check_ref.empty()) body["ref"] = check_ref;
     if (check_deployed) body["as_deployed"] = true;
+    if (check_diff) body["diff"] = true;
     return submit_and_follow(api, id, "POST", "/api/v1/deployments/" + id + "/check", &body, detach);
   }
   if (release->parsed()) {

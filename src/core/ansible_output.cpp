@@ -148,9 +148,13 @@ void AnsibleOutput::read_changed_or_recap(const std::string& line) {
     return;
   }
   if (starts_with(line, "PLAY [") || task_name(line)) in_recap_ = false;
-  if (starts_with(line, "changed: [") && !task_.empty() && changed_.size() < kMaxChanged &&
-      std::find(changed_.begin(), changed_.end(), task_) == changed_.end())
-    changed_.push_back(task_);
+  if (starts_with(line, "changed: [") && !task_.empty()) {
+    std::string name = task_.substr(0, kMaxTaskName);
+    if (std::find(changed_.begin(), changed_.end(), name) == changed_.end()) {
+      if (changed_.size() < kMaxChanged) changed_.push_back(std::move(name));
+      else changed_cut_ = true;
+    }
+  }
   if (!in_recap_ || line.find(" : ok=") == std::string::npos) return;
   // "lab : ok=4    changed=2    unreachable=0    failed=0    skipped=1 ..."
   std::istringstream words(line.substr(line.find(" : ok=") + 3));

@@ -34,9 +34,12 @@ class AnsibleOutput {
   std::optional<std::string> failure() const;
 
   // The tasks (and handlers) that reported "changed:" for a host, each name
-  // once, in the order seen; at most kMaxChanged names are kept.
+  // once, in the order seen, each cut to kMaxTaskName bytes; at most
+  // kMaxChanged names are kept (changed_tasks_cut() says when more changed).
   static constexpr size_t kMaxChanged = 100;
+  static constexpr size_t kMaxTaskName = 200;
   const std::vector<std::string>& changed_tasks() const { return changed_; }
+  bool changed_tasks_cut() const { return changed_cut_; }
   // The PLAY RECAP's counts, summed over its hosts; nullopt before a recap.
   struct Recap {
     int ok = 0, changed = 0, unreachable = 0, failed = 0, skipped = 0;
@@ -45,6 +48,7 @@ class AnsibleOutput {
 
  private:
   std::vector<std::string> changed_;
+  bool changed_cut_ = false;
   std::optional<Recap> recap_;
   bool in_recap_ = false;
   void read_changed_or_recap(const std::string& line);

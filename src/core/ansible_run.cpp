@@ -24,7 +24,8 @@ std::vector<std::string> playbook_env() {
           "ANSIBLE_LOCALHOST_WARNING=0",
           "ANSIBLE_PYTHON_INTERPRETER=auto_silent",
           "ANSIBLE_STDOUT_CALLBACK=default",
-          "ANSIBLE_CALLBACK_RESULT_FORMAT=json"};
+          "ANSIBLE_CALLBACK_RESULT_FORMAT=json",
+          "ANSIBLE_CHECK_MODE_MARKERS=False"};  // task names as written, also in check mode
 }
 
 std::string controller_ssh_args(const std::string& known_hosts, const std::string& proxy_command) {

@@ -189,7 +189,8 @@ Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std
       if (auto h = halted()) return *h;
       return rc.error();  // cancelled on the agent by someone else
     }
-    if (rc || rc.error().code != "conflict" || std::chrono::steady_clock::now() >= deadline) return rc;
+    const bool busy = !rc && (rc.error().code == "busy" || rc.error().code == "conflict");  // conflict: an older agent
+    if (!busy || std::chrono::steady_clock::now() >= deadline) return rc;
     if (!told) log(d, "ads", "the agent is busy (an action started before a restart or a takeover?); waiting for it");
     told = true;
     for (int i = 0; i < 10 && !abandon(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -109,7 +109,8 @@ TEST_F(AnsibleLabTest, InLocalModeThePlaybooksRunInsideTheMachine) {
     t.replace(t.find("ADS example: ansible-lab"), 24, "Version two of the lab");
     std::ofstream(fs::path(dir) / "playbooks/templates/index.html.j2", std::ios::trunc) << t;
   }
-  job = op(s, id, "check");
+  json with_diff = {{"diff", true}};
+  job = op(s, id, "check", &with_diff);
   ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
   EXPECT_EQ(job["result"]["changed_tasks"], json::array({"The front page is written from its template"}))
       << job.dump() << s.log_text(id);
@@ -452,11 +453,12 @@ namespace {
 using namespace ads::test;
 
 // `ads check` (the check job): the install playbook in Ansible's check mode
-// (--check --diff) against the running machine, from the ADS host. What a
-// new commit would change, what changed on the machine since the deploy (the
-// lab as deployed), an older commit that changes nothing; a task that fails
-// in check mode fails the job and names the task; nothing on the machine
-// changes; a lab without a playbook, or in local mode, is refused.
+// (--check, and --diff when asked) against the running machine, from the ADS
+// host (the local mode's check: InLocalModeThePlaybooksRunInsideTheMachine).
+// What a new commit would change, what changed on the machine since the
+// deploy (the lab as deployed), an older commit that changes nothing; a task
+// that fails in check mode fails the job and names the task; nothing on the
+// machine changes; a lab without a playbook is refused.
 TEST_F(AnsibleLabTest, ACheckSaysWhatThePlaybookWouldChangeAndChangesNothing) {
   fs::path repo = copy_of("ansible-lab");
   auto git = [&](std::vector<std::string> args) {
@@ -496,7 +498,7 @@ TEST_F(AnsibleLabTest, ACheckSaysWhatThePlaybookWouldChangeAndChangesNothing) {
   EXPECT_EQ(job["result"]["recap"]["changed"], 0) << job.dump();
   EXPECT_EQ(job["result"]["commit"], v1);
   std::string log = s.log_text(id);
-  EXPECT_NE(log.find("-e <ads_* variables> --check --diff -- playbooks/site.yml"), std::string::npos) << log;
+  EXPECT_NE(log.find("-e <ads_* variables> --check -- playbooks/site.yml"), std::string::npos) << log;
   EXPECT_NE(log.find("check: nothing would change"), std::string::npos) << log;
 
   // the branch moves on with a new front page: its template task would change, with its diff
@@ -507,7 +509,8 @@ TEST_F(AnsibleLabTest, ACheckSaysWhatThePlaybookWouldChangeAndChangesNothing) {
     std::ofstream(repo / "playbooks/templates/index.html.j2", std::ios::trunc) << t;
   }
   git({"commit", "-q", "-am", "v2"});
-  job = op(s, id, "check");
+  json with_diff = {{"diff", true}};
+  job = op(s, id, "check", &with_diff);
   ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
   EXPECT_EQ(job["result"]["changed_tasks"], json::array({"The front page is written from its template"}))
       << job.dump() << s.log_text(id);
@@ -531,7 +534,7 @@ TEST_F(AnsibleLabTest, ACheckSaysWhatThePlaybookWouldChangeAndChangesNothing) {
   ASSERT_EQ(run({"lxc", "exec", machine, "--", "sh", "-c", "echo edited by hand > /opt/ansible-lab/index.html"}, &out),
             0)
       << out;
-  req = {{"as_deployed", true}};
+  req = {{"as_deployed", true}, {"diff", true}};
   job = op(s, id, "check", &req);
   ASSERT_EQ(job["state"], "succeeded") << job.dump() << s.log_text(id);
   EXPECT_EQ(job["result"]["changed_tasks"], json::array({"The front page is written from its template"}))
@@ -542,7 +545,8 @@ TEST_F(AnsibleLabTest, ACheckSaysWhatThePlaybookWouldChangeAndChangesNothing) {
   EXPECT_NE(log.find("the lab's files: as deployed, from the machine's copy"), std::string::npos) << log;
   EXPECT_EQ(page(), "edited by hand\n");  // still: a check repairs nothing
   // the same from the command line: the diff as it comes, then the summary
-  std::vector<std::string> cli = {ADS_CLI_BIN, "--server", s.base(), "--token", s.token(), "check", id, "--deployed"};
+  std::vector<std::string> cli = {ADS_CLI_BIN, "--server", s.base(),     "--token", s.token(),
+                                  "check",     id,         "--deployed", "--diff"};
   ASSERT_EQ(run(cli, &out), 0) << out;
   EXPECT_NE(out.find("-edited by hand"), std::string::npos) << out;
   EXPECT_NE(out.find("check: 1 task(s) would change:\n  - The front page is written from its template\n"),

@@ -7,6 +7,9 @@
 // lab as uploaded or of one sent along, changing nothing.
 #include <unistd.h>
 
+#include <atomic>
+#include <future>
+
 #include "agent_fixture.h"
 
 namespace {
@@ -170,14 +173,14 @@ TEST_F(AgentPlaybookTest, ACheckRunsTheInstallPlaybookInCheckModeAndChangesNothi
   const fs::path lab = tmp.path / "lab";
   ASSERT_TRUE(fs::exists(lab / "ran.txt"));
   fs::remove(lab / "ran.txt");
-  auto check = [&](const std::string& tarball) {
+  auto check = [&](const std::string& tarball, bool diff = true) {
     Lines out;
     auto rc = c.run_check(
         tarball,
         [&](const std::string& s, const std::string& l) {
           out.push_back({s, l});
         },
-        60000);
+        60000, {}, diff);
     EXPECT_TRUE(rc.ok()) << (rc.ok() ? "" : rc.error().message);
     code = rc.ok() ? *rc : -1;
     return text(out);
@@ -193,8 +196,14 @@ TEST_F(AgentPlaybookTest, ACheckRunsTheInstallPlaybookInCheckModeAndChangesNothi
             std::string::npos)
       << t;
   EXPECT_NE(t.find("changed=0"), std::string::npos) << t;
-  // drift: the page edited by hand would be put back, with its diff; it is not
+  // without --diff: what would change, not how
   std::ofstream(lab / "page.txt", std::ios::trunc) << "edited\n";
+  t = check("", false);
+  EXPECT_EQ(code, 0) << t;
+  EXPECT_NE(t.find("-e <ads_* variables> --check -- site.yml"), std::string::npos) << t;
+  EXPECT_NE(t.find("changed=1"), std::string::npos) << t;
+  EXPECT_EQ(t.find("-edited"), std::string::npos) << t;
+  // drift: the page edited by hand would be put back, with its diff; it is not
   t = check("");
   EXPECT_EQ(code, 0) << t;
   EXPECT_NE(t.find("-edited"), std::string::npos) << t;
@@ -259,8 +268,57 @@ TEST_F(AgentPlaybookTest, ACheckRefusesWhatItCannotCheckAndAHostileArchive) {
   rc = c.run_check(bytes, none, 30000);
   ASSERT_FALSE(rc.ok());
   EXPECT_NE(rc.error().message.find("leads outside"), std::string::npos) << rc.error().message;
-  EXPECT_FALSE(fs::exists(tmp.path / "lab.check" / "vars.txt"));
   EXPECT_FALSE(fs::exists(tmp.path / "lab.check"));
+}
+
+// A check holds the agent like an action: another upload, action or check
+// is answered "busy" meanwhile (ADS waits for it), and a cancel ends it,
+// its copy of the lab removed before the agent takes the next request.
+TEST_F(AgentPlaybookTest, ACheckHoldsTheAgentAsAnActionDoesAndACancelEndsIt) {
+  restart_agent([](ads::agent::AgentConfig& c) {
+    c.command_timeout_s = 600;
+    c.kill_grace_s = 1;
+  });
+  ads::agent::AgentClient c(base, kSecret);
+  ASSERT_TRUE(c.upload_lab(lab_tarball(spec("site.yml"), {{"site.yml", kWritePlaybook}})).ok());
+  // a task that runs for real in check mode, and long
+  const std::string slow =
+      "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: Slow\n"
+      "      ansible.builtin.command: sleep 300\n      check_mode: false\n";
+  std::promise<void> started;
+  std::atomic<bool> once{false};
+  auto run = std::async(std::launch::async, [&] {
+    return c.run_check(
+        lab_tarball(spec("site.yml"), {{"site.yml", slow}}),
+        [&](const std::string&, const std::string& l) {
+          if (l.find("TASK [Slow]") != std::string::npos && !once.exchange(true)) started.set_value();
+        },
+        120000);
+  });
+  ASSERT_EQ(started.get_future().wait_for(std::chrono::seconds(120)), std::future_status::ready);
+  EXPECT_TRUE(fs::exists(tmp.path / "lab.check" / "site.yml"));
+  // busy meanwhile, for a check, an action and an upload alike
+  auto none = [](const std::string&, const std::string&) {};
+  auto other = c.run_check("", none, 30000);
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().code, "busy") << other.error().message;
+  auto action = c.run_action("start", none, 30000);
+  ASSERT_FALSE(action.ok());
+  EXPECT_EQ(action.error().code, "busy") << action.error().message;
+  auto upload = c.upload_lab(lab_tarball(spec("site.yml"), {{"site.yml", kWritePlaybook}}));
+  ASSERT_FALSE(upload.ok());
+  EXPECT_EQ(upload.error().code, "busy") << upload.error().message;
+  // a cancel ends it
+  auto st = c.cancel();
+  EXPECT_TRUE(st.ok()) << st.error().message;
+  ASSERT_EQ(run.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  auto rc = run.get();
+  ASSERT_FALSE(rc.ok()) << "exit " << *rc;
+  EXPECT_EQ(rc.error().code, "cancelled") << rc.error().message;
+  EXPECT_FALSE(fs::exists(tmp.path / "lab.check"));
+  auto next = c.run_action("start", none, 30000);
+  ASSERT_TRUE(next.ok()) << next.error().message;
+  EXPECT_EQ(*next, 0);
 }
 
 }  // namespace

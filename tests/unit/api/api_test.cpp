@@ -683,6 +683,7 @@ TEST_F(ApiTest, ACheckTakesARefOrTheLabAsDeployedOfARunningLabAndNothingElse) {
   const std::string g = "/api/v1/deployments/" + git.id + "/check";
   expect_error(call("POST", g, R"({"sauce":1})"), 400, "sauce");
   expect_error(call("POST", g, R"({"as_deployed":"yes"})"), 400, "as_deployed");
+  expect_error(call("POST", g, R"({"diff":1})"), 400, "diff");
   expect_error(call("POST", g, R"({"as_deployed":true,"ref":"main"})"), 400, "ref");
   expect_error(call("POST", g, R"({"ref":42})"), 400, "ref");
   expect_error(call("POST", g, R"({"ref":"--upload-pack=evil"})"), 400, "ref");
@@ -703,11 +704,13 @@ TEST_F(ApiTest, ACheckTakesARefOrTheLabAsDeployedOfARunningLabAndNothingElse) {
   ASSERT_EQ(r.status, 202) << r.body.dump();
   EXPECT_EQ(r.body["kind"], "check");
   EXPECT_EQ(r.body["params"], json({{"ref", "v2"}}));
-  // one job at a time: a second waits its turn
-  expect_error(call("POST", g, R"({"as_deployed":false})"), 409);
-  r = call("POST", "/api/v1/deployments/" + dir.id + "/check", R"({"as_deployed":true})");
+  // one job at a time: a second is refused while the first is under way
+  r = call("POST", g, R"({"as_deployed":false})");
+  expect_error(r, 409);
+  EXPECT_NE(r.body["error"].value("message", "").find("already has a check job"), std::string::npos) << r.body.dump();
+  r = call("POST", "/api/v1/deployments/" + dir.id + "/check", R"({"as_deployed":true,"diff":true})");
   ASSERT_EQ(r.status, 202) << r.body.dump();
-  EXPECT_EQ(r.body["params"], json({{"as_deployed", true}}));
+  EXPECT_EQ(r.body["params"], json({{"as_deployed", true}, {"diff", true}}));
 }
 
 }  // namespace

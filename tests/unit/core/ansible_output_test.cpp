@@ -214,6 +214,7 @@ web2                       : ok=1    changed=1    unreachable=1    failed=1    s
 )");
   for (std::string line; std::getline(in, line);) a.feed("stdout", line);
   EXPECT_EQ(a.changed_tasks(), (std::vector<std::string>{"Write the page", "Loop", "Reload"}));
+  EXPECT_FALSE(a.changed_tasks_cut());
   ASSERT_TRUE(a.recap().has_value());
   EXPECT_EQ(a.recap()->ok, 5);
   EXPECT_EQ(a.recap()->changed, 3);
@@ -225,6 +226,14 @@ web2                       : ok=1    changed=1    unreachable=1    failed=1    s
 
 TEST(AnsibleOutput, NoRecapBeforeOneAndAtMostSoManyChangedTasksAreKept) {
   ads::AnsibleOutput a;
+  // a name is cut, and counted once however long it was
+  const std::string long_name(5000, 'n');
+  for (int i = 0; i < 2; ++i) {
+    a.feed("stdout", "TASK [" + long_name + "] ***");
+    a.feed("stdout", "changed: [h]");
+  }
+  ASSERT_EQ(a.changed_tasks().size(), 1u);
+  EXPECT_EQ(a.changed_tasks()[0], long_name.substr(0, ads::AnsibleOutput::kMaxTaskName));
   a.feed("stdout", "TASK [t] ***");
   a.feed("stdout", "changed: [h]");
   a.feed("stdout", "h : ok=1 changed=1");  // not under a PLAY RECAP
@@ -234,7 +243,8 @@ TEST(AnsibleOutput, NoRecapBeforeOneAndAtMostSoManyChangedTasksAreKept) {
     a.feed("stdout", "changed: [h]");
   }
   EXPECT_EQ(a.changed_tasks().size(), ads::AnsibleOutput::kMaxChanged);
-  EXPECT_EQ(a.changed_tasks().front(), "t");
+  EXPECT_EQ(a.changed_tasks()[1], "t");
+  EXPECT_TRUE(a.changed_tasks_cut());
   a.feed("stdout", "PLAY RECAP ***");
   a.feed("stdout", "h : ok=x changed=2 failed=-");  // what is not a number is not counted
   ASSERT_TRUE(a.recap().has_value());
@@ -249,6 +259,8 @@ TEST(AnsibleOutput, ARealCheckRunSaysWhatWouldChangeAndChangesNothing) {
   ads::test::TempDir tmp;
   const std::string dir = tmp.str();
   std::ofstream(tmp.path / "old.txt") << "hello old\n";
+  // a lab's ansible.cfg asking for "[CHECK MODE]" after task names: the environment wins
+  std::ofstream(tmp.path / "ansible.cfg") << "[defaults]\ncheck_mode_markers = true\n";
   std::ofstream(tmp.path / "same.txt") << "same\n";
   std::ofstream(tmp.path / "site.yml") << "- hosts: all\n  gather_facts: false\n  tasks:\n"
                                           "    - name: Write the page\n"
