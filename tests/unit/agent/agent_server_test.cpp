@@ -296,6 +296,12 @@ TEST(AgentConfig, ParsesAndNamesBadFields) {
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":"short"})").error().field, "secret");
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","lab_dir":"rel"})").error().field,
             "lab_dir");
+  // what lies beside the lab (its kept archive, a check's copy) never lands in it
+  auto slash = ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","lab_dir":"/opt/lab//"})");
+  ASSERT_TRUE(slash.ok());
+  EXPECT_EQ(slash->lab_dir, "/opt/lab");
+  EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","lab_dir":"///"})").error().field,
+            "lab_dir");
   EXPECT_EQ(ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","port":70000})").error().field, "port");
   EXPECT_EQ(
       ads::agent::parse_agent_config(R"({"secret":")" + kSecret + R"(","secret_file":"rel/secret"})").error().field,
