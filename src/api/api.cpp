@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -594,12 +595,18 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
   // client may send {"resize": {"cols": C, "rows": R}} as text; the last
   // message is {"exit_code": N} (or {"error": ...}) as text. ?cols=&rows=
   // &term= give the terminal at the start. The lab's owner and admins only,
-  // audited; at most kMaxShells open at once.
-  auto open_shells = std::make_shared<std::atomic<int>>(0);
+  // audited; at most limits.shells open at once, limits.shells_per_user of
+  // them by one user.
+  struct ShellSlots {
+    std::mutex mu;
+    int total = 0;
+    std::map<std::string, int> by_user;
+  };
+  auto open_shells = std::make_shared<ShellSlots>();
   route(
       "GET", "/api/v1/deployments/{id}/shell", Role::kDeployer,
-      [&store, &engine, open_shells](Request& req, const Caller& caller) {
-        constexpr int kMaxShells = 32;
+      [&store, &engine, open_shells, max_shells = limits.shells, per_user = limits.shells_per_user](
+          Request& req, const Caller& caller) {
         std::string id = req.param("id");
         if (auto e = check_id(id)) return *e;
         auto d = store.get(id);
@@ -624,14 +631,29 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
         size.term = req.query_or("term", "xterm");
         if (!valid_term_name(size.term))
           return Response::error(400, "invalid", "must be 1 to 64 letters, digits or ._+- (a terminal's name)", "term");
-        if (open_shells->fetch_add(1) >= kMaxShells) {
-          open_shells->fetch_sub(1);
-          Response r = Response::error(503, "busy", std::to_string(kMaxShells) + " shells are open: try again later");
-          r.headers.push_back({"Retry-After", "5"});
-          return r;
+        const std::string user = caller.user.name;
+        {
+          std::lock_guard<std::mutex> lk(open_shells->mu);
+          if (open_shells->total >= max_shells) {
+            Response r = Response::error(503, "busy", std::to_string(max_shells) + " shells are open: try again later");
+            r.headers.push_back({"Retry-After", "5"});
+            return r;
+          }
+          int& mine = open_shells->by_user[user];
+          if (mine >= per_user) {
+            if (mine == 0) open_shells->by_user.erase(user);
+            return too_many("you have " + std::to_string(mine) + " shells open, the most one user may: close one first",
+                            5);
+          }
+          ++mine;
+          ++open_shells->total;
         }
         // counts the shell until the answer (and its session) is gone
-        std::shared_ptr<void> slot(nullptr, [open_shells](void*) { open_shells->fetch_sub(1); });
+        std::shared_ptr<void> slot(nullptr, [open_shells, user](void*) {
+          std::lock_guard<std::mutex> lk(open_shells->mu);
+          --open_shells->total;
+          if (--open_shells->by_user[user] <= 0) open_shells->by_user.erase(user);
+        });
         // the audit entry is written before the shell opens; if it cannot be, none does
         if (caller.audit) {
           caller.audit->describe(id, "shell");

@@ -30,6 +30,10 @@ struct ApiLimits {
   double oidc_sign_ins_per_minute = 20;
   double oidc_sign_in_burst = 20;
   int active_jobs_per_user = 8;  // queued or running, on the user's deployments
+  // `ads shell`: open at once on this server, and by one user of them (one
+  // user cannot take every shell: 429 past it, 503 past the server's).
+  int shells = 32;
+  int shells_per_user = 4;
   // The longest a token made with a sign-in session token may last (a
   // browser session cannot turn itself into a token that never expires).
   int64_t max_token_ttl_from_session_s = 30 * 86400;

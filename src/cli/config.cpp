@@ -55,6 +55,12 @@ Status load_limits(const json& v, ApiLimits& l) {
       l.active_jobs_per_user = x.get<int>();
       continue;
     }
+    if (k == "shells" || k == "shells_per_user") {
+      if (!x.is_number_integer() || x.get<int64_t>() < 0 || x.get<int64_t>() > 10000)
+        return Error::invalid(field, "must be an integer from 0 to 10000 (0: no shells)");
+      (k == "shells" ? l.shells : l.shells_per_user) = x.get<int>();
+      continue;
+    }
     if (k == "max_token_ttl_from_session_s") {
       if (!x.is_number_integer() || x.get<int64_t>() < 60 || x.get<int64_t>() > 100LL * 365 * 86400)
         return Error::invalid(field, "must be a whole number of seconds from 60 to 100 years");

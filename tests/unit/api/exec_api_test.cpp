@@ -63,8 +63,10 @@ class ExecApiTest : public ads::test::ApiTest {
     return out;
   }
   // A running deployment of `owner` on `provider` (its machine made and
-  // started there when the provider is openvz).
-  std::string running_lab(const std::string& id, const std::string& provider, const std::string& owner) {
+  // started there when the provider is openvz, at the subnet's address
+  // `host_octet`, which names its CTID).
+  std::string running_lab(const std::string& id, const std::string& provider, const std::string& owner,
+                          int host_octet = 2) {
     auto d = ads::test::lab_record(id, ads::State::kRunning, provider);
     d.owner = owner;
     EXPECT_TRUE(store->create(d).ok());
@@ -76,7 +78,7 @@ class ExecApiTest : public ads::test::ApiTest {
       ads::MachineSpec m;
       m.name = d.machine;
       m.os_key = "debian-12";
-      m.address = host.subnet().substr(0, host.subnet().size() - 4) + "2";
+      m.address = host.subnet().substr(0, host.subnet().size() - 4) + std::to_string(host_octet);
       m.labels = {{"deployment", id}};
       auto st = (*p)->create(m, nullptr);
       EXPECT_TRUE(st.ok()) << st.error().message;
@@ -86,12 +88,13 @@ class ExecApiTest : public ads::test::ApiTest {
     return id;
   }
   using Ws = boost::beast::websocket::stream<boost::beast::tcp_stream>;
-  // Opens `ws` on the shell's `path` as the admin; its later operations are
-  // the caller's to bound.
-  bool open_shell(Ws& ws, const std::string& path) {
+  // Opens `ws` on the shell's `path` as the admin (or with the token `as`);
+  // its later operations are the caller's to bound.
+  bool open_shell(Ws& ws, const std::string& path, const std::string& as = "") {
     namespace beast = boost::beast;
+    const std::string bearer = "Bearer " + (as.empty() ? token : as);
     ws.set_option(beast::websocket::stream_base::decorator(
-        [&](beast::websocket::request_type& req) { req.set(beast::http::field::authorization, "Bearer " + token); }));
+        [bearer](beast::websocket::request_type& req) { req.set(beast::http::field::authorization, bearer); }));
     beast::error_code ec;
     beast::get_lowest_layer(ws).expires_after(std::chrono::seconds(10));
     beast::get_lowest_layer(ws).connect(
@@ -305,6 +308,51 @@ TEST_F(ExecApiTest, AShellOnAwsIsRefusedAsUnsupportedBeforeTheWebsocketAndAudite
     EXPECT_EQ(st, 400) << query << b.dump();
     EXPECT_EQ(b["error"].value("field", ""), field) << b.dump();
   }
+}
+
+// `ads shell`'s bounds: limits.shells_per_user per user (429: one user
+// cannot take every shell), limits.shells on the server (503); a closed
+// shell gives its place back.
+class ShellLimitTest : public ExecApiTest {
+ protected:
+  ads::ApiLimits limits() override {
+    auto l = ExecApiTest::limits();
+    l.shells = 3;
+    l.shells_per_user = 2;
+    return l;
+  }
+};
+
+TEST_F(ShellLimitTest, OneUserCannotTakeEveryShellAndTheServerHasItsBound) {
+  ASSERT_EQ(call("POST", "/api/v1/users", R"({"name":"dan","role":"deployer"})").status, 201);
+  std::string dan = call("POST", "/api/v1/tokens", R"({"name":"t","user":"dan"})").body["secret"];
+  std::string mine = running_lab("01jexec000000000000000000m", "openvz", "admin");
+  std::string his = running_lab("01jexec000000000000000000n", "openvz", "dan", 3);
+  const std::string path_mine = "/api/v1/deployments/" + mine + "/shell";
+  const std::string path_his = "/api/v1/deployments/" + his + "/shell";
+  boost::asio::io_context ioc;
+  auto first = std::make_unique<Ws>(ioc), second = std::make_unique<Ws>(ioc);
+  ASSERT_TRUE(open_shell(*first, path_mine));
+  ASSERT_TRUE(open_shell(*second, path_mine));
+  // a third of the admin's: 429, with the reason
+  auto [status, body] = handshake(server->port(), token, path_mine);
+  EXPECT_EQ(status, 429) << body.dump();
+  EXPECT_NE(body["error"].value("message", "").find("you have 2 shells open"), std::string::npos) << body.dump();
+  // another user still gets one: the server's third
+  Ws his_ws(ioc);
+  ASSERT_TRUE(open_shell(his_ws, path_his, dan));
+  // the server is full: 503 for anyone
+  std::tie(status, body) = handshake(server->port(), dan, path_his);
+  EXPECT_EQ(status, 503) << body.dump();
+  // one of the admin's closed: its place is free again (the session ends a moment later)
+  boost::beast::error_code ec;
+  boost::beast::get_lowest_layer(*first).socket().close(ec);
+  first.reset();
+  for (int i = 0; i < 100 && status != 101; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = handshake(server->port(), token, path_mine).first;  // opened and closed again at once
+  }
+  EXPECT_EQ(status, 101) << "the closed shell's place was never given back";
 }
 
 }  // namespace

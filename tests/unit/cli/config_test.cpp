@@ -25,7 +25,7 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
     "max_backup_mb":2048,"log_head_kb":64,"log_tail_kb":32,"retention_days":7,"cleanup_interval_s":5,
     "keep_releases":3, "keep_releases_running":true, "drain_ms":500, "git_min_poll_s":5,
     "limits":{"requests_per_second":5,"request_burst":50,"auth_failures_per_minute":3,"auth_failure_burst":4,
-              "active_jobs_per_user":2}})")
+              "active_jobs_per_user":2,"shells":5,"shells_per_user":1}})")
                   .ok());
   EXPECT_EQ(cfg.listen, "0.0.0.0:9000");
   EXPECT_EQ(cfg.workers, 4);
@@ -46,6 +46,8 @@ TEST_F(ConfigFile, ReadsSettingsAndLimits) {
   EXPECT_EQ(cfg.limits.auth_failures_per_minute, 3);
   EXPECT_EQ(cfg.limits.auth_failure_burst, 4);
   EXPECT_EQ(cfg.limits.active_jobs_per_user, 2);
+  EXPECT_EQ(cfg.limits.shells, 5);
+  EXPECT_EQ(cfg.limits.shells_per_user, 1);
 }
 
 TEST_F(ConfigFile, TheAnsibleControllersPrograms) {
@@ -119,6 +121,8 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
            {R"({"limits":{"active_jobs_per_user":0}})", "limits.active_jobs_per_user"},
            {R"({"limits":{"active_jobs_per_user":1.5}})", "limits.active_jobs_per_user"},
            {R"({"limits":{"per_ip":1}})", "limits.per_ip"},
+           {R"({"limits":{"shells":-1}})", "limits.shells"},
+           {R"({"limits":{"shells_per_user":"4"}})", "limits.shells_per_user"},
            {R"({"workers":0})", "workers"},
            {R"({"keep_failed":"yes"})", "keep_failed"},
            {R"({"ansible":"/usr/bin/ansible-playbook"})", "ansible"},
