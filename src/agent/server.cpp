@@ -63,6 +63,20 @@ std::optional<std::string> first_escaping_link(const std::string& dir) {
 // fetched again, which may have moved on or be gone.
 std::string kept_lab_archive(const AgentConfig& c) { return c.lab_dir + ".tar.gz"; }
 
+// The spec of the lab unpacked in `dir` (v2, else v1); "invalid" naming the
+// field, or "spec" when there is none.
+Result<LabSpec> unpacked_spec(const std::string& dir) {
+  std::error_code ec;
+  for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
+    fs::path p = fs::path(dir) / rel;
+    if (!fs::is_regular_file(p, ec)) continue;
+    auto r = parse_labspec(rel, read_file(p.string()));
+    if (!r) return Error::invalid(r.error().field, std::string(rel) + ": " + r.error().message);
+    return r;
+  }
+  return Error::invalid("spec", std::string("the lab has no ") + kSpecV2Path + " or " + kSpecV1Path);
+}
+
 // RAII flag: one upload or action at a time.
 class BusyGuard {
  public:
@@ -425,22 +439,12 @@ Response AgentServer::upload(const Request& req) {
   if (!busy.got()) return Response::error(409, "busy", "the agent is busy with another upload or action");
   if (req.body.empty()) return Response::error(400, "invalid", "the body must be a .tar.gz of the lab");
   if (auto err = unpack(req.body, cfg_.lab_dir)) return *err;
-  std::error_code ec;
-  std::optional<LabSpec> spec;
-  for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
-    fs::path p = fs::path(cfg_.lab_dir) / rel;
-    if (!fs::is_regular_file(p, ec)) continue;
-    auto r = parse_labspec(rel, read_file(p.string()));
-    if (!r) return Response::error(422, "invalid", std::string(rel) + ": " + r.error().message, r.error().field);
-    spec = std::move(r.value());
-    break;
-  }
-  if (!spec)
-    return Response::error(422, "invalid", std::string("the lab has no ") + kSpecV2Path + " or " + kSpecV1Path, "spec");
+  auto spec = unpacked_spec(cfg_.lab_dir);
+  if (!spec) return Response::error(422, "invalid", spec.error().message, spec.error().field);
   int format = spec->format;
   {
     std::lock_guard<std::mutex> lk(lab_mu_);
-    spec_ = std::move(spec);
+    spec_ = std::move(spec.value());
   }
   // not keeping it costs only the later actions' copy (they fetch the source again)
   if (auto st = write_file_durably(kept_lab_archive(cfg_), req.body); !st)
@@ -645,18 +649,9 @@ Response AgentServer::check(const Request& req) {
       fs::remove_all(dir, ec);
     };
     if (auto err = unpack(req.body, dir)) return *err;
-    std::error_code ec;
-    for (const char* rel : {kSpecV2Path, kSpecV1Path}) {
-      fs::path p = fs::path(dir) / rel;
-      if (!fs::is_regular_file(p, ec)) continue;
-      auto r = parse_labspec(rel, read_file(p.string()));
-      if (!r) return Response::error(422, "invalid", std::string(rel) + ": " + r.error().message, r.error().field);
-      spec = std::move(r.value());
-      break;
-    }
-    if (!spec)
-      return Response::error(422, "invalid", std::string("the lab has no ") + kSpecV2Path + " or " + kSpecV1Path,
-                             "spec");
+    auto sent = unpacked_spec(dir);
+    if (!sent) return Response::error(422, "invalid", sent.error().message, sent.error().field);
+    spec = std::move(sent.value());
   }
   const std::string book = spec->playbook_for("install");
   if (book.empty())

@@ -27,6 +27,23 @@ class AnsibleLabTest : public LxdServerTest {
     std::ofstream(dir / rel, std::ios::trunc) << content;
     return dir.string();
   }
+  // `git ARGS` in `repo` as a test identity; its output.
+  std::string git(const fs::path& repo, std::vector<std::string> args) {
+    std::vector<std::string> argv = {
+        "git", "-C", repo.string(), "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::string out;
+    EXPECT_EQ(run(argv, &out), 0) << out;
+    return out;
+  }
+  // A git repository of a copy of example lab `name`: one commit, "v1", on main.
+  fs::path git_lab(const std::string& name) {
+    fs::path repo = copy_of(name);
+    git(repo, {"init", "-q", "-b", "main"});
+    git(repo, {"add", "-A"});
+    git(repo, {"commit", "-q", "-m", "v1"});
+    return repo;
+  }
   // The machine has no SSH key of a run left and no sshd running.
   void machine_forgot_the_key(const std::string& machine) {
     std::string out;
@@ -328,17 +345,8 @@ using namespace ads::test;
 // from an agent that kept none, the deployment's commit checked out again
 // (straight into the run's directory).
 TEST_F(AnsibleLabTest, ALaterPlaybookActionRunsTheDeployedFilesOfAGitLabAlsoWithTheRepositoryGone) {
-  fs::path repo = copy_of("ansible-lab");
-  auto git = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {
-        "git", "-C", repo.string(), "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::string out;
-    EXPECT_EQ(run(argv, &out), 0) << out;
-  };
-  git({"init", "-q", "-b", "main"});
-  git({"add", "-A"});
-  git({"commit", "-q", "-m", "v1"});
+  fs::path repo = git_lab("ansible-lab");
+  auto git = [&](std::vector<std::string> args) { return this->git(repo, std::move(args)); };
   Server s((tmp.path / "data").string());
   json req = {{"source", repo.string()}, {"ref", "main"}, {"name", "gitlab"}};
   json accepted = s.call("POST", "/api/v1/deployments", &req);
@@ -460,18 +468,8 @@ using namespace ads::test;
 // that fails in check mode fails the job and names the task; nothing on the
 // machine changes; a lab without a playbook is refused.
 TEST_F(AnsibleLabTest, ACheckSaysWhatThePlaybookWouldChangeAndChangesNothing) {
-  fs::path repo = copy_of("ansible-lab");
-  auto git = [&](std::vector<std::string> args) {
-    std::vector<std::string> argv = {
-        "git", "-C", repo.string(), "-c", "user.name=ads-test", "-c", "user.email=ads@test.invalid"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::string out;
-    EXPECT_EQ(run(argv, &out), 0) << out;
-    return out;
-  };
-  git({"init", "-q", "-b", "main"});
-  git({"add", "-A"});
-  git({"commit", "-q", "-m", "v1"});
+  fs::path repo = git_lab("ansible-lab");
+  auto git = [&](std::vector<std::string> args) { return this->git(repo, std::move(args)); };
   std::string v1 = git({"rev-parse", "HEAD"});
   v1 = v1.substr(0, v1.find('\n'));
   Server s((tmp.path / "data").string());
