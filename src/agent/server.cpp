@@ -672,7 +672,7 @@ Response AgentServer::check(const Request& req) {
 }
 
 Response AgentServer::stream_phases(const std::string& name, std::vector<StepPhase> phases, int asked,
-                                    std::shared_ptr<ActionGuard> guard) {
+                                    const std::shared_ptr<ActionGuard>& guard) {
   Response r;
   r.content_type = "application/x-ndjson";
   // announces the heartbeats: ADS takes a silent stream for a frozen agent

@@ -157,7 +157,7 @@ class AgentServer {
   // the events ADS reads (agent/client.h), the lab's timeout `asked` (0:
   // none) held to the operator's maximum.
   http::Response stream_phases(const std::string& name, std::vector<StepPhase> phases, int asked,
-                               std::shared_ptr<ActionGuard> guard);
+                               const std::shared_ptr<ActionGuard>& guard);
   http::Response get_backup();
   http::Response put_backup(const http::Request& req);
   http::Response cancel();
