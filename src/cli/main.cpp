@@ -355,7 +355,8 @@ int follow_job(const cli::ApiClient& api, const json& job, int64_t after) {
         if (changed.empty()) {
           if (state == "succeeded") std::cout << "check: nothing would change\n";
         } else {
-          std::cout << "check: " << changed.size() << " task(s) would change:\n";
+          std::cout << "check: " << changed.size() << (result.value("changed_tasks_cut", false) ? " or more" : "")
+                    << " task(s) would change:\n";
           for (const auto& t : changed)
             if (t.is_string()) std::cout << "  - " << t.get<std::string>() << "\n";
         }

@@ -22,12 +22,12 @@
 // by a stopped server is waited for, as an action is). A lab that installs
 // with commands is refused by the job with the reason.
 #include <filesystem>
-#include <thread>
 
 #include "agent/client.h"
 #include "agent/protocol.h"
 #include "core/ansible_output.h"
 #include "core/text.h"
+#include "engine/agent_wait.h"
 #include "engine/archive.h"
 #include "engine/engine.h"
 #include "engine/fetcher.h"
@@ -126,15 +126,14 @@ Status Engine::do_check(Deployment& d, Job& job) {
     auto abandon = [&] { return stopping_.load() || cancelled(d.id); };
     // a check (or an action) left running by a server that stopped holds the
     // agent until it ends: waited for, as agent_action does
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.action_timeout_ms);
-    bool told = false;
-    while (true) {
-      rc = client.run_check(tarball, sink, command_timeout_ms(spec, "install") + 60000, abandon, diff);
-      if (rc || rc.error().code != "busy" || std::chrono::steady_clock::now() >= deadline || abandon()) break;
-      if (!told) log(d, "ads", "the agent is busy (a check or an action started before a restart?); waiting for it");
-      told = true;
-      for (int i = 0; i < 10 && !abandon(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    rc = retry_while_agent_busy(
+        [&]() -> Result<int> {
+          if (abandon()) return Error::make("aborted", "check: stopped before it began");
+          return client.run_check(tarball, sink, command_timeout_ms(spec, "install") + 60000, abandon, diff);
+        },
+        [](const Error& e) { return e.code == "busy"; }, abandon,
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.action_timeout_ms),
+        [&] { log(d, "ads", "the agent is busy (a check or an action started before a restart?); waiting for it"); });
     if (stopping_) return Error::make("interrupted", "check: left unfinished, the server is stopping");
     if (cancelled(d.id) || (!rc && rc.error().code == "cancelled")) return Error::make("cancelled", "check: cancelled");
     if (!rc && rc.error().code == "not_found")

@@ -10,6 +10,7 @@
 
 #include "agent/client.h"
 #include "core/ansible_output.h"
+#include "engine/agent_wait.h"
 #include "engine/engine.h"
 #include "engine/internal.h"
 #include "http/client.h"
@@ -180,21 +181,19 @@ Result<int> Engine::agent_action(Deployment& d, agent::AgentClient& c, const std
   auto abandon = [&] { return stopping_.load() || cancelled(d.id); };
   // An agent answers "busy" while it still runs an action started by a
   // server that has since died (the action outlives its caller): wait for it.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.action_timeout_ms);
-  bool told = false;
-  while (true) {
+  auto rc = retry_while_agent_busy(
+      [&]() -> Result<int> {
+        if (auto h = halted()) return *h;
+        return c.run_action(action, sink, stream_ms, abandon);
+      },
+      [](const Error& e) { return e.code == "busy" || e.code == "conflict"; },  // conflict: an older agent
+      abandon, std::chrono::steady_clock::now() + std::chrono::milliseconds(opts_.action_timeout_ms),
+      [&] { log(d, "ads", "the agent is busy (an action started before a restart or a takeover?); waiting for it"); });
+  if (!rc && (rc.error().code == "aborted" || rc.error().code == "cancelled")) {
     if (auto h = halted()) return *h;
-    auto rc = c.run_action(action, sink, stream_ms, abandon);
-    if (!rc && (rc.error().code == "aborted" || rc.error().code == "cancelled")) {
-      if (auto h = halted()) return *h;
-      return rc.error();  // cancelled on the agent by someone else
-    }
-    const bool busy = !rc && (rc.error().code == "busy" || rc.error().code == "conflict");  // conflict: an older agent
-    if (!busy || std::chrono::steady_clock::now() >= deadline) return rc;
-    if (!told) log(d, "ads", "the agent is busy (an action started before a restart or a takeover?); waiting for it");
-    told = true;
-    for (int i = 0; i < 10 && !abandon(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return rc.error();  // cancelled on the agent by someone else
   }
+  return rc;
 }
 
 Status Engine::run_action(Deployment& d, agent::AgentClient& c, const std::string& action,
