@@ -2,7 +2,7 @@
 // lab serving its page (warm image cache), beside the same work done by hand
 // with LXD's own CLI (launch + file push + exec + wait for HTTP) in the same
 // run, and the seconds from DELETE to `destroyed`. Prints figures; not a
-// test. Usage: ads_bench [ROUNDS]
+// test. Usage: ads_bench [--warm N] [ROUNDS]
 // `ads_bench concurrent [N...]` (default 1 5 20): N deployments posted at once
 // (the server has N workers); p50/p95 of their latencies per N.
 // `ads_bench footprint [N]` (default 3): N static labs deployed and left idle
@@ -14,6 +14,10 @@
 // shares; a dir pool: the container's whole directory). Then whether each
 // still answers with all of them running, and the host's MemAvailable drop
 // per lab. `ads_bench footprint 200`: issue 19's 200 labs at once.
+// `ads_bench --warm N ...`: the server keeps N warm machines of debian-12
+// (docs/operators/warm-machines.md); before each round (each level of
+// `concurrent`) the bench waits until N are ready, so that the figures are
+// those of deploys that find the pool full.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -98,6 +102,21 @@ bool sweep(const std::string& base) {
 }
 
 double g_destroy_s = -1;  // the last ads_round's destroy: DELETE to `destroyed`
+
+// Waits (at most 180 s) until the server has `n` ready warm machines.
+bool wait_warm(const std::string& base, int n) {
+  if (n <= 0) return true;
+  auto deadline = Clock::now() + std::chrono::seconds(180);
+  while (Clock::now() < deadline) {
+    json d = api(base, "GET", "/api/v1/doctor");
+    int ready = 0;
+    for (auto& w : d.value("warm", json::array())) ready += w.value("state", "") == "ready";
+    if (ready >= n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::fprintf(stderr, "the pool never had %d ready warm machines\n", n);
+  return false;
+}
 
 double ads_round(const std::string& base, const std::string& lab) {
   json req = {{"source", lab}, {"name", "bench"}};
@@ -334,6 +353,13 @@ int footprint(const std::string& base, const std::string& lab, int n) {
 }
 
 int bench_main(int argc, char** argv) {
+  int warm = 0;
+  if (argc > 2 && std::string(argv[1]) == "--warm") {
+    warm = std::max(0, std::atoi(argv[2]));
+    argv[2] = argv[0];  // the rest as if "--warm N" were not there
+    argv += 2;
+    argc -= 2;
+  }
   bool concurrent = argc > 1 && std::string(argv[1]) == "concurrent";
   bool foot = argc > 1 && std::string(argv[1]) == "footprint";
   int foot_n = foot && argc > 2 ? std::max(1, std::atoi(argv[2])) : 3;
@@ -348,7 +374,9 @@ int bench_main(int argc, char** argv) {
   // limit and the jobs-per-user limit so that it measures ADS, not the limiter
   std::ofstream(tmp.str() + "/bench.json")
       << R"({"limits":{"requests_per_second":10000,"request_burst":10000,)"
-      << R"("active_jobs_per_user":1000},"jobs_per_owner":)" << std::min(workers, 64) << "}";
+      << R"("active_jobs_per_user":1000},"jobs_per_owner":)" << std::min(workers, 64)
+      << (warm > 0 ? R"(,"warm":{"debian-12":)" + std::to_string(warm) + "}" : std::string()) << "}";
+  if (warm > 0) std::printf("warm_machines %d (debian-12; each round starts with the pool full)\n", warm);
   ads::test::Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
                            ADS_AGENT_BIN, "--workers", std::to_string(std::min(workers, 64)), "--config",
                            tmp.str() + "/bench.json"});
@@ -377,6 +405,7 @@ int bench_main(int argc, char** argv) {
   if (concurrent) {
     bool all_ok = true;
     for (int n : levels) {
+      if (!wait_warm(base, warm)) return 1;
       auto lat = concurrent_round(base, lab, n);
       std::vector<double> ok;
       for (double x : lat)
@@ -395,6 +424,7 @@ int bench_main(int argc, char** argv) {
   }
   std::vector<double> a, m, del;
   for (int i = 0; i < rounds; ++i) {
+    if (!wait_warm(base, warm)) return 1;
     double x = ads_round(base, lab);
     double z = g_destroy_s;
     double y = manual_round(lab);

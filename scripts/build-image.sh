@@ -31,8 +31,9 @@
 #
 # Its init is /sbin/ads-init (/sbin/init links to it): it puts tini in PID 1,
 # brings up eth0 with busybox udhcpc, then runs /usr/local/bin/ads-agent
-# (--config /etc/ads-agent/agent.json) when both are present, else
-# "sleep infinity".
+# (--config /etc/ads-agent/agent.json); a machine booted without that config
+# (a warm machine) waits for /etc/ads-agent/claimed first, and one without an
+# agent sleeps.
 # Needs: a running, initialised LXD (scripts/lxd-host.sh), debootstrap, root.
 set -euo pipefail
 
@@ -71,7 +72,7 @@ case $VARIANT in
 esac
 # What the customisation below makes; change it whenever that changes, so
 # that cached images and tarballs of the old kind are rebuilt.
-FORMAT=format-4
+FORMAT=format-5
 META_TGZ="$CACHE_DIR/$ALIAS.meta.tar.gz"
 ROOTFS_TGZ="$CACHE_DIR/$ALIAS.rootfs.tar.gz"
 
@@ -298,7 +299,13 @@ busybox udhcpc -i eth0 -b -S -s /etc/ads/udhcpc.script \
 
 if [ "$$" != 1 ]; then
   if [ -x /usr/local/bin/ads-agent ]; then
-    [ -f /etc/ads-agent/agent.json ] || exec sleep infinity  # an agent nobody configured: no machine of ADS (yet)
+    if [ ! -f /etc/ads-agent/agent.json ]; then
+      # A warm machine (made ahead by ADS, with no identity) or one nobody
+      # configured: its agent starts once ADS claims it, which places the
+      # agent's config and then the mark "claimed" (a complete config).
+      echo "ads-init: waiting to be claimed"
+      while [ ! -f /etc/ads-agent/claimed ]; do busybox sleep 0.05; done
+    fi
     echo "ads-init: starting ads-agent"
     exec /usr/local/bin/ads-agent --config /etc/ads-agent/agent.json
   fi
@@ -364,6 +371,8 @@ rm -f "$ROOT"/etc/ssh/ssh_host_*
 
 # The agent (ADS places its config and secret per machine), and the manifest
 # of the files the image carries for ADS (providers/provider.h, kImageManifest).
+# What its init can do (providers/provider.h, kImageFeatures): warm machines.
+echo warm-claim >"$ROOT/etc/ads/features"
 : >"$ROOT/etc/ads/image-files.sha256"
 if [[ -n $AGENT ]]; then
   log "the image carries the agent $AGENT (sha256 ${AGENT_SHA:0:12})"

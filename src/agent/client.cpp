@@ -1,5 +1,7 @@
 #include "agent/client.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <thread>
 
@@ -104,6 +106,9 @@ Result<json> AgentClient::health(long timeout_ms) const {
 Status AgentClient::wait_ready(std::chrono::milliseconds total) const {
   auto deadline = std::chrono::steady_clock::now() + total;
   std::string last;
+  // asked often at first (a machine's agent starts within tens of ms of the
+  // machine's address), then every 200 ms
+  auto pause = std::chrono::milliseconds(20);
   while (true) {
     auto h = health(2000);
     if (h) return Status::Ok();
@@ -111,7 +116,8 @@ Status AgentClient::wait_ready(std::chrono::milliseconds total) const {
     if (h.error().code == "unauthorized" || h.error().code == "tls") return h.error();
     last = h.error().message;
     if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(200));
   }
   return Error::make("timeout", "the agent at " + base_url_ + " did not answer within " +
                                     std::to_string(total.count() / 1000.0).substr(0, 4) + " s (last: " + last + ")");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -913,7 +914,21 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
       if (!d.fix.empty()) p["fix"] = d.fix;  // the operation on the deployment that fixes it
       arr.push_back(p);
     }
-    return Response::json(200, json{{"problems", arr}});
+    // machines made ahead (EngineOptions::warm): no problem, but no lab's either
+    auto warm = engine.warm_machines();
+    if (!warm) return from_error(warm.error());
+    json wa = json::array();
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    for (auto& w : *warm)
+      wa.push_back({{"provider", w.provider},
+                    {"machine", w.name},
+                    {"os", w.os_key},
+                    {"state", w.state},
+                    {"address", w.address},
+                    {"age_s", std::max<int64_t>(0, (now - w.created_ms) / 1000)}});
+    return Response::json(200, json{{"problems", arr}, {"warm", wa}});
   });
 
   // Retention now (the server also runs it every hour): {"older_than_days": N}

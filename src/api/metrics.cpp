@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sstream>
+#include <tuple>
 
 namespace ads {
 namespace {
@@ -62,6 +64,25 @@ Result<std::string> metrics_text(Store& store, const Engine& engine) {
     o << "ads_step_duration_seconds_sum{" << labels << "} " << number(h.sum) << "\n";
     o << "ads_step_duration_seconds_count{" << labels << "} " << h.count << "\n";
   }
+  auto warm = store.warm_machines();
+  if (!warm) return warm.error();
+  std::map<std::tuple<std::string, std::string, std::string>, int> warm_count;  // (provider, os, state)
+  for (const auto& [os, n] : engine.warm_wanted()) {
+    warm_count[{engine.default_provider(), os, "ready"}] += 0;
+    warm_count[{engine.default_provider(), os, "creating"}] += 0;
+  }
+  for (const auto& w : *warm) ++warm_count[{w.provider, w.os_key, w.state}];
+  o << "# HELP ads_warm_machines Warm machines (made ahead with no lab, for deploys to claim), by provider, OS key "
+       "and state (all servers).\n";
+  o << "# TYPE ads_warm_machines gauge\n";
+  for (const auto& [key, n] : warm_count)
+    o << "ads_warm_machines{provider=\"" << label(std::get<0>(key)) << "\",os=\"" << label(std::get<1>(key))
+      << "\",state=\"" << label(std::get<2>(key)) << "\"} " << n << "\n";
+  o << "# HELP ads_warm_machines_wanted Warm machines this server keeps per OS key (its config's \"warm\").\n";
+  o << "# TYPE ads_warm_machines_wanted gauge\n";
+  for (const auto& [os, n] : engine.warm_wanted())
+    o << "ads_warm_machines_wanted{provider=\"" << label(engine.default_provider()) << "\",os=\"" << label(os) << "\"} "
+      << n << "\n";
   o << "# HELP ads_server_info The server that answered.\n";
   o << "# TYPE ads_server_info gauge\n";
   o << "ads_server_info{server_id=\"" << label(engine.server_id()) << "\"} 1\n";

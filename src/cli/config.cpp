@@ -1,5 +1,6 @@
 #include "cli/config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <fstream>
 #include <optional>
@@ -165,6 +166,20 @@ Status load_config_file(const std::string& path, ServeConfig& cfg) {
         return Error::invalid(
             k, "must be an integer from 1 to 3600 (the shortest poll interval a tracked branch may ask for, s)");
       cfg.git_min_poll_s = v.get<int>();
+    } else if (k == "warm") {
+      // {"debian-12": 2}: warm machines kept per OS key (docs/operators/warm-machines.md)
+      if (!v.is_object()) return Error::invalid(k, "must be an object of OS key -> number of warm machines");
+      std::map<std::string, int> warm;
+      for (auto& [os, n] : v.items()) {
+        const bool key_ok = !os.empty() && os.size() <= 64 && std::all_of(os.begin(), os.end(), [](unsigned char c) {
+          return std::islower(c) || std::isdigit(c) || c == '-' || c == '.' || c == '_';
+        });
+        if (!key_ok) return Error::invalid("warm", "\"" + os + "\" is not an OS key (a-z 0-9 - . _, like debian-12)");
+        if (!n.is_number_integer() || n.get<int64_t>() < 0 || n.get<int64_t>() > 64)
+          return Error::invalid("warm." + os, "must be an integer from 0 to 64 (warm machines kept)");
+        if (n.get<int>() > 0) warm[os] = n.get<int>();
+      }
+      cfg.warm = std::move(warm);
     } else if (k == "drain_ms") {
       if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 600000)
         return Error::invalid(k, "must be an integer from 0 to 600000 (ms an old release answers after a switch)");

@@ -1,6 +1,7 @@
 // `ads serve` settings: defaults, then a JSON config file, then flags.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -54,6 +55,7 @@ struct ServeConfig {
   int keep_backups = 0;                // per deployment; 0: keep all
   int keep_releases = 1;               // earlier releases that keep their machine for a rollback
   bool keep_releases_running = false;  // kept machines stay running (a rollback in about a second)
+  std::map<std::string, int> warm;     // warm machines per OS key on the default provider (none by default)
   int drain_ms = 2000;                 // an old release answers this long after a switch, then stops
   int git_min_poll_s = 30;             // the shortest poll interval of a tracked branch (docs/operators/git-push.md)
   int max_backup_mb = 512;             // the largest backup archive taken from an agent

@@ -105,7 +105,15 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
     if (!p) return fail_with(p.error(), kExitUsage);
     providers[kind] = std::move(p.value());
   }
+  if (!cfg.warm.empty()) {
+    auto d = providers.find(cfg.default_provider);
+    if (d == providers.end() || !d->second->can_claim())
+      return fail_with(Error::invalid("warm", "the default provider (" + cfg.default_provider +
+                                                  ") cannot keep warm machines (LXD without a static \"nic\" can)"),
+                       kExitUsage);
+  }
   EngineOptions eo;
+  eo.warm = cfg.warm;
   eo.work_dir = cfg.data_dir + "/work";
   eo.backup_dir = cfg.data_dir + "/backups";
   eo.agent_binary = cfg.agent_binary;
@@ -979,6 +987,13 @@ int run_cli(int argc, char** argv) {
     auto r = api.call("GET", "/api/v1/doctor");
     if (!r) return fail_with(r.error(), kExitUnreachable);
     if (r->status != 200) return reply_error(*r);
+    if (r->body.contains("warm") && r->body["warm"].is_array() && !r->body["warm"].empty()) {
+      std::cout << "warm machines (made ahead for deploys to claim):\n";
+      for (auto& w : r->body["warm"])
+        std::cout << "  " << w.value("provider", "") << " " << w.value("machine", "") << ": " << w.value("os", "")
+                  << ", " << w.value("state", "") << (w.value("address", "").empty() ? "" : " at ")
+                  << w.value("address", "") << ", made " << w.value("age_s", 0) << " s ago\n";
+    }
     if (r->body["problems"].empty()) {
       std::cout << "no problems: every machine has its record and every record its machine\n";
       return 0;

@@ -137,6 +137,22 @@ struct Cleanup {
   int64_t created_ms = 0;
 };
 
+// A warm machine: made and started ahead with no lab and no secret, for a
+// deploy to claim (EngineOptions::warm). "creating" while its maker (the
+// server `maker`) makes it, then "ready" with its address; a claim forgets
+// it (the deployment records it as its machine).
+struct WarmMachine {
+  std::string name;  // the provider's name for it
+  std::string provider;
+  std::string os_key;
+  std::string state;  // "creating", "ready"
+  std::string address;
+  std::string agent_sha256;  // of the agent it carries: only a deploy with this agent claims it
+  std::string maker;         // server id of its maker
+  int64_t created_ms = 0;
+  int64_t updated_ms = 0;
+};
+
 // One version of a deployment's lab on a machine of its own (continuous
 // delivery, see engine/job_release.cpp). A release job builds a new one
 // beside the one serving ("building"), switches the lab's stable URL to it

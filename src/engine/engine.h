@@ -148,6 +148,15 @@ struct EngineOptions {
   // poll interval a track may ask for (the API refuses less; tests lower it).
   std::chrono::milliseconds git_watch_interval{1000};
   int64_t min_poll_s = kMinPollSeconds;
+  // Warm machines (warm_pool.cpp): per OS key, how many machines the default
+  // provider keeps made and started ahead, with no lab and no secret, for a
+  // deploy to claim instead of making one (empty: none; only providers that
+  // can claim, see Provider::can_claim). The keeper looks every
+  // warm_interval (and at once after a claim); a machine still being made
+  // after warm_stale was left by a maker that stopped, and is removed.
+  std::map<std::string, int> warm;
+  std::chrono::milliseconds warm_interval{10000};
+  std::chrono::milliseconds warm_stale{300000};
 };
 
 // Time spent in each step of each kind of job, for /metrics: a histogram
@@ -228,6 +237,12 @@ class Engine {
   };
   Result<std::vector<Drift>> reconcile();
 
+  // Warm machines as the store has them, oldest first (`ads doctor`, /metrics).
+  Result<std::vector<WarmMachine>> warm_machines() const { return store_.warm_machines(); }
+  // One pass of the warm keeper (a thread runs one every warm_interval once
+  // started): leftovers removed, the pool refilled. Public for tests.
+  void warm_pass();
+
   // The images each provider serves, by OS key (`ads images`). A provider
   // that cannot be asked has its error instead of images.
   struct ProviderImages {
@@ -263,6 +278,8 @@ class Engine {
   std::map<std::pair<std::string, std::string>, StepHistogram> step_durations() const;
   static const std::vector<double>& step_bounds();
   const std::string& server_id() const { return opts_.server_id; }
+  const std::string& default_provider() const { return opts_.default_provider; }
+  const std::map<std::string, int>& warm_wanted() const { return opts_.warm; }
   // The store's trouble while this server's claims keep failing (for the
   // API to tell clients waiting on a job); nullopt while it answers.
   std::optional<StoreHealth::Trouble> store_trouble() const { return store_health_.trouble(); }
@@ -329,6 +346,21 @@ class Engine {
     std::function<Status(Deployment&)> after_start;           // data in, once the lab started (may be empty)
   };
   Status build(Deployment& t, Job& job, const BuildHooks& h);
+  // build's machine when no warm one is taken: recorded as t's (h.machine),
+  // its static address allocated, made, started; t.address set.
+  Status make_machine(Deployment& t, MachineSpec& ms, const BuildHooks& h, Provider* p);
+  // Warm machines (warm_pool.cpp). take_warm: at provisioning, a ready warm
+  // machine claimed for `t` (recorded as t's machine, then given `ms`'s
+  // identity; t.machine and t.address set): true; false when there is none
+  // to take (t.machine untouched) or the claim failed (the machine removed).
+  Result<bool> take_warm(Deployment& t, const MachineSpec& ms, const BuildHooks& h, Provider* p);
+  void warm_keeper();
+  // Makes one warm machine of `os_key` (at most `max` of it): false when it
+  // could not (the pool is full, or the error, logged).
+  bool make_warm(Provider* p, const std::string& os_key, int max);
+  // Removes a warm machine the store no longer lists (queued for clean-up if
+  // the provider fails).
+  void remove_warm_machine(Provider* p, const std::string& name, const std::string& why);
   // A stopped (or running) machine brought back to serving: machine started,
   // agent, the lab's start action, the HTTP check. Records nothing.
   Status bring_up(Deployment& t, Job& job);
@@ -449,6 +481,14 @@ class Engine {
   std::thread cancel_watcher_;
   std::thread git_watcher_;
   std::condition_variable git_cv_;  // wakes the git watch at stop
+  std::thread warm_keeper_;
+  std::condition_variable warm_cv_;  // wakes the keeper at stop and after a claim
+  bool warm_wake_ = false;           // (under mu_) a claim took a warm machine
+  std::mutex warm_mu_;               // one warm pass at a time
+  // machines labelled warm that the store does not list, since when (ms)
+  // the keeper's passes found them so (removed after warm_stale); under warm_mu_
+  std::map<std::string, int64_t> warm_suspects_;
+  std::string warm_last_error_;  // the last failure to make one (logged when it changes); under warm_mu_
   std::mutex running_mu_;
   std::map<std::string, std::shared_ptr<Running>> running_;  // by deployment id (one job at a time each)
   mutable std::mutex metrics_mu_;

@@ -82,6 +82,43 @@ Status Engine::do_deploy(Deployment& d, Job& job, const std::string& restore_bac
   return Status::Ok();
 }
 
+// The machine made and started for `t` (recorded first), with its address.
+Status Engine::make_machine(Deployment& t, MachineSpec& ms, const BuildHooks& h, Provider* p) {
+  auto progress = [&](const std::string& s) { log(t, "ads", s); };
+  t.machine = h.machine;
+  auto st = h.record_machine(t);  // before the machine exists: no machine without a record
+  if (!st) return st.error();
+  if (std::string pool = p->address_pool(); !pool.empty()) {
+    // allocated in the store (one transaction), so concurrent deploys never share one
+    Result<std::string> a = Error::make("internal", "not allocated");
+    auto got = store_write(t.id, "a static address", [&]() -> Status {
+      a = store_.allocate_address(pool, h.address_owner);
+      return a ? Status::Ok() : Status(a.error());
+    });
+    if (!got && got.error().code == "interrupted") return got.error();
+    if (!a) return failed("no address for the machine in " + pool + ": " + a.error().message);
+    ms.address = *a;
+    log(t, "ads", "static address " + ms.address + " from " + pool);
+  }
+  st = with_retry(t, "creating the machine", [&] {
+    Status s = p->create(ms, progress);
+    if (!s && transient(s.error())) (void)p->destroy(ms.name);  // half-made: clear before trying again
+    return s;
+  });
+  if (!st) {
+    if (st.error().code == "conflict") t.machine.clear();  // not ours: never remove it
+    return st.error();
+  }
+  st = with_retry(t, "starting the machine", [&] { return p->start(t.machine); });
+  if (!st) return st.error();
+  log(t, "ads", "machine " + t.machine + " started; waiting for its address");
+  auto addr = p->wait_address(t.machine, opts_.address_timeout);
+  if (!addr) return addr.error();
+  t.address = *addr;
+  log(t, "ads", "machine address " + t.address);
+  return Status::Ok();
+}
+
 Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
   Provider* p = provider_for(t.provider);
   if (!p) return failed("provider " + t.provider + " is not configured");
@@ -122,11 +159,8 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
   ADS_STEP(State::kProvisioning);
   if (agent_bytes_.empty()) return failed("the agent binary " + opts_.agent_binary + " could not be read");
   t.secret = agent::random_hex(32);
-  t.machine = h.machine;
-  auto st = h.record_machine(t);  // before the machine exists: no machine without a record
-  if (!st) return st.error();
   MachineSpec ms;
-  ms.name = t.machine;
+  ms.name = h.machine;
   ms.os_key = spec.os_key();
   ms.memory_mb = spec.memory_mb;
   ms.storage_mb = spec.storage_mb;
@@ -150,42 +184,19 @@ Status Engine::build(Deployment& t, Job& job, const BuildHooks& h) {
   // secret always are, never baked into an image
   ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755, agent_sha256_},
               {"/etc/ads-agent/agent.json", agent_cfg.dump(), 0600}};
-  if (std::string pool = p->address_pool(); !pool.empty()) {
-    // allocated in the store (one transaction), so concurrent deploys never share one
-    Result<std::string> a = Error::make("internal", "not allocated");
-    auto got = store_write(t.id, "a static address", [&]() -> Status {
-      a = store_.allocate_address(pool, h.address_owner);
-      return a ? Status::Ok() : Status(a.error());
-    });
-    if (!got && got.error().code == "interrupted") return got.error();
-    if (!a) return failed("no address for the machine in " + pool + ": " + a.error().message);
-    ms.address = *a;
-    log(t, "ads", "static address " + ms.address + " from " + pool);
+  // a warm machine (warm_pool.cpp), when one is ready; else one made now
+  auto warm = take_warm(t, ms, h, p);
+  if (!warm) return warm.error();
+  if (!*warm) {
+    if (auto st = make_machine(t, ms, h, p); !st) return st;
   }
-  st = with_retry(t, "creating the machine", [&] {
-    Status s = p->create(ms, progress);
-    if (!s && transient(s.error())) (void)p->destroy(ms.name);  // half-made: clear before trying again
-    return s;
-  });
-  if (!st) {
-    if (st.error().code == "conflict") t.machine.clear();  // not ours: never remove it
-    return st.error();
-  }
-  st = with_retry(t, "starting the machine", [&] { return p->start(t.machine); });
-  if (!st) return st.error();
-  log(t, "ads", "machine " + t.machine + " started; waiting for its address");
-  auto addr = p->wait_address(t.machine, opts_.address_timeout);
-  if (!addr) return addr.error();
-  t.address = *addr;
-  log(t, "ads", "machine address " + t.address);
 
   ADS_STEP(State::kStartingAgent);
   if (bootstrap) {
     if (auto e = replace_bootstrap_secret(t, h.record_machine); !e) return e;
   }
   agent::AgentClient client(agent::AgentClient::url_for(t.address, opts_.agent_port), t.secret);
-  st = client.wait_ready(opts_.agent_timeout);
-  if (!st) return st.error();
+  if (auto st = client.wait_ready(opts_.agent_timeout); !st) return st.error();
   log(t, "ads", "agent answers on " + client.base_url());
 
   ADS_STEP(State::kUploading);

@@ -18,11 +18,21 @@ using namespace engine_detail;
 Result<std::vector<Engine::Drift>> Engine::reconcile() {
   std::vector<Drift> out;
   std::set<std::pair<std::string, std::string>> seen;
+  std::set<std::pair<std::string, std::string>> warm;  // (provider, machine) the store lists as warm
+  if (auto w = store_.warm_machines(); w)
+    for (auto& m : *w) warm.insert({m.provider, m.name});
+  else return w.error();
   for (auto& [kind, p] : providers_) {
     auto machines = p->list();
     if (!machines) return machines.error();
     for (auto& m : *machines) {
       seen.insert({kind, m.name});
+      if (m.labels.count(kWarmLabel) && !m.labels.count("deployment")) {
+        if (!warm.count({kind, m.name}))
+          out.push_back({kind, m.name, "",
+                         "a warm machine the store does not list (left by a crash); the warm keeper removes it", ""});
+        continue;
+      }
       std::string id = m.labels.count("deployment") ? m.labels.at("deployment") : "";
       auto d = store_.get(id);
       bool a_release = false;  // the kept (or building) machine of one of its releases

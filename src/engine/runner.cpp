@@ -241,6 +241,12 @@ Status Engine::start() {
   janitor_ = std::thread([this] { janitor(); });
   cancel_watcher_ = std::thread([this] { watch_cancels(); });
   git_watcher_ = std::thread([this] { git_watch(); });
+  // the keeper runs while warm machines are asked for, or the store lists
+  // some (warm turned off: it removes them)
+  bool warm_listed = false;
+  if (auto w = store_.warm_machines(); w)
+    for (auto& m : *w) warm_listed = warm_listed || m.provider == opts_.default_provider;
+  if (!opts_.warm.empty() || warm_listed) warm_keeper_ = std::thread([this] { warm_keeper(); });
   return Status::Ok();
 }
 
@@ -253,6 +259,7 @@ void Engine::stop() {
   renew_cv_.notify_all();
   janitor_cv_.notify_all();
   git_cv_.notify_all();
+  warm_cv_.notify_all();
   for (auto& t : threads_)
     if (t.joinable()) t.join();
   bool was_running = !threads_.empty();
@@ -261,6 +268,7 @@ void Engine::stop() {
   if (janitor_.joinable()) janitor_.join();
   if (cancel_watcher_.joinable()) cancel_watcher_.join();
   if (git_watcher_.joinable()) git_watcher_.join();
+  if (warm_keeper_.joinable()) warm_keeper_.join();
   // Jobs left mid-way are free for another server (or the next start) at once.
   if (was_running) (void)store_.renew_leases(opts_.server_id, 0);
 }

@@ -35,6 +35,13 @@ struct FileToPlace {
 // Where an ADS image lists the files it carries, as `sha256sum` writes them:
 // "<64 hex>  <absolute path>" per line (scripts/build-image.sh).
 inline constexpr const char* kImageManifest = "/etc/ads/image-files.sha256";
+// What an ADS image's init can do, one word per line ("warm-claim": its
+// agent waits for Provider::claim when the machine boots without a config).
+inline constexpr const char* kImageFeatures = "/etc/ads/features";
+// The mark claim() places last, once the agent's config is complete.
+inline constexpr const char* kClaimedMark = "/etc/ads-agent/claimed";
+// The label of a warm machine (Provider::list() lists them too): its OS key.
+inline constexpr const char* kWarmLabel = "warm";
 
 struct MachineSpec {
   std::string name;        // provider-side name, [a-z0-9-], <= 63
@@ -44,6 +51,11 @@ struct MachineSpec {
   std::map<std::string, std::string> labels;  // e.g. deployment id, lab name
   std::vector<FileToPlace> files;
   std::string address;  // static IPv4 from address_pool(), "" if none
+  // A warm machine (EngineOptions::warm): made ahead with no identity, its
+  // agent waiting for claim() to give it one. create() refuses ("unsupported")
+  // where the image's init cannot wait for that (an image built before warm
+  // machines).
+  bool warm = false;
 };
 
 struct Machine {
@@ -115,7 +127,8 @@ class Provider {
   // Waits until the machine reports an IPv4 address; "timeout" otherwise.
   virtual Result<std::string> wait_address(const std::string& name, std::chrono::milliseconds total) = 0;
   virtual Result<Machine> inspect(const std::string& name) = 0;
-  // Machines this ADS made (those with the ads labels).
+  // Machines this ADS made (those with the ads labels: "deployment", or
+  // kWarmLabel for a warm machine not claimed yet).
   virtual Result<std::vector<Machine>> list() = 0;
 
   // The OS keys this provider serves (its settings' image map) and whether
@@ -138,6 +151,19 @@ class Provider {
   // machine.
   virtual Result<std::unique_ptr<ShellSession>> open_shell(const std::string& name, const TerminalSize& size) {
     return Error::make("unsupported", kind() + " cannot open a shell in a machine (ads shell works on LXD)");
+  }
+
+  // Warm machines (EngineOptions::warm). Whether this provider can claim().
+  virtual bool can_claim() const { return false; }
+  // Gives a running warm machine (made by create() with spec.warm) the
+  // identity of `spec`: its labels (the warm label goes), its memory limit,
+  // and the files of spec.files without a sha256 (the agent's config and
+  // secret; the files with one were placed at its create). The agent starts
+  // once they are all in place. "not_found" for no such machine, "conflict"
+  // for a machine that is not a warm one (claimed already, or never warm),
+  // "unsupported" where the platform cannot.
+  virtual Status claim(const std::string& name, const MachineSpec& spec, const ProgressFn& progress) {
+    return Error::make("unsupported", kind() + " has no warm machines");
   }
 
   // Disk snapshots, where the platform has them; the default says "unsupported".

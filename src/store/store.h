@@ -154,6 +154,24 @@ class Store {
   // starts serving, the one that stops). Nothing is written unless all is.
   virtual Status switch_release(const Deployment& d, const std::vector<Release>& changed) = 0;
 
+  // Warm machines (core/deployment.h WarmMachine). add_warm records one
+  // about to be made, in one transaction with the count of its provider and
+  // OS key: "exhausted" when they have `max` already (creating or ready).
+  // set_warm_ready marks a "creating" one ready with its address; "not_found"
+  // once it was removed meanwhile (its maker then removes the machine).
+  // claim_warm takes the oldest ready one of provider and OS key that carries
+  // agent `agent_sha256` and forgets it, in one statement: two claims never
+  // get the same one; nullopt when there is none. remove_warm forgets one in
+  // `state`: false when it is not (any more) in that state (it was claimed,
+  // became ready or is gone): whoever removed it owns its machine.
+  // warm_machines: every one, oldest first.
+  virtual Status add_warm(const WarmMachine& w, int max) = 0;
+  virtual Status set_warm_ready(const std::string& name, const std::string& address, int64_t now_ms) = 0;
+  virtual Result<std::optional<WarmMachine>> claim_warm(const std::string& provider, const std::string& os_key,
+                                                        const std::string& agent_sha256) = 0;
+  virtual Result<bool> remove_warm(const std::string& name, const std::string& state) = 0;
+  virtual Result<std::vector<WarmMachine>> warm_machines() = 0;
+
   // Users: `conflict` for a name in use, or an (oidc_issuer, oidc_subject)
   // another user is bound to.
   virtual Status create_user(const User& u) = 0;

@@ -459,6 +459,16 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
     else if (progress)
       progress("cannot read the image's list of files (" + manifest.error().message + "): placing every file");
   }
+  if (spec.warm) {
+    // its agent must wait for claim(): only an ADS image's init of format-5
+    // on does (scripts/build-image.sh lists "warm-claim" in its features)
+    auto features = image_from_server ? Result<std::string>(std::string()) : pull_file(spec.name, kImageFeatures, 4096);
+    if (!features || features->find("warm-claim") == std::string::npos) {
+      (void)destroy(spec.name);
+      return Error::make("unsupported", "image " + image_said + " cannot make warm machines (its init does not wait " +
+                                            "for a claim); scripts/build-image.sh --force rebuilds it");
+    }
+  }
   for (const auto& f : files) {
     if (!f.sha256.empty()) {
       auto it = in_image.find(f.path);
@@ -472,6 +482,42 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
     if (!st) return st;
   }
   return Status::Ok();
+}
+
+Status LxdProvider::claim(const std::string& name, const MachineSpec& spec, const ProgressFn& progress) {
+  if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
+  auto r = call("GET", "/1.0/instances/" + name);
+  if (!r) return r.error();
+  if (r->status == 404) return Error::make("not_found", "no container " + name);
+  if (r->status != 200) return Error::make("failed", lxd_message(r->body, r->status));
+  json meta = r->body.value("metadata", json::object());
+  json config = meta.value("config", json::object());
+  const std::string warm_key = std::string(kLabelPrefix) + kWarmLabel;
+  if (!config.is_object() || !config.contains(warm_key))
+    return Error::make("conflict", "container " + name + " is not a warm machine");
+  if (meta.value("status", "") != "Running")
+    return Error::make("conflict", "warm machine " + name + " is " + meta.value("status", std::string("?")));
+  config.erase(warm_key);
+  for (const auto& [k, v] : spec.labels) config[std::string(kLabelPrefix) + k] = v;
+  if (spec.memory_mb > 0) config["limits.memory"] = std::to_string(spec.memory_mb) + "MB";
+  // the whole writable part back (a PUT: PATCH cannot remove the warm label)
+  json put = {{"config", config}};
+  for (const char* k : {"architecture", "devices", "ephemeral", "profiles", "stateful", "description"})
+    if (meta.contains(k)) put[k] = meta[k];
+  // (no ETag: the store gave this machine to this claim alone)
+  if (progress) progress("claiming warm machine " + name);
+  auto u = call("PUT", "/1.0/instances/" + name, put.dump());
+  if (!u) return u.error();
+  if (u->status == 404) return Error::make("not_found", "no container " + name);
+  if (auto st = wait_operation(*u, "claiming container " + name); !st) return st;
+  // the machine's own files, then the mark its init waits for: the agent
+  // starts once every file is complete (scripts/build-image.sh, ads-init)
+  for (const auto& f : spec.files) {
+    if (!f.sha256.empty()) continue;  // placed when it was made
+    if (progress) progress("placing " + f.path + " (" + std::to_string(f.content.size()) + " bytes)");
+    if (auto st = push_file(name, f); !st) return st;
+  }
+  return push_file(name, {kClaimedMark, "", 0600});
 }
 
 std::map<std::string, std::string> LxdProvider::parse_image_manifest(const std::string& text) {
@@ -582,13 +628,15 @@ Result<Machine> LxdProvider::inspect(const std::string& name) {
 Result<std::string> LxdProvider::wait_address(const std::string& name, std::chrono::milliseconds total) {
   auto deadline = std::chrono::steady_clock::now() + total;
   std::string last = "no address yet";
+  auto pause = std::chrono::milliseconds(25);  // often at first (a DHCP lease takes ~0.3 s), then every 200 ms
   while (true) {
     auto m = inspect(name);
     if (m && !m->address.empty()) return m->address;
     if (!m) last = m.error().message;
     if (m && m->status != "Running") last = "container is " + m->status;
     if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(200));
   }
   return Error::make("timeout", "container " + name + " got no IPv4 address within " +
                                     std::to_string(total.count() / 1000) + " s (" + last + ")");
@@ -601,7 +649,7 @@ Result<std::vector<Machine>> LxdProvider::list() {
   std::vector<Machine> out;
   for (auto& inst : r->body.value("metadata", json::array())) {
     Machine m = to_machine(inst, inst.value("state", json::object()));
-    if (m.labels.count("deployment")) out.push_back(std::move(m));
+    if (m.labels.count("deployment") || m.labels.count(kWarmLabel)) out.push_back(std::move(m));
   }
   return out;
 }

@@ -76,6 +76,10 @@ class LxdProvider : public Provider {
   Result<std::string> wait_address(const std::string& name, std::chrono::milliseconds total) override;
   Result<Machine> inspect(const std::string& name) override;
   Result<std::vector<Machine>> list() override;
+  // Warm machines: on a host network with static addresses (nic.subnet) a
+  // machine's address is given at its create, so there are none.
+  bool can_claim() const override { return s_.nic.subnet.empty(); }
+  Status claim(const std::string& name, const MachineSpec& spec, const ProgressFn& progress) override;
   Result<std::vector<ImageInfo>> images() override;
   Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
                           size_t max_bytes) override;

@@ -128,6 +128,11 @@ const char* const kMigrations[] = {
     // machine, and the server destroys each at its expiry
     ("ALTER TABLE deployments ADD COLUMN keep_failed INTEGER NOT NULL DEFAULT 0;"
      "ALTER TABLE deployments ADD COLUMN expires_ms BIGINT NOT NULL DEFAULT 0;"),  // one version, two statements
+    // version 15: warm machines (see the SQLite store's)
+    ("CREATE TABLE warm_machines (name TEXT COLLATE \"C\" PRIMARY KEY, provider TEXT COLLATE \"C\" NOT NULL,"
+     "  os_key TEXT COLLATE \"C\" NOT NULL, state TEXT NOT NULL, address TEXT NOT NULL, agent_sha256 TEXT NOT NULL,"
+     "  maker TEXT NOT NULL, created_ms BIGINT NOT NULL, updated_ms BIGINT NOT NULL);"
+     "CREATE INDEX warm_machines_pool ON warm_machines(provider, os_key, state, created_ms);"),
 };
 
 using Row = pqxx::row;
@@ -862,6 +867,71 @@ Status PostgresStore::delete_cleanup(const std::string& provider, const std::str
   return in_tx(*conn_, "deleting a clean-up", "", [&](pqxx::work& w) -> Status {
     w.exec_params("DELETE FROM cleanups WHERE provider = $1 AND machine = $2", provider, machine);
     return Status::Ok();
+  });
+}
+
+namespace {
+constexpr const char* kWarmColumns =
+    "name, provider, os_key, state, address, agent_sha256, maker, created_ms, updated_ms";
+WarmMachine read_warm(const Row& r) {
+  return WarmMachine{text(r, 0), text(r, 1), text(r, 2),    text(r, 3),   text(r, 4),
+                     text(r, 5), text(r, 6), integer(r, 7), integer(r, 8)};
+}
+}  // namespace
+
+Status PostgresStore::add_warm(const WarmMachine& w, int max) {
+  return in_tx(*conn_, "recording a warm machine", "", [&](pqxx::work& w_) -> Status {
+    // one maker per provider and OS key at a time, across every server: the
+    // count below sees what the previous holder committed
+    w_.exec_params("SELECT pg_advisory_xact_lock(4242006, hashtext($1))", w.provider + "/" + w.os_key);
+    int64_t n = integer(
+        w_.exec_params1("SELECT COUNT(*) FROM warm_machines WHERE provider = $1 AND os_key = $2", w.provider, w.os_key),
+        0);
+    if (n >= max) return Error::make("exhausted", std::to_string(n) + " warm machine(s) of " + w.os_key + " already");
+    w_.exec_params(
+        "INSERT INTO warm_machines (name, provider, os_key, state, address, agent_sha256, maker, created_ms,"
+        " updated_ms) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+        w.name, w.provider, w.os_key, w.state, w.address, w.agent_sha256, w.maker, w.created_ms, w.updated_ms);
+    return Status::Ok();
+  });
+}
+
+Status PostgresStore::set_warm_ready(const std::string& name, const std::string& address, int64_t now_ms) {
+  return in_tx(*conn_, "marking a warm machine ready", "", [&](pqxx::work& w) -> Status {
+    auto r = w.exec_params(
+        "UPDATE warm_machines SET state = 'ready', address = $1, updated_ms = $2 WHERE name = $3 AND state = "
+        "'creating'",
+        address, now_ms, name);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no warm machine " + name + " being made");
+    return Status::Ok();
+  });
+}
+
+Result<std::optional<WarmMachine>> PostgresStore::claim_warm(const std::string& provider, const std::string& os_key,
+                                                             const std::string& agent_sha256) {
+  return in_tx(*conn_, "claiming a warm machine", "", [&](pqxx::work& w) -> Result<std::optional<WarmMachine>> {
+    // SKIP LOCKED: a claim at the same time takes the next one instead of
+    // waiting for this one and then finding it gone
+    auto r = w.exec_params(std::string("DELETE FROM warm_machines WHERE name = (SELECT name FROM warm_machines"
+                                       " WHERE provider = $1 AND os_key = $2 AND agent_sha256 = $3 AND state = 'ready'"
+                                       " ORDER BY created_ms, name LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING ") +
+                               kWarmColumns,
+                           provider, os_key, agent_sha256);
+    if (r.empty()) return std::optional<WarmMachine>();
+    return std::optional<WarmMachine>(read_warm(r[0]));
+  });
+}
+
+Result<bool> PostgresStore::remove_warm(const std::string& name, const std::string& state) {
+  return in_tx(*conn_, "forgetting a warm machine", "", [&](pqxx::work& w) -> Result<bool> {
+    return w.exec_params("DELETE FROM warm_machines WHERE name = $1 AND state = $2", name, state).affected_rows() > 0;
+  });
+}
+
+Result<std::vector<WarmMachine>> PostgresStore::warm_machines() {
+  return in_tx(*conn_, "reading warm machines", "", [&](pqxx::work& w) -> Result<std::vector<WarmMachine>> {
+    auto r = w.exec(std::string("SELECT ") + kWarmColumns + " FROM warm_machines ORDER BY created_ms, name");
+    return all(r, read_warm);
   });
 }
 

@@ -192,6 +192,11 @@ const char* const kMigrations[] = {
     // machine, and the server destroys each at its expiry
     "ALTER TABLE deployments ADD COLUMN keep_failed INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE deployments ADD COLUMN expires_ms BIGINT NOT NULL DEFAULT 0;",
+    // version 15: warm machines (made ahead with no lab, claimed by deploys)
+    "CREATE TABLE warm_machines (name TEXT PRIMARY KEY, provider TEXT NOT NULL, os_key TEXT NOT NULL,"
+    "  state TEXT NOT NULL, address TEXT NOT NULL, agent_sha256 TEXT NOT NULL, maker TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX warm_machines_pool ON warm_machines(provider, os_key, state, created_ms);",
 };
 
 // An SQLite failure as an Error: a store that cannot answer now (the file
@@ -901,6 +906,81 @@ Status SqliteStore::delete_cleanup(const std::string& provider, const std::strin
   s.bind(1, provider).bind(2, machine);
   if (s.step() != SQLITE_DONE) return s.error("deleting a clean-up");
   return Status::Ok();
+}
+
+namespace {
+constexpr const char* kWarmColumns =
+    "name, provider, os_key, state, address, agent_sha256, maker, created_ms, updated_ms";
+WarmMachine read_warm(const Stmt& r) {
+  return WarmMachine{r.text(0), r.text(1), r.text(2),    r.text(3),   r.text(4),
+                     r.text(5), r.text(6), r.integer(7), r.integer(8)};
+}
+}  // namespace
+
+Status SqliteStore::add_warm(const WarmMachine& w, int max) {
+  std::lock_guard<std::mutex> lk(mu_);
+  return write_tx([&]() -> Status {
+    {
+      Stmt n(*stmts_, "SELECT COUNT(*) FROM warm_machines WHERE provider = ? AND os_key = ?");
+      n.bind(1, w.provider).bind(2, w.os_key);
+      if (n.step() != SQLITE_ROW) return n.error("counting warm machines");
+      if (n.integer(0) >= max)
+        return Error::make("exhausted", std::to_string(n.integer(0)) + " warm machine(s) of " + w.os_key + " already");
+    }
+    Stmt s(*stmts_,
+           "INSERT INTO warm_machines (name, provider, os_key, state, address, agent_sha256, maker, created_ms,"
+           " updated_ms) VALUES (?,?,?,?,?,?,?,?,?)");
+    s.bind(1, w.name).bind(2, w.provider).bind(3, w.os_key).bind(4, w.state).bind(5, w.address);
+    s.bind(6, w.agent_sha256).bind(7, w.maker).bind(8, w.created_ms).bind(9, w.updated_ms);
+    if (s.step() != SQLITE_DONE) return s.error("recording a warm machine");
+    return Status::Ok();
+  });
+}
+
+Status SqliteStore::set_warm_ready(const std::string& name, const std::string& address, int64_t now_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(*stmts_,
+         "UPDATE warm_machines SET state = 'ready', address = ?, updated_ms = ? WHERE name = ? AND state = 'creating'");
+  s.bind(1, address).bind(2, now_ms).bind(3, name);
+  if (s.step() != SQLITE_DONE) return s.error("marking a warm machine ready");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no warm machine " + name + " being made");
+  return Status::Ok();
+}
+
+Result<std::optional<WarmMachine>> SqliteStore::claim_warm(const std::string& provider, const std::string& os_key,
+                                                           const std::string& agent_sha256) {
+  std::lock_guard<std::mutex> lk(mu_);
+  // one statement: the row read is the row deleted
+  static const std::string sql =
+      std::string(
+          "DELETE FROM warm_machines WHERE name = (SELECT name FROM warm_machines WHERE provider = ? AND"
+          " os_key = ? AND agent_sha256 = ? AND state = 'ready' ORDER BY created_ms, name LIMIT 1)"
+          " RETURNING ") +
+      kWarmColumns;
+  Stmt s(*stmts_, sql.c_str());
+  s.bind(1, provider).bind(2, os_key).bind(3, agent_sha256);
+  int rc = s.step();
+  if (rc == SQLITE_DONE) return std::optional<WarmMachine>();
+  if (rc != SQLITE_ROW) return s.error("claiming a warm machine");
+  std::optional<WarmMachine> out = read_warm(s);
+  if (s.step() != SQLITE_DONE) return s.error("claiming a warm machine");
+  return out;
+}
+
+Result<bool> SqliteStore::remove_warm(const std::string& name, const std::string& state) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(*stmts_, "DELETE FROM warm_machines WHERE name = ? AND state = ?");
+  s.bind(1, name).bind(2, state);
+  if (s.step() != SQLITE_DONE) return s.error("forgetting a warm machine");
+  return sqlite3_changes(db_) > 0;
+}
+
+Result<std::vector<WarmMachine>> SqliteStore::warm_machines() {
+  std::lock_guard<std::mutex> lk(mu_);
+  static const std::string sql =
+      std::string("SELECT ") + kWarmColumns + " FROM warm_machines ORDER BY created_ms, name";
+  Stmt s(*stmts_, sql.c_str());
+  return collect(s, read_warm, "reading warm machines");
 }
 
 Result<PruneResult> SqliteStore::prune_destroyed(int64_t before_ms) {

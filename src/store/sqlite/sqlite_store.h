@@ -51,6 +51,12 @@ class SqliteStore : public Store {
   Status put_cleanup(const Cleanup& c) override;
   Result<std::vector<Cleanup>> cleanups() override;
   Status delete_cleanup(const std::string& provider, const std::string& machine) override;
+  Status add_warm(const WarmMachine& w, int max) override;
+  Status set_warm_ready(const std::string& name, const std::string& address, int64_t now_ms) override;
+  Result<std::optional<WarmMachine>> claim_warm(const std::string& provider, const std::string& os_key,
+                                                const std::string& agent_sha256) override;
+  Result<bool> remove_warm(const std::string& name, const std::string& state) override;
+  Result<std::vector<WarmMachine>> warm_machines() override;
   Result<PruneResult> prune_destroyed(int64_t before_ms) override;
   Status add_release(const Release& r) override;
   Status update_release(const Release& r) override;

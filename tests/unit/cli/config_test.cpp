@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include "support/process.h"
 
@@ -107,6 +108,14 @@ TEST_F(ConfigFile, HttpConnectionLimits) {
   EXPECT_EQ(cfg.http.idle_thread_ms, 250);
 }
 
+TEST_F(ConfigFile, WarmMachinesPerOsKeyAndNoneByDefault) {
+  ASSERT_TRUE(load("{}").ok());
+  EXPECT_TRUE(cfg.warm.empty());
+  ASSERT_TRUE(load(R"({"warm":{"debian-12":2,"debian-12-build":0,"ubuntu-22.04":64}})").ok());
+  // 0 asks for none: not kept
+  EXPECT_EQ(cfg.warm, (std::map<std::string, int>{{"debian-12", 2}, {"ubuntu-22.04", 64}}));
+}
+
 TEST_F(ConfigFile, BadSettingsNameTheirKey) {
   struct Case {
     const char* text;
@@ -137,6 +146,12 @@ TEST_F(ConfigFile, BadSettingsNameTheirKey) {
            {R"({"keep_releases":101})", "keep_releases"},
            {R"({"keep_releases_running":1})", "keep_releases_running"},
            {R"({"drain_ms":-5})", "drain_ms"},
+           {R"({"warm":2})", "warm"},
+           {R"({"warm":{"debian-12":-1}})", "warm.debian-12"},
+           {R"({"warm":{"debian-12":65}})", "warm.debian-12"},
+           {R"({"warm":{"debian-12":"2"}})", "warm.debian-12"},
+           {R"({"warm":{"Debian 12":1}})", "warm"},
+           {R"({"warm":{"":1}})", "warm"},
            {R"({"git_min_poll_s":0})", "git_min_poll_s"},
            {R"({"git_min_poll_s":"30s"})", "git_min_poll_s"},
            {R"({"drain_ms":"2s"})", "drain_ms"},
