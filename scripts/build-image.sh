@@ -259,6 +259,8 @@ for p in usr/bin/tini bin/busybox; do
 done
 
 install -d -m 0755 "$ROOT/etc/ads"
+# where ADS places the agent's config (and a warm machine's claim mark)
+install -d -m 0700 "$ROOT/etc/ads-agent"
 
 cat >"$ROOT/sbin/ads-init" <<'EOF'
 #!/bin/sh

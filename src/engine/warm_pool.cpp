@@ -17,12 +17,15 @@
 //   lists (a crash between a claim and the deployment's record): the keeper
 //   removes it once its passes have found it so for longer than warm_stale;
 // - a warm machine carries the agent of the server that made it; a deploy
-//   only takes one with its own agent, and the keeper replaces the others.
+//   only takes one with its own agent, and the keeper replaces the others;
+// - the keeper yields to jobs: while this server runs any, it waits (at most
+//   warm_interval) before it makes machines.
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "engine/engine.h"
 #include "engine/internal.h"
@@ -65,7 +68,11 @@ Result<bool> Engine::take_warm(Deployment& t, const MachineSpec& ms, const Build
   spec.name = w.name;
   auto progress = [&](const std::string& s) { log(t, "ads", s); };
   auto c = with_retry(t, "claiming warm machine " + w.name, [&] { return p->claim(w.name, spec, progress); });
-  Result<std::string> addr = c ? p->wait_address(w.name, opts_.address_timeout) : Result<std::string>(c.error());
+  // its address as recorded when it was made (its DHCP lease is renewed
+  // while it runs); asked of the provider only if none was recorded
+  Result<std::string> addr = !c                  ? Result<std::string>(c.error())
+                             : w.address.empty() ? p->wait_address(w.name, opts_.address_timeout)
+                                                 : Result<std::string>(w.address);
   if (!addr) {
     log(t, "ads", "warm machine " + w.name + " could not be claimed (" + addr.error().message + "): removing it");
     if (!remove_machine(t)) queue_cleanup(t, "the claim of a warm machine failed");
@@ -216,6 +223,18 @@ void Engine::warm_keeper() {
   while (!stopping_) {
     warm_wake_ = false;
     lk.unlock();
+    // Jobs first: making a machine is LXD's create and start (about a
+    // second of CPU on this kind of host), which would slow the deploys that
+    // just took warm machines. The pass waits while this server runs jobs,
+    // at most warm_interval.
+    const auto yield_until = std::chrono::steady_clock::now() + opts_.warm_interval;
+    while (!stopping_ && std::chrono::steady_clock::now() < yield_until) {
+      {
+        std::lock_guard<std::mutex> g(running_mu_);
+        if (running_.empty()) break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     warm_pass();
     lk.lock();
     warm_cv_.wait_for(lk, opts_.warm_interval, [&] { return stopping_.load() || warm_wake_; });

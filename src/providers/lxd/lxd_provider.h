@@ -123,7 +123,8 @@ class LxdProvider : public Provider {
   // operation's own metadata (exec: its return code and output files).
   Result<nlohmann::json> await_operation(const Reply& r, const std::string& what, int timeout_s);
   Status change_state(const std::string& name, const std::string& action);
-  Status push_file(const std::string& name, const FileToPlace& f);
+  // make_parents false: the file's directory exists (one call, not one per parent)
+  Status push_file(const std::string& name, const FileToPlace& f, bool make_parents = true);
   Status make_dirs(const std::string& name, const std::string& path);
   // A file of the machine ("" when it has none, or it is larger than max_bytes).
   Result<std::string> pull_file(const std::string& name, const std::string& path, size_t max_bytes);
