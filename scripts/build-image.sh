@@ -303,10 +303,11 @@ if [ "$$" != 1 ]; then
   if [ -x /usr/local/bin/ads-agent ]; then
     if [ ! -f /etc/ads-agent/agent.json ]; then
       # A warm machine (made ahead by ADS, with no identity) or one nobody
-      # configured: its agent starts once ADS claims it, which places the
-      # agent's config and then the mark "claimed" (a complete config).
-      echo "ads-init: waiting to be claimed"
-      while [ ! -f /etc/ads-agent/claimed ]; do busybox sleep 0.05; done
+      # configured: its agent reads its config once ADS claims the machine,
+      # which places the config and then the mark "claimed" (a complete
+      # config). The agent sleeps on inotify until then (no polling).
+      echo "ads-init: starting ads-agent, waiting to be claimed"
+      exec /usr/local/bin/ads-agent --wait-for /etc/ads-agent/claimed --config /etc/ads-agent/agent.json
     fi
     echo "ads-init: starting ads-agent"
     exec /usr/local/bin/ads-agent --config /etc/ads-agent/agent.json

@@ -361,6 +361,9 @@ class Engine {
   // Removes a warm machine the store no longer lists (queued for clean-up if
   // the provider fails).
   void remove_warm_machine(Provider* p, const std::string& name, const std::string& why);
+  // Whether a deployment or a release records `machine` as its own (true
+  // when the store cannot tell).
+  bool named_by_a_deployment(const std::string& machine);
   // A stopped (or running) machine brought back to serving: machine started,
   // agent, the lab's start action, the HTTP check. Records nothing.
   Status bring_up(Deployment& t, Job& job);
@@ -489,6 +492,9 @@ class Engine {
   // the keeper's passes found them so (removed after warm_stale); under warm_mu_
   std::map<std::string, int64_t> warm_suspects_;
   std::string warm_last_error_;  // the last failure to make one (logged when it changes); under warm_mu_
+  // OS keys whose image cannot make warm machines, until when (ms) they are
+  // not tried again; under warm_mu_
+  std::map<std::string, int64_t> warm_unsupported_until_;
   std::mutex running_mu_;
   std::map<std::string, std::shared_ptr<Running>> running_;  // by deployment id (one job at a time each)
   mutable std::mutex metrics_mu_;

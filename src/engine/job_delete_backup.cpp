@@ -37,7 +37,11 @@ Status Engine::remove_backup(Deployment& d, Job& job, const Backup& b) {
     Provider* p = provider_for(d.provider);
     if (!p) return failed("provider " + d.provider + " is not configured");
     set_step(job, "deleting the snapshot");
-    std::string machine = machine_name(d.id);
+    // the machine backups are taken on (job_backup.cpp): the deployment's
+    // own, whatever its name (a release's, a warm machine's "ads-w-..."); the
+    // name it was made under once it has none (an AMI or a vzdump archive
+    // outlives its machine)
+    std::string machine = d.machine.empty() ? machine_name(d.id) : d.machine;
     auto st = with_retry(d, "deleting snapshot " + b.snapshot, [&] { return p->delete_snapshot(machine, b.snapshot); });
     if (!st && st.error().code != "unsupported")
       return failed("cannot delete snapshot " + b.snapshot + ": " + st.error().message);

@@ -131,7 +131,13 @@ bool Engine::make_warm(Provider* p, const std::string& os_key, int max) {
   ms.files = {{"/usr/local/bin/ads-agent", agent_bytes_, 0755, agent_sha256_}};
   Status made = p->create(ms, nullptr);
   const bool exists = made || made.error().code != "conflict";  // a conflict: a machine of that name not ours
+  if (!made && made.error().code == "unsupported") {
+    // (the image: retried after a while, not at every claim's wake-up)
+    warm_unsupported_until_[os_key] = now_ms() + 10 * std::max<int64_t>(opts_.warm_interval.count(), 1000);
+  }
+  if (made && stopping_) made = Error::make("interrupted", "the server is stopping");
   if (made) made = p->start(w.name);
+  if (made && stopping_) made = Error::make("interrupted", "the server is stopping");
   Result<std::string> addr = made ? p->wait_address(w.name, opts_.address_timeout) : Result<std::string>(made.error());
   if (addr) {
     auto ready = store_.set_warm_ready(w.name, *addr, now_ms());
@@ -175,20 +181,28 @@ void Engine::warm_pass() {
     listed.insert(w.name);
     auto want = opts_.warm.find(w.os_key);
     std::string why;
+    // what this server's settings and agent say is judged on its own
+    // machines, and on another server's only once it is older than
+    // warm_stale (servers sharing a store mid-upgrade, or set apart, do not
+    // remove each other's pools at every pass)
+    const bool ours = w.maker == opts_.server_id || now - w.updated_ms > opts_.warm_stale.count();
     if (w.state == "creating") {
       // this pass makes none of ours yet: one of ours being made was left by
       // a stopped process; another server's, once older than warm_stale
       if (w.maker == opts_.server_id) why = "left half-made by an earlier run of this server";
-      else if (now - w.updated_ms > opts_.warm_stale.count()) why = "left half-made by server " + w.maker;
-    } else if (want == opts_.warm.end() || want->second <= 0) {
-      why = "no warm machines of " + w.os_key + " are asked for";
-    } else if (w.agent_sha256 != agent_sha256_) {
-      why = "it carries another agent";
+      else if (ours) why = "left half-made by server " + w.maker;
     } else if (machines && !present.count(w.name)) {
       why = "the provider has no such machine";
     } else if (machines && present[w.name].status != "Running") {
       why = "it is " + present[w.name].status;
-    } else if (kept[w.os_key] >= want->second) {
+    } else if (machines && present[w.name].address != w.address) {
+      // (a host restart: LXD started it again, with another lease)
+      why = "its address is no longer " + w.address;
+    } else if (ours && (want == opts_.warm.end() || want->second <= 0)) {
+      why = "no warm machines of " + w.os_key + " are asked for";
+    } else if (ours && w.agent_sha256 != agent_sha256_) {
+      why = "it carries another agent";
+    } else if (ours && want != opts_.warm.end() && kept[w.os_key] >= want->second) {
       why = "more than asked for";
     }
     if (why.empty()) {
@@ -208,14 +222,40 @@ void Engine::warm_pass() {
       if (!m.labels.count(kWarmLabel) || listed.count(m.name)) continue;
       auto seen = warm_suspects_.find(m.name);
       const int64_t since = seen == warm_suspects_.end() ? now : seen->second;
-      if (now - since > opts_.warm_stale.count()) remove_warm_machine(p, m.name, "the store lists it nowhere");
-      else suspects[m.name] = since;
+      if (now - since <= opts_.warm_stale.count()) {
+        suspects[m.name] = since;
+      } else if (!named_by_a_deployment(m.name)) {
+        remove_warm_machine(p, m.name, "the store lists it nowhere");
+      }
     }
     warm_suspects_ = std::move(suspects);
   }
-  for (const auto& [os_key, n] : opts_.warm)
+  for (const auto& [os_key, n] : opts_.warm) {
+    // an image that cannot make warm machines: not tried again for a while
+    // (each try is a create and a destroy)
+    if (auto u = warm_unsupported_until_.find(os_key); u != warm_unsupported_until_.end() && now < u->second) continue;
     for (int i = kept[os_key]; i < n && !stopping_; ++i)
       if (!make_warm(p, os_key, n)) break;
+  }
+}
+
+bool Engine::named_by_a_deployment(const std::string& machine) {
+  // a crash between a claim's record and the provider's claim leaves the
+  // machine of a deployment (or of a release of one) with the warm label:
+  // its job's recovery or destroy removes it, not the keeper
+  ListQuery q;
+  q.limit = 100000;
+  auto all = store_.list(q);
+  if (!all) return true;  // cannot tell: keep it for the next pass
+  for (const auto& d : *all) {
+    if (d.machine == machine) return true;
+    if (d.state == State::kDestroyed) continue;
+    auto rels = store_.releases_of(d.id);
+    if (!rels) return true;
+    for (const auto& r : *rels)
+      if (r.machine == machine) return true;
+  }
+  return false;
 }
 
 void Engine::warm_keeper() {

@@ -43,7 +43,14 @@ class WarmTest : public ::testing::Test {
     if (!p.ping()) GTEST_FAIL() << "LXD is not running: run scripts/lxd-host.sh first";
     remove_warm_containers();  // none of an earlier run's
   }
-  void TearDown() override { remove_warm_containers(); }
+  void TearDown() override {
+    remove_warm_containers();
+    // claimed ones are named ads-w-..., not ads-ID (ContainerGuard's)
+    auto all = lxd()->list();
+    if (all.ok())
+      for (auto& m : *all)
+        if (m.labels.count("deployment") && guard.ids.count(m.labels["deployment"])) (void)lxd()->destroy(m.name);
+  }
   static void remove_warm_containers() {
     auto p = lxd();
     for (auto& name : warm_containers()) (void)p->destroy(name);
@@ -99,16 +106,24 @@ TEST_F(WarmTest, AWarmMachineHoldsNoSecretIsClaimedByADeployAndThePoolIsRefilled
   auto before = wait_ready(*s, 2);
   ASSERT_EQ(before.size(), 2u);
   EXPECT_EQ(warm_containers().size(), 2u);
-  // a warm machine serves nothing and holds no secret: no agent config, its agent not started
+  // a warm machine serves nothing and holds no secret: no agent config, its
+  // agent waiting for the mark and listening on no port
   for (auto& [name, state] : before) {
     long status = 0;
     (void)lxd_file(name, "/etc/ads-agent/agent.json", &status);
     EXPECT_EQ(status, 404) << name;
-    auto ps = lxd()->exec(name, {"busybox", "pidof", "ads-agent"}, 10, 4096);
-    ASSERT_TRUE(ps.ok()) << ps.error().message;
-    EXPECT_NE(ps->exit_code, 0) << name << " runs an agent: " << ps->out;
+    (void)lxd_file(name, ads::kClaimedMark, &status);
+    EXPECT_EQ(status, 404) << name;
+    auto listening = lxd()->exec(name, {"busybox", "netstat", "-ltn"}, 10, 65536);
+    ASSERT_TRUE(listening.ok()) << listening.error().message;
+    EXPECT_EQ(listening->out.find(":9089"), std::string::npos) << name << " listens: " << listening->out;
     auto m = lxd()->inspect(name);
     ASSERT_TRUE(m.ok());
+    ads::http::ClientRequest r;
+    r.url = "https://" + m->address + ":9089/v1/health";
+    r.connect_timeout_ms = 2000;
+    r.timeout_ms = 3000;
+    EXPECT_FALSE(ads::http::request(r).ok()) << name << " answers on 9089";
     EXPECT_EQ(m->status, "Running");
     EXPECT_EQ(m->labels[ads::kWarmLabel], "debian-12");
     EXPECT_EQ(m->labels.count("deployment"), 0u);
@@ -163,6 +178,29 @@ TEST_F(WarmTest, AWarmMachineHoldsNoSecretIsClaimedByADeployAndThePoolIsRefilled
   EXPECT_EQ(gone.error().code, "not_found");
 }
 
+// A warm machine gone from under the pool (removed by hand, or LXD lost it):
+// the deploy that claims its record makes a machine instead, and the keeper
+// makes another warm one.
+TEST_F(WarmTest, AClaimThatFailsFallsBackToMakingAMachine) {
+  auto s = serve(config(1));
+  ASSERT_FALSE(s->base().empty());
+  auto before = wait_ready(*s, 1);
+  ASSERT_EQ(before.size(), 1u);
+  const std::string gone = before.begin()->first;
+  ASSERT_TRUE(lxd()->destroy(gone).ok());
+  std::string id = deploy(*s, "fallback");
+  json d = s->wait_for(id, {"running", "failed"});
+  ASSERT_EQ(d["state"], "running") << d.dump() << "\n" << s->log_text(id);
+  EXPECT_EQ(d["machine"], "ads-" + id);
+  std::string log = s->log_text(id);
+  EXPECT_NE(log.find("warm machine " + gone + " could not be claimed"), std::string::npos) << log;
+  EXPECT_NE(http_get(d["url"]).find("ADS example lab"), std::string::npos);
+  auto after = wait_ready(*s, 1);
+  EXPECT_EQ(after.count(gone), 0u);
+  s->call("DELETE", "/api/v1/deployments/" + id);
+  EXPECT_EQ(s->wait_for(id, {"destroyed", "failed"}, 60)["state"], "destroyed");
+}
+
 // Four deploys at once on four workers, two warm machines ready: every
 // deploy runs on a machine of its own, the warm ones taken once each.
 TEST_F(WarmTest, DeploysAtOnceNeverShareAWarmMachine) {
@@ -170,6 +208,7 @@ TEST_F(WarmTest, DeploysAtOnceNeverShareAWarmMachine) {
   ASSERT_FALSE(s->base().empty());
   auto before = wait_ready(*s, 2);
   std::vector<std::string> ids;
+  ids.reserve(4);
   for (int i = 0; i < 4; ++i) ids.push_back(deploy(*s, "at-once-" + std::to_string(i)));
   std::set<std::string> machines;
   int warm = 0;

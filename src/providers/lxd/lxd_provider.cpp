@@ -485,32 +485,51 @@ Status LxdProvider::create(const MachineSpec& spec, const ProgressFn& progress) 
   return Status::Ok();
 }
 
+// A warm machine's config given the identity of `spec`: its labels (the
+// warm label gone) and memory limit, in one PUT of the writable part (PATCH
+// cannot remove a key). No ETag: the store gave this machine to this claim alone.
+Status LxdProvider::put_identity(const std::string& name, const json& meta, const MachineSpec& spec,
+                                 const ProgressFn& progress) {
+  json config = meta.value("config", json::object());
+  config.erase(std::string(kLabelPrefix) + kWarmLabel);
+  for (const auto& [k, v] : spec.labels) config[std::string(kLabelPrefix) + k] = v;
+  if (spec.memory_mb > 0) config["limits.memory"] = std::to_string(spec.memory_mb) + "MB";
+  json put = {{"config", config}};
+  for (const char* k : {"architecture", "devices", "ephemeral", "profiles", "stateful", "description"})
+    if (meta.contains(k)) put[k] = meta[k];
+  if (progress) progress("claiming warm machine " + name);
+  auto u = call("PUT", "/1.0/instances/" + name, put.dump());
+  if (!u) return u.error();
+  if (u->status == 404) return Error::make("not_found", "no container " + name);
+  return wait_operation(*u, "claiming container " + name);
+}
+
 Status LxdProvider::claim(const std::string& name, const MachineSpec& spec, const ProgressFn& progress) {
   if (!valid_machine_name(name)) return Error::invalid("name", "not a valid machine name: " + name);
   auto r = call("GET", "/1.0/instances/" + name);
   if (!r) return r.error();
   if (r->status == 404) return Error::make("not_found", "no container " + name);
   if (r->status != 200) return Error::make("failed", lxd_message(r->body, r->status));
-  json meta = r->body.value("metadata", json::object());
-  json config = meta.value("config", json::object());
+  const json meta = r->body.value("metadata", json::object());
+  const json config = meta.value("config", json::object());
   const std::string warm_key = std::string(kLabelPrefix) + kWarmLabel;
-  if (!config.is_object() || !config.contains(warm_key))
+  // a claim tried again after its config was put (its files failed): the
+  // files again, not the config
+  bool put_done = false;
+  if (config.is_object() && !config.contains(warm_key) && !spec.labels.empty()) {
+    put_done = true;
+    for (const auto& [k, v] : spec.labels) {
+      auto it = config.find(std::string(kLabelPrefix) + k);
+      put_done = put_done && it != config.end() && it->is_string() && *it == v;
+    }
+  }
+  if (!put_done && (!config.is_object() || !config.contains(warm_key)))
     return Error::make("conflict", "container " + name + " is not a warm machine");
   if (meta.value("status", "") != "Running")
     return Error::make("conflict", "warm machine " + name + " is " + meta.value("status", std::string("?")));
-  config.erase(warm_key);
-  for (const auto& [k, v] : spec.labels) config[std::string(kLabelPrefix) + k] = v;
-  if (spec.memory_mb > 0) config["limits.memory"] = std::to_string(spec.memory_mb) + "MB";
-  // the whole writable part back (a PUT: PATCH cannot remove the warm label)
-  json put = {{"config", config}};
-  for (const char* k : {"architecture", "devices", "ephemeral", "profiles", "stateful", "description"})
-    if (meta.contains(k)) put[k] = meta[k];
-  // (no ETag: the store gave this machine to this claim alone)
-  if (progress) progress("claiming warm machine " + name);
-  auto u = call("PUT", "/1.0/instances/" + name, put.dump());
-  if (!u) return u.error();
-  if (u->status == 404) return Error::make("not_found", "no container " + name);
-  if (auto st = wait_operation(*u, "claiming container " + name); !st) return st;
+  if (!put_done) {
+    if (auto st = put_identity(name, meta, spec, progress); !st) return st;
+  }
   // the machine's own files, then the mark its init waits for: the agent
   // starts once every file is complete (scripts/build-image.sh, ads-init).
   // An image that can make warm machines has /etc/ads-agent: the files

@@ -78,7 +78,9 @@ class LxdProvider : public Provider {
   Result<std::vector<Machine>> list() override;
   // Warm machines: on a host network with static addresses (nic.subnet) a
   // machine's address is given at its create, so there are none.
-  bool can_claim() const override { return s_.nic.subnet.empty(); }
+  // (nor with placement "ads": a warm machine is placed before its lab's
+  // memory is known)
+  bool can_claim() const override { return s_.nic.subnet.empty() && s_.placement != "ads"; }
   Status claim(const std::string& name, const MachineSpec& spec, const ProgressFn& progress) override;
   Result<std::vector<ImageInfo>> images() override;
   Result<ExecResult> exec(const std::string& name, const std::vector<std::string>& argv, int timeout_s,
@@ -123,6 +125,8 @@ class LxdProvider : public Provider {
   // operation's own metadata (exec: its return code and output files).
   Result<nlohmann::json> await_operation(const Reply& r, const std::string& what, int timeout_s);
   Status change_state(const std::string& name, const std::string& action);
+  Status put_identity(const std::string& name, const nlohmann::json& meta, const MachineSpec& spec,
+                      const ProgressFn& progress);
   // make_parents false: the file's directory exists (one call, not one per parent)
   Status push_file(const std::string& name, const FileToPlace& f, bool make_parents = true);
   Status make_dirs(const std::string& name, const std::string& path);

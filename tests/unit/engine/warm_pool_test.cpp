@@ -8,6 +8,7 @@
 // (tests/integration/warm_test.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <mutex>
@@ -114,6 +115,12 @@ class WarmPoolTest : public ads::test::BackendTest {
       for (auto& m : *w) out[m.name] = m.state;
     return out;
   }
+  // `n` warm machines in the store, all ready (not one the engine's stop
+  // would cut off half-made)
+  bool all_ready(size_t n) {
+    auto r = rows(*store);
+    return r.size() == n && std::all_of(r.begin(), r.end(), [](const auto& x) { return x.second == "ready"; });
+  }
   // Waits (at most 30 s) for `pred`: the keeper's first pass runs on its own thread.
   template <typename F>
   static bool eventually(F pred) {
@@ -156,7 +163,7 @@ class WarmPoolTest : public ads::test::BackendTest {
 TEST_P(WarmPoolTest, ThePoolIsFilledToItsCountRunningWithTheWarmLabelAndNoFurther) {
   auto e = engine(*store, {{"debian-12", 3}});
   ASSERT_TRUE(e->start().ok());
-  ASSERT_TRUE(eventually([&] { return rows(*store).size() == 3; })) << rows(*store).size();
+  ASSERT_TRUE(eventually([&] { return all_ready(3); })) << rows(*store).size();
   e->warm_pass();  // full: nothing more
   e->stop();
   auto r = rows(*store);
@@ -183,7 +190,10 @@ TEST_P(WarmPoolTest, ACrashLeavesHalfMadeOnesRemovedAndReadyOnesKept) {
   {
     auto e = engine(*store, {{"debian-12", 1}});
     ASSERT_TRUE(e->start().ok());
-    ASSERT_TRUE(eventually([&] { return rows(*store).size() == 1; }));
+    ASSERT_TRUE(eventually([&] {
+      auto r = rows(*store);
+      return r.size() == 1 && r.begin()->second == "ready";
+    }));
     e->stop();
   }
   const std::string agent = our_agent();
@@ -219,7 +229,8 @@ TEST_P(WarmPoolTest, ACrashLeavesHalfMadeOnesRemovedAndReadyOnesKept) {
 // agent's, a stopped one, one whose machine is gone, one over the count.
 TEST_P(WarmPoolTest, WarmMachinesThatCannotServeAreReplaced) {
   const int64_t t = now_ms();
-  ASSERT_TRUE(store->add_warm(row("ads-w-oldagent", "creating", "sha-of-another-agent", "x", t), 10).ok());
+  // made by this server before an upgrade (another agent)
+  ASSERT_TRUE(store->add_warm(row("ads-w-oldagent", "creating", "sha-of-another-agent", "local", t), 10).ok());
   ASSERT_TRUE(store->set_warm_ready("ads-w-oldagent", "10.9.0.2", t).ok());
   platform->machines["ads-w-oldagent"] =
       ads::Machine{"ads-w-oldagent", "Running", "10.9.0.2", {{ads::kWarmLabel, "debian-12"}}, ""};
@@ -258,6 +269,19 @@ TEST_P(WarmPoolTest, WarmMachinesThatCannotServeAreReplaced) {
     }));
     e->stop();
   }
+  // another address (a host restart gave it another lease): removed and replaced
+  const std::string moved = rows(*store).begin()->first;
+  platform->machines[moved].address = "10.99.0.99";
+  {
+    auto e = engine(*store, {{"debian-12", 1}});
+    ASSERT_TRUE(e->start().ok());
+    ASSERT_TRUE(eventually([&] {
+      auto r = rows(*store);
+      return r.size() == 1 && !r.count(moved) && r.begin()->second == "ready";
+    }));
+    e->stop();
+  }
+  EXPECT_FALSE(platform->machines.count(moved));
   // the count lowered from 1 to 0 for this key (another key asked for): removed
   const std::string third = rows(*store).begin()->first;
   {
@@ -273,11 +297,42 @@ TEST_P(WarmPoolTest, WarmMachinesThatCannotServeAreReplaced) {
   EXPECT_EQ(platform->names().size(), 1u);
 }
 
+// Another server's ready machines (servers sharing a store): its agent and
+// its settings are its own business until its record is older than
+// warm_stale; a vanished machine is anybody's to forget.
+TEST_P(WarmPoolTest, AnotherServersReadyOnesAreJudgedOnlyOnceStale) {
+  const int64_t t = now_ms();
+  for (const char* n : {"ads-w-b1", "ads-w-b2"}) {
+    ASSERT_TRUE(store->add_warm(row(n, "creating", "sha-of-server-b", "server-b", t), 10).ok());
+    ASSERT_TRUE(store->set_warm_ready(n, std::string("10.9.0.") + (n[7] == '1' ? "1" : "2"), t).ok());
+  }
+  platform->machines["ads-w-b1"] =
+      ads::Machine{"ads-w-b1", "Running", "10.9.0.1", {{ads::kWarmLabel, "debian-12"}}, ""};
+  // ads-w-b2's machine is gone
+  {
+    auto e = engine(*store, {{"debian-12-build", 1}}, 3600s);  // another key, another agent
+    ASSERT_TRUE(e->start().ok());
+    ASSERT_TRUE(eventually([&] { return all_ready(2); }));  // b2 forgotten, one of its own made
+    e->warm_pass();
+    e->stop();
+  }
+  auto r = rows(*store);
+  EXPECT_TRUE(r.count("ads-w-b1")) << "another server's fresh machine was removed";
+  EXPECT_FALSE(r.count("ads-w-b2"));
+  EXPECT_TRUE(platform->machines.count("ads-w-b1"));
+  // once stale (warm_stale 0 here), this server's rules apply to it too
+  auto e = engine(*store, {{"debian-12-build", 1}}, 0ms);
+  ASSERT_TRUE(e->start().ok());
+  ASSERT_TRUE(eventually([&] { return !rows(*store).count("ads-w-b1"); }));
+  e->stop();
+  EXPECT_FALSE(platform->machines.count("ads-w-b1"));
+}
+
 TEST_P(WarmPoolTest, TurnedOffTheyAreAllRemoved) {
   {
     auto e = engine(*store, {{"debian-12", 2}});
     ASSERT_TRUE(e->start().ok());
-    ASSERT_TRUE(eventually([&] { return rows(*store).size() == 2; }));
+    ASSERT_TRUE(eventually([&] { return all_ready(2); }));
     e->stop();
   }
   auto e = engine(*store, {});
@@ -296,7 +351,7 @@ TEST_P(WarmPoolTest, AnUnlistedWarmMachineIsRemovedOnlyAfterWarmStale) {
   {
     auto e = engine(*store, {{"debian-12", 1}}, 3600s);
     ASSERT_TRUE(e->start().ok());
-    ASSERT_TRUE(eventually([&] { return rows(*store).size() == 1; }));
+    ASSERT_TRUE(eventually([&] { return all_ready(1); }));
     e->warm_pass();
     e->warm_pass();
     e->stop();
@@ -331,7 +386,7 @@ TEST_P(WarmPoolTest, FailuresForgetTheRecordAndQueueWhatCannotBeRemoved) {
   {
     auto e = engine(*store, {{"debian-12", 1}});
     ASSERT_TRUE(e->start().ok());
-    ASSERT_TRUE(eventually([&] { return rows(*store).size() == 1; }));
+    ASSERT_TRUE(eventually([&] { return all_ready(1); }));
     e->stop();
   }
   const std::string made = rows(*store).begin()->first;

@@ -133,8 +133,8 @@ TEST_P(WarmStoreTest, TheCountPerOsKeyIsHeldAndRemovalIsByState) {
 }
 
 // Two servers (two Stores on one database), each with four workers
-// (threads), claim from 40 ready machines at once, 60 claims in all: each
-// machine goes to exactly one claim, and the last 20 claims find none.
+// (threads), claim from 40 ready machines at once, 64 claims in all: each
+// machine goes to exactly one claim, and the other 24 claims find none.
 TEST_P(WarmStoreTest, ConcurrentClaimsNeverShareAMachine) {
   auto s1 = open();
   auto s2 = open();
