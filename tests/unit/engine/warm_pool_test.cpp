@@ -234,56 +234,35 @@ TEST_P(WarmPoolTest, WarmMachinesThatCannotServeAreReplaced) {
   ASSERT_TRUE(store->set_warm_ready("ads-w-oldagent", "10.9.0.2", t).ok());
   platform->machines["ads-w-oldagent"] =
       ads::Machine{"ads-w-oldagent", "Running", "10.9.0.2", {{ads::kWarmLabel, "debian-12"}}, ""};
-  {
+  // A server started on the store: `gone` is removed (record and machine)
+  // and one ready machine of debian-12 takes its place.
+  auto replaced = [&](const std::string& gone) {
     auto e = engine(*store, {{"debian-12", 1}});
-    ASSERT_TRUE(e->start().ok());
-    ASSERT_TRUE(eventually([&] {
+    EXPECT_TRUE(e->start().ok());
+    EXPECT_TRUE(eventually([&] {
       auto r = rows(*store);
-      return r.size() == 1 && !r.count("ads-w-oldagent") && r.begin()->second == "ready";
-    }));
+      return r.size() == 1 && !r.count(gone) && r.begin()->second == "ready";
+    })) << gone
+        << " was not replaced";
     e->stop();
-  }
-  EXPECT_FALSE(platform->machines.count("ads-w-oldagent"));
-  const std::string first = rows(*store).begin()->first;
+    EXPECT_FALSE(platform->machines.count(gone)) << gone;
+    return rows(*store).empty() ? std::string() : rows(*store).begin()->first;
+  };
+  const std::string first = replaced("ads-w-oldagent");
+  ASSERT_FALSE(first.empty());
   // stopped (a host reboot): removed and replaced
   platform->machines[first].status = "Stopped";
-  {
-    auto e = engine(*store, {{"debian-12", 1}});
-    ASSERT_TRUE(e->start().ok());
-    ASSERT_TRUE(eventually([&] {
-      auto r = rows(*store);
-      return r.size() == 1 && !r.count(first) && r.begin()->second == "ready";
-    }));
-    e->stop();
-  }
-  EXPECT_FALSE(platform->machines.count(first));
+  const std::string second = replaced(first);
+  ASSERT_FALSE(second.empty());
   // vanished: forgotten and replaced
-  const std::string second = rows(*store).begin()->first;
   platform->machines.erase(second);
-  {
-    auto e = engine(*store, {{"debian-12", 1}});
-    ASSERT_TRUE(e->start().ok());
-    ASSERT_TRUE(eventually([&] {
-      auto r = rows(*store);
-      return r.size() == 1 && !r.count(second) && r.begin()->second == "ready";
-    }));
-    e->stop();
-  }
+  const std::string moved = replaced(second);
+  ASSERT_FALSE(moved.empty());
   // another address (a host restart gave it another lease): removed and replaced
-  const std::string moved = rows(*store).begin()->first;
   platform->machines[moved].address = "10.99.0.99";
-  {
-    auto e = engine(*store, {{"debian-12", 1}});
-    ASSERT_TRUE(e->start().ok());
-    ASSERT_TRUE(eventually([&] {
-      auto r = rows(*store);
-      return r.size() == 1 && !r.count(moved) && r.begin()->second == "ready";
-    }));
-    e->stop();
-  }
-  EXPECT_FALSE(platform->machines.count(moved));
+  const std::string third = replaced(moved);
+  ASSERT_FALSE(third.empty());
   // the count lowered from 1 to 0 for this key (another key asked for): removed
-  const std::string third = rows(*store).begin()->first;
   {
     auto e = engine(*store, {{"debian-12-build", 1}});
     ASSERT_TRUE(e->start().ok());
