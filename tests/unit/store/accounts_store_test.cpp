@@ -151,6 +151,7 @@ TEST_P(AccountsStoreTest, TheMigrationMarksDisabledUsersAndSessionTokens) {
       "ALTER TABLE deployments DROP COLUMN stable_url; DROP TABLE releases;"
       "DROP TABLE git_deliveries; DROP TABLE git_tracks; ALTER TABLE backups DROP COLUMN secret;"
       "ALTER TABLE deployments DROP COLUMN keep_failed; ALTER TABLE deployments DROP COLUMN expires_ms;"
+      "DROP TABLE warm_machines;"
       "DELETE FROM schema_version WHERE version >= 7;");
   std::string cols = "(ts_ms, " + user_column() + ", action, target, remote, status)";
   sql("INSERT INTO audit " + cols +
