@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -918,9 +917,7 @@ std::shared_ptr<RequestGuard> register_api(http::Server& server, Store& store, E
     auto warm = engine.warm_machines();
     if (!warm) return from_error(warm.error());
     json wa = json::array();
-    const int64_t now =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count();
+    const int64_t now = now_ms();
     for (auto& w : *warm)
       wa.push_back({{"provider", w.provider},
                     {"machine", w.name},

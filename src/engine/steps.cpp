@@ -3,7 +3,6 @@
 // HTTP check.
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -241,7 +240,7 @@ Status Engine::http_check(Deployment& d, const LabSpec& spec, std::string* url_o
   std::string url = lab_url(d.address, spec);
   auto deadline = std::chrono::steady_clock::now() + opts_.http_check_timeout;
   std::string last;
-  auto pause = std::chrono::milliseconds(25);  // often at first (a lab just started), then every 300 ms
+  Backoff pause(std::chrono::milliseconds(25), std::chrono::milliseconds(300));  // often at first (a lab just started)
   while (true) {
     http::ClientRequest hr;
     hr.url = url;
@@ -256,8 +255,7 @@ Status Engine::http_check(Deployment& d, const LabSpec& spec, std::string* url_o
     last = r ? "HTTP " + std::to_string(r->status) : r.error().message;
     if (std::chrono::steady_clock::now() >= deadline || stopping_ || cancelled(d.id))
       return failed("the lab does not answer at " + url + ": " + last);
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(300));
+    std::this_thread::sleep_for(pause.next());
   }
 }
 
