@@ -7,7 +7,7 @@ PKGS=(
   build-essential cmake ccache pkg-config git ca-certificates curl
   libboost1.81-dev nlohmann-json3-dev libcurl4-openssl-dev libgit2-dev
   libsqlite3-dev sqlite3 libpqxx-dev postgresql libarchive-dev libspdlog-dev libfmt-dev libcli11-dev
-  libgtest-dev libgmock-dev libsodium-dev libssl-dev libcjose-dev libjansson-dev clang libclang-rt-14-dev clang-format clang-tidy
+  libgtest-dev libgmock-dev libsodium-dev libssl-dev libmbedtls-dev libcjose-dev libjansson-dev clang libclang-rt-14-dev clang-format clang-tidy
   lxd lxcfs dnsmasq-base debootstrap iptables tini busybox-static btrfs-progs
   libssh-dev openssh-server openssh-client iproute2
   chromium

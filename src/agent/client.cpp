@@ -59,7 +59,7 @@ AgentClient::AgentClient(std::string base_url, std::string secret, AgentLimits l
     : base_url_(std::move(base_url)), secret_(std::move(secret)), limits_(limits) {
   crypto_init();
   if (base_url_.rfind("https://", 0) == 0) {
-    auto pin = agent_pin(secret_);
+    auto pin = agent_pins(secret_);
     if (pin) pin_ = *pin;
     else pin_error_ = pin.error().message;
   }

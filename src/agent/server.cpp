@@ -18,6 +18,7 @@
 #include "core/lab_tree.h"
 #include "core/names.h"
 #include "engine/durable_file.h"
+#include "http/tls_mbedtls.h"
 
 namespace ads::agent {
 namespace fs = std::filesystem;
@@ -110,6 +111,7 @@ http::ServerOptions server_options(const AgentConfig& c) {
   auto id = agent_identity(c.secret);
   if (id) {
     o.tls_cert_pem = id->cert_pem;
+    o.tls_backend = http::mbedtls_tls;
     o.tls_key_pem = id->key_pem;
   }
   return o;

@@ -42,6 +42,7 @@
 #include "engine/engine.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "http/tls_openssl.h"
 #include "providers/provider.h"
 #include "store/store.h"
 
@@ -197,6 +198,7 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
   std::string scheme = tls->enabled ? "https://" : "http://";
   if (tls->enabled) {
     so.tls_cert_pem = tls->id.cert_pem;
+    so.tls_backend = http::openssl_tls;
     so.tls_key_pem = tls->id.key_pem;
     std::cout << "ads: TLS certificate " << tls->cert_file << (tls->generated ? " (generated now)" : "")
               << ", SHA-256 fingerprint " << tls->fingerprint << std::endl;

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -10,7 +9,6 @@
 
 #include <algorithm>
 #include <boost/asio.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <cerrno>
@@ -25,6 +23,7 @@
 
 #include "core/text.h"
 #include "http/deadline_socket.h"
+#include "http/tls_stream.h"
 #include "http/websocket_serve.h"
 
 namespace ads::http {
@@ -84,6 +83,24 @@ std::string url_decode(const std::string& s) {
 }
 
 namespace {
+// Runs a route's websocket on the connection; false when this program has no
+// websockets (websocket_serve.h: the functions are weak) or the stream is TLS
+// by a backend other than Boost.Asio's OpenSSL one.
+bool run_websocket(DeadlineSocket& s, const WebSocketRequest& req, Response& r, const LogFn& log) {
+  void (*serve)(DeadlineSocket&, const WebSocketRequest&, Response&, const LogFn&) = &serve_websocket;
+  if (serve == nullptr) return false;
+  serve(s, req, r, log);
+  return true;
+}
+bool run_websocket(TlsStream& s, const WebSocketRequest& req, Response& r, const LogFn& log) {
+  void (*serve)(asio::ssl::stream<DeadlineSocket&>&, const WebSocketRequest&, Response&, const LogFn&) =
+      &serve_websocket;
+  auto* tls = s.asio_stream();
+  if (serve == nullptr || tls == nullptr) return false;
+  serve(*tls, req, r, log);
+  return true;
+}
+
 std::vector<std::string> split_path(const std::string& p) {
   std::vector<std::string> out;
   std::string cur;
@@ -241,9 +258,9 @@ struct Server::Impl {
   tcp::acceptor acceptor{io};
   // Set: HTTPS only. Replaced whole by Server::set_tls_identity; each
   // connection keeps the context it started with.
-  std::shared_ptr<asio::ssl::context> ssl;
+  std::shared_ptr<TlsContext> ssl;
   mutable std::mutex ssl_mu;  // guards ssl (the pointer)
-  std::shared_ptr<asio::ssl::context> ssl_context() const {
+  std::shared_ptr<TlsContext> ssl_context() const {
     std::lock_guard<std::mutex> l(ssl_mu);
     return ssl;
   }
@@ -341,26 +358,18 @@ void Server::log(const std::string& message) const {
 }
 
 namespace {
-// A server context (TLS 1.2+) with this certificate and key; errors name them.
-Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& cert_pem, const std::string& key_pem) {
-  beast::error_code ec;
-  auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-  ::SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
-  ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_compression |
-                   asio::ssl::context::single_dh_use);
-  ctx->use_certificate_chain(asio::buffer(cert_pem), ec);
-  if (ec) return Error::invalid("tls.cert", "the certificate cannot be used: " + ec.message());
-  ctx->use_private_key(asio::buffer(key_pem), asio::ssl::context::pem, ec);
-  if (ec) return Error::invalid("tls.key", "the key cannot be used: " + ec.message());
-  if (::SSL_CTX_check_private_key(ctx->native_handle()) != 1)
-    return Error::invalid("tls.key", "the key does not belong to the certificate");
-  return ctx;
+// The TLS context of a certificate and key, made by the backend the options name.
+Result<std::shared_ptr<TlsContext>> make_tls_context(const ServerOptions& o, const std::string& cert_pem,
+                                                     const std::string& key_pem) {
+  if (!o.tls_backend)
+    return Error::make("internal", "this server has a certificate but no TLS backend (ServerOptions::tls_backend)");
+  return o.tls_backend(cert_pem, key_pem);
 }
 }  // namespace
 
 Status Server::set_tls_identity(const std::string& cert_pem, const std::string& key_pem) {
   if (!tls()) return Error::make("invalid", "this server speaks plain HTTP; it has no TLS identity to replace");
-  auto ctx = make_tls_context(cert_pem, key_pem);
+  auto ctx = make_tls_context(opts_, cert_pem, key_pem);
   if (!ctx) return ctx.error();
   std::lock_guard<std::mutex> l(impl_->ssl_mu);
   if (impl_->ssl) {
@@ -389,7 +398,7 @@ Status Server::start() {
         "must be at least head_timeout_ms (" + std::to_string(opts_.head_timeout_ms) + "): it bounds head and body");
   beast::error_code ec;
   if (tls()) {
-    auto ctx = make_tls_context(opts_.tls_cert_pem, opts_.tls_key_pem);
+    auto ctx = make_tls_context(opts_, opts_.tls_cert_pem, opts_.tls_key_pem);
     if (!ctx) return ctx.error();
     std::lock_guard<std::mutex> l(impl_->ssl_mu);
     impl_->ssl = std::move(*ctx);
@@ -533,9 +542,9 @@ void Server::admit(int fd, std::string remote) {
           ds.read_deadline(Clock::now() + milliseconds(2000));
           unsigned char first = 0;
           if (ds.wait_readable(ec) && ::recv(fd, &first, 1, MSG_PEEK) == 1 && first == 0x16) {
-            asio::ssl::stream<DeadlineSocket&> tls(ds, *ssl);
-            tls.handshake(asio::ssl::stream_base::server, ec);
-            if (!ec) write_response(tls, r, false, ec);
+            auto tls = ssl->stream(ds);
+            tls->handshake(ec);
+            if (!ec) write_response(*tls, r, false, ec);
           }
           sock.shutdown(tcp::socket::shutdown_send, ec);
           drain_before_close(fd, milliseconds(500));
@@ -723,9 +732,9 @@ void Server::serve_connection(const Ticket& t) {
       (void)!::recv(t.fd, junk, sizeof junk, MSG_DONTWAIT);
       (void)!::send(t.fd, reply.data(), reply.size(), MSG_NOSIGNAL);
     } else if (n == 1) {
-      asio::ssl::stream<DeadlineSocket&> tls(ds, *ssl);
-      tls.handshake(asio::ssl::stream_base::server, ec);
-      if (!ec) serve_stream(tls, c);
+      auto tls = ssl->stream(ds);
+      tls->handshake(ec);
+      if (!ec) serve_stream(*tls, c);
       // no close_notify exchange: every answer is framed (length or chunks), and
       // waiting for the peer's close_notify could block this thread
     }
@@ -794,8 +803,7 @@ void Server::serve_stream(Stream& sock, Conn& c) {
                               "the request did not arrive within " + std::to_string(whole_limit.count()) + " ms");
       } else if (ec == asio::error::would_block || ec == asio::error::try_again ||
                  ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
-                 ec == asio::error::bad_descriptor || ec == asio::ssl::error::stream_truncated ||
-                 ec.category() == asio::error::get_ssl_category()) {
+                 ec == asio::error::bad_descriptor || ec.category() == tls_category()) {
         break;
       } else {
         r = Response::error(400, "bad_request", "malformed HTTP request: " + ec.message());
@@ -808,17 +816,14 @@ void Server::serve_stream(Stream& sock, Conn& c) {
 
     Response r = dispatch(req);
     if (r.status == 101 && r.stream) {  // the route takes the connection over (http/websocket.h)
-      using Serve = void (*)(Stream&, const WebSocketRequest&, Response&, const LogFn&);
-      Serve serve = &serve_websocket;  // null when this program has no websockets (websocket_serve.h)
-      if (serve == nullptr) {
+      c.socket.read_deadline(Clock::time_point::max());
+      if (!run_websocket(sock, parser.get(), r, [this](const std::string& m) { log(m); })) {
         ++impl_->handler_errors;
         log(req.method + " " + req.path + ": a websocket answer, and this program has none (ads_http_websocket)");
         Response e = internal_error();
         write_response(sock, e, false, ec);
         break;
       }
-      c.socket.read_deadline(Clock::time_point::max());
-      serve(sock, parser.get(), r, [this](const std::string& m) { log(m); });
       break;
     }
     if (r.stream) {

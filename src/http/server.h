@@ -70,6 +70,12 @@ struct Response {
 
 using Handler = std::function<Response(Request&)>;
 
+class TlsContext;  // tls_stream.h
+// Makes a server's TLS context (TLS 1.2 or later) from a certificate (chain)
+// and its key; errors: "invalid", field "tls.cert" or "tls.key".
+using TlsBackend =
+    std::function<Result<std::shared_ptr<TlsContext>>(const std::string& cert_pem, const std::string& key_pem)>;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 0;  // 0: any free port (see Server::port())
@@ -84,6 +90,10 @@ struct ServerOptions {
   // and key (PEM text, see tls.h); a plain HTTP request gets a 400 naming it.
   std::string tls_cert_pem{};
   std::string tls_key_pem{};
+  // The library that speaks it (tls_stream.h): http::openssl_tls
+  // (tls_openssl.h) or http::mbedtls_tls (tls_mbedtls.h). Required with a
+  // certificate ("internal" from start() otherwise).
+  TlsBackend tls_backend{};
 
   // Deadlines per request, counted from the moment the server starts waiting
   // for it (the connection's start, TLS handshake included, or the end of the

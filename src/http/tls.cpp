@@ -2,10 +2,8 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/kdf.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -146,31 +144,6 @@ Result<Identity> make_self_signed(const std::vector<std::string>& names) {
   PKey key(EVP_EC_gen("P-256"));
   if (!key) return Error::make("internal", openssl_error("generating a P-256 key"));
   return self_sign(key.get(), names.empty() ? "ads" : names.front(), san, EVP_sha256());
-}
-
-Result<Identity> make_from_seed(const std::string& seed32, const std::string& common_name) {
-  if (seed32.size() != 32) return Error::make("internal", "an Ed25519 seed is 32 bytes");
-  PKey key(EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr,
-                                        reinterpret_cast<const unsigned char*>(seed32.data()), seed32.size()));
-  if (!key) return Error::make("internal", openssl_error("making an Ed25519 key"));
-  return self_sign(key.get(), common_name, "", nullptr);
-}
-
-Result<std::string> hkdf_sha256(const std::string& key, const std::string& salt, const std::string& info, size_t len) {
-  std::unique_ptr<EVP_KDF, Deleter<EVP_KDF, EVP_KDF_free>> kdf(EVP_KDF_fetch(nullptr, "HKDF", nullptr));
-  if (!kdf) return Error::make("internal", openssl_error("HKDF"));
-  std::unique_ptr<EVP_KDF_CTX, Deleter<EVP_KDF_CTX, EVP_KDF_CTX_free>> ctx(EVP_KDF_CTX_new(kdf.get()));
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<char*>(key.data()), key.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(salt.data()), salt.size()),
-      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<char*>(info.data()), info.size()),
-      OSSL_PARAM_construct_end()};
-  std::string out(len, '\0');
-  if (!ctx || EVP_KDF_derive(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), len, params) != 1)
-    return Error::make("internal", openssl_error("HKDF"));
-  return out;
 }
 
 Result<std::string> public_key_pin(const std::string& cert_pem) {

@@ -1,7 +1,6 @@
-// TLS material on OpenSSL: self-signed certificates (EC P-256 for the API,
-// Ed25519 from a 32-byte seed for the agents), fingerprints and public-key
-// pins. No sockets here: the server (server.h) and the client (client.h)
-// take the PEM text or the pin this module makes.
+// TLS material on OpenSSL: the API's self-signed certificate (EC P-256),
+// fingerprints and public-key pins (the agents' keys: agent/identity.h). No sockets here: the server (server.h) and the
+// client (client.h) take the PEM text or the pin this module makes.
 #pragma once
 
 #include <string>
@@ -24,13 +23,6 @@ struct Identity {
 // as its CA file (curl --cacert, OpenSSL) it is trusted as itself, for its own
 // names, and nothing signed by its key is.
 Result<Identity> make_self_signed(const std::vector<std::string>& names);
-
-// A self-signed Ed25519 certificate whose key is derived from `seed`
-// (32 bytes): the same seed always gives the same public key.
-Result<Identity> make_from_seed(const std::string& seed32, const std::string& common_name);
-
-// HKDF-SHA256(key, salt, info) -> `len` bytes.
-Result<std::string> hkdf_sha256(const std::string& key, const std::string& salt, const std::string& info, size_t len);
 
 // "sha256//<base64 of SHA-256(SubjectPublicKeyInfo)>" of a certificate: the
 // form libcurl's CURLOPT_PINNEDPUBLICKEY takes.

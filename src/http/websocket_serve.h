@@ -8,7 +8,6 @@
 // answers a 101 with a 500.
 #pragma once
 
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <functional>
@@ -16,6 +15,7 @@
 
 #include "http/deadline_socket.h"
 #include "http/server.h"
+#include "http/tls_stream.h"  // declares boost::asio::ssl::stream (no OpenSSL here)
 
 namespace ads::http {
 

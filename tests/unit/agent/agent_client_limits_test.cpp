@@ -9,6 +9,7 @@
 
 #include "agent_fixture.h"
 #include "http/server.h"
+#include "http/tls_mbedtls.h"
 #include "support/build_paths.h"
 #include "support/ports.h"
 
@@ -86,6 +87,7 @@ class HostileAgent {
     auto id = ads::agent::agent_identity(kSecret);
     EXPECT_TRUE(id.ok());
     o.tls_cert_pem = id->cert_pem;
+    o.tls_backend = ads::http::mbedtls_tls;
     o.tls_key_pem = id->key_pem;
     return o;
   }

@@ -22,6 +22,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "http/tls.h"
+#include "http/tls_openssl.h"
 #include "support/build_paths.h"
 #include "support/openvz_engine.h"
 
@@ -65,6 +66,7 @@ class SecretsTest : public ::testing::Test {
     std::ofstream(ca) << id->cert_pem;
     ads::http::ServerOptions so{"127.0.0.1", 0, 64 * 1024, 8, 5};
     so.tls_cert_pem = id->cert_pem;
+    so.tls_backend = ads::http::openssl_tls;
     so.tls_key_pem = id->key_pem;
     server = std::make_unique<ads::http::Server>(so);
     auth = std::make_unique<ads::Auth>(*store);

@@ -15,6 +15,7 @@
 #include "engine/durable_file.h"
 #include "engine/engine.h"
 #include "http/server.h"
+#include "http/tls_mbedtls.h"
 #include "support/engine_wait.h"
 #include "support/process.h"
 #include "support/switch_provider.h"
@@ -87,6 +88,7 @@ TEST(EngineBackupDisk, ABackupOnAFullDiskFailsSayingSoAndLeavesNoFileAndNoRecord
   auto id = ads::agent::agent_identity(kSecret);
   ASSERT_TRUE(id.ok());
   so.tls_cert_pem = id->cert_pem;
+  so.tls_backend = ads::http::mbedtls_tls;
   so.tls_key_pem = id->key_pem;
   ads::http::Server agent(so);
   agent.route("GET", "/v1/backup", [&](ads::http::Request&) {

@@ -13,6 +13,7 @@
 #include "agent/identity.h"
 #include "engine/engine.h"
 #include "http/server.h"
+#include "http/tls_mbedtls.h"
 #include "providers/provider.h"
 #include "support/engine_wait.h"
 #include "support/process.h"
@@ -41,6 +42,7 @@ TEST(EngineBackup, AnArchiveThatDoesNotReadBackWholeFailsTheBackupAndLeavesNothi
   auto id = ads::agent::agent_identity(kSecret);
   ASSERT_TRUE(id.ok());
   so.tls_cert_pem = id->cert_pem;
+  so.tls_backend = ads::http::mbedtls_tls;
   so.tls_key_pem = id->key_pem;
   ads::http::Server agent(so);
   agent.route("GET", "/v1/backup", [&](ads::http::Request&) {

@@ -17,6 +17,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "http/tls.h"
+#include "http/tls_openssl.h"
 #include "support/process.h"
 #include "support/raw_client.h"
 
@@ -291,6 +292,7 @@ TEST(ServerConnections, RefusalsOverTlsAreAnsweredInJson) {
   std::ofstream(tmp.path / "ca.crt") << id->cert_pem;
   auto o = small();
   o.tls_cert_pem = id->cert_pem;
+  o.tls_backend = ads::http::openssl_tls;
   o.tls_key_pem = id->key_pem;
   o.max_connections_per_address = 1;
   o.max_queued = 0;

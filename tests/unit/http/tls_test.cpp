@@ -16,8 +16,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "agent/identity.h"
 #include "http/client.h"
 #include "http/server.h"
+#include "http/tls_openssl.h"
 #include "support/process.h"
 
 namespace fs = std::filesystem;
@@ -171,8 +173,9 @@ TEST(TlsMaterial, GeneratedCertificatesAreLeavesNotCertificateAuthorities) {
   EXPECT_NE(err, X509_V_OK);
   EXPECT_EQ(err, X509_V_ERR_INVALID_CA) << X509_verify_cert_error_string(err);
 
-  // the agents' certificates (Ed25519, from a seed) are leaves too
-  auto agent = tls::make_from_seed(std::string(32, 's'), "ads-agent");
+  // the agents' certificates (P-256, from the deployment's secret, made by
+  // mbed TLS) are leaves too
+  auto agent = ads::agent::agent_identity(std::string(64, 's'));
   ASSERT_TRUE(agent.ok());
   EXPECT_FALSE(tls::is_ca(agent->cert_pem));
   X509Ptr ax = parse_cert(agent->cert_pem);
@@ -219,32 +222,6 @@ TEST(TlsMaterial, LoadOrCreateReplacesACertificateThatIsACa) {
   ASSERT_TRUE(again.ok());
   EXPECT_FALSE(generated);
   EXPECT_EQ(again->cert_pem, id->cert_pem);
-}
-
-TEST(TlsMaterial, SeededKeysAreDeterministicAndHkdfMatchesRfc5869) {
-  // RFC 5869 test case 1
-  std::string ikm(22, '\x0b'), salt, info;
-  for (int i = 0; i <= 0x0c; ++i) salt.push_back(static_cast<char>(i));
-  for (int i = 0xf0; i <= 0xf9; ++i) info.push_back(static_cast<char>(i));
-  auto okm = tls::hkdf_sha256(ikm, salt, info, 42);
-  ASSERT_TRUE(okm.ok());
-  static const char* want = "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865";
-  std::string got;
-  for (unsigned char c : *okm) {
-    char b[3];
-    snprintf(b, sizeof b, "%02x", c);
-    got += b;
-  }
-  EXPECT_EQ(got, want);
-
-  std::string seed(32, 's');
-  auto a = tls::make_from_seed(seed, "x"), b = tls::make_from_seed(seed, "x");
-  ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_EQ(*tls::public_key_pin(a->cert_pem), *tls::public_key_pin(b->cert_pem));
-  EXPECT_EQ(a->key_pem, b->key_pem);
-  auto c = tls::make_from_seed(std::string(32, 't'), "x");
-  EXPECT_NE(*tls::public_key_pin(a->cert_pem), *tls::public_key_pin(c->cert_pem));
-  EXPECT_FALSE(tls::make_from_seed("short", "x").ok());
 }
 
 TEST(TlsMaterial, LoadOrCreateWritesAPrivateKeyOnceAndReusesIt) {
@@ -312,6 +289,7 @@ class HttpsTest : public ::testing::Test {
     write(ca, id.cert_pem);
     ads::http::ServerOptions o{"127.0.0.1", 0, 4096, 8, 5};
     o.tls_cert_pem = id.cert_pem;
+    o.tls_backend = ads::http::openssl_tls;
     o.tls_key_pem = id.key_pem;
     server = std::make_unique<ads::http::Server>(o);
     server->route("POST", "/echo", [](ads::http::Request& r) { return ads::http::Response::json(200, r.body); });
@@ -381,6 +359,7 @@ TEST_F(HttpsTest, HostNameIsCheckedAgainstTheCertificate) {
   auto narrow = tls::make_self_signed({"ads.example.test"});
   ads::http::ServerOptions o{"127.0.0.1", 0, 4096, 8, 5};
   o.tls_cert_pem = narrow->cert_pem;
+  o.tls_backend = ads::http::openssl_tls;
   o.tls_key_pem = narrow->key_pem;
   ads::http::Server s(o);
   s.route("GET", "/hello", [](ads::http::Request&) { return ads::http::Response::json(200, "{}"); });
@@ -458,6 +437,7 @@ TEST(HttpsServer, RefusesToStartWithAKeyThatIsNotTheCertificates) {
   auto a = tls::make_self_signed({"localhost"}), b = tls::make_self_signed({"localhost"});
   ads::http::ServerOptions o{"127.0.0.1", 0, 4096, 8, 5};
   o.tls_cert_pem = a->cert_pem;
+  o.tls_backend = ads::http::openssl_tls;
   o.tls_key_pem = b->key_pem;
   ads::http::Server s(o);
   auto st = s.start();

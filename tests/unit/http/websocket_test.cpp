@@ -24,6 +24,7 @@
 #include "http/client.h"
 #include "http/server.h"
 #include "http/tls.h"
+#include "http/tls_openssl.h"
 #include "support/raw_client.h"
 
 namespace {
@@ -364,6 +365,7 @@ TEST(WebSocket, OverTlsBytesGoBothWays) {
   ASSERT_TRUE(id.ok());
   ads::http::ServerOptions o;
   o.tls_cert_pem = id->cert_pem;
+  o.tls_backend = ads::http::openssl_tls;
   o.tls_key_pem = id->key_pem;
   Relays r(o);
   asio::io_context ioc;
