@@ -90,6 +90,12 @@ class MbedContext final : public TlsContext {
 class MbedStream final : public TlsStream {
  public:
   MbedStream(DeadlineSocket& s, const mbedtls_ssl_config* conf) : sock_(s) {
+    // mbed TLS sends each handshake message on its own (ServerHello,
+    // Certificate, ServerKeyExchange, ServerHelloDone): with Nagle's
+    // algorithm the later ones waited for the client's delayed ACK, 40 ms a
+    // handshake (measured: 52 ms with it, see docs/bench.md "Agent memory")
+    boost::system::error_code ignore;
+    s.lowest_layer().set_option(boost::asio::ip::tcp::no_delay(true), ignore);
     mbedtls_ssl_init(&ssl_);
     setup_rc_ = mbedtls_ssl_setup(&ssl_, conf);
     mbedtls_ssl_set_bio(&ssl_, this, &MbedStream::send, &MbedStream::recv, nullptr);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <boost/asio/buffer.hpp>
+#include <iterator>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
 #include <memory>
@@ -35,6 +36,7 @@ inline boost::system::error_code tls_error() { return {1, tls_category()}; }
 // it. read_some/write_some make it a Beast SyncReadStream/SyncWriteStream.
 class TlsStream {
  public:
+  static constexpr size_t kRecordBytes = 16384;  // a TLS record's most plaintext
   virtual ~TlsStream() = default;
   virtual void handshake(boost::system::error_code& ec) = 0;
   // At most n bytes; 0 with ec set at the end (asio::error::eof) or an error.
@@ -60,14 +62,22 @@ class TlsStream {
     if (ec) throw boost::system::system_error(ec);
     return n;
   }
+  // Several small buffers (an answer's head and body) go out as one record:
+  // one write per buffer would make a record, and a send, of each.
   template <class ConstBuffers>
   size_t write_some(const ConstBuffers& b, boost::system::error_code& ec) {
-    for (auto it = boost::asio::buffer_sequence_begin(b); it != boost::asio::buffer_sequence_end(b); ++it) {
-      boost::asio::const_buffer c(*it);
-      if (c.size() > 0) return write(c.data(), c.size(), ec);
+    auto it = boost::asio::buffer_sequence_begin(b);
+    const auto end = boost::asio::buffer_sequence_end(b);
+    while (it != end && boost::asio::const_buffer(*it).size() == 0) ++it;
+    if (it == end) {
+      ec = {};
+      return 0;
     }
-    ec = {};
-    return 0;
+    boost::asio::const_buffer first(*it);
+    if (first.size() >= kRecordBytes || std::next(it) == end) return write(first.data(), first.size(), ec);
+    char joined[kRecordBytes];
+    size_t n = boost::asio::buffer_copy(boost::asio::buffer(joined), b);
+    return write(joined, n, ec);
   }
   template <class ConstBuffers>
   size_t write_some(const ConstBuffers& b) {

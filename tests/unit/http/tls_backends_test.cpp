@@ -105,6 +105,7 @@ TEST_P(TlsBackendTest, ManyClientsAtOnce) {
   constexpr int kClients = 8, kEach = 5;
   std::atomic<int> ok{0};
   std::vector<std::thread> ts;
+  ts.reserve(kClients);
   for (int i = 0; i < kClients; ++i)
     ts.emplace_back([&] {
       for (int j = 0; j < kEach; ++j) {
