@@ -75,6 +75,31 @@ std::string redact_url(const std::string& url) {
   return url.substr(0, colon + 1) + "***" + url.substr(at);
 }
 
+// Each "warm" key must be an OS key the provider serves: a typo would
+// otherwise fail once every pass of the keeper, in the log only. A provider
+// that cannot be asked now (LXD down) or lacks the image yet: a warning, the
+// keeper tries again.
+Status check_warm_keys(const std::map<std::string, int>& warm, Provider& p, const std::string& kind) {
+  auto images = p.images();
+  if (!images) {
+    spdlog::warn("ads serve: cannot check the warm machines' OS keys against provider {}: {}", kind,
+                 images.error().message);
+    return Status::Ok();
+  }
+  std::string served;
+  for (const auto& i : *images) served += (served.empty() ? "" : ", ") + i.os_key;
+  for (const auto& [key, n] : warm) {
+    auto it = std::find_if(images->begin(), images->end(), [&](const ImageInfo& i) { return i.os_key == key; });
+    if (it == images->end())
+      return Error::invalid("warm", "\"" + key + "\" is no OS key of provider " + kind + " (it serves: " +
+                                        (served.empty() ? "none" : served) + ")");
+    if (it->state == "missing")
+      spdlog::warn("ads serve: warm machines of {}: the image {} is missing ({}); none can be made until it exists",
+                   key, it->image, it->note);
+  }
+  return Status::Ok();
+}
+
 int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::string& proxy_flag) {
   // the server's log goes to stderr; stdout carries only the "listening on" line
   spdlog::set_default_logger(spdlog::stderr_logger_mt("ads"));
@@ -112,6 +137,8 @@ int run_serve(cli::ServeConfig cfg, const std::string& config_file, const std::s
       return fail_with(Error::invalid("warm", "the default provider (" + cfg.default_provider +
                                                   ") cannot keep warm machines (LXD without a static \"nic\" can)"),
                        kExitUsage);
+    if (auto st = check_warm_keys(cfg.warm, *d->second, cfg.default_provider); !st)
+      return fail_with(st.error(), kExitUsage);
   }
   EngineOptions eo;
   eo.warm = cfg.warm;

@@ -312,4 +312,20 @@ TEST_F(WarmTest, WarmMachinesOnAProviderThatCannotKeepThemAreRefusedAtStart) {
   EXPECT_NE(out.find("cannot keep warm machines"), std::string::npos) << out;
 }
 
+// A warm key the provider does not serve (a typo) is refused at start, naming
+// the keys it does serve; before, the keeper failed on it every pass, in the
+// log only.
+TEST_F(WarmTest, AWarmKeyTheProviderDoesNotServeIsRefusedAtStart) {
+  std::string path = (tmp.path / "typo.json").string();
+  std::ofstream(path) << R"({"warm":{"debian-12":1,"debain-12":1}})";
+  std::string out;
+  int rc = run({"timeout", "30", ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir",
+                (tmp.path / "d").string(), "--config", path},
+               &out);
+  EXPECT_EQ(rc, 2) << out;
+  EXPECT_NE(out.find("\"debain-12\" is no OS key of provider lxd"), std::string::npos) << out;
+  EXPECT_NE(out.find("debian-12"), std::string::npos) << out;
+  EXPECT_TRUE(warm_containers().empty());  // nothing was made
+}
+
 }  // namespace
