@@ -88,11 +88,12 @@ Status check_warm_keys(const std::map<std::string, int>& warm, Provider& p, cons
   }
   std::string served;
   for (const auto& i : *images) served += (served.empty() ? "" : ", ") + i.os_key;
-  for (const auto& [key, n] : warm) {
+  for (const auto& entry : warm) {
+    const std::string& key = entry.first;
     auto it = std::find_if(images->begin(), images->end(), [&](const ImageInfo& i) { return i.os_key == key; });
     if (it == images->end())
-      return Error::invalid("warm", "\"" + key + "\" is no OS key of provider " + kind + " (it serves: " +
-                                        (served.empty() ? "none" : served) + ")");
+      return Error::invalid("warm", "\"" + key + "\" is no OS key of provider " + kind +
+                                        " (it serves: " + (served.empty() ? "none" : served) + ")");
     if (it->state == "missing")
       spdlog::warn("ads serve: warm machines of {}: the image {} is missing ({}); none can be made until it exists",
                    key, it->image, it->note);

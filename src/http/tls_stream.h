@@ -10,9 +10,9 @@
 #pragma once
 
 #include <boost/asio/buffer.hpp>
-#include <iterator>
 #include <boost/system/error_code.hpp>
 #include <boost/system/system_error.hpp>
+#include <iterator>
 #include <memory>
 #include <string>
 

@@ -156,6 +156,41 @@ TEST(AgentClientLimits, EveryAnswerOfAHostileAgentIsBounded) {
   EXPECT_EQ(*older, 0);
 }
 
+// The real agent binary, idle: its main thread sleeps until a stop signal
+// (it used to wake every 100 ms to look at a flag, in every lab), and each
+// stop signal it heeds (SIGTERM; SIGPWR, what `lxc stop` sends) ends it at
+// once, with exit code 0.
+long voluntary_switches(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("voluntary_ctxt_switches:", 0) == 0) return std::atol(line.c_str() + 24);
+  return -1;
+}
+
+TEST(AgentProcess, AnIdleAgentSleepsUntilAStopSignalEndsIt) {
+  for (int sig : {SIGTERM, SIGPWR}) {
+    ads::test::TempDir tmp;
+    const int port = ads::test::free_loopback_port();
+    ASSERT_NE(port, 0) << "no free loopback port";
+    json cfg = {{"secret", kSecret},
+                {"host", "127.0.0.1"},
+                {"port", port},
+                {"lab_dir", (tmp.path / "lab").string()},
+                {"backup_dir", (tmp.path / "backup").string()}};
+    std::ofstream(tmp.path / "agent.json") << cfg.dump();
+    ads::test::Child agent({ADS_AGENT_BIN, "--config", (tmp.path / "agent.json").string()});
+    ads::agent::AgentClient c(ads::agent::AgentClient::url_for("127.0.0.1", port), kSecret);
+    ASSERT_TRUE(c.wait_ready(std::chrono::seconds(30)).ok());
+    long before = voluntary_switches(agent.pid());
+    ASSERT_GE(before, 0);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    long after = voluntary_switches(agent.pid());
+    EXPECT_LE(after - before, 2) << "the main thread woke " << after - before << " times in 1 s of idleness";
+    EXPECT_EQ(agent.kill_now(sig), 0) << "signal " << sig;
+  }
+}
+
 // Issue 16.8: an agent frozen in the middle of an action (SIGSTOP) left the
 // job running until the 30-minute command limit. The real agent binary, as
 // pushed into machines, frozen while its command runs: the client says so
