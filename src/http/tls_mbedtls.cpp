@@ -63,6 +63,17 @@ class MbedContext final : public TlsContext {
     if (rc != 0) return Error::invalid("tls.key", "the key cannot be used: " + mbed_error(rc));
     if (mbedtls_pk_check_pair(&cert_.pk, &key_) != 0)
       return Error::invalid("tls.key", "the key does not belong to the certificate");
+    // mbed TLS 2.28 computes a curve's table for multiples of its generator
+    // at the first use and stores it in the key's group: two first
+    // handshakes at once (each signs with this key) would both write it, and
+    // one could free the table the other reads. One signature now, before
+    // any connection shares the key, leaves the table only to be read.
+    const unsigned char digest[32] = {0};
+    unsigned char sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
+    size_t sig_len = 0;
+    rc = mbedtls_pk_sign(&key_, MBEDTLS_MD_SHA256, digest, sizeof digest, sig, &sig_len, mbedtls_ctr_drbg_random,
+                         &drbg_);
+    if (rc != 0) return Error::invalid("tls.key", "the key cannot sign: " + mbed_error(rc));
     rc = mbedtls_ssl_config_defaults(&conf_, MBEDTLS_SSL_IS_SERVER, MBEDTLS_SSL_TRANSPORT_STREAM,
                                      MBEDTLS_SSL_PRESET_DEFAULT);
     if (rc != 0) return Error::make("internal", "cannot set up TLS: " + mbed_error(rc));
