@@ -23,11 +23,13 @@ namespace {
 volatile std::sig_atomic_t g_stop = 0;
 volatile std::sig_atomic_t g_wake = -1;  // an eventfd the signal handler writes: the main thread sleeps on it
 void on_signal(int) {
+  const int saved = errno;  // the interrupted code's
   g_stop = 1;
   if (g_wake >= 0) {
     const uint64_t one = 1;
     (void)!::write(g_wake, &one, sizeof one);
   }
+  errno = saved;
 }
 
 // Sleeps until a stop signal. On an eventfd, not in a loop of short sleeps:

@@ -63,11 +63,12 @@ class MbedContext final : public TlsContext {
     if (rc != 0) return Error::invalid("tls.key", "the key cannot be used: " + mbed_error(rc));
     if (mbedtls_pk_check_pair(&cert_.pk, &key_) != 0)
       return Error::invalid("tls.key", "the key does not belong to the certificate");
-    // mbed TLS 2.28 computes a curve's table for multiples of its generator
-    // at the first use and stores it in the key's group: two first
-    // handshakes at once (each signs with this key) would both write it, and
-    // one could free the table the other reads. One signature now, before
-    // any connection shares the key, leaves the table only to be read.
+    // One signature now: a key that cannot sign is refused here, not at each
+    // handshake. (Also a guard: mbed TLS 2.28 stores a curve's generator
+    // table lazily in the group it multiplies on. A PEM key is an ECKEY,
+    // whose signatures run on a copy of its group, so handshakes share
+    // nothing there today; an ECDSA-typed key would sign on its own group,
+    // and this first signature fills the table before connections share it.)
     const unsigned char digest[32] = {0};
     unsigned char sig[MBEDTLS_PK_SIGNATURE_MAX_SIZE];
     size_t sig_len = 0;
@@ -137,7 +138,9 @@ class MbedStream final : public TlsStream {
       int rc = mbedtls_ssl_read(&ssl_, static_cast<unsigned char*>(p), n);
       if (rc > 0) return static_cast<size_t>(rc);
       if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) continue;
-      // a close_notify, or the peer gone at a record's boundary: the end
+      // a close_notify, or the peer gone (mbed TLS 2.28 says 0 even in the
+      // middle of a record: a cut request then reads as a short one, which
+      // the HTTP parser refuses; OpenSSL calls that stream_truncated)
       if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || (rc == MBEDTLS_ERR_SSL_CONN_EOF && !sock_error_))
         ec = boost::asio::error::eof;
       else ec = failure();
