@@ -160,6 +160,19 @@ TEST(AgentClientLimits, EveryAnswerOfAHostileAgentIsBounded) {
 // (it used to wake every 100 ms to look at a flag, in every lab), and each
 // stop signal it heeds (SIGTERM; SIGPWR, what `lxc stop` sends) ends it at
 // once, with exit code 0.
+// Writes the real agent's config (loopback, `port`, its directories under
+// `dir`, plus `extra`) and returns its path.
+std::string agent_config(const fs::path& dir, int port, const json& extra = json::object()) {
+  json cfg = {{"secret", kSecret},
+              {"host", "127.0.0.1"},
+              {"port", port},
+              {"lab_dir", (dir / "lab").string()},
+              {"backup_dir", (dir / "backup").string()}};
+  cfg.update(extra);
+  std::ofstream(dir / "agent.json") << cfg.dump();
+  return (dir / "agent.json").string();
+}
+
 long voluntary_switches(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/status");
   std::string line;
@@ -173,13 +186,7 @@ TEST(AgentProcess, AnIdleAgentSleepsUntilAStopSignalEndsIt) {
     ads::test::TempDir tmp;
     const int port = ads::test::free_loopback_port();
     ASSERT_NE(port, 0) << "no free loopback port";
-    json cfg = {{"secret", kSecret},
-                {"host", "127.0.0.1"},
-                {"port", port},
-                {"lab_dir", (tmp.path / "lab").string()},
-                {"backup_dir", (tmp.path / "backup").string()}};
-    std::ofstream(tmp.path / "agent.json") << cfg.dump();
-    ads::test::Child agent({ADS_AGENT_BIN, "--config", (tmp.path / "agent.json").string()});
+    ads::test::Child agent({ADS_AGENT_BIN, "--config", agent_config(tmp.path, port)});
     ads::agent::AgentClient c(ads::agent::AgentClient::url_for("127.0.0.1", port), kSecret);
     ASSERT_TRUE(c.wait_ready(std::chrono::seconds(30)).ok());
     long before = voluntary_switches(agent.pid());
@@ -199,15 +206,8 @@ TEST(AgentProcess, AnAgentFrozenMidActionIsDetectedAfterTheIdleTime) {
   ads::test::TempDir tmp;
   const int port = ads::test::free_loopback_port();
   ASSERT_NE(port, 0) << "no free loopback port";
-  json cfg = {{"secret", kSecret},
-              {"host", "127.0.0.1"},
-              {"port", port},
-              {"lab_dir", (tmp.path / "lab").string()},
-              {"backup_dir", (tmp.path / "backup").string()},
-              {"command_timeout_s", 120},
-              {"heartbeat_s", 1}};
-  std::ofstream(tmp.path / "agent.json") << cfg.dump();
-  ads::test::Child agent({ADS_AGENT_BIN, "--config", (tmp.path / "agent.json").string()});
+  ads::test::Child agent(
+      {ADS_AGENT_BIN, "--config", agent_config(tmp.path, port, {{"command_timeout_s", 120}, {"heartbeat_s", 1}})});
   ads::agent::AgentLimits limits;
   limits.idle_ms = 3000;
   ads::agent::AgentClient c(ads::agent::AgentClient::url_for("127.0.0.1", port), kSecret, limits);

@@ -16,8 +16,6 @@
 
 #include "http/client.h"
 #include "http/server.h"
-#include "http/tls.h"
-#include "http/tls_openssl.h"
 #include "support/process.h"
 #include "support/raw_client.h"
 
@@ -284,36 +282,7 @@ TEST(ServerConnections, TwoHundredClientsAtOnceAllGetTheirAnswer) {
   EXPECT_EQ(s.stats().refused_busy + s.stats().refused_per_address + s.stats().queue_timeouts, 0u);
 }
 
-// Over HTTPS a refused client gets its 429 through a TLS handshake too.
-TEST(ServerConnections, RefusalsOverTlsAreAnsweredInJson) {
-  ads::test::TempDir tmp;
-  auto id = ads::http::tls::make_self_signed({"127.0.0.1"});
-  ASSERT_TRUE(id.ok());
-  std::ofstream(tmp.path / "ca.crt") << id->cert_pem;
-  auto o = small();
-  o.tls_cert_pem = id->cert_pem;
-  o.tls_backend = ads::http::openssl_tls;
-  o.tls_key_pem = id->key_pem;
-  o.max_connections_per_address = 1;
-  o.max_queued = 0;
-  ads::http::Server s(o);
-  add_routes(s);
-  ASSERT_TRUE(s.start().ok());
-  RawClient holder(s.port());
-  ASSERT_TRUE(eventually([&] { return s.stats().open == 1; }));
-  ads::http::ClientRequest r;
-  r.url = "https://127.0.0.1:" + std::to_string(s.port()) + "/hello";
-  r.ca_file = (tmp.path / "ca.crt").string();
-  auto refused = ads::http::request(r);
-  ASSERT_TRUE(refused.ok()) << refused.error().message;
-  EXPECT_EQ(refused->status, 429);
-  EXPECT_EQ(json::parse(refused->body, nullptr, false)["error"]["code"], "too_many_connections") << refused->body;
-  holder.close();
-  ASSERT_TRUE(eventually([&] { return s.stats().open == 0; }));
-  auto ok = ads::http::request(r);
-  ASSERT_TRUE(ok.ok()) << ok.error().message;
-  EXPECT_EQ(ok->status, 200);
-}
+// (Over HTTPS, a refused client's 429: tls_backends_test.cpp, both TLS backends.)
 
 TEST(ServerConnections, StopEndsSlowAndWaitingConnections) {
   auto o = small();

@@ -150,8 +150,8 @@ TEST_P(TlsBackendTest, GarbageAndBrokenHandshakesEndOnlyTheirConnection) {
   EXPECT_EQ(r->status, 200);
 }
 
-// A client that starts a handshake and stalls is cut at the head's deadline
-// (which covers the handshake), and its slot is free again.
+// A client that starts a handshake and stalls, or trickles it, is cut at the
+// head's deadline (which covers the handshake), and its slot is free again.
 TEST_P(TlsBackendTest, AStalledHandshakeIsCutAtTheHeadDeadline) {
   auto o = options();
   o.head_timeout_ms = 300;
@@ -164,13 +164,24 @@ TEST_P(TlsBackendTest, AStalledHandshakeIsCutAtTheHeadDeadline) {
   c.read_all(20s, &closed);
   EXPECT_TRUE(closed);
   ASSERT_TRUE(eventually([&] { return s->stats().open == 0; }));
+  // a handshake trickled a byte every 100 ms (each byte resets no timer): cut
+  // at the same deadline, long before its 517 bytes are in
+  {
+    RawClient t(s->port());
+    std::string hello = std::string("\x16\x03\x01\x02\x00", 5) + std::string(512, '\x01');
+    bool answered = false;
+    size_t sent = t.trickle(hello, 100ms, 20s, &answered);
+    EXPECT_TRUE(answered);  // the server closed the connection
+    EXPECT_LT(sent, hello.size());
+  }
+  ASSERT_TRUE(eventually([&] { return s->stats().open == 0; }));
   auto r = call(s->port());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->status, 200);
 }
 
-// Refused for too many connections from one address: the 429 still goes out
-// through a handshake.
+// Refused for too many connections from one address: the 429 still goes out,
+// in JSON, through a handshake (it was server_limits_test's, OpenSSL only).
 TEST_P(TlsBackendTest, RefusalsAreAnsweredThroughTls) {
   auto o = options();
   o.max_connections_per_address = 1;
@@ -181,6 +192,7 @@ TEST_P(TlsBackendTest, RefusalsAreAnsweredThroughTls) {
   auto refused = call(s->port());
   ASSERT_TRUE(refused.ok()) << refused.error().message;
   EXPECT_EQ(refused->status, 429);
+  EXPECT_EQ(json::parse(refused->body, nullptr, false)["error"]["code"], "too_many_connections") << refused->body;
   holder.close();
   ASSERT_TRUE(eventually([&] { return s->stats().open == 0; }));
   auto r = call(s->port());
