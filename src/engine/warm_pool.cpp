@@ -135,9 +135,17 @@ bool Engine::make_warm(Provider* p, const std::string& os_key, int max) {
     // (the image: retried after a while, not at every claim's wake-up)
     warm_unsupported_until_[os_key] = now_ms() + 10 * std::max<int64_t>(opts_.warm_interval.count(), 1000);
   }
-  if (made && stopping_) made = Error::make("interrupted", "the server is stopping");
+  // between the steps: still being made (a create or a start slower than
+  // warm_stale is not taken by another server for one left half-made), and
+  // not removed meanwhile by one that did
+  auto still_ours = [&]() -> Status {
+    if (stopping_) return Error::make("interrupted", "the server is stopping");
+    auto t = store_.touch_warm(w.name, now_ms());
+    return t || t.error().code != "not_found" ? Status::Ok() : t;  // (a store error: the ready mark tells)
+  };
+  if (made) made = still_ours();
   if (made) made = p->start(w.name);
-  if (made && stopping_) made = Error::make("interrupted", "the server is stopping");
+  if (made) made = still_ours();
   Result<std::string> addr = made ? p->wait_address(w.name, opts_.address_timeout) : Result<std::string>(made.error());
   if (addr) {
     auto ready = store_.set_warm_ready(w.name, *addr, now_ms());

@@ -159,6 +159,9 @@ class Store {
   // OS key: "exhausted" when they have `max` already (creating or ready).
   // set_warm_ready marks a "creating" one ready with its address; "not_found"
   // once it was removed meanwhile (its maker then removes the machine).
+  // touch_warm moves a "creating" one's updated_ms on while its maker is
+  // still at work (others take one not touched for warm_stale for left
+  // half-made); "not_found" as for set_warm_ready.
   // claim_warm takes the oldest ready one of provider and OS key that carries
   // agent `agent_sha256` and forgets it, in one statement: two claims never
   // get the same one; nullopt when there is none. remove_warm forgets one in
@@ -167,6 +170,7 @@ class Store {
   // warm_machines: every one, oldest first.
   virtual Status add_warm(const WarmMachine& w, int max) = 0;
   virtual Status set_warm_ready(const std::string& name, const std::string& address, int64_t now_ms) = 0;
+  virtual Status touch_warm(const std::string& name, int64_t now_ms) = 0;
   virtual Result<std::optional<WarmMachine>> claim_warm(const std::string& provider, const std::string& os_key,
                                                         const std::string& agent_sha256) = 0;
   virtual Result<bool> remove_warm(const std::string& name, const std::string& state) = 0;

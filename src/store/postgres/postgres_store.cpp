@@ -907,6 +907,15 @@ Status PostgresStore::set_warm_ready(const std::string& name, const std::string&
   });
 }
 
+Status PostgresStore::touch_warm(const std::string& name, int64_t now_ms) {
+  return in_tx(*conn_, "noting a warm machine still being made", "", [&](pqxx::work& w) -> Status {
+    auto r =
+        w.exec_params("UPDATE warm_machines SET updated_ms = $1 WHERE name = $2 AND state = 'creating'", now_ms, name);
+    if (r.affected_rows() == 0) return Error::make("not_found", "no warm machine " + name + " being made");
+    return Status::Ok();
+  });
+}
+
 Result<std::optional<WarmMachine>> PostgresStore::claim_warm(const std::string& provider, const std::string& os_key,
                                                              const std::string& agent_sha256) {
   return in_tx(*conn_, "claiming a warm machine", "", [&](pqxx::work& w) -> Result<std::optional<WarmMachine>> {

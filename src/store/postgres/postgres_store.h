@@ -54,6 +54,7 @@ class PostgresStore : public Store {
   Status delete_cleanup(const std::string& provider, const std::string& machine) override;
   Status add_warm(const WarmMachine& w, int max) override;
   Status set_warm_ready(const std::string& name, const std::string& address, int64_t now_ms) override;
+  Status touch_warm(const std::string& name, int64_t now_ms) override;
   Result<std::optional<WarmMachine>> claim_warm(const std::string& provider, const std::string& os_key,
                                                 const std::string& agent_sha256) override;
   Result<bool> remove_warm(const std::string& name, const std::string& state) override;

@@ -947,6 +947,15 @@ Status SqliteStore::set_warm_ready(const std::string& name, const std::string& a
   return Status::Ok();
 }
 
+Status SqliteStore::touch_warm(const std::string& name, int64_t now_ms) {
+  std::lock_guard<std::mutex> lk(mu_);
+  Stmt s(*stmts_, "UPDATE warm_machines SET updated_ms = ? WHERE name = ? AND state = 'creating'");
+  s.bind(1, now_ms).bind(2, name);
+  if (s.step() != SQLITE_DONE) return s.error("noting a warm machine still being made");
+  if (sqlite3_changes(db_) == 0) return Error::make("not_found", "no warm machine " + name + " being made");
+  return Status::Ok();
+}
+
 Result<std::optional<WarmMachine>> SqliteStore::claim_warm(const std::string& provider, const std::string& os_key,
                                                            const std::string& agent_sha256) {
   std::lock_guard<std::mutex> lk(mu_);

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -29,6 +30,9 @@ struct Platform {
   bool fail_create = false;
   bool fail_destroy = false;
   int creates = 0;
+  int starts = 0;
+  // run (outside the lock) once a create has made its machine, and as a start begins
+  std::function<void(const std::string&)> after_create, on_start;
   std::set<std::string> names() {
     std::lock_guard<std::mutex> lk(mu);
     std::set<std::string> out;
@@ -43,16 +47,25 @@ class MemoryProvider : public ads::Provider {
   std::string kind() const override { return "mem"; }
   bool can_claim() const override { return true; }
   ads::Status create(const ads::MachineSpec& spec, const ads::ProgressFn&) override {
-    std::lock_guard<std::mutex> lk(p_->mu);
+    std::unique_lock<std::mutex> lk(p_->mu);
     ++p_->creates;
     if (p_->fail_create) return ads::Error::make("unavailable", "create refused (test)");
     if (p_->machines.count(spec.name)) return ads::Error::make("conflict", "exists");
     EXPECT_TRUE(spec.warm);
     for (auto& f : spec.files) EXPECT_FALSE(f.path.find("agent.json") != std::string::npos) << "a secret in a warm one";
     p_->machines[spec.name] = ads::Machine{spec.name, "Stopped", "", spec.labels, ""};
+    lk.unlock();
+    if (p_->after_create) p_->after_create(spec.name);
     return ads::Status::Ok();
   }
-  ads::Status start(const std::string& name) override { return set_status(name, "Running"); }
+  ads::Status start(const std::string& name) override {
+    if (p_->on_start) p_->on_start(name);
+    {
+      std::lock_guard<std::mutex> lk(p_->mu);
+      ++p_->starts;
+    }
+    return set_status(name, "Running");
+  }
   ads::Status stop(const std::string& name) override { return set_status(name, "Stopped"); }
   ads::Status destroy(const std::string& name) override {
     std::lock_guard<std::mutex> lk(p_->mu);
@@ -382,6 +395,50 @@ TEST_P(WarmPoolTest, FailuresForgetTheRecordAndQueueWhatCannotBeRemoved) {
   ASSERT_EQ(q->size(), 1u);
   EXPECT_EQ(q->front().machine, made);
   EXPECT_EQ(q->front().provider, "mem");
+  EXPECT_TRUE(rows(*store).empty());
+}
+
+// A machine being made is noted in the store between its steps, so that a
+// create or a start slower than warm_stale does not look left half-made to
+// another server; and a maker whose record another server removed meanwhile
+// (it took it for left half-made) stops there: no start, no machine left.
+TEST_P(WarmPoolTest, AMachineBeingMadeIsNotedAliveBetweenItsStepsAndStopsOnceItsRecordIsGone) {
+  int64_t created_ms = -1, updated_ms = -1;
+  platform->after_create = [&](const std::string&) {
+    std::this_thread::sleep_for(5ms);  // (the clock moves on before the next step's note)
+  };
+  platform->on_start = [&](const std::string& name) {
+    auto w = store->warm_machines();
+    ASSERT_TRUE(w.ok());
+    for (auto& m : *w)
+      if (m.name == name) created_ms = m.created_ms, updated_ms = m.updated_ms;
+  };
+  {
+    auto e = engine(*store, {{"debian-12", 1}});
+    ASSERT_TRUE(e->start().ok());
+    ASSERT_TRUE(eventually([&] { return all_ready(1); }));
+    e->stop();
+  }
+  ASSERT_GE(created_ms, 0) << "the start did not find the record";
+  EXPECT_GE(updated_ms, created_ms + 5) << "not noted after the create";
+
+  // the next one's record is removed by "another server" while it is created
+  ASSERT_TRUE(store->remove_warm(rows(*store).begin()->first, "ready").ok());
+  platform->machines.clear();
+  platform->on_start = nullptr;
+  platform->starts = 0;
+  std::string removed;
+  platform->after_create = [&](const std::string& name) {
+    auto r = store->remove_warm(name, "creating");
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(*r);
+    removed = name;
+  };
+  auto e = engine(*store, {{"debian-12", 1}});
+  e->warm_pass();  // (no start(): this pass alone, on this thread)
+  EXPECT_FALSE(removed.empty());
+  EXPECT_EQ(platform->starts, 0);
+  EXPECT_TRUE(platform->names().empty());
   EXPECT_TRUE(rows(*store).empty());
 }
 

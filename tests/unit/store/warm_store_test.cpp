@@ -42,6 +42,15 @@ TEST_P(WarmStoreTest, AMachineIsClaimedOnceReadyOldestFirstAndOnlyWithTheSameAge
   auto none = s->claim_warm("lxd", "debian-12", "sha-a");
   ASSERT_TRUE(none.ok()) << none.error().message;
   EXPECT_FALSE(none->has_value());
+  // one still being made is noted alive: its updated_ms moves on, nothing else
+  ASSERT_TRUE(s->touch_warm("ads-w-c", 4000).ok());
+  auto touched = s->warm_machines();
+  ASSERT_TRUE(touched.ok());
+  ASSERT_EQ(touched->size(), 3u);
+  EXPECT_EQ((*touched)[2].name, "ads-w-c");
+  EXPECT_EQ((*touched)[2].state, "creating");
+  EXPECT_EQ((*touched)[2].created_ms, 3000);
+  EXPECT_EQ((*touched)[2].updated_ms, 4000);
   ASSERT_TRUE(s->set_warm_ready("ads-w-b", "10.0.0.2", 5000).ok());
   ASSERT_TRUE(s->set_warm_ready("ads-w-a", "10.0.0.3", 5001).ok());
   ASSERT_TRUE(s->set_warm_ready("ads-w-c", "10.0.0.4", 5002).ok());
@@ -58,6 +67,13 @@ TEST_P(WarmStoreTest, AMachineIsClaimedOnceReadyOldestFirstAndOnlyWithTheSameAge
   EXPECT_EQ((*all)[0].address, "10.0.0.3");
   EXPECT_EQ((*all)[0].maker, "server-1");
   EXPECT_EQ((*all)[0].updated_ms, 5001);
+  // one that is ready (or gone) is no longer being made
+  auto ready = s->touch_warm("ads-w-c", 7000);
+  ASSERT_FALSE(ready.ok());
+  EXPECT_EQ(ready.error().code, "not_found");
+  auto gone = s->touch_warm("ads-w-none", 7000);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, "not_found");
 
   // other OS key, other provider: none
   auto other = s->claim_warm("lxd", "debian-13", "sha-a");
