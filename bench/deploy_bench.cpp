@@ -2,7 +2,7 @@
 // lab serving its page (warm image cache), beside the same work done by hand
 // with LXD's own CLI (launch + file push + exec + wait for HTTP) in the same
 // run, and the seconds from DELETE to `destroyed`. Prints figures; not a
-// test. Usage: ads_bench [--warm N] [ROUNDS]
+// test. Usage: ads_bench [--warm N] [--workers W] [ROUNDS]
 // `ads_bench concurrent [N...]` (default 1 5 20): N deployments posted at once
 // (the server has N workers); p50/p95 of their latencies per N.
 // `ads_bench footprint [N]` (default 3): N static labs deployed and left idle
@@ -18,6 +18,8 @@
 // (docs/operators/warm-machines.md); before each round (each level of
 // `concurrent`) the bench waits until N are ready, so that the figures are
 // those of deploys that find the pool full.
+// `ads_bench --workers W ...`: the server runs W workers (default: the
+// largest N of `concurrent`, else 2), to choose `--workers` by measurement.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -356,8 +358,9 @@ int footprint(const std::string& base, const std::string& lab, int n) {
 
 int bench_main(int argc, char** argv) {
   int warm = 0;
-  if (argc > 2 && std::string(argv[1]) == "--warm") {
-    warm = std::max(0, std::atoi(argv[2]));
+  int workers_asked = 0;  // --workers W: the server's workers (default: N for `concurrent`, else 2)
+  while (argc > 2 && (std::string(argv[1]) == "--warm" || std::string(argv[1]) == "--workers")) {
+    (std::string(argv[1]) == "--warm" ? warm : workers_asked) = std::max(0, std::atoi(argv[2]));
     argv[2] = argv[0];  // the rest as if "--warm N" were not there
     argv += 2;
     argc -= 2;
@@ -371,7 +374,7 @@ int bench_main(int argc, char** argv) {
   int rounds = !concurrent && !foot && argc > 1 ? std::max(1, std::atoi(argv[1])) : 3;
   std::string lab = std::string(ADS_SOURCE_DIR) + "/examples/labs/static-site";
   ads::test::TempDir tmp;
-  int workers = concurrent ? *std::max_element(levels.begin(), levels.end()) : 2;
+  int workers = workers_asked > 0 ? workers_asked : concurrent ? *std::max_element(levels.begin(), levels.end()) : 2;
   // the bench polls every 20 ms and posts up to N deployments at once as one user: lift the per-token rate
   // limit and the jobs-per-user limit so that it measures ADS, not the limiter
   std::ofstream(tmp.str() + "/bench.json")
@@ -379,6 +382,7 @@ int bench_main(int argc, char** argv) {
       << R"("active_jobs_per_user":1000},"jobs_per_owner":)" << std::min(workers, 64)
       << (warm > 0 ? R"(,"warm":{"debian-12":)" + std::to_string(warm) + "}" : std::string()) << "}";
   if (warm > 0) std::printf("warm_machines %d (debian-12; each round starts with the pool full)\n", warm);
+  if (workers_asked > 0) std::printf("workers %d\n", std::min(workers, 64));
   ads::test::Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
                            ADS_AGENT_BIN, "--workers", std::to_string(std::min(workers, 64)), "--config",
                            tmp.str() + "/bench.json"});
