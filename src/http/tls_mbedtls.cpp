@@ -116,7 +116,7 @@ class MbedStream final : public TlsStream {
   MbedStream(const MbedStream&) = delete;
   MbedStream& operator=(const MbedStream&) = delete;
 
-  void handshake(boost::system::error_code& ec) override {
+  void do_handshake(boost::system::error_code& ec) override {
     ec = {};
     if (setup_rc_ != 0) {
       ec = tls_error();
@@ -132,7 +132,7 @@ class MbedStream final : public TlsStream {
     }
   }
 
-  size_t read(void* p, size_t n, boost::system::error_code& ec) override {
+  size_t do_read(void* p, size_t n, boost::system::error_code& ec) override {
     ec = {};
     for (;;) {
       int rc = mbedtls_ssl_read(&ssl_, static_cast<unsigned char*>(p), n);
@@ -148,7 +148,7 @@ class MbedStream final : public TlsStream {
     }
   }
 
-  size_t write(const void* p, size_t n, boost::system::error_code& ec) override {
+  size_t do_write(const void* p, size_t n, boost::system::error_code& ec) override {
     ec = {};
     for (;;) {
       int rc = mbedtls_ssl_write(&ssl_, static_cast<const unsigned char*>(p), n);

@@ -11,16 +11,16 @@ namespace {
 class OpensslStream final : public TlsStream {
  public:
   OpensslStream(DeadlineSocket& s, asio::ssl::context& ctx) : tls_(s, ctx) {}
-  void handshake(boost::system::error_code& ec) override {
+  void do_handshake(boost::system::error_code& ec) override {
     tls_.handshake(asio::ssl::stream_base::server, ec);
     ec = ours(ec);
   }
-  size_t read(void* p, size_t n, boost::system::error_code& ec) override {
+  size_t do_read(void* p, size_t n, boost::system::error_code& ec) override {
     size_t got = tls_.read_some(asio::buffer(p, n), ec);
     ec = ours(ec);
     return got;
   }
-  size_t write(const void* p, size_t n, boost::system::error_code& ec) override {
+  size_t do_write(const void* p, size_t n, boost::system::error_code& ec) override {
     size_t put = tls_.write_some(asio::buffer(p, n), ec);
     ec = ours(ec);
     return put;

@@ -38,10 +38,24 @@ class TlsStream {
  public:
   static constexpr size_t kRecordBytes = 16384;  // a TLS record's most plaintext
   virtual ~TlsStream() = default;
-  virtual void handshake(boost::system::error_code& ec) = 0;
+  // A failed handshake or write leaves the stream failed: every later call
+  // gets that first error. (A write that timed out left part of a record
+  // in the library's buffer; mbed TLS would send it with the next write and
+  // count only the new bytes, so a retry could report as sent what was cut.)
+  // A failed read does not (a server answers 408 after a silent client).
+  void handshake(boost::system::error_code& ec) {
+    if (failed(ec)) return;
+    do_handshake(ec);
+    if (ec) failed_ = ec;
+  }
   // At most n bytes; 0 with ec set at the end (asio::error::eof) or an error.
-  virtual size_t read(void* p, size_t n, boost::system::error_code& ec) = 0;
-  virtual size_t write(const void* p, size_t n, boost::system::error_code& ec) = 0;
+  size_t read(void* p, size_t n, boost::system::error_code& ec) { return failed(ec) ? 0 : do_read(p, n, ec); }
+  size_t write(const void* p, size_t n, boost::system::error_code& ec) {
+    if (failed(ec)) return 0;
+    size_t put = do_write(p, n, ec);
+    if (ec) failed_ = ec;
+    return put;
+  }
   // The Boost.Asio OpenSSL stream this one is, or null: the server's
   // websockets run on it (websocket_serve.h).
   virtual boost::asio::ssl::stream<DeadlineSocket&>* asio_stream() { return nullptr; }
@@ -86,6 +100,18 @@ class TlsStream {
     if (ec) throw boost::system::system_error(ec);
     return n;
   }
+
+ protected:
+  virtual void do_handshake(boost::system::error_code& ec) = 0;
+  virtual size_t do_read(void* p, size_t n, boost::system::error_code& ec) = 0;
+  virtual size_t do_write(const void* p, size_t n, boost::system::error_code& ec) = 0;
+
+ private:
+  bool failed(boost::system::error_code& ec) const {
+    ec = failed_;
+    return static_cast<bool>(ec);
+  }
+  boost::system::error_code failed_;
 };
 
 class TlsContext {

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -16,6 +18,7 @@
 #include "http/tls.h"
 #include "http/tls_mbedtls.h"
 #include "http/tls_openssl.h"
+#include "http/tls_stream.h"
 #include "support/process.h"
 #include "support/raw_client.h"
 
@@ -228,6 +231,61 @@ TEST_P(TlsBackendTest, BadCertificatesAndKeysAreRefusedByName) {
   auto r = call(s->port());
   ASSERT_TRUE(r.ok()) << r.error().message;
   EXPECT_EQ(r->status, 200);
+}
+
+// A write that failed (here: timed out on a client that read nothing) leaves
+// the stream failed: once the client reads again, a later write is still
+// refused with that error, not reported as sent (mbed TLS alone would send
+// the cut record's rest with it and count only the new bytes).
+TEST_P(TlsBackendTest, AWriteThatFailedLeavesTheStreamFailed) {
+  namespace asio = boost::asio;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
+  auto ctx = GetParam().make(id_.cert_pem, id_.key_pem);
+  ASSERT_TRUE(ctx.ok()) << ctx.error().message;
+  std::atomic<bool> drain{false}, done{false};
+  std::atomic<size_t> drained{0};
+  std::thread client([&] {
+    asio::io_context cio;
+    asio::ssl::context c(asio::ssl::context::tls_client);
+    c.set_verify_mode(asio::ssl::verify_none);
+    asio::ssl::stream<asio::ip::tcp::socket> t(cio, c);
+    boost::system::error_code ec;
+    t.next_layer().connect(acc.local_endpoint(), ec);
+    if (!ec) t.handshake(asio::ssl::stream_base::client, ec);
+    for (int i = 0; i < 3000 && !drain && !done; ++i) std::this_thread::sleep_for(10ms);  // reads nothing meanwhile
+    std::vector<char> buf(1 << 16);
+    while (!ec && !done) drained += t.read_some(asio::buffer(buf), ec);
+  });
+  asio::ip::tcp::socket sock(io);
+  acc.accept(sock);
+  ads::http::DeadlineSocket ds(sock, 10s, 200ms);
+  struct Join {  // the client ends however the test does
+    std::atomic<bool>& done;
+    ads::http::DeadlineSocket& ds;
+    std::thread& t;
+    ~Join() {
+      done = true;
+      ds.shutdown();
+      t.join();
+    }
+  } join{done, ds, client};
+  auto st = (*ctx)->stream(ds);
+  boost::system::error_code ec;
+  st->handshake(ec);
+  ASSERT_FALSE(ec) << ec.message();
+  const std::string chunk(16000, 'x');
+  for (int i = 0; i < 10000 && !ec; ++i) st->write(chunk.data(), chunk.size(), ec);
+  EXPECT_EQ(ec, asio::error::timed_out) << ec.message();  // the buffers filled, the write waited 200 ms
+  drain = true;
+  EXPECT_TRUE(eventually([&] { return drained > 0; }));  // the client reads again
+  boost::system::error_code again;
+  EXPECT_EQ(st->write("late", 4, again), 0u);
+  EXPECT_EQ(again, ec) << again.message();
+  char one = 0;
+  boost::system::error_code read_ec;
+  EXPECT_EQ(st->read(&one, 1, read_ec), 0u);
+  EXPECT_EQ(read_ec, ec);
 }
 
 // A certificate with a key but no backend is a programming error, named.
