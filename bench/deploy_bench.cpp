@@ -28,6 +28,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
 #include <thread>
 
 #include "http/client.h"
@@ -383,6 +386,28 @@ int bench_main(int argc, char** argv) {
       << (warm > 0 ? R"(,"warm":{"debian-12":)" + std::to_string(warm) + "}" : std::string()) << "}";
   if (warm > 0) std::printf("warm_machines %d (debian-12; each round starts with the pool full)\n", warm);
   if (workers_asked > 0) std::printf("workers %d\n", std::min(workers, 64));
+  // A server keeps its warm machines when it stops, for its next start; the
+  // bench's server has none (its data dir goes), so the warm machines that
+  // appeared while it ran are removed after it (declared before it: gone after).
+  struct WarmSweep {
+    bool on;
+    std::set<std::string> before;
+    static std::set<std::string> warm_names() {
+      std::string out;
+      std::set<std::string> names;
+      if (ads::test::run({"lxc", "list", "--format", "csv", "-c", "n"}, &out) != 0) return names;
+      std::istringstream in(out);
+      for (std::string n; std::getline(in, n);)
+        if (n.rfind("ads-w-", 0) == 0) names.insert(n);
+      return names;
+    }
+    ~WarmSweep() {
+      if (!on) return;
+      for (const auto& n : warm_names())
+        if (!before.count(n) && ads::test::run({"lxc", "delete", "-f", n}) != 0)
+          std::fprintf(stderr, "could not remove warm machine %s\n", n.c_str());
+    }
+  } warm_sweep{warm > 0, warm > 0 ? WarmSweep::warm_names() : std::set<std::string>{}};
   ads::test::Child server({ADS_CLI_BIN, "serve", "--listen", "127.0.0.1:0", "--data-dir", tmp.str(), "--agent-binary",
                            ADS_AGENT_BIN, "--workers", std::to_string(std::min(workers, 64)), "--config",
                            tmp.str() + "/bench.json"});
