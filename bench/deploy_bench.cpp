@@ -364,7 +364,7 @@ int bench_main(int argc, char** argv) {
   int workers_asked = 0;  // --workers W: the server's workers (default: N for `concurrent`, else 2)
   while (argc > 2 && (std::string(argv[1]) == "--warm" || std::string(argv[1]) == "--workers")) {
     (std::string(argv[1]) == "--warm" ? warm : workers_asked) = std::max(0, std::atoi(argv[2]));
-    argv[2] = argv[0];  // the rest as if "--warm N" were not there
+    argv[2] = argv[0];  // the rest as if the option were not there
     argv += 2;
     argc -= 2;
   }

@@ -40,8 +40,8 @@ class TlsStream {
   virtual ~TlsStream() = default;
   // A failed handshake or write leaves the stream failed: every later call
   // gets that first error. (A write that timed out left part of a record
-  // in the library's buffer; mbed TLS would send it with the next write and
-  // count only the new bytes, so a retry could report as sent what was cut.)
+  // in the library's buffer; OpenSSL and mbed TLS both sent it with the next
+  // write and reported that write as sent, tls_backends_test.)
   // A failed read does not (a server answers 408 after a silent client).
   void handshake(boost::system::error_code& ec) {
     if (failed(ec)) return;
